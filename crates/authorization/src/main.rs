@@ -1,0 +1,5 @@
+//! `kuajing-authorization`: runs the authorization service alone (`--help` lists its options).
+
+fn main() -> anyhow::Result<()> {
+    kuajing_platform::config::service_main(&kuajing_authorization::SERVICE)
+}

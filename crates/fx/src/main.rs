@@ -1,0 +1,5 @@
+//! `kuajing-fx`: runs the fx service alone (`--help` lists its options).
+
+fn main() -> anyhow::Result<()> {
+    kuajing_platform::config::service_main(&kuajing_fx::SERVICE)
+}

@@ -1,0 +1,209 @@
+//! `kuajing`: run the whole platform on one machine (`up`) or apply every migration
+//! (`migrate`). `kuajing <command> --help` lists each command's options.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use kuajing::launch::{LaunchSettings, Platform};
+use kuajing::pgcluster::Cluster;
+use kuajing_platform::config::TelemetryArgs;
+use kuajing_platform::db::parse_url;
+use kuajing_platform::server::shutdown_signal;
+use kuajing_platform::telemetry;
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{ConnectOptions, Connection};
+
+/// Kuajing: the back end for cross-border B2B trade payments.
+#[derive(Parser, Debug)]
+#[command(name = "kuajing", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Run all six services in this process on 127.0.0.1 until ctrl-c.
+    Up(UpArgs),
+    /// Create every service's role and schema and apply its migrations, then exit.
+    Migrate(DbArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct DbArgs {
+    /// Administrative Postgres URL (a role that may create roles). Unset: a private
+    /// PostgreSQL kept under the data directory, started and stopped by `kuajing`.
+    #[arg(long, env = "KJ_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// Where `kuajing` keeps its private PostgreSQL and local files.
+    #[arg(long, env = "KJ_HOME", default_value = ".kuajing")]
+    data_dir: PathBuf,
+    /// Port of the private PostgreSQL (127.0.0.1 only).
+    #[arg(long, env = "KJ_PG_PORT", default_value_t = 54320)]
+    pg_port: u16,
+    #[command(flatten)]
+    telemetry: TelemetryArgs,
+}
+
+#[derive(clap::Args, Debug)]
+struct UpArgs {
+    #[command(flatten)]
+    db: DbArgs,
+    /// Address the services listen on.
+    #[arg(long, env = "KJ_HOST", default_value = "127.0.0.1")]
+    host: IpAddr,
+    /// Port of edge, the public entry.
+    #[arg(long, env = "KJ_EDGE_PORT", default_value_t = 50050)]
+    edge_port: u16,
+    /// Port of identity.
+    #[arg(long, env = "KJ_IDENTITY_PORT", default_value_t = 50051)]
+    identity_port: u16,
+    /// Port of wallet.
+    #[arg(long, env = "KJ_WALLET_PORT", default_value_t = 50052)]
+    wallet_port: u16,
+    /// Port of authorization.
+    #[arg(long, env = "KJ_AUTHORIZATION_PORT", default_value_t = 50053)]
+    authorization_port: u16,
+    /// Port of order.
+    #[arg(long, env = "KJ_ORDER_PORT", default_value_t = 50054)]
+    order_port: u16,
+    /// Port of fx.
+    #[arg(long, env = "KJ_FX_PORT", default_value_t = 50055)]
+    fx_port: u16,
+}
+
+/// The admin connection to use, and the private cluster if we started one.
+struct Db {
+    admin: PgConnectOptions,
+    started: Option<Cluster>,
+}
+
+async fn open_database(args: &DbArgs) -> anyhow::Result<Db> {
+    if let Some(url) = &args.database_url {
+        return Ok(Db {
+            admin: parse_url(url)?,
+            started: None,
+        });
+    }
+    let cluster = Cluster::new(args.data_dir.join("postgres"), args.pg_port)?;
+    cluster.init()?;
+    let started = cluster.start()?;
+    println!(
+        "postgres   private cluster in {} on 127.0.0.1:{}{}",
+        cluster.data_dir().display(),
+        args.pg_port,
+        if started { "" } else { " (already running)" }
+    );
+    // The platform's data lives in database `kuajing` of the private cluster.
+    let mut conn = cluster.admin_options().connect().await?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'kuajing')")
+            .fetch_one(&mut conn)
+            .await?;
+    if !exists {
+        sqlx::raw_sql("CREATE DATABASE kuajing")
+            .execute(&mut conn)
+            .await?;
+    }
+    conn.close().await?;
+    Ok(Db {
+        admin: cluster.admin_options().database("kuajing"),
+        started: started.then_some(cluster),
+    })
+}
+
+async fn up(args: UpArgs) -> anyhow::Result<()> {
+    let db = open_database(&args.db).await?;
+    let settings = LaunchSettings {
+        host: args.host,
+        ports: vec![
+            ("edge", args.edge_port),
+            ("identity", args.identity_port),
+            ("wallet", args.wallet_port),
+            ("authorization", args.authorization_port),
+            ("order", args.order_port),
+            ("fx", args.fx_port),
+        ],
+        ..LaunchSettings::ephemeral()
+    };
+    let platform = match Platform::start(&kuajing::services(), &db.admin, &settings).await {
+        Ok(p) => p,
+        Err(e) => {
+            if let Some(cluster) = &db.started {
+                let _ = cluster.stop();
+            }
+            return Err(e);
+        }
+    };
+    for s in platform.services() {
+        println!(
+            "ready      {:<14} {:<42} {}",
+            s.def.name, s.def.grpc_service, s.addr
+        );
+    }
+    let edge = platform.addr("edge").context("edge is not running")?;
+    let wallet = platform.addr("wallet").context("wallet is not running")?;
+    println!();
+    println!("Try (grpcurl from the `grpcurl-rs` crate, or `npx buf curl`):");
+    println!("  grpcurl -plaintext {edge} list");
+    println!(
+        "  grpcurl -plaintext -d '{{\"service\":\"kuajing.edge.v1.EdgeService\"}}' {edge} grpc.health.v1.Health/Check"
+    );
+    println!("  grpcurl -plaintext {wallet} describe kuajing.wallet.v1.WalletService");
+    println!("Press ctrl-c to stop.");
+
+    shutdown_signal().await;
+    println!("stopping services…");
+    let stopped = platform.stop().await;
+    if let Some(cluster) = &db.started {
+        println!("stopping postgres…");
+        cluster.stop()?;
+    }
+    stopped?;
+    println!("stopped");
+    Ok(())
+}
+
+async fn migrate(args: DbArgs) -> anyhow::Result<()> {
+    let db = open_database(&args).await?;
+    let result = async {
+        for def in kuajing::services() {
+            let database = kuajing_platform::service::Database::Provision(db.admin.clone());
+            let pool = kuajing_platform::service::prepare_database(
+                def,
+                &database,
+                &Default::default(),
+                true,
+            )
+            .await?;
+            pool.close().await;
+            println!("migrated   {:<14} schema {}", def.name, def.schema);
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    if let Some(cluster) = &db.started {
+        cluster.stop()?;
+    }
+    result
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let log_format = match &cli.command {
+        Cmd::Up(a) => a.db.telemetry.log_format,
+        Cmd::Migrate(a) => a.telemetry.log_format,
+    };
+    telemetry::init(log_format, "warn,kuajing=info");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        match cli.command {
+            Cmd::Up(args) => up(args).await,
+            Cmd::Migrate(args) => migrate(args).await,
+        }
+    })
+}

@@ -1,0 +1,29 @@
+//! The order service: marketplace, Trade Assurance and Direct Pay orders, fees, and the payment saga.
+//!
+//! A library, so `kuajing up` and the testkit embed it; `src/main.rs` is the thin binary.
+//! Schema `orders`, owned by role `kj_orders`; contract `kuajing.order.v1.OrderService`.
+
+mod api;
+
+use kuajing_platform::service::BoxFuture;
+use kuajing_platform::{ErrorDomain, ServiceContext, ServiceDef};
+use kuajing_proto::order::v1::order_service_server::{OrderServiceServer, SERVICE_NAME};
+use sqlx::migrate::Migrator;
+use tonic::service::Routes;
+
+/// The service's embedded schema migrations (`migrations/`).
+pub static MIGRATOR: Migrator = sqlx::migrate!();
+
+/// How the platform runs this service.
+pub static SERVICE: ServiceDef = ServiceDef {
+    name: "order",
+    grpc_service: SERVICE_NAME,
+    schema: "orders",
+    migrator: &MIGRATOR,
+    errors: ErrorDomain("order.kuajing"),
+    routes,
+};
+
+fn routes(ctx: ServiceContext) -> BoxFuture<anyhow::Result<Routes>> {
+    Box::pin(async move { Ok(Routes::new(OrderServiceServer::new(api::Api::new(ctx)))) })
+}

@@ -1,0 +1,5 @@
+//! `kuajing-order`: runs the order service alone (`--help` lists its options).
+
+fn main() -> anyhow::Result<()> {
+    kuajing_platform::config::service_main(&kuajing_order::SERVICE)
+}

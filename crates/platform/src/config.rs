@@ -1,0 +1,172 @@
+//! Typed configuration from the environment (every option is also a flag), with `--help`.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{CommandFactory, FromArgMatches};
+
+use crate::db::{PoolSettings, parse_url};
+use crate::server::{ServerSettings, shutdown_signal};
+use crate::service::{self, Database, Peers, ServiceDef};
+use crate::telemetry::{self, LogFormat};
+
+/// Where the other services are. Defaults match `kuajing up` on one machine.
+#[derive(clap::Args, Clone, Debug)]
+pub struct PeerArgs {
+    /// gRPC URL of the identity service.
+    #[arg(
+        long,
+        env = "KJ_IDENTITY_URL",
+        default_value = "http://127.0.0.1:50051"
+    )]
+    pub identity_url: String,
+    /// gRPC URL of the wallet service.
+    #[arg(long, env = "KJ_WALLET_URL", default_value = "http://127.0.0.1:50052")]
+    pub wallet_url: String,
+    /// gRPC URL of the authorization service.
+    #[arg(
+        long,
+        env = "KJ_AUTHORIZATION_URL",
+        default_value = "http://127.0.0.1:50053"
+    )]
+    pub authorization_url: String,
+    /// gRPC URL of the order service.
+    #[arg(long, env = "KJ_ORDER_URL", default_value = "http://127.0.0.1:50054")]
+    pub order_url: String,
+    /// gRPC URL of the fx service.
+    #[arg(long, env = "KJ_FX_URL", default_value = "http://127.0.0.1:50055")]
+    pub fx_url: String,
+}
+
+impl PeerArgs {
+    /// As a [`Peers`] map.
+    pub fn peers(&self) -> Peers {
+        Peers::new([
+            ("identity".to_owned(), self.identity_url.clone()),
+            ("wallet".to_owned(), self.wallet_url.clone()),
+            ("authorization".to_owned(), self.authorization_url.clone()),
+            ("order".to_owned(), self.order_url.clone()),
+            ("fx".to_owned(), self.fx_url.clone()),
+        ])
+    }
+}
+
+/// Logging options.
+#[derive(clap::Args, Clone, Debug)]
+pub struct TelemetryArgs {
+    /// Log line format. The filter comes from RUST_LOG (default `info`).
+    #[arg(long, env = "KJ_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
+    pub log_format: LogFormat,
+}
+
+/// When a service applies its migrations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum MigrateMode {
+    /// Migrate, then serve (the default; migrations are idempotent).
+    OnStart,
+    /// Migrate and exit (a Kubernetes Job or init container).
+    Only,
+    /// Serve without touching the schema.
+    Off,
+}
+
+/// Options of one service binary.
+#[derive(clap::Parser, Clone, Debug)]
+pub struct ServiceArgs {
+    /// Address to listen on [default: 0.0.0.0:<the service's port>].
+    #[arg(long, env = "KJ_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Postgres URL for this service's own role (it owns the service's schema).
+    #[arg(long, env = "KJ_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Administrative Postgres URL. When set (and KJ_DATABASE_URL is not), the service
+    /// creates its role `kj_<schema>` and its schema with it, then connects as that role.
+    #[arg(long, env = "KJ_DATABASE_ADMIN_URL", hide_env_values = true)]
+    pub database_admin_url: Option<String>,
+    /// Maximum Postgres connections in the pool.
+    #[arg(long, env = "KJ_DB_MAX_CONNECTIONS", default_value_t = 8)]
+    pub db_max_connections: u32,
+    /// Longest a request may run, in milliseconds, before DEADLINE_EXCEEDED.
+    #[arg(long, env = "KJ_REQUEST_TIMEOUT_MS", default_value_t = 10_000)]
+    pub request_timeout_ms: u64,
+    /// When to apply the schema migrations.
+    #[arg(long, env = "KJ_MIGRATE", value_enum, default_value_t = MigrateMode::OnStart)]
+    pub migrate: MigrateMode,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub peers: PeerArgs,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub telemetry: TelemetryArgs,
+}
+
+impl ServiceArgs {
+    /// The database to use, from the URLs given.
+    pub fn database(&self) -> anyhow::Result<Database> {
+        match (&self.database_url, &self.database_admin_url) {
+            (Some(url), _) => Ok(Database::Own(parse_url(url)?)),
+            (None, Some(admin)) => Ok(Database::Provision(parse_url(admin)?)),
+            (None, None) => anyhow::bail!(
+                "no database configured: set KJ_DATABASE_URL (the service's own role) or \
+                 KJ_DATABASE_ADMIN_URL (to provision the role and schema); see --help"
+            ),
+        }
+    }
+
+    /// Server settings from the options.
+    pub fn server_settings(&self) -> ServerSettings {
+        ServerSettings {
+            request_timeout: Duration::from_millis(self.request_timeout_ms),
+            ..ServerSettings::default()
+        }
+    }
+
+    /// Pool settings from the options.
+    pub fn pool_settings(&self) -> PoolSettings {
+        PoolSettings {
+            max_connections: self.db_max_connections,
+            ..PoolSettings::default()
+        }
+    }
+}
+
+/// The whole `main` of a service binary: parse options, set up logging, prepare the
+/// database, serve until ctrl-c or SIGTERM.
+pub fn service_main(def: &'static ServiceDef) -> anyhow::Result<()> {
+    let command = ServiceArgs::command()
+        .name(format!("kuajing-{}", def.name))
+        .about(format!(
+            "Kuajing {} service ({})",
+            def.name, def.grpc_service
+        ));
+    let args = ServiceArgs::from_arg_matches(&command.get_matches())?;
+    telemetry::init(args.telemetry.log_format, "info");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let database = args.database()?;
+        let migrate = args.migrate != MigrateMode::Off;
+        let pool =
+            service::prepare_database(def, &database, &args.pool_settings(), migrate).await?;
+        if args.migrate == MigrateMode::Only {
+            tracing::info!(service = def.name, "migrations applied");
+            return Ok(());
+        }
+        let port = service::default_port(def.name).unwrap_or(50050);
+        let addr = args
+            .listen
+            .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], port)));
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        tracing::info!(service = def.name, %addr, "serving {}", def.grpc_service);
+        service::run(
+            def,
+            pool,
+            args.peers.peers(),
+            listener,
+            &args.server_settings(),
+            shutdown_signal(),
+        )
+        .await
+    })
+}

@@ -1,0 +1,125 @@
+//! Postgres for one service: its own role and schema, a pool confined to that schema, and
+//! its embedded migrations run under that role.
+//!
+//! Provisioning needs an administrative connection (a role that may create roles); it is
+//! idempotent and safe to run from several processes at once. In production each service
+//! is instead given a URL for its own, already provisioned role (see `k8s/`).
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{AssertSqlSafe, Connection, PgConnection, PgPool};
+
+/// True for the identifiers we create: lower-case ASCII letters, digits and `_`.
+fn is_plain_identifier(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() < 63
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        && !s.as_bytes()[0].is_ascii_digit()
+}
+
+/// Parses a `postgres://` URL.
+pub fn parse_url(url: &str) -> anyhow::Result<PgConnectOptions> {
+    PgConnectOptions::from_str(url).map_err(|e| anyhow::anyhow!("invalid database URL: {e}"))
+}
+
+/// Creates (if missing) the login role `role` and the schema `schema` it owns, and closes
+/// the schema to everyone else. Returns connect options for `role` on the same server and
+/// database (the admin's password is kept; with trust or peer auth it is not needed).
+pub async fn provision(
+    admin: &PgConnectOptions,
+    schema: &str,
+    role: &str,
+) -> anyhow::Result<PgConnectOptions> {
+    anyhow::ensure!(is_plain_identifier(schema), "bad schema name {schema:?}");
+    anyhow::ensure!(is_plain_identifier(role), "bad role name {role:?}");
+    let mut conn = PgConnection::connect_with(admin).await?;
+    // Roles are cluster-wide: two databases provisioned at once race on CREATE ROLE, and
+    // the loser sees duplicate_object or unique_violation. Both mean "it exists".
+    let create_role = format!(
+        "DO $$ BEGIN CREATE ROLE {role} LOGIN; \
+         EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
+    );
+    let statements = [
+        create_role,
+        format!("CREATE SCHEMA IF NOT EXISTS {schema} AUTHORIZATION {role}"),
+        format!("ALTER SCHEMA {schema} OWNER TO {role}"),
+        format!("REVOKE ALL ON SCHEMA {schema} FROM PUBLIC"),
+    ];
+    for sql in statements {
+        // Identifiers were checked above; nothing here comes from a request.
+        sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut conn).await?;
+    }
+    conn.close().await?;
+    Ok(admin.clone().username(role))
+}
+
+/// Pool settings for one service.
+#[derive(Clone, Debug)]
+pub struct PoolSettings {
+    /// Upper bound on open connections.
+    pub max_connections: u32,
+    /// Postgres `statement_timeout` for every statement of the service.
+    pub statement_timeout: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        PoolSettings {
+            max_connections: 8,
+            statement_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Opens a pool whose sessions see only `schema` (its `search_path`) and name the service
+/// in `application_name`, so `pg_stat_activity` shows who is who.
+pub async fn connect(
+    options: &PgConnectOptions,
+    schema: &str,
+    application: &str,
+    settings: &PoolSettings,
+) -> anyhow::Result<PgPool> {
+    anyhow::ensure!(is_plain_identifier(schema), "bad schema name {schema:?}");
+    let timeout_ms = settings.statement_timeout.as_millis().to_string();
+    let options = options.clone().application_name(application).options([
+        ("search_path", schema),
+        ("statement_timeout", timeout_ms.as_str()),
+    ]);
+    let pool = PgPoolOptions::new()
+        .max_connections(settings.max_connections)
+        .min_connections(0)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_with(options)
+        .await?;
+    Ok(pool)
+}
+
+/// Applies the platform's own tables (idempotency records), then the service's embedded
+/// migrations, all under the service's own role. Running it again is a no-op; concurrent
+/// runs serialise on sqlx's advisory lock.
+pub async fn migrate(pool: &PgPool, migrator: &Migrator) -> anyhow::Result<()> {
+    sqlx::raw_sql(crate::idempotency::TABLE_SQL)
+        .execute(pool)
+        .await?;
+    migrator.run(pool).await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_are_checked() {
+        assert!(is_plain_identifier("wallet"));
+        assert!(is_plain_identifier("kj_order_2"));
+        assert!(!is_plain_identifier("Wallet"));
+        assert!(!is_plain_identifier("x; DROP"));
+        assert!(!is_plain_identifier("1abc"));
+        assert!(!is_plain_identifier(""));
+    }
+}

@@ -1,0 +1,136 @@
+//! Idempotency records: every mutating RPC is idempotent by its `request_id`.
+//!
+//! The record is written in the same transaction as the effect it guards:
+//!
+//! ```text
+//! let mut tx = pool.begin().await?;
+//! match idempotency::begin(&mut tx, DOMAIN, "CreateTransfer", &req.request_id, &req).await? {
+//!     Replay(response) => return Ok(response),          // the first answer, again
+//!     Fresh(key) => {
+//!         let response = /* the effect, in `tx` */;
+//!         key.complete(&mut tx, &response).await?;
+//!         tx.commit().await?;
+//!     }
+//! }
+//! ```
+//!
+//! A concurrent duplicate blocks on the first one's uncommitted row, then sees it
+//! committed and replays its answer; if the first rolled back, the duplicate runs fresh.
+//! Each service's schema holds its own `idempotency_records` table (created by the SQL in
+//! [`TABLE_SQL`], which every service's first migration includes).
+
+use prost::Message;
+use sha2::{Digest, Sha256};
+use sqlx::PgConnection;
+use tonic::Status;
+use uuid::Uuid;
+
+use crate::error::{ErrorDomain, internal, invalid_field};
+
+/// The table every service keeps in its own schema.
+pub const TABLE_SQL: &str = "CREATE TABLE IF NOT EXISTS idempotency_records (
+    request_id   uuid        PRIMARY KEY,
+    method       text        NOT NULL,
+    request_hash bytea       NOT NULL,
+    response     bytea,
+    created_at   timestamptz NOT NULL DEFAULT now()
+)";
+
+/// What `begin` found.
+pub enum Begin<R> {
+    /// The same request ran before: its first response.
+    Replay(R),
+    /// A new request: do the work, then `complete` the key in the same transaction.
+    Fresh(Key),
+}
+
+/// A claimed, not yet completed idempotency key.
+#[derive(Debug)]
+pub struct Key {
+    request_id: Uuid,
+}
+
+impl Key {
+    /// Stores the response beside the claim; commit the transaction afterwards.
+    pub async fn complete<R: Message>(
+        self,
+        conn: &mut PgConnection,
+        response: &R,
+    ) -> Result<(), Status> {
+        sqlx::query("UPDATE idempotency_records SET response = $2 WHERE request_id = $1")
+            .bind(self.request_id)
+            .bind(response.encode_to_vec())
+            .execute(conn)
+            .await
+            .map_err(internal)?;
+        Ok(())
+    }
+}
+
+/// Parses a `request_id` field: a UUID is required.
+pub fn parse_request_id(request_id: &str) -> Result<Uuid, Status> {
+    if request_id.is_empty() {
+        return Err(invalid_field(
+            "request_id",
+            "is required (a UUID chosen by the caller)",
+        ));
+    }
+    Uuid::try_parse(request_id).map_err(|_| {
+        invalid_field(
+            "request_id",
+            "must be a UUID such as 0193b0c4-8a52-7c8e-9d7a-1f2e3d4c5b6a",
+        )
+    })
+}
+
+/// Claims `request_id` for `method` with this request body, or finds the earlier claim.
+pub async fn begin<Req: Message, Resp: Message + Default>(
+    conn: &mut PgConnection,
+    domain: ErrorDomain,
+    method: &str,
+    request_id: &str,
+    request: &Req,
+) -> Result<Begin<Resp>, Status> {
+    let id = parse_request_id(request_id)?;
+    let hash = request_hash(method, request);
+    let inserted = sqlx::query(
+        "INSERT INTO idempotency_records (request_id, method, request_hash)
+         VALUES ($1, $2, $3) ON CONFLICT (request_id) DO NOTHING",
+    )
+    .bind(id)
+    .bind(method)
+    .bind(&hash[..])
+    .execute(&mut *conn)
+    .await
+    .map_err(internal)?
+    .rows_affected();
+    if inserted == 1 {
+        return Ok(Begin::Fresh(Key { request_id: id }));
+    }
+    let (stored_method, stored_hash, response): (String, Vec<u8>, Option<Vec<u8>>) =
+        sqlx::query_as(
+            "SELECT method, request_hash, response FROM idempotency_records WHERE request_id = $1",
+        )
+        .bind(id)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(internal)?;
+    if stored_method != method || stored_hash != hash {
+        return Err(domain.idempotency_key_reused(request_id));
+    }
+    let Some(bytes) = response else {
+        return Err(internal("idempotency record committed without a response"));
+    };
+    Resp::decode(bytes.as_slice())
+        .map(Begin::Replay)
+        .map_err(internal)
+}
+
+/// SHA-256 over the method name and the request's protobuf encoding.
+pub fn request_hash<Req: Message>(method: &str, request: &Req) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(method.as_bytes());
+    h.update([0]);
+    h.update(request.encode_to_vec());
+    h.finalize().into()
+}

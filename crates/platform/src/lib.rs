@@ -1,0 +1,15 @@
+//! What every Kuajing service shares: configuration, telemetry, the gRPC server builder,
+//! Postgres (pool, per-schema migrations), the error model, idempotency and money.
+
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod idempotency;
+pub mod money;
+pub mod server;
+pub mod service;
+pub mod telemetry;
+
+pub use error::{ErrorDomain, FieldViolations};
+pub use money::{Currency, Money};
+pub use service::{ServiceContext, ServiceDef};

@@ -1,0 +1,116 @@
+//! The one gRPC server builder every service uses: its v1 service plus `grpc.health.v1`
+//! health, server reflection (v1 and v1alpha, so grpcurl, `buf curl` and grpcio all
+//! work), a span per request, a request timeout, and graceful shutdown.
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::service::Routes;
+use tonic::transport::Server;
+use tonic_health::ServingStatus;
+
+/// Per-server settings.
+#[derive(Clone, Debug)]
+pub struct ServerSettings {
+    /// Longest a request may run before it answers DEADLINE_EXCEEDED (a shorter
+    /// `grpc-timeout` from the client wins).
+    pub request_timeout: Duration,
+    /// Concurrent requests per connection.
+    pub concurrency_per_connection: usize,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            request_timeout: Duration::from_secs(10),
+            concurrency_per_connection: 256,
+        }
+    }
+}
+
+/// Serves `routes` (the service's own gRPC service, named `grpc_service`) on `listener`
+/// until `shutdown` resolves, then drains in-flight requests. Health reports SERVING for
+/// the service and for the server ("") while up, NOT_SERVING once shutdown begins.
+pub async fn serve(
+    grpc_service: &'static str,
+    routes: Routes,
+    listener: TcpListener,
+    settings: &ServerSettings,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let (reporter, health) = tonic_health::server::health_reporter();
+    reporter
+        .set_service_status(grpc_service, ServingStatus::Serving)
+        .await;
+
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(kuajing_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .with_service_name(grpc_service)
+            .with_service_name("grpc.health.v1.Health")
+    };
+    let reflection_v1 = reflection()
+        .with_service_name("grpc.reflection.v1.ServerReflection")
+        .build_v1()?;
+    let reflection_v1alpha = reflection()
+        .with_service_name("grpc.reflection.v1alpha.ServerReflection")
+        .build_v1alpha()?;
+
+    let drained = async move {
+        shutdown.await;
+        reporter
+            .set_service_status("", ServingStatus::NotServing)
+            .await;
+        reporter
+            .set_service_status(grpc_service, ServingStatus::NotServing)
+            .await;
+        tracing::info!(
+            service = grpc_service,
+            "shutting down: draining in-flight requests"
+        );
+    };
+
+    Server::builder()
+        .timeout(settings.request_timeout)
+        .concurrency_limit_per_connection(settings.concurrency_per_connection)
+        .trace_fn(|req| {
+            let path = req.uri().path();
+            let (service, method) = path
+                .trim_start_matches('/')
+                .split_once('/')
+                .unwrap_or((path, ""));
+            tracing::info_span!("rpc", rpc.service = %service, rpc.method = %method)
+        })
+        .add_routes(routes)
+        .add_service(health)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), drained)
+        .await?;
+    Ok(())
+}
+
+/// Resolves on ctrl-c or SIGTERM (what Kubernetes sends before killing a pod).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("ctrl-c received"),
+        () = term => tracing::info!("SIGTERM received"),
+    }
+}

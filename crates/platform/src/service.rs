@@ -1,0 +1,164 @@
+//! What a service is to the platform: a [`ServiceDef`] (name, schema, port, migrations,
+//! how to build its routes) and the [`ServiceContext`] it is built from. The same
+//! definition runs as its own binary, inside `kuajing up`, and inside the testkit.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use sqlx::PgPool;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::PgConnectOptions;
+use tokio::net::TcpListener;
+use tonic::service::Routes;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::db::{self, PoolSettings};
+use crate::error::ErrorDomain;
+use crate::server::{self, ServerSettings};
+
+/// A boxed future returning `T` (service constructors are stored as plain fn pointers).
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// Builds a service's gRPC routes from its context.
+pub type RoutesFn = fn(ServiceContext) -> BoxFuture<anyhow::Result<Routes>>;
+
+/// The static description of one service.
+pub struct ServiceDef {
+    /// Short name: `identity`, `wallet`, `authorization`, `order`, `fx`, `edge`.
+    pub name: &'static str,
+    /// Fully qualified gRPC service name, e.g. `kuajing.wallet.v1.WalletService`.
+    pub grpc_service: &'static str,
+    /// The Postgres schema it alone owns.
+    pub schema: &'static str,
+    /// Its embedded migrations.
+    pub migrator: &'static Migrator,
+    /// The `ErrorInfo.domain` of its errors: `<name>.kuajing`.
+    pub errors: ErrorDomain,
+    /// Its route builder.
+    pub routes: RoutesFn,
+}
+
+impl std::fmt::Debug for ServiceDef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServiceDef")
+            .field("name", &self.name)
+            .field("grpc_service", &self.grpc_service)
+            .field("schema", &self.schema)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServiceDef {
+    /// The database role that owns the service's schema: `kj_<schema>`.
+    pub fn role(&self) -> String {
+        format!("kj_{}", self.schema)
+    }
+}
+
+/// Where the other services are, by short name; channels connect lazily on first use.
+#[derive(Clone, Debug, Default)]
+pub struct Peers {
+    urls: Arc<BTreeMap<String, String>>,
+}
+
+/// The six services and the ports they listen on by default (`kuajing up`, the binaries).
+pub const DEFAULT_PORTS: [(&str, u16); 6] = [
+    ("edge", 50050),
+    ("identity", 50051),
+    ("wallet", 50052),
+    ("authorization", 50053),
+    ("order", 50054),
+    ("fx", 50055),
+];
+
+/// The default port of a service by short name.
+pub fn default_port(name: &str) -> Option<u16> {
+    DEFAULT_PORTS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, p)| *p)
+}
+
+impl Peers {
+    /// From `(name, url)` pairs such as `("wallet", "http://127.0.0.1:50052")`.
+    pub fn new(urls: impl IntoIterator<Item = (String, String)>) -> Self {
+        Peers {
+            urls: Arc::new(urls.into_iter().collect()),
+        }
+    }
+
+    /// The URL of `name`, if known.
+    pub fn url(&self, name: &str) -> Option<&str> {
+        self.urls.get(name).map(String::as_str)
+    }
+
+    /// A lazily connecting channel to `name`.
+    pub fn channel(&self, name: &str) -> anyhow::Result<Channel> {
+        let url = self
+            .url(name)
+            .ok_or_else(|| anyhow::anyhow!("no address for peer {name}"))?;
+        Ok(Endpoint::from_shared(url.to_owned())?
+            .connect_timeout(std::time::Duration::from_secs(5))
+            .tcp_nodelay(true)
+            .connect_lazy())
+    }
+}
+
+/// Everything a service is built from.
+#[derive(Clone)]
+pub struct ServiceContext {
+    /// Pool on the service's own schema, under its own role.
+    pub pool: PgPool,
+    /// The other services.
+    pub peers: Peers,
+    /// This service's error domain.
+    pub errors: ErrorDomain,
+}
+
+/// How a service reaches its database.
+#[derive(Clone, Debug)]
+pub enum Database {
+    /// Connect with these options as they are (the role is already provisioned).
+    Own(PgConnectOptions),
+    /// Provision the service's role and schema with this administrative connection first,
+    /// then connect as that role.
+    Provision(PgConnectOptions),
+}
+
+/// Connects (provisioning first if asked) and, when `migrate`, migrates the service's schema.
+pub async fn prepare_database(
+    def: &ServiceDef,
+    database: &Database,
+    pool_settings: &PoolSettings,
+    migrate: bool,
+) -> anyhow::Result<PgPool> {
+    let options = match database {
+        Database::Own(o) => o.clone(),
+        Database::Provision(admin) => db::provision(admin, def.schema, &def.role()).await?,
+    };
+    let pool = db::connect(&options, def.schema, def.name, pool_settings).await?;
+    if migrate {
+        db::migrate(&pool, def.migrator).await?;
+    }
+    Ok(pool)
+}
+
+/// Builds the service on a prepared pool and serves it on `listener` until `shutdown`.
+pub async fn run(
+    def: &'static ServiceDef,
+    pool: PgPool,
+    peers: Peers,
+    listener: TcpListener,
+    settings: &ServerSettings,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let ctx = ServiceContext {
+        pool,
+        peers,
+        errors: def.errors,
+    };
+    let routes = (def.routes)(ctx).await?;
+    server::serve(def.grpc_service, routes, listener, settings, shutdown).await
+}

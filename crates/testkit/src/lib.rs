@@ -1,0 +1,226 @@
+//! Test support on real parts: a fresh PostgreSQL database per test and the six real
+//! services on ephemeral ports in this process, with connected gRPC clients.
+//!
+//! The server comes from `KJ_TEST_DATABASE_URL` (an administrative URL), else the server
+//! on 127.0.0.1:5432 (user `postgres`), else a private cluster under `target/` that is
+//! started once and left running for the next test run. Each test's database is dropped
+//! when the test ends (`stop`, or on drop).
+
+use std::time::Duration;
+
+use anyhow::Context;
+use kuajing::launch::{LaunchSettings, Platform};
+use kuajing::pgcluster::Cluster;
+use kuajing_proto::{authorization, edge, fx, identity, order, wallet};
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{AssertSqlSafe, ConnectOptions, Connection};
+use tokio::sync::OnceCell;
+use tonic::transport::{Channel, Endpoint};
+
+/// Port of the private fallback cluster.
+const PRIVATE_PORT: u16 = 54329;
+
+static SERVER: OnceCell<PgConnectOptions> = OnceCell::const_new();
+
+/// Administrative options for the test server (database `postgres`).
+pub async fn server() -> anyhow::Result<PgConnectOptions> {
+    SERVER.get_or_try_init(find_server).await.cloned()
+}
+
+async fn find_server() -> anyhow::Result<PgConnectOptions> {
+    if let Ok(url) = std::env::var("KJ_TEST_DATABASE_URL") {
+        return kuajing_platform::db::parse_url(&url);
+    }
+    let local = PgConnectOptions::new()
+        .host("127.0.0.1")
+        .port(5432)
+        .username("postgres")
+        .database("postgres");
+    if let Ok(conn) = local.connect().await {
+        let _ = conn.close().await;
+        return Ok(local);
+    }
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/kuajing-test-postgres");
+    let cluster = Cluster::new(dir, PRIVATE_PORT)?;
+    cluster.init()?;
+    cluster.start()?;
+    Ok(cluster.admin_options())
+}
+
+/// A database created for one test and dropped after it.
+pub struct TestDb {
+    server: PgConnectOptions,
+    name: String,
+    dropped: bool,
+}
+
+impl TestDb {
+    /// Creates a fresh, uniquely named database.
+    pub async fn create() -> anyhow::Result<TestDb> {
+        let server = server().await?;
+        let name = format!("kjt_{}", uuid::Uuid::now_v7().simple());
+        let mut conn = server
+            .connect()
+            .await
+            .context("connecting to the test server")?;
+        sqlx::raw_sql(AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut conn)
+            .await?;
+        conn.close().await?;
+        Ok(TestDb {
+            server,
+            name,
+            dropped: false,
+        })
+    }
+
+    /// The database's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Administrative options on this database.
+    pub fn admin_options(&self) -> PgConnectOptions {
+        self.server.clone().database(&self.name)
+    }
+
+    /// Drops the database (ending any sessions still on it).
+    pub async fn drop_database(mut self) -> anyhow::Result<()> {
+        self.dropped = true;
+        drop_database(&self.server, &self.name).await
+    }
+}
+
+async fn drop_database(server: &PgConnectOptions, name: &str) -> anyhow::Result<()> {
+    let mut conn = server.connect().await?;
+    sqlx::raw_sql(AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+    )))
+    .execute(&mut conn)
+    .await?;
+    conn.close().await?;
+    Ok(())
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if self.dropped {
+            return;
+        }
+        // A test that failed or never called `drop_database`: drop it on a thread of its
+        // own, since we may be inside (or outside) a runtime here.
+        let server = self.server.clone();
+        let name = self.name.clone();
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
+            if let Ok(rt) = rt {
+                let _ = rt.block_on(drop_database(&server, &name));
+            }
+        })
+        .join();
+    }
+}
+
+/// All six services on ephemeral ports over a fresh database.
+pub struct TestPlatform {
+    db: TestDb,
+    platform: Platform,
+}
+
+impl TestPlatform {
+    /// Creates the database, provisions and migrates every schema, and serves.
+    pub async fn start() -> anyhow::Result<TestPlatform> {
+        kuajing_platform::telemetry::init(kuajing_platform::telemetry::LogFormat::Pretty, "warn");
+        let db = TestDb::create().await?;
+        let platform = Platform::start(
+            &kuajing::services(),
+            &db.admin_options(),
+            &LaunchSettings::ephemeral(),
+        )
+        .await?;
+        Ok(TestPlatform { db, platform })
+    }
+
+    /// The test's database.
+    pub fn db(&self) -> &TestDb {
+        &self.db
+    }
+
+    /// The launched platform (addresses, definitions).
+    pub fn platform(&self) -> &Platform {
+        &self.platform
+    }
+
+    /// A channel to a service by short name (`wallet`, ...).
+    pub fn channel(&self, name: &str) -> Channel {
+        let addr = self
+            .platform
+            .addr(name)
+            .unwrap_or_else(|| panic!("no service {name}"));
+        Endpoint::from_shared(format!("http://{addr}"))
+            .expect("valid URL")
+            .timeout(Duration::from_secs(30))
+            .connect_lazy()
+    }
+
+    /// Client of `kuajing.identity.v1.IdentityService`.
+    pub fn identity(
+        &self,
+    ) -> identity::v1::identity_service_client::IdentityServiceClient<Channel> {
+        identity::v1::identity_service_client::IdentityServiceClient::new(self.channel("identity"))
+    }
+
+    /// Client of `kuajing.wallet.v1.WalletService`.
+    pub fn wallet(&self) -> wallet::v1::wallet_service_client::WalletServiceClient<Channel> {
+        wallet::v1::wallet_service_client::WalletServiceClient::new(self.channel("wallet"))
+    }
+
+    /// Client of `kuajing.authorization.v1.AuthorizationService`.
+    pub fn authorization(
+        &self,
+    ) -> authorization::v1::authorization_service_client::AuthorizationServiceClient<Channel> {
+        authorization::v1::authorization_service_client::AuthorizationServiceClient::new(
+            self.channel("authorization"),
+        )
+    }
+
+    /// Client of `kuajing.order.v1.OrderService`.
+    pub fn order(&self) -> order::v1::order_service_client::OrderServiceClient<Channel> {
+        order::v1::order_service_client::OrderServiceClient::new(self.channel("order"))
+    }
+
+    /// Client of `kuajing.fx.v1.FxService`.
+    pub fn fx(&self) -> fx::v1::fx_service_client::FxServiceClient<Channel> {
+        fx::v1::fx_service_client::FxServiceClient::new(self.channel("fx"))
+    }
+
+    /// Client of `kuajing.edge.v1.EdgeService`.
+    pub fn edge(&self) -> edge::v1::edge_service_client::EdgeServiceClient<Channel> {
+        edge::v1::edge_service_client::EdgeServiceClient::new(self.channel("edge"))
+    }
+
+    /// Health client of a service by short name.
+    pub fn health(&self, name: &str) -> tonic_health::pb::health_client::HealthClient<Channel> {
+        tonic_health::pb::health_client::HealthClient::new(self.channel(name))
+    }
+
+    /// Reflection (v1) client of a service by short name.
+    pub fn reflection(
+        &self,
+        name: &str,
+    ) -> tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient<Channel> {
+        tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient::new(
+            self.channel(name),
+        )
+    }
+
+    /// Stops every service and drops the database.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let stopped = self.platform.stop().await;
+        self.db.drop_database().await?;
+        stopped
+    }
+}

@@ -1,0 +1,23 @@
+//! `kuajing.wallet.v1.WalletService`: proto in, domain out.
+//!
+//! Not built yet: every RPC answers UNIMPLEMENTED ("not yet implemented") through the
+//! generated default methods until the wallet issue fills them in.
+
+use kuajing_platform::ServiceContext;
+use kuajing_proto::wallet::v1::wallet_service_server::WalletService;
+
+/// The gRPC handler.
+pub struct Api {
+    #[allow(dead_code)] // used once the RPCs are built
+    ctx: ServiceContext,
+}
+
+impl Api {
+    /// A handler on the service's context.
+    pub fn new(ctx: ServiceContext) -> Self {
+        Api { ctx }
+    }
+}
+
+#[tonic::async_trait]
+impl WalletService for Api {}

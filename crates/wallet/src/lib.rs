@@ -1,0 +1,29 @@
+//! The wallet service: the multi-currency World Account on a double-entry ledger.
+//!
+//! A library, so `kuajing up` and the testkit embed it; `src/main.rs` is the thin binary.
+//! Schema `wallet`, owned by role `kj_wallet`; contract `kuajing.wallet.v1.WalletService`.
+
+mod api;
+
+use kuajing_platform::service::BoxFuture;
+use kuajing_platform::{ErrorDomain, ServiceContext, ServiceDef};
+use kuajing_proto::wallet::v1::wallet_service_server::{SERVICE_NAME, WalletServiceServer};
+use sqlx::migrate::Migrator;
+use tonic::service::Routes;
+
+/// The service's embedded schema migrations (`migrations/`).
+pub static MIGRATOR: Migrator = sqlx::migrate!();
+
+/// How the platform runs this service.
+pub static SERVICE: ServiceDef = ServiceDef {
+    name: "wallet",
+    grpc_service: SERVICE_NAME,
+    schema: "wallet",
+    migrator: &MIGRATOR,
+    errors: ErrorDomain("wallet.kuajing"),
+    routes,
+};
+
+fn routes(ctx: ServiceContext) -> BoxFuture<anyhow::Result<Routes>> {
+    Box::pin(async move { Ok(Routes::new(WalletServiceServer::new(api::Api::new(ctx)))) })
+}

@@ -1,0 +1,5 @@
+//! `kuajing-wallet`: runs the wallet service alone (`--help` lists its options).
+
+fn main() -> anyhow::Result<()> {
+    kuajing_platform::config::service_main(&kuajing_wallet::SERVICE)
+}

@@ -1,0 +1,158 @@
+//! The foundation: every service starts on its own schema, reports SERVING, lists its
+//! service through reflection, migrates idempotently, and cannot read another's schema.
+
+use kuajing_platform::service::{self, Database};
+use kuajing_testkit::TestPlatform;
+use sqlx::{ConnectOptions, Connection};
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_reflection::pb::v1::ServerReflectionRequest;
+use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+
+#[tokio::test]
+async fn every_service_is_serving_and_listed_by_reflection() -> anyhow::Result<()> {
+    let tp = TestPlatform::start().await?;
+    for running in tp.platform().services() {
+        let name = running.def.name;
+        for probe in ["", running.def.grpc_service] {
+            let status = tp
+                .health(name)
+                .check(HealthCheckRequest {
+                    service: probe.to_owned(),
+                })
+                .await?
+                .into_inner()
+                .status;
+            assert_eq!(
+                status,
+                ServingStatus::Serving as i32,
+                "{name} health {probe:?}"
+            );
+        }
+
+        let request = ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::ListServices(String::new())),
+        };
+        let mut responses = tp
+            .reflection(name)
+            .server_reflection_info(tokio_stream::iter([request]))
+            .await?
+            .into_inner();
+        let response = responses.message().await?.expect("one reflection response");
+        let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
+            panic!(
+                "{name}: unexpected reflection answer {:?}",
+                response.message_response
+            );
+        };
+        let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+        assert!(
+            names.contains(&running.def.grpc_service.to_owned()),
+            "{name} lists {names:?}"
+        );
+        assert!(
+            names.contains(&"grpc.health.v1.Health".to_owned()),
+            "{name} lists {names:?}"
+        );
+        // Each service advertises only itself, not the other five contracts.
+        let kuajing: Vec<&String> = names.iter().filter(|n| n.starts_with("kuajing.")).collect();
+        assert_eq!(
+            kuajing,
+            vec![&running.def.grpc_service.to_owned()],
+            "{name}"
+        );
+    }
+    tp.stop().await
+}
+
+#[tokio::test]
+async fn unknown_service_health_is_not_found() -> anyhow::Result<()> {
+    let tp = TestPlatform::start().await?;
+    let err = tp
+        .health("wallet")
+        .check(HealthCheckRequest {
+            service: "kuajing.nope.v1.Nope".to_owned(),
+        })
+        .await
+        .expect_err("unknown service");
+    assert_eq!(err.code(), tonic::Code::NotFound);
+    tp.stop().await
+}
+
+#[tokio::test]
+async fn an_rpc_not_yet_built_answers_unimplemented() -> anyhow::Result<()> {
+    let tp = TestPlatform::start().await?;
+    let err = tp
+        .edge()
+        .get_me(kuajing_proto::edge::v1::GetMeRequest::default())
+        .await
+        .expect_err("not built yet");
+    assert_eq!(err.code(), tonic::Code::Unimplemented, "{err:?}");
+    tp.stop().await
+}
+
+#[tokio::test]
+async fn migrations_run_twice_are_harmless() -> anyhow::Result<()> {
+    let tp = TestPlatform::start().await?;
+    let admin = tp.db().admin_options();
+    for running in tp.platform().services() {
+        let def = running.def;
+        let pool = service::prepare_database(
+            def,
+            &Database::Provision(admin.clone()),
+            &Default::default(),
+            true,
+        )
+        .await?;
+        let applied: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations WHERE success")
+                .fetch_one(&pool)
+                .await?;
+        assert_eq!(applied, def.migrator.iter().count() as i64, "{}", def.name);
+        let owner: String = sqlx::query_scalar(
+            "SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = $1",
+        )
+        .bind(def.schema)
+        .fetch_one(&pool)
+        .await?;
+        assert_eq!(owner, def.role(), "{} schema owner", def.name);
+        pool.close().await;
+    }
+    tp.stop().await
+}
+
+#[tokio::test]
+async fn a_service_role_cannot_read_another_services_schema() -> anyhow::Result<()> {
+    let tp = TestPlatform::start().await?;
+    let admin = tp.db().admin_options();
+    let defs: Vec<_> = tp.platform().services().iter().map(|r| r.def).collect();
+    for me in &defs {
+        let mut conn = admin.clone().username(&me.role()).connect().await?;
+        let own = format!("SELECT count(*) FROM {}.idempotency_records", me.schema);
+        sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(own))
+            .fetch_one(&mut conn)
+            .await?;
+        for other in defs.iter().filter(|d| d.name != me.name) {
+            let sql = format!("SELECT count(*) FROM {}.idempotency_records", other.schema);
+            let err = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql))
+                .fetch_one(&mut conn)
+                .await
+                .expect_err("must be denied");
+            let code = err
+                .as_database_error()
+                .and_then(|e| e.code())
+                .map(|c| c.into_owned());
+            assert_eq!(
+                code.as_deref(),
+                Some("42501"),
+                "{} reading {}: {err}",
+                me.name,
+                other.name
+            );
+        }
+        conn.close().await?;
+    }
+    tp.stop().await
+}

@@ -1,0 +1,4 @@
+//! Tests across the real services, each on a fresh Postgres database.
+
+mod foundation;
+mod idempotency;
