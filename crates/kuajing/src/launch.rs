@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 
 use anyhow::Context;
 use kuajing_platform::ServiceDef;
+use kuajing_platform::clock::Clock;
 use kuajing_platform::db::PoolSettings;
 use kuajing_platform::server::ServerSettings;
 use kuajing_platform::service::{self, Database, Peers};
@@ -41,6 +42,8 @@ pub struct LaunchSettings {
     pub pool: PoolSettings,
     /// Server settings for every service.
     pub server: ServerSettings,
+    /// The clock every service reads (the testkit keeps a handle to move it).
+    pub clock: Clock,
 }
 
 impl LaunchSettings {
@@ -54,6 +57,7 @@ impl LaunchSettings {
                 ..PoolSettings::default()
             },
             server: ServerSettings::default(),
+            clock: Clock::system(),
         }
     }
 
@@ -109,8 +113,9 @@ impl Platform {
             };
             let peers = peers.clone();
             let server = settings.server.clone();
+            let clock = settings.clock.clone();
             tasks.push(tokio::spawn(async move {
-                service::run(def, pool.clone(), peers, listener, &server, shutdown).await?;
+                service::run(def, pool.clone(), peers, clock, listener, &server, shutdown).await?;
                 pool.close().await;
                 Ok(())
             }));

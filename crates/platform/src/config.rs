@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use clap::{CommandFactory, FromArgMatches};
 
+use crate::clock::Clock;
 use crate::db::{PoolSettings, parse_url};
 use crate::server::{ServerSettings, shutdown_signal};
 use crate::service::{self, Database, Peers, ServiceDef};
@@ -163,6 +164,7 @@ pub fn service_main(def: &'static ServiceDef) -> anyhow::Result<()> {
             def,
             pool,
             args.peers.peers(),
+            Clock::system(),
             listener,
             &args.server_settings(),
             shutdown_signal(),

@@ -1,11 +1,13 @@
 //! What every Kuajing service shares: configuration, telemetry, the gRPC server builder,
 //! Postgres (pool, per-schema migrations), the error model, idempotency and money.
 
+pub mod clock;
 pub mod config;
 pub mod db;
 pub mod error;
 pub mod idempotency;
 pub mod money;
+pub mod page;
 pub mod server;
 pub mod service;
 pub mod telemetry;

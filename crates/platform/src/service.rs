@@ -14,6 +14,7 @@ use tokio::net::TcpListener;
 use tonic::service::Routes;
 use tonic::transport::{Channel, Endpoint};
 
+use crate::clock::Clock;
 use crate::db::{self, PoolSettings};
 use crate::error::ErrorDomain;
 use crate::server::{self, ServerSettings};
@@ -115,6 +116,8 @@ pub struct ServiceContext {
     pub peers: Peers,
     /// This service's error domain.
     pub errors: ErrorDomain,
+    /// The clock every time rule reads (tests move it forward).
+    pub clock: Clock,
 }
 
 /// How a service reaches its database.
@@ -150,6 +153,7 @@ pub async fn run(
     def: &'static ServiceDef,
     pool: PgPool,
     peers: Peers,
+    clock: Clock,
     listener: TcpListener,
     settings: &ServerSettings,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -158,6 +162,7 @@ pub async fn run(
         pool,
         peers,
         errors: def.errors,
+        clock,
     };
     let routes = (def.routes)(ctx).await?;
     server::serve(def.grpc_service, routes, listener, settings, shutdown).await

@@ -11,6 +11,7 @@ use std::time::Duration;
 use anyhow::Context;
 use kuajing::launch::{LaunchSettings, Platform};
 use kuajing::pgcluster::Cluster;
+use kuajing_platform::clock::Clock;
 use kuajing_proto::{authorization, edge, fx, identity, order, wallet};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection};
@@ -128,6 +129,7 @@ impl Drop for TestDb {
 pub struct TestPlatform {
     db: TestDb,
     platform: Platform,
+    clock: Clock,
 }
 
 impl TestPlatform {
@@ -135,13 +137,20 @@ impl TestPlatform {
     pub async fn start() -> anyhow::Result<TestPlatform> {
         kuajing_platform::telemetry::init(kuajing_platform::telemetry::LogFormat::Pretty, "warn");
         let db = TestDb::create().await?;
-        let platform = Platform::start(
-            &kuajing::services(),
-            &db.admin_options(),
-            &LaunchSettings::ephemeral(),
-        )
-        .await?;
-        Ok(TestPlatform { db, platform })
+        let settings = LaunchSettings::ephemeral();
+        let clock = settings.clock.clone();
+        let platform =
+            Platform::start(&kuajing::services(), &db.admin_options(), &settings).await?;
+        Ok(TestPlatform {
+            db,
+            platform,
+            clock,
+        })
+    }
+
+    /// The clock every service of this platform reads; `advance` it to test expiry.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     /// The test's database.
