@@ -122,6 +122,83 @@ impl FieldViolations {
         }
     }
 
+    /// A required UUID field (ids are UUIDv7 strings).
+    pub fn uuid(&mut self, field: &str, value: &str) -> Option<uuid::Uuid> {
+        if value.is_empty() {
+            self.add(field, "is required");
+            return None;
+        }
+        self.optional_uuid(field, value).flatten()
+    }
+
+    /// An optional UUID field: `Some(None)` when empty, `None` when malformed.
+    pub fn optional_uuid(&mut self, field: &str, value: &str) -> Option<Option<uuid::Uuid>> {
+        if value.is_empty() {
+            return Some(None);
+        }
+        match uuid::Uuid::try_parse(value) {
+            Ok(id) => Some(Some(id)),
+            Err(_) => {
+                self.add(field, "must be a UUID");
+                None
+            }
+        }
+    }
+
+    /// A required Money field that must be above zero.
+    pub fn positive_money(
+        &mut self,
+        field: &str,
+        money: Option<&kuajing_proto::types::Money>,
+    ) -> Option<crate::Money> {
+        let m = self.money(field, money)?;
+        if !m.is_positive() {
+            self.add(format!("{field}.amount"), "must be greater than zero");
+            return None;
+        }
+        Some(m)
+    }
+
+    /// A required Money field (any sign).
+    pub fn money(
+        &mut self,
+        field: &str,
+        money: Option<&kuajing_proto::types::Money>,
+    ) -> Option<crate::Money> {
+        match crate::Money::from_proto(field, money) {
+            Ok(m) => Some(m),
+            Err((f, d)) => {
+                self.add(f, d);
+                None
+            }
+        }
+    }
+
+    /// A free-text field of at most `max` characters (control characters refused).
+    pub fn text<'a>(&mut self, field: &str, value: &'a str, max: usize) -> &'a str {
+        if value.chars().count() > max {
+            self.add(field, format!("must be at most {max} characters"));
+        } else if value.chars().any(|c| c.is_control() && c != '\n') {
+            self.add(field, "must not contain control characters");
+        }
+        value
+    }
+
+    /// A required enum field: known to this build and not `_UNSPECIFIED` (0).
+    pub fn enum_value<E: TryFrom<i32>>(&mut self, field: &str, value: i32) -> Option<E> {
+        if value == 0 {
+            self.add(field, "is required");
+            return None;
+        }
+        match E::try_from(value) {
+            Ok(e) => Some(e),
+            Err(_) => {
+                self.add(field, format!("unknown value {value}"));
+                None
+            }
+        }
+    }
+
     /// True when nothing was recorded.
     pub fn is_empty(&self) -> bool {
         self.violations.is_empty()

@@ -134,3 +134,35 @@ pub fn request_hash<Req: Message>(method: &str, request: &Req) -> [u8; 32] {
     h.update(request.encode_to_vec());
     h.finalize().into()
 }
+
+/// A transaction handed to the work of an idempotent request.
+pub type Tx = sqlx::Transaction<'static, sqlx::Postgres>;
+
+/// Runs `work` once per `request_id`: opens a transaction, claims the key (or replays the
+/// first answer), runs the work in the same transaction, stores its answer, commits.
+/// A refusal (an `Err`) rolls everything back, the claim included, so a retry after the
+/// cause is fixed (funds arrived, say) runs afresh; only successes are replayed.
+pub async fn run<Req, Resp, F, Fut>(
+    pool: &sqlx::PgPool,
+    domain: ErrorDomain,
+    method: &str,
+    request_id: &str,
+    request: &Req,
+    work: F,
+) -> Result<Resp, Status>
+where
+    Req: Message,
+    Resp: Message + Default,
+    F: FnOnce(Tx) -> Fut,
+    Fut: std::future::Future<Output = Result<(Resp, Tx), Status>>,
+{
+    let mut tx = pool.begin().await.map_err(internal)?;
+    let key = match begin::<Req, Resp>(&mut tx, domain, method, request_id, request).await? {
+        Begin::Replay(response) => return Ok(response),
+        Begin::Fresh(key) => key,
+    };
+    let (response, mut tx) = work(tx).await?;
+    key.complete(&mut tx, &response).await?;
+    tx.commit().await.map_err(internal)?;
+    Ok(response)
+}

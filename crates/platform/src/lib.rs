@@ -11,6 +11,8 @@ pub mod page;
 pub mod server;
 pub mod service;
 pub mod telemetry;
+pub mod time;
+pub mod token;
 
 pub use error::{ErrorDomain, FieldViolations};
 pub use money::{Currency, Money};

@@ -2,8 +2,17 @@
 //!
 //! A library, so `kuajing up` and the testkit embed it; `src/main.rs` is the thin binary.
 //! Schema `wallet`, owned by role `kj_wallet`; contract `kuajing.wallet.v1.WalletService`.
+//!
+//! - `domain/`: the rules, free of IO (double entry, holds, fees, withdrawals, bank details).
+//! - `ledger`: posts journal entries (conditional updates in a fixed lock order).
+//! - `ops/`: one module per area of the contract; `api`: the gRPC surface.
 
 mod api;
+pub mod domain;
+pub mod ledger;
+pub mod ops;
+
+use std::time::Duration;
 
 use kuajing_platform::service::BoxFuture;
 use kuajing_platform::{ErrorDomain, ServiceContext, ServiceDef};
@@ -13,6 +22,9 @@ use tonic::service::Routes;
 
 /// The service's embedded schema migrations (`migrations/`).
 pub static MIGRATOR: Migrator = sqlx::migrate!();
+
+/// How often expired holds are released.
+pub const HOLD_SWEEP_INTERVAL: Duration = Duration::from_secs(5);
 
 /// How the platform runs this service.
 pub static SERVICE: ServiceDef = ServiceDef {
@@ -24,6 +36,10 @@ pub static SERVICE: ServiceDef = ServiceDef {
     routes,
 };
 
-fn routes(ctx: ServiceContext) -> BoxFuture<anyhow::Result<Routes>> {
-    Box::pin(async move { Ok(Routes::new(WalletServiceServer::new(api::Api::new(ctx)))) })
+fn routes(svc: ServiceContext) -> BoxFuture<anyhow::Result<Routes>> {
+    Box::pin(async move {
+        let ctx = ops::Ctx { svc };
+        ops::holds::spawn_sweeper(ctx.clone(), HOLD_SWEEP_INTERVAL);
+        Ok(Routes::new(WalletServiceServer::new(api::Api::new(ctx))))
+    })
 }

@@ -1,0 +1,267 @@
+//! Posts journal entries: one conditional update (or upsert) per touched ledger account,
+//! in the fixed lock order, then the entry and all its postings in one insert each.
+//!
+//! No overdraft under any interleaving: a debit of a customer balance is
+//! `UPDATE ... WHERE balance + $net >= 0`, so the check and the change are one atomic
+//! step; the table's CHECK constraint is the last line of defence. Platform accounts are
+//! sharded (the shard is picked per entry), so no platform row is updated by every entry.
+
+use chrono::{DateTime, Utc};
+use kuajing_platform::Currency;
+use rust_decimal::Decimal;
+use sqlx::{PgConnection, Row};
+use uuid::Uuid;
+
+use crate::domain::ledger::{AccountKey, DraftError, EntryDraft};
+
+/// Platform accounts are split across this many rows each.
+pub const PLATFORM_SHARDS: u16 = 16;
+
+/// A posted leg.
+#[derive(Clone, Debug)]
+pub struct PostedLeg {
+    /// Posting id.
+    pub posting_id: Uuid,
+    /// Ledger account row.
+    pub account_id: Uuid,
+    /// The account.
+    pub account: AccountKey,
+    /// Signed amount.
+    pub amount: Decimal,
+    /// The account row's balance right after this posting.
+    pub balance_after: Decimal,
+}
+
+/// A posted entry.
+#[derive(Clone, Debug)]
+pub struct Posted {
+    /// Entry id.
+    pub entry_id: Uuid,
+    /// When it was posted.
+    pub created_at: DateTime<Utc>,
+    /// Its legs as posted.
+    pub legs: Vec<PostedLeg>,
+}
+
+impl Posted {
+    /// The balance after posting of a customer account, if the entry touched it.
+    pub fn balance_of(&self, account: &AccountKey) -> Option<Decimal> {
+        self.legs
+            .iter()
+            .rev()
+            .find(|l| &l.account == account)
+            .map(|l| l.balance_after)
+    }
+}
+
+/// Why an entry was not posted.
+#[derive(Debug, thiserror::Error)]
+pub enum PostError {
+    /// A customer balance would go below zero (or arrears above it).
+    #[error("insufficient funds in {0:?}")]
+    Insufficient(AccountKey),
+    /// The draft breaks double entry: a bug in the caller.
+    #[error("invalid entry: {0}")]
+    Invalid(#[from] DraftError),
+    /// The database failed.
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+}
+
+fn shard_for(entry_id: Uuid) -> i16 {
+    let b = entry_id.as_bytes();
+    let n = u16::from_be_bytes([b[14], b[15]]) % PLATFORM_SHARDS;
+    i16::try_from(n).unwrap_or(0)
+}
+
+/// Posts `draft` in the caller's transaction.
+pub async fn post(
+    conn: &mut PgConnection,
+    draft: &EntryDraft,
+    now: DateTime<Utc>,
+) -> Result<Posted, PostError> {
+    draft.validate()?;
+    let entry_id = Uuid::now_v7();
+    let shard = shard_for(entry_id);
+
+    // 1. Balances, in lock order; remember each row's balance before this entry.
+    let mut rows: Vec<(AccountKey, Uuid, Decimal)> = Vec::new();
+    for (key, net) in draft.net_by_account() {
+        let row_shard = if key.is_platform() { shard } else { 0 };
+        // A change that a fresh row could not take (a debit of a customer balance, a
+        // payment towards arrears) is a conditional update of the existing row; anything
+        // else is an upsert.
+        let guarded = (key.must_stay_non_negative() && net.is_sign_negative())
+            || (key.must_stay_non_positive() && net.is_sign_positive());
+        let row = if guarded {
+            sqlx::query(
+                "UPDATE ledger_accounts SET balance = balance + $5, updated_at = $7
+                 WHERE wallet_id = $1 AND kind = $2 AND currency = $3 AND fund_pool = $4
+                   AND shard = $6
+                   AND CASE WHEN kind = 3 THEN balance + $5 <= 0 ELSE balance + $5 >= 0 END
+                 RETURNING account_id, balance",
+            )
+            .bind(key.wallet_id)
+            .bind(key.kind as i16)
+            .bind(key.currency.code())
+            .bind(key.fund_pool as i16)
+            .bind(net)
+            .bind(row_shard)
+            .bind(now)
+            .fetch_optional(&mut *conn)
+            .await?
+            .ok_or(PostError::Insufficient(key))?
+        } else {
+            let result = sqlx::query(
+                "INSERT INTO ledger_accounts
+                     (account_id, wallet_id, kind, currency, fund_pool, shard, balance, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                 ON CONFLICT (wallet_id, kind, currency, fund_pool, shard) DO UPDATE
+                     SET balance = ledger_accounts.balance + EXCLUDED.balance,
+                         updated_at = EXCLUDED.updated_at
+                 RETURNING account_id, balance",
+            )
+            .bind(Uuid::now_v7())
+            .bind(key.wallet_id)
+            .bind(key.kind as i16)
+            .bind(key.currency.code())
+            .bind(key.fund_pool as i16)
+            .bind(row_shard)
+            .bind(net)
+            .bind(now)
+            .fetch_one(&mut *conn)
+            .await;
+            match result {
+                Ok(row) => row,
+                // The CHECK constraint: arrears paid beyond what is owed, say.
+                Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("23514") => {
+                    return Err(PostError::Insufficient(key));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
+        let account_id: Uuid = row.try_get("account_id")?;
+        let after: Decimal = row.try_get("balance")?;
+        rows.push((key, account_id, after - net));
+    }
+
+    // 2. Postings in the draft's order, each with the running balance of its row.
+    let mut running: Vec<Decimal> = rows.iter().map(|r| r.2).collect();
+    let mut legs = Vec::with_capacity(draft.legs.len());
+    for leg in &draft.legs {
+        let i = rows
+            .iter()
+            .position(|r| r.0 == leg.account)
+            .expect("every leg's account was updated");
+        running[i] += leg.amount;
+        legs.push(PostedLeg {
+            posting_id: Uuid::now_v7(),
+            account_id: rows[i].1,
+            account: leg.account,
+            amount: leg.amount,
+            balance_after: running[i],
+        });
+    }
+
+    // 3. The entry and its postings.
+    let c = &draft.cause;
+    sqlx::query(
+        "INSERT INTO journal_entries (entry_id, type, request_id, order_id, quote_id, hold_id,
+             transfer_id, remittance_id, remittance_link_id, withdrawal_id, description,
+             reverses_entry_id, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+    )
+    .bind(entry_id)
+    .bind(draft.entry_type as i16)
+    .bind(c.request_id)
+    .bind(&c.order_id)
+    .bind(&c.quote_id)
+    .bind(c.hold_id)
+    .bind(c.transfer_id)
+    .bind(c.remittance_id)
+    .bind(c.remittance_link_id)
+    .bind(c.withdrawal_id)
+    .bind(&draft.description)
+    .bind(draft.reverses)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+
+    let idx: Vec<i16> = (0..legs.len())
+        .map(|i| i16::try_from(i).unwrap_or(i16::MAX))
+        .collect();
+    sqlx::query(
+        "INSERT INTO postings (posting_id, entry_id, idx, account_id, wallet_id, kind, fund_pool,
+             currency, amount, balance_after, entry_type, created_at)
+         SELECT p.posting_id, $2, p.idx, p.account_id, p.wallet_id, p.kind, p.fund_pool,
+                p.currency, p.amount, p.balance_after, $3, $4
+         FROM UNNEST($1::uuid[], $5::int2[], $6::uuid[], $7::uuid[], $8::int2[], $9::int2[],
+                     $10::text[], $11::numeric[], $12::numeric[])
+              AS p(posting_id, idx, account_id, wallet_id, kind, fund_pool, currency, amount, balance_after)",
+    )
+    .bind(legs.iter().map(|l| l.posting_id).collect::<Vec<_>>())
+    .bind(entry_id)
+    .bind(draft.entry_type as i16)
+    .bind(now)
+    .bind(idx)
+    .bind(legs.iter().map(|l| l.account_id).collect::<Vec<_>>())
+    .bind(legs.iter().map(|l| l.account.wallet_id).collect::<Vec<_>>())
+    .bind(legs.iter().map(|l| l.account.kind as i16).collect::<Vec<_>>())
+    .bind(legs.iter().map(|l| l.account.fund_pool as i16).collect::<Vec<_>>())
+    .bind(legs.iter().map(|l| l.account.currency.code()).collect::<Vec<_>>())
+    .bind(legs.iter().map(|l| l.amount).collect::<Vec<_>>())
+    .bind(legs.iter().map(|l| l.balance_after).collect::<Vec<_>>())
+    .execute(&mut *conn)
+    .await?;
+
+    Ok(Posted {
+        entry_id,
+        created_at: now,
+        legs,
+    })
+}
+
+/// The balance of a customer account (zero when it has never been used).
+pub async fn balance(conn: &mut PgConnection, key: &AccountKey) -> Result<Decimal, sqlx::Error> {
+    let b: Option<Decimal> = sqlx::query_scalar(
+        "SELECT sum(balance) FROM ledger_accounts
+         WHERE wallet_id = $1 AND kind = $2 AND currency = $3 AND fund_pool = $4",
+    )
+    .bind(key.wallet_id)
+    .bind(key.kind as i16)
+    .bind(key.currency.code())
+    .bind(key.fund_pool as i16)
+    .fetch_one(conn)
+    .await?;
+    Ok(b.unwrap_or_default())
+}
+
+/// Rebuilds an entry's draft from its stored postings (for reversals).
+pub async fn load_draft_legs(
+    conn: &mut PgConnection,
+    entry_id: Uuid,
+) -> Result<Vec<(AccountKey, Decimal)>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT wallet_id, kind, currency, fund_pool, amount FROM postings WHERE entry_id = $1 ORDER BY idx",
+    )
+    .bind(entry_id)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let currency: String = r.try_get("currency")?;
+            let currency: Currency = currency
+                .parse()
+                .map_err(|e: String| sqlx::Error::Decode(e.into()))?;
+            Ok((
+                AccountKey {
+                    wallet_id: r.try_get("wallet_id")?,
+                    kind: i32::from(r.try_get::<i16, _>("kind")?),
+                    currency,
+                    fund_pool: i32::from(r.try_get::<i16, _>("fund_pool")?),
+                },
+                r.try_get("amount")?,
+            ))
+        })
+        .collect()
+}

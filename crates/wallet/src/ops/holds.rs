@@ -1,0 +1,513 @@
+//! Holds: create (available -> held), then exactly one of capture, release or expiry.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use kuajing_platform::error::internal;
+use kuajing_platform::page::{Cursor, Page};
+use kuajing_platform::{Currency, FieldViolations, Money, idempotency, time};
+use kuajing_proto::wallet::v1::{
+    CaptureHoldRequest, CaptureHoldResponse, CreateHoldRequest, CreateHoldResponse, FundPool,
+    GetHoldRequest, GetHoldResponse, Hold, HoldPurpose, HoldState, JournalEntryType,
+    LedgerAccountKind, ListHoldsRequest, ListHoldsResponse, ReleaseHoldRequest,
+    ReleaseHoldResponse,
+};
+use rust_decimal::Decimal;
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, Row};
+use tonic::{Code, Status};
+use uuid::Uuid;
+
+use super::transfers::{fee_error, fees_json, fees_proto, parse_fee_legs};
+use super::{Ctx, currency_mismatch, post_error, require_wallet};
+use crate::domain::fees;
+use crate::domain::hold::{self, HoldRefusal};
+use crate::domain::ledger::{AccountKey, Cause, EntryDraft};
+use crate::ledger;
+
+/// Reason: the hold already ended.
+pub const HOLD_NOT_OPEN: &str = "HOLD_NOT_OPEN";
+/// Reason: the hold's expiry has passed.
+pub const HOLD_EXPIRED: &str = "HOLD_EXPIRED";
+/// Reason: the capture exceeds the hold.
+pub const CAPTURE_EXCEEDS_HOLD: &str = "CAPTURE_EXCEEDS_HOLD";
+
+const COLUMNS: &str =
+    "hold_id, wallet_id, purpose, currency, amount, fund_pool, state, order_id, description,
+    expire_at, created_at, ended_at, payee_wallet_id, captured_amount, released_amount, fee_legs,
+    create_entry_id, end_entry_id";
+
+/// A hold row, as the rules need it.
+struct Row_ {
+    wallet_id: Uuid,
+    currency: Currency,
+    amount: Decimal,
+    fund_pool: FundPool,
+    state: HoldState,
+    order_id: String,
+    expire_at: Option<DateTime<Utc>>,
+}
+
+fn state_of(n: i16) -> HoldState {
+    HoldState::try_from(i32::from(n)).unwrap_or(HoldState::Unspecified)
+}
+
+fn to_proto(r: &PgRow) -> Result<Hold, sqlx::Error> {
+    let currency: String = r.try_get("currency")?;
+    let c: Currency = currency
+        .parse()
+        .map_err(|e: String| sqlx::Error::Decode(e.into()))?;
+    let m = |d: Option<Decimal>| d.and_then(|d| Money::new(c, d).ok()).map(|m| m.to_proto());
+    let opt_id = |id: Option<Uuid>| id.map(|i| i.to_string()).unwrap_or_default();
+    let fee_legs: serde_json::Value = r.try_get("fee_legs")?;
+    Ok(Hold {
+        hold_id: r.try_get::<Uuid, _>("hold_id")?.to_string(),
+        wallet_id: r.try_get::<Uuid, _>("wallet_id")?.to_string(),
+        purpose: i32::from(r.try_get::<i16, _>("purpose")?),
+        amount: m(Some(r.try_get("amount")?)),
+        state: i32::from(r.try_get::<i16, _>("state")?),
+        order_id: r.try_get("order_id")?,
+        description: r.try_get("description")?,
+        expire_time: time::opt_to_proto(r.try_get("expire_at")?),
+        create_time: Some(time::to_proto(r.try_get("created_at")?)),
+        end_time: time::opt_to_proto(r.try_get("ended_at")?),
+        payee_wallet_id: opt_id(r.try_get("payee_wallet_id")?),
+        captured_amount: m(r.try_get("captured_amount")?),
+        fee_legs: fees_proto(&fee_legs),
+        released_amount: m(r.try_get("released_amount")?),
+        create_entry_id: r.try_get::<Uuid, _>("create_entry_id")?.to_string(),
+        end_entry_id: opt_id(r.try_get("end_entry_id")?),
+        fund_pool: i32::from(r.try_get::<i16, _>("fund_pool")?),
+    })
+}
+
+async fn load(conn: &mut PgConnection, ctx: &Ctx, id: Uuid) -> Result<Hold, Status> {
+    let sql = format!("SELECT {COLUMNS} FROM holds WHERE hold_id = $1");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| ctx.errors().not_found("hold", id.to_string()))?;
+    to_proto(&row).map_err(internal)
+}
+
+/// Locks a hold row for the rest of the transaction.
+async fn lock(conn: &mut PgConnection, ctx: &Ctx, id: Uuid) -> Result<Row_, Status> {
+    let r = sqlx::query(
+        "SELECT wallet_id, currency, amount, fund_pool, state, order_id, expire_at FROM holds
+         WHERE hold_id = $1 FOR UPDATE",
+    )
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+    .map_err(internal)?
+    .ok_or_else(|| ctx.errors().not_found("hold", id.to_string()))?;
+    let currency: String = r.try_get("currency").map_err(internal)?;
+    Ok(Row_ {
+        wallet_id: r.try_get("wallet_id").map_err(internal)?,
+        currency: currency.parse().map_err(internal)?,
+        amount: r.try_get("amount").map_err(internal)?,
+        fund_pool: FundPool::try_from(i32::from(
+            r.try_get::<i16, _>("fund_pool").map_err(internal)?,
+        ))
+        .unwrap_or(FundPool::Standard),
+        state: state_of(r.try_get("state").map_err(internal)?),
+        order_id: r.try_get("order_id").map_err(internal)?,
+        expire_at: r.try_get("expire_at").map_err(internal)?,
+    })
+}
+
+fn refusal(ctx: &Ctx, id: Uuid, r: HoldRefusal) -> Status {
+    let subject = format!("hold/{id}");
+    match r {
+        HoldRefusal::NotOpen(state) => {
+            let mut md = HashMap::new();
+            md.insert("state".to_owned(), state.as_str_name().to_owned());
+            ctx.errors().refuse_with(
+                Code::FailedPrecondition,
+                HOLD_NOT_OPEN,
+                format!("the hold is {}", state.as_str_name()),
+                md,
+            )
+        }
+        HoldRefusal::Expired => {
+            ctx.errors()
+                .precondition(HOLD_EXPIRED, subject, "the hold has expired")
+        }
+        HoldRefusal::CaptureExceedsHold => ctx.errors().precondition(
+            CAPTURE_EXCEEDS_HOLD,
+            subject,
+            "amount plus payer-borne fees exceed the hold",
+        ),
+    }
+}
+
+/// CreateHold.
+pub async fn create(ctx: &Ctx, req: CreateHoldRequest) -> Result<CreateHoldResponse, Status> {
+    let mut v = FieldViolations::new();
+    let wallet_id = v.uuid("wallet_id", &req.wallet_id);
+    let amount = v.positive_money("amount", req.amount.as_ref());
+    let purpose: Option<HoldPurpose> = v.enum_value("purpose", req.purpose);
+    let order_id = v.text("order_id", &req.order_id, 64).to_owned();
+    let description = v.text("description", &req.description, 200).to_owned();
+    let now = ctx.now();
+    let expire_at = match req.expire_time.as_ref() {
+        None => None,
+        Some(t) => match time::from_proto(t) {
+            Some(t) if t > now => Some(t),
+            _ => {
+                v.add("expire_time", "must be in the future");
+                None
+            }
+        },
+    };
+    let request_id = idempotency::parse_request_id(&req.request_id)?;
+    v.finish()?;
+    let (wallet_id, amount, purpose) = (
+        wallet_id.expect("ok"),
+        amount.expect("ok"),
+        purpose.expect("ok"),
+    );
+    idempotency::run(&ctx.svc.pool, ctx.errors(), "CreateHold", &req.request_id, &req, |mut tx| async move {
+        require_wallet(&mut tx, ctx.errors(), wallet_id).await?;
+        let hold_id = Uuid::now_v7();
+        let c = amount.currency();
+        let cause = Cause { request_id, order_id: order_id.clone(), hold_id: Some(hold_id), ..Cause::default() };
+        let mut draft = EntryDraft::new(JournalEntryType::HoldCreate, cause, description.clone());
+        draft.transfer(AccountKey::available(wallet_id, c, FundPool::Standard), AccountKey::held(wallet_id, c), amount.amount());
+        let posted = ledger::post(&mut tx, &draft, now).await.map_err(|e| post_error(ctx.errors(), e))?;
+        sqlx::query(
+            "INSERT INTO holds (hold_id, wallet_id, purpose, currency, amount, fund_pool, state, order_id,
+                 description, expire_at, created_at, create_entry_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        )
+        .bind(hold_id)
+        .bind(wallet_id)
+        .bind(purpose as i16)
+        .bind(c.code())
+        .bind(amount.amount())
+        .bind(FundPool::Standard as i16)
+        .bind(HoldState::Open as i16)
+        .bind(&order_id)
+        .bind(&description)
+        .bind(expire_at)
+        .bind(now)
+        .bind(posted.entry_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(internal)?;
+        Ok((CreateHoldResponse { hold: Some(load(&mut tx, ctx, hold_id).await?) }, tx))
+    })
+    .await
+}
+
+/// GetHold.
+pub async fn get(ctx: &Ctx, req: GetHoldRequest) -> Result<GetHoldResponse, Status> {
+    let mut v = FieldViolations::new();
+    let id = v.uuid("hold_id", &req.hold_id);
+    v.finish()?;
+    let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
+    Ok(GetHoldResponse {
+        hold: Some(load(&mut conn, ctx, id.expect("ok")).await?),
+    })
+}
+
+/// ListHolds: newest first, by wallet and/or order.
+pub async fn list(ctx: &Ctx, req: ListHoldsRequest) -> Result<ListHoldsResponse, Status> {
+    let mut v = FieldViolations::new();
+    let wallet_id = v.optional_uuid("wallet_id", &req.wallet_id).flatten();
+    let order_id = v.text("order_id", &req.order_id, 64).to_owned();
+    if wallet_id.is_none() && order_id.is_empty() && v.is_empty() {
+        v.add("wallet_id", "wallet_id or order_id is required");
+    }
+    let mut states = Vec::new();
+    for (i, s) in req.states.iter().enumerate() {
+        if let Some(s) = v.enum_value::<HoldState>(&format!("states[{i}]"), *s) {
+            states.push(s as i16);
+        }
+    }
+    let page = Page::from_proto("page", req.page.as_ref(), &mut v);
+    v.finish()?;
+    let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
+    if let Some(w) = wallet_id {
+        require_wallet(&mut conn, ctx.errors(), w).await?;
+    }
+    let sql = format!(
+        "SELECT {COLUMNS} FROM holds
+         WHERE ($1::uuid IS NULL OR wallet_id = $1) AND ($2 = '' OR order_id = $2)
+           AND (cardinality($3::int2[]) = 0 OR state = ANY($3))
+           AND ($4::timestamptz IS NULL OR (created_at, hold_id) < ($4, $5))
+         ORDER BY created_at DESC, hold_id DESC LIMIT $6"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(wallet_id)
+        .bind(&order_id)
+        .bind(&states)
+        .bind(page.after.map(|c| c.time))
+        .bind(page.after.map(|c| c.id))
+        .bind(page.fetch_limit())
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(internal)?;
+    let mut items = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let cursor = Cursor {
+            time: r.try_get("created_at").map_err(internal)?,
+            id: r.try_get("hold_id").map_err(internal)?,
+        };
+        items.push((cursor, to_proto(r).map_err(internal)?));
+    }
+    let page = page.finish(&mut items, |(c, _)| *c);
+    Ok(ListHoldsResponse {
+        holds: items.into_iter().map(|(_, h)| h).collect(),
+        page: Some(page),
+    })
+}
+
+/// CaptureHold: whole or part to a payee, fees to fee revenue, the rest back to the owner.
+pub async fn capture(ctx: &Ctx, req: CaptureHoldRequest) -> Result<CaptureHoldResponse, Status> {
+    let mut v = FieldViolations::new();
+    let hold_id = v.uuid("hold_id", &req.hold_id);
+    let payee = v.uuid("payee_wallet_id", &req.payee_wallet_id);
+    let amount = v.positive_money("amount", req.amount.as_ref());
+    let pool = if req.payee_fund_pool == 0 {
+        Some(FundPool::Standard)
+    } else {
+        v.enum_value::<FundPool>("payee_fund_pool", req.payee_fund_pool)
+    };
+    let fees = parse_fee_legs(&mut v, "fee_legs", &req.fee_legs);
+    let request_id = idempotency::parse_request_id(&req.request_id)?;
+    v.finish()?;
+    let (hold_id, payee, amount, pool) = (
+        hold_id.expect("ok"),
+        payee.expect("ok"),
+        amount.expect("ok"),
+        pool.expect("ok"),
+    );
+    let now = ctx.now();
+    idempotency::run(
+        &ctx.svc.pool,
+        ctx.errors(),
+        "CaptureHold",
+        &req.request_id,
+        &req,
+        |mut tx| async move {
+            let h = lock(&mut tx, ctx, hold_id).await?;
+            let subject = format!("hold/{hold_id}");
+            if amount.currency() != h.currency {
+                return Err(currency_mismatch(
+                    ctx.errors(),
+                    &subject,
+                    h.currency,
+                    amount.currency(),
+                ));
+            }
+            let split = fees::split(amount.amount(), h.currency, &fees)
+                .map_err(|e| fee_error(ctx, &subject, h.currency, e))?;
+            let back = hold::check_capture(h.state, h.expire_at, now, h.amount, split.payer_pays)
+                .map_err(|r| refusal(ctx, hold_id, r))?;
+            require_wallet(&mut tx, ctx.errors(), payee).await?;
+            let c = h.currency;
+            let cause = Cause {
+                request_id,
+                order_id: h.order_id.clone(),
+                hold_id: Some(hold_id),
+                ..Cause::default()
+            };
+            let mut draft = EntryDraft::new(JournalEntryType::HoldCapture, cause, "Hold captured");
+            draft
+                .leg(AccountKey::held(h.wallet_id, c), -h.amount)
+                .leg(AccountKey::available(payee, c, pool), split.payee_gets)
+                .leg(
+                    AccountKey::platform(LedgerAccountKind::FeeRevenue, c),
+                    split.fee_revenue,
+                )
+                .leg(AccountKey::available(h.wallet_id, c, h.fund_pool), back);
+            let posted = ledger::post(&mut tx, &draft, now)
+                .await
+                .map_err(|e| post_error(ctx.errors(), e))?;
+            sqlx::query(
+            "UPDATE holds SET state = $2, ended_at = $3, payee_wallet_id = $4, captured_amount = $5,
+                 released_amount = $6, fee_legs = $7, end_entry_id = $8
+             WHERE hold_id = $1",
+        )
+        .bind(hold_id)
+        .bind(HoldState::Captured as i16)
+        .bind(now)
+        .bind(payee)
+        .bind(amount.amount())
+        .bind(back)
+        .bind(fees_json(&fees))
+        .bind(posted.entry_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(internal)?;
+            let hold = load(&mut tx, ctx, hold_id).await?;
+            let entry = super::journal::load(&mut tx, ctx, posted.entry_id).await?;
+            Ok((
+                CaptureHoldResponse {
+                    hold: Some(hold),
+                    journal_entry: Some(entry),
+                },
+                tx,
+            ))
+        },
+    )
+    .await
+}
+
+/// How an open hold ends when it all goes back to its owner.
+enum Return<'a> {
+    /// ReleaseHold, with the caller's request id and reason.
+    Release { request_id: Uuid, reason: &'a str },
+    /// The sweeper: past its expiry.
+    Expiry,
+}
+
+/// Ends an open hold by returning it all to the owner (release or expiry).
+async fn end_by_release(
+    conn: &mut PgConnection,
+    ctx: &Ctx,
+    hold_id: Uuid,
+    h: &Row_,
+    how: Return<'_>,
+    now: DateTime<Utc>,
+) -> Result<(), Status> {
+    let (request_id, entry_type, state, description) = match how {
+        Return::Release { request_id, reason } => {
+            let text = if reason.is_empty() {
+                "Hold released"
+            } else {
+                reason
+            };
+            (
+                request_id,
+                JournalEntryType::HoldRelease,
+                HoldState::Released,
+                text,
+            )
+        }
+        // The expiry's request id is the hold's own id: there is no caller to name.
+        Return::Expiry => (
+            hold_id,
+            JournalEntryType::HoldExpiry,
+            HoldState::Expired,
+            "Hold expired",
+        ),
+    };
+    let cause = Cause {
+        request_id,
+        order_id: h.order_id.clone(),
+        hold_id: Some(hold_id),
+        ..Cause::default()
+    };
+    let mut draft = EntryDraft::new(entry_type, cause, description);
+    draft.transfer(
+        AccountKey::held(h.wallet_id, h.currency),
+        AccountKey::available(h.wallet_id, h.currency, h.fund_pool),
+        h.amount,
+    );
+    let posted = ledger::post(conn, &draft, now)
+        .await
+        .map_err(|e| post_error(ctx.errors(), e))?;
+    sqlx::query("UPDATE holds SET state = $2, ended_at = $3, released_amount = amount, end_entry_id = $4 WHERE hold_id = $1")
+        .bind(hold_id)
+        .bind(state as i16)
+        .bind(now)
+        .bind(posted.entry_id)
+        .execute(conn)
+        .await
+        .map_err(internal)?;
+    Ok(())
+}
+
+/// ReleaseHold.
+pub async fn release(ctx: &Ctx, req: ReleaseHoldRequest) -> Result<ReleaseHoldResponse, Status> {
+    let mut v = FieldViolations::new();
+    let hold_id = v.uuid("hold_id", &req.hold_id);
+    let reason = v.text("reason", &req.reason, 200).to_owned();
+    let request_id = idempotency::parse_request_id(&req.request_id)?;
+    v.finish()?;
+    let hold_id = hold_id.expect("ok");
+    let now = ctx.now();
+    idempotency::run(
+        &ctx.svc.pool,
+        ctx.errors(),
+        "ReleaseHold",
+        &req.request_id,
+        &req,
+        |mut tx| async move {
+            let h = lock(&mut tx, ctx, hold_id).await?;
+            hold::check_release(h.state).map_err(|r| refusal(ctx, hold_id, r))?;
+            let how = Return::Release {
+                request_id,
+                reason: &reason,
+            };
+            end_by_release(&mut tx, ctx, hold_id, &h, how, now).await?;
+            Ok((
+                ReleaseHoldResponse {
+                    hold: Some(load(&mut tx, ctx, hold_id).await?),
+                },
+                tx,
+            ))
+        },
+    )
+    .await
+}
+
+/// Releases every open hold whose expiry has passed; returns how many it ended. Each
+/// expiry is its own transaction; rows another transaction holds are left for next time.
+pub async fn expire_due(ctx: &Ctx) -> Result<usize, Status> {
+    let now = ctx.now();
+    let due: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT hold_id FROM holds WHERE state = $1 AND expire_at IS NOT NULL AND expire_at <= $2
+         ORDER BY expire_at LIMIT 500",
+    )
+    .bind(HoldState::Open as i16)
+    .bind(now)
+    .fetch_all(&ctx.svc.pool)
+    .await
+    .map_err(internal)?;
+    let mut ended = 0;
+    for hold_id in due {
+        let mut tx = ctx.svc.pool.begin().await.map_err(internal)?;
+        let locked: Option<i16> =
+            sqlx::query_scalar("SELECT state FROM holds WHERE hold_id = $1 FOR UPDATE SKIP LOCKED")
+                .bind(hold_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(internal)?;
+        if locked != Some(HoldState::Open as i16) {
+            continue;
+        }
+        let h = lock(&mut tx, ctx, hold_id).await?;
+        if !hold::is_expired(h.expire_at, now) {
+            continue;
+        }
+        end_by_release(&mut tx, ctx, hold_id, &h, Return::Expiry, now).await?;
+        tx.commit().await.map_err(internal)?;
+        ended += 1;
+    }
+    Ok(ended)
+}
+
+/// Runs [`expire_due`] every `every` until the process ends.
+pub fn spawn_sweeper(ctx: Ctx, every: Duration) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if ctx.svc.pool.is_closed() {
+                return;
+            }
+            match expire_due(&ctx).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(expired = n, "released expired holds"),
+                Err(e) => tracing::warn!(error = %e.message(), "hold sweeper failed; will retry"),
+            }
+        }
+    });
+}

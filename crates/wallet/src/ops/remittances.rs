@@ -1,0 +1,492 @@
+//! Inbound remittances (the bank adapter's call) and linking them to orders (关联外汇).
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use kuajing_platform::error::internal;
+use kuajing_platform::money::format_amount;
+use kuajing_platform::page::{Cursor, Page};
+use kuajing_platform::{Currency, FieldViolations, idempotency, time};
+use kuajing_proto::types;
+use kuajing_proto::wallet::v1::{
+    FundPool, GetRemittanceRequest, GetRemittanceResponse, HoldPurpose, HoldState,
+    JournalEntryType, LedgerAccountKind, LinkDisposition, LinkRemittanceRequest,
+    LinkRemittanceResponse, ListRemittancesRequest, ListRemittancesResponse, OrderPaymentPart,
+    ReceivingAccountPurpose, RecordInboundRemittanceRequest, RecordInboundRemittanceResponse,
+    Remittance, RemittanceLink, RemittancePayer, RemittanceStatus,
+};
+use rust_decimal::Decimal;
+
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, Row};
+use tonic::{Code, Status};
+use uuid::Uuid;
+
+use super::{Ctx, currency_mismatch, post_error, require_wallet};
+use crate::domain::ledger::{AccountKey, Cause, EntryDraft};
+use crate::ledger;
+
+/// Reason: no receiving account has the number the bank reported.
+pub const RECEIVING_ACCOUNT_NOT_FOUND: &str = "RECEIVING_ACCOUNT_NOT_FOUND";
+/// Reason: the bank reference was recorded with other content.
+pub const BANK_REFERENCE_CONFLICT: &str = "BANK_REFERENCE_CONFLICT";
+/// Reason: nothing of the remittance is left to link.
+pub const REMITTANCE_ALREADY_LINKED: &str = "REMITTANCE_ALREADY_LINKED";
+/// Reason: the link asks for more than is unallocated.
+pub const LINK_EXCEEDS_UNALLOCATED: &str = "LINK_EXCEEDS_UNALLOCATED";
+
+fn money(currency: &str, amount: Decimal) -> types::Money {
+    let c = currency.parse::<Currency>().unwrap_or(Currency::USD);
+    types::Money {
+        currency_code: currency.to_owned(),
+        amount: format_amount(amount, c),
+    }
+}
+
+const COLUMNS: &str =
+    "remittance_id, receiving_account_id, wallet_id, bank_reference, currency, amount,
+    unallocated, status, payer_name, payer_account_masked, payer_bank_name, payer_country_code,
+    remittance_info, value_time, entry_id, created_at";
+
+fn link_from_row(r: &PgRow) -> Result<RemittanceLink, sqlx::Error> {
+    let currency: String = r.try_get("currency")?;
+    let created: DateTime<Utc> = r.try_get("created_at")?;
+    Ok(RemittanceLink {
+        remittance_link_id: r.try_get::<Uuid, _>("remittance_link_id")?.to_string(),
+        remittance_id: r.try_get::<Uuid, _>("remittance_id")?.to_string(),
+        order_id: r.try_get("order_id")?,
+        payment_part: i32::from(r.try_get::<i16, _>("payment_part")?),
+        amount: Some(money(&currency, r.try_get("amount")?)),
+        disposition: i32::from(r.try_get::<i16, _>("disposition")?),
+        fund_pool: i32::from(r.try_get::<i16, _>("fund_pool")?),
+        hold_id: r
+            .try_get::<Option<Uuid>, _>("hold_id")?
+            .map(|h| h.to_string())
+            .unwrap_or_default(),
+        journal_entry_id: r.try_get::<Uuid, _>("entry_id")?.to_string(),
+        create_time: Some(time::to_proto(created)),
+    })
+}
+
+async fn load(
+    conn: &mut PgConnection,
+    ctx: &Ctx,
+    remittance_id: Uuid,
+) -> Result<Remittance, Status> {
+    let sql = format!("SELECT {COLUMNS} FROM remittances WHERE remittance_id = $1");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(remittance_id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| {
+            ctx.errors()
+                .not_found("remittance", remittance_id.to_string())
+        })?;
+    let mut r = from_row(&row).map_err(internal)?;
+    let links = sqlx::query(
+        "SELECT remittance_link_id, remittance_id, order_id, payment_part, currency, amount, disposition,
+                fund_pool, hold_id, entry_id, created_at
+         FROM remittance_links WHERE remittance_id = $1 ORDER BY created_at, remittance_link_id",
+    )
+    .bind(remittance_id)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(internal)?;
+    r.links = links
+        .iter()
+        .map(link_from_row)
+        .collect::<Result<_, _>>()
+        .map_err(internal)?;
+    Ok(r)
+}
+
+fn from_row(r: &PgRow) -> Result<Remittance, sqlx::Error> {
+    let currency: String = r.try_get("currency")?;
+    let created: DateTime<Utc> = r.try_get("created_at")?;
+    let value: Option<DateTime<Utc>> = r.try_get("value_time")?;
+    Ok(Remittance {
+        remittance_id: r.try_get::<Uuid, _>("remittance_id")?.to_string(),
+        receiving_account_id: r.try_get::<Uuid, _>("receiving_account_id")?.to_string(),
+        wallet_id: r.try_get::<Uuid, _>("wallet_id")?.to_string(),
+        bank_reference: r.try_get("bank_reference")?,
+        amount: Some(money(&currency, r.try_get("amount")?)),
+        unallocated_amount: Some(money(&currency, r.try_get("unallocated")?)),
+        status: i32::from(r.try_get::<i16, _>("status")?),
+        payer: Some(RemittancePayer {
+            name: r.try_get("payer_name")?,
+            account_number_masked: r.try_get("payer_account_masked")?,
+            bank_name: r.try_get("payer_bank_name")?,
+            country_code: r.try_get("payer_country_code")?,
+        }),
+        remittance_info: r.try_get("remittance_info")?,
+        value_time: time::opt_to_proto(value),
+        create_time: Some(time::to_proto(created)),
+        journal_entry_id: r.try_get::<Uuid, _>("entry_id")?.to_string(),
+        links: Vec::new(),
+    })
+}
+
+/// What makes two reports of one bank reference the same remittance.
+fn content_hash(req: &RecordInboundRemittanceRequest) -> Vec<u8> {
+    let mut copy = req.clone();
+    copy.request_id.clear();
+    idempotency::request_hash("RecordInboundRemittance", &copy).to_vec()
+}
+
+/// RecordInboundRemittance: idempotent by request_id and by the bank's reference.
+pub async fn record(
+    ctx: &Ctx,
+    req: RecordInboundRemittanceRequest,
+) -> Result<RecordInboundRemittanceResponse, Status> {
+    let mut v = FieldViolations::new();
+    let account_number = v
+        .text("account_number", req.account_number.trim(), 34)
+        .to_owned();
+    if account_number.is_empty() {
+        v.add("account_number", "is required");
+    }
+    let reference = v.text("bank_reference", &req.bank_reference, 64).to_owned();
+    if reference.is_empty() {
+        v.add("bank_reference", "is required");
+    }
+    let amount = v.positive_money("amount", req.amount.as_ref());
+    let payer = req.payer.clone().unwrap_or_default();
+    v.text("payer.name", &payer.name, 140);
+    v.text(
+        "payer.account_number_masked",
+        &payer.account_number_masked,
+        40,
+    );
+    v.text("payer.bank_name", &payer.bank_name, 140);
+    if !(payer.country_code.is_empty()
+        || (payer.country_code.len() == 2
+            && payer.country_code.bytes().all(|b| b.is_ascii_uppercase())))
+    {
+        v.add(
+            "payer.country_code",
+            "must be an ISO 3166-1 alpha-2 code such as \"US\"",
+        );
+    }
+    v.text("remittance_info", &req.remittance_info, 280);
+    let value_time = match req.value_time.as_ref() {
+        None => {
+            v.add("value_time", "is required");
+            None
+        }
+        Some(t) => match time::from_proto(t) {
+            Some(t) if t <= ctx.now() + chrono::Duration::minutes(5) => Some(t),
+            Some(_) => {
+                v.add(
+                    "value_time",
+                    "must not be more than 5 minutes in the future",
+                );
+                None
+            }
+            None => {
+                v.add("value_time", "is out of range");
+                None
+            }
+        },
+    };
+    idempotency::parse_request_id(&req.request_id)?;
+    v.finish()?;
+    let amount = amount.expect("ok");
+    let hash = content_hash(&req);
+    let now = ctx.now();
+    let request_id = idempotency::parse_request_id(&req.request_id)?;
+    let req = &req;
+    idempotency::run(&ctx.svc.pool, ctx.errors(), "RecordInboundRemittance", &req.request_id, req, |mut tx| async move {
+        // One bank reference at a time: concurrent reports of it serialise here.
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 7))")
+            .bind(&reference)
+            .execute(&mut *tx)
+            .await
+            .map_err(internal)?;
+        let existing: Option<(Uuid, Vec<u8>)> =
+            sqlx::query_as("SELECT remittance_id, request_hash FROM remittances WHERE bank_reference = $1")
+                .bind(&reference)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(internal)?;
+        if let Some((id, stored)) = existing {
+            if stored != hash {
+                let mut md = HashMap::new();
+                md.insert("remittance_id".to_owned(), id.to_string());
+                return Err(ctx.errors().refuse_with(
+                    Code::AlreadyExists,
+                    BANK_REFERENCE_CONFLICT,
+                    "this bank reference was recorded with a different account, amount or payer",
+                    md,
+                ));
+            }
+            let remittance = load(&mut tx, ctx, id).await?;
+            return Ok((RecordInboundRemittanceResponse { remittance: Some(remittance) }, tx));
+        }
+        let account: Option<(Uuid, Uuid, String, i16)> = sqlx::query_as(
+            "SELECT receiving_account_id, wallet_id, currency, purpose FROM receiving_accounts
+             WHERE account_number = $1 OR (iban <> '' AND iban = $1)",
+        )
+        .bind(&account_number)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(internal)?;
+        let Some((account_id, wallet_id, currency, purpose)) = account else {
+            return Err(ctx.errors().refuse(
+                Code::NotFound,
+                RECEIVING_ACCOUNT_NOT_FOUND,
+                "no receiving account has that account number",
+            ));
+        };
+        let currency: Currency = currency.parse().map_err(internal)?;
+        if currency != amount.currency() {
+            return Err(currency_mismatch(ctx.errors(), &format!("receiving_account/{account_id}"), currency, amount.currency()));
+        }
+        let remittance_id = Uuid::now_v7();
+        let top_up = i32::from(purpose) == ReceivingAccountPurpose::TopUp as i32;
+        let clearing = AccountKey::platform(LedgerAccountKind::InboundClearing, currency);
+        let destination = if top_up {
+            AccountKey::available(wallet_id, currency, FundPool::Standard)
+        } else {
+            AccountKey::platform(LedgerAccountKind::Escrow, currency)
+        };
+        let cause = Cause { request_id, remittance_id: Some(remittance_id), ..Cause::default() };
+        let mut draft = EntryDraft::new(JournalEntryType::InboundRemittance, cause, format!("Remittance {reference}"));
+        draft.transfer(clearing, destination, amount.amount());
+        let posted = ledger::post(&mut tx, &draft, now).await.map_err(|e| post_error(ctx.errors(), e))?;
+        let (status, unallocated) = if top_up {
+            (RemittanceStatus::Credited, Decimal::ZERO)
+        } else {
+            (RemittanceStatus::Unallocated, amount.amount())
+        };
+        sqlx::query(
+            "INSERT INTO remittances (remittance_id, receiving_account_id, wallet_id, bank_reference, currency,
+                 amount, unallocated, status, payer_name, payer_account_masked, payer_bank_name,
+                 payer_country_code, remittance_info, value_time, entry_id, request_hash, created_at)
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)",
+        )
+        .bind(remittance_id)
+        .bind(account_id)
+        .bind(wallet_id)
+        .bind(&reference)
+        .bind(currency.code())
+        .bind(amount.amount())
+        .bind(unallocated)
+        .bind(status as i16)
+        .bind(&payer.name)
+        .bind(&payer.account_number_masked)
+        .bind(&payer.bank_name)
+        .bind(&payer.country_code)
+        .bind(&req.remittance_info)
+        .bind(value_time)
+        .bind(posted.entry_id)
+        .bind(&hash)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(internal)?;
+        let remittance = load(&mut tx, ctx, remittance_id).await?;
+        Ok((RecordInboundRemittanceResponse { remittance: Some(remittance) }, tx))
+    })
+    .await
+}
+
+/// GetRemittance.
+pub async fn get(ctx: &Ctx, req: GetRemittanceRequest) -> Result<GetRemittanceResponse, Status> {
+    let mut v = FieldViolations::new();
+    let id = v.uuid("remittance_id", &req.remittance_id);
+    v.finish()?;
+    let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
+    Ok(GetRemittanceResponse {
+        remittance: Some(load(&mut conn, ctx, id.expect("ok")).await?),
+    })
+}
+
+/// ListRemittances: newest first.
+pub async fn list(
+    ctx: &Ctx,
+    req: ListRemittancesRequest,
+) -> Result<ListRemittancesResponse, Status> {
+    let mut v = FieldViolations::new();
+    let wallet_id = v.uuid("wallet_id", &req.wallet_id);
+    let account = v
+        .optional_uuid("receiving_account_id", &req.receiving_account_id)
+        .flatten();
+    let mut statuses = Vec::new();
+    for (i, s) in req.statuses.iter().enumerate() {
+        if let Some(s) = v.enum_value::<RemittanceStatus>(&format!("statuses[{i}]"), *s) {
+            statuses.push(s as i16);
+        }
+    }
+    let range = req.value_time_range.as_ref();
+    let from = range
+        .and_then(|r| r.start_time.as_ref())
+        .and_then(time::from_proto);
+    let to = range
+        .and_then(|r| r.end_time.as_ref())
+        .and_then(time::from_proto);
+    let page = Page::from_proto("page", req.page.as_ref(), &mut v);
+    v.finish()?;
+    let wallet_id = wallet_id.expect("ok");
+    let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
+    require_wallet(&mut conn, ctx.errors(), wallet_id).await?;
+    let ids: Vec<(Uuid, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT remittance_id, created_at FROM remittances
+         WHERE wallet_id = $1 AND ($2::uuid IS NULL OR receiving_account_id = $2)
+           AND (cardinality($3::int2[]) = 0 OR status = ANY($3))
+           AND ($4::timestamptz IS NULL OR value_time >= $4) AND ($5::timestamptz IS NULL OR value_time < $5)
+           AND ($6::timestamptz IS NULL OR (created_at, remittance_id) < ($6, $7))
+         ORDER BY created_at DESC, remittance_id DESC LIMIT $8",
+    )
+    .bind(wallet_id)
+    .bind(account)
+    .bind(&statuses)
+    .bind(from)
+    .bind(to)
+    .bind(page.after.map(|c| c.time))
+    .bind(page.after.map(|c| c.id))
+    .bind(page.fetch_limit())
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(internal)?;
+    let mut ids = ids;
+    let page = page.finish(&mut ids, |(id, t)| Cursor { time: *t, id: *id });
+    let mut remittances = Vec::with_capacity(ids.len());
+    for (id, _) in ids {
+        remittances.push(load(&mut conn, ctx, id).await?);
+    }
+    Ok(ListRemittancesResponse {
+        remittances,
+        page: Some(page),
+    })
+}
+
+/// LinkRemittance: irreversible.
+pub async fn link(ctx: &Ctx, req: LinkRemittanceRequest) -> Result<LinkRemittanceResponse, Status> {
+    let mut v = FieldViolations::new();
+    let remittance_id = v.uuid("remittance_id", &req.remittance_id);
+    let order_id = v.text("order_id", req.order_id.trim(), 64).to_owned();
+    if order_id.is_empty() {
+        v.add("order_id", "is required");
+    }
+    let part: Option<OrderPaymentPart> = v.enum_value("payment_part", req.payment_part);
+    let amount = v.positive_money("amount", req.amount.as_ref());
+    let disposition: Option<LinkDisposition> = v.enum_value("disposition", req.disposition);
+    let pool = if req.fund_pool == 0 {
+        Some(FundPool::Standard)
+    } else {
+        v.enum_value::<FundPool>("fund_pool", req.fund_pool)
+    };
+    idempotency::parse_request_id(&req.request_id)?;
+    v.finish()?;
+    let (remittance_id, part, amount, disposition, pool) = (
+        remittance_id.expect("ok"),
+        part.expect("ok"),
+        amount.expect("ok"),
+        disposition.expect("ok"),
+        pool.expect("ok"),
+    );
+    let request_id = idempotency::parse_request_id(&req.request_id)?;
+    let now = ctx.now();
+    idempotency::run(&ctx.svc.pool, ctx.errors(), "LinkRemittance", &req.request_id, &req, |mut tx| async move {
+        let row: Option<(Uuid, String, Decimal, i16)> = sqlx::query_as(
+            "SELECT wallet_id, currency, unallocated, status FROM remittances WHERE remittance_id = $1 FOR UPDATE",
+        )
+        .bind(remittance_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(internal)?;
+        let Some((wallet_id, currency, unallocated, status)) = row else {
+            return Err(ctx.errors().not_found("remittance", remittance_id.to_string()));
+        };
+        let currency: Currency = currency.parse().map_err(internal)?;
+        let subject = format!("remittance/{remittance_id}");
+        let linkable = [RemittanceStatus::Unallocated as i16, RemittanceStatus::PartiallyLinked as i16];
+        if !linkable.contains(&status) || unallocated.is_zero() {
+            return Err(ctx.errors().precondition(REMITTANCE_ALREADY_LINKED, subject, "nothing of this remittance is left to link"));
+        }
+        if currency != amount.currency() {
+            return Err(currency_mismatch(ctx.errors(), &subject, currency, amount.currency()));
+        }
+        if amount.amount() > unallocated {
+            let mut md = HashMap::new();
+            md.insert("unallocated".to_owned(), format_amount(unallocated, currency));
+            return Err(ctx.errors().refuse_with(
+                Code::FailedPrecondition,
+                LINK_EXCEEDS_UNALLOCATED,
+                format!("only {} {currency} of this remittance is unallocated", format_amount(unallocated, currency)),
+                md,
+            ));
+        }
+        let link_id = Uuid::now_v7();
+        let hold_id = (disposition == LinkDisposition::Guarantee).then(Uuid::now_v7);
+        let to = match disposition {
+            LinkDisposition::Guarantee => AccountKey::held(wallet_id, currency),
+            _ => AccountKey::available(wallet_id, currency, pool),
+        };
+        let cause = Cause {
+            request_id,
+            order_id: order_id.clone(),
+            remittance_id: Some(remittance_id),
+            remittance_link_id: Some(link_id),
+            hold_id,
+            ..Cause::default()
+        };
+        let mut draft = EntryDraft::new(JournalEntryType::RemittanceLink, cause, format!("Linked to order {order_id}"));
+        draft.transfer(AccountKey::platform(LedgerAccountKind::Escrow, currency), to, amount.amount());
+        let posted = ledger::post(&mut tx, &draft, now).await.map_err(|e| post_error(ctx.errors(), e))?;
+        if let Some(hold_id) = hold_id {
+            sqlx::query(
+                "INSERT INTO holds (hold_id, wallet_id, purpose, currency, amount, fund_pool, state, order_id,
+                     description, created_at, create_entry_id)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            )
+            .bind(hold_id)
+            .bind(wallet_id)
+            .bind(HoldPurpose::Guarantee as i16)
+            .bind(currency.code())
+            .bind(amount.amount())
+            .bind(pool as i16)
+            .bind(HoldState::Open as i16)
+            .bind(&order_id)
+            .bind("Guarantee funds from a linked remittance")
+            .bind(now)
+            .bind(posted.entry_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(internal)?;
+        }
+        let left = unallocated - amount.amount();
+        let new_status = if left.is_zero() { RemittanceStatus::Linked } else { RemittanceStatus::PartiallyLinked };
+        sqlx::query("UPDATE remittances SET unallocated = $2, status = $3 WHERE remittance_id = $1")
+            .bind(remittance_id)
+            .bind(left)
+            .bind(new_status as i16)
+            .execute(&mut *tx)
+            .await
+            .map_err(internal)?;
+        sqlx::query(
+            "INSERT INTO remittance_links (remittance_link_id, remittance_id, order_id, payment_part, currency,
+                 amount, disposition, fund_pool, hold_id, entry_id, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(link_id)
+        .bind(remittance_id)
+        .bind(&order_id)
+        .bind(part as i16)
+        .bind(currency.code())
+        .bind(amount.amount())
+        .bind(disposition as i16)
+        .bind(pool as i16)
+        .bind(hold_id)
+        .bind(posted.entry_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(internal)?;
+        let remittance = load(&mut tx, ctx, remittance_id).await?;
+        let link = remittance.links.iter().find(|l| l.remittance_link_id == link_id.to_string()).cloned();
+        Ok((LinkRemittanceResponse { link, remittance: Some(remittance) }, tx))
+    })
+    .await
+}
