@@ -1,23 +1,109 @@
-//! `kuajing.fx.v1.FxService`: proto in, domain out.
-//!
-//! Not built yet: every RPC answers UNIMPLEMENTED ("not yet implemented") through the
-//! generated default methods until the fx issue fills them in.
+//! `kuajing.fx.v1.FxService`: each RPC hands its request to the operation that governs it.
 
-use kuajing_platform::ServiceContext;
 use kuajing_proto::fx::v1::fx_service_server::FxService;
+use kuajing_proto::fx::v1::{
+    CreateQuoteRequest, CreateQuoteResponse, ExecuteQuoteRequest, ExecuteQuoteResponse,
+    GetConversionRequest, GetConversionResponse, GetEquivalentRequest, GetEquivalentResponse,
+    GetQuoteRequest, GetQuoteResponse, GetRateRequest, GetRateResponse, ListConversionsRequest,
+    ListConversionsResponse, ListRateChangesRequest, ListRateChangesResponse, ListRatesRequest,
+    ListRatesResponse, SetRateRequest, SetRateResponse,
+};
+use tonic::{Request, Response, Status};
+
+use crate::ops::{self, Ctx};
 
 /// The gRPC handler.
 pub struct Api {
-    #[allow(dead_code)] // used once the RPCs are built
-    ctx: ServiceContext,
+    ctx: Ctx,
 }
 
 impl Api {
-    /// A handler on the service's context.
-    pub fn new(ctx: ServiceContext) -> Self {
+    /// A handler on the operations' context.
+    pub fn new(ctx: Ctx) -> Self {
         Api { ctx }
     }
 }
 
 #[tonic::async_trait]
-impl FxService for Api {}
+impl FxService for Api {
+    async fn list_rates(
+        &self,
+        request: Request<ListRatesRequest>,
+    ) -> Result<Response<ListRatesResponse>, Status> {
+        ops::rates::list(&self.ctx, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+    async fn get_rate(
+        &self,
+        request: Request<GetRateRequest>,
+    ) -> Result<Response<GetRateResponse>, Status> {
+        ops::rates::get(&self.ctx, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+    async fn set_rate(
+        &self,
+        request: Request<SetRateRequest>,
+    ) -> Result<Response<SetRateResponse>, Status> {
+        ops::rates::set(&self.ctx, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+    async fn list_rate_changes(
+        &self,
+        request: Request<ListRateChangesRequest>,
+    ) -> Result<Response<ListRateChangesResponse>, Status> {
+        ops::rates::list_changes(&self.ctx, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+    async fn create_quote(
+        &self,
+        request: Request<CreateQuoteRequest>,
+    ) -> Result<Response<CreateQuoteResponse>, Status> {
+        ops::quotes::create(&self.ctx, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+    async fn get_quote(
+        &self,
+        request: Request<GetQuoteRequest>,
+    ) -> Result<Response<GetQuoteResponse>, Status> {
+        ops::quotes::get(&self.ctx, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+    async fn execute_quote(
+        &self,
+        request: Request<ExecuteQuoteRequest>,
+    ) -> Result<Response<ExecuteQuoteResponse>, Status> {
+        ops::conversions::execute(&self.ctx, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+    async fn get_conversion(
+        &self,
+        request: Request<GetConversionRequest>,
+    ) -> Result<Response<GetConversionResponse>, Status> {
+        ops::conversions::get(&self.ctx, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+    async fn list_conversions(
+        &self,
+        request: Request<ListConversionsRequest>,
+    ) -> Result<Response<ListConversionsResponse>, Status> {
+        ops::conversions::list(&self.ctx, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+    async fn get_equivalent(
+        &self,
+        request: Request<GetEquivalentRequest>,
+    ) -> Result<Response<GetEquivalentResponse>, Status> {
+        ops::rates::equivalent(&self.ctx, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+}

@@ -1,9 +1,18 @@
-//! The fx service: rates, locked quotes and conversions through the wallet.
+//! The fx service: rates, locked quotes, and conversions through the wallet.
 //!
 //! A library, so `kuajing up` and the testkit embed it; `src/main.rs` is the thin binary.
 //! Schema `fx`, owned by role `kj_fx`; contract `kuajing.fx.v1.FxService`.
+//!
+//! - `domain/`: rate resolution (direct, inverted, crossed), staleness, spreads, quote maths.
+//! - `settings`: the rate table and the knobs, from the environment.
+//! - `ops/`: rates, quotes, conversions; `api`: the gRPC surface.
 
 mod api;
+pub mod domain;
+pub mod ops;
+pub mod settings;
+
+use std::sync::Arc;
 
 use kuajing_platform::service::BoxFuture;
 use kuajing_platform::{ErrorDomain, ServiceContext, ServiceDef};
@@ -24,6 +33,13 @@ pub static SERVICE: ServiceDef = ServiceDef {
     routes,
 };
 
-fn routes(ctx: ServiceContext) -> BoxFuture<anyhow::Result<Routes>> {
-    Box::pin(async move { Ok(Routes::new(FxServiceServer::new(api::Api::new(ctx)))) })
+fn routes(svc: ServiceContext) -> BoxFuture<anyhow::Result<Routes>> {
+    Box::pin(async move {
+        let ctx = ops::Ctx {
+            svc,
+            settings: Arc::new(settings::Settings::from_env()?),
+        };
+        ops::rates::load_table(&ctx).await?;
+        Ok(Routes::new(FxServiceServer::new(api::Api::new(ctx))))
+    })
 }

@@ -57,9 +57,19 @@ impl ErrorDomain {
 
     /// `NOT_FOUND` with `ResourceInfo { resource_type, resource_name }`.
     pub fn not_found(self, resource_type: &str, resource_name: impl Into<String>) -> Status {
+        self.not_found_because(RESOURCE_NOT_FOUND, resource_type, resource_name)
+    }
+
+    /// `NOT_FOUND` with a specific reason (e.g. `RATE_NOT_FOUND`) and `ResourceInfo`.
+    pub fn not_found_because(
+        self,
+        reason: &str,
+        resource_type: &str,
+        resource_name: impl Into<String>,
+    ) -> Status {
         let name = resource_name.into();
         let message = format!("{resource_type} {name} not found");
-        let mut details = ErrorDetails::with_error_info(RESOURCE_NOT_FOUND, self.0, HashMap::new());
+        let mut details = ErrorDetails::with_error_info(reason, self.0, HashMap::new());
         details.set_resource_info(resource_type, name, "", message.clone());
         Status::with_error_details(Code::NotFound, message, details)
     }

@@ -1,0 +1,343 @@
+//! Executing a quote: at most once, only before it expires, through one wallet entry.
+//!
+//! No database lock is held across the call to wallet. A quote is claimed by one request
+//! (`executing_request_id`) in a short transaction; the wallet call is idempotent by the
+//! quote id (its request id there), so a retry of the same request finishes the same
+//! conversion; another request is refused with QUOTE_ALREADY_USED. A wallet refusal
+//! (insufficient funds, say) gives the claim back and the quote stays OPEN.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use kuajing_platform::error::internal;
+use kuajing_platform::page::{Cursor, Page};
+use kuajing_platform::{FieldViolations, Money, idempotency, time};
+use kuajing_proto::fx::v1::{
+    Conversion, ExecuteQuoteRequest, ExecuteQuoteResponse, GetConversionRequest,
+    GetConversionResponse, ListConversionsRequest, ListConversionsResponse, QuoteState,
+};
+use kuajing_proto::wallet::v1::PostConversionRequest;
+use rust_decimal::Decimal;
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, Row};
+use tonic::{Code, Status};
+use uuid::Uuid;
+
+use super::rates::check_fresh;
+use super::{Ctx, WALLET_DEADLINE};
+
+/// Reason: the quote expired before the request was accepted.
+pub const QUOTE_EXPIRED: &str = "QUOTE_EXPIRED";
+/// Reason: another request executed (or is executing) the quote.
+pub const QUOTE_ALREADY_USED: &str = "QUOTE_ALREADY_USED";
+/// Reason: the quote belongs to another wallet.
+pub const QUOTE_WALLET_MISMATCH: &str = "QUOTE_WALLET_MISMATCH";
+
+fn from_row(r: &PgRow, sell: &str, buy: &str) -> Result<Conversion, Status> {
+    let g = |e: sqlx::Error| internal(e);
+    let m = |c: &str, d: Decimal| -> Result<_, Status> {
+        Ok(Money::rounded(c.parse().map_err(internal)?, d)
+            .map_err(internal)?
+            .to_proto())
+    };
+    let sell_amount: Decimal = r.try_get("sell_amount").map_err(g)?;
+    let fee: Decimal = r.try_get("fee").map_err(g)?;
+    Ok(Conversion {
+        conversion_id: r
+            .try_get::<Uuid, _>("conversion_id")
+            .map_err(g)?
+            .to_string(),
+        quote_id: r.try_get::<Uuid, _>("quote_id").map_err(g)?.to_string(),
+        wallet_id: r.try_get::<Uuid, _>("wallet_id").map_err(g)?.to_string(),
+        sell_amount: Some(m(sell, sell_amount)?),
+        buy_amount: Some(m(buy, r.try_get("buy_amount").map_err(g)?)?),
+        fee: Some(m(sell, fee)?),
+        debit_amount: Some(m(sell, sell_amount + fee)?),
+        applied_rate: r
+            .try_get::<Decimal, _>("applied_rate")
+            .map_err(g)?
+            .normalize()
+            .to_string(),
+        journal_entry_id: r.try_get::<Uuid, _>("entry_id").map_err(g)?.to_string(),
+        request_id: r.try_get::<Uuid, _>("request_id").map_err(g)?.to_string(),
+        create_time: Some(time::to_proto(r.try_get("created_at").map_err(g)?)),
+    })
+}
+
+async fn load(conn: &mut PgConnection, ctx: &Ctx, id: Uuid) -> Result<Conversion, Status> {
+    let r = sqlx::query(
+        "SELECT c.*, q.sell_currency, q.buy_currency FROM conversions c JOIN quotes q USING (quote_id)
+         WHERE c.conversion_id = $1",
+    )
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+    .map_err(internal)?
+    .ok_or_else(|| ctx.errors().not_found("conversion", id.to_string()))?;
+    let (s, b): (String, String) = (
+        r.try_get("sell_currency").map_err(internal)?,
+        r.try_get("buy_currency").map_err(internal)?,
+    );
+    from_row(&r, &s, &b)
+}
+
+fn already_used(ctx: &Ctx, conversion: Option<Uuid>) -> Status {
+    let mut md = HashMap::new();
+    if let Some(c) = conversion {
+        md.insert("conversion_id".to_owned(), c.to_string());
+    }
+    ctx.errors().refuse_with(
+        Code::FailedPrecondition,
+        QUOTE_ALREADY_USED,
+        "the quote was already executed",
+        md,
+    )
+}
+
+/// What the claim step learned about the quote.
+struct Claimed {
+    wallet_id: Uuid,
+    sell: String,
+    buy: String,
+    sell_amount: Decimal,
+    buy_amount: Decimal,
+    fee: Decimal,
+    applied: Decimal,
+}
+
+/// Step 1: check and claim the quote for this request (short transaction).
+async fn claim(
+    ctx: &Ctx,
+    quote_id: Uuid,
+    wallet_id: Uuid,
+    request_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Claimed, Status> {
+    let mut tx = ctx.svc.pool.begin().await.map_err(internal)?;
+    let r = sqlx::query("SELECT * FROM quotes WHERE quote_id = $1 FOR UPDATE")
+        .bind(quote_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| ctx.errors().not_found("quote", quote_id.to_string()))?;
+    let g = |e: sqlx::Error| internal(e);
+    let state: i16 = r.try_get("state").map_err(g)?;
+    let executing: Option<Uuid> = r.try_get("executing_request_id").map_err(g)?;
+    let conversion: Option<Uuid> = r.try_get("conversion_id").map_err(g)?;
+    let quote_wallet: Uuid = r.try_get("wallet_id").map_err(g)?;
+    let subject = format!("quote/{quote_id}");
+    if state == QuoteState::Executed as i16 || executing.is_some_and(|e| e != request_id) {
+        return Err(already_used(ctx, conversion));
+    }
+    if quote_wallet != wallet_id {
+        return Err(ctx.errors().precondition(
+            QUOTE_WALLET_MISMATCH,
+            subject,
+            "the quote was made for another wallet",
+        ));
+    }
+    if executing.is_none() {
+        let expire_at: DateTime<Utc> = r.try_get("expire_at").map_err(g)?;
+        if expire_at <= now {
+            return Err(ctx.errors().precondition(
+                QUOTE_EXPIRED,
+                subject,
+                "the quote has expired; ask for a new one",
+            ));
+        }
+        check_fresh(ctx, r.try_get("rate_set_at").map_err(g)?)?;
+        sqlx::query("UPDATE quotes SET executing_request_id = $2 WHERE quote_id = $1")
+            .bind(quote_id)
+            .bind(request_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(internal)?;
+    }
+    let claimed = Claimed {
+        wallet_id,
+        sell: r.try_get("sell_currency").map_err(g)?,
+        buy: r.try_get("buy_currency").map_err(g)?,
+        sell_amount: r.try_get("sell_amount").map_err(g)?,
+        buy_amount: r.try_get("buy_amount").map_err(g)?,
+        fee: r.try_get("fee").map_err(g)?,
+        applied: r.try_get("applied_rate").map_err(g)?,
+    };
+    tx.commit().await.map_err(internal)?;
+    Ok(claimed)
+}
+
+/// ExecuteQuote.
+pub async fn execute(ctx: &Ctx, req: ExecuteQuoteRequest) -> Result<ExecuteQuoteResponse, Status> {
+    let mut v = FieldViolations::new();
+    let quote_id = v.uuid("quote_id", &req.quote_id);
+    let wallet_id = v.uuid("wallet_id", &req.wallet_id);
+    let request_id = idempotency::parse_request_id(&req.request_id)?;
+    v.finish()?;
+    let (quote_id, wallet_id) = (quote_id.expect("ok"), wallet_id.expect("ok"));
+    let now = ctx.now();
+
+    // A finished request answers from its record, before anything else.
+    {
+        let mut tx = ctx.svc.pool.begin().await.map_err(internal)?;
+        if let idempotency::Begin::Replay(r) = idempotency::begin::<_, ExecuteQuoteResponse>(
+            &mut tx,
+            ctx.errors(),
+            "ExecuteQuote",
+            &req.request_id,
+            &req,
+        )
+        .await?
+        {
+            return Ok(r);
+        }
+        tx.rollback().await.map_err(internal)?;
+    }
+
+    let c = claim(ctx, quote_id, wallet_id, request_id, now).await?;
+    let money = |code: &str, d: Decimal| -> Result<_, Status> {
+        Ok(Money::rounded(code.parse().map_err(internal)?, d)
+            .map_err(internal)?
+            .to_proto())
+    };
+    let mut post = tonic::Request::new(PostConversionRequest {
+        // One conversion per quote: the quote id is the wallet request's idempotency key.
+        request_id: quote_id.to_string(),
+        wallet_id: c.wallet_id.to_string(),
+        quote_id: quote_id.to_string(),
+        sell_amount: Some(money(&c.sell, c.sell_amount)?),
+        buy_amount: Some(money(&c.buy, c.buy_amount)?),
+        fee: Some(money(&c.sell, c.fee)?),
+    });
+    post.set_timeout(WALLET_DEADLINE);
+    let posted = match ctx.wallet()?.post_conversion(post).await {
+        Ok(r) => r.into_inner(),
+        Err(status) => {
+            // A definite refusal: give the quote back. A transient failure keeps the
+            // claim, so only this request (retried) can finish it.
+            if matches!(
+                status.code(),
+                Code::FailedPrecondition | Code::NotFound | Code::InvalidArgument
+            ) {
+                sqlx::query("UPDATE quotes SET executing_request_id = NULL WHERE quote_id = $1 AND executing_request_id = $2")
+                    .bind(quote_id)
+                    .bind(request_id)
+                    .execute(&ctx.svc.pool)
+                    .await
+                    .map_err(internal)?;
+            }
+            return Err(status);
+        }
+    };
+    let entry_id = posted
+        .journal_entry
+        .as_ref()
+        .and_then(|e| uuid::Uuid::try_parse(&e.journal_entry_id).ok())
+        .ok_or_else(|| internal("wallet answered without an entry"))?;
+
+    idempotency::run(&ctx.svc.pool, ctx.errors(), "ExecuteQuote", &req.request_id, &req, |mut tx| async move {
+        let existing: Option<Uuid> = sqlx::query_scalar("SELECT conversion_id FROM conversions WHERE quote_id = $1")
+            .bind(quote_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(internal)?;
+        let conversion_id = match existing {
+            Some(id) => id,
+            None => {
+                let id = Uuid::now_v7();
+                sqlx::query(
+                    "INSERT INTO conversions (conversion_id, quote_id, wallet_id, sell_amount, buy_amount, fee,
+                         applied_rate, entry_id, request_id, created_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                )
+                .bind(id)
+                .bind(quote_id)
+                .bind(c.wallet_id)
+                .bind(c.sell_amount)
+                .bind(c.buy_amount)
+                .bind(c.fee)
+                .bind(c.applied)
+                .bind(entry_id)
+                .bind(request_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(internal)?;
+                sqlx::query("UPDATE quotes SET state = $2, conversion_id = $3 WHERE quote_id = $1")
+                    .bind(quote_id)
+                    .bind(QuoteState::Executed as i16)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(internal)?;
+                id
+            }
+        };
+        let conversion = load(&mut tx, ctx, conversion_id).await?;
+        let quote = super::quotes::load(&mut tx, ctx, quote_id).await?;
+        Ok((ExecuteQuoteResponse { conversion: Some(conversion), quote: Some(quote) }, tx))
+    })
+    .await
+}
+
+/// GetConversion.
+pub async fn get(ctx: &Ctx, req: GetConversionRequest) -> Result<GetConversionResponse, Status> {
+    let mut v = FieldViolations::new();
+    let id = v.uuid("conversion_id", &req.conversion_id);
+    v.finish()?;
+    let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
+    Ok(GetConversionResponse {
+        conversion: Some(load(&mut conn, ctx, id.expect("ok")).await?),
+    })
+}
+
+/// ListConversions: newest first.
+pub async fn list(
+    ctx: &Ctx,
+    req: ListConversionsRequest,
+) -> Result<ListConversionsResponse, Status> {
+    let mut v = FieldViolations::new();
+    let wallet_id = v.uuid("wallet_id", &req.wallet_id);
+    let range = req.create_time_range.as_ref();
+    let from = range
+        .and_then(|r| r.start_time.as_ref())
+        .and_then(time::from_proto);
+    let to = range
+        .and_then(|r| r.end_time.as_ref())
+        .and_then(time::from_proto);
+    let page = Page::from_proto("page", req.page.as_ref(), &mut v);
+    v.finish()?;
+    let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
+    let rows = sqlx::query(
+        "SELECT c.*, q.sell_currency, q.buy_currency FROM conversions c JOIN quotes q USING (quote_id)
+         WHERE c.wallet_id = $1 AND ($2::timestamptz IS NULL OR c.created_at >= $2)
+           AND ($3::timestamptz IS NULL OR c.created_at < $3)
+           AND ($4::timestamptz IS NULL OR (c.created_at, c.conversion_id) < ($4, $5))
+         ORDER BY c.created_at DESC, c.conversion_id DESC LIMIT $6",
+    )
+    .bind(wallet_id.expect("ok"))
+    .bind(from)
+    .bind(to)
+    .bind(page.after.map(|c| c.time))
+    .bind(page.after.map(|c| c.id))
+    .bind(page.fetch_limit())
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(internal)?;
+    let mut items = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let (s, b): (String, String) = (
+            r.try_get("sell_currency").map_err(internal)?,
+            r.try_get("buy_currency").map_err(internal)?,
+        );
+        let cursor = Cursor {
+            time: r.try_get("created_at").map_err(internal)?,
+            id: r.try_get("conversion_id").map_err(internal)?,
+        };
+        items.push((cursor, from_row(r, &s, &b)?));
+    }
+    let page = page.finish(&mut items, |(c, _)| *c);
+    Ok(ListConversionsResponse {
+        conversions: items.into_iter().map(|(_, c)| c).collect(),
+        page: Some(page),
+    })
+}

@@ -1,0 +1,233 @@
+//! Quotes: priced from the mid rate, the spread tier and the fee; executable until expiry.
+
+use chrono::{DateTime, Utc};
+use kuajing_platform::error::internal;
+use kuajing_platform::{Currency, FieldViolations, Money, idempotency, time};
+use kuajing_proto::fx::v1::{
+    CreateQuoteRequest, CreateQuoteResponse, FixedSide, GetQuoteRequest, GetQuoteResponse, Quote,
+    QuoteState, create_quote_request::FixedAmount,
+};
+use kuajing_proto::wallet::v1::{GetWalletRequest, get_wallet_request::Lookup};
+use rust_decimal::Decimal;
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, Row};
+use tonic::{Code, Status};
+use uuid::Uuid;
+
+use super::rates::{book, check_fresh, resolve};
+use super::{Ctx, WALLET_DEADLINE};
+use crate::domain::quote::{self, Fixed, PriceError};
+
+/// Reason: the computed side of a quote rounds to zero.
+pub const AMOUNT_TOO_SMALL: &str = "AMOUNT_TOO_SMALL";
+/// Longest quote lifetime a caller may ask for.
+pub const MAX_TTL_SECS: u64 = 300;
+
+/// A quote row as the wire shows it; an OPEN quote past its expiry reads as EXPIRED.
+pub fn from_row(r: &PgRow, now: DateTime<Utc>) -> Result<Quote, Status> {
+    let g = |e: sqlx::Error| internal(e);
+    let sell: Currency = r
+        .try_get::<String, _>("sell_currency")
+        .map_err(g)?
+        .parse()
+        .map_err(internal)?;
+    let buy: Currency = r
+        .try_get::<String, _>("buy_currency")
+        .map_err(g)?
+        .parse()
+        .map_err(internal)?;
+    let sell_amount: Decimal = r.try_get("sell_amount").map_err(g)?;
+    let fee: Decimal = r.try_get("fee").map_err(g)?;
+    let m = |c, d| Money::rounded(c, d).map(|m| m.to_proto()).map_err(internal);
+    let expire_at: DateTime<Utc> = r.try_get("expire_at").map_err(g)?;
+    let mut state = QuoteState::try_from(i32::from(r.try_get::<i16, _>("state").map_err(g)?))
+        .unwrap_or(QuoteState::Unspecified);
+    if state == QuoteState::Open && expire_at <= now {
+        state = QuoteState::Expired;
+    }
+    let conversion: Option<Uuid> = r.try_get("conversion_id").map_err(g)?;
+    Ok(Quote {
+        quote_id: r.try_get::<Uuid, _>("quote_id").map_err(g)?.to_string(),
+        wallet_id: r.try_get::<Uuid, _>("wallet_id").map_err(g)?.to_string(),
+        sell_currency_code: sell.code().to_owned(),
+        buy_currency_code: buy.code().to_owned(),
+        fixed_side: i32::from(r.try_get::<i16, _>("fixed_side").map_err(g)?),
+        sell_amount: Some(m(sell, sell_amount)?),
+        buy_amount: Some(m(buy, r.try_get("buy_amount").map_err(g)?)?),
+        fee: Some(m(sell, fee)?),
+        debit_amount: Some(m(sell, sell_amount + fee)?),
+        mid_rate: r
+            .try_get::<Decimal, _>("mid_rate")
+            .map_err(g)?
+            .normalize()
+            .to_string(),
+        spread_bps: r.try_get("spread_bps").map_err(g)?,
+        applied_rate: r
+            .try_get::<Decimal, _>("applied_rate")
+            .map_err(g)?
+            .normalize()
+            .to_string(),
+        rate_set_time: Some(time::to_proto(r.try_get("rate_set_at").map_err(g)?)),
+        rate_derivation: i32::from(r.try_get::<i16, _>("derivation").map_err(g)?),
+        cross_currency_code: r.try_get("cross_currency").map_err(g)?,
+        state: state as i32,
+        create_time: Some(time::to_proto(r.try_get("created_at").map_err(g)?)),
+        expire_time: Some(time::to_proto(expire_at)),
+        conversion_id: conversion.map(|c| c.to_string()).unwrap_or_default(),
+    })
+}
+
+/// Loads a quote.
+pub async fn load(conn: &mut PgConnection, ctx: &Ctx, quote_id: Uuid) -> Result<Quote, Status> {
+    let row = sqlx::query("SELECT * FROM quotes WHERE quote_id = $1")
+        .bind(quote_id)
+        .fetch_optional(conn)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| ctx.errors().not_found("quote", quote_id.to_string()))?;
+    from_row(&row, ctx.now())
+}
+
+/// CreateQuote.
+pub async fn create(ctx: &Ctx, req: CreateQuoteRequest) -> Result<CreateQuoteResponse, Status> {
+    let mut v = FieldViolations::new();
+    let wallet_id = v.uuid("wallet_id", &req.wallet_id);
+    let sell = v.check(
+        "sell_currency_code",
+        req.sell_currency_code.parse::<Currency>(),
+    );
+    let buy = v.check(
+        "buy_currency_code",
+        req.buy_currency_code.parse::<Currency>(),
+    );
+    if sell.is_some() && sell == buy {
+        v.add("buy_currency_code", "must differ from sell_currency_code");
+    }
+    let fixed = match &req.fixed_amount {
+        Some(FixedAmount::SellAmount(m)) => v
+            .positive_money("sell_amount", Some(m))
+            .map(|m| (FixedSide::Sell, m)),
+        Some(FixedAmount::BuyAmount(m)) => v
+            .positive_money("buy_amount", Some(m))
+            .map(|m| (FixedSide::Buy, m)),
+        None => {
+            v.add(
+                "sell_amount",
+                "exactly one of sell_amount or buy_amount is required",
+            );
+            None
+        }
+    };
+    if let Some((side, m)) = fixed {
+        let expected = if side == FixedSide::Sell { sell } else { buy };
+        if expected.is_some_and(|c| c != m.currency()) {
+            let field = if side == FixedSide::Sell {
+                "sell_amount.currency_code"
+            } else {
+                "buy_amount.currency_code"
+            };
+            v.add(field, "must be the currency of that side");
+        }
+    }
+    let ttl = match req.ttl.as_ref() {
+        None => Some(ctx.settings.quote_ttl),
+        Some(d)
+            if d.nanos == 0
+                && d.seconds >= 1
+                && u64::try_from(d.seconds).is_ok_and(|s| s <= MAX_TTL_SECS) =>
+        {
+            Some(std::time::Duration::from_secs(
+                u64::try_from(d.seconds).unwrap_or(30),
+            ))
+        }
+        Some(_) => {
+            v.add(
+                "ttl",
+                format!("must be whole seconds from 1 to {MAX_TTL_SECS}"),
+            );
+            None
+        }
+    };
+    let request_id = idempotency::parse_request_id(&req.request_id)?;
+    v.finish()?;
+    let _ = request_id;
+    let (wallet_id, sell, buy, (side, fixed), ttl) = (
+        wallet_id.expect("ok"),
+        sell.expect("ok"),
+        buy.expect("ok"),
+        fixed.expect("ok"),
+        ttl.expect("ok"),
+    );
+
+    // The wallet must exist (its owner's check arrives with service credentials).
+    let mut get = tonic::Request::new(GetWalletRequest {
+        lookup: Some(Lookup::WalletId(wallet_id.to_string())),
+    });
+    get.set_timeout(WALLET_DEADLINE);
+    ctx.wallet()?.get_wallet(get).await?;
+
+    let now = ctx.now();
+    idempotency::run(&ctx.svc.pool, ctx.errors(), "CreateQuote", &req.request_id, &req, |mut tx| async move {
+        let book = book(&mut tx).await?;
+        let rate = resolve(ctx, &book, sell, buy)?;
+        check_fresh(ctx, rate.set_at)?;
+        // The spread tier goes by the sell amount's USD value at mid.
+        let sell_estimate = match side {
+            FixedSide::Buy => fixed.amount() / rate.mid,
+            _ => fixed.amount(),
+        };
+        let usd = if sell == Currency::USD {
+            sell_estimate
+        } else {
+            let to_usd = resolve(ctx, &book, sell, Currency::USD)?;
+            sell_estimate * to_usd.mid
+        };
+        let bps = quote::spread_bps(&ctx.settings.spread_tiers, usd);
+        let applied = quote::applied_rate(rate.mid, bps);
+        let fixed_amount = if side == FixedSide::Sell { Fixed::Sell(fixed.amount()) } else { Fixed::Buy(fixed.amount()) };
+        let priced = quote::price(sell, buy, fixed_amount, applied, ctx.settings.fee_bps).map_err(|PriceError::AmountTooSmall| {
+            ctx.errors().refuse(Code::FailedPrecondition, AMOUNT_TOO_SMALL, "the converted amount rounds to zero")
+        })?;
+        let quote_id = Uuid::now_v7();
+        let expire_at = now + chrono::Duration::from_std(ttl).map_err(internal)?;
+        let row = sqlx::query(
+            "INSERT INTO quotes (quote_id, wallet_id, sell_currency, buy_currency, fixed_side, sell_amount, buy_amount,
+                 fee, mid_rate, spread_bps, applied_rate, rate_set_at, derivation, cross_currency, state, created_at,
+                 expire_at)
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17) RETURNING *",
+        )
+        .bind(quote_id)
+        .bind(wallet_id)
+        .bind(sell.code())
+        .bind(buy.code())
+        .bind(side as i16)
+        .bind(priced.sell)
+        .bind(priced.buy)
+        .bind(priced.fee)
+        .bind(rate.mid)
+        .bind(i32::try_from(bps).unwrap_or(i32::MAX))
+        .bind(applied)
+        .bind(rate.set_at)
+        .bind(rate.derivation as i16)
+        .bind(rate.cross.map(|c| c.code()).unwrap_or_default())
+        .bind(kuajing_proto::fx::v1::QuoteState::Open as i16)
+        .bind(now)
+        .bind(expire_at)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(internal)?;
+        Ok((CreateQuoteResponse { quote: Some(from_row(&row, now)?) }, tx))
+    })
+    .await
+}
+
+/// GetQuote.
+pub async fn get(ctx: &Ctx, req: GetQuoteRequest) -> Result<GetQuoteResponse, Status> {
+    let mut v = FieldViolations::new();
+    let id = v.uuid("quote_id", &req.quote_id);
+    v.finish()?;
+    let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
+    Ok(GetQuoteResponse {
+        quote: Some(load(&mut conn, ctx, id.expect("ok")).await?),
+    })
+}

@@ -1,0 +1,450 @@
+//! fx over gRPC with the real wallet: rates (direct, inverted, crossed, stale), quotes at
+//! rounding edges, expiry by the test clock, and conversions that happen at most once.
+
+use std::time::Duration;
+
+use kuajing_proto::fx::v1::fx_service_client::FxServiceClient;
+use kuajing_proto::fx::v1::*;
+use kuajing_proto::types::Money;
+use kuajing_proto::wallet::v1::wallet_service_client::WalletServiceClient;
+use kuajing_proto::wallet::v1::{
+    CreateReceivingAccountRequest, GetWalletRequest, LedgerAccountKind, ListLedgerAccountsRequest,
+    OpenWalletRequest, ReceivingAccountPurpose, RecordInboundRemittanceRequest, get_wallet_request,
+};
+use kuajing_testkit::TestPlatform;
+use rust_decimal::Decimal;
+use tonic::Code;
+use tonic::transport::Channel;
+use tonic_types::StatusExt;
+
+fn rid() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+fn m(c: &str, a: &str) -> Money {
+    Money {
+        currency_code: c.to_owned(),
+        amount: a.to_owned(),
+    }
+}
+
+fn reason(s: &tonic::Status) -> String {
+    s.get_details_error_info()
+        .map(|i| i.reason)
+        .unwrap_or_default()
+}
+
+fn dec(s: &str) -> Decimal {
+    Decimal::from_str_exact(s).unwrap()
+}
+
+/// A wallet with `amount` of `currency` in it.
+async fn funded_wallet(
+    w: &mut WalletServiceClient<Channel>,
+    currency: &str,
+    amount: &str,
+) -> String {
+    let wallet = w
+        .open_wallet(OpenWalletRequest {
+            request_id: rid(),
+            owner_account_id: rid(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .wallet
+        .unwrap()
+        .wallet_id;
+    let account = w
+        .create_receiving_account(CreateReceivingAccountRequest {
+            request_id: rid(),
+            wallet_id: wallet.clone(),
+            currency_code: currency.into(),
+            display_name: "top-up".into(),
+            purpose: ReceivingAccountPurpose::TopUp as i32,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .receiving_account
+        .unwrap();
+    w.record_inbound_remittance(RecordInboundRemittanceRequest {
+        request_id: rid(),
+        account_number: account.bank_details.unwrap().account_number,
+        bank_reference: rid(),
+        amount: Some(m(currency, amount)),
+        value_time: Some(kuajing_platform::time::to_proto(chrono::Utc::now())),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    wallet
+}
+
+async fn available(w: &mut WalletServiceClient<Channel>, wallet: &str, currency: &str) -> Decimal {
+    let req = GetWalletRequest {
+        lookup: Some(get_wallet_request::Lookup::WalletId(wallet.to_owned())),
+    };
+    let wallet = w
+        .get_wallet(req)
+        .await
+        .unwrap()
+        .into_inner()
+        .wallet
+        .unwrap();
+    dec(&wallet
+        .balances
+        .into_iter()
+        .find(|b| b.currency_code == currency)
+        .unwrap()
+        .available
+        .unwrap()
+        .amount)
+}
+
+fn sell(wallet: &str, sell: &str, buy: &str, amount: Money) -> CreateQuoteRequest {
+    CreateQuoteRequest {
+        request_id: rid(),
+        wallet_id: wallet.to_owned(),
+        sell_currency_code: sell.into(),
+        buy_currency_code: buy.into(),
+        fixed_amount: Some(create_quote_request::FixedAmount::SellAmount(amount)),
+        ttl: None,
+    }
+}
+
+async fn quote(fx: &mut FxServiceClient<Channel>, req: CreateQuoteRequest) -> Quote {
+    fx.create_quote(req)
+        .await
+        .unwrap()
+        .into_inner()
+        .quote
+        .unwrap()
+}
+
+#[tokio::test]
+async fn top_up_sgd_convert_to_cnh_exactly_as_quoted() -> anyhow::Result<()> {
+    let tp = TestPlatform::start().await?;
+    let (mut w, mut fx) = (tp.wallet(), tp.fx());
+    let wallet = funded_wallet(&mut w, "SGD", "1000.00").await;
+    let q = quote(&mut fx, sell(&wallet, "SGD", "CNH", m("SGD", "100.00"))).await;
+    // SGD/CNH is crossed through USD from the default table: (1 / 1.34) x 7.12.
+    assert_eq!(q.mid_rate, "5.313432835818");
+    assert_eq!(q.rate_derivation, RateDerivation::Crossed as i32);
+    assert_eq!(q.spread_bps, 50, "USD 74.63 is in the first tier");
+    assert_eq!(q.applied_rate, "5.286865671639");
+    assert_eq!(q.buy_amount.as_ref().unwrap().amount, "528.69");
+    assert_eq!(q.state, QuoteState::Open as i32);
+    let exec = ExecuteQuoteRequest {
+        request_id: rid(),
+        quote_id: q.quote_id.clone(),
+        wallet_id: wallet.clone(),
+    };
+    let done = fx.execute_quote(exec.clone()).await?.into_inner();
+    assert_eq!(
+        done.quote.as_ref().unwrap().state,
+        QuoteState::Executed as i32
+    );
+    assert_eq!(
+        fx.execute_quote(exec).await?.into_inner(),
+        done,
+        "a retry answers the same"
+    );
+    assert_eq!(available(&mut w, &wallet, "SGD").await, dec("900.00"));
+    assert_eq!(available(&mut w, &wallet, "CNH").await, dec("528.69"));
+    let positions = w
+        .list_ledger_accounts(ListLedgerAccountsRequest {
+            kind: LedgerAccountKind::FxPosition as i32,
+            ..Default::default()
+        })
+        .await?
+        .into_inner()
+        .ledger_accounts;
+    let pos = |c: &str| {
+        positions
+            .iter()
+            .find(|a| a.currency_code == c)
+            .map(|a| a.balance.clone().unwrap().amount)
+    };
+    assert_eq!(pos("SGD").as_deref(), Some("100.00"));
+    assert_eq!(pos("CNH").as_deref(), Some("-528.69"));
+    tp.stop().await
+}
+
+#[tokio::test]
+async fn a_quote_expires_by_the_clock_and_a_used_one_cannot_run_twice() -> anyhow::Result<()> {
+    let tp = TestPlatform::start().await?;
+    let (mut w, mut fx) = (tp.wallet(), tp.fx());
+    let wallet = funded_wallet(&mut w, "USD", "500.00").await;
+    let q = quote(&mut fx, sell(&wallet, "USD", "CNH", m("USD", "100.00"))).await;
+    tp.clock().advance(Duration::from_secs(31));
+    let err = fx
+        .execute_quote(ExecuteQuoteRequest {
+            request_id: rid(),
+            quote_id: q.quote_id.clone(),
+            wallet_id: wallet.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.code(), reason(&err).as_str()),
+        (Code::FailedPrecondition, "QUOTE_EXPIRED")
+    );
+    let seen = fx
+        .get_quote(GetQuoteRequest {
+            quote_id: q.quote_id.clone(),
+        })
+        .await?
+        .into_inner()
+        .quote
+        .unwrap();
+    assert_eq!(seen.state, QuoteState::Expired as i32);
+    assert_eq!(available(&mut w, &wallet, "USD").await, dec("500.00"));
+
+    // Two executions of one quote racing under different request ids: one converts.
+    let q = quote(&mut fx, sell(&wallet, "USD", "CNH", m("USD", "100.00"))).await;
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let mut fx = tp.fx();
+        let req = ExecuteQuoteRequest {
+            request_id: rid(),
+            quote_id: q.quote_id.clone(),
+            wallet_id: wallet.clone(),
+        };
+        tasks.push(tokio::spawn(async move { fx.execute_quote(req).await }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        match t.await? {
+            Ok(_) => ok += 1,
+            Err(e) => assert_eq!(reason(&e), "QUOTE_ALREADY_USED", "{e:?}"),
+        }
+    }
+    assert_eq!(ok, 1);
+    assert_eq!(available(&mut w, &wallet, "USD").await, dec("400.00"));
+    assert_eq!(
+        available(&mut w, &wallet, "CNH").await,
+        dec("708.44"),
+        "100 x 7.12 less 50 bps"
+    );
+    let other = funded_wallet(&mut w, "USD", "1.00").await;
+    let q = quote(&mut fx, sell(&wallet, "USD", "CNH", m("USD", "1.00"))).await;
+    let err = fx
+        .execute_quote(ExecuteQuoteRequest {
+            request_id: rid(),
+            quote_id: q.quote_id,
+            wallet_id: other,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&err), "QUOTE_WALLET_MISMATCH");
+    tp.stop().await
+}
+
+#[tokio::test]
+async fn insufficient_funds_moves_nothing_and_leaves_the_quote_open() -> anyhow::Result<()> {
+    let tp = TestPlatform::start().await?;
+    let (mut w, mut fx) = (tp.wallet(), tp.fx());
+    let wallet = funded_wallet(&mut w, "USD", "50.00").await;
+    let q = quote(&mut fx, sell(&wallet, "USD", "JPY", m("USD", "60.00"))).await;
+    let err = fx
+        .execute_quote(ExecuteQuoteRequest {
+            request_id: rid(),
+            quote_id: q.quote_id.clone(),
+            wallet_id: wallet.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&err), "INSUFFICIENT_FUNDS");
+    assert_eq!(available(&mut w, &wallet, "USD").await, dec("50.00"));
+    assert_eq!(available(&mut w, &wallet, "JPY").await, Decimal::ZERO);
+    let seen = fx
+        .get_quote(GetQuoteRequest {
+            quote_id: q.quote_id.clone(),
+        })
+        .await?
+        .into_inner()
+        .quote
+        .unwrap();
+    assert_eq!(seen.state, QuoteState::Open as i32);
+    let w2 = funded_wallet(&mut w, "USD", "1").await;
+    let _ = w2;
+    tp.stop().await
+}
+
+#[tokio::test]
+async fn rounding_edges_jpy_idr_and_half() -> anyhow::Result<()> {
+    let tp = TestPlatform::start().await?;
+    let (mut w, mut fx) = (tp.wallet(), tp.fx());
+    let wallet = funded_wallet(&mut w, "USD", "100.00").await;
+    // USD/JPY 150 less 50 bps = 149.25; 10.01 x 149.25 = 1493.9925 -> 1494 (JPY has no minor units).
+    let q = quote(&mut fx, sell(&wallet, "USD", "JPY", m("USD", "10.01"))).await;
+    assert_eq!(
+        (
+            q.applied_rate.as_str(),
+            q.buy_amount.unwrap().amount.as_str()
+        ),
+        ("149.25", "1494")
+    );
+    // USD/IDR 15800 less 50 bps = 15721; 0.50 x 15721 = 7860.50 (IDR keeps 2 places).
+    let q = quote(&mut fx, sell(&wallet, "USD", "IDR", m("USD", "0.50"))).await;
+    assert_eq!(q.buy_amount.unwrap().amount, "7860.50");
+    // An exact half: set EUR/USD to 1.005025125628 so that, less 50 bps (x 0.995), it is
+    // 0.99999999999986 -> rounds to 1.000000000000 at 12 places... instead pick a rate whose
+    // product lands on half a cent: USD/CNH 0.1 -> applied 0.0995; 0.50 x 0.0995 = 0.04975 -> 0.05.
+    set_rate(&mut fx, "USD", "CNH", "0.1").await;
+    let q = quote(&mut fx, sell(&wallet, "USD", "CNH", m("USD", "0.50"))).await;
+    assert_eq!(q.buy_amount.unwrap().amount, "0.05");
+    // 0.25 x 0.1 at zero spread would be 0.025 -> 0.02 (even); with 50 bps: 0.024875 -> 0.02.
+    let q = quote(&mut fx, sell(&wallet, "USD", "CNH", m("USD", "0.25"))).await;
+    assert_eq!(q.buy_amount.unwrap().amount, "0.02");
+    // 1 JPY buys 0.0066 USD: rounds up to a cent. 1 IDR buys 0.00006 USD: rounds to
+    // nothing, so there is no quote.
+    let one_jpy = quote(&mut fx, sell(&wallet, "JPY", "USD", m("JPY", "1"))).await;
+    assert_eq!(one_jpy.buy_amount.unwrap().amount, "0.01");
+    let tiny = sell(&wallet, "IDR", "USD", m("IDR", "1.00"));
+    assert_eq!(
+        reason(&fx.create_quote(tiny).await.unwrap_err()),
+        "AMOUNT_TOO_SMALL"
+    );
+    for bad in [
+        m("JPY", "1.5"),
+        m("USD", "-1"),
+        m("USD", "0"),
+        m("XXX", "1"),
+        m("USD", "1.001"),
+    ] {
+        let c = bad.currency_code.clone();
+        let err = fx
+            .create_quote(sell(&wallet, &c, "CNH", bad))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument);
+    }
+    tp.stop().await
+}
+
+async fn set_rate(
+    fx: &mut FxServiceClient<Channel>,
+    base: &str,
+    quote: &str,
+    mid: &str,
+) -> SetRateResponse {
+    fx.set_rate(SetRateRequest {
+        request_id: rid(),
+        base_currency_code: base.into(),
+        quote_currency_code: quote.into(),
+        mid_rate: mid.into(),
+        reason: "test".into(),
+    })
+    .await
+    .unwrap()
+    .into_inner()
+}
+
+#[tokio::test]
+async fn rates_cross_invert_go_stale_and_are_audited() -> anyhow::Result<()> {
+    let tp = TestPlatform::start().await?;
+    let (mut w, mut fx) = (tp.wallet(), tp.fx());
+    let get = |b: &str, q: &str| GetRateRequest {
+        base_currency_code: b.into(),
+        quote_currency_code: q.into(),
+    };
+    let inverted = fx
+        .get_rate(get("CNH", "USD"))
+        .await?
+        .into_inner()
+        .rate
+        .unwrap();
+    assert_eq!(
+        (inverted.mid_rate.as_str(), inverted.derivation),
+        ("0.140449438202", RateDerivation::Inverted as i32)
+    );
+    // EUR/CNH = (1 / 0.92, rounded to 12 places) x 7.12, rounded to 12 places.
+    let crossed = fx
+        .get_rate(get("EUR", "CNH"))
+        .await?
+        .into_inner()
+        .rate
+        .unwrap();
+    assert_eq!(crossed.mid_rate, "7.739130434782");
+    assert_eq!(crossed.cross_currency_code, "USD");
+    let eq = fx
+        .get_equivalent(GetEquivalentRequest {
+            amount: Some(m("CNH", "7120.00")),
+            target_currency_code: "USD".into(),
+        })
+        .await?
+        .into_inner()
+        .equivalent
+        .unwrap();
+    assert_eq!(eq.equivalent.unwrap().amount, "1000.00");
+
+    let changed = set_rate(&mut fx, "USD", "CNH", "7.2").await;
+    assert_eq!(
+        changed.rate_change.as_ref().unwrap().previous_mid_rate,
+        "7.12"
+    );
+    let changes = fx
+        .list_rate_changes(ListRateChangesRequest {
+            base_currency_code: "USD".into(),
+            quote_currency_code: "CNH".into(),
+            ..Default::default()
+        })
+        .await?
+        .into_inner()
+        .rate_changes;
+    assert_eq!(changes[0].mid_rate, "7.2");
+    assert_eq!(changes[0].source, RateSource::Operator as i32);
+    let bad = SetRateRequest {
+        request_id: rid(),
+        base_currency_code: "USD".into(),
+        quote_currency_code: "USD".into(),
+        mid_rate: "1".into(),
+        reason: "x".into(),
+    };
+    assert_eq!(
+        fx.set_rate(bad).await.unwrap_err().code(),
+        Code::InvalidArgument
+    );
+    let bad = SetRateRequest {
+        request_id: rid(),
+        base_currency_code: "USD".into(),
+        quote_currency_code: "CNH".into(),
+        mid_rate: "-7".into(),
+        reason: "x".into(),
+    };
+    assert_eq!(
+        fx.set_rate(bad).await.unwrap_err().code(),
+        Code::InvalidArgument
+    );
+
+    // A day later every rate but the one just set again is stale.
+    tp.clock().advance(Duration::from_secs(25 * 3600));
+    let wallet = funded_wallet(&mut w, "USD", "10").await;
+    let stale = fx
+        .get_rate(get("USD", "SGD"))
+        .await?
+        .into_inner()
+        .rate
+        .unwrap();
+    assert!(stale.stale);
+    let err = fx
+        .create_quote(sell(&wallet, "USD", "SGD", m("USD", "1")))
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&err), "RATE_STALE");
+    let err = fx
+        .get_equivalent(GetEquivalentRequest {
+            amount: Some(m("SGD", "1")),
+            target_currency_code: "USD".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&err), "RATE_STALE");
+    set_rate(&mut fx, "USD", "SGD", "1.35").await;
+    quote(&mut fx, sell(&wallet, "USD", "SGD", m("USD", "1"))).await;
+    let err = fx.get_rate(get("USD", "USD")).await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    tp.stop().await
+}
