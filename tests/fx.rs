@@ -11,10 +11,10 @@ use kuajing_proto::wallet::v1::{
     CreateReceivingAccountRequest, GetWalletRequest, LedgerAccountKind, ListLedgerAccountsRequest,
     OpenWalletRequest, ReceivingAccountPurpose, RecordInboundRemittanceRequest, get_wallet_request,
 };
+use kuajing_testkit::Channel;
 use kuajing_testkit::TestPlatform;
 use rust_decimal::Decimal;
 use tonic::Code;
-use tonic::transport::Channel;
 use tonic_types::StatusExt;
 
 fn rid() -> String {

@@ -3,4 +3,5 @@
 mod foundation;
 mod fx;
 mod idempotency;
+mod identity;
 mod wallet;

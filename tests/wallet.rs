@@ -6,12 +6,12 @@ use std::collections::HashMap;
 use kuajing_proto::types::{Money, PageRequest};
 use kuajing_proto::wallet::v1::wallet_service_client::WalletServiceClient;
 use kuajing_proto::wallet::v1::*;
+use kuajing_testkit::Channel;
 use kuajing_testkit::TestPlatform;
 use rust_decimal::Decimal;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use tonic::Code;
-use tonic::transport::Channel;
 use tonic_types::StatusExt;
 
 type Client = WalletServiceClient<Channel>;

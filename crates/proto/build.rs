@@ -15,6 +15,106 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
+/// Who may call a method, read from the "Callers:" paragraph of its doc comment, so the
+/// enforced table can never drift from the contract. Names: the six services, "operator"
+/// (operators with an operator token), "bank" and "logistics" (adapters).
+fn callers_of(comment: &str) -> Vec<&'static str> {
+    let Some(start) = comment.find("Callers:") else {
+        return Vec::new();
+    };
+    // The paragraph runs until the next blank line or the next "Word:" heading.
+    let mut text = String::new();
+    for (i, line) in comment[start + "Callers:".len()..].lines().enumerate() {
+        let line = line.trim();
+        let heading = line.split_once(':').is_some_and(|(h, _)| {
+            !h.is_empty() && !h.contains(' ') && h.chars().next().is_some_and(char::is_uppercase)
+        });
+        if i > 0 && (line.is_empty() || heading) {
+            break;
+        }
+        text.push(' ');
+        text.push_str(line);
+    }
+    // Drop parentheticals: they qualify a caller ("edge (for the owner)"), they do not add one.
+    let mut plain = String::new();
+    let mut depth = 0;
+    for c in text.chars() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            _ if depth == 0 => plain.push(c),
+            _ => {}
+        }
+    }
+    // "not exposed through edge" names edge only to exclude it.
+    let plain = plain.to_lowercase().replace("not exposed through edge", "");
+    let mut out = Vec::new();
+    let services = ["edge", "identity", "wallet", "authorization", "order", "fx"];
+    if plain.contains("every internal service") {
+        out.extend(["identity", "wallet", "authorization", "order", "fx"]);
+    }
+    for word in plain.split(|c: char| !c.is_ascii_alphanumeric()) {
+        if let Some(s) = services.iter().find(|s| **s == word) {
+            out.push(*s);
+        }
+        if word == "operators" || word == "operator" {
+            out.push("operator");
+        }
+    }
+    if plain.contains("bank adapter") {
+        out.push("bank");
+    }
+    if plain.contains("logistics adapter") {
+        out.push("logistics");
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+fn callers_table(fds: &prost_types::FileDescriptorSet) -> String {
+    let mut rows = String::new();
+    for file in &fds.file {
+        let Some(package) = file
+            .package
+            .as_deref()
+            .filter(|p| p.starts_with("kuajing."))
+        else {
+            continue;
+        };
+        let locations = file
+            .source_code_info
+            .as_ref()
+            .map(|s| s.location.as_slice())
+            .unwrap_or_default();
+        for (si, service) in file.service.iter().enumerate() {
+            for (mi, method) in service.method.iter().enumerate() {
+                let path = [6, si as i32, 2, mi as i32];
+                let comment = locations
+                    .iter()
+                    .find(|l| l.path == path)
+                    .and_then(|l| l.leading_comments.as_deref())
+                    .unwrap_or_default();
+                let callers = callers_of(comment);
+                let list = callers
+                    .iter()
+                    .map(|c| format!("{c:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                rows.push_str(&format!(
+                    "    (\"/{package}.{}/{}\", &[{list}]),\n",
+                    service.name(),
+                    method.name()
+                ));
+            }
+        }
+    }
+    format!(
+        "/// Every method of every Kuajing service (gRPC path) and the callers its contract allows.\n\
+         pub const CALLERS: &[(&str, &[&str])] = &[\n{rows}];\n"
+    )
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?).join("../../proto");
     let mut files = Vec::new();
@@ -40,6 +140,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         out.join("kuajing_descriptor.bin"),
         prost::Message::encode_to_vec(&fds),
     )?;
+    std::fs::write(out.join("callers.rs"), callers_table(&fds))?;
 
     tonic_prost_build::configure()
         .build_client(true)

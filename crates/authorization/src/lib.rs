@@ -2,8 +2,18 @@
 //!
 //! A library, so `kuajing up` and the testkit embed it; `src/main.rs` is the thin binary.
 //! Schema `authz`, owned by role `kj_authz`; contract `kuajing.authorization.v1.AuthorizationService`.
+//!
+//! - `domain/`: the rules, free of IO (mandate states and validity, limits, categories,
+//!   the ordered decision, reservations).
+//! - `settings`: limits, time zone, validity and agreement version, from the environment.
+//! - `ops/`: one module per area of the contract; `api`: the gRPC surface.
 
 mod api;
+pub mod domain;
+pub mod ops;
+pub mod settings;
+
+use std::sync::Arc;
 
 use kuajing_platform::service::BoxFuture;
 use kuajing_platform::{ErrorDomain, ServiceContext, ServiceDef};
@@ -26,10 +36,40 @@ pub static SERVICE: ServiceDef = ServiceDef {
     routes,
 };
 
-fn routes(ctx: ServiceContext) -> BoxFuture<anyhow::Result<Routes>> {
+fn routes(svc: ServiceContext) -> BoxFuture<anyhow::Result<Routes>> {
     Box::pin(async move {
+        let settings = settings::Settings::from_env()?;
+        check_settings(&svc, &settings).await?;
+        let ctx = ops::Ctx {
+            svc,
+            settings: Arc::new(settings),
+        };
+        ops::mandates::spawn_sweeper(ctx.clone(), ctx.settings.expiry_sweep);
         Ok(Routes::new(AuthorizationServiceServer::new(api::Api::new(
             ctx,
         ))))
     })
+}
+
+/// Refuses to start on settings that cannot work: an unknown time zone, or a default
+/// validity end beyond the maximum validity.
+async fn check_settings(svc: &ServiceContext, s: &settings::Settings) -> anyhow::Result<()> {
+    let known: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = $1)")
+            .bind(&s.time_zone)
+            .fetch_one(&svc.pool)
+            .await?;
+    anyhow::ensure!(
+        known,
+        "KJ_AUTHZ_LIMIT_TIME_ZONE: {:?} is not a time zone Postgres knows",
+        s.time_zone
+    );
+    let latest = svc.clock.now() + s.max_validity;
+    anyhow::ensure!(
+        s.default_expire_time <= latest,
+        "KJ_AUTHZ_DEFAULT_EXPIRE_TIME {} is after the maximum validity ({} days)",
+        s.default_expire_time.to_rfc3339(),
+        s.max_validity.num_days()
+    );
+    Ok(())
 }

@@ -1,15 +1,37 @@
-//! The identity service: accounts, verification codes, real-name verification, linked marketplace accounts, supplier admission, payment PIN and tokens.
+//! The identity service: accounts, verification codes, real-name verification, linked
+//! marketplace accounts, supplier admission, payment PIN and tokens.
 //!
 //! A library, so `kuajing up` and the testkit embed it; `src/main.rs` is the thin binary.
 //! Schema `identity`, owned by role `kj_identity`; contract `kuajing.identity.v1.IdentityService`.
+//!
+//! - `domain`: the rules, free of IO.
+//! - `store`: Postgres access.
+//! - `api`: the gRPC handlers (validation, transactions, proto conversion).
+//! - `secrets`, `keys`, `sender`, `outcome`, `settings`: how secrets are hashed, tokens
+//!   signed, codes delivered, idempotent answers recorded, and what is configurable.
 
 mod api;
+pub mod binary;
+pub mod domain;
+mod keys;
+mod outcome;
+mod secrets;
+pub mod sender;
+pub mod settings;
+mod store;
 
+use std::sync::Arc;
+
+use anyhow::Context;
+use base64::Engine;
 use kuajing_platform::service::BoxFuture;
+use kuajing_platform::token::SigningKey;
 use kuajing_platform::{ErrorDomain, ServiceContext, ServiceDef};
 use kuajing_proto::identity::v1::identity_service_server::{IdentityServiceServer, SERVICE_NAME};
 use sqlx::migrate::Migrator;
 use tonic::service::Routes;
+
+use crate::sender::{CodeSender, DevelopmentSender};
 
 /// The service's embedded schema migrations (`migrations/`).
 pub static MIGRATOR: Migrator = sqlx::migrate!();
@@ -24,6 +46,69 @@ pub static SERVICE: ServiceDef = ServiceDef {
     routes,
 };
 
+/// Name of the generated server secret in `service_secrets`.
+const SERVER_SECRET: &str = "server_secret";
+
 fn routes(ctx: ServiceContext) -> BoxFuture<anyhow::Result<Routes>> {
-    Box::pin(async move { Ok(Routes::new(IdentityServiceServer::new(api::Api::new(ctx)))) })
+    Box::pin(async move {
+        let api = build(ctx, Arc::new(DevelopmentSender)).await?;
+        Ok(Routes::new(IdentityServiceServer::new(api)))
+    })
+}
+
+/// Builds the handler with this code sender: reads the settings, loads (or creates) the
+/// server secret and the signing keys, and applies the configured operator grants.
+async fn build(ctx: ServiceContext, sender: Arc<dyn CodeSender>) -> anyhow::Result<api::Api> {
+    let settings = settings::current()?;
+    let now = ctx.clock.now();
+    let secret = match &settings.secret_key {
+        Some(text) => base64::engine::general_purpose::STANDARD
+            .decode(text.trim())
+            .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text.trim()))
+            .context("KJ_IDENTITY_SECRET_KEY is not base64")?,
+        None => {
+            tracing::warn!(
+                "KJ_IDENTITY_SECRET_KEY is not set: using a server secret generated and kept in \
+                 the identity schema (fine for local use; configure one in production)"
+            );
+            store::secrets::get_or_create(
+                &ctx.pool,
+                SERVER_SECRET,
+                || Ok(secrets::random_bytes::<{ secrets::SECRET_LEN }>()?.to_vec()),
+                now,
+            )
+            .await?
+        }
+    };
+    let secrets = secrets::Secrets::derive(&secret).context("KJ_IDENTITY_SECRET_KEY")?;
+    let hasher = secrets::Hasher::new(settings.hash_cost, secrets.pin_pepper());
+    let configured = settings
+        .signing_key
+        .as_deref()
+        .map(SigningKey::parse)
+        .transpose()
+        .context("KJ_IDENTITY_SIGNING_KEY")?;
+    let keys = keys::KeyRing::start(
+        ctx.pool.clone(),
+        configured,
+        settings.key_rotation,
+        settings.sessions.access_ttl,
+        now,
+    )
+    .await?;
+    store::accounts::sync_operators(&ctx.pool, &settings.operators, now).await?;
+    let dummy_password_hash = hasher
+        .run(|h| h.hash_password("timing-equaliser-for-unknown-logins-1"))
+        .await??;
+    Ok(api::Api::new(api::State {
+        pool: ctx.pool,
+        errors: ctx.errors,
+        clock: ctx.clock,
+        settings,
+        secrets,
+        hasher,
+        keys,
+        sender,
+        dummy_password_hash,
+    }))
 }

@@ -1,5 +1,5 @@
 //! `kuajing-identity`: runs the identity service alone (`--help` lists its options).
 
 fn main() -> anyhow::Result<()> {
-    kuajing_platform::config::service_main(&kuajing_identity::SERVICE)
+    kuajing_identity::binary::main()
 }

@@ -5,7 +5,9 @@
 use std::net::SocketAddr;
 
 use anyhow::Context;
+use kuajing_platform::ServiceContext;
 use kuajing_platform::ServiceDef;
+use kuajing_platform::auth::Keyring;
 use kuajing_platform::clock::Clock;
 use kuajing_platform::db::PoolSettings;
 use kuajing_platform::server::ServerSettings;
@@ -29,6 +31,7 @@ pub struct Platform {
     services: Vec<Running>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<anyhow::Result<()>>>,
+    keyring: Keyring,
 }
 
 /// Launch settings.
@@ -86,11 +89,13 @@ impl Platform {
                 .with_context(|| format!("{}: cannot listen on {addr}", def.name))?;
             listeners.push((*def, listener.local_addr()?, listener));
         }
-        let peers = Peers::new(
-            listeners
-                .iter()
-                .map(|(def, addr, _)| (def.name.to_owned(), format!("http://{addr}"))),
-        );
+        let urls: Vec<(String, String)> = listeners
+            .iter()
+            .map(|(def, addr, _)| (def.name.to_owned(), format!("http://{addr}")))
+            .collect();
+        // One key per service (and the operators'), trusted by all: service credentials.
+        let names: Vec<&str> = defs.iter().map(|d| d.name).collect();
+        let keyring = Keyring::generate(&names)?;
 
         // Provision and migrate every schema before any service serves, so a failure
         // leaves nothing half-started.
@@ -111,11 +116,18 @@ impl Platform {
             let shutdown = async move {
                 let _ = stopped.wait_for(|s| *s).await;
             };
-            let peers = peers.clone();
+            let keys = keyring
+                .for_service(def.name)
+                .context("a key for every service")?;
+            let ctx = ServiceContext {
+                pool: pool.clone(),
+                peers: Peers::new(urls.clone(), keys)?,
+                errors: def.errors,
+                clock: settings.clock.clone(),
+            };
             let server = settings.server.clone();
-            let clock = settings.clock.clone();
             tasks.push(tokio::spawn(async move {
-                service::run(def, pool.clone(), peers, clock, listener, &server, shutdown).await?;
+                service::run(def, ctx, listener, &server, shutdown).await?;
                 pool.close().await;
                 Ok(())
             }));
@@ -125,7 +137,13 @@ impl Platform {
             services,
             stop,
             tasks,
+            keyring,
         })
+    }
+
+    /// The keys the services run with: mint an operator token, or act as a service in tests.
+    pub fn keyring(&self) -> &Keyring {
+        &self.keyring
     }
 
     /// The running services.

@@ -1,20 +1,18 @@
-//! `kuajing.order.v1.OrderService`: proto in, domain out.
-//!
-//! Not built yet: every RPC answers UNIMPLEMENTED ("not yet implemented") through the
-//! generated default methods until the order issue fills them in.
+//! `kuajing.order.v1.OrderService`: each RPC hands its request to the operation that governs it.
 
-use kuajing_platform::ServiceContext;
 use kuajing_proto::order::v1::order_service_server::OrderService;
+
+use crate::ops::Ctx;
 
 /// The gRPC handler.
 pub struct Api {
-    #[allow(dead_code)] // used once the RPCs are built
-    ctx: ServiceContext,
+    #[allow(dead_code)]
+    ctx: Ctx,
 }
 
 impl Api {
-    /// A handler on the service's context.
-    pub fn new(ctx: ServiceContext) -> Self {
+    /// A handler on the operations' context.
+    pub fn new(ctx: Ctx) -> Self {
         Api { ctx }
     }
 }

@@ -4,6 +4,11 @@
 //! Schema `orders`, owned by role `kj_orders`; contract `kuajing.order.v1.OrderService`.
 
 mod api;
+pub mod domain;
+pub mod ops;
+pub mod settings;
+
+use std::sync::Arc;
 
 use kuajing_platform::service::BoxFuture;
 use kuajing_platform::{ErrorDomain, ServiceContext, ServiceDef};
@@ -24,6 +29,14 @@ pub static SERVICE: ServiceDef = ServiceDef {
     routes,
 };
 
-fn routes(ctx: ServiceContext) -> BoxFuture<anyhow::Result<Routes>> {
-    Box::pin(async move { Ok(Routes::new(OrderServiceServer::new(api::Api::new(ctx)))) })
+fn routes(svc: ServiceContext) -> BoxFuture<anyhow::Result<Routes>> {
+    Box::pin(async move {
+        let rules = ops::rules::load(&svc.pool).await?;
+        let ctx = ops::Ctx {
+            svc,
+            settings: Arc::new(settings::Settings::from_env()?),
+            rules: Arc::new(rules),
+        };
+        Ok(Routes::new(OrderServiceServer::new(api::Api::new(ctx))))
+    })
 }

@@ -3,12 +3,15 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use clap::{CommandFactory, FromArgMatches};
+use clap::{Args, CommandFactory, FromArgMatches};
 
+use std::sync::Arc;
+
+use crate::auth::ServiceKeys;
 use crate::clock::Clock;
 use crate::db::{PoolSettings, parse_url};
 use crate::server::{ServerSettings, shutdown_signal};
-use crate::service::{self, Database, Peers, ServiceDef};
+use crate::service::{self, Database, Peers, ServiceContext, ServiceDef};
 use crate::telemetry::{self, LogFormat};
 
 /// Where the other services are. Defaults match `kuajing up` on one machine.
@@ -40,15 +43,18 @@ pub struct PeerArgs {
 }
 
 impl PeerArgs {
-    /// As a [`Peers`] map.
-    pub fn peers(&self) -> Peers {
-        Peers::new([
-            ("identity".to_owned(), self.identity_url.clone()),
-            ("wallet".to_owned(), self.wallet_url.clone()),
-            ("authorization".to_owned(), self.authorization_url.clone()),
-            ("order".to_owned(), self.order_url.clone()),
-            ("fx".to_owned(), self.fx_url.clone()),
-        ])
+    /// As a [`Peers`] map, calling with `keys`.
+    pub fn peers(&self, keys: Arc<ServiceKeys>) -> anyhow::Result<Peers> {
+        Peers::new(
+            [
+                ("identity".to_owned(), self.identity_url.clone()),
+                ("wallet".to_owned(), self.wallet_url.clone()),
+                ("authorization".to_owned(), self.authorization_url.clone()),
+                ("order".to_owned(), self.order_url.clone()),
+                ("fx".to_owned(), self.fx_url.clone()),
+            ],
+            keys,
+        )
     }
 }
 
@@ -90,6 +96,14 @@ pub struct ServiceArgs {
     /// Longest a request may run, in milliseconds, before DEADLINE_EXCEEDED.
     #[arg(long, env = "KJ_REQUEST_TIMEOUT_MS", default_value_t = 10_000)]
     pub request_timeout_ms: u64,
+    /// This service's Ed25519 key (base64url seed) for service credentials; `kuajing keys`
+    /// prints a set for every service.
+    #[arg(long, env = "KJ_SERVICE_KEY", hide_env_values = true)]
+    pub service_key: Option<String>,
+    /// The public keys of the services (and operators) this service trusts:
+    /// `name=base64url-key,...`.
+    #[arg(long, env = "KJ_SERVICE_TRUST", default_value = "")]
+    pub service_trust: String,
     /// When to apply the schema migrations.
     #[arg(long, env = "KJ_MIGRATE", value_enum, default_value_t = MigrateMode::OnStart)]
     pub migrate: MigrateMode,
@@ -131,17 +145,33 @@ impl ServiceArgs {
     }
 }
 
+/// No options beyond the platform's.
+#[derive(clap::Args, Clone, Debug)]
+pub struct NoArgs {}
+
 /// The whole `main` of a service binary: parse options, set up logging, prepare the
 /// database, serve until ctrl-c or SIGTERM.
 pub fn service_main(def: &'static ServiceDef) -> anyhow::Result<()> {
+    service_main_with::<NoArgs>(def, |_| Ok(()))
+}
+
+/// [`service_main`] for a service with options of its own (`A`, shown in `--help` beside
+/// the platform's); `apply` installs them before the service is built.
+pub fn service_main_with<A: Args + FromArgMatches>(
+    def: &'static ServiceDef,
+    apply: impl FnOnce(A) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     let command = ServiceArgs::command()
         .name(format!("kuajing-{}", def.name))
         .about(format!(
             "Kuajing {} service ({})",
             def.name, def.grpc_service
         ));
-    let args = ServiceArgs::from_arg_matches(&command.get_matches())?;
+    let matches = A::augment_args(command).get_matches();
+    let args = ServiceArgs::from_arg_matches(&matches)?;
+    let own = A::from_arg_matches(&matches)?;
     telemetry::init(args.telemetry.log_format, "info");
+    apply(own)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -154,21 +184,26 @@ pub fn service_main(def: &'static ServiceDef) -> anyhow::Result<()> {
             tracing::info!(service = def.name, "migrations applied");
             return Ok(());
         }
+        let keys = match &args.service_key {
+            Some(seed) => Arc::new(ServiceKeys::from_config(def.name, seed, &args.service_trust)?),
+            None => anyhow::bail!(
+                "KJ_SERVICE_KEY is not set: every service needs its own key for service credentials \
+                 (`kuajing keys` prints a set); see --help"
+            ),
+        };
+
         let port = service::default_port(def.name).unwrap_or(50050);
         let addr = args
             .listen
             .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], port)));
         let listener = tokio::net::TcpListener::bind(addr).await?;
         tracing::info!(service = def.name, %addr, "serving {}", def.grpc_service);
-        service::run(
-            def,
+        let ctx = ServiceContext {
             pool,
-            args.peers.peers(),
-            Clock::system(),
-            listener,
-            &args.server_settings(),
-            shutdown_signal(),
-        )
-        .await
+            peers: args.peers.peers(keys)?,
+            errors: def.errors,
+            clock: Clock::system(),
+        };
+        service::run(def, ctx, listener, &args.server_settings(), shutdown_signal()).await
     })
 }

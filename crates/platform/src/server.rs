@@ -11,6 +11,8 @@ use tonic::service::Routes;
 use tonic::transport::Server;
 use tonic_health::ServingStatus;
 
+use crate::auth::RequireCaller;
+
 /// Per-server settings.
 #[derive(Clone, Debug)]
 pub struct ServerSettings {
@@ -31,11 +33,13 @@ impl Default for ServerSettings {
 }
 
 /// Serves `routes` (the service's own gRPC service, named `grpc_service`) on `listener`
-/// until `shutdown` resolves, then drains in-flight requests. Health reports SERVING for
+/// until `shutdown` resolves, then drains in-flight requests. `guard`, when given, checks
+/// service credentials on every method (health and reflection stay open). Health reports SERVING for
 /// the service and for the server ("") while up, NOT_SERVING once shutdown begins.
 pub async fn serve(
     grpc_service: &'static str,
     routes: Routes,
+    guard: Option<RequireCaller>,
     listener: TcpListener,
     settings: &ServerSettings,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -84,6 +88,7 @@ pub async fn serve(
                 .unwrap_or((path, ""));
             tracing::info_span!("rpc", rpc.service = %service, rpc.method = %method)
         })
+        .layer(tower::util::option_layer(guard))
         .add_routes(routes)
         .add_service(health)
         .add_service(reflection_v1)

@@ -12,8 +12,10 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::PgConnectOptions;
 use tokio::net::TcpListener;
 use tonic::service::Routes;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 
+use crate::auth::{self, ServiceKeys};
 use crate::clock::Clock;
 use crate::db::{self, PoolSettings};
 use crate::error::ErrorDomain;
@@ -58,10 +60,44 @@ impl ServiceDef {
     }
 }
 
-/// Where the other services are, by short name; channels connect lazily on first use.
-#[derive(Clone, Debug, Default)]
+/// Where the other services are, by short name, with one lazily connecting channel per
+/// peer (shared by every call: HTTP/2 multiplexes them) that carries this service's
+/// credential on every request.
+#[derive(Clone, Debug)]
 pub struct Peers {
-    urls: Arc<BTreeMap<String, String>>,
+    channels: Arc<BTreeMap<String, (String, Channel)>>,
+    keys: Arc<ServiceKeys>,
+}
+
+/// A channel to a peer; every request on it carries a service token for that peer.
+pub type PeerChannel = InterceptedService<Channel, Outgoing>;
+
+/// Adds this service's credential (a token for the peer) to each outgoing request.
+#[derive(Clone, Debug)]
+pub struct Outgoing {
+    keys: Arc<ServiceKeys>,
+    audience: String,
+}
+
+impl tonic::service::Interceptor for Outgoing {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        let token = self.keys.token_for(&self.audience);
+        let value = token
+            .parse()
+            .map_err(|_| tonic::Status::internal("unencodable service token"))?;
+        request.metadata_mut().insert(auth::TOKEN_HEADER, value);
+        Ok(request)
+    }
+}
+
+/// Marks a request as made for `subject` (a person's account id); only edge may.
+pub fn for_subject<T>(request: &mut tonic::Request<T>, subject: uuid::Uuid) {
+    if let Ok(v) = subject.to_string().parse() {
+        request.metadata_mut().insert(auth::SUBJECT_HEADER, v);
+    }
 }
 
 /// The six services and the ports they listen on by default (`kuajing up`, the binaries).
@@ -83,27 +119,48 @@ pub fn default_port(name: &str) -> Option<u16> {
 }
 
 impl Peers {
-    /// From `(name, url)` pairs such as `("wallet", "http://127.0.0.1:50052")`.
-    pub fn new(urls: impl IntoIterator<Item = (String, String)>) -> Self {
-        Peers {
-            urls: Arc::new(urls.into_iter().collect()),
+    /// From `(name, url)` pairs such as `("wallet", "http://127.0.0.1:50052")`, calling
+    /// as the service `keys` belong to. Must run inside a tokio runtime.
+    pub fn new(
+        urls: impl IntoIterator<Item = (String, String)>,
+        keys: Arc<ServiceKeys>,
+    ) -> anyhow::Result<Self> {
+        let mut channels = BTreeMap::new();
+        for (name, url) in urls {
+            let channel = Endpoint::from_shared(url.clone())?
+                .connect_timeout(std::time::Duration::from_secs(5))
+                .tcp_nodelay(true)
+                .http2_keep_alive_interval(std::time::Duration::from_secs(30))
+                .connect_lazy();
+            channels.insert(name, (url, channel));
         }
+        Ok(Peers {
+            channels: Arc::new(channels),
+            keys,
+        })
     }
 
     /// The URL of `name`, if known.
     pub fn url(&self, name: &str) -> Option<&str> {
-        self.urls.get(name).map(String::as_str)
+        self.channels.get(name).map(|(url, _)| url.as_str())
     }
 
-    /// A lazily connecting channel to `name`.
-    pub fn channel(&self, name: &str) -> anyhow::Result<Channel> {
-        let url = self
-            .url(name)
+    /// The channel to `name`, carrying this service's credential.
+    pub fn channel(&self, name: &str) -> anyhow::Result<PeerChannel> {
+        let (_, channel) = self
+            .channels
+            .get(name)
             .ok_or_else(|| anyhow::anyhow!("no address for peer {name}"))?;
-        Ok(Endpoint::from_shared(url.to_owned())?
-            .connect_timeout(std::time::Duration::from_secs(5))
-            .tcp_nodelay(true)
-            .connect_lazy())
+        let outgoing = Outgoing {
+            keys: self.keys.clone(),
+            audience: name.to_owned(),
+        };
+        Ok(InterceptedService::new(channel.clone(), outgoing))
+    }
+
+    /// The keys this service calls with.
+    pub fn keys(&self) -> &Arc<ServiceKeys> {
+        &self.keys
     }
 }
 
@@ -148,22 +205,26 @@ pub async fn prepare_database(
     Ok(pool)
 }
 
-/// Builds the service on a prepared pool and serves it on `listener` until `shutdown`.
+/// Builds the service from `ctx` and serves it on `listener` until `shutdown`; every
+/// internal service requires service credentials (see [`auth`]).
 pub async fn run(
     def: &'static ServiceDef,
-    pool: PgPool,
-    peers: Peers,
-    clock: Clock,
+    ctx: ServiceContext,
     listener: TcpListener,
     settings: &ServerSettings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let ctx = ServiceContext {
-        pool,
-        peers,
-        errors: def.errors,
-        clock,
-    };
+    let keys = ctx.peers.keys().clone();
     let routes = (def.routes)(ctx).await?;
-    server::serve(def.grpc_service, routes, listener, settings, shutdown).await
+    let guard = (!auth::PUBLIC_SERVICES.contains(&def.grpc_service))
+        .then(|| auth::RequireCaller::new(keys, def.errors));
+    server::serve(
+        def.grpc_service,
+        routes,
+        guard,
+        listener,
+        settings,
+        shutdown,
+    )
+    .await
 }

@@ -9,6 +9,17 @@
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/kuajing_descriptor.bin"));
 
+/// The allowed-callers table of every method, generated from the contracts' "Callers:"
+/// comments (see `build.rs`). Enforced by the platform's service-credential check.
+pub mod callers {
+    include!(concat!(env!("OUT_DIR"), "/callers.rs"));
+
+    /// The callers `path` (`/package.Service/Method`) allows; `None` for an unknown method.
+    pub fn allowed(path: &str) -> Option<&'static [&'static str]> {
+        CALLERS.iter().find(|(p, _)| *p == path).map(|(_, c)| *c)
+    }
+}
+
 /// The protobuf package tree.
 #[allow(clippy::all, clippy::pedantic, missing_docs)]
 pub mod kuajing {

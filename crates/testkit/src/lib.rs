@@ -11,12 +11,14 @@ use std::time::Duration;
 use anyhow::Context;
 use kuajing::launch::{LaunchSettings, Platform};
 use kuajing::pgcluster::Cluster;
+use kuajing_platform::auth::{self, Keyring};
 use kuajing_platform::clock::Clock;
 use kuajing_proto::{authorization, edge, fx, identity, order, wallet};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection};
+use std::sync::Arc;
 use tokio::sync::OnceCell;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Endpoint;
 
 /// Port of the private fallback cluster.
 const PRIVATE_PORT: u16 = 54329;
@@ -125,6 +127,63 @@ impl Drop for TestDb {
     }
 }
 
+/// Which credential a test channel presents.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum As {
+    /// The first caller the method's contract allows (a service before operators).
+    AllowedCaller,
+    /// This caller (a service name or `operator`), allowed or not.
+    Caller(String),
+    /// No credential at all.
+    Nobody,
+}
+
+/// A test channel: a tonic channel that adds a service credential to each request.
+#[derive(Clone)]
+pub struct Channel {
+    inner: tonic::transport::Channel,
+    keyring: Arc<Keyring>,
+    audience: String,
+    who: As,
+}
+
+impl tower::Service<http::Request<tonic::body::Body>> for Channel {
+    type Response = http::Response<tonic::body::Body>;
+    type Error = tonic::transport::Error;
+    type Future =
+        <tonic::transport::Channel as tower::Service<http::Request<tonic::body::Body>>>::Future;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        tower::Service::poll_ready(&mut self.inner, cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<tonic::body::Body>) -> Self::Future {
+        let caller = match &self.who {
+            As::Nobody => None,
+            As::Caller(c) => Some(c.clone()),
+            As::AllowedCaller => {
+                kuajing_proto::callers::allowed(request.uri().path()).and_then(|allowed| {
+                    allowed
+                        .iter()
+                        .find(|c| **c != auth::OPERATOR)
+                        .or(allowed.first())
+                        .map(|c| (*c).to_owned())
+                })
+            }
+        };
+        let exp = chrono::Utc::now() + chrono::Duration::minutes(5);
+        if let Some(token) = caller.and_then(|c| self.keyring.token(&c, &self.audience, exp))
+            && let Ok(value) = token.parse()
+        {
+            request.headers_mut().insert(auth::TOKEN_HEADER, value);
+        }
+        tower::Service::call(&mut self.inner, request)
+    }
+}
+
 /// All six services on ephemeral ports over a fresh database.
 pub struct TestPlatform {
     db: TestDb,
@@ -163,16 +222,29 @@ impl TestPlatform {
         &self.platform
     }
 
-    /// A channel to a service by short name (`wallet`, ...).
+    /// A channel to a service by short name (`wallet`, ...) whose every call carries the
+    /// credential of a caller its method allows (so tests reach every RPC, as the service
+    /// that legitimately calls it would).
     pub fn channel(&self, name: &str) -> Channel {
+        self.channel_as(name, As::AllowedCaller)
+    }
+
+    /// A channel presenting a chosen credential (or none): for authorization tests.
+    pub fn channel_as(&self, name: &str, who: As) -> Channel {
         let addr = self
             .platform
             .addr(name)
             .unwrap_or_else(|| panic!("no service {name}"));
-        Endpoint::from_shared(format!("http://{addr}"))
+        let inner = Endpoint::from_shared(format!("http://{addr}"))
             .expect("valid URL")
             .timeout(Duration::from_secs(30))
-            .connect_lazy()
+            .connect_lazy();
+        Channel {
+            inner,
+            keyring: Arc::new(self.platform.keyring().clone()),
+            audience: name.to_owned(),
+            who,
+        }
     }
 
     /// Client of `kuajing.identity.v1.IdentityService`.

@@ -8,10 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kuajing_platform::error::internal;
+use kuajing_platform::service::PeerChannel;
 use kuajing_platform::{ErrorDomain, ServiceContext};
 use kuajing_proto::wallet::v1::wallet_service_client::WalletServiceClient;
 use tonic::Status;
-use tonic::transport::Channel;
 
 use crate::settings::Settings;
 
@@ -44,7 +44,7 @@ impl Ctx {
     }
 
     /// A wallet client.
-    pub fn wallet(&self) -> Result<WalletServiceClient<Channel>, Status> {
+    pub fn wallet(&self) -> Result<WalletServiceClient<PeerChannel>, Status> {
         Ok(WalletServiceClient::new(
             self.svc.peers.channel("wallet").map_err(internal)?,
         ))

@@ -1,0 +1,133 @@
+//! Who a request acts for: the person in the `kj-subject` metadata, the ownership check
+//! (NOT_OWNER) and operator RPCs (OPERATOR_REQUIRED).
+//!
+//! Which services may call which RPC (the contract's "Callers:" table) and whether they may
+//! name a person is checked by the platform's credential layer before a handler runs. Here:
+//! a request without a subject acts as its (verified) caller vouches, a service for the
+//! system; with a subject (edge acting for a person it authenticated, or an operator) the
+//! subject must own the mandate or be an operator: an account identity lists with the
+//! OPERATOR role.
+
+use kuajing_platform::auth::Caller;
+use kuajing_proto::identity::v1::AccountRole;
+use tonic::metadata::MetadataMap;
+use tonic::{Code, Status};
+use uuid::Uuid;
+
+use super::{Ctx, peers};
+
+/// The metadata key naming the person a caller acts for.
+pub const SUBJECT_METADATA: &str = "kj-subject";
+/// Reason: the subject does not own the resource.
+pub const NOT_OWNER: &str = "NOT_OWNER";
+/// Reason: an operator-only RPC without an operator subject.
+pub const OPERATOR_REQUIRED: &str = "OPERATOR_REQUIRED";
+
+/// The person a request acts for; `None` when the caller named nobody.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Subject(pub Option<Uuid>);
+
+impl Subject {
+    /// From the request: the subject the credential check verified, or (without a
+    /// credential check) the `kj-subject` metadata; one that is not an account id is
+    /// refused.
+    pub fn of<T>(ctx: &Ctx, request: &tonic::Request<T>) -> Result<Subject, Status> {
+        if let Some(caller) = Caller::of(request) {
+            return Ok(Subject(caller.subject));
+        }
+        Subject::from_metadata(ctx, request.metadata())
+    }
+
+    /// From the `kj-subject` metadata.
+    pub fn from_metadata(ctx: &Ctx, metadata: &MetadataMap) -> Result<Subject, Status> {
+        match metadata.get(SUBJECT_METADATA) {
+            None => Ok(Subject(None)),
+            Some(value) => value
+                .to_str()
+                .ok()
+                .and_then(|s| Uuid::try_parse(s.trim()).ok())
+                .map(|id| Subject(Some(id)))
+                .ok_or_else(|| {
+                    ctx.errors().refuse(
+                        Code::PermissionDenied,
+                        NOT_OWNER,
+                        "kj-subject is not an account id",
+                    )
+                }),
+        }
+    }
+}
+
+/// The calling service named by the request's verified credential (e.g. "order"); empty
+/// when no credential was checked.
+pub fn caller_service<T>(request: &tonic::Request<T>) -> String {
+    Caller::of(request)
+        .map(|c| c.service.clone())
+        .unwrap_or_default()
+}
+
+/// PERMISSION_DENIED / NOT_OWNER.
+pub fn not_owner(ctx: &Ctx) -> Status {
+    ctx.errors().refuse(
+        Code::PermissionDenied,
+        NOT_OWNER,
+        "the subject does not own this mandate",
+    )
+}
+
+/// True when `account_id` is an operator (identity lists the OPERATOR role).
+pub async fn is_operator_account(ctx: &Ctx, account_id: Uuid) -> Result<bool, Status> {
+    Ok(peers::account(ctx, account_id)
+        .await?
+        .is_some_and(|a| a.roles.contains(&(AccountRole::Operator as i32))))
+}
+
+/// True when the subject is an operator.
+pub async fn is_operator(ctx: &Ctx, subject: Subject) -> Result<bool, Status> {
+    match subject.0 {
+        None => Ok(false),
+        Some(id) => is_operator_account(ctx, id).await,
+    }
+}
+
+/// The subject may act on a resource owned by `owner`: no subject (the caller vouches),
+/// the owner itself, or an operator.
+pub async fn check_owner(ctx: &Ctx, subject: Subject, owner: Uuid) -> Result<(), Status> {
+    match subject.0 {
+        None => Ok(()),
+        Some(s) if s == owner => Ok(()),
+        Some(s) => {
+            if is_operator_account(ctx, s).await? {
+                Ok(())
+            } else {
+                Err(not_owner(ctx))
+            }
+        }
+    }
+}
+
+/// The operator acting; PERMISSION_DENIED / OPERATOR_REQUIRED unless the request comes
+/// with an operator credential (when credentials are checked, `caller_service` names it)
+/// and a subject naming an operator account.
+pub async fn require_operator(
+    ctx: &Ctx,
+    caller_service: &str,
+    subject: Subject,
+) -> Result<Uuid, Status> {
+    let refuse = || {
+        ctx.errors().refuse(
+            Code::PermissionDenied,
+            OPERATOR_REQUIRED,
+            "this RPC is for operators: an operator credential with kj-subject naming an operator account",
+        )
+    };
+    if !caller_service.is_empty() && caller_service != kuajing_platform::auth::OPERATOR {
+        return Err(refuse());
+    }
+    let id = subject.0.ok_or_else(refuse)?;
+    if is_operator_account(ctx, id).await? {
+        Ok(id)
+    } else {
+        Err(refuse())
+    }
+}

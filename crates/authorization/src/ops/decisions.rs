@@ -1,0 +1,701 @@
+//! Payment decisions: DecidePayment and ListDecisions.
+//!
+//! A decision first answers a replay from its idempotency record. Then, outside any
+//! transaction, it judges the mandate (checks 1-4, a plain read) and, if that passes, asks
+//! identity (the binding, the supplier's admission) and fx (the USD equivalent) at once and
+//! judges checks 5-8. Finally one short transaction takes a share lock on the mandate (a
+//! revocation that committed first is seen; one that comes later waits), re-judges checks
+//! 1-4, reserves the USD equivalent against the day with a single conditional upsert of
+//! the mandate's day row (concurrent decisions serialise on that row and never pass the
+//! daily limit), and records the decision, its reservation and the idempotency record.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use kuajing_platform::error::internal;
+use kuajing_platform::page::{Cursor, Page};
+use kuajing_platform::{Currency, FieldViolations, Money, idempotency, time};
+use kuajing_proto::authorization::v1::{
+    DecidePaymentRequest, DecidePaymentResponse, Decision, DecisionOutcome, ListDecisionsRequest,
+    ListDecisionsResponse, MandateState, ReservationState, decide_payment_request,
+};
+use kuajing_proto::identity::v1::{LinkStatus, Marketplace};
+use rust_decimal::Decimal;
+use sqlx::PgConnection;
+use tonic::Status;
+use uuid::Uuid;
+
+use super::access::{self, Subject};
+use super::mandates::{self, MandateRow};
+use super::peers::{self, UsdEquivalent};
+use super::reservations::{self, ReservationRow};
+use super::{Ctx, finish, member, member_proto, replay};
+use crate::domain::category;
+use crate::domain::decision::{self, Denial, DenyReason, Standing};
+use crate::domain::limits::LimitBreach;
+use crate::domain::mandate::{Candidate, pick_for_member};
+
+/// Most orders one payment covers.
+pub const MAX_ORDER_IDS: usize = 50;
+/// Most category codes of one payment.
+pub const MAX_CATEGORY_CODES: usize = 100;
+
+/// A recorded decision.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct DecisionRow {
+    pub decision_id: Uuid,
+    pub mandate_id: Option<Uuid>,
+    pub marketplace: i16,
+    pub external_member_id: String,
+    pub payment_id: Uuid,
+    pub order_ids: Vec<Uuid>,
+    pub currency: String,
+    pub amount: Decimal,
+    pub usd_amount: Option<Decimal>,
+    pub usd_rate: Option<Decimal>,
+    pub usd_rate_set_at: Option<DateTime<Utc>>,
+    pub supplier_account_id: Uuid,
+    pub category_codes: Vec<String>,
+    pub outcome: i16,
+    pub reason: String,
+    pub message: String,
+    pub details: serde_json::Value,
+    pub caller_service: String,
+    pub subject_account_id: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+}
+
+const COLUMNS: &str = "decision_id, mandate_id, marketplace, external_member_id, payment_id,
+    order_ids, currency, amount, usd_amount, usd_rate, usd_rate_set_at, supplier_account_id,
+    category_codes, outcome, reason, message, details, caller_service, subject_account_id, created_at";
+
+impl DecisionRow {
+    /// The wire form; `recorded` false leaves decision_id empty (validate_only).
+    fn to_proto(
+        &self,
+        reservation: Option<&ReservationRow>,
+        recorded: bool,
+    ) -> Result<Decision, Status> {
+        let currency: Currency = self.currency.parse().map_err(internal)?;
+        let details: HashMap<String, String> = match &self.details {
+            serde_json::Value::Object(map) => map
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+                .collect(),
+            _ => HashMap::new(),
+        };
+        let member = if self.external_member_id.is_empty() {
+            None
+        } else {
+            Some(member_proto(self.marketplace, &self.external_member_id))
+        };
+        Ok(Decision {
+            decision_id: if recorded {
+                self.decision_id.to_string()
+            } else {
+                String::new()
+            },
+            mandate_id: self.mandate_id.map(|m| m.to_string()).unwrap_or_default(),
+            marketplace_member: member,
+            payment_id: self.payment_id.to_string(),
+            order_ids: self.order_ids.iter().map(Uuid::to_string).collect(),
+            amount: Some(
+                Money::rounded(currency, self.amount)
+                    .map_err(internal)?
+                    .to_proto(),
+            ),
+            usd_amount: match self.usd_amount {
+                Some(u) => Some(
+                    Money::rounded(Currency::USD, u)
+                        .map_err(internal)?
+                        .to_proto(),
+                ),
+                None => None,
+            },
+            usd_rate: self
+                .usd_rate
+                .map(|r| r.normalize().to_string())
+                .unwrap_or_default(),
+            usd_rate_time: time::opt_to_proto(self.usd_rate_set_at),
+            supplier_account_id: self.supplier_account_id.to_string(),
+            category_codes: self.category_codes.clone(),
+            outcome: i32::from(self.outcome),
+            reason: self.reason.clone(),
+            message: self.message.clone(),
+            details,
+            reservation: reservation.map(ReservationRow::to_proto).transpose()?,
+            caller_service: self.caller_service.clone(),
+            subject_account_id: self
+                .subject_account_id
+                .map(|s| s.to_string())
+                .unwrap_or_default(),
+            create_time: Some(time::to_proto(self.created_at)),
+        })
+    }
+}
+
+/// How the request names the mandate.
+#[derive(Clone, Debug)]
+enum Selector {
+    Id(Uuid),
+    Member(Marketplace, String),
+}
+
+/// The validated request.
+struct Ask {
+    selector: Selector,
+    payment_id: Uuid,
+    order_ids: Vec<Uuid>,
+    amount: Money,
+    supplier: Uuid,
+    category_codes: Vec<String>,
+}
+
+fn validate(ctx: &Ctx, req: &DecidePaymentRequest) -> Result<Ask, Status> {
+    let mut v = FieldViolations::new();
+    if !(req.validate_only && req.request_id.is_empty()) {
+        v.uuid("request_id", &req.request_id);
+    }
+    let selector = match &req.mandate_selector {
+        None => {
+            v.add(
+                "mandate_selector",
+                "one of mandate_id and marketplace_member is required",
+            );
+            None
+        }
+        Some(decide_payment_request::MandateSelector::MandateId(id)) => {
+            v.uuid("mandate_id", id).map(Selector::Id)
+        }
+        Some(decide_payment_request::MandateSelector::MarketplaceMember(m)) => {
+            member(&mut v, "marketplace_member", Some(m)).map(|(mp, id)| Selector::Member(mp, id))
+        }
+    };
+    let payment_id = v.uuid("payment_id", &req.payment_id);
+    if req.order_ids.is_empty() || req.order_ids.len() > MAX_ORDER_IDS {
+        v.add(
+            "order_ids",
+            format!("must hold 1 to {MAX_ORDER_IDS} order ids"),
+        );
+    }
+    let order_ids: Vec<Uuid> = req
+        .order_ids
+        .iter()
+        .take(MAX_ORDER_IDS)
+        .enumerate()
+        .filter_map(|(i, id)| v.uuid(&format!("order_ids[{i}]"), id))
+        .collect();
+    let amount = v.positive_money("amount", req.amount.as_ref());
+    let supplier = v.uuid("supplier_account_id", &req.supplier_account_id);
+    if req.category_codes.is_empty() || req.category_codes.len() > MAX_CATEGORY_CODES {
+        v.add(
+            "category_codes",
+            format!("must hold 1 to {MAX_CATEGORY_CODES} category codes"),
+        );
+    }
+    for (i, code) in req
+        .category_codes
+        .iter()
+        .take(MAX_CATEGORY_CODES)
+        .enumerate()
+    {
+        v.check(
+            &format!("category_codes[{i}]"),
+            category::validate_code(code),
+        );
+    }
+    finish(ctx.errors(), v)?;
+    match (selector, payment_id, amount, supplier) {
+        (Some(selector), Some(payment_id), Some(amount), Some(supplier)) => Ok(Ask {
+            selector,
+            payment_id,
+            order_ids,
+            amount,
+            supplier,
+            category_codes: req.category_codes.clone(),
+        }),
+        _ => Err(internal("validated fields missing")),
+    }
+}
+
+/// The mandate a request names: by id, or the member's ACTIVE one else its latest.
+async fn resolve(
+    conn: &mut PgConnection,
+    selector: &Selector,
+    now: DateTime<Utc>,
+) -> Result<Option<MandateRow>, Status> {
+    match selector {
+        Selector::Id(id) => mandates::find(conn, *id, false).await,
+        Selector::Member(mp, id) => {
+            let all = mandates::of_member(conn, *mp, id).await?;
+            let candidates: Vec<Candidate<usize>> = all
+                .iter()
+                .enumerate()
+                .map(|(i, m)| Candidate {
+                    id: i,
+                    state: m.stored_state(),
+                    expire_at: m.expire_at,
+                    created_at: m.created_at,
+                })
+                .collect();
+            Ok(pick_for_member(&candidates, now).and_then(|i| all.get(i).cloned()))
+        }
+    }
+}
+
+/// The restricted category codes now.
+async fn restricted_codes(ctx: &Ctx) -> Result<Vec<String>, Status> {
+    sqlx::query_scalar("SELECT category_code FROM restricted_categories WHERE restricted")
+        .fetch_all(&ctx.svc.pool)
+        .await
+        .map_err(internal)
+}
+
+/// The limit day of `at`, in the configured zone.
+async fn limit_date(
+    conn: &mut PgConnection,
+    ctx: &Ctx,
+    at: DateTime<Utc>,
+) -> Result<NaiveDate, Status> {
+    sqlx::query_scalar("SELECT ($1::timestamptz AT TIME ZONE $2)::date")
+        .bind(at)
+        .bind(&ctx.settings.time_zone)
+        .fetch_one(conn)
+        .await
+        .map_err(internal)
+}
+
+/// The USD amount a mandate's day already holds (RESERVED plus CONFIRMED).
+pub async fn day_use(
+    conn: &mut PgConnection,
+    mandate_id: Uuid,
+    day: NaiveDate,
+) -> Result<(Decimal, Decimal), Status> {
+    let row: Option<(Decimal, Decimal)> = sqlx::query_as(
+        "SELECT reserved_usd, confirmed_usd FROM limit_days WHERE mandate_id = $1 AND limit_date = $2",
+    )
+    .bind(mandate_id)
+    .bind(day)
+    .fetch_optional(conn)
+    .await
+    .map_err(internal)?;
+    Ok(row.unwrap_or((Decimal::ZERO, Decimal::ZERO)))
+}
+
+/// What was judged before the transaction.
+struct Judged {
+    mandate: Option<MandateRow>,
+    /// The denial of checks 1-8, if any.
+    denial: Option<Denial>,
+    /// The USD equivalent (set when checks 1-7 passed).
+    usd: Option<UsdEquivalent>,
+}
+
+async fn judge(ctx: &Ctx, ask: &Ask, now: DateTime<Utc>) -> Result<Judged, Status> {
+    let mandate = {
+        let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
+        resolve(&mut conn, &ask.selector, now).await?
+    };
+    let Some(m) = mandate.as_ref() else {
+        return Ok(Judged {
+            mandate,
+            denial: decision::check_mandate(None).err(),
+            usd: None,
+        });
+    };
+    if let Err(d) = decision::check_mandate(Some(m.state_at(now))) {
+        return Ok(Judged {
+            mandate,
+            denial: Some(d),
+            usd: None,
+        });
+    }
+    // The mandate may pay: ask identity and fx at once.
+    let (binding, admission, restricted, usd) = tokio::join!(
+        peers::binding(ctx, m.linked_account_id),
+        peers::cross_border_admission(ctx, ask.supplier),
+        restricted_codes(ctx),
+        peers::usd_equivalent(ctx, ask.amount),
+    );
+    let binding = binding?.filter(|b| {
+        b.marketplace == i32::from(m.marketplace) && b.external_member_id == m.external_member_id
+    });
+    let admission = admission?;
+    let restricted = restricted?;
+    let standing = Standing {
+        binding: binding.map(|b| LinkStatus::try_from(b.status).unwrap_or(LinkStatus::Unspecified)),
+        supplier: &admission,
+        category_codes: &ask.category_codes,
+        restricted: &restricted,
+    };
+    if let Err(d) = decision::check_before_limits(Some(MandateState::Active), &standing) {
+        return Ok(Judged {
+            mandate,
+            denial: Some(d),
+            usd: None,
+        });
+    }
+    let usd = usd?;
+    let denial = ctx
+        .settings
+        .limits
+        .check_transaction(usd.usd)
+        .err()
+        .map(|b| decision::limit_denial(b, usd.usd));
+    Ok(Judged {
+        mandate,
+        denial,
+        usd: Some(usd),
+    })
+}
+
+fn details_json(d: &BTreeMap<String, String>) -> serde_json::Value {
+    serde_json::Value::Object(
+        d.iter()
+            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+            .collect(),
+    )
+}
+
+/// The decision row before it is written.
+fn draft(
+    ask: &Ask,
+    subject: Subject,
+    caller_service: &str,
+    mandate: Option<&MandateRow>,
+    usd: Option<&UsdEquivalent>,
+    denial: Option<&Denial>,
+    now: DateTime<Utc>,
+) -> DecisionRow {
+    let (marketplace, external_member_id) = match (&ask.selector, mandate) {
+        (Selector::Member(mp, id), _) => (*mp as i16, id.clone()),
+        (Selector::Id(_), Some(m)) => (m.marketplace, m.external_member_id.clone()),
+        (Selector::Id(_), None) => (0, String::new()),
+    };
+    DecisionRow {
+        decision_id: Uuid::now_v7(),
+        mandate_id: mandate.map(|m| m.mandate_id),
+        marketplace,
+        external_member_id,
+        payment_id: ask.payment_id,
+        order_ids: ask.order_ids.clone(),
+        currency: ask.amount.currency().code().to_owned(),
+        amount: ask.amount.amount(),
+        usd_amount: usd.map(|u| u.usd),
+        usd_rate: usd.map(|u| u.rate),
+        usd_rate_set_at: usd.map(|u| u.rate_set_at),
+        supplier_account_id: ask.supplier,
+        category_codes: ask.category_codes.clone(),
+        outcome: if denial.is_some() {
+            DecisionOutcome::Denied as i16
+        } else {
+            DecisionOutcome::Approved as i16
+        },
+        reason: denial
+            .map(|d| d.reason.code().to_owned())
+            .unwrap_or_default(),
+        message: denial.map(|d| d.message.clone()).unwrap_or_default(),
+        details: denial
+            .map(|d| details_json(&d.details))
+            .unwrap_or_else(|| serde_json::Value::Object(Default::default())),
+        caller_service: caller_service.to_owned(),
+        subject_account_id: subject.0,
+        created_at: now,
+    }
+}
+
+/// Reserves `usd` on the mandate's day unless that passes the daily limit; on refusal
+/// answers the denial. One conditional upsert: under concurrency the row lock orders the
+/// decisions and each sees the amounts the ones before it reserved.
+async fn reserve(
+    conn: &mut PgConnection,
+    ctx: &Ctx,
+    mandate_id: Uuid,
+    day: NaiveDate,
+    usd: Decimal,
+) -> Result<Result<(), Denial>, Status> {
+    let limits = &ctx.settings.limits;
+    let reserved: Option<Decimal> = if usd > limits.per_day {
+        None
+    } else {
+        sqlx::query_scalar(
+            "INSERT INTO limit_days AS d (mandate_id, limit_date, reserved_usd) VALUES ($1, $2, $3)
+             ON CONFLICT (mandate_id, limit_date) DO UPDATE
+                 SET reserved_usd = d.reserved_usd + EXCLUDED.reserved_usd
+                 WHERE d.reserved_usd + d.confirmed_usd + EXCLUDED.reserved_usd <= $4
+             RETURNING d.reserved_usd",
+        )
+        .bind(mandate_id)
+        .bind(day)
+        .bind(usd)
+        .bind(limits.per_day)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(internal)?
+    };
+    if reserved.is_some() {
+        return Ok(Ok(()));
+    }
+    let (r, c) = day_use(conn, mandate_id, day).await?;
+    let breach = limits
+        .check_day(usd, r + c)
+        .err()
+        .unwrap_or(LimitBreach::PerDay {
+            limit: limits.per_day,
+            remaining: crate::domain::limits::remaining(limits.per_day, r + c),
+        });
+    Ok(Err(decision::limit_denial(breach, usd)))
+}
+
+/// DecidePayment.
+pub async fn decide(
+    ctx: &Ctx,
+    subject: Subject,
+    caller_service: String,
+    req: DecidePaymentRequest,
+) -> Result<DecidePaymentResponse, Status> {
+    let ask = validate(ctx, &req)?;
+    let now = ctx.now();
+    if !req.validate_only
+        && let Some(r) = replay(ctx, "DecidePayment", &req.request_id, &req).await?
+    {
+        return Ok(r);
+    }
+    let judged = judge(ctx, &ask, now).await?;
+
+    if req.validate_only {
+        let mut denial = judged.denial;
+        if denial.is_none()
+            && let (Some(m), Some(usd)) = (judged.mandate.as_ref(), judged.usd.as_ref())
+        {
+            let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
+            let day = limit_date(&mut conn, ctx, now).await?;
+            let (r, c) = day_use(&mut conn, m.mandate_id, day).await?;
+            denial = decision::check_limits(&ctx.settings.limits, usd.usd, r + c).err();
+        }
+        let row = draft(
+            &ask,
+            subject,
+            &caller_service,
+            judged.mandate.as_ref(),
+            judged.usd.as_ref(),
+            denial.as_ref(),
+            now,
+        );
+        return Ok(DecidePaymentResponse {
+            decision: Some(row.to_proto(None, false)?),
+        });
+    }
+
+    let (ask, caller_service) = (&ask, &caller_service);
+    let request_id = Uuid::try_parse(&req.request_id).map_err(internal)?;
+    idempotency::run(
+        &ctx.svc.pool,
+        ctx.errors(),
+        "DecidePayment",
+        &req.request_id,
+        &req,
+        |mut tx| async move {
+            let Judged {
+                mandate,
+                mut denial,
+                mut usd,
+            } = judged;
+            let mut reserve_on: Option<(Uuid, NaiveDate, Decimal)> = None;
+            // Unless the mandate itself was the reason, re-judge it under a share lock: a
+            // revocation committed since the first look is seen; a later one waits.
+            if let Some(m) = mandate.as_ref()
+                && denial
+                    .as_ref()
+                    .is_none_or(|d| d.reason > DenyReason::MandateExpired)
+            {
+                let locked: (i16, DateTime<Utc>, NaiveDate) = sqlx::query_as(
+                    "SELECT state, expire_at, ($2::timestamptz AT TIME ZONE $3)::date
+                     FROM mandates WHERE mandate_id = $1 FOR SHARE",
+                )
+                .bind(m.mandate_id)
+                .bind(now)
+                .bind(&ctx.settings.time_zone)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(internal)?;
+                let stored = MandateState::try_from(i32::from(locked.0))
+                    .unwrap_or(MandateState::Unspecified);
+                let state = crate::domain::mandate::effective_state(stored, locked.1, now);
+                if let Err(d) = decision::check_mandate(Some(state)) {
+                    denial = Some(d);
+                    usd = None;
+                } else if denial.is_none()
+                    && let Some(u) = usd.as_ref()
+                {
+                    match reserve(&mut tx, ctx, m.mandate_id, locked.2, u.usd).await? {
+                        Ok(()) => reserve_on = Some((m.mandate_id, locked.2, u.usd)),
+                        Err(d) => denial = Some(d),
+                    }
+                }
+            }
+            let row = draft(ask, subject, caller_service, mandate.as_ref(), usd.as_ref(), denial.as_ref(), now);
+            let sql = format!(
+                "INSERT INTO decisions (decision_id, request_id, mandate_id, marketplace, external_member_id,
+                     payment_id, order_ids, currency, amount, usd_amount, usd_rate, usd_rate_set_at,
+                     supplier_account_id, category_codes, outcome, reason, message, details,
+                     caller_service, subject_account_id, created_at)
+                 VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21)
+                 RETURNING {COLUMNS}"
+            );
+            let row: DecisionRow = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(row.decision_id)
+                .bind(request_id)
+                .bind(row.mandate_id)
+                .bind(row.marketplace)
+                .bind(&row.external_member_id)
+                .bind(row.payment_id)
+                .bind(&row.order_ids)
+                .bind(&row.currency)
+                .bind(row.amount)
+                .bind(row.usd_amount)
+                .bind(row.usd_rate)
+                .bind(row.usd_rate_set_at)
+                .bind(row.supplier_account_id)
+                .bind(&row.category_codes)
+                .bind(row.outcome)
+                .bind(&row.reason)
+                .bind(&row.message)
+                .bind(&row.details)
+                .bind(&row.caller_service)
+                .bind(row.subject_account_id)
+                .bind(row.created_at)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(internal)?;
+            let reservation = match reserve_on {
+                None => None,
+                Some((mandate_id, day, usd_amount)) => {
+                    let sql = format!(
+                        "INSERT INTO reservations (reservation_id, decision_id, mandate_id, payment_id,
+                             currency, amount, usd_amount, limit_date, state, created_at)
+                         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10) RETURNING {}",
+                        reservations::COLUMNS
+                    );
+                    let r: ReservationRow = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                        .bind(Uuid::now_v7())
+                        .bind(row.decision_id)
+                        .bind(mandate_id)
+                        .bind(row.payment_id)
+                        .bind(&row.currency)
+                        .bind(row.amount)
+                        .bind(usd_amount)
+                        .bind(day)
+                        .bind(ReservationState::Reserved as i16)
+                        .bind(now)
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(internal)?;
+                    Some(r)
+                }
+            };
+            let decision = row.to_proto(reservation.as_ref(), true)?;
+            Ok((
+                DecidePaymentResponse {
+                    decision: Some(decision),
+                },
+                tx,
+            ))
+        },
+    )
+    .await
+}
+
+/// ListDecisions: newest first.
+pub async fn list(
+    ctx: &Ctx,
+    subject: Subject,
+    req: ListDecisionsRequest,
+) -> Result<ListDecisionsResponse, Status> {
+    let mut v = FieldViolations::new();
+    let mandate_id = v.optional_uuid("mandate_id", &req.mandate_id).flatten();
+    let payment_id = v.optional_uuid("payment_id", &req.payment_id).flatten();
+    let outcome = if req.outcome == 0 {
+        None
+    } else {
+        v.enum_value::<DecisionOutcome>("outcome", req.outcome)
+    };
+    let range = req.time_range.as_ref();
+    let from = range
+        .and_then(|r| r.start_time.as_ref())
+        .map(|t| time::from_proto(t).ok_or(()));
+    let to = range
+        .and_then(|r| r.end_time.as_ref())
+        .map(|t| time::from_proto(t).ok_or(()));
+    if matches!(from, Some(Err(()))) {
+        v.add("time_range.start_time", "is not a valid timestamp");
+    }
+    if matches!(to, Some(Err(()))) {
+        v.add("time_range.end_time", "is not a valid timestamp");
+    }
+    let (from, to) = (from.and_then(Result::ok), to.and_then(Result::ok));
+    if let (Some(f), Some(t)) = (from, to)
+        && t <= f
+    {
+        v.add("time_range.end_time", "must be after start_time");
+    }
+    let page = Page::from_proto("page", req.page.as_ref(), &mut v);
+    finish(ctx.errors(), v)?;
+
+    let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
+    match mandate_id {
+        Some(id) => {
+            let m = mandates::load(&mut conn, ctx, id, false).await?;
+            access::check_owner(ctx, subject, m.owner_account_id).await?;
+        }
+        // By payment: the order service's view of its own saga.
+        None if payment_id.is_some() => {}
+        // Everything: operators only.
+        None => {
+            if !access::is_operator(ctx, subject).await? {
+                let mut v = FieldViolations::new();
+                v.add("mandate_id", "mandate_id or payment_id is required");
+                finish(ctx.errors(), v)?;
+            }
+        }
+    }
+    let sql = format!(
+        "SELECT {COLUMNS} FROM decisions
+         WHERE ($1::uuid IS NULL OR mandate_id = $1)
+           AND ($2::uuid IS NULL OR payment_id = $2)
+           AND ($3::smallint IS NULL OR outcome = $3)
+           AND ($4::timestamptz IS NULL OR created_at >= $4)
+           AND ($5::timestamptz IS NULL OR created_at < $5)
+           AND ($6::timestamptz IS NULL OR (created_at, decision_id) < ($6, $7))
+         ORDER BY created_at DESC, decision_id DESC LIMIT $8"
+    );
+    let mut rows: Vec<DecisionRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(mandate_id)
+        .bind(payment_id)
+        .bind(outcome.map(|o| o as i16))
+        .bind(from)
+        .bind(to)
+        .bind(page.after.map(|c| c.time))
+        .bind(page.after.map(|c| c.id))
+        .bind(page.fetch_limit())
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(internal)?;
+    let page = page.finish(&mut rows, |r| Cursor {
+        time: r.created_at,
+        id: r.decision_id,
+    });
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.decision_id).collect();
+    let reservations = reservations::of_decisions(&mut conn, &ids).await?;
+    let decisions = rows
+        .iter()
+        .map(|r| {
+            let res = reservations.iter().find(|x| x.decision_id == r.decision_id);
+            r.to_proto(res, true)
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(ListDecisionsResponse {
+        decisions,
+        page: Some(page),
+    })
+}

@@ -1,0 +1,385 @@
+//! Calls to identity, wallet and fx: each with a deadline, never inside a database
+//! transaction. A peer's business refusal (a status carrying its ErrorInfo) passes through
+//! unchanged (domain identity.kuajing, ...); a peer that does not answer becomes
+//! UNAVAILABLE with IDENTITY_UNAVAILABLE, WALLET_UNAVAILABLE or FX_UNAVAILABLE (nothing is
+//! written; retry with the same request_id).
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use kuajing_platform::error::internal;
+use kuajing_platform::service::PeerChannel;
+use kuajing_platform::{Currency, Money, time};
+use kuajing_proto::fx::v1::GetEquivalentRequest;
+use kuajing_proto::fx::v1::fx_service_client::FxServiceClient;
+use kuajing_proto::identity::v1::identity_service_client::IdentityServiceClient;
+use kuajing_proto::identity::v1::{
+    Account, AdmissionProgram, CheckSupplierAdmissionRequest, GetAccountRequest,
+    GetLinkedAccountRequest, LinkedAccount, MarketplaceMember, SendVerificationCodeRequest,
+    VerificationChallenge, VerificationChannel, VerificationPurpose, VerifyCodeRequest,
+    VerifyPaymentPinRequest, get_linked_account_request,
+};
+use kuajing_proto::wallet::v1::wallet_service_client::WalletServiceClient;
+use kuajing_proto::wallet::v1::{GetWalletRequest, Wallet, get_wallet_request};
+use rust_decimal::Decimal;
+use sha2::{Digest, Sha256};
+use tonic::{Code, Status};
+use tonic_types::StatusExt;
+use uuid::Uuid;
+
+use super::Ctx;
+use crate::domain::decision::Admission;
+
+/// Deadline of each call to a peer.
+pub const PEER_DEADLINE: Duration = Duration::from_secs(5);
+
+/// Reason: identity did not answer.
+pub const IDENTITY_UNAVAILABLE: &str = "IDENTITY_UNAVAILABLE";
+/// Reason: wallet did not answer.
+pub const WALLET_UNAVAILABLE: &str = "WALLET_UNAVAILABLE";
+/// Reason: no USD equivalent could be obtained from fx.
+pub const FX_UNAVAILABLE: &str = "FX_UNAVAILABLE";
+
+/// A peer service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Peer {
+    /// identity.
+    Identity,
+    /// wallet.
+    Wallet,
+    /// fx.
+    Fx,
+}
+
+impl Peer {
+    fn name(self) -> &'static str {
+        match self {
+            Peer::Identity => "identity",
+            Peer::Wallet => "wallet",
+            Peer::Fx => "fx",
+        }
+    }
+
+    fn unavailable_reason(self) -> &'static str {
+        match self {
+            Peer::Identity => IDENTITY_UNAVAILABLE,
+            Peer::Wallet => WALLET_UNAVAILABLE,
+            Peer::Fx => FX_UNAVAILABLE,
+        }
+    }
+
+    fn channel(self, ctx: &Ctx) -> Result<PeerChannel, Status> {
+        ctx.svc.peers.channel(self.name()).map_err(internal)
+    }
+}
+
+/// UNAVAILABLE with the peer's `*_UNAVAILABLE` reason.
+pub fn unavailable(ctx: &Ctx, peer: Peer, cause: &Status) -> Status {
+    tracing::warn!(peer = peer.name(), code = ?cause.code(), message = %cause.message(), "peer call failed");
+    ctx.errors().refuse(
+        Code::Unavailable,
+        peer.unavailable_reason(),
+        format!(
+            "{} did not answer; nothing was written, retry with the same request_id",
+            peer.name()
+        ),
+    )
+}
+
+/// True for a failure that says nothing about the request (the peer is down, slow,
+/// overloaded or failed internally): a retry may succeed.
+pub fn is_transient(status: &Status) -> bool {
+    let answered = status
+        .get_details_error_info()
+        .is_some_and(|i| !i.reason.is_empty());
+    match status.code() {
+        Code::DeadlineExceeded
+        | Code::Cancelled
+        | Code::Unknown
+        | Code::Internal
+        | Code::Unimplemented
+        | Code::Aborted
+        | Code::DataLoss => true,
+        Code::Unavailable | Code::ResourceExhausted => !answered,
+        _ => false,
+    }
+}
+
+/// A peer's failure as this service answers it: transient failures become
+/// `*_UNAVAILABLE`; the peer's own refusals pass through.
+pub fn peer_error(ctx: &Ctx, peer: Peer, status: Status) -> Status {
+    if is_transient(&status) {
+        unavailable(ctx, peer, &status)
+    } else {
+        status
+    }
+}
+
+/// A request with the peer deadline. It names no `kj-subject`: only edge may act for a
+/// person; this service calls as itself (its credential is added by the channel).
+fn request<T>(message: T) -> tonic::Request<T> {
+    let mut r = tonic::Request::new(message);
+    r.set_timeout(PEER_DEADLINE);
+    r
+}
+
+fn identity(ctx: &Ctx) -> Result<IdentityServiceClient<PeerChannel>, Status> {
+    Ok(IdentityServiceClient::new(Peer::Identity.channel(ctx)?))
+}
+
+/// The request id this service uses for its own call to a peer on behalf of the caller's
+/// request `request_id`: derived (a UUIDv8 of SHA-256 over `label` and the id), so a retry
+/// of the caller's request repeats the same peer request, which the peer replays.
+pub fn derived_request_id(label: &str, request_id: Uuid) -> Uuid {
+    let mut h = Sha256::new();
+    h.update(b"kuajing.authorization\0");
+    h.update(label.as_bytes());
+    h.update([0]);
+    h.update(request_id.as_bytes());
+    let digest = h.finalize();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_custom_bytes(bytes).into_uuid()
+}
+
+/// An identity account; `None` when there is none.
+pub async fn account(ctx: &Ctx, account_id: Uuid) -> Result<Option<Account>, Status> {
+    let r = request(GetAccountRequest {
+        account_id: account_id.to_string(),
+    });
+    match identity(ctx)?.get_account(r).await {
+        Ok(r) => Ok(r.into_inner().account),
+        Err(s) if s.code() == Code::NotFound => Ok(None),
+        Err(s) => Err(peer_error(ctx, Peer::Identity, s)),
+    }
+}
+
+/// The current (not UNBOUND) binding of a marketplace member; `None` when not bound.
+pub async fn binding_of_member(
+    ctx: &Ctx,
+    member: MarketplaceMember,
+) -> Result<Option<LinkedAccount>, Status> {
+    let r = request(GetLinkedAccountRequest {
+        key: Some(get_linked_account_request::Key::MarketplaceMember(member)),
+    });
+    match identity(ctx)?.get_linked_account(r).await {
+        Ok(r) => Ok(r.into_inner().linked_account),
+        Err(s) if s.code() == Code::NotFound => Ok(None),
+        Err(s) => Err(peer_error(ctx, Peer::Identity, s)),
+    }
+}
+
+/// A binding by id, in any status; `None` when there is no such binding.
+pub async fn binding(ctx: &Ctx, linked_account_id: Uuid) -> Result<Option<LinkedAccount>, Status> {
+    let r = request(GetLinkedAccountRequest {
+        key: Some(get_linked_account_request::Key::LinkedAccountId(
+            linked_account_id.to_string(),
+        )),
+    });
+    match identity(ctx)?.get_linked_account(r).await {
+        Ok(r) => Ok(r.into_inner().linked_account),
+        Err(s) if s.code() == Code::NotFound => Ok(None),
+        Err(s) => Err(peer_error(ctx, Peer::Identity, s)),
+    }
+}
+
+/// Sends the owner a mandate activation code (purpose ACTIVATE_MANDATE, reference the
+/// mandate id).
+pub async fn send_activation_code(
+    ctx: &Ctx,
+    request_id: Uuid,
+    owner: Uuid,
+    channel: VerificationChannel,
+    mandate_id: Uuid,
+) -> Result<VerificationChallenge, Status> {
+    let r = request(SendVerificationCodeRequest {
+        request_id: request_id.to_string(),
+        account_id: owner.to_string(),
+        channel: channel as i32,
+        purpose: VerificationPurpose::ActivateMandate as i32,
+        reference: mandate_id.to_string(),
+    });
+    let challenge = identity(ctx)?
+        .send_verification_code(r)
+        .await
+        .map_err(|s| peer_error(ctx, Peer::Identity, s))?
+        .into_inner()
+        .challenge;
+    challenge.ok_or_else(|| internal("identity sent a code without a challenge"))
+}
+
+/// Checks and consumes the owner's activation code for `mandate_id`.
+pub async fn verify_activation_code(
+    ctx: &Ctx,
+    request_id: Uuid,
+    owner: Uuid,
+    challenge_id: Uuid,
+    code: &str,
+    mandate_id: Uuid,
+) -> Result<(), Status> {
+    let r = request(VerifyCodeRequest {
+        request_id: request_id.to_string(),
+        account_id: owner.to_string(),
+        challenge_id: challenge_id.to_string(),
+        code: code.to_owned(),
+        purpose: VerificationPurpose::ActivateMandate as i32,
+        reference: mandate_id.to_string(),
+    });
+    identity(ctx)?
+        .verify_code(r)
+        .await
+        .map_err(|s| peer_error(ctx, Peer::Identity, s))?;
+    Ok(())
+}
+
+/// Checks the owner's payment PIN for revoking `mandate_id`.
+pub async fn verify_pin(
+    ctx: &Ctx,
+    request_id: Uuid,
+    owner: Uuid,
+    pin: &str,
+    mandate_id: Uuid,
+) -> Result<(), Status> {
+    let r = request(VerifyPaymentPinRequest {
+        request_id: request_id.to_string(),
+        account_id: owner.to_string(),
+        pin: pin.to_owned(),
+        operation_reference: format!("authorization.RevokeMandate:{mandate_id}"),
+    });
+    let verified = identity(ctx)?
+        .verify_payment_pin(r)
+        .await
+        .map_err(|s| peer_error(ctx, Peer::Identity, s))?
+        .into_inner()
+        .verified;
+    if verified {
+        Ok(())
+    } else {
+        Err(internal(
+            "identity answered a PIN check without verifying it",
+        ))
+    }
+}
+
+/// Whether the supplier is admitted to cross-border pay.
+pub async fn cross_border_admission(ctx: &Ctx, supplier: Uuid) -> Result<Admission, Status> {
+    let r = request(CheckSupplierAdmissionRequest {
+        account_id: supplier.to_string(),
+        program: AdmissionProgram::CrossBorderPay as i32,
+    });
+    match identity(ctx)?.check_supplier_admission(r).await {
+        Ok(r) => {
+            let a = r
+                .into_inner()
+                .admission
+                .ok_or_else(|| internal("identity answered no admission"))?;
+            if a.admitted {
+                Ok(Admission::Admitted)
+            } else {
+                Ok(Admission::Refused(
+                    a.failed_rules.into_iter().map(|f| f.reason).collect(),
+                ))
+            }
+        }
+        Err(s) if s.code() == Code::NotFound => Ok(Admission::NoProfile),
+        Err(s) if is_transient(&s) => Err(unavailable(ctx, Peer::Identity, &s)),
+        Err(s) => Err(s),
+    }
+}
+
+/// A wallet; `None` when there is no such wallet.
+pub async fn wallet(ctx: &Ctx, wallet_id: Uuid) -> Result<Option<Wallet>, Status> {
+    let r = request(GetWalletRequest {
+        lookup: Some(get_wallet_request::Lookup::WalletId(wallet_id.to_string())),
+    });
+    let mut client = WalletServiceClient::new(Peer::Wallet.channel(ctx)?);
+    match client.get_wallet(r).await {
+        Ok(r) => Ok(r.into_inner().wallet),
+        Err(s) if s.code() == Code::NotFound => Ok(None),
+        Err(s) => Err(peer_error(ctx, Peer::Wallet, s)),
+    }
+}
+
+/// A USD equivalent from fx: the amount, the rate (USD per unit) and when it was set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UsdEquivalent {
+    /// The USD amount, rounded to cents.
+    pub usd: Decimal,
+    /// USD per one unit of the amount's currency.
+    pub rate: Decimal,
+    /// When the rate was set.
+    pub rate_set_at: DateTime<Utc>,
+}
+
+/// The USD equivalent of `amount` at fx's mid rate. USD itself needs no call. Any failure
+/// is FX_UNAVAILABLE: without an equivalent the limits cannot be judged.
+pub async fn usd_equivalent(ctx: &Ctx, amount: Money) -> Result<UsdEquivalent, Status> {
+    if amount.currency() == Currency::USD {
+        return Ok(UsdEquivalent {
+            usd: amount.amount(),
+            rate: Decimal::ONE,
+            rate_set_at: ctx.now(),
+        });
+    }
+    let r = request(GetEquivalentRequest {
+        amount: Some(amount.to_proto()),
+        target_currency_code: Currency::USD.code().to_owned(),
+    });
+    let mut client = FxServiceClient::new(Peer::Fx.channel(ctx)?);
+    let fx_failed = |s: &Status| unavailable(ctx, Peer::Fx, s);
+    let eq = client
+        .get_equivalent(r)
+        .await
+        .map_err(|s| fx_failed(&s))?
+        .into_inner()
+        .equivalent
+        .ok_or_else(|| fx_failed(&Status::internal("fx answered no equivalent")))?;
+    let usd = eq
+        .equivalent
+        .as_ref()
+        .and_then(|m| Money::parse(&m.currency_code, &m.amount).ok())
+        .filter(|m| m.currency() == Currency::USD)
+        .ok_or_else(|| fx_failed(&Status::internal("fx answered a malformed equivalent")))?;
+    let rate = kuajing_platform::money::parse_decimal(&eq.rate)
+        .map_err(|_| fx_failed(&Status::internal("fx answered a malformed rate")))?;
+    let rate_set_at = eq
+        .rate_set_time
+        .as_ref()
+        .and_then(time::from_proto)
+        .unwrap_or_else(|| ctx.now());
+    Ok(UsdEquivalent {
+        usd: usd.amount(),
+        rate,
+        rate_set_at,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn derived_ids_are_stable_and_distinct() {
+        let a = Uuid::now_v7();
+        let b = Uuid::now_v7();
+        assert_eq!(derived_request_id("x", a), derived_request_id("x", a));
+        assert_ne!(derived_request_id("x", a), derived_request_id("y", a));
+        assert_ne!(derived_request_id("x", a), derived_request_id("x", b));
+        assert_eq!(derived_request_id("x", a).get_version_num(), 8);
+    }
+
+    #[test]
+    fn transient_failures_are_told_from_refusals() {
+        assert!(is_transient(&Status::unavailable("down")));
+        assert!(is_transient(&Status::deadline_exceeded("slow")));
+        assert!(is_transient(&Status::internal("bug")));
+        assert!(!is_transient(&Status::failed_precondition("no")));
+        assert!(!is_transient(&Status::permission_denied("no")));
+        let sender = kuajing_platform::ErrorDomain("identity.kuajing").refuse(
+            Code::Unavailable,
+            "SENDER_UNAVAILABLE",
+            "sender down",
+        );
+        assert!(!is_transient(&sender));
+    }
+}

@@ -1,0 +1,251 @@
+//! Reservations on a mandate's daily limit: ConfirmReservation (the payment succeeded) and
+//! ReleaseReservation (it failed: the amount goes back to its day exactly once). Each is a
+//! conditional update of the reservation's state and, only when the state changed, of the
+//! day's counters, in one transaction.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use kuajing_platform::error::internal;
+use kuajing_platform::{Currency, FieldViolations, Money, idempotency, time};
+use kuajing_proto::authorization::v1::{
+    ConfirmReservationRequest, ConfirmReservationResponse, ReleaseReservationRequest,
+    ReleaseReservationResponse, Reservation, ReservationState,
+};
+use rust_decimal::Decimal;
+use sqlx::PgConnection;
+use tonic::Status;
+use uuid::Uuid;
+
+use super::{Ctx, REASON_MAX, finish};
+use crate::domain::reservation::{self, ReservationRefusal, Step};
+
+/// Reason: confirming a released reservation.
+pub const RESERVATION_RELEASED: &str = "RESERVATION_RELEASED";
+/// Reason: releasing a confirmed reservation.
+pub const RESERVATION_ALREADY_CONFIRMED: &str = "RESERVATION_ALREADY_CONFIRMED";
+
+/// A reservation row.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct ReservationRow {
+    pub reservation_id: Uuid,
+    pub decision_id: Uuid,
+    pub mandate_id: Uuid,
+    pub payment_id: Uuid,
+    pub currency: String,
+    pub amount: Decimal,
+    pub usd_amount: Decimal,
+    pub limit_date: NaiveDate,
+    pub state: i16,
+    pub created_at: DateTime<Utc>,
+    pub confirmed_at: Option<DateTime<Utc>>,
+    pub released_at: Option<DateTime<Utc>>,
+    pub release_reason: String,
+}
+
+/// The columns of [`ReservationRow`].
+pub const COLUMNS: &str = "reservation_id, decision_id, mandate_id, payment_id, currency, amount,
+    usd_amount, limit_date, state, created_at, confirmed_at, released_at, release_reason";
+
+impl ReservationRow {
+    fn state(&self) -> ReservationState {
+        ReservationState::try_from(i32::from(self.state)).unwrap_or(ReservationState::Unspecified)
+    }
+
+    /// The wire form.
+    pub fn to_proto(&self) -> Result<Reservation, Status> {
+        let currency: Currency = self.currency.parse().map_err(internal)?;
+        Ok(Reservation {
+            reservation_id: self.reservation_id.to_string(),
+            decision_id: self.decision_id.to_string(),
+            mandate_id: self.mandate_id.to_string(),
+            payment_id: self.payment_id.to_string(),
+            amount: Some(
+                Money::rounded(currency, self.amount)
+                    .map_err(internal)?
+                    .to_proto(),
+            ),
+            usd_amount: Some(
+                Money::rounded(Currency::USD, self.usd_amount)
+                    .map_err(internal)?
+                    .to_proto(),
+            ),
+            limit_date: self.limit_date.format("%Y-%m-%d").to_string(),
+            state: i32::from(self.state),
+            create_time: Some(time::to_proto(self.created_at)),
+            confirm_time: time::opt_to_proto(self.confirmed_at),
+            release_time: time::opt_to_proto(self.released_at),
+            release_reason: self.release_reason.clone(),
+        })
+    }
+}
+
+/// The reservations of some decisions.
+pub async fn of_decisions(
+    conn: &mut PgConnection,
+    decision_ids: &[Uuid],
+) -> Result<Vec<ReservationRow>, Status> {
+    let sql = format!("SELECT {COLUMNS} FROM reservations WHERE decision_id = ANY($1)");
+    sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(decision_ids)
+        .fetch_all(conn)
+        .await
+        .map_err(internal)
+}
+
+async fn lock(conn: &mut PgConnection, ctx: &Ctx, id: Uuid) -> Result<ReservationRow, Status> {
+    let sql = format!("SELECT {COLUMNS} FROM reservations WHERE reservation_id = $1 FOR UPDATE");
+    sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| ctx.errors().not_found("reservation", id.to_string()))
+}
+
+fn refusal(ctx: &Ctx, id: Uuid, r: ReservationRefusal) -> Status {
+    let subject = format!("reservation/{id}");
+    match r {
+        ReservationRefusal::Released => ctx.errors().precondition(
+            RESERVATION_RELEASED,
+            subject,
+            "the reservation was released; its payment cannot be confirmed",
+        ),
+        ReservationRefusal::AlreadyConfirmed => ctx.errors().precondition(
+            RESERVATION_ALREADY_CONFIRMED,
+            subject,
+            "the reservation was confirmed; a confirmed payment's limit is not given back",
+        ),
+    }
+}
+
+/// How a reservation ends.
+enum End<'a> {
+    Confirm,
+    Release { reason: &'a str },
+}
+
+/// Ends a reservation in the caller's transaction: the state moves only from RESERVED (a
+/// conditional update), and only then do the day's counters move, so the amount is moved
+/// exactly once however often this runs.
+async fn end(
+    conn: &mut PgConnection,
+    ctx: &Ctx,
+    id: Uuid,
+    how: End<'_>,
+    now: DateTime<Utc>,
+) -> Result<ReservationRow, Status> {
+    let r = lock(conn, ctx, id).await?;
+    let step = match how {
+        End::Confirm => reservation::confirm(r.state()),
+        End::Release { .. } => reservation::release(r.state()),
+    }
+    .map_err(|e| refusal(ctx, id, e))?;
+    if step == Step::Unchanged {
+        return Ok(r);
+    }
+    let (sql, counters, new_state, reason) = match how {
+        End::Confirm => (
+            "UPDATE reservations SET state = $2, confirmed_at = $3, release_reason = $5
+             WHERE reservation_id = $1 AND state = $4 RETURNING ",
+            "UPDATE limit_days SET reserved_usd = reserved_usd - $3, confirmed_usd = confirmed_usd + $3
+             WHERE mandate_id = $1 AND limit_date = $2",
+            ReservationState::Confirmed,
+            "",
+        ),
+        End::Release { reason } => (
+            "UPDATE reservations SET state = $2, released_at = $3, release_reason = $5
+             WHERE reservation_id = $1 AND state = $4 RETURNING ",
+            "UPDATE limit_days SET reserved_usd = reserved_usd - $3
+             WHERE mandate_id = $1 AND limit_date = $2",
+            ReservationState::Released,
+            reason,
+        ),
+    };
+    // Both statements are constants; only the column list is appended.
+    let updated: Option<ReservationRow> =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!("{sql}{COLUMNS}")))
+            .bind(id)
+            .bind(new_state as i16)
+            .bind(now)
+            .bind(ReservationState::Reserved as i16)
+            .bind(reason)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(internal)?;
+    let Some(updated) = updated else {
+        return Err(internal("a locked reservation changed state"));
+    };
+    let moved = sqlx::query(counters)
+        .bind(updated.mandate_id)
+        .bind(updated.limit_date)
+        .bind(updated.usd_amount)
+        .execute(&mut *conn)
+        .await
+        .map_err(internal)?
+        .rows_affected();
+    if moved != 1 {
+        return Err(internal("a reservation without its limit day"));
+    }
+    Ok(updated)
+}
+
+/// ConfirmReservation.
+pub async fn confirm(
+    ctx: &Ctx,
+    req: ConfirmReservationRequest,
+) -> Result<ConfirmReservationResponse, Status> {
+    let mut v = FieldViolations::new();
+    v.uuid("request_id", &req.request_id);
+    let id = v.uuid("reservation_id", &req.reservation_id);
+    finish(ctx.errors(), v)?;
+    let id = id.ok_or_else(|| internal("validated fields missing"))?;
+    let now = ctx.now();
+    idempotency::run(
+        &ctx.svc.pool,
+        ctx.errors(),
+        "ConfirmReservation",
+        &req.request_id,
+        &req,
+        |mut tx| async move {
+            let r = end(&mut tx, ctx, id, End::Confirm, now).await?;
+            Ok((
+                ConfirmReservationResponse {
+                    reservation: Some(r.to_proto()?),
+                },
+                tx,
+            ))
+        },
+    )
+    .await
+}
+
+/// ReleaseReservation.
+pub async fn release(
+    ctx: &Ctx,
+    req: ReleaseReservationRequest,
+) -> Result<ReleaseReservationResponse, Status> {
+    let mut v = FieldViolations::new();
+    v.uuid("request_id", &req.request_id);
+    let id = v.uuid("reservation_id", &req.reservation_id);
+    let reason = v.text("reason", &req.reason, REASON_MAX).to_owned();
+    finish(ctx.errors(), v)?;
+    let id = id.ok_or_else(|| internal("validated fields missing"))?;
+    let now = ctx.now();
+    idempotency::run(
+        &ctx.svc.pool,
+        ctx.errors(),
+        "ReleaseReservation",
+        &req.request_id,
+        &req,
+        |mut tx| async move {
+            let how = End::Release { reason: &reason };
+            let r = end(&mut tx, ctx, id, how, now).await?;
+            Ok((
+                ReleaseReservationResponse {
+                    reservation: Some(r.to_proto()?),
+                },
+                tx,
+            ))
+        },
+    )
+    .await
+}

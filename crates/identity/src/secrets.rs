@@ -1,0 +1,394 @@
+//! How identity keeps secrets out of its tables.
+//!
+//! - Passwords: argon2id (memory-hard, salted), cost from configuration.
+//! - Payment PINs: argon2id keyed with a server pepper: a PIN has only a million values,
+//!   so a slow hash alone would fall to an offline search; with the pepper a copy of the
+//!   table is useless without the server secret.
+//! - Verification codes: keyed BLAKE2b of (challenge id, code). Checking a code is a
+//!   constant-time comparison of two MACs.
+//! - Refresh tokens: not stored at all. A token is `token_id ‖ MAC(key, token_id)` in
+//!   base64url; the server recomputes the MAC to recognise it, and can re-derive it from
+//!   the stored id to answer a replayed request with the same token.
+//! - Document numbers: XChaCha20-Poly1305 with a random nonce, bound to the verification
+//!   id.
+//!
+//! All keys derive from one server secret (configured, or generated on first start).
+
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use argon2::{Algorithm, Argon2, Params, Version};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use blake2::Blake2bMac;
+use blake2::digest::consts::U32;
+use blake2::digest::{KeyInit, Mac};
+use chacha20poly1305::aead::{Aead, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use subtle::ConstantTimeEq;
+use uuid::Uuid;
+
+use crate::domain::code;
+use crate::settings::HashCost;
+
+/// Bytes of a generated server secret.
+pub const SECRET_LEN: usize = 32;
+
+/// `N` bytes from the operating system's random source.
+pub fn random_bytes<const N: usize>() -> anyhow::Result<[u8; N]> {
+    let mut bytes = [0u8; N];
+    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness available: {e}"))?;
+    Ok(bytes)
+}
+
+/// A random (version 4) UUID.
+pub fn random_uuid() -> anyhow::Result<Uuid> {
+    Ok(uuid::Builder::from_random_bytes(random_bytes()?).into_uuid())
+}
+
+/// A uniformly random six-digit code.
+pub fn random_code() -> anyhow::Result<String> {
+    loop {
+        let raw: [u8; 16] = random_bytes()?;
+        let words: Vec<u32> = raw
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        if let Some(code) = code::code_from_random(&words) {
+            return Ok(code);
+        }
+    }
+}
+
+/// A 32-byte keyed BLAKE2b MAC over length-prefixed parts (so ("ab","c") and ("a","bc")
+/// differ).
+fn mac(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+    // Keys here are 32 bytes, well within BLAKE2b's 64-byte key limit.
+    let mut m = <Blake2bMac<U32> as KeyInit>::new_from_slice(key)
+        .unwrap_or_else(|_| unreachable!("32-byte keys are valid BLAKE2b keys"));
+    for part in parts {
+        let len = u64::try_from(part.len()).unwrap_or(u64::MAX);
+        Mac::update(&mut m, &len.to_le_bytes());
+        Mac::update(&mut m, part);
+    }
+    m.finalize().into_bytes().into()
+}
+
+/// The keys derived from the server secret.
+#[derive(Clone)]
+pub struct Secrets {
+    code_key: [u8; 32],
+    refresh_key: [u8; 32],
+    document_key: [u8; 32],
+    pin_pepper: [u8; 32],
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secrets(..)")
+    }
+}
+
+/// Bytes of a refresh token before base64url: a 16-byte id and a 32-byte MAC.
+const REFRESH_TOKEN_BYTES: usize = 48;
+
+impl Secrets {
+    /// Derives every key from `secret` (at least 32 bytes), one per purpose, so that no
+    /// two uses share a key.
+    pub fn derive(secret: &[u8]) -> anyhow::Result<Secrets> {
+        anyhow::ensure!(
+            secret.len() >= SECRET_LEN,
+            "the server secret must be at least 32 bytes"
+        );
+        // Long secrets are first compressed to a 32-byte BLAKE2b key.
+        let root = mac(&[0u8; 32], &[b"kuajing.identity.root.v1", secret]);
+        let sub = |label: &[u8]| mac(&root, &[label]);
+        Ok(Secrets {
+            code_key: sub(b"code-hash.v1"),
+            refresh_key: sub(b"refresh-token.v1"),
+            document_key: sub(b"document-number.v1"),
+            pin_pepper: sub(b"pin-pepper.v1"),
+        })
+    }
+
+    /// The stored hash of `code` for a challenge.
+    pub fn code_hash(&self, challenge_id: Uuid, code: &str) -> [u8; 32] {
+        mac(&self.code_key, &[challenge_id.as_bytes(), code.as_bytes()])
+    }
+
+    /// Whether `code` matches the stored hash, in constant time.
+    pub fn code_matches(&self, challenge_id: Uuid, code: &str, stored: &[u8]) -> bool {
+        self.code_hash(challenge_id, code).ct_eq(stored).into()
+    }
+
+    /// The refresh token with this id (64 base64url characters, 256 bits of MAC).
+    pub fn refresh_token(&self, token_id: Uuid) -> String {
+        let mut raw = Vec::with_capacity(REFRESH_TOKEN_BYTES);
+        raw.extend_from_slice(token_id.as_bytes());
+        raw.extend_from_slice(&mac(&self.refresh_key, &[token_id.as_bytes()]));
+        URL_SAFE_NO_PAD.encode(raw)
+    }
+
+    /// The id of a refresh token this server issued; `None` for anything else.
+    pub fn refresh_token_id(&self, token: &str) -> Option<Uuid> {
+        if token.len() > 128 {
+            return None;
+        }
+        let raw = URL_SAFE_NO_PAD.decode(token).ok()?;
+        if raw.len() != REFRESH_TOKEN_BYTES {
+            return None;
+        }
+        let (id, tag) = raw.split_at(16);
+        let id = Uuid::from_slice(id).ok()?;
+        let expected = mac(&self.refresh_key, &[id.as_bytes()]);
+        bool::from(expected.ct_eq(tag)).then_some(id)
+    }
+
+    /// Encrypts a document number for storage, bound to its verification.
+    pub fn seal_document_number(
+        &self,
+        verification_id: Uuid,
+        number: &str,
+    ) -> anyhow::Result<Vec<u8>> {
+        let cipher = XChaCha20Poly1305::new_from_slice(&self.document_key)
+            .map_err(|_| anyhow::anyhow!("bad document key length"))?;
+        let nonce_bytes: [u8; 24] = random_bytes()?;
+        let nonce = XNonce::from(nonce_bytes);
+        let sealed = cipher
+            .encrypt(
+                &nonce,
+                Payload {
+                    msg: number.as_bytes(),
+                    aad: verification_id.as_bytes(),
+                },
+            )
+            .map_err(|_| anyhow::anyhow!("document number encryption failed"))?;
+        let mut out = nonce_bytes.to_vec();
+        out.extend_from_slice(&sealed);
+        Ok(out)
+    }
+
+    /// Decrypts a stored document number. Nothing in v1 reads numbers back (answers show
+    /// them masked); the tests prove the sealing is reversible with the key only.
+    #[cfg(test)]
+    pub fn open_document_number(&self, verification_id: Uuid, sealed: &[u8]) -> Option<String> {
+        if sealed.len() < 24 {
+            return None;
+        }
+        let (nonce, ciphertext) = sealed.split_at(24);
+        let nonce = XNonce::try_from(nonce).ok()?;
+        let cipher = XChaCha20Poly1305::new_from_slice(&self.document_key).ok()?;
+        let plain = cipher
+            .decrypt(
+                &nonce,
+                Payload {
+                    msg: ciphertext,
+                    aad: verification_id.as_bytes(),
+                },
+            )
+            .ok()?;
+        String::from_utf8(plain).ok()
+    }
+
+    /// The pepper of PIN hashes.
+    pub fn pin_pepper(&self) -> [u8; 32] {
+        self.pin_pepper
+    }
+}
+
+/// Argon2id hashing of passwords and PINs. Cheap to clone; hashing is CPU-bound, so the
+/// async callers run it on the blocking pool ([`Hasher::run`]).
+#[derive(Clone, Debug)]
+pub struct Hasher {
+    cost: HashCost,
+    pin_pepper: [u8; 32],
+}
+
+impl Hasher {
+    /// A hasher with this cost and PIN pepper.
+    pub fn new(cost: HashCost, pin_pepper: [u8; 32]) -> Hasher {
+        Hasher { cost, pin_pepper }
+    }
+
+    fn params(&self) -> anyhow::Result<Params> {
+        Params::new(
+            self.cost.memory_kib,
+            self.cost.iterations,
+            self.cost.parallelism,
+            None,
+        )
+        .map_err(|e| anyhow::anyhow!("argon2 params: {e}"))
+    }
+
+    fn hash_with(argon: &Argon2<'_>, secret: &[u8]) -> anyhow::Result<String> {
+        let salt: [u8; 16] = random_bytes()?;
+        let hash = argon
+            .hash_password_with_salt(secret, &salt)
+            .map_err(|e| anyhow::anyhow!("argon2: {e}"))?;
+        Ok(hash.to_string())
+    }
+
+    fn verify_with(argon: &Argon2<'_>, secret: &[u8], stored: &str) -> bool {
+        // The parameters come from the stored hash, so raising the cost later keeps old
+        // hashes verifiable.
+        match PasswordHash::new(stored) {
+            Ok(parsed) => argon.verify_password(secret, &parsed).is_ok(),
+            Err(_) => false,
+        }
+    }
+
+    fn pin_argon(&self) -> anyhow::Result<Argon2<'_>> {
+        Argon2::new_with_secret(
+            &self.pin_pepper,
+            Algorithm::Argon2id,
+            Version::V0x13,
+            self.params()?,
+        )
+        .map_err(|e| anyhow::anyhow!("argon2: {e}"))
+    }
+
+    fn password_argon(&self) -> anyhow::Result<Argon2<'static>> {
+        Ok(Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            self.params()?,
+        ))
+    }
+
+    /// The PHC string of a password.
+    pub fn hash_password(&self, password: &str) -> anyhow::Result<String> {
+        Self::hash_with(&self.password_argon()?, password.as_bytes())
+    }
+
+    /// Whether `password` matches a stored PHC string.
+    pub fn verify_password(&self, password: &str, stored: &str) -> bool {
+        self.password_argon()
+            .map(|a| Self::verify_with(&a, password.as_bytes(), stored))
+            .unwrap_or(false)
+    }
+
+    /// The PHC string of a PIN (peppered).
+    pub fn hash_pin(&self, pin: &str) -> anyhow::Result<String> {
+        Self::hash_with(&self.pin_argon()?, pin.as_bytes())
+    }
+
+    /// Whether `pin` matches a stored PHC string.
+    pub fn verify_pin(&self, pin: &str, stored: &str) -> bool {
+        self.pin_argon()
+            .map(|a| Self::verify_with(&a, pin.as_bytes(), stored))
+            .unwrap_or(false)
+    }
+
+    /// Runs `f` with this hasher on the blocking pool.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Hasher) -> T + Send + 'static,
+    ) -> anyhow::Result<T> {
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || f(&me))
+            .await
+            .map_err(|e| anyhow::anyhow!("hashing task failed: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secrets() -> Secrets {
+        Secrets::derive(&[9u8; 32]).unwrap()
+    }
+
+    fn cheap() -> Hasher {
+        Hasher::new(
+            HashCost {
+                memory_kib: 64,
+                iterations: 1,
+                parallelism: 1,
+            },
+            secrets().pin_pepper(),
+        )
+    }
+
+    #[test]
+    fn short_secrets_are_refused() {
+        assert!(Secrets::derive(&[1u8; 31]).is_err());
+        let a = Secrets::derive(&[1u8; 32]).unwrap();
+        let b = Secrets::derive(&[2u8; 32]).unwrap();
+        let id = Uuid::now_v7();
+        assert_ne!(a.code_hash(id, "123456"), b.code_hash(id, "123456"));
+    }
+
+    #[test]
+    fn code_hashes_are_keyed_per_challenge() {
+        let s = secrets();
+        let (c1, c2) = (Uuid::now_v7(), Uuid::now_v7());
+        let h = s.code_hash(c1, "123456");
+        assert!(s.code_matches(c1, "123456", &h));
+        assert!(!s.code_matches(c1, "123457", &h));
+        assert!(
+            !s.code_matches(c2, "123456", &h),
+            "the same code on another challenge"
+        );
+        assert!(!s.code_matches(c1, "123456", &h[..31]));
+    }
+
+    #[test]
+    fn refresh_tokens_round_trip_and_forgeries_fail() {
+        let s = secrets();
+        let id = random_uuid().unwrap();
+        let token = s.refresh_token(id);
+        assert_eq!(token.len(), 64);
+        assert_eq!(s.refresh_token(id), token, "re-derivable");
+        assert_eq!(s.refresh_token_id(&token), Some(id));
+        let other = Secrets::derive(&[8u8; 32]).unwrap();
+        assert_eq!(other.refresh_token_id(&token), None, "another server's key");
+        let mut tampered = token.clone().into_bytes();
+        tampered[10] = if tampered[10] == b'A' { b'B' } else { b'A' };
+        assert_eq!(
+            s.refresh_token_id(&String::from_utf8(tampered).unwrap()),
+            None
+        );
+        for bad in ["", "abc", &"A".repeat(64), &"A".repeat(200)] {
+            assert_eq!(s.refresh_token_id(bad), None);
+        }
+    }
+
+    #[test]
+    fn document_numbers_are_sealed_to_their_verification() {
+        let s = secrets();
+        let (v1, v2) = (Uuid::now_v7(), Uuid::now_v7());
+        let sealed = s.seal_document_number(v1, "E12345678").unwrap();
+        assert!(!sealed.windows(9).any(|w| w == b"E12345678"));
+        assert_eq!(
+            s.open_document_number(v1, &sealed).as_deref(),
+            Some("E12345678")
+        );
+        assert_eq!(s.open_document_number(v2, &sealed), None);
+    }
+
+    #[test]
+    fn passwords_and_pins_hash_with_argon2id() {
+        let h = cheap();
+        let stored = h.hash_password("Sunny-Day-42").unwrap();
+        assert!(stored.starts_with("$argon2id$"));
+        assert!(h.verify_password("Sunny-Day-42", &stored));
+        assert!(!h.verify_password("Sunny-Day-43", &stored));
+        assert!(!h.verify_password("Sunny-Day-42", "garbage"));
+        let pin = h.hash_pin("123456").unwrap();
+        assert!(h.verify_pin("123456", &pin));
+        assert!(!h.verify_pin("654321", &pin));
+        let unpeppered = Hasher::new(h.cost, [0u8; 32]);
+        assert!(
+            !unpeppered.verify_pin("123456", &pin),
+            "the pepper is needed"
+        );
+    }
+
+    #[test]
+    fn random_codes_are_six_digits() {
+        for _ in 0..50 {
+            let c = random_code().unwrap();
+            assert!(code::validate_code(&c).is_ok(), "{c}");
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! Delivering verification codes: a pluggable [`CodeSender`].
+//!
+//! The shipped default, [`DevelopmentSender`], delivers nothing: it writes each rendered
+//! message to the `outbox` table, in the same transaction as the challenge, and logs a line
+//! marked DEVELOPMENT SENDER that says where to find it, so a person running `kuajing up`
+//! can complete every flow. The log line never contains the code; the outbox row does,
+//! because it stands in for the person's inbox or phone. A production sender hands the
+//! message to an email or SMS provider instead and writes no code anywhere.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use chrono::{DateTime, Duration, Utc};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::domain::code::{Channel, Purpose};
+use crate::domain::contact;
+
+/// One message to deliver.
+#[derive(Clone, Debug)]
+pub struct Message {
+    /// Message id.
+    pub message_id: Uuid,
+    /// The challenge it carries the code of.
+    pub challenge_id: Uuid,
+    /// Email or SMS.
+    pub channel: Channel,
+    /// The email address or E.164 number.
+    pub destination: String,
+    /// Subject line (emails).
+    pub subject: String,
+    /// The text, code included.
+    pub body: String,
+    /// When it was produced.
+    pub created_at: DateTime<Utc>,
+}
+
+impl Message {
+    /// Renders the message for a code.
+    pub fn render(
+        challenge_id: Uuid,
+        channel: Channel,
+        destination: &str,
+        purpose: Purpose,
+        code: &str,
+        ttl: Duration,
+        now: DateTime<Utc>,
+    ) -> Message {
+        let what = match purpose {
+            Purpose::ConfirmContact => match channel {
+                Channel::Email => "confirm your email address",
+                Channel::Sms => "confirm your mobile number",
+            },
+            Purpose::SetPaymentPin => "set your payment password",
+            Purpose::ActivateMandate => "activate cross-border pay for your marketplace account",
+        };
+        let minutes = ttl.num_minutes().max(1);
+        Message {
+            message_id: Uuid::now_v7(),
+            challenge_id,
+            channel,
+            destination: destination.to_owned(),
+            subject: "Your Kuajing verification code".to_owned(),
+            body: format!(
+                "Your Kuajing verification code is {code}. Use it to {what} within {minutes} \
+                 minutes. Never share it: Kuajing staff will never ask for it."
+            ),
+            created_at: now,
+        }
+    }
+
+    /// The destination masked for logs and answers.
+    pub fn masked_destination(&self) -> String {
+        mask(self.channel, &self.destination)
+    }
+}
+
+/// A destination masked for display.
+pub fn mask(channel: Channel, destination: &str) -> String {
+    match channel {
+        Channel::Email => contact::mask_email(destination),
+        Channel::Sms => contact::mask_mobile(destination),
+    }
+}
+
+/// The sender could not take the message; no challenge is created.
+#[derive(Debug, thiserror::Error)]
+#[error("the verification code sender is unavailable: {0}")]
+pub struct SendError(pub String);
+
+/// A boxed future borrowing its arguments.
+pub type SendFuture<'a> = Pin<Box<dyn Future<Output = Result<(), SendError>> + Send + 'a>>;
+
+/// Delivers verification codes. `send` runs inside the transaction that creates the
+/// challenge (`conn`), so a sender that records the message (an outbox) commits or rolls
+/// back with it; a failure rolls the challenge back and answers SENDER_UNAVAILABLE.
+pub trait CodeSender: Send + Sync + 'static {
+    /// Hands `message` over for delivery.
+    fn send<'a>(&'a self, conn: &'a mut PgConnection, message: &'a Message) -> SendFuture<'a>;
+}
+
+/// The default sender for local use: the outbox table and a marked log line.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DevelopmentSender;
+
+impl CodeSender for DevelopmentSender {
+    fn send<'a>(&'a self, conn: &'a mut PgConnection, message: &'a Message) -> SendFuture<'a> {
+        Box::pin(async move {
+            sqlx::query(
+                "INSERT INTO outbox (message_id, challenge_id, channel, destination, subject, body, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(message.message_id)
+            .bind(message.challenge_id)
+            .bind(message.channel.as_str())
+            .bind(&message.destination)
+            .bind(&message.subject)
+            .bind(&message.body)
+            .bind(message.created_at)
+            .execute(conn)
+            .await
+            .map_err(|e| SendError(e.to_string()))?;
+            tracing::warn!(
+                message_id = %message.message_id,
+                challenge_id = %message.challenge_id,
+                channel = message.channel.as_str(),
+                to = %message.masked_destination(),
+                "DEVELOPMENT SENDER: verification code not delivered; read it with \
+                 SELECT body FROM identity.outbox WHERE message_id = '{}'",
+                message.message_id
+            );
+            Ok(())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_carry_the_code_and_masks_hide_the_destination() {
+        let m = Message::render(
+            Uuid::now_v7(),
+            Channel::Sms,
+            "+6591234567",
+            Purpose::SetPaymentPin,
+            "042917",
+            Duration::minutes(15),
+            Utc::now(),
+        );
+        assert!(m.body.contains("042917"));
+        assert!(m.body.contains("15 minutes"));
+        assert_eq!(m.masked_destination(), "+65 ****4567");
+        assert_eq!(mask(Channel::Email, "jo@example.com"), "j***@example.com");
+    }
+}

@@ -1,0 +1,17 @@
+//! Postgres access for identity: one module per table family, runtime-checked queries with
+//! bound parameters (no string-built SQL). Every function takes the connection or
+//! transaction it runs on; the API decides the transaction boundaries.
+//!
+//! Times always come from the service clock (never the database's `now()`), so tests that
+//! move the clock see consistent expiry.
+
+pub mod accounts;
+pub mod codes;
+pub mod events;
+pub mod keys;
+pub mod linked;
+pub mod pins;
+pub mod real_name;
+pub mod secrets;
+pub mod sessions;
+pub mod supplier;

@@ -1,0 +1,265 @@
+//! `accounts` and `operator_grants`.
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+/// An account as stored, with whether it is an operator and has a PIN.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct AccountRow {
+    pub account_id: Uuid,
+    pub member_name: String,
+    pub account_type: String,
+    pub role: String,
+    pub region_code: String,
+    pub display_name: String,
+    pub email: Option<String>,
+    pub email_verified: bool,
+    pub mobile: Option<String>,
+    pub mobile_verified: bool,
+    pub password_hash: String,
+    pub login_failure_count: i32,
+    pub login_locked_until: Option<DateTime<Utc>>,
+    pub real_name_status: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub is_operator: bool,
+    pub pin_set: bool,
+}
+
+macro_rules! select_account {
+    () => {
+        "SELECT a.account_id, a.member_name, a.account_type, a.role, a.region_code,
+                a.display_name, a.email, a.email_verified, a.mobile, a.mobile_verified,
+                a.password_hash, a.login_failure_count, a.login_locked_until,
+                a.real_name_status, a.created_at, a.updated_at,
+                EXISTS (SELECT 1 FROM operator_grants g WHERE g.account_id = a.account_id) AS is_operator,
+                EXISTS (SELECT 1 FROM payment_pins p WHERE p.account_id = a.account_id) AS pin_set
+         FROM accounts a "
+    };
+}
+
+/// One account.
+pub async fn get(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<AccountRow>> {
+    sqlx::query_as(concat!(select_account!(), "WHERE a.account_id = $1"))
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+}
+
+/// One account, locked for the rest of the transaction (serialises the account's
+/// counters: login failures, code sends, submissions).
+pub async fn get_for_update(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<AccountRow>> {
+    sqlx::query_as(concat!(
+        select_account!(),
+        "WHERE a.account_id = $1 FOR UPDATE OF a"
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// How a login identifier names an account.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LoginKey {
+    /// By member name key.
+    MemberName,
+    /// By email key.
+    Email,
+    /// By mobile.
+    Mobile,
+}
+
+/// The account a login identifier names, locked.
+pub async fn find_for_login(
+    conn: &mut PgConnection,
+    by: LoginKey,
+    key: &str,
+) -> sqlx::Result<Option<AccountRow>> {
+    let query = match by {
+        LoginKey::MemberName => concat!(
+            select_account!(),
+            "WHERE a.member_name_key = $1 FOR UPDATE OF a"
+        ),
+        LoginKey::Email => concat!(select_account!(), "WHERE a.email_key = $1 FOR UPDATE OF a"),
+        LoginKey::Mobile => concat!(select_account!(), "WHERE a.mobile = $1 FOR UPDATE OF a"),
+    };
+    sqlx::query_as(query).bind(key).fetch_optional(conn).await
+}
+
+/// A new account.
+#[derive(Debug)]
+pub struct NewAccount<'a> {
+    pub account_id: Uuid,
+    pub member_name: &'a str,
+    pub member_name_key: &'a str,
+    pub account_type: &'a str,
+    pub role: &'a str,
+    pub region_code: &'a str,
+    pub display_name: &'a str,
+    pub email: Option<&'a str>,
+    pub email_key: Option<&'a str>,
+    pub mobile: Option<&'a str>,
+    pub password_hash: &'a str,
+    pub now: DateTime<Utc>,
+}
+
+/// Inserts the account unless its member name, email or mobile is taken (then `false`).
+/// A concurrent insert of the same name waits for the other transaction and then sees the
+/// conflict, so exactly one of them creates the account.
+pub async fn insert(conn: &mut PgConnection, a: &NewAccount<'_>) -> sqlx::Result<bool> {
+    let inserted = sqlx::query(
+        "INSERT INTO accounts (account_id, member_name, member_name_key, account_type, role,
+                               region_code, display_name, email, email_key, mobile,
+                               password_hash, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(a.account_id)
+    .bind(a.member_name)
+    .bind(a.member_name_key)
+    .bind(a.account_type)
+    .bind(a.role)
+    .bind(a.region_code)
+    .bind(a.display_name)
+    .bind(a.email)
+    .bind(a.email_key)
+    .bind(a.mobile)
+    .bind(a.password_hash)
+    .bind(a.now)
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok(inserted == 1)
+}
+
+/// Which of the identifiers is already taken: "member_name", "email" or "mobile".
+pub async fn taken(
+    conn: &mut PgConnection,
+    member_name_key: &str,
+    email_key: Option<&str>,
+    mobile: Option<&str>,
+) -> sqlx::Result<Option<&'static str>> {
+    // An aggregate without GROUP BY always answers one row.
+    let row: (bool, bool, bool) = sqlx::query_as(
+        "SELECT COALESCE(bool_or(member_name_key = $1), false),
+                COALESCE(bool_or(email_key = $2), false),
+                COALESCE(bool_or(mobile = $3), false)
+         FROM accounts WHERE member_name_key = $1 OR email_key = $2 OR mobile = $3",
+    )
+    .bind(member_name_key)
+    .bind(email_key)
+    .bind(mobile)
+    .fetch_one(conn)
+    .await?;
+    Ok(match row {
+        (true, _, _) => Some("member_name"),
+        (_, true, _) => Some("email"),
+        (_, _, true) => Some("mobile"),
+        _ => None,
+    })
+}
+
+/// Stores the login failure count and lock.
+pub async fn set_login_failures(
+    conn: &mut PgConnection,
+    id: Uuid,
+    failures: i32,
+    locked_until: Option<DateTime<Utc>>,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE accounts SET login_failure_count = $2, login_locked_until = $3 WHERE account_id = $1")
+        .bind(id)
+        .bind(failures)
+        .bind(locked_until)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Marks the email (`email` true) or mobile verified.
+pub async fn set_contact_verified(
+    conn: &mut PgConnection,
+    id: Uuid,
+    email: bool,
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    let query = if email {
+        "UPDATE accounts SET email_verified = true, updated_at = $2 WHERE account_id = $1"
+    } else {
+        "UPDATE accounts SET mobile_verified = true, updated_at = $2 WHERE account_id = $1"
+    };
+    sqlx::query(query).bind(id).bind(now).execute(conn).await?;
+    Ok(())
+}
+
+/// Sets the account's real-name status.
+pub async fn set_real_name_status(
+    conn: &mut PgConnection,
+    id: Uuid,
+    status: &str,
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE accounts SET real_name_status = $2, updated_at = $3 WHERE account_id = $1")
+        .bind(id)
+        .bind(status)
+        .bind(now)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Touches `updated_at` (a change stored in another table, such as the PIN).
+pub async fn touch(conn: &mut PgConnection, id: Uuid, now: DateTime<Utc>) -> sqlx::Result<()> {
+    sqlx::query("UPDATE accounts SET updated_at = $2 WHERE account_id = $1")
+        .bind(id)
+        .bind(now)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Whether the account is an operator.
+pub async fn is_operator(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<bool> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM operator_grants WHERE account_id = $1)")
+        .bind(id)
+        .fetch_one(conn)
+        .await
+}
+
+/// Makes `operator_grants` equal to the configured operators (those that exist; the
+/// others are logged and skipped).
+pub async fn sync_operators(
+    pool: &PgPool,
+    operators: &[Uuid],
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("DELETE FROM operator_grants WHERE NOT (account_id = ANY($1))")
+        .bind(operators)
+        .execute(&mut *tx)
+        .await?;
+    for id in operators {
+        let granted = sqlx::query(
+            "INSERT INTO operator_grants (account_id, granted_at)
+             SELECT account_id, $2 FROM accounts WHERE account_id = $1
+             ON CONFLICT (account_id) DO NOTHING",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let exists: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM accounts WHERE account_id = $1)")
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
+        if !exists {
+            tracing::warn!(account_id = %id, "configured operator account does not exist; not granted");
+        } else if granted == 1 {
+            tracing::info!(account_id = %id, "operator role granted by configuration");
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}

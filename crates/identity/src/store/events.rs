@@ -1,0 +1,131 @@
+//! `security_events`: the security audit log.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use kuajing_platform::page::Cursor;
+use sqlx::types::Json;
+use sqlx::{PgConnection, Postgres, QueryBuilder};
+use uuid::Uuid;
+
+use crate::domain::events::EventType;
+
+/// An event to record.
+#[derive(Clone, Debug)]
+pub struct NewEvent {
+    pub account_id: Uuid,
+    pub event_type: EventType,
+    pub actor_account_id: Option<Uuid>,
+    pub client_ip: String,
+    pub user_agent: String,
+    pub details: BTreeMap<String, String>,
+    pub at: DateTime<Utc>,
+}
+
+impl NewEvent {
+    /// An event about `account_id` with no actor or client yet.
+    pub fn new(account_id: Uuid, event_type: EventType, at: DateTime<Utc>) -> NewEvent {
+        NewEvent {
+            account_id,
+            event_type,
+            actor_account_id: None,
+            client_ip: String::new(),
+            user_agent: String::new(),
+            details: BTreeMap::new(),
+            at,
+        }
+    }
+
+    /// Adds a detail.
+    pub fn detail(mut self, key: &str, value: impl ToString) -> NewEvent {
+        self.details.insert(key.to_owned(), value.to_string());
+        self
+    }
+
+    /// Sets the acting account.
+    pub fn actor(mut self, actor: Option<Uuid>) -> NewEvent {
+        self.actor_account_id = actor;
+        self
+    }
+
+    /// Sets the client.
+    pub fn client(mut self, ip: &str, user_agent: &str) -> NewEvent {
+        self.client_ip = ip.to_owned();
+        self.user_agent = user_agent.to_owned();
+        self
+    }
+}
+
+/// Appends an event.
+pub async fn record(conn: &mut PgConnection, e: NewEvent) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO security_events (security_event_id, account_id, type, actor_account_id,
+             client_ip, user_agent, details, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(Uuid::now_v7())
+    .bind(e.account_id)
+    .bind(e.event_type.as_str())
+    .bind(e.actor_account_id)
+    .bind(&e.client_ip)
+    .bind(&e.user_agent)
+    .bind(Json(&e.details))
+    .bind(e.at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// An event as stored.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct EventRow {
+    pub security_event_id: Uuid,
+    pub account_id: Uuid,
+    #[sqlx(rename = "type")]
+    pub event_type: String,
+    pub actor_account_id: Option<Uuid>,
+    pub actor_service: String,
+    pub client_ip: String,
+    pub user_agent: String,
+    pub details: Json<BTreeMap<String, String>>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A page of an account's events, newest first.
+pub async fn list(
+    conn: &mut PgConnection,
+    account_id: Uuid,
+    types: Option<&[String]>,
+    from: Option<DateTime<Utc>>,
+    until: Option<DateTime<Utc>>,
+    after: Option<Cursor>,
+    limit: i64,
+) -> sqlx::Result<Vec<EventRow>> {
+    let mut q: QueryBuilder<Postgres> = QueryBuilder::new(
+        "SELECT security_event_id, account_id, type, actor_account_id, actor_service, client_ip,
+                user_agent, details, created_at
+         FROM security_events WHERE account_id = ",
+    );
+    q.push_bind(account_id);
+    if let Some(types) = types {
+        q.push(" AND type = ANY(")
+            .push_bind(types.to_vec())
+            .push(")");
+    }
+    if let Some(t) = from {
+        q.push(" AND created_at >= ").push_bind(t);
+    }
+    if let Some(t) = until {
+        q.push(" AND created_at < ").push_bind(t);
+    }
+    if let Some(c) = after {
+        q.push(" AND (created_at, security_event_id) < (")
+            .push_bind(c.time)
+            .push(", ")
+            .push_bind(c.id)
+            .push(")");
+    }
+    q.push(" ORDER BY created_at DESC, security_event_id DESC LIMIT ")
+        .push_bind(limit);
+    q.build_query_as().fetch_all(conn).await
+}

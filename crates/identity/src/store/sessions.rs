@@ -1,0 +1,146 @@
+//! `sessions` (refresh token families) and `refresh_tokens`.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+/// A session as stored.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct SessionRow {
+    pub session_id: Uuid,
+    pub account_id: Uuid,
+    pub roles: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// An issued refresh token (the token itself is derived, not stored).
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct RefreshRow {
+    pub token_id: Uuid,
+    pub session_id: Uuid,
+    pub generation: i32,
+    pub issued_at: DateTime<Utc>,
+    pub access_jti: Uuid,
+    pub kid: String,
+    pub used_at: Option<DateTime<Utc>>,
+}
+
+/// Inserts a session.
+pub async fn insert_session(conn: &mut PgConnection, s: &SessionRow) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO sessions (session_id, account_id, roles, created_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(s.session_id)
+    .bind(s.account_id)
+    .bind(&s.roles)
+    .bind(s.created_at)
+    .bind(s.expires_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Inserts an issued refresh token.
+pub async fn insert_refresh(conn: &mut PgConnection, r: &RefreshRow) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO refresh_tokens (token_id, session_id, generation, issued_at, access_jti, kid)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(r.token_id)
+    .bind(r.session_id)
+    .bind(r.generation)
+    .bind(r.issued_at)
+    .bind(r.access_jti)
+    .bind(&r.kid)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A refresh token and its session; both locked when `lock` (rotation and revocation
+/// decide on them).
+pub async fn get_refresh(
+    conn: &mut PgConnection,
+    token_id: Uuid,
+    lock: bool,
+) -> sqlx::Result<Option<(RefreshRow, SessionRow)>> {
+    let refresh: Option<RefreshRow> = sqlx::query_as(if lock {
+        "SELECT token_id, session_id, generation, issued_at, access_jti, kid, used_at
+         FROM refresh_tokens WHERE token_id = $1 FOR UPDATE"
+    } else {
+        "SELECT token_id, session_id, generation, issued_at, access_jti, kid, used_at
+         FROM refresh_tokens WHERE token_id = $1"
+    })
+    .bind(token_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(refresh) = refresh else {
+        return Ok(None);
+    };
+    let session: SessionRow = sqlx::query_as(if lock {
+        "SELECT session_id, account_id, roles, created_at, expires_at, revoked_at
+         FROM sessions WHERE session_id = $1 FOR UPDATE"
+    } else {
+        "SELECT session_id, account_id, roles, created_at, expires_at, revoked_at
+         FROM sessions WHERE session_id = $1"
+    })
+    .bind(refresh.session_id)
+    .fetch_one(conn)
+    .await?;
+    Ok(Some((refresh, session)))
+}
+
+/// Marks a refresh token used (rotated).
+pub async fn mark_used(
+    conn: &mut PgConnection,
+    token_id: Uuid,
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE refresh_tokens SET used_at = $2 WHERE token_id = $1")
+        .bind(token_id)
+        .bind(now)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Revokes the given sessions that are still active at `now`; returns those revoked.
+pub async fn revoke(
+    conn: &mut PgConnection,
+    session_ids: &[Uuid],
+    reason: &str,
+    now: DateTime<Utc>,
+) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar(
+        "UPDATE sessions SET revoked_at = $3, revoke_reason = $2
+         WHERE session_id = ANY($1) AND revoked_at IS NULL AND expires_at > $3
+         RETURNING session_id",
+    )
+    .bind(session_ids)
+    .bind(reason)
+    .bind(now)
+    .fetch_all(conn)
+    .await
+}
+
+/// Revokes every session of an account still active at `now`; returns those revoked.
+pub async fn revoke_all(
+    conn: &mut PgConnection,
+    account_id: Uuid,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar(
+        "UPDATE sessions SET revoked_at = $3, revoke_reason = $2
+         WHERE account_id = $1 AND revoked_at IS NULL AND expires_at > $3
+         RETURNING session_id",
+    )
+    .bind(account_id)
+    .bind(reason)
+    .bind(now)
+    .fetch_all(conn)
+    .await
+}

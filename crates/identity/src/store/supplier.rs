@@ -1,0 +1,153 @@
+//! `supplier_profiles` and `ip_complaints`.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+/// A profile with what admission reads from elsewhere: the account's region and real-name
+/// status, and the complaint counts.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct ProfileRow {
+    pub account_id: Uuid,
+    pub company_id: Uuid,
+    pub company_name: String,
+    pub membership: String,
+    pub trustpass_active: bool,
+    pub cross_border_pay_enabled: bool,
+    pub bad_credit_record: bool,
+    pub violation_points: i32,
+    pub risk_flags: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub region_code: String,
+    pub real_name_status: String,
+    pub ip_complaint_count: i64,
+    pub company_ip_complaint_count: i64,
+}
+
+macro_rules! profile_select {
+    () => {
+        "SELECT p.account_id, p.company_id, p.company_name, p.membership, p.trustpass_active,
+                p.cross_border_pay_enabled, p.bad_credit_record, p.violation_points, p.risk_flags,
+                p.created_at, p.updated_at, a.region_code, a.real_name_status,
+                (SELECT count(*) FROM ip_complaints c
+                  WHERE c.account_id = p.account_id AND c.serious) AS ip_complaint_count,
+                (SELECT count(*) FROM ip_complaints c
+                   JOIN supplier_profiles q ON q.account_id = c.account_id
+                  WHERE q.company_id = p.company_id AND c.serious) AS company_ip_complaint_count
+         FROM supplier_profiles p JOIN accounts a ON a.account_id = p.account_id
+         WHERE p.account_id = $1"
+    };
+}
+
+/// Creates the profile of a new supplier: free member, no TrustPass, no points, its own
+/// company.
+pub async fn insert(
+    conn: &mut PgConnection,
+    account_id: Uuid,
+    company_id: Uuid,
+    company_name: &str,
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO supplier_profiles (account_id, company_id, company_name, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $4)",
+    )
+    .bind(account_id)
+    .bind(company_id)
+    .bind(company_name)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The profile of a supplier account; the profile row is locked when `lock`.
+pub async fn get(
+    conn: &mut PgConnection,
+    account_id: Uuid,
+    lock: bool,
+) -> sqlx::Result<Option<ProfileRow>> {
+    // Serious complaints are counted across every account currently in the company.
+    let query = if lock {
+        concat!(profile_select!(), " FOR UPDATE OF p")
+    } else {
+        profile_select!()
+    };
+    sqlx::query_as(query)
+        .bind(account_id)
+        .fetch_optional(conn)
+        .await
+}
+
+/// Whether any supplier belongs to this company.
+pub async fn company_exists(conn: &mut PgConnection, company_id: Uuid) -> sqlx::Result<bool> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM supplier_profiles WHERE company_id = $1)")
+        .bind(company_id)
+        .fetch_one(conn)
+        .await
+}
+
+/// Writes the updatable fields of a profile.
+pub async fn update(
+    conn: &mut PgConnection,
+    p: &ProfileRow,
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE supplier_profiles
+         SET company_id = $2, company_name = $3, membership = $4, trustpass_active = $5,
+             cross_border_pay_enabled = $6, bad_credit_record = $7, violation_points = $8,
+             risk_flags = $9, updated_at = $10
+         WHERE account_id = $1",
+    )
+    .bind(p.account_id)
+    .bind(p.company_id)
+    .bind(&p.company_name)
+    .bind(&p.membership)
+    .bind(p.trustpass_active)
+    .bind(p.cross_border_pay_enabled)
+    .bind(p.bad_credit_record)
+    .bind(p.violation_points)
+    .bind(&p.risk_flags)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A complaint as stored.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct ComplaintRow {
+    pub ip_complaint_id: Uuid,
+    pub account_id: Uuid,
+    pub company_id: Uuid,
+    pub complaint_reference: String,
+    pub serious: bool,
+    pub description: String,
+    pub complaint_time: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Records a complaint unless its reference is already recorded for the account (then
+/// `false`).
+pub async fn insert_complaint(conn: &mut PgConnection, c: &ComplaintRow) -> sqlx::Result<bool> {
+    let n = sqlx::query(
+        "INSERT INTO ip_complaints (ip_complaint_id, account_id, company_id, complaint_reference,
+             serious, description, complaint_time, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         ON CONFLICT (account_id, complaint_reference) DO NOTHING",
+    )
+    .bind(c.ip_complaint_id)
+    .bind(c.account_id)
+    .bind(c.company_id)
+    .bind(&c.complaint_reference)
+    .bind(c.serious)
+    .bind(&c.description)
+    .bind(c.complaint_time)
+    .bind(c.created_at)
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok(n == 1)
+}

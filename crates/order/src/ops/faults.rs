@@ -1,0 +1,145 @@
+//! A test-only fault hook for the payment saga.
+//!
+//! A row in `payment_fault_plans` names a PayOrders request id, a step kind (and
+//! optionally which order of the request, 0-based), a point and an action:
+//!
+//! - points: `BEFORE_CALL` (the step is marked IN_PROGRESS, nothing was sent yet),
+//!   `AFTER_CALL` (the other service did it, the saga has not recorded the result: its
+//!   outcome is unknown), `AFTER_STEP` (the result is recorded);
+//! - actions: `FAIL` (the step fails there: the saga compensates; after the point of no
+//!   return a failure is treated as transient and the payment carries on), `HALT` (the
+//!   saga stops for good there, as if the process died: the lease lapses and the recovery
+//!   loop, or a restarted service, takes the payment over).
+//!
+//! A plan fires once (it is marked consumed, durably, before it acts), so a restarted
+//! service does not trip over it again. Plans are honoured only when
+//! `KJ_ORDER_FAULT_INJECTION` is on (the default in debug builds only); nothing in the
+//! contract can write the table, so it cannot be enabled from the network. Tests insert
+//! rows with a direct database connection.
+
+use kuajing_platform::error::internal;
+use kuajing_proto::order::v1::PaymentStepKind;
+use sqlx::Row;
+use tonic::Status;
+use uuid::Uuid;
+
+use super::Ctx;
+
+/// Where in a step a fault fires.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Point {
+    /// Before the other service is called.
+    BeforeCall,
+    /// After the call succeeded, before the result is recorded.
+    AfterCall,
+    /// After the result is recorded.
+    AfterStep,
+}
+
+impl Point {
+    fn name(self) -> &'static str {
+        match self {
+            Point::BeforeCall => "BEFORE_CALL",
+            Point::AfterCall => "AFTER_CALL",
+            Point::AfterStep => "AFTER_STEP",
+        }
+    }
+}
+
+/// What a fault does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// The step fails.
+    Fail,
+    /// The saga stops for good (a crash).
+    Halt,
+}
+
+#[derive(Clone, Debug)]
+struct Plan {
+    id: Uuid,
+    kind: i32,
+    order_index: Option<i32>,
+    point: String,
+    action: String,
+}
+
+/// The unconsumed plans of one payment.
+#[derive(Clone, Debug, Default)]
+pub struct Faults {
+    plans: Vec<Plan>,
+}
+
+/// Reason recorded when an injected fault fails a step.
+pub const FAULT_INJECTED: &str = "FAULT_INJECTED";
+
+impl Faults {
+    /// The plans for the payment of `request_id` (none when injection is off).
+    pub async fn load(ctx: &Ctx, request_id: Uuid) -> Result<Faults, Status> {
+        if !ctx.settings.fault_injection {
+            return Ok(Faults::default());
+        }
+        let rows = sqlx::query(
+            "SELECT fault_id, step_kind, order_index, point, action FROM payment_fault_plans
+             WHERE payment_request_id = $1 AND consumed_at IS NULL",
+        )
+        .bind(request_id)
+        .fetch_all(&ctx.svc.pool)
+        .await
+        .map_err(internal)?;
+        let mut plans = Vec::with_capacity(rows.len());
+        for r in rows {
+            plans.push(Plan {
+                id: r.try_get("fault_id").map_err(internal)?,
+                kind: i32::from(r.try_get::<i16, _>("step_kind").map_err(internal)?),
+                order_index: r.try_get("order_index").map_err(internal)?,
+                point: r.try_get("point").map_err(internal)?,
+                action: r.try_get("action").map_err(internal)?,
+            });
+        }
+        Ok(Faults { plans })
+    }
+
+    /// The action planned at this point, if any; consumes the plan durably first.
+    pub async fn at(
+        &mut self,
+        ctx: &Ctx,
+        kind: PaymentStepKind,
+        order_index: Option<usize>,
+        point: Point,
+    ) -> Result<Option<Action>, Status> {
+        let index = order_index.and_then(|i| i32::try_from(i).ok());
+        let Some(pos) = self.plans.iter().position(|p| {
+            p.kind == kind as i32
+                && p.point == point.name()
+                && (p.order_index.is_none() || p.order_index == index)
+        }) else {
+            return Ok(None);
+        };
+        let plan = self.plans.remove(pos);
+        sqlx::query("UPDATE payment_fault_plans SET consumed_at = $2 WHERE fault_id = $1")
+            .bind(plan.id)
+            .bind(ctx.now())
+            .execute(&ctx.svc.pool)
+            .await
+            .map_err(internal)?;
+        tracing::warn!(
+            step = kind.as_str_name(),
+            point = point.name(),
+            action = %plan.action,
+            "injected fault fires"
+        );
+        Ok(Some(if plan.action == "HALT" {
+            Action::Halt
+        } else {
+            Action::Fail
+        }))
+    }
+}
+
+/// Stops the current task for good, as if the process had died here.
+pub async fn halt() -> ! {
+    loop {
+        std::future::pending::<()>().await;
+    }
+}

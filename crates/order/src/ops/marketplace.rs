@@ -1,0 +1,213 @@
+//! Marketplace orders (e.g. on 1688): CreateMarketplaceOrder. The buyer's marketplace
+//! account must be bound to its verified personal account; the order starts UNPAID in CNY
+//! and is paid by PayOrders.
+
+use kuajing_platform::error::internal;
+use kuajing_platform::{Currency, idempotency, time};
+use kuajing_proto::identity::v1::identity_service_client::IdentityServiceClient;
+use kuajing_proto::identity::v1::{
+    AccountRole, GetAccountRequest, GetLinkedAccountRequest, LinkStatus, Marketplace,
+    get_linked_account_request,
+};
+use kuajing_proto::order::v1::{
+    ActorType, CreateMarketplaceOrderRequest, CreateMarketplaceOrderResponse,
+    MarketplaceDetails, Order, OrderEventType, OrderKind, OrderStatus, TransactionMethod, order,
+};
+use rust_decimal::Decimal;
+use tonic::{Code, Status};
+use uuid::Uuid;
+
+use super::events::{self, Event};
+use super::fields;
+use super::invalid::Invalid;
+use super::peers::found;
+use super::pricing::{self, money};
+use super::{Ctx, actor, replayed, store};
+use crate::rpc;
+
+/// Reason: the marketplace account is not bound and verified.
+pub const MARKETPLACE_ACCOUNT_NOT_VERIFIED: &str = "MARKETPLACE_ACCOUNT_NOT_VERIFIED";
+/// Reason: the supplier account cannot sell.
+pub const SUPPLIER_NOT_ACTIVE: &str = "SUPPLIER_NOT_ACTIVE";
+/// Reason: another order mirrors the same marketplace order.
+pub const ORDER_ALREADY_EXISTS: &str = "ORDER_ALREADY_EXISTS";
+
+/// CreateMarketplaceOrder.
+pub async fn create(
+    ctx: &Ctx,
+    req: CreateMarketplaceOrderRequest,
+    subject: Option<Uuid>,
+) -> Result<CreateMarketplaceOrderResponse, Status> {
+    const METHOD: &str = "CreateMarketplaceOrder";
+    if let Some(r) = replayed(ctx, METHOD, &req.request_id, &req).await? {
+        return Ok(r);
+    }
+    let now = ctx.now();
+    let cny = Currency::CNY;
+    let mut inv = Invalid::new();
+    let buyer = inv.v.uuid("buyer_account_id", &req.buyer_account_id);
+    let supplier = inv.v.uuid("supplier_account_id", &req.supplier_account_id);
+    let linked = inv.v.uuid("buyer_linked_account_id", &req.buyer_linked_account_id);
+    let marketplace: Option<Marketplace> = inv.v.enum_value("marketplace_code", req.marketplace_code);
+    fields::text(&mut inv, "external_order_id", &req.external_order_id, 0, 64);
+    fields::text(&mut inv, "supplier_member_id", &req.supplier_member_id, 0, 64);
+    match TransactionMethod::try_from(req.transaction_method) {
+        Ok(TransactionMethod::Unspecified | TransactionMethod::SecuredTransaction) => {}
+        _ => inv.add("transaction_method", "only TRANSACTION_METHOD_SECURED_TRANSACTION is offered"),
+    }
+    if req.lines.is_empty() {
+        inv.add("lines", "at least one line is required");
+    }
+    let mut lines = req.lines.clone();
+    let name = |p: &str| p.to_owned();
+    let goods = fields::lines(&mut inv, &name, &mut lines, &[], cny, true);
+    let mut logistics = req.logistics.clone();
+    let mut freight = Some(Decimal::ZERO);
+    match logistics.as_mut() {
+        None => inv.add("logistics", "is required"),
+        Some(l) => {
+            fields::text(&mut inv, "logistics.option_code", &l.option_code, 1, 64);
+            fields::text(&mut inv, "logistics.provider_name", &l.provider_name, 0, 128);
+            fields::text(&mut inv, "logistics.service_name", &l.service_name, 0, 128);
+            fields::address(&mut inv, "logistics.delivery_address", l.delivery_address.as_ref());
+            freight = fields::money_in(&mut inv, "logistics.freight", l.freight.as_ref(), cny, false, false);
+            l.freight = Some(money(cny, freight.unwrap_or_default()));
+            if l.estimated_transit_days < 0 {
+                inv.add("logistics.estimated_transit_days", "must not be negative");
+            }
+        }
+    }
+    let total = match (goods, freight) {
+        (Some(g), Some(f)) => {
+            let t = crate::domain::goods::total(g, f, Decimal::ZERO);
+            if t.is_none() {
+                inv.add("lines", "the order total is too large");
+            }
+            t.map(|t| (g, t))
+        }
+        _ => None,
+    };
+    inv.finish(ctx.errors())?;
+    let (buyer, supplier, linked, marketplace) = (
+        buyer.expect("validated"),
+        supplier.expect("validated"),
+        linked.expect("validated"),
+        marketplace.expect("validated"),
+    );
+    let (goods, total) = total.expect("validated");
+
+    // The parties, from identity.
+    let link = found(rpc!(
+        ctx,
+        "identity",
+        IdentityServiceClient,
+        get_linked_account,
+        GetLinkedAccountRequest {
+            key: Some(get_linked_account_request::Key::LinkedAccountId(linked.to_string())),
+        }
+    ))?
+    .and_then(|r| r.linked_account)
+    .ok_or_else(|| ctx.errors().not_found("linked_account", linked.to_string()))?;
+    let buyer_account = found(rpc!(
+        ctx,
+        "identity",
+        IdentityServiceClient,
+        get_account,
+        GetAccountRequest { account_id: buyer.to_string() }
+    ))?
+    .and_then(|r| r.account)
+    .ok_or_else(|| ctx.errors().not_found("account", buyer.to_string()))?;
+    let supplier_account = found(rpc!(
+        ctx,
+        "identity",
+        IdentityServiceClient,
+        get_account,
+        GetAccountRequest { account_id: supplier.to_string() }
+    ))?
+    .and_then(|r| r.account)
+    .ok_or_else(|| ctx.errors().not_found("account", supplier.to_string()))?;
+    if link.account_id != buyer.to_string() || link.marketplace != marketplace as i32 {
+        return Err(ctx.errors().precondition(
+            MARKETPLACE_ACCOUNT_NOT_VERIFIED,
+            format!("linked_accounts/{linked}"),
+            "the marketplace account is not bound to this buyer on this marketplace",
+        ));
+    }
+    if link.status != LinkStatus::BoundVerified as i32 {
+        return Err(ctx.errors().precondition(
+            MARKETPLACE_ACCOUNT_NOT_VERIFIED,
+            format!("linked_accounts/{linked}"),
+            "the marketplace account must be bound to a real-name verified account",
+        ));
+    }
+    if !supplier_account.roles.contains(&(AccountRole::Supplier as i32)) {
+        return Err(ctx.refuse(
+            SUPPLIER_NOT_ACTIVE,
+            "the supplier account cannot sell",
+            &[("supplier_account_id", supplier.to_string())],
+        ));
+    }
+
+    let expire = ctx.settings.payment_timeout.map(|t| time::to_proto(now + t));
+    let mut order = Order {
+        order_id: Uuid::now_v7().to_string(),
+        kind: OrderKind::Marketplace as i32,
+        status: OrderStatus::Unpaid as i32,
+        supplier_account_id: supplier.to_string(),
+        buyer_account_id: buyer.to_string(),
+        currency_code: cny.code().to_owned(),
+        lines,
+        goods_amount: Some(money(cny, goods)),
+        total_amount: Some(money(cny, total)),
+        received_amount: Some(money(cny, Decimal::ZERO)),
+        refunded_amount: Some(money(cny, Decimal::ZERO)),
+        fees: Some(pricing::breakdown(Vec::new(), total, cny)),
+        details: Some(order::Details::Marketplace(MarketplaceDetails {
+            marketplace_code: marketplace as i32,
+            external_order_id: req.external_order_id.clone(),
+            buyer_linked_account_id: linked.to_string(),
+            buyer_member_id: link.external_member_id.clone(),
+            supplier_member_id: req.supplier_member_id.clone(),
+            transaction_method: TransactionMethod::SecuredTransaction as i32,
+            logistics,
+            ..MarketplaceDetails::default()
+        })),
+        expire_time: expire,
+        ..Order::default()
+    };
+    let region = buyer_account.region_code.clone();
+    let request_id = req.request_id.clone();
+    let external_order_id = req.external_order_id.clone();
+    idempotency::run(&ctx.svc.pool, ctx.errors(), METHOD, &req.request_id, &req, |mut tx| async move {
+        if !external_order_id.is_empty() {
+            let existing: Option<Uuid> = sqlx::query_scalar(
+                "SELECT order_id FROM orders WHERE marketplace_code = $1 AND external_order_id = $2",
+            )
+            .bind(marketplace as i16)
+            .bind(&external_order_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(internal)?;
+            if let Some(id) = existing {
+                return Err(ctx.refuse_code(
+                    Code::AlreadyExists,
+                    ORDER_ALREADY_EXISTS,
+                    "another order mirrors this marketplace order",
+                    &[("order_id", id.to_string())],
+                ));
+            }
+        }
+        order.order_number = store::next_number(&mut tx, OrderKind::Marketplace).await?;
+        store::insert(&mut tx, &mut order, &region, now).await?;
+        let event = Event::new(
+            OrderEventType::Created,
+            actor(ActorType::Buyer, subject, &order.buyer_account_id),
+            OrderStatus::Unspecified,
+            OrderStatus::Unpaid,
+            &request_id,
+        );
+        events::append(&mut tx, &order, event, now).await?;
+        Ok((CreateMarketplaceOrderResponse { order: Some(order) }, tx))
+    })
+    .await
+}

@@ -1,0 +1,645 @@
+//! PayOrders and GetPayment: validating a batch payment, persisting it (the saga's record)
+//! and locking its orders before any step runs, then driving the saga (`saga`) in a task
+//! of its own, so a caller that gives up does not stop it; the answer waits for the saga
+//! up to the call's budget, else reports it IN_PROGRESS.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use kuajing_platform::error::internal;
+use kuajing_platform::{Currency, FieldViolations, Money, idempotency, time};
+use kuajing_proto::authorization::v1::authorization_service_client::AuthorizationServiceClient;
+use kuajing_proto::authorization::v1::{
+    GetMandateRequest, ListMandatesRequest, Mandate, MandateState,
+};
+use kuajing_proto::identity::v1::MarketplaceMember;
+use kuajing_proto::order::v1::{
+    ActorType, GetPaymentRequest, GetPaymentResponse, Order, OrderEventType, OrderKind,
+    OrderStatus, PayOrdersRequest, PayOrdersResponse, Payment, PaymentItem, PaymentMethod,
+    PaymentState, order,
+};
+use prost::Message;
+use rust_decimal::Decimal;
+use sqlx::{PgConnection, Row};
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+use uuid::Uuid;
+
+use super::events::{self, Event};
+use super::invalid::Invalid;
+use super::peers::found;
+use super::pricing::{self, amount_of, money};
+use super::{Ctx, ORDER_PAYMENT_IN_PROGRESS, actor, store};
+use crate::domain::saga;
+use crate::domain::status::{self, Action, Facts};
+use crate::rpc;
+
+/// Reason: a method PayOrders cannot settle from the wallet.
+pub const PAYMENT_METHOD_NOT_PAYABLE: &str = "PAYMENT_METHOD_NOT_PAYABLE";
+/// Reason: wallet_id is not the mandate's wallet.
+pub const WALLET_NOT_OWNED: &str = "WALLET_NOT_OWNED";
+/// Reason: orders of different buyers or marketplace accounts.
+pub const MIXED_BUYERS: &str = "MIXED_BUYERS";
+/// Reason: not a marketplace order.
+pub const NOT_MARKETPLACE_ORDER: &str = "NOT_MARKETPLACE_ORDER";
+/// Reason: the total differs from what the buyer saw.
+pub const PAYMENT_AMOUNT_CHANGED: &str = "PAYMENT_AMOUNT_CHANGED";
+/// Most orders in one payment (contract).
+pub const MAX_ORDERS: usize = 50;
+
+/// A payment PIN: kept in memory for the one step that needs it, never printed.
+#[derive(Clone)]
+pub struct Pin(String);
+
+impl Pin {
+    /// The digits, for identity.VerifyPaymentPin only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Pin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Pin(******)")
+    }
+}
+
+/// The PayOrders request hash: the request without its PIN (a hash of six digits would be
+/// a PIN hash anyone could reverse).
+fn request_hash(req: &PayOrdersRequest) -> [u8; 32] {
+    let mut without = req.clone();
+    without.payment_pin.clear();
+    idempotency::request_hash("PayOrders", &without)
+}
+
+/// Decodes a stored payment.
+pub fn decode(doc: &[u8]) -> Result<Payment, Status> {
+    Payment::decode(doc).map_err(internal)
+}
+
+/// A payment and what is kept beside it.
+pub struct Stored {
+    /// The document.
+    pub payment: Payment,
+    /// The domain of the failure's ErrorInfo.
+    pub failure_domain: String,
+    /// When it was created.
+    pub created: DateTime<Utc>,
+}
+
+/// Loads a payment; NOT_FOUND if there is none.
+pub async fn load(conn: &mut PgConnection, ctx: &Ctx, id: Uuid) -> Result<Stored, Status> {
+    let r = sqlx::query("SELECT doc, failure_domain, created_at FROM payments WHERE payment_id = $1")
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| ctx.errors().not_found("payment", id.to_string()))?;
+    let doc: Vec<u8> = r.try_get("doc").map_err(internal)?;
+    Ok(Stored {
+        payment: decode(&doc)?,
+        failure_domain: r.try_get("failure_domain").map_err(internal)?,
+        created: r.try_get("created_at").map_err(internal)?,
+    })
+}
+
+/// Writes the payment if `lease` still holds it, extending the lease; false when lost.
+pub async fn persist(
+    conn: &mut PgConnection,
+    ctx: &Ctx,
+    p: &mut Payment,
+    lease: Uuid,
+    failure_domain: &str,
+) -> Result<bool, Status> {
+    let now = ctx.now();
+    p.update_time = Some(time::to_proto(now));
+    let id = Uuid::try_parse(&p.payment_id).map_err(internal)?;
+    let n = sqlx::query(
+        "UPDATE payments SET state = $3, doc = $4, updated_at = $5, lease_until = $6, failure_domain = $7
+         WHERE payment_id = $1 AND lease_owner = $2",
+    )
+    .bind(id)
+    .bind(lease)
+    .bind(i16::try_from(p.state).unwrap_or(0))
+    .bind(p.encode_to_vec())
+    .bind(now)
+    .bind(now + ctx.settings.saga_lease)
+    .bind(failure_domain)
+    .execute(conn)
+    .await
+    .map_err(internal)?
+    .rows_affected();
+    Ok(n == 1)
+}
+
+/// Takes the lease of an unfinished payment whose lease lapsed; false if someone has it.
+pub async fn acquire(ctx: &Ctx, id: Uuid, lease: Uuid) -> Result<bool, Status> {
+    let now = ctx.now();
+    let n = sqlx::query(
+        "UPDATE payments SET lease_owner = $2, lease_until = $3
+         WHERE payment_id = $1 AND state IN (1, 2, 4) AND (lease_until IS NULL OR lease_until < $4)",
+    )
+    .bind(id)
+    .bind(lease)
+    .bind(now + ctx.settings.saga_lease)
+    .bind(now)
+    .execute(&ctx.svc.pool)
+    .await
+    .map_err(internal)?
+    .rows_affected();
+    Ok(n == 1)
+}
+
+/// Gives the lease back; the recovery loop may take the payment from `retry_at`.
+pub async fn release(ctx: &Ctx, id: Uuid, lease: Uuid, retry_at: DateTime<Utc>) -> Result<(), Status> {
+    sqlx::query("UPDATE payments SET lease_owner = NULL, lease_until = $3 WHERE payment_id = $1 AND lease_owner = $2")
+        .bind(id)
+        .bind(lease)
+        .bind(retry_at)
+        .execute(&ctx.svc.pool)
+        .await
+        .map_err(internal)?;
+    Ok(())
+}
+
+/// The canonical name of a gRPC code ("FAILED_PRECONDITION").
+pub fn code_name(code: Code) -> &'static str {
+    match code {
+        Code::Ok => "OK",
+        Code::Cancelled => "CANCELLED",
+        Code::Unknown => "UNKNOWN",
+        Code::InvalidArgument => "INVALID_ARGUMENT",
+        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        Code::NotFound => "NOT_FOUND",
+        Code::AlreadyExists => "ALREADY_EXISTS",
+        Code::PermissionDenied => "PERMISSION_DENIED",
+        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        Code::FailedPrecondition => "FAILED_PRECONDITION",
+        Code::Aborted => "ABORTED",
+        Code::OutOfRange => "OUT_OF_RANGE",
+        Code::Unimplemented => "UNIMPLEMENTED",
+        Code::Internal => "INTERNAL",
+        Code::Unavailable => "UNAVAILABLE",
+        Code::DataLoss => "DATA_LOSS",
+        Code::Unauthenticated => "UNAUTHENTICATED",
+    }
+}
+
+fn code_of(name: &str) -> Code {
+    [
+        Code::Cancelled,
+        Code::Unknown,
+        Code::InvalidArgument,
+        Code::DeadlineExceeded,
+        Code::NotFound,
+        Code::AlreadyExists,
+        Code::PermissionDenied,
+        Code::ResourceExhausted,
+        Code::FailedPrecondition,
+        Code::Aborted,
+        Code::OutOfRange,
+        Code::Unimplemented,
+        Code::Internal,
+        Code::Unavailable,
+        Code::DataLoss,
+        Code::Unauthenticated,
+    ]
+    .into_iter()
+    .find(|c| code_name(*c) == name)
+    .unwrap_or(Code::Aborted)
+}
+
+/// The refusal a FAILED payment answers with (also to a replay of its request): the
+/// failure's code, reason and metadata plus payment_id, in the failure's domain; PIN_LOCKED
+/// keeps its RetryInfo.
+pub fn refusal(ctx: &Ctx, stored: &Stored) -> Status {
+    let p = &stored.payment;
+    let f = p.failure.clone().unwrap_or_default();
+    let mut metadata = f.metadata.clone();
+    metadata.insert("payment_id".to_owned(), p.payment_id.clone());
+    let domain = if stored.failure_domain.is_empty() {
+        ctx.errors().0.to_owned()
+    } else {
+        stored.failure_domain.clone()
+    };
+    let mut details = ErrorDetails::with_error_info(f.reason.clone(), domain, metadata.clone());
+    if let Some(until) = metadata
+        .get("locked_until")
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+    {
+        let wait = (until.with_timezone(&Utc) - ctx.now()).to_std().unwrap_or_default();
+        details.set_retry_info(Some(wait));
+    }
+    let message = if f.message.is_empty() {
+        format!("the payment failed: {}", f.reason)
+    } else {
+        f.message.clone()
+    };
+    Status::with_error_details(code_of(&f.code), message, details)
+}
+
+/// The answer for a payment: OK unless it FAILED.
+fn answer(ctx: &Ctx, stored: Stored) -> Result<PayOrdersResponse, Status> {
+    if stored.payment.state == PaymentState::Failed as i32 {
+        return Err(refusal(ctx, &stored));
+    }
+    Ok(PayOrdersResponse {
+        payment: Some(stored.payment),
+    })
+}
+
+/// GetPayment.
+pub async fn get(ctx: &Ctx, req: GetPaymentRequest) -> Result<GetPaymentResponse, Status> {
+    let mut v = FieldViolations::new();
+    let id = v.uuid("payment_id", &req.payment_id);
+    v.finish()?;
+    let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
+    Ok(GetPaymentResponse {
+        payment: Some(load(&mut conn, ctx, id.expect("validated")).await?.payment),
+    })
+}
+
+fn marketplace(o: &Order) -> Option<&kuajing_proto::order::v1::MarketplaceDetails> {
+    match &o.details {
+        Some(order::Details::Marketplace(m)) => Some(m),
+        _ => None,
+    }
+}
+
+/// Finds the mandate the payment runs under: the one named, else the marketplace
+/// account's ACTIVE mandate, else its most recent one (so the decision says why it cannot
+/// pay). NOT_FOUND when there is none for that account.
+async fn mandate(ctx: &Ctx, named: Option<Uuid>, member: &MarketplaceMember) -> Result<Mandate, Status> {
+    let not_found = |id: String| ctx.errors().not_found("mandate", id);
+    if let Some(id) = named {
+        let m = found(rpc!(
+            ctx,
+            "authorization",
+            AuthorizationServiceClient,
+            get_mandate,
+            GetMandateRequest { mandate_id: id.to_string() }
+        ))?
+        .and_then(|r| r.mandate)
+        .ok_or_else(|| not_found(id.to_string()))?;
+        let same = m.marketplace_member.as_ref().is_some_and(|mm| {
+            mm.marketplace == member.marketplace && mm.external_member_id == member.external_member_id
+        });
+        return if same { Ok(m) } else { Err(not_found(id.to_string())) };
+    }
+    let list = |state: MandateState| ListMandatesRequest {
+        marketplace_member: Some(member.clone()),
+        state: state as i32,
+        ..ListMandatesRequest::default()
+    };
+    let active = rpc!(ctx, "authorization", AuthorizationServiceClient, list_mandates, list(MandateState::Active))?;
+    if let Some(m) = active.mandates.into_iter().next() {
+        return Ok(m);
+    }
+    let any = rpc!(ctx, "authorization", AuthorizationServiceClient, list_mandates, list(MandateState::Unspecified))?;
+    any.mandates
+        .into_iter()
+        .next()
+        .ok_or_else(|| not_found(member.external_member_id.clone()))
+}
+
+/// Validated PayOrders input.
+struct Input {
+    request_id: Uuid,
+    order_ids: Vec<Uuid>,
+    method: PaymentMethod,
+    wallet_id: Option<Uuid>,
+    mandate_id: Option<Uuid>,
+    fx_source: Option<Currency>,
+    expected: Option<Money>,
+    pin: Pin,
+}
+
+fn validate(ctx: &Ctx, req: &PayOrdersRequest) -> Result<Input, Status> {
+    let mut inv = Invalid::new();
+    let request_id = idempotency::parse_request_id(&req.request_id)?;
+    if req.order_ids.is_empty() || req.order_ids.len() > MAX_ORDERS {
+        inv.add("order_ids", format!("1 to {MAX_ORDERS} orders"));
+    }
+    let mut order_ids = Vec::new();
+    for (i, id) in req.order_ids.iter().enumerate() {
+        if let Some(id) = inv.v.uuid(&format!("order_ids[{i}]"), id) {
+            if order_ids.contains(&id) {
+                inv.add(format!("order_ids[{i}]"), "is a duplicate");
+            }
+            order_ids.push(id);
+        }
+    }
+    let method = match PaymentMethod::try_from(req.payment_method) {
+        Ok(PaymentMethod::Unspecified) => {
+            inv.add("payment_method", "is required");
+            PaymentMethod::Unspecified
+        }
+        Ok(m @ (PaymentMethod::CrossBorderPay | PaymentMethod::WorldPay)) => m,
+        Ok(m) => {
+            inv.reason(
+                PAYMENT_METHOD_NOT_PAYABLE,
+                "payment_method",
+                format!("{} is not settled from the wallet", m.as_str_name()),
+            );
+            m
+        }
+        Err(_) => {
+            inv.add("payment_method", "unknown value");
+            PaymentMethod::Unspecified
+        }
+    };
+    let wallet_id = inv.v.optional_uuid("wallet_id", &req.wallet_id).flatten();
+    let mandate_id = inv.v.optional_uuid("mandate_id", &req.mandate_id).flatten();
+    let fx_source = if req.fx_source_currency_code.is_empty() {
+        None
+    } else {
+        match Currency::from_str(&req.fx_source_currency_code) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                inv.add("fx_source_currency_code", e);
+                None
+            }
+        }
+    };
+    let expected = match req.expected_total.as_ref() {
+        None => None,
+        Some(m) => inv.v.money("expected_total", Some(m)),
+    };
+    if req.payment_pin.len() != 6 || !req.payment_pin.bytes().all(|b| b.is_ascii_digit()) {
+        inv.add("payment_pin", "must be exactly 6 digits");
+    }
+    inv.finish(ctx.errors())?;
+    Ok(Input {
+        request_id,
+        order_ids,
+        method,
+        wallet_id,
+        mandate_id,
+        fx_source,
+        expected,
+        pin: Pin(req.payment_pin.clone()),
+    })
+}
+
+/// The existing payment of a request id, if any (IDEMPOTENCY_KEY_REUSED on a different
+/// body).
+async fn existing(ctx: &Ctx, req: &PayOrdersRequest, request_id: Uuid) -> Result<Option<Uuid>, Status> {
+    let row = sqlx::query("SELECT payment_id, request_hash FROM payments WHERE request_id = $1")
+        .bind(request_id)
+        .fetch_optional(&ctx.svc.pool)
+        .await
+        .map_err(internal)?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let hash: Vec<u8> = row.try_get("request_hash").map_err(internal)?;
+    if hash != request_hash(req) {
+        return Err(ctx.errors().idempotency_key_reused(&req.request_id));
+    }
+    Ok(Some(row.try_get("payment_id").map_err(internal)?))
+}
+
+/// Waits for the payment's saga up to `budget`, then answers from its record.
+async fn await_payment(
+    ctx: &Ctx,
+    payment_id: Uuid,
+    driver: Option<tokio::task::JoinHandle<()>>,
+    budget: std::time::Duration,
+) -> Result<PayOrdersResponse, Status> {
+    if let Some(handle) = driver {
+        let _ = tokio::time::timeout(budget, handle).await;
+    } else {
+        // Someone else drives it (a concurrent retry, or recovery): poll briefly.
+        let deadline = tokio::time::Instant::now() + budget;
+        loop {
+            let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
+            let s = load(&mut conn, ctx, payment_id).await?;
+            let done = matches!(
+                PaymentState::try_from(s.payment.state),
+                Ok(PaymentState::Succeeded | PaymentState::Failed)
+            );
+            if done || tokio::time::Instant::now() >= deadline {
+                return answer(ctx, s);
+            }
+            drop(conn);
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+    let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
+    answer(ctx, load(&mut conn, ctx, payment_id).await?)
+}
+
+/// PayOrders.
+pub async fn pay(
+    ctx: &Ctx,
+    req: PayOrdersRequest,
+    subject: Option<Uuid>,
+    budget: std::time::Duration,
+) -> Result<PayOrdersResponse, Status> {
+    let input = validate(ctx, &req)?;
+    if let Some(id) = existing(ctx, &req, input.request_id).await? {
+        return await_payment(ctx, id, None, budget).await;
+    }
+    let now = ctx.now();
+
+    // The orders: one buyer's unpaid marketplace orders, not held by another payment.
+    let mut orders = Vec::with_capacity(input.order_ids.len());
+    {
+        let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
+        for id in &input.order_ids {
+            orders.push(store::load(&mut conn, ctx, *id).await?);
+        }
+    }
+    for o in &orders {
+        check_payable(ctx, o)?;
+    }
+    let first = marketplace(&orders[0]).cloned().unwrap_or_default();
+    let buyer = orders[0].buyer_account_id.clone();
+    if orders.iter().any(|o| {
+        o.buyer_account_id != buyer
+            || marketplace(o).is_none_or(|m| {
+                m.buyer_linked_account_id != first.buyer_linked_account_id
+                    || m.marketplace_code != first.marketplace_code
+            })
+    }) {
+        return Err(ctx.refuse(
+            MIXED_BUYERS,
+            "the orders belong to different buyers or marketplace accounts",
+            &[],
+        ));
+    }
+    let member = MarketplaceMember {
+        marketplace: first.marketplace_code,
+        external_member_id: first.buyer_member_id.clone(),
+    };
+    let mandate = mandate(ctx, input.mandate_id, &member).await?;
+    if let Some(w) = input.wallet_id
+        && w.to_string() != mandate.wallet_id
+    {
+        return Err(ctx.refuse_code(
+            Code::PermissionDenied,
+            WALLET_NOT_OWNED,
+            "wallet_id is not the wallet of the mandate",
+            &[("mandate_id", mandate.mandate_id.clone())],
+        ));
+    }
+    let settlement = match mandate.funding_currency_code.parse::<Currency>() {
+        Ok(c @ (Currency::CNH | Currency::CNY)) => c,
+        _ => ctx.settings.settlement_currency,
+    };
+
+    // Fees and the items.
+    let row = pricing::method_row(ctx, OrderKind::Marketplace, input.method, Currency::CNY)
+        .ok_or_else(|| {
+            ctx.refuse(
+                "PAYMENT_METHOD_NOT_ALLOWED",
+                format!("{} is not offered", input.method.as_str_name()),
+                &[],
+            )
+        })?
+        .clone();
+    let buyer_id = Uuid::try_parse(&buyer).map_err(internal)?;
+    let basis = if row.tiered {
+        Some(pricing::tier_basis(ctx, buyer_id, now).await?)
+    } else {
+        None
+    };
+    let mut items = Vec::with_capacity(orders.len());
+    let mut total = Decimal::ZERO;
+    for o in &orders {
+        let amount = amount_of(o.total_amount.as_ref());
+        let line = pricing::marketplace_fee(ctx, &row, amount, Currency::CNY, basis.as_ref());
+        let fee = amount_of(line.amount.as_ref());
+        total += amount + fee;
+        items.push(PaymentItem {
+            order_id: o.order_id.clone(),
+            order_amount: Some(money(Currency::CNY, amount)),
+            fee: Some(money(Currency::CNY, fee)),
+            hold_amount: Some(money(settlement, amount + fee)),
+            ..PaymentItem::default()
+        });
+    }
+    if let Some(expected) = input.expected
+        && (expected.currency() != settlement || expected.amount() != total)
+    {
+        return Err(ctx.refuse(
+            PAYMENT_AMOUNT_CHANGED,
+            "the total changed since it was shown",
+            &[("current_total", money(settlement, total).amount)],
+        ));
+    }
+
+    // Persist the payment and lock the orders, in one transaction.
+    let payment_id = Uuid::now_v7();
+    let lease = Uuid::now_v7();
+    let mut payment = Payment {
+        payment_id: payment_id.to_string(),
+        request_id: input.request_id.to_string(),
+        state: PaymentState::Pending as i32,
+        payment_method: input.method as i32,
+        buyer_account_id: buyer.clone(),
+        wallet_id: mandate.wallet_id.clone(),
+        mandate_id: mandate.mandate_id.clone(),
+        settlement_currency_code: settlement.code().to_owned(),
+        items,
+        total_amount: Some(money(settlement, total)),
+        fx_source_currency_code: input.fx_source.map(|c| c.code().to_owned()).unwrap_or_default(),
+        conversion: None,
+        steps: saga::plan(payment_id, &input.order_ids),
+        failure: None,
+        create_time: Some(time::to_proto(now)),
+        update_time: Some(time::to_proto(now)),
+        complete_time: None,
+    };
+    let mut tx = ctx.svc.pool.begin().await.map_err(internal)?;
+    let inserted = sqlx::query(
+        "INSERT INTO payments (payment_id, request_id, request_hash, state, buyer_account_id, lease_owner,
+             lease_until, created_at, updated_at, doc)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9) ON CONFLICT (request_id) DO NOTHING",
+    )
+    .bind(payment_id)
+    .bind(input.request_id)
+    .bind(&request_hash(&req)[..])
+    .bind(PaymentState::Pending as i16)
+    .bind(buyer_id)
+    .bind(lease)
+    .bind(now + ctx.settings.saga_lease)
+    .bind(now)
+    .bind(payment.encode_to_vec())
+    .execute(&mut *tx)
+    .await
+    .map_err(internal)?
+    .rows_affected();
+    if inserted == 0 {
+        // A concurrent call with the same request id won.
+        tx.rollback().await.map_err(internal)?;
+        let id = existing(ctx, &req, input.request_id)
+            .await?
+            .ok_or_else(|| internal("payment vanished"))?;
+        return await_payment(ctx, id, None, budget).await;
+    }
+    for id in &input.order_ids {
+        let mut o = store::lock(&mut tx, ctx, *id).await?;
+        check_payable(ctx, &o)?;
+        o.pending_payment_id = payment_id.to_string();
+        store::save(&mut tx, &mut o, now).await?;
+        let event = Event::new(
+            OrderEventType::PaymentStarted,
+            actor(ActorType::Buyer, subject, &o.buyer_account_id),
+            OrderStatus::Unpaid,
+            OrderStatus::Unpaid,
+            &req.request_id,
+        )
+        .related("payment_id", payment_id);
+        events::append(&mut tx, &o, event, now).await?;
+    }
+    payment.state = PaymentState::InProgress as i32;
+    if !persist(&mut tx, ctx, &mut payment, lease, "").await? {
+        return Err(internal("lost the lease of a new payment"));
+    }
+    tx.commit().await.map_err(internal)?;
+
+    let driver_ctx = ctx.clone();
+    let pin = input.pin;
+    let handle = tokio::spawn(async move {
+        if let Err(e) = super::saga::drive(&driver_ctx, payment_id, lease, Some(pin)).await {
+            tracing::warn!(payment_id = %payment_id, error = %e.message(), "payment saga stopped; recovery will carry on");
+        }
+    });
+    await_payment(ctx, payment_id, Some(handle), budget).await
+}
+
+/// Refuses an order PayOrders cannot take.
+fn check_payable(ctx: &Ctx, o: &Order) -> Result<(), Status> {
+    if o.kind != OrderKind::Marketplace as i32 {
+        return Err(ctx.refuse(
+            NOT_MARKETPLACE_ORDER,
+            "only marketplace orders are paid by PayOrders",
+            &[("order_id", o.order_id.clone())],
+        ));
+    }
+    if !o.pending_payment_id.is_empty() {
+        return Err(ctx.refuse(
+            ORDER_PAYMENT_IN_PROGRESS,
+            "another payment holds the order",
+            &[
+                ("order_id", o.order_id.clone()),
+                ("payment_id", o.pending_payment_id.clone()),
+            ],
+        ));
+    }
+    let facts = Facts {
+        kind: OrderKind::Marketplace,
+        received_any: false,
+    };
+    status::next(super::status_of(o), facts, Action::StartPayment)
+        .map(|_| ())
+        .map_err(|i| ctx.illegal(&o.order_id, i))
+}
+
+/// The metadata of a failure as a map (for `PaymentFailure`).
+pub fn md(pairs: &[(&str, String)]) -> HashMap<String, String> {
+    pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect()
+}

@@ -1,0 +1,115 @@
+//! Calls to the other services: each with a deadline, retried with backoff when the
+//! answer is transient (every call order makes is idempotent: reads, or writes with a
+//! request id that is the same on every retry). A peer still unreachable after the retries
+//! answers UNAVAILABLE / DEPENDENCY_UNAVAILABLE.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::time::Duration;
+
+use tonic::{Code, Status};
+use tonic_types::StatusExt;
+
+/// Deadline of one call to another service.
+pub const DEADLINE: Duration = Duration::from_secs(5);
+/// Attempts per call (the first and the retries).
+pub const ATTEMPTS: u32 = 3;
+/// Reason: a service this call depends on did not answer.
+pub const DEPENDENCY_UNAVAILABLE: &str = "DEPENDENCY_UNAVAILABLE";
+
+/// True for answers that say nothing about the outcome: the call may or may not have
+/// happened, so only a retry with the same request id may follow.
+pub fn transient(s: &Status) -> bool {
+    matches!(
+        s.code(),
+        Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::Unknown | Code::Internal
+    )
+}
+
+/// The ErrorInfo reason of an answer ("" when none).
+pub fn reason(s: &Status) -> String {
+    s.get_details_error_info()
+        .map(|i| i.reason)
+        .unwrap_or_default()
+}
+
+/// The ErrorInfo metadata of an answer.
+pub fn metadata(s: &Status) -> HashMap<String, String> {
+    s.get_details_error_info()
+        .map(|i| i.metadata)
+        .unwrap_or_default()
+}
+
+/// The ErrorInfo domain of an answer.
+pub fn domain(s: &Status) -> String {
+    s.get_details_error_info()
+        .map(|i| i.domain)
+        .unwrap_or_default()
+}
+
+/// UNAVAILABLE naming the peer.
+pub fn unavailable(peer: &str, cause: &Status) -> Status {
+    tracing::warn!(peer, code = ?cause.code(), message = %cause.message(), "peer unavailable");
+    let details = tonic_types::ErrorDetails::with_error_info(
+        DEPENDENCY_UNAVAILABLE,
+        "order.kuajing",
+        HashMap::from([("service".to_owned(), peer.to_owned())]),
+    );
+    Status::with_error_details(
+        Code::Unavailable,
+        format!("{peer} did not answer; retry with the same request_id"),
+        details,
+    )
+}
+
+/// Runs `call` up to [`ATTEMPTS`] times while it answers transiently.
+pub async fn retry<T, F, Fut>(peer: &str, mut call: F) -> Result<T, Status>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, Status>>,
+{
+    let mut delay = Duration::from_millis(100);
+    let mut attempt = 1;
+    loop {
+        match call().await {
+            Ok(v) => return Ok(v),
+            Err(s) if transient(&s) && attempt < ATTEMPTS => {
+                tokio::time::sleep(delay).await;
+                delay *= 3;
+                attempt += 1;
+            }
+            Err(s) if transient(&s) => return Err(unavailable(peer, &s)),
+            Err(s) => return Err(s),
+        }
+    }
+}
+
+/// Calls `$client::$method($request)` on peer `$peer` with a deadline and retries:
+/// `rpc!(ctx, "wallet", WalletServiceClient, get_wallet, request)`.
+#[macro_export]
+macro_rules! rpc {
+    ($ctx:expr, $peer:literal, $client:ident, $method:ident, $request:expr) => {{
+        let channel = $ctx
+            .svc
+            .peers
+            .channel($peer)
+            .map_err(kuajing_platform::error::internal)?;
+        let request = $request;
+        $crate::ops::peers::retry($peer, || {
+            let mut client = $client::new(channel.clone());
+            let mut r = tonic::Request::new(request.clone());
+            r.set_timeout($crate::ops::peers::DEADLINE);
+            async move { client.$method(r).await.map(|r| r.into_inner()) }
+        })
+        .await
+    }};
+}
+
+/// `Ok(None)` for a NOT_FOUND answer.
+pub fn found<T>(r: Result<T, Status>) -> Result<Option<T>, Status> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(s) if s.code() == Code::NotFound => Ok(None),
+        Err(s) => Err(s),
+    }
+}

@@ -1,0 +1,528 @@
+//! Service credentials: every internal RPC carries a signed token naming the calling
+//! service, checked against the method's allowed callers (from its contract's "Callers:"
+//! comment, see `kuajing_proto::callers`), default deny.
+//!
+//! - Each service holds its own Ed25519 key (`KJ_SERVICE_KEY`) and the public keys of the
+//!   services it trusts (`KJ_SERVICE_TRUST`, `name=key,...`). A token is
+//!   `kjs1.<claims>.<signature>` (base64url): claims `{svc, aud, exp}`, signed by the
+//!   caller's key, for one audience (the called service), valid for minutes.
+//! - Operators hold an `operator` key; their tokens have audience `*`.
+//! - When a service acts for a person it also sends that person's account id in
+//!   `kj-subject`; only edge (which authenticated the person) may name a subject.
+//! - mTLS is not built yet: tokens travel over the cluster network as they are.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Duration, Utc};
+use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use serde::{Deserialize, Serialize};
+use tonic::Status;
+use uuid::Uuid;
+
+use crate::error::ErrorDomain;
+
+/// Metadata key of the service token.
+pub const TOKEN_HEADER: &str = "kj-service-token";
+/// Metadata key of the person a service acts for (an account id).
+pub const SUBJECT_HEADER: &str = "kj-subject";
+/// The operators' credential name.
+pub const OPERATOR: &str = "operator";
+/// Callers outside the six services that hold keys too: operators and the bank and
+/// logistics adapters.
+pub const EXTERNAL_CALLERS: &[&str] = &[OPERATOR, "bank", "logistics"];
+/// Services that authenticate people themselves and take no service credential.
+pub const PUBLIC_SERVICES: &[&str] = &["kuajing.edge.v1.EdgeService"];
+/// How long a minted service token is valid.
+pub const TOKEN_TTL: Duration = Duration::minutes(5);
+
+/// Reason: no service token.
+pub const SERVICE_CREDENTIAL_MISSING: &str = "SERVICE_CREDENTIAL_MISSING";
+/// Reason: a token that is malformed, expired, for another audience or badly signed.
+pub const SERVICE_CREDENTIAL_INVALID: &str = "SERVICE_CREDENTIAL_INVALID";
+/// Reason: the caller is not in the method's allowed callers.
+pub const CALLER_NOT_ALLOWED: &str = "CALLER_NOT_ALLOWED";
+
+#[derive(Serialize, Deserialize)]
+struct TokenClaims {
+    svc: String,
+    aud: String,
+    exp: i64,
+}
+
+/// Who called: the verified service and, if it acts for a person, that person.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Caller {
+    /// The calling service (`edge`, `order`, ..., `operator`).
+    pub service: String,
+    /// The person the service acts for, when it names one.
+    pub subject: Option<Uuid>,
+}
+
+impl Caller {
+    /// The caller a handler was called by (set by the credential check).
+    pub fn of<T>(request: &tonic::Request<T>) -> Option<&Caller> {
+        request.extensions().get::<Caller>()
+    }
+}
+
+/// A service's own key and the keys it trusts.
+pub struct ServiceKeys {
+    name: String,
+    key: SigningKey,
+    trusted: HashMap<String, VerifyingKey>,
+    cache: Mutex<HashMap<String, (String, DateTime<Utc>)>>,
+}
+
+impl std::fmt::Debug for ServiceKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServiceKeys")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+fn decode_key(text: &str) -> anyhow::Result<[u8; 32]> {
+    let bytes = URL_SAFE_NO_PAD
+        .decode(text.trim().trim_end_matches('='))
+        .map_err(|_| anyhow::anyhow!("not base64url"))?;
+    bytes
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("not 32 bytes"))
+}
+
+impl ServiceKeys {
+    /// Keys from a seed and a trust map.
+    pub fn new(name: &str, seed: [u8; 32], trusted: HashMap<String, VerifyingKey>) -> ServiceKeys {
+        ServiceKeys {
+            name: name.to_owned(),
+            key: SigningKey::from_bytes(&seed),
+            trusted,
+            cache: Mutex::default(),
+        }
+    }
+
+    /// From `KJ_SERVICE_KEY` (base64url 32-byte seed) and `KJ_SERVICE_TRUST`
+    /// (`name=base64url-public-key,...`); `kuajing keys` prints a set.
+    pub fn from_config(name: &str, seed: &str, trust: &str) -> anyhow::Result<ServiceKeys> {
+        let seed = decode_key(seed).map_err(|e| anyhow::anyhow!("KJ_SERVICE_KEY: {e}"))?;
+        let mut trusted = HashMap::new();
+        for entry in trust.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            let (who, key) = entry
+                .split_once('=')
+                .ok_or_else(|| anyhow::anyhow!("KJ_SERVICE_TRUST: {entry:?} is not name=key"))?;
+            let key = VerifyingKey::from_bytes(
+                &decode_key(key).map_err(|e| anyhow::anyhow!("KJ_SERVICE_TRUST {who}: {e}"))?,
+            )
+            .map_err(|_| anyhow::anyhow!("KJ_SERVICE_TRUST {who}: not an Ed25519 key"))?;
+            trusted.insert(who.trim().to_owned(), key);
+        }
+        Ok(ServiceKeys::new(name, seed, trusted))
+    }
+
+    /// This service's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// A token naming this service, for `audience`.
+    pub fn mint(&self, audience: &str, now: DateTime<Utc>) -> String {
+        mint(&self.name, &self.key, audience, now)
+    }
+
+    /// A cached token for `audience`, renewed when less than half its life is left.
+    pub fn token_for(&self, audience: &str) -> String {
+        let now = Utc::now();
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((token, exp)) = cache.get(audience)
+            && *exp - now > TOKEN_TTL / 2
+        {
+            return token.clone();
+        }
+        let token = self.mint(audience, now);
+        cache.insert(audience.to_owned(), (token.clone(), now + TOKEN_TTL));
+        token
+    }
+
+    /// Verifies a token presented to this service; returns the caller's name.
+    pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<String, &'static str> {
+        let mut parts = token.split('.');
+        let (Some("kjs1"), Some(claims_b64), Some(sig_b64), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err("malformed service token");
+        };
+        let claims: TokenClaims = URL_SAFE_NO_PAD
+            .decode(claims_b64)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .ok_or("malformed service token")?;
+        let key = self
+            .trusted
+            .get(&claims.svc)
+            .ok_or("service token from an untrusted service")?;
+        let sig = URL_SAFE_NO_PAD
+            .decode(sig_b64)
+            .ok()
+            .and_then(|s| Signature::from_slice(&s).ok())
+            .ok_or("malformed service token")?;
+        key.verify(format!("kjs1.{claims_b64}").as_bytes(), &sig)
+            .map_err(|_| "bad service token signature")?;
+        if claims.aud != self.name && !(claims.svc == OPERATOR && claims.aud == "*") {
+            return Err("service token for another service");
+        }
+        if now.timestamp() >= claims.exp {
+            return Err("service token expired");
+        }
+        Ok(claims.svc)
+    }
+}
+
+fn mint(name: &str, key: &SigningKey, audience: &str, now: DateTime<Utc>) -> String {
+    mint_until(name, key, audience, now + TOKEN_TTL)
+}
+
+fn mint_until(name: &str, key: &SigningKey, audience: &str, exp: DateTime<Utc>) -> String {
+    let claims = TokenClaims {
+        svc: name.to_owned(),
+        aud: audience.to_owned(),
+        exp: exp.timestamp(),
+    };
+    let claims = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).unwrap_or_default());
+    let sig = key.sign(format!("kjs1.{claims}").as_bytes());
+    format!("kjs1.{claims}.{}", URL_SAFE_NO_PAD.encode(sig.to_bytes()))
+}
+
+/// Keys for a whole platform (one per service, plus operators), for `kuajing up`, the
+/// testkit and `kuajing keys`.
+#[derive(Clone)]
+pub struct Keyring {
+    keys: BTreeMap<String, SigningKey>,
+}
+
+impl Keyring {
+    /// Fresh random keys for `names` and the external callers (operators, adapters).
+    pub fn generate(names: &[&str]) -> anyhow::Result<Keyring> {
+        let mut keys = BTreeMap::new();
+        for name in names
+            .iter()
+            .copied()
+            .chain(EXTERNAL_CALLERS.iter().copied())
+        {
+            let mut seed = [0u8; 32];
+            getrandom::fill(&mut seed).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+            keys.insert(name.to_owned(), SigningKey::from_bytes(&seed));
+        }
+        Ok(Keyring { keys })
+    }
+
+    fn trust(&self) -> HashMap<String, VerifyingKey> {
+        self.keys
+            .iter()
+            .map(|(n, k)| (n.clone(), k.verifying_key()))
+            .collect()
+    }
+
+    /// The keys service `name` runs with.
+    pub fn for_service(&self, name: &str) -> Option<Arc<ServiceKeys>> {
+        let key = self.keys.get(name)?;
+        Some(Arc::new(ServiceKeys::new(
+            name,
+            key.to_bytes(),
+            self.trust(),
+        )))
+    }
+
+    /// A token for `caller` (a service name or `operator`) to `audience`, valid until `exp`.
+    pub fn token(&self, caller: &str, audience: &str, exp: DateTime<Utc>) -> Option<String> {
+        let key = self.keys.get(caller)?;
+        let audience = if caller == OPERATOR { "*" } else { audience };
+        Some(mint_until(caller, key, audience, exp))
+    }
+
+    /// The environment one service would run with (`KJ_SERVICE_KEY`, `KJ_SERVICE_TRUST`).
+    pub fn env_for(&self, name: &str) -> Option<[(String, String); 2]> {
+        let key = self.keys.get(name)?;
+        let trust = self
+            .keys
+            .iter()
+            .map(|(n, k)| {
+                format!(
+                    "{n}={}",
+                    URL_SAFE_NO_PAD.encode(k.verifying_key().to_bytes())
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(",");
+        Some([
+            (
+                "KJ_SERVICE_KEY".to_owned(),
+                URL_SAFE_NO_PAD.encode(key.to_bytes()),
+            ),
+            ("KJ_SERVICE_TRUST".to_owned(), trust),
+        ])
+    }
+}
+
+/// The refusal for a request without a valid credential or from a caller not allowed.
+fn refusal(domain: ErrorDomain, reason: &str, message: &str) -> Status {
+    let code = if reason == CALLER_NOT_ALLOWED {
+        tonic::Code::PermissionDenied
+    } else {
+        tonic::Code::Unauthenticated
+    };
+    domain.refuse(code, reason, message)
+}
+
+/// Checks a request's credential against the allowed callers of its method. Returns the
+/// caller, or the refusal to answer with.
+pub fn check<B>(
+    keys: &ServiceKeys,
+    domain: ErrorDomain,
+    request: &http::Request<B>,
+) -> Result<Caller, Status> {
+    let path = request.uri().path();
+    let token = request.headers().get(TOKEN_HEADER).ok_or_else(|| {
+        refusal(
+            domain,
+            SERVICE_CREDENTIAL_MISSING,
+            "this service needs a service credential",
+        )
+    })?;
+    let token = token.to_str().map_err(|_| {
+        refusal(
+            domain,
+            SERVICE_CREDENTIAL_INVALID,
+            "malformed service token",
+        )
+    })?;
+    let caller = keys
+        .verify(token, Utc::now())
+        .map_err(|why| refusal(domain, SERVICE_CREDENTIAL_INVALID, why))?;
+    let allowed = kuajing_proto::callers::allowed(path).unwrap_or_default();
+    if !allowed.contains(&caller.as_str()) {
+        return Err(refusal(
+            domain,
+            CALLER_NOT_ALLOWED,
+            &format!("{caller} may not call {path}"),
+        ));
+    }
+    // Only a service that authenticated the person (edge) or an operator may name one.
+    let subject = match request.headers().get(SUBJECT_HEADER) {
+        None => None,
+        Some(_) if caller != "edge" && caller != OPERATOR => {
+            return Err(refusal(
+                domain,
+                CALLER_NOT_ALLOWED,
+                &format!("{caller} may not act for a person"),
+            ));
+        }
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .and_then(|s| Uuid::try_parse(s).ok())
+                .ok_or_else(|| {
+                    crate::error::invalid_field(SUBJECT_HEADER, "must be an account id")
+                })?,
+        ),
+    };
+    Ok(Caller {
+        service: caller,
+        subject,
+    })
+}
+
+/// A tower layer enforcing [`check`] on every method of the wrapped service except the
+/// health and reflection services.
+#[derive(Clone)]
+pub struct RequireCaller {
+    keys: Arc<ServiceKeys>,
+    domain: ErrorDomain,
+}
+
+impl RequireCaller {
+    /// The layer for a service running with `keys`.
+    pub fn new(keys: Arc<ServiceKeys>, domain: ErrorDomain) -> Self {
+        RequireCaller { keys, domain }
+    }
+}
+
+impl<S> tower::Layer<S> for RequireCaller {
+    type Service = RequireCallerService<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        RequireCallerService {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+/// The service [`RequireCaller`] wraps around.
+#[derive(Clone)]
+pub struct RequireCallerService<S> {
+    inner: S,
+    layer: RequireCaller,
+}
+
+impl<S, B> tower::Service<http::Request<B>> for RequireCallerService<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<tonic::body::Body>>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = futures_util::future::Either<
+        S::Future,
+        std::future::Ready<Result<Self::Response, Self::Error>>,
+    >;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        let path = request.uri().path();
+        if path.starts_with("/grpc.health.") || path.starts_with("/grpc.reflection.") {
+            return futures_util::future::Either::Left(self.inner.call(request));
+        }
+        match check(&self.layer.keys, self.layer.domain, &request) {
+            Ok(caller) => {
+                request.extensions_mut().insert(caller);
+                futures_util::future::Either::Left(self.inner.call(request))
+            }
+            Err(status) => {
+                futures_util::future::Either::Right(std::future::ready(Ok(status.into_http())))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ring() -> Keyring {
+        Keyring::generate(&["edge", "wallet", "order", "fx"]).unwrap()
+    }
+
+    fn request(path: &str, token: Option<&str>, subject: Option<&str>) -> http::Request<()> {
+        let mut r = http::Request::builder().uri(path);
+        if let Some(t) = token {
+            r = r.header(TOKEN_HEADER, t);
+        }
+        if let Some(s) = subject {
+            r = r.header(SUBJECT_HEADER, s);
+        }
+        r.body(()).unwrap()
+    }
+
+    const D: ErrorDomain = ErrorDomain("wallet.kuajing");
+    const POST: &str = "/kuajing.wallet.v1.WalletService/PostConversion";
+
+    fn reason(s: &Status) -> String {
+        use tonic_types::StatusExt;
+        s.get_details_error_info()
+            .map(|i| i.reason)
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn the_table_decides_who_may_call() {
+        let ring = ring();
+        let wallet = ring.for_service("wallet").unwrap();
+        let exp = Utc::now() + Duration::minutes(1);
+        let fx = ring.token("fx", "wallet", exp).unwrap();
+        assert_eq!(
+            check(&wallet, D, &request(POST, Some(&fx), None))
+                .unwrap()
+                .service,
+            "fx"
+        );
+        let order = ring.token("order", "wallet", exp).unwrap();
+        let err = check(&wallet, D, &request(POST, Some(&order), None)).unwrap_err();
+        assert_eq!(
+            (err.code(), reason(&err).as_str()),
+            (tonic::Code::PermissionDenied, CALLER_NOT_ALLOWED)
+        );
+        let err = check(&wallet, D, &request(POST, None, None)).unwrap_err();
+        assert_eq!(
+            (err.code(), reason(&err).as_str()),
+            (tonic::Code::Unauthenticated, SERVICE_CREDENTIAL_MISSING)
+        );
+        let unknown = "/kuajing.wallet.v1.WalletService/NoSuchMethod";
+        assert!(
+            check(&wallet, D, &request(unknown, Some(&fx), None)).is_err(),
+            "default deny"
+        );
+    }
+
+    #[test]
+    fn forged_expired_and_misdirected_tokens_are_refused() {
+        let ring = ring();
+        let wallet = ring.for_service("wallet").unwrap();
+        let now = Utc::now();
+        let expired = ring
+            .token("fx", "wallet", now - Duration::seconds(1))
+            .unwrap();
+        let for_order = ring
+            .token("fx", "order", now + Duration::minutes(1))
+            .unwrap();
+        let other_ring = Keyring::generate(&["fx"]).unwrap();
+        let forged = other_ring
+            .token("fx", "wallet", now + Duration::minutes(1))
+            .unwrap();
+        let good = ring
+            .token("fx", "wallet", now + Duration::minutes(1))
+            .unwrap();
+        let mut tampered = good.clone();
+        tampered.replace_range(10..11, if &good[10..11] == "A" { "B" } else { "A" });
+        for token in [
+            expired,
+            for_order,
+            forged,
+            tampered,
+            "kjs1.x.y".to_owned(),
+            "garbage".to_owned(),
+        ] {
+            let err = check(&wallet, D, &request(POST, Some(&token), None)).unwrap_err();
+            assert_eq!(reason(&err), SERVICE_CREDENTIAL_INVALID, "{token}");
+        }
+    }
+
+    #[test]
+    fn only_edge_and_operators_name_a_subject() {
+        let ring = ring();
+        let wallet = ring.for_service("wallet").unwrap();
+        let exp = Utc::now() + Duration::minutes(1);
+        let get = "/kuajing.wallet.v1.WalletService/GetWallet";
+        let person = Uuid::now_v7().to_string();
+        let edge = ring.token("edge", "wallet", exp).unwrap();
+        let caller = check(&wallet, D, &request(get, Some(&edge), Some(&person))).unwrap();
+        assert_eq!(caller.subject.map(|s| s.to_string()), Some(person.clone()));
+        let fx = ring.token("fx", "wallet", exp).unwrap();
+        assert!(check(&wallet, D, &request(get, Some(&fx), Some(&person))).is_err());
+        let operator = ring.token(OPERATOR, "ignored", exp).unwrap();
+        let list = "/kuajing.wallet.v1.WalletService/ListLedgerAccounts";
+        assert_eq!(
+            check(&wallet, D, &request(list, Some(&operator), None))
+                .unwrap()
+                .service,
+            OPERATOR
+        );
+    }
+
+    #[test]
+    fn env_round_trips() {
+        let ring = ring();
+        let [(k1, key), (k2, trust)] = ring.env_for("wallet").unwrap();
+        assert_eq!(
+            (k1.as_str(), k2.as_str()),
+            ("KJ_SERVICE_KEY", "KJ_SERVICE_TRUST")
+        );
+        assert_eq!(decode_key(&key).unwrap().len(), 32);
+        assert_eq!(trust.split(',').count(), 4 + EXTERNAL_CALLERS.len());
+    }
+}
