@@ -448,3 +448,64 @@ async fn rates_cross_invert_go_stale_and_are_audited() -> anyhow::Result<()> {
     assert_eq!(err.code(), Code::InvalidArgument);
     tp.stop().await
 }
+
+#[tokio::test]
+async fn a_person_quotes_and_converts_only_for_their_own_wallet() -> anyhow::Result<()> {
+    let tp = TestPlatform::start().await?;
+    let (mut w, mut fx) = (tp.wallet(), tp.fx());
+    let wallet = funded_wallet(&mut w, "USD", "100.00").await;
+    let owner = w
+        .get_wallet(GetWalletRequest {
+            lookup: Some(get_wallet_request::Lookup::WalletId(wallet.clone())),
+        })
+        .await?
+        .into_inner()
+        .wallet
+        .unwrap()
+        .owner_account_id;
+    let mut as_edge =
+        FxServiceClient::new(tp.channel_as("fx", kuajing_testkit::As::Caller("edge".into())));
+    let acting = |person: &str, req: CreateQuoteRequest| {
+        let mut r = tonic::Request::new(req);
+        kuajing_platform::service::for_subject(&mut r, uuid::Uuid::try_parse(person).unwrap());
+        r
+    };
+    let q = as_edge
+        .create_quote(acting(&owner, sell(&wallet, "USD", "CNH", m("USD", "10"))))
+        .await?
+        .into_inner()
+        .quote
+        .unwrap();
+    let stranger = rid();
+    let err = as_edge
+        .create_quote(acting(
+            &stranger,
+            sell(&wallet, "USD", "CNH", m("USD", "10")),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.code(), reason(&err).as_str()),
+        (Code::PermissionDenied, "NOT_OWNER")
+    );
+    let mut exec = tonic::Request::new(ExecuteQuoteRequest {
+        request_id: rid(),
+        quote_id: q.quote_id.clone(),
+        wallet_id: wallet.clone(),
+    });
+    kuajing_platform::service::for_subject(&mut exec, uuid::Uuid::try_parse(&stranger).unwrap());
+    assert_eq!(
+        reason(&as_edge.execute_quote(exec).await.unwrap_err()),
+        "NOT_OWNER"
+    );
+    let mut get = tonic::Request::new(GetQuoteRequest {
+        quote_id: q.quote_id.clone(),
+    });
+    kuajing_platform::service::for_subject(&mut get, uuid::Uuid::try_parse(&stranger).unwrap());
+    assert_eq!(
+        reason(&as_edge.get_quote(get).await.unwrap_err()),
+        "NOT_OWNER"
+    );
+    assert_eq!(available(&mut w, &wallet, "USD").await, dec("100.00"));
+    tp.stop().await
+}

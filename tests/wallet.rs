@@ -1185,3 +1185,71 @@ async fn sixteen_concurrent_clients_end_with_exact_balances() -> anyhow::Result<
     check_invariants(&admin_pool(&tp).await).await;
     tp.stop().await
 }
+
+#[tokio::test]
+async fn a_person_edge_acts_for_reaches_only_their_own_wallet() -> anyhow::Result<()> {
+    let tp = TestPlatform::start().await?;
+    let mut w = tp.wallet();
+    let (alice, bob) = (rid(), rid());
+    let alice_wallet = w
+        .open_wallet(OpenWalletRequest {
+            request_id: rid(),
+            owner_account_id: alice.clone(),
+        })
+        .await?
+        .into_inner()
+        .wallet
+        .unwrap()
+        .wallet_id;
+    top_up(&mut w, &alice_wallet, "USD", "10.00").await;
+    let mut as_edge = WalletServiceClient::new(
+        tp.channel_as("wallet", kuajing_testkit::As::Caller("edge".into())),
+    );
+    let for_person = |person: &str, wallet: &str| {
+        let mut r = tonic::Request::new(GetWalletRequest {
+            lookup: Some(get_wallet_request::Lookup::WalletId(wallet.to_owned())),
+        });
+        kuajing_platform::service::for_subject(&mut r, uuid::Uuid::try_parse(person).unwrap());
+        r
+    };
+    assert!(
+        as_edge
+            .get_wallet(for_person(&alice, &alice_wallet))
+            .await
+            .is_ok()
+    );
+    let err = as_edge
+        .get_wallet(for_person(&bob, &alice_wallet))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.code(), reason(&err).as_str()),
+        (Code::PermissionDenied, "NOT_OWNER")
+    );
+    let mut transfer = tonic::Request::new(CreateTransferRequest {
+        request_id: rid(),
+        source_wallet_id: alice_wallet.clone(),
+        destination_wallet_id: open(&mut w).await,
+        amount: m("USD", "1.00"),
+        ..Default::default()
+    });
+    kuajing_platform::service::for_subject(&mut transfer, uuid::Uuid::try_parse(&bob).unwrap());
+    assert_eq!(
+        reason(&as_edge.create_transfer(transfer).await.unwrap_err()),
+        "NOT_OWNER"
+    );
+    assert_eq!(
+        balance(&mut w, &alice_wallet, "USD").await.0,
+        dec("10.00"),
+        "nothing moved"
+    );
+    // A service other than edge may not name a person at all.
+    let mut as_fx =
+        WalletServiceClient::new(tp.channel_as("wallet", kuajing_testkit::As::Caller("fx".into())));
+    let err = as_fx
+        .get_wallet(for_person(&alice, &alice_wallet))
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&err), "CALLER_NOT_ALLOWED");
+    tp.stop().await
+}

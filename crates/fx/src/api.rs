@@ -10,7 +10,10 @@ use kuajing_proto::fx::v1::{
 };
 use tonic::{Request, Response, Status};
 
+use kuajing_platform::auth::Caller;
+
 use crate::ops::{self, Ctx};
+use crate::ownership::{self, Scope};
 
 /// The gRPC handler.
 pub struct Api {
@@ -62,23 +65,28 @@ impl FxService for Api {
         &self,
         request: Request<CreateQuoteRequest>,
     ) -> Result<Response<CreateQuoteResponse>, Status> {
-        ops::quotes::create(&self.ctx, request.into_inner())
-            .await
-            .map(Response::new)
+        let caller = Caller::of(&request).cloned();
+        let r = request.into_inner();
+        ownership::check(&self.ctx, caller.as_ref(), Scope::Wallet(&r.wallet_id)).await?;
+        ops::quotes::create(&self.ctx, r).await.map(Response::new)
     }
     async fn get_quote(
         &self,
         request: Request<GetQuoteRequest>,
     ) -> Result<Response<GetQuoteResponse>, Status> {
-        ops::quotes::get(&self.ctx, request.into_inner())
-            .await
-            .map(Response::new)
+        let caller = Caller::of(&request).cloned();
+        let r = request.into_inner();
+        ownership::check(&self.ctx, caller.as_ref(), Scope::Quote(&r.quote_id)).await?;
+        ops::quotes::get(&self.ctx, r).await.map(Response::new)
     }
     async fn execute_quote(
         &self,
         request: Request<ExecuteQuoteRequest>,
     ) -> Result<Response<ExecuteQuoteResponse>, Status> {
-        ops::conversions::execute(&self.ctx, request.into_inner())
+        let caller = Caller::of(&request).cloned();
+        let r = request.into_inner();
+        ownership::check(&self.ctx, caller.as_ref(), Scope::Wallet(&r.wallet_id)).await?;
+        ops::conversions::execute(&self.ctx, r)
             .await
             .map(Response::new)
     }
@@ -86,15 +94,24 @@ impl FxService for Api {
         &self,
         request: Request<GetConversionRequest>,
     ) -> Result<Response<GetConversionResponse>, Status> {
-        ops::conversions::get(&self.ctx, request.into_inner())
-            .await
-            .map(Response::new)
+        let caller = Caller::of(&request).cloned();
+        let r = request.into_inner();
+        ownership::check(
+            &self.ctx,
+            caller.as_ref(),
+            Scope::Conversion(&r.conversion_id),
+        )
+        .await?;
+        ops::conversions::get(&self.ctx, r).await.map(Response::new)
     }
     async fn list_conversions(
         &self,
         request: Request<ListConversionsRequest>,
     ) -> Result<Response<ListConversionsResponse>, Status> {
-        ops::conversions::list(&self.ctx, request.into_inner())
+        let caller = Caller::of(&request).cloned();
+        let r = request.into_inner();
+        ownership::check(&self.ctx, caller.as_ref(), Scope::Wallet(&r.wallet_id)).await?;
+        ops::conversions::list(&self.ctx, r)
             .await
             .map(Response::new)
     }

@@ -10,6 +10,7 @@
 mod api;
 pub mod domain;
 pub mod ops;
+pub mod ownership;
 pub mod settings;
 
 use std::sync::Arc;

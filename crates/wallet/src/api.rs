@@ -25,7 +25,11 @@ use kuajing_proto::wallet::v1::{
 };
 use tonic::{Request, Response, Status};
 
+use kuajing_platform::auth::Caller;
+use kuajing_proto::wallet::v1::get_wallet_request;
+
 use crate::ops::{self, Ctx};
+use crate::ownership::{self, Scope};
 
 /// The gRPC handler.
 pub struct Api {
@@ -45,23 +49,42 @@ impl WalletService for Api {
         &self,
         request: Request<OpenWalletRequest>,
     ) -> Result<Response<OpenWalletResponse>, Status> {
-        ops::wallets::open(&self.ctx, request.into_inner())
-            .await
-            .map(Response::new)
+        let caller = Caller::of(&request).cloned();
+        let r = request.into_inner();
+        ownership::check(
+            &self.ctx,
+            caller.as_ref(),
+            Scope::Owner(&r.owner_account_id),
+        )
+        .await?;
+        ops::wallets::open(&self.ctx, r).await.map(Response::new)
     }
     async fn get_wallet(
         &self,
         request: Request<GetWalletRequest>,
     ) -> Result<Response<GetWalletResponse>, Status> {
-        ops::wallets::get(&self.ctx, request.into_inner())
-            .await
-            .map(Response::new)
+        let caller = Caller::of(&request).cloned();
+        let r = request.into_inner();
+        ownership::check(
+            &self.ctx,
+            caller.as_ref(),
+            match &r.lookup {
+                Some(get_wallet_request::Lookup::WalletId(w)) => Scope::Wallet(w),
+                Some(get_wallet_request::Lookup::OwnerAccountId(o)) => Scope::Owner(o),
+                None => Scope::Platform,
+            },
+        )
+        .await?;
+        ops::wallets::get(&self.ctx, r).await.map(Response::new)
     }
     async fn create_receiving_account(
         &self,
         request: Request<CreateReceivingAccountRequest>,
     ) -> Result<Response<CreateReceivingAccountResponse>, Status> {
-        ops::receiving::create(&self.ctx, request.into_inner())
+        let caller = Caller::of(&request).cloned();
+        let r = request.into_inner();
+        ownership::check(&self.ctx, caller.as_ref(), Scope::Wallet(&r.wallet_id)).await?;
+        ops::receiving::create(&self.ctx, r)
             .await
             .map(Response::new)
     }
@@ -69,15 +92,19 @@ impl WalletService for Api {
         &self,
         request: Request<ListReceivingAccountsRequest>,
     ) -> Result<Response<ListReceivingAccountsResponse>, Status> {
-        ops::receiving::list(&self.ctx, request.into_inner())
-            .await
-            .map(Response::new)
+        let caller = Caller::of(&request).cloned();
+        let r = request.into_inner();
+        ownership::check(&self.ctx, caller.as_ref(), Scope::Wallet(&r.wallet_id)).await?;
+        ops::receiving::list(&self.ctx, r).await.map(Response::new)
     }
     async fn record_inbound_remittance(
         &self,
         request: Request<RecordInboundRemittanceRequest>,
     ) -> Result<Response<RecordInboundRemittanceResponse>, Status> {
-        ops::remittances::record(&self.ctx, request.into_inner())
+        let caller = Caller::of(&request).cloned();
+        let r = request.into_inner();
+        ownership::check(&self.ctx, caller.as_ref(), Scope::Platform).await?;
+        ops::remittances::record(&self.ctx, r)
             .await
             .map(Response::new)
     }
@@ -85,15 +112,24 @@ impl WalletService for Api {
         &self,
         request: Request<GetRemittanceRequest>,
     ) -> Result<Response<GetRemittanceResponse>, Status> {
-        ops::remittances::get(&self.ctx, request.into_inner())
-            .await
-            .map(Response::new)
+        let caller = Caller::of(&request).cloned();
+        let r = request.into_inner();
+        ownership::check(
+            &self.ctx,
+            caller.as_ref(),
+            Scope::Remittance(&r.remittance_id),
+        )
+        .await?;
+        ops::remittances::get(&self.ctx, r).await.map(Response::new)
     }
     async fn list_remittances(
         &self,
         request: Request<ListRemittancesRequest>,
     ) -> Result<Response<ListRemittancesResponse>, Status> {
-        ops::remittances::list(&self.ctx, request.into_inner())
+        let caller = Caller::of(&request).cloned();
+        let r = request.into_inner();
+        ownership::check(&self.ctx, caller.as_ref(), Scope::Wallet(&r.wallet_id)).await?;
+        ops::remittances::list(&self.ctx, r)
             .await
             .map(Response::new)
     }
@@ -101,7 +137,15 @@ impl WalletService for Api {
         &self,
         request: Request<LinkRemittanceRequest>,
     ) -> Result<Response<LinkRemittanceResponse>, Status> {
-        ops::remittances::link(&self.ctx, request.into_inner())
+        let caller = Caller::of(&request).cloned();
+        let r = request.into_inner();
+        ownership::check(
+            &self.ctx,
+            caller.as_ref(),
+            Scope::Remittance(&r.remittance_id),
+        )
+        .await?;
+        ops::remittances::link(&self.ctx, r)
             .await
             .map(Response::new)
     }
@@ -109,7 +153,15 @@ impl WalletService for Api {
         &self,
         request: Request<CreateTransferRequest>,
     ) -> Result<Response<CreateTransferResponse>, Status> {
-        ops::transfers::create(&self.ctx, request.into_inner())
+        let caller = Caller::of(&request).cloned();
+        let r = request.into_inner();
+        ownership::check(
+            &self.ctx,
+            caller.as_ref(),
+            Scope::Wallet(&r.source_wallet_id),
+        )
+        .await?;
+        ops::transfers::create(&self.ctx, r)
             .await
             .map(Response::new)
     }
@@ -117,55 +169,64 @@ impl WalletService for Api {
         &self,
         request: Request<GetTransferRequest>,
     ) -> Result<Response<GetTransferResponse>, Status> {
-        ops::transfers::get(&self.ctx, request.into_inner())
-            .await
-            .map(Response::new)
+        let caller = Caller::of(&request).cloned();
+        let r = request.into_inner();
+        ownership::check(&self.ctx, caller.as_ref(), Scope::Transfer(&r.transfer_id)).await?;
+        ops::transfers::get(&self.ctx, r).await.map(Response::new)
     }
     async fn create_hold(
         &self,
         request: Request<CreateHoldRequest>,
     ) -> Result<Response<CreateHoldResponse>, Status> {
-        ops::holds::create(&self.ctx, request.into_inner())
-            .await
-            .map(Response::new)
+        let caller = Caller::of(&request).cloned();
+        let r = request.into_inner();
+        ownership::check(&self.ctx, caller.as_ref(), Scope::Wallet(&r.wallet_id)).await?;
+        ops::holds::create(&self.ctx, r).await.map(Response::new)
     }
     async fn get_hold(
         &self,
         request: Request<GetHoldRequest>,
     ) -> Result<Response<GetHoldResponse>, Status> {
-        ops::holds::get(&self.ctx, request.into_inner())
-            .await
-            .map(Response::new)
+        let caller = Caller::of(&request).cloned();
+        let r = request.into_inner();
+        ownership::check(&self.ctx, caller.as_ref(), Scope::Hold(&r.hold_id)).await?;
+        ops::holds::get(&self.ctx, r).await.map(Response::new)
     }
     async fn list_holds(
         &self,
         request: Request<ListHoldsRequest>,
     ) -> Result<Response<ListHoldsResponse>, Status> {
-        ops::holds::list(&self.ctx, request.into_inner())
-            .await
-            .map(Response::new)
+        let caller = Caller::of(&request).cloned();
+        let r = request.into_inner();
+        ownership::check(&self.ctx, caller.as_ref(), Scope::Wallet(&r.wallet_id)).await?;
+        ops::holds::list(&self.ctx, r).await.map(Response::new)
     }
     async fn capture_hold(
         &self,
         request: Request<CaptureHoldRequest>,
     ) -> Result<Response<CaptureHoldResponse>, Status> {
-        ops::holds::capture(&self.ctx, request.into_inner())
-            .await
-            .map(Response::new)
+        let caller = Caller::of(&request).cloned();
+        let r = request.into_inner();
+        ownership::check(&self.ctx, caller.as_ref(), Scope::Hold(&r.hold_id)).await?;
+        ops::holds::capture(&self.ctx, r).await.map(Response::new)
     }
     async fn release_hold(
         &self,
         request: Request<ReleaseHoldRequest>,
     ) -> Result<Response<ReleaseHoldResponse>, Status> {
-        ops::holds::release(&self.ctx, request.into_inner())
-            .await
-            .map(Response::new)
+        let caller = Caller::of(&request).cloned();
+        let r = request.into_inner();
+        ownership::check(&self.ctx, caller.as_ref(), Scope::Hold(&r.hold_id)).await?;
+        ops::holds::release(&self.ctx, r).await.map(Response::new)
     }
     async fn post_conversion(
         &self,
         request: Request<PostConversionRequest>,
     ) -> Result<Response<PostConversionResponse>, Status> {
-        ops::conversions::post(&self.ctx, request.into_inner())
+        let caller = Caller::of(&request).cloned();
+        let r = request.into_inner();
+        ownership::check(&self.ctx, caller.as_ref(), Scope::Wallet(&r.wallet_id)).await?;
+        ops::conversions::post(&self.ctx, r)
             .await
             .map(Response::new)
     }
@@ -173,15 +234,19 @@ impl WalletService for Api {
         &self,
         request: Request<ChargeFeeRequest>,
     ) -> Result<Response<ChargeFeeResponse>, Status> {
-        ops::fees::charge(&self.ctx, request.into_inner())
-            .await
-            .map(Response::new)
+        let caller = Caller::of(&request).cloned();
+        let r = request.into_inner();
+        ownership::check(&self.ctx, caller.as_ref(), Scope::Wallet(&r.wallet_id)).await?;
+        ops::fees::charge(&self.ctx, r).await.map(Response::new)
     }
     async fn pay_arrears(
         &self,
         request: Request<PayArrearsRequest>,
     ) -> Result<Response<PayArrearsResponse>, Status> {
-        ops::fees::pay_arrears(&self.ctx, request.into_inner())
+        let caller = Caller::of(&request).cloned();
+        let r = request.into_inner();
+        ownership::check(&self.ctx, caller.as_ref(), Scope::Wallet(&r.wallet_id)).await?;
+        ops::fees::pay_arrears(&self.ctx, r)
             .await
             .map(Response::new)
     }
@@ -189,31 +254,42 @@ impl WalletService for Api {
         &self,
         request: Request<GetJournalEntryRequest>,
     ) -> Result<Response<GetJournalEntryResponse>, Status> {
-        ops::journal::get(&self.ctx, request.into_inner())
-            .await
-            .map(Response::new)
+        let caller = Caller::of(&request).cloned();
+        let r = request.into_inner();
+        ownership::check(
+            &self.ctx,
+            caller.as_ref(),
+            Scope::Entry(&r.journal_entry_id),
+        )
+        .await?;
+        ops::journal::get(&self.ctx, r).await.map(Response::new)
     }
     async fn list_journal_entries(
         &self,
         request: Request<ListJournalEntriesRequest>,
     ) -> Result<Response<ListJournalEntriesResponse>, Status> {
-        ops::journal::list(&self.ctx, request.into_inner())
-            .await
-            .map(Response::new)
+        let caller = Caller::of(&request).cloned();
+        let r = request.into_inner();
+        ownership::check(&self.ctx, caller.as_ref(), Scope::Wallet(&r.wallet_id)).await?;
+        ops::journal::list(&self.ctx, r).await.map(Response::new)
     }
     async fn reverse_journal_entry(
         &self,
         request: Request<ReverseJournalEntryRequest>,
     ) -> Result<Response<ReverseJournalEntryResponse>, Status> {
-        ops::journal::reverse(&self.ctx, request.into_inner())
-            .await
-            .map(Response::new)
+        let caller = Caller::of(&request).cloned();
+        let r = request.into_inner();
+        ownership::check(&self.ctx, caller.as_ref(), Scope::Platform).await?;
+        ops::journal::reverse(&self.ctx, r).await.map(Response::new)
     }
     async fn list_ledger_accounts(
         &self,
         request: Request<ListLedgerAccountsRequest>,
     ) -> Result<Response<ListLedgerAccountsResponse>, Status> {
-        ops::journal::list_accounts(&self.ctx, request.into_inner())
+        let caller = Caller::of(&request).cloned();
+        let r = request.into_inner();
+        ownership::check(&self.ctx, caller.as_ref(), Scope::Platform).await?;
+        ops::journal::list_accounts(&self.ctx, r)
             .await
             .map(Response::new)
     }
@@ -221,7 +297,10 @@ impl WalletService for Api {
         &self,
         request: Request<RegisterBankAccountRequest>,
     ) -> Result<Response<RegisterBankAccountResponse>, Status> {
-        ops::withdrawals::register_bank_account(&self.ctx, request.into_inner())
+        let caller = Caller::of(&request).cloned();
+        let r = request.into_inner();
+        ownership::check(&self.ctx, caller.as_ref(), Scope::Wallet(&r.wallet_id)).await?;
+        ops::withdrawals::register_bank_account(&self.ctx, r)
             .await
             .map(Response::new)
     }
@@ -229,7 +308,10 @@ impl WalletService for Api {
         &self,
         request: Request<ListBankAccountsRequest>,
     ) -> Result<Response<ListBankAccountsResponse>, Status> {
-        ops::withdrawals::list_bank_accounts(&self.ctx, request.into_inner())
+        let caller = Caller::of(&request).cloned();
+        let r = request.into_inner();
+        ownership::check(&self.ctx, caller.as_ref(), Scope::Wallet(&r.wallet_id)).await?;
+        ops::withdrawals::list_bank_accounts(&self.ctx, r)
             .await
             .map(Response::new)
     }
@@ -237,7 +319,10 @@ impl WalletService for Api {
         &self,
         request: Request<ListWithdrawalFeeRulesRequest>,
     ) -> Result<Response<ListWithdrawalFeeRulesResponse>, Status> {
-        ops::withdrawals::list_fee_rules(&self.ctx, request.into_inner())
+        let caller = Caller::of(&request).cloned();
+        let r = request.into_inner();
+        ownership::check(&self.ctx, caller.as_ref(), Scope::Platform).await?;
+        ops::withdrawals::list_fee_rules(&self.ctx, r)
             .await
             .map(Response::new)
     }
@@ -245,7 +330,10 @@ impl WalletService for Api {
         &self,
         request: Request<EstimateWithdrawalFeeRequest>,
     ) -> Result<Response<EstimateWithdrawalFeeResponse>, Status> {
-        ops::withdrawals::estimate(&self.ctx, request.into_inner())
+        let caller = Caller::of(&request).cloned();
+        let r = request.into_inner();
+        ownership::check(&self.ctx, caller.as_ref(), Scope::Wallet(&r.wallet_id)).await?;
+        ops::withdrawals::estimate(&self.ctx, r)
             .await
             .map(Response::new)
     }
@@ -253,7 +341,10 @@ impl WalletService for Api {
         &self,
         request: Request<CreateWithdrawalRequest>,
     ) -> Result<Response<CreateWithdrawalResponse>, Status> {
-        ops::withdrawals::create(&self.ctx, request.into_inner())
+        let caller = Caller::of(&request).cloned();
+        let r = request.into_inner();
+        ownership::check(&self.ctx, caller.as_ref(), Scope::Wallet(&r.wallet_id)).await?;
+        ops::withdrawals::create(&self.ctx, r)
             .await
             .map(Response::new)
     }
@@ -261,15 +352,24 @@ impl WalletService for Api {
         &self,
         request: Request<GetWithdrawalRequest>,
     ) -> Result<Response<GetWithdrawalResponse>, Status> {
-        ops::withdrawals::get(&self.ctx, request.into_inner())
-            .await
-            .map(Response::new)
+        let caller = Caller::of(&request).cloned();
+        let r = request.into_inner();
+        ownership::check(
+            &self.ctx,
+            caller.as_ref(),
+            Scope::Withdrawal(&r.withdrawal_id),
+        )
+        .await?;
+        ops::withdrawals::get(&self.ctx, r).await.map(Response::new)
     }
     async fn list_withdrawals(
         &self,
         request: Request<ListWithdrawalsRequest>,
     ) -> Result<Response<ListWithdrawalsResponse>, Status> {
-        ops::withdrawals::list(&self.ctx, request.into_inner())
+        let caller = Caller::of(&request).cloned();
+        let r = request.into_inner();
+        ownership::check(&self.ctx, caller.as_ref(), Scope::Wallet(&r.wallet_id)).await?;
+        ops::withdrawals::list(&self.ctx, r)
             .await
             .map(Response::new)
     }
@@ -277,7 +377,10 @@ impl WalletService for Api {
         &self,
         request: Request<UpdateWithdrawalStatusRequest>,
     ) -> Result<Response<UpdateWithdrawalStatusResponse>, Status> {
-        ops::withdrawals::update_status(&self.ctx, request.into_inner())
+        let caller = Caller::of(&request).cloned();
+        let r = request.into_inner();
+        ownership::check(&self.ctx, caller.as_ref(), Scope::Platform).await?;
+        ops::withdrawals::update_status(&self.ctx, r)
             .await
             .map(Response::new)
     }
@@ -285,15 +388,19 @@ impl WalletService for Api {
         &self,
         request: Request<ListStatementLinesRequest>,
     ) -> Result<Response<ListStatementLinesResponse>, Status> {
-        ops::statements::list(&self.ctx, request.into_inner())
-            .await
-            .map(Response::new)
+        let caller = Caller::of(&request).cloned();
+        let r = request.into_inner();
+        ownership::check(&self.ctx, caller.as_ref(), Scope::Wallet(&r.wallet_id)).await?;
+        ops::statements::list(&self.ctx, r).await.map(Response::new)
     }
     async fn get_fund_overview(
         &self,
         request: Request<GetFundOverviewRequest>,
     ) -> Result<Response<GetFundOverviewResponse>, Status> {
-        ops::statements::overview(&self.ctx, request.into_inner())
+        let caller = Caller::of(&request).cloned();
+        let r = request.into_inner();
+        ownership::check(&self.ctx, caller.as_ref(), Scope::Wallet(&r.wallet_id)).await?;
+        ops::statements::overview(&self.ctx, r)
             .await
             .map(Response::new)
     }

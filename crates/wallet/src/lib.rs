@@ -11,6 +11,7 @@ mod api;
 pub mod domain;
 pub mod ledger;
 pub mod ops;
+pub mod ownership;
 
 use std::time::Duration;
 

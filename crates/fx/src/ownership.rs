@@ -1,0 +1,74 @@
+//! When edge acts for a person (`kj-subject`), fx checks that the person owns the wallet a
+//! quote or conversion is for (asking wallet who owns it), on top of edge's own check.
+
+use kuajing_platform::auth::Caller;
+use kuajing_platform::error::internal;
+use kuajing_proto::wallet::v1::{GetWalletRequest, get_wallet_request::Lookup};
+use tonic::{Code, Status};
+use uuid::Uuid;
+
+use crate::ops::{Ctx, WALLET_DEADLINE};
+
+/// Reason: the person does not own the wallet.
+pub const NOT_OWNER: &str = "NOT_OWNER";
+
+/// What a request names.
+#[derive(Clone, Copy, Debug)]
+pub enum Scope<'a> {
+    /// A wallet id.
+    Wallet(&'a str),
+    /// A quote id (its wallet).
+    Quote(&'a str),
+    /// A conversion id (its wallet).
+    Conversion(&'a str),
+    /// Rates and equivalents: nobody's.
+    Platform,
+}
+
+/// Refuses when the caller acts for a person who does not own the wallet `scope` names.
+/// Unknown or malformed ids pass: the operation answers INVALID_ARGUMENT or NOT_FOUND.
+pub async fn check(ctx: &Ctx, caller: Option<&Caller>, scope: Scope<'_>) -> Result<(), Status> {
+    let Some(subject) = caller.and_then(|c| c.subject) else {
+        return Ok(());
+    };
+    let wallet: Option<Uuid> = match scope {
+        Scope::Platform => return Ok(()),
+        Scope::Wallet(id) => Uuid::try_parse(id).ok(),
+        Scope::Quote(id) => match Uuid::try_parse(id) {
+            Err(_) => None,
+            Ok(id) => sqlx::query_scalar("SELECT wallet_id FROM quotes WHERE quote_id = $1")
+                .bind(id)
+                .fetch_optional(&ctx.svc.pool)
+                .await
+                .map_err(internal)?,
+        },
+        Scope::Conversion(id) => match Uuid::try_parse(id) {
+            Err(_) => None,
+            Ok(id) => {
+                sqlx::query_scalar("SELECT wallet_id FROM conversions WHERE conversion_id = $1")
+                    .bind(id)
+                    .fetch_optional(&ctx.svc.pool)
+                    .await
+                    .map_err(internal)?
+            }
+        },
+    };
+    let Some(wallet) = wallet else { return Ok(()) };
+    let mut get = tonic::Request::new(GetWalletRequest {
+        lookup: Some(Lookup::WalletId(wallet.to_string())),
+    });
+    get.set_timeout(WALLET_DEADLINE);
+    let owner = match ctx.wallet()?.get_wallet(get).await {
+        Ok(r) => r.into_inner().wallet.map(|w| w.owner_account_id),
+        Err(s) if s.code() == Code::NotFound => return Ok(()),
+        Err(s) => return Err(s),
+    };
+    if owner.as_deref() != Some(subject.to_string().as_str()) {
+        return Err(ctx.errors().refuse(
+            Code::PermissionDenied,
+            NOT_OWNER,
+            "this wallet belongs to another account",
+        ));
+    }
+    Ok(())
+}

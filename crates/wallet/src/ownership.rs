@@ -1,0 +1,86 @@
+//! When edge acts for a person (`kj-subject`), the wallet checks that the person owns the
+//! wallet a request touches, on top of edge's own check: defence in depth for money.
+
+use kuajing_platform::auth::Caller;
+use kuajing_platform::error::internal;
+use sqlx::PgPool;
+use tonic::{Code, Status};
+use uuid::Uuid;
+
+/// Reason: the person does not own the resource.
+pub const NOT_OWNER: &str = "NOT_OWNER";
+
+/// What a request names, from which its owner is found.
+#[derive(Clone, Copy, Debug)]
+pub enum Scope<'a> {
+    /// A wallet id.
+    Wallet(&'a str),
+    /// An owner account id (must be the person).
+    Owner(&'a str),
+    /// A hold id.
+    Hold(&'a str),
+    /// A transfer id (either side's owner).
+    Transfer(&'a str),
+    /// A remittance id.
+    Remittance(&'a str),
+    /// A withdrawal id.
+    Withdrawal(&'a str),
+    /// A journal entry id (any wallet it touches).
+    Entry(&'a str),
+    /// Nothing a person owns (platform-wide, operator or adapter RPCs).
+    Platform,
+}
+
+/// The owners of what `scope` names; `None` when the id is malformed or unknown (the
+/// operation itself answers INVALID_ARGUMENT or NOT_FOUND then).
+async fn owners(pool: &PgPool, scope: Scope<'_>) -> Result<Option<Vec<Uuid>>, Status> {
+    let (sql, id) = match scope {
+        Scope::Owner(id) => return Ok(Uuid::try_parse(id).ok().map(|u| vec![u])),
+        Scope::Platform => return Ok(Some(Vec::new())),
+        Scope::Wallet(id) => ("SELECT owner_account_id FROM wallets WHERE wallet_id = $1", id),
+        Scope::Hold(id) => ("SELECT w.owner_account_id FROM holds h JOIN wallets w USING (wallet_id) WHERE h.hold_id = $1", id),
+        Scope::Remittance(id) => {
+            ("SELECT w.owner_account_id FROM remittances r JOIN wallets w USING (wallet_id) WHERE r.remittance_id = $1", id)
+        }
+        Scope::Withdrawal(id) => {
+            ("SELECT w.owner_account_id FROM withdrawals x JOIN wallets w USING (wallet_id) WHERE x.withdrawal_id = $1", id)
+        }
+        Scope::Transfer(id) => (
+            "SELECT w.owner_account_id FROM transfers t JOIN wallets w
+                 ON w.wallet_id IN (t.source_wallet_id, t.destination_wallet_id) WHERE t.transfer_id = $1",
+            id,
+        ),
+        Scope::Entry(id) => (
+            "SELECT DISTINCT w.owner_account_id FROM postings p JOIN wallets w USING (wallet_id) WHERE p.entry_id = $1",
+            id,
+        ),
+    };
+    let Ok(id) = Uuid::try_parse(id) else {
+        return Ok(None);
+    };
+    let found: Vec<Uuid> = sqlx::query_scalar(sql)
+        .bind(id)
+        .fetch_all(pool)
+        .await
+        .map_err(internal)?;
+    Ok((!found.is_empty()).then_some(found))
+}
+
+/// Refuses when the caller acts for a person who does not own what `scope` names.
+pub async fn check(
+    ctx: &crate::ops::Ctx,
+    caller: Option<&Caller>,
+    scope: Scope<'_>,
+) -> Result<(), Status> {
+    let Some(subject) = caller.and_then(|c| c.subject) else {
+        return Ok(());
+    };
+    match owners(&ctx.svc.pool, scope).await? {
+        Some(owners) if !owners.contains(&subject) => Err(ctx.errors().refuse(
+            Code::PermissionDenied,
+            NOT_OWNER,
+            "this belongs to another account",
+        )),
+        _ => Ok(()),
+    }
+}
