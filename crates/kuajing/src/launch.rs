@@ -1,20 +1,28 @@
 //! Launches a set of services in this process: binds every listener first (so each
 //! service knows where its peers are, even on ephemeral ports), provisions and migrates
 //! each schema, then serves until told to stop.
+//!
+//! A service named in [`LaunchSettings::restartable`] runs on a tokio runtime (and OS
+//! thread) of its own, so [`Platform::kill`] can end it abruptly, as a crash would: its
+//! runtime is shut down with every task on it (in-flight requests, background loops,
+//! spawned work) dropped mid-flight and its database connections closed, nothing drained.
+//! [`Platform::restart`] starts it again on the same port and the same database.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use kuajing_platform::ServiceContext;
 use kuajing_platform::ServiceDef;
-use kuajing_platform::auth::Keyring;
+use kuajing_platform::auth::{Keyring, ServiceKeys};
 use kuajing_platform::clock::Clock;
 use kuajing_platform::db::PoolSettings;
 use kuajing_platform::server::ServerSettings;
 use kuajing_platform::service::{self, Database, Peers};
 use sqlx::postgres::PgConnectOptions;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 /// One service up and serving.
@@ -32,6 +40,101 @@ pub struct Platform {
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<anyhow::Result<()>>>,
     keyring: Keyring,
+    /// Services on runtimes of their own (restartable), by name.
+    isolated: Vec<(&'static str, Isolated)>,
+    /// What a restart needs.
+    restart: RestartInfo,
+}
+
+/// What restarting a service needs: where the database and the peers are, and how the
+/// services were run.
+struct RestartInfo {
+    admin: PgConnectOptions,
+    urls: Vec<(String, String)>,
+    pool: PoolSettings,
+    server: ServerSettings,
+    clock: Clock,
+}
+
+/// A service running on a runtime of its own.
+struct Isolated {
+    /// Ends it abruptly; `None` once killed.
+    kill: Option<oneshot::Sender<()>>,
+    /// Resolves when its runtime is gone.
+    done: Option<oneshot::Receiver<anyhow::Result<()>>>,
+}
+
+/// Everything a service started on its own runtime needs.
+struct IsolatedStart {
+    def: &'static ServiceDef,
+    listener: std::net::TcpListener,
+    admin: PgConnectOptions,
+    urls: Vec<(String, String)>,
+    keys: Arc<ServiceKeys>,
+    pool: PoolSettings,
+    server: ServerSettings,
+    clock: Clock,
+    stopped: watch::Receiver<bool>,
+}
+
+/// Starts a service on an OS thread with its own runtime. Its database is provisioned
+/// already; the pool is made on that runtime (a pool belongs to the runtime it was made on).
+fn spawn_isolated(start: IsolatedStart) -> anyhow::Result<Isolated> {
+    let (kill_tx, kill_rx) = oneshot::channel::<()>();
+    let (done_tx, done_rx) = oneshot::channel();
+    let name = start.def.name;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name(format!("kj-{name}"))
+        .enable_all()
+        .build()
+        .with_context(|| format!("{name}: a runtime of its own"))?;
+    std::thread::Builder::new()
+        .name(format!("kj-{name}-main"))
+        .spawn(move || {
+            let IsolatedStart {
+                def,
+                listener,
+                admin,
+                urls,
+                keys,
+                pool,
+                server,
+                clock,
+                mut stopped,
+            } = start;
+            let result = runtime.block_on(async move {
+                let listener = TcpListener::from_std(listener)?;
+                let db = service::prepare_database(def, &Database::Provision(admin), &pool, false)
+                    .await?;
+                let ctx = ServiceContext {
+                    pool: db.clone(),
+                    peers: Peers::new(urls, keys)?,
+                    errors: def.errors,
+                    clock,
+                };
+                let shutdown = async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                };
+                tokio::select! {
+                    served = service::run(def, ctx, listener, &server, shutdown) => {
+                        db.close().await;
+                        served
+                    }
+                    // Killed: return at once; the runtime's shutdown drops everything.
+                    _ = kill_rx => Ok(()),
+                }
+            });
+            // Drops every task still on the runtime (a crash, when killed), waiting only
+            // for the runtime's threads to let go.
+            runtime.shutdown_timeout(Duration::from_secs(5));
+            let _ = done_tx.send(result);
+        })
+        .with_context(|| format!("{name}: a thread of its own"))?;
+    Ok(Isolated {
+        kill: Some(kill_tx),
+        done: Some(done_rx),
+    })
 }
 
 /// Launch settings.
@@ -47,6 +150,9 @@ pub struct LaunchSettings {
     pub server: ServerSettings,
     /// The clock every service reads (the testkit keeps a handle to move it).
     pub clock: Clock,
+    /// Services to run on runtimes of their own, so they can be killed and restarted
+    /// ([`Platform::kill`], [`Platform::restart`]); empty for `kuajing up`.
+    pub restartable: Vec<&'static str>,
 }
 
 impl LaunchSettings {
@@ -61,6 +167,7 @@ impl LaunchSettings {
             },
             server: ServerSettings::default(),
             clock: Clock::system(),
+            restartable: Vec::new(),
         }
     }
 
@@ -111,7 +218,28 @@ impl Platform {
         let (stop, stopped) = watch::channel(false);
         let mut services = Vec::new();
         let mut tasks = Vec::new();
+        let mut isolated = Vec::new();
         for (def, addr, listener, pool) in prepared {
+            if settings.restartable.contains(&def.name) {
+                // Served from a runtime of its own, with a pool made there.
+                pool.close().await;
+                let start = IsolatedStart {
+                    def,
+                    listener: listener.into_std()?,
+                    admin: admin.clone(),
+                    urls: urls.clone(),
+                    keys: keyring
+                        .for_service(def.name)
+                        .context("a key for every service")?,
+                    pool: settings.pool.clone(),
+                    server: settings.server.clone(),
+                    clock: settings.clock.clone(),
+                    stopped: stopped.clone(),
+                };
+                isolated.push((def.name, spawn_isolated(start)?));
+                services.push(Running { def, addr });
+                continue;
+            }
             let mut stopped = stopped.clone();
             let shutdown = async move {
                 let _ = stopped.wait_for(|s| *s).await;
@@ -138,7 +266,74 @@ impl Platform {
             stop,
             tasks,
             keyring,
+            isolated,
+            restart: RestartInfo {
+                admin: admin.clone(),
+                urls,
+                pool: settings.pool.clone(),
+                server: settings.server.clone(),
+                clock: settings.clock.clone(),
+            },
         })
+    }
+
+    /// Ends a restartable service abruptly, as a crash would: nothing is drained, every
+    /// task it had is dropped where it was, its connections close. Waits until it is gone.
+    pub async fn kill(&mut self, name: &str) -> anyhow::Result<()> {
+        let slot = self
+            .isolated
+            .iter_mut()
+            .find(|(n, _)| *n == name)
+            .map(|(_, s)| s)
+            .with_context(|| format!("{name} was not launched as restartable"))?;
+        let kill = slot
+            .kill
+            .take()
+            .with_context(|| format!("{name} is not running"))?;
+        let _ = kill.send(());
+        if let Some(done) = slot.done.take() {
+            let _ = done.await;
+        }
+        Ok(())
+    }
+
+    /// Starts a killed service again, on the same port and database.
+    pub async fn restart(&mut self, name: &str) -> anyhow::Result<()> {
+        let running = self
+            .services
+            .iter()
+            .find(|r| r.def.name == name)
+            .cloned()
+            .with_context(|| format!("no service {name}"))?;
+        let slot = self
+            .isolated
+            .iter_mut()
+            .find(|(n, _)| *n == name)
+            .map(|(_, s)| s)
+            .with_context(|| format!("{name} was not launched as restartable"))?;
+        anyhow::ensure!(
+            slot.kill.is_none(),
+            "{name} is still running; kill it first"
+        );
+        let listener = std::net::TcpListener::bind(running.addr)
+            .with_context(|| format!("{name}: cannot listen on {} again", running.addr))?;
+        listener.set_nonblocking(true)?;
+        let start = IsolatedStart {
+            def: running.def,
+            listener,
+            admin: self.restart.admin.clone(),
+            urls: self.restart.urls.clone(),
+            keys: self
+                .keyring
+                .for_service(name)
+                .context("a key for every service")?,
+            pool: self.restart.pool.clone(),
+            server: self.restart.server.clone(),
+            clock: self.restart.clock.clone(),
+            stopped: self.stop.subscribe(),
+        };
+        *slot = spawn_isolated(start)?;
+        Ok(())
     }
 
     /// The keys the services run with: mint an operator token, or act as a service in tests.
@@ -168,6 +363,14 @@ impl Platform {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => first_error = first_error.or(Some(e)),
                 Err(e) => first_error = first_error.or(Some(e.into())),
+            }
+        }
+        for (_, mut slot) in self.isolated {
+            if let Some(done) = slot.done.take() {
+                match done.await {
+                    Ok(Ok(())) | Err(_) => {}
+                    Ok(Err(e)) => first_error = first_error.or(Some(e)),
+                }
             }
         }
         first_error.map_or(Ok(()), Err)

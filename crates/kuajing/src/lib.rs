@@ -2,8 +2,10 @@
 //! together, and a private PostgreSQL for local use. `kuajing up` and the testkit both
 //! stand on this.
 
+pub mod bench;
 pub mod launch;
 pub mod pgcluster;
+pub mod procs;
 
 use kuajing_platform::ServiceDef;
 

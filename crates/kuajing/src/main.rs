@@ -30,6 +30,8 @@ enum Cmd {
     Up(UpArgs),
     /// Create every service's role and schema and apply its migrations, then exit.
     Migrate(DbArgs),
+    /// Measure the platform's throughput and latency against pgbench on the same Postgres.
+    Bench(kuajing::bench::BenchArgs),
     /// Print a fresh set of service keys (KJ_SERVICE_KEY and KJ_SERVICE_TRUST for every
     /// service, and an operator token valid for 24 hours), for running the binaries apart.
     Keys,
@@ -257,16 +259,23 @@ fn main() -> anyhow::Result<()> {
         Cmd::Up(a) => a.db.telemetry.log_format,
         Cmd::Migrate(a) => a.telemetry.log_format,
         Cmd::Keys => return keys(),
+        Cmd::Bench(_) => kuajing_platform::telemetry::LogFormat::Pretty,
     };
-    telemetry::init(log_format, "warn,kuajing=info");
+
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    {
+        // The OTLP exporters need the runtime.
+        let _entered = runtime.enter();
+        telemetry::init(log_format, "warn,kuajing=info", "kuajing");
+    }
     runtime.block_on(async move {
         match cli.command {
             Cmd::Up(args) => up(args).await,
             Cmd::Migrate(args) => migrate(args).await,
             Cmd::Keys => keys(),
+            Cmd::Bench(args) => kuajing::bench::run(args).await,
         }
     })
 }

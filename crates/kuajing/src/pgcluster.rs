@@ -204,7 +204,7 @@ fn running_as_root() -> bool {
 
 /// Finds the directory holding `initdb` and `pg_ctl`: `KJ_PG_BINDIR`, then the newest
 /// `/usr/lib/postgresql/<v>/bin` (Debian), then `PATH`.
-fn find_bindir() -> anyhow::Result<PathBuf> {
+pub fn find_bindir() -> anyhow::Result<PathBuf> {
     if let Ok(dir) = std::env::var("KJ_PG_BINDIR") {
         let dir = PathBuf::from(dir);
         if dir.join("initdb").exists() {

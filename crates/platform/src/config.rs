@@ -170,11 +170,18 @@ pub fn service_main_with<A: Args + FromArgMatches>(
     let matches = A::augment_args(command).get_matches();
     let args = ServiceArgs::from_arg_matches(&matches)?;
     let own = A::from_arg_matches(&matches)?;
-    telemetry::init(args.telemetry.log_format, "info");
-    apply(own)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    // The OTLP exporters need the runtime.
+    let entered = runtime.enter();
+    telemetry::init(
+        args.telemetry.log_format,
+        "info",
+        &format!("kuajing-{}", def.name),
+    );
+    drop(entered);
+    apply(own)?;
     runtime.block_on(async move {
         let database = args.database()?;
         let migrate = args.migrate != MigrateMode::Off;

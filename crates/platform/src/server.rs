@@ -86,8 +86,20 @@ pub async fn serve(
                 .trim_start_matches('/')
                 .split_once('/')
                 .unwrap_or((path, ""));
-            tracing::info_span!("rpc", rpc.service = %service, rpc.method = %method)
+            let span = tracing::info_span!(
+                "rpc",
+                otel.name = %path.trim_start_matches('/'),
+                otel.kind = "server",
+                rpc.system = "grpc",
+                rpc.service = %service,
+                rpc.method = %method,
+                trace_id = tracing::field::Empty,
+                span_id = tracing::field::Empty,
+            );
+            crate::telemetry::adopt_remote_parent(&span, req.headers());
+            span
         })
+        .layer(crate::metrics::RpcMetrics)
         .layer(tower::util::option_layer(guard))
         .add_routes(routes)
         .add_service(health)

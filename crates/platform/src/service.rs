@@ -89,6 +89,7 @@ impl tonic::service::Interceptor for Outgoing {
             .parse()
             .map_err(|_| tonic::Status::internal("unencodable service token"))?;
         request.metadata_mut().insert(auth::TOKEN_HEADER, value);
+        crate::telemetry::inject_current(request.metadata_mut());
         Ok(request)
     }
 }
@@ -215,6 +216,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let keys = ctx.peers.keys().clone();
+    crate::metrics::observe_pool(def.name, ctx.pool.clone());
     let routes = (def.routes)(ctx).await?;
     let guard = (!auth::PUBLIC_SERVICES.contains(&def.grpc_service))
         .then(|| auth::RequireCaller::new(keys, def.errors));

@@ -194,9 +194,23 @@ pub struct TestPlatform {
 impl TestPlatform {
     /// Creates the database, provisions and migrates every schema, and serves.
     pub async fn start() -> anyhow::Result<TestPlatform> {
-        kuajing_platform::telemetry::init(kuajing_platform::telemetry::LogFormat::Pretty, "warn");
+        Self::start_restartable(&[]).await
+    }
+
+    /// As [`TestPlatform::start`], with the `restartable` services (short names) each on a
+    /// runtime of its own, so the test can [`kill`](TestPlatform::kill) one abruptly, as a
+    /// crash would, and [`restart`](TestPlatform::restart) it on the same port and database.
+    pub async fn start_restartable(restartable: &[&'static str]) -> anyhow::Result<TestPlatform> {
+        kuajing_platform::telemetry::init(
+            kuajing_platform::telemetry::LogFormat::Pretty,
+            "warn",
+            "kuajing-test",
+        );
         let db = TestDb::create().await?;
-        let settings = LaunchSettings::ephemeral();
+        let settings = LaunchSettings {
+            restartable: restartable.to_vec(),
+            ..LaunchSettings::ephemeral()
+        };
         let clock = settings.clock.clone();
         let platform =
             Platform::start(&kuajing::services(), &db.admin_options(), &settings).await?;
@@ -205,6 +219,17 @@ impl TestPlatform {
             platform,
             clock,
         })
+    }
+
+    /// Ends a service started restartable abruptly: every in-flight request and task of it
+    /// is dropped where it was, nothing drains, its database connections close.
+    pub async fn kill(&mut self, name: &str) -> anyhow::Result<()> {
+        self.platform.kill(name).await
+    }
+
+    /// Starts a killed service again on the same port and database (clients reconnect).
+    pub async fn restart(&mut self, name: &str) -> anyhow::Result<()> {
+        self.platform.restart(name).await
     }
 
     /// The clock every service of this platform reads; `advance` it to test expiry.

@@ -214,10 +214,30 @@ pub async fn post(
     .execute(&mut *conn)
     .await?;
 
+    entries_counter().add(
+        1,
+        &[opentelemetry::KeyValue::new(
+            "type",
+            draft.entry_type.as_str_name(),
+        )],
+    );
     Ok(Posted {
         entry_id,
         created_at: now,
         legs,
+    })
+}
+
+/// Journal entries posted, by type (a metric; counted when the insert succeeds, so an entry
+/// whose transaction later rolls back is counted too: it measures work, not the ledger).
+fn entries_counter() -> &'static opentelemetry::metrics::Counter<u64> {
+    static C: std::sync::OnceLock<opentelemetry::metrics::Counter<u64>> =
+        std::sync::OnceLock::new();
+    C.get_or_init(|| {
+        kuajing_platform::metrics::counter(
+            "kuajing.ledger.entries",
+            "journal entries posted, by type",
+        )
     })
 }
 

@@ -1,0 +1,206 @@
+//! The scenarios: what is set up first and what one operation is.
+
+use std::sync::Arc;
+
+use kuajing_platform::auth::Keyring;
+use kuajing_proto::fx::v1::fx_service_client::FxServiceClient;
+use kuajing_proto::fx::v1::{
+    CreateQuoteRequest, ExecuteQuoteRequest, create_quote_request::FixedAmount,
+};
+use kuajing_proto::types::Money;
+use kuajing_proto::wallet::v1::wallet_service_client::WalletServiceClient;
+use kuajing_proto::wallet::v1::{
+    CreateReceivingAccountRequest, CreateTransferRequest, OpenWalletRequest,
+    ReceivingAccountPurpose, RecordInboundRemittanceRequest,
+};
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+
+use super::load::Op;
+
+/// A channel whose requests carry `caller`'s service token for `audience`.
+pub type Authed = InterceptedService<Channel, Token>;
+
+/// Adds a fixed service token.
+#[derive(Clone)]
+pub struct Token(tonic::metadata::MetadataValue<tonic::metadata::Ascii>);
+
+impl tonic::service::Interceptor for Token {
+    fn call(&mut self, mut r: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        r.metadata_mut()
+            .insert(kuajing_platform::auth::TOKEN_HEADER, self.0.clone());
+        Ok(r)
+    }
+}
+
+/// A lazily connected channel to `url` acting as `caller`.
+pub fn channel(
+    url: &str,
+    keyring: &Keyring,
+    caller: &str,
+    audience: &str,
+) -> anyhow::Result<Authed> {
+    let exp = chrono::Utc::now() + chrono::Duration::hours(6);
+    let token = keyring
+        .token(caller, audience, exp)
+        .ok_or_else(|| anyhow::anyhow!("no key for {caller}"))?;
+    let channel = tonic::transport::Endpoint::from_shared(url.to_owned())?
+        .tcp_nodelay(true)
+        .connect_lazy();
+    Ok(InterceptedService::new(channel, Token(token.parse()?)))
+}
+
+fn rid() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+fn money(c: &str, a: &str) -> Option<Money> {
+    Some(Money {
+        currency_code: c.into(),
+        amount: a.into(),
+    })
+}
+
+/// Opens `n` wallets and funds each with `amount` of `currency` through the bank adapter.
+pub async fn funded_wallets(
+    wallet_url: &str,
+    keyring: &Keyring,
+    n: usize,
+    currency: &str,
+    amount: &str,
+) -> anyhow::Result<Vec<String>> {
+    let mut as_edge = WalletServiceClient::new(channel(wallet_url, keyring, "edge", "wallet")?);
+    let mut as_bank = WalletServiceClient::new(channel(wallet_url, keyring, "bank", "wallet")?);
+    let mut wallets = Vec::with_capacity(n);
+    for _ in 0..n {
+        let w = as_edge
+            .open_wallet(OpenWalletRequest {
+                request_id: rid(),
+                owner_account_id: rid(),
+            })
+            .await?
+            .into_inner()
+            .wallet
+            .ok_or_else(|| anyhow::anyhow!("no wallet"))?
+            .wallet_id;
+        let account = as_edge
+            .create_receiving_account(CreateReceivingAccountRequest {
+                request_id: rid(),
+                wallet_id: w.clone(),
+                currency_code: currency.into(),
+                display_name: "bench".into(),
+                purpose: ReceivingAccountPurpose::TopUp as i32,
+            })
+            .await?
+            .into_inner()
+            .receiving_account
+            .ok_or_else(|| anyhow::anyhow!("no receiving account"))?;
+        as_bank
+            .record_inbound_remittance(RecordInboundRemittanceRequest {
+                request_id: rid(),
+                account_number: account
+                    .bank_details
+                    .map(|b| b.account_number)
+                    .unwrap_or_default(),
+                bank_reference: rid(),
+                amount: money(currency, amount),
+                value_time: Some(kuajing_platform::time::to_proto(chrono::Utc::now())),
+                ..Default::default()
+            })
+            .await?;
+        wallets.push(w);
+    }
+    Ok(wallets)
+}
+
+/// A deterministic mixer: the operation's sequence number picks its wallets and amount.
+fn mix(mut x: u64) -> u64 {
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    x ^ (x >> 33)
+}
+
+/// `transfer` and `hot`: one wallet transfer between random wallets; with `hot_share`
+/// per cent of them crediting the first wallet.
+pub struct Transfers {
+    /// The wallet client (acting as order, an allowed caller).
+    pub client: WalletServiceClient<Authed>,
+    /// The funded wallets.
+    pub wallets: Arc<Vec<String>>,
+    /// Per cent of transfers that credit wallet 0.
+    pub hot_share: u64,
+}
+
+impl Op for Transfers {
+    async fn run(&self, n: u64) -> Result<(), tonic::Code> {
+        let r = mix(n);
+        let len = self.wallets.len() as u64;
+        let from = (r % len) as usize;
+        let to = if (r >> 20) % 100 < self.hot_share {
+            0
+        } else {
+            ((r >> 32) % len) as usize
+        };
+        let to = if to == from {
+            (from + 1) % self.wallets.len()
+        } else {
+            to
+        };
+        let cents = 1 + (r >> 40) % 99;
+        let req = CreateTransferRequest {
+            request_id: rid(),
+            source_wallet_id: self.wallets[from].clone(),
+            destination_wallet_id: self.wallets[to].clone(),
+            amount: money("USD", &format!("0.{cents:02}")),
+            ..Default::default()
+        };
+        self.client
+            .clone()
+            .create_transfer(req)
+            .await
+            .map(|_| ())
+            .map_err(|s| s.code())
+    }
+}
+
+/// `quote`: an fx quote for a wallet, then its execution.
+pub struct Quotes {
+    /// The fx client (acting as edge).
+    pub client: FxServiceClient<Authed>,
+    /// The funded wallets.
+    pub wallets: Arc<Vec<String>>,
+}
+
+impl Op for Quotes {
+    async fn run(&self, n: u64) -> Result<(), tonic::Code> {
+        let wallet = self.wallets[(mix(n) % self.wallets.len() as u64) as usize].clone();
+        let mut fx = self.client.clone();
+        let quote = fx
+            .create_quote(CreateQuoteRequest {
+                request_id: rid(),
+                wallet_id: wallet.clone(),
+                sell_currency_code: "USD".into(),
+                buy_currency_code: "CNH".into(),
+                fixed_amount: Some(FixedAmount::SellAmount(Money {
+                    currency_code: "USD".into(),
+                    amount: "1.00".into(),
+                })),
+                ttl: None,
+            })
+            .await
+            .map_err(|s| s.code())?
+            .into_inner()
+            .quote
+            .ok_or(tonic::Code::Internal)?;
+        fx.execute_quote(ExecuteQuoteRequest {
+            request_id: rid(),
+            quote_id: quote.quote_id,
+            wallet_id: wallet,
+        })
+        .await
+        .map(|_| ())
+        .map_err(|s| s.code())
+    }
+}

@@ -1,0 +1,193 @@
+//! Metrics every service exports (through OTLP when telemetry exports; otherwise the
+//! instruments are no-ops): per service and method, requests, errors by gRPC code and
+//! latency; connection pool usage; and the counters services record themselves
+//! (ledger entries, saga outcomes) through [`counter`].
+
+use std::pin::Pin;
+use std::sync::OnceLock;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use http_body::{Body, Frame};
+use opentelemetry::KeyValue;
+use opentelemetry::global;
+use opentelemetry::metrics::{Counter, Histogram};
+
+struct Instruments {
+    requests: Counter<u64>,
+    duration: Histogram<u64>,
+}
+
+fn instruments() -> &'static Instruments {
+    static I: OnceLock<Instruments> = OnceLock::new();
+    I.get_or_init(|| {
+        let meter = global::meter("kuajing");
+        Instruments {
+            requests: meter
+                .u64_counter("rpc.server.requests")
+                .with_description("RPCs served, by service, method and gRPC status code")
+                .build(),
+            duration: meter
+                .u64_histogram("rpc.server.duration")
+                .with_unit("us")
+                .with_description("RPC latency until the last byte of the answer")
+                .build(),
+        }
+    })
+}
+
+/// A counter by name (e.g. `kuajing.ledger.entries`), created once.
+pub fn counter(name: &'static str, description: &'static str) -> Counter<u64> {
+    global::meter("kuajing")
+        .u64_counter(name)
+        .with_description(description)
+        .build()
+}
+
+/// Observes a pool's connections (in use and idle) as a gauge.
+pub fn observe_pool(service: &'static str, pool: sqlx::PgPool) {
+    let _gauge = global::meter("kuajing")
+        .u64_observable_gauge("db.client.connections.usage")
+        .with_description("Postgres connections of the service's pool, by state")
+        .with_callback(move |observer| {
+            let idle = u64::try_from(pool.num_idle()).unwrap_or(0);
+            let size = u64::from(pool.size());
+            observer.observe(
+                size.saturating_sub(idle),
+                &[
+                    KeyValue::new("service", service),
+                    KeyValue::new("state", "used"),
+                ],
+            );
+            observer.observe(
+                idle,
+                &[
+                    KeyValue::new("service", service),
+                    KeyValue::new("state", "idle"),
+                ],
+            );
+        })
+        .build();
+}
+
+/// The tower layer recording [`instruments`] for every RPC.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RpcMetrics;
+
+impl<S> tower::Layer<S> for RpcMetrics {
+    type Service = RpcMetricsService<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        RpcMetricsService { inner }
+    }
+}
+
+/// See [`RpcMetrics`].
+#[derive(Clone, Debug)]
+pub struct RpcMetricsService<S> {
+    inner: S,
+}
+
+impl<S, B, RB> tower::Service<http::Request<B>> for RpcMetricsService<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<RB>>,
+    S::Future: Send + 'static,
+    RB: Body + Send + 'static,
+{
+    type Response = http::Response<Measured<RB>>;
+    type Error = S::Error;
+    type Future =
+        Pin<Box<dyn std::future::Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let path = request.uri().path().trim_start_matches('/').to_owned();
+        let start = Instant::now();
+        let future = self.inner.call(request);
+        Box::pin(async move {
+            let response = future.await?;
+            // Errors usually come "trailers-only", in the headers; successes in trailers.
+            let code = response
+                .headers()
+                .get("grpc-status")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            Ok(response.map(|body| Measured {
+                body,
+                path,
+                start,
+                code,
+                done: false,
+            }))
+        })
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A response body that records the RPC when its last frame (the trailers) passes.
+    pub struct Measured<B> {
+        #[pin]
+        body: B,
+        path: String,
+        start: Instant,
+        code: Option<String>,
+        done: bool,
+    }
+}
+
+impl<B: Body> Body for Measured<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let this = self.project();
+        let polled = this.body.poll_frame(cx);
+        let finished = match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(trailers) = frame.trailers_ref()
+                    && let Some(code) = trailers.get("grpc-status").and_then(|v| v.to_str().ok())
+                {
+                    *this.code = Some(code.to_owned());
+                }
+                frame.is_trailers()
+            }
+            Poll::Ready(None) | Poll::Ready(Some(Err(_))) => true,
+            Poll::Pending => false,
+        };
+        if finished && !*this.done {
+            *this.done = true;
+            let (service, method) = this
+                .path
+                .split_once('/')
+                .unwrap_or((this.path.as_str(), ""));
+            let attrs = [
+                KeyValue::new("rpc.service", service.to_owned()),
+                KeyValue::new("rpc.method", method.to_owned()),
+                KeyValue::new(
+                    "rpc.grpc.status_code",
+                    this.code.clone().unwrap_or_else(|| "0".to_owned()),
+                ),
+            ];
+            let i = instruments();
+            i.requests.add(1, &attrs);
+            i.duration.record(
+                u64::try_from(this.start.elapsed().as_micros()).unwrap_or(u64::MAX),
+                &attrs,
+            );
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
+}
