@@ -452,7 +452,7 @@ async fn rates_cross_invert_go_stale_and_are_audited() -> anyhow::Result<()> {
 #[tokio::test]
 async fn a_person_quotes_and_converts_only_for_their_own_wallet() -> anyhow::Result<()> {
     let tp = TestPlatform::start().await?;
-    let (mut w, mut fx) = (tp.wallet(), tp.fx());
+    let mut w = tp.wallet();
     let wallet = funded_wallet(&mut w, "USD", "100.00").await;
     let owner = w
         .get_wallet(GetWalletRequest {

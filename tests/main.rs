@@ -1,5 +1,6 @@
 //! Tests across the real services, each on a fresh Postgres database.
 
+mod authorization;
 mod foundation;
 mod fx;
 mod idempotency;

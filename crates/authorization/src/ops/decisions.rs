@@ -642,10 +642,12 @@ pub async fn list(
     let page = Page::from_proto("page", req.page.as_ref(), &mut v);
     finish(ctx.errors(), v)?;
 
-    let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
     match mandate_id {
         Some(id) => {
-            let m = mandates::load(&mut conn, ctx, id, false).await?;
+            let m = {
+                let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
+                mandates::load(&mut conn, ctx, id, false).await?
+            };
             access::check_owner(ctx, subject, m.owner_account_id).await?;
         }
         // By payment: the order service's view of its own saga.
@@ -659,6 +661,7 @@ pub async fn list(
             }
         }
     }
+    let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
     let sql = format!(
         "SELECT {COLUMNS} FROM decisions
          WHERE ($1::uuid IS NULL OR mandate_id = $1)

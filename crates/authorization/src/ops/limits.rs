@@ -53,8 +53,10 @@ pub async fn get(
     };
     if let Some(id) = mandate_id {
         let m = mandates::load(&mut conn, ctx, id, false).await?;
-        access::check_owner(ctx, subject, m.owner_account_id).await?;
         let (reserved, confirmed) = decisions::day_use(&mut conn, id, day).await?;
+        // No connection is held while identity is asked.
+        drop(conn);
+        access::check_owner(ctx, subject, m.owner_account_id).await?;
         limits.mandate_id = id.to_string();
         limits.reserved_amount = Some(usd(reserved)?);
         limits.confirmed_amount = Some(usd(confirmed)?);

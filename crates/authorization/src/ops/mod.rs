@@ -135,3 +135,64 @@ pub fn is_unique_violation(e: &sqlx::Error) -> bool {
         .and_then(|d| d.code())
         .is_some_and(|c| c == "23505")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const D: ErrorDomain = ErrorDomain("authorization.kuajing");
+
+    #[test]
+    fn invalid_input_carries_field_violations_and_a_reason() {
+        assert!(finish(D, FieldViolations::new()).is_ok());
+        let mut v = FieldViolations::new();
+        v.add("agreement_accepted", "must be true");
+        v.add("code", "must be exactly 6 digits");
+        let s = finish_with(D, v, "AGREEMENT_NOT_ACCEPTED").unwrap_err();
+        assert_eq!(s.code(), Code::InvalidArgument);
+        let info = s.get_details_error_info().expect("error info");
+        assert_eq!(info.reason, "AGREEMENT_NOT_ACCEPTED");
+        assert_eq!(info.domain, "authorization.kuajing");
+        let bad = s.get_details_bad_request().expect("bad request");
+        assert_eq!(bad.field_violations.len(), 2);
+    }
+
+    #[test]
+    fn marketplace_members_are_checked() {
+        let mut v = FieldViolations::new();
+        let ok = MarketplaceMember {
+            marketplace: Marketplace::Marketplace1688 as i32,
+            external_member_id: "测试买家账号003".to_owned(),
+        };
+        assert_eq!(
+            member(&mut v, "m", Some(&ok)),
+            Some((Marketplace::Marketplace1688, "测试买家账号003".to_owned()))
+        );
+        assert!(v.is_empty());
+        for bad in [
+            MarketplaceMember {
+                marketplace: 0,
+                external_member_id: "x".to_owned(),
+            },
+            MarketplaceMember {
+                marketplace: 1,
+                external_member_id: String::new(),
+            },
+            MarketplaceMember {
+                marketplace: 1,
+                external_member_id: "x".repeat(65),
+            },
+            MarketplaceMember {
+                marketplace: 1,
+                external_member_id: "a\u{7}b".to_owned(),
+            },
+        ] {
+            let mut v = FieldViolations::new();
+            assert_eq!(member(&mut v, "m", Some(&bad)), None, "{bad:?}");
+            assert!(!v.is_empty());
+        }
+        let mut v = FieldViolations::new();
+        assert_eq!(member(&mut v, "m", None), None);
+        assert!(!v.is_empty());
+    }
+}
