@@ -1,6 +1,7 @@
 //! Tests across the real services, each on a fresh Postgres database.
 
 mod authorization;
+mod bad_input;
 mod foundation;
 mod fx;
 mod idempotency;
