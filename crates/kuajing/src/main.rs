@@ -32,6 +32,8 @@ enum Cmd {
     Migrate(DbArgs),
     /// Measure the platform's throughput and latency against pgbench on the same Postgres.
     Bench(kuajing::bench::BenchArgs),
+    /// The bank invariant test under crashes: real binaries, kills, a Postgres restart.
+    Chaos(kuajing::chaos::ChaosArgs),
     /// Print a fresh set of service keys (KJ_SERVICE_KEY and KJ_SERVICE_TRUST for every
     /// service, and an operator token valid for 24 hours), for running the binaries apart.
     Keys,
@@ -259,7 +261,7 @@ fn main() -> anyhow::Result<()> {
         Cmd::Up(a) => a.db.telemetry.log_format,
         Cmd::Migrate(a) => a.telemetry.log_format,
         Cmd::Keys => return keys(),
-        Cmd::Bench(_) => kuajing_platform::telemetry::LogFormat::Pretty,
+        Cmd::Bench(_) | Cmd::Chaos(_) => kuajing_platform::telemetry::LogFormat::Pretty,
     };
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -276,6 +278,7 @@ fn main() -> anyhow::Result<()> {
             Cmd::Migrate(args) => migrate(args).await,
             Cmd::Keys => keys(),
             Cmd::Bench(args) => kuajing::bench::run(args).await,
+            Cmd::Chaos(args) => kuajing::chaos::run(args).await,
         }
     })
 }

@@ -1,0 +1,447 @@
+//! `kuajing chaos`: the bank invariant test under crashes. The platform runs as separate
+//! processes (the real binaries) on a private Postgres; concurrent clients move money
+//! (transfers, holds captured or released, fx conversions) and retry every failed call
+//! with the same request; every few seconds a random service is killed with SIGKILL and
+//! restarted, and once Postgres itself is restarted. At the end the ledger is audited.
+//! The last line is `invariants: N checked, 0 violated; ops acked=A, kills=K, db restarts=R`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use kuajing_proto::fx::v1::fx_service_client::FxServiceClient;
+use kuajing_proto::fx::v1::{CreateQuoteRequest, ExecuteQuoteRequest, create_quote_request::FixedAmount};
+use kuajing_proto::types::Money;
+use kuajing_proto::wallet::v1::wallet_service_client::WalletServiceClient;
+use kuajing_proto::wallet::v1::{
+    CaptureHoldRequest, CreateHoldRequest, CreateTransferRequest, HoldPurpose, ReleaseHoldRequest,
+};
+use prost::Message;
+use rust_decimal::Decimal;
+use sqlx::{AssertSqlSafe, ConnectOptions, Connection, PgPool};
+use tokio::sync::Mutex;
+use tonic::Code;
+
+use crate::bench::scenarios::{Authed, channel, funded_wallets};
+use crate::pgcluster::Cluster;
+use crate::procs::{Processes, SERVICES, default_bin_dir};
+
+/// Options of `kuajing chaos`.
+#[derive(clap::Args, Debug)]
+pub struct ChaosArgs {
+    /// Seconds of load (kills happen during it).
+    #[arg(long, default_value_t = 60)]
+    pub seconds: u64,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 8)]
+    pub clients: u32,
+    /// Seconds between kills.
+    #[arg(long, default_value_t = 5)]
+    pub kill_every: u64,
+    /// Seed of the operation and kill schedule [default: from the clock; printed].
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Wallets the load spreads over.
+    #[arg(long, default_value_t = 12)]
+    pub wallets: usize,
+    /// Where the service binaries are [default: beside this kuajing].
+    #[arg(long)]
+    pub bin_dir: Option<std::path::PathBuf>,
+    /// Directory of the private Postgres the run uses (it is restarted during the run).
+    #[arg(long, default_value = "target/kuajing-chaos-postgres")]
+    pub pg_dir: std::path::PathBuf,
+    /// Port of that Postgres.
+    #[arg(long, default_value_t = 54331)]
+    pub pg_port: u16,
+    /// First of six ports the services listen on.
+    #[arg(long, default_value_t = 52050)]
+    pub base_port: u16,
+}
+
+/// A small deterministic generator (xorshift).
+#[derive(Clone)]
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+/// What one acknowledged operation was, for the audit.
+#[derive(Clone, Debug)]
+struct Acked {
+    kind: &'static str,
+    request_id: String,
+}
+
+/// Shared state of the run.
+struct Run {
+    acked: Mutex<Vec<Acked>>,
+    violations: Mutex<Vec<String>>,
+    retries: AtomicU64,
+}
+
+impl Run {
+    async fn violation(&self, what: String) {
+        eprintln!("VIOLATION: {what}");
+        self.violations.lock().await.push(what);
+    }
+}
+
+fn rid() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+fn usd(cents: u64) -> Option<Money> {
+    Some(Money { currency_code: "USD".into(), amount: format!("{}.{:02}", cents / 100, cents % 100) })
+}
+
+/// Transient: the service or database is down or restarting. The call is retried as is.
+fn transient(code: Code) -> bool {
+    matches!(code, Code::Unavailable | Code::DeadlineExceeded | Code::Unknown | Code::Internal | Code::Cancelled | Code::Aborted)
+}
+
+/// Calls `f` until it answers something other than a transient failure; every success of
+/// the same request must be byte-identical (a retry returns the first answer).
+async fn with_retries<R, F, Fut>(run: &Run, what: &str, mut f: F) -> Result<R, tonic::Status>
+where
+    R: Message + Clone,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<R, tonic::Status>>,
+{
+    let started = Instant::now();
+    let mut first: Option<Vec<u8>> = None;
+    let mut answer = None;
+    loop {
+        match f().await {
+            Ok(r) => {
+                let bytes = r.encode_to_vec();
+                match &first {
+                    None => first = Some(bytes),
+                    Some(b) if *b != bytes => run.violation(format!("{what}: a retry answered differently")).await,
+                    Some(_) => {}
+                }
+                if answer.is_none() {
+                    answer = Some(r);
+                }
+                // One more identical call proves the replay; then stop.
+                if let Some(a) = answer.take()
+                    && first.is_some()
+                {
+                    let again = f().await;
+                    if let Ok(again) = again
+                        && again.encode_to_vec() != *first.as_ref().expect("set")
+                    {
+                        run.violation(format!("{what}: a replay answered differently")).await;
+                    }
+                    return Ok(a);
+                }
+            }
+            Err(s) if transient(s.code()) && started.elapsed() < Duration::from_secs(120) => {
+                run.retries.fetch_add(1, Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(s) => return Err(s),
+        }
+    }
+}
+
+struct Clients {
+    wallet: WalletServiceClient<Authed>,
+    fx: FxServiceClient<Authed>,
+}
+
+async fn client_loop(run: Arc<Run>, c: Clients, wallets: Arc<Vec<String>>, mut rng: Rng, until: Instant) {
+    let pick = |rng: &mut Rng| wallets[rng.below(wallets.len() as u64) as usize].clone();
+    while Instant::now() < until {
+        let (from, to) = (pick(&mut rng), pick(&mut rng));
+        match rng.below(4) {
+            0 | 1 if from != to => {
+                let req = CreateTransferRequest {
+                    request_id: rid(),
+                    source_wallet_id: from,
+                    destination_wallet_id: to,
+                    amount: usd(1 + rng.below(500)),
+                    ..Default::default()
+                };
+                let mut w = c.wallet.clone();
+                let r = with_retries(&run, "transfer", || {
+                    let (mut w, req) = (w.clone(), req.clone());
+                    async move { w.create_transfer(req).await.map(|r| r.into_inner()) }
+                })
+                .await;
+                if r.is_ok() {
+                    run.acked.lock().await.push(Acked { kind: "transfer", request_id: req.request_id.clone() });
+                }
+                // On purpose: the same id with another body is refused, whatever happened.
+                if rng.below(10) == 0 {
+                    let altered = CreateTransferRequest { amount: usd(99_999_999_999), ..req.clone() };
+                    match w.create_transfer(altered).await {
+                        Err(s) if s.code() == Code::AlreadyExists => {}
+                        Err(s) if transient(s.code()) => {}
+                        Err(_) if r.is_err() => {}
+                        other => run.violation(format!("altered replay of {} answered {other:?}", req.request_id)).await,
+                    }
+                }
+            }
+            2 => {
+                let hold = CreateHoldRequest {
+                    request_id: rid(),
+                    wallet_id: from.clone(),
+                    amount: usd(100 + rng.below(1000)),
+                    purpose: HoldPurpose::Escrow as i32,
+                    order_id: format!("CHAOS-{}", rng.below(1000)),
+                    ..Default::default()
+                };
+                let w = c.wallet.clone();
+                let Ok(created) = with_retries(&run, "hold", || {
+                    let (mut w, r) = (w.clone(), hold.clone());
+                    async move { w.create_hold(r).await.map(|r| r.into_inner()) }
+                })
+                .await
+                else {
+                    continue;
+                };
+                run.acked.lock().await.push(Acked { kind: "hold", request_id: hold.request_id.clone() });
+                let hold_id = created.hold.map(|h| h.hold_id).unwrap_or_default();
+                let end = if rng.below(2) == 0 {
+                    let req = CaptureHoldRequest {
+                        request_id: rid(),
+                        hold_id,
+                        payee_wallet_id: to,
+                        amount: usd(50),
+                        ..Default::default()
+                    };
+                    with_retries(&run, "capture", || {
+                        let (mut w, r) = (w.clone(), req.clone());
+                        async move { w.capture_hold(r).await.map(|r| r.into_inner()) }
+                    })
+                    .await
+                    .map(|_| ("capture", req.request_id))
+                } else {
+                    let req = ReleaseHoldRequest { request_id: rid(), hold_id, reason: "chaos".into() };
+                    with_retries(&run, "release", || {
+                        let (mut w, r) = (w.clone(), req.clone());
+                        async move { w.release_hold(r).await.map(|r| r.into_inner()) }
+                    })
+                    .await
+                    .map(|_| ("release", req.request_id))
+                };
+                if let Ok((kind, request_id)) = end {
+                    run.acked.lock().await.push(Acked { kind, request_id });
+                }
+            }
+            _ => {
+                let fx = c.fx.clone();
+                let quote = CreateQuoteRequest {
+                    request_id: rid(),
+                    wallet_id: from.clone(),
+                    sell_currency_code: "USD".into(),
+                    buy_currency_code: "CNH".into(),
+                    fixed_amount: Some(FixedAmount::SellAmount(Money { currency_code: "USD".into(), amount: "1.00".into() })),
+                    ttl: Some(prost_types::Duration { seconds: 120, nanos: 0 }),
+                };
+                let Ok(q) = with_retries(&run, "quote", || {
+                    let (mut f, r) = (fx.clone(), quote.clone());
+                    async move { f.create_quote(r).await.map(|r| r.into_inner()) }
+                })
+                .await
+                else {
+                    continue;
+                };
+                let exec = ExecuteQuoteRequest {
+                    request_id: rid(),
+                    quote_id: q.quote.map(|q| q.quote_id).unwrap_or_default(),
+                    wallet_id: from,
+                };
+                // The same request from several clients at once: exactly one conversion.
+                let mut racers = Vec::new();
+                for _ in 0..3 {
+                    let (run, fx, exec) = (run.clone(), fx.clone(), exec.clone());
+                    racers.push(tokio::spawn(async move {
+                        with_retries(&run, "execute", || {
+                            let (mut f, r) = (fx.clone(), exec.clone());
+                            async move { f.execute_quote(r).await.map(|r| r.into_inner()) }
+                        })
+                        .await
+                        .map(|r| r.encode_to_vec())
+                    }));
+                }
+                let mut answers = Vec::new();
+                for r in racers {
+                    if let Ok(Ok(bytes)) = r.await {
+                        answers.push(bytes);
+                    }
+                }
+                if answers.windows(2).any(|w| w[0] != w[1]) {
+                    run.violation(format!("concurrent copies of execute {} answered differently", exec.request_id)).await;
+                }
+                if !answers.is_empty() {
+                    run.acked.lock().await.push(Acked { kind: "conversion", request_id: q_request(&exec) });
+                }
+            }
+        }
+    }
+}
+
+/// The wallet request id of a conversion is its quote id (one conversion per quote).
+fn q_request(exec: &ExecuteQuoteRequest) -> String {
+    exec.quote_id.clone()
+}
+
+/// The audit. Returns (checked, violations).
+async fn audit(pool: &PgPool, acked: &[Acked]) -> anyhow::Result<(u64, Vec<String>)> {
+    let mut checked = 0u64;
+    let mut bad = Vec::new();
+    let mut check = |ok: bool, what: String| {
+        checked += 1;
+        if !ok {
+            bad.push(what);
+        }
+    };
+    let rows = |sql: &'static str| sqlx::query_as::<_, (String, Decimal)>(AssertSqlSafe(sql)).fetch_all(pool);
+    for (currency, sum) in rows("SELECT currency, sum(balance) FROM wallet.ledger_accounts GROUP BY currency").await? {
+        check(sum.is_zero(), format!("ledger sums to {sum} in {currency}, not zero"));
+    }
+    let drift: Vec<(uuid::Uuid, Decimal, Decimal)> = sqlx::query_as(
+        "SELECT a.account_id, a.balance, coalesce(sum(p.amount), 0) FROM wallet.ledger_accounts a
+         LEFT JOIN wallet.postings p ON p.account_id = a.account_id GROUP BY a.account_id, a.balance",
+    )
+    .fetch_all(pool)
+    .await?;
+    for (account, cached, posted) in drift {
+        check(cached == posted, format!("account {account}: cached balance {cached} but postings sum to {posted}"));
+    }
+    let negative: Vec<(uuid::Uuid, Decimal)> =
+        sqlx::query_as("SELECT account_id, balance FROM wallet.ledger_accounts WHERE kind IN (1, 2)").fetch_all(pool).await?;
+    for (account, b) in negative {
+        check(b >= Decimal::ZERO, format!("customer account {account} is negative: {b}"));
+    }
+    let unbalanced: Vec<(uuid::Uuid, String, Decimal)> =
+        sqlx::query_as("SELECT entry_id, currency, sum(amount) FROM wallet.postings GROUP BY entry_id, currency").fetch_all(pool).await?;
+    for (entry, currency, sum) in unbalanced {
+        check(sum.is_zero(), format!("entry {entry} sums to {sum} {currency}"));
+    }
+    let held: Vec<(uuid::Uuid, String, Decimal, Decimal)> = sqlx::query_as(
+        "SELECT a.wallet_id, a.currency, sum(a.balance),
+                coalesce((SELECT sum(h.amount) FROM wallet.holds h WHERE h.wallet_id = a.wallet_id
+                          AND h.currency = a.currency AND h.state = 1), 0)
+         FROM wallet.ledger_accounts a WHERE a.kind = 2 GROUP BY a.wallet_id, a.currency",
+    )
+    .fetch_all(pool)
+    .await?;
+    for (wallet, currency, balance, open) in held {
+        check(balance == open, format!("wallet {wallet} holds {balance} {currency} but its open holds sum to {open}"));
+    }
+    let ended: Vec<(uuid::Uuid, i16, Option<uuid::Uuid>)> =
+        sqlx::query_as("SELECT hold_id, state, end_entry_id FROM wallet.holds").fetch_all(pool).await?;
+    for (hold, state, end) in ended {
+        check((state == 1) == end.is_none(), format!("hold {hold} in state {state} with end entry {end:?}"));
+    }
+    for a in acked {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM wallet.journal_entries WHERE request_id = $1::uuid")
+            .bind(&a.request_id)
+            .fetch_one(pool)
+            .await?;
+        check(n == 1, format!("acknowledged {} {} has {n} journal entries", a.kind, a.request_id));
+    }
+    Ok((checked, bad))
+}
+
+/// Runs chaos; returns an error (non-zero exit) on any violation.
+pub async fn run(args: ChaosArgs) -> anyhow::Result<()> {
+    let seed = args.seed.unwrap_or_else(|| u64::try_from(chrono::Utc::now().timestamp_micros()).unwrap_or(1) | 1);
+    println!("chaos      seed {seed} (rerun with --seed {seed})");
+    let cluster = Cluster::new(&args.pg_dir, args.pg_port)?;
+    cluster.init()?;
+    cluster.start()?;
+    let admin = cluster.admin_options();
+    let db = "kuajing_chaos";
+    {
+        let mut conn = admin.connect().await?;
+        sqlx::raw_sql(AssertSqlSafe(format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))).execute(&mut conn).await?;
+        sqlx::raw_sql(AssertSqlSafe(format!("CREATE DATABASE {db}"))).execute(&mut conn).await?;
+        conn.close().await?;
+    }
+    let url = format!("postgres://postgres@127.0.0.1:{}/{db}", args.pg_port);
+    let bin_dir = match &args.bin_dir {
+        Some(d) => d.clone(),
+        None => default_bin_dir()?,
+    };
+    let mut procs = Processes::start(&bin_dir, &url, args.base_port, &[("KJ_DB_MAX_CONNECTIONS", "4")]).await?;
+    let wallet_url = procs.url("wallet").context("wallet")?;
+    let fx_url = procs.url("fx").context("fx")?;
+    let wallets = Arc::new(funded_wallets(&wallet_url, procs.keyring(), args.wallets, "USD", "100000.00").await?);
+
+    let run = Arc::new(Run { acked: Mutex::default(), violations: Mutex::default(), retries: AtomicU64::new(0) });
+    let until = Instant::now() + Duration::from_secs(args.seconds);
+    let mut tasks = Vec::new();
+    for i in 0..args.clients {
+        let c = Clients {
+            wallet: WalletServiceClient::new(channel(&wallet_url, procs.keyring(), "order", "wallet")?),
+            fx: FxServiceClient::new(channel(&fx_url, procs.keyring(), "edge", "fx")?),
+        };
+        let rng = Rng(seed ^ (u64::from(i) + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        tasks.push(tokio::spawn(client_loop(run.clone(), c, wallets.clone(), rng, until)));
+    }
+
+    // The killer: a random service every few seconds; Postgres once, half way through.
+    let mut rng = Rng(seed);
+    let (mut kills, mut db_restarts) = (0u64, 0u64);
+    let half = Instant::now() + Duration::from_secs(args.seconds / 2);
+    while Instant::now() + Duration::from_secs(args.kill_every) < until {
+        tokio::time::sleep(Duration::from_secs(args.kill_every)).await;
+        if db_restarts == 0 && Instant::now() >= half {
+            println!("chaos      restarting postgres");
+            cluster.stop()?;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            cluster.start()?;
+            db_restarts += 1;
+            continue;
+        }
+        let victim = SERVICES[rng.below(SERVICES.len() as u64) as usize];
+        println!("chaos      kill -9 kuajing-{victim}");
+        procs.kill(victim).await?;
+        kills += 1;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        procs.restart(victim).await?;
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+
+    let pool = sqlx::postgres::PgPoolOptions::new().max_connections(2).connect_with(admin.clone().database(db)).await?;
+    let acked = run.acked.lock().await.clone();
+    let (checked, mut violated) = audit(&pool, &acked).await?;
+    violated.extend(run.violations.lock().await.iter().cloned());
+    pool.close().await;
+    procs.stop().await?;
+    cluster.stop()?;
+    let counts: BTreeMap<&str, usize> = acked.iter().fold(BTreeMap::new(), |mut m, a| {
+        *m.entry(a.kind).or_default() += 1;
+        m
+    });
+    println!("chaos      acknowledged {counts:?}; {} transient failures retried", run.retries.load(Ordering::Relaxed));
+    for v in violated.iter().take(50) {
+        println!("violation  {v}");
+    }
+    let checked = checked + acked.len() as u64;
+    println!(
+        "invariants: {checked} checked, {} violated; ops acked={}, kills={kills}, db restarts={db_restarts}",
+        violated.len(),
+        acked.len()
+    );
+    if !violated.is_empty() {
+        anyhow::bail!("{} invariant violations (seed {seed})", violated.len());
+    }
+    Ok(())
+}
