@@ -68,7 +68,7 @@ pub enum PostError {
     Db(#[from] sqlx::Error),
 }
 
-fn shard_for(entry_id: Uuid) -> i16 {
+pub fn shard_for(entry_id: Uuid) -> i16 {
     let b = entry_id.as_bytes();
     let n = u16::from_be_bytes([b[14], b[15]]) % PLATFORM_SHARDS;
     i16::try_from(n).unwrap_or(0)
@@ -226,6 +226,18 @@ pub async fn post(
         created_at: now,
         legs,
     })
+}
+
+/// Counts `n` posted entries of `entry_type` (the `kuajing.ledger.entries` metric).
+pub fn count_entries(entry_type: kuajing_proto::wallet::v1::JournalEntryType, n: usize) {
+    let n = u64::try_from(n).unwrap_or(u64::MAX);
+    entries_counter().add(
+        n,
+        &[opentelemetry::KeyValue::new(
+            "type",
+            entry_type.as_str_name(),
+        )],
+    );
 }
 
 /// Journal entries posted, by type (a metric; counted when the insert succeeds, so an entry

@@ -8,6 +8,7 @@
 //! - `ops/`: one module per area of the contract; `api`: the gRPC surface.
 
 mod api;
+pub mod batch;
 pub mod domain;
 pub mod ledger;
 pub mod ops;
@@ -39,7 +40,11 @@ pub static SERVICE: ServiceDef = ServiceDef {
 
 fn routes(svc: ServiceContext) -> BoxFuture<anyhow::Result<Routes>> {
     Box::pin(async move {
-        let ctx = ops::Ctx { svc };
+        let plain = ops::Ctx { svc, batcher: None };
+        // Transfers are batched unless KJ_WALLET_BATCH=off (see `batch`).
+        let batching = std::env::var("KJ_WALLET_BATCH").map_or(true, |v| v != "off");
+        let batcher = batching.then(|| batch::Batcher::start(plain.clone(), 2, 256));
+        let ctx = ops::Ctx { batcher, ..plain };
         ops::holds::spawn_sweeper(ctx.clone(), HOLD_SWEEP_INTERVAL);
         Ok(Routes::new(WalletServiceServer::new(api::Api::new(ctx))))
     })

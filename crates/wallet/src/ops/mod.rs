@@ -95,6 +95,8 @@ pub async fn balance_of(
 pub struct Ctx {
     /// The service context (pool, clock, peers, errors).
     pub svc: ServiceContext,
+    /// Groups concurrent transfers into shared transactions, when enabled.
+    pub batcher: Option<crate::batch::Batcher>,
 }
 
 impl Ctx {

@@ -178,11 +178,31 @@ async fn load(conn: &mut sqlx::PgConnection, ctx: &Ctx, id: Uuid) -> Result<Tran
     })
 }
 
-/// CreateTransfer.
-pub async fn create(
-    ctx: &Ctx,
-    req: CreateTransferRequest,
-) -> Result<CreateTransferResponse, Status> {
+/// A transfer request that passed validation.
+#[derive(Clone, Debug)]
+pub struct Validated {
+    /// The original request (its hash keys idempotency).
+    pub req: CreateTransferRequest,
+    /// Parsed request id.
+    pub request_id: Uuid,
+    /// Source wallet.
+    pub source: Uuid,
+    /// Destination wallet.
+    pub destination: Uuid,
+    /// Amount.
+    pub amount: Money,
+    /// Destination fund pool.
+    pub pool: FundPool,
+    /// Fee legs.
+    pub fees: Vec<Fee>,
+    /// Order reference.
+    pub order_id: String,
+    /// Free text.
+    pub description: String,
+}
+
+/// Validates a CreateTransfer request (INVALID_ARGUMENT with every violation).
+pub fn validate(req: CreateTransferRequest) -> Result<Validated, Status> {
     let mut v = FieldViolations::new();
     let source = v.uuid("source_wallet_id", &req.source_wallet_id);
     let destination = v.uuid("destination_wallet_id", &req.destination_wallet_id);
@@ -200,25 +220,67 @@ pub async fn create(
     let description = v.text("description", &req.description, 200).to_owned();
     let request_id = idempotency::parse_request_id(&req.request_id)?;
     v.finish()?;
-    let (source, destination, amount, pool) = (
-        source.expect("ok"),
-        destination.expect("ok"),
-        amount.expect("ok"),
-        pool.expect("ok"),
-    );
-    let currency = amount.currency();
+    Ok(Validated {
+        request_id,
+        source: source.expect("validated"),
+        destination: destination.expect("validated"),
+        amount: amount.expect("validated"),
+        pool: pool.expect("validated"),
+        fees,
+        order_id,
+        description,
+        req,
+    })
+}
+
+/// The wire form of a transfer just made.
+pub fn transfer_proto(
+    t: &Validated,
+    transfer_id: Uuid,
+    entry_id: Uuid,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Transfer {
+    Transfer {
+        transfer_id: transfer_id.to_string(),
+        source_wallet_id: t.source.to_string(),
+        destination_wallet_id: t.destination.to_string(),
+        amount: Some(t.amount.to_proto()),
+        destination_fund_pool: t.pool as i32,
+        fee_legs: fees_proto(&fees_json(&t.fees)),
+        order_id: t.order_id.clone(),
+        description: t.description.clone(),
+        journal_entry_id: entry_id.to_string(),
+        create_time: Some(time::to_proto(now)),
+    }
+}
+
+/// CreateTransfer: through the batcher when the service runs one, else on its own.
+pub async fn create(
+    ctx: &Ctx,
+    req: CreateTransferRequest,
+) -> Result<CreateTransferResponse, Status> {
+    let t = validate(req)?;
+    match &ctx.batcher {
+        Some(batcher) => batcher.submit(t).await,
+        None => create_one(ctx, t).await,
+    }
+}
+
+/// One transfer in a transaction of its own (and the path for requests a batch defers).
+pub async fn create_one(ctx: &Ctx, t: Validated) -> Result<CreateTransferResponse, Status> {
+    let currency = t.amount.currency();
     let now = ctx.now();
+    let req = t.req.clone();
     idempotency::run(&ctx.svc.pool, ctx.errors(), "CreateTransfer", &req.request_id, &req, |mut tx| async move {
-        let split = fees::split(amount.amount(), currency, &fees).map_err(|e| fee_error(ctx, "transfer", currency, e))?;
-        require_wallet(&mut tx, ctx.errors(), source).await?;
-        require_wallet(&mut tx, ctx.errors(), destination).await?;
+        let split = fees::split(t.amount.amount(), currency, &t.fees).map_err(|e| fee_error(ctx, "transfer", currency, e))?;
+        require_wallet(&mut tx, ctx.errors(), t.source).await?;
+        require_wallet(&mut tx, ctx.errors(), t.destination).await?;
         let transfer_id = Uuid::now_v7();
-        let cause = Cause { request_id, order_id: order_id.clone(), transfer_id: Some(transfer_id), ..Cause::default() };
-        let mut draft = EntryDraft::new(JournalEntryType::Transfer, cause, description.clone());
-        let from = AccountKey::available(source, currency, FundPool::Standard);
+        let cause = Cause { request_id: t.request_id, order_id: t.order_id.clone(), transfer_id: Some(transfer_id), ..Cause::default() };
+        let mut draft = EntryDraft::new(JournalEntryType::Transfer, cause, t.description.clone());
         draft
-            .leg(from, -split.payer_pays)
-            .leg(AccountKey::available(destination, currency, pool), split.payee_gets)
+            .leg(AccountKey::available(t.source, currency, FundPool::Standard), -split.payer_pays)
+            .leg(AccountKey::available(t.destination, currency, t.pool), split.payee_gets)
             .leg(AccountKey::platform(LedgerAccountKind::FeeRevenue, currency), split.fee_revenue);
         let posted = ledger::post(&mut tx, &draft, now).await.map_err(|e| post_error(ctx.errors(), e))?;
         sqlx::query(
@@ -227,21 +289,21 @@ pub async fn create(
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(transfer_id)
-        .bind(source)
-        .bind(destination)
+        .bind(t.source)
+        .bind(t.destination)
         .bind(currency.code())
-        .bind(amount.amount())
-        .bind(pool as i16)
-        .bind(fees_json(&fees))
-        .bind(&order_id)
-        .bind(&description)
+        .bind(t.amount.amount())
+        .bind(t.pool as i16)
+        .bind(fees_json(&t.fees))
+        .bind(&t.order_id)
+        .bind(&t.description)
         .bind(posted.entry_id)
         .bind(now)
         .execute(&mut *tx)
         .await
         .map_err(internal)?;
-        let transfer = load(&mut tx, ctx, transfer_id).await?;
-        let source_balance = super::wallets::balance_in(&mut tx, source, currency).await?;
+        let transfer = transfer_proto(&t, transfer_id, posted.entry_id, now);
+        let source_balance = super::wallets::balance_in(&mut tx, t.source, currency).await?;
         Ok((CreateTransferResponse { transfer: Some(transfer), source_balance: Some(source_balance) }, tx))
     })
     .await
