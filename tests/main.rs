@@ -6,4 +6,5 @@ mod foundation;
 mod fx;
 mod idempotency;
 mod identity;
+mod order;
 mod wallet;

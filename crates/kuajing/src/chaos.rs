@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use kuajing_proto::fx::v1::fx_service_client::FxServiceClient;
-use kuajing_proto::fx::v1::{CreateQuoteRequest, ExecuteQuoteRequest, create_quote_request::FixedAmount};
+use kuajing_proto::fx::v1::{
+    CreateQuoteRequest, ExecuteQuoteRequest, create_quote_request::FixedAmount,
+};
 use kuajing_proto::types::Money;
 use kuajing_proto::wallet::v1::wallet_service_client::WalletServiceClient;
 use kuajing_proto::wallet::v1::{
@@ -102,12 +104,23 @@ fn rid() -> String {
 }
 
 fn usd(cents: u64) -> Option<Money> {
-    Some(Money { currency_code: "USD".into(), amount: format!("{}.{:02}", cents / 100, cents % 100) })
+    Some(Money {
+        currency_code: "USD".into(),
+        amount: format!("{}.{:02}", cents / 100, cents % 100),
+    })
 }
 
 /// Transient: the service or database is down or restarting. The call is retried as is.
 fn transient(code: Code) -> bool {
-    matches!(code, Code::Unavailable | Code::DeadlineExceeded | Code::Unknown | Code::Internal | Code::Cancelled | Code::Aborted)
+    matches!(
+        code,
+        Code::Unavailable
+            | Code::DeadlineExceeded
+            | Code::Unknown
+            | Code::Internal
+            | Code::Cancelled
+            | Code::Aborted
+    )
 }
 
 /// Calls `f` until it answers something other than a transient failure; every success of
@@ -127,7 +140,10 @@ where
                 let bytes = r.encode_to_vec();
                 match &first {
                     None => first = Some(bytes),
-                    Some(b) if *b != bytes => run.violation(format!("{what}: a retry answered differently")).await,
+                    Some(b) if *b != bytes => {
+                        run.violation(format!("{what}: a retry answered differently"))
+                            .await
+                    }
                     Some(_) => {}
                 }
                 if answer.is_none() {
@@ -141,7 +157,8 @@ where
                     if let Ok(again) = again
                         && again.encode_to_vec() != *first.as_ref().expect("set")
                     {
-                        run.violation(format!("{what}: a replay answered differently")).await;
+                        run.violation(format!("{what}: a replay answered differently"))
+                            .await;
                     }
                     return Ok(a);
                 }
@@ -160,7 +177,13 @@ struct Clients {
     fx: FxServiceClient<Authed>,
 }
 
-async fn client_loop(run: Arc<Run>, c: Clients, wallets: Arc<Vec<String>>, mut rng: Rng, until: Instant) {
+async fn client_loop(
+    run: Arc<Run>,
+    c: Clients,
+    wallets: Arc<Vec<String>>,
+    mut rng: Rng,
+    until: Instant,
+) {
     let pick = |rng: &mut Rng| wallets[rng.below(wallets.len() as u64) as usize].clone();
     while Instant::now() < until {
         let (from, to) = (pick(&mut rng), pick(&mut rng));
@@ -180,16 +203,28 @@ async fn client_loop(run: Arc<Run>, c: Clients, wallets: Arc<Vec<String>>, mut r
                 })
                 .await;
                 if r.is_ok() {
-                    run.acked.lock().await.push(Acked { kind: "transfer", request_id: req.request_id.clone() });
+                    run.acked.lock().await.push(Acked {
+                        kind: "transfer",
+                        request_id: req.request_id.clone(),
+                    });
                 }
                 // On purpose: the same id with another body is refused, whatever happened.
                 if rng.below(10) == 0 {
-                    let altered = CreateTransferRequest { amount: usd(99_999_999_999), ..req.clone() };
+                    let altered = CreateTransferRequest {
+                        amount: usd(99_999_999_999),
+                        ..req.clone()
+                    };
                     match w.create_transfer(altered).await {
                         Err(s) if s.code() == Code::AlreadyExists => {}
                         Err(s) if transient(s.code()) => {}
                         Err(_) if r.is_err() => {}
-                        other => run.violation(format!("altered replay of {} answered {other:?}", req.request_id)).await,
+                        other => {
+                            run.violation(format!(
+                                "altered replay of {} answered {other:?}",
+                                req.request_id
+                            ))
+                            .await
+                        }
                     }
                 }
             }
@@ -211,7 +246,10 @@ async fn client_loop(run: Arc<Run>, c: Clients, wallets: Arc<Vec<String>>, mut r
                 else {
                     continue;
                 };
-                run.acked.lock().await.push(Acked { kind: "hold", request_id: hold.request_id.clone() });
+                run.acked.lock().await.push(Acked {
+                    kind: "hold",
+                    request_id: hold.request_id.clone(),
+                });
                 let hold_id = created.hold.map(|h| h.hold_id).unwrap_or_default();
                 let end = if rng.below(2) == 0 {
                     let req = CaptureHoldRequest {
@@ -228,7 +266,11 @@ async fn client_loop(run: Arc<Run>, c: Clients, wallets: Arc<Vec<String>>, mut r
                     .await
                     .map(|_| ("capture", req.request_id))
                 } else {
-                    let req = ReleaseHoldRequest { request_id: rid(), hold_id, reason: "chaos".into() };
+                    let req = ReleaseHoldRequest {
+                        request_id: rid(),
+                        hold_id,
+                        reason: "chaos".into(),
+                    };
                     with_retries(&run, "release", || {
                         let (mut w, r) = (w.clone(), req.clone());
                         async move { w.release_hold(r).await.map(|r| r.into_inner()) }
@@ -247,8 +289,14 @@ async fn client_loop(run: Arc<Run>, c: Clients, wallets: Arc<Vec<String>>, mut r
                     wallet_id: from.clone(),
                     sell_currency_code: "USD".into(),
                     buy_currency_code: "CNH".into(),
-                    fixed_amount: Some(FixedAmount::SellAmount(Money { currency_code: "USD".into(), amount: "1.00".into() })),
-                    ttl: Some(prost_types::Duration { seconds: 120, nanos: 0 }),
+                    fixed_amount: Some(FixedAmount::SellAmount(Money {
+                        currency_code: "USD".into(),
+                        amount: "1.00".into(),
+                    })),
+                    ttl: Some(prost_types::Duration {
+                        seconds: 120,
+                        nanos: 0,
+                    }),
                 };
                 let Ok(q) = with_retries(&run, "quote", || {
                     let (mut f, r) = (fx.clone(), quote.clone());
@@ -283,10 +331,17 @@ async fn client_loop(run: Arc<Run>, c: Clients, wallets: Arc<Vec<String>>, mut r
                     }
                 }
                 if answers.windows(2).any(|w| w[0] != w[1]) {
-                    run.violation(format!("concurrent copies of execute {} answered differently", exec.request_id)).await;
+                    run.violation(format!(
+                        "concurrent copies of execute {} answered differently",
+                        exec.request_id
+                    ))
+                    .await;
                 }
                 if !answers.is_empty() {
-                    run.acked.lock().await.push(Acked { kind: "conversion", request_id: q_request(&exec) });
+                    run.acked.lock().await.push(Acked {
+                        kind: "conversion",
+                        request_id: q_request(&exec),
+                    });
                 }
             }
         }
@@ -308,9 +363,16 @@ async fn audit(pool: &PgPool, acked: &[Acked]) -> anyhow::Result<(u64, Vec<Strin
             bad.push(what);
         }
     };
-    let rows = |sql: &'static str| sqlx::query_as::<_, (String, Decimal)>(AssertSqlSafe(sql)).fetch_all(pool);
-    for (currency, sum) in rows("SELECT currency, sum(balance) FROM wallet.ledger_accounts GROUP BY currency").await? {
-        check(sum.is_zero(), format!("ledger sums to {sum} in {currency}, not zero"));
+    let rows = |sql: &'static str| {
+        sqlx::query_as::<_, (String, Decimal)>(AssertSqlSafe(sql)).fetch_all(pool)
+    };
+    for (currency, sum) in
+        rows("SELECT currency, sum(balance) FROM wallet.ledger_accounts GROUP BY currency").await?
+    {
+        check(
+            sum.is_zero(),
+            format!("ledger sums to {sum} in {currency}, not zero"),
+        );
     }
     let drift: Vec<(uuid::Uuid, Decimal, Decimal)> = sqlx::query_as(
         "SELECT a.account_id, a.balance, coalesce(sum(p.amount), 0) FROM wallet.ledger_accounts a
@@ -319,17 +381,32 @@ async fn audit(pool: &PgPool, acked: &[Acked]) -> anyhow::Result<(u64, Vec<Strin
     .fetch_all(pool)
     .await?;
     for (account, cached, posted) in drift {
-        check(cached == posted, format!("account {account}: cached balance {cached} but postings sum to {posted}"));
+        check(
+            cached == posted,
+            format!("account {account}: cached balance {cached} but postings sum to {posted}"),
+        );
     }
-    let negative: Vec<(uuid::Uuid, Decimal)> =
-        sqlx::query_as("SELECT account_id, balance FROM wallet.ledger_accounts WHERE kind IN (1, 2)").fetch_all(pool).await?;
+    let negative: Vec<(uuid::Uuid, Decimal)> = sqlx::query_as(
+        "SELECT account_id, balance FROM wallet.ledger_accounts WHERE kind IN (1, 2)",
+    )
+    .fetch_all(pool)
+    .await?;
     for (account, b) in negative {
-        check(b >= Decimal::ZERO, format!("customer account {account} is negative: {b}"));
+        check(
+            b >= Decimal::ZERO,
+            format!("customer account {account} is negative: {b}"),
+        );
     }
-    let unbalanced: Vec<(uuid::Uuid, String, Decimal)> =
-        sqlx::query_as("SELECT entry_id, currency, sum(amount) FROM wallet.postings GROUP BY entry_id, currency").fetch_all(pool).await?;
+    let unbalanced: Vec<(uuid::Uuid, String, Decimal)> = sqlx::query_as(
+        "SELECT entry_id, currency, sum(amount) FROM wallet.postings GROUP BY entry_id, currency",
+    )
+    .fetch_all(pool)
+    .await?;
     for (entry, currency, sum) in unbalanced {
-        check(sum.is_zero(), format!("entry {entry} sums to {sum} {currency}"));
+        check(
+            sum.is_zero(),
+            format!("entry {entry} sums to {sum} {currency}"),
+        );
     }
     let held: Vec<(uuid::Uuid, String, Decimal, Decimal)> = sqlx::query_as(
         "SELECT a.wallet_id, a.currency, sum(a.balance),
@@ -340,26 +417,44 @@ async fn audit(pool: &PgPool, acked: &[Acked]) -> anyhow::Result<(u64, Vec<Strin
     .fetch_all(pool)
     .await?;
     for (wallet, currency, balance, open) in held {
-        check(balance == open, format!("wallet {wallet} holds {balance} {currency} but its open holds sum to {open}"));
+        check(
+            balance == open,
+            format!("wallet {wallet} holds {balance} {currency} but its open holds sum to {open}"),
+        );
     }
     let ended: Vec<(uuid::Uuid, i16, Option<uuid::Uuid>)> =
-        sqlx::query_as("SELECT hold_id, state, end_entry_id FROM wallet.holds").fetch_all(pool).await?;
+        sqlx::query_as("SELECT hold_id, state, end_entry_id FROM wallet.holds")
+            .fetch_all(pool)
+            .await?;
     for (hold, state, end) in ended {
-        check((state == 1) == end.is_none(), format!("hold {hold} in state {state} with end entry {end:?}"));
+        check(
+            (state == 1) == end.is_none(),
+            format!("hold {hold} in state {state} with end entry {end:?}"),
+        );
     }
     for a in acked {
-        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM wallet.journal_entries WHERE request_id = $1::uuid")
-            .bind(&a.request_id)
-            .fetch_one(pool)
-            .await?;
-        check(n == 1, format!("acknowledged {} {} has {n} journal entries", a.kind, a.request_id));
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM wallet.journal_entries WHERE request_id = $1::uuid",
+        )
+        .bind(&a.request_id)
+        .fetch_one(pool)
+        .await?;
+        check(
+            n == 1,
+            format!(
+                "acknowledged {} {} has {n} journal entries",
+                a.kind, a.request_id
+            ),
+        );
     }
     Ok((checked, bad))
 }
 
 /// Runs chaos; returns an error (non-zero exit) on any violation.
 pub async fn run(args: ChaosArgs) -> anyhow::Result<()> {
-    let seed = args.seed.unwrap_or_else(|| u64::try_from(chrono::Utc::now().timestamp_micros()).unwrap_or(1) | 1);
+    let seed = args
+        .seed
+        .unwrap_or_else(|| u64::try_from(chrono::Utc::now().timestamp_micros()).unwrap_or(1) | 1);
     println!("chaos      seed {seed} (rerun with --seed {seed})");
     let cluster = Cluster::new(&args.pg_dir, args.pg_port)?;
     cluster.init()?;
@@ -368,8 +463,14 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<()> {
     let db = "kuajing_chaos";
     {
         let mut conn = admin.connect().await?;
-        sqlx::raw_sql(AssertSqlSafe(format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))).execute(&mut conn).await?;
-        sqlx::raw_sql(AssertSqlSafe(format!("CREATE DATABASE {db}"))).execute(&mut conn).await?;
+        sqlx::raw_sql(AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {db} WITH (FORCE)"
+        )))
+        .execute(&mut conn)
+        .await?;
+        sqlx::raw_sql(AssertSqlSafe(format!("CREATE DATABASE {db}")))
+            .execute(&mut conn)
+            .await?;
         conn.close().await?;
     }
     let url = format!("postgres://postgres@127.0.0.1:{}/{db}", args.pg_port);
@@ -377,21 +478,51 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<()> {
         Some(d) => d.clone(),
         None => default_bin_dir()?,
     };
-    let mut procs = Processes::start(&bin_dir, &url, args.base_port, &[("KJ_DB_MAX_CONNECTIONS", "4")]).await?;
+    let mut procs = Processes::start(
+        &bin_dir,
+        &url,
+        args.base_port,
+        &[("KJ_DB_MAX_CONNECTIONS", "4")],
+    )
+    .await?;
     let wallet_url = procs.url("wallet").context("wallet")?;
     let fx_url = procs.url("fx").context("fx")?;
-    let wallets = Arc::new(funded_wallets(&wallet_url, procs.keyring(), args.wallets, "USD", "100000.00").await?);
+    let wallets = Arc::new(
+        funded_wallets(
+            &wallet_url,
+            procs.keyring(),
+            args.wallets,
+            "USD",
+            "100000.00",
+        )
+        .await?,
+    );
 
-    let run = Arc::new(Run { acked: Mutex::default(), violations: Mutex::default(), retries: AtomicU64::new(0) });
+    let run = Arc::new(Run {
+        acked: Mutex::default(),
+        violations: Mutex::default(),
+        retries: AtomicU64::new(0),
+    });
     let until = Instant::now() + Duration::from_secs(args.seconds);
     let mut tasks = Vec::new();
     for i in 0..args.clients {
         let c = Clients {
-            wallet: WalletServiceClient::new(channel(&wallet_url, procs.keyring(), "order", "wallet")?),
+            wallet: WalletServiceClient::new(channel(
+                &wallet_url,
+                procs.keyring(),
+                "order",
+                "wallet",
+            )?),
             fx: FxServiceClient::new(channel(&fx_url, procs.keyring(), "edge", "fx")?),
         };
         let rng = Rng(seed ^ (u64::from(i) + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
-        tasks.push(tokio::spawn(client_loop(run.clone(), c, wallets.clone(), rng, until)));
+        tasks.push(tokio::spawn(client_loop(
+            run.clone(),
+            c,
+            wallets.clone(),
+            rng,
+            until,
+        )));
     }
 
     // The killer: a random service every few seconds; Postgres once, half way through.
@@ -419,7 +550,10 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<()> {
         let _ = t.await;
     }
 
-    let pool = sqlx::postgres::PgPoolOptions::new().max_connections(2).connect_with(admin.clone().database(db)).await?;
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(2)
+        .connect_with(admin.clone().database(db))
+        .await?;
     let acked = run.acked.lock().await.clone();
     let (checked, mut violated) = audit(&pool, &acked).await?;
     violated.extend(run.violations.lock().await.iter().cloned());
@@ -430,7 +564,10 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<()> {
         *m.entry(a.kind).or_default() += 1;
         m
     });
-    println!("chaos      acknowledged {counts:?}; {} transient failures retried", run.retries.load(Ordering::Relaxed));
+    println!(
+        "chaos      acknowledged {counts:?}; {} transient failures retried",
+        run.retries.load(Ordering::Relaxed)
+    );
     for v in violated.iter().take(50) {
         println!("violation  {v}");
     }

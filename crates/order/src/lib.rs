@@ -2,6 +2,12 @@
 //!
 //! A library, so `kuajing up` and the testkit embed it; `src/main.rs` is the thin binary.
 //! Schema `orders`, owned by role `kj_orders`; contract `kuajing.order.v1.OrderService`.
+//!
+//! - `domain/`: the rules, free of IO (state machine, fees and tiers, drafting rules,
+//!   modifications, shipments, refunds, the saga's plan).
+//! - `settings`: the knobs, from the environment; the rule tables live in the schema.
+//! - `ops/`: one module per area of the contract, the saga driver and its recovery loop,
+//!   the wallet-operation outbox, the background loops; `api`: the gRPC surface.
 
 mod api;
 pub mod domain;
@@ -37,6 +43,7 @@ fn routes(svc: ServiceContext) -> BoxFuture<anyhow::Result<Routes>> {
             settings: Arc::new(settings::Settings::from_env()?),
             rules: Arc::new(rules),
         };
+        ops::sweeps::spawn(ctx.clone());
         Ok(Routes::new(OrderServiceServer::new(api::Api::new(ctx))))
     })
 }

@@ -117,7 +117,10 @@ impl Settings {
             s.auto_confirm_after = chrono::Duration::days(d);
         }
         if let Some(h) = number::<i64>("KJ_ORDER_PAYMENT_TIMEOUT_HOURS")? {
-            anyhow::ensure!(h >= 0, "KJ_ORDER_PAYMENT_TIMEOUT_HOURS must not be negative");
+            anyhow::ensure!(
+                h >= 0,
+                "KJ_ORDER_PAYMENT_TIMEOUT_HOURS must not be negative"
+            );
             s.payment_timeout = (h > 0).then(|| chrono::Duration::hours(h));
         }
         if let Some(d) = number::<i64>("KJ_ORDER_REVIEW_WINDOW_DAYS")? {

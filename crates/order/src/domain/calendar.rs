@@ -67,12 +67,30 @@ mod tests {
     #[test]
     fn pacific_switches_on_the_us_sundays() {
         // 2026: DST from 8 March to 1 November.
-        assert_eq!(pacific_end_of_day(date("2026-03-07")), "2026-03-08T07:59:59Z".parse::<DateTime<Utc>>().unwrap());
-        assert_eq!(pacific_end_of_day(date("2026-03-08")), "2026-03-09T06:59:59Z".parse::<DateTime<Utc>>().unwrap());
-        assert_eq!(pacific_end_of_day(date("2026-10-31")), "2026-11-01T06:59:59Z".parse::<DateTime<Utc>>().unwrap());
-        assert_eq!(pacific_end_of_day(date("2026-11-01")), "2026-11-02T07:59:59Z".parse::<DateTime<Utc>>().unwrap());
-        assert_eq!(pacific_end_of_day(date("2026-07-04")), "2026-07-05T06:59:59Z".parse::<DateTime<Utc>>().unwrap());
-        assert_eq!(pacific_end_of_day(date("2026-01-15")), "2026-01-16T07:59:59Z".parse::<DateTime<Utc>>().unwrap());
+        assert_eq!(
+            pacific_end_of_day(date("2026-03-07")),
+            "2026-03-08T07:59:59Z".parse::<DateTime<Utc>>().unwrap()
+        );
+        assert_eq!(
+            pacific_end_of_day(date("2026-03-08")),
+            "2026-03-09T06:59:59Z".parse::<DateTime<Utc>>().unwrap()
+        );
+        assert_eq!(
+            pacific_end_of_day(date("2026-10-31")),
+            "2026-11-01T06:59:59Z".parse::<DateTime<Utc>>().unwrap()
+        );
+        assert_eq!(
+            pacific_end_of_day(date("2026-11-01")),
+            "2026-11-02T07:59:59Z".parse::<DateTime<Utc>>().unwrap()
+        );
+        assert_eq!(
+            pacific_end_of_day(date("2026-07-04")),
+            "2026-07-05T06:59:59Z".parse::<DateTime<Utc>>().unwrap()
+        );
+        assert_eq!(
+            pacific_end_of_day(date("2026-01-15")),
+            "2026-01-16T07:59:59Z".parse::<DateTime<Utc>>().unwrap()
+        );
     }
 
     #[test]
@@ -82,7 +100,10 @@ mod tests {
         let t: DateTime<Utc> = "2026-01-31T16:00:00Z".parse().unwrap();
         assert_eq!(month_index(t, shanghai), 2026 * 12 + 1);
         assert_eq!(month_index(t, parse_offset("+00:00").unwrap()), 2026 * 12);
-        assert_eq!(parse_offset("-05:30").unwrap().local_minus_utc(), -(5 * 3600 + 30 * 60));
+        assert_eq!(
+            parse_offset("-05:30").unwrap().local_minus_utc(),
+            -(5 * 3600 + 30 * 60)
+        );
         for bad in ["", "8", "+8:00", "+08", "+15:00", "08:00"] {
             assert!(parse_offset(bad).is_none(), "{bad}");
         }

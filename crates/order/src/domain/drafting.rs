@@ -173,7 +173,10 @@ pub fn ship_by(
 
 /// The ship-by deadline: for a fixed date, its end in US Pacific time; for days after
 /// payment, `days` after the prepayment completed (unknown before).
-pub fn ship_by_time(rule: ShipBy, prepayment_complete: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+pub fn ship_by_time(
+    rule: ShipBy,
+    prepayment_complete: Option<DateTime<Utc>>,
+) -> Option<DateTime<Utc>> {
     match rule {
         ShipBy::FixedDate(d) => Some(calendar::pacific_end_of_day(d)),
         ShipBy::DaysAfterPayment(n) => {
@@ -195,7 +198,16 @@ mod tests {
             region_code: region.into(),
             subdivision_code: sub.into(),
         };
-        vec![r("IR", ""), r("KP", ""), r("SY", ""), r("CU", ""), r("SD", ""), r("EG", ""), r("UA", "UA-43"), r("UA", "UA-40")]
+        vec![
+            r("IR", ""),
+            r("KP", ""),
+            r("SY", ""),
+            r("CU", ""),
+            r("SD", ""),
+            r("EG", ""),
+            r("UA", "UA-43"),
+            r("UA", "UA-40"),
+        ]
     }
 
     #[test]
@@ -204,10 +216,19 @@ mod tests {
         for region in ["IR", "KP", "SY", "CU", "SD", "EG", "ir"] {
             assert!(refused_destination(&list, region, "").is_some(), "{region}");
         }
-        assert!(refused_destination(&list, "UA", "UA-43").is_some(), "Crimea");
-        assert!(refused_destination(&list, "UA", "UA-30").is_none(), "Kyiv is fine");
+        assert!(
+            refused_destination(&list, "UA", "UA-43").is_some(),
+            "Crimea"
+        );
+        assert!(
+            refused_destination(&list, "UA", "UA-30").is_none(),
+            "Kyiv is fine"
+        );
         assert!(refused_destination(&list, "UA", "").is_none());
-        assert!(refused_destination(&list, "MM", "").is_none(), "Myanmar only warns");
+        assert!(
+            refused_destination(&list, "MM", "").is_none(),
+            "Myanmar only warns"
+        );
         assert!(refused_destination(&list, "US", "").is_none());
     }
 
@@ -241,17 +262,38 @@ mod tests {
     #[test]
     fn prepayment_has_a_minimum_unless_it_is_everything() {
         let min = d("1");
-        assert_eq!(payment_terms(d("2500"), Some(d("750")), false, min), Ok((d("750"), d("1750"))));
-        assert_eq!(payment_terms(d("2500"), Some(d("1.00")), false, min), Ok((d("1"), d("2499"))));
+        assert_eq!(
+            payment_terms(d("2500"), Some(d("750")), false, min),
+            Ok((d("750"), d("1750")))
+        );
+        assert_eq!(
+            payment_terms(d("2500"), Some(d("1.00")), false, min),
+            Ok((d("1"), d("2499")))
+        );
         assert_eq!(
             payment_terms(d("2500"), Some(d("0.99")), false, min),
             Err(TermsRefusal::PrepaymentTooLow { minimum: min })
         );
-        assert_eq!(payment_terms(d("2500"), None, true, min), Ok((d("2500"), d("0"))));
-        assert_eq!(payment_terms(d("0.50"), None, true, min), Ok((d("0.50"), d("0"))));
-        assert_eq!(payment_terms(d("0.50"), Some(d("0.50")), false, min), Ok((d("0.50"), d("0"))));
-        assert_eq!(payment_terms(d("2500"), Some(d("2500.01")), false, min), Err(TermsRefusal::PrepaymentExceedsTotal));
-        assert_eq!(payment_terms(d("2500"), Some(d("0")), false, min), Err(TermsRefusal::PrepaymentNotPositive));
+        assert_eq!(
+            payment_terms(d("2500"), None, true, min),
+            Ok((d("2500"), d("0")))
+        );
+        assert_eq!(
+            payment_terms(d("0.50"), None, true, min),
+            Ok((d("0.50"), d("0")))
+        );
+        assert_eq!(
+            payment_terms(d("0.50"), Some(d("0.50")), false, min),
+            Ok((d("0.50"), d("0")))
+        );
+        assert_eq!(
+            payment_terms(d("2500"), Some(d("2500.01")), false, min),
+            Err(TermsRefusal::PrepaymentExceedsTotal)
+        );
+        assert_eq!(
+            payment_terms(d("2500"), Some(d("0")), false, min),
+            Err(TermsRefusal::PrepaymentNotPositive)
+        );
     }
 
     #[test]
@@ -263,12 +305,30 @@ mod tests {
     #[test]
     fn ship_by_rules() {
         let now: DateTime<Utc> = "2026-03-01T12:00:00Z".parse().unwrap();
-        assert_eq!(ship_by(Some(10), None, 365, now), Ok(ShipBy::DaysAfterPayment(10)));
-        assert_eq!(ship_by(Some(0), None, 365, now), Ok(ShipBy::DaysAfterPayment(0)));
-        assert_eq!(ship_by(Some(366), None, 365, now), Err(ShipByRefusal::DaysOutOfRange));
-        assert_eq!(ship_by(Some(-1), None, 365, now), Err(ShipByRefusal::DaysOutOfRange));
-        assert_eq!(ship_by(None, Some("2026-2-30"), 365, now), Err(ShipByRefusal::Malformed));
-        assert_eq!(ship_by(None, Some("2026-02-28"), 365, now), Err(ShipByRefusal::InThePast));
+        assert_eq!(
+            ship_by(Some(10), None, 365, now),
+            Ok(ShipBy::DaysAfterPayment(10))
+        );
+        assert_eq!(
+            ship_by(Some(0), None, 365, now),
+            Ok(ShipBy::DaysAfterPayment(0))
+        );
+        assert_eq!(
+            ship_by(Some(366), None, 365, now),
+            Err(ShipByRefusal::DaysOutOfRange)
+        );
+        assert_eq!(
+            ship_by(Some(-1), None, 365, now),
+            Err(ShipByRefusal::DaysOutOfRange)
+        );
+        assert_eq!(
+            ship_by(None, Some("2026-2-30"), 365, now),
+            Err(ShipByRefusal::Malformed)
+        );
+        assert_eq!(
+            ship_by(None, Some("2026-02-28"), 365, now),
+            Err(ShipByRefusal::InThePast)
+        );
         // 2026-03-01 still runs in California at noon UTC.
         assert!(ship_by(None, Some("2026-03-01"), 365, now).is_ok());
         assert_eq!(ship_by(None, None, 365, now), Err(ShipByRefusal::Malformed));

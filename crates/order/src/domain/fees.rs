@@ -199,38 +199,125 @@ mod tests {
     #[test]
     fn caps_bind_only_above_them() {
         // Self-export 1 %, capped at USD 100: the cap binds from USD 10,000.
-        assert_eq!(capped_percent(d("9999.99"), d("1"), Some(d("100")), Currency::USD), d("100.00"));
-        assert_eq!(capped_percent(d("9949.99"), d("1"), Some(d("100")), Currency::USD), d("99.50"));
-        assert_eq!(capped_percent(d("10000.01"), d("1"), Some(d("100")), Currency::USD), d("100"));
-        assert_eq!(capped_percent(d("20000"), d("2"), Some(d("100")), Currency::USD), d("100"));
+        assert_eq!(
+            capped_percent(d("9999.99"), d("1"), Some(d("100")), Currency::USD),
+            d("100.00")
+        );
+        assert_eq!(
+            capped_percent(d("9949.99"), d("1"), Some(d("100")), Currency::USD),
+            d("99.50")
+        );
+        assert_eq!(
+            capped_percent(d("10000.01"), d("1"), Some(d("100")), Currency::USD),
+            d("100")
+        );
+        assert_eq!(
+            capped_percent(d("20000"), d("2"), Some(d("100")), Currency::USD),
+            d("100")
+        );
         // Agent export 1.2 %, capped at RMB 480: binds from RMB 40,000.
-        assert_eq!(capped_percent(d("39999"), d("1.2"), Some(d("480")), Currency::CNY), d("479.99"));
-        assert_eq!(capped_percent(d("40000"), d("1.2"), Some(d("480")), Currency::CNY), d("480"));
-        assert_eq!(capped_percent(d("1000000"), d("1.2"), Some(d("480")), Currency::CNY), d("480"));
-        assert_eq!(capped_percent(d("1000000"), d("1.2"), None, Currency::CNY), d("12000"));
+        assert_eq!(
+            capped_percent(d("39999"), d("1.2"), Some(d("480")), Currency::CNY),
+            d("479.99")
+        );
+        assert_eq!(
+            capped_percent(d("40000"), d("1.2"), Some(d("480")), Currency::CNY),
+            d("480")
+        );
+        assert_eq!(
+            capped_percent(d("1000000"), d("1.2"), Some(d("480")), Currency::CNY),
+            d("480")
+        );
+        assert_eq!(
+            capped_percent(d("1000000"), d("1.2"), None, Currency::CNY),
+            d("12000")
+        );
     }
 
     #[test]
     fn method_fees_cover_percentages_ranges_and_caps() {
         let card = method_fee(d("1000"), Some(d("2.95")), None, None, None, Currency::USD);
-        assert_eq!(card, MethodFee { amount: d("29.50"), amount_max: None });
-        let wire = method_fee(d("1000"), None, Some(d("15")), Some(d("30")), None, Currency::USD);
-        assert_eq!(wire, MethodFee { amount: d("15"), amount_max: Some(d("30")) });
-        let capped = method_fee(d("100000"), Some(d("2.95")), None, None, Some(d("40")), Currency::USD);
+        assert_eq!(
+            card,
+            MethodFee {
+                amount: d("29.50"),
+                amount_max: None
+            }
+        );
+        let wire = method_fee(
+            d("1000"),
+            None,
+            Some(d("15")),
+            Some(d("30")),
+            None,
+            Currency::USD,
+        );
+        assert_eq!(
+            wire,
+            MethodFee {
+                amount: d("15"),
+                amount_max: Some(d("30"))
+            }
+        );
+        let capped = method_fee(
+            d("100000"),
+            Some(d("2.95")),
+            None,
+            None,
+            Some(d("40")),
+            Currency::USD,
+        );
         assert_eq!(capped.amount, d("40"));
     }
 
     #[test]
     fn export_rules_prefer_the_membership_row() {
-        let usd = |v: &str| Some(Amount { currency: Currency::USD, value: d(v) });
+        let usd = |v: &str| {
+            Some(Amount {
+                currency: Currency::USD,
+                value: d(v),
+            })
+        };
         let rules = vec![
-            ExportFeeRule { method: ExportMethod::SelfExport, membership: SupplierMembership::Paid, rate_percent: d("1"), cap: usd("100") },
-            ExportFeeRule { method: ExportMethod::SelfExport, membership: SupplierMembership::Free, rate_percent: d("2"), cap: usd("100") },
-            ExportFeeRule { method: ExportMethod::AgentExport, membership: SupplierMembership::Unspecified, rate_percent: d("1.2"), cap: None },
+            ExportFeeRule {
+                method: ExportMethod::SelfExport,
+                membership: SupplierMembership::Paid,
+                rate_percent: d("1"),
+                cap: usd("100"),
+            },
+            ExportFeeRule {
+                method: ExportMethod::SelfExport,
+                membership: SupplierMembership::Free,
+                rate_percent: d("2"),
+                cap: usd("100"),
+            },
+            ExportFeeRule {
+                method: ExportMethod::AgentExport,
+                membership: SupplierMembership::Unspecified,
+                rate_percent: d("1.2"),
+                cap: None,
+            },
         ];
-        assert_eq!(export_rule(&rules, ExportMethod::SelfExport, SupplierMembership::Free).unwrap().rate_percent, d("2"));
-        assert_eq!(export_rule(&rules, ExportMethod::AgentExport, SupplierMembership::Paid).unwrap().rate_percent, d("1.2"));
-        assert!(export_rule(&rules, ExportMethod::MarketProcurement, SupplierMembership::Paid).is_none());
+        assert_eq!(
+            export_rule(&rules, ExportMethod::SelfExport, SupplierMembership::Free)
+                .unwrap()
+                .rate_percent,
+            d("2")
+        );
+        assert_eq!(
+            export_rule(&rules, ExportMethod::AgentExport, SupplierMembership::Paid)
+                .unwrap()
+                .rate_percent,
+            d("1.2")
+        );
+        assert!(
+            export_rule(
+                &rules,
+                ExportMethod::MarketProcurement,
+                SupplierMembership::Paid
+            )
+            .is_none()
+        );
     }
 
     #[test]

@@ -91,9 +91,12 @@ pub fn allowed_paths(
 
 /// True when `path` is allowed by `allowed` (itself, or a sub-field of an allowed message).
 pub fn path_allowed(path: &str, allowed: &[&str]) -> bool {
-    allowed
-        .iter()
-        .any(|a| path == *a || path.strip_prefix(a).is_some_and(|rest| rest.starts_with('.')))
+    allowed.iter().any(|a| {
+        path == *a
+            || path
+                .strip_prefix(a)
+                .is_some_and(|rest| rest.starts_with('.'))
+    })
 }
 
 /// True when UpdateOrder knows `path` at all.
@@ -123,8 +126,14 @@ mod tests {
         assert!(!path_allowed("trade.shipping_terms", ship));
         assert!(allowed_paths(ta, S::Shipped, true).is_none());
         assert!(allowed_paths(OrderKind::Marketplace, S::Paid, true).is_none());
-        assert!(path_allowed("marketplace.logistics", allowed_paths(OrderKind::Marketplace, S::Unpaid, false).unwrap()));
-        assert!(!path_allowed("trade.shipping_terms_x", &["trade.shipping_terms"]));
+        assert!(path_allowed(
+            "marketplace.logistics",
+            allowed_paths(OrderKind::Marketplace, S::Unpaid, false).unwrap()
+        ));
+        assert!(!path_allowed(
+            "trade.shipping_terms_x",
+            &["trade.shipping_terms"]
+        ));
         assert!(known(BUYER_EMAIL) && !known("order_id"));
     }
 }

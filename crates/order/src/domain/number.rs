@@ -40,7 +40,10 @@ mod tests {
             assert!(n.starts_with('2'));
             assert!(seen.insert(n));
         }
-        assert_ne!(order_number(OrderKind::Marketplace, 1), order_number(OrderKind::Marketplace, 2));
+        assert_ne!(
+            order_number(OrderKind::Marketplace, 1),
+            order_number(OrderKind::Marketplace, 2)
+        );
         assert!(!well_formed("1234") && !well_formed("1234567890123456a"));
     }
 }

@@ -66,14 +66,29 @@ mod tests {
     fn decisions() {
         use OrderKind as K;
         use OrderStatus as S;
-        assert_eq!(approve(K::Marketplace, S::Paid, d("100"), d("100")), Ok((RefundEnd::Full, Money::ReleaseEscrow)));
-        assert_eq!(approve(K::Marketplace, S::Paid, d("50"), d("100")), Err(ApprovalRefusal::PartialBeforeShipment));
-        assert_eq!(approve(K::Marketplace, S::Shipped, d("50"), d("100")), Ok((RefundEnd::PartialCompletes, Money::CaptureRest)));
+        assert_eq!(
+            approve(K::Marketplace, S::Paid, d("100"), d("100")),
+            Ok((RefundEnd::Full, Money::ReleaseEscrow))
+        );
+        assert_eq!(
+            approve(K::Marketplace, S::Paid, d("50"), d("100")),
+            Err(ApprovalRefusal::PartialBeforeShipment)
+        );
+        assert_eq!(
+            approve(K::Marketplace, S::Shipped, d("50"), d("100")),
+            Ok((RefundEnd::PartialCompletes, Money::CaptureRest))
+        );
         assert_eq!(
             approve(K::TradeAssurance, S::AwaitingBalance, d("50"), d("100")),
-            Ok((RefundEnd::Restore(S::AwaitingBalance), Money::SupplierToBuyer))
+            Ok((
+                RefundEnd::Restore(S::AwaitingBalance),
+                Money::SupplierToBuyer
+            ))
         );
-        assert_eq!(approve(K::DirectPay, S::Shipped, d("100"), d("100")), Ok((RefundEnd::Full, Money::SupplierToBuyer)));
+        assert_eq!(
+            approve(K::DirectPay, S::Shipped, d("100"), d("100")),
+            Ok((RefundEnd::Full, Money::SupplierToBuyer))
+        );
         assert_eq!(refundable(d("100"), d("30")), d("70"));
         assert_eq!(refundable(d("100"), d("130")), d("0"));
     }

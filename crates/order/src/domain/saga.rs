@@ -48,7 +48,9 @@ pub fn request_id(
     order_id: Option<Uuid>,
     purpose: Purpose,
 ) -> Uuid {
-    let order = order_id.map(|o| o.to_string()).unwrap_or_else(|| "-".to_owned());
+    let order = order_id
+        .map(|o| o.to_string())
+        .unwrap_or_else(|| "-".to_owned());
     let name = format!(
         "{payment_id}/{}/{order}/{}",
         kind.as_str_name(),
@@ -84,11 +86,23 @@ fn step(payment_id: Uuid, kind: PaymentStepKind, order: Option<Uuid>) -> Payment
 pub fn plan(payment_id: Uuid, orders: &[Uuid]) -> Vec<PaymentStep> {
     use PaymentStepKind as K;
     let mut steps = vec![step(payment_id, K::PinVerification, None)];
-    steps.extend(orders.iter().map(|o| step(payment_id, K::AuthorizationDecision, Some(*o))));
+    steps.extend(
+        orders
+            .iter()
+            .map(|o| step(payment_id, K::AuthorizationDecision, Some(*o))),
+    );
     steps.push(step(payment_id, K::FxConversion, None));
-    steps.extend(orders.iter().map(|o| step(payment_id, K::WalletHold, Some(*o))));
+    steps.extend(
+        orders
+            .iter()
+            .map(|o| step(payment_id, K::WalletHold, Some(*o))),
+    );
     steps.push(step(payment_id, K::MarkOrdersPaid, None));
-    steps.extend(orders.iter().map(|o| step(payment_id, K::ConfirmReservation, Some(*o))));
+    steps.extend(
+        orders
+            .iter()
+            .map(|o| step(payment_id, K::ConfirmReservation, Some(*o))),
+    );
     steps
 }
 
@@ -127,7 +141,10 @@ pub fn next(state: PaymentState, steps: &[PaymentStep]) -> Next {
             .position(|s| matches!(state_of(s), S::Pending | S::InProgress))
             .map_or(Next::Finish(PaymentState::Succeeded), Next::Forward),
         PaymentState::Compensating => {
-            let order = [PaymentStepKind::WalletHold, PaymentStepKind::AuthorizationDecision];
+            let order = [
+                PaymentStepKind::WalletHold,
+                PaymentStepKind::AuthorizationDecision,
+            ];
             for kind in order {
                 let found = steps.iter().enumerate().rev().find(|(_, s)| {
                     kind_of(s) == kind
@@ -171,8 +188,7 @@ pub fn recovery(
         return Recovery::Resume;
     }
     let pin_done = steps.iter().any(|s| {
-        kind_of(s) == PaymentStepKind::PinVerification
-            && state_of(s) == PaymentStepState::Succeeded
+        kind_of(s) == PaymentStepKind::PinVerification && state_of(s) == PaymentStepState::Succeeded
     });
     if !pin_done || now >= created + timeout {
         Recovery::Compensate
@@ -200,9 +216,18 @@ mod tests {
         let a = request_id(p, K::WalletHold, Some(o), Purpose::Forward);
         assert_eq!(a, request_id(p, K::WalletHold, Some(o), Purpose::Forward));
         assert_eq!(a.get_version_num(), 5);
-        assert_ne!(a, request_id(p, K::WalletHold, Some(o), Purpose::Compensate));
-        assert_ne!(a, request_id(p, K::AuthorizationDecision, Some(o), Purpose::Forward));
-        assert_ne!(a, request_id(Uuid::now_v7(), K::WalletHold, Some(o), Purpose::Forward));
+        assert_ne!(
+            a,
+            request_id(p, K::WalletHold, Some(o), Purpose::Compensate)
+        );
+        assert_ne!(
+            a,
+            request_id(p, K::AuthorizationDecision, Some(o), Purpose::Forward)
+        );
+        assert_ne!(
+            a,
+            request_id(Uuid::now_v7(), K::WalletHold, Some(o), Purpose::Forward)
+        );
     }
 
     #[test]
@@ -211,10 +236,28 @@ mod tests {
         let steps = plan(Uuid::now_v7(), &orders);
         let kinds: Vec<i32> = steps.iter().map(|s| s.kind).collect();
         use K::*;
-        let expected = [PinVerification, AuthorizationDecision, AuthorizationDecision, FxConversion, WalletHold, WalletHold, MarkOrdersPaid, ConfirmReservation, ConfirmReservation];
-        assert_eq!(kinds, expected.iter().map(|k| *k as i32).collect::<Vec<_>>());
+        let expected = [
+            PinVerification,
+            AuthorizationDecision,
+            AuthorizationDecision,
+            FxConversion,
+            WalletHold,
+            WalletHold,
+            MarkOrdersPaid,
+            ConfirmReservation,
+            ConfirmReservation,
+        ];
+        assert_eq!(
+            kinds,
+            expected.iter().map(|k| *k as i32).collect::<Vec<_>>()
+        );
         assert!(steps.iter().all(|s| !s.request_id.is_empty()));
-        assert!(steps.iter().filter(|s| compensable(kind_of(s))).all(|s| !s.compensation_request_id.is_empty()));
+        assert!(
+            steps
+                .iter()
+                .filter(|s| compensable(kind_of(s)))
+                .all(|s| !s.compensation_request_id.is_empty())
+        );
         assert_eq!(next(PaymentState::InProgress, &steps), Next::Forward(0));
     }
 
@@ -227,15 +270,30 @@ mod tests {
         set(&mut steps, K::FxConversion, S::Skipped);
         steps[4].state = S::Succeeded as i32; // first hold
         steps[5].state = S::InProgress as i32; // second hold: outcome unknown
-        assert_eq!(next(PaymentState::Compensating, &steps), Next::Compensate(5));
+        assert_eq!(
+            next(PaymentState::Compensating, &steps),
+            Next::Compensate(5)
+        );
         steps[5].state = S::Compensated as i32;
-        assert_eq!(next(PaymentState::Compensating, &steps), Next::Compensate(4));
+        assert_eq!(
+            next(PaymentState::Compensating, &steps),
+            Next::Compensate(4)
+        );
         steps[4].state = S::Compensated as i32;
-        assert_eq!(next(PaymentState::Compensating, &steps), Next::Compensate(2));
+        assert_eq!(
+            next(PaymentState::Compensating, &steps),
+            Next::Compensate(2)
+        );
         steps[2].state = S::Compensated as i32;
-        assert_eq!(next(PaymentState::Compensating, &steps), Next::Compensate(1));
+        assert_eq!(
+            next(PaymentState::Compensating, &steps),
+            Next::Compensate(1)
+        );
         steps[1].state = S::Failed as i32; // a denied decision reserved nothing
-        assert_eq!(next(PaymentState::Compensating, &steps), Next::Finish(PaymentState::Failed));
+        assert_eq!(
+            next(PaymentState::Compensating, &steps),
+            Next::Finish(PaymentState::Failed)
+        );
     }
 
     #[test]
@@ -244,7 +302,10 @@ mod tests {
         for s in steps.iter_mut() {
             s.state = S::Succeeded as i32;
         }
-        assert_eq!(next(PaymentState::InProgress, &steps), Next::Finish(PaymentState::Succeeded));
+        assert_eq!(
+            next(PaymentState::InProgress, &steps),
+            Next::Finish(PaymentState::Succeeded)
+        );
         assert!(past_point_of_no_return(&steps));
     }
 
@@ -254,13 +315,28 @@ mod tests {
         let timeout = chrono::Duration::seconds(120);
         let mut steps = plan(Uuid::now_v7(), &[Uuid::now_v7()]);
         // The PIN can't be asked again.
-        assert_eq!(recovery(PaymentState::InProgress, &steps, now, now, timeout), Recovery::Compensate);
+        assert_eq!(
+            recovery(PaymentState::InProgress, &steps, now, now, timeout),
+            Recovery::Compensate
+        );
         set(&mut steps, K::PinVerification, S::Succeeded);
-        assert_eq!(recovery(PaymentState::InProgress, &steps, now, now, timeout), Recovery::Resume);
+        assert_eq!(
+            recovery(PaymentState::InProgress, &steps, now, now, timeout),
+            Recovery::Resume
+        );
         let old = now - chrono::Duration::seconds(121);
-        assert_eq!(recovery(PaymentState::InProgress, &steps, old, now, timeout), Recovery::Compensate);
+        assert_eq!(
+            recovery(PaymentState::InProgress, &steps, old, now, timeout),
+            Recovery::Compensate
+        );
         set(&mut steps, K::MarkOrdersPaid, S::Succeeded);
-        assert_eq!(recovery(PaymentState::InProgress, &steps, old, now, timeout), Recovery::Resume);
-        assert_eq!(recovery(PaymentState::Compensating, &steps, old, now, timeout), Recovery::ContinueCompensating);
+        assert_eq!(
+            recovery(PaymentState::InProgress, &steps, old, now, timeout),
+            Recovery::Resume
+        );
+        assert_eq!(
+            recovery(PaymentState::Compensating, &steps, old, now, timeout),
+            Recovery::ContinueCompensating
+        );
     }
 }

@@ -128,36 +128,98 @@ mod tests {
         let first = apply_batch(&lines, &[("a".into(), 60)], false, 0, now, created, now).unwrap();
         assert_eq!(first, (vec![60, 0], false));
         let lines = [line("a", 100, 60), line("b", 10, 0)];
-        let rest = apply_batch(&lines, &[("a".into(), 40), ("b".into(), 10)], false, 1, now, created, now).unwrap();
+        let rest = apply_batch(
+            &lines,
+            &[("a".into(), 40), ("b".into(), 10)],
+            false,
+            1,
+            now,
+            created,
+            now,
+        )
+        .unwrap();
         assert_eq!(rest, (vec![100, 10], true));
         assert_eq!(
             apply_batch(&lines, &[("a".into(), 41)], false, 1, now, created, now),
             Err(BatchRefusal::ExceedsOrder(0, 40))
         );
-        assert_eq!(apply_batch(&lines, &[("z".into(), 1)], false, 1, now, created, now), Err(BatchRefusal::UnknownLine(0)));
         assert_eq!(
-            apply_batch(&lines, &[("b".into(), 1), ("b".into(), 1)], false, 1, now, created, now),
+            apply_batch(&lines, &[("z".into(), 1)], false, 1, now, created, now),
+            Err(BatchRefusal::UnknownLine(0))
+        );
+        assert_eq!(
+            apply_batch(
+                &lines,
+                &[("b".into(), 1), ("b".into(), 1)],
+                false,
+                1,
+                now,
+                created,
+                now
+            ),
             Err(BatchRefusal::DuplicateLine(1))
         );
-        assert_eq!(apply_batch(&lines, &[("b".into(), 0)], false, 1, now, created, now), Err(BatchRefusal::QuantityNotPositive(0)));
-        assert_eq!(apply_batch(&lines, &[], false, 1, now, created, now), Err(BatchRefusal::NoItems));
         assert_eq!(
-            apply_batch(&lines, &[("b".into(), 1)], false, 1, created - Duration::seconds(1), created, now),
+            apply_batch(&lines, &[("b".into(), 0)], false, 1, now, created, now),
+            Err(BatchRefusal::QuantityNotPositive(0))
+        );
+        assert_eq!(
+            apply_batch(&lines, &[], false, 1, now, created, now),
+            Err(BatchRefusal::NoItems)
+        );
+        assert_eq!(
+            apply_batch(
+                &lines,
+                &[("b".into(), 1)],
+                false,
+                1,
+                created - Duration::seconds(1),
+                created,
+                now
+            ),
             Err(BatchRefusal::PredatesOrder)
         );
         assert_eq!(
-            apply_batch(&lines, &[("b".into(), 1)], false, 1, now + Duration::minutes(1), created, now),
+            apply_batch(
+                &lines,
+                &[("b".into(), 1)],
+                false,
+                1,
+                now + Duration::minutes(1),
+                created,
+                now
+            ),
             Err(BatchRefusal::InTheFuture)
         );
-        assert_eq!(apply_batch(&lines, &[("b".into(), 1)], false, MAX_BATCHES, now, created, now), Err(BatchRefusal::TooManyBatches));
+        assert_eq!(
+            apply_batch(
+                &lines,
+                &[("b".into(), 1)],
+                false,
+                MAX_BATCHES,
+                now,
+                created,
+                now
+            ),
+            Err(BatchRefusal::TooManyBatches)
+        );
     }
 
     #[test]
     fn contract_orders_finish_with_the_final_batch() {
         let now = Utc::now();
-        assert_eq!(apply_batch(&[], &[], false, 0, now, now, now), Ok((vec![], false)));
-        assert_eq!(apply_batch(&[], &[], true, 1, now, now, now), Ok((vec![], true)));
-        assert_eq!(apply_batch(&[], &[("a".into(), 1)], true, 1, now, now, now), Err(BatchRefusal::ItemsWithoutLines));
+        assert_eq!(
+            apply_batch(&[], &[], false, 0, now, now, now),
+            Ok((vec![], false))
+        );
+        assert_eq!(
+            apply_batch(&[], &[], true, 1, now, now, now),
+            Ok((vec![], true))
+        );
+        assert_eq!(
+            apply_batch(&[], &[("a".into(), 1)], true, 1, now, now, now),
+            Err(BatchRefusal::ItemsWithoutLines)
+        );
     }
 
     #[test]

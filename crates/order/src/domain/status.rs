@@ -152,7 +152,9 @@ pub fn next(status: OrderStatus, facts: Facts, action: Action) -> Result<OrderSt
     let trade = matches!(kind, K::TradeAssurance | K::DirectPay);
     let market = kind == K::Marketplace;
     let to = match (status, action) {
-        (S::AwaitingSupplierAcceptance, Action::Accept { modified }) if kind == K::TradeAssurance => {
+        (S::AwaitingSupplierAcceptance, Action::Accept { modified })
+            if kind == K::TradeAssurance =>
+        {
             if modified {
                 Some(S::AwaitingBuyerConfirmation)
             } else {
@@ -207,13 +209,9 @@ pub fn next(status: OrderStatus, facts: Facts, action: Action) -> Result<OrderSt
             Some(S::Closed)
         }
         (S::AwaitingBuyerConfirmation, Action::Cancel) if trade => Some(S::Closed),
-        (S::AwaitingPrepayment, Action::Cancel) if trade && !facts.received_any => {
-            Some(S::Closed)
-        }
+        (S::AwaitingPrepayment, Action::Cancel) if trade && !facts.received_any => Some(S::Closed),
         (S::Unpaid, Action::ExpireUnpaid) if market => Some(S::Closed),
-        (s, Action::RequestRefund) if refundable(kind, s, facts.received_any) => {
-            Some(S::Refunding)
-        }
+        (s, Action::RequestRefund) if refundable(kind, s, facts.received_any) => Some(S::Refunding),
         (S::Refunding, Action::ResolveRefund(end)) => match end {
             RefundEnd::Full => Some(S::Closed),
             RefundEnd::PartialCompletes if market => Some(S::Completed),
@@ -312,7 +310,9 @@ mod tests {
                     balance_settled: b,
                 });
             }
-            actions.push(Action::LinkBalance { balance_complete: a });
+            actions.push(Action::LinkBalance {
+                balance_complete: a,
+            });
             actions.push(Action::Ship { complete: a });
             actions.push(Action::Deliver { all_delivered: a });
         }
@@ -360,65 +360,352 @@ mod tests {
         use Kinds::*;
         use Money::Either as E;
         let mut t = vec![
-            (Assurance, S::AwaitingSupplierAcceptance, Action::Accept { modified: false }, E, S::AwaitingPrepayment),
-            (Assurance, S::AwaitingSupplierAcceptance, Action::Accept { modified: true }, E, S::AwaitingBuyerConfirmation),
-            (Assurance, S::AwaitingSupplierAcceptance, Action::SupplierReject, E, S::Closed),
-            (Trade, S::AwaitingBuyerConfirmation, Action::BuyerReject, E, S::Closed),
-            (Trade, S::AwaitingBuyerConfirmation, Action::Confirm, E, S::AwaitingPrepayment),
+            (
+                Assurance,
+                S::AwaitingSupplierAcceptance,
+                Action::Accept { modified: false },
+                E,
+                S::AwaitingPrepayment,
+            ),
+            (
+                Assurance,
+                S::AwaitingSupplierAcceptance,
+                Action::Accept { modified: true },
+                E,
+                S::AwaitingBuyerConfirmation,
+            ),
+            (
+                Assurance,
+                S::AwaitingSupplierAcceptance,
+                Action::SupplierReject,
+                E,
+                S::Closed,
+            ),
+            (
+                Trade,
+                S::AwaitingBuyerConfirmation,
+                Action::BuyerReject,
+                E,
+                S::Closed,
+            ),
+            (
+                Trade,
+                S::AwaitingBuyerConfirmation,
+                Action::Confirm,
+                E,
+                S::AwaitingPrepayment,
+            ),
             (Market, S::Unpaid, Action::Modify, E, S::Unpaid),
-            (Trade, S::AwaitingSupplierAcceptance, Action::Modify, E, S::AwaitingSupplierAcceptance),
-            (Trade, S::AwaitingBuyerConfirmation, Action::Modify, E, S::AwaitingBuyerConfirmation),
-            (Assurance, S::AwaitingPrepayment, Action::Modify, E, S::AwaitingPrepayment),
-            (DirectPay, S::AwaitingPrepayment, Action::Modify, Money::None, S::AwaitingBuyerConfirmation),
-            (DirectPay, S::AwaitingPrepayment, Action::Modify, Money::Some, S::AwaitingPrepayment),
-            (Trade, S::AwaitingBalance, Action::Modify, E, S::AwaitingBalance),
-            (Trade, S::AwaitingShipment, Action::Modify, E, S::AwaitingShipment),
+            (
+                Trade,
+                S::AwaitingSupplierAcceptance,
+                Action::Modify,
+                E,
+                S::AwaitingSupplierAcceptance,
+            ),
+            (
+                Trade,
+                S::AwaitingBuyerConfirmation,
+                Action::Modify,
+                E,
+                S::AwaitingBuyerConfirmation,
+            ),
+            (
+                Assurance,
+                S::AwaitingPrepayment,
+                Action::Modify,
+                E,
+                S::AwaitingPrepayment,
+            ),
+            (
+                DirectPay,
+                S::AwaitingPrepayment,
+                Action::Modify,
+                Money::None,
+                S::AwaitingBuyerConfirmation,
+            ),
+            (
+                DirectPay,
+                S::AwaitingPrepayment,
+                Action::Modify,
+                Money::Some,
+                S::AwaitingPrepayment,
+            ),
+            (
+                Trade,
+                S::AwaitingBalance,
+                Action::Modify,
+                E,
+                S::AwaitingBalance,
+            ),
+            (
+                Trade,
+                S::AwaitingShipment,
+                Action::Modify,
+                E,
+                S::AwaitingShipment,
+            ),
             (Market, S::Unpaid, Action::StartPayment, E, S::Unpaid),
             (Market, S::Unpaid, Action::MarkPaid, E, S::Paid),
-            (Trade, S::AwaitingBalance, Action::LinkBalance { balance_complete: false }, E, S::AwaitingBalance),
-            (Trade, S::AwaitingBalance, Action::LinkBalance { balance_complete: true }, E, S::AwaitingShipment),
-            (Market, S::Paid, Action::Ship { complete: false }, E, S::PartiallyShipped),
-            (Market, S::Paid, Action::Ship { complete: true }, E, S::Shipped),
-            (Trade, S::AwaitingShipment, Action::Ship { complete: false }, E, S::PartiallyShipped),
-            (Trade, S::AwaitingShipment, Action::Ship { complete: true }, E, S::Shipped),
-            (Any, S::PartiallyShipped, Action::Ship { complete: false }, E, S::PartiallyShipped),
-            (Any, S::PartiallyShipped, Action::Ship { complete: true }, E, S::Shipped),
-            (Any, S::PartiallyShipped, Action::Deliver { all_delivered: false }, E, S::PartiallyShipped),
-            (Any, S::PartiallyShipped, Action::Deliver { all_delivered: true }, E, S::PartiallyShipped),
-            (Any, S::Shipped, Action::Deliver { all_delivered: false }, E, S::Shipped),
-            (Any, S::Shipped, Action::Deliver { all_delivered: true }, E, S::AwaitingReceipt),
-            (Any, S::AwaitingReceipt, Action::Deliver { all_delivered: false }, E, S::AwaitingReceipt),
-            (Any, S::AwaitingReceipt, Action::Deliver { all_delivered: true }, E, S::AwaitingReceipt),
+            (
+                Trade,
+                S::AwaitingBalance,
+                Action::LinkBalance {
+                    balance_complete: false,
+                },
+                E,
+                S::AwaitingBalance,
+            ),
+            (
+                Trade,
+                S::AwaitingBalance,
+                Action::LinkBalance {
+                    balance_complete: true,
+                },
+                E,
+                S::AwaitingShipment,
+            ),
+            (
+                Market,
+                S::Paid,
+                Action::Ship { complete: false },
+                E,
+                S::PartiallyShipped,
+            ),
+            (
+                Market,
+                S::Paid,
+                Action::Ship { complete: true },
+                E,
+                S::Shipped,
+            ),
+            (
+                Trade,
+                S::AwaitingShipment,
+                Action::Ship { complete: false },
+                E,
+                S::PartiallyShipped,
+            ),
+            (
+                Trade,
+                S::AwaitingShipment,
+                Action::Ship { complete: true },
+                E,
+                S::Shipped,
+            ),
+            (
+                Any,
+                S::PartiallyShipped,
+                Action::Ship { complete: false },
+                E,
+                S::PartiallyShipped,
+            ),
+            (
+                Any,
+                S::PartiallyShipped,
+                Action::Ship { complete: true },
+                E,
+                S::Shipped,
+            ),
+            (
+                Any,
+                S::PartiallyShipped,
+                Action::Deliver {
+                    all_delivered: false,
+                },
+                E,
+                S::PartiallyShipped,
+            ),
+            (
+                Any,
+                S::PartiallyShipped,
+                Action::Deliver {
+                    all_delivered: true,
+                },
+                E,
+                S::PartiallyShipped,
+            ),
+            (
+                Any,
+                S::Shipped,
+                Action::Deliver {
+                    all_delivered: false,
+                },
+                E,
+                S::Shipped,
+            ),
+            (
+                Any,
+                S::Shipped,
+                Action::Deliver {
+                    all_delivered: true,
+                },
+                E,
+                S::AwaitingReceipt,
+            ),
+            (
+                Any,
+                S::AwaitingReceipt,
+                Action::Deliver {
+                    all_delivered: false,
+                },
+                E,
+                S::AwaitingReceipt,
+            ),
+            (
+                Any,
+                S::AwaitingReceipt,
+                Action::Deliver {
+                    all_delivered: true,
+                },
+                E,
+                S::AwaitingReceipt,
+            ),
             (Any, S::Shipped, Action::ConfirmReceipt, E, S::Completed),
-            (Any, S::AwaitingReceipt, Action::ConfirmReceipt, E, S::Completed),
+            (
+                Any,
+                S::AwaitingReceipt,
+                Action::ConfirmReceipt,
+                E,
+                S::Completed,
+            ),
             (Market, S::Unpaid, Action::Cancel, E, S::Closed),
-            (Assurance, S::AwaitingSupplierAcceptance, Action::Cancel, E, S::Closed),
-            (Trade, S::AwaitingBuyerConfirmation, Action::Cancel, E, S::Closed),
-            (Trade, S::AwaitingPrepayment, Action::Cancel, Money::None, S::Closed),
+            (
+                Assurance,
+                S::AwaitingSupplierAcceptance,
+                Action::Cancel,
+                E,
+                S::Closed,
+            ),
+            (
+                Trade,
+                S::AwaitingBuyerConfirmation,
+                Action::Cancel,
+                E,
+                S::Closed,
+            ),
+            (
+                Trade,
+                S::AwaitingPrepayment,
+                Action::Cancel,
+                Money::None,
+                S::Closed,
+            ),
             (Market, S::Unpaid, Action::ExpireUnpaid, E, S::Closed),
             (Market, S::Paid, Action::RequestRefund, E, S::Refunding),
-            (Trade, S::AwaitingPrepayment, Action::RequestRefund, Money::Some, S::Refunding),
-            (Trade, S::AwaitingBalance, Action::RequestRefund, E, S::Refunding),
-            (Trade, S::AwaitingShipment, Action::RequestRefund, E, S::Refunding),
-            (Any, S::PartiallyShipped, Action::RequestRefund, E, S::Refunding),
+            (
+                Trade,
+                S::AwaitingPrepayment,
+                Action::RequestRefund,
+                Money::Some,
+                S::Refunding,
+            ),
+            (
+                Trade,
+                S::AwaitingBalance,
+                Action::RequestRefund,
+                E,
+                S::Refunding,
+            ),
+            (
+                Trade,
+                S::AwaitingShipment,
+                Action::RequestRefund,
+                E,
+                S::Refunding,
+            ),
+            (
+                Any,
+                S::PartiallyShipped,
+                Action::RequestRefund,
+                E,
+                S::Refunding,
+            ),
             (Any, S::Shipped, Action::RequestRefund, E, S::Refunding),
-            (Any, S::AwaitingReceipt, Action::RequestRefund, E, S::Refunding),
-            (Any, S::Refunding, Action::ResolveRefund(RefundEnd::Full), E, S::Closed),
-            (Market, S::Refunding, Action::ResolveRefund(RefundEnd::PartialCompletes), E, S::Completed),
+            (
+                Any,
+                S::AwaitingReceipt,
+                Action::RequestRefund,
+                E,
+                S::Refunding,
+            ),
+            (
+                Any,
+                S::Refunding,
+                Action::ResolveRefund(RefundEnd::Full),
+                E,
+                S::Closed,
+            ),
+            (
+                Market,
+                S::Refunding,
+                Action::ResolveRefund(RefundEnd::PartialCompletes),
+                E,
+                S::Completed,
+            ),
             (NotDirectPay, S::Completed, Action::Review, E, S::Completed),
         ];
         for a in [false, true] {
-            t.push((Trade, S::AwaitingPrepayment, Action::LinkPrepayment { prepayment_complete: false, balance_settled: a }, E, S::AwaitingPrepayment));
+            t.push((
+                Trade,
+                S::AwaitingPrepayment,
+                Action::LinkPrepayment {
+                    prepayment_complete: false,
+                    balance_settled: a,
+                },
+                E,
+                S::AwaitingPrepayment,
+            ));
         }
-        t.push((Trade, S::AwaitingPrepayment, Action::LinkPrepayment { prepayment_complete: true, balance_settled: false }, E, S::AwaitingBalance));
-        t.push((Trade, S::AwaitingPrepayment, Action::LinkPrepayment { prepayment_complete: true, balance_settled: true }, E, S::AwaitingShipment));
+        t.push((
+            Trade,
+            S::AwaitingPrepayment,
+            Action::LinkPrepayment {
+                prepayment_complete: true,
+                balance_settled: false,
+            },
+            E,
+            S::AwaitingBalance,
+        ));
+        t.push((
+            Trade,
+            S::AwaitingPrepayment,
+            Action::LinkPrepayment {
+                prepayment_complete: true,
+                balance_settled: true,
+            },
+            E,
+            S::AwaitingShipment,
+        ));
         // A resolution may restore exactly the statuses a refund may be requested from.
         for before in [S::PartiallyShipped, S::Shipped, S::AwaitingReceipt] {
-            t.push((Any, S::Refunding, Action::ResolveRefund(RefundEnd::Restore(before)), E, before));
+            t.push((
+                Any,
+                S::Refunding,
+                Action::ResolveRefund(RefundEnd::Restore(before)),
+                E,
+                before,
+            ));
         }
-        t.push((Market, S::Refunding, Action::ResolveRefund(RefundEnd::Restore(S::Paid)), E, S::Paid));
-        for before in [S::AwaitingPrepayment, S::AwaitingBalance, S::AwaitingShipment] {
-            t.push((Trade, S::Refunding, Action::ResolveRefund(RefundEnd::Restore(before)), E, before));
+        t.push((
+            Market,
+            S::Refunding,
+            Action::ResolveRefund(RefundEnd::Restore(S::Paid)),
+            E,
+            S::Paid,
+        ));
+        for before in [
+            S::AwaitingPrepayment,
+            S::AwaitingBalance,
+            S::AwaitingShipment,
+        ] {
+            t.push((
+                Trade,
+                S::Refunding,
+                Action::ResolveRefund(RefundEnd::Restore(before)),
+                E,
+                before,
+            ));
         }
         t
     }
@@ -446,7 +733,11 @@ mod tests {
                         let got = next(status, facts, action);
                         match expected {
                             Some((.., to)) => {
-                                assert_eq!(got, Ok(*to), "{kind:?} {status:?} {action:?} money={received_any}");
+                                assert_eq!(
+                                    got,
+                                    Ok(*to),
+                                    "{kind:?} {status:?} {action:?} money={received_any}"
+                                );
                                 allowed += 1;
                             }
                             None => {
@@ -463,17 +754,29 @@ mod tests {
             }
         }
         // The table is not vacuous either way.
-        assert!(allowed > 100 && refused > 2000, "{allowed} allowed, {refused} refused");
+        assert!(
+            allowed > 100 && refused > 2000,
+            "{allowed} allowed, {refused} refused"
+        );
     }
 
     #[test]
     fn terminal_statuses_accept_nothing_but_a_review() {
         for kind in KINDS {
             for action in all_actions() {
-                let facts = Facts { kind, received_any: true };
-                assert!(next(S::Closed, facts, action).is_err(), "{kind:?} CLOSED {action:?}");
+                let facts = Facts {
+                    kind,
+                    received_any: true,
+                };
+                assert!(
+                    next(S::Closed, facts, action).is_err(),
+                    "{kind:?} CLOSED {action:?}"
+                );
                 if action != Action::Review {
-                    assert!(next(S::Completed, facts, action).is_err(), "{kind:?} COMPLETED {action:?}");
+                    assert!(
+                        next(S::Completed, facts, action).is_err(),
+                        "{kind:?} COMPLETED {action:?}"
+                    );
                 }
             }
         }
@@ -482,9 +785,19 @@ mod tests {
     #[test]
     fn groups_cover_every_status_once() {
         use kuajing_proto::order::v1::OrderStatusGroup as G;
-        let groups = [G::ToConfirm, G::ToPay, G::ToShip, G::ToReceive, G::AfterSales, G::CompletedOrClosed];
+        let groups = [
+            G::ToConfirm,
+            G::ToPay,
+            G::ToShip,
+            G::ToReceive,
+            G::AfterSales,
+            G::CompletedOrClosed,
+        ];
         let total: usize = groups.iter().map(|g| statuses_of(*g).len()).sum();
         assert_eq!(total, ALL_STATUSES.len());
-        assert_eq!(statuses_of(G::ToPay), vec![S::Unpaid, S::AwaitingPrepayment, S::AwaitingBalance]);
+        assert_eq!(
+            statuses_of(G::ToPay),
+            vec![S::Unpaid, S::AwaitingPrepayment, S::AwaitingBalance]
+        );
     }
 }

@@ -24,7 +24,7 @@ impl Tiers {
     /// Checks that the tiers start at zero, are contiguous, end unbounded, and have
     /// rates between 0 and 100 %.
     pub fn new(mut tiers: Vec<Tier>) -> Result<Tiers, String> {
-        tiers.sort_by(|a, b| a.lower.cmp(&b.lower));
+        tiers.sort_by_key(|a| a.lower);
         let Some(first) = tiers.first() else {
             return Err("at least one tier is needed".to_owned());
         };
@@ -38,7 +38,12 @@ impl Tiers {
             match (t.upper, tiers.get(i + 1)) {
                 (Some(u), Some(next)) if u == next.lower && u > t.lower => {}
                 (None, None) => {}
-                _ => return Err(format!("tier from {}: gap, overlap or bounded top", t.lower)),
+                _ => {
+                    return Err(format!(
+                        "tier from {}: gap, overlap or bounded top",
+                        t.lower
+                    ));
+                }
             }
         }
         Ok(Tiers(tiers))
@@ -168,10 +173,22 @@ mod tests {
             rate_percent: d("0.1"),
         };
         assert!(Tiers::new(vec![]).is_err());
-        assert!(Tiers::new(vec![tier("1", None)]).is_err(), "must start at 0");
-        assert!(Tiers::new(vec![tier("0", Some("10")), tier("11", None)]).is_err(), "gap");
-        assert!(Tiers::new(vec![tier("0", Some("10")), tier("5", None)]).is_err(), "overlap");
-        assert!(Tiers::new(vec![tier("0", Some("10"))]).is_err(), "bounded top");
+        assert!(
+            Tiers::new(vec![tier("1", None)]).is_err(),
+            "must start at 0"
+        );
+        assert!(
+            Tiers::new(vec![tier("0", Some("10")), tier("11", None)]).is_err(),
+            "gap"
+        );
+        assert!(
+            Tiers::new(vec![tier("0", Some("10")), tier("5", None)]).is_err(),
+            "overlap"
+        );
+        assert!(
+            Tiers::new(vec![tier("0", Some("10"))]).is_err(),
+            "bounded top"
+        );
         assert!(Tiers::new(vec![tier("0", Some("10")), tier("10", None)]).is_ok());
     }
 
@@ -179,7 +196,11 @@ mod tests {
     fn applicable_amount_is_the_greater_of_last_month_and_the_average() {
         // First payment 3 months ago: months -3, -2, -1 averaged.
         let cur = 2025 * 12 + 5;
-        let amounts = vec![(cur - 3, d("300000")), (cur - 1, d("30000")), (cur, d("5000000"))];
+        let amounts = vec![
+            (cur - 3, d("300000")),
+            (cur - 1, d("30000")),
+            (cur, d("5000000")),
+        ];
         let b = basis(&amounts, Some(cur - 3), cur, 12);
         assert_eq!(b.last_month, d("30000"));
         assert_eq!(b.months_averaged, 3);
@@ -191,7 +212,12 @@ mod tests {
         // No history at all.
         assert_eq!(basis(&[], None, cur, 12).applicable, Decimal::ZERO);
         // At most the latest 12 months: a big month 13 months ago is forgotten.
-        let b = basis(&[(cur - 13, d("1200000")), (cur - 1, d("12"))], Some(cur - 13), cur, 12);
+        let b = basis(
+            &[(cur - 13, d("1200000")), (cur - 1, d("12"))],
+            Some(cur - 13),
+            cur,
+            12,
+        );
         assert_eq!(b.months_averaged, 12);
         assert_eq!(b.average, d("1"));
         assert_eq!(b.applicable, d("12"));

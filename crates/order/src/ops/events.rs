@@ -40,7 +40,13 @@ pub struct Event {
 
 impl Event {
     /// An event with no changes, reason or related ids.
-    pub fn new(kind: OrderEventType, actor: Actor, from: OrderStatus, to: OrderStatus, request_id: &str) -> Event {
+    pub fn new(
+        kind: OrderEventType,
+        actor: Actor,
+        from: OrderStatus,
+        to: OrderStatus,
+        request_id: &str,
+    ) -> Event {
         Event {
             kind,
             actor,
@@ -123,11 +129,17 @@ pub async fn append(
 }
 
 /// ListOrderEvents: oldest first. The page token's time carries the sequence number.
-pub async fn list(ctx: &Ctx, req: ListOrderEventsRequest) -> Result<ListOrderEventsResponse, Status> {
+pub async fn list(
+    ctx: &Ctx,
+    req: ListOrderEventsRequest,
+) -> Result<ListOrderEventsResponse, Status> {
     let mut v = FieldViolations::new();
     let order_id = v.uuid("order_id", &req.order_id);
     let mut types = Vec::new();
-    for (i, t) in req.types.iter().enumerate() {
+    if req.types.len() > 50 {
+        v.add("types", "at most 50 types");
+    }
+    for (i, t) in req.types.iter().take(50).enumerate() {
         if let Some(t) = v.enum_value::<OrderEventType>(&format!("types[{i}]"), *t) {
             types.push(i16::try_from(t as i32).unwrap_or(0));
         }
@@ -158,7 +170,10 @@ pub async fn list(ctx: &Ctx, req: ListOrderEventsRequest) -> Result<ListOrderEve
             id: r.try_get("event_id").map_err(internal)?,
         };
         let doc: Vec<u8> = r.try_get("doc").map_err(internal)?;
-        items.push((cursor, OrderEvent::decode(doc.as_slice()).map_err(internal)?));
+        items.push((
+            cursor,
+            OrderEvent::decode(doc.as_slice()).map_err(internal)?,
+        ));
     }
     let page = page.finish(&mut items, |(c, _)| *c);
     Ok(ListOrderEventsResponse {

@@ -15,13 +15,20 @@ use super::pricing::money;
 use crate::domain::goods;
 
 /// Maps an Order field path to the request's.
-pub type Namer<'a> = &'a dyn Fn(&str) -> String;
+pub type Namer<'a> = &'a (dyn Fn(&str) -> String + Sync);
 
 /// Text of `min..=max` characters without control characters.
 pub fn text(inv: &mut Invalid, field: &str, value: &str, min: usize, max: usize) {
     let n = value.chars().count();
     if n < min {
-        inv.add(field, if min == 1 { "is required".to_owned() } else { format!("must be at least {min} characters") });
+        inv.add(
+            field,
+            if min == 1 {
+                "is required".to_owned()
+            } else {
+                format!("must be at least {min} characters")
+            },
+        );
     } else if n > max {
         inv.add(field, format!("must be at most {max} characters"));
     } else if value.chars().any(|c| c.is_control() && c != '\n') {
@@ -38,7 +45,9 @@ pub fn region_ok(code: &str) -> bool {
 pub fn subdivision_ok(code: &str) -> bool {
     match code.split_once('-') {
         Some((r, s)) => {
-            region_ok(r) && (1..=3).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric())
+            region_ok(r)
+                && (1..=3).contains(&s.len())
+                && s.bytes().all(|b| b.is_ascii_alphanumeric())
         }
         None => false,
     }
@@ -120,18 +129,46 @@ pub fn lines(
             inv.add(f("sku_attributes"), "at most 10 attributes");
         }
         for (k, a) in l.sku_attributes.iter().enumerate() {
-            text(inv, &f(&format!("sku_attributes[{k}].name")), &a.name, 1, 64);
-            text(inv, &f(&format!("sku_attributes[{k}].value")), &a.value, 1, 128);
+            text(
+                inv,
+                &f(&format!("sku_attributes[{k}].name")),
+                &a.name,
+                1,
+                64,
+            );
+            text(
+                inv,
+                &f(&format!("sku_attributes[{k}].value")),
+                &a.value,
+                1,
+                128,
+            );
         }
-        text(inv, &f("category_code"), &l.category_code, usize::from(marketplace), 64);
+        text(
+            inv,
+            &f("category_code"),
+            &l.category_code,
+            usize::from(marketplace),
+            64,
+        );
         if !(1..=goods::MAX_QUANTITY).contains(&l.quantity) {
-            inv.add(f("quantity"), format!("must be 1 to {}", goods::MAX_QUANTITY));
+            inv.add(
+                f("quantity"),
+                format!("must be 1 to {}", goods::MAX_QUANTITY),
+            );
         }
         if l.unit.is_empty() {
             l.unit = "piece".to_owned();
         }
         text(inv, &f("unit"), &l.unit, 1, 32);
-        let price = money_in(inv, &f("unit_price"), l.unit_price.as_ref(), currency, true, true);
+        let price = money_in(
+            inv,
+            &f("unit_price"),
+            l.unit_price.as_ref(),
+            currency,
+            true,
+            true,
+        );
         if !inv.is_empty() && before {
             ok = false;
             continue;
@@ -145,7 +182,9 @@ pub fn lines(
             ok = false;
             continue;
         };
-        let kept = previous.iter().find(|p| !l.line_id.is_empty() && p.line_id == l.line_id);
+        let kept = previous
+            .iter()
+            .find(|p| !l.line_id.is_empty() && p.line_id == l.line_id);
         match kept {
             Some(p) => l.shipped_quantity = p.shipped_quantity,
             None => {
@@ -180,12 +219,24 @@ pub fn address(inv: &mut Invalid, field: &str, a: Option<&ShippingAddress>) {
         inv.add(f("phone"), "must be E.164, e.g. +14155550100");
     }
     if !region_ok(&a.region_code) {
-        inv.add(f("region_code"), "must be an ISO 3166-1 alpha-2 code in upper case");
+        inv.add(
+            f("region_code"),
+            "must be an ISO 3166-1 alpha-2 code in upper case",
+        );
     }
     if !a.subdivision_code.is_empty() && !subdivision_ok(&a.subdivision_code) {
-        inv.add(f("subdivision_code"), "must be an ISO 3166-2 code such as UA-43");
+        inv.add(
+            f("subdivision_code"),
+            "must be an ISO 3166-2 code such as UA-43",
+        );
     }
-    text(inv, &f("administrative_area"), &a.administrative_area, 0, 128);
+    text(
+        inv,
+        &f("administrative_area"),
+        &a.administrative_area,
+        0,
+        128,
+    );
     text(inv, &f("locality"), &a.locality, 0, 128);
     if a.address_lines.is_empty() || a.address_lines.len() > 3 {
         inv.add(f("address_lines"), "1 to 3 lines are required");

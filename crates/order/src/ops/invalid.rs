@@ -25,7 +25,12 @@ impl Invalid {
     }
 
     /// A violation with a named reason (the first one becomes ErrorInfo.reason).
-    pub fn reason(&mut self, reason: &'static str, field: impl Into<String>, description: impl Into<String>) {
+    pub fn reason(
+        &mut self,
+        reason: &'static str,
+        field: impl Into<String>,
+        description: impl Into<String>,
+    ) {
         self.v.add(field, description);
         self.reason.get_or_insert(reason);
     }
@@ -46,12 +51,21 @@ impl Invalid {
         };
         let mut details = status.get_error_details();
         details.set_error_info(reason, domain.0, std::collections::HashMap::new());
-        Err(Status::with_error_details(status.code(), status.message(), details))
+        Err(Status::with_error_details(
+            status.code(),
+            status.message(),
+            details,
+        ))
     }
 }
 
 /// A single INVALID_ARGUMENT with a named reason.
-pub fn invalid(domain: ErrorDomain, reason: &'static str, field: &str, description: &str) -> Status {
+pub fn invalid(
+    domain: ErrorDomain,
+    reason: &'static str,
+    field: &str,
+    description: &str,
+) -> Status {
     let mut i = Invalid::new();
     i.reason(reason, field, description);
     i.finish(domain).expect_err("one violation")

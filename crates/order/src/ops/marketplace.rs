@@ -10,8 +10,8 @@ use kuajing_proto::identity::v1::{
     get_linked_account_request,
 };
 use kuajing_proto::order::v1::{
-    ActorType, CreateMarketplaceOrderRequest, CreateMarketplaceOrderResponse,
-    MarketplaceDetails, Order, OrderEventType, OrderKind, OrderStatus, TransactionMethod, order,
+    ActorType, CreateMarketplaceOrderRequest, CreateMarketplaceOrderResponse, MarketplaceDetails,
+    Order, OrderEventType, OrderKind, OrderStatus, TransactionMethod, order,
 };
 use rust_decimal::Decimal;
 use tonic::{Code, Status};
@@ -47,13 +47,25 @@ pub async fn create(
     let mut inv = Invalid::new();
     let buyer = inv.v.uuid("buyer_account_id", &req.buyer_account_id);
     let supplier = inv.v.uuid("supplier_account_id", &req.supplier_account_id);
-    let linked = inv.v.uuid("buyer_linked_account_id", &req.buyer_linked_account_id);
-    let marketplace: Option<Marketplace> = inv.v.enum_value("marketplace_code", req.marketplace_code);
+    let linked = inv
+        .v
+        .uuid("buyer_linked_account_id", &req.buyer_linked_account_id);
+    let marketplace: Option<Marketplace> =
+        inv.v.enum_value("marketplace_code", req.marketplace_code);
     fields::text(&mut inv, "external_order_id", &req.external_order_id, 0, 64);
-    fields::text(&mut inv, "supplier_member_id", &req.supplier_member_id, 0, 64);
+    fields::text(
+        &mut inv,
+        "supplier_member_id",
+        &req.supplier_member_id,
+        0,
+        64,
+    );
     match TransactionMethod::try_from(req.transaction_method) {
         Ok(TransactionMethod::Unspecified | TransactionMethod::SecuredTransaction) => {}
-        _ => inv.add("transaction_method", "only TRANSACTION_METHOD_SECURED_TRANSACTION is offered"),
+        _ => inv.add(
+            "transaction_method",
+            "only TRANSACTION_METHOD_SECURED_TRANSACTION is offered",
+        ),
     }
     if req.lines.is_empty() {
         inv.add("lines", "at least one line is required");
@@ -67,10 +79,27 @@ pub async fn create(
         None => inv.add("logistics", "is required"),
         Some(l) => {
             fields::text(&mut inv, "logistics.option_code", &l.option_code, 1, 64);
-            fields::text(&mut inv, "logistics.provider_name", &l.provider_name, 0, 128);
+            fields::text(
+                &mut inv,
+                "logistics.provider_name",
+                &l.provider_name,
+                0,
+                128,
+            );
             fields::text(&mut inv, "logistics.service_name", &l.service_name, 0, 128);
-            fields::address(&mut inv, "logistics.delivery_address", l.delivery_address.as_ref());
-            freight = fields::money_in(&mut inv, "logistics.freight", l.freight.as_ref(), cny, false, false);
+            fields::address(
+                &mut inv,
+                "logistics.delivery_address",
+                l.delivery_address.as_ref(),
+            );
+            freight = fields::money_in(
+                &mut inv,
+                "logistics.freight",
+                l.freight.as_ref(),
+                cny,
+                false,
+                false,
+            );
             l.freight = Some(money(cny, freight.unwrap_or_default()));
             if l.estimated_transit_days < 0 {
                 inv.add("logistics.estimated_transit_days", "must not be negative");
@@ -103,7 +132,9 @@ pub async fn create(
         IdentityServiceClient,
         get_linked_account,
         GetLinkedAccountRequest {
-            key: Some(get_linked_account_request::Key::LinkedAccountId(linked.to_string())),
+            key: Some(get_linked_account_request::Key::LinkedAccountId(
+                linked.to_string()
+            )),
         }
     ))?
     .and_then(|r| r.linked_account)
@@ -113,7 +144,9 @@ pub async fn create(
         "identity",
         IdentityServiceClient,
         get_account,
-        GetAccountRequest { account_id: buyer.to_string() }
+        GetAccountRequest {
+            account_id: buyer.to_string()
+        }
     ))?
     .and_then(|r| r.account)
     .ok_or_else(|| ctx.errors().not_found("account", buyer.to_string()))?;
@@ -122,7 +155,9 @@ pub async fn create(
         "identity",
         IdentityServiceClient,
         get_account,
-        GetAccountRequest { account_id: supplier.to_string() }
+        GetAccountRequest {
+            account_id: supplier.to_string()
+        }
     ))?
     .and_then(|r| r.account)
     .ok_or_else(|| ctx.errors().not_found("account", supplier.to_string()))?;
@@ -140,7 +175,10 @@ pub async fn create(
             "the marketplace account must be bound to a real-name verified account",
         ));
     }
-    if !supplier_account.roles.contains(&(AccountRole::Supplier as i32)) {
+    if !supplier_account
+        .roles
+        .contains(&(AccountRole::Supplier as i32))
+    {
         return Err(ctx.refuse(
             SUPPLIER_NOT_ACTIVE,
             "the supplier account cannot sell",
@@ -148,7 +186,10 @@ pub async fn create(
         ));
     }
 
-    let expire = ctx.settings.payment_timeout.map(|t| time::to_proto(now + t));
+    let expire = ctx
+        .settings
+        .payment_timeout
+        .map(|t| time::to_proto(now + t));
     let mut order = Order {
         order_id: Uuid::now_v7().to_string(),
         kind: OrderKind::Marketplace as i32,

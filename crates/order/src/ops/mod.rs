@@ -3,15 +3,31 @@
 //! opens a transaction (no transaction is held across a network call), then changes the
 //! order in one transaction with its audit events and its idempotency record.
 
+pub mod confirmation;
 pub mod drafting;
 pub mod events;
+pub mod faults;
 pub mod fields;
 pub mod invalid;
 pub mod marketplace;
+pub mod modification;
+pub mod payment_methods;
+pub mod payments;
 pub mod peers;
 pub mod pricing;
+pub mod queries;
+pub mod receipt;
+pub mod recovery;
+pub mod refunds;
+pub mod remittances;
+pub mod reviews;
 pub mod rules;
+pub mod saga;
+pub mod shipments;
 pub mod store;
+pub mod sweeps;
+pub mod trade_rules;
+pub mod wallet_ops;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -82,16 +98,27 @@ impl Ctx {
             format!("orders/{order_id}"),
             message.clone(),
         );
-        <Status as tonic_types::StatusExt>::with_error_details(Code::FailedPrecondition, message, details)
+        <Status as tonic_types::StatusExt>::with_error_details(
+            Code::FailedPrecondition,
+            message,
+            details,
+        )
     }
 
     /// A FAILED_PRECONDITION refusal with metadata.
-    pub fn refuse(&self, reason: &str, message: impl Into<String>, md: &[(&str, String)]) -> Status {
+    pub fn refuse(
+        &self,
+        reason: &str,
+        message: impl Into<String>,
+        md: &[(&str, String)],
+    ) -> Status {
         self.errors().refuse_with(
             Code::FailedPrecondition,
             reason,
             message,
-            md.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect(),
+            md.iter()
+                .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                .collect(),
         )
     }
 
@@ -107,7 +134,9 @@ impl Ctx {
             code,
             reason,
             message,
-            md.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect(),
+            md.iter()
+                .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                .collect(),
         )
     }
 }
@@ -122,12 +151,18 @@ pub fn subject<T>(request: &tonic::Request<T>) -> Option<uuid::Uuid> {
 }
 
 /// Who acted, for the audit trail: the subject when named, else the party itself.
-pub fn actor(kind: ActorType, subject: Option<uuid::Uuid>, party: &str) -> kuajing_proto::order::v1::Actor {
+pub fn actor(
+    kind: ActorType,
+    subject: Option<uuid::Uuid>,
+    party: &str,
+) -> kuajing_proto::order::v1::Actor {
     kuajing_proto::order::v1::Actor {
         r#type: kind as i32,
         id: match kind {
             ActorType::System => String::new(),
-            _ => subject.map(|s| s.to_string()).unwrap_or_else(|| party.to_owned()),
+            _ => subject
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| party.to_owned()),
         },
     }
 }

@@ -91,12 +91,13 @@ pub struct Stored {
 
 /// Loads a payment; NOT_FOUND if there is none.
 pub async fn load(conn: &mut PgConnection, ctx: &Ctx, id: Uuid) -> Result<Stored, Status> {
-    let r = sqlx::query("SELECT doc, failure_domain, created_at FROM payments WHERE payment_id = $1")
-        .bind(id)
-        .fetch_optional(conn)
-        .await
-        .map_err(internal)?
-        .ok_or_else(|| ctx.errors().not_found("payment", id.to_string()))?;
+    let r =
+        sqlx::query("SELECT doc, failure_domain, created_at FROM payments WHERE payment_id = $1")
+            .bind(id)
+            .fetch_optional(conn)
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| ctx.errors().not_found("payment", id.to_string()))?;
     let doc: Vec<u8> = r.try_get("doc").map_err(internal)?;
     Ok(Stored {
         payment: decode(&doc)?,
@@ -153,7 +154,12 @@ pub async fn acquire(ctx: &Ctx, id: Uuid, lease: Uuid) -> Result<bool, Status> {
 }
 
 /// Gives the lease back; the recovery loop may take the payment from `retry_at`.
-pub async fn release(ctx: &Ctx, id: Uuid, lease: Uuid, retry_at: DateTime<Utc>) -> Result<(), Status> {
+pub async fn release(
+    ctx: &Ctx,
+    id: Uuid,
+    lease: Uuid,
+    retry_at: DateTime<Utc>,
+) -> Result<(), Status> {
     sqlx::query("UPDATE payments SET lease_owner = NULL, lease_until = $3 WHERE payment_id = $1 AND lease_owner = $2")
         .bind(id)
         .bind(lease)
@@ -229,7 +235,9 @@ pub fn refusal(ctx: &Ctx, stored: &Stored) -> Status {
         .get("locked_until")
         .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
     {
-        let wait = (until.with_timezone(&Utc) - ctx.now()).to_std().unwrap_or_default();
+        let wait = (until.with_timezone(&Utc) - ctx.now())
+            .to_std()
+            .unwrap_or_default();
         details.set_retry_info(Some(wait));
     }
     let message = if f.message.is_empty() {
@@ -271,7 +279,11 @@ fn marketplace(o: &Order) -> Option<&kuajing_proto::order::v1::MarketplaceDetail
 /// Finds the mandate the payment runs under: the one named, else the marketplace
 /// account's ACTIVE mandate, else its most recent one (so the decision says why it cannot
 /// pay). NOT_FOUND when there is none for that account.
-async fn mandate(ctx: &Ctx, named: Option<Uuid>, member: &MarketplaceMember) -> Result<Mandate, Status> {
+async fn mandate(
+    ctx: &Ctx,
+    named: Option<Uuid>,
+    member: &MarketplaceMember,
+) -> Result<Mandate, Status> {
     let not_found = |id: String| ctx.errors().not_found("mandate", id);
     if let Some(id) = named {
         let m = found(rpc!(
@@ -279,25 +291,44 @@ async fn mandate(ctx: &Ctx, named: Option<Uuid>, member: &MarketplaceMember) -> 
             "authorization",
             AuthorizationServiceClient,
             get_mandate,
-            GetMandateRequest { mandate_id: id.to_string() }
+            GetMandateRequest {
+                mandate_id: id.to_string()
+            }
         ))?
         .and_then(|r| r.mandate)
         .ok_or_else(|| not_found(id.to_string()))?;
         let same = m.marketplace_member.as_ref().is_some_and(|mm| {
-            mm.marketplace == member.marketplace && mm.external_member_id == member.external_member_id
+            mm.marketplace == member.marketplace
+                && mm.external_member_id == member.external_member_id
         });
-        return if same { Ok(m) } else { Err(not_found(id.to_string())) };
+        return if same {
+            Ok(m)
+        } else {
+            Err(not_found(id.to_string()))
+        };
     }
     let list = |state: MandateState| ListMandatesRequest {
         marketplace_member: Some(member.clone()),
         state: state as i32,
         ..ListMandatesRequest::default()
     };
-    let active = rpc!(ctx, "authorization", AuthorizationServiceClient, list_mandates, list(MandateState::Active))?;
+    let active = rpc!(
+        ctx,
+        "authorization",
+        AuthorizationServiceClient,
+        list_mandates,
+        list(MandateState::Active)
+    )?;
     if let Some(m) = active.mandates.into_iter().next() {
         return Ok(m);
     }
-    let any = rpc!(ctx, "authorization", AuthorizationServiceClient, list_mandates, list(MandateState::Unspecified))?;
+    let any = rpc!(
+        ctx,
+        "authorization",
+        AuthorizationServiceClient,
+        list_mandates,
+        list(MandateState::Unspecified)
+    )?;
     any.mandates
         .into_iter()
         .next()
@@ -323,7 +354,8 @@ fn validate(ctx: &Ctx, req: &PayOrdersRequest) -> Result<Input, Status> {
         inv.add("order_ids", format!("1 to {MAX_ORDERS} orders"));
     }
     let mut order_ids = Vec::new();
-    for (i, id) in req.order_ids.iter().enumerate() {
+    // Ids are checked one by one only within the limit (a huge list is one violation).
+    for (i, id) in req.order_ids.iter().take(MAX_ORDERS).enumerate() {
         if let Some(id) = inv.v.uuid(&format!("order_ids[{i}]"), id) {
             if order_ids.contains(&id) {
                 inv.add(format!("order_ids[{i}]"), "is a duplicate");
@@ -385,7 +417,11 @@ fn validate(ctx: &Ctx, req: &PayOrdersRequest) -> Result<Input, Status> {
 
 /// The existing payment of a request id, if any (IDEMPOTENCY_KEY_REUSED on a different
 /// body).
-async fn existing(ctx: &Ctx, req: &PayOrdersRequest, request_id: Uuid) -> Result<Option<Uuid>, Status> {
+async fn existing(
+    ctx: &Ctx,
+    req: &PayOrdersRequest,
+    request_id: Uuid,
+) -> Result<Option<Uuid>, Status> {
     let row = sqlx::query("SELECT payment_id, request_hash FROM payments WHERE request_id = $1")
         .bind(request_id)
         .fetch_optional(&ctx.svc.pool)
@@ -507,11 +543,13 @@ pub async fn pay(
         None
     };
     let mut items = Vec::with_capacity(orders.len());
+    let mut fee_lines = HashMap::new();
     let mut total = Decimal::ZERO;
     for o in &orders {
         let amount = amount_of(o.total_amount.as_ref());
         let line = pricing::marketplace_fee(ctx, &row, amount, Currency::CNY, basis.as_ref());
         let fee = amount_of(line.amount.as_ref());
+        fee_lines.insert(o.order_id.clone(), line);
         total += amount + fee;
         items.push(PaymentItem {
             order_id: o.order_id.clone(),
@@ -545,7 +583,10 @@ pub async fn pay(
         settlement_currency_code: settlement.code().to_owned(),
         items,
         total_amount: Some(money(settlement, total)),
-        fx_source_currency_code: input.fx_source.map(|c| c.code().to_owned()).unwrap_or_default(),
+        fx_source_currency_code: input
+            .fx_source
+            .map(|c| c.code().to_owned())
+            .unwrap_or_default(),
         conversion: None,
         steps: saga::plan(payment_id, &input.order_ids),
         failure: None,
@@ -580,10 +621,17 @@ pub async fn pay(
             .ok_or_else(|| internal("payment vanished"))?;
         return await_payment(ctx, id, None, budget).await;
     }
-    for id in &input.order_ids {
+    // Rows are locked in one global order (by id), so concurrent payments can't deadlock.
+    let mut lock_order = input.order_ids.clone();
+    lock_order.sort();
+    for id in &lock_order {
         let mut o = store::lock(&mut tx, ctx, *id).await?;
         check_payable(ctx, &o)?;
         o.pending_payment_id = payment_id.to_string();
+        // The fee of this payment (its tier and basis), which stays if it succeeds.
+        let total = amount_of(o.total_amount.as_ref());
+        let line = fee_lines.get(&o.order_id).cloned().unwrap_or_default();
+        o.fees = Some(pricing::breakdown(vec![line], total, Currency::CNY));
         store::save(&mut tx, &mut o, now).await?;
         let event = Event::new(
             OrderEventType::PaymentStarted,
@@ -641,5 +689,8 @@ fn check_payable(ctx: &Ctx, o: &Order) -> Result<(), Status> {
 
 /// The metadata of a failure as a map (for `PaymentFailure`).
 pub fn md(pairs: &[(&str, String)]) -> HashMap<String, String> {
-    pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+        .collect()
 }

@@ -22,9 +22,9 @@ use tonic::Status;
 use uuid::Uuid;
 
 use super::Ctx;
+use crate::domain::calendar;
 use crate::domain::fees::{self, Amount, MethodRow};
 use crate::domain::tiers::{self, Basis, Tier};
-use crate::domain::calendar;
 
 /// The amount of a stored Money (zero when unset or malformed).
 pub fn amount_of(m: Option<&types::Money>) -> Decimal {
@@ -92,7 +92,12 @@ impl<'a> Fx<'a> {
     }
 
     /// `value` of `from` in `to`, rounded half-even to `to`'s minor units.
-    pub async fn convert(&mut self, value: Decimal, from: Currency, to: Currency) -> Result<Decimal, Status> {
+    pub async fn convert(
+        &mut self,
+        value: Decimal,
+        from: Currency,
+        to: Currency,
+    ) -> Result<Decimal, Status> {
         let r = self.rate(from, to).await?;
         Ok(round_half_even(value * r, to))
     }
@@ -147,7 +152,12 @@ fn tier_proto(t: &Tier) -> FeeTier {
 
 /// The row of `method` for an order of `kind` in `currency`: a variant paying in that
 /// currency first, else the first enabled row.
-pub fn method_row<'r>(ctx: &'r Ctx, kind: OrderKind, method: PaymentMethod, currency: Currency) -> Option<&'r MethodRow> {
+pub fn method_row(
+    ctx: &Ctx,
+    kind: OrderKind,
+    method: PaymentMethod,
+    currency: Currency,
+) -> Option<&MethodRow> {
     let rows: Vec<&MethodRow> = ctx
         .rules
         .methods_for(kind)
@@ -384,7 +394,12 @@ pub async fn inspection_fee(
     provider: &str,
     currency: Currency,
 ) -> Result<Option<Decimal>, Status> {
-    let Some(p) = ctx.rules.inspection.iter().find(|p| p.provider_code == provider) else {
+    let Some(p) = ctx
+        .rules
+        .inspection
+        .iter()
+        .find(|p| p.provider_code == provider)
+    else {
         return Ok(None);
     };
     Ok(Some(fx.amount(p.price, currency).await?))
@@ -399,7 +414,9 @@ pub fn breakdown(lines: Vec<FeeLine>, total: Decimal, currency: Currency) -> Fee
     };
     let buyer: Decimal = lines
         .iter()
-        .filter(|l| l.payer == OrderParty::Buyer as i32 && l.r#type != FeeType::InspectionServiceFee as i32)
+        .filter(|l| {
+            l.payer == OrderParty::Buyer as i32 && l.r#type != FeeType::InspectionServiceFee as i32
+        })
         .map(upper)
         .sum();
     let supplier: Decimal = lines
@@ -444,7 +461,8 @@ pub async fn trade_fees(
     let currency = currency_of(order)?;
     let kind = OrderKind::try_from(order.kind).unwrap_or(OrderKind::Unspecified);
     let total = amount_of(order.total_amount.as_ref());
-    let method = PaymentMethod::try_from(order.payment_method).unwrap_or(PaymentMethod::Unspecified);
+    let method =
+        PaymentMethod::try_from(order.payment_method).unwrap_or(PaymentMethod::Unspecified);
     let t = trade(order).cloned().unwrap_or_default();
     let terms = t.payment_terms.clone().unwrap_or_default();
     let prepayment = amount_of(terms.prepayment.as_ref());

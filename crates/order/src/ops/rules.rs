@@ -40,7 +40,8 @@ impl Rules {
 
     /// True when `method` is offered for orders of `kind` at all.
     pub fn method_allowed(&self, kind: OrderKind, method: PaymentMethod) -> bool {
-        self.methods_for(kind).any(|m| m.method == method && m.enabled)
+        self.methods_for(kind)
+            .any(|m| m.method == method && m.enabled)
     }
 }
 

@@ -41,13 +41,16 @@ pub async fn load(conn: &mut PgConnection, ctx: &Ctx, order_id: Uuid) -> Result<
 }
 
 /// The order with this number; NOT_FOUND if there is none.
-pub async fn load_by_number(conn: &mut PgConnection, ctx: &Ctx, number: &str) -> Result<Order, Status> {
-    let doc: Option<Vec<u8>> =
-        sqlx::query_scalar("SELECT doc FROM orders WHERE order_number = $1")
-            .bind(number)
-            .fetch_optional(conn)
-            .await
-            .map_err(internal)?;
+pub async fn load_by_number(
+    conn: &mut PgConnection,
+    ctx: &Ctx,
+    number: &str,
+) -> Result<Order, Status> {
+    let doc: Option<Vec<u8>> = sqlx::query_scalar("SELECT doc FROM orders WHERE order_number = $1")
+        .bind(number)
+        .fetch_optional(conn)
+        .await
+        .map_err(internal)?;
     decode(&doc.ok_or_else(|| ctx.errors().not_found("order", number.to_owned()))?)
 }
 
@@ -224,7 +227,11 @@ pub async fn insert(
 
 /// Stores a changed order: bumps its version (the etag) and update time, rewrites the
 /// document and the columns.
-pub async fn save(conn: &mut PgConnection, order: &mut Order, now: DateTime<Utc>) -> Result<(), Status> {
+pub async fn save(
+    conn: &mut PgConnection,
+    order: &mut Order,
+    now: DateTime<Utc>,
+) -> Result<(), Status> {
     let version: i64 = order.etag.parse().unwrap_or(0) + 1;
     order.etag = version.to_string();
     order.update_time = Some(time::to_proto(now));

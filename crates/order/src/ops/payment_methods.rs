@@ -1,0 +1,680 @@
+//! Payment methods and fee estimates: QueryPaymentMethods ("which methods can these unpaid
+//! orders use, and why not the others", like alibaba.trade.payWay.query) and
+//! EstimateOrderFees (the fees of an order or a draft under given terms). Both only read:
+//! availability is asked of identity (supplier admission) and authorization (mandates,
+//! restricted categories, a validate-only decision); nothing is reserved.
+
+use std::collections::HashMap;
+
+use kuajing_platform::error::internal;
+use kuajing_platform::{Currency, FieldViolations};
+use kuajing_proto::authorization::v1::authorization_service_client::AuthorizationServiceClient;
+use kuajing_proto::authorization::v1::{
+    DecidePaymentRequest, DecisionOutcome, ListMandatesRequest, ListRestrictedCategoriesRequest,
+    MandateState, decide_payment_request,
+};
+use kuajing_proto::identity::v1::identity_service_client::IdentityServiceClient;
+use kuajing_proto::identity::v1::{
+    AdmissionProgram, CheckSupplierAdmissionRequest, GetSupplierProfileRequest, MarketplaceMember,
+    SupplierMembership,
+};
+use kuajing_proto::order::v1::{
+    EstimateOrderFeesRequest, EstimateOrderFeesResponse, ExportMethod, FeeBreakdown, Order,
+    OrderKind, OrderPaymentMethods, OrderStatus, PaymentMethod, PaymentMethodOption,
+    PaymentMethodUnavailableReason as Why, PaymentSettlement, PaymentTerms,
+    QueryPaymentMethodsRequest, QueryPaymentMethodsResponse, TradeDetails,
+    estimate_order_fees_request, order,
+};
+use kuajing_proto::types::PageRequest;
+use rust_decimal::Decimal;
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+use uuid::Uuid;
+
+use super::invalid::Invalid;
+use super::peers::found;
+use super::pricing::{self, Fx, amount_of, money};
+use super::trade_rules::{
+    CONVENIENT_SHIPPING_NOT_ALLOWED, CONVENIENT_SHIPPING_OVER_LIMIT, PAYMENT_METHOD_NOT_ALLOWED,
+};
+use super::{Ctx, store};
+use crate::domain::fees::MethodRow;
+use crate::domain::tiers::Basis;
+use crate::rpc;
+
+/// Reason: an order has nothing due.
+pub const ORDER_NOT_AWAITING_PAYMENT: &str = "ORDER_NOT_AWAITING_PAYMENT";
+/// Orders per query (contract).
+const MAX_ORDERS: usize = 50;
+
+/// What is due now: UNPAID the total; else the unpaid prepayment or balance.
+fn amount_due(o: &Order) -> Option<Decimal> {
+    let t = pricing::trade(o)
+        .and_then(|t| t.payment_terms.clone())
+        .unwrap_or_default();
+    match super::status_of(o) {
+        OrderStatus::Unpaid => Some(amount_of(o.total_amount.as_ref())),
+        OrderStatus::AwaitingPrepayment => {
+            Some(amount_of(t.prepayment.as_ref()) - amount_of(t.prepayment_received.as_ref()))
+        }
+        OrderStatus::AwaitingBalance => {
+            Some(amount_of(t.balance.as_ref()) - amount_of(t.balance_received.as_ref()))
+        }
+        _ => None,
+    }
+}
+
+fn member_of(o: &Order) -> Option<MarketplaceMember> {
+    match &o.details {
+        Some(order::Details::Marketplace(m)) => Some(MarketplaceMember {
+            marketplace: m.marketplace_code,
+            external_member_id: m.buyer_member_id.clone(),
+        }),
+        _ => None,
+    }
+}
+
+fn option(
+    ctx: &Ctx,
+    row: &MethodRow,
+    reasons: Vec<Why>,
+    detail: String,
+    fees: Vec<kuajing_proto::order::v1::FeeLine>,
+) -> PaymentMethodOption {
+    let mut reasons = reasons;
+    if !row.enabled {
+        reasons.push(Why::Disabled);
+    }
+    PaymentMethodOption {
+        payment_method: row.method as i32,
+        variant: row.variant.clone(),
+        available: reasons.is_empty(),
+        unavailable_reasons: reasons.iter().map(|r| *r as i32).collect(),
+        unavailable_detail: detail.chars().take(500).collect(),
+        settlement: row.settlement as i32,
+        fees,
+        schedule: Some(pricing::schedule(ctx, row)),
+    }
+}
+
+/// Restricted category codes (every page).
+async fn restricted(ctx: &Ctx) -> Result<Vec<String>, Status> {
+    let mut codes = Vec::new();
+    let mut token = String::new();
+    loop {
+        let req = ListRestrictedCategoriesRequest {
+            include_unrestricted: false,
+            page: Some(PageRequest {
+                page_size: 1000,
+                page_token: token.clone(),
+            }),
+        };
+        let r = rpc!(
+            ctx,
+            "authorization",
+            AuthorizationServiceClient,
+            list_restricted_categories,
+            req
+        )?;
+        codes.extend(
+            r.restricted_categories
+                .into_iter()
+                .filter(|c| c.restricted)
+                .map(|c| c.category_code),
+        );
+        token = r.page.map(|p| p.next_page_token).unwrap_or_default();
+        if token.is_empty() {
+            return Ok(codes);
+        }
+    }
+}
+
+fn is_restricted(code: &str, restricted: &[String]) -> bool {
+    restricted.iter().any(|r| {
+        code == r
+            || code
+                .strip_prefix(r.as_str())
+                .is_some_and(|rest| rest.starts_with('.'))
+    })
+}
+
+/// The options of a marketplace order.
+#[allow(clippy::too_many_arguments)]
+async fn marketplace_options(
+    ctx: &Ctx,
+    o: &Order,
+    due: Decimal,
+    basis: Option<&Basis>,
+    restricted: &[String],
+    admission: &HashMap<String, (bool, String)>,
+    mandate: Option<&str>,
+    region: &str,
+) -> Result<Vec<PaymentMethodOption>, Status> {
+    let cny = Currency::CNY;
+    let categories: Vec<String> = o
+        .lines
+        .iter()
+        .map(|l| l.category_code.clone())
+        .filter(|c| !c.is_empty())
+        .collect();
+    let bad_category = categories
+        .iter()
+        .find(|c| is_restricted(c, restricted))
+        .cloned();
+    let (supplier_ok, supplier_detail) = admission
+        .get(&o.supplier_account_id)
+        .cloned()
+        .unwrap_or((true, String::new()));
+    let mut options = Vec::new();
+    for row in ctx.rules.methods_for(OrderKind::Marketplace) {
+        let fee = pricing::marketplace_fee(ctx, row, due, cny, basis);
+        let mut reasons = Vec::new();
+        let mut detail = Vec::new();
+        if row.settlement == PaymentSettlement::WalletEscrow {
+            if !supplier_ok {
+                reasons.push(Why::SupplierNotEnabled);
+                detail.push(supplier_detail.clone());
+            }
+            match mandate {
+                None => {
+                    reasons.push(Why::NoActiveMandate);
+                    detail.push("the buyer's marketplace account has no active cross-border pay authorisation".to_owned());
+                }
+                Some(m) if reasons.is_empty() && bad_category.is_none() => {
+                    // Limits: a validate-only decision reserves nothing.
+                    let amount = due + amount_of(fee.amount.as_ref());
+                    let req = DecidePaymentRequest {
+                        request_id: String::new(),
+                        mandate_selector: Some(decide_payment_request::MandateSelector::MandateId(
+                            m.to_owned(),
+                        )),
+                        payment_id: Uuid::now_v7().to_string(),
+                        order_ids: vec![o.order_id.clone()],
+                        amount: Some(money(ctx.settings.settlement_currency, amount)),
+                        supplier_account_id: o.supplier_account_id.clone(),
+                        category_codes: categories.clone(),
+                        validate_only: true,
+                    };
+                    let d = rpc!(
+                        ctx,
+                        "authorization",
+                        AuthorizationServiceClient,
+                        decide_payment,
+                        req
+                    )?
+                    .decision
+                    .unwrap_or_default();
+                    if d.outcome != DecisionOutcome::Approved as i32 {
+                        reasons.push(match d.reason.as_str() {
+                            "LIMIT_PER_TRANSACTION" => Why::AmountOverLimit,
+                            "LIMIT_PER_DAY" => Why::PeriodLimitReached,
+                            "SUPPLIER_NOT_ENABLED" => Why::SupplierNotEnabled,
+                            "CATEGORY_RESTRICTED" => Why::CategoryRestricted,
+                            _ => Why::NoActiveMandate,
+                        });
+                        detail.push(d.message.clone());
+                    }
+                }
+                Some(_) => {}
+            }
+            if let Some(c) = &bad_category {
+                reasons.push(Why::CategoryRestricted);
+                detail.push(format!(
+                    "goods of category {c} cannot be paid by cross-border pay"
+                ));
+            }
+        }
+        if !row.offered_in(region) {
+            reasons.push(Why::RegionNotSupported);
+            detail.push(format!(
+                "{} is not offered in the buyer's region",
+                pricing::method_label(row.method)
+            ));
+        }
+        let fees = if row.fee_percent.is_some() || row.tiered {
+            vec![fee]
+        } else {
+            Vec::new()
+        };
+        options.push(option(ctx, row, reasons, detail.join("; "), fees));
+    }
+    Ok(options)
+}
+
+/// The options of a Trade Assurance / Direct Pay order for the amount due.
+async fn trade_options(
+    ctx: &Ctx,
+    fx: &mut Fx<'_>,
+    o: &Order,
+    due: Decimal,
+) -> Result<Vec<PaymentMethodOption>, Status> {
+    let kind = OrderKind::try_from(o.kind).unwrap_or(OrderKind::Unspecified);
+    let currency = pricing::currency_of(o)?;
+    let mut options = Vec::new();
+    for row in ctx.rules.methods_for(kind) {
+        let mut reasons = Vec::new();
+        let mut detail = Vec::new();
+        if row.method as i32 != o.payment_method {
+            reasons.push(Why::NotOfferedForOrder);
+            detail.push("the order's terms fix another payment method".to_owned());
+        }
+        if let Some(limit) = row.payment_limit() {
+            let here = fx.amount(limit, currency).await?;
+            if due > here {
+                reasons.push(Why::AmountOverLimit);
+                detail.push(format!(
+                    "at most {} {} per payment",
+                    limit.currency,
+                    limit.value.normalize()
+                ));
+            }
+        }
+        let fees = pricing::channel_fee_lines(fx, row, &[("payment", due)], currency).await?;
+        options.push(option(ctx, row, reasons, detail.join("; "), fees));
+    }
+    Ok(options)
+}
+
+fn available_first(options: &mut [PaymentMethodOption]) {
+    options.sort_by_key(|o| !o.available);
+}
+
+/// QueryPaymentMethods.
+pub async fn query(
+    ctx: &Ctx,
+    req: QueryPaymentMethodsRequest,
+) -> Result<QueryPaymentMethodsResponse, Status> {
+    let mut v = FieldViolations::new();
+    if req.order_ids.is_empty() || req.order_ids.len() > MAX_ORDERS {
+        v.add("order_ids", format!("1 to {MAX_ORDERS} orders"));
+    }
+    let mut ids = Vec::new();
+    // Ids are checked one by one only within the limit (a huge list is one violation).
+    for (i, id) in req.order_ids.iter().take(MAX_ORDERS).enumerate() {
+        if let Some(id) = v.uuid(&format!("order_ids[{i}]"), id) {
+            if ids.contains(&id) {
+                v.add(format!("order_ids[{i}]"), "is a duplicate");
+            }
+            ids.push(id);
+        }
+    }
+    v.finish()?;
+    let mut orders = Vec::new();
+    {
+        let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
+        for id in &ids {
+            orders.push(store::load(&mut conn, ctx, *id).await?);
+        }
+    }
+    let not_due: Vec<&Order> = orders
+        .iter()
+        .filter(|o| amount_due(o).is_none_or(|d| d <= Decimal::ZERO))
+        .collect();
+    if !not_due.is_empty() {
+        let mut details = ErrorDetails::with_error_info(
+            ORDER_NOT_AWAITING_PAYMENT,
+            ctx.errors().0,
+            HashMap::from([("order_id".to_owned(), not_due[0].order_id.clone())]),
+        );
+        for o in &not_due {
+            details.add_precondition_failure_violation(
+                "ORDER_STATUS",
+                format!("orders/{}", o.order_id),
+                format!(
+                    "the order is {} and has nothing due",
+                    super::status_of(o).as_str_name()
+                ),
+            );
+        }
+        return Err(Status::with_error_details(
+            Code::FailedPrecondition,
+            "an order has nothing due",
+            details,
+        ));
+    }
+    if orders
+        .iter()
+        .any(|o| o.buyer_account_id != orders[0].buyer_account_id)
+    {
+        return Err(ctx.refuse(
+            super::payments::MIXED_BUYERS,
+            "the orders belong to different buyers",
+            &[],
+        ));
+    }
+    let market: Vec<&Order> = orders
+        .iter()
+        .filter(|o| o.kind == OrderKind::Marketplace as i32)
+        .collect();
+    let (mut basis, mut restricted_codes, mut admission, mut mandate) =
+        (None, Vec::new(), HashMap::new(), None);
+    if !market.is_empty() {
+        if let Ok(buyer) = Uuid::try_parse(&market[0].buyer_account_id) {
+            basis = Some(pricing::tier_basis(ctx, buyer, ctx.now()).await?);
+        }
+        restricted_codes = restricted(ctx).await?;
+        for o in &market {
+            if admission.contains_key(&o.supplier_account_id) {
+                continue;
+            }
+            let a = rpc!(
+                ctx,
+                "identity",
+                IdentityServiceClient,
+                check_supplier_admission,
+                CheckSupplierAdmissionRequest {
+                    account_id: o.supplier_account_id.clone(),
+                    program: AdmissionProgram::CrossBorderPay as i32,
+                }
+            )?
+            .admission
+            .unwrap_or_default();
+            let detail = a
+                .failed_rules
+                .iter()
+                .map(|f| f.message.clone())
+                .collect::<Vec<_>>()
+                .join("; ");
+            admission.insert(o.supplier_account_id.clone(), (a.admitted, detail));
+        }
+        if let Some(member) = member_of(market[0]) {
+            let r = rpc!(
+                ctx,
+                "authorization",
+                AuthorizationServiceClient,
+                list_mandates,
+                ListMandatesRequest {
+                    marketplace_member: Some(member),
+                    state: MandateState::Active as i32,
+                    ..ListMandatesRequest::default()
+                }
+            )?;
+            mandate = r.mandates.into_iter().next().map(|m| m.mandate_id);
+        }
+    }
+    let mut fx = Fx::new(ctx);
+    let mut answers = Vec::new();
+    for o in &orders {
+        let due = amount_due(o).unwrap_or_default();
+        let currency = pricing::currency_of(o)?;
+        let mut options = if o.kind == OrderKind::Marketplace as i32 {
+            let region: String =
+                sqlx::query_scalar("SELECT buyer_region_code FROM orders WHERE order_id = $1")
+                    .bind(Uuid::try_parse(&o.order_id).map_err(internal)?)
+                    .fetch_one(&ctx.svc.pool)
+                    .await
+                    .map_err(internal)?;
+            marketplace_options(
+                ctx,
+                o,
+                due,
+                basis.as_ref(),
+                &restricted_codes,
+                &admission,
+                mandate.as_deref(),
+                &region,
+            )
+            .await?
+        } else {
+            trade_options(ctx, &mut fx, o, due).await?
+        };
+        available_first(&mut options);
+        answers.push(OrderPaymentMethods {
+            order_id: o.order_id.clone(),
+            amount_due: Some(money(currency, due)),
+            options,
+        });
+    }
+    let mut common: Option<Vec<i32>> = None;
+    for a in &answers {
+        let usable: Vec<i32> = a
+            .options
+            .iter()
+            .filter(|o| o.available && o.settlement == PaymentSettlement::WalletEscrow as i32)
+            .map(|o| o.payment_method)
+            .collect();
+        common = Some(match common {
+            None => usable,
+            Some(c) => c.into_iter().filter(|m| usable.contains(m)).collect(),
+        });
+    }
+    Ok(QueryPaymentMethodsResponse {
+        orders: answers,
+        common_methods: common.unwrap_or_default(),
+    })
+}
+
+/// EstimateOrderFees.
+pub async fn estimate(
+    ctx: &Ctx,
+    req: EstimateOrderFeesRequest,
+) -> Result<EstimateOrderFeesResponse, Status> {
+    let mut inv = Invalid::new();
+    let mut order = match req.subject.as_ref() {
+        Some(estimate_order_fees_request::Subject::OrderId(id)) => {
+            let id = inv.v.uuid("order_id", id);
+            inv.finish(ctx.errors())?;
+            let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
+            store::load(&mut conn, ctx, id.expect("validated")).await?
+        }
+        Some(estimate_order_fees_request::Subject::Draft(d)) => {
+            let kind: Option<OrderKind> = inv.v.enum_value("draft.kind", d.kind);
+            inv.v
+                .uuid("draft.supplier_account_id", &d.supplier_account_id);
+            inv.v
+                .optional_uuid("draft.buyer_account_id", &d.buyer_account_id);
+            let currency = match (kind, d.currency_code.as_str()) {
+                (Some(OrderKind::Marketplace), "CNY")
+                | (Some(OrderKind::TradeAssurance | OrderKind::DirectPay), "USD" | "CNY") => {
+                    d.currency_code.parse::<Currency>().ok()
+                }
+                _ => {
+                    inv.reason(
+                        super::trade_rules::CURRENCY_NOT_SUPPORTED,
+                        "draft.currency_code",
+                        "CNY for marketplace orders; USD or CNY otherwise",
+                    );
+                    None
+                }
+            };
+            let mut goods = None;
+            let mut freight = Some(Decimal::ZERO);
+            let mut insurance = Some(Decimal::ZERO);
+            if let Some(c) = currency {
+                goods = super::fields::money_in(
+                    &mut inv,
+                    "draft.goods_amount",
+                    d.goods_amount.as_ref(),
+                    c,
+                    true,
+                    true,
+                );
+                freight = super::fields::money_in(
+                    &mut inv,
+                    "draft.freight",
+                    d.freight.as_ref(),
+                    c,
+                    false,
+                    false,
+                );
+                insurance = super::fields::money_in(
+                    &mut inv,
+                    "draft.insurance",
+                    d.insurance.as_ref(),
+                    c,
+                    false,
+                    false,
+                );
+            }
+            inv.finish(ctx.errors())?;
+            let (kind, currency) = (kind.expect("validated"), currency.expect("validated"));
+            let total = crate::domain::goods::total(
+                goods.unwrap_or_default(),
+                freight.unwrap_or_default(),
+                insurance.unwrap_or_default(),
+            )
+            .ok_or_else(|| {
+                super::invalid::invalid(
+                    ctx.errors(),
+                    "TOTAL_TOO_LARGE",
+                    "draft.goods_amount",
+                    "too large",
+                )
+            })?;
+            let terms = d.payment_terms.clone().unwrap_or_default();
+            let prepayment = if terms.full_prepayment {
+                total
+            } else {
+                amount_of(terms.prepayment.as_ref()).min(total)
+            };
+            let prepayment = if prepayment <= Decimal::ZERO {
+                total
+            } else {
+                prepayment
+            };
+            Order {
+                kind: kind as i32,
+                supplier_account_id: d.supplier_account_id.clone(),
+                buyer_account_id: d.buyer_account_id.clone(),
+                currency_code: currency.code().to_owned(),
+                goods_amount: Some(money(currency, goods.unwrap_or_default())),
+                total_amount: Some(money(currency, total)),
+                payment_method: d.payment_method,
+                details: if kind == OrderKind::Marketplace {
+                    None
+                } else {
+                    Some(order::Details::Trade(TradeDetails {
+                        export_method: d.export_method,
+                        payment_terms: Some(PaymentTerms {
+                            total_amount: Some(money(currency, total)),
+                            prepayment: Some(money(currency, prepayment)),
+                            full_prepayment: terms.full_prepayment,
+                            balance: Some(money(currency, total - prepayment)),
+                            ..PaymentTerms::default()
+                        }),
+                        inspection: d.inspection.clone(),
+                        ..TradeDetails::default()
+                    }))
+                },
+                ..Order::default()
+            }
+        }
+        None => {
+            inv.add("order_id", "exactly one of order_id and draft is required");
+            return Err(inv.finish(ctx.errors()).expect_err("one violation"));
+        }
+    };
+    let kind = OrderKind::try_from(order.kind).unwrap_or(OrderKind::Unspecified);
+    if req.payment_method != 0 {
+        order.payment_method = req.payment_method;
+    }
+    if req.export_method != 0
+        && let Some(t) = pricing::trade_mut(&mut order)
+    {
+        t.export_method = req.export_method;
+    }
+    let currency = pricing::currency_of(&order)?;
+    let total = amount_of(order.total_amount.as_ref());
+    let mut fx = Fx::new(ctx);
+    let usd = fx.convert(total, currency, Currency::USD).await?;
+    let method =
+        PaymentMethod::try_from(order.payment_method).unwrap_or(PaymentMethod::Unspecified);
+    if method != PaymentMethod::Unspecified && !ctx.rules.method_allowed(kind, method) {
+        return Err(ctx.refuse(
+            PAYMENT_METHOD_NOT_ALLOWED,
+            format!(
+                "{} is not offered for {} orders",
+                method.as_str_name(),
+                kind.as_str_name()
+            ),
+            &[("payment_method", method.as_str_name().to_owned())],
+        ));
+    }
+    let (fees, options) = if kind == OrderKind::Marketplace {
+        let basis = match Uuid::try_parse(&order.buyer_account_id) {
+            Ok(b) => Some(pricing::tier_basis(ctx, b, ctx.now()).await?),
+            Err(_) => None,
+        };
+        let mut options = Vec::new();
+        let mut lines = Vec::new();
+        for row in ctx.rules.methods_for(OrderKind::Marketplace) {
+            let line = pricing::marketplace_fee(ctx, row, total, currency, basis.as_ref());
+            if row.method == method {
+                lines.push(line.clone());
+            }
+            let fees = if row.fee_percent.is_some() || row.tiered {
+                vec![line]
+            } else {
+                Vec::new()
+            };
+            options.push(option(ctx, row, Vec::new(), String::new(), fees));
+        }
+        (pricing::breakdown(lines, total, currency), options)
+    } else {
+        let export = pricing::trade(&order)
+            .map(|t| t.export_method)
+            .unwrap_or_default();
+        if export == ExportMethod::ConvenientShipping as i32 {
+            if kind == OrderKind::DirectPay {
+                return Err(ctx.refuse(
+                    CONVENIENT_SHIPPING_NOT_ALLOWED,
+                    "Direct Pay orders cannot use convenient shipping",
+                    &[],
+                ));
+            }
+            let limit = ctx.settings.convenient_shipping_limit;
+            let equivalent = fx.convert(total, currency, limit.currency()).await?;
+            if equivalent > limit.amount() {
+                return Err(ctx.refuse(
+                    CONVENIENT_SHIPPING_OVER_LIMIT,
+                    format!("convenient shipping is for orders up to {limit}"),
+                    &[
+                        ("limit", limit.to_proto().amount),
+                        ("usd_equivalent", money(limit.currency(), equivalent).amount),
+                    ],
+                ));
+            }
+        }
+        let membership = membership(ctx, &order.supplier_account_id).await?;
+        let fees: FeeBreakdown = pricing::trade_fees(ctx, &mut fx, &mut order, membership).await?;
+        let mut options = Vec::new();
+        for row in ctx.rules.methods_for(kind) {
+            let t = pricing::trade(&order)
+                .and_then(|t| t.payment_terms.clone())
+                .unwrap_or_default();
+            let dues = [
+                ("prepayment", amount_of(t.prepayment.as_ref())),
+                ("balance", amount_of(t.balance.as_ref())),
+            ];
+            let lines = pricing::channel_fee_lines(&mut fx, row, &dues, currency).await?;
+            options.push(option(ctx, row, Vec::new(), String::new(), lines));
+        }
+        (fees, options)
+    };
+    Ok(EstimateOrderFeesResponse {
+        fees: Some(fees),
+        total_amount: Some(money(currency, total)),
+        total_usd_equivalent: Some(money(Currency::USD, usd)),
+        payment_methods: options,
+    })
+}
+
+/// A supplier's membership (export fee rates); unknown suppliers count as free members.
+async fn membership(ctx: &Ctx, supplier: &str) -> Result<SupplierMembership, Status> {
+    if Uuid::try_parse(supplier).is_err() {
+        return Ok(SupplierMembership::Free);
+    }
+    let profile = found(rpc!(
+        ctx,
+        "identity",
+        IdentityServiceClient,
+        get_supplier_profile,
+        GetSupplierProfileRequest {
+            account_id: supplier.to_owned()
+        }
+    ))?
+    .and_then(|r| r.supplier_profile);
+    Ok(profile
+        .and_then(|p| SupplierMembership::try_from(p.membership).ok())
+        .unwrap_or(SupplierMembership::Free))
+}

@@ -1,0 +1,330 @@
+//! Reading orders: GetOrder, ListOrders (the order list's search box and filters, newest
+//! first) and CountOrdersByStatus (the list's tabs).
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use kuajing_platform::error::internal;
+use kuajing_platform::page::{Cursor, Page};
+use kuajing_platform::{Currency, time};
+use kuajing_proto::order::v1::{
+    CountOrdersByStatusRequest, CountOrdersByStatusResponse, ExportMethod, GetOrderRequest,
+    GetOrderResponse, ListOrdersRequest, ListOrdersResponse, OrderFilter, OrderKind, OrderStatus,
+    OrderStatusGroup, PaymentMethod, ShippingMethod, StatusCount, StatusGroupCount,
+};
+use rust_decimal::Decimal;
+use sqlx::postgres::PgArguments;
+use sqlx::{Postgres, Row};
+use tonic::Status;
+use uuid::Uuid;
+
+use super::fields;
+use super::invalid::Invalid;
+use super::{Ctx, store};
+use crate::domain::number;
+use crate::domain::status::{group, statuses_of};
+
+/// GetOrder.
+pub async fn get(ctx: &Ctx, req: GetOrderRequest) -> Result<GetOrderResponse, Status> {
+    let mut inv = Invalid::new();
+    let by_id = match (req.order_id.is_empty(), req.order_number.is_empty()) {
+        (false, true) => inv.v.uuid("order_id", &req.order_id),
+        (true, false) => {
+            if !number::well_formed(&req.order_number) {
+                inv.add("order_number", "must be 17 digits");
+            }
+            None
+        }
+        _ => {
+            inv.add(
+                "order_id",
+                "exactly one of order_id and order_number is required",
+            );
+            None
+        }
+    };
+    inv.finish(ctx.errors())?;
+    let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
+    let order = match by_id {
+        Some(id) => store::load(&mut conn, ctx, id).await?,
+        None => store::load_by_number(&mut conn, ctx, &req.order_number).await?,
+    };
+    Ok(GetOrderResponse { order: Some(order) })
+}
+
+/// A validated filter.
+#[derive(Default)]
+struct Filter {
+    supplier: Option<Uuid>,
+    buyer: Option<Uuid>,
+    query: String,
+    kinds: Vec<i16>,
+    salespeople: Vec<String>,
+    destinations: Vec<String>,
+    buyer_regions: Vec<String>,
+    from: Option<DateTime<Utc>>,
+    until: Option<DateTime<Utc>>,
+    amount_currency: Option<String>,
+    amount_min: Option<Decimal>,
+    amount_max: Option<Decimal>,
+    currencies: Vec<String>,
+    export_methods: Vec<i16>,
+    shipping_methods: Vec<i16>,
+    payment_methods: Vec<i16>,
+}
+
+fn small(n: i32) -> i16 {
+    i16::try_from(n).unwrap_or(0)
+}
+
+/// Most values of one list filter.
+const MAX_FILTER_VALUES: usize = 100;
+
+fn too_many(inv: &mut Invalid, field: &str, n: usize) {
+    if n > MAX_FILTER_VALUES {
+        inv.add(field, format!("at most {MAX_FILTER_VALUES} values"));
+    }
+}
+
+fn enums<E: TryFrom<i32>>(inv: &mut Invalid, field: &str, values: &[i32]) -> Vec<i16> {
+    too_many(inv, field, values.len());
+    let mut out = Vec::new();
+    for (i, v) in values.iter().take(MAX_FILTER_VALUES).enumerate() {
+        if inv
+            .v
+            .enum_value::<E>(&format!("{field}[{i}]"), *v)
+            .is_some()
+        {
+            out.push(small(*v));
+        }
+    }
+    out
+}
+
+fn regions(inv: &mut Invalid, field: &str, values: &[String]) -> Vec<String> {
+    too_many(inv, field, values.len());
+    for (i, r) in values.iter().take(MAX_FILTER_VALUES).enumerate() {
+        if !fields::region_ok(r) {
+            inv.add(
+                format!("{field}[{i}]"),
+                "must be an ISO 3166-1 alpha-2 code in upper case",
+            );
+        }
+    }
+    values.to_vec()
+}
+
+fn filter(inv: &mut Invalid, supplier: &str, buyer: &str, f: Option<&OrderFilter>) -> Filter {
+    let mut out = Filter {
+        supplier: inv
+            .v
+            .optional_uuid("supplier_account_id", supplier)
+            .flatten(),
+        buyer: inv.v.optional_uuid("buyer_account_id", buyer).flatten(),
+        ..Filter::default()
+    };
+    let Some(f) = f else {
+        return out;
+    };
+    fields::text(inv, "filter.query", &f.query, 0, 128);
+    out.query = f.query.trim().to_owned();
+    out.kinds = enums::<OrderKind>(inv, "filter.kinds", &f.kinds);
+    out.salespeople = f.salespeople.clone();
+    out.destinations = regions(
+        inv,
+        "filter.destination_region_codes",
+        &f.destination_region_codes,
+    );
+    out.buyer_regions = regions(inv, "filter.buyer_region_codes", &f.buyer_region_codes);
+    if let Some(r) = &f.create_time {
+        out.from = r.start_time.as_ref().and_then(time::from_proto);
+        out.until = r.end_time.as_ref().and_then(time::from_proto);
+        if let (Some(a), Some(b)) = (out.from, out.until)
+            && b <= a
+        {
+            inv.add("filter.create_time.end_time", "must be after start_time");
+        }
+    }
+    if let Some(r) = &f.total_amount {
+        let min = r
+            .min
+            .as_ref()
+            .and_then(|m| inv.v.money("filter.total_amount.min", Some(m)));
+        let max = r
+            .max
+            .as_ref()
+            .and_then(|m| inv.v.money("filter.total_amount.max", Some(m)));
+        match (min, max) {
+            (Some(a), Some(b)) if a.currency() != b.currency() => {
+                inv.add("filter.total_amount.max", "must be in the currency of min");
+            }
+            (Some(a), Some(b)) if b.amount() < a.amount() => {
+                inv.add("filter.total_amount.max", "must not be below min");
+            }
+            _ => {}
+        }
+        out.amount_currency = min.or(max).map(|m| m.currency().code().to_owned());
+        out.amount_min = min.map(|m| m.amount());
+        out.amount_max = max.map(|m| m.amount());
+    }
+    too_many(inv, "filter.salespeople", f.salespeople.len());
+    too_many(inv, "filter.currency_codes", f.currency_codes.len());
+    for (i, c) in f.currency_codes.iter().take(MAX_FILTER_VALUES).enumerate() {
+        if c.parse::<Currency>().is_err() {
+            inv.add(
+                format!("filter.currency_codes[{i}]"),
+                "is not a supported currency",
+            );
+        }
+    }
+    out.currencies = f.currency_codes.clone();
+    out.export_methods = enums::<ExportMethod>(inv, "filter.export_methods", &f.export_methods);
+    out.shipping_methods =
+        enums::<ShippingMethod>(inv, "filter.shipping_methods", &f.shipping_methods);
+    out.payment_methods = enums::<PaymentMethod>(inv, "filter.payment_methods", &f.payment_methods);
+    out
+}
+
+const WHERE: &str = "($1::uuid IS NULL OR supplier_account_id = $1)
+  AND ($2::uuid IS NULL OR buyer_account_id = $2)
+  AND ($3 = '' OR left(order_number, length($3)) = $3 OR buyer_email = lower($3)
+       OR strpos(buyer_name, lower($3)) > 0 OR strpos(buyer_member_id, lower($3)) > 0
+       OR strpos(product_text, lower($3)) > 0)
+  AND (cardinality($4::int2[]) = 0 OR kind = ANY($4))
+  AND (cardinality($5::text[]) = 0 OR salesperson = ANY($5))
+  AND (cardinality($6::text[]) = 0 OR destination_region_code = ANY($6))
+  AND (cardinality($7::text[]) = 0 OR buyer_region_code = ANY($7))
+  AND ($8::timestamptz IS NULL OR created_at >= $8)
+  AND ($9::timestamptz IS NULL OR created_at < $9)
+  AND ($10::text IS NULL OR currency = $10)
+  AND ($11::numeric IS NULL OR total_amount >= $11)
+  AND ($12::numeric IS NULL OR total_amount <= $12)
+  AND (cardinality($13::text[]) = 0 OR currency = ANY($13))
+  AND (cardinality($14::int2[]) = 0 OR export_method = ANY($14))
+  AND (cardinality($15::int2[]) = 0 OR shipping_method = ANY($15))
+  AND (cardinality($16::int2[]) = 0 OR payment_method = ANY($16))";
+
+fn bind<'q>(
+    f: &'q Filter,
+    q: sqlx::query::Query<'q, Postgres, PgArguments>,
+) -> sqlx::query::Query<'q, Postgres, PgArguments> {
+    q.bind(f.supplier)
+        .bind(f.buyer)
+        .bind(&f.query)
+        .bind(&f.kinds)
+        .bind(&f.salespeople)
+        .bind(&f.destinations)
+        .bind(&f.buyer_regions)
+        .bind(f.from)
+        .bind(f.until)
+        .bind(&f.amount_currency)
+        .bind(f.amount_min)
+        .bind(f.amount_max)
+        .bind(&f.currencies)
+        .bind(&f.export_methods)
+        .bind(&f.shipping_methods)
+        .bind(&f.payment_methods)
+}
+
+/// ListOrders.
+pub async fn list(ctx: &Ctx, req: ListOrdersRequest) -> Result<ListOrdersResponse, Status> {
+    let mut inv = Invalid::new();
+    let f = filter(
+        &mut inv,
+        &req.supplier_account_id,
+        &req.buyer_account_id,
+        req.filter.as_ref(),
+    );
+    let mut statuses = enums::<OrderStatus>(&mut inv, "statuses", &req.statuses);
+    if req.status_group != 0 {
+        match OrderStatusGroup::try_from(req.status_group) {
+            Ok(g) => statuses.extend(statuses_of(g).into_iter().map(|s| small(s as i32))),
+            Err(_) => inv.add("status_group", "unknown value"),
+        }
+    }
+    let page = Page::from_proto("page", req.page.as_ref(), &mut inv.v);
+    inv.finish(ctx.errors())?;
+    let sql = format!(
+        "SELECT order_id, created_at, doc FROM orders WHERE {WHERE}
+           AND (cardinality($17::int2[]) = 0 OR status = ANY($17))
+           AND ($18::timestamptz IS NULL OR (created_at, order_id) < ($18, $19))
+         ORDER BY created_at DESC, order_id DESC LIMIT $20"
+    );
+    let rows = bind(&f, sqlx::query(sqlx::AssertSqlSafe(sql)))
+        .bind(&statuses)
+        .bind(page.after.map(|c| c.time))
+        .bind(page.after.map(|c| c.id))
+        .bind(page.fetch_limit())
+        .fetch_all(&ctx.svc.pool)
+        .await
+        .map_err(internal)?;
+    let mut items = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let cursor = Cursor {
+            time: r.try_get("created_at").map_err(internal)?,
+            id: r.try_get("order_id").map_err(internal)?,
+        };
+        let doc: Vec<u8> = r.try_get("doc").map_err(internal)?;
+        items.push((cursor, store::decode(&doc)?));
+    }
+    let page = page.finish(&mut items, |(c, _)| *c);
+    Ok(ListOrdersResponse {
+        orders: items.into_iter().map(|(_, o)| o).collect(),
+        page: Some(page),
+    })
+}
+
+/// CountOrdersByStatus.
+pub async fn count(
+    ctx: &Ctx,
+    req: CountOrdersByStatusRequest,
+) -> Result<CountOrdersByStatusResponse, Status> {
+    let mut inv = Invalid::new();
+    let f = filter(
+        &mut inv,
+        &req.supplier_account_id,
+        &req.buyer_account_id,
+        req.filter.as_ref(),
+    );
+    inv.finish(ctx.errors())?;
+    let sql = format!(
+        "SELECT status, count(*) AS n FROM orders WHERE {WHERE} GROUP BY status ORDER BY status"
+    );
+    let rows = bind(&f, sqlx::query(sqlx::AssertSqlSafe(sql)))
+        .fetch_all(&ctx.svc.pool)
+        .await
+        .map_err(internal)?;
+    let mut status_counts = Vec::new();
+    let mut groups: HashMap<i32, i64> = HashMap::new();
+    let mut total = 0;
+    for r in rows {
+        let s: i16 = r.try_get("status").map_err(internal)?;
+        let n: i64 = r.try_get("n").map_err(internal)?;
+        let status = OrderStatus::try_from(i32::from(s)).unwrap_or(OrderStatus::Unspecified);
+        status_counts.push(StatusCount {
+            status: status as i32,
+            count: n,
+        });
+        *groups.entry(group(status) as i32).or_default() += n;
+        total += n;
+    }
+    let all = [
+        OrderStatusGroup::ToConfirm,
+        OrderStatusGroup::ToPay,
+        OrderStatusGroup::ToShip,
+        OrderStatusGroup::ToReceive,
+        OrderStatusGroup::AfterSales,
+        OrderStatusGroup::CompletedOrClosed,
+    ];
+    Ok(CountOrdersByStatusResponse {
+        status_counts,
+        group_counts: all
+            .iter()
+            .map(|g| StatusGroupCount {
+                group: *g as i32,
+                count: groups.get(&(*g as i32)).copied().unwrap_or(0),
+            })
+            .collect(),
+        total,
+    })
+}

@@ -1,0 +1,313 @@
+//! Receipt: the buyer confirms (ConfirmReceipt), or the service does at auto_confirm_time
+//! (actor SYSTEM). The order completes; a marketplace order's escrow is captured: the
+//! order total to the supplier's wallet, the buyer's fee to fee revenue (wallet CaptureHold
+//! with a payer-borne fee leg), through the wallet-operation outbox.
+
+use chrono::{DateTime, Utc};
+use kuajing_platform::error::internal;
+use kuajing_platform::{Currency, FieldViolations, idempotency, time};
+use kuajing_proto::order::v1::{
+    ActorType, ConfirmReceiptRequest, ConfirmReceiptResponse, Order, OrderEventType, OrderKind,
+    OrderStatus, PaymentMethod, order,
+};
+use kuajing_proto::wallet::v1::wallet_service_client::WalletServiceClient;
+use kuajing_proto::wallet::v1::{
+    CaptureHoldRequest, FeeBearer, FeeLeg, FundPool, GetWalletRequest, get_wallet_request,
+};
+use prost::Message;
+use rust_decimal::Decimal;
+use sqlx::PgConnection;
+use tonic::Status;
+use uuid::Uuid;
+
+use super::events::{self, Event};
+use super::peers::found;
+use super::pricing::{amount_of, money};
+use super::wallet_ops::{self, Kind, Op};
+use super::{Ctx, actor, payments, replayed, store};
+use crate::domain::status::{self, Action, Facts};
+use crate::rpc;
+
+/// The wallet of an account (NOT_FOUND wallet when it has none).
+pub async fn wallet_of(ctx: &Ctx, owner: &str) -> Result<String, Status> {
+    found(rpc!(
+        ctx,
+        "wallet",
+        WalletServiceClient,
+        get_wallet,
+        GetWalletRequest {
+            lookup: Some(get_wallet_request::Lookup::OwnerAccountId(owner.to_owned())),
+        }
+    ))?
+    .and_then(|w| w.wallet)
+    .map(|w| w.wallet_id)
+    .ok_or_else(|| ctx.errors().not_found("wallet", owner.to_owned()))
+}
+
+/// The facts of an order for the state machine.
+pub fn facts(o: &Order) -> Facts {
+    Facts {
+        kind: OrderKind::try_from(o.kind).unwrap_or(OrderKind::Unspecified),
+        received_any: amount_of(o.received_amount.as_ref()) > Decimal::ZERO,
+    }
+}
+
+/// The CaptureHold of a marketplace order's escrow: `amount` (order currency, at par) to
+/// the supplier's wallet with the buyer's fee to fee revenue; the rest of the hold goes
+/// back to the buyer.
+pub async fn capture_request(
+    conn: &mut PgConnection,
+    ctx: &Ctx,
+    o: &Order,
+    op_id: Uuid,
+    payee_wallet: &str,
+    amount: Decimal,
+) -> Result<CaptureHoldRequest, Status> {
+    let Some(order::Details::Marketplace(m)) = &o.details else {
+        return Err(internal("escrow of a non-marketplace order"));
+    };
+    let payment_id = Uuid::try_parse(&m.payment_id).map_err(internal)?;
+    let payment = payments::load(conn, ctx, payment_id).await?.payment;
+    let settlement: Currency = payment.settlement_currency_code.parse().map_err(internal)?;
+    let item = payment
+        .items
+        .iter()
+        .find(|i| i.order_id == o.order_id)
+        .ok_or_else(|| internal("the payment does not cover the order"))?;
+    let fee = amount_of(item.fee.as_ref());
+    let code = if payment.payment_method == PaymentMethod::WorldPay as i32 {
+        "WORLD_PAY_FEE"
+    } else {
+        "CROSS_BORDER_PAY_FEE"
+    };
+    let fee_legs = if fee > Decimal::ZERO {
+        vec![FeeLeg {
+            code: code.to_owned(),
+            amount: Some(money(settlement, fee)),
+            bearer: FeeBearer::Payer as i32,
+            description: format!("Transaction fee of order {}", o.order_number),
+        }]
+    } else {
+        Vec::new()
+    };
+    Ok(CaptureHoldRequest {
+        request_id: op_id.to_string(),
+        hold_id: m.escrow_hold_id.clone(),
+        payee_wallet_id: payee_wallet.to_owned(),
+        amount: Some(money(settlement, amount)),
+        payee_fund_pool: FundPool::Standard as i32,
+        fee_legs,
+    })
+}
+
+/// Confirms receipt of a locked order: COMPLETED, and for a marketplace order the escrow
+/// capture recorded. Returns the operation to send, if any.
+#[allow(clippy::too_many_arguments)]
+async fn complete(
+    tx: &mut PgConnection,
+    ctx: &Ctx,
+    o: &mut Order,
+    kind: ActorType,
+    subject: Option<Uuid>,
+    request_id: &str,
+    payee_wallet: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Option<Uuid>, Status> {
+    let from = super::status_of(o);
+    let to = status::next(from, facts(o), Action::ConfirmReceipt)
+        .map_err(|i| ctx.illegal(&o.order_id, i))?;
+    o.status = to as i32;
+    o.complete_time = Some(time::to_proto(now));
+    o.auto_confirm_time = None;
+    store::save(tx, o, now).await?;
+    let event_type = if kind == ActorType::System {
+        OrderEventType::ReceiptAutoConfirmed
+    } else {
+        OrderEventType::ReceiptConfirmed
+    };
+    let event = Event::new(
+        event_type,
+        actor(kind, subject, &o.buyer_account_id),
+        from,
+        to,
+        request_id,
+    );
+    events::append(tx, o, event, now).await?;
+    if o.kind != OrderKind::Marketplace as i32 {
+        return Ok(None);
+    }
+    let payee = payee_wallet.ok_or_else(|| internal("no payee wallet for an escrow capture"))?;
+    let op_id = Uuid::now_v7();
+    let total = amount_of(o.total_amount.as_ref());
+    let req = capture_request(tx, ctx, o, op_id, payee, total).await?;
+    let op = Op {
+        id: op_id,
+        order_id: Uuid::try_parse(&o.order_id).map_err(internal)?,
+        kind: Kind::Capture,
+        refund_id: None,
+        target: 0,
+        amount: Decimal::ZERO,
+        request: req.encode_to_vec(),
+        caller: None,
+    };
+    wallet_ops::insert(tx, &op, now).await?;
+    Ok(Some(op_id))
+}
+
+/// The supplier wallet a marketplace order's escrow is captured to.
+async fn payee(ctx: &Ctx, o: &Order) -> Result<Option<String>, Status> {
+    if o.kind == OrderKind::Marketplace as i32 {
+        Ok(Some(wallet_of(ctx, &o.supplier_account_id).await?))
+    } else {
+        Ok(None)
+    }
+}
+
+/// ConfirmReceipt.
+pub async fn confirm(
+    ctx: &Ctx,
+    req: ConfirmReceiptRequest,
+    subject: Option<Uuid>,
+) -> Result<ConfirmReceiptResponse, Status> {
+    const METHOD: &str = "ConfirmReceipt";
+    let mut v = FieldViolations::new();
+    let order_id = v.uuid("order_id", &req.order_id);
+    idempotency::parse_request_id(&req.request_id)?;
+    v.finish()?;
+    if let Some(r) = replayed(ctx, METHOD, &req.request_id, &req).await? {
+        return Ok(r);
+    }
+    let order_id = order_id.expect("validated");
+    let current = {
+        let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
+        store::load(&mut conn, ctx, order_id).await?
+    };
+    // Refuse an illegal confirmation before asking the wallet anything.
+    status::next(
+        super::status_of(&current),
+        facts(&current),
+        Action::ConfirmReceipt,
+    )
+    .map_err(|i| ctx.illegal(&current.order_id, i))?;
+    let payee = payee(ctx, &current).await?;
+    let now = ctx.now();
+    let request_id = req.request_id.clone();
+    let mut op = None;
+    let op_ref = &mut op;
+    let resp = idempotency::run(
+        &ctx.svc.pool,
+        ctx.errors(),
+        METHOD,
+        &req.request_id,
+        &req,
+        |mut tx| async move {
+            let mut o = store::lock(&mut tx, ctx, order_id).await?;
+            *op_ref = complete(
+                &mut tx,
+                ctx,
+                &mut o,
+                ActorType::Buyer,
+                subject,
+                &request_id,
+                payee.as_deref(),
+                now,
+            )
+            .await?;
+            Ok((ConfirmReceiptResponse { order: Some(o) }, tx))
+        },
+    )
+    .await?;
+    if let Some(id) = op
+        && let Err(e) = wallet_ops::execute(ctx, id).await
+    {
+        tracing::warn!(order_id = %order_id, error = %e.message(), "escrow capture left for the retry loop");
+    }
+    Ok(resp)
+}
+
+/// Confirms receipt of every order whose auto_confirm_time passed; returns how many.
+pub async fn auto_confirm_due(ctx: &Ctx) -> Result<usize, Status> {
+    let now = ctx.now();
+    let due: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT order_id FROM orders WHERE auto_confirm_at IS NOT NULL AND auto_confirm_at <= $1
+           AND status IN ($2, $3) ORDER BY auto_confirm_at LIMIT 50",
+    )
+    .bind(now)
+    .bind(OrderStatus::Shipped as i16)
+    .bind(OrderStatus::AwaitingReceipt as i16)
+    .fetch_all(&ctx.svc.pool)
+    .await
+    .map_err(internal)?;
+    let mut done = 0;
+    for id in due {
+        let current = {
+            let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
+            store::load(&mut conn, ctx, id).await?
+        };
+        let payee = match payee(ctx, &current).await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(order_id = %id, error = %e.message(), "auto-confirmation waits for the supplier's wallet");
+                continue;
+            }
+        };
+        let mut tx = ctx.svc.pool.begin().await.map_err(internal)?;
+        let mut o = store::lock(&mut tx, ctx, id).await?;
+        let due_now = o
+            .auto_confirm_time
+            .as_ref()
+            .and_then(time::from_proto)
+            .is_some_and(|t| t <= now);
+        if !due_now {
+            continue;
+        }
+        let op = match complete(
+            &mut tx,
+            ctx,
+            &mut o,
+            ActorType::System,
+            None,
+            "",
+            payee.as_deref(),
+            now,
+        )
+        .await
+        {
+            Ok(op) => op,
+            Err(e) => {
+                tracing::warn!(order_id = %id, error = %e.message(), "auto-confirmation refused");
+                continue;
+            }
+        };
+        tx.commit().await.map_err(internal)?;
+        done += 1;
+        if let Some(op) = op
+            && let Err(e) = wallet_ops::execute(ctx, op).await
+        {
+            tracing::warn!(order_id = %id, error = %e.message(), "escrow capture left for the retry loop");
+        }
+    }
+    Ok(done)
+}
+
+/// Records that the escrow of an order was captured.
+pub async fn captured(
+    tx: &mut PgConnection,
+    ctx: &Ctx,
+    order_id: Uuid,
+    hold_id: &str,
+    now: DateTime<Utc>,
+) -> Result<(), Status> {
+    let o = store::lock(tx, ctx, order_id).await?;
+    let s = super::status_of(&o);
+    let event = Event::new(
+        OrderEventType::EscrowCaptured,
+        actor(ActorType::System, None, ""),
+        s,
+        s,
+        "",
+    )
+    .related("hold_id", hold_id);
+    events::append(tx, &o, event, now).await?;
+    Ok(())
+}

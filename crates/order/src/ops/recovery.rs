@@ -1,0 +1,79 @@
+//! The recovery loop of the payment saga: every payment left unfinished whose lease lapsed
+//! (its driver crashed, was killed, timed out, or paused on a transient failure) is taken
+//! over and driven to its end: forward when it can still finish, otherwise compensated
+//! (the PIN can't be asked again, or the payment is older than the saga timeout). Nothing
+//! is left in between.
+
+use kuajing_platform::error::internal;
+use kuajing_proto::order::v1::{PaymentState, PaymentStepKind, PaymentStepState};
+use tonic::Status;
+use uuid::Uuid;
+
+use super::{Ctx, payments};
+use crate::domain::saga::{self, Recovery};
+
+/// Payments taken over per sweep.
+const BATCH: i64 = 20;
+
+/// Takes over every unfinished payment whose lease lapsed; returns how many.
+pub async fn sweep(ctx: &Ctx) -> Result<usize, Status> {
+    let now = ctx.now();
+    let due: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT payment_id FROM payments
+         WHERE state IN (1, 2, 4) AND (lease_until IS NULL OR lease_until < $1)
+         ORDER BY created_at LIMIT $2",
+    )
+    .bind(now)
+    .bind(BATCH)
+    .fetch_all(&ctx.svc.pool)
+    .await
+    .map_err(internal)?;
+    let mut taken = 0;
+    for id in due {
+        let lease = Uuid::now_v7();
+        if !payments::acquire(ctx, id, lease).await? {
+            continue;
+        }
+        taken += 1;
+        let mut stored = {
+            let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
+            payments::load(&mut conn, ctx, id).await?
+        };
+        let state =
+            PaymentState::try_from(stored.payment.state).unwrap_or(PaymentState::Unspecified);
+        let decision = saga::recovery(
+            state,
+            &stored.payment.steps,
+            stored.created,
+            now,
+            ctx.settings.saga_timeout,
+        );
+        tracing::info!(payment_id = %id, ?decision, "recovering a payment");
+        if decision == Recovery::Compensate {
+            let pin_done = stored.payment.steps.iter().any(|s| {
+                s.kind == PaymentStepKind::PinVerification as i32
+                    && s.state == PaymentStepState::Succeeded as i32
+            });
+            super::saga::give_up(&mut stored.payment, !pin_done);
+            let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
+            if !payments::persist(
+                &mut conn,
+                ctx,
+                &mut stored.payment,
+                lease,
+                &stored.failure_domain,
+            )
+            .await?
+            {
+                continue;
+            }
+        }
+        let driver = ctx.clone();
+        tokio::spawn(async move {
+            if let Err(e) = super::saga::drive(&driver, id, lease, None).await {
+                tracing::warn!(payment_id = %id, error = %e.message(), "recovery of a payment stopped; will retry");
+            }
+        });
+    }
+    Ok(taken)
+}

@@ -1,0 +1,625 @@
+//! Refunds and after-sales (RequestRefund, ResolveRefund). A request moves a paid order to
+//! REFUNDING (auto-confirmation pauses). A rejection or withdrawal puts it back. An
+//! approval moves money through the wallet-operation outbox: a marketplace order's escrow
+//! is released (full refund) or captured with the refund left to the buyer (partial refund
+//! after shipment); a Trade Assurance / Direct Pay refund is a transfer from the supplier's
+//! wallet to the buyer's (or is recorded for an outbound bank refund when the buyer has no
+//! wallet). The refund is APPROVED while the money moves and REFUNDED once it moved.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use kuajing_platform::error::internal;
+use kuajing_platform::{Currency, idempotency, time};
+use kuajing_proto::order::v1::{
+    ActorType, CloseReason, Order, OrderEventType, OrderKind, OrderStatus, Refund, RefundDecision,
+    RefundReason, RefundState, RequestRefundRequest, RequestRefundResponse, ResolveRefundRequest,
+    ResolveRefundResponse, order,
+};
+use kuajing_proto::wallet::v1::{CreateTransferRequest, FundPool, ReleaseHoldRequest};
+use prost::Message;
+use rust_decimal::Decimal;
+use sqlx::PgConnection;
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+use uuid::Uuid;
+
+use super::events::{self, Event};
+use super::fields;
+use super::invalid::Invalid;
+use super::pricing::{self, amount_of, money};
+use super::receipt::{self, facts};
+use super::wallet_ops::{self, Caller, Kind, Op};
+use super::{Ctx, INSUFFICIENT_FUNDS, actor, peers, replayed, store};
+use crate::domain::refund::{self, ApprovalRefusal};
+use crate::domain::status::{self, Action, Illegal, RefundEnd};
+
+/// Reason: the amount exceeds what may be refunded.
+pub const REFUND_EXCEEDS_PAID: &str = "REFUND_EXCEEDS_PAID";
+/// Reason: a refund is already open.
+pub const REFUND_ALREADY_OPEN: &str = "REFUND_ALREADY_OPEN";
+/// Reason: the refund is not open.
+pub const REFUND_NOT_OPEN: &str = "REFUND_NOT_OPEN";
+/// Reason: a marketplace order not yet shipped is refunded only in full.
+pub const PARTIAL_REFUND_BEFORE_SHIPMENT: &str = "PARTIAL_REFUND_BEFORE_SHIPMENT";
+
+fn open(r: &Refund) -> bool {
+    r.state == RefundState::Requested as i32 || r.state == RefundState::Approved as i32
+}
+
+fn refundable_of(o: &Order) -> Decimal {
+    refund::refundable(
+        amount_of(o.received_amount.as_ref()),
+        amount_of(o.refunded_amount.as_ref()),
+    )
+}
+
+/// RequestRefund.
+pub async fn request(
+    ctx: &Ctx,
+    req: RequestRefundRequest,
+    subject: Option<Uuid>,
+) -> Result<RequestRefundResponse, Status> {
+    const METHOD: &str = "RequestRefund";
+    let mut inv = Invalid::new();
+    let order_id = inv.v.uuid("order_id", &req.order_id);
+    let reason: Option<RefundReason> = inv.v.enum_value("reason", req.reason);
+    fields::text(&mut inv, "description", &req.description, 0, 2000);
+    if req.evidence_file_refs.len() > 9 {
+        inv.add("evidence_file_refs", "at most 9 files");
+    }
+    for (i, f) in req.evidence_file_refs.iter().enumerate() {
+        fields::text(&mut inv, &format!("evidence_file_refs[{i}]"), f, 1, 512);
+    }
+    let amount = inv.v.positive_money("amount", req.amount.as_ref());
+    idempotency::parse_request_id(&req.request_id)?;
+    inv.finish(ctx.errors())?;
+    if let Some(r) = replayed(ctx, METHOD, &req.request_id, &req).await? {
+        return Ok(r);
+    }
+    let (order_id, reason, amount) = (
+        order_id.expect("validated"),
+        reason.expect("validated"),
+        amount.expect("validated"),
+    );
+    let now = ctx.now();
+    let request_id = req.request_id.clone();
+    let r2 = req.clone();
+    idempotency::run(
+        &ctx.svc.pool,
+        ctx.errors(),
+        METHOD,
+        &req.request_id,
+        &req,
+        |mut tx| async move {
+            let mut o = store::lock(&mut tx, ctx, order_id).await?;
+            if let Some(r) = o.refunds.iter().find(|r| open(r)) {
+                return Err(ctx.refuse(
+                    REFUND_ALREADY_OPEN,
+                    "a refund is already open",
+                    &[("refund_id", r.refund_id.clone())],
+                ));
+            }
+            let from = super::status_of(&o);
+            let to = status::next(from, facts(&o), Action::RequestRefund)
+                .map_err(|i| ctx.illegal(&o.order_id, i))?;
+            let currency = pricing::currency_of(&o)?;
+            if amount.currency() != currency {
+                let mut inv = Invalid::new();
+                inv.reason(
+                    super::CURRENCY_MISMATCH,
+                    "amount.currency_code",
+                    format!("must be {currency}, the order currency"),
+                );
+                return Err(inv.finish(ctx.errors()).expect_err("one violation"));
+            }
+            let refundable = refundable_of(&o);
+            if amount.amount() > refundable {
+                return Err(invalid_with(
+                    ctx,
+                    REFUND_EXCEEDS_PAID,
+                    "amount",
+                    "exceeds what was paid and not yet refunded",
+                    &[("refundable", money(currency, refundable).amount)],
+                ));
+            }
+            let refund_id = Uuid::now_v7();
+            let refund = Refund {
+                refund_id: refund_id.to_string(),
+                state: RefundState::Requested as i32,
+                reason: reason as i32,
+                description: r2.description.clone(),
+                evidence_file_refs: r2.evidence_file_refs.clone(),
+                requested_amount: Some(money(currency, amount.amount())),
+                return_goods: r2.return_goods,
+                order_status_before: from as i32,
+                create_time: Some(time::to_proto(now)),
+                ..Refund::default()
+            };
+            o.refunds.push(refund.clone());
+            o.status = to as i32;
+            store::save(&mut tx, &mut o, now).await?;
+            let event = Event::new(
+                OrderEventType::RefundRequested,
+                actor(ActorType::Buyer, subject, &o.buyer_account_id),
+                from,
+                to,
+                &request_id,
+            )
+            .reason(&r2.description)
+            .related("refund_id", refund_id);
+            events::append(&mut tx, &o, event, now).await?;
+            Ok((
+                RequestRefundResponse {
+                    refund: Some(refund),
+                    order: Some(o),
+                },
+                tx,
+            ))
+        },
+    )
+    .await
+}
+
+/// INVALID_ARGUMENT with one violation, a reason and metadata.
+fn invalid_with(
+    ctx: &Ctx,
+    reason: &str,
+    field: &str,
+    description: &str,
+    md: &[(&str, String)],
+) -> Status {
+    let mut details = ErrorDetails::with_bad_request_violation(field, description);
+    details.set_error_info(
+        reason,
+        ctx.errors().0,
+        md.iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect::<HashMap<_, _>>(),
+    );
+    Status::with_error_details(
+        Code::InvalidArgument,
+        format!("invalid {field}: {description}"),
+        details,
+    )
+}
+
+/// Where the money of an approval goes, looked up before any transaction.
+struct Wallets {
+    supplier: Option<String>,
+    buyer: Option<String>,
+}
+
+async fn wallets(ctx: &Ctx, o: &Order) -> Result<Wallets, Status> {
+    let kind = OrderKind::try_from(o.kind).unwrap_or(OrderKind::Unspecified);
+    if kind == OrderKind::Marketplace {
+        return Ok(Wallets {
+            supplier: Some(receipt::wallet_of(ctx, &o.supplier_account_id).await?),
+            buyer: None,
+        });
+    }
+    let supplier = Some(receipt::wallet_of(ctx, &o.supplier_account_id).await?);
+    let buyer = if o.buyer_account_id.is_empty() {
+        None
+    } else {
+        match receipt::wallet_of(ctx, &o.buyer_account_id).await {
+            Ok(w) => Some(w),
+            Err(s) if s.code() == Code::NotFound => None,
+            Err(s) => return Err(s),
+        }
+    };
+    Ok(Wallets { supplier, buyer })
+}
+
+fn refund_mut<'o>(ctx: &Ctx, o: &'o mut Order, refund_id: &str) -> Result<&'o mut Refund, Status> {
+    o.refunds
+        .iter_mut()
+        .find(|r| r.refund_id == refund_id)
+        .ok_or_else(|| ctx.errors().not_found("refund", refund_id.to_owned()))
+}
+
+/// Puts an order back where it was before the refund: auto-confirmation resumes with the
+/// time it had left.
+fn resume(o: &mut Order, paused_at: Option<DateTime<Utc>>, now: DateTime<Utc>) {
+    if let (Some(at), Some(paused)) = (
+        o.auto_confirm_time.as_ref().and_then(time::from_proto),
+        paused_at,
+    ) {
+        o.auto_confirm_time = Some(time::to_proto(at + (now - paused)));
+    }
+}
+
+/// Applies the end of a refund to the order (status, amounts, times).
+fn apply_end(
+    o: &mut Order,
+    end: RefundEnd,
+    approved: Decimal,
+    currency: Currency,
+    paused_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<(OrderStatus, OrderStatus), Illegal> {
+    let from = super::status_of(o);
+    let to = status::next(from, facts(o), Action::ResolveRefund(end))?;
+    let refunded = amount_of(o.refunded_amount.as_ref()) + approved;
+    o.refunded_amount = Some(money(currency, refunded));
+    o.status = to as i32;
+    match end {
+        RefundEnd::Full => {
+            o.close_reason = CloseReason::RefundedInFull as i32;
+            o.close_time = Some(time::to_proto(now));
+            o.auto_confirm_time = None;
+        }
+        RefundEnd::PartialCompletes => {
+            o.complete_time = Some(time::to_proto(now));
+            o.auto_confirm_time = None;
+        }
+        RefundEnd::Restore(_) => resume(o, paused_at, now),
+    }
+    Ok((from, to))
+}
+
+/// ResolveRefund.
+pub async fn resolve(
+    ctx: &Ctx,
+    req: ResolveRefundRequest,
+    subject: Option<Uuid>,
+) -> Result<ResolveRefundResponse, Status> {
+    const METHOD: &str = "ResolveRefund";
+    let mut inv = Invalid::new();
+    let order_id = inv.v.uuid("order_id", &req.order_id);
+    let refund_id = inv.v.uuid("refund_id", &req.refund_id);
+    let decision: Option<RefundDecision> = inv.v.enum_value("decision", req.decision);
+    let approved = match req.approved_amount.as_ref() {
+        None => None,
+        Some(m) => inv.v.positive_money("approved_amount", Some(m)),
+    };
+    fields::text(&mut inv, "note", &req.note, 0, 2000);
+    let request_id = idempotency::parse_request_id(&req.request_id)?;
+    inv.finish(ctx.errors())?;
+    if let Some(r) = replayed(ctx, METHOD, &req.request_id, &req).await? {
+        return Ok(r);
+    }
+    let (order_id, refund_id, decision) = (
+        order_id.expect("validated"),
+        refund_id.expect("validated"),
+        decision.expect("validated"),
+    );
+    // An approval of this request that is still moving money: finish it.
+    {
+        let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
+        if let Some(op) = wallet_ops::pending_for(&mut conn, request_id).await? {
+            drop(conn);
+            return finish(ctx, op, &req).await;
+        }
+    }
+    let current = {
+        let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
+        store::load(&mut conn, ctx, order_id).await?
+    };
+    let wallets = if decision == RefundDecision::Approve {
+        Some(wallets(ctx, &current).await?)
+    } else {
+        None
+    };
+    let now = ctx.now();
+    let resolver = match decision {
+        RefundDecision::Withdraw => actor(ActorType::Buyer, subject, &current.buyer_account_id),
+        _ => actor(ActorType::Supplier, subject, &current.supplier_account_id),
+    };
+    let r2 = req.clone();
+    let mut pending = None;
+    let pending_ref = &mut pending;
+    let answer = async {
+        let mut tx = ctx.svc.pool.begin().await.map_err(internal)?;
+        let mut o = store::lock(&mut tx, ctx, order_id).await?;
+        let currency = pricing::currency_of(&o)?;
+        let kind = OrderKind::try_from(o.kind).unwrap_or(OrderKind::Unspecified);
+        let refundable = refundable_of(&o);
+        let r = refund_mut(ctx, &mut o, &refund_id.to_string())?;
+        if r.state != RefundState::Requested as i32 {
+            return Err(ctx.errors().precondition(
+                REFUND_NOT_OPEN,
+                format!("refunds/{refund_id}"),
+                "the refund is not open",
+            ));
+        }
+        let before =
+            OrderStatus::try_from(r.order_status_before).unwrap_or(OrderStatus::Unspecified);
+        let requested = amount_of(r.requested_amount.as_ref());
+        let paused_at = r.create_time.as_ref().and_then(time::from_proto);
+        r.resolved_by = Some(resolver.clone());
+        r.resolution_note = r2.note.clone();
+        r.resolve_time = Some(time::to_proto(now));
+        let from = super::status_of(&o);
+        if decision != RefundDecision::Approve {
+            let r = refund_mut(ctx, &mut o, &refund_id.to_string())?;
+            r.state = if decision == RefundDecision::Reject {
+                RefundState::Rejected
+            } else {
+                RefundState::Withdrawn
+            } as i32;
+            let refund = r.clone();
+            let to = status::next(
+                from,
+                facts(&o),
+                Action::ResolveRefund(RefundEnd::Restore(before)),
+            )
+            .map_err(|i| ctx.illegal(&o.order_id, i))?;
+            o.status = to as i32;
+            resume(&mut o, paused_at, now);
+            store::save(&mut tx, &mut o, now).await?;
+            let event = Event::new(
+                OrderEventType::RefundResolved,
+                resolver.clone(),
+                from,
+                to,
+                &r2.request_id,
+            )
+            .reason(&r2.note)
+            .related("refund_id", refund_id);
+            events::append(&mut tx, &o, event, now).await?;
+            let resp = ResolveRefundResponse {
+                refund: Some(refund),
+                order: Some(o),
+            };
+            return answer_now(tx, ctx, &r2, resp).await.map(Some);
+        }
+        // Approval.
+        let approved = match approved {
+            None => requested,
+            Some(a) if a.currency() != currency => {
+                let mut inv = Invalid::new();
+                inv.reason(
+                    super::CURRENCY_MISMATCH,
+                    "approved_amount.currency_code",
+                    format!("must be {currency}"),
+                );
+                return Err(inv.finish(ctx.errors()).expect_err("one violation"));
+            }
+            Some(a) if a.amount() > requested => {
+                let mut inv = Invalid::new();
+                inv.add(
+                    "approved_amount.amount",
+                    "must not exceed the requested amount",
+                );
+                return Err(inv.finish(ctx.errors()).expect_err("one violation"));
+            }
+            Some(a) => a.amount(),
+        };
+        let (end, moves) =
+            refund::approve(kind, before, approved, refundable).map_err(|e| match e {
+                ApprovalRefusal::PartialBeforeShipment => ctx.errors().precondition(
+                    PARTIAL_REFUND_BEFORE_SHIPMENT,
+                    format!("refunds/{refund_id}"),
+                    "a marketplace order not yet shipped can only be refunded in full",
+                ),
+            })?;
+        status::next(from, facts(&o), Action::ResolveRefund(end))
+            .map_err(|i| ctx.illegal(&o.order_id, i))?;
+        let wallets = wallets
+            .as_ref()
+            .ok_or_else(|| internal("approval without wallets"))?;
+        let r = refund_mut(ctx, &mut o, &refund_id.to_string())?;
+        r.state = RefundState::Approved as i32;
+        r.approved_amount = Some(money(currency, approved));
+        let op_id = Uuid::now_v7();
+        let request = match moves {
+            refund::Money::ReleaseEscrow => {
+                let hold_id = match &o.details {
+                    Some(order::Details::Marketplace(m)) => m.escrow_hold_id.clone(),
+                    _ => return Err(internal("escrow release of a trade order")),
+                };
+                Some((
+                    Kind::Release,
+                    ReleaseHoldRequest {
+                        request_id: op_id.to_string(),
+                        hold_id,
+                        reason: format!("refund {refund_id}"),
+                    }
+                    .encode_to_vec(),
+                ))
+            }
+            refund::Money::CaptureRest => {
+                let payee = wallets
+                    .supplier
+                    .clone()
+                    .ok_or_else(|| internal("no supplier wallet"))?;
+                let rest = amount_of(o.total_amount.as_ref()) - approved;
+                let req = receipt::capture_request(&mut tx, ctx, &o, op_id, &payee, rest).await?;
+                Some((Kind::Capture, req.encode_to_vec()))
+            }
+            refund::Money::SupplierToBuyer => match (&wallets.supplier, &wallets.buyer) {
+                (Some(s), Some(b)) => Some((
+                    Kind::Transfer,
+                    CreateTransferRequest {
+                        request_id: op_id.to_string(),
+                        source_wallet_id: s.clone(),
+                        destination_wallet_id: b.clone(),
+                        amount: Some(money(currency, approved)),
+                        destination_fund_pool: FundPool::Standard as i32,
+                        fee_legs: Vec::new(),
+                        order_id: o.order_id.clone(),
+                        description: format!("Refund of order {}", o.order_number),
+                    }
+                    .encode_to_vec(),
+                )),
+                // No buyer wallet: the refund is recorded for an outbound bank refund.
+                _ => None,
+            },
+        };
+        match request {
+            None => {
+                let r = refund_mut(ctx, &mut o, &refund_id.to_string())?;
+                let refund = r.clone();
+                let (from, to) = apply_end(&mut o, end, approved, currency, paused_at, now)
+                    .map_err(|i| ctx.illegal(&o.order_id, i))?;
+                store::save(&mut tx, &mut o, now).await?;
+                let event = Event::new(
+                    OrderEventType::RefundResolved,
+                    resolver.clone(),
+                    from,
+                    to,
+                    &r2.request_id,
+                )
+                .reason(&r2.note)
+                .related("refund_id", refund_id);
+                events::append(&mut tx, &o, event, now).await?;
+                let resp = ResolveRefundResponse {
+                    refund: Some(refund),
+                    order: Some(o),
+                };
+                answer_now(tx, ctx, &r2, resp).await.map(Some)
+            }
+            Some((kind, request)) => {
+                store::save(&mut tx, &mut o, now).await?;
+                let op = Op {
+                    id: op_id,
+                    order_id,
+                    kind,
+                    refund_id: Some(refund_id),
+                    target: 0,
+                    amount: approved,
+                    request,
+                    caller: Some(Caller {
+                        request_id,
+                        method: METHOD,
+                        request: r2.encode_to_vec(),
+                    }),
+                };
+                wallet_ops::insert(&mut tx, &op, now).await?;
+                // The answer is recorded when the money has moved.
+                tx.commit().await.map_err(internal)?;
+                *pending_ref = Some(op_id);
+                Ok(None)
+            }
+        }
+    }
+    .await?;
+    match (answer, pending) {
+        (Some(r), _) => Ok(r),
+        (None, Some(op)) => finish(ctx, op, &req).await,
+        (None, None) => Err(internal("no answer and nothing pending")),
+    }
+}
+
+/// Records the answer of a resolution that moved no money, and commits; a concurrent
+/// twin that recorded first wins (its answer is returned, this one rolled back).
+async fn answer_now(
+    mut tx: idempotency::Tx,
+    ctx: &Ctx,
+    req: &ResolveRefundRequest,
+    resp: ResolveRefundResponse,
+) -> Result<ResolveRefundResponse, Status> {
+    match idempotency::begin::<_, ResolveRefundResponse>(
+        &mut tx,
+        ctx.errors(),
+        "ResolveRefund",
+        &req.request_id,
+        req,
+    )
+    .await?
+    {
+        idempotency::Begin::Replay(first) => Ok(first),
+        idempotency::Begin::Fresh(key) => {
+            key.complete(&mut tx, &resp).await?;
+            tx.commit().await.map_err(internal)?;
+            Ok(resp)
+        }
+    }
+}
+
+/// Sends an approval's money movement and answers from what its completion recorded.
+async fn finish(
+    ctx: &Ctx,
+    op: Uuid,
+    req: &ResolveRefundRequest,
+) -> Result<ResolveRefundResponse, Status> {
+    match wallet_ops::execute(ctx, op).await {
+        Ok(()) => {}
+        Err(s) if peers::reason(&s) == INSUFFICIENT_FUNDS => {
+            return Err(ctx.refuse(
+                INSUFFICIENT_FUNDS,
+                "the supplier's wallet cannot pay the refund",
+                &[("order_id", req.order_id.clone())],
+            ));
+        }
+        Err(s) => return Err(s),
+    }
+    replayed(ctx, "ResolveRefund", &req.request_id, req)
+        .await?
+        .ok_or_else(|| internal("a settled refund without its answer"))
+}
+
+/// Completes an approved refund once the wallet moved the money.
+pub async fn settle(
+    tx: &mut PgConnection,
+    ctx: &Ctx,
+    op: &Op,
+    refund_id: Uuid,
+    wallet_operation_id: &str,
+    now: DateTime<Utc>,
+) -> Result<(Refund, Order), Status> {
+    let mut o = store::lock(tx, ctx, op.order_id).await?;
+    let currency = pricing::currency_of(&o)?;
+    let r = refund_mut(ctx, &mut o, &refund_id.to_string())?;
+    r.state = RefundState::Refunded as i32;
+    r.wallet_operation_id = wallet_operation_id.to_owned();
+    let approved = amount_of(r.approved_amount.as_ref());
+    let before = OrderStatus::try_from(r.order_status_before).unwrap_or(OrderStatus::Unspecified);
+    let paused_at = r.create_time.as_ref().and_then(time::from_proto);
+    let resolver = r.resolved_by.clone().unwrap_or_default();
+    let note = r.resolution_note.clone();
+    let refund = r.clone();
+    let kind = OrderKind::try_from(o.kind).unwrap_or(OrderKind::Unspecified);
+    let (end, _) = refund::approve(kind, before, approved, refundable_of(&o))
+        .map_err(|_| internal("a settled refund no longer fits"))?;
+    let (from, to) = apply_end(&mut o, end, approved, currency, paused_at, now)
+        .map_err(|i| ctx.illegal(&o.order_id, i))?;
+    store::save(tx, &mut o, now).await?;
+    let request_id = op
+        .caller
+        .as_ref()
+        .map(|c| c.request_id.to_string())
+        .unwrap_or_default();
+    let event = Event::new(
+        OrderEventType::RefundResolved,
+        resolver,
+        from,
+        to,
+        &request_id,
+    )
+    .reason(&note)
+    .related("refund_id", refund_id)
+    .related("wallet_operation_id", wallet_operation_id);
+    events::append(tx, &o, event, now).await?;
+    let money_event = match op.kind {
+        Kind::Release => Some(OrderEventType::EscrowReleased),
+        Kind::Capture => Some(OrderEventType::EscrowCaptured),
+        _ => None,
+    };
+    if let Some(t) = money_event {
+        let event = Event::new(t, actor(ActorType::System, None, ""), to, to, "")
+            .related("hold_id", wallet_operation_id);
+        events::append(tx, &o, event, now).await?;
+    }
+    Ok((refund, o))
+}
+
+/// Undoes an approval the wallet refused: the refund is REQUESTED again.
+pub async fn unapprove(
+    tx: &mut PgConnection,
+    ctx: &Ctx,
+    order_id: Uuid,
+    refund_id: Uuid,
+    refusal: &Status,
+    now: DateTime<Utc>,
+) -> Result<(), Status> {
+    let mut o = store::lock(tx, ctx, order_id).await?;
+    let r = refund_mut(ctx, &mut o, &refund_id.to_string())?;
+    r.state = RefundState::Requested as i32;
+    r.approved_amount = None;
+    r.resolved_by = None;
+    r.resolve_time = None;
+    r.resolution_note = format!("approval failed: {}", peers::reason(refusal));
+    store::save(tx, &mut o, now).await
+}

@@ -1,0 +1,351 @@
+//! Remittance linking (关联外汇, LinkRemittanceToOrder): part or all of an unallocated
+//! remittance in the supplier's wallet pays a Trade Assurance / Direct Pay order's
+//! prepayment or balance. The link is reserved against what is due in the order's
+//! transaction, made by the wallet (LinkRemittance, through the wallet-operation outbox),
+//! then applied: the order advances when the prepayment, then the balance, is complete.
+
+use chrono::{DateTime, Utc};
+use kuajing_platform::error::internal;
+use kuajing_platform::{idempotency, time};
+use kuajing_proto::order::v1::{
+    ActorType, ExportMethod, LinkRemittanceToOrderRequest, LinkRemittanceToOrderResponse, Order,
+    OrderEventType, OrderKind, OrderStatus, PaymentTarget, RemittanceAllocation,
+};
+use kuajing_proto::wallet::v1::wallet_service_client::WalletServiceClient;
+use kuajing_proto::wallet::v1::{
+    FundPool, GetRemittanceRequest, LinkDisposition, LinkRemittanceRequest, OrderPaymentPart,
+    RemittanceLink,
+};
+use prost::Message;
+use rust_decimal::Decimal;
+use sqlx::PgConnection;
+use tonic::{Code, Status};
+use uuid::Uuid;
+
+use super::events::{self, Event};
+use super::invalid::{Invalid, invalid};
+use super::peers::{self, found};
+use super::pricing::{self, amount_of, money};
+use super::receipt::{self, facts};
+use super::wallet_ops::{self, Caller, Kind, Op};
+use super::{CURRENCY_MISMATCH, Ctx, actor, replayed, store};
+use crate::domain::drafting::{self, ShipBy};
+use crate::domain::status::{self, Action};
+use crate::rpc;
+
+/// Reason: more than the target still owes.
+pub const LINK_AMOUNT_EXCEEDS_DUE: &str = "LINK_AMOUNT_EXCEEDS_DUE";
+/// Reason: the remittance has not that much unallocated.
+pub const REMITTANCE_NOT_AVAILABLE: &str = "REMITTANCE_NOT_AVAILABLE";
+
+/// What the prepayment and balance look like after adding `amount` to `target`.
+struct Dues {
+    prepayment: Decimal,
+    balance: Decimal,
+    prepayment_received: Decimal,
+    balance_received: Decimal,
+}
+
+fn dues(o: &Order) -> Dues {
+    let t = pricing::trade(o)
+        .and_then(|t| t.payment_terms.clone())
+        .unwrap_or_default();
+    Dues {
+        prepayment: amount_of(t.prepayment.as_ref()),
+        balance: amount_of(t.balance.as_ref()),
+        prepayment_received: amount_of(t.prepayment_received.as_ref()),
+        balance_received: amount_of(t.balance_received.as_ref()),
+    }
+}
+
+fn action(d: &Dues, target: PaymentTarget, amount: Decimal) -> Action {
+    match target {
+        PaymentTarget::Balance => Action::LinkBalance {
+            balance_complete: d.balance_received + amount >= d.balance,
+        },
+        _ => Action::LinkPrepayment {
+            prepayment_complete: d.prepayment_received + amount >= d.prepayment,
+            balance_settled: d.balance_received >= d.balance,
+        },
+    }
+}
+
+/// LinkRemittanceToOrder.
+pub async fn link(
+    ctx: &Ctx,
+    req: LinkRemittanceToOrderRequest,
+    subject: Option<Uuid>,
+) -> Result<LinkRemittanceToOrderResponse, Status> {
+    const METHOD: &str = "LinkRemittanceToOrder";
+    let mut inv = Invalid::new();
+    let order_id = inv.v.uuid("order_id", &req.order_id);
+    let remittance_id = inv.v.uuid("remittance_id", &req.remittance_id);
+    let target = match PaymentTarget::try_from(req.target) {
+        Ok(t @ (PaymentTarget::Prepayment | PaymentTarget::Balance)) => Some(t),
+        _ => {
+            inv.add(
+                "target",
+                "must be PAYMENT_TARGET_PREPAYMENT or PAYMENT_TARGET_BALANCE",
+            );
+            None
+        }
+    };
+    let amount = inv.v.positive_money("amount", req.amount.as_ref());
+    let request_id = idempotency::parse_request_id(&req.request_id)?;
+    inv.finish(ctx.errors())?;
+    if let Some(r) = replayed(ctx, METHOD, &req.request_id, &req).await? {
+        return Ok(r);
+    }
+    let (order_id, remittance_id, target, amount) = (
+        order_id.expect("validated"),
+        remittance_id.expect("validated"),
+        target.expect("validated"),
+        amount.expect("validated"),
+    );
+    {
+        let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
+        if let Some(op) = wallet_ops::pending_for(&mut conn, request_id).await? {
+            drop(conn);
+            return finish(ctx, op, &req).await;
+        }
+    }
+    let current = {
+        let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
+        store::load(&mut conn, ctx, order_id).await?
+    };
+    if current.kind == OrderKind::Marketplace as i32 {
+        return Err(ctx.illegal(
+            &current.order_id,
+            status::Illegal {
+                status: super::status_of(&current),
+                action: action(&dues(&current), target, amount.amount()),
+            },
+        ));
+    }
+    let currency = pricing::currency_of(&current)?;
+    if amount.currency() != currency {
+        return Err(invalid(
+            ctx.errors(),
+            CURRENCY_MISMATCH,
+            "amount.currency_code",
+            "must be the order currency",
+        ));
+    }
+    let remittance = found(rpc!(
+        ctx,
+        "wallet",
+        WalletServiceClient,
+        get_remittance,
+        GetRemittanceRequest {
+            remittance_id: remittance_id.to_string()
+        }
+    ))?
+    .and_then(|r| r.remittance)
+    .ok_or_else(|| {
+        ctx.errors()
+            .not_found("remittance", remittance_id.to_string())
+    })?;
+    if remittance.amount.as_ref().map(|m| m.currency_code.as_str()) != Some(currency.code()) {
+        return Err(invalid(
+            ctx.errors(),
+            CURRENCY_MISMATCH,
+            "remittance_id",
+            "the remittance is in another currency than the order",
+        ));
+    }
+    let supplier_wallet = receipt::wallet_of(ctx, &current.supplier_account_id).await?;
+    if remittance.wallet_id != supplier_wallet {
+        return Err(ctx.refuse_code(
+            Code::PermissionDenied,
+            "NOT_OWNER",
+            "the remittance is not in the supplier's wallet",
+            &[
+                ("order_id", current.order_id.clone()),
+                ("required_party", "SUPPLIER".to_owned()),
+            ],
+        ));
+    }
+    let unallocated = amount_of(remittance.unallocated_amount.as_ref());
+    if unallocated < amount.amount() {
+        return Err(ctx.refuse(
+            REMITTANCE_NOT_AVAILABLE,
+            "the remittance has not that much left to link",
+            &[("unallocated", money(currency, unallocated).amount)],
+        ));
+    }
+    let pool = match pricing::trade(&current).map(|t| t.export_method) {
+        Some(m) if m == ExportMethod::AgentExport as i32 => FundPool::AgentExport,
+        _ => FundPool::Standard,
+    };
+    let now = ctx.now();
+    let op_id = Uuid::now_v7();
+    {
+        let mut tx = ctx.svc.pool.begin().await.map_err(internal)?;
+        let o = store::lock(&mut tx, ctx, order_id).await?;
+        let d = dues(&o);
+        let act = action(&d, target, amount.amount());
+        status::next(super::status_of(&o), facts(&o), act)
+            .map_err(|i| ctx.illegal(&o.order_id, i))?;
+        let pending = wallet_ops::pending_links(&mut tx, order_id, target as i32).await?;
+        let due = match target {
+            PaymentTarget::Balance => d.balance - d.balance_received,
+            _ => d.prepayment - d.prepayment_received,
+        } - pending;
+        if amount.amount() > due {
+            return Err(ctx.refuse(
+                LINK_AMOUNT_EXCEEDS_DUE,
+                "more than the order still owes",
+                &[("due", money(currency, due.max(Decimal::ZERO)).amount)],
+            ));
+        }
+        let part = if target == PaymentTarget::Balance {
+            OrderPaymentPart::Balance
+        } else {
+            OrderPaymentPart::Prepayment
+        };
+        let wallet_req = LinkRemittanceRequest {
+            request_id: op_id.to_string(),
+            remittance_id: remittance_id.to_string(),
+            order_id: order_id.to_string(),
+            payment_part: part as i32,
+            amount: Some(money(currency, amount.amount())),
+            disposition: LinkDisposition::Available as i32,
+            fund_pool: pool as i32,
+        };
+        let op = Op {
+            id: op_id,
+            order_id,
+            kind: Kind::Link,
+            refund_id: None,
+            target: target as i32,
+            amount: amount.amount(),
+            request: wallet_req.encode_to_vec(),
+            caller: Some(Caller {
+                request_id,
+                method: METHOD,
+                request: req.encode_to_vec(),
+            }),
+        };
+        wallet_ops::insert(&mut tx, &op, now).await?;
+        tx.commit().await.map_err(internal)?;
+    }
+    // The actor of the link is the supplier (or wallet's matcher acting for it).
+    let _ = subject;
+    finish(ctx, op_id, &req).await
+}
+
+async fn finish(
+    ctx: &Ctx,
+    op: Uuid,
+    req: &LinkRemittanceToOrderRequest,
+) -> Result<LinkRemittanceToOrderResponse, Status> {
+    match wallet_ops::execute(ctx, op).await {
+        Ok(()) => {}
+        Err(s)
+            if matches!(
+                peers::reason(&s).as_str(),
+                "REMITTANCE_ALREADY_LINKED" | "LINK_EXCEEDS_UNALLOCATED"
+            ) =>
+        {
+            let unallocated = peers::metadata(&s)
+                .get("unallocated")
+                .cloned()
+                .unwrap_or_else(|| "0".to_owned());
+            return Err(ctx.refuse(
+                REMITTANCE_NOT_AVAILABLE,
+                "the remittance has not that much left to link",
+                &[("unallocated", unallocated)],
+            ));
+        }
+        Err(s) => return Err(s),
+    }
+    replayed(ctx, "LinkRemittanceToOrder", &req.request_id, req)
+        .await?
+        .ok_or_else(|| internal("a link without its answer"))
+}
+
+/// Applies a link the wallet made to the order.
+pub async fn apply(
+    tx: &mut PgConnection,
+    ctx: &Ctx,
+    op: &Op,
+    link: &RemittanceLink,
+    now: DateTime<Utc>,
+) -> Result<(Order, RemittanceAllocation), Status> {
+    let mut o = store::lock(tx, ctx, op.order_id).await?;
+    let currency = pricing::currency_of(&o)?;
+    let target = PaymentTarget::try_from(op.target).unwrap_or(PaymentTarget::Prepayment);
+    let d = dues(&o);
+    let act = action(&d, target, op.amount);
+    let from = super::status_of(&o);
+    let to = match status::next(from, facts(&o), act) {
+        Ok(to) => to,
+        Err(i) => {
+            tracing::error!(order_id = %o.order_id, status = ?i.status, "a remittance was linked to an order that moved on; money recorded, status kept");
+            from
+        }
+    };
+    let allocation = RemittanceAllocation {
+        remittance_link_id: link.remittance_link_id.clone(),
+        remittance_id: link.remittance_id.clone(),
+        target: target as i32,
+        amount: Some(money(currency, op.amount)),
+        create_time: Some(time::to_proto(now)),
+    };
+    let received = amount_of(o.received_amount.as_ref()) + op.amount;
+    o.received_amount = Some(money(currency, received));
+    o.status = to as i32;
+    let mut prepaid_now = None;
+    if let Some(t) = pricing::trade_mut(&mut o) {
+        t.remittance_allocations.push(allocation.clone());
+        let terms = t.payment_terms.get_or_insert_with(Default::default);
+        match target {
+            PaymentTarget::Balance => {
+                let r = d.balance_received + op.amount;
+                terms.balance_received = Some(money(currency, r));
+                if r >= d.balance && terms.balance_complete_time.is_none() {
+                    terms.balance_complete_time = Some(time::to_proto(now));
+                }
+            }
+            _ => {
+                let r = d.prepayment_received + op.amount;
+                terms.prepayment_received = Some(money(currency, r));
+                if r >= d.prepayment && terms.prepayment_complete_time.is_none() {
+                    terms.prepayment_complete_time = Some(time::to_proto(now));
+                    prepaid_now = Some(now);
+                    if d.balance.is_zero() && terms.balance_complete_time.is_none() {
+                        terms.balance_complete_time = Some(time::to_proto(now));
+                    }
+                }
+            }
+        }
+        // "N days after payment" starts when the prepayment is complete.
+        if let (Some(at), Some(st)) = (prepaid_now, t.shipping_terms.as_mut())
+            && let Some(kuajing_proto::order::v1::ship_by::Rule::DaysAfterPayment(n)) =
+                st.ship_by.as_ref().and_then(|s| s.rule.clone())
+        {
+            st.ship_by_time =
+                drafting::ship_by_time(ShipBy::DaysAfterPayment(n), Some(at)).map(time::to_proto);
+        }
+    }
+    if to == OrderStatus::AwaitingShipment && o.paid_time.is_none() {
+        o.paid_time = Some(time::to_proto(now));
+    }
+    store::save(tx, &mut o, now).await?;
+    let request_id = op
+        .caller
+        .as_ref()
+        .map(|c| c.request_id.to_string())
+        .unwrap_or_default();
+    let event = Event::new(
+        OrderEventType::RemittanceLinked,
+        actor(ActorType::Supplier, None, &o.supplier_account_id),
+        from,
+        to,
+        &request_id,
+    )
+    .related("remittance_link_id", &link.remittance_link_id)
+    .related("remittance_id", &link.remittance_id);
+    events::append(tx, &o, event, now).await?;
+    Ok((o, allocation))
+}

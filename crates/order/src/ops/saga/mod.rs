@@ -1,0 +1,538 @@
+//! The PayOrders saga driver. One driver at a time holds a payment's lease (the PayOrders
+//! call, or the recovery loop after a crash or a timeout); every write of the payment checks
+//! the lease, so a driver that lost it stops at its next write. Each step is marked
+//! IN_PROGRESS before its call and SUCCEEDED (with what it produced) after, so a crash
+//! between the two leaves a step whose outcome is unknown: going forward, it is repeated
+//! with the same request id (the other service answers as the first time); compensating,
+//! it is repeated to learn what it did, then undone. No transaction is open during a call.
+
+use std::collections::HashMap;
+
+use kuajing_platform::Currency;
+use kuajing_platform::error::internal;
+use kuajing_platform::time;
+use kuajing_proto::order::v1::{
+    ActorType, FxConversionSummary, Order, OrderEventType, Payment, PaymentFailure, PaymentState,
+    PaymentStepKind, PaymentStepState,
+};
+use tonic::{Code, Status};
+use uuid::Uuid;
+
+use super::events::{self, Event};
+use super::faults::{self, Faults, Point};
+use super::payments::{self, Pin, code_name};
+use super::peers::{self, transient};
+use super::pricing;
+use super::{Ctx, actor, store};
+use crate::domain::saga::{self, Next};
+
+mod steps;
+mod undo;
+
+/// Reason: authorization denied an order.
+pub const PAYMENT_DECLINED: &str = "PAYMENT_DECLINED";
+/// Reason: the fx quote expired before it was executed.
+pub const QUOTE_EXPIRED: &str = "QUOTE_EXPIRED";
+/// Reason: a payment left in between was compensated by the recovery loop.
+pub const PAYMENT_INTERRUPTED: &str = "PAYMENT_INTERRUPTED";
+
+/// How long a driver that met a transient failure leaves the payment before recovery
+/// tries again.
+const RETRY_AFTER: chrono::Duration = chrono::Duration::seconds(2);
+
+/// Whether to go on driving.
+enum Flow {
+    Continue,
+    Stop,
+}
+
+/// What a step wrote into the payment.
+enum Apply {
+    None,
+    Decision {
+        decision_id: String,
+        reservation_id: String,
+    },
+    Hold {
+        hold_id: String,
+    },
+    Conversion(FxConversionSummary),
+}
+
+/// How a step's action went.
+enum Outcome {
+    /// Done: its result, and what to record.
+    Succeeded(String, Apply),
+    /// Not needed.
+    Skipped,
+    /// Refused for good (what to record as well).
+    Failed(Failure, Apply),
+    /// No answer: the outcome is unknown; try again later with the same request id.
+    Transient(Status),
+    /// The step committed itself (MARK_ORDERS_PAID).
+    Committed,
+    /// The lease was lost while the step ran.
+    Lost,
+}
+
+/// A failure and the domain of its ErrorInfo.
+struct Failure {
+    failure: PaymentFailure,
+    domain: String,
+}
+
+fn failure(
+    code: Code,
+    reason: &str,
+    message: impl Into<String>,
+    metadata: HashMap<String, String>,
+    domain: &str,
+) -> Failure {
+    Failure {
+        failure: PaymentFailure {
+            code: code_name(code).to_owned(),
+            reason: reason.to_owned(),
+            failed_step: 0,
+            order_id: String::new(),
+            metadata,
+            message: message.into(),
+        },
+        domain: domain.to_owned(),
+    }
+}
+
+/// A refusal of another service, passed through with its code, reason and domain.
+fn failure_of(s: &Status) -> Failure {
+    let mut md = peers::metadata(s);
+    md.remove("payment_id");
+    let reason = peers::reason(s);
+    let code = if transient(s) {
+        Code::Unavailable
+    } else {
+        s.code()
+    };
+    Failure {
+        failure: PaymentFailure {
+            code: code_name(code).to_owned(),
+            reason: if reason.is_empty() {
+                code_name(code).to_owned()
+            } else {
+                reason
+            },
+            failed_step: 0,
+            order_id: String::new(),
+            metadata: md,
+            message: s.message().chars().take(500).collect(),
+        },
+        domain: peers::domain(s),
+    }
+}
+
+fn kind_of(p: &Payment, i: usize) -> PaymentStepKind {
+    PaymentStepKind::try_from(p.steps[i].kind).unwrap_or(PaymentStepKind::Unspecified)
+}
+
+fn state_of(p: &Payment, i: usize) -> PaymentStepState {
+    PaymentStepState::try_from(p.steps[i].state).unwrap_or(PaymentStepState::Unspecified)
+}
+
+/// A driver of one payment.
+struct Driver<'a> {
+    ctx: &'a Ctx,
+    lease: Uuid,
+    pin: Option<Pin>,
+    p: Payment,
+    domain: String,
+    faults: Faults,
+    orders: HashMap<String, Order>,
+}
+
+/// Drives a payment until it ends, stops on a transient failure (the lease is given back
+/// for the recovery loop), or loses its lease. `pin` is given only by PayOrders.
+pub async fn drive(
+    ctx: &Ctx,
+    payment_id: Uuid,
+    lease: Uuid,
+    pin: Option<Pin>,
+) -> Result<(), Status> {
+    let stored = {
+        let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
+        payments::load(&mut conn, ctx, payment_id).await?
+    };
+    let request_id = Uuid::try_parse(&stored.payment.request_id).map_err(internal)?;
+    let mut orders = HashMap::new();
+    {
+        let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
+        for item in &stored.payment.items {
+            let id = Uuid::try_parse(&item.order_id).map_err(internal)?;
+            orders.insert(
+                item.order_id.clone(),
+                store::load(&mut conn, ctx, id).await?,
+            );
+        }
+    }
+    let mut d = Driver {
+        ctx,
+        lease,
+        pin,
+        p: stored.payment,
+        domain: stored.failure_domain,
+        faults: Faults::load(ctx, request_id).await?,
+        orders,
+    };
+    loop {
+        let state = PaymentState::try_from(d.p.state).unwrap_or(PaymentState::Unspecified);
+        let flow = match saga::next(state, &d.p.steps) {
+            Next::Forward(i) => d.forward(i).await?,
+            Next::Compensate(i) => d.compensate(i).await?,
+            Next::Finish(PaymentState::Succeeded) => {
+                d.succeed().await?;
+                Flow::Stop
+            }
+            Next::Finish(_) => {
+                d.fail().await?;
+                Flow::Stop
+            }
+        };
+        if let Flow::Stop = flow {
+            return Ok(());
+        }
+    }
+}
+
+impl Driver<'_> {
+    fn payment_id(&self) -> Uuid {
+        Uuid::try_parse(&self.p.payment_id).unwrap_or_default()
+    }
+
+    fn settlement(&self) -> Currency {
+        self.p
+            .settlement_currency_code
+            .parse()
+            .unwrap_or(Currency::CNH)
+    }
+
+    /// Saves the payment under the lease; false when the lease was lost.
+    async fn save(&mut self) -> Result<bool, Status> {
+        let mut conn = self.ctx.svc.pool.acquire().await.map_err(internal)?;
+        let ok =
+            payments::persist(&mut conn, self.ctx, &mut self.p, self.lease, &self.domain).await?;
+        if !ok {
+            tracing::info!(payment_id = %self.p.payment_id, "lost the payment's lease; another driver has it");
+        }
+        Ok(ok)
+    }
+
+    fn touch(&mut self, i: usize, state: PaymentStepState) {
+        let now = time::to_proto(self.ctx.now());
+        let s = &mut self.p.steps[i];
+        s.state = state as i32;
+        s.update_time = Some(now);
+    }
+
+    fn item_index(&self, i: usize) -> Option<usize> {
+        let order_id = &self.p.steps[i].order_id;
+        self.p.items.iter().position(|it| &it.order_id == order_id)
+    }
+
+    /// Starts the failure of the payment: it compensates from now on.
+    fn fail_with(&mut self, i: usize, f: Failure) {
+        let mut failure = f.failure;
+        failure.failed_step = self.p.steps[i].kind;
+        failure.order_id = self.p.steps[i].order_id.clone();
+        self.p.steps[i].last_error_reason = failure.reason.clone();
+        self.p.state = PaymentState::Compensating as i32;
+        self.p.failure = Some(failure);
+        self.domain = f.domain;
+    }
+
+    /// Leaves the payment for later after a transient failure.
+    async fn pause(&mut self, i: usize, s: &Status) -> Result<Flow, Status> {
+        let reason = peers::reason(s);
+        self.p.steps[i].last_error_reason = if reason.is_empty() {
+            code_name(s.code()).to_owned()
+        } else {
+            reason
+        };
+        if self.save().await? {
+            payments::release(
+                self.ctx,
+                self.payment_id(),
+                self.lease,
+                self.ctx.now() + RETRY_AFTER,
+            )
+            .await?;
+        }
+        Ok(Flow::Stop)
+    }
+
+    fn record(&mut self, i: usize, result_id: String, apply: Apply) {
+        self.p.steps[i].result_id = result_id;
+        let item = self.item_index(i);
+        match apply {
+            Apply::None => {}
+            Apply::Decision {
+                decision_id,
+                reservation_id,
+            } => {
+                if let Some(k) = item {
+                    self.p.items[k].decision_id = decision_id;
+                    self.p.items[k].reservation_id = reservation_id;
+                }
+            }
+            Apply::Hold { hold_id } => {
+                if let Some(k) = item {
+                    self.p.items[k].hold_id = hold_id;
+                }
+            }
+            Apply::Conversion(c) => self.p.conversion = Some(c),
+        }
+    }
+
+    async fn forward(&mut self, i: usize) -> Result<Flow, Status> {
+        let kind = kind_of(&self.p, i);
+        let idx = self.item_index(i);
+        let past = saga::past_point_of_no_return(&self.p.steps);
+        self.p.steps[i].attempts += 1;
+        if self.p.steps[i].start_time.is_none() {
+            self.p.steps[i].start_time = Some(time::to_proto(self.ctx.now()));
+        }
+        self.touch(i, PaymentStepState::InProgress);
+        if self.p.state == PaymentState::Pending as i32 {
+            self.p.state = PaymentState::InProgress as i32;
+        }
+        if !self.save().await? {
+            return Ok(Flow::Stop);
+        }
+        match self
+            .faults
+            .at(self.ctx, kind, idx, Point::BeforeCall)
+            .await?
+        {
+            Some(faults::Action::Halt) => faults::halt().await,
+            Some(faults::Action::Fail) if past => {
+                return self
+                    .pause(i, &Status::unavailable(faults::FAULT_INJECTED))
+                    .await;
+            }
+            Some(faults::Action::Fail) => {
+                // Nothing was sent: the step failed for sure.
+                self.touch(i, PaymentStepState::Failed);
+                self.fail_with(i, injected());
+                return self.saved_flow().await;
+            }
+            None => {}
+        }
+        let outcome = match kind {
+            PaymentStepKind::PinVerification => self.verify_pin(i).await?,
+            PaymentStepKind::AuthorizationDecision => self.decide(i).await?,
+            PaymentStepKind::FxConversion => self.convert().await?,
+            PaymentStepKind::WalletHold => self.hold(i).await?,
+            PaymentStepKind::MarkOrdersPaid => self.mark_paid(i).await?,
+            PaymentStepKind::ConfirmReservation => self.confirm(i).await?,
+            PaymentStepKind::Unspecified => Outcome::Failed(
+                failure(
+                    Code::Internal,
+                    "UNKNOWN_STEP",
+                    "unknown step",
+                    HashMap::new(),
+                    self.ctx.errors().0,
+                ),
+                Apply::None,
+            ),
+        };
+        match outcome {
+            Outcome::Lost => Ok(Flow::Stop),
+            Outcome::Transient(s) => self.pause(i, &s).await,
+            Outcome::Skipped => {
+                self.touch(i, PaymentStepState::Skipped);
+                self.saved_flow().await
+            }
+            Outcome::Failed(f, apply) => {
+                self.record(i, self.p.steps[i].result_id.clone(), apply);
+                self.touch(i, PaymentStepState::Failed);
+                if past {
+                    // After the point of no return nothing is compensated: note it, go on.
+                    tracing::error!(payment_id = %self.p.payment_id, step = kind.as_str_name(),
+                        reason = %f.failure.reason, "a step after the point of no return was refused");
+                    self.p.steps[i].last_error_reason = f.failure.reason;
+                } else {
+                    self.fail_with(i, f);
+                }
+                self.saved_flow().await
+            }
+            Outcome::Committed => {
+                // MARK_ORDERS_PAID: recorded in its own transaction; faults after it can
+                // only delay the rest.
+                for point in [Point::AfterCall, Point::AfterStep] {
+                    match self.faults.at(self.ctx, kind, idx, point).await? {
+                        Some(faults::Action::Halt) => faults::halt().await,
+                        Some(faults::Action::Fail) => {
+                            return self
+                                .pause(i, &Status::unavailable(faults::FAULT_INJECTED))
+                                .await;
+                        }
+                        None => {}
+                    }
+                }
+                Ok(Flow::Continue)
+            }
+            Outcome::Succeeded(result_id, apply) => {
+                match self
+                    .faults
+                    .at(self.ctx, kind, idx, Point::AfterCall)
+                    .await?
+                {
+                    Some(faults::Action::Halt) => faults::halt().await,
+                    Some(faults::Action::Fail) if past => {
+                        return self
+                            .pause(i, &Status::unavailable(faults::FAULT_INJECTED))
+                            .await;
+                    }
+                    Some(faults::Action::Fail) => {
+                        // The other service did it, but the answer is "lost": the step stays
+                        // IN_PROGRESS (outcome unknown) and the payment compensates.
+                        self.fail_with(i, injected());
+                        return self.saved_flow().await;
+                    }
+                    None => {}
+                }
+                self.record(i, result_id, apply);
+                self.touch(i, PaymentStepState::Succeeded);
+                if !self.save().await? {
+                    return Ok(Flow::Stop);
+                }
+                match self
+                    .faults
+                    .at(self.ctx, kind, idx, Point::AfterStep)
+                    .await?
+                {
+                    Some(faults::Action::Halt) => faults::halt().await,
+                    Some(faults::Action::Fail) if past => {
+                        self.pause(i, &Status::unavailable(faults::FAULT_INJECTED))
+                            .await
+                    }
+                    Some(faults::Action::Fail) => {
+                        self.fail_with(i, injected());
+                        self.saved_flow().await
+                    }
+                    None => Ok(Flow::Continue),
+                }
+            }
+        }
+    }
+
+    async fn saved_flow(&mut self) -> Result<Flow, Status> {
+        Ok(if self.save().await? {
+            Flow::Continue
+        } else {
+            Flow::Stop
+        })
+    }
+
+    async fn compensate(&mut self, i: usize) -> Result<Flow, Status> {
+        let kind = kind_of(&self.p, i);
+        if state_of(&self.p, i) != PaymentStepState::Compensating {
+            self.touch(i, PaymentStepState::Compensating);
+            if !self.save().await? {
+                return Ok(Flow::Stop);
+            }
+        }
+        let done = match kind {
+            PaymentStepKind::WalletHold => self.release_hold(i).await?,
+            PaymentStepKind::AuthorizationDecision => self.release_reservation(i).await?,
+            _ => Ok(()),
+        };
+        match done {
+            Ok(()) => {
+                self.touch(i, PaymentStepState::Compensated);
+                self.saved_flow().await
+            }
+            Err(s) => self.pause(i, &s).await,
+        }
+    }
+
+    async fn succeed(&mut self) -> Result<(), Status> {
+        self.p.state = PaymentState::Succeeded as i32;
+        self.p.complete_time = Some(time::to_proto(self.ctx.now()));
+        if self.save().await? {
+            payments::release(self.ctx, self.payment_id(), self.lease, self.ctx.now()).await?;
+        }
+        Ok(())
+    }
+
+    /// Ends a compensated payment: its orders are UNPAID and free again.
+    async fn fail(&mut self) -> Result<(), Status> {
+        let ctx = self.ctx;
+        let now = ctx.now();
+        let mut tx = ctx.svc.pool.begin().await.map_err(internal)?;
+        let reason = self
+            .p
+            .failure
+            .as_ref()
+            .map(|f| f.reason.clone())
+            .unwrap_or_default();
+        // Orders are locked in one global order (by id), as PayOrders locks them.
+        let mut items = self.p.items.clone();
+        items.sort_by(|a, b| a.order_id.cmp(&b.order_id));
+        for item in items {
+            let order_id = Uuid::try_parse(&item.order_id).map_err(internal)?;
+            let mut o = store::lock(&mut tx, ctx, order_id).await?;
+            if o.pending_payment_id != self.p.payment_id {
+                continue;
+            }
+            o.pending_payment_id.clear();
+            // The failed payment's fee no longer applies.
+            let total = pricing::amount_of(o.total_amount.as_ref());
+            o.fees = Some(pricing::breakdown(Vec::new(), total, Currency::CNY));
+            store::save(&mut tx, &mut o, now).await?;
+            let status = super::status_of(&o);
+            let event = Event::new(
+                OrderEventType::PaymentFailed,
+                actor(ActorType::System, None, ""),
+                status,
+                status,
+                &self.p.request_id,
+            )
+            .reason(&reason)
+            .related("payment_id", &self.p.payment_id);
+            events::append(&mut tx, &o, event, now).await?;
+        }
+        self.p.state = PaymentState::Failed as i32;
+        self.p.complete_time = Some(time::to_proto(now));
+        if !payments::persist(&mut tx, ctx, &mut self.p, self.lease, &self.domain).await? {
+            return Ok(());
+        }
+        tx.commit().await.map_err(internal)?;
+        payments::release(ctx, self.payment_id(), self.lease, now).await
+    }
+}
+
+fn injected() -> Failure {
+    failure(
+        Code::Aborted,
+        faults::FAULT_INJECTED,
+        "a fault was injected into the payment (test hook)",
+        HashMap::new(),
+        "order.kuajing",
+    )
+}
+
+/// Marks a payment the recovery loop gives up on as compensating, with why.
+pub fn give_up(p: &mut Payment, reason_pin: bool) {
+    p.state = PaymentState::Compensating as i32;
+    if p.failure.is_none() {
+        p.failure = Some(PaymentFailure {
+            code: code_name(Code::Aborted).to_owned(),
+            reason: PAYMENT_INTERRUPTED.to_owned(),
+            failed_step: 0,
+            order_id: String::new(),
+            metadata: HashMap::new(),
+            message: if reason_pin {
+                "the payment was interrupted before the PIN was verified; pay again".to_owned()
+            } else {
+                "the payment did not finish in time and was undone; pay again".to_owned()
+            },
+        });
+    }
+}

@@ -1,0 +1,473 @@
+//! The forward action of each saga step: verify the PIN, decide (authorization), convert
+//! (fx), hold (wallet escrow), mark the orders paid (the point of no return, one local
+//! transaction), confirm the reservations. Each answers an `Outcome`; the driver records it.
+
+use std::collections::HashMap;
+
+use kuajing_platform::Currency;
+use kuajing_platform::error::internal;
+use kuajing_platform::time;
+use kuajing_proto::authorization::v1::authorization_service_client::AuthorizationServiceClient;
+use kuajing_proto::authorization::v1::{
+    ConfirmReservationRequest, DecidePaymentRequest, DecisionOutcome, decide_payment_request,
+};
+use kuajing_proto::fx::v1::fx_service_client::FxServiceClient;
+use kuajing_proto::fx::v1::{CreateQuoteRequest, ExecuteQuoteRequest, create_quote_request};
+use kuajing_proto::identity::v1::VerifyPaymentPinRequest;
+use kuajing_proto::identity::v1::identity_service_client::IdentityServiceClient;
+use kuajing_proto::order::v1::{
+    ActorType, FxConversionSummary, OrderEventType, OrderKind, OrderStatus, PaymentMethod,
+    PaymentStepKind, PaymentStepState, order,
+};
+use kuajing_proto::wallet::v1::wallet_service_client::WalletServiceClient;
+use kuajing_proto::wallet::v1::{
+    CreateHoldRequest, GetWalletRequest, HoldPurpose, get_wallet_request,
+};
+use rust_decimal::Decimal;
+use tonic::{Code, Status};
+use uuid::Uuid;
+
+use super::{
+    Apply, Driver, Failure, Outcome, PAYMENT_DECLINED, PAYMENT_INTERRUPTED, QUOTE_EXPIRED, failure,
+    failure_of,
+};
+use crate::domain::saga::{self, Purpose};
+use crate::domain::status::{self, Action, Facts};
+use crate::ops::events::{self, Event};
+use crate::ops::payments;
+use crate::ops::peers::{self, transient};
+use crate::ops::pricing::{amount_of, money};
+use crate::ops::{INSUFFICIENT_FUNDS, actor, store};
+use crate::rpc;
+
+impl Driver<'_> {
+    pub(super) async fn verify_pin(&mut self, i: usize) -> Result<Outcome, Status> {
+        let ctx = self.ctx;
+        let Some(pin) = self.pin.clone() else {
+            return Ok(Outcome::Failed(
+                failure(
+                    Code::Aborted,
+                    PAYMENT_INTERRUPTED,
+                    "the payment was interrupted before the PIN was verified; pay again",
+                    HashMap::new(),
+                    ctx.errors().0,
+                ),
+                Apply::None,
+            ));
+        };
+        let req = VerifyPaymentPinRequest {
+            request_id: self.p.steps[i].request_id.clone(),
+            account_id: self.p.buyer_account_id.clone(),
+            pin: pin.expose().to_owned(),
+            operation_reference: format!("order.PayOrders:{}", self.p.payment_id),
+        };
+        Ok(
+            match rpc!(
+                ctx,
+                "identity",
+                IdentityServiceClient,
+                verify_payment_pin,
+                req
+            ) {
+                Ok(_) => Outcome::Succeeded(String::new(), Apply::None),
+                // The PIN can't be kept for a later retry: no answer fails the payment.
+                Err(s) => Outcome::Failed(failure_of(&s), Apply::None),
+            },
+        )
+    }
+
+    pub(super) fn decide_request(&self, i: usize) -> Result<DecidePaymentRequest, Status> {
+        let step = &self.p.steps[i];
+        let item = self
+            .item_index(i)
+            .map(|k| &self.p.items[k])
+            .ok_or_else(|| internal("a decision step without its item"))?;
+        let order = self
+            .orders
+            .get(&step.order_id)
+            .ok_or_else(|| internal("a payment order was not loaded"))?;
+        let mut categories: Vec<String> = Vec::new();
+        for l in &order.lines {
+            if !l.category_code.is_empty() && !categories.contains(&l.category_code) {
+                categories.push(l.category_code.clone());
+            }
+        }
+        Ok(DecidePaymentRequest {
+            request_id: step.request_id.clone(),
+            mandate_selector: Some(decide_payment_request::MandateSelector::MandateId(
+                self.p.mandate_id.clone(),
+            )),
+            payment_id: self.p.payment_id.clone(),
+            order_ids: vec![step.order_id.clone()],
+            amount: item.hold_amount.clone(),
+            supplier_account_id: order.supplier_account_id.clone(),
+            category_codes: categories,
+            validate_only: false,
+        })
+    }
+
+    pub(super) async fn decide(&mut self, i: usize) -> Result<Outcome, Status> {
+        let ctx = self.ctx;
+        let req = self.decide_request(i)?;
+        let decision = match rpc!(
+            ctx,
+            "authorization",
+            AuthorizationServiceClient,
+            decide_payment,
+            req
+        ) {
+            Ok(r) => r
+                .decision
+                .ok_or_else(|| internal("authorization answered without a decision"))?,
+            Err(s) if transient(&s) => return Ok(Outcome::Transient(s)),
+            Err(s) => return Ok(Outcome::Failed(failure_of(&s), Apply::None)),
+        };
+        let reservation_id = decision
+            .reservation
+            .as_ref()
+            .map(|r| r.reservation_id.clone())
+            .unwrap_or_default();
+        let apply = Apply::Decision {
+            decision_id: decision.decision_id.clone(),
+            reservation_id,
+        };
+        if decision.outcome == DecisionOutcome::Approved as i32 {
+            return Ok(Outcome::Succeeded(decision.decision_id, apply));
+        }
+        let md = payments::md(&[
+            ("order_id", self.p.steps[i].order_id.clone()),
+            ("decision_id", decision.decision_id.clone()),
+            ("decision_reason", decision.reason.clone()),
+        ]);
+        let message = if decision.message.is_empty() {
+            format!("the payment was declined: {}", decision.reason)
+        } else {
+            decision.message.clone()
+        };
+        self.p.steps[i].result_id = decision.decision_id.clone();
+        Ok(Outcome::Failed(
+            failure(
+                Code::FailedPrecondition,
+                PAYMENT_DECLINED,
+                message,
+                md,
+                ctx.errors().0,
+            ),
+            apply,
+        ))
+    }
+
+    pub(super) async fn available(&self) -> Result<Decimal, Status> {
+        let ctx = self.ctx;
+        let req = GetWalletRequest {
+            lookup: Some(get_wallet_request::Lookup::WalletId(
+                self.p.wallet_id.clone(),
+            )),
+        };
+        let wallet = rpc!(ctx, "wallet", WalletServiceClient, get_wallet, req)?
+            .wallet
+            .ok_or_else(|| internal("wallet answered without a wallet"))?;
+        let code = self.settlement().code();
+        Ok(wallet
+            .balances
+            .iter()
+            .find(|b| b.currency_code == code)
+            .map(|b| amount_of(b.available.as_ref()))
+            .unwrap_or_default())
+    }
+
+    pub(super) fn insufficient(&self, currency: Currency, shortfall: Decimal) -> Failure {
+        failure(
+            Code::FailedPrecondition,
+            INSUFFICIENT_FUNDS,
+            format!(
+                "the wallet is {currency} {} short",
+                money(currency, shortfall).amount
+            ),
+            payments::md(&[
+                ("currency_code", currency.code().to_owned()),
+                ("shortfall", money(currency, shortfall).amount),
+            ]),
+            self.ctx.errors().0,
+        )
+    }
+
+    pub(super) async fn convert(&mut self) -> Result<Outcome, Status> {
+        let ctx = self.ctx;
+        let settlement = self.settlement();
+        let total = amount_of(self.p.total_amount.as_ref());
+        let payment_id = self.payment_id();
+        // The shortfall is decided once and recorded, so a repeat sends the same quote.
+        let decided = self
+            .p
+            .conversion
+            .as_ref()
+            .and_then(|c| c.buy_amount.as_ref())
+            .map(|m| amount_of(Some(m)));
+        let shortfall = match decided {
+            Some(s) => s,
+            None => {
+                let available = match self.available().await {
+                    Ok(a) => a,
+                    Err(s) if transient(&s) => return Ok(Outcome::Transient(s)),
+                    Err(s) => return Ok(Outcome::Failed(failure_of(&s), Apply::None)),
+                };
+                let shortfall = total - available;
+                if shortfall <= Decimal::ZERO {
+                    return Ok(Outcome::Skipped);
+                }
+                let source = self
+                    .p
+                    .fx_source_currency_code
+                    .parse::<Currency>()
+                    .ok()
+                    .filter(|c| *c != settlement);
+                if source.is_none() {
+                    return Ok(Outcome::Failed(
+                        self.insufficient(settlement, shortfall),
+                        Apply::None,
+                    ));
+                }
+                self.p.conversion = Some(FxConversionSummary {
+                    buy_amount: Some(money(settlement, shortfall)),
+                    ..FxConversionSummary::default()
+                });
+                if !self.save().await? {
+                    return Ok(Outcome::Lost);
+                }
+                shortfall
+            }
+        };
+        let source = self.p.fx_source_currency_code.clone();
+        let mut summary = self.p.conversion.clone().unwrap_or_default();
+        if summary.quote_id.is_empty() {
+            let req = CreateQuoteRequest {
+                request_id: saga::request_id(
+                    payment_id,
+                    PaymentStepKind::FxConversion,
+                    None,
+                    Purpose::Quote,
+                )
+                .to_string(),
+                wallet_id: self.p.wallet_id.clone(),
+                sell_currency_code: source.clone(),
+                buy_currency_code: settlement.code().to_owned(),
+                fixed_amount: Some(create_quote_request::FixedAmount::BuyAmount(money(
+                    settlement, shortfall,
+                ))),
+                ttl: None,
+            };
+            let quote = match rpc!(ctx, "fx", FxServiceClient, create_quote, req) {
+                Ok(r) => r
+                    .quote
+                    .ok_or_else(|| internal("fx answered without a quote"))?,
+                Err(s) if transient(&s) => return Ok(Outcome::Transient(s)),
+                Err(s) => return Ok(Outcome::Failed(failure_of(&s), Apply::None)),
+            };
+            summary.quote_id = quote.quote_id.clone();
+            summary.sell_amount = quote.sell_amount.clone();
+            summary.rate = quote.applied_rate.clone();
+            summary.fee = quote.fee.clone();
+            self.p.conversion = Some(summary.clone());
+            if !self.save().await? {
+                return Ok(Outcome::Lost);
+            }
+        }
+        let req = ExecuteQuoteRequest {
+            request_id: saga::request_id(
+                payment_id,
+                PaymentStepKind::FxConversion,
+                None,
+                Purpose::Execute,
+            )
+            .to_string(),
+            quote_id: summary.quote_id.clone(),
+            wallet_id: self.p.wallet_id.clone(),
+        };
+        match rpc!(ctx, "fx", FxServiceClient, execute_quote, req) {
+            Ok(r) => {
+                let c = r
+                    .conversion
+                    .ok_or_else(|| internal("fx answered without a conversion"))?;
+                summary.conversion_id = c.conversion_id.clone();
+                Ok(Outcome::Succeeded(
+                    c.conversion_id,
+                    Apply::Conversion(summary),
+                ))
+            }
+            Err(s) if transient(&s) => Ok(Outcome::Transient(s)),
+            Err(s) if peers::reason(&s) == QUOTE_EXPIRED => Ok(Outcome::Failed(
+                failure(
+                    Code::FailedPrecondition,
+                    QUOTE_EXPIRED,
+                    "the fx quote expired before it was executed; pay again with a new request_id",
+                    payments::md(&[("quote_id", summary.quote_id.clone())]),
+                    ctx.errors().0,
+                ),
+                Apply::None,
+            )),
+            Err(s) if peers::reason(&s) == INSUFFICIENT_FUNDS => {
+                let sell = source.parse::<Currency>().unwrap_or(settlement);
+                let need =
+                    amount_of(summary.sell_amount.as_ref()) + amount_of(summary.fee.as_ref());
+                Ok(Outcome::Failed(self.insufficient(sell, need), Apply::None))
+            }
+            Err(s) => Ok(Outcome::Failed(failure_of(&s), Apply::None)),
+        }
+    }
+
+    pub(super) fn hold_request(&self, i: usize) -> Result<CreateHoldRequest, Status> {
+        let step = &self.p.steps[i];
+        let item = self
+            .item_index(i)
+            .map(|k| &self.p.items[k])
+            .ok_or_else(|| internal("a hold step without its item"))?;
+        let number = self
+            .orders
+            .get(&step.order_id)
+            .map(|o| o.order_number.clone())
+            .unwrap_or_default();
+        Ok(CreateHoldRequest {
+            request_id: step.request_id.clone(),
+            wallet_id: self.p.wallet_id.clone(),
+            amount: item.hold_amount.clone(),
+            purpose: HoldPurpose::Escrow as i32,
+            order_id: step.order_id.clone(),
+            expire_time: None,
+            description: format!("Escrow for order {number}"),
+        })
+    }
+
+    pub(super) async fn hold(&mut self, i: usize) -> Result<Outcome, Status> {
+        let ctx = self.ctx;
+        let req = self.hold_request(i)?;
+        match rpc!(ctx, "wallet", WalletServiceClient, create_hold, req.clone()) {
+            Ok(r) => {
+                let hold = r
+                    .hold
+                    .ok_or_else(|| internal("wallet answered without a hold"))?;
+                Ok(Outcome::Succeeded(
+                    hold.hold_id.clone(),
+                    Apply::Hold {
+                        hold_id: hold.hold_id,
+                    },
+                ))
+            }
+            Err(s) if transient(&s) => Ok(Outcome::Transient(s)),
+            Err(s) if peers::reason(&s) == INSUFFICIENT_FUNDS => {
+                let need = amount_of(req.amount.as_ref());
+                let available = self.available().await.unwrap_or_default();
+                Ok(Outcome::Failed(
+                    self.insufficient(self.settlement(), need - available),
+                    Apply::None,
+                ))
+            }
+            Err(s) => Ok(Outcome::Failed(failure_of(&s), Apply::None)),
+        }
+    }
+
+    /// MARK_ORDERS_PAID: every order UNPAID -> PAID with the step, in one transaction.
+    pub(super) async fn mark_paid(&mut self, i: usize) -> Result<Outcome, Status> {
+        let ctx = self.ctx;
+        let now = ctx.now();
+        let payment_id = self.payment_id();
+        let method =
+            PaymentMethod::try_from(self.p.payment_method).unwrap_or(PaymentMethod::Unspecified);
+        let mut tx = ctx.svc.pool.begin().await.map_err(internal)?;
+        let owner: Option<Option<Uuid>> =
+            sqlx::query_scalar("SELECT lease_owner FROM payments WHERE payment_id = $1 FOR UPDATE")
+                .bind(payment_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(internal)?;
+        if owner.flatten() != Some(self.lease) {
+            return Ok(Outcome::Lost);
+        }
+        // Orders are locked in one global order (by id), as PayOrders locks them.
+        let mut items = self.p.items.clone();
+        items.sort_by(|a, b| a.order_id.cmp(&b.order_id));
+        for item in items {
+            let order_id = Uuid::try_parse(&item.order_id).map_err(internal)?;
+            let mut o = store::lock(&mut tx, ctx, order_id).await?;
+            let facts = Facts {
+                kind: OrderKind::Marketplace,
+                received_any: false,
+            };
+            let next = status::next(crate::ops::status_of(&o), facts, Action::MarkPaid);
+            if o.pending_payment_id != self.p.payment_id || next.is_err() {
+                tx.rollback().await.map_err(internal)?;
+                return Ok(Outcome::Failed(
+                    failure(
+                        Code::Aborted,
+                        "ORDER_CHANGED",
+                        "an order changed while it was being paid",
+                        payments::md(&[("order_id", item.order_id.clone())]),
+                        ctx.errors().0,
+                    ),
+                    Apply::None,
+                ));
+            }
+            let currency = Currency::CNY;
+            let total = amount_of(o.total_amount.as_ref());
+            // o.fees holds the fee fixed when the payment was made (its tier included).
+            o.status = OrderStatus::Paid as i32;
+            o.payment_method = method as i32;
+            o.received_amount = Some(money(currency, total));
+            o.paid_time = Some(time::to_proto(now));
+            o.pending_payment_id.clear();
+            o.expire_time = None;
+            if let Some(order::Details::Marketplace(m)) = o.details.as_mut() {
+                m.payment_id = self.p.payment_id.clone();
+                m.escrow_hold_id = item.hold_id.clone();
+                m.mandate_id = self.p.mandate_id.clone();
+                m.wallet_id = self.p.wallet_id.clone();
+                m.decision_id = item.decision_id.clone();
+            }
+            store::save(&mut tx, &mut o, now).await?;
+            let event = Event::new(
+                OrderEventType::PaymentSucceeded,
+                actor(ActorType::System, None, ""),
+                OrderStatus::Unpaid,
+                OrderStatus::Paid,
+                &self.p.request_id,
+            )
+            .related("payment_id", payment_id)
+            .related("hold_id", &item.hold_id);
+            events::append(&mut tx, &o, event, now).await?;
+        }
+        self.touch(i, PaymentStepState::Succeeded);
+        if !payments::persist(&mut tx, ctx, &mut self.p, self.lease, &self.domain).await? {
+            return Ok(Outcome::Lost);
+        }
+        tx.commit().await.map_err(internal)?;
+        Ok(Outcome::Committed)
+    }
+
+    pub(super) async fn confirm(&mut self, i: usize) -> Result<Outcome, Status> {
+        let ctx = self.ctx;
+        let reservation_id = self
+            .item_index(i)
+            .map(|k| self.p.items[k].reservation_id.clone())
+            .unwrap_or_default();
+        if reservation_id.is_empty() {
+            return Ok(Outcome::Skipped);
+        }
+        let req = ConfirmReservationRequest {
+            request_id: self.p.steps[i].request_id.clone(),
+            reservation_id: reservation_id.clone(),
+        };
+        Ok(
+            match rpc!(
+                ctx,
+                "authorization",
+                AuthorizationServiceClient,
+                confirm_reservation,
+                req
+            ) {
+                Ok(_) => Outcome::Succeeded(reservation_id, Apply::None),
+                Err(s) if transient(&s) => Outcome::Transient(s),
+                Err(s) => Outcome::Failed(failure_of(&s), Apply::None),
+            },
+        )
+    }
+}

@@ -1,0 +1,81 @@
+//! The service's background loops, one task: the saga recovery loop, auto-confirmation of
+//! receipt, the payment timeout of unpaid marketplace orders, and the retries of wallet
+//! operations. Each runs every `KJ_ORDER_SWEEP_INTERVAL_MS` by the service clock's rules
+//! (due times are compared with the service clock, so tests move the clock, not wait). The
+//! task ends when the service's pool closes (shutdown).
+
+use std::time::Duration;
+
+use super::{Ctx, confirmation, receipt, recovery, wallet_ops};
+
+/// Starts the loops.
+pub fn spawn(ctx: Ctx) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(ctx.settings.sweep_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if ctx.svc.pool.is_closed() {
+                return;
+            }
+            sweep(&ctx).await;
+        }
+    });
+}
+
+/// One round of every loop; failures are logged and retried next round.
+pub async fn sweep(ctx: &Ctx) {
+    let log = |what: &str, r: Result<usize, tonic::Status>| match r {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(count = n, "{what}"),
+        Err(e) => tracing::warn!(error = %e.message(), "{what} failed; will retry"),
+    };
+    // Each loop stops at once when the service shuts down (its pool closes).
+    let open = || !ctx.svc.pool.is_closed();
+    if open() {
+        log("recovered payments", recovery::sweep(ctx).await);
+    }
+    if open() {
+        log(
+            "auto-confirmed receipts",
+            receipt::auto_confirm_due(ctx).await,
+        );
+    }
+    if open() {
+        log("closed unpaid orders", confirmation::expire_due(ctx).await);
+    }
+    if open() {
+        log(
+            "finished wallet operations",
+            wallet_ops::retry_due(ctx).await,
+        );
+    }
+}
+
+/// Parses a `grpc-timeout` header value ("5S", "250m", ...).
+pub fn grpc_timeout(value: &str) -> Option<Duration> {
+    let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
+    let n: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n * 3600),
+        "M" => Duration::from_secs(n * 60),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_timeouts_parse() {
+        assert_eq!(grpc_timeout("5S"), Some(Duration::from_secs(5)));
+        assert_eq!(grpc_timeout("250m"), Some(Duration::from_millis(250)));
+        assert_eq!(grpc_timeout("x"), None);
+        assert_eq!(grpc_timeout(""), None);
+    }
+}

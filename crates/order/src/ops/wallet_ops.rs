@@ -1,0 +1,436 @@
+//! The wallet operations order owes (an outbox): escrow captures on receipt, escrow
+//! releases and captures of refunds, refund transfers, and remittance links. An operation
+//! is recorded in the transaction of the decision that needs it, then sent to the wallet
+//! with its own id as the request id, so a retry (by the caller, or by the background loop
+//! after a crash or an outage) can never move money twice. When the wallet answers, the
+//! completion is applied to the order in one transaction (and, when an RPC asked for it,
+//! that RPC's idempotent answer is recorded with it); a definite refusal undoes the
+//! decision's pending part.
+
+use chrono::{DateTime, Utc};
+use kuajing_platform::error::internal;
+use kuajing_platform::idempotency;
+use kuajing_proto::order::v1::{
+    LinkRemittanceToOrderRequest, LinkRemittanceToOrderResponse, ResolveRefundRequest,
+    ResolveRefundResponse,
+};
+use kuajing_proto::wallet::v1::wallet_service_client::WalletServiceClient;
+use kuajing_proto::wallet::v1::{
+    CaptureHoldRequest, CreateTransferRequest, LinkRemittanceRequest, ReleaseHoldRequest,
+    RemittanceLink,
+};
+use prost::Message;
+use rust_decimal::Decimal;
+use sqlx::{PgConnection, Row};
+use tonic::Status;
+use uuid::Uuid;
+
+use super::peers::{self, transient};
+use super::{Ctx, receipt, refunds, remittances};
+use crate::rpc;
+
+/// Kinds of wallet operations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// CaptureHold.
+    Capture = 1,
+    /// ReleaseHold.
+    Release = 2,
+    /// CreateTransfer.
+    Transfer = 3,
+    /// LinkRemittance.
+    Link = 4,
+}
+
+impl Kind {
+    fn of(n: i16) -> Option<Kind> {
+        match n {
+            1 => Some(Kind::Capture),
+            2 => Some(Kind::Release),
+            3 => Some(Kind::Transfer),
+            4 => Some(Kind::Link),
+            _ => None,
+        }
+    }
+}
+
+/// The background loop leaves a new operation to the RPC that recorded it this long.
+const FIRST_RETRY: chrono::Duration = chrono::Duration::seconds(5);
+
+const PENDING: i16 = 1;
+const DONE: i16 = 2;
+const REFUSED: i16 = 3;
+
+/// The RPC that asked for an operation, whose answer its completion records.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    /// The RPC's request id.
+    pub request_id: Uuid,
+    /// The RPC's method name.
+    pub method: &'static str,
+    /// The RPC's encoded request.
+    pub request: Vec<u8>,
+}
+
+/// A recorded operation.
+#[derive(Clone, Debug)]
+pub struct Op {
+    /// Its id: the wallet request id.
+    pub id: Uuid,
+    /// The order it is for.
+    pub order_id: Uuid,
+    /// What it does.
+    pub kind: Kind,
+    /// The refund it settles, if any.
+    pub refund_id: Option<Uuid>,
+    /// For a remittance link: the PaymentTarget.
+    pub target: i32,
+    /// For a remittance link: the amount.
+    pub amount: Decimal,
+    /// The encoded wallet request.
+    pub request: Vec<u8>,
+    /// The RPC that asked for it.
+    pub caller: Option<Caller>,
+}
+
+/// Records an operation (in the caller's transaction).
+pub async fn insert(conn: &mut PgConnection, op: &Op, now: DateTime<Utc>) -> Result<(), Status> {
+    sqlx::query(
+        "INSERT INTO wallet_operations (operation_id, order_id, kind, refund_id, target, amount, request,
+             caller_request_id, caller_method, caller_request, state, next_attempt_at, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $13, $12, $12)",
+    )
+    .bind(op.id)
+    .bind(op.order_id)
+    .bind(op.kind as i16)
+    .bind(op.refund_id)
+    .bind(i16::try_from(op.target).unwrap_or(0))
+    .bind(op.amount)
+    .bind(&op.request)
+    .bind(op.caller.as_ref().map(|c| c.request_id))
+    .bind(op.caller.as_ref().map(|c| c.method).unwrap_or(""))
+    .bind(op.caller.as_ref().map(|c| c.request.clone()))
+    .bind(PENDING)
+    .bind(now)
+    .bind(now + FIRST_RETRY)
+    .execute(conn)
+    .await
+    .map_err(internal)?;
+    Ok(())
+}
+
+fn op_of(r: &sqlx::postgres::PgRow) -> Result<(Op, i16), Status> {
+    let g = |e: sqlx::Error| internal(e);
+    let kind: i16 = r.try_get("kind").map_err(g)?;
+    let caller_id: Option<Uuid> = r.try_get("caller_request_id").map_err(g)?;
+    let method: String = r.try_get("caller_method").map_err(g)?;
+    let caller_request: Option<Vec<u8>> = r.try_get("caller_request").map_err(g)?;
+    let caller = match (caller_id, method.as_str(), caller_request) {
+        (Some(id), "ResolveRefund", Some(req)) => Some(Caller {
+            request_id: id,
+            method: "ResolveRefund",
+            request: req,
+        }),
+        (Some(id), "LinkRemittanceToOrder", Some(req)) => Some(Caller {
+            request_id: id,
+            method: "LinkRemittanceToOrder",
+            request: req,
+        }),
+        _ => None,
+    };
+    Ok((
+        Op {
+            id: r.try_get("operation_id").map_err(g)?,
+            order_id: r.try_get("order_id").map_err(g)?,
+            kind: Kind::of(kind).ok_or_else(|| internal("unknown wallet operation kind"))?,
+            refund_id: r.try_get("refund_id").map_err(g)?,
+            target: i32::from(r.try_get::<i16, _>("target").map_err(g)?),
+            amount: r.try_get("amount").map_err(g)?,
+            request: r.try_get("request").map_err(g)?,
+            caller,
+        },
+        r.try_get("state").map_err(g)?,
+    ))
+}
+
+/// The pending operation an RPC asked for earlier, if any.
+pub async fn pending_for(
+    conn: &mut PgConnection,
+    request_id: Uuid,
+) -> Result<Option<Uuid>, Status> {
+    sqlx::query_scalar(
+        "SELECT operation_id FROM wallet_operations WHERE caller_request_id = $1 AND state = $2",
+    )
+    .bind(request_id)
+    .bind(PENDING)
+    .fetch_optional(conn)
+    .await
+    .map_err(internal)
+}
+
+/// The sum of pending remittance links of an order for a target.
+pub async fn pending_links(
+    conn: &mut PgConnection,
+    order_id: Uuid,
+    target: i32,
+) -> Result<Decimal, Status> {
+    let sum: Option<Decimal> = sqlx::query_scalar(
+        "SELECT SUM(amount) FROM wallet_operations WHERE order_id = $1 AND kind = $2 AND state = $3 AND target = $4",
+    )
+    .bind(order_id)
+    .bind(Kind::Link as i16)
+    .bind(PENDING)
+    .bind(i16::try_from(target).unwrap_or(0))
+    .fetch_one(conn)
+    .await
+    .map_err(internal)?;
+    Ok(sum.unwrap_or_default())
+}
+
+/// True when the order has a pending operation of `kind`.
+pub async fn has_pending(
+    conn: &mut PgConnection,
+    order_id: Uuid,
+    kind: Kind,
+) -> Result<bool, Status> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM wallet_operations WHERE order_id = $1 AND kind = $2 AND state = $3)")
+        .bind(order_id)
+        .bind(kind as i16)
+        .bind(PENDING)
+        .fetch_one(conn)
+        .await
+        .map_err(internal)
+}
+
+/// What the wallet answered.
+pub enum Answer {
+    /// The hold captured or released.
+    Hold(String),
+    /// The transfer made.
+    Transfer(String),
+    /// The remittance link made.
+    Link(RemittanceLink),
+}
+
+async fn call(ctx: &Ctx, op: &Op) -> Result<Answer, Status> {
+    match op.kind {
+        Kind::Capture => {
+            let req = CaptureHoldRequest::decode(op.request.as_slice()).map_err(internal)?;
+            let r = rpc!(ctx, "wallet", WalletServiceClient, capture_hold, req)?;
+            Ok(Answer::Hold(r.hold.map(|h| h.hold_id).unwrap_or_default()))
+        }
+        Kind::Release => {
+            let req = ReleaseHoldRequest::decode(op.request.as_slice()).map_err(internal)?;
+            let hold_id = req.hold_id.clone();
+            match rpc!(ctx, "wallet", WalletServiceClient, release_hold, req) {
+                Ok(r) => Ok(Answer::Hold(r.hold.map(|h| h.hold_id).unwrap_or_default())),
+                // Released (or expired) already: the money is back with the buyer.
+                Err(s)
+                    if peers::reason(&s) == "HOLD_NOT_OPEN"
+                        && !peers::metadata(&s)
+                            .get("state")
+                            .is_some_and(|st| st.ends_with("CAPTURED")) =>
+                {
+                    Ok(Answer::Hold(hold_id))
+                }
+                Err(s) => Err(s),
+            }
+        }
+        Kind::Transfer => {
+            let req = CreateTransferRequest::decode(op.request.as_slice()).map_err(internal)?;
+            let r = rpc!(ctx, "wallet", WalletServiceClient, create_transfer, req)?;
+            Ok(Answer::Transfer(
+                r.transfer.map(|t| t.transfer_id).unwrap_or_default(),
+            ))
+        }
+        Kind::Link => {
+            let req = LinkRemittanceRequest::decode(op.request.as_slice()).map_err(internal)?;
+            let r = rpc!(ctx, "wallet", WalletServiceClient, link_remittance, req)?;
+            Ok(Answer::Link(r.link.ok_or_else(|| {
+                internal("wallet answered without a link")
+            })?))
+        }
+    }
+}
+
+/// Sends an operation to the wallet and applies the answer. Ok when done (now or
+/// before); the wallet's refusal when refused (its pending decision undone); UNAVAILABLE
+/// when the wallet did not answer (left for the background loop).
+pub async fn execute(ctx: &Ctx, id: Uuid) -> Result<(), Status> {
+    let row = sqlx::query("SELECT * FROM wallet_operations WHERE operation_id = $1")
+        .bind(id)
+        .fetch_optional(&ctx.svc.pool)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| internal("no such wallet operation"))?;
+    let (op, state) = op_of(&row)?;
+    if state != PENDING {
+        return Ok(());
+    }
+    let answer = call(ctx, &op).await;
+    let now = ctx.now();
+    let mut tx = ctx.svc.pool.begin().await.map_err(internal)?;
+    let state: Option<i16> = sqlx::query_scalar(
+        "SELECT state FROM wallet_operations WHERE operation_id = $1 FOR UPDATE",
+    )
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(internal)?;
+    if state != Some(PENDING) {
+        return Ok(());
+    }
+    match answer {
+        Ok(a) => {
+            let result_id = match &a {
+                Answer::Hold(h) | Answer::Transfer(h) => h.clone(),
+                Answer::Link(l) => l.remittance_link_id.clone(),
+            };
+            complete(&mut tx, ctx, &op, a, now).await?;
+            sqlx::query("UPDATE wallet_operations SET state = $2, result_id = $3, updated_at = $4 WHERE operation_id = $1")
+                .bind(id)
+                .bind(DONE)
+                .bind(&result_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(internal)?;
+            tx.commit().await.map_err(internal)?;
+            Ok(())
+        }
+        Err(s) if transient(&s) => {
+            sqlx::query(
+                "UPDATE wallet_operations SET attempts = attempts + 1, last_error = $2, updated_at = $3,
+                     next_attempt_at = $3 + interval '1 second' * LEAST(60, 1 << LEAST(attempts, 6))
+                 WHERE operation_id = $1",
+            )
+            .bind(id)
+            .bind(s.message())
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(internal)?;
+            tx.commit().await.map_err(internal)?;
+            Err(s)
+        }
+        Err(s) => {
+            tracing::warn!(operation_id = %id, reason = %peers::reason(&s), "the wallet refused an operation");
+            undo(&mut tx, ctx, &op, &s, now).await?;
+            sqlx::query(
+                "UPDATE wallet_operations SET state = $2, last_error = $3, caller_request_id = NULL, updated_at = $4
+                 WHERE operation_id = $1",
+            )
+            .bind(id)
+            .bind(REFUSED)
+            .bind(peers::reason(&s))
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(internal)?;
+            tx.commit().await.map_err(internal)?;
+            Err(s)
+        }
+    }
+}
+
+async fn complete(
+    tx: &mut PgConnection,
+    ctx: &Ctx,
+    op: &Op,
+    answer: Answer,
+    now: DateTime<Utc>,
+) -> Result<(), Status> {
+    match (op.kind, op.refund_id, answer) {
+        (Kind::Capture, None, Answer::Hold(hold)) => {
+            receipt::captured(tx, ctx, op.order_id, &hold, now).await
+        }
+        (_, Some(refund_id), Answer::Hold(id) | Answer::Transfer(id)) => {
+            let (refund, order) = refunds::settle(tx, ctx, op, refund_id, &id, now).await?;
+            if let Some(c) = &op.caller {
+                let req = ResolveRefundRequest::decode(c.request.as_slice()).map_err(internal)?;
+                record(
+                    tx,
+                    ctx,
+                    c,
+                    &req,
+                    &ResolveRefundResponse {
+                        refund: Some(refund),
+                        order: Some(order),
+                    },
+                )
+                .await?;
+            }
+            Ok(())
+        }
+        (Kind::Link, _, Answer::Link(link)) => {
+            let (order, allocation) = remittances::apply(tx, ctx, op, &link, now).await?;
+            if let Some(c) = &op.caller {
+                let req =
+                    LinkRemittanceToOrderRequest::decode(c.request.as_slice()).map_err(internal)?;
+                let resp = LinkRemittanceToOrderResponse {
+                    order: Some(order),
+                    allocation: Some(allocation),
+                };
+                record(tx, ctx, c, &req, &resp).await?;
+            }
+            Ok(())
+        }
+        _ => Err(internal("a wallet answer that does not fit its operation")),
+    }
+}
+
+async fn undo(
+    tx: &mut PgConnection,
+    ctx: &Ctx,
+    op: &Op,
+    refusal: &Status,
+    now: DateTime<Utc>,
+) -> Result<(), Status> {
+    match (op.kind, op.refund_id) {
+        (_, Some(refund_id)) => {
+            refunds::unapprove(tx, ctx, op.order_id, refund_id, refusal, now).await
+        }
+        (Kind::Capture, None) => {
+            tracing::error!(order_id = %op.order_id, reason = %peers::reason(refusal), "an escrow capture was refused");
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Records the asking RPC's answer with the completion.
+async fn record<Req: Message, Resp: Message + Default>(
+    tx: &mut PgConnection,
+    ctx: &Ctx,
+    caller: &Caller,
+    req: &Req,
+    resp: &Resp,
+) -> Result<(), Status> {
+    let id = caller.request_id.to_string();
+    if let idempotency::Begin::Fresh(key) =
+        idempotency::begin::<Req, Resp>(tx, ctx.errors(), caller.method, &id, req).await?
+    {
+        key.complete(tx, resp).await?;
+    }
+    Ok(())
+}
+
+/// Sends every pending operation whose next attempt is due; returns how many finished.
+pub async fn retry_due(ctx: &Ctx) -> Result<usize, Status> {
+    let due: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT operation_id FROM wallet_operations WHERE state = $1 AND next_attempt_at <= $2
+         ORDER BY next_attempt_at LIMIT 50",
+    )
+    .bind(PENDING)
+    .bind(ctx.now())
+    .fetch_all(&ctx.svc.pool)
+    .await
+    .map_err(internal)?;
+    let mut done = 0;
+    for id in due {
+        if execute(ctx, id).await.is_ok() {
+            done += 1;
+        }
+    }
+    Ok(done)
+}

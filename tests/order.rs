@@ -1,0 +1,2888 @@
+//! The order service over gRPC with the real identity, wallet, fx and authorization on a
+//! real Postgres: the marketplace purchase journey (order, payment methods, PayOrders with
+//! the PIN and an fx conversion, escrow, shipment, receipt, capture, refund, auto-
+//! confirmation, review), the cross-border pay tiers from the buyer's history, the Trade
+//! Assurance and Direct Pay drafting rules at their boundaries, the Trade Assurance sale
+//! (remittance linking, shipping with proof, delivery), modification with its audit, the
+//! order list, a failure injected at every saga step, and an order service killed between
+//! saga steps and restarted.
+
+use std::time::Duration;
+
+use kuajing_proto::authorization::v1 as authz;
+use kuajing_proto::authorization::v1::authorization_service_client::AuthorizationServiceClient;
+use kuajing_proto::fx::v1::SetRateRequest;
+use kuajing_proto::identity::v1 as idp;
+use kuajing_proto::identity::v1::identity_service_client::IdentityServiceClient;
+use kuajing_proto::order::v1::order_service_client::OrderServiceClient;
+use kuajing_proto::order::v1::*;
+use kuajing_proto::types::Money;
+use kuajing_proto::wallet::v1 as wpb;
+use kuajing_testkit::{As, Channel, TestPlatform};
+use rust_decimal::Decimal;
+use sqlx::{ConnectOptions, Connection, PgConnection};
+use tonic::{Code, Status};
+use tonic_types::StatusExt;
+use uuid::Uuid;
+
+type Orders = OrderServiceClient<Channel>;
+
+const PIN: &str = "135790";
+const PASSWORD: &str = "Sunny-Day-42";
+
+fn rid() -> String {
+    Uuid::now_v7().to_string()
+}
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}{}", &Uuid::now_v7().simple().to_string()[20..])
+}
+
+fn m(currency: &str, amount: &str) -> Option<Money> {
+    Some(Money {
+        currency_code: currency.to_owned(),
+        amount: amount.to_owned(),
+    })
+}
+
+fn dec(s: &str) -> Decimal {
+    Decimal::from_str_exact(s).unwrap()
+}
+
+fn amount(m: &Option<Money>) -> Decimal {
+    m.as_ref().map(|m| dec(&m.amount)).unwrap_or_default()
+}
+
+fn reason(s: &Status) -> String {
+    s.get_details_error_info()
+        .map(|i| i.reason)
+        .unwrap_or_default()
+}
+
+fn metadata(s: &Status, key: &str) -> Option<String> {
+    s.get_details_error_info()
+        .and_then(|i| i.metadata.get(key).cloned())
+}
+
+fn fields(s: &Status) -> Vec<String> {
+    s.get_details_bad_request()
+        .map(|b| b.field_violations.into_iter().map(|v| v.field).collect())
+        .unwrap_or_default()
+}
+
+/// Asserts the code and ErrorInfo reason of a refusal.
+#[track_caller]
+fn refused(s: &Status, code: Code, expected_reason: &str) {
+    assert_eq!(s.code(), code, "{s:?}");
+    assert_eq!(reason(s), expected_reason, "{s:?}");
+}
+
+fn acting<T>(subject: &str, message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request
+        .metadata_mut()
+        .insert("kj-subject", subject.parse().expect("ascii subject"));
+    request
+}
+
+fn identity_as(tp: &TestPlatform, caller: &str) -> IdentityServiceClient<Channel> {
+    IdentityServiceClient::new(tp.channel_as("identity", As::Caller(caller.to_owned())))
+}
+
+fn authz_as(tp: &TestPlatform, caller: &str) -> AuthorizationServiceClient<Channel> {
+    AuthorizationServiceClient::new(tp.channel_as("authorization", As::Caller(caller.to_owned())))
+}
+
+fn orders(tp: &TestPlatform) -> Orders {
+    OrderServiceClient::new(tp.channel_as("order", As::Caller("edge".to_owned())))
+}
+
+async fn admin(tp: &TestPlatform) -> PgConnection {
+    tp.db()
+        .admin_options()
+        .connect()
+        .await
+        .expect("admin connection")
+}
+
+async fn count(tp: &TestPlatform, sql: &str) -> i64 {
+    let mut conn = admin(tp).await;
+    let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
+        .fetch_one(&mut conn)
+        .await
+        .expect("count");
+    conn.close().await.ok();
+    n
+}
+
+async fn code_in_outbox(tp: &TestPlatform, challenge_id: &str) -> String {
+    let mut conn = admin(tp).await;
+    let body: String =
+        sqlx::query_scalar("SELECT body FROM identity.outbox WHERE challenge_id = $1::uuid")
+            .bind(challenge_id)
+            .fetch_one(&mut conn)
+            .await
+            .expect("an outbox message for the challenge");
+    conn.close().await.ok();
+    let start = body.find("code is ").expect("code in message") + "code is ".len();
+    body[start..start + 6].to_owned()
+}
+
+async fn register(tp: &TestPlatform, req: idp::RegisterAccountRequest) -> idp::Account {
+    tp.identity()
+        .register_account(req)
+        .await
+        .expect("registration")
+        .into_inner()
+        .account
+        .expect("account")
+}
+
+fn personal(name: &str) -> idp::RegisterAccountRequest {
+    idp::RegisterAccountRequest {
+        request_id: rid(),
+        member_name: name.to_owned(),
+        account_type: idp::AccountType::Personal as i32,
+        role: idp::AccountRole::Buyer as i32,
+        region_code: "SG".to_owned(),
+        display_name: String::new(),
+        email: format!("{name}@example.com"),
+        mobile: String::new(),
+        password: PASSWORD.to_owned(),
+    }
+}
+
+/// An operator account (granted the way KJ_IDENTITY_OPERATOR_ACCOUNT_IDS does at start).
+async fn operator_account(tp: &TestPlatform) -> String {
+    let a = register(tp, personal(&unique("ops"))).await;
+    let mut conn = admin(tp).await;
+    sqlx::query(
+        "INSERT INTO identity.operator_grants (account_id, granted_at) VALUES ($1::uuid, now())",
+    )
+    .bind(&a.account_id)
+    .execute(&mut conn)
+    .await
+    .expect("grant");
+    conn.close().await.ok();
+    a.account_id
+}
+
+async fn open_wallet(tp: &TestPlatform, owner: &str) -> String {
+    tp.wallet()
+        .open_wallet(wpb::OpenWalletRequest {
+            request_id: rid(),
+            owner_account_id: owner.to_owned(),
+        })
+        .await
+        .expect("wallet")
+        .into_inner()
+        .wallet
+        .expect("wallet")
+        .wallet_id
+}
+
+/// A supplier in mainland China with a wallet: a paid member (admitted to Trade Assurance
+/// and Direct Pay) unless `free`, and enabled for cross-border pay when `cross_border`.
+async fn supplier(tp: &TestPlatform, ops: &str, free: bool, cross_border: bool) -> Party {
+    let name = unique("factory");
+    let s = register(
+        tp,
+        idp::RegisterAccountRequest {
+            account_type: idp::AccountType::Business as i32,
+            role: idp::AccountRole::Supplier as i32,
+            region_code: "CN".to_owned(),
+            display_name: format!("{name} Trading Co."),
+            email: format!("{name}@example.cn"),
+            ..personal(&name)
+        },
+    )
+    .await;
+    let mut paths = Vec::new();
+    let mut profile = idp::SupplierProfile {
+        account_id: s.account_id.clone(),
+        ..Default::default()
+    };
+    if !free {
+        profile.membership = idp::SupplierMembership::Paid as i32;
+        paths.push("membership".to_owned());
+    }
+    if cross_border {
+        profile.trustpass_active = true;
+        profile.cross_border_pay_enabled = true;
+        paths.push("trustpass_active".to_owned());
+        paths.push("cross_border_pay_enabled".to_owned());
+    }
+    if !paths.is_empty() {
+        let mut req = idp::UpdateSupplierProfileRequest {
+            request_id: rid(),
+            supplier_profile: Some(profile),
+            update_mask: None,
+            reason: "onboarding".to_owned(),
+        };
+        let mut mask = req.update_mask.take().unwrap_or_default();
+        mask.paths = paths;
+        req.update_mask = Some(mask);
+        identity_as(tp, "operator")
+            .update_supplier_profile(acting(ops, req))
+            .await
+            .expect("supplier profile");
+    }
+    let wallet_id = open_wallet(tp, &s.account_id).await;
+    Party {
+        account_id: s.account_id,
+        wallet_id,
+        member: String::new(),
+        linked_account_id: String::new(),
+    }
+}
+
+/// A person or company with a wallet; for buyers, the bound 1688 member.
+#[derive(Clone, Debug)]
+struct Party {
+    account_id: String,
+    wallet_id: String,
+    member: String,
+    linked_account_id: String,
+}
+
+/// A verified overseas buyer (journey 1): email confirmed, real name verified, a 1688 member
+/// bound and verified, a payment PIN, a wallet.
+async fn onboard(tp: &TestPlatform, ops: &str) -> Party {
+    let name = unique("buyer");
+    let a = register(tp, personal(&name)).await;
+    let me = a.account_id.clone();
+    let mut id = tp.identity();
+    let mut as_edge = identity_as(tp, "edge");
+    let ch = id
+        .send_verification_code(idp::SendVerificationCodeRequest {
+            request_id: rid(),
+            account_id: me.clone(),
+            channel: idp::VerificationChannel::Email as i32,
+            purpose: idp::VerificationPurpose::ConfirmContact as i32,
+            reference: String::new(),
+        })
+        .await
+        .expect("send")
+        .into_inner()
+        .challenge
+        .expect("challenge");
+    let code = code_in_outbox(tp, &ch.challenge_id).await;
+    id.confirm_contact(idp::ConfirmContactRequest {
+        request_id: rid(),
+        account_id: me.clone(),
+        challenge_id: ch.challenge_id,
+        code,
+    })
+    .await
+    .expect("confirm");
+    let submitted = id
+        .submit_real_name_verification(idp::SubmitRealNameVerificationRequest {
+            request_id: rid(),
+            account_id: me.clone(),
+            subject_type: idp::RealNameSubjectType::Individual as i32,
+            legal_name: "Tan Mei Ling".to_owned(),
+            document_type: idp::IdentityDocumentType::Passport as i32,
+            document_number: "E12345678".to_owned(),
+            document_region_code: "SG".to_owned(),
+            birth_date: "1990-02-28".to_owned(),
+            nationality_region_code: "SG".to_owned(),
+            document_expire_date: "2099-12-31".to_owned(),
+            document_photo_refs: vec!["s3://kyc/front.jpg".to_owned()],
+        })
+        .await
+        .expect("submit")
+        .into_inner()
+        .real_name_verification
+        .expect("verification");
+    identity_as(tp, "operator")
+        .review_real_name_verification(acting(
+            ops,
+            idp::ReviewRealNameVerificationRequest {
+                request_id: rid(),
+                real_name_verification_id: submitted.real_name_verification_id,
+                decision: idp::ReviewDecision::Approve as i32,
+                rejection_reason: String::new(),
+            },
+        ))
+        .await
+        .expect("review");
+    let member = unique("测试买家账号");
+    let linked = id
+        .bind_marketplace_account(idp::BindMarketplaceAccountRequest {
+            request_id: rid(),
+            account_id: me.clone(),
+            marketplace: idp::Marketplace::Marketplace1688 as i32,
+            external_member_id: member.clone(),
+            external_account_type: idp::AccountType::Personal as i32,
+        })
+        .await
+        .expect("bind")
+        .into_inner()
+        .linked_account
+        .expect("linked");
+    assert_eq!(linked.status, idp::LinkStatus::BoundVerified as i32);
+    let ch = as_edge
+        .send_verification_code(acting(
+            &me,
+            idp::SendVerificationCodeRequest {
+                request_id: rid(),
+                account_id: me.clone(),
+                channel: idp::VerificationChannel::Email as i32,
+                purpose: idp::VerificationPurpose::SetPaymentPin as i32,
+                reference: String::new(),
+            },
+        ))
+        .await
+        .expect("pin code")
+        .into_inner()
+        .challenge
+        .expect("challenge");
+    let code = code_in_outbox(tp, &ch.challenge_id).await;
+    as_edge
+        .set_payment_pin(acting(
+            &me,
+            idp::SetPaymentPinRequest {
+                request_id: rid(),
+                account_id: me.clone(),
+                pin: PIN.to_owned(),
+                challenge_id: ch.challenge_id,
+                code,
+            },
+        ))
+        .await
+        .expect("pin");
+    let wallet_id = open_wallet(tp, &me).await;
+    Party {
+        account_id: me,
+        wallet_id,
+        member,
+        linked_account_id: linked.linked_account_id,
+    }
+}
+
+/// The buyer authorises its 1688 member to pay from its wallet (agreement + code).
+async fn active_mandate(tp: &TestPlatform, b: &Party) -> authz::Mandate {
+    let mut edge = authz_as(tp, "edge");
+    let created = edge
+        .create_mandate(authz::CreateMandateRequest {
+            request_id: rid(),
+            wallet_id: b.wallet_id.clone(),
+            owner_account_id: b.account_id.clone(),
+            marketplace_member: Some(idp::MarketplaceMember {
+                marketplace: idp::Marketplace::Marketplace1688 as i32,
+                external_member_id: b.member.clone(),
+            }),
+            expire_time: None,
+            funding_currency_code: String::new(),
+            verification_channel: idp::VerificationChannel::Email as i32,
+        })
+        .await
+        .expect("create mandate")
+        .into_inner();
+    let mandate = created.mandate.expect("mandate");
+    let challenge = created.challenge.expect("challenge");
+    let code = code_in_outbox(tp, &challenge.challenge_id).await;
+    let active = edge
+        .activate_mandate(authz::ActivateMandateRequest {
+            request_id: rid(),
+            mandate_id: mandate.mandate_id.clone(),
+            agreement_accepted: true,
+            agreement_version: "kjb-2023-02".to_owned(),
+            challenge_id: challenge.challenge_id,
+            code,
+        })
+        .await
+        .expect("activate")
+        .into_inner()
+        .mandate
+        .expect("mandate");
+    assert_eq!(active.state, authz::MandateState::Active as i32);
+    active
+}
+
+/// Tops a wallet up through a TOP_UP receiving account.
+async fn top_up(tp: &TestPlatform, wallet: &str, currency: &str, value: &str) {
+    let mut w = tp.wallet();
+    let account = w
+        .create_receiving_account(wpb::CreateReceivingAccountRequest {
+            request_id: rid(),
+            wallet_id: wallet.to_owned(),
+            currency_code: currency.to_owned(),
+            display_name: format!("{currency} top-up"),
+            purpose: wpb::ReceivingAccountPurpose::TopUp as i32,
+        })
+        .await
+        .expect("receiving account")
+        .into_inner()
+        .receiving_account
+        .expect("account");
+    w.record_inbound_remittance(remittance(&account, value))
+        .await
+        .expect("top-up");
+}
+
+fn remittance(account: &wpb::ReceivingAccount, value: &str) -> wpb::RecordInboundRemittanceRequest {
+    wpb::RecordInboundRemittanceRequest {
+        request_id: rid(),
+        account_number: account
+            .bank_details
+            .as_ref()
+            .unwrap()
+            .account_number
+            .clone(),
+        bank_reference: unique("REF"),
+        amount: m(&account.currency_code, value),
+        payer: Some(wpb::RemittancePayer {
+            name: "ACME Inc".into(),
+            account_number_masked: "****4321".into(),
+            bank_name: "Chase".into(),
+            country_code: "US".into(),
+        }),
+        remittance_info: "PI-2026-001".into(),
+        value_time: Some(kuajing_platform::time::to_proto(chrono::Utc::now())),
+    }
+}
+
+/// (available, held) of a wallet in a currency.
+async fn balance(tp: &TestPlatform, wallet: &str, currency: &str) -> (Decimal, Decimal) {
+    let w = tp
+        .wallet()
+        .get_wallet(wpb::GetWalletRequest {
+            lookup: Some(wpb::get_wallet_request::Lookup::WalletId(wallet.to_owned())),
+        })
+        .await
+        .expect("wallet")
+        .into_inner()
+        .wallet
+        .expect("wallet");
+    let b = w
+        .balances
+        .into_iter()
+        .find(|b| b.currency_code == currency)
+        .expect("balance");
+    (amount(&b.available), amount(&b.held))
+}
+
+fn line(product: &str, category: &str, quantity: i64, price: &str, currency: &str) -> OrderLine {
+    OrderLine {
+        product_id: format!("offer-{product}"),
+        sku_id: String::new(),
+        product_name: product.to_owned(),
+        sku_attributes: vec![SkuAttribute {
+            name: "Color".to_owned(),
+            value: "Blue".to_owned(),
+        }],
+        category_code: category.to_owned(),
+        quantity,
+        unit: String::new(),
+        unit_price: m(currency, price),
+        ..OrderLine::default()
+    }
+}
+
+fn address(region: &str) -> ShippingAddress {
+    ShippingAddress {
+        recipient_name: "Jane Doe".to_owned(),
+        company_name: "ACME Inc".to_owned(),
+        phone: "+14155550100".to_owned(),
+        region_code: region.to_owned(),
+        subdivision_code: String::new(),
+        administrative_area: "CA".to_owned(),
+        locality: "San Francisco".to_owned(),
+        address_lines: vec!["1 Market St".to_owned()],
+        postal_code: "94105".to_owned(),
+    }
+}
+
+fn marketplace_order(
+    b: &Party,
+    s: &Party,
+    lines: Vec<OrderLine>,
+    freight: &str,
+) -> CreateMarketplaceOrderRequest {
+    CreateMarketplaceOrderRequest {
+        request_id: rid(),
+        buyer_account_id: b.account_id.clone(),
+        supplier_account_id: s.account_id.clone(),
+        marketplace_code: idp::Marketplace::Marketplace1688 as i32,
+        external_order_id: String::new(),
+        buyer_linked_account_id: b.linked_account_id.clone(),
+        supplier_member_id: "b2b-factory".to_owned(),
+        lines,
+        logistics: Some(CrossBorderLogistics {
+            option_code: "AIR-CONSOL".to_owned(),
+            provider_name: "Cainiao".to_owned(),
+            service_name: "Air express to consolidation warehouse".to_owned(),
+            delivery_address: Some(address("SG")),
+            freight: m("CNY", freight),
+            estimated_transit_days: 7,
+        }),
+        transaction_method: TransactionMethod::SecuredTransaction as i32,
+    }
+}
+
+async fn create(tp: &TestPlatform, req: CreateMarketplaceOrderRequest) -> Order {
+    orders(tp)
+        .create_marketplace_order(req)
+        .await
+        .expect("order")
+        .into_inner()
+        .order
+        .expect("order")
+}
+
+async fn get(tp: &TestPlatform, order_id: &str) -> Order {
+    orders(tp)
+        .get_order(GetOrderRequest {
+            order_id: order_id.to_owned(),
+            order_number: String::new(),
+        })
+        .await
+        .expect("get order")
+        .into_inner()
+        .order
+        .expect("order")
+}
+
+fn pay_req(order_ids: &[&str], method: PaymentMethod, fx_source: &str) -> PayOrdersRequest {
+    PayOrdersRequest {
+        request_id: rid(),
+        order_ids: order_ids.iter().map(|s| (*s).to_owned()).collect(),
+        payment_method: method as i32,
+        wallet_id: String::new(),
+        mandate_id: String::new(),
+        fx_source_currency_code: fx_source.to_owned(),
+        expected_total: None,
+        payment_pin: PIN.to_owned(),
+    }
+}
+
+async fn pay(tp: &TestPlatform, req: PayOrdersRequest) -> Result<Payment, Status> {
+    orders(tp)
+        .pay_orders(req)
+        .await
+        .map(|r| r.into_inner().payment.expect("payment"))
+}
+
+async fn payment(tp: &TestPlatform, id: &str) -> Payment {
+    orders(tp)
+        .get_payment(GetPaymentRequest {
+            payment_id: id.to_owned(),
+        })
+        .await
+        .expect("payment")
+        .into_inner()
+        .payment
+        .expect("payment")
+}
+
+async fn holds_of(tp: &TestPlatform, order_id: &str) -> Vec<wpb::Hold> {
+    tp.wallet()
+        .list_holds(wpb::ListHoldsRequest {
+            wallet_id: String::new(),
+            order_id: order_id.to_owned(),
+            states: vec![],
+            page: None,
+        })
+        .await
+        .expect("holds")
+        .into_inner()
+        .holds
+}
+
+async fn decisions_of(tp: &TestPlatform, payment_id: &str) -> Vec<authz::Decision> {
+    authz_as(tp, "order")
+        .list_decisions(authz::ListDecisionsRequest {
+            mandate_id: String::new(),
+            payment_id: payment_id.to_owned(),
+            outcome: 0,
+            time_range: None,
+            page: None,
+        })
+        .await
+        .expect("decisions")
+        .into_inner()
+        .decisions
+}
+
+async fn reserved(tp: &TestPlatform, mandate_id: &str) -> (Decimal, Decimal) {
+    let l = authz_as(tp, "order")
+        .get_limits(authz::GetLimitsRequest {
+            mandate_id: mandate_id.to_owned(),
+        })
+        .await
+        .expect("limits")
+        .into_inner()
+        .limits
+        .expect("limits");
+    (amount(&l.reserved_amount), amount(&l.confirmed_amount))
+}
+
+/// Waits until `check` holds (polling), at most `secs` seconds.
+async fn eventually<F, Fut>(secs: u64, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        if check().await {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn events_of(tp: &TestPlatform, order_id: &str) -> Vec<OrderEvent> {
+    orders(tp)
+        .list_order_events(ListOrderEventsRequest {
+            order_id: order_id.to_owned(),
+            types: vec![],
+            page: None,
+        })
+        .await
+        .expect("events")
+        .into_inner()
+        .events
+}
+
+fn status(o: &Order) -> OrderStatus {
+    OrderStatus::try_from(o.status).unwrap()
+}
+
+fn ship_all(o: &Order) -> AddShipmentRequest {
+    AddShipmentRequest {
+        request_id: rid(),
+        order_id: o.order_id.clone(),
+        shipment: Some(Shipment {
+            items: o
+                .lines
+                .iter()
+                .map(|l| ShipmentItem {
+                    line_id: l.line_id.clone(),
+                    quantity: l.quantity - l.shipped_quantity,
+                })
+                .collect(),
+            shipping_method: ShippingMethod::Express as i32,
+            logistics_order_id: "LP00123456".to_owned(),
+            // Shipped once the order existed (the service refuses goods shipped before).
+            ship_time: o.update_time,
+            ..Shipment::default()
+        }),
+    }
+}
+
+/// Sets fresh mid rates (fx refuses rates older than a day: tests that move the clock a
+/// month refresh them, as the rate source would).
+async fn refresh_rates(tp: &TestPlatform) {
+    let mut fx = tp.fx();
+    for (base, quote, mid) in [("USD", "CNH", "7.12"), ("USD", "CNY", "7.115")] {
+        fx.set_rate(SetRateRequest {
+            request_id: rid(),
+            base_currency_code: base.into(),
+            quote_currency_code: quote.into(),
+            mid_rate: mid.into(),
+            reason: "daily rates".into(),
+        })
+        .await
+        .expect("rate");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Journey 2: the marketplace purchase
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn the_marketplace_purchase_journey_runs_end_to_end() -> anyhow::Result<()> {
+    let tp = TestPlatform::start().await?;
+    let ops = operator_account(&tp).await;
+    let s = supplier(&tp, &ops, false, true).await;
+    let b = onboard(&tp, &ops).await;
+    let mandate = active_mandate(&tp, &b).await;
+    // The buyer tops up in USD only: paying needs a conversion to CNH.
+    top_up(&tp, &b.wallet_id, "USD", "1000.00").await;
+    let mut o = orders(&tp);
+
+    // Place two orders: CNY 10 x 95 + 5 x 20 + freight 50 = 1,100; and CNY 500.
+    let a = create(
+        &tp,
+        marketplace_order(
+            &b,
+            &s,
+            vec![
+                line("USB cable", "electronics.cables", 10, "95.00", "CNY"),
+                line("Case", "electronics.cases", 5, "20.00", "CNY"),
+            ],
+            "50.00",
+        ),
+    )
+    .await;
+    assert_eq!(status(&a), OrderStatus::Unpaid);
+    assert_eq!(a.order_number.len(), 17);
+    assert_eq!(amount(&a.total_amount), dec("1100"));
+    assert!(a.expire_time.is_some());
+    let bb = create(
+        &tp,
+        marketplace_order(
+            &b,
+            &s,
+            vec![line("Lamp", "home.lighting", 1, "500.00", "CNY")],
+            "0",
+        ),
+    )
+    .await;
+
+    // Which methods can they use? Cross-border pay 0.20 % (first tier), World Pay 0.8 %.
+    let methods = o
+        .query_payment_methods(QueryPaymentMethodsRequest {
+            order_ids: vec![a.order_id.clone(), bb.order_id.clone()],
+        })
+        .await?
+        .into_inner();
+    let first = &methods.orders[0];
+    assert_eq!(amount(&first.amount_due), dec("1100"));
+    let cbp = first
+        .options
+        .iter()
+        .find(|x| x.payment_method == PaymentMethod::CrossBorderPay as i32)
+        .expect("cross-border pay");
+    assert!(cbp.available, "{cbp:?}");
+    assert_eq!(cbp.fees[0].rate_percent, "0.20");
+    assert_eq!(amount(&cbp.fees[0].amount), dec("2.20"));
+    let wp = first
+        .options
+        .iter()
+        .find(|x| x.payment_method == PaymentMethod::WorldPay as i32)
+        .unwrap();
+    assert_eq!(amount(&wp.fees[0].amount), dec("8.80"));
+    assert!(
+        methods
+            .common_methods
+            .contains(&(PaymentMethod::CrossBorderPay as i32))
+    );
+    assert!(
+        !methods
+            .common_methods
+            .contains(&(PaymentMethod::Card as i32))
+    );
+
+    // A wrong PIN fails the payment (identity's answer), nothing held.
+    let mut wrong = pay_req(
+        &[&a.order_id, &bb.order_id],
+        PaymentMethod::CrossBorderPay,
+        "USD",
+    );
+    wrong.payment_pin = "000000".to_owned();
+    let err = pay(&tp, wrong).await.expect_err("wrong pin");
+    refused(&err, Code::PermissionDenied, "PIN_INVALID");
+    assert!(metadata(&err, "payment_id").is_some());
+    assert_eq!(get(&tp, &a.order_id).await.pending_payment_id, "");
+    // The total the buyer saw must still be the total.
+    let mut changed = pay_req(
+        &[&a.order_id, &bb.order_id],
+        PaymentMethod::CrossBorderPay,
+        "USD",
+    );
+    changed.expected_total = m("CNH", "1.00");
+    let err = pay(&tp, changed).await.expect_err("changed");
+    refused(&err, Code::FailedPrecondition, "PAYMENT_AMOUNT_CHANGED");
+    assert_eq!(metadata(&err, "current_total").as_deref(), Some("1603.20"));
+
+    // Pay both in one batch: 1,100 + 2.20 + 500 + 1.00 = 1,603.20 CNH, converted from USD.
+    let mut req = pay_req(
+        &[&a.order_id, &bb.order_id],
+        PaymentMethod::CrossBorderPay,
+        "USD",
+    );
+    req.expected_total = m("CNH", "1603.20");
+    let paid = pay(&tp, req.clone()).await?;
+    assert_eq!(paid.state, PaymentState::Succeeded as i32, "{paid:?}");
+    assert_eq!(paid.settlement_currency_code, "CNH");
+    assert_eq!(paid.mandate_id, mandate.mandate_id);
+    let conversion = paid.conversion.clone().expect("a conversion");
+    assert_eq!(amount(&conversion.buy_amount), dec("1603.20"));
+    assert!(!conversion.conversion_id.is_empty());
+    assert!(
+        paid.steps
+            .iter()
+            .all(|s| s.state == PaymentStepState::Succeeded as i32),
+        "{:?}",
+        paid.steps
+    );
+    // The same request again: the first answer, nothing paid twice.
+    let again = pay(&tp, req).await?;
+    assert_eq!(again.payment_id, paid.payment_id);
+    let (cnh, held) = balance(&tp, &b.wallet_id, "CNH").await;
+    assert_eq!((cnh, held), (dec("0"), dec("1603.20")));
+    let a1 = get(&tp, &a.order_id).await;
+    assert_eq!(status(&a1), OrderStatus::Paid);
+    assert_eq!(a1.payment_method, PaymentMethod::CrossBorderPay as i32);
+    assert_eq!(amount(&a1.received_amount), dec("1100"));
+    assert_eq!(
+        amount(&a1.fees.as_ref().unwrap().buyer_fee_total),
+        dec("2.20")
+    );
+    let Some(order::Details::Marketplace(md)) = &a1.details else {
+        panic!("marketplace")
+    };
+    let hold = holds_of(&tp, &a.order_id).await;
+    assert_eq!(hold.len(), 1);
+    assert_eq!(hold[0].hold_id, md.escrow_hold_id);
+    assert_eq!(hold[0].state, wpb::HoldState::Open as i32);
+    let (reserved_now, confirmed) = reserved(&tp, &mandate.mandate_id).await;
+    assert_eq!(reserved_now, dec("0"));
+    assert!(confirmed > dec("0"));
+
+    // A paid order can't be cancelled; a shipped one completes on receipt.
+    refused(
+        &o.cancel_order(CancelOrderRequest {
+            request_id: rid(),
+            order_id: a.order_id.clone(),
+            reason_text: String::new(),
+        })
+        .await
+        .expect_err("paid"),
+        Code::FailedPrecondition,
+        "INVALID_STATE_TRANSITION",
+    );
+    let shipped = o
+        .add_shipment(ship_all(&a1))
+        .await?
+        .into_inner()
+        .order
+        .unwrap();
+    assert_eq!(status(&shipped), OrderStatus::Shipped);
+    assert!(shipped.auto_confirm_time.is_some());
+    let done = o
+        .confirm_receipt(ConfirmReceiptRequest {
+            request_id: rid(),
+            order_id: a.order_id.clone(),
+        })
+        .await?
+        .into_inner()
+        .order
+        .unwrap();
+    assert_eq!(status(&done), OrderStatus::Completed);
+    // The escrow went to the supplier, the fee to fee revenue.
+    eventually(10, "the capture", || async {
+        balance(&tp, &s.wallet_id, "CNH").await.0 == dec("1100")
+    })
+    .await;
+    assert_eq!(
+        balance(&tp, &b.wallet_id, "CNH").await,
+        (dec("0"), dec("501.00"))
+    );
+    let kinds: Vec<i32> = events_of(&tp, &a.order_id)
+        .await
+        .iter()
+        .map(|e| e.r#type)
+        .collect();
+    for k in [
+        OrderEventType::Created,
+        OrderEventType::PaymentStarted,
+        OrderEventType::PaymentSucceeded,
+        OrderEventType::ShipmentAdded,
+        OrderEventType::ReceiptConfirmed,
+        OrderEventType::EscrowCaptured,
+    ] {
+        assert!(kinds.contains(&(k as i32)), "{k:?} in {kinds:?}");
+    }
+    // The buyer reviews once.
+    let review = SubmitReviewRequest {
+        request_id: rid(),
+        order_id: a.order_id.clone(),
+        review: Some(Review {
+            overall_rating: 5,
+            comment: "Fast and as described".into(),
+            ..Review::default()
+        }),
+    };
+    o.submit_review(review.clone()).await?;
+    let err = o
+        .submit_review(SubmitReviewRequest {
+            request_id: rid(),
+            ..review
+        })
+        .await
+        .expect_err("twice");
+    refused(&err, Code::AlreadyExists, "REVIEW_ALREADY_EXISTS");
+
+    // The other order is refunded in full before shipment: the escrow goes back.
+    let refund = o
+        .request_refund(RequestRefundRequest {
+            request_id: rid(),
+            order_id: bb.order_id.clone(),
+            reason: RefundReason::NoLongerNeeded as i32,
+            description: "ordered twice".into(),
+            evidence_file_refs: vec![],
+            amount: m("CNY", "500.00"),
+            return_goods: false,
+        })
+        .await?
+        .into_inner();
+    assert_eq!(
+        status(refund.order.as_ref().unwrap()),
+        OrderStatus::Refunding
+    );
+    let refund_id = refund.refund.unwrap().refund_id;
+    let err = o
+        .resolve_refund(ResolveRefundRequest {
+            request_id: rid(),
+            order_id: bb.order_id.clone(),
+            refund_id: refund_id.clone(),
+            decision: RefundDecision::Approve as i32,
+            approved_amount: m("CNY", "100.00"),
+            note: String::new(),
+        })
+        .await
+        .expect_err("partial before shipment");
+    refused(
+        &err,
+        Code::FailedPrecondition,
+        "PARTIAL_REFUND_BEFORE_SHIPMENT",
+    );
+    let resolved = o
+        .resolve_refund(ResolveRefundRequest {
+            request_id: rid(),
+            order_id: bb.order_id.clone(),
+            refund_id,
+            decision: RefundDecision::Approve as i32,
+            approved_amount: None,
+            note: "refunded".into(),
+        })
+        .await?
+        .into_inner();
+    assert_eq!(resolved.refund.unwrap().state, RefundState::Refunded as i32);
+    let closed = resolved.order.unwrap();
+    assert_eq!(status(&closed), OrderStatus::Closed);
+    assert_eq!(closed.close_reason, CloseReason::RefundedInFull as i32);
+    assert_eq!(
+        balance(&tp, &b.wallet_id, "CNH").await,
+        (dec("501.00"), dec("0"))
+    );
+
+    // A third order, paid from the CNH the refund gave back, auto-confirms after the
+    // configured days: the service clock moves, nobody waits.
+    let c = create(
+        &tp,
+        marketplace_order(
+            &b,
+            &s,
+            vec![line("Mug", "home.kitchen", 3, "100.00", "CNY")],
+            "0",
+        ),
+    )
+    .await;
+    let paid = pay(
+        &tp,
+        pay_req(&[&c.order_id], PaymentMethod::CrossBorderPay, ""),
+    )
+    .await?;
+    assert_eq!(paid.state, PaymentState::Succeeded as i32);
+    assert_eq!(
+        paid.steps
+            .iter()
+            .find(|s| s.kind == PaymentStepKind::FxConversion as i32)
+            .unwrap()
+            .state,
+        PaymentStepState::Skipped as i32
+    );
+    let c1 = get(&tp, &c.order_id).await;
+    o.add_shipment(ship_all(&c1)).await?;
+    tp.clock().advance(Duration::from_secs(10 * 86_400 + 60));
+    eventually(15, "the auto-confirmation", || async {
+        status(&get(&tp, &c.order_id).await) == OrderStatus::Completed
+    })
+    .await;
+    let auto = events_of(&tp, &c.order_id).await;
+    let e = auto
+        .iter()
+        .find(|e| e.r#type == OrderEventType::ReceiptAutoConfirmed as i32)
+        .expect("auto-confirmed");
+    assert_eq!(e.actor.as_ref().unwrap().r#type, ActorType::System as i32);
+    eventually(10, "the second capture", || async {
+        balance(&tp, &s.wallet_id, "CNH").await.0 == dec("1400")
+    })
+    .await;
+
+    // An unpaid order is cancelled by its buyer, and can no longer be paid.
+    let d = create(
+        &tp,
+        marketplace_order(
+            &b,
+            &s,
+            vec![line("Pen", "office.pens", 1, "10.00", "CNY")],
+            "0",
+        ),
+    )
+    .await;
+    let cancelled = o
+        .cancel_order(acting(
+            &b.account_id,
+            CancelOrderRequest {
+                request_id: rid(),
+                order_id: d.order_id.clone(),
+                reason_text: "changed my mind".into(),
+            },
+        ))
+        .await?
+        .into_inner()
+        .order
+        .unwrap();
+    assert_eq!(cancelled.close_reason, CloseReason::CancelledByBuyer as i32);
+    let err = pay(
+        &tp,
+        pay_req(&[&d.order_id], PaymentMethod::CrossBorderPay, ""),
+    )
+    .await
+    .expect_err("closed");
+    refused(&err, Code::FailedPrecondition, "INVALID_STATE_TRANSITION");
+    tp.stop().await
+}
+
+/// How far to move the clock from `now` to the 2nd day of the next calendar month in
+/// Asia/Shanghai (UTC+8).
+fn into_next_month(now: chrono::DateTime<chrono::Utc>) -> Duration {
+    use chrono::Datelike;
+    let shanghai = chrono::FixedOffset::east_opt(8 * 3600).unwrap();
+    let local = now.with_timezone(&shanghai).date_naive();
+    let (y, mo) = if local.month() == 12 {
+        (local.year() + 1, 1)
+    } else {
+        (local.year(), local.month() + 1)
+    };
+    let target = chrono::NaiveDate::from_ymd_opt(y, mo, 2)
+        .unwrap()
+        .and_hms_opt(12, 0, 0)
+        .unwrap();
+    let target = target
+        .and_local_timezone(shanghai)
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    (target - now).to_std().unwrap()
+}
+
+#[tokio::test]
+async fn the_cross_border_pay_tier_follows_the_buyers_monthly_amount() -> anyhow::Result<()> {
+    let tp = TestPlatform::start().await?;
+    let ops = operator_account(&tp).await;
+    let s = supplier(&tp, &ops, false, true).await;
+    let b = onboard(&tp, &ops).await;
+    active_mandate(&tp, &b).await;
+    top_up(&tp, &b.wallet_id, "CNH", "200000.00").await;
+    let mut o = orders(&tp);
+    // CNY 150,000 this month: the first tier (no history yet).
+    let big = create(
+        &tp,
+        marketplace_order(
+            &b,
+            &s,
+            vec![line("Container", "industrial.parts", 1, "150000.00", "CNY")],
+            "0",
+        ),
+    )
+    .await;
+    let paid = pay(
+        &tp,
+        pay_req(&[&big.order_id], PaymentMethod::CrossBorderPay, ""),
+    )
+    .await?;
+    assert_eq!(amount(&paid.items[0].fee), dec("300.00"));
+    // Next calendar month (Shanghai time): last month's 150,000 puts the buyer in the
+    // 100K-3M tier, 0.15 %.
+    tp.clock().advance(into_next_month(tp.clock().now()));
+    refresh_rates(&tp).await;
+    let next = create(
+        &tp,
+        marketplace_order(
+            &b,
+            &s,
+            vec![line("Crate", "industrial.parts", 1, "10000.00", "CNY")],
+            "0",
+        ),
+    )
+    .await;
+    let methods = o
+        .query_payment_methods(QueryPaymentMethodsRequest {
+            order_ids: vec![next.order_id.clone()],
+        })
+        .await?
+        .into_inner();
+    let cbp = methods.orders[0]
+        .options
+        .iter()
+        .find(|x| x.payment_method == PaymentMethod::CrossBorderPay as i32)
+        .unwrap();
+    let fee = &cbp.fees[0];
+    let basis = fee.tier_basis.as_ref().expect("tier basis");
+    assert_eq!(amount(&basis.last_month_amount), dec("150000"));
+    assert!(basis.months_averaged >= 1);
+    assert_eq!(amount(&basis.applicable_monthly_amount), dec("150000"));
+    assert_eq!(fee.rate_percent, "0.15");
+    assert_eq!(amount(&fee.amount), dec("15.00"));
+    let paid = pay(
+        &tp,
+        pay_req(&[&next.order_id], PaymentMethod::CrossBorderPay, ""),
+    )
+    .await?;
+    assert_eq!(paid.state, PaymentState::Succeeded as i32);
+    assert_eq!(amount(&paid.items[0].fee), dec("15.00"));
+    // The paid order keeps the fee of its payment, tier and basis included.
+    let line = get(&tp, &next.order_id).await.fees.unwrap().lines.remove(0);
+    assert_eq!(line.rate_percent, "0.15");
+    assert_eq!(amount(&line.amount), dec("15.00"));
+    assert_eq!(
+        amount(&line.tier_basis.unwrap().last_month_amount),
+        dec("150000")
+    );
+    tp.stop().await
+}
+
+// ---------------------------------------------------------------------------------------
+// Trade Assurance and Direct Pay drafting rules
+// ---------------------------------------------------------------------------------------
+
+fn draft(s: &Party, currency: &str, lines: Vec<OrderLine>) -> DraftTradeAssuranceOrderRequest {
+    DraftTradeAssuranceOrderRequest {
+        request_id: rid(),
+        drafted_by: OrderParty::Supplier as i32,
+        supplier_account_id: s.account_id.clone(),
+        buyer_account_id: String::new(),
+        buyer: Some(BuyerContact {
+            email: "buyer@acme.example".to_owned(),
+            name: "Jane Doe".to_owned(),
+            company_name: "ACME Inc".to_owned(),
+            region_code: "US".to_owned(),
+            phone: String::new(),
+        }),
+        salesperson: "Sophia Smith".to_owned(),
+        currency_code: currency.to_owned(),
+        lines,
+        contract: None,
+        shipping_terms: Some(ShippingTerms {
+            address: Some(address("US")),
+            shipping_method: ShippingMethod::Express as i32,
+            incoterm: Incoterm::Fob as i32,
+            freight: m(currency, "0"),
+            insurance: m(currency, "0"),
+            ship_by: Some(ShipBy {
+                rule: Some(ship_by::Rule::DaysAfterPayment(10)),
+            }),
+            ship_by_time: None,
+        }),
+        export_method: ExportMethod::SelfExport as i32,
+        payment_terms: Some(PaymentTerms {
+            prepayment: m(currency, "750.00"),
+            ..PaymentTerms::default()
+        }),
+        payment_method: PaymentMethod::InternationalWire as i32,
+        inspection: None,
+        note: String::new(),
+    }
+}
+
+/// USD 50 x 50 = 2,500, as in the seed's example.
+fn seed_lines() -> Vec<OrderLine> {
+    vec![line("start order", "", 50, "50.00", "USD")]
+}
+
+async fn draft_ta(
+    tp: &TestPlatform,
+    req: DraftTradeAssuranceOrderRequest,
+) -> Result<Order, Status> {
+    orders(tp)
+        .draft_trade_assurance_order(req)
+        .await
+        .map(|r| r.into_inner().order.expect("order"))
+}
+
+fn fee_line(o: &Order, t: FeeType) -> FeeLine {
+    o.fees
+        .as_ref()
+        .unwrap()
+        .lines
+        .iter()
+        .find(|l| l.r#type == t as i32)
+        .cloned()
+        .expect("fee line")
+}
+
+#[tokio::test]
+async fn trade_assurance_drafts_follow_every_rule_at_its_boundary() -> anyhow::Result<()> {
+    let tp = TestPlatform::start().await?;
+    let ops = operator_account(&tp).await;
+    let s = supplier(&tp, &ops, false, false).await;
+
+    // The seed's order: USD 2,500, prepayment 750, self-export.
+    let o = draft_ta(&tp, draft(&s, "USD", seed_lines())).await?;
+    assert_eq!(status(&o), OrderStatus::AwaitingPrepayment);
+    assert_eq!(o.kind, OrderKind::TradeAssurance as i32);
+    let t = match &o.details {
+        Some(order::Details::Trade(t)) => t.clone(),
+        _ => panic!("trade"),
+    };
+    let terms = t.payment_terms.unwrap();
+    assert_eq!(
+        (amount(&terms.prepayment), amount(&terms.balance)),
+        (dec("750"), dec("1750"))
+    );
+    // Self-export, paid member: 1 % of 2,500 = 25.
+    let export = fee_line(&o, FeeType::ExportServiceFee);
+    assert_eq!(
+        (export.rate_percent.as_str(), amount(&export.amount)),
+        ("1.00", dec("25.00"))
+    );
+    assert_eq!(export.payer, OrderParty::Supplier as i32);
+
+    // Bad input: nothing written, every field named.
+    let before = count(&tp, "SELECT count(*) FROM orders.orders").await;
+    let mut bad = draft(&s, "EUR", vec![]);
+    bad.note = "x".repeat(2001);
+    bad.buyer.as_mut().unwrap().email = "buyer@vip.qq.com".into();
+    let err = draft_ta(&tp, bad).await.expect_err("bad");
+    assert_eq!(err.code(), Code::InvalidArgument);
+    let f = fields(&err);
+    for field in ["currency_code", "buyer.email", "lines", "note"] {
+        assert!(f.contains(&field.to_owned()), "{field} in {f:?}");
+    }
+    let mut long = draft(&s, "USD", seed_lines());
+    long.note = "字".repeat(2001);
+    refused(
+        &draft_ta(&tp, long).await.expect_err("note"),
+        Code::InvalidArgument,
+        "NOTE_TOO_LONG",
+    );
+    let mut mainland = draft(&s, "USD", seed_lines());
+    mainland.buyer.as_mut().unwrap().email = "li@163.com".into();
+    refused(
+        &draft_ta(&tp, mainland).await.expect_err("mainland"),
+        Code::InvalidArgument,
+        "BUYER_EMAIL_IN_MAINLAND",
+    );
+    let mut both = draft(&s, "USD", seed_lines());
+    both.contract = Some(ContractReference {
+        file_ref: "s3://pi/1.pdf".into(),
+        contract_number: "PI-1".into(),
+        goods_description: "T-shirts".into(),
+        goods_amount: m("USD", "100"),
+    });
+    refused(
+        &draft_ta(&tp, both).await.expect_err("both"),
+        Code::InvalidArgument,
+        "GOODS_AMBIGUOUS",
+    );
+    let mut too_much = draft(&s, "USD", seed_lines());
+    too_much.payment_terms = Some(PaymentTerms {
+        prepayment: m("USD", "2500.01"),
+        ..PaymentTerms::default()
+    });
+    refused(
+        &draft_ta(&tp, too_much).await.expect_err("over"),
+        Code::InvalidArgument,
+        "PREPAYMENT_EXCEEDS_TOTAL",
+    );
+    let mut card = draft(&s, "USD", seed_lines());
+    card.payment_method = PaymentMethod::TelegraphicTransfer as i32;
+    refused(
+        &draft_ta(&tp, card).await.expect_err("T/T"),
+        Code::InvalidArgument,
+        "PAYMENT_METHOD_NOT_ALLOWED",
+    );
+    assert_eq!(
+        count(&tp, "SELECT count(*) FROM orders.orders").await,
+        before
+    );
+    let mut note = draft(&s, "USD", seed_lines());
+    note.note = "字".repeat(2000);
+    draft_ta(&tp, note).await.expect("2,000 characters fit");
+
+    // Prepayment: USD 0.99 refused, USD 1.00 allowed, 100 % always.
+    let mut low = draft(&s, "USD", seed_lines());
+    low.payment_terms = Some(PaymentTerms {
+        prepayment: m("USD", "0.99"),
+        ..PaymentTerms::default()
+    });
+    let err = draft_ta(&tp, low).await.expect_err("0.99");
+    refused(&err, Code::FailedPrecondition, "PREPAYMENT_TOO_LOW");
+    assert_eq!(metadata(&err, "minimum").as_deref(), Some("1.00"));
+    let mut one = draft(&s, "USD", seed_lines());
+    one.payment_terms = Some(PaymentTerms {
+        prepayment: m("USD", "1.00"),
+        ..PaymentTerms::default()
+    });
+    draft_ta(&tp, one).await.expect("USD 1.00");
+    let mut small = draft(&s, "USD", vec![line("sample", "", 1, "0.50", "USD")]);
+    small.payment_terms = Some(PaymentTerms {
+        full_prepayment: true,
+        ..PaymentTerms::default()
+    });
+    draft_ta(&tp, small).await.expect("100 % of USD 0.50");
+    // A CNY order: the minimum is USD 1 in CNY at fx's mid rate (7.115).
+    let mut cny_low = draft(&s, "CNY", vec![line("cups", "", 100, "20.00", "CNY")]);
+    cny_low.payment_terms = Some(PaymentTerms {
+        prepayment: m("CNY", "7.11"),
+        ..PaymentTerms::default()
+    });
+    cny_low.shipping_terms.as_mut().unwrap().freight = m("CNY", "0");
+    cny_low.shipping_terms.as_mut().unwrap().insurance = m("CNY", "0");
+    let err = draft_ta(&tp, cny_low)
+        .await
+        .expect_err("below USD 1 in CNY");
+    refused(&err, Code::FailedPrecondition, "PREPAYMENT_TOO_LOW");
+    assert_eq!(metadata(&err, "minimum").as_deref(), Some("7.12"));
+
+    // Convenient shipping: up to USD 5,000.00.
+    let mut at_limit = draft(&s, "USD", vec![line("bulk", "", 1, "5000.00", "USD")]);
+    at_limit.export_method = ExportMethod::ConvenientShipping as i32;
+    let ok = draft_ta(&tp, at_limit).await.expect("USD 5,000.00");
+    assert_eq!(
+        fee_line(&ok, FeeType::ExportServiceFee).export_method,
+        ExportMethod::ConvenientShipping as i32
+    );
+    let mut over = draft(&s, "USD", vec![line("bulk", "", 1, "5000.01", "USD")]);
+    over.export_method = ExportMethod::ConvenientShipping as i32;
+    let err = draft_ta(&tp, over).await.expect_err("USD 5,000.01");
+    refused(
+        &err,
+        Code::FailedPrecondition,
+        "CONVENIENT_SHIPPING_OVER_LIMIT",
+    );
+    assert_eq!(metadata(&err, "limit").as_deref(), Some("5000.00"));
+    assert_eq!(metadata(&err, "usd_equivalent").as_deref(), Some("5000.01"));
+    // Freight counts: 4,990 of goods and 10.01 of freight is over too.
+    let mut freight = draft(&s, "USD", vec![line("bulk", "", 1, "4990.00", "USD")]);
+    freight.export_method = ExportMethod::ConvenientShipping as i32;
+    freight.shipping_terms.as_mut().unwrap().freight = m("USD", "10.01");
+    refused(
+        &draft_ta(&tp, freight).await.expect_err("with freight"),
+        Code::FailedPrecondition,
+        "CONVENIENT_SHIPPING_OVER_LIMIT",
+    );
+
+    // Refused destinations, from the configured list; Myanmar only warns.
+    for (region, subdivision) in [
+        ("IR", ""),
+        ("KP", ""),
+        ("SY", ""),
+        ("CU", ""),
+        ("SD", ""),
+        ("EG", ""),
+        ("UA", "UA-43"),
+    ] {
+        let mut r = draft(&s, "USD", seed_lines());
+        let a = r.shipping_terms.as_mut().unwrap().address.as_mut().unwrap();
+        a.region_code = region.into();
+        a.subdivision_code = subdivision.into();
+        let err = draft_ta(&tp, r).await.expect_err("refused destination");
+        refused(&err, Code::FailedPrecondition, "DESTINATION_REFUSED");
+        assert_eq!(metadata(&err, "region_code").as_deref(), Some(region));
+    }
+    let mut myanmar = draft(&s, "USD", seed_lines());
+    myanmar
+        .shipping_terms
+        .as_mut()
+        .unwrap()
+        .address
+        .as_mut()
+        .unwrap()
+        .region_code = "MM".into();
+    let warned = draft_ta(&tp, myanmar).await?;
+    let Some(order::Details::Trade(t)) = &warned.details else {
+        panic!("trade")
+    };
+    assert_eq!(t.warnings[0].code, "DESTINATION_COLLECTION_RISK");
+
+    // The export fee caps: self-export USD 100; agent export RMB 480.
+    let big = draft_ta(
+        &tp,
+        draft(&s, "USD", vec![line("machine", "", 1, "20000.00", "USD")]),
+    )
+    .await?;
+    let fee = fee_line(&big, FeeType::ExportServiceFee);
+    assert_eq!(amount(&fee.amount), dec("100.00"));
+    assert_eq!(amount(&fee.configured_cap), dec("100"));
+    let below_cap = draft_ta(
+        &tp,
+        draft(&s, "USD", vec![line("machine", "", 1, "9999.00", "USD")]),
+    )
+    .await?;
+    assert_eq!(
+        amount(&fee_line(&below_cap, FeeType::ExportServiceFee).amount),
+        dec("99.99")
+    );
+    let mut agent = draft(&s, "CNY", vec![line("machine", "", 1, "50000.00", "CNY")]);
+    agent.export_method = ExportMethod::AgentExport as i32;
+    agent.payment_terms = Some(PaymentTerms {
+        prepayment: m("CNY", "10000.00"),
+        ..PaymentTerms::default()
+    });
+    agent.shipping_terms.as_mut().unwrap().freight = m("CNY", "0");
+    agent.shipping_terms.as_mut().unwrap().insurance = m("CNY", "0");
+    let agent = draft_ta(&tp, agent).await?;
+    let fee = fee_line(&agent, FeeType::ExportServiceFee);
+    assert_eq!(
+        (fee.rate_percent.as_str(), amount(&fee.amount)),
+        ("1.20", dec("480.00"))
+    );
+    let mut agent_small = draft(&s, "CNY", vec![line("parts", "", 1, "39999.00", "CNY")]);
+    agent_small.export_method = ExportMethod::AgentExport as i32;
+    agent_small.payment_terms = Some(PaymentTerms {
+        full_prepayment: true,
+        ..PaymentTerms::default()
+    });
+    agent_small.shipping_terms.as_mut().unwrap().freight = m("CNY", "0");
+    agent_small.shipping_terms.as_mut().unwrap().insurance = m("CNY", "0");
+    assert_eq!(
+        amount(
+            &fee_line(
+                &draft_ta(&tp, agent_small).await?,
+                FeeType::ExportServiceFee
+            )
+            .amount
+        ),
+        dec("479.99")
+    );
+
+    // The payment method's limit and fee: Western Union up to USD 2,500 per payment.
+    let mut wu = draft(&s, "USD", vec![line("goods", "", 1, "5000.00", "USD")]);
+    wu.payment_method = PaymentMethod::WesternUnion as i32;
+    wu.payment_terms = Some(PaymentTerms {
+        prepayment: m("USD", "2500.01"),
+        ..PaymentTerms::default()
+    });
+    let err = draft_ta(&tp, wu).await.expect_err("over the limit");
+    refused(
+        &err,
+        Code::FailedPrecondition,
+        "PAYMENT_METHOD_LIMIT_EXCEEDED",
+    );
+    assert_eq!(metadata(&err, "limit").as_deref(), Some("2500.00"));
+    let mut card = draft(&s, "USD", seed_lines());
+    card.payment_method = PaymentMethod::Card as i32;
+    let card = draft_ta(&tp, card).await?;
+    let channel: Vec<FeeLine> = card
+        .fees
+        .as_ref()
+        .unwrap()
+        .lines
+        .iter()
+        .filter(|l| l.r#type == FeeType::PaymentChannelFee as i32)
+        .cloned()
+        .collect();
+    assert_eq!(channel.len(), 2, "one line per due payment");
+    assert_eq!(amount(&channel[0].amount), dec("22.12")); // 2.95 % of 750 = 22.125, half-even
+    // The inspection service: from USD 48, billed separately.
+    let mut insp = draft(&s, "USD", seed_lines());
+    insp.inspection = Some(InspectionService {
+        requested: true,
+        provider_code: "SGS".into(),
+        fee: None,
+    });
+    let insp = draft_ta(&tp, insp).await?;
+    assert_eq!(
+        amount(&fee_line(&insp, FeeType::InspectionServiceFee).amount),
+        dec("48.00")
+    );
+
+    // A free member without a verified real name is not admitted.
+    let free = supplier(&tp, &ops, true, false).await;
+    let err = draft_ta(&tp, draft(&free, "USD", seed_lines()))
+        .await
+        .expect_err("not admitted");
+    refused(&err, Code::FailedPrecondition, "SUPPLIER_NOT_ADMITTED");
+    assert!(
+        metadata(&err, "reasons")
+            .unwrap()
+            .contains("REAL_NAME_NOT_VERIFIED")
+    );
+
+    // Fee estimates for a draft: the same rules, nothing written.
+    let estimate = |goods: &str, export: ExportMethod| EstimateOrderFeesRequest {
+        subject: Some(estimate_order_fees_request::Subject::Draft(
+            FeeEstimateDraft {
+                kind: OrderKind::TradeAssurance as i32,
+                supplier_account_id: s.account_id.clone(),
+                buyer_account_id: String::new(),
+                currency_code: "USD".into(),
+                goods_amount: m("USD", goods),
+                freight: None,
+                insurance: None,
+                export_method: export as i32,
+                payment_method: PaymentMethod::Card as i32,
+                payment_terms: Some(PaymentTerms {
+                    full_prepayment: true,
+                    ..PaymentTerms::default()
+                }),
+                inspection: None,
+            },
+        )),
+        payment_method: 0,
+        export_method: 0,
+    };
+    let mut o = orders(&tp);
+    let before = count(&tp, "SELECT count(*) FROM orders.orders").await;
+    let est = o
+        .estimate_order_fees(estimate("20000.00", ExportMethod::SelfExport))
+        .await?
+        .into_inner();
+    assert_eq!(amount(&est.total_usd_equivalent), dec("20000"));
+    let fees = est.fees.unwrap();
+    assert_eq!(amount(&fees.supplier_fee_total), dec("100"));
+    assert_eq!(amount(&fees.buyer_fee_total), dec("590"), "card 2.95 %");
+    assert!(!est.payment_methods.is_empty());
+    refused(
+        &o.estimate_order_fees(estimate("5000.01", ExportMethod::ConvenientShipping))
+            .await
+            .expect_err("over the limit"),
+        Code::FailedPrecondition,
+        "CONVENIENT_SHIPPING_OVER_LIMIT",
+    );
+    assert_eq!(
+        count(&tp, "SELECT count(*) FROM orders.orders").await,
+        before
+    );
+    let by_number = o
+        .get_order(GetOrderRequest {
+            order_id: String::new(),
+            order_number: big.order_number.clone(),
+        })
+        .await?
+        .into_inner()
+        .order
+        .unwrap();
+    assert_eq!(by_number.order_id, big.order_id);
+
+    // Direct Pay: T/T or D/P, never convenient shipping, the buyer confirms.
+    let dp = |method: PaymentMethod, export: ExportMethod| {
+        let d = draft(&s, "USD", seed_lines());
+        DraftDirectPayOrderRequest {
+            request_id: rid(),
+            supplier_account_id: s.account_id.clone(),
+            buyer_account_id: String::new(),
+            buyer: d.buyer,
+            salesperson: d.salesperson,
+            currency_code: d.currency_code,
+            lines: d.lines,
+            contract: None,
+            shipping_terms: d.shipping_terms,
+            export_method: export as i32,
+            payment_terms: d.payment_terms,
+            payment_method: method as i32,
+            inspection: None,
+            note: String::new(),
+        }
+    };
+    let mut o = orders(&tp);
+    refused(
+        &o.draft_direct_pay_order(dp(
+            PaymentMethod::TelegraphicTransfer,
+            ExportMethod::ConvenientShipping,
+        ))
+        .await
+        .expect_err("convenient"),
+        Code::FailedPrecondition,
+        "CONVENIENT_SHIPPING_NOT_ALLOWED",
+    );
+    refused(
+        &o.draft_direct_pay_order(dp(PaymentMethod::Card, ExportMethod::SelfExport))
+            .await
+            .expect_err("card"),
+        Code::InvalidArgument,
+        "PAYMENT_METHOD_NOT_ALLOWED",
+    );
+    let direct = o
+        .draft_direct_pay_order(dp(
+            PaymentMethod::DocumentsAgainstPayment,
+            ExportMethod::SelfExport,
+        ))
+        .await?
+        .into_inner()
+        .order
+        .unwrap();
+    assert_eq!(status(&direct), OrderStatus::AwaitingBuyerConfirmation);
+    let err = draft_ta(&tp, draft(&free, "USD", seed_lines()))
+        .await
+        .expect_err("free");
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    let confirmed = o
+        .confirm_order(ConfirmOrderRequest {
+            request_id: rid(),
+            order_id: direct.order_id.clone(),
+            etag: direct.etag.clone(),
+        })
+        .await?
+        .into_inner()
+        .order
+        .unwrap();
+    assert_eq!(status(&confirmed), OrderStatus::AwaitingPrepayment);
+    tp.stop().await
+}
+
+// ---------------------------------------------------------------------------------------
+// Journey 3: the Trade Assurance sale
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn the_trade_assurance_sale_links_remittances_ships_with_proof_and_completes()
+-> anyhow::Result<()> {
+    let tp = TestPlatform::start().await?;
+    let ops = operator_account(&tp).await;
+    let s = supplier(&tp, &ops, false, false).await;
+    let mut w = tp.wallet();
+    let collection = w
+        .create_receiving_account(wpb::CreateReceivingAccountRequest {
+            request_id: rid(),
+            wallet_id: s.wallet_id.clone(),
+            currency_code: "USD".into(),
+            display_name: "USD collection".into(),
+            purpose: wpb::ReceivingAccountPurpose::TradeCollection as i32,
+        })
+        .await?
+        .into_inner()
+        .receiving_account
+        .unwrap();
+    let mut o = orders(&tp);
+    let drafted = draft_ta(&tp, draft(&s, "USD", seed_lines())).await?;
+    let Some(order::Details::Trade(t)) = &drafted.details else {
+        panic!("trade")
+    };
+    assert_eq!(
+        t.supplier_receiving_account_id,
+        collection.receiving_account_id
+    );
+
+    // Modifications are audited; the buyer's email never changes.
+    let mut change = drafted.clone();
+    if let Some(order::Details::Trade(t)) = change.details.as_mut() {
+        t.note = "Ship date moves with Chinese public holidays".into();
+        t.payment_terms.as_mut().unwrap().prepayment = m("USD", "1000.00");
+    }
+    let mask = |paths: &[&str]| {
+        let mut req = UpdateOrderRequest::default();
+        let mut fm = req.update_mask.take().unwrap_or_default();
+        fm.paths = paths.iter().map(|p| (*p).to_owned()).collect();
+        Some(fm)
+    };
+    let updated = o
+        .update_order(UpdateOrderRequest {
+            request_id: rid(),
+            order_id: drafted.order_id.clone(),
+            order: Some(change.clone()),
+            update_mask: mask(&["trade.note", "trade.payment_terms.prepayment"]),
+            etag: drafted.etag.clone(),
+            reason: "buyer asked".into(),
+        })
+        .await?
+        .into_inner();
+    let u = updated.order.unwrap();
+    let Some(order::Details::Trade(ut)) = &u.details else {
+        panic!("trade")
+    };
+    assert_eq!(
+        amount(&ut.payment_terms.as_ref().unwrap().balance),
+        dec("1500")
+    );
+    let modified = events_of(&tp, &u.order_id)
+        .await
+        .into_iter()
+        .find(|e| e.event_id == updated.event_id)
+        .unwrap();
+    assert_eq!(modified.r#type, OrderEventType::Modified as i32);
+    let paths: Vec<&str> = modified.changes.iter().map(|c| c.path.as_str()).collect();
+    assert_eq!(paths, ["trade.note", "trade.payment_terms.prepayment"]);
+    // Old and new values as proto3 JSON.
+    let old = &modified.changes[1].old_value_json;
+    assert!(
+        old.contains(r#""amount":"750.00""#) && old.contains(r#""currencyCode":"USD""#),
+        "{old}"
+    );
+    assert!(modified.changes[1].new_value_json.contains("1000.00"));
+    assert!(
+        modified.changes[0]
+            .new_value_json
+            .contains("public holidays")
+    );
+    assert!(modified.changes[0].old_value_json.is_empty());
+    let err = o
+        .update_order(UpdateOrderRequest {
+            request_id: rid(),
+            order_id: u.order_id.clone(),
+            order: Some(change.clone()),
+            update_mask: mask(&["trade.buyer.email"]),
+            etag: String::new(),
+            reason: String::new(),
+        })
+        .await
+        .expect_err("email");
+    refused(&err, Code::InvalidArgument, "BUYER_EMAIL_IMMUTABLE");
+    let err = o
+        .update_order(UpdateOrderRequest {
+            request_id: rid(),
+            order_id: u.order_id.clone(),
+            order: Some(change.clone()),
+            update_mask: mask(&["trade.note"]),
+            etag: drafted.etag.clone(),
+            reason: String::new(),
+        })
+        .await
+        .expect_err("stale etag");
+    refused(&err, Code::Aborted, "ETAG_MISMATCH");
+
+    // The buyer remits USD 2,500 to the collection account; the supplier links it.
+    w.record_inbound_remittance(remittance(&collection, "2500.00"))
+        .await?;
+    let r = w
+        .list_remittances(wpb::ListRemittancesRequest {
+            wallet_id: s.wallet_id.clone(),
+            ..Default::default()
+        })
+        .await?
+        .into_inner()
+        .remittances
+        .remove(0);
+    let link = |target: PaymentTarget, value: &str| LinkRemittanceToOrderRequest {
+        request_id: rid(),
+        order_id: u.order_id.clone(),
+        remittance_id: r.remittance_id.clone(),
+        target: target as i32,
+        amount: m("USD", value),
+    };
+    refused(
+        &o.link_remittance_to_order(link(PaymentTarget::Balance, "100.00"))
+            .await
+            .expect_err("balance first"),
+        Code::FailedPrecondition,
+        "INVALID_STATE_TRANSITION",
+    );
+    let err = o
+        .link_remittance_to_order(link(PaymentTarget::Prepayment, "1000.01"))
+        .await
+        .expect_err("over");
+    refused(&err, Code::FailedPrecondition, "LINK_AMOUNT_EXCEEDS_DUE");
+    assert_eq!(metadata(&err, "due").as_deref(), Some("1000.00"));
+    let part = o
+        .link_remittance_to_order(link(PaymentTarget::Prepayment, "400.00"))
+        .await?
+        .into_inner();
+    assert_eq!(
+        status(part.order.as_ref().unwrap()),
+        OrderStatus::AwaitingPrepayment
+    );
+    // Money received: the prepayment can no longer change, the order can't be cancelled.
+    refused(
+        &o.cancel_order(CancelOrderRequest {
+            request_id: rid(),
+            order_id: u.order_id.clone(),
+            reason_text: String::new(),
+        })
+        .await
+        .expect_err("money in"),
+        Code::FailedPrecondition,
+        "INVALID_STATE_TRANSITION",
+    );
+    let err = o
+        .update_order(UpdateOrderRequest {
+            request_id: rid(),
+            order_id: u.order_id.clone(),
+            order: Some(change.clone()),
+            update_mask: mask(&["trade.payment_terms.prepayment"]),
+            etag: String::new(),
+            reason: String::new(),
+        })
+        .await
+        .expect_err("prepayment after money");
+    refused(&err, Code::FailedPrecondition, "FIELD_NOT_MODIFIABLE");
+    let prepaid = o
+        .link_remittance_to_order(link(PaymentTarget::Prepayment, "600.00"))
+        .await?
+        .into_inner()
+        .order
+        .unwrap();
+    assert_eq!(status(&prepaid), OrderStatus::AwaitingBalance);
+    let Some(order::Details::Trade(pt)) = &prepaid.details else {
+        panic!("trade")
+    };
+    assert!(
+        pt.shipping_terms.as_ref().unwrap().ship_by_time.is_some(),
+        "10 days after payment starts now"
+    );
+    let err = o
+        .link_remittance_to_order(link(PaymentTarget::Balance, "1500.01"))
+        .await
+        .expect_err("more than is left");
+    refused(&err, Code::FailedPrecondition, "REMITTANCE_NOT_AVAILABLE");
+    assert_eq!(metadata(&err, "unallocated").as_deref(), Some("1500.00"));
+    // The remittance had 1,500 left: exactly the balance.
+    let paid = o
+        .link_remittance_to_order(link(PaymentTarget::Balance, "1500.00"))
+        .await?
+        .into_inner()
+        .order
+        .unwrap();
+    assert_eq!(status(&paid), OrderStatus::AwaitingShipment);
+    assert_eq!(amount(&paid.received_amount), dec("2500"));
+    assert_eq!(balance(&tp, &s.wallet_id, "USD").await.0, dec("2500"));
+
+    // Ship in two batches with proof, deliver, confirm, review.
+    let line_id = paid.lines[0].line_id.clone();
+    let mut batch = ship_all(&paid);
+    batch.shipment.as_mut().unwrap().items[0].quantity = 20;
+    batch.shipment.as_mut().unwrap().logistics_order_id = String::new();
+    let err = o.add_shipment(batch.clone()).await.expect_err("no proof");
+    refused(&err, Code::InvalidArgument, "LOGISTICS_PROOF_REQUIRED");
+    let sh = batch.shipment.as_mut().unwrap();
+    sh.carrier_name = "DHL".into();
+    sh.tracking_number = "JD014600003".into();
+    sh.proof_file_refs = vec!["s3://waybills/1.pdf".into()];
+    let first = o.add_shipment(batch).await?.into_inner();
+    assert_eq!(
+        status(first.order.as_ref().unwrap()),
+        OrderStatus::PartiallyShipped
+    );
+    let mut rest = ship_all(first.order.as_ref().unwrap());
+    rest.shipment.as_mut().unwrap().items[0].quantity = 31;
+    let err = o.add_shipment(rest.clone()).await.expect_err("too many");
+    refused(
+        &err,
+        Code::InvalidArgument,
+        "SHIPMENT_QUANTITY_EXCEEDS_ORDER",
+    );
+    rest.shipment.as_mut().unwrap().items[0].quantity = 30;
+    let second = o.add_shipment(rest).await?.into_inner();
+    assert_eq!(status(second.order.as_ref().unwrap()), OrderStatus::Shipped);
+    assert_eq!(second.order.as_ref().unwrap().lines[0].shipped_quantity, 50);
+    assert_eq!(second.order.as_ref().unwrap().lines[0].line_id, line_id);
+    for sh in [first.shipment.unwrap(), second.shipment.unwrap()] {
+        o.mark_shipment_delivered(MarkShipmentDeliveredRequest {
+            request_id: rid(),
+            order_id: u.order_id.clone(),
+            shipment_id: sh.shipment_id,
+            deliver_time: Some(kuajing_platform::time::to_proto(chrono::Utc::now())),
+            proof_file_refs: vec![],
+        })
+        .await?;
+    }
+    assert_eq!(
+        status(&get(&tp, &u.order_id).await),
+        OrderStatus::AwaitingReceipt
+    );
+    let done = o
+        .confirm_receipt(ConfirmReceiptRequest {
+            request_id: rid(),
+            order_id: u.order_id.clone(),
+        })
+        .await?
+        .into_inner()
+        .order
+        .unwrap();
+    assert_eq!(status(&done), OrderStatus::Completed);
+    o.submit_review(SubmitReviewRequest {
+        request_id: rid(),
+        order_id: u.order_id.clone(),
+        review: Some(Review {
+            overall_rating: 4,
+            ..Review::default()
+        }),
+    })
+    .await?;
+
+    // Refunds of a guaranteed order move money from the supplier's wallet to the buyer's.
+    let payer = register(&tp, personal(&unique("tarefund"))).await;
+    let payer_wallet = open_wallet(&tp, &payer.account_id).await;
+    let mut rd = draft(&s, "USD", vec![line("gloves", "", 10, "10.00", "USD")]);
+    rd.buyer_account_id = payer.account_id.clone();
+    rd.payment_terms = Some(PaymentTerms {
+        full_prepayment: true,
+        ..PaymentTerms::default()
+    });
+    let refundable = draft_ta(&tp, rd).await?;
+    w.record_inbound_remittance(remittance(&collection, "100.00"))
+        .await?;
+    let r2 = w
+        .list_remittances(wpb::ListRemittancesRequest {
+            wallet_id: s.wallet_id.clone(),
+            statuses: vec![wpb::RemittanceStatus::Unallocated as i32],
+            ..Default::default()
+        })
+        .await?
+        .into_inner()
+        .remittances
+        .remove(0);
+    let linked = o
+        .link_remittance_to_order(LinkRemittanceToOrderRequest {
+            request_id: rid(),
+            order_id: refundable.order_id.clone(),
+            remittance_id: r2.remittance_id.clone(),
+            target: PaymentTarget::Prepayment as i32,
+            amount: m("USD", "100.00"),
+        })
+        .await?
+        .into_inner()
+        .order
+        .unwrap();
+    assert_eq!(
+        status(&linked),
+        OrderStatus::AwaitingShipment,
+        "no balance to wait for"
+    );
+    let ask = |value: &str| RequestRefundRequest {
+        request_id: rid(),
+        order_id: refundable.order_id.clone(),
+        reason: RefundReason::QuantityShort as i32,
+        description: "3 pairs missing".into(),
+        evidence_file_refs: vec!["s3://photos/box.jpg".into()],
+        amount: m("USD", value),
+        return_goods: false,
+    };
+    let approve = |refund_id: String| ResolveRefundRequest {
+        request_id: rid(),
+        order_id: refundable.order_id.clone(),
+        refund_id,
+        decision: RefundDecision::Approve as i32,
+        approved_amount: None,
+        note: "agreed".into(),
+    };
+    let asked = o.request_refund(ask("30.00")).await?.into_inner();
+    refused(
+        &o.request_refund(ask("1.00")).await.expect_err("one open"),
+        Code::FailedPrecondition,
+        "REFUND_ALREADY_OPEN",
+    );
+    let part = o
+        .resolve_refund(approve(asked.refund.unwrap().refund_id))
+        .await?
+        .into_inner();
+    assert_eq!(
+        part.refund.as_ref().unwrap().state,
+        RefundState::Refunded as i32
+    );
+    let back = part.order.unwrap();
+    assert_eq!(
+        status(&back),
+        OrderStatus::AwaitingShipment,
+        "a partial refund goes back"
+    );
+    assert_eq!(amount(&back.refunded_amount), dec("30"));
+    assert_eq!(balance(&tp, &payer_wallet, "USD").await.0, dec("30"));
+    let err = o
+        .request_refund(ask("70.01"))
+        .await
+        .expect_err("more than is left");
+    refused(&err, Code::InvalidArgument, "REFUND_EXCEEDS_PAID");
+    assert_eq!(metadata(&err, "refundable").as_deref(), Some("70.00"));
+    let rest = o.request_refund(ask("70.00")).await?.into_inner();
+    let closed = o
+        .resolve_refund(approve(rest.refund.unwrap().refund_id))
+        .await?
+        .into_inner()
+        .order
+        .unwrap();
+    assert_eq!(closed.close_reason, CloseReason::RefundedInFull as i32);
+    assert_eq!(balance(&tp, &payer_wallet, "USD").await.0, dec("100"));
+    // Agent-export proceeds leave only by withdrawal: a supplier with nothing else can't
+    // pay a refund, and the refund stays open.
+    let agent = supplier(&tp, &ops, false, false).await;
+    let agent_collection = w
+        .create_receiving_account(wpb::CreateReceivingAccountRequest {
+            request_id: rid(),
+            wallet_id: agent.wallet_id.clone(),
+            currency_code: "USD".into(),
+            display_name: "USD collection".into(),
+            purpose: wpb::ReceivingAccountPurpose::TradeCollection as i32,
+        })
+        .await?
+        .into_inner()
+        .receiving_account
+        .unwrap();
+    let mut ad = draft(&agent, "USD", vec![line("valves", "", 2, "100.00", "USD")]);
+    ad.buyer_account_id = payer.account_id.clone();
+    ad.export_method = ExportMethod::AgentExport as i32;
+    ad.payment_terms = Some(PaymentTerms {
+        full_prepayment: true,
+        ..PaymentTerms::default()
+    });
+    let agent_order = draft_ta(&tp, ad).await?;
+    w.record_inbound_remittance(remittance(&agent_collection, "200.00"))
+        .await?;
+    let ar = w
+        .list_remittances(wpb::ListRemittancesRequest {
+            wallet_id: agent.wallet_id.clone(),
+            ..Default::default()
+        })
+        .await?
+        .into_inner()
+        .remittances
+        .remove(0);
+    o.link_remittance_to_order(LinkRemittanceToOrderRequest {
+        request_id: rid(),
+        order_id: agent_order.order_id.clone(),
+        remittance_id: ar.remittance_id,
+        target: PaymentTarget::Prepayment as i32,
+        amount: m("USD", "200.00"),
+    })
+    .await?;
+    let asked = o
+        .request_refund(RequestRefundRequest {
+            order_id: agent_order.order_id.clone(),
+            ..ask("50.00")
+        })
+        .await?
+        .into_inner();
+    let refund_id = asked.refund.unwrap().refund_id;
+    let err = o
+        .resolve_refund(ResolveRefundRequest {
+            order_id: agent_order.order_id.clone(),
+            ..approve(refund_id.clone())
+        })
+        .await
+        .expect_err("agent-export money can't pay it");
+    refused(&err, Code::FailedPrecondition, "INSUFFICIENT_FUNDS");
+    let still = get(&tp, &agent_order.order_id).await;
+    assert_eq!(status(&still), OrderStatus::Refunding);
+    assert_eq!(still.refunds[0].state, RefundState::Requested as i32);
+    assert_eq!(still.refunds[0].refund_id, refund_id);
+
+    // A buyer's draft: the supplier modifies and accepts, the buyer confirms the new terms.
+    let buyer = register(&tp, personal(&unique("tabuyer"))).await;
+    let mut bd = draft(&s, "USD", seed_lines());
+    bd.drafted_by = OrderParty::Buyer as i32;
+    bd.buyer_account_id = buyer.account_id.clone();
+    bd.buyer.as_mut().unwrap().email = buyer.email.clone();
+    bd.salesperson = String::new();
+    bd.export_method = 0;
+    let buyer_draft = draft_ta(&tp, bd).await?;
+    assert_eq!(
+        status(&buyer_draft),
+        OrderStatus::AwaitingSupplierAcceptance
+    );
+    let err = o
+        .accept_order(AcceptOrderRequest {
+            request_id: rid(),
+            order_id: buyer_draft.order_id.clone(),
+            order: None,
+            update_mask: None,
+            etag: String::new(),
+            reason: String::new(),
+        })
+        .await
+        .expect_err("no export method");
+    refused(&err, Code::InvalidArgument, "EXPORT_METHOD_REQUIRED");
+    let mut with_export = buyer_draft.clone();
+    if let Some(order::Details::Trade(t)) = with_export.details.as_mut() {
+        t.export_method = ExportMethod::SelfExport as i32;
+    }
+    let accepted = o
+        .accept_order(AcceptOrderRequest {
+            request_id: rid(),
+            order_id: buyer_draft.order_id.clone(),
+            order: Some(with_export),
+            update_mask: mask(&["trade.export_method"]),
+            etag: buyer_draft.etag.clone(),
+            reason: "we export ourselves".into(),
+        })
+        .await?
+        .into_inner()
+        .order
+        .unwrap();
+    assert_eq!(status(&accepted), OrderStatus::AwaitingBuyerConfirmation);
+    let confirmed = o
+        .confirm_order(acting(
+            &buyer.account_id,
+            ConfirmOrderRequest {
+                request_id: rid(),
+                order_id: accepted.order_id.clone(),
+                etag: accepted.etag.clone(),
+            },
+        ))
+        .await?
+        .into_inner()
+        .order
+        .unwrap();
+    assert_eq!(status(&confirmed), OrderStatus::AwaitingPrepayment);
+
+    // The supplier's order list: search, filters and the tabs.
+    let list = o
+        .list_orders(ListOrdersRequest {
+            supplier_account_id: s.account_id.clone(),
+            filter: Some(OrderFilter {
+                query: u.order_number[..10].to_owned(),
+                ..OrderFilter::default()
+            }),
+            ..ListOrdersRequest::default()
+        })
+        .await?
+        .into_inner();
+    assert!(list.orders.iter().any(|x| x.order_id == u.order_id));
+    let by_product = o
+        .list_orders(ListOrdersRequest {
+            supplier_account_id: s.account_id.clone(),
+            status_group: OrderStatusGroup::ToPay as i32,
+            filter: Some(OrderFilter {
+                query: "START ORDER".into(),
+                currency_codes: vec!["USD".into()],
+                ..OrderFilter::default()
+            }),
+            ..ListOrdersRequest::default()
+        })
+        .await?
+        .into_inner();
+    assert_eq!(
+        by_product.orders.len(),
+        1,
+        "the confirmed buyer draft; the sale is completed"
+    );
+    assert_eq!(by_product.orders[0].order_id, confirmed.order_id);
+    let counts = o
+        .count_orders_by_status(CountOrdersByStatusRequest {
+            supplier_account_id: s.account_id.clone(),
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    let group = |g: OrderStatusGroup| {
+        counts
+            .group_counts
+            .iter()
+            .find(|c| c.group == g as i32)
+            .unwrap()
+            .count
+    };
+    assert_eq!(group(OrderStatusGroup::CompletedOrClosed), 2);
+    assert_eq!(group(OrderStatusGroup::ToPay), 1);
+    assert_eq!(counts.total, 3);
+    // Newest first, one per page, every order once.
+    let mut seen = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = o
+            .list_orders(ListOrdersRequest {
+                supplier_account_id: s.account_id.clone(),
+                page: Some(kuajing_proto::types::PageRequest {
+                    page_size: 1,
+                    page_token: token,
+                }),
+                ..ListOrdersRequest::default()
+            })
+            .await?
+            .into_inner();
+        seen.extend(page.orders.into_iter().map(|x| x.order_id));
+        token = page.page.unwrap().next_page_token;
+        if token.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(
+        seen,
+        [
+            confirmed.order_id.clone(),
+            refundable.order_id.clone(),
+            u.order_id.clone()
+        ]
+    );
+    tp.stop().await
+}
+
+// ---------------------------------------------------------------------------------------
+// The saga under failure
+// ---------------------------------------------------------------------------------------
+
+/// Plans a fault for the payment of `request_id` (the test-only hook of ops::faults).
+async fn plan_fault(
+    tp: &TestPlatform,
+    request_id: &str,
+    step: PaymentStepKind,
+    order_index: Option<i32>,
+    point: &str,
+    action: &str,
+) {
+    let mut conn = admin(tp).await;
+    sqlx::query(
+        "INSERT INTO orders.payment_fault_plans (payment_request_id, step_kind, order_index, point, action)
+         VALUES ($1::uuid, $2, $3, $4, $5)",
+    )
+    .bind(request_id)
+    .bind(step as i16)
+    .bind(order_index)
+    .bind(point)
+    .bind(action)
+    .execute(&mut conn)
+    .await
+    .expect("fault plan");
+    conn.close().await.ok();
+}
+
+/// Every order of a failed payment is UNPAID and free, holds nothing, reserves nothing.
+async fn assert_compensated(tp: &TestPlatform, payment_id: &str, order_ids: &[String]) {
+    let p = payment(tp, payment_id).await;
+    assert_eq!(p.state, PaymentState::Failed as i32, "{p:?}");
+    for s in &p.steps {
+        let compensable = s.kind == PaymentStepKind::WalletHold as i32
+            || s.kind == PaymentStepKind::AuthorizationDecision as i32;
+        if compensable {
+            assert!(
+                [
+                    PaymentStepState::Pending,
+                    PaymentStepState::Failed,
+                    PaymentStepState::Compensated
+                ]
+                .iter()
+                .any(|st| *st as i32 == s.state),
+                "step left in between: {s:?}"
+            );
+        }
+    }
+    for id in order_ids {
+        let o = get(tp, id).await;
+        assert_eq!(status(&o), OrderStatus::Unpaid);
+        assert_eq!(o.pending_payment_id, "");
+        for h in holds_of(tp, id).await {
+            assert_ne!(
+                h.state,
+                wpb::HoldState::Open as i32,
+                "hold {} still open",
+                h.hold_id
+            );
+        }
+    }
+    for d in decisions_of(tp, payment_id).await {
+        if let Some(r) = d.reservation {
+            assert_eq!(
+                r.state,
+                authz::ReservationState::Released as i32,
+                "reservation {} of a failed payment",
+                r.reservation_id
+            );
+        }
+    }
+}
+
+/// Every order of a succeeded payment is PAID with an open escrow hold and a confirmed
+/// reservation.
+async fn assert_finished(tp: &TestPlatform, payment_id: &str, order_ids: &[String]) {
+    let p = payment(tp, payment_id).await;
+    assert_eq!(p.state, PaymentState::Succeeded as i32, "{p:?}");
+    for id in order_ids {
+        let o = get(tp, id).await;
+        assert_eq!(status(&o), OrderStatus::Paid);
+        let open: Vec<_> = holds_of(tp, id)
+            .await
+            .into_iter()
+            .filter(|h| h.state == wpb::HoldState::Open as i32)
+            .collect();
+        assert_eq!(open.len(), 1, "one escrow hold for {id}");
+    }
+    let decisions = decisions_of(tp, payment_id).await;
+    let confirmed = decisions
+        .iter()
+        .filter_map(|d| d.reservation.as_ref())
+        .filter(|r| r.state == authz::ReservationState::Confirmed as i32)
+        .count();
+    assert_eq!(confirmed, order_ids.len(), "{decisions:?}");
+}
+
+#[tokio::test]
+async fn a_failure_at_any_saga_step_leaves_no_money_held_and_no_limit_reserved()
+-> anyhow::Result<()> {
+    let tp = TestPlatform::start().await?;
+    let ops = operator_account(&tp).await;
+    let s = supplier(&tp, &ops, false, true).await;
+    let b = onboard(&tp, &ops).await;
+    let mandate = active_mandate(&tp, &b).await;
+    top_up(&tp, &b.wallet_id, "CNH", "2000.00").await;
+    top_up(&tp, &b.wallet_id, "USD", "100000.00").await;
+    use PaymentStepKind as K;
+    let cases: Vec<(K, Option<i32>, &str)> = vec![
+        (K::PinVerification, None, "BEFORE_CALL"),
+        (K::PinVerification, None, "AFTER_CALL"),
+        (K::AuthorizationDecision, Some(1), "BEFORE_CALL"),
+        (K::AuthorizationDecision, Some(1), "AFTER_CALL"),
+        (K::AuthorizationDecision, Some(0), "AFTER_STEP"),
+        (K::FxConversion, None, "BEFORE_CALL"),
+        (K::FxConversion, None, "AFTER_CALL"),
+        (K::FxConversion, None, "AFTER_STEP"),
+        (K::WalletHold, Some(1), "BEFORE_CALL"),
+        (K::WalletHold, Some(1), "AFTER_CALL"),
+        (K::WalletHold, Some(0), "AFTER_STEP"),
+        (K::MarkOrdersPaid, None, "BEFORE_CALL"),
+    ];
+    for (step, index, point) in cases {
+        // Two orders; for the fx cases more than the wallet's CNH, so a conversion runs.
+        let (cnh, _) = balance(&tp, &b.wallet_id, "CNH").await;
+        let price = if step == K::FxConversion {
+            (cnh + dec("1000")).round_dp(0).to_string()
+        } else {
+            "100.00".to_owned()
+        };
+        let one = create(
+            &tp,
+            marketplace_order(
+                &b,
+                &s,
+                vec![line("Bolt", "industrial.parts", 1, &price, "CNY")],
+                "0",
+            ),
+        )
+        .await;
+        let two = create(
+            &tp,
+            marketplace_order(
+                &b,
+                &s,
+                vec![line("Nut", "industrial.parts", 2, "50.00", "CNY")],
+                "0",
+            ),
+        )
+        .await;
+        let ids = vec![one.order_id.clone(), two.order_id.clone()];
+        let req = pay_req(
+            &[&one.order_id, &two.order_id],
+            PaymentMethod::CrossBorderPay,
+            "USD",
+        );
+        plan_fault(&tp, &req.request_id, step, index, point, "FAIL").await;
+        let err = pay(&tp, req).await.expect_err("injected failure");
+        refused(&err, Code::Aborted, "FAULT_INJECTED");
+        let payment_id = metadata(&err, "payment_id").expect("payment_id");
+        assert_compensated(&tp, &payment_id, &ids).await;
+        assert_eq!(
+            balance(&tp, &b.wallet_id, "CNH").await.1,
+            dec("0"),
+            "{step:?} {point}: CNH held"
+        );
+        assert_eq!(
+            reserved(&tp, &mandate.mandate_id).await.0,
+            dec("0"),
+            "{step:?} {point}: limit reserved"
+        );
+        // The orders are free again: they pay normally now.
+        let again = pay(
+            &tp,
+            pay_req(
+                &[&one.order_id, &two.order_id],
+                PaymentMethod::CrossBorderPay,
+                "USD",
+            ),
+        )
+        .await?;
+        assert_finished(&tp, &again.payment_id, &ids).await;
+        // Give the escrow back for the next case.
+        for id in &ids {
+            let r = orders(&tp)
+                .request_refund(RequestRefundRequest {
+                    request_id: rid(),
+                    order_id: id.clone(),
+                    reason: RefundReason::NoLongerNeeded as i32,
+                    description: String::new(),
+                    evidence_file_refs: vec![],
+                    amount: get(&tp, id).await.received_amount,
+                    return_goods: false,
+                })
+                .await?
+                .into_inner();
+            orders(&tp)
+                .resolve_refund(ResolveRefundRequest {
+                    request_id: rid(),
+                    order_id: id.clone(),
+                    refund_id: r.refund.unwrap().refund_id,
+                    decision: RefundDecision::Approve as i32,
+                    approved_amount: None,
+                    note: String::new(),
+                })
+                .await?;
+        }
+    }
+
+    // Real refusals compensate the same way: a restricted category denies the second order
+    // after the first was approved (its reservation is given back) ...
+    let one = create(
+        &tp,
+        marketplace_order(
+            &b,
+            &s,
+            vec![line("Bolt", "industrial.parts", 1, "10.00", "CNY")],
+            "0",
+        ),
+    )
+    .await;
+    let seeds = create(
+        &tp,
+        marketplace_order(
+            &b,
+            &s,
+            vec![line(
+                "Tomato seeds",
+                "plant_seeds.vegetable",
+                1,
+                "5.00",
+                "CNY",
+            )],
+            "0",
+        ),
+    )
+    .await;
+    let err = pay(
+        &tp,
+        pay_req(
+            &[&one.order_id, &seeds.order_id],
+            PaymentMethod::CrossBorderPay,
+            "",
+        ),
+    )
+    .await
+    .expect_err("declined");
+    refused(&err, Code::FailedPrecondition, "PAYMENT_DECLINED");
+    assert_eq!(
+        metadata(&err, "decision_reason").as_deref(),
+        Some("CATEGORY_RESTRICTED")
+    );
+    assert_eq!(
+        metadata(&err, "order_id").as_deref(),
+        Some(seeds.order_id.as_str())
+    );
+    assert_compensated(
+        &tp,
+        &metadata(&err, "payment_id").unwrap(),
+        &[one.order_id.clone(), seeds.order_id.clone()],
+    )
+    .await;
+    // ... and a wallet that can't cover the total without a conversion source.
+    let (cnh, _) = balance(&tp, &b.wallet_id, "CNH").await;
+    let dear = create(
+        &tp,
+        marketplace_order(
+            &b,
+            &s,
+            vec![line(
+                "Press",
+                "industrial.parts",
+                1,
+                &(cnh + dec("1")).to_string(),
+                "CNY",
+            )],
+            "0",
+        ),
+    )
+    .await;
+    let err = pay(
+        &tp,
+        pay_req(
+            &[&one.order_id, &dear.order_id],
+            PaymentMethod::CrossBorderPay,
+            "",
+        ),
+    )
+    .await
+    .expect_err("short");
+    refused(&err, Code::FailedPrecondition, "INSUFFICIENT_FUNDS");
+    assert_eq!(metadata(&err, "currency_code").as_deref(), Some("CNH"));
+    assert_compensated(
+        &tp,
+        &metadata(&err, "payment_id").unwrap(),
+        &[one.order_id.clone(), dear.order_id.clone()],
+    )
+    .await;
+    assert_eq!(balance(&tp, &b.wallet_id, "CNH").await.1, dec("0"));
+    assert_eq!(reserved(&tp, &mandate.mandate_id).await.0, dec("0"));
+
+    // Bad input writes nothing.
+    let before = count(&tp, "SELECT count(*) FROM orders.payments").await;
+    let mut bad = pay_req(&[&one.order_id, &one.order_id], PaymentMethod::Card, "");
+    bad.payment_pin = "12345".into();
+    let err = pay(&tp, bad).await.expect_err("bad");
+    assert_eq!(err.code(), Code::InvalidArgument);
+    let f = fields(&err);
+    for field in ["order_ids[1]", "payment_method", "payment_pin"] {
+        assert!(f.contains(&field.to_owned()), "{field} in {f:?}");
+    }
+    assert_eq!(
+        count(&tp, "SELECT count(*) FROM orders.payments").await,
+        before
+    );
+    tp.stop().await
+}
+
+#[tokio::test]
+async fn an_order_service_killed_between_saga_steps_finishes_or_compensates_every_saga()
+-> anyhow::Result<()> {
+    let mut tp = TestPlatform::start_restartable(&["order"]).await?;
+    let ops = operator_account(&tp).await;
+    let s = supplier(&tp, &ops, false, true).await;
+    let b = onboard(&tp, &ops).await;
+    let mandate = active_mandate(&tp, &b).await;
+    top_up(&tp, &b.wallet_id, "CNH", "5000.00").await;
+    use PaymentStepKind as K;
+    // Where the service dies: before a call, after a call whose answer it never recorded,
+    // after a recorded step; before and after the point of no return.
+    let cases: Vec<(K, Option<i32>, &str)> = vec![
+        (K::PinVerification, None, "AFTER_CALL"),
+        (K::AuthorizationDecision, Some(0), "AFTER_CALL"),
+        (K::AuthorizationDecision, Some(1), "AFTER_STEP"),
+        (K::FxConversion, None, "BEFORE_CALL"),
+        (K::WalletHold, Some(0), "BEFORE_CALL"),
+        (K::WalletHold, Some(1), "AFTER_CALL"),
+        (K::WalletHold, Some(1), "AFTER_STEP"),
+        (K::MarkOrdersPaid, None, "AFTER_STEP"),
+        (K::ConfirmReservation, Some(0), "BEFORE_CALL"),
+        (K::ConfirmReservation, Some(1), "AFTER_CALL"),
+    ];
+    let mut sagas = Vec::new();
+    let mut calls = Vec::new();
+    for (step, index, point) in &cases {
+        let one = create(
+            &tp,
+            marketplace_order(
+                &b,
+                &s,
+                vec![line("Bolt", "industrial.parts", 1, "100.00", "CNY")],
+                "0",
+            ),
+        )
+        .await;
+        let two = create(
+            &tp,
+            marketplace_order(
+                &b,
+                &s,
+                vec![line("Nut", "industrial.parts", 2, "50.00", "CNY")],
+                "0",
+            ),
+        )
+        .await;
+        let req = pay_req(
+            &[&one.order_id, &two.order_id],
+            PaymentMethod::CrossBorderPay,
+            "",
+        );
+        plan_fault(&tp, &req.request_id, *step, *index, point, "HALT").await;
+        sagas.push((req.request_id.clone(), vec![one.order_id, two.order_id]));
+        let mut client = orders(&tp);
+        let mut call = tonic::Request::new(req);
+        call.set_timeout(Duration::from_secs(3));
+        calls.push(tokio::spawn(async move { client.pay_orders(call).await }));
+    }
+    // Every saga reaches the point where it stops.
+    eventually(60, "every saga to reach its halt", || async {
+        count(
+            &tp,
+            "SELECT count(*) FROM orders.payment_fault_plans WHERE consumed_at IS NULL",
+        )
+        .await
+            == 0
+    })
+    .await;
+    for call in calls {
+        // Answered IN_PROGRESS within the deadline, or cut off: either way nothing final.
+        if let Ok(Ok(r)) = call.await {
+            let p = r.into_inner().payment.unwrap();
+            assert_ne!(p.state, PaymentState::Succeeded as i32);
+            assert_ne!(p.state, PaymentState::Failed as i32);
+        }
+    }
+
+    // Kill the order service mid-saga, start it again, let the leases lapse.
+    tp.kill("order").await?;
+    tp.restart("order").await?;
+    tp.clock().advance(Duration::from_secs(20));
+
+    let mut payments = Vec::new();
+    {
+        let mut conn = admin(&tp).await;
+        for (request_id, ids) in &sagas {
+            let id: Uuid = sqlx::query_scalar(
+                "SELECT payment_id FROM orders.payments WHERE request_id = $1::uuid",
+            )
+            .bind(request_id)
+            .fetch_one(&mut conn)
+            .await?;
+            payments.push((id.to_string(), ids.clone()));
+        }
+        conn.close().await.ok();
+    }
+    eventually(90, "every saga to finish or be compensated", || async {
+        let mut all = true;
+        for (id, _) in &payments {
+            let p = payment(&tp, id).await;
+            all &=
+                p.state == PaymentState::Succeeded as i32 || p.state == PaymentState::Failed as i32;
+        }
+        all
+    })
+    .await;
+    let mut held = Decimal::ZERO;
+    let mut outcomes = Vec::new();
+    for ((id, ids), case) in payments.iter().zip(&cases) {
+        let p = payment(&tp, id).await;
+        if p.state == PaymentState::Succeeded as i32 {
+            assert_finished(&tp, id, ids).await;
+            held += amount(&p.total_amount);
+        } else {
+            assert_compensated(&tp, id, ids).await;
+        }
+        outcomes.push((case.0, case.2, PaymentState::try_from(p.state).unwrap()));
+    }
+    // Past the point of no return a saga can only finish.
+    for (step, point, state) in &outcomes {
+        if *step == K::MarkOrdersPaid || *step == K::ConfirmReservation {
+            assert_eq!(*state, PaymentState::Succeeded, "{step:?} {point}");
+        }
+    }
+    // The PIN can't be asked again: that saga was compensated.
+    assert_eq!(outcomes[0].2, PaymentState::Failed);
+    assert_eq!(
+        balance(&tp, &b.wallet_id, "CNH").await.1,
+        held,
+        "held = the succeeded payments"
+    );
+    assert_eq!(
+        reserved(&tp, &mandate.mandate_id).await.0,
+        dec("0"),
+        "no reservation left RESERVED"
+    );
+
+    // The restarted service pays as before.
+    let one = create(
+        &tp,
+        marketplace_order(
+            &b,
+            &s,
+            vec![line("Washer", "industrial.parts", 1, "10.00", "CNY")],
+            "0",
+        ),
+    )
+    .await;
+    let p = pay(
+        &tp,
+        pay_req(&[&one.order_id], PaymentMethod::CrossBorderPay, ""),
+    )
+    .await?;
+    assert_eq!(p.state, PaymentState::Succeeded as i32);
+    tp.stop().await
+}
+
+// ---------------------------------------------------------------------------------------
+// State machine and input over gRPC
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn illegal_transitions_and_bad_input_are_refused_without_writing() -> anyhow::Result<()> {
+    let tp = TestPlatform::start().await?;
+    let ops = operator_account(&tp).await;
+    let s = supplier(&tp, &ops, false, true).await;
+    let b = onboard(&tp, &ops).await;
+    let mut o = orders(&tp);
+    let before = count(&tp, "SELECT count(*) FROM orders.orders").await;
+    let mut bad = marketplace_order(&b, &s, vec![line("", "", 0, "-1", "USD")], "0");
+    bad.buyer_account_id = "nope".into();
+    let err = o.create_marketplace_order(bad).await.expect_err("bad");
+    assert_eq!(err.code(), Code::InvalidArgument);
+    let f = fields(&err);
+    for field in [
+        "buyer_account_id",
+        "lines[0].product_name",
+        "lines[0].category_code",
+        "lines[0].quantity",
+    ] {
+        assert!(f.contains(&field.to_owned()), "{field} in {f:?}");
+    }
+    assert_eq!(
+        count(&tp, "SELECT count(*) FROM orders.orders").await,
+        before
+    );
+
+    let order = create(
+        &tp,
+        marketplace_order(
+            &b,
+            &s,
+            vec![line("Cup", "home.kitchen", 1, "10.00", "CNY")],
+            "0",
+        ),
+    )
+    .await;
+    let err = o
+        .confirm_receipt(ConfirmReceiptRequest {
+            request_id: rid(),
+            order_id: order.order_id.clone(),
+        })
+        .await
+        .expect_err("unpaid");
+    refused(&err, Code::FailedPrecondition, "INVALID_STATE_TRANSITION");
+    let pf = err
+        .get_details_precondition_failure()
+        .expect("precondition failure");
+    assert_eq!(pf.violations[0].r#type, "ORDER_STATUS");
+    assert_eq!(
+        pf.violations[0].subject,
+        format!("orders/{}", order.order_id)
+    );
+    assert_eq!(
+        metadata(&err, "status").as_deref(),
+        Some("ORDER_STATUS_UNPAID")
+    );
+    refused(
+        &o.add_shipment(ship_all(&order)).await.expect_err("unpaid"),
+        Code::FailedPrecondition,
+        "INVALID_STATE_TRANSITION",
+    );
+    refused(
+        &o.request_refund(RequestRefundRequest {
+            request_id: rid(),
+            order_id: order.order_id.clone(),
+            reason: RefundReason::Other as i32,
+            description: String::new(),
+            evidence_file_refs: vec![],
+            amount: m("CNY", "1.00"),
+            return_goods: false,
+        })
+        .await
+        .expect_err("unpaid"),
+        Code::FailedPrecondition,
+        "INVALID_STATE_TRANSITION",
+    );
+    // Idempotency: the same request id with another body is refused.
+    let mut req = marketplace_order(
+        &b,
+        &s,
+        vec![line("Cup", "home.kitchen", 1, "10.00", "CNY")],
+        "0",
+    );
+    let first = o
+        .create_marketplace_order(req.clone())
+        .await?
+        .into_inner()
+        .order
+        .unwrap();
+    let again = o
+        .create_marketplace_order(req.clone())
+        .await?
+        .into_inner()
+        .order
+        .unwrap();
+    assert_eq!(first.order_id, again.order_id);
+    req.supplier_member_id = "someone else".into();
+    refused(
+        &o.create_marketplace_order(req).await.expect_err("reused"),
+        Code::AlreadyExists,
+        "IDEMPOTENCY_KEY_REUSED",
+    );
+    // An unpaid order closes at its payment deadline.
+    tp.clock().advance(Duration::from_secs(73 * 3600));
+    eventually(15, "the payment timeout", || async {
+        status(&get(&tp, &order.order_id).await) == OrderStatus::Closed
+    })
+    .await;
+    assert_eq!(
+        get(&tp, &order.order_id).await.close_reason,
+        CloseReason::PaymentTimeout as i32
+    );
+    tp.stop().await
+}
+
+#[tokio::test]
+async fn payment_methods_say_why_an_order_cannot_use_them() -> anyhow::Result<()> {
+    let tp = TestPlatform::start().await?;
+    let ops = operator_account(&tp).await;
+    // A paid member that is not a TrustPass member, a buyer without a mandate, and goods
+    // of a restricted category.
+    let s = supplier(&tp, &ops, false, false).await;
+    let b = onboard(&tp, &ops).await;
+    let o = create(
+        &tp,
+        marketplace_order(
+            &b,
+            &s,
+            vec![line(
+                "Tomato seeds",
+                "plant_seeds.vegetable",
+                10,
+                "3.00",
+                "CNY",
+            )],
+            "0",
+        ),
+    )
+    .await;
+    let answer = orders(&tp)
+        .query_payment_methods(QueryPaymentMethodsRequest {
+            order_ids: vec![o.order_id.clone()],
+        })
+        .await?
+        .into_inner();
+    let options = &answer.orders[0].options;
+    let of = |m: PaymentMethod| {
+        options
+            .iter()
+            .find(|x| x.payment_method == m as i32)
+            .unwrap()
+            .clone()
+    };
+    let cbp = of(PaymentMethod::CrossBorderPay);
+    assert!(!cbp.available);
+    use PaymentMethodUnavailableReason as Why;
+    for why in [
+        Why::SupplierNotEnabled,
+        Why::NoActiveMandate,
+        Why::CategoryRestricted,
+    ] {
+        assert!(
+            cbp.unavailable_reasons.contains(&(why as i32)),
+            "{why:?} in {cbp:?}"
+        );
+    }
+    assert!(
+        cbp.unavailable_detail
+            .contains("您还不是诚信通商家,暂时无法开通跨境宝"),
+        "{}",
+        cbp.unavailable_detail
+    );
+    assert_eq!(
+        cbp.schedule.as_ref().unwrap().tiers.len(),
+        6,
+        "the tiers are data"
+    );
+    // The marketplace's own methods are listed for information; Alipay only in its regions.
+    let card = of(PaymentMethod::Card);
+    assert!(card.available);
+    assert_eq!(card.settlement, PaymentSettlement::External as i32);
+    assert_eq!(card.fees[0].rate_percent, "1.00");
+    let alipay = of(PaymentMethod::Alipay);
+    assert_eq!(
+        alipay.unavailable_reasons,
+        vec![Why::RegionNotSupported as i32]
+    );
+    assert!(
+        answer.common_methods.is_empty(),
+        "nothing to pay from the wallet"
+    );
+    // Available methods come first.
+    assert!(options[0].available);
+    // PayOrders checks again: the decision denies it.
+    let mandate = active_mandate(&tp, &b).await;
+    top_up(&tp, &b.wallet_id, "CNH", "100.00").await;
+    let err = pay(
+        &tp,
+        pay_req(&[&o.order_id], PaymentMethod::CrossBorderPay, ""),
+    )
+    .await
+    .expect_err("declined");
+    refused(&err, Code::FailedPrecondition, "PAYMENT_DECLINED");
+    assert_eq!(
+        metadata(&err, "decision_reason").as_deref(),
+        Some("SUPPLIER_NOT_ENABLED")
+    );
+    assert_eq!(reserved(&tp, &mandate.mandate_id).await.0, dec("0"));
+    // An order with nothing due is named.
+    let err = orders(&tp)
+        .query_payment_methods(QueryPaymentMethodsRequest {
+            order_ids: vec![o.order_id.clone(), o.order_id.clone()],
+        })
+        .await
+        .expect_err("duplicates");
+    assert_eq!(err.code(), Code::InvalidArgument);
+    tp.stop().await
+}
