@@ -82,14 +82,28 @@ async fn unknown_service_health_is_not_found() -> anyhow::Result<()> {
 }
 
 #[tokio::test]
-async fn an_rpc_not_yet_built_answers_unimplemented() -> anyhow::Result<()> {
+async fn edge_refuses_a_call_without_a_token_and_internal_services_without_a_credential()
+-> anyhow::Result<()> {
+    use tonic_types::StatusExt;
     let tp = TestPlatform::start().await?;
     let err = tp
         .edge()
         .get_me(kuajing_proto::edge::v1::GetMeRequest::default())
         .await
-        .expect_err("not built yet");
-    assert_eq!(err.code(), tonic::Code::Unimplemented, "{err:?}");
+        .expect_err("no token");
+    assert_eq!(err.code(), tonic::Code::Unauthenticated, "{err:?}");
+    let mut wallet = kuajing_proto::wallet::v1::wallet_service_client::WalletServiceClient::new(
+        tp.channel_as("wallet", kuajing_testkit::As::Nobody),
+    );
+    let err = wallet
+        .list_ledger_accounts(kuajing_proto::wallet::v1::ListLedgerAccountsRequest::default())
+        .await
+        .expect_err("no credential");
+    assert_eq!(err.code(), tonic::Code::Unauthenticated);
+    assert_eq!(
+        err.get_details_error_info().unwrap().reason,
+        "SERVICE_CREDENTIAL_MISSING"
+    );
     tp.stop().await
 }
 

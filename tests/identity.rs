@@ -1695,7 +1695,7 @@ async fn real_name_verification_is_reviewed_by_an_operator() -> anyhow::Result<(
         Code::FailedPrecondition,
         "REAL_NAME_ALREADY_VERIFIED",
     );
-    let history = as_edge(&tp)
+    let history = as_operator(&tp)
         .list_real_name_verifications(acting(
             &ops,
             pb::ListRealNameVerificationsRequest {
@@ -2281,7 +2281,7 @@ async fn serious_ip_complaints_count_per_company_across_accounts() -> anyhow::Re
         .company_id;
 
     refused(
-        &as_edge(&tp)
+        &as_operator(&tp)
             .update_supplier_profile(acting(
                 &ops,
                 update(
@@ -2298,7 +2298,7 @@ async fn serious_ip_complaints_count_per_company_across_accounts() -> anyhow::Re
         Code::NotFound,
         "RESOURCE_NOT_FOUND",
     );
-    as_edge(&tp)
+    as_operator(&tp)
         .update_supplier_profile(acting(
             &ops,
             update(

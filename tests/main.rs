@@ -1,10 +1,12 @@
 //! Tests across the real services, each on a fresh Postgres database.
 
+mod access;
 mod authorization;
 mod bad_input;
 mod foundation;
 mod fx;
 mod idempotency;
 mod identity;
+mod journeys;
 mod order;
 mod wallet;

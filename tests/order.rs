@@ -2886,3 +2886,370 @@ async fn payment_methods_say_why_an_order_cannot_use_them() -> anyhow::Result<()
     assert_eq!(err.code(), Code::InvalidArgument);
     tp.stop().await
 }
+
+// ---------------------------------------------------------------------------------------
+// Ownership: edge acting for a person reaches only what that person is a party of
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn edge_acting_for_a_person_reaches_only_the_orders_it_is_a_party_of() -> anyhow::Result<()> {
+    /// A request edge makes for `account` (`kj-subject`).
+    fn as_person<T>(account: &str, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        kuajing_platform::service::for_subject(
+            &mut request,
+            Uuid::parse_str(account).expect("an account id"),
+        );
+        request
+    }
+    /// Asserts PERMISSION_DENIED / NOT_OWNER in the order domain, naming the party required.
+    #[track_caller]
+    fn not_owner(s: &Status, party: &str) {
+        refused(s, Code::PermissionDenied, "NOT_OWNER");
+        let info = s.get_details_error_info().expect("error info");
+        assert_eq!(info.domain, "order.kuajing", "{s:?}");
+        assert_eq!(
+            info.metadata.get("required_party").map(String::as_str),
+            Some(party),
+            "{s:?}"
+        );
+    }
+
+    let tp = TestPlatform::start().await?;
+    let ops = operator_account(&tp).await;
+    let s = supplier(&tp, &ops, false, true).await;
+    let b = onboard(&tp, &ops).await;
+    let stranger = register(&tp, personal(&unique("stranger")))
+        .await
+        .account_id;
+    let mut o = OrderServiceClient::new(tp.channel_as("order", As::Caller("edge".into())));
+    let pen = || vec![line("Pen", "office.pens", 2, "10.00", "CNY")];
+    let a = create(&tp, marketplace_order(&b, &s, pen(), "0")).await;
+
+    // Reading: someone else's order reads as missing, by id and by number; its parties read it.
+    let by_id = || GetOrderRequest {
+        order_id: a.order_id.clone(),
+        order_number: String::new(),
+    };
+    let err = o
+        .get_order(as_person(&stranger, by_id()))
+        .await
+        .expect_err("a stranger reads");
+    refused(&err, Code::NotFound, "RESOURCE_NOT_FOUND");
+    let err = o
+        .get_order(as_person(
+            &stranger,
+            GetOrderRequest {
+                order_id: String::new(),
+                order_number: a.order_number.clone(),
+            },
+        ))
+        .await
+        .expect_err("a stranger reads by number");
+    refused(&err, Code::NotFound, "RESOURCE_NOT_FOUND");
+    for party in [&b.account_id, &s.account_id] {
+        let read = o
+            .get_order(as_person(party, by_id()))
+            .await?
+            .into_inner()
+            .order
+            .unwrap();
+        assert_eq!(read.order_id, a.order_id);
+    }
+    let trail = |who: &str| {
+        as_person(
+            who,
+            ListOrderEventsRequest {
+                order_id: a.order_id.clone(),
+                types: vec![],
+                page: None,
+            },
+        )
+    };
+    let err = o
+        .list_order_events(trail(&stranger))
+        .await
+        .expect_err("a stranger's trail");
+    not_owner(&err, "BUYER_OR_SUPPLIER");
+    assert_eq!(
+        metadata(&err, "order_id").as_deref(),
+        Some(a.order_id.as_str())
+    );
+    assert!(
+        !o.list_order_events(trail(&s.account_id))
+            .await?
+            .into_inner()
+            .events
+            .is_empty()
+    );
+
+    // Lists and counts: the person must be one of the parties filtered on.
+    let err = o
+        .list_orders(as_person(
+            &stranger,
+            ListOrdersRequest {
+                supplier_account_id: s.account_id.clone(),
+                ..ListOrdersRequest::default()
+            },
+        ))
+        .await
+        .expect_err("another's list");
+    not_owner(&err, "SUPPLIER");
+    let err = o
+        .count_orders_by_status(as_person(
+            &stranger,
+            CountOrdersByStatusRequest {
+                buyer_account_id: b.account_id.clone(),
+                ..CountOrdersByStatusRequest::default()
+            },
+        ))
+        .await
+        .expect_err("another's counts");
+    not_owner(&err, "BUYER");
+    let err = o
+        .list_orders(as_person(&stranger, ListOrdersRequest::default()))
+        .await
+        .expect_err("no party");
+    assert_eq!(err.code(), Code::InvalidArgument);
+    let mine = o
+        .list_orders(as_person(
+            &b.account_id,
+            ListOrdersRequest {
+                buyer_account_id: b.account_id.clone(),
+                ..ListOrdersRequest::default()
+            },
+        ))
+        .await?
+        .into_inner();
+    assert!(mine.orders.iter().any(|x| x.order_id == a.order_id));
+    let between = o
+        .count_orders_by_status(as_person(
+            &s.account_id,
+            CountOrdersByStatusRequest {
+                supplier_account_id: s.account_id.clone(),
+                buyer_account_id: b.account_id.clone(),
+                filter: None,
+            },
+        ))
+        .await?
+        .into_inner();
+    assert_eq!(between.total, 1);
+
+    // Acting: an order is placed for the person itself; each step by the party it needs.
+    let err = o
+        .create_marketplace_order(as_person(&stranger, marketplace_order(&b, &s, pen(), "0")))
+        .await
+        .expect_err("an order for someone else");
+    not_owner(&err, "BUYER");
+    let methods = |who: &str| {
+        as_person(
+            who,
+            QueryPaymentMethodsRequest {
+                order_ids: vec![a.order_id.clone()],
+            },
+        )
+    };
+    let err = o
+        .query_payment_methods(methods(&s.account_id))
+        .await
+        .expect_err("the supplier asks how to pay");
+    not_owner(&err, "BUYER");
+    o.query_payment_methods(methods(&b.account_id)).await?;
+    let err = o
+        .estimate_order_fees(as_person(
+            &stranger,
+            EstimateOrderFeesRequest {
+                subject: Some(estimate_order_fees_request::Subject::OrderId(
+                    a.order_id.clone(),
+                )),
+                payment_method: 0,
+                export_method: 0,
+            },
+        ))
+        .await
+        .expect_err("a stranger's estimate");
+    not_owner(&err, "BUYER_OR_SUPPLIER");
+    let err = o
+        .pay_orders(as_person(
+            &stranger,
+            pay_req(&[&a.order_id], PaymentMethod::CrossBorderPay, ""),
+        ))
+        .await
+        .expect_err("a stranger pays");
+    not_owner(&err, "BUYER");
+    assert_eq!(count(&tp, "SELECT count(*) FROM orders.payments").await, 0);
+    let err = o
+        .add_shipment(as_person(&b.account_id, ship_all(&a)))
+        .await
+        .expect_err("the buyer ships");
+    not_owner(&err, "SUPPLIER");
+    let cancel = |who: &str| {
+        as_person(
+            who,
+            CancelOrderRequest {
+                request_id: rid(),
+                order_id: a.order_id.clone(),
+                reason_text: String::new(),
+            },
+        )
+    };
+    let err = o
+        .cancel_order(cancel(&stranger))
+        .await
+        .expect_err("a stranger cancels");
+    not_owner(&err, "BUYER_OR_SUPPLIER");
+    assert_eq!(status(&get(&tp, &a.order_id).await), OrderStatus::Unpaid);
+
+    // A payment (refused for a wrong PIN) reads as missing to anyone but its buyer.
+    active_mandate(&tp, &b).await;
+    let mut wrong = pay_req(&[&a.order_id], PaymentMethod::CrossBorderPay, "");
+    wrong.payment_pin = "000000".to_owned();
+    let err = o
+        .pay_orders(as_person(&b.account_id, wrong))
+        .await
+        .expect_err("wrong pin");
+    refused(&err, Code::PermissionDenied, "PIN_INVALID");
+    let payment_id = metadata(&err, "payment_id").expect("payment_id");
+    let read = |who: &str| {
+        as_person(
+            who,
+            GetPaymentRequest {
+                payment_id: payment_id.clone(),
+            },
+        )
+    };
+    for other in [&stranger, &s.account_id] {
+        let err = o
+            .get_payment(read(other))
+            .await
+            .expect_err("another's payment");
+        refused(&err, Code::NotFound, "RESOURCE_NOT_FOUND");
+    }
+    let paid_by = o.get_payment(read(&b.account_id)).await?.into_inner();
+    assert_eq!(paid_by.payment.unwrap().payment_id, payment_id);
+    let cancelled = o
+        .cancel_order(cancel(&b.account_id))
+        .await?
+        .into_inner()
+        .order
+        .unwrap();
+    assert_eq!(cancelled.close_reason, CloseReason::CancelledByBuyer as i32);
+
+    // Direct Pay: drafted by its supplier only, for a buyer known by its verified email.
+    let email = tp
+        .identity()
+        .get_account(idp::GetAccountRequest {
+            account_id: b.account_id.clone(),
+        })
+        .await?
+        .into_inner()
+        .account
+        .unwrap()
+        .email;
+    let d = draft(&s, "USD", seed_lines());
+    let dp = DraftDirectPayOrderRequest {
+        request_id: rid(),
+        supplier_account_id: s.account_id.clone(),
+        buyer_account_id: String::new(),
+        buyer: d.buyer.map(|c| BuyerContact { email, ..c }),
+        salesperson: d.salesperson,
+        currency_code: d.currency_code,
+        lines: d.lines,
+        contract: None,
+        shipping_terms: d.shipping_terms,
+        export_method: ExportMethod::SelfExport as i32,
+        payment_terms: d.payment_terms,
+        payment_method: PaymentMethod::DocumentsAgainstPayment as i32,
+        inspection: None,
+        note: String::new(),
+    };
+    let err = o
+        .draft_direct_pay_order(as_person(&stranger, dp.clone()))
+        .await
+        .expect_err("drafting as another supplier");
+    not_owner(&err, "SUPPLIER");
+    let direct = o
+        .draft_direct_pay_order(as_person(&s.account_id, dp))
+        .await?
+        .into_inner()
+        .order
+        .unwrap();
+    assert_eq!(direct.buyer_account_id, "");
+    let read = |who: &str| {
+        as_person(
+            who,
+            GetOrderRequest {
+                order_id: direct.order_id.clone(),
+                order_number: String::new(),
+            },
+        )
+    };
+    o.get_order(read(&b.account_id)).await?;
+    let err = o
+        .get_order(read(&stranger))
+        .await
+        .expect_err("a stranger reads");
+    refused(&err, Code::NotFound, "RESOURCE_NOT_FOUND");
+    let mut note = direct.clone();
+    if let Some(order::Details::Trade(t)) = note.details.as_mut() {
+        t.note = "buyer's wish".into();
+    }
+    let mut update = UpdateOrderRequest {
+        request_id: rid(),
+        order_id: direct.order_id.clone(),
+        order: Some(note),
+        update_mask: None,
+        etag: direct.etag.clone(),
+        reason: String::new(),
+    };
+    let mut fm = update.update_mask.take().unwrap_or_default();
+    fm.paths = vec!["trade.note".to_owned()];
+    update.update_mask = Some(fm);
+    let err = o
+        .update_order(as_person(&b.account_id, update))
+        .await
+        .expect_err("the buyer modifies");
+    not_owner(&err, "SUPPLIER");
+    let err = o
+        .reject_order(as_person(
+            &s.account_id,
+            RejectOrderRequest {
+                request_id: rid(),
+                order_id: direct.order_id.clone(),
+                reason_text: String::new(),
+            },
+        ))
+        .await
+        .expect_err("the supplier declines for the buyer");
+    not_owner(&err, "BUYER");
+    let confirm = |who: &str| {
+        as_person(
+            who,
+            ConfirmOrderRequest {
+                request_id: rid(),
+                order_id: direct.order_id.clone(),
+                etag: direct.etag.clone(),
+            },
+        )
+    };
+    let err = o
+        .confirm_order(confirm(&stranger))
+        .await
+        .expect_err("a stranger confirms");
+    not_owner(&err, "BUYER");
+    let confirmed = o
+        .confirm_order(confirm(&b.account_id))
+        .await?
+        .into_inner()
+        .order
+        .unwrap();
+    assert_eq!(status(&confirmed), OrderStatus::AwaitingPrepayment);
+    assert_eq!(confirmed.buyer_account_id, b.account_id, "recorded");
+
+    // Operators act on any order (their own account is no party); services on their own too.
+    let mut operators =
+        OrderServiceClient::new(tp.channel_as("order", As::Caller("operator".into())));
+    operators.get_order(as_person(&ops, by_id())).await?;
+    o.get_order(by_id()).await?;
+    tp.stop().await
+}

@@ -1,4 +1,7 @@
-//! `kuajing.order.v1.OrderService`: each RPC hands its request to the operation that governs it.
+//! `kuajing.order.v1.OrderService`: each RPC hands its request to the operation that governs it,
+//! with who the request acts for ([`Who`]): the person's part is checked here when the
+//! request names it (creating, drafting, listing), else by the operation on the order it
+//! loads (see `ownership`).
 
 use std::time::Duration;
 
@@ -18,9 +21,11 @@ use kuajing_proto::order::v1::{
     RequestRefundResponse, ResolveRefundRequest, ResolveRefundResponse, SubmitReviewRequest,
     SubmitReviewResponse, UpdateOrderRequest, UpdateOrderResponse,
 };
+use kuajing_proto::order::v1::{OrderParty, estimate_order_fees_request};
 use tonic::{Request, Response, Status};
 
 use crate::ops::{self, Ctx};
+use crate::ownership::{self, Need, Who};
 
 /// The gRPC handler.
 pub struct Api {
@@ -40,8 +45,10 @@ impl OrderService for Api {
         &self,
         request: Request<CreateMarketplaceOrderRequest>,
     ) -> Result<Response<CreateMarketplaceOrderResponse>, Status> {
-        let subject = ops::subject(&request);
-        ops::marketplace::create(&self.ctx, request.into_inner(), subject)
+        let who = Who::of(&request);
+        let r = request.into_inner();
+        ownership::require_account(&self.ctx, who, &r.buyer_account_id, Need::Buyer)?;
+        ops::marketplace::create(&self.ctx, r, who.subject)
             .await
             .map(Response::new)
     }
@@ -49,8 +56,19 @@ impl OrderService for Api {
         &self,
         request: Request<DraftTradeAssuranceOrderRequest>,
     ) -> Result<Response<DraftTradeAssuranceOrderResponse>, Status> {
-        let subject = ops::subject(&request);
-        ops::drafting::draft_trade_assurance(&self.ctx, request.into_inner(), subject)
+        let who = Who::of(&request);
+        let r = request.into_inner();
+        match OrderParty::try_from(r.drafted_by) {
+            Ok(OrderParty::Supplier) => {
+                ownership::require_account(&self.ctx, who, &r.supplier_account_id, Need::Supplier)?
+            }
+            Ok(OrderParty::Buyer) => {
+                ownership::require_account(&self.ctx, who, &r.buyer_account_id, Need::Buyer)?
+            }
+            // The operation refuses an unknown drafter.
+            _ => {}
+        }
+        ops::drafting::draft_trade_assurance(&self.ctx, r, who.subject)
             .await
             .map(Response::new)
     }
@@ -58,8 +76,10 @@ impl OrderService for Api {
         &self,
         request: Request<DraftDirectPayOrderRequest>,
     ) -> Result<Response<DraftDirectPayOrderResponse>, Status> {
-        let subject = ops::subject(&request);
-        ops::drafting::draft_direct_pay(&self.ctx, request.into_inner(), subject)
+        let who = Who::of(&request);
+        let r = request.into_inner();
+        ownership::require_account(&self.ctx, who, &r.supplier_account_id, Need::Supplier)?;
+        ops::drafting::draft_direct_pay(&self.ctx, r, who.subject)
             .await
             .map(Response::new)
     }
@@ -67,7 +87,8 @@ impl OrderService for Api {
         &self,
         request: Request<GetOrderRequest>,
     ) -> Result<Response<GetOrderResponse>, Status> {
-        ops::queries::get(&self.ctx, request.into_inner())
+        let who = Who::of(&request);
+        ops::queries::get(&self.ctx, request.into_inner(), who)
             .await
             .map(Response::new)
     }
@@ -75,24 +96,26 @@ impl OrderService for Api {
         &self,
         request: Request<ListOrdersRequest>,
     ) -> Result<Response<ListOrdersResponse>, Status> {
-        ops::queries::list(&self.ctx, request.into_inner())
-            .await
-            .map(Response::new)
+        let who = Who::of(&request);
+        let r = request.into_inner();
+        ownership::require_named(&self.ctx, who, &r.supplier_account_id, &r.buyer_account_id)?;
+        ops::queries::list(&self.ctx, r).await.map(Response::new)
     }
     async fn count_orders_by_status(
         &self,
         request: Request<CountOrdersByStatusRequest>,
     ) -> Result<Response<CountOrdersByStatusResponse>, Status> {
-        ops::queries::count(&self.ctx, request.into_inner())
-            .await
-            .map(Response::new)
+        let who = Who::of(&request);
+        let r = request.into_inner();
+        ownership::require_named(&self.ctx, who, &r.supplier_account_id, &r.buyer_account_id)?;
+        ops::queries::count(&self.ctx, r).await.map(Response::new)
     }
     async fn update_order(
         &self,
         request: Request<UpdateOrderRequest>,
     ) -> Result<Response<UpdateOrderResponse>, Status> {
-        let subject = ops::subject(&request);
-        ops::modification::update(&self.ctx, request.into_inner(), subject)
+        let who = Who::of(&request);
+        ops::modification::update(&self.ctx, request.into_inner(), who)
             .await
             .map(Response::new)
     }
@@ -100,8 +123,8 @@ impl OrderService for Api {
         &self,
         request: Request<AcceptOrderRequest>,
     ) -> Result<Response<AcceptOrderResponse>, Status> {
-        let subject = ops::subject(&request);
-        ops::confirmation::accept(&self.ctx, request.into_inner(), subject)
+        let who = Who::of(&request);
+        ops::confirmation::accept(&self.ctx, request.into_inner(), who)
             .await
             .map(Response::new)
     }
@@ -109,8 +132,8 @@ impl OrderService for Api {
         &self,
         request: Request<RejectOrderRequest>,
     ) -> Result<Response<RejectOrderResponse>, Status> {
-        let subject = ops::subject(&request);
-        ops::confirmation::reject(&self.ctx, request.into_inner(), subject)
+        let who = Who::of(&request);
+        ops::confirmation::reject(&self.ctx, request.into_inner(), who)
             .await
             .map(Response::new)
     }
@@ -118,8 +141,8 @@ impl OrderService for Api {
         &self,
         request: Request<ConfirmOrderRequest>,
     ) -> Result<Response<ConfirmOrderResponse>, Status> {
-        let subject = ops::subject(&request);
-        ops::confirmation::confirm(&self.ctx, request.into_inner(), subject)
+        let who = Who::of(&request);
+        ops::confirmation::confirm(&self.ctx, request.into_inner(), who)
             .await
             .map(Response::new)
     }
@@ -127,7 +150,8 @@ impl OrderService for Api {
         &self,
         request: Request<QueryPaymentMethodsRequest>,
     ) -> Result<Response<QueryPaymentMethodsResponse>, Status> {
-        ops::payment_methods::query(&self.ctx, request.into_inner())
+        let who = Who::of(&request);
+        ops::payment_methods::query(&self.ctx, request.into_inner(), who)
             .await
             .map(Response::new)
     }
@@ -135,7 +159,13 @@ impl OrderService for Api {
         &self,
         request: Request<EstimateOrderFeesRequest>,
     ) -> Result<Response<EstimateOrderFeesResponse>, Status> {
-        ops::payment_methods::estimate(&self.ctx, request.into_inner())
+        let who = Who::of(&request);
+        let r = request.into_inner();
+        // An existing order is checked by the operation, which loads it.
+        if let Some(estimate_order_fees_request::Subject::Draft(d)) = &r.subject {
+            ownership::require_named(&self.ctx, who, &d.supplier_account_id, &d.buyer_account_id)?;
+        }
+        ops::payment_methods::estimate(&self.ctx, r, who)
             .await
             .map(Response::new)
     }
@@ -143,7 +173,8 @@ impl OrderService for Api {
         &self,
         request: Request<GetPaymentRequest>,
     ) -> Result<Response<GetPaymentResponse>, Status> {
-        ops::payments::get(&self.ctx, request.into_inner())
+        let who = Who::of(&request);
+        ops::payments::get(&self.ctx, request.into_inner(), who)
             .await
             .map(Response::new)
     }
@@ -151,7 +182,7 @@ impl OrderService for Api {
         &self,
         request: Request<PayOrdersRequest>,
     ) -> Result<Response<PayOrdersResponse>, Status> {
-        let subject = ops::subject(&request);
+        let who = Who::of(&request);
         // Wait for the saga within the caller's deadline (less a margin for the answer).
         let budget = request
             .metadata()
@@ -162,7 +193,7 @@ impl OrderService for Api {
             .map_or(self.ctx.settings.pay_wait, |t| {
                 t.min(self.ctx.settings.pay_wait)
             });
-        ops::payments::pay(&self.ctx, request.into_inner(), subject, budget)
+        ops::payments::pay(&self.ctx, request.into_inner(), who, budget)
             .await
             .map(Response::new)
     }
@@ -170,8 +201,8 @@ impl OrderService for Api {
         &self,
         request: Request<LinkRemittanceToOrderRequest>,
     ) -> Result<Response<LinkRemittanceToOrderResponse>, Status> {
-        let subject = ops::subject(&request);
-        ops::remittances::link(&self.ctx, request.into_inner(), subject)
+        let who = Who::of(&request);
+        ops::remittances::link(&self.ctx, request.into_inner(), who)
             .await
             .map(Response::new)
     }
@@ -179,8 +210,8 @@ impl OrderService for Api {
         &self,
         request: Request<AddShipmentRequest>,
     ) -> Result<Response<AddShipmentResponse>, Status> {
-        let subject = ops::subject(&request);
-        ops::shipments::add(&self.ctx, request.into_inner(), subject)
+        let who = Who::of(&request);
+        ops::shipments::add(&self.ctx, request.into_inner(), who)
             .await
             .map(Response::new)
     }
@@ -188,8 +219,8 @@ impl OrderService for Api {
         &self,
         request: Request<MarkShipmentDeliveredRequest>,
     ) -> Result<Response<MarkShipmentDeliveredResponse>, Status> {
-        let subject = ops::subject(&request);
-        ops::shipments::deliver(&self.ctx, request.into_inner(), subject)
+        let who = Who::of(&request);
+        ops::shipments::deliver(&self.ctx, request.into_inner(), who)
             .await
             .map(Response::new)
     }
@@ -197,8 +228,8 @@ impl OrderService for Api {
         &self,
         request: Request<ConfirmReceiptRequest>,
     ) -> Result<Response<ConfirmReceiptResponse>, Status> {
-        let subject = ops::subject(&request);
-        ops::receipt::confirm(&self.ctx, request.into_inner(), subject)
+        let who = Who::of(&request);
+        ops::receipt::confirm(&self.ctx, request.into_inner(), who)
             .await
             .map(Response::new)
     }
@@ -206,8 +237,8 @@ impl OrderService for Api {
         &self,
         request: Request<CancelOrderRequest>,
     ) -> Result<Response<CancelOrderResponse>, Status> {
-        let subject = ops::subject(&request);
-        ops::confirmation::cancel(&self.ctx, request.into_inner(), subject)
+        let who = Who::of(&request);
+        ops::confirmation::cancel(&self.ctx, request.into_inner(), who)
             .await
             .map(Response::new)
     }
@@ -215,8 +246,8 @@ impl OrderService for Api {
         &self,
         request: Request<RequestRefundRequest>,
     ) -> Result<Response<RequestRefundResponse>, Status> {
-        let subject = ops::subject(&request);
-        ops::refunds::request(&self.ctx, request.into_inner(), subject)
+        let who = Who::of(&request);
+        ops::refunds::request(&self.ctx, request.into_inner(), who)
             .await
             .map(Response::new)
     }
@@ -224,8 +255,8 @@ impl OrderService for Api {
         &self,
         request: Request<ResolveRefundRequest>,
     ) -> Result<Response<ResolveRefundResponse>, Status> {
-        let subject = ops::subject(&request);
-        ops::refunds::resolve(&self.ctx, request.into_inner(), subject)
+        let who = Who::of(&request);
+        ops::refunds::resolve(&self.ctx, request.into_inner(), who)
             .await
             .map(Response::new)
     }
@@ -233,8 +264,8 @@ impl OrderService for Api {
         &self,
         request: Request<SubmitReviewRequest>,
     ) -> Result<Response<SubmitReviewResponse>, Status> {
-        let subject = ops::subject(&request);
-        ops::reviews::submit(&self.ctx, request.into_inner(), subject)
+        let who = Who::of(&request);
+        ops::reviews::submit(&self.ctx, request.into_inner(), who)
             .await
             .map(Response::new)
     }
@@ -242,7 +273,8 @@ impl OrderService for Api {
         &self,
         request: Request<ListOrderEventsRequest>,
     ) -> Result<Response<ListOrderEventsResponse>, Status> {
-        ops::events::list(&self.ctx, request.into_inner())
+        let who = Who::of(&request);
+        ops::events::list(&self.ctx, request.into_inner(), who)
             .await
             .map(Response::new)
     }

@@ -8,10 +8,12 @@
 //! - `settings`: the knobs, from the environment; the rule tables live in the schema.
 //! - `ops/`: one module per area of the contract, the saga driver and its recovery loop,
 //!   the wallet-operation outbox, the background loops; `api`: the gRPC surface.
+//! - `ownership`: the person edge acts for must be the party of the order an RPC requires.
 
 mod api;
 pub mod domain;
 pub mod ops;
+pub mod ownership;
 pub mod settings;
 
 use std::sync::Arc;

@@ -94,7 +94,7 @@ pub struct ServiceArgs {
     #[arg(long, env = "KJ_DB_MAX_CONNECTIONS", default_value_t = 8)]
     pub db_max_connections: u32,
     /// Longest a request may run, in milliseconds, before DEADLINE_EXCEEDED.
-    #[arg(long, env = "KJ_REQUEST_TIMEOUT_MS", default_value_t = 10_000)]
+    #[arg(long, env = "KJ_REQUEST_TIMEOUT_MS", default_value_t = 30_000)]
     pub request_timeout_ms: u64,
     /// This service's Ed25519 key (base64url seed) for service credentials; `kuajing keys`
     /// prints a set for every service.

@@ -26,7 +26,7 @@ pub struct ServerSettings {
 impl Default for ServerSettings {
     fn default() -> Self {
         ServerSettings {
-            request_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
             concurrency_per_connection: 256,
         }
     }

@@ -41,10 +41,14 @@ impl Report {
     }
 
     fn record(&mut self, started: Instant, result: Result<(), tonic::Code>) {
+        self.record_latency(started.elapsed(), result);
+    }
+
+    fn record_latency(&mut self, latency: Duration, result: Result<(), tonic::Code>) {
         match result {
             Ok(()) => {
                 self.ok += 1;
-                let us = u64::try_from(started.elapsed().as_micros())
+                let us = u64::try_from(latency.as_micros())
                     .unwrap_or(u64::MAX)
                     .max(1);
                 let _ = self.latency.record(us);
@@ -132,7 +136,8 @@ pub async fn open<O: Op>(
     let total = u64::from(rate) * duration.as_secs();
     let interval_ns = 1_000_000_000 / u64::from(rate.max(1));
     let slots = Arc::new(Semaphore::new(max_in_flight));
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(Instant, Result<(), tonic::Code>)>();
+    let (tx, mut rx) =
+        tokio::sync::mpsc::unbounded_channel::<(Duration, Result<(), tonic::Code>)>();
     for n in 0..total {
         let due = start + Duration::from_nanos(n * interval_ns);
         tokio::time::sleep_until(due.into()).await;
@@ -140,14 +145,16 @@ pub async fn open<O: Op>(
         let (op, tx) = (op.clone(), tx.clone());
         tokio::spawn(async move {
             let r = op.run(n).await;
-            let _ = tx.send((due, r));
+            // From when it was due, not when it was sent: a stall counts against every
+            // request it delayed.
+            let _ = tx.send((due.elapsed(), r));
             drop(permit);
         });
     }
     drop(tx);
     let mut report = Report::new();
-    while let Some((due, r)) = rx.recv().await {
-        report.record(due, r);
+    while let Some((latency, r)) = rx.recv().await {
+        report.record_latency(latency, r);
     }
     // Throughput of an open loop is the offered rate over the window (minus failures).
     report.elapsed = duration;

@@ -23,6 +23,7 @@ use super::receipt::facts;
 use super::{Ctx, actor, replayed, store};
 use crate::domain::modification as paths;
 use crate::domain::status::{self, Action};
+use crate::ownership::{self, Need, Who};
 
 fn close(o: &mut Order, reason: CloseReason, now: DateTime<Utc>) {
     o.close_reason = reason as i32;
@@ -31,11 +32,21 @@ fn close(o: &mut Order, reason: CloseReason, now: DateTime<Utc>) {
     o.auto_confirm_time = None;
 }
 
+/// Who may reject an order: the supplier a buyer's draft awaits, the buyer an order
+/// awaiting confirmation; in any other status either (the state machine refuses).
+fn rejecting_party(o: &Order) -> Need {
+    match super::status_of(o) {
+        OrderStatus::AwaitingSupplierAcceptance => Need::Supplier,
+        OrderStatus::AwaitingBuyerConfirmation => Need::Buyer,
+        _ => Need::Either,
+    }
+}
+
 /// AcceptOrder.
 pub async fn accept(
     ctx: &Ctx,
     req: AcceptOrderRequest,
-    subject: Option<Uuid>,
+    who: Who,
 ) -> Result<AcceptOrderResponse, Status> {
     const METHOD: &str = "AcceptOrder";
     let mut inv = Invalid::new();
@@ -51,6 +62,7 @@ pub async fn accept(
         let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
         store::load(&mut conn, ctx, order_id).await?
     };
+    ownership::require(ctx, who, &current, Need::Supplier).await?;
     store::check_etag(ctx, &current, &req.etag)?;
     let from = super::status_of(&current);
     status::next(from, facts(&current), Action::Accept { modified: false })
@@ -94,7 +106,7 @@ pub async fn accept(
             store::save(&mut tx, &mut next, now).await?;
             let event = Event::new(
                 OrderEventType::Accepted,
-                actor(ActorType::Supplier, subject, &next.supplier_account_id),
+                actor(ActorType::Supplier, who.subject, &next.supplier_account_id),
                 from,
                 to,
                 &request_id,
@@ -112,7 +124,7 @@ pub async fn accept(
 pub async fn reject(
     ctx: &Ctx,
     req: RejectOrderRequest,
-    subject: Option<Uuid>,
+    who: Who,
 ) -> Result<RejectOrderResponse, Status> {
     const METHOD: &str = "RejectOrder";
     let mut inv = Invalid::new();
@@ -121,6 +133,7 @@ pub async fn reject(
     idempotency::parse_request_id(&req.request_id)?;
     inv.finish(ctx.errors())?;
     let order_id = order_id.expect("validated");
+    let standing = ownership::require_by_id(ctx, who, order_id, rejecting_party).await?;
     let now = ctx.now();
     let request_id = req.request_id.clone();
     let reason = req.reason_text.clone();
@@ -132,8 +145,10 @@ pub async fn reject(
         &req,
         |mut tx| async move {
             let mut o = store::lock(&mut tx, ctx, order_id).await?;
+            // The awaited party may have changed since the check.
+            ownership::again(ctx, standing, &o, rejecting_party(&o))?;
             let from = super::status_of(&o);
-            let (action, close_reason, who, party) =
+            let (action, close_reason, by, party) =
                 if from == OrderStatus::AwaitingSupplierAcceptance {
                     (
                         Action::SupplierReject,
@@ -156,7 +171,7 @@ pub async fn reject(
             store::save(&mut tx, &mut o, now).await?;
             let event = Event::new(
                 OrderEventType::Rejected,
-                actor(who, subject, &party),
+                actor(by, who.subject, &party),
                 from,
                 to,
                 &request_id,
@@ -173,7 +188,7 @@ pub async fn reject(
 pub async fn confirm(
     ctx: &Ctx,
     req: ConfirmOrderRequest,
-    subject: Option<Uuid>,
+    who: Who,
 ) -> Result<ConfirmOrderResponse, Status> {
     const METHOD: &str = "ConfirmOrder";
     let mut inv = Invalid::new();
@@ -187,6 +202,7 @@ pub async fn confirm(
     idempotency::parse_request_id(&req.request_id)?;
     inv.finish(ctx.errors())?;
     let order_id = order_id.expect("validated");
+    ownership::require_by_id(ctx, who, order_id, |_| Need::Buyer).await?;
     let now = ctx.now();
     let request_id = req.request_id.clone();
     let etag = req.etag.clone();
@@ -203,16 +219,17 @@ pub async fn confirm(
                 .map_err(|i| ctx.illegal(&o.order_id, i))?;
             store::check_etag(ctx, &o, &etag)?;
             o.status = to as i32;
-            // The confirming buyer becomes the order's buyer account when none was known.
+            // The confirming buyer (checked: known by its verified email) becomes the
+            // order's buyer account when none was known.
             if o.buyer_account_id.is_empty()
-                && let Some(s) = subject
+                && let Some(s) = who.checked()
             {
                 o.buyer_account_id = s.to_string();
             }
             store::save(&mut tx, &mut o, now).await?;
             let event = Event::new(
                 OrderEventType::Confirmed,
-                actor(ActorType::Buyer, subject, &o.buyer_account_id),
+                actor(ActorType::Buyer, who.subject, &o.buyer_account_id),
                 from,
                 to,
                 &request_id,
@@ -228,7 +245,7 @@ pub async fn confirm(
 pub async fn cancel(
     ctx: &Ctx,
     req: CancelOrderRequest,
-    subject: Option<Uuid>,
+    who: Who,
 ) -> Result<CancelOrderResponse, Status> {
     const METHOD: &str = "CancelOrder";
     let mut inv = Invalid::new();
@@ -244,6 +261,7 @@ pub async fn cancel(
         let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
         store::load(&mut conn, ctx, order_id).await?
     };
+    ownership::require(ctx, who, &current, Need::Either).await?;
     status::next(super::status_of(&current), facts(&current), Action::Cancel)
         .map_err(|i| ctx.illegal(&current.order_id, i))?;
     check_not_paying(ctx, &current).await?;
@@ -271,11 +289,11 @@ pub async fn cancel(
             let from = super::status_of(&o);
             let to = status::next(from, facts(&o), Action::Cancel)
                 .map_err(|i| ctx.illegal(&o.order_id, i))?;
-            let by_supplier = match subject {
+            let by_supplier = match who.subject {
                 Some(s) => s.to_string() == o.supplier_account_id,
                 None => o.kind != OrderKind::Marketplace as i32,
             };
-            let (why, who, party) = if by_supplier {
+            let (why, by, party) = if by_supplier {
                 (
                     CloseReason::CancelledBySupplier,
                     ActorType::Supplier,
@@ -293,7 +311,7 @@ pub async fn cancel(
             store::save(&mut tx, &mut o, now).await?;
             let event = Event::new(
                 OrderEventType::Cancelled,
-                actor(who, subject, &party),
+                actor(by, who.subject, &party),
                 from,
                 to,
                 &request_id,

@@ -17,6 +17,7 @@ use tonic::Status;
 use uuid::Uuid;
 
 use super::{Ctx, store};
+use crate::ownership::{self, Need, Who};
 
 /// An event being recorded.
 pub struct Event {
@@ -132,6 +133,7 @@ pub async fn append(
 pub async fn list(
     ctx: &Ctx,
     req: ListOrderEventsRequest,
+    who: Who,
 ) -> Result<ListOrderEventsResponse, Status> {
     let mut v = FieldViolations::new();
     let order_id = v.uuid("order_id", &req.order_id);
@@ -148,7 +150,8 @@ pub async fn list(
     v.finish()?;
     let order_id = order_id.expect("validated");
     let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
-    store::load(&mut conn, ctx, order_id).await?;
+    let order = store::load(&mut conn, ctx, order_id).await?;
+    ownership::require(ctx, who, &order, Need::Either).await?;
     let after = page.after.map_or(0, |c| c.time.timestamp_micros());
     let rows = sqlx::query(
         "SELECT event_id, sequence, doc FROM order_events

@@ -30,6 +30,7 @@ use super::{Ctx, ORDER_PAYMENT_IN_PROGRESS, actor, replayed, store, wallet_ops};
 use crate::domain::drafting::ShipBy;
 use crate::domain::modification as rules;
 use crate::domain::status::{self, Action, Illegal};
+use crate::ownership::{self, Need, Who};
 
 /// Reason: the status allows no modification.
 pub const ORDER_NOT_MODIFIABLE: &str = "ORDER_NOT_MODIFIABLE";
@@ -320,7 +321,7 @@ pub async fn check_not_paying(ctx: &Ctx, o: &Order) -> Result<(), Status> {
 pub async fn update(
     ctx: &Ctx,
     req: UpdateOrderRequest,
-    subject: Option<Uuid>,
+    who: Who,
 ) -> Result<UpdateOrderResponse, Status> {
     const METHOD: &str = "UpdateOrder";
     let mut inv = Invalid::new();
@@ -344,9 +345,18 @@ pub async fn update(
         let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
         store::load(&mut conn, ctx, order_id).await?
     };
+    let from = super::status_of(&current);
+    // The drafting buyer modifies its draft until the supplier accepts it; the supplier
+    // modifies the order otherwise. The etag is checked again under the lock, so the party
+    // cannot change in between.
+    let need = if from == OrderStatus::AwaitingSupplierAcceptance {
+        Need::Buyer
+    } else {
+        Need::Supplier
+    };
+    ownership::require(ctx, who, &current, need).await?;
     store::check_etag(ctx, &current, &req.etag)?;
     let kind = OrderKind::try_from(current.kind).unwrap_or(OrderKind::Unspecified);
-    let from = super::status_of(&current);
     let f = facts(&current);
     let to = status::next(from, f, Action::Modify)
         .map_err(|i| ctx.state_refusal(ORDER_NOT_MODIFIABLE, &current.order_id, i))?;
@@ -406,7 +416,7 @@ pub async fn update(
             store::save(&mut tx, &mut next, now).await?;
             let event = Event::new(
                 OrderEventType::Modified,
-                actor(actor_type, subject, &party),
+                actor(actor_type, who.subject, &party),
                 from,
                 to,
                 &request_id,

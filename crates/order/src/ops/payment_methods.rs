@@ -40,6 +40,7 @@ use super::trade_rules::{
 use super::{Ctx, store};
 use crate::domain::fees::MethodRow;
 use crate::domain::tiers::Basis;
+use crate::ownership::{self, Need, Who};
 use crate::rpc;
 
 /// Reason: an order has nothing due.
@@ -283,6 +284,7 @@ fn available_first(options: &mut [PaymentMethodOption]) {
 pub async fn query(
     ctx: &Ctx,
     req: QueryPaymentMethodsRequest,
+    who: Who,
 ) -> Result<QueryPaymentMethodsResponse, Status> {
     let mut v = FieldViolations::new();
     if req.order_ids.is_empty() || req.order_ids.len() > MAX_ORDERS {
@@ -306,6 +308,7 @@ pub async fn query(
             orders.push(store::load(&mut conn, ctx, *id).await?);
         }
     }
+    ownership::require_each(ctx, who, &orders, Need::Buyer).await?;
     let not_due: Vec<&Order> = orders
         .iter()
         .filter(|o| amount_due(o).is_none_or(|d| d <= Decimal::ZERO))
@@ -448,6 +451,7 @@ pub async fn query(
 pub async fn estimate(
     ctx: &Ctx,
     req: EstimateOrderFeesRequest,
+    who: Who,
 ) -> Result<EstimateOrderFeesResponse, Status> {
     let mut inv = Invalid::new();
     let mut order = match req.subject.as_ref() {
@@ -455,7 +459,9 @@ pub async fn estimate(
             let id = inv.v.uuid("order_id", id);
             inv.finish(ctx.errors())?;
             let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
-            store::load(&mut conn, ctx, id.expect("validated")).await?
+            let order = store::load(&mut conn, ctx, id.expect("validated")).await?;
+            ownership::require(ctx, who, &order, Need::Either).await?;
+            order
         }
         Some(estimate_order_fees_request::Subject::Draft(d)) => {
             let kind: Option<OrderKind> = inv.v.enum_value("draft.kind", d.kind);

@@ -34,6 +34,7 @@ use super::pricing::{self, amount_of, money};
 use super::{Ctx, ORDER_PAYMENT_IN_PROGRESS, actor, store};
 use crate::domain::saga;
 use crate::domain::status::{self, Action, Facts};
+use crate::ownership::{self, Need, Who};
 use crate::rpc;
 
 /// Reason: a method PayOrders cannot settle from the wallet.
@@ -258,14 +259,20 @@ fn answer(ctx: &Ctx, stored: Stored) -> Result<PayOrdersResponse, Status> {
     })
 }
 
-/// GetPayment.
-pub async fn get(ctx: &Ctx, req: GetPaymentRequest) -> Result<GetPaymentResponse, Status> {
+/// GetPayment. Someone else's payment answers NOT_FOUND, like a missing one.
+pub async fn get(
+    ctx: &Ctx,
+    req: GetPaymentRequest,
+    who: Who,
+) -> Result<GetPaymentResponse, Status> {
     let mut v = FieldViolations::new();
     let id = v.uuid("payment_id", &req.payment_id);
     v.finish()?;
     let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
+    let payment = load(&mut conn, ctx, id.expect("validated")).await?.payment;
+    ownership::payment_visible(ctx, who, &payment)?;
     Ok(GetPaymentResponse {
-        payment: Some(load(&mut conn, ctx, id.expect("validated")).await?.payment),
+        payment: Some(payment),
     })
 }
 
@@ -471,7 +478,7 @@ async fn await_payment(
 pub async fn pay(
     ctx: &Ctx,
     req: PayOrdersRequest,
-    subject: Option<Uuid>,
+    who: Who,
     budget: std::time::Duration,
 ) -> Result<PayOrdersResponse, Status> {
     let input = validate(ctx, &req)?;
@@ -488,6 +495,8 @@ pub async fn pay(
             orders.push(store::load(&mut conn, ctx, *id).await?);
         }
     }
+    // Every order must be the buyer's the PIN is given for.
+    ownership::require_each(ctx, who, &orders, Need::Buyer).await?;
     for o in &orders {
         check_payable(ctx, o)?;
     }
@@ -635,7 +644,7 @@ pub async fn pay(
         store::save(&mut tx, &mut o, now).await?;
         let event = Event::new(
             OrderEventType::PaymentStarted,
-            actor(ActorType::Buyer, subject, &o.buyer_account_id),
+            actor(ActorType::Buyer, who.subject, &o.buyer_account_id),
             OrderStatus::Unpaid,
             OrderStatus::Unpaid,
             &req.request_id,

@@ -23,9 +23,10 @@ use super::invalid::Invalid;
 use super::{Ctx, store};
 use crate::domain::number;
 use crate::domain::status::{group, statuses_of};
+use crate::ownership::{self, Who};
 
-/// GetOrder.
-pub async fn get(ctx: &Ctx, req: GetOrderRequest) -> Result<GetOrderResponse, Status> {
+/// GetOrder. Someone else's order answers NOT_FOUND, like a missing one.
+pub async fn get(ctx: &Ctx, req: GetOrderRequest, who: Who) -> Result<GetOrderResponse, Status> {
     let mut inv = Invalid::new();
     let by_id = match (req.order_id.is_empty(), req.order_number.is_empty()) {
         (false, true) => inv.v.uuid("order_id", &req.order_id),
@@ -45,10 +46,15 @@ pub async fn get(ctx: &Ctx, req: GetOrderRequest) -> Result<GetOrderResponse, St
     };
     inv.finish(ctx.errors())?;
     let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
-    let order = match by_id {
-        Some(id) => store::load(&mut conn, ctx, id).await?,
-        None => store::load_by_number(&mut conn, ctx, &req.order_number).await?,
+    let (order, asked) = match by_id {
+        Some(id) => (store::load(&mut conn, ctx, id).await?, id.to_string()),
+        None => (
+            store::load_by_number(&mut conn, ctx, &req.order_number).await?,
+            req.order_number.clone(),
+        ),
     };
+    drop(conn);
+    ownership::visible(ctx, who, &order, &asked).await?;
     Ok(GetOrderResponse { order: Some(order) })
 }
 

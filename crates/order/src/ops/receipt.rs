@@ -26,6 +26,7 @@ use super::pricing::{amount_of, money};
 use super::wallet_ops::{self, Kind, Op};
 use super::{Ctx, actor, payments, replayed, store};
 use crate::domain::status::{self, Action, Facts};
+use crate::ownership::{self, Need, Who};
 use crate::rpc;
 
 /// The wallet of an account (NOT_FOUND wallet when it has none).
@@ -167,7 +168,7 @@ async fn payee(ctx: &Ctx, o: &Order) -> Result<Option<String>, Status> {
 pub async fn confirm(
     ctx: &Ctx,
     req: ConfirmReceiptRequest,
-    subject: Option<Uuid>,
+    who: Who,
 ) -> Result<ConfirmReceiptResponse, Status> {
     const METHOD: &str = "ConfirmReceipt";
     let mut v = FieldViolations::new();
@@ -182,6 +183,7 @@ pub async fn confirm(
         let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
         store::load(&mut conn, ctx, order_id).await?
     };
+    ownership::require(ctx, who, &current, Need::Buyer).await?;
     // Refuse an illegal confirmation before asking the wallet anything.
     status::next(
         super::status_of(&current),
@@ -207,7 +209,7 @@ pub async fn confirm(
                 ctx,
                 &mut o,
                 ActorType::Buyer,
-                subject,
+                who.subject,
                 &request_id,
                 payee.as_deref(),
                 now,

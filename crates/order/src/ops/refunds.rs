@@ -33,6 +33,7 @@ use super::wallet_ops::{self, Caller, Kind, Op};
 use super::{Ctx, INSUFFICIENT_FUNDS, actor, peers, replayed, store};
 use crate::domain::refund::{self, ApprovalRefusal};
 use crate::domain::status::{self, Action, Illegal, RefundEnd};
+use crate::ownership::{self, Need, Who};
 
 /// Reason: the amount exceeds what may be refunded.
 pub const REFUND_EXCEEDS_PAID: &str = "REFUND_EXCEEDS_PAID";
@@ -58,7 +59,7 @@ fn refundable_of(o: &Order) -> Decimal {
 pub async fn request(
     ctx: &Ctx,
     req: RequestRefundRequest,
-    subject: Option<Uuid>,
+    who: Who,
 ) -> Result<RequestRefundResponse, Status> {
     const METHOD: &str = "RequestRefund";
     let mut inv = Invalid::new();
@@ -82,6 +83,7 @@ pub async fn request(
         reason.expect("validated"),
         amount.expect("validated"),
     );
+    ownership::require_by_id(ctx, who, order_id, |_| Need::Buyer).await?;
     let now = ctx.now();
     let request_id = req.request_id.clone();
     let r2 = req.clone();
@@ -141,7 +143,7 @@ pub async fn request(
             store::save(&mut tx, &mut o, now).await?;
             let event = Event::new(
                 OrderEventType::RefundRequested,
-                actor(ActorType::Buyer, subject, &o.buyer_account_id),
+                actor(ActorType::Buyer, who.subject, &o.buyer_account_id),
                 from,
                 to,
                 &request_id,
@@ -262,7 +264,7 @@ fn apply_end(
 pub async fn resolve(
     ctx: &Ctx,
     req: ResolveRefundRequest,
-    subject: Option<Uuid>,
+    who: Who,
 ) -> Result<ResolveRefundResponse, Status> {
     const METHOD: &str = "ResolveRefund";
     let mut inv = Invalid::new();
@@ -296,6 +298,13 @@ pub async fn resolve(
         let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
         store::load(&mut conn, ctx, order_id).await?
     };
+    // The supplier approves or rejects; the buyer withdraws its request.
+    let need = if decision == RefundDecision::Withdraw {
+        Need::Buyer
+    } else {
+        Need::Supplier
+    };
+    ownership::require(ctx, who, &current, need).await?;
     let wallets = if decision == RefundDecision::Approve {
         Some(wallets(ctx, &current).await?)
     } else {
@@ -303,8 +312,12 @@ pub async fn resolve(
     };
     let now = ctx.now();
     let resolver = match decision {
-        RefundDecision::Withdraw => actor(ActorType::Buyer, subject, &current.buyer_account_id),
-        _ => actor(ActorType::Supplier, subject, &current.supplier_account_id),
+        RefundDecision::Withdraw => actor(ActorType::Buyer, who.subject, &current.buyer_account_id),
+        _ => actor(
+            ActorType::Supplier,
+            who.subject,
+            &current.supplier_account_id,
+        ),
     };
     let r2 = req.clone();
     let mut pending = None;

@@ -31,6 +31,7 @@ use super::wallet_ops::{self, Caller, Kind, Op};
 use super::{CURRENCY_MISMATCH, Ctx, actor, replayed, store};
 use crate::domain::drafting::{self, ShipBy};
 use crate::domain::status::{self, Action};
+use crate::ownership::{self, Need, Who};
 use crate::rpc;
 
 /// Reason: more than the target still owes.
@@ -74,7 +75,7 @@ fn action(d: &Dues, target: PaymentTarget, amount: Decimal) -> Action {
 pub async fn link(
     ctx: &Ctx,
     req: LinkRemittanceToOrderRequest,
-    subject: Option<Uuid>,
+    who: Who,
 ) -> Result<LinkRemittanceToOrderResponse, Status> {
     const METHOD: &str = "LinkRemittanceToOrder";
     let mut inv = Invalid::new();
@@ -113,6 +114,7 @@ pub async fn link(
         let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
         store::load(&mut conn, ctx, order_id).await?
     };
+    ownership::require(ctx, who, &current, Need::Supplier).await?;
     if current.kind == OrderKind::Marketplace as i32 {
         return Err(ctx.illegal(
             &current.order_id,
@@ -229,8 +231,6 @@ pub async fn link(
         wallet_ops::insert(&mut tx, &op, now).await?;
         tx.commit().await.map_err(internal)?;
     }
-    // The actor of the link is the supplier (or wallet's matcher acting for it).
-    let _ = subject;
     finish(ctx, op_id, &req).await
 }
 

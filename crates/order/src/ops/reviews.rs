@@ -14,6 +14,7 @@ use super::invalid::Invalid;
 use super::receipt::facts;
 use super::{Ctx, actor, store};
 use crate::domain::status::{self, Action};
+use crate::ownership::{self, Need, Who};
 
 /// Reason: Direct Pay orders have no review.
 pub const REVIEW_NOT_AVAILABLE: &str = "REVIEW_NOT_AVAILABLE";
@@ -26,7 +27,7 @@ pub const REVIEW_ALREADY_EXISTS: &str = "REVIEW_ALREADY_EXISTS";
 pub async fn submit(
     ctx: &Ctx,
     req: SubmitReviewRequest,
-    subject: Option<Uuid>,
+    who: Who,
 ) -> Result<SubmitReviewResponse, Status> {
     const METHOD: &str = "SubmitReview";
     let mut inv = Invalid::new();
@@ -58,6 +59,7 @@ pub async fn submit(
     idempotency::parse_request_id(&req.request_id)?;
     inv.finish(ctx.errors())?;
     let order_id = order_id.expect("validated");
+    ownership::require_by_id(ctx, who, order_id, |_| Need::Buyer).await?;
     let input = req.review.clone().unwrap_or_default();
     let now = ctx.now();
     let request_id = req.request_id.clone();
@@ -100,7 +102,8 @@ pub async fn submit(
                 ));
             }
             let review_id = Uuid::now_v7();
-            let reviewer = subject
+            let reviewer = who
+                .subject
                 .map(|s| s.to_string())
                 .unwrap_or_else(|| o.buyer_account_id.clone());
             let review = Review {
@@ -113,7 +116,7 @@ pub async fn submit(
             store::save(&mut tx, &mut o, now).await?;
             let event = Event::new(
                 OrderEventType::ReviewSubmitted,
-                actor(ActorType::Buyer, subject, &o.buyer_account_id),
+                actor(ActorType::Buyer, who.subject, &o.buyer_account_id),
                 from,
                 to,
                 &request_id,

@@ -18,6 +18,7 @@ use super::receipt::facts;
 use super::{Ctx, actor, replayed, store};
 use crate::domain::shipping::{self, BatchRefusal, LineState};
 use crate::domain::status::{self, Action};
+use crate::ownership::{self, Who};
 
 /// Reason: offline shipping without carrier, tracking number and proof.
 pub const LOGISTICS_PROOF_REQUIRED: &str = "LOGISTICS_PROOF_REQUIRED";
@@ -34,7 +35,7 @@ pub const SHIPMENT_ALREADY_DELIVERED: &str = "SHIPMENT_ALREADY_DELIVERED";
 pub async fn add(
     ctx: &Ctx,
     req: AddShipmentRequest,
-    subject: Option<Uuid>,
+    who: Who,
 ) -> Result<AddShipmentResponse, Status> {
     const METHOD: &str = "AddShipment";
     let mut inv = Invalid::new();
@@ -120,6 +121,7 @@ pub async fn add(
         &req,
         |mut tx| async move {
             let mut o = store::lock(&mut tx, ctx, order_id).await?;
+            ownership::require_supplier(ctx, who, &o)?;
             let from = super::status_of(&o);
             status::next(from, facts(&o), Action::Ship { complete: false })
                 .map_err(|i| ctx.illegal(&o.order_id, i))?;
@@ -177,7 +179,7 @@ pub async fn add(
             store::save(&mut tx, &mut o, now).await?;
             let event = Event::new(
                 OrderEventType::ShipmentAdded,
-                actor(ActorType::Supplier, subject, &o.supplier_account_id),
+                actor(ActorType::Supplier, who.subject, &o.supplier_account_id),
                 from,
                 to,
                 &request_id,
@@ -265,7 +267,7 @@ fn refusal(ctx: &Ctx, order_id: &str, e: BatchRefusal) -> Status {
 pub async fn deliver(
     ctx: &Ctx,
     req: MarkShipmentDeliveredRequest,
-    subject: Option<Uuid>,
+    who: Who,
 ) -> Result<MarkShipmentDeliveredResponse, Status> {
     const METHOD: &str = "MarkShipmentDelivered";
     let mut inv = Invalid::new();
@@ -309,6 +311,7 @@ pub async fn deliver(
         &req,
         |mut tx| async move {
             let mut o = store::lock(&mut tx, ctx, order_id).await?;
+            ownership::require_supplier(ctx, who, &o)?;
             let from = super::status_of(&o);
             let sid = shipment_id.to_string();
             let k = o
@@ -358,7 +361,7 @@ pub async fn deliver(
                 store::save(&mut tx, &mut o, now).await?;
                 let event = Event::new(
                     OrderEventType::ShipmentDelivered,
-                    actor(ActorType::Supplier, subject, &o.supplier_account_id),
+                    actor(ActorType::Supplier, who.subject, &o.supplier_account_id),
                     from,
                     to,
                     &request_id,

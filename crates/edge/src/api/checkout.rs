@@ -1,0 +1,165 @@
+//! Paying: which methods the caller's unpaid orders can use, what an order costs, the
+//! checkout itself (the order service's PayOrders saga) and its payments.
+
+use kuajing_proto::edge::v1 as pb;
+use kuajing_proto::order::v1 as opb;
+use tonic::Status;
+
+use super::orders::as_party;
+use super::{field, got};
+use crate::Edge;
+use crate::caller::Call;
+use crate::domain::access::{self, Need, Party};
+use crate::domain::token::Role;
+use crate::domain::validate::Violations;
+use crate::{call, errors};
+
+/// Most orders one request may name.
+const MAX_ORDERS: usize = 50;
+
+/// Checks that the caller is the buyer of every order, one by one.
+async fn buyer_of_each(edge: &Edge, call: &Call, order_ids: &[String]) -> Result<(), Status> {
+    for id in order_ids {
+        as_party(edge, call, id, |_| Need::Only(Party::Buyer)).await?;
+    }
+    Ok(())
+}
+
+/// Payment methods of the caller's unpaid orders (buyers).
+pub async fn query_payment_methods(
+    edge: &Edge,
+    call: &Call,
+    req: pb::QueryPaymentMethodsRequest,
+) -> Result<pb::QueryPaymentMethodsResponse, Status> {
+    call.require(Role::Buyer)?;
+    let mut v = Violations::new();
+    v.id_list("order_ids", &req.order_ids, MAX_ORDERS);
+    errors::check(v)?;
+    buyer_of_each(edge, call, &req.order_ids).await?;
+    let r = call!(
+        edge,
+        call.out(),
+        order.query_payment_methods(opb::QueryPaymentMethodsRequest {
+            order_ids: req.order_ids,
+        })
+    )?;
+    Ok(pb::QueryPaymentMethodsResponse {
+        orders: r.orders,
+        common_methods: r.common_methods,
+    })
+}
+
+/// The fees of one of the caller's orders, or of a draft with the caller's side filled in.
+pub async fn estimate_order_fees(
+    edge: &Edge,
+    call: &Call,
+    req: pb::EstimateOrderFeesRequest,
+) -> Result<pb::EstimateOrderFeesResponse, Status> {
+    use opb::estimate_order_fees_request::Subject as To;
+    use pb::estimate_order_fees_request::Subject as From;
+    let subject = match req.subject {
+        None => {
+            return Err(errors::invalid(
+                "subject",
+                "one of order_id and draft is required",
+            ));
+        }
+        Some(From::OrderId(id)) => {
+            let mut v = Violations::new();
+            v.id("order_id", &id);
+            errors::check(v)?;
+            as_party(edge, call, &id, |_| Need::Either).await?;
+            To::OrderId(id)
+        }
+        Some(From::Draft(mut draft)) => {
+            let mut v = Violations::new();
+            let supplier = v.optional_id("draft.supplier_account_id", &draft.supplier_account_id);
+            let buyer = v.optional_id("draft.buyer_account_id", &draft.buyer_account_id);
+            errors::check(v)?;
+            let me = call.me()?;
+            let (supplier, buyer) =
+                access::estimate_sides(me.roles, me.account_id, got(supplier)?, got(buyer)?)
+                    .map_err(errors::refused)?;
+            draft.supplier_account_id = supplier.map(|s| s.to_string()).unwrap_or_default();
+            draft.buyer_account_id = buyer.map(|b| b.to_string()).unwrap_or_default();
+            To::Draft(draft)
+        }
+    };
+    let r = call!(
+        edge,
+        call.out(),
+        order.estimate_order_fees(opb::EstimateOrderFeesRequest {
+            subject: Some(subject),
+            payment_method: req.payment_method,
+            export_method: req.export_method,
+        })
+    )?;
+    Ok(pb::EstimateOrderFeesResponse {
+        fees: r.fees,
+        total_amount: r.total_amount,
+        total_usd_equivalent: r.total_usd_equivalent,
+        payment_methods: r.payment_methods,
+    })
+}
+
+/// Checkout: pays the caller's unpaid marketplace orders from the mandate's wallet.
+pub async fn pay_orders(
+    edge: &Edge,
+    call: &Call,
+    req: pb::PayOrdersRequest,
+) -> Result<pb::PayOrdersResponse, Status> {
+    call.require(Role::Buyer)?;
+    let mut v = Violations::new();
+    let rid = v.request_id(&req.request_id);
+    v.id_list("order_ids", &req.order_ids, MAX_ORDERS);
+    v.known::<opb::PaymentMethod>("payment_method", req.payment_method, true);
+    v.optional_id("wallet_id", &req.wallet_id);
+    v.optional_id("mandate_id", &req.mandate_id);
+    v.six_digits("payment_pin", &req.payment_pin);
+    errors::check(v)?;
+    // Before the PIN reaches the order service (which verifies it for the orders' buyer).
+    buyer_of_each(edge, call, &req.order_ids).await?;
+    let r = call!(
+        edge,
+        call.out(),
+        order.pay_orders(opb::PayOrdersRequest {
+            request_id: call.request_id(got(rid)?, "pay"),
+            order_ids: req.order_ids,
+            payment_method: req.payment_method,
+            wallet_id: req.wallet_id,
+            mandate_id: req.mandate_id,
+            fx_source_currency_code: req.fx_source_currency_code,
+            expected_total: req.expected_total,
+            payment_pin: req.payment_pin,
+        })
+    )?;
+    Ok(pb::PayOrdersResponse { payment: r.payment })
+}
+
+/// One of the caller's payments; another's reads as missing.
+pub async fn get_payment(
+    edge: &Edge,
+    call: &Call,
+    req: pb::GetPaymentRequest,
+) -> Result<pb::GetPaymentResponse, Status> {
+    let mut v = Violations::new();
+    v.id("payment_id", &req.payment_id);
+    errors::check(v)?;
+    let r = call!(
+        edge,
+        call.out(),
+        order.get_payment(opb::GetPaymentRequest {
+            payment_id: req.payment_id.clone(),
+        })
+    )?;
+    let payment = field(r.payment, "payment")?;
+    access::visible(
+        "payment",
+        &req.payment_id,
+        payment.buyer_account_id == call.my_id()?.to_string(),
+    )
+    .map_err(errors::refused)?;
+    Ok(pb::GetPaymentResponse {
+        payment: Some(payment),
+    })
+}

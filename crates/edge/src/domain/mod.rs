@@ -1,0 +1,11 @@
+//! Edge's rules, free of IO: tokens and roles, ownership, rate buckets, client addresses,
+//! deadlines, downstream request ids, input checks and the RPC catalogue.
+
+pub mod access;
+pub mod client_ip;
+pub mod deadline;
+pub mod rate;
+pub mod request_id;
+pub mod rpc;
+pub mod token;
+pub mod validate;
