@@ -10,3 +10,6 @@ mod identity;
 mod journeys;
 mod order;
 mod wallet;
+
+/// Fixtures the test modules share.
+mod support;
