@@ -10,13 +10,12 @@
 use std::time::Duration;
 
 use kuajing_proto::authorization::v1 as authz;
-use kuajing_proto::authorization::v1::authorization_service_client::AuthorizationServiceClient;
 use kuajing_proto::fx::v1::SetRateRequest;
 use kuajing_proto::identity::v1 as idp;
 use kuajing_proto::order::v1::order_service_client::OrderServiceClient;
 use kuajing_proto::order::v1::*;
 use kuajing_proto::wallet::v1 as wpb;
-use kuajing_testkit::{As, Channel, TestPlatform};
+use kuajing_testkit::{As, TestPlatform};
 use rust_decimal::Decimal;
 use sqlx::Connection;
 use tonic::{Code, Status};
@@ -24,154 +23,6 @@ use tonic_types::StatusExt;
 use uuid::Uuid;
 
 use crate::support::*;
-
-type Orders = OrderServiceClient<Channel>;
-
-fn authz_as(tp: &TestPlatform, caller: &str) -> AuthorizationServiceClient<Channel> {
-    AuthorizationServiceClient::new(tp.channel_as("authorization", As::Caller(caller.to_owned())))
-}
-
-fn orders(tp: &TestPlatform) -> Orders {
-    OrderServiceClient::new(tp.channel_as("order", As::Caller("edge".to_owned())))
-}
-
-/// A supplier in mainland China with a wallet: a paid member (admitted to Trade Assurance
-/// and Direct Pay) unless `free`, and enabled for cross-border pay when `cross_border`.
-async fn supplier(tp: &TestPlatform, ops: &str, free: bool, cross_border: bool) -> Party {
-    let name = unique("factory");
-    let s = register(
-        tp,
-        idp::RegisterAccountRequest {
-            account_type: idp::AccountType::Business as i32,
-            role: idp::AccountRole::Supplier as i32,
-            region_code: "CN".to_owned(),
-            display_name: format!("{name} Trading Co."),
-            email: format!("{name}@example.cn"),
-            ..personal(&name)
-        },
-    )
-    .await;
-    let mut paths = Vec::new();
-    let mut profile = idp::SupplierProfile {
-        account_id: s.account_id.clone(),
-        ..Default::default()
-    };
-    if !free {
-        profile.membership = idp::SupplierMembership::Paid as i32;
-        paths.push("membership".to_owned());
-    }
-    if cross_border {
-        profile.trustpass_active = true;
-        profile.cross_border_pay_enabled = true;
-        paths.push("trustpass_active".to_owned());
-        paths.push("cross_border_pay_enabled".to_owned());
-    }
-    if !paths.is_empty() {
-        let mut req = idp::UpdateSupplierProfileRequest {
-            request_id: rid(),
-            supplier_profile: Some(profile),
-            update_mask: None,
-            reason: "onboarding".to_owned(),
-        };
-        let mut mask = req.update_mask.take().unwrap_or_default();
-        mask.paths = paths;
-        req.update_mask = Some(mask);
-        identity_as(tp, "operator")
-            .update_supplier_profile(acting(ops, req))
-            .await
-            .expect("supplier profile");
-    }
-    let wallet_id = open_wallet(tp, &s.account_id).await;
-    Party {
-        account_id: s.account_id,
-        wallet_id,
-        member: String::new(),
-        linked_account_id: String::new(),
-    }
-}
-
-/// The buyer authorises its 1688 member to pay from its wallet (agreement + code).
-async fn active_mandate(tp: &TestPlatform, b: &Party) -> authz::Mandate {
-    let mut edge = authz_as(tp, "edge");
-    let created = edge
-        .create_mandate(authz::CreateMandateRequest {
-            request_id: rid(),
-            wallet_id: b.wallet_id.clone(),
-            owner_account_id: b.account_id.clone(),
-            marketplace_member: Some(idp::MarketplaceMember {
-                marketplace: idp::Marketplace::Marketplace1688 as i32,
-                external_member_id: b.member.clone(),
-            }),
-            expire_time: None,
-            funding_currency_code: String::new(),
-            verification_channel: idp::VerificationChannel::Email as i32,
-        })
-        .await
-        .expect("create mandate")
-        .into_inner();
-    let mandate = created.mandate.expect("mandate");
-    let challenge = created.challenge.expect("challenge");
-    let code = code_in_outbox(tp, &challenge.challenge_id).await;
-    let active = edge
-        .activate_mandate(authz::ActivateMandateRequest {
-            request_id: rid(),
-            mandate_id: mandate.mandate_id.clone(),
-            agreement_accepted: true,
-            agreement_version: "kjb-2023-02".to_owned(),
-            challenge_id: challenge.challenge_id,
-            code,
-        })
-        .await
-        .expect("activate")
-        .into_inner()
-        .mandate
-        .expect("mandate");
-    assert_eq!(active.state, authz::MandateState::Active as i32);
-    active
-}
-
-/// Tops a wallet up through a TOP_UP receiving account.
-async fn top_up(tp: &TestPlatform, wallet: &str, currency: &str, value: &str) {
-    let mut w = tp.wallet();
-    let account = w
-        .create_receiving_account(wpb::CreateReceivingAccountRequest {
-            request_id: rid(),
-            wallet_id: wallet.to_owned(),
-            currency_code: currency.to_owned(),
-            display_name: format!("{currency} top-up"),
-            purpose: wpb::ReceivingAccountPurpose::TopUp as i32,
-        })
-        .await
-        .expect("receiving account")
-        .into_inner()
-        .receiving_account
-        .expect("account");
-    w.record_inbound_remittance(remittance(&account, value))
-        .await
-        .expect("top-up");
-}
-
-fn remittance(account: &wpb::ReceivingAccount, value: &str) -> wpb::RecordInboundRemittanceRequest {
-    wpb::RecordInboundRemittanceRequest {
-        request_id: rid(),
-        account_number: account
-            .bank_details
-            .as_ref()
-            .unwrap()
-            .account_number
-            .clone(),
-        bank_reference: unique("REF"),
-        amount: m(&account.currency_code, value),
-        payer: Some(wpb::RemittancePayer {
-            name: "ACME Inc".into(),
-            account_number_masked: "****4321".into(),
-            bank_name: "Chase".into(),
-            country_code: "US".into(),
-        }),
-        remittance_info: "PI-2026-001".into(),
-        value_time: Some(kuajing_platform::time::to_proto(chrono::Utc::now())),
-    }
-}
 
 /// (available, held) of a wallet in a currency.
 async fn balance(tp: &TestPlatform, wallet: &str, currency: &str) -> (Decimal, Decimal) {
@@ -191,74 +42,6 @@ async fn balance(tp: &TestPlatform, wallet: &str, currency: &str) -> (Decimal, D
         .find(|b| b.currency_code == currency)
         .expect("balance");
     (amount(&b.available), amount(&b.held))
-}
-
-fn line(product: &str, category: &str, quantity: i64, price: &str, currency: &str) -> OrderLine {
-    OrderLine {
-        product_id: format!("offer-{product}"),
-        sku_id: String::new(),
-        product_name: product.to_owned(),
-        sku_attributes: vec![SkuAttribute {
-            name: "Color".to_owned(),
-            value: "Blue".to_owned(),
-        }],
-        category_code: category.to_owned(),
-        quantity,
-        unit: String::new(),
-        unit_price: m(currency, price),
-        ..OrderLine::default()
-    }
-}
-
-fn address(region: &str) -> ShippingAddress {
-    ShippingAddress {
-        recipient_name: "Jane Doe".to_owned(),
-        company_name: "ACME Inc".to_owned(),
-        phone: "+14155550100".to_owned(),
-        region_code: region.to_owned(),
-        subdivision_code: String::new(),
-        administrative_area: "CA".to_owned(),
-        locality: "San Francisco".to_owned(),
-        address_lines: vec!["1 Market St".to_owned()],
-        postal_code: "94105".to_owned(),
-    }
-}
-
-fn marketplace_order(
-    b: &Party,
-    s: &Party,
-    lines: Vec<OrderLine>,
-    freight: &str,
-) -> CreateMarketplaceOrderRequest {
-    CreateMarketplaceOrderRequest {
-        request_id: rid(),
-        buyer_account_id: b.account_id.clone(),
-        supplier_account_id: s.account_id.clone(),
-        marketplace_code: idp::Marketplace::Marketplace1688 as i32,
-        external_order_id: String::new(),
-        buyer_linked_account_id: b.linked_account_id.clone(),
-        supplier_member_id: "b2b-factory".to_owned(),
-        lines,
-        logistics: Some(CrossBorderLogistics {
-            option_code: "AIR-CONSOL".to_owned(),
-            provider_name: "Cainiao".to_owned(),
-            service_name: "Air express to consolidation warehouse".to_owned(),
-            delivery_address: Some(address("SG")),
-            freight: m("CNY", freight),
-            estimated_transit_days: 7,
-        }),
-        transaction_method: TransactionMethod::SecuredTransaction as i32,
-    }
-}
-
-async fn create(tp: &TestPlatform, req: CreateMarketplaceOrderRequest) -> Order {
-    orders(tp)
-        .create_marketplace_order(req)
-        .await
-        .expect("order")
-        .into_inner()
-        .order
-        .expect("order")
 }
 
 async fn get(tp: &TestPlatform, order_id: &str) -> Order {

@@ -1,9 +1,14 @@
 //! Traces across services, in a test binary of its own: telemetry is process-wide, and
 //! this one exports to an in-process OTLP receiver.
 //!
-//! Drives a conversion through fx (which calls wallet twice) and finds one trace whose
-//! spans come from both services with the caller's span as the parent of the callee's,
-//! plus SQL statement spans under them and the RPC metrics.
+//! Drives a conversion through fx (which calls wallet twice), then one checkout through
+//! edge (PayOrders: edge, order, identity, authorization, wallet), and finds for each one
+//! trace whose spans come from every service on the way, each callee's span under its
+//! caller's, plus SQL statement spans under them and the RPC metrics.
+
+#[allow(dead_code, unused_imports)]
+#[path = "support.rs"]
+mod support;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -233,6 +238,106 @@ async fn one_conversion_is_one_trace_across_services() -> anyhow::Result<()> {
             .all(|s| by_id.contains_key(s.parent_span_id.as_slice())),
         "every SQL span has a parent in the trace"
     );
+
+    // One checkout through edge: a verified buyer with an active mandate and CNH pays a
+    // marketplace order by cross-border pay.
+    let ops = support::operator_account(&tp).await;
+    let buyer = support::onboard(&tp, &ops).await;
+    let seller = support::supplier(&tp, &ops, false, true).await;
+    support::active_mandate(&tp, &buyer).await;
+    support::top_up(&tp, &buyer.wallet_id, "CNH", "5000.00").await;
+    let order = support::create(
+        &tp,
+        support::marketplace_order(
+            &buyer,
+            &seller,
+            vec![support::line("Desk lamp", "lighting", 10, "25.00", "CNY")],
+            "0.00",
+        ),
+    )
+    .await;
+    let mut edge = tp.edge();
+    let login = edge
+        .login(kuajing_proto::edge::v1::LoginRequest {
+            request_id: rid(),
+            identifier: buyer.member_name.clone(),
+            password: support::PASSWORD.to_owned(),
+        })
+        .await?
+        .into_inner();
+    let token = login.tokens.expect("tokens").access_token;
+    let mut pay = tonic::Request::new(kuajing_proto::edge::v1::PayOrdersRequest {
+        request_id: rid(),
+        order_ids: vec![order.order_id.clone()],
+        payment_method: kuajing_proto::order::v1::PaymentMethod::CrossBorderPay as i32,
+        payment_pin: support::PIN.to_owned(),
+        ..Default::default()
+    });
+    pay.metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse()?);
+    edge.pay_orders(pay).await?;
+    let mut checkout = None;
+    for _ in 0..50 {
+        kuajing_platform::telemetry::flush();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let spans = receiver.spans.lock().unwrap();
+        if let Some(root) = spans
+            .iter()
+            .find(|s| s.name == "kuajing.edge.v1.EdgeService/PayOrders")
+        {
+            let services: std::collections::BTreeSet<&str> = spans
+                .iter()
+                .filter(|s| s.trace_id == root.trace_id)
+                .filter_map(|s| attr(s, "rpc.service"))
+                .collect();
+            if services.len() >= 5 {
+                checkout = Some(root.trace_id.clone());
+                break;
+            }
+        }
+    }
+    let trace = checkout.expect("the checkout trace arrived with spans from five services");
+    let spans: Vec<Span> = receiver
+        .spans
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|s| s.trace_id == trace)
+        .cloned()
+        .collect();
+    let by_id: HashMap<&[u8], &Span> = spans.iter().map(|s| (s.span_id.as_slice(), s)).collect();
+    let services: std::collections::BTreeSet<&str> = spans
+        .iter()
+        .filter_map(|s| attr(s, "rpc.service"))
+        .collect();
+    for s in [
+        "kuajing.edge.v1.EdgeService",
+        "kuajing.order.v1.OrderService",
+        "kuajing.authorization.v1.AuthorizationService",
+        "kuajing.wallet.v1.WalletService",
+    ] {
+        assert!(services.contains(s), "{s} in {services:?}");
+    }
+    // Every server span but edge's hangs, through its parents, under edge's PayOrders span.
+    let root = spans
+        .iter()
+        .find(|s| s.name == "kuajing.edge.v1.EdgeService/PayOrders")
+        .unwrap();
+    for s in spans
+        .iter()
+        .filter(|s| attr(s, "rpc.service").is_some() && s.span_id != root.span_id)
+    {
+        let mut up = by_id.get(s.parent_span_id.as_slice()).copied();
+        let mut reached = false;
+        while let Some(p) = up {
+            if p.span_id == root.span_id {
+                reached = true;
+                break;
+            }
+            up = by_id.get(p.parent_span_id.as_slice()).copied();
+        }
+        assert!(reached, "{} is not under the checkout's root span", s.name);
+    }
 
     let mut metrics = Vec::new();
     for _ in 0..40 {

@@ -25,6 +25,7 @@ use rust_decimal::Decimal;
 use sqlx::{PgConnection, Row};
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
+use tracing::Instrument as _;
 use uuid::Uuid;
 
 use super::events::{self, Event};
@@ -660,11 +661,15 @@ pub async fn pay(
 
     let driver_ctx = ctx.clone();
     let pin = input.pin;
-    let handle = tokio::spawn(async move {
-        if let Err(e) = super::saga::drive(&driver_ctx, payment_id, lease, Some(pin)).await {
-            tracing::warn!(payment_id = %payment_id, error = %e.message(), "payment saga stopped; recovery will carry on");
+    // The saga runs in the RPC's span, so its calls join the caller's trace.
+    let handle = tokio::spawn(
+        async move {
+            if let Err(e) = super::saga::drive(&driver_ctx, payment_id, lease, Some(pin)).await {
+                tracing::warn!(payment_id = %payment_id, error = %e.message(), "payment saga stopped; recovery will carry on");
+            }
         }
-    });
+        .instrument(tracing::Span::current()),
+    );
     await_payment(ctx, payment_id, Some(handle), budget).await
 }
 
