@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod chaos;
 pub mod launch;
+pub mod parties;
 pub mod pgcluster;
 pub mod procs;
 

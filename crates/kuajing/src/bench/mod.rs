@@ -15,7 +15,11 @@ use rust_decimal::Decimal;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection};
 
+use crate::parties::{Buyer, Reach, Supplier};
 use crate::procs::{Processes, default_bin_dir};
+use kuajing_proto::edge::v1::edge_service_client::EdgeServiceClient;
+use kuajing_proto::fx::v1::fx_service_client::FxServiceClient;
+use kuajing_proto::wallet::v1::wallet_service_client::WalletServiceClient;
 use load::Report;
 
 /// What to measure.
@@ -27,9 +31,10 @@ pub enum Scenario {
     Hot,
     /// An fx quote and its execution.
     Quote,
-    /// PayOrders through edge (the whole payment saga). Not built yet.
+    /// PayOrders through edge: the whole payment saga, one order per checkout.
     Checkout,
-    /// An authenticated read through edge. Not built yet.
+    /// A person's GetWallet through edge (bearer token), measured beside the same read
+    /// straight at the wallet service.
     Read,
 }
 
@@ -87,12 +92,6 @@ async fn exec(admin: &PgConnectOptions, sql: String) -> anyhow::Result<()> {
 
 /// Runs the benchmark and prints its report.
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
-    if matches!(args.scenario, Scenario::Checkout | Scenario::Read) {
-        anyhow::bail!(
-            "scenario {:?} is not built yet (it needs edge's checkout and reads)",
-            args.scenario
-        );
-    }
     let admin: PgConnectOptions = args.database_url.parse().context("--database-url")?;
     let settings = {
         let mut conn = admin
@@ -121,7 +120,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     };
     let result = measure(&args, &bin_dir, url.as_str()).await;
     exec(&admin, format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).await?;
-    let (report, rss) = result?;
+    let Measured { report, rss, notes } = result?;
 
     let baseline = if args.no_pgbench {
         None
@@ -152,6 +151,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         Some(tps?)
     };
 
+    for note in &notes {
+        println!("{note}");
+    }
     for (name, bytes) in &rss {
         println!(
             "rss        kuajing-{name:<14} {} MiB",
@@ -201,69 +203,235 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Edge's per-caller, per-IP and money-movement rate limits, raised: the load generator is
+/// one address and a handful of people, far beyond what the limits allow a real client.
+const EDGE_LIMITS_RAISED: [(&str, &str); 5] = [
+    ("KJ_EDGE_CALLER_RATE", "1000000"),
+    ("KJ_EDGE_CALLER_BURST", "1000000"),
+    ("KJ_EDGE_IP_RATE", "1000000"),
+    ("KJ_EDGE_IP_BURST", "1000000"),
+    ("KJ_EDGE_MONEY_RATE", "1000000"),
+];
+
+/// What one run measured.
+struct Measured {
+    report: Report,
+    rss: Vec<(String, u64)>,
+    /// Lines printed before the summary (e.g. the direct read beside edge's).
+    notes: Vec<String>,
+}
+
+/// Warms up for 3 s, then measures `op` as the arguments say (closed or open loop).
+async fn drive<O: load::Op>(op: Arc<O>, args: &BenchArgs) -> Report {
+    load::closed(op.clone(), args.clients, WARMUP).await;
+    measure_only(op, args).await
+}
+
+/// Measures `op` as the arguments say, without a warm-up.
+async fn measure_only<O: load::Op>(op: Arc<O>, args: &BenchArgs) -> Report {
+    let duration = Duration::from_secs(args.seconds);
+    match args.rate {
+        Some(rate) => load::open(op, rate, duration, 4096).await,
+        None => load::closed(op, args.clients, duration).await,
+    }
+}
+
+const WARMUP: Duration = Duration::from_secs(3);
+
+/// One line summarising a report (p50/p99/p99.9 and errors).
+fn summary(report: &Report) -> String {
+    format!(
+        "ops_per_s={} p50_ms={} p99_ms={} p999_ms={} errors={}",
+        fmt_x100(report.ops_per_s_x100()),
+        ms(report.quantile_us(500)),
+        ms(report.quantile_us(990)),
+        ms(report.quantile_us(999)),
+        report.error_count()
+    )
+}
+
 async fn measure(
     args: &BenchArgs,
     bin_dir: &std::path::Path,
     url: &str,
-) -> anyhow::Result<(Report, Vec<(String, u64)>)> {
-    let procs = Processes::start(bin_dir, url, args.base_port, &[]).await?;
+) -> anyhow::Result<Measured> {
+    let edge_env: &[(&str, &str)] = if matches!(args.scenario, Scenario::Read | Scenario::Checkout)
+    {
+        println!("edge       rate limits raised for the load generator (one address, few people)");
+        &EDGE_LIMITS_RAISED
+    } else {
+        &[]
+    };
+    let procs = Processes::start(bin_dir, url, args.base_port, edge_env).await?;
     let outcome = async {
-        let wallet_url = procs.url("wallet").context("wallet")?;
-        let wallets = Arc::new(
-            scenarios::funded_wallets(
-                &wallet_url,
-                procs.keyring(),
-                args.wallets,
-                "USD",
-                "1000000.00",
-            )
-            .await?,
-        );
-        let duration = Duration::from_secs(args.seconds);
-        let warmup = Duration::from_secs(3);
+        let reach = Reach {
+            urls: crate::procs::SERVICES
+                .iter()
+                .filter_map(|n| procs.url(n).map(|u| ((*n).to_owned(), u)))
+                .collect(),
+            keyring: procs.keyring().clone(),
+            database: kuajing_platform::db::parse_url(url)?,
+        };
+        let mut notes = Vec::new();
         let report = match args.scenario {
-            Scenario::Transfer | Scenario::Hot => {
-                let op = Arc::new(scenarios::Transfers {
-                    client:
-                        kuajing_proto::wallet::v1::wallet_service_client::WalletServiceClient::new(
-                            scenarios::channel(&wallet_url, procs.keyring(), "order", "wallet")?,
-                        ),
-                    wallets: wallets.clone(),
-                    hot_share: if args.scenario == Scenario::Hot {
-                        90
+            Scenario::Transfer | Scenario::Hot | Scenario::Quote => {
+                let wallet_url = procs.url("wallet").context("wallet")?;
+                let wallets = Arc::new(
+                    scenarios::funded_wallets(
+                        &wallet_url,
+                        procs.keyring(),
+                        args.wallets,
+                        "USD",
+                        "1000000.00",
+                    )
+                    .await?,
+                );
+                if args.scenario == Scenario::Quote {
+                    let op = Arc::new(scenarios::Quotes {
+                        client: FxServiceClient::new(reach.channel("fx", "edge")?),
+                        wallets,
+                    });
+                    drive(op, args).await
+                } else {
+                    let op = Arc::new(scenarios::Transfers {
+                        client: WalletServiceClient::new(reach.channel("wallet", "order")?),
+                        wallets,
+                        hot_share: if args.scenario == Scenario::Hot {
+                            90
+                        } else {
+                            0
+                        },
+                    });
+                    drive(op, args).await
+                }
+            }
+            Scenario::Read => {
+                let buyers = Arc::new(people(&reach, args.clients).await?.1);
+                let direct = Arc::new(scenarios::DirectReads {
+                    client: WalletServiceClient::new(reach.channel("wallet", "edge")?),
+                    buyers: buyers.clone(),
+                });
+                let direct = drive(direct, args).await;
+                let through_edge = Arc::new(scenarios::EdgeReads {
+                    client: EdgeServiceClient::new(public_channel(&procs)?),
+                    buyers,
+                });
+                let report = drive(through_edge, args).await;
+                let added =
+                    i128::from(report.quantile_us(990)) - i128::from(direct.quantile_us(990));
+                notes.push(format!("direct     wallet GetWallet: {}", summary(&direct)));
+                notes.push(format!("edge       edge GetWallet:   {}", summary(&report)));
+                notes.push(format!(
+                    "edge       adds {} ms at p99 over the same read straight at the wallet",
+                    if added < 0 {
+                        format!("-{}", ms(added.unsigned_abs() as u64))
                     } else {
-                        0
-                    },
-                });
-                load::closed(op.clone(), args.clients, warmup).await;
-                match args.rate {
-                    Some(rate) => load::open(op, rate, duration, 4096).await,
-                    None => load::closed(op, args.clients, duration).await,
-                }
+                        ms(added as u64)
+                    }
+                ));
+                report
             }
-            Scenario::Quote => {
-                let fx_url = procs.url("fx").context("fx")?;
-                let op = Arc::new(scenarios::Quotes {
-                    client: kuajing_proto::fx::v1::fx_service_client::FxServiceClient::new(
-                        scenarios::channel(&fx_url, procs.keyring(), "edge", "fx")?,
-                    ),
-                    wallets: wallets.clone(),
-                });
-                load::closed(op.clone(), args.clients, warmup).await;
-                match args.rate {
-                    Some(rate) => load::open(op, rate, duration, 4096).await,
-                    None => load::closed(op, args.clients, duration).await,
-                }
-            }
-            Scenario::Checkout | Scenario::Read => unreachable!("refused above"),
+            Scenario::Checkout => checkout(&reach, &procs, args, &mut notes).await?,
         };
         let rss = crate::procs::SERVICES
             .iter()
             .filter_map(|n| procs.rss_bytes(n).map(|b| ((*n).to_owned(), b)))
             .collect();
-        anyhow::Ok((report, rss))
+        anyhow::Ok(Measured { report, rss, notes })
     }
     .await;
     procs.stop().await?;
     outcome
+}
+
+/// A plain channel to edge (people's clients present bearer tokens, not service tokens).
+fn public_channel(procs: &Processes) -> anyhow::Result<tonic::transport::Channel> {
+    let url = procs.url("edge").context("edge")?;
+    Ok(tonic::transport::Endpoint::from_shared(url)?
+        .tcp_nodelay(true)
+        .connect_lazy())
+}
+
+/// An operator, an admitted supplier and `n` verified buyers (one per client), each with
+/// an active mandate, a signed-in session and CNH 100,000,000 in its wallet (CNY orders settle in CNH at par).
+async fn people(reach: &Reach, n: u32) -> anyhow::Result<(Supplier, Vec<Buyer>)> {
+    let ops = reach.operator().await?;
+    let supplier = reach.supplier(&ops).await?;
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..n.max(1) {
+        let (reach, ops) = (reach.clone(), ops.clone());
+        set.spawn(async move {
+            let b = reach.buyer(&ops).await?;
+            reach.top_up(&b.wallet_id, "CNH", "100000000.00").await?;
+            anyhow::Ok(b)
+        });
+    }
+    let mut buyers = Vec::new();
+    while let Some(b) = set.join_next().await {
+        buyers.push(b??);
+    }
+    Ok((supplier, buyers))
+}
+
+/// Gives each buyer `per_buyer` more unpaid orders (CNY 10.00 each), concurrently.
+async fn prepare_orders(
+    reach: &Reach,
+    supplier: &Supplier,
+    buyers: &[(Buyer, std::sync::Mutex<Vec<String>>)],
+    per_buyer: usize,
+) -> anyhow::Result<()> {
+    let mut set = tokio::task::JoinSet::new();
+    for (i, (b, _)) in buyers.iter().enumerate() {
+        let (reach, b, s) = (reach.clone(), b.clone(), supplier.clone());
+        set.spawn(async move {
+            let mut ids = Vec::with_capacity(per_buyer);
+            for _ in 0..per_buyer {
+                ids.push(reach.marketplace_order(&b, &s, 1, "10.00").await?);
+            }
+            anyhow::Ok((i, ids))
+        });
+    }
+    while let Some(r) = set.join_next().await {
+        let (i, ids) = r??;
+        if let Ok(mut orders) = buyers[i].1.lock() {
+            orders.extend(ids);
+        }
+    }
+    Ok(())
+}
+
+/// `checkout`: orders are placed before each phase (placing them is not what is
+/// measured), enough for the warm-up, then for the measured window at the warm-up's pace.
+async fn checkout(
+    reach: &Reach,
+    procs: &Processes,
+    args: &BenchArgs,
+    notes: &mut Vec<String>,
+) -> anyhow::Result<Report> {
+    let (supplier, buyers) = people(reach, args.clients).await?;
+    let count = buyers.len();
+    let op = Arc::new(scenarios::Checkouts {
+        client: EdgeServiceClient::new(public_channel(procs)?),
+        buyers: Arc::new(
+            buyers
+                .into_iter()
+                .map(|b| (b, std::sync::Mutex::new(Vec::new())))
+                .collect(),
+        ),
+    });
+    prepare_orders(reach, &supplier, &op.buyers, 40).await?;
+    let warm = load::closed(op.clone(), args.clients, WARMUP).await;
+    let expected = match args.rate {
+        Some(rate) => u64::from(rate) * args.seconds,
+        None => warm.ok * args.seconds / WARMUP.as_secs(),
+    };
+    // Half again what the warm-up's pace needs, spread over the buyers.
+    let per_buyer = usize::try_from(expected * 3 / 2 / count as u64 + 10)?;
+    prepare_orders(reach, &supplier, &op.buyers, per_buyer).await?;
+    let report = measure_only(op.clone(), args).await;
+    notes.push(format!(
+        "checkout   {count} buyers, one CNY 10.00 order per PayOrders, {} unpaid orders left",
+        op.unpaid()
+    ));
+    Ok(report)
 }

@@ -7,59 +7,22 @@ use kuajing_proto::fx::v1::fx_service_client::FxServiceClient;
 use kuajing_proto::fx::v1::{
     CreateQuoteRequest, ExecuteQuoteRequest, create_quote_request::FixedAmount,
 };
-use kuajing_proto::types::Money;
 use kuajing_proto::wallet::v1::wallet_service_client::WalletServiceClient;
 use kuajing_proto::wallet::v1::{
     CreateReceivingAccountRequest, CreateTransferRequest, OpenWalletRequest,
     ReceivingAccountPurpose, RecordInboundRemittanceRequest,
 };
-use tonic::service::interceptor::InterceptedService;
+use std::sync::Mutex;
+
+use kuajing_proto::edge::v1 as edge;
+use kuajing_proto::edge::v1::edge_service_client::EdgeServiceClient;
+use kuajing_proto::order::v1::PaymentMethod;
+use kuajing_proto::wallet::v1::{GetWalletRequest, get_wallet_request};
 use tonic::transport::Channel;
 
 use super::load::Op;
-
-/// A channel whose requests carry `caller`'s service token for `audience`.
-pub type Authed = InterceptedService<Channel, Token>;
-
-/// Adds a fixed service token.
-#[derive(Clone)]
-pub struct Token(tonic::metadata::MetadataValue<tonic::metadata::Ascii>);
-
-impl tonic::service::Interceptor for Token {
-    fn call(&mut self, mut r: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
-        r.metadata_mut()
-            .insert(kuajing_platform::auth::TOKEN_HEADER, self.0.clone());
-        Ok(r)
-    }
-}
-
-/// A lazily connected channel to `url` acting as `caller`.
-pub fn channel(
-    url: &str,
-    keyring: &Keyring,
-    caller: &str,
-    audience: &str,
-) -> anyhow::Result<Authed> {
-    let exp = chrono::Utc::now() + chrono::Duration::hours(6);
-    let token = keyring
-        .token(caller, audience, exp)
-        .ok_or_else(|| anyhow::anyhow!("no key for {caller}"))?;
-    let channel = tonic::transport::Endpoint::from_shared(url.to_owned())?
-        .tcp_nodelay(true)
-        .connect_lazy();
-    Ok(InterceptedService::new(channel, Token(token.parse()?)))
-}
-
-fn rid() -> String {
-    uuid::Uuid::now_v7().to_string()
-}
-
-fn money(c: &str, a: &str) -> Option<Money> {
-    Some(Money {
-        currency_code: c.into(),
-        amount: a.into(),
-    })
-}
+pub use crate::parties::{Authed, channel};
+use crate::parties::{Buyer, PIN, acting, bearer, money, rid};
 
 /// Opens `n` wallets and funds each with `amount` of `currency` through the bank adapter.
 pub async fn funded_wallets(
@@ -183,10 +146,7 @@ impl Op for Quotes {
                 wallet_id: wallet.clone(),
                 sell_currency_code: "USD".into(),
                 buy_currency_code: "CNH".into(),
-                fixed_amount: Some(FixedAmount::SellAmount(Money {
-                    currency_code: "USD".into(),
-                    amount: "1.00".into(),
-                })),
+                fixed_amount: money("USD", "1.00").map(FixedAmount::SellAmount),
                 ttl: None,
             })
             .await
@@ -202,5 +162,113 @@ impl Op for Quotes {
         .await
         .map(|_| ())
         .map_err(|s| s.code())
+    }
+}
+
+/// Picks one of `len` parties for request `n`: a closed loop's worker `w` numbers its
+/// requests from `w << 40`, so each worker starts on a party of its own and moves on.
+fn party(n: u64, len: usize) -> usize {
+    (n.wrapping_add(n >> 40) % len.max(1) as u64) as usize
+}
+
+/// `read`, straight at the service: wallet GetWallet as edge calls it, for a person.
+pub struct DirectReads {
+    /// The wallet client (acting as edge).
+    pub client: WalletServiceClient<Authed>,
+    /// The people whose wallets are read.
+    pub buyers: Arc<Vec<Buyer>>,
+}
+
+impl Op for DirectReads {
+    async fn run(&self, n: u64) -> Result<(), tonic::Code> {
+        let b = &self.buyers[party(n, self.buyers.len())];
+        let req = acting(
+            &b.account_id,
+            GetWalletRequest {
+                lookup: Some(get_wallet_request::Lookup::OwnerAccountId(
+                    b.account_id.clone(),
+                )),
+            },
+        )
+        .map_err(|_| tonic::Code::InvalidArgument)?;
+        self.client
+            .clone()
+            .get_wallet(req)
+            .await
+            .map(|_| ())
+            .map_err(|s| s.code())
+    }
+}
+
+/// `read` through edge: the person's GetWallet with a bearer access token.
+pub struct EdgeReads {
+    /// The public edge client.
+    pub client: EdgeServiceClient<Channel>,
+    /// The people reading their wallets.
+    pub buyers: Arc<Vec<Buyer>>,
+}
+
+impl Op for EdgeReads {
+    async fn run(&self, n: u64) -> Result<(), tonic::Code> {
+        let b = &self.buyers[party(n, self.buyers.len())];
+        let req = bearer(&b.access_token, edge::GetWalletRequest {})
+            .map_err(|_| tonic::Code::InvalidArgument)?;
+        self.client
+            .clone()
+            .get_wallet(req)
+            .await
+            .map(|_| ())
+            .map_err(|s| s.code())
+    }
+}
+
+/// `checkout`: a buyer pays one of its unpaid marketplace orders through edge (PayOrders:
+/// the whole saga across order, identity, authorization, fx and wallet).
+pub struct Checkouts {
+    /// The public edge client.
+    pub client: EdgeServiceClient<Channel>,
+    /// The buyers, each with its unpaid orders.
+    pub buyers: Arc<Vec<(Buyer, Mutex<Vec<String>>)>>,
+}
+
+impl Checkouts {
+    /// Unpaid orders left.
+    pub fn unpaid(&self) -> usize {
+        self.buyers
+            .iter()
+            .map(|(_, o)| o.lock().map(|o| o.len()).unwrap_or(0))
+            .sum()
+    }
+}
+
+impl Op for Checkouts {
+    async fn run(&self, n: u64) -> Result<(), tonic::Code> {
+        let (b, orders) = &self.buyers[party(n, self.buyers.len())];
+        // Out of prepared orders: counted as an error, so the report says so.
+        let order = orders
+            .lock()
+            .ok()
+            .and_then(|mut o| o.pop())
+            .ok_or(tonic::Code::ResourceExhausted)?;
+        let req = bearer(
+            &b.access_token,
+            edge::PayOrdersRequest {
+                request_id: rid(),
+                order_ids: vec![order],
+                payment_method: PaymentMethod::CrossBorderPay as i32,
+                wallet_id: String::new(),
+                mandate_id: b.mandate_id.clone(),
+                fx_source_currency_code: String::new(),
+                expected_total: None,
+                payment_pin: PIN.to_owned(),
+            },
+        )
+        .map_err(|_| tonic::Code::InvalidArgument)?;
+        self.client
+            .clone()
+            .pay_orders(req)
+            .await
+            .map(|_| ())
+            .map_err(|s| s.code())
     }
 }

@@ -1,0 +1,538 @@
+//! The people a load run needs, set up the way the platform's own services would: a
+//! verified buyer (email confirmed, real name approved by an operator, a 1688 member bound,
+//! a payment PIN, a wallet, an active cross-border pay mandate, a signed-in session) and an
+//! admitted supplier. Everything goes through the real services' RPCs; the only shortcut is
+//! reading verification codes from identity's development outbox, as a person running
+//! `kuajing up` would read them from the log.
+
+use std::collections::BTreeMap;
+
+use anyhow::Context;
+use kuajing_platform::auth::{Keyring, SUBJECT_HEADER, TOKEN_HEADER};
+use kuajing_proto::authorization::v1 as authz;
+use kuajing_proto::authorization::v1::authorization_service_client::AuthorizationServiceClient;
+use kuajing_proto::identity::v1 as idp;
+use kuajing_proto::identity::v1::identity_service_client::IdentityServiceClient;
+use kuajing_proto::order::v1 as opb;
+use kuajing_proto::order::v1::order_service_client::OrderServiceClient;
+use kuajing_proto::types::Money;
+use kuajing_proto::wallet::v1 as wpb;
+use kuajing_proto::wallet::v1::wallet_service_client::WalletServiceClient;
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{ConnectOptions, Connection};
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+
+/// The password every party signs in with.
+pub const PASSWORD: &str = "Sunny-Day-42";
+/// The payment PIN every buyer sets.
+pub const PIN: &str = "135790";
+/// The agreement version a mandate is activated under.
+pub const AGREEMENT_VERSION: &str = "kjb-2023-02";
+
+/// A channel whose requests carry one caller's service token for one audience.
+pub type Authed = InterceptedService<Channel, Token>;
+
+/// Adds a fixed service token.
+#[derive(Clone)]
+pub struct Token(tonic::metadata::MetadataValue<tonic::metadata::Ascii>);
+
+impl tonic::service::Interceptor for Token {
+    fn call(&mut self, mut r: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        r.metadata_mut().insert(TOKEN_HEADER, self.0.clone());
+        Ok(r)
+    }
+}
+
+/// A lazily connected channel to `url` acting as `caller` (a token valid for 6 hours).
+pub fn channel(
+    url: &str,
+    keyring: &Keyring,
+    caller: &str,
+    audience: &str,
+) -> anyhow::Result<Authed> {
+    let exp = chrono::Utc::now() + chrono::Duration::hours(6);
+    let token = keyring
+        .token(caller, audience, exp)
+        .ok_or_else(|| anyhow::anyhow!("no key for {caller}"))?;
+    let channel = tonic::transport::Endpoint::from_shared(url.to_owned())?
+        .tcp_nodelay(true)
+        .connect_lazy();
+    Ok(InterceptedService::new(channel, Token(token.parse()?)))
+}
+
+/// A request made on behalf of `subject` (an account id).
+pub fn acting<T>(subject: &str, message: T) -> anyhow::Result<tonic::Request<T>> {
+    let mut request = tonic::Request::new(message);
+    request
+        .metadata_mut()
+        .insert(SUBJECT_HEADER, subject.parse().context("subject")?);
+    Ok(request)
+}
+
+/// A request carrying a person's access token, as a client of edge sends it.
+pub fn bearer<T>(access_token: &str, message: T) -> anyhow::Result<tonic::Request<T>> {
+    let mut request = tonic::Request::new(message);
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {access_token}").parse().context("token")?,
+    );
+    Ok(request)
+}
+
+/// A fresh request id.
+pub fn rid() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// `prefix` and a unique suffix.
+pub fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}{}",
+        &uuid::Uuid::now_v7().simple().to_string()[20..]
+    )
+}
+
+/// Money in the contracts' form.
+pub fn money(currency: &str, amount: &str) -> Option<Money> {
+    Some(Money {
+        currency_code: currency.to_owned(),
+        amount: amount.to_owned(),
+    })
+}
+
+/// How to reach a running platform: each service's URL, the keys to call it as any caller,
+/// and its database (for the development outbox and operator grants).
+#[derive(Clone)]
+pub struct Reach {
+    /// Service URLs by short name.
+    pub urls: BTreeMap<String, String>,
+    /// The keys the services trust.
+    pub keyring: Keyring,
+    /// Administrative options on the platform's database.
+    pub database: PgConnectOptions,
+}
+
+impl Reach {
+    /// A channel to `service` acting as `caller`.
+    pub fn channel(&self, service: &str, caller: &str) -> anyhow::Result<Authed> {
+        let url = self
+            .urls
+            .get(service)
+            .with_context(|| format!("no service {service}"))?;
+        channel(url, &self.keyring, caller, service)
+    }
+
+    fn identity(&self, caller: &str) -> anyhow::Result<IdentityServiceClient<Authed>> {
+        Ok(IdentityServiceClient::new(
+            self.channel("identity", caller)?,
+        ))
+    }
+
+    fn wallet(&self, caller: &str) -> anyhow::Result<WalletServiceClient<Authed>> {
+        Ok(WalletServiceClient::new(self.channel("wallet", caller)?))
+    }
+
+    /// The order service as edge calls it.
+    pub fn orders(&self) -> anyhow::Result<OrderServiceClient<Authed>> {
+        Ok(OrderServiceClient::new(self.channel("order", "edge")?))
+    }
+
+    /// The code identity's development sender wrote for a challenge.
+    pub async fn code_in_outbox(&self, challenge_id: &str) -> anyhow::Result<String> {
+        let mut conn = self.database.connect().await?;
+        let body: String =
+            sqlx::query_scalar("SELECT body FROM identity.outbox WHERE challenge_id = $1::uuid")
+                .bind(challenge_id)
+                .fetch_one(&mut conn)
+                .await
+                .context("an outbox message for the challenge")?;
+        conn.close().await?;
+        let start = body.find("code is ").context("a code in the message")? + "code is ".len();
+        body.get(start..start + 6)
+            .map(str::to_owned)
+            .context("six digits")
+    }
+
+    /// Registers a person (email confirmed) and returns the account id.
+    async fn register(&self, req: idp::RegisterAccountRequest) -> anyhow::Result<String> {
+        let mut id = self.identity("edge")?;
+        let account = id
+            .register_account(req)
+            .await?
+            .into_inner()
+            .account
+            .context("account")?
+            .account_id;
+        let challenge = id
+            .send_verification_code(idp::SendVerificationCodeRequest {
+                request_id: rid(),
+                account_id: account.clone(),
+                channel: idp::VerificationChannel::Email as i32,
+                purpose: idp::VerificationPurpose::ConfirmContact as i32,
+                reference: String::new(),
+            })
+            .await?
+            .into_inner()
+            .challenge
+            .context("challenge")?;
+        let code = self.code_in_outbox(&challenge.challenge_id).await?;
+        id.confirm_contact(idp::ConfirmContactRequest {
+            request_id: rid(),
+            account_id: account.clone(),
+            challenge_id: challenge.challenge_id,
+            code,
+        })
+        .await?;
+        Ok(account)
+    }
+
+    /// An operator: an account with an operator grant (as KJ_IDENTITY_OPERATOR_ACCOUNT_IDS
+    /// grants at start).
+    pub async fn operator(&self) -> anyhow::Result<String> {
+        let account = self.register(personal(&unique("ops"))).await?;
+        let mut conn = self.database.connect().await?;
+        sqlx::query(
+            "INSERT INTO identity.operator_grants (account_id, granted_at) VALUES ($1::uuid, now())",
+        )
+        .bind(&account)
+        .execute(&mut conn)
+        .await?;
+        conn.close().await?;
+        Ok(account)
+    }
+
+    /// Signs in; returns the access token.
+    pub async fn sign_in(&self, member_name: &str) -> anyhow::Result<String> {
+        Ok(self
+            .identity("edge")?
+            .login(idp::LoginRequest {
+                request_id: rid(),
+                identifier: member_name.to_owned(),
+                password: PASSWORD.to_owned(),
+                client_ip: String::new(),
+                user_agent: String::new(),
+            })
+            .await?
+            .into_inner()
+            .tokens
+            .context("tokens")?
+            .access_token)
+    }
+
+    /// Opens a wallet for `owner`.
+    pub async fn open_wallet(&self, owner: &str) -> anyhow::Result<String> {
+        self.wallet("edge")?
+            .open_wallet(acting(
+                owner,
+                wpb::OpenWalletRequest {
+                    request_id: rid(),
+                    owner_account_id: owner.to_owned(),
+                },
+            )?)
+            .await?
+            .into_inner()
+            .wallet
+            .map(|w| w.wallet_id)
+            .context("wallet")
+    }
+
+    /// Tops a wallet up: a TOP_UP receiving account and a remittance from the bank adapter.
+    pub async fn top_up(
+        &self,
+        wallet_id: &str,
+        currency: &str,
+        amount: &str,
+    ) -> anyhow::Result<()> {
+        let account = self
+            .wallet("edge")?
+            .create_receiving_account(wpb::CreateReceivingAccountRequest {
+                request_id: rid(),
+                wallet_id: wallet_id.to_owned(),
+                currency_code: currency.to_owned(),
+                display_name: format!("{currency} top-up"),
+                purpose: wpb::ReceivingAccountPurpose::TopUp as i32,
+            })
+            .await?
+            .into_inner()
+            .receiving_account
+            .context("receiving account")?;
+        self.wallet("bank")?
+            .record_inbound_remittance(wpb::RecordInboundRemittanceRequest {
+                request_id: rid(),
+                account_number: account
+                    .bank_details
+                    .map(|b| b.account_number)
+                    .unwrap_or_default(),
+                bank_reference: unique("REF"),
+                amount: money(currency, amount),
+                value_time: Some(kuajing_platform::time::to_proto(chrono::Utc::now())),
+                ..Default::default()
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// A verified overseas buyer (journey 1) with an active mandate and a signed-in
+    /// session, approved by operator `ops`.
+    pub async fn buyer(&self, ops: &str) -> anyhow::Result<Buyer> {
+        let name = unique("buyer");
+        let me = self.register(personal(&name)).await?;
+        let mut id = self.identity("edge")?;
+        let submitted = id
+            .submit_real_name_verification(acting(
+                &me,
+                idp::SubmitRealNameVerificationRequest {
+                    request_id: rid(),
+                    account_id: me.clone(),
+                    subject_type: idp::RealNameSubjectType::Individual as i32,
+                    legal_name: "Tan Mei Ling".to_owned(),
+                    document_type: idp::IdentityDocumentType::Passport as i32,
+                    document_number: "E12345678".to_owned(),
+                    document_region_code: "SG".to_owned(),
+                    birth_date: "1990-02-28".to_owned(),
+                    nationality_region_code: "SG".to_owned(),
+                    document_expire_date: "2099-12-31".to_owned(),
+                    document_photo_refs: vec!["s3://kyc/front.jpg".to_owned()],
+                },
+            )?)
+            .await?
+            .into_inner()
+            .real_name_verification
+            .context("verification")?;
+        self.identity("operator")?
+            .review_real_name_verification(acting(
+                ops,
+                idp::ReviewRealNameVerificationRequest {
+                    request_id: rid(),
+                    real_name_verification_id: submitted.real_name_verification_id,
+                    decision: idp::ReviewDecision::Approve as i32,
+                    rejection_reason: String::new(),
+                },
+            )?)
+            .await?;
+        let member = unique("测试买家账号");
+        let linked = id
+            .bind_marketplace_account(acting(
+                &me,
+                idp::BindMarketplaceAccountRequest {
+                    request_id: rid(),
+                    account_id: me.clone(),
+                    marketplace: idp::Marketplace::Marketplace1688 as i32,
+                    external_member_id: member.clone(),
+                    external_account_type: idp::AccountType::Personal as i32,
+                },
+            )?)
+            .await?
+            .into_inner()
+            .linked_account
+            .context("linked account")?;
+        let challenge = id
+            .send_verification_code(acting(
+                &me,
+                idp::SendVerificationCodeRequest {
+                    request_id: rid(),
+                    account_id: me.clone(),
+                    channel: idp::VerificationChannel::Email as i32,
+                    purpose: idp::VerificationPurpose::SetPaymentPin as i32,
+                    reference: String::new(),
+                },
+            )?)
+            .await?
+            .into_inner()
+            .challenge
+            .context("challenge")?;
+        let code = self.code_in_outbox(&challenge.challenge_id).await?;
+        id.set_payment_pin(acting(
+            &me,
+            idp::SetPaymentPinRequest {
+                request_id: rid(),
+                account_id: me.clone(),
+                pin: PIN.to_owned(),
+                challenge_id: challenge.challenge_id,
+                code,
+            },
+        )?)
+        .await?;
+        let wallet_id = self.open_wallet(&me).await?;
+        let mut authz = AuthorizationServiceClient::new(self.channel("authorization", "edge")?);
+        let created = authz
+            .create_mandate(acting(
+                &me,
+                authz::CreateMandateRequest {
+                    request_id: rid(),
+                    wallet_id: wallet_id.clone(),
+                    owner_account_id: me.clone(),
+                    marketplace_member: Some(idp::MarketplaceMember {
+                        marketplace: idp::Marketplace::Marketplace1688 as i32,
+                        external_member_id: member.clone(),
+                    }),
+                    expire_time: None,
+                    funding_currency_code: String::new(),
+                    verification_channel: idp::VerificationChannel::Email as i32,
+                },
+            )?)
+            .await?
+            .into_inner();
+        let mandate_id = created.mandate.context("mandate")?.mandate_id;
+        let challenge = created.challenge.context("challenge")?;
+        let code = self.code_in_outbox(&challenge.challenge_id).await?;
+        authz
+            .activate_mandate(acting(
+                &me,
+                authz::ActivateMandateRequest {
+                    request_id: rid(),
+                    mandate_id: mandate_id.clone(),
+                    agreement_accepted: true,
+                    agreement_version: AGREEMENT_VERSION.to_owned(),
+                    challenge_id: challenge.challenge_id,
+                    code,
+                },
+            )?)
+            .await?;
+        let access_token = self.sign_in(&name).await?;
+        Ok(Buyer {
+            account_id: me,
+            wallet_id,
+            linked_account_id: linked.linked_account_id,
+            mandate_id,
+            access_token,
+        })
+    }
+
+    /// A supplier in mainland China admitted by operator `ops` (a paid TrustPass member
+    /// with cross-border pay enabled), with a wallet.
+    pub async fn supplier(&self, ops: &str) -> anyhow::Result<Supplier> {
+        let name = unique("factory");
+        let account_id = self
+            .register(idp::RegisterAccountRequest {
+                account_type: idp::AccountType::Business as i32,
+                role: idp::AccountRole::Supplier as i32,
+                region_code: "CN".to_owned(),
+                display_name: format!("{name} Trading Co."),
+                email: format!("{name}@example.cn"),
+                ..personal(&name)
+            })
+            .await?;
+        let mut mask = prost_types::FieldMask::default();
+        mask.paths = ["membership", "trustpass_active", "cross_border_pay_enabled"]
+            .map(str::to_owned)
+            .to_vec();
+        self.identity("operator")?
+            .update_supplier_profile(acting(
+                ops,
+                idp::UpdateSupplierProfileRequest {
+                    request_id: rid(),
+                    supplier_profile: Some(idp::SupplierProfile {
+                        account_id: account_id.clone(),
+                        membership: idp::SupplierMembership::Paid as i32,
+                        trustpass_active: true,
+                        cross_border_pay_enabled: true,
+                        ..Default::default()
+                    }),
+                    update_mask: Some(mask),
+                    reason: "TrustPass paid member; signed the cross-border pay agreement"
+                        .to_owned(),
+                },
+            )?)
+            .await?;
+        let wallet_id = self.open_wallet(&account_id).await?;
+        Ok(Supplier {
+            account_id,
+            wallet_id,
+        })
+    }
+
+    /// A marketplace order of `buyer` from `supplier`: `quantity` household goods at
+    /// `unit_price` CNY, shipped to Singapore.
+    pub async fn marketplace_order(
+        &self,
+        buyer: &Buyer,
+        supplier: &Supplier,
+        quantity: i64,
+        unit_price: &str,
+    ) -> anyhow::Result<String> {
+        self.orders()?
+            .create_marketplace_order(acting(
+                &buyer.account_id,
+                opb::CreateMarketplaceOrderRequest {
+                    request_id: rid(),
+                    buyer_account_id: buyer.account_id.clone(),
+                    supplier_account_id: supplier.account_id.clone(),
+                    marketplace_code: idp::Marketplace::Marketplace1688 as i32,
+                    external_order_id: unique("1688-"),
+                    buyer_linked_account_id: buyer.linked_account_id.clone(),
+                    supplier_member_id: unique("shop"),
+                    lines: vec![opb::OrderLine {
+                        product_id: "624835221893".to_owned(),
+                        sku_id: "4561213579".to_owned(),
+                        product_name: "Stainless steel thermos 500 ml".to_owned(),
+                        category_code: "household_goods".to_owned(),
+                        quantity,
+                        unit_price: money("CNY", unit_price),
+                        ..Default::default()
+                    }],
+                    logistics: Some(opb::CrossBorderLogistics {
+                        option_code: "CB-EXPRESS-SG".to_owned(),
+                        provider_name: "Cainiao".to_owned(),
+                        service_name: "Cross-border express".to_owned(),
+                        delivery_address: Some(opb::ShippingAddress {
+                            recipient_name: "Tan Mei Ling".to_owned(),
+                            region_code: "SG".to_owned(),
+                            locality: "Singapore".to_owned(),
+                            address_lines: vec!["1 Raffles Place #20-01".to_owned()],
+                            postal_code: "048616".to_owned(),
+                            ..Default::default()
+                        }),
+                        freight: money("CNY", "0.00"),
+                        estimated_transit_days: 7,
+                    }),
+                    transaction_method: opb::TransactionMethod::SecuredTransaction as i32,
+                },
+            )?)
+            .await?
+            .into_inner()
+            .order
+            .map(|o| o.order_id)
+            .context("order")
+    }
+}
+
+/// A verified buyer ready to pay by cross-border pay.
+#[derive(Clone, Debug)]
+pub struct Buyer {
+    /// The account.
+    pub account_id: String,
+    /// Its wallet (the mandate pays from it).
+    pub wallet_id: String,
+    /// The bound 1688 member.
+    pub linked_account_id: String,
+    /// The active mandate.
+    pub mandate_id: String,
+    /// A signed-in session's access token (15 minutes by default).
+    pub access_token: String,
+}
+
+/// An admitted supplier.
+#[derive(Clone, Debug)]
+pub struct Supplier {
+    /// The account.
+    pub account_id: String,
+    /// Its wallet.
+    pub wallet_id: String,
+}
+
+/// A personal buyer's registration in Singapore.
+fn personal(name: &str) -> idp::RegisterAccountRequest {
+    idp::RegisterAccountRequest {
+        request_id: rid(),
+        member_name: name.to_owned(),
+        account_type: idp::AccountType::Personal as i32,
+        role: idp::AccountRole::Buyer as i32,
+        region_code: "SG".to_owned(),
+        display_name: String::new(),
+        email: format!("{name}@example.com"),
+        mobile: String::new(),
+        password: PASSWORD.to_owned(),
+    }
+}
