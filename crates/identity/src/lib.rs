@@ -81,7 +81,7 @@ async fn build(ctx: ServiceContext, sender: Arc<dyn CodeSender>) -> anyhow::Resu
         }
     };
     let secrets = secrets::Secrets::derive(&secret).context("KJ_IDENTITY_SECRET_KEY")?;
-    let hasher = secrets::Hasher::new(settings.hash_cost, secrets.pin_pepper());
+    let hasher = secrets::Hasher::new(settings.hash_cost, secrets.pin_key());
     let configured = settings
         .signing_key
         .as_deref()

@@ -1,9 +1,11 @@
 //! How identity keeps secrets out of its tables.
 //!
 //! - Passwords: argon2id (memory-hard, salted), cost from configuration.
-//! - Payment PINs: argon2id keyed with a server pepper: a PIN has only a million values,
-//!   so a slow hash alone would fall to an offline search; with the pepper a copy of the
-//!   table is useless without the server secret.
+//! - Payment PINs: a keyed BLAKE2b MAC of (random salt, PIN) under the PIN key. A PIN has
+//!   only a million values, so no hash is slow enough to survive an offline search of a
+//!   stolen table (a million argon2 evaluations is hours on one core, minutes on many);
+//!   what protects it is the key, which never reaches the database, and the attempt
+//!   limit. A slow hash here would only cost every checkout ~20 ms of CPU and 19 MiB.
 //! - Verification codes: keyed BLAKE2b of (challenge id, code). Checking a code is a
 //!   constant-time comparison of two MACs.
 //! - Refresh tokens: not stored at all. A token is `token_id ‖ MAC(key, token_id)` in
@@ -79,7 +81,7 @@ pub struct Secrets {
     code_key: [u8; 32],
     refresh_key: [u8; 32],
     document_key: [u8; 32],
-    pin_pepper: [u8; 32],
+    pin_key: [u8; 32],
 }
 
 impl std::fmt::Debug for Secrets {
@@ -106,7 +108,7 @@ impl Secrets {
             code_key: sub(b"code-hash.v1"),
             refresh_key: sub(b"refresh-token.v1"),
             document_key: sub(b"document-number.v1"),
-            pin_pepper: sub(b"pin-pepper.v1"),
+            pin_key: sub(b"pin-mac.v1"),
         })
     }
 
@@ -189,24 +191,35 @@ impl Secrets {
         String::from_utf8(plain).ok()
     }
 
-    /// The pepper of PIN hashes.
-    pub fn pin_pepper(&self) -> [u8; 32] {
-        self.pin_pepper
+    /// The key of PIN hashes.
+    pub fn pin_key(&self) -> [u8; 32] {
+        self.pin_key
     }
 }
 
-/// Argon2id hashing of passwords and PINs. Cheap to clone; hashing is CPU-bound, so the
-/// async callers run it on the blocking pool ([`Hasher::run`]).
+/// Prefix of a stored PIN hash: `kmac1$<salt>$<mac>`, both base64url.
+const PIN_HASH_PREFIX: &str = "kmac1$";
+
+/// Argon2id hashing of passwords, keyed MACs of PINs. Cheap to clone; password hashing is
+/// CPU- and memory-bound, so the async callers run it on the blocking pool, at most one
+/// hash per core at a time ([`Hasher::run`]): a burst of logins queues instead of
+/// taking every thread and `memory_kib` of memory each.
 #[derive(Clone, Debug)]
 pub struct Hasher {
     cost: HashCost,
-    pin_pepper: [u8; 32],
+    pin_key: [u8; 32],
+    permits: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 impl Hasher {
-    /// A hasher with this cost and PIN pepper.
-    pub fn new(cost: HashCost, pin_pepper: [u8; 32]) -> Hasher {
-        Hasher { cost, pin_pepper }
+    /// A hasher with this cost and PIN key.
+    pub fn new(cost: HashCost, pin_key: [u8; 32]) -> Hasher {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        Hasher {
+            cost,
+            pin_key,
+            permits: std::sync::Arc::new(tokio::sync::Semaphore::new(cores)),
+        }
     }
 
     fn params(&self) -> anyhow::Result<Params> {
@@ -236,16 +249,6 @@ impl Hasher {
         }
     }
 
-    fn pin_argon(&self) -> anyhow::Result<Argon2<'_>> {
-        Argon2::new_with_secret(
-            &self.pin_pepper,
-            Algorithm::Argon2id,
-            Version::V0x13,
-            self.params()?,
-        )
-        .map_err(|e| anyhow::anyhow!("argon2: {e}"))
-    }
-
     fn password_argon(&self) -> anyhow::Result<Argon2<'static>> {
         Ok(Argon2::new(
             Algorithm::Argon2id,
@@ -266,27 +269,53 @@ impl Hasher {
             .unwrap_or(false)
     }
 
-    /// The PHC string of a PIN (peppered).
+    /// The stored form of a PIN: a fresh salt and the keyed MAC of (salt, PIN).
     pub fn hash_pin(&self, pin: &str) -> anyhow::Result<String> {
-        Self::hash_with(&self.pin_argon()?, pin.as_bytes())
+        let salt: [u8; 16] = random_bytes()?;
+        let tag = mac(&self.pin_key, &[&salt, pin.as_bytes()]);
+        Ok(format!(
+            "{PIN_HASH_PREFIX}{}${}",
+            URL_SAFE_NO_PAD.encode(salt),
+            URL_SAFE_NO_PAD.encode(tag)
+        ))
     }
 
-    /// Whether `pin` matches a stored PHC string.
+    /// Whether `pin` matches a stored PIN hash (constant-time comparison of the MACs).
     pub fn verify_pin(&self, pin: &str, stored: &str) -> bool {
-        self.pin_argon()
-            .map(|a| Self::verify_with(&a, pin.as_bytes(), stored))
-            .unwrap_or(false)
+        let Some((salt, tag)) = stored
+            .strip_prefix(PIN_HASH_PREFIX)
+            .and_then(|rest| rest.split_once('$'))
+        else {
+            return false;
+        };
+        let (Ok(salt), Ok(tag)) = (URL_SAFE_NO_PAD.decode(salt), URL_SAFE_NO_PAD.decode(tag))
+        else {
+            return false;
+        };
+        mac(&self.pin_key, &[&salt, pin.as_bytes()])
+            .ct_eq(&tag)
+            .into()
     }
 
-    /// Runs `f` with this hasher on the blocking pool.
+    /// Runs `f` (a password hash or check) with this hasher on the blocking pool, once a
+    /// core is free for it.
     pub async fn run<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Hasher) -> T + Send + 'static,
     ) -> anyhow::Result<T> {
-        let me = self.clone();
-        tokio::task::spawn_blocking(move || f(&me))
+        let permit = self
+            .permits
+            .clone()
+            .acquire_owned()
             .await
-            .map_err(|e| anyhow::anyhow!("hashing task failed: {e}"))
+            .map_err(|e| anyhow::anyhow!("hashing closed: {e}"))?;
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            f(&me)
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("hashing task failed: {e}"))
     }
 }
 
@@ -305,7 +334,7 @@ mod tests {
                 iterations: 1,
                 parallelism: 1,
             },
-            secrets().pin_pepper(),
+            secrets().pin_key(),
         )
     }
 
@@ -367,7 +396,7 @@ mod tests {
     }
 
     #[test]
-    fn passwords_and_pins_hash_with_argon2id() {
+    fn passwords_hash_with_argon2id_and_pins_with_a_keyed_mac() {
         let h = cheap();
         let stored = h.hash_password("Sunny-Day-42").unwrap();
         assert!(stored.starts_with("$argon2id$"));
@@ -375,13 +404,15 @@ mod tests {
         assert!(!h.verify_password("Sunny-Day-43", &stored));
         assert!(!h.verify_password("Sunny-Day-42", "garbage"));
         let pin = h.hash_pin("123456").unwrap();
+        assert!(pin.starts_with("kmac1$") && !pin.contains("123456"), "{pin}");
         assert!(h.verify_pin("123456", &pin));
         assert!(!h.verify_pin("654321", &pin));
-        let unpeppered = Hasher::new(h.cost, [0u8; 32]);
-        assert!(
-            !unpeppered.verify_pin("123456", &pin),
-            "the pepper is needed"
-        );
+        assert_ne!(h.hash_pin("123456").unwrap(), pin, "salted");
+        let unkeyed = Hasher::new(h.cost, [0u8; 32]);
+        assert!(!unkeyed.verify_pin("123456", &pin), "the key is needed");
+        for garbage in ["", "kmac1$", "kmac1$$", "kmac1$!!$!!", "$argon2id$v=19$x"] {
+            assert!(!h.verify_pin("123456", garbage), "{garbage}");
+        }
     }
 
     #[test]

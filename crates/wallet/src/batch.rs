@@ -47,13 +47,37 @@ pub struct Batcher {
     tx: mpsc::Sender<Job>,
 }
 
+/// Ledger accounts (key and shard) known to exist. Accounts are never deleted, so a batch
+/// whose accounts are all known skips the statement that creates missing ones.
+#[derive(Default)]
+struct Known(std::sync::Mutex<HashSet<(AccountKey, i16)>>);
+
+impl Known {
+    /// Past this many, the set starts over (a bound on memory, not on correctness).
+    const MAX: usize = 100_000;
+
+    fn all(&self, keys: &[(AccountKey, i16)]) -> bool {
+        let known = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        keys.iter().all(|k| known.contains(k))
+    }
+
+    fn add(&self, keys: impl IntoIterator<Item = (AccountKey, i16)>) {
+        let mut known = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if known.len() > Self::MAX {
+            known.clear();
+        }
+        known.extend(keys);
+    }
+}
+
 impl Batcher {
     /// Starts `workers` batch workers taking up to `max_batch` transfers each.
     pub fn start(ctx: Ctx, workers: usize, max_batch: usize) -> Batcher {
         let (tx, rx) = mpsc::channel::<Job>(max_batch * workers * 4);
         let rx = Arc::new(Mutex::new(rx));
+        let known = Arc::new(Known::default());
         for _ in 0..workers.max(1) {
-            let (ctx, rx) = (ctx.clone(), rx.clone());
+            let (ctx, rx, known) = (ctx.clone(), rx.clone(), known.clone());
             tokio::spawn(async move {
                 loop {
                     let jobs = {
@@ -68,7 +92,7 @@ impl Batcher {
                         }
                         jobs
                     };
-                    run(&ctx, jobs).await;
+                    run(&ctx, &known, jobs).await;
                 }
             });
         }
@@ -91,7 +115,7 @@ impl Batcher {
 }
 
 /// Runs one batch and answers every job in it.
-async fn run(ctx: &Ctx, jobs: Vec<Job>) {
+async fn run(ctx: &Ctx, known: &Known, jobs: Vec<Job>) {
     // The same request twice in one batch: the copies take the one-at-a-time path, which
     // waits for the first and replays its answer.
     let mut seen = HashSet::new();
@@ -103,7 +127,7 @@ async fn run(ctx: &Ctx, jobs: Vec<Job>) {
             deferred.push(job)
         }
     }
-    let result = execute(ctx, &batch).await;
+    let result = execute(ctx, known, &batch).await;
     match result {
         Ok(outcome) => {
             let mut outcome: HashMap<Uuid, Result<CreateTransferResponse, Status>> = outcome;
@@ -170,6 +194,7 @@ impl KeyColumns {
 /// out (already claimed elsewhere) go the one-at-a-time way.
 async fn execute(
     ctx: &Ctx,
+    known: &Known,
     batch: &[Job],
 ) -> Result<HashMap<Uuid, Result<CreateTransferResponse, Status>>, Status> {
     let now = ctx.now();
@@ -212,23 +237,31 @@ async fn execute(
     } = KeyColumns::of(&keys, shard);
 
     // Rows a transfer credits may not exist yet: create them, empty, in a statement of
-    // their own (harmless if the batch fails), so the batch itself only locks.
-    sqlx::query(
-        "INSERT INTO ledger_accounts (account_id, wallet_id, kind, currency, fund_pool, shard, balance, updated_at)
-         SELECT gen_random_uuid(), w, k, c, p, s, 0, $6
-         FROM UNNEST($1::uuid[], $2::int2[], $3::text[], $4::int2[], $5::int2[]) AS t(w, k, c, p, s)
-         WHERE w = '00000000-0000-0000-0000-000000000000' OR EXISTS (SELECT 1 FROM wallets WHERE wallet_id = w)
-         ON CONFLICT (wallet_id, kind, currency, fund_pool, shard) DO NOTHING",
-    )
-    .bind(&kw)
-    .bind(&kk)
-    .bind(&kc)
-    .bind(&kp)
-    .bind(&ks)
-    .bind(now)
-    .execute(&ctx.svc.pool)
-    .await
-    .map_err(internal)?;
+    // their own (harmless if the batch fails), so the batch itself only locks. Only for
+    // wallets that exist: a missing account below means a missing wallet.
+    let wanted: Vec<(AccountKey, i16)> = keys
+        .iter()
+        .zip(&ks)
+        .map(|(k, s)| (*k, *s))
+        .collect();
+    if !known.all(&wanted) {
+        sqlx::query(
+            "INSERT INTO ledger_accounts (account_id, wallet_id, kind, currency, fund_pool, shard, balance, updated_at)
+             SELECT gen_random_uuid(), w, k, c, p, s, 0, $6
+             FROM UNNEST($1::uuid[], $2::int2[], $3::text[], $4::int2[], $5::int2[]) AS t(w, k, c, p, s)
+             WHERE w = '00000000-0000-0000-0000-000000000000' OR EXISTS (SELECT 1 FROM wallets WHERE wallet_id = w)
+             ON CONFLICT (wallet_id, kind, currency, fund_pool, shard) DO NOTHING",
+        )
+        .bind(&kw)
+        .bind(&kk)
+        .bind(&kc)
+        .bind(&kp)
+        .bind(&ks)
+        .bind(now)
+        .execute(&ctx.svc.pool)
+        .await
+        .map_err(internal)?;
+    }
 
     let mut tx = ctx.svc.pool.begin().await.map_err(internal)?;
     // 1. Claim the request ids; the ones claimed already go the one-at-a-time way.
@@ -253,23 +286,9 @@ async fn execute(
     .collect();
     live.retain(|l| claimed.contains(&l.t.request_id));
 
-    // 2. Which wallets exist.
-    let wallet_ids: Vec<Uuid> = live
-        .iter()
-        .flat_map(|l| [l.t.source, l.t.destination])
-        .collect();
-    let known: HashSet<Uuid> =
-        sqlx::query_scalar("SELECT wallet_id FROM wallets WHERE wallet_id = ANY($1)")
-            .bind(&wallet_ids)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(internal)?
-            .into_iter()
-            .collect();
-
-    // 3. Lock every account in key order; read the sources' totals for the answers.
+    // 2. Lock every account in key order; read the sources' totals for the answers.
     let rows = sqlx::query(
-        "SELECT a.account_id, a.wallet_id, a.kind, a.currency, a.fund_pool, a.balance
+        "SELECT a.account_id, a.wallet_id, a.kind, a.currency, a.fund_pool, a.shard, a.balance
          FROM ledger_accounts a
          JOIN UNNEST($1::uuid[], $2::int2[], $3::text[], $4::int2[], $5::int2[]) AS t(w, k, c, p, s)
            ON a.wallet_id = t.w AND a.kind = t.k AND a.currency = t.c AND a.fund_pool = t.p AND a.shard = t.s
@@ -285,6 +304,7 @@ async fn execute(
     .await
     .map_err(internal)?;
     let mut accounts: BTreeMap<AccountKey, (Uuid, Decimal, Decimal)> = BTreeMap::new(); // id, before, now
+    let mut locked: Vec<(AccountKey, i16)> = Vec::with_capacity(rows.len());
     for r in &rows {
         let currency: Currency = r
             .try_get::<String, _>("currency")
@@ -298,11 +318,13 @@ async fn execute(
             fund_pool: i32::from(r.try_get::<i16, _>("fund_pool").map_err(internal)?),
         };
         let balance: Decimal = r.try_get("balance").map_err(internal)?;
+        locked.push((key, r.try_get::<i16, _>("shard").map_err(internal)?));
         accounts.insert(
             key,
             (r.try_get("account_id").map_err(internal)?, balance, balance),
         );
     }
+    known.add(locked);
     let sources: Vec<Uuid> = live.iter().map(|l| l.t.source).collect();
     let mut totals: HashMap<(Uuid, String), (Decimal, Decimal)> = HashMap::new();
     for r in sqlx::query(
@@ -328,7 +350,7 @@ async fn execute(
         }
     }
 
-    // 4. Apply in order, in memory.
+    // 3. Apply in order, in memory.
     struct Done {
         request_id: Uuid,
         entry_id: Uuid,
@@ -342,10 +364,14 @@ async fn execute(
     for l in &live {
         let t = l.t;
         let c = t.amount.currency();
-        let missing = [t.source, t.destination]
+        let from = AccountKey::available(t.source, c, FundPool::Standard);
+        let to = AccountKey::available(t.destination, c, t.pool);
+        // Every existing wallet's accounts were created above: one not locked is a wallet
+        // that does not exist.
+        let missing = [(t.source, from), (t.destination, to)]
             .into_iter()
-            .find(|w| !known.contains(w));
-        if let Some(w) = missing {
+            .find(|(_, k)| !accounts.contains_key(k));
+        if let Some((w, _)) = missing {
             answers.insert(
                 t.request_id,
                 Err(ctx.errors().not_found("wallet", w.to_string())),
@@ -353,8 +379,6 @@ async fn execute(
             failed.push(t.request_id);
             continue;
         }
-        let from = AccountKey::available(t.source, c, FundPool::Standard);
-        let to = AccountKey::available(t.destination, c, t.pool);
         let funded = accounts
             .get(&from)
             .is_some_and(|a| a.2 >= l.split.payer_pays);
@@ -396,49 +420,52 @@ async fn execute(
         });
     }
 
-    // 5. Write it all, one statement per table.
+    // 4. Write it all in one statement (one round trip): balances, entries, postings,
+    //    transfers, the answers of the done and the records of the refused. Postgres runs
+    //    every data-modifying CTE to completion, and checks the postings' foreign keys at
+    //    the end of the statement, when their entries exist.
     let changed: Vec<(Uuid, Decimal)> = accounts
         .values()
         .filter(|a| a.1 != a.2)
         .map(|a| (a.0, a.2))
         .collect();
+    let by_id: HashMap<Uuid, &Validated> = live.iter().map(|l| (l.t.request_id, l.t)).collect();
+    let of = |x: &Done| by_id[&x.request_id];
     sqlx::query(
-        "UPDATE ledger_accounts a SET balance = v.b, updated_at = $3
-         FROM UNNEST($1::uuid[], $2::numeric[]) AS v(id, b) WHERE a.account_id = v.id",
+        "WITH balances AS (
+             UPDATE ledger_accounts a SET balance = v.b, updated_at = $1
+             FROM UNNEST($2::uuid[], $3::numeric[]) AS v(id, b) WHERE a.account_id = v.id
+         ), entries AS (
+             INSERT INTO journal_entries (entry_id, type, request_id, order_id, transfer_id, description, created_at)
+             SELECT e, $4, r, o, t, d, $1
+             FROM UNNEST($5::uuid[], $6::uuid[], $7::uuid[], $8::text[], $9::text[]) AS x(e, r, t, o, d)
+         ), lines AS (
+             INSERT INTO postings (posting_id, entry_id, idx, account_id, wallet_id, kind, fund_pool, currency,
+                 amount, balance_after, entry_type, created_at)
+             SELECT id, e, i, a, w, k, p, c, m, b, $4, $1
+             FROM UNNEST($10::uuid[], $11::int2[], $12::uuid[], $13::uuid[], $14::int2[], $15::int2[], $16::text[],
+                         $17::numeric[], $18::numeric[], $19::uuid[]) AS x(e, i, a, w, k, p, c, m, b, id)
+         ), moved AS (
+             INSERT INTO transfers (transfer_id, source_wallet_id, destination_wallet_id, currency, amount,
+                 destination_fund_pool, fee_legs, order_id, description, entry_id, created_at)
+             SELECT *, $1 FROM UNNEST($7::uuid[], $20::uuid[], $21::uuid[], $22::text[], $23::numeric[],
+                 $24::int2[], $25::jsonb[], $8::text[], $9::text[], $5::uuid[])
+         ), answered AS (
+             UPDATE idempotency_records r SET response = v.b
+             FROM UNNEST($6::uuid[], $26::bytea[]) AS v(id, b) WHERE r.request_id = v.id
+         )
+         -- A refused transfer leaves no record: a retry after the cause is fixed runs afresh.
+         DELETE FROM idempotency_records WHERE request_id = ANY($27)",
     )
+    .bind(now)
     .bind(changed.iter().map(|c| c.0).collect::<Vec<_>>())
     .bind(changed.iter().map(|c| c.1).collect::<Vec<_>>())
-    .bind(now)
-    .execute(&mut *tx)
-    .await
-    .map_err(internal)?;
-    let by_id: HashMap<Uuid, &Validated> = live.iter().map(|l| (l.t.request_id, l.t)).collect();
-    let d = |f: &dyn Fn(&Done, &Validated) -> String| {
-        done.iter()
-            .map(|x| f(x, by_id[&x.request_id]))
-            .collect::<Vec<String>>()
-    };
-    sqlx::query(
-        "INSERT INTO journal_entries (entry_id, type, request_id, order_id, transfer_id, description, created_at)
-         SELECT e, $4, r, o, t, d, $7 FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $5::text[], $6::text[]) AS x(e, r, t, o, d)",
-    )
+    .bind(JournalEntryType::Transfer as i16)
     .bind(done.iter().map(|x| x.entry_id).collect::<Vec<_>>())
     .bind(done.iter().map(|x| x.request_id).collect::<Vec<_>>())
     .bind(done.iter().map(|x| x.transfer_id).collect::<Vec<_>>())
-    .bind(JournalEntryType::Transfer as i16)
-    .bind(d(&|_, t| t.order_id.clone()))
-    .bind(d(&|_, t| t.description.clone()))
-    .bind(now)
-    .execute(&mut *tx)
-    .await
-    .map_err(internal)?;
-    sqlx::query(
-        "INSERT INTO postings (posting_id, entry_id, idx, account_id, wallet_id, kind, fund_pool, currency, amount,
-             balance_after, entry_type, created_at)
-         SELECT id, e, i, a, w, k, p, c, m, b, $10, $11
-         FROM UNNEST($1::uuid[], $2::int2[], $3::uuid[], $4::uuid[], $5::int2[], $6::int2[], $7::text[],
-                     $8::numeric[], $9::numeric[], $12::uuid[]) AS x(e, i, a, w, k, p, c, m, b, id)",
-    )
+    .bind(done.iter().map(|x| of(x).order_id.clone()).collect::<Vec<_>>())
+    .bind(done.iter().map(|x| of(x).description.clone()).collect::<Vec<_>>())
     .bind(postings.iter().map(|p| p.0).collect::<Vec<_>>())
     .bind(postings.iter().map(|p| p.1).collect::<Vec<_>>())
     .bind(postings.iter().map(|p| p.2).collect::<Vec<_>>())
@@ -448,48 +475,19 @@ async fn execute(
     .bind(postings.iter().map(|p| p.3.currency.code().to_owned()).collect::<Vec<_>>())
     .bind(postings.iter().map(|p| p.4).collect::<Vec<_>>())
     .bind(postings.iter().map(|p| p.5).collect::<Vec<_>>())
-    .bind(JournalEntryType::Transfer as i16)
-    .bind(now)
     // Time-ordered ids, so statements list a batch's postings in the order they applied.
     .bind(postings.iter().map(|_| Uuid::now_v7()).collect::<Vec<_>>())
-    .execute(&mut *tx)
-    .await
-    .map_err(internal)?;
-    sqlx::query(
-        "INSERT INTO transfers (transfer_id, source_wallet_id, destination_wallet_id, currency, amount,
-             destination_fund_pool, fee_legs, order_id, description, entry_id, created_at)
-         SELECT * , $11 FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::numeric[], $6::int2[],
-                     $7::jsonb[], $8::text[], $9::text[], $10::uuid[])",
-    )
-    .bind(done.iter().map(|x| x.transfer_id).collect::<Vec<_>>())
-    .bind(done.iter().map(|x| by_id[&x.request_id].source).collect::<Vec<_>>())
-    .bind(done.iter().map(|x| by_id[&x.request_id].destination).collect::<Vec<_>>())
-    .bind(d(&|_, t| t.amount.currency().code().to_owned()))
-    .bind(done.iter().map(|x| by_id[&x.request_id].amount.amount()).collect::<Vec<_>>())
-    .bind(done.iter().map(|x| by_id[&x.request_id].pool as i16).collect::<Vec<_>>())
-    .bind(done.iter().map(|x| fees_json(&by_id[&x.request_id].fees)).collect::<Vec<_>>())
-    .bind(d(&|_, t| t.order_id.clone()))
-    .bind(d(&|_, t| t.description.clone()))
-    .bind(done.iter().map(|x| x.entry_id).collect::<Vec<_>>())
-    .bind(now)
-    .execute(&mut *tx)
-    .await
-    .map_err(internal)?;
-    sqlx::query(
-        "UPDATE idempotency_records r SET response = v.b FROM UNNEST($1::uuid[], $2::bytea[]) AS v(id, b)
-         WHERE r.request_id = v.id",
-    )
-    .bind(done.iter().map(|x| x.request_id).collect::<Vec<_>>())
+    .bind(done.iter().map(|x| of(x).source).collect::<Vec<_>>())
+    .bind(done.iter().map(|x| of(x).destination).collect::<Vec<_>>())
+    .bind(done.iter().map(|x| of(x).amount.currency().code().to_owned()).collect::<Vec<_>>())
+    .bind(done.iter().map(|x| of(x).amount.amount()).collect::<Vec<_>>())
+    .bind(done.iter().map(|x| of(x).pool as i16).collect::<Vec<_>>())
+    .bind(done.iter().map(|x| fees_json(&of(x).fees)).collect::<Vec<_>>())
     .bind(done.iter().map(|x| x.response.encode_to_vec()).collect::<Vec<_>>())
+    .bind(&failed)
     .execute(&mut *tx)
     .await
     .map_err(internal)?;
-    // A refused transfer leaves no record: a retry after the cause is fixed runs afresh.
-    sqlx::query("DELETE FROM idempotency_records WHERE request_id = ANY($1)")
-        .bind(&failed)
-        .execute(&mut *tx)
-        .await
-        .map_err(internal)?;
     tx.commit().await.map_err(internal)?;
     ledger::count_entries(JournalEntryType::Transfer, done.len());
     for x in done {

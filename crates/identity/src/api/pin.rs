@@ -63,13 +63,7 @@ impl State {
                 contact: None,
             };
             self.consume_code(&mut tx, attempt).await?;
-            let secret = req.pin.clone();
-            let pin_hash = self
-                .hasher
-                .run(move |h| h.hash_pin(&secret))
-                .await
-                .and_then(|r| r)
-                .map_err(internal)?;
+            let pin_hash = self.hasher.hash_pin(&req.pin).map_err(internal)?;
             let was_set = pins::set(&mut tx, account_id, &pin_hash, now)
                 .await
                 .map_err(db)?;
@@ -151,12 +145,7 @@ impl State {
                 // The PIN is not even checked while locked.
                 return Err(self.pin_locked(until, now));
             }
-            let (entered, hash) = (req.pin.clone(), stored.pin_hash.clone());
-            let matches = self
-                .hasher
-                .run(move |h| h.verify_pin(&entered, &hash))
-                .await
-                .map_err(internal)?;
+            let matches = self.hasher.verify_pin(&req.pin, &stored.pin_hash);
             if !matches {
                 let failed = |count: i32| {
                     NewEvent::new(account_id, EventType::PaymentPinFailed, now)
