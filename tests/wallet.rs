@@ -416,6 +416,39 @@ async fn transfers_are_idempotent_and_never_overdraw() -> anyhow::Result<()> {
     w.create_transfer(exact).await?;
     assert_eq!(balance(&mut w, &a, "USD").await.0, Decimal::ZERO);
 
+    // A wallet that does not exist, on either side: NOT_FOUND, nothing moves, and the
+    // refusal is not recorded (the same request id runs afresh once the cause is fixed).
+    top_up(&mut w, &a, "USD", "5.00").await;
+    let ghost = rid();
+    for (source, destination) in [(a.clone(), ghost.clone()), (ghost.clone(), b.clone())] {
+        let r = CreateTransferRequest {
+            request_id: rid(),
+            source_wallet_id: source,
+            destination_wallet_id: destination,
+            amount: m("USD", "1.00"),
+            fee_legs: vec![],
+            ..req.clone()
+        };
+        let err = w.create_transfer(r.clone()).await.unwrap_err();
+        assert_eq!(err.code(), Code::NotFound, "{err:?}");
+        assert_eq!(
+            w.create_transfer(r).await.unwrap_err().code(),
+            Code::NotFound
+        );
+    }
+    assert_eq!(balance(&mut w, &a, "USD").await.0, dec("5.00"));
+    assert_eq!(balance(&mut w, &b, "USD").await.0, dec("98.50"));
+    let ghost_rows: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM wallet.ledger_accounts WHERE wallet_id = $1::uuid",
+    )
+    .bind(&ghost)
+    .fetch_one(&pool)
+    .await?;
+    assert_eq!(
+        ghost_rows, 0,
+        "no ledger account for a wallet that does not exist"
+    );
+
     for bad in [
         m("USD", "-1"),
         m("USD", "0"),

@@ -404,7 +404,10 @@ mod tests {
         assert!(!h.verify_password("Sunny-Day-43", &stored));
         assert!(!h.verify_password("Sunny-Day-42", "garbage"));
         let pin = h.hash_pin("123456").unwrap();
-        assert!(pin.starts_with("kmac1$") && !pin.contains("123456"), "{pin}");
+        assert!(
+            pin.starts_with("kmac1$") && !pin.contains("123456"),
+            "{pin}"
+        );
         assert!(h.verify_pin("123456", &pin));
         assert!(!h.verify_pin("654321", &pin));
         assert_ne!(h.hash_pin("123456").unwrap(), pin, "salted");

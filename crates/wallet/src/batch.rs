@@ -239,11 +239,7 @@ async fn execute(
     // Rows a transfer credits may not exist yet: create them, empty, in a statement of
     // their own (harmless if the batch fails), so the batch itself only locks. Only for
     // wallets that exist: a missing account below means a missing wallet.
-    let wanted: Vec<(AccountKey, i16)> = keys
-        .iter()
-        .zip(&ks)
-        .map(|(k, s)| (*k, *s))
-        .collect();
+    let wanted: Vec<(AccountKey, i16)> = keys.iter().zip(&ks).map(|(k, s)| (*k, *s)).collect();
     if !known.all(&wanted) {
         sqlx::query(
             "INSERT INTO ledger_accounts (account_id, wallet_id, kind, currency, fund_pool, shard, balance, updated_at)
