@@ -3,12 +3,13 @@
 //! oversized strings and lists, negative, overflowing and over-scale amounts, unknown
 //! currencies and enum values, malformed ids, SQL and control characters. Every answer must
 //! be a defined refusal (never INTERNAL or UNKNOWN), no service may die, and no table may
-//! change.
+//! change. The same sweep runs through edge's public API with people's access tokens.
 
 use std::collections::BTreeMap;
 
 use bytes::{Buf, BufMut};
 use kuajing_testkit::TestPlatform;
+use prost::Message as _;
 use prost_reflect::{
     DescriptorPool, DynamicMessage, FieldDescriptor, Kind, MessageDescriptor, Value,
 };
@@ -152,7 +153,6 @@ fn message_values(m: &MessageDescriptor) -> Vec<Value> {
 
 /// Every probe for one method's input type.
 fn probes(input: &MessageDescriptor) -> Vec<(String, Vec<u8>)> {
-    use prost::Message as _;
     let mut out = vec![(
         "{}".to_owned(),
         DynamicMessage::new(input.clone()).encode_to_vec(),
@@ -207,53 +207,52 @@ async fn snapshot(pool: &sqlx::PgPool) -> BTreeMap<String, i64> {
     out
 }
 
-#[tokio::test]
-async fn every_internal_rpc_refuses_bad_input_cleanly() -> anyhow::Result<()> {
-    let tp = TestPlatform::start().await?;
-    let pool = PgPoolOptions::new()
-        .max_connections(2)
-        .connect_with(tp.db().admin_options())
-        .await?;
-    let descriptors = DescriptorPool::decode(kuajing_proto::FILE_DESCRIPTOR_SET)?;
-    let before = snapshot(&pool).await;
+/// What a sweep found.
+#[derive(Default)]
+struct Sweep {
+    sent: usize,
+    bad: Vec<String>,
+    codes: BTreeMap<String, usize>,
+}
 
-    let mut sent = 0usize;
-    let mut bad: Vec<String> = Vec::new();
-    let mut codes: BTreeMap<String, usize> = BTreeMap::new();
-    for service in descriptors.services().filter(|s| {
-        s.full_name().starts_with("kuajing.") && !s.full_name().starts_with("kuajing.edge.")
-    }) {
-        let short = service
-            .full_name()
-            .split('.')
-            .nth(1)
-            .unwrap_or_default()
-            .to_owned();
-        for method in service.methods() {
-            let path = format!("/{}/{}", service.full_name(), method.name());
-            let path: http::uri::PathAndQuery = path.parse()?;
-            for (what, body) in probes(&method.input()) {
-                let mut grpc = tonic::client::Grpc::new(tp.channel(&short));
-                grpc.ready().await?;
-                let answer = grpc
-                    .unary(tonic::Request::new(body), path.clone(), Raw)
-                    .await;
-                sent += 1;
-                let code = answer.err().map(|s| s.code()).unwrap_or(Code::Ok);
-                *codes.entry(format!("{code:?}")).or_default() += 1;
-                if matches!(
-                    code,
-                    Code::Internal
-                        | Code::Unknown
-                        | Code::DataLoss
-                        | Code::Unimplemented
-                        | Code::Unavailable
-                ) {
-                    bad.push(format!("{path} {what}: {code:?}"));
-                }
-            }
+impl Sweep {
+    fn record(&mut self, path: &str, what: &str, code: Code) {
+        self.sent += 1;
+        *self.codes.entry(format!("{code:?}")).or_default() += 1;
+        if matches!(
+            code,
+            Code::Internal
+                | Code::Unknown
+                | Code::DataLoss
+                | Code::Unimplemented
+                | Code::Unavailable
+        ) {
+            self.bad.push(format!("{path} {what}: {code:?}"));
         }
     }
+}
+
+/// Sends one probe; `bearer` is a person's access token (for edge).
+async fn probe(
+    channel: kuajing_testkit::Channel,
+    path: &http::uri::PathAndQuery,
+    body: Vec<u8>,
+    bearer: Option<&str>,
+) -> anyhow::Result<Code> {
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await?;
+    let mut request = tonic::Request::new(body);
+    if let Some(token) = bearer {
+        request
+            .metadata_mut()
+            .insert("authorization", format!("Bearer {token}").parse()?);
+    }
+    let answer = grpc.unary(request, path.clone(), Raw).await;
+    Ok(answer.err().map(|s| s.code()).unwrap_or(Code::Ok))
+}
+
+/// Every service still answers SERVING.
+async fn all_serving(tp: &TestPlatform) -> anyhow::Result<()> {
     for running in tp.platform().services() {
         let status = tp
             .health(running.def.name)
@@ -270,21 +269,129 @@ async fn every_internal_rpc_refuses_bad_input_cleanly() -> anyhow::Result<()> {
             running.def.name
         );
     }
-    let after = snapshot(&pool).await;
+    Ok(())
+}
+
+/// Asserts the sweep's verdict: enough requests, only defined refusals, no table changed.
+fn verdict(
+    name: &str,
+    sweep: &Sweep,
+    min: usize,
+    before: &BTreeMap<String, i64>,
+    after: &BTreeMap<String, i64>,
+) {
     let changed: Vec<String> = after
         .iter()
         .filter(|(t, n)| before.get(*t) != Some(n))
         .map(|(t, n)| format!("{t}: {:?} -> {n}", before.get(t)))
         .collect();
-    assert!(sent > 1000, "the sweep sent {sent} requests");
+    assert!(sweep.sent > min, "the {name} sweep sent {}", sweep.sent);
     assert!(
-        bad.is_empty(),
-        "{} of {sent} answers were not defined refusals:\n{}",
-        bad.len(),
-        bad.join("\n")
+        sweep.bad.is_empty(),
+        "{} of {} answers were not defined refusals:\n{}",
+        sweep.bad.len(),
+        sweep.sent,
+        sweep.bad.join("\n")
     );
     assert!(changed.is_empty(), "tables changed: {changed:?}");
-    eprintln!("bad-input sweep: {sent} requests, answers {codes:?}");
+    eprintln!(
+        "{name} bad-input sweep: {} requests, answers {:?}",
+        sweep.sent, sweep.codes
+    );
+}
+
+#[tokio::test]
+async fn every_internal_rpc_refuses_bad_input_cleanly() -> anyhow::Result<()> {
+    let tp = TestPlatform::start().await?;
+    let pool = PgPoolOptions::new()
+        .max_connections(2)
+        .connect_with(tp.db().admin_options())
+        .await?;
+    let descriptors = DescriptorPool::decode(kuajing_proto::FILE_DESCRIPTOR_SET)?;
+    let before = snapshot(&pool).await;
+
+    let mut sweep = Sweep::default();
+    for service in descriptors.services().filter(|s| {
+        s.full_name().starts_with("kuajing.") && !s.full_name().starts_with("kuajing.edge.")
+    }) {
+        let short = service
+            .full_name()
+            .split('.')
+            .nth(1)
+            .unwrap_or_default()
+            .to_owned();
+        for method in service.methods() {
+            let path = format!("/{}/{}", service.full_name(), method.name());
+            let path: http::uri::PathAndQuery = path.parse()?;
+            for (what, body) in probes(&method.input()) {
+                let code = probe(tp.channel(&short), &path, body, None).await?;
+                sweep.record(path.as_str(), &what, code);
+            }
+        }
+    }
+    all_serving(&tp).await?;
+    let after = snapshot(&pool).await;
+    verdict("internal", &sweep, 1000, &before, &after);
+    pool.close().await;
+    tp.stop().await
+}
+
+/// Edge's rate limits, raised so that every probe reaches the RPC's own checks (the limits
+/// have tests of their own).
+const UNLIMITED: &[&str] = &[
+    "--caller-rate=1000000",
+    "--caller-burst=1000000",
+    "--ip-rate=1000000",
+    "--ip-burst=1000000",
+    "--onboarding-per-minute=1000000",
+    "--identifier-per-minute=1000000",
+    "--money-rate=1000000",
+];
+
+/// The same sweep through edge's public API, as a signed-in buyer (or, for the RPCs a
+/// buyer may not call, a signed-in supplier) and as nobody.
+#[tokio::test]
+async fn every_edge_rpc_refuses_bad_input_cleanly() -> anyhow::Result<()> {
+    let tp = TestPlatform::start_with_options(&[("edge", UNLIMITED)]).await?;
+    let ops = crate::support::operator_account(&tp).await;
+    let buyer = crate::support::onboard(&tp, &ops).await;
+    let supplier = crate::support::supplier(&tp, &ops, false, true).await;
+    let (buyer, supplier) = (
+        crate::support::sign_in(&tp, &buyer.member_name).await,
+        crate::support::sign_in(&tp, &supplier.member_name).await,
+    );
+    let pool = PgPoolOptions::new()
+        .max_connections(2)
+        .connect_with(tp.db().admin_options())
+        .await?;
+    let descriptors = DescriptorPool::decode(kuajing_proto::FILE_DESCRIPTOR_SET)?;
+    let before = snapshot(&pool).await;
+
+    let mut sweep = Sweep::default();
+    let edge = descriptors
+        .get_service_by_name("kuajing.edge.v1.EdgeService")
+        .expect("the edge contract");
+    for method in edge.methods() {
+        let path: http::uri::PathAndQuery =
+            format!("/{}/{}", edge.full_name(), method.name()).parse()?;
+        let empty = DynamicMessage::new(method.input()).encode_to_vec();
+        // Without a token: a defined refusal (or, for the public RPCs, validation).
+        let code = probe(tp.channel("edge"), &path, empty.clone(), None).await?;
+        sweep.record(path.as_str(), "{} without a token", code);
+        let as_buyer = probe(tp.channel("edge"), &path, empty, Some(&buyer)).await?;
+        let token = if as_buyer == Code::PermissionDenied {
+            &supplier
+        } else {
+            &buyer
+        };
+        for (what, body) in probes(&method.input()) {
+            let code = probe(tp.channel("edge"), &path, body, Some(token)).await?;
+            sweep.record(path.as_str(), &what, code);
+        }
+    }
+    all_serving(&tp).await?;
+    let after = snapshot(&pool).await;
+    verdict("edge", &sweep, 500, &before, &after);
     pool.close().await;
     tp.stop().await
 }

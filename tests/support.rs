@@ -150,6 +150,24 @@ pub(crate) async fn operator_account(tp: &TestPlatform) -> String {
     a.account_id
 }
 
+/// Signs in through identity (as edge would for the person); returns the access token.
+pub(crate) async fn sign_in(tp: &TestPlatform, member_name: &str) -> String {
+    identity_as(tp, "edge")
+        .login(idp::LoginRequest {
+            request_id: rid(),
+            identifier: member_name.to_owned(),
+            password: PASSWORD.to_owned(),
+            client_ip: String::new(),
+            user_agent: String::new(),
+        })
+        .await
+        .expect("login")
+        .into_inner()
+        .tokens
+        .expect("tokens")
+        .access_token
+}
+
 pub(crate) async fn open_wallet(tp: &TestPlatform, owner: &str) -> String {
     tp.wallet()
         .open_wallet(wpb::OpenWalletRequest {

@@ -101,7 +101,8 @@ impl Edge {
 
 fn routes(ctx: ServiceContext) -> BoxFuture<anyhow::Result<Routes>> {
     Box::pin(async move {
-        let edge = Arc::new(Edge::new(ctx, settings::current()?));
+        let settings = settings::current(&ctx.options)?;
+        let edge = Arc::new(Edge::new(ctx, settings));
         Ok(Routes::new(EdgeServiceServer::new(api::Api::new(edge))))
     })
 }

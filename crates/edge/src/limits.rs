@@ -92,7 +92,7 @@ mod tests {
     use super::*;
 
     fn settings() -> Settings {
-        crate::settings::current().expect("default settings")
+        crate::settings::current(&[]).expect("default settings")
     }
 
     #[test]

@@ -147,13 +147,15 @@ pub fn install(settings: Settings) {
     let _ = INSTALLED.set(settings);
 }
 
-/// The installed settings, else the environment's (with defaults).
-pub fn current() -> anyhow::Result<Settings> {
+/// The installed settings, else those of `options` (command-line arguments, e.g. of an
+/// embedded edge) over the environment's (with defaults).
+pub fn current(options: &[String]) -> anyhow::Result<Settings> {
     if let Some(s) = INSTALLED.get() {
         return Ok(s.clone());
     }
-    let parsed = FromEnv::try_parse_from(["kuajing-edge"])
-        .context("reading the KJ_EDGE_* environment variables")?;
+    let args = std::iter::once("kuajing-edge".to_owned()).chain(options.iter().cloned());
+    let parsed = FromEnv::try_parse_from(args)
+        .context("reading edge's options and the KJ_EDGE_* environment variables")?;
     parsed.args.settings()
 }
 

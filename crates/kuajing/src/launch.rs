@@ -54,6 +54,7 @@ struct RestartInfo {
     pool: PoolSettings,
     server: ServerSettings,
     clock: Clock,
+    options: Vec<(&'static str, Vec<String>)>,
 }
 
 /// A service running on a runtime of its own.
@@ -74,6 +75,7 @@ struct IsolatedStart {
     pool: PoolSettings,
     server: ServerSettings,
     clock: Clock,
+    options: Vec<String>,
     stopped: watch::Receiver<bool>,
 }
 
@@ -101,6 +103,7 @@ fn spawn_isolated(start: IsolatedStart) -> anyhow::Result<Isolated> {
                 pool,
                 server,
                 clock,
+                options,
                 mut stopped,
             } = start;
             let result = runtime.block_on(async move {
@@ -112,6 +115,7 @@ fn spawn_isolated(start: IsolatedStart) -> anyhow::Result<Isolated> {
                     peers: Peers::new(urls, keys)?,
                     errors: def.errors,
                     clock,
+                    options,
                 };
                 let shutdown = async move {
                     let _ = stopped.wait_for(|s| *s).await;
@@ -153,6 +157,18 @@ pub struct LaunchSettings {
     /// Services to run on runtimes of their own, so they can be killed and restarted
     /// ([`Platform::kill`], [`Platform::restart`]); empty for `kuajing up`.
     pub restartable: Vec<&'static str>,
+    /// Per service name, its own options as command-line arguments (e.g. edge's
+    /// `--caller-rate`); a service not named runs on its environment and defaults.
+    pub options: Vec<(&'static str, Vec<String>)>,
+}
+
+/// The options given for service `name`.
+fn options_of(options: &[(&'static str, Vec<String>)], name: &str) -> Vec<String> {
+    options
+        .iter()
+        .filter(|(n, _)| *n == name)
+        .flat_map(|(_, o)| o.iter().cloned())
+        .collect()
 }
 
 impl LaunchSettings {
@@ -168,7 +184,12 @@ impl LaunchSettings {
             server: ServerSettings::default(),
             clock: Clock::system(),
             restartable: Vec::new(),
+            options: Vec::new(),
         }
+    }
+
+    fn options_of(&self, name: &str) -> Vec<String> {
+        options_of(&self.options, name)
     }
 
     fn port(&self, name: &str) -> u16 {
@@ -234,6 +255,7 @@ impl Platform {
                     pool: settings.pool.clone(),
                     server: settings.server.clone(),
                     clock: settings.clock.clone(),
+                    options: settings.options_of(def.name),
                     stopped: stopped.clone(),
                 };
                 isolated.push((def.name, spawn_isolated(start)?));
@@ -252,6 +274,7 @@ impl Platform {
                 peers: Peers::new(urls.clone(), keys)?,
                 errors: def.errors,
                 clock: settings.clock.clone(),
+                options: settings.options_of(def.name),
             };
             let server = settings.server.clone();
             tasks.push(tokio::spawn(async move {
@@ -273,6 +296,7 @@ impl Platform {
                 pool: settings.pool.clone(),
                 server: settings.server.clone(),
                 clock: settings.clock.clone(),
+                options: settings.options.clone(),
             },
         })
     }
@@ -330,6 +354,7 @@ impl Platform {
             pool: self.restart.pool.clone(),
             server: self.restart.server.clone(),
             clock: self.restart.clock.clone(),
+            options: options_of(&self.restart.options, name),
             stopped: self.stop.subscribe(),
         };
         *slot = spawn_isolated(start)?;

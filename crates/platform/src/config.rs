@@ -210,6 +210,7 @@ pub fn service_main_with<A: Args + FromArgMatches>(
             peers: args.peers.peers(keys)?,
             errors: def.errors,
             clock: Clock::system(),
+            options: Vec::new(),
         };
         service::run(def, ctx, listener, &args.server_settings(), shutdown_signal()).await
     })

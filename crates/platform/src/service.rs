@@ -176,6 +176,9 @@ pub struct ServiceContext {
     pub errors: ErrorDomain,
     /// The clock every time rule reads (tests move it forward).
     pub clock: Clock,
+    /// The service's own options as command-line arguments, for a service embedded in
+    /// another process (a binary parses its own command line and environment instead).
+    pub options: Vec<String>,
 }
 
 /// How a service reaches its database.

@@ -201,16 +201,35 @@ impl TestPlatform {
     /// runtime of its own, so the test can [`kill`](TestPlatform::kill) one abruptly, as a
     /// crash would, and [`restart`](TestPlatform::restart) it on the same port and database.
     pub async fn start_restartable(restartable: &[&'static str]) -> anyhow::Result<TestPlatform> {
+        Self::launch(LaunchSettings {
+            restartable: restartable.to_vec(),
+            ..LaunchSettings::ephemeral()
+        })
+        .await
+    }
+
+    /// As [`TestPlatform::start`], with services' own options as command-line arguments,
+    /// e.g. `[("edge", &["--caller-rate", "1000"])]`.
+    pub async fn start_with_options(
+        options: &[(&'static str, &[&str])],
+    ) -> anyhow::Result<TestPlatform> {
+        Self::launch(LaunchSettings {
+            options: options
+                .iter()
+                .map(|(name, o)| (*name, o.iter().map(|a| (*a).to_owned()).collect()))
+                .collect(),
+            ..LaunchSettings::ephemeral()
+        })
+        .await
+    }
+
+    async fn launch(settings: LaunchSettings) -> anyhow::Result<TestPlatform> {
         kuajing_platform::telemetry::init(
             kuajing_platform::telemetry::LogFormat::Pretty,
             "warn",
             "kuajing-test",
         );
         let db = TestDb::create().await?;
-        let settings = LaunchSettings {
-            restartable: restartable.to_vec(),
-            ..LaunchSettings::ephemeral()
-        };
         let clock = settings.clock.clone();
         let platform =
             Platform::start(&kuajing::services(), &db.admin_options(), &settings).await?;
