@@ -3,7 +3,7 @@
 //! A commit costs a WAL flush; one transaction per transfer caps throughput near pgbench,
 //! and a hot account serialises every transfer on its row. The batcher takes whatever
 //! transfers are queued (no artificial wait: under load, requests queue while the previous
-//! batch commits), locks every account they touch in one statement in the fixed key order,
+//! batch commits; see [`DEFAULT_WORKERS`]), locks every account they touch in one statement in the fixed key order,
 //! applies them one by one in memory (each still refused on its own if its source lacks
 //! funds), and writes the balances, entries, postings, transfers and idempotency records
 //! with one set-based statement each. A transfer is acknowledged only after the commit.
@@ -33,6 +33,13 @@ use crate::ledger::{self, PostError};
 use crate::ops::transfers::{Validated, create_one, fee_error, fees_json, transfer_proto};
 use crate::ops::wallets::balance_proto;
 use crate::ops::{Ctx, post_error};
+
+/// Batches in flight at once by default. One: while it commits (a WAL flush), the
+/// requests arriving queue up and form the next batch. A second worker would take each
+/// newcomer alone, and those small batches contend with the big one for the same rows
+/// (measured with `kuajing bench --scenario transfer`: 1 worker 3,022/s with p99 8.7 ms;
+/// 2 workers 2,602/s, 4 workers 2,141/s, each with p99 above 40 ms).
+pub const DEFAULT_WORKERS: usize = 1;
 
 type Reply = oneshot::Sender<Result<CreateTransferResponse, Status>>;
 
