@@ -1,7 +1,7 @@
 //! `kuajing chaos`: the bank invariant test under crashes. The platform runs as separate
 //! processes (the real binaries) on a private Postgres; concurrent clients move money
-//! (transfers, holds captured or released, fx conversions) and retry every failed call
-//! with the same request; every few seconds a random service is killed with SIGKILL and
+//! (transfers, holds captured or released, fx conversions, checkouts through edge: the
+//! PayOrders saga) and retry every failed call with the same request; every few seconds a random service is killed with SIGKILL and
 //! restarted, and once Postgres itself is restarted. At the end the ledger is audited.
 //! The last line is `invariants: N checked, 0 violated; ops acked=A, kills=K, db restarts=R`.
 
@@ -26,9 +26,13 @@ use sqlx::{AssertSqlSafe, ConnectOptions, Connection, PgPool};
 use tokio::sync::Mutex;
 use tonic::Code;
 
-use crate::bench::scenarios::{Authed, channel, funded_wallets};
+use crate::bench::scenarios::funded_wallets;
+use crate::parties::{Authed, Buyer, PIN, Reach, Supplier, bearer, channel};
 use crate::pgcluster::Cluster;
 use crate::procs::{Processes, SERVICES, default_bin_dir};
+use kuajing_proto::edge::v1::PayOrdersRequest;
+use kuajing_proto::edge::v1::edge_service_client::EdgeServiceClient;
+use kuajing_proto::order::v1::{OrderStatus, PaymentMethod, PaymentState};
 
 /// Options of `kuajing chaos`.
 #[derive(clap::Args, Debug)]
@@ -54,11 +58,12 @@ pub struct ChaosArgs {
     /// Directory of the private Postgres the run uses (it is restarted during the run).
     #[arg(long, default_value = "target/kuajing-chaos-postgres")]
     pub pg_dir: std::path::PathBuf,
-    /// Port of that Postgres.
-    #[arg(long, default_value_t = 54331)]
+    /// Port of that Postgres (below Linux's ephemeral range, 32768-60999, so that no
+    /// outgoing connection can be holding it).
+    #[arg(long, default_value_t = 29331)]
     pub pg_port: u16,
-    /// First of six ports the services listen on.
-    #[arg(long, default_value_t = 52050)]
+    /// First of six ports the services listen on (below the ephemeral range too).
+    #[arg(long, default_value_t = 29150)]
     pub base_port: u16,
 }
 
@@ -88,6 +93,7 @@ struct Acked {
 /// Shared state of the run.
 struct Run {
     acked: Mutex<Vec<Acked>>,
+    checkouts: Mutex<Vec<Checkout>>,
     violations: Mutex<Vec<String>>,
     retries: AtomicU64,
 }
@@ -175,6 +181,88 @@ where
 struct Clients {
     wallet: WalletServiceClient<Authed>,
     fx: FxServiceClient<Authed>,
+    edge: EdgeServiceClient<tonic::transport::Channel>,
+    reach: Reach,
+    buyer: Buyer,
+    supplier: Supplier,
+}
+
+/// An acknowledged checkout: the order, and the payment's id and final state.
+#[derive(Clone, Debug)]
+struct Checkout {
+    order_id: String,
+    payment_id: String,
+    state: i32,
+}
+
+fn finished(state: i32) -> bool {
+    state == PaymentState::Succeeded as i32 || state == PaymentState::Failed as i32
+}
+
+/// A checkout through edge: the buyer places an order and pays it with PayOrders, asking
+/// again with the same request (whatever failed, or while the saga is still running)
+/// until the payment is finished; a replay then must answer the same bytes.
+async fn checkout(run: &Run, c: &Clients) {
+    // Placing the order may fail while order restarts: then there is nothing to pay.
+    let Ok(order_id) = c
+        .reach
+        .marketplace_order(&c.buyer, &c.supplier, 1, "10.00")
+        .await
+    else {
+        return;
+    };
+    let req = PayOrdersRequest {
+        request_id: rid(),
+        order_ids: vec![order_id.clone()],
+        payment_method: PaymentMethod::CrossBorderPay as i32,
+        mandate_id: c.buyer.mandate_id.clone(),
+        payment_pin: PIN.to_owned(),
+        ..Default::default()
+    };
+    let call = || {
+        let mut edge = c.edge.clone();
+        let req = bearer(&c.buyer.access_token, req.clone());
+        async move {
+            match req {
+                Ok(r) => edge.pay_orders(r).await.map(|r| r.into_inner()),
+                Err(e) => Err(tonic::Status::internal(e.to_string())),
+            }
+        }
+    };
+    let started = Instant::now();
+    let answer = loop {
+        match call().await {
+            Ok(r) if r.payment.as_ref().is_some_and(|p| finished(p.state)) => break Some(r),
+            Ok(_) => {}
+            Err(s) if transient(s.code()) => {}
+            // A refusal: the order stays unpaid (the audit checks it).
+            Err(_) => break None,
+        }
+        if started.elapsed() > Duration::from_secs(120) {
+            run.violation(format!(
+                "checkout of order {order_id}: no finished payment after 120 s"
+            ))
+            .await;
+            break None;
+        }
+        run.retries.fetch_add(1, Ordering::Relaxed);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let Some(answer) = answer else { return };
+    if let Ok(again) = call().await
+        && again.encode_to_vec() != answer.encode_to_vec()
+    {
+        run.violation(format!(
+            "checkout of order {order_id}: a replay answered differently"
+        ))
+        .await;
+    }
+    let payment = answer.payment.unwrap_or_default();
+    run.checkouts.lock().await.push(Checkout {
+        order_id,
+        payment_id: payment.payment_id,
+        state: payment.state,
+    });
 }
 
 async fn client_loop(
@@ -187,7 +275,8 @@ async fn client_loop(
     let pick = |rng: &mut Rng| wallets[rng.below(wallets.len() as u64) as usize].clone();
     while Instant::now() < until {
         let (from, to) = (pick(&mut rng), pick(&mut rng));
-        match rng.below(4) {
+        match rng.below(5) {
+            4 => checkout(&run, &c).await,
             0 | 1 if from != to => {
                 let req = CreateTransferRequest {
                     request_id: rid(),
@@ -450,6 +539,100 @@ async fn audit(pool: &PgPool, acked: &[Acked]) -> anyhow::Result<(u64, Vec<Strin
     Ok((checked, bad))
 }
 
+/// Waits (up to 120 s) until the order service's recovery has driven every payment saga
+/// a killed driver left behind to its end.
+async fn settle_sagas(pool: &PgPool) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let open: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM orders.payments WHERE state IN (1, 2, 4)")
+                .fetch_one(pool)
+                .await?;
+        if open == 0 || Instant::now() > deadline {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// The sagas' audit: every payment finished or compensated; every marketplace order is
+/// paid exactly when one escrow hold for it is open; every acknowledged checkout's payment
+/// is as answered.
+async fn audit_checkouts(
+    pool: &PgPool,
+    checkouts: &[Checkout],
+) -> anyhow::Result<(u64, Vec<String>)> {
+    let mut checked = 0u64;
+    let mut bad = Vec::new();
+    let mut check = |ok: bool, what: String| {
+        checked += 1;
+        if !ok {
+            bad.push(what);
+        }
+    };
+    let payments: Vec<(uuid::Uuid, i16)> =
+        sqlx::query_as("SELECT payment_id, state FROM orders.payments")
+            .fetch_all(pool)
+            .await?;
+    for (payment, state) in &payments {
+        check(
+            finished(i32::from(*state)),
+            format!("payment {payment} left in state {state}: neither finished nor compensated"),
+        );
+    }
+    let orders: Vec<(uuid::Uuid, i16, i64)> = sqlx::query_as(
+        "SELECT o.order_id, o.status,
+                (SELECT count(*) FROM wallet.holds h WHERE h.order_id = o.order_id::text AND h.state = 1)
+         FROM orders.orders o",
+    )
+    .fetch_all(pool)
+    .await?;
+    for (order, status, open_holds) in &orders {
+        let paid = *status == OrderStatus::Paid as i16;
+        check(
+            (paid && *open_holds == 1)
+                || (*status == OrderStatus::Unpaid as i16 && *open_holds == 0),
+            format!("order {order} in status {status} with {open_holds} open escrow holds"),
+        );
+    }
+    let states: BTreeMap<String, i16> = payments
+        .iter()
+        .map(|(id, s)| (id.to_string(), *s))
+        .collect();
+    let statuses: BTreeMap<String, i16> = orders
+        .iter()
+        .map(|(id, s, _)| (id.to_string(), *s))
+        .collect();
+    for c in checkouts {
+        check(
+            states.get(&c.payment_id).map(|s| i32::from(*s)) == Some(c.state),
+            format!(
+                "checkout of order {} answered payment {} in state {}, stored {:?}",
+                c.order_id,
+                c.payment_id,
+                c.state,
+                states.get(&c.payment_id)
+            ),
+        );
+        let paid = c.state == PaymentState::Succeeded as i32;
+        check(
+            statuses.get(&c.order_id).copied()
+                == Some(if paid {
+                    OrderStatus::Paid
+                } else {
+                    OrderStatus::Unpaid
+                } as i16),
+            format!(
+                "checkout of order {} answered state {} but the order is in status {:?}",
+                c.order_id,
+                c.state,
+                statuses.get(&c.order_id)
+            ),
+        );
+    }
+    Ok((checked, bad))
+}
+
 /// Runs chaos; returns an error (non-zero exit) on any violation.
 pub async fn run(args: ChaosArgs) -> anyhow::Result<()> {
     let seed = args
@@ -459,6 +642,13 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<()> {
     let cluster = Cluster::new(&args.pg_dir, args.pg_port)?;
     cluster.init()?;
     cluster.start()?;
+    let outcome = run_on(&args, seed, &cluster).await;
+    // Whatever happened, the private Postgres does not outlive the run.
+    let _ = cluster.stop();
+    outcome
+}
+
+async fn run_on(args: &ChaosArgs, seed: u64, cluster: &Cluster) -> anyhow::Result<()> {
     let admin = cluster.admin_options();
     let db = "kuajing_chaos";
     {
@@ -478,13 +668,15 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<()> {
         Some(d) => d.clone(),
         None => default_bin_dir()?,
     };
-    let mut procs = Processes::start(
-        &bin_dir,
-        &url,
-        args.base_port,
-        &[("KJ_DB_MAX_CONNECTIONS", "4")],
-    )
-    .await?;
+    let mut env = vec![
+        ("KJ_DB_MAX_CONNECTIONS", "4"),
+        // Sessions outlive the longest run, so no checkout fails for an expired token.
+        ("KJ_IDENTITY_ACCESS_TOKEN_TTL_SECS", "86400"),
+    ];
+    env.extend(crate::procs::EDGE_LIMITS_RAISED);
+    let mut procs = Processes::start(&bin_dir, &url, args.base_port, &env).await?;
+    let reach = procs.reach(&url)?;
+    let (supplier, buyers) = reach.people(args.clients).await?;
     let wallet_url = procs.url("wallet").context("wallet")?;
     let fx_url = procs.url("fx").context("fx")?;
     let wallets = Arc::new(
@@ -500,6 +692,7 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<()> {
 
     let run = Arc::new(Run {
         acked: Mutex::default(),
+        checkouts: Mutex::default(),
         violations: Mutex::default(),
         retries: AtomicU64::new(0),
     });
@@ -514,6 +707,13 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<()> {
                 "wallet",
             )?),
             fx: FxServiceClient::new(channel(&fx_url, procs.keyring(), "edge", "fx")?),
+            edge: EdgeServiceClient::new(
+                tonic::transport::Endpoint::from_shared(procs.url("edge").context("edge")?)?
+                    .connect_lazy(),
+            ),
+            reach: reach.clone(),
+            buyer: buyers[i as usize % buyers.len()].clone(),
+            supplier: supplier.clone(),
         };
         let rng = Rng(seed ^ (u64::from(i) + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
         tasks.push(tokio::spawn(client_loop(
@@ -555,15 +755,28 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<()> {
         .connect_with(admin.clone().database(db))
         .await?;
     let acked = run.acked.lock().await.clone();
+    let checkouts = run.checkouts.lock().await.clone();
+    settle_sagas(&pool).await?;
     let (checked, mut violated) = audit(&pool, &acked).await?;
+    let (saga_checked, saga_violated) = audit_checkouts(&pool, &checkouts).await?;
+    let checked = checked + saga_checked;
+    violated.extend(saga_violated);
     violated.extend(run.violations.lock().await.iter().cloned());
     pool.close().await;
     procs.stop().await?;
-    cluster.stop()?;
-    let counts: BTreeMap<&str, usize> = acked.iter().fold(BTreeMap::new(), |mut m, a| {
+    let mut counts: BTreeMap<&str, usize> = acked.iter().fold(BTreeMap::new(), |mut m, a| {
         *m.entry(a.kind).or_default() += 1;
         m
     });
+    for c in &checkouts {
+        *counts
+            .entry(if c.state == PaymentState::Succeeded as i32 {
+                "checkout (paid)"
+            } else {
+                "checkout (failed, compensated)"
+            })
+            .or_default() += 1;
+    }
     println!(
         "chaos      acknowledged {counts:?}; {} transient failures retried",
         run.retries.load(Ordering::Relaxed)
@@ -575,7 +788,7 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<()> {
     println!(
         "invariants: {checked} checked, {} violated; ops acked={}, kills={kills}, db restarts={db_restarts}",
         violated.len(),
-        acked.len()
+        acked.len() + checkouts.len()
     );
     if !violated.is_empty() {
         anyhow::bail!("{} invariant violations (seed {seed})", violated.len());

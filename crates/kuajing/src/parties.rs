@@ -443,6 +443,28 @@ impl Reach {
         })
     }
 
+    /// An operator, an admitted supplier and `n` verified buyers, each with an active
+    /// mandate, a signed-in session and CNH 100,000,000 in its wallet (CNY orders settle in
+    /// CNH at par).
+    pub async fn people(&self, n: u32) -> anyhow::Result<(Supplier, Vec<Buyer>)> {
+        let ops = self.operator().await?;
+        let supplier = self.supplier(&ops).await?;
+        let mut set = tokio::task::JoinSet::new();
+        for _ in 0..n.max(1) {
+            let (reach, ops) = (self.clone(), ops.clone());
+            set.spawn(async move {
+                let b = reach.buyer(&ops).await?;
+                reach.top_up(&b.wallet_id, "CNH", "100000000.00").await?;
+                anyhow::Ok(b)
+            });
+        }
+        let mut buyers = Vec::new();
+        while let Some(b) = set.join_next().await {
+            buyers.push(b??);
+        }
+        Ok((supplier, buyers))
+    }
+
     /// A marketplace order of `buyer` from `supplier`: `quantity` household goods at
     /// `unit_price` CNY, shipped to Singapore.
     pub async fn marketplace_order(

@@ -28,6 +28,17 @@ pub struct Processes {
     keyring: Keyring,
 }
 
+/// Edge's per-caller, per-IP and money-movement rate limits, raised (environment for the
+/// edge process): a load generator is one address and a handful of people, far beyond
+/// what the limits allow one real client.
+pub const EDGE_LIMITS_RAISED: [(&str, &str); 5] = [
+    ("KJ_EDGE_CALLER_RATE", "1000000"),
+    ("KJ_EDGE_CALLER_BURST", "1000000"),
+    ("KJ_EDGE_IP_RATE", "1000000"),
+    ("KJ_EDGE_IP_BURST", "1000000"),
+    ("KJ_EDGE_MONEY_RATE", "1000000"),
+];
+
 /// The service names and their binaries, in start order.
 pub const SERVICES: [&str; 6] = ["identity", "wallet", "fx", "authorization", "order", "edge"];
 
@@ -115,6 +126,18 @@ impl Processes {
     /// The keys the processes run with (to mint tokens as any caller).
     pub fn keyring(&self) -> &Keyring {
         &self.keyring
+    }
+
+    /// How to reach these processes, whose database is `database_url`.
+    pub fn reach(&self, database_url: &str) -> anyhow::Result<crate::parties::Reach> {
+        Ok(crate::parties::Reach {
+            urls: SERVICES
+                .iter()
+                .filter_map(|n| self.url(n).map(|u| ((*n).to_owned(), u)))
+                .collect(),
+            keyring: self.keyring.clone(),
+            database: kuajing_platform::db::parse_url(database_url)?,
+        })
     }
 
     /// The URL of a service.

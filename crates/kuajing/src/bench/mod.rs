@@ -67,8 +67,9 @@ pub struct BenchArgs {
     /// Where the service binaries are [default: beside this kuajing].
     #[arg(long)]
     pub bin_dir: Option<PathBuf>,
-    /// First of six ports the services listen on.
-    #[arg(long, default_value_t = 51050)]
+    /// First of six ports the services listen on (below Linux's ephemeral range,
+    /// 32768-60999, so that no outgoing connection can be holding one).
+    #[arg(long, default_value_t = 29050)]
     pub base_port: u16,
     /// Skip the pgbench baseline.
     #[arg(long)]
@@ -203,16 +204,6 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Edge's per-caller, per-IP and money-movement rate limits, raised: the load generator is
-/// one address and a handful of people, far beyond what the limits allow a real client.
-const EDGE_LIMITS_RAISED: [(&str, &str); 5] = [
-    ("KJ_EDGE_CALLER_RATE", "1000000"),
-    ("KJ_EDGE_CALLER_BURST", "1000000"),
-    ("KJ_EDGE_IP_RATE", "1000000"),
-    ("KJ_EDGE_IP_BURST", "1000000"),
-    ("KJ_EDGE_MONEY_RATE", "1000000"),
-];
-
 /// What one run measured.
 struct Measured {
     report: Report,
@@ -258,20 +249,13 @@ async fn measure(
     let edge_env: &[(&str, &str)] = if matches!(args.scenario, Scenario::Read | Scenario::Checkout)
     {
         println!("edge       rate limits raised for the load generator (one address, few people)");
-        &EDGE_LIMITS_RAISED
+        &crate::procs::EDGE_LIMITS_RAISED
     } else {
         &[]
     };
     let procs = Processes::start(bin_dir, url, args.base_port, edge_env).await?;
     let outcome = async {
-        let reach = Reach {
-            urls: crate::procs::SERVICES
-                .iter()
-                .filter_map(|n| procs.url(n).map(|u| ((*n).to_owned(), u)))
-                .collect(),
-            keyring: procs.keyring().clone(),
-            database: kuajing_platform::db::parse_url(url)?,
-        };
+        let reach = procs.reach(url)?;
         let mut notes = Vec::new();
         let report = match args.scenario {
             Scenario::Transfer | Scenario::Hot | Scenario::Quote => {
@@ -306,7 +290,7 @@ async fn measure(
                 }
             }
             Scenario::Read => {
-                let buyers = Arc::new(people(&reach, args.clients).await?.1);
+                let buyers = Arc::new(reach.people(args.clients).await?.1);
                 let direct = Arc::new(scenarios::DirectReads {
                     client: WalletServiceClient::new(reach.channel("wallet", "edge")?),
                     buyers: buyers.clone(),
@@ -352,27 +336,6 @@ fn public_channel(procs: &Processes) -> anyhow::Result<tonic::transport::Channel
         .connect_lazy())
 }
 
-/// An operator, an admitted supplier and `n` verified buyers (one per client), each with
-/// an active mandate, a signed-in session and CNH 100,000,000 in its wallet (CNY orders settle in CNH at par).
-async fn people(reach: &Reach, n: u32) -> anyhow::Result<(Supplier, Vec<Buyer>)> {
-    let ops = reach.operator().await?;
-    let supplier = reach.supplier(&ops).await?;
-    let mut set = tokio::task::JoinSet::new();
-    for _ in 0..n.max(1) {
-        let (reach, ops) = (reach.clone(), ops.clone());
-        set.spawn(async move {
-            let b = reach.buyer(&ops).await?;
-            reach.top_up(&b.wallet_id, "CNH", "100000000.00").await?;
-            anyhow::Ok(b)
-        });
-    }
-    let mut buyers = Vec::new();
-    while let Some(b) = set.join_next().await {
-        buyers.push(b??);
-    }
-    Ok((supplier, buyers))
-}
-
 /// Gives each buyer `per_buyer` more unpaid orders (CNY 10.00 each), concurrently.
 async fn prepare_orders(
     reach: &Reach,
@@ -408,7 +371,7 @@ async fn checkout(
     args: &BenchArgs,
     notes: &mut Vec<String>,
 ) -> anyhow::Result<Report> {
-    let (supplier, buyers) = people(reach, args.clients).await?;
+    let (supplier, buyers) = reach.people(args.clients).await?;
     let count = buyers.len();
     let op = Arc::new(scenarios::Checkouts {
         client: EdgeServiceClient::new(public_channel(procs)?),
