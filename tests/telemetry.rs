@@ -261,7 +261,7 @@ async fn one_conversion_is_one_trace_across_services() -> anyhow::Result<()> {
         .login(kuajing_proto::edge::v1::LoginRequest {
             request_id: rid(),
             identifier: buyer.member_name.clone(),
-            password: support::PASSWORD.to_owned(),
+            password: kuajing::parties::PASSWORD.to_owned(),
         })
         .await?
         .into_inner();

@@ -206,7 +206,7 @@ async fn checkout(run: &Run, c: &Clients) {
     // Placing the order may fail while order restarts: then there is nothing to pay.
     let Ok(order_id) = c
         .reach
-        .marketplace_order(&c.buyer, &c.supplier, 1, "10.00")
+        .marketplace_order(&c.buyer.person, &c.supplier, 1, "10.00")
         .await
     else {
         return;

@@ -155,7 +155,7 @@ impl Reach {
     }
 
     /// Registers a person (email confirmed) and returns the account id.
-    async fn register(&self, req: idp::RegisterAccountRequest) -> anyhow::Result<String> {
+    pub async fn register(&self, req: idp::RegisterAccountRequest) -> anyhow::Result<String> {
         let mut id = self.identity("edge")?;
         let account = id
             .register_account(req)
@@ -190,7 +190,12 @@ impl Reach {
     /// An operator: an account with an operator grant (as KJ_IDENTITY_OPERATOR_ACCOUNT_IDS
     /// grants at start).
     pub async fn operator(&self) -> anyhow::Result<String> {
-        let account = self.register(personal(&unique("ops"))).await?;
+        self.operator_named(&unique("ops")).await
+    }
+
+    /// An operator registered under `member_name`.
+    pub async fn operator_named(&self, member_name: &str) -> anyhow::Result<String> {
+        let account = self.register(personal(member_name)).await?;
         let mut conn = self.database.connect().await?;
         sqlx::query(
             "INSERT INTO identity.operator_grants (account_id, granted_at) VALUES ($1::uuid, now())",
@@ -273,9 +278,10 @@ impl Reach {
         Ok(())
     }
 
-    /// A verified overseas buyer (journey 1) with an active mandate and a signed-in
-    /// session, approved by operator `ops`.
-    pub async fn buyer(&self, ops: &str) -> anyhow::Result<Buyer> {
+    /// A verified overseas buyer (journey 1), approved by operator `ops`: email confirmed,
+    /// real name verified, a 1688 member bound and verified, a payment PIN ([`PIN`]), a
+    /// wallet.
+    pub async fn verified_buyer(&self, ops: &str) -> anyhow::Result<Person> {
         let name = unique("buyer");
         let me = self.register(personal(&name)).await?;
         let mut id = self.identity("edge")?;
@@ -327,6 +333,10 @@ impl Reach {
             .into_inner()
             .linked_account
             .context("linked account")?;
+        anyhow::ensure!(
+            linked.status == idp::LinkStatus::BoundVerified as i32,
+            "the 1688 member is bound and verified: {linked:?}"
+        );
         let challenge = id
             .send_verification_code(acting(
                 &me,
@@ -355,17 +365,29 @@ impl Reach {
         )?)
         .await?;
         let wallet_id = self.open_wallet(&me).await?;
+        Ok(Person {
+            account_id: me,
+            member_name: name,
+            wallet_id,
+            member,
+            linked_account_id: linked.linked_account_id,
+        })
+    }
+
+    /// The buyer authorises its 1688 member to pay from its wallet: a mandate, the
+    /// agreement accepted and the code confirmed.
+    pub async fn active_mandate(&self, b: &Person) -> anyhow::Result<authz::Mandate> {
         let mut authz = AuthorizationServiceClient::new(self.channel("authorization", "edge")?);
         let created = authz
             .create_mandate(acting(
-                &me,
+                &b.account_id,
                 authz::CreateMandateRequest {
                     request_id: rid(),
-                    wallet_id: wallet_id.clone(),
-                    owner_account_id: me.clone(),
+                    wallet_id: b.wallet_id.clone(),
+                    owner_account_id: b.account_id.clone(),
                     marketplace_member: Some(idp::MarketplaceMember {
                         marketplace: idp::Marketplace::Marketplace1688 as i32,
-                        external_member_id: member.clone(),
+                        external_member_id: b.member.clone(),
                     }),
                     expire_time: None,
                     funding_currency_code: String::new(),
@@ -374,35 +396,53 @@ impl Reach {
             )?)
             .await?
             .into_inner();
-        let mandate_id = created.mandate.context("mandate")?.mandate_id;
+        let mandate = created.mandate.context("mandate")?;
         let challenge = created.challenge.context("challenge")?;
         let code = self.code_in_outbox(&challenge.challenge_id).await?;
-        authz
+        let active = authz
             .activate_mandate(acting(
-                &me,
+                &b.account_id,
                 authz::ActivateMandateRequest {
                     request_id: rid(),
-                    mandate_id: mandate_id.clone(),
+                    mandate_id: mandate.mandate_id,
                     agreement_accepted: true,
                     agreement_version: AGREEMENT_VERSION.to_owned(),
                     challenge_id: challenge.challenge_id,
                     code,
                 },
             )?)
-            .await?;
-        let access_token = self.sign_in(&name).await?;
+            .await?
+            .into_inner()
+            .mandate
+            .context("mandate")?;
+        anyhow::ensure!(
+            active.state == authz::MandateState::Active as i32,
+            "the mandate is active: {active:?}"
+        );
+        Ok(active)
+    }
+
+    /// A verified buyer with an active mandate and a signed-in session.
+    pub async fn buyer(&self, ops: &str) -> anyhow::Result<Buyer> {
+        let person = self.verified_buyer(ops).await?;
+        let mandate_id = self.active_mandate(&person).await?.mandate_id;
+        let access_token = self.sign_in(&person.member_name).await?;
         Ok(Buyer {
-            account_id: me,
-            wallet_id,
-            linked_account_id: linked.linked_account_id,
+            person,
             mandate_id,
             access_token,
         })
     }
 
-    /// A supplier in mainland China admitted by operator `ops` (a paid TrustPass member
-    /// with cross-border pay enabled), with a wallet.
-    pub async fn supplier(&self, ops: &str) -> anyhow::Result<Supplier> {
+    /// A supplier in mainland China with a wallet: a paid member (admitted to Trade
+    /// Assurance and Direct Pay) when `paid`, and a TrustPass member enabled for
+    /// cross-border pay when `cross_border`, as operator `ops` updated its profile.
+    pub async fn supplier(
+        &self,
+        ops: &str,
+        paid: bool,
+        cross_border: bool,
+    ) -> anyhow::Result<Person> {
         let name = unique("factory");
         let account_id = self
             .register(idp::RegisterAccountRequest {
@@ -414,32 +454,42 @@ impl Reach {
                 ..personal(&name)
             })
             .await?;
+        let mut profile = idp::SupplierProfile {
+            account_id: account_id.clone(),
+            ..Default::default()
+        };
         let mut mask = prost_types::FieldMask::default();
-        mask.paths = ["membership", "trustpass_active", "cross_border_pay_enabled"]
-            .map(str::to_owned)
-            .to_vec();
-        self.identity("operator")?
-            .update_supplier_profile(acting(
-                ops,
-                idp::UpdateSupplierProfileRequest {
-                    request_id: rid(),
-                    supplier_profile: Some(idp::SupplierProfile {
-                        account_id: account_id.clone(),
-                        membership: idp::SupplierMembership::Paid as i32,
-                        trustpass_active: true,
-                        cross_border_pay_enabled: true,
-                        ..Default::default()
-                    }),
-                    update_mask: Some(mask),
-                    reason: "TrustPass paid member; signed the cross-border pay agreement"
-                        .to_owned(),
-                },
-            )?)
-            .await?;
+        if paid {
+            profile.membership = idp::SupplierMembership::Paid as i32;
+            mask.paths.push("membership".to_owned());
+        }
+        if cross_border {
+            profile.trustpass_active = true;
+            profile.cross_border_pay_enabled = true;
+            mask.paths.push("trustpass_active".to_owned());
+            mask.paths.push("cross_border_pay_enabled".to_owned());
+        }
+        if !mask.paths.is_empty() {
+            self.identity("operator")?
+                .update_supplier_profile(acting(
+                    ops,
+                    idp::UpdateSupplierProfileRequest {
+                        request_id: rid(),
+                        supplier_profile: Some(profile),
+                        update_mask: Some(mask),
+                        reason: "TrustPass paid member; signed the cross-border pay agreement"
+                            .to_owned(),
+                    },
+                )?)
+                .await?;
+        }
         let wallet_id = self.open_wallet(&account_id).await?;
-        Ok(Supplier {
+        Ok(Person {
             account_id,
+            member_name: name,
             wallet_id,
+            member: String::new(),
+            linked_account_id: String::new(),
         })
     }
 
@@ -448,13 +498,15 @@ impl Reach {
     /// CNH at par).
     pub async fn people(&self, n: u32) -> anyhow::Result<(Supplier, Vec<Buyer>)> {
         let ops = self.operator().await?;
-        let supplier = self.supplier(&ops).await?;
+        let supplier = self.supplier(&ops, true, true).await?;
         let mut set = tokio::task::JoinSet::new();
         for _ in 0..n.max(1) {
             let (reach, ops) = (self.clone(), ops.clone());
             set.spawn(async move {
                 let b = reach.buyer(&ops).await?;
-                reach.top_up(&b.wallet_id, "CNH", "100000000.00").await?;
+                reach
+                    .top_up(&b.person.wallet_id, "CNH", "100000000.00")
+                    .await?;
                 anyhow::Ok(b)
             });
         }
@@ -469,7 +521,7 @@ impl Reach {
     /// `unit_price` CNY, shipped to Singapore.
     pub async fn marketplace_order(
         &self,
-        buyer: &Buyer,
+        buyer: &Person,
         supplier: &Supplier,
         quantity: i64,
         unit_price: &str,
@@ -520,32 +572,37 @@ impl Reach {
     }
 }
 
+/// A person or company with a wallet; for buyers, the bound 1688 member.
+#[derive(Clone, Debug)]
+pub struct Person {
+    /// The account.
+    pub account_id: String,
+    /// The member name it signs in with (its password is [`PASSWORD`]).
+    pub member_name: String,
+    /// Its wallet.
+    pub wallet_id: String,
+    /// The bound 1688 member id (buyers).
+    pub member: String,
+    /// The linked marketplace account (buyers).
+    pub linked_account_id: String,
+}
+
+/// A supplier.
+pub type Supplier = Person;
+
 /// A verified buyer ready to pay by cross-border pay.
 #[derive(Clone, Debug)]
 pub struct Buyer {
-    /// The account.
-    pub account_id: String,
-    /// Its wallet (the mandate pays from it).
-    pub wallet_id: String,
-    /// The bound 1688 member.
-    pub linked_account_id: String,
+    /// The person (the mandate pays from its wallet).
+    pub person: Person,
     /// The active mandate.
     pub mandate_id: String,
     /// A signed-in session's access token (15 minutes by default).
     pub access_token: String,
 }
 
-/// An admitted supplier.
-#[derive(Clone, Debug)]
-pub struct Supplier {
-    /// The account.
-    pub account_id: String,
-    /// Its wallet.
-    pub wallet_id: String,
-}
-
-/// A personal buyer's registration in Singapore.
-fn personal(name: &str) -> idp::RegisterAccountRequest {
+/// A personal buyer's registration in Singapore, with password [`PASSWORD`].
+pub fn personal(name: &str) -> idp::RegisterAccountRequest {
     idp::RegisterAccountRequest {
         request_id: rid(),
         member_name: name.to_owned(),

@@ -291,6 +291,21 @@ impl TestPlatform {
         }
     }
 
+    /// How to reach this platform as any caller, for the shared fixtures of
+    /// [`kuajing::parties`] (verified buyers, admitted suppliers, mandates).
+    pub fn reach(&self) -> kuajing::parties::Reach {
+        kuajing::parties::Reach {
+            urls: self
+                .platform
+                .services()
+                .iter()
+                .map(|r| (r.def.name.to_owned(), format!("http://{}", r.addr)))
+                .collect(),
+            keyring: self.platform.keyring().clone(),
+            database: self.db.admin_options(),
+        }
+    }
+
     /// Client of `kuajing.identity.v1.IdentityService`.
     pub fn identity(
         &self,

@@ -349,7 +349,7 @@ async fn prepare_orders(
         set.spawn(async move {
             let mut ids = Vec::with_capacity(per_buyer);
             for _ in 0..per_buyer {
-                ids.push(reach.marketplace_order(&b, &s, 1, "10.00").await?);
+                ids.push(reach.marketplace_order(&b.person, &s, 1, "10.00").await?);
             }
             anyhow::Ok((i, ids))
         });

@@ -183,10 +183,10 @@ impl Op for DirectReads {
     async fn run(&self, n: u64) -> Result<(), tonic::Code> {
         let b = &self.buyers[party(n, self.buyers.len())];
         let req = acting(
-            &b.account_id,
+            &b.person.account_id,
             GetWalletRequest {
                 lookup: Some(get_wallet_request::Lookup::OwnerAccountId(
-                    b.account_id.clone(),
+                    b.person.account_id.clone(),
                 )),
             },
         )
