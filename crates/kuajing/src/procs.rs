@@ -194,9 +194,14 @@ impl Processes {
         self.wait_serving(name, Duration::from_secs(60)).await
     }
 
+    /// The process id of `name`, while it runs.
+    pub fn pid(&self, name: &str) -> Option<u32> {
+        self.procs.get(name)?.child.id()
+    }
+
     /// Resident memory of `name` in bytes (Linux).
     pub fn rss_bytes(&self, name: &str) -> Option<u64> {
-        let pid = self.procs.get(name)?.child.id()?;
+        let pid = self.pid(name)?;
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
         let kb: u64 = status
             .lines()

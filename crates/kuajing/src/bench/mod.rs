@@ -4,6 +4,7 @@
 
 pub mod load;
 pub mod pgbench;
+pub mod profile;
 pub mod scenarios;
 
 use std::path::PathBuf;
@@ -212,19 +213,37 @@ struct Measured {
     notes: Vec<String>,
 }
 
-/// Warms up for 3 s, then measures `op` as the arguments say (closed or open loop).
-async fn drive<O: load::Op>(op: Arc<O>, args: &BenchArgs) -> Report {
-    load::closed(op.clone(), args.clients, WARMUP).await;
-    measure_only(op, args).await
+/// What the measured window is profiled with: the processes and the bench database.
+struct Probe<'a> {
+    procs: &'a Processes,
+    db: sqlx::PgPool,
 }
 
-/// Measures `op` as the arguments say, without a warm-up.
-async fn measure_only<O: load::Op>(op: Arc<O>, args: &BenchArgs) -> Report {
+/// Warms up for 3 s, then measures `op` as the arguments say (closed or open loop).
+async fn drive<O: load::Op>(
+    op: Arc<O>,
+    args: &BenchArgs,
+    probe: &Probe<'_>,
+) -> (Report, Vec<String>) {
+    load::closed(op.clone(), args.clients, WARMUP).await;
+    measure_only(op, args, probe).await
+}
+
+/// Measures `op` as the arguments say, without a warm-up, and profiles the window.
+async fn measure_only<O: load::Op>(
+    op: Arc<O>,
+    args: &BenchArgs,
+    probe: &Probe<'_>,
+) -> (Report, Vec<String>) {
     let duration = Duration::from_secs(args.seconds);
-    match args.rate {
+    let before = profile::sample(probe.procs, &probe.db).await;
+    let report = match args.rate {
         Some(rate) => load::open(op, rate, duration, 4096).await,
         None => load::closed(op, args.clients, duration).await,
-    }
+    };
+    let after = profile::sample(probe.procs, &probe.db).await;
+    let lines = profile::lines(&before, &after, report.ok + report.error_count());
+    (report, lines)
 }
 
 const WARMUP: Duration = Duration::from_secs(3);
@@ -256,6 +275,13 @@ async fn measure(
     let procs = Processes::start(bin_dir, url, args.base_port, edge_env).await?;
     let outcome = async {
         let reach = procs.reach(url)?;
+        let probe = Probe {
+            procs: &procs,
+            db: sqlx::postgres::PgPoolOptions::new()
+                .max_connections(1)
+                .connect_with(reach.database.clone())
+                .await?,
+        };
         let mut notes = Vec::new();
         let report = match args.scenario {
             Scenario::Transfer | Scenario::Hot | Scenario::Quote => {
@@ -275,7 +301,7 @@ async fn measure(
                         client: FxServiceClient::new(reach.channel("fx", "edge")?),
                         wallets,
                     });
-                    drive(op, args).await
+                    drive(op, args, &probe).await
                 } else {
                     let op = Arc::new(scenarios::Transfers {
                         client: WalletServiceClient::new(reach.channel("wallet", "order")?),
@@ -286,7 +312,7 @@ async fn measure(
                             0
                         },
                     });
-                    drive(op, args).await
+                    drive(op, args, &probe).await
                 }
             }
             Scenario::Read => {
@@ -295,16 +321,21 @@ async fn measure(
                     client: WalletServiceClient::new(reach.channel("wallet", "edge")?),
                     buyers: buyers.clone(),
                 });
-                let direct = drive(direct, args).await;
+                let (direct, direct_profile) = drive(direct, args, &probe).await;
                 let through_edge = Arc::new(scenarios::EdgeReads {
                     client: EdgeServiceClient::new(public_channel(&procs)?),
                     buyers,
                 });
-                let report = drive(through_edge, args).await;
+                let (report, profile) = drive(through_edge, args, &probe).await;
                 let added =
                     i128::from(report.quantile_us(990)) - i128::from(direct.quantile_us(990));
                 notes.push(format!("direct     wallet GetWallet: {}", summary(&direct)));
                 notes.push(format!("edge       edge GetWallet:   {}", summary(&report)));
+                notes.extend(
+                    direct_profile
+                        .iter()
+                        .map(|l| l.replacen("profile   ", "profile    (direct)", 1)),
+                );
                 notes.push(format!(
                     "edge       adds {} ms at p99 over the same read straight at the wallet",
                     if added < 0 {
@@ -313,10 +344,12 @@ async fn measure(
                         ms(added as u64)
                     }
                 ));
-                report
+                (report, profile)
             }
-            Scenario::Checkout => checkout(&reach, &procs, args, &mut notes).await?,
+            Scenario::Checkout => checkout(&reach, &procs, args, &probe, &mut notes).await?,
         };
+        let (report, profile) = report;
+        notes.extend(profile);
         let rss = crate::procs::SERVICES
             .iter()
             .filter_map(|n| procs.rss_bytes(n).map(|b| ((*n).to_owned(), b)))
@@ -369,8 +402,9 @@ async fn checkout(
     reach: &Reach,
     procs: &Processes,
     args: &BenchArgs,
+    probe: &Probe<'_>,
     notes: &mut Vec<String>,
-) -> anyhow::Result<Report> {
+) -> anyhow::Result<(Report, Vec<String>)> {
     let (supplier, buyers) = reach.people(args.clients).await?;
     let count = buyers.len();
     let op = Arc::new(scenarios::Checkouts {
@@ -391,10 +425,10 @@ async fn checkout(
     // Half again what the warm-up's pace needs, spread over the buyers.
     let per_buyer = usize::try_from(expected * 3 / 2 / count as u64 + 10)?;
     prepare_orders(reach, &supplier, &op.buyers, per_buyer).await?;
-    let report = measure_only(op.clone(), args).await;
+    let measured = measure_only(op.clone(), args, probe).await;
     notes.push(format!(
         "checkout   {count} buyers, one CNY 10.00 order per PayOrders, {} unpaid orders left",
         op.unpaid()
     ));
-    Ok(report)
+    Ok(measured)
 }
