@@ -267,86 +267,94 @@ async fn execute(
     }
 
     let mut tx = ctx.svc.pool.begin().await.map_err(internal)?;
-    // 1. Claim the request ids; the ones claimed already go the one-at-a-time way.
+    // 1. In one statement (one round trip): claim the request ids (the ones claimed
+    //    already go the one-at-a-time way), lock every account in key order, and read the
+    //    sources' customer accounts for the answers' totals. Rows come back as part 0 (a
+    //    locked account), 1 (a claimed request id) or 2 (a source's account, unlocked).
     let ids: Vec<Uuid> = live.iter().map(|l| l.t.request_id).collect();
     let hashes: Vec<Vec<u8>> = live
         .iter()
         .map(|l| request_hash("CreateTransfer", &l.t.req).to_vec())
         .collect();
     let methods = vec!["CreateTransfer".to_owned(); ids.len()];
-    let claimed: HashSet<Uuid> = sqlx::query_scalar(
-        "INSERT INTO idempotency_records (request_id, method, request_hash)
-         SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::bytea[])
-         ON CONFLICT (request_id) DO NOTHING RETURNING request_id",
-    )
-    .bind(&ids)
-    .bind(&methods)
-    .bind(&hashes)
-    .fetch_all(&mut *tx)
-    .await
-    .map_err(internal)?
-    .into_iter()
-    .collect();
-    live.retain(|l| claimed.contains(&l.t.request_id));
-
-    // 2. Lock every account in key order; read the sources' totals for the answers.
+    let sources: Vec<Uuid> = live.iter().map(|l| l.t.source).collect();
     let rows = sqlx::query(
-        "SELECT a.account_id, a.wallet_id, a.kind, a.currency, a.fund_pool, a.shard, a.balance
-         FROM ledger_accounts a
-         JOIN UNNEST($1::uuid[], $2::int2[], $3::text[], $4::int2[], $5::int2[]) AS t(w, k, c, p, s)
-           ON a.wallet_id = t.w AND a.kind = t.k AND a.currency = t.c AND a.fund_pool = t.p AND a.shard = t.s
-         ORDER BY a.wallet_id, a.kind, a.currency, a.fund_pool, a.shard
-         FOR UPDATE OF a",
+        "WITH claimed AS (
+             INSERT INTO idempotency_records (request_id, method, request_hash)
+             SELECT * FROM UNNEST($6::uuid[], $7::text[], $8::bytea[])
+             ON CONFLICT (request_id) DO NOTHING RETURNING request_id
+         ), locked AS (
+             SELECT a.account_id, a.wallet_id, a.kind, a.currency, a.fund_pool, a.shard, a.balance
+             FROM ledger_accounts a
+             JOIN UNNEST($1::uuid[], $2::int2[], $3::text[], $4::int2[], $5::int2[]) AS t(w, k, c, p, s)
+               ON a.wallet_id = t.w AND a.kind = t.k AND a.currency = t.c AND a.fund_pool = t.p AND a.shard = t.s
+             ORDER BY a.wallet_id, a.kind, a.currency, a.fund_pool, a.shard
+             FOR UPDATE OF a
+         )
+         SELECT 0::int2 AS part, NULL::uuid AS request_id, account_id, wallet_id, kind, currency, fund_pool, shard, balance
+         FROM locked
+         UNION ALL
+         SELECT 1::int2, request_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM claimed
+         UNION ALL
+         SELECT 2::int2, NULL, account_id, wallet_id, kind, currency, fund_pool, shard, balance
+         FROM ledger_accounts WHERE wallet_id = ANY($9) AND kind IN (1, 2)",
     )
     .bind(&kw)
     .bind(&kk)
     .bind(&kc)
     .bind(&kp)
     .bind(&ks)
-    .fetch_all(&mut *tx)
-    .await
-    .map_err(internal)?;
-    let mut accounts: BTreeMap<AccountKey, (Uuid, Decimal, Decimal)> = BTreeMap::new(); // id, before, now
-    let mut locked: Vec<(AccountKey, i16)> = Vec::with_capacity(rows.len());
-    for r in &rows {
-        let currency: Currency = r
-            .try_get::<String, _>("currency")
-            .map_err(internal)?
-            .parse()
-            .map_err(internal)?;
-        let key = AccountKey {
-            wallet_id: r.try_get("wallet_id").map_err(internal)?,
-            kind: i32::from(r.try_get::<i16, _>("kind").map_err(internal)?),
-            currency,
-            fund_pool: i32::from(r.try_get::<i16, _>("fund_pool").map_err(internal)?),
-        };
-        let balance: Decimal = r.try_get("balance").map_err(internal)?;
-        locked.push((key, r.try_get::<i16, _>("shard").map_err(internal)?));
-        accounts.insert(
-            key,
-            (r.try_get("account_id").map_err(internal)?, balance, balance),
-        );
-    }
-    known.add(locked);
-    let sources: Vec<Uuid> = live.iter().map(|l| l.t.source).collect();
-    let mut totals: HashMap<(Uuid, String), (Decimal, Decimal)> = HashMap::new();
-    for r in sqlx::query(
-        "SELECT wallet_id, currency, kind, sum(balance) AS b FROM ledger_accounts
-         WHERE wallet_id = ANY($1) AND kind IN (1, 2) GROUP BY wallet_id, currency, kind",
-    )
+    .bind(&ids)
+    .bind(&methods)
+    .bind(&hashes)
     .bind(&sources)
     .fetch_all(&mut *tx)
     .await
-    .map_err(internal)?
-    {
+    .map_err(internal)?;
+    let key_of = |r: &sqlx::postgres::PgRow| -> Result<AccountKey, Status> {
+        Ok(AccountKey {
+            wallet_id: r.try_get("wallet_id").map_err(internal)?,
+            kind: i32::from(r.try_get::<i16, _>("kind").map_err(internal)?),
+            currency: r
+                .try_get::<String, _>("currency")
+                .map_err(internal)?
+                .parse()
+                .map_err(internal)?,
+            fund_pool: i32::from(r.try_get::<i16, _>("fund_pool").map_err(internal)?),
+        })
+    };
+    let mut accounts: BTreeMap<AccountKey, (Uuid, Decimal, Decimal)> = BTreeMap::new(); // id, before, now
+    let mut locked: Vec<(AccountKey, i16)> = Vec::new();
+    let mut claimed: HashSet<Uuid> = HashSet::new();
+    let mut source_accounts: Vec<(AccountKey, Decimal)> = Vec::new();
+    for r in &rows {
+        match r.try_get::<i16, _>("part").map_err(internal)? {
+            0 => {
+                let key = key_of(r)?;
+                let balance: Decimal = r.try_get("balance").map_err(internal)?;
+                locked.push((key, r.try_get::<i16, _>("shard").map_err(internal)?));
+                accounts.insert(
+                    key,
+                    (r.try_get("account_id").map_err(internal)?, balance, balance),
+                );
+            }
+            1 => {
+                claimed.insert(r.try_get("request_id").map_err(internal)?);
+            }
+            _ => source_accounts.push((key_of(r)?, r.try_get("balance").map_err(internal)?)),
+        }
+    }
+    known.add(locked);
+    live.retain(|l| claimed.contains(&l.t.request_id));
+    // The totals: a locked account's balance is the one just locked (the freshest); the
+    // others' is the statement's snapshot, a moment before.
+    let mut totals: HashMap<(Uuid, String), (Decimal, Decimal)> = HashMap::new();
+    for (key, snapshot) in source_accounts {
+        let b = accounts.get(&key).map_or(snapshot, |a| a.1);
         let slot = totals
-            .entry((
-                r.try_get("wallet_id").map_err(internal)?,
-                r.try_get("currency").map_err(internal)?,
-            ))
+            .entry((key.wallet_id, key.currency.code().to_owned()))
             .or_default();
-        let b: Decimal = r.try_get("b").map_err(internal)?;
-        if r.try_get::<i16, _>("kind").map_err(internal)? == 1 {
+        if key.kind == 1 {
             slot.0 += b
         } else {
             slot.1 += b
