@@ -300,15 +300,39 @@ fn verdict(
     );
 }
 
-#[tokio::test]
-async fn every_internal_rpc_refuses_bad_input_cleanly() -> anyhow::Result<()> {
-    let tp = TestPlatform::start().await?;
+/// The admin pool, the contracts' descriptors and the tables' row counts before a sweep.
+async fn baseline(
+    tp: &TestPlatform,
+) -> anyhow::Result<(sqlx::PgPool, DescriptorPool, BTreeMap<String, i64>)> {
     let pool = PgPoolOptions::new()
         .max_connections(2)
         .connect_with(tp.db().admin_options())
         .await?;
     let descriptors = DescriptorPool::decode(kuajing_proto::FILE_DESCRIPTOR_SET)?;
     let before = snapshot(&pool).await;
+    Ok((pool, descriptors, before))
+}
+
+/// After a sweep: every service still serves, and the verdict holds.
+async fn conclude(
+    tp: TestPlatform,
+    pool: sqlx::PgPool,
+    name: &str,
+    sweep: &Sweep,
+    min: usize,
+    before: &BTreeMap<String, i64>,
+) -> anyhow::Result<()> {
+    all_serving(&tp).await?;
+    let after = snapshot(&pool).await;
+    verdict(name, sweep, min, before, &after);
+    pool.close().await;
+    tp.stop().await
+}
+
+#[tokio::test]
+async fn every_internal_rpc_refuses_bad_input_cleanly() -> anyhow::Result<()> {
+    let tp = TestPlatform::start().await?;
+    let (pool, descriptors, before) = baseline(&tp).await?;
 
     let mut sweep = Sweep::default();
     for service in descriptors.services().filter(|s| {
@@ -329,11 +353,7 @@ async fn every_internal_rpc_refuses_bad_input_cleanly() -> anyhow::Result<()> {
             }
         }
     }
-    all_serving(&tp).await?;
-    let after = snapshot(&pool).await;
-    verdict("internal", &sweep, 1000, &before, &after);
-    pool.close().await;
-    tp.stop().await
+    conclude(tp, pool, "internal", &sweep, 1000, &before).await
 }
 
 /// Edge's rate limits, raised so that every probe reaches the RPC's own checks (the limits
@@ -360,12 +380,7 @@ async fn every_edge_rpc_refuses_bad_input_cleanly() -> anyhow::Result<()> {
         crate::support::sign_in(&tp, &buyer.member_name).await,
         crate::support::sign_in(&tp, &supplier.member_name).await,
     );
-    let pool = PgPoolOptions::new()
-        .max_connections(2)
-        .connect_with(tp.db().admin_options())
-        .await?;
-    let descriptors = DescriptorPool::decode(kuajing_proto::FILE_DESCRIPTOR_SET)?;
-    let before = snapshot(&pool).await;
+    let (pool, descriptors, before) = baseline(&tp).await?;
 
     let mut sweep = Sweep::default();
     let edge = descriptors
@@ -389,9 +404,5 @@ async fn every_edge_rpc_refuses_bad_input_cleanly() -> anyhow::Result<()> {
             sweep.record(path.as_str(), &what, code);
         }
     }
-    all_serving(&tp).await?;
-    let after = snapshot(&pool).await;
-    verdict("edge", &sweep, 500, &before, &after);
-    pool.close().await;
-    tp.stop().await
+    conclude(tp, pool, "edge", &sweep, 500, &before).await
 }

@@ -442,16 +442,26 @@ fn q_request(exec: &ExecuteQuoteRequest) -> String {
     exec.quote_id.clone()
 }
 
+/// Invariants checked so far, and the violated ones.
+#[derive(Default)]
+struct Verdict {
+    checked: u64,
+    violated: Vec<String>,
+}
+
+impl Verdict {
+    fn check(&mut self, ok: bool, what: String) {
+        self.checked += 1;
+        if !ok {
+            self.violated.push(what);
+        }
+    }
+}
+
 /// The audit. Returns (checked, violations).
 async fn audit(pool: &PgPool, acked: &[Acked]) -> anyhow::Result<(u64, Vec<String>)> {
-    let mut checked = 0u64;
-    let mut bad = Vec::new();
-    let mut check = |ok: bool, what: String| {
-        checked += 1;
-        if !ok {
-            bad.push(what);
-        }
-    };
+    let mut v = Verdict::default();
+    let mut check = |ok: bool, what: String| v.check(ok, what);
     let rows = |sql: &'static str| {
         sqlx::query_as::<_, (String, Decimal)>(AssertSqlSafe(sql)).fetch_all(pool)
     };
@@ -536,7 +546,7 @@ async fn audit(pool: &PgPool, acked: &[Acked]) -> anyhow::Result<(u64, Vec<Strin
             ),
         );
     }
-    Ok((checked, bad))
+    Ok((v.checked, v.violated))
 }
 
 /// Waits (up to 120 s) until the order service's recovery has driven every payment saga
@@ -562,14 +572,8 @@ async fn audit_checkouts(
     pool: &PgPool,
     checkouts: &[Checkout],
 ) -> anyhow::Result<(u64, Vec<String>)> {
-    let mut checked = 0u64;
-    let mut bad = Vec::new();
-    let mut check = |ok: bool, what: String| {
-        checked += 1;
-        if !ok {
-            bad.push(what);
-        }
-    };
+    let mut v = Verdict::default();
+    let mut check = |ok: bool, what: String| v.check(ok, what);
     let payments: Vec<(uuid::Uuid, i16)> =
         sqlx::query_as("SELECT payment_id, state FROM orders.payments")
             .fetch_all(pool)
@@ -630,7 +634,7 @@ async fn audit_checkouts(
             ),
         );
     }
-    Ok((checked, bad))
+    Ok((v.checked, v.violated))
 }
 
 /// Runs chaos; returns an error (non-zero exit) on any violation.

@@ -123,7 +123,7 @@ impl Op for Transfers {
             .clone()
             .create_transfer(req)
             .await
-            .map(|_| ())
+            .map(drop)
             .map_err(|s| s.code())
     }
 }
@@ -195,7 +195,7 @@ impl Op for DirectReads {
             .clone()
             .get_wallet(req)
             .await
-            .map(|_| ())
+            .map(drop)
             .map_err(|s| s.code())
     }
 }
@@ -217,7 +217,7 @@ impl Op for EdgeReads {
             .clone()
             .get_wallet(req)
             .await
-            .map(|_| ())
+            .map(drop)
             .map_err(|s| s.code())
     }
 }
@@ -268,7 +268,7 @@ impl Op for Checkouts {
             .clone()
             .pay_orders(req)
             .await
-            .map(|_| ())
+            .map(drop)
             .map_err(|s| s.code())
     }
 }
