@@ -3,10 +3,12 @@
 //! A commit costs a WAL flush; one transaction per transfer caps throughput near pgbench,
 //! and a hot account serialises every transfer on its row. The batcher takes whatever
 //! transfers are queued (no artificial wait: under load, requests queue while the previous
-//! batch commits; see [`DEFAULT_WORKERS`]), locks every account they touch in one statement in the fixed key order,
-//! applies them one by one in memory (each still refused on its own if its source lacks
-//! funds), and writes the balances, entries, postings, transfers and idempotency records
-//! with one set-based statement each. A transfer is acknowledged only after the commit.
+//! batch commits; see [`DEFAULT_WORKERS`]) and runs them in four round trips: BEGIN; one
+//! statement that claims their request ids, locks every account they touch in the fixed
+//! key order and reads the sources' balances; then, after applying them one by one in
+//! memory (each still refused on its own if its source lacks funds), one statement that
+//! writes the balances, entries, postings, transfers and idempotency answers; COMMIT. A
+//! transfer is acknowledged only after the commit.
 //!
 //! Requests whose `request_id` is already claimed (a retry, a concurrent duplicate) are
 //! handed to the one-at-a-time path, which replays or refuses them as usual.
@@ -39,7 +41,7 @@ use crate::ops::{Ctx, post_error};
 /// newcomer alone, and those small batches contend with the big one for the same rows
 /// (measured with `kuajing bench --scenario transfer`: 1 worker 3,022/s with p99 8.7 ms;
 /// 2 workers 2,602/s, 4 workers 2,141/s, each with p99 above 40 ms).
-pub const DEFAULT_WORKERS: usize = 1;
+pub const DEFAULT_WORKERS: u16 = 1;
 
 type Reply = oneshot::Sender<Result<CreateTransferResponse, Status>>;
 

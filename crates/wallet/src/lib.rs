@@ -13,10 +13,10 @@ pub mod domain;
 pub mod ledger;
 pub mod ops;
 pub mod ownership;
+pub mod settings;
 
 use std::time::Duration;
 
-use anyhow::Context;
 use kuajing_platform::service::BoxFuture;
 use kuajing_platform::{ErrorDomain, ServiceContext, ServiceDef};
 use kuajing_proto::wallet::v1::wallet_service_server::{SERVICE_NAME, WalletServiceServer};
@@ -42,18 +42,11 @@ pub static SERVICE: ServiceDef = ServiceDef {
 fn routes(svc: ServiceContext) -> BoxFuture<anyhow::Result<Routes>> {
     Box::pin(async move {
         let plain = ops::Ctx { svc, batcher: None };
-        // Transfers are batched unless KJ_WALLET_BATCH=off (see `batch`), by
-        // KJ_WALLET_BATCH_WORKERS batches in flight at once.
-        let batching = std::env::var("KJ_WALLET_BATCH").map_or(true, |v| v != "off");
-        let workers = match std::env::var("KJ_WALLET_BATCH_WORKERS") {
-            Ok(v) => v
-                .parse::<usize>()
-                .ok()
-                .filter(|n| (1..=64).contains(n))
-                .context("KJ_WALLET_BATCH_WORKERS: a number from 1 to 64")?,
-            Err(_) => batch::DEFAULT_WORKERS,
-        };
-        let batcher = batching.then(|| batch::Batcher::start(plain.clone(), workers, 256));
+        // Transfers are batched unless told otherwise (see `batch` and `settings`).
+        let settings = settings::current(&plain.svc.options)?;
+        let batcher = settings
+            .batch_workers
+            .map(|workers| batch::Batcher::start(plain.clone(), workers, 256));
         let ctx = ops::Ctx { batcher, ..plain };
         ops::holds::spawn_sweeper(ctx.clone(), HOLD_SWEEP_INTERVAL);
         Ok(Routes::new(WalletServiceServer::new(api::Api::new(ctx))))

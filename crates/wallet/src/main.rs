@@ -1,5 +1,10 @@
 //! `kuajing-wallet`: runs the wallet service alone (`--help` lists its options).
 
+use kuajing_wallet::settings::{self, WalletArgs};
+
 fn main() -> anyhow::Result<()> {
-    kuajing_platform::config::service_main(&kuajing_wallet::SERVICE)
+    kuajing_platform::config::service_main_with::<WalletArgs>(&kuajing_wallet::SERVICE, |w| {
+        settings::install(w.settings());
+        Ok(())
+    })
 }
