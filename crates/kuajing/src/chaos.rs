@@ -96,6 +96,8 @@ struct Run {
     checkouts: Mutex<Vec<Checkout>>,
     violations: Mutex<Vec<String>>,
     retries: AtomicU64,
+    /// Checkouts that did not happen, by why (an order not placed, PayOrders refused).
+    unpaid: Mutex<BTreeMap<String, u64>>,
 }
 
 impl Run {
@@ -195,6 +197,10 @@ struct Checkout {
     state: i32,
 }
 
+/// How long a checkout may take to finish: the saga's timeout before the point of no
+/// return, a lapsed driver lease, and a margin for compensation.
+const CHECKOUT_PATIENCE: Duration = Duration::from_secs(180);
+
 fn finished(state: i32) -> bool {
     state == PaymentState::Succeeded as i32 || state == PaymentState::Failed as i32
 }
@@ -204,12 +210,23 @@ fn finished(state: i32) -> bool {
 /// until the payment is finished; a replay then must answer the same bytes.
 async fn checkout(run: &Run, c: &Clients) {
     // Placing the order may fail while order restarts: then there is nothing to pay.
-    let Ok(order_id) = c
+    let order_id = match c
         .reach
         .marketplace_order(&c.buyer.person, &c.supplier, 1, "10.00")
         .await
-    else {
-        return;
+    {
+        Ok(id) => id,
+        Err(e) => {
+            let code = e
+                .downcast_ref::<tonic::Status>()
+                .map_or_else(|| "error".to_owned(), |s| format!("{:?}", s.code()));
+            *run.unpaid
+                .lock()
+                .await
+                .entry(format!("order not placed: {code}"))
+                .or_default() += 1;
+            return;
+        }
     };
     let req = PayOrdersRequest {
         request_id: rid(),
@@ -230,17 +247,40 @@ async fn checkout(run: &Run, c: &Clients) {
         }
     };
     let started = Instant::now();
+    let mut last: String;
     let answer = loop {
         match call().await {
             Ok(r) if r.payment.as_ref().is_some_and(|p| finished(p.state)) => break Some(r),
-            Ok(_) => {}
-            Err(s) if transient(s.code()) => {}
+            Ok(r) => {
+                last = r
+                    .payment
+                    .map(|p| {
+                        let step = p.steps.iter().find(|s| !s.last_error_reason.is_empty());
+                        format!(
+                            "payment {} in state {}, last step error {:?}",
+                            p.payment_id,
+                            p.state,
+                            step.map(|s| (s.kind, s.state, s.last_error_reason.clone()))
+                        )
+                    })
+                    .unwrap_or_else(|| "an answer without a payment".to_owned())
+            }
+            Err(s) if transient(s.code()) => last = format!("{:?}: {}", s.code(), s.message()),
             // A refusal: the order stays unpaid (the audit checks it).
-            Err(_) => break None,
+            Err(s) => {
+                *run.unpaid
+                    .lock()
+                    .await
+                    .entry(format!("PayOrders {:?}", s.code()))
+                    .or_default() += 1;
+                break None;
+            }
         }
-        if started.elapsed() > Duration::from_secs(120) {
+        // A payment ends within the saga's own bound: its timeout before the point of no
+        // return (120 s by default) plus a driver's lease (15 s); then compensation.
+        if started.elapsed() > CHECKOUT_PATIENCE {
             run.violation(format!(
-                "checkout of order {order_id}: no finished payment after 120 s"
+                "checkout of order {order_id}: no finished payment after {CHECKOUT_PATIENCE:?} (last: {last})"
             ))
             .await;
             break None;
@@ -549,10 +589,10 @@ async fn audit(pool: &PgPool, acked: &[Acked]) -> anyhow::Result<(u64, Vec<Strin
     Ok((v.checked, v.violated))
 }
 
-/// Waits (up to 120 s) until the order service's recovery has driven every payment saga
-/// a killed driver left behind to its end.
+/// Waits (up to [`CHECKOUT_PATIENCE`]) until the order service's recovery has driven
+/// every payment saga a killed driver left behind to its end.
 async fn settle_sagas(pool: &PgPool) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(120);
+    let deadline = Instant::now() + CHECKOUT_PATIENCE;
     loop {
         let open: i64 =
             sqlx::query_scalar("SELECT count(*) FROM orders.payments WHERE state IN (1, 2, 4)")
@@ -699,6 +739,7 @@ async fn run_on(args: &ChaosArgs, seed: u64, cluster: &Cluster) -> anyhow::Resul
         checkouts: Mutex::default(),
         violations: Mutex::default(),
         retries: AtomicU64::new(0),
+        unpaid: Mutex::default(),
     });
     let until = Instant::now() + Duration::from_secs(args.seconds);
     let mut tasks = Vec::new();
@@ -782,8 +823,9 @@ async fn run_on(args: &ChaosArgs, seed: u64, cluster: &Cluster) -> anyhow::Resul
             .or_default() += 1;
     }
     println!(
-        "chaos      acknowledged {counts:?}; {} transient failures retried",
-        run.retries.load(Ordering::Relaxed)
+        "chaos      acknowledged {counts:?}; {} transient failures retried; checkouts not made: {:?}",
+        run.retries.load(Ordering::Relaxed),
+        run.unpaid.lock().await
     );
     for v in violated.iter().take(50) {
         println!("violation  {v}");
