@@ -5,11 +5,7 @@
 //! Inside `kuajing up` or the testkit edge reads them from the environment; the binary
 //! parses them with its other flags and installs them first.
 
-use std::sync::OnceLock;
 use std::time::Duration;
-
-use anyhow::Context;
-use clap::Parser;
 
 use crate::domain::client_ip::TrustedProxies;
 use crate::domain::rate::Rate;
@@ -132,36 +128,31 @@ impl EdgeArgs {
 }
 
 /// Parses only the environment (no command line): edge inside `kuajing up` or tests.
-#[derive(Parser, Debug)]
-#[command(name = "kuajing-edge")]
-struct FromEnv {
-    #[command(flatten)]
-    args: EdgeArgs,
-}
-
-static INSTALLED: OnceLock<Settings> = OnceLock::new();
+static SETTINGS: kuajing_platform::config::OwnSettings<Settings> =
+    kuajing_platform::config::OwnSettings::new();
 
 /// Makes `settings` the ones the service uses (the binary calls this after parsing its
 /// flags). Only the first call counts.
 pub fn install(settings: Settings) {
-    let _ = INSTALLED.set(settings);
+    SETTINGS.install(settings);
 }
 
 /// The installed settings, else those of `options` (command-line arguments, e.g. of an
 /// embedded edge) over the environment's (with defaults).
 pub fn current(options: &[String]) -> anyhow::Result<Settings> {
-    if let Some(s) = INSTALLED.get() {
-        return Ok(s.clone());
-    }
-    let args = std::iter::once("kuajing-edge".to_owned()).chain(options.iter().cloned());
-    let parsed = FromEnv::try_parse_from(args)
-        .context("reading edge's options and the KJ_EDGE_* environment variables")?;
-    parsed.args.settings()
+    SETTINGS.current("kuajing-edge", options, |a: EdgeArgs| a.settings())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
+
+    #[derive(Parser, Debug)]
+    struct FromEnv {
+        #[command(flatten)]
+        args: EdgeArgs,
+    }
 
     #[test]
     fn defaults_are_the_contracts() {

@@ -215,3 +215,46 @@ pub fn service_main_with<A: Args + FromArgMatches>(
         service::run(def, ctx, listener, &args.server_settings(), shutdown_signal()).await
     })
 }
+
+/// A service's own settings: installed by its binary from the flags it parsed, or, for a
+/// service embedded in another process (`kuajing up`, the testkit), parsed from its
+/// options over the environment, with the defaults.
+pub struct OwnSettings<T>(std::sync::OnceLock<T>);
+
+impl<T: Clone> OwnSettings<T> {
+    /// Nothing installed yet.
+    pub const fn new() -> Self {
+        OwnSettings(std::sync::OnceLock::new())
+    }
+
+    /// Makes `settings` the ones the service uses (the binary calls this after parsing its
+    /// flags). Only the first call counts.
+    pub fn install(&self, settings: T) {
+        let _ = self.0.set(settings);
+    }
+
+    /// The installed settings, else those `A` reads from `options` (command-line
+    /// arguments) and the environment, made into settings by `build`.
+    pub fn current<A: Args + FromArgMatches>(
+        &self,
+        binary: &'static str,
+        options: &[String],
+        build: impl FnOnce(A) -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
+        if let Some(s) = self.0.get() {
+            return Ok(s.clone());
+        }
+        let command = A::augment_args(clap::Command::new(binary));
+        let args = std::iter::once(binary.to_owned()).chain(options.iter().cloned());
+        let matches = command
+            .try_get_matches_from(args)
+            .map_err(|e| anyhow::anyhow!("{binary}: {e}"))?;
+        build(A::from_arg_matches(&matches).map_err(|e| anyhow::anyhow!("{binary}: {e}"))?)
+    }
+}
+
+impl<T: Clone> Default for OwnSettings<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -4,11 +4,6 @@
 //! Inside `kuajing up` or the testkit the wallet reads them from its options and the
 //! environment; the binary parses them with its other flags and installs them first.
 
-use std::sync::OnceLock;
-
-use anyhow::Context;
-use clap::Parser;
-
 /// The wallet's options (flags and environment variables).
 #[derive(clap::Args, Clone, Debug)]
 #[command(next_help_heading = "Wallet")]
@@ -40,31 +35,19 @@ impl WalletArgs {
     }
 }
 
-#[derive(Parser, Debug)]
-#[command(name = "kuajing-wallet")]
-struct FromEnv {
-    #[command(flatten)]
-    args: WalletArgs,
-}
-
-static INSTALLED: OnceLock<Settings> = OnceLock::new();
+static SETTINGS: kuajing_platform::config::OwnSettings<Settings> =
+    kuajing_platform::config::OwnSettings::new();
 
 /// Makes `settings` the ones the service uses (the binary calls this after parsing its
 /// flags). Only the first call counts.
 pub fn install(settings: Settings) {
-    let _ = INSTALLED.set(settings);
+    SETTINGS.install(settings);
 }
 
 /// The installed settings, else those of `options` (command-line arguments of an embedded
 /// wallet) over the environment's (with defaults).
 pub fn current(options: &[String]) -> anyhow::Result<Settings> {
-    if let Some(s) = INSTALLED.get() {
-        return Ok(s.clone());
-    }
-    let args = std::iter::once("kuajing-wallet".to_owned()).chain(options.iter().cloned());
-    let parsed = FromEnv::try_parse_from(args)
-        .context("reading the wallet's options and the KJ_WALLET_* environment variables")?;
-    Ok(parsed.args.settings())
+    SETTINGS.current("kuajing-wallet", options, |a: WalletArgs| Ok(a.settings()))
 }
 
 #[cfg(test)]
@@ -73,28 +56,31 @@ mod tests {
 
     #[test]
     fn batching_is_on_with_one_worker_unless_told() {
-        let parse = |a: &[&str]| FromEnv::try_parse_from(a.iter().copied());
+        let parse = |a: &[&str]| {
+            let options: Vec<String> = a.iter().map(|s| (*s).to_owned()).collect();
+            kuajing_platform::config::OwnSettings::new().current(
+                "kuajing-wallet",
+                &options,
+                |w: WalletArgs| Ok(w.settings()),
+            )
+        };
         assert_eq!(
-            parse(&["x"]).unwrap().args.settings(),
+            parse(&[]).unwrap(),
             Settings {
                 batch_workers: Some(1)
             }
         );
         assert_eq!(
-            parse(&["x", "--batch", "off"]).unwrap().args.settings(),
+            parse(&["--batch", "off"]).unwrap(),
             Settings {
                 batch_workers: None
             }
         );
         assert_eq!(
-            parse(&["x", "--batch-workers", "3"])
-                .unwrap()
-                .args
-                .settings()
-                .batch_workers,
+            parse(&["--batch-workers", "3"]).unwrap().batch_workers,
             Some(3)
         );
-        assert!(parse(&["x", "--batch-workers", "0"]).is_err());
-        assert!(parse(&["x", "--batch", "maybe"]).is_err());
+        assert!(parse(&["--batch-workers", "0"]).is_err());
+        assert!(parse(&["--batch", "maybe"]).is_err());
     }
 }
