@@ -265,6 +265,16 @@ async fn checkout(run: &Run, c: &Clients) {
                     })
                     .unwrap_or_else(|| "an answer without a payment".to_owned())
             }
+            // The saga was interrupted before the PIN was checked and compensated: this
+            // request is over ("pay again" with a new one); the order stays unpaid.
+            Err(s) if s.code() == Code::Aborted => {
+                *run.unpaid
+                    .lock()
+                    .await
+                    .entry("PayOrders Aborted (interrupted before the PIN; pay again)".to_owned())
+                    .or_default() += 1;
+                break None;
+            }
             Err(s) if transient(s.code()) => last = format!("{:?}: {}", s.code(), s.message()),
             // A refusal: the order stays unpaid (the audit checks it).
             Err(s) => {
