@@ -75,7 +75,16 @@ pub struct ServiceKeys {
     key: SigningKey,
     trusted: HashMap<String, VerifyingKey>,
     cache: Mutex<HashMap<String, (String, DateTime<Utc>)>>,
+    /// Tokens whose signature, issuer and audience were checked: token -> (issuer,
+    /// expiry). A caller reuses its token for half its life, so each is verified once
+    /// (an Ed25519 verification costs more than the rest of a small call's handling);
+    /// the expiry is still checked on every use. Only verified tokens enter, so a stranger
+    /// cannot fill it.
+    verified: Mutex<HashMap<String, (String, i64)>>,
 }
+
+/// Most verified tokens remembered; past this the memory starts over.
+const VERIFIED_MAX: usize = 4096;
 
 impl std::fmt::Debug for ServiceKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -102,6 +111,7 @@ impl ServiceKeys {
             key: SigningKey::from_bytes(&seed),
             trusted,
             cache: Mutex::default(),
+            verified: Mutex::default(),
         }
     }
 
@@ -149,6 +159,33 @@ impl ServiceKeys {
 
     /// Verifies a token presented to this service; returns the caller's name.
     pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<String, &'static str> {
+        let remembered = self
+            .verified
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(token)
+            .cloned();
+        let (svc, exp) = match remembered {
+            Some(known) => known,
+            None => {
+                let known = self.verify_signed(token)?;
+                let mut verified = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+                if verified.len() >= VERIFIED_MAX {
+                    verified.clear();
+                }
+                verified.insert(token.to_owned(), known.clone());
+                known
+            }
+        };
+        if now.timestamp() >= exp {
+            return Err("service token expired");
+        }
+        Ok(svc)
+    }
+
+    /// Checks a token's form, issuer, signature and audience (not its expiry); answers
+    /// its issuer and expiry.
+    fn verify_signed(&self, token: &str) -> Result<(String, i64), &'static str> {
         let mut parts = token.split('.');
         let (Some("kjs1"), Some(claims_b64), Some(sig_b64), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
@@ -174,10 +211,7 @@ impl ServiceKeys {
         if claims.aud != self.name && !(claims.svc == OPERATOR && claims.aud == "*") {
             return Err("service token for another service");
         }
-        if now.timestamp() >= claims.exp {
-            return Err("service token expired");
-        }
-        Ok(claims.svc)
+        Ok((claims.svc, claims.exp))
     }
 }
 
@@ -490,6 +524,38 @@ mod tests {
             let err = check(&wallet, D, &request(POST, Some(&token), None)).unwrap_err();
             assert_eq!(reason(&err), SERVICE_CREDENTIAL_INVALID, "{token}");
         }
+    }
+
+    #[test]
+    fn a_remembered_token_still_expires_and_a_changed_one_is_checked_again() {
+        let ring = ring();
+        let wallet = ring.for_service("wallet").unwrap();
+        let now = Utc::now();
+        let good = ring
+            .token("fx", "wallet", now + Duration::seconds(30))
+            .unwrap();
+        assert_eq!(wallet.verify(&good, now).unwrap(), "fx");
+        assert_eq!(wallet.verify(&good, now).unwrap(), "fx", "remembered");
+        assert_eq!(
+            wallet.verify(&good, now + Duration::seconds(30)),
+            Err("service token expired")
+        );
+        let mut tampered = good.clone();
+        let last = tampered.len() - 2;
+        tampered.replace_range(
+            last..last + 1,
+            if &good[last..last + 1] == "A" {
+                "B"
+            } else {
+                "A"
+            },
+        );
+        assert_eq!(
+            wallet.verify(&tampered, now),
+            Err("bad service token signature")
+        );
+        // A refused token is not remembered: it is refused again for the same reason.
+        assert!(wallet.verify(&tampered, now).is_err());
     }
 
     #[test]

@@ -107,23 +107,57 @@ pub async fn begin<Req: Message, Resp: Message + Default>(
     if inserted == 1 {
         return Ok(Begin::Fresh(Key { request_id: id }));
     }
-    let (stored_method, stored_hash, response): (String, Vec<u8>, Option<Vec<u8>>) =
-        sqlx::query_as(
-            "SELECT method, request_hash, response FROM idempotency_records WHERE request_id = $1",
-        )
-        .bind(id)
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(internal)?;
+    match stored(conn, domain, method, request_id, id, &hash).await? {
+        Some(Some(response)) => Ok(Begin::Replay(response)),
+        Some(None) => Err(internal("idempotency record committed without a response")),
+        None => Err(internal("idempotency record vanished after a conflict")),
+    }
+}
+
+/// The answer recorded for a finished `request_id`, read without claiming it or waiting:
+/// None when no committed record exists (a concurrent first attempt is not waited for; the
+/// claim in `begin` still orders the two). IDEMPOTENCY_KEY_REUSED on another body. For a
+/// cheap early replay where running again would only repeat reads.
+pub async fn recorded<Req: Message, Resp: Message + Default>(
+    conn: &mut PgConnection,
+    domain: ErrorDomain,
+    method: &str,
+    request_id: &str,
+    request: &Req,
+) -> Result<Option<Resp>, Status> {
+    let id = parse_request_id(request_id)?;
+    let hash = request_hash(method, request);
+    Ok(stored(conn, domain, method, request_id, id, &hash)
+        .await?
+        .flatten())
+}
+
+/// The record of `id`: None if there is none, Some(None) if it has no response yet.
+async fn stored<Resp: Message + Default>(
+    conn: &mut PgConnection,
+    domain: ErrorDomain,
+    method: &str,
+    request_id: &str,
+    id: Uuid,
+    hash: &[u8; 32],
+) -> Result<Option<Option<Resp>>, Status> {
+    let row: Option<(String, Vec<u8>, Option<Vec<u8>>)> = sqlx::query_as(
+        "SELECT method, request_hash, response FROM idempotency_records WHERE request_id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(internal)?;
+    let Some((stored_method, stored_hash, response)) = row else {
+        return Ok(None);
+    };
     if stored_method != method || stored_hash != hash {
         return Err(domain.idempotency_key_reused(request_id));
     }
-    let Some(bytes) = response else {
-        return Err(internal("idempotency record committed without a response"));
-    };
-    Resp::decode(bytes.as_slice())
-        .map(Begin::Replay)
-        .map_err(internal)
+    response
+        .map(|bytes| Resp::decode(bytes.as_slice()).map_err(internal))
+        .transpose()
+        .map(Some)
 }
 
 /// SHA-256 over the method name and the request's protobuf encoding.

@@ -29,7 +29,7 @@ use super::access::{self, Subject};
 use super::mandates::{self, MandateRow};
 use super::peers::{self, UsdEquivalent};
 use super::reservations::{self, ReservationRow};
-use super::{Ctx, finish, member, member_proto, replay};
+use super::{Ctx, finish, member, member_proto};
 use crate::domain::category;
 use crate::domain::decision::{self, Denial, DenyReason, Standing};
 use crate::domain::limits::LimitBreach;
@@ -456,10 +456,21 @@ pub async fn decide(
 ) -> Result<DecidePaymentResponse, Status> {
     let ask = validate(ctx, &req)?;
     let now = ctx.now();
-    if !req.validate_only
-        && let Some(r) = replay(ctx, "DecidePayment", &req.request_id, &req).await?
-    {
-        return Ok(r);
+    // A retry of a finished decision answers as the first time without judging again; a
+    // concurrent first attempt is not waited for here (the claim below orders the two).
+    if !req.validate_only {
+        let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
+        let recorded = idempotency::recorded(
+            &mut conn,
+            ctx.errors(),
+            "DecidePayment",
+            &req.request_id,
+            &req,
+        )
+        .await?;
+        if let Some(r) = recorded {
+            return Ok(r);
+        }
     }
     let judged = judge(ctx, &ask, now).await?;
 

@@ -36,6 +36,16 @@ pub fn month_index(t: DateTime<Utc>, offset: FixedOffset) -> MonthIndex {
     local.year() * 12 + i32::try_from(local.month0()).unwrap_or(0)
 }
 
+/// The instant the month of running index `m` starts at `offset` (its 1st, 00:00 there).
+pub fn month_start(m: MonthIndex, offset: FixedOffset) -> DateTime<Utc> {
+    let (year, month0) = (m.div_euclid(12), m.rem_euclid(12));
+    let first = NaiveDate::from_ymd_opt(year, u32::try_from(month0).unwrap_or(0) + 1, 1)
+        .unwrap_or_default()
+        .and_hms_opt(0, 0, 0)
+        .unwrap_or_default();
+    first.and_utc() - Duration::seconds(i64::from(offset.local_minus_utc()))
+}
+
 /// Parses a UTC offset such as "+08:00" or "-05:30".
 pub fn parse_offset(text: &str) -> Option<FixedOffset> {
     let text = text.trim();
@@ -58,6 +68,22 @@ pub fn parse_offset(text: &str) -> Option<FixedOffset> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_month_starts_at_midnight_of_its_first_day_at_the_offset() {
+        let east = FixedOffset::east_opt(8 * 3600).unwrap();
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        // 2026-03-01 00:00 at UTC+8 is 2026-02-28 16:00 UTC.
+        let march = month_index(at("2026-03-01T00:00:00+08:00"), east);
+        assert_eq!(month_start(march, east), at("2026-02-28T16:00:00Z"));
+        assert_eq!(month_index(at("2026-02-28T15:59:59Z"), east), march - 1);
+        assert_eq!(month_index(month_start(march, east), east), march);
+        // January wraps to the year before.
+        let jan = month_index(at("2027-01-15T00:00:00Z"), east);
+        assert_eq!(month_start(jan - 1, east), at("2026-11-30T16:00:00Z"));
+        let west = FixedOffset::west_opt(5 * 3600 + 1800).unwrap();
+        assert_eq!(month_start(jan, west), at("2027-01-01T05:30:00Z"));
+    }
+
     use super::*;
 
     fn date(s: &str) -> NaiveDate {

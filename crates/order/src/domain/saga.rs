@@ -4,7 +4,8 @@
 //! the recovery loop does with a payment a crash or a timeout left in between.
 //!
 //! Steps, in order: PIN_VERIFICATION; AUTHORIZATION_DECISION per order; FX_CONVERSION
-//! (skipped when the wallet has enough); WALLET_HOLD per order; MARK_ORDERS_PAID (the point
+//! (skipped when the wallet has enough, and planned skipped when the payment names no
+//! currency to convert from); WALLET_HOLD per order; MARK_ORDERS_PAID (the point
 //! of no return); CONFIRM_RESERVATION per order (retried until done, never compensated).
 //! Compensation releases the holds, then the reservations, last first; a step whose outcome
 //! is unknown (IN_PROGRESS) is first repeated with its own request id to learn what it did.
@@ -82,8 +83,10 @@ fn step(payment_id: Uuid, kind: PaymentStepKind, order: Option<Uuid>) -> Payment
     }
 }
 
-/// Every step of a payment of `orders`, in execution order, all PENDING.
-pub fn plan(payment_id: Uuid, orders: &[Uuid]) -> Vec<PaymentStep> {
+/// Every step of a payment of `orders`, in execution order, all PENDING, except that
+/// FX_CONVERSION is SKIPPED from the start when there is nothing to `convert` from (the
+/// hold then refuses a shortfall itself, and no call is spent finding it).
+pub fn plan(payment_id: Uuid, orders: &[Uuid], convert: bool) -> Vec<PaymentStep> {
     use PaymentStepKind as K;
     let mut steps = vec![step(payment_id, K::PinVerification, None)];
     steps.extend(
@@ -91,7 +94,11 @@ pub fn plan(payment_id: Uuid, orders: &[Uuid]) -> Vec<PaymentStep> {
             .iter()
             .map(|o| step(payment_id, K::AuthorizationDecision, Some(*o))),
     );
-    steps.push(step(payment_id, K::FxConversion, None));
+    let mut fx = step(payment_id, K::FxConversion, None);
+    if !convert {
+        fx.state = PaymentStepState::Skipped as i32;
+    }
+    steps.push(fx);
     steps.extend(
         orders
             .iter()
@@ -104,6 +111,17 @@ pub fn plan(payment_id: Uuid, orders: &[Uuid]) -> Vec<PaymentStep> {
             .map(|o| step(payment_id, K::ConfirmReservation, Some(*o))),
     );
     steps
+}
+
+/// Marks a step IN_PROGRESS for one more attempt, at `now`: what is saved before its call,
+/// so that a crash after the call leaves its outcome known to be unknown.
+pub fn start(s: &mut PaymentStep, now: prost_types::Timestamp) {
+    s.attempts += 1;
+    if s.start_time.is_none() {
+        s.start_time = Some(now);
+    }
+    s.state = PaymentStepState::InProgress as i32;
+    s.update_time = Some(now);
 }
 
 fn kind_of(s: &PaymentStep) -> PaymentStepKind {
@@ -233,7 +251,7 @@ mod tests {
     #[test]
     fn plans_run_in_contract_order() {
         let orders = [Uuid::now_v7(), Uuid::now_v7()];
-        let steps = plan(Uuid::now_v7(), &orders);
+        let steps = plan(Uuid::now_v7(), &orders, true);
         let kinds: Vec<i32> = steps.iter().map(|s| s.kind).collect();
         use K::*;
         let expected = [
@@ -259,12 +277,46 @@ mod tests {
                 .all(|s| !s.compensation_request_id.is_empty())
         );
         assert_eq!(next(PaymentState::InProgress, &steps), Next::Forward(0));
+
+        // Nothing to convert from: the conversion is skipped from the start.
+        let mut steps = plan(Uuid::now_v7(), &orders, false);
+        let fx = steps
+            .iter()
+            .position(|s| kind_of(s) == FxConversion)
+            .unwrap();
+        assert_eq!(state_of(&steps[fx]), S::Skipped);
+        for s in &mut steps[..fx] {
+            s.state = S::Succeeded as i32;
+        }
+        assert_eq!(
+            next(PaymentState::InProgress, &steps),
+            Next::Forward(fx + 1)
+        );
+    }
+
+    #[test]
+    fn starting_a_step_counts_the_attempt_and_keeps_the_first_start() {
+        let mut steps = plan(Uuid::now_v7(), &[Uuid::now_v7()], true);
+        let first = prost_types::Timestamp {
+            seconds: 10,
+            nanos: 0,
+        };
+        let later = prost_types::Timestamp {
+            seconds: 20,
+            nanos: 0,
+        };
+        start(&mut steps[0], first);
+        start(&mut steps[0], later);
+        assert_eq!(state_of(&steps[0]), S::InProgress);
+        assert_eq!(steps[0].attempts, 2);
+        assert_eq!(steps[0].start_time, Some(first));
+        assert_eq!(steps[0].update_time, Some(later));
     }
 
     #[test]
     fn compensation_releases_holds_then_reservations_last_first() {
         let orders = [Uuid::now_v7(), Uuid::now_v7()];
-        let mut steps = plan(Uuid::now_v7(), &orders);
+        let mut steps = plan(Uuid::now_v7(), &orders, true);
         set(&mut steps, K::PinVerification, S::Succeeded);
         set(&mut steps, K::AuthorizationDecision, S::Succeeded);
         set(&mut steps, K::FxConversion, S::Skipped);
@@ -298,7 +350,7 @@ mod tests {
 
     #[test]
     fn forward_ends_in_success_after_the_confirmations() {
-        let mut steps = plan(Uuid::now_v7(), &[Uuid::now_v7()]);
+        let mut steps = plan(Uuid::now_v7(), &[Uuid::now_v7()], true);
         for s in steps.iter_mut() {
             s.state = S::Succeeded as i32;
         }
@@ -313,7 +365,7 @@ mod tests {
     fn recovery_resumes_young_payments_and_compensates_old_ones() {
         let now = Utc::now();
         let timeout = chrono::Duration::seconds(120);
-        let mut steps = plan(Uuid::now_v7(), &[Uuid::now_v7()]);
+        let mut steps = plan(Uuid::now_v7(), &[Uuid::now_v7()], true);
         // The PIN can't be asked again.
         assert_eq!(
             recovery(PaymentState::InProgress, &steps, now, now, timeout),

@@ -108,19 +108,35 @@ pub async fn load(conn: &mut PgConnection, ctx: &Ctx, id: Uuid) -> Result<Stored
     })
 }
 
-/// Writes the payment if `lease` still holds it, extending the lease; false when lost.
+/// What a write of the payment does with its driver's lease.
+#[derive(Clone, Copy, Debug)]
+pub enum Lease {
+    /// Keeps it, extended by the saga lease.
+    Keep,
+    /// Gives it back with the write; the recovery loop may take the payment from then.
+    GiveBack(DateTime<Utc>),
+}
+
+/// Writes the payment if `lease` still holds it, keeping or giving back the lease as
+/// `then` says (one statement either way); false when lost.
 pub async fn persist(
     conn: &mut PgConnection,
     ctx: &Ctx,
     p: &mut Payment,
     lease: Uuid,
     failure_domain: &str,
+    then: Lease,
 ) -> Result<bool, Status> {
     let now = ctx.now();
     p.update_time = Some(time::to_proto(now));
     let id = Uuid::try_parse(&p.payment_id).map_err(internal)?;
+    let (until, give_back) = match then {
+        Lease::Keep => (now + ctx.settings.saga_lease, false),
+        Lease::GiveBack(at) => (at, true),
+    };
     let n = sqlx::query(
-        "UPDATE payments SET state = $3, doc = $4, updated_at = $5, lease_until = $6, failure_domain = $7
+        "UPDATE payments SET state = $3, doc = $4, updated_at = $5, lease_until = $6, failure_domain = $7,
+             lease_owner = CASE WHEN $8 THEN NULL ELSE lease_owner END
          WHERE payment_id = $1 AND lease_owner = $2",
     )
     .bind(id)
@@ -128,8 +144,9 @@ pub async fn persist(
     .bind(i16::try_from(p.state).unwrap_or(0))
     .bind(p.encode_to_vec())
     .bind(now)
-    .bind(now + ctx.settings.saga_lease)
+    .bind(until)
     .bind(failure_domain)
+    .bind(give_back)
     .execute(conn)
     .await
     .map_err(internal)?
@@ -153,23 +170,6 @@ pub async fn acquire(ctx: &Ctx, id: Uuid, lease: Uuid) -> Result<bool, Status> {
     .map_err(internal)?
     .rows_affected();
     Ok(n == 1)
-}
-
-/// Gives the lease back; the recovery loop may take the payment from `retry_at`.
-pub async fn release(
-    ctx: &Ctx,
-    id: Uuid,
-    lease: Uuid,
-    retry_at: DateTime<Utc>,
-) -> Result<(), Status> {
-    sqlx::query("UPDATE payments SET lease_owner = NULL, lease_until = $3 WHERE payment_id = $1 AND lease_owner = $2")
-        .bind(id)
-        .bind(lease)
-        .bind(retry_at)
-        .execute(&ctx.svc.pool)
-        .await
-        .map_err(internal)?;
-    Ok(())
 }
 
 /// The canonical name of a gRPC code ("FAILED_PRECONDITION").
@@ -445,15 +445,34 @@ async fn existing(
     Ok(Some(row.try_get("payment_id").map_err(internal)?))
 }
 
-/// Waits for the payment's saga up to `budget`, then answers from its record.
+/// A payment's driver: the payment as it ended, when it ended it.
+type Driving = tokio::task::JoinHandle<Option<(Payment, String)>>;
+
+/// Waits for the payment's saga up to `budget`, then answers with how it ended, or from
+/// its record.
 async fn await_payment(
     ctx: &Ctx,
     payment_id: Uuid,
-    driver: Option<tokio::task::JoinHandle<()>>,
+    driver: Option<Driving>,
     budget: std::time::Duration,
 ) -> Result<PayOrdersResponse, Status> {
     if let Some(handle) = driver {
-        let _ = tokio::time::timeout(budget, handle).await;
+        if let Ok(Ok(Some((payment, failure_domain)))) = tokio::time::timeout(budget, handle).await
+        {
+            let created = payment
+                .create_time
+                .as_ref()
+                .and_then(time::from_proto)
+                .unwrap_or_else(|| ctx.now());
+            return answer(
+                ctx,
+                Stored {
+                    payment,
+                    failure_domain,
+                    created,
+                },
+            );
+        }
     } else {
         // Someone else drives it (a concurrent retry, or recovery): poll briefly.
         let deadline = tokio::time::Instant::now() + budget;
@@ -598,7 +617,7 @@ pub async fn pay(
             .map(|c| c.code().to_owned())
             .unwrap_or_default(),
         conversion: None,
-        steps: saga::plan(payment_id, &input.order_ids),
+        steps: saga::plan(payment_id, &input.order_ids, input.fx_source.is_some()),
         failure: None,
         create_time: Some(time::to_proto(now)),
         update_time: Some(time::to_proto(now)),
@@ -634,6 +653,7 @@ pub async fn pay(
     // Rows are locked in one global order (by id), so concurrent payments can't deadlock.
     let mut lock_order = input.order_ids.clone();
     lock_order.sort();
+    let mut locked = HashMap::with_capacity(lock_order.len());
     for id in &lock_order {
         let mut o = store::lock(&mut tx, ctx, *id).await?;
         check_payable(ctx, &o)?;
@@ -652,21 +672,38 @@ pub async fn pay(
         )
         .related("payment_id", payment_id);
         events::append(&mut tx, &o, event, now).await?;
+        locked.insert(o.order_id.clone(), o);
     }
     payment.state = PaymentState::InProgress as i32;
-    if !persist(&mut tx, ctx, &mut payment, lease, "").await? {
+    // The first step is marked IN_PROGRESS with the payment's first write.
+    let first = match saga::next(PaymentState::InProgress, &payment.steps) {
+        saga::Next::Forward(i) => i,
+        _ => return Err(internal("a new payment without a step to run")),
+    };
+    let marked = (first, payment.steps[first].clone());
+    saga::start(&mut payment.steps[first], time::to_proto(now));
+    if !persist(&mut tx, ctx, &mut payment, lease, "", Lease::Keep).await? {
         return Err(internal("lost the lease of a new payment"));
     }
     tx.commit().await.map_err(internal)?;
 
     let driver_ctx = ctx.clone();
+    let begun = super::saga::Begun {
+        payment,
+        orders: locked,
+        marked,
+    };
     let pin = input.pin;
     // The saga runs in the RPC's span, so its calls join the caller's trace.
     let handle = tokio::spawn(
         async move {
-            if let Err(e) = super::saga::drive(&driver_ctx, payment_id, lease, Some(pin)).await {
-                tracing::warn!(payment_id = %payment_id, error = %e.message(), "payment saga stopped; recovery will carry on");
-            }
+            super::saga::drive(&driver_ctx, payment_id, lease, Some(pin), Some(begun))
+                .await
+                .inspect_err(|e| {
+                    tracing::warn!(payment_id = %payment_id, error = %e.message(), "payment saga stopped; recovery will carry on");
+                })
+                .ok()
+                .flatten()
         }
         .instrument(tracing::Span::current()),
     );

@@ -169,39 +169,47 @@ pub fn method_row(
         .copied()
 }
 
-/// The cross-border pay tier basis of a buyer now.
+/// The cross-border pay tier basis of a buyer now: one statement summing the buyer's
+/// cross-border pay orders per complete month of the averaging window (Postgres groups
+/// them; a buyer's history is never fetched row by row), beside the first such payment.
 pub async fn tier_basis(ctx: &Ctx, buyer: Uuid, now: DateTime<Utc>) -> Result<Basis, Status> {
     let offset = ctx.settings.fee_month_offset;
     let current = calendar::month_index(now, offset);
     let months = ctx.settings.fee_months_averaged;
-    let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
-    let first: Option<DateTime<Utc>> = sqlx::query_scalar(
-        "SELECT MIN(paid_at) FROM orders
-         WHERE buyer_account_id = $1 AND payment_method = $2 AND paid_at IS NOT NULL",
-    )
-    .bind(buyer)
-    .bind(PaymentMethod::CrossBorderPay as i16)
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(internal)?;
-    let since = now - chrono::Duration::days(31 * i64::from(months + 1));
+    let from = calendar::month_start(current - months.max(1), offset);
+    let until = calendar::month_start(current, offset);
     let rows = sqlx::query(
-        "SELECT paid_at, total_amount FROM orders
-         WHERE buyer_account_id = $1 AND payment_method = $2 AND paid_at IS NOT NULL AND paid_at >= $3",
+        "SELECT NULL::int4 AS month, NULL::numeric AS total, MIN(paid_at) AS first
+         FROM orders WHERE buyer_account_id = $1 AND payment_method = $2 AND paid_at IS NOT NULL
+         UNION ALL
+         SELECT (EXTRACT(YEAR FROM l.at) * 12 + EXTRACT(MONTH FROM l.at) - 1)::int4, SUM(l.total), NULL
+         FROM (SELECT (paid_at AT TIME ZONE 'UTC') + make_interval(secs => $3) AS at,
+                      total_amount AS total
+               FROM orders
+               WHERE buyer_account_id = $1 AND payment_method = $2
+                 AND paid_at >= $4 AND paid_at < $5) l
+         GROUP BY 1",
     )
     .bind(buyer)
     .bind(PaymentMethod::CrossBorderPay as i16)
-    .bind(since)
-    .fetch_all(&mut *conn)
+    .bind(f64::from(offset.local_minus_utc()))
+    .bind(from)
+    .bind(until)
+    .fetch_all(&ctx.svc.pool)
     .await
     .map_err(internal)?;
+    let mut first = None;
     let mut amounts = Vec::with_capacity(rows.len());
     for r in rows {
-        let at: DateTime<Utc> = r.try_get("paid_at").map_err(internal)?;
-        let total: Decimal = r.try_get("total_amount").map_err(internal)?;
-        amounts.push((calendar::month_index(at, offset), total));
+        let month: Option<i32> = r.try_get("month").map_err(internal)?;
+        match month {
+            Some(m) => amounts.push((m, r.try_get("total").map_err(internal)?)),
+            None => {
+                let at: Option<DateTime<Utc>> = r.try_get("first").map_err(internal)?;
+                first = at.map(|t| calendar::month_index(t, offset));
+            }
+        }
     }
-    let first = first.map(|t| calendar::month_index(t, offset));
     Ok(tiers::basis(&amounts, first, current, months))
 }
 

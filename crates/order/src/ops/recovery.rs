@@ -62,6 +62,7 @@ pub async fn sweep(ctx: &Ctx) -> Result<usize, Status> {
                 &mut stored.payment,
                 lease,
                 &stored.failure_domain,
+                payments::Lease::Keep,
             )
             .await?
             {
@@ -70,7 +71,7 @@ pub async fn sweep(ctx: &Ctx) -> Result<usize, Status> {
         }
         let driver = ctx.clone();
         tokio::spawn(async move {
-            if let Err(e) = super::saga::drive(&driver, id, lease, None).await {
+            if let Err(e) = super::saga::drive(&driver, id, lease, None, None).await {
                 tracing::warn!(payment_id = %id, error = %e.message(), "recovery of a payment stopped; will retry");
             }
         });

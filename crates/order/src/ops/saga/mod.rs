@@ -5,6 +5,10 @@
 //! between the two leaves a step whose outcome is unknown: going forward, it is repeated
 //! with the same request id (the other service answers as the first time); compensating,
 //! it is repeated to learn what it did, then undone. No transaction is open during a call.
+//!
+//! One write per step: the write that records a step's outcome also marks the next step
+//! IN_PROGRESS (PayOrders' own transaction marks the first), so the mark before a call
+//! costs nothing of its own; the last write gives the lease back with it.
 
 use std::collections::HashMap;
 
@@ -13,14 +17,14 @@ use kuajing_platform::error::internal;
 use kuajing_platform::time;
 use kuajing_proto::order::v1::{
     ActorType, FxConversionSummary, Order, OrderEventType, Payment, PaymentFailure, PaymentState,
-    PaymentStepKind, PaymentStepState,
+    PaymentStep, PaymentStepKind, PaymentStepState,
 };
 use tonic::{Code, Status};
 use uuid::Uuid;
 
 use super::events::{self, Event};
 use super::faults::{self, Faults, Point};
-use super::payments::{self, Pin, code_name};
+use super::payments::{self, Lease, Pin, code_name};
 use super::peers::{self, transient};
 use super::pricing;
 use super::{Ctx, actor, store};
@@ -145,58 +149,74 @@ struct Driver<'a> {
     domain: String,
     faults: Faults,
     orders: HashMap<String, Order>,
+    /// The step the last write already marked IN_PROGRESS, as it was before the mark.
+    marked: Option<(usize, PaymentStep)>,
+}
+
+/// A payment PayOrders has just written, with its orders and its first step marked
+/// IN_PROGRESS, handed to the driver so it starts without reading them back.
+pub struct Begun {
+    /// The payment as written.
+    pub payment: Payment,
+    /// Its orders by id, as written.
+    pub orders: HashMap<String, Order>,
+    /// The step marked IN_PROGRESS, as it was before the mark.
+    pub marked: (usize, PaymentStep),
 }
 
 /// Drives a payment until it ends, stops on a transient failure (the lease is given back
-/// for the recovery loop), or loses its lease. `pin` is given only by PayOrders.
+/// for the recovery loop), or loses its lease. `pin` and `begun` are given only by
+/// PayOrders. Answers the payment as it ended (with its failure's domain) when this driver
+/// ended it, None otherwise.
 pub async fn drive(
     ctx: &Ctx,
     payment_id: Uuid,
     lease: Uuid,
     pin: Option<Pin>,
-) -> Result<(), Status> {
-    let stored = {
-        let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
-        payments::load(&mut conn, ctx, payment_id).await?
-    };
-    let request_id = Uuid::try_parse(&stored.payment.request_id).map_err(internal)?;
-    let mut orders = HashMap::new();
-    {
-        let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
-        for item in &stored.payment.items {
-            let id = Uuid::try_parse(&item.order_id).map_err(internal)?;
-            orders.insert(
-                item.order_id.clone(),
-                store::load(&mut conn, ctx, id).await?,
-            );
+    begun: Option<Begun>,
+) -> Result<Option<(Payment, String)>, Status> {
+    let (payment, domain, orders, marked) = match begun {
+        Some(b) => (b.payment, String::new(), b.orders, Some(b.marked)),
+        None => {
+            let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
+            let stored = payments::load(&mut conn, ctx, payment_id).await?;
+            let mut orders = HashMap::new();
+            for item in &stored.payment.items {
+                let id = Uuid::try_parse(&item.order_id).map_err(internal)?;
+                orders.insert(
+                    item.order_id.clone(),
+                    store::load(&mut conn, ctx, id).await?,
+                );
+            }
+            (stored.payment, stored.failure_domain, orders, None)
         }
-    }
+    };
+    let request_id = Uuid::try_parse(&payment.request_id).map_err(internal)?;
     let mut d = Driver {
         ctx,
         lease,
         pin,
-        p: stored.payment,
-        domain: stored.failure_domain,
+        p: payment,
+        domain,
         faults: Faults::load(ctx, request_id).await?,
         orders,
+        marked,
     };
     loop {
         let state = PaymentState::try_from(d.p.state).unwrap_or(PaymentState::Unspecified);
-        let flow = match saga::next(state, &d.p.steps) {
-            Next::Forward(i) => d.forward(i).await?,
-            Next::Compensate(i) => d.compensate(i).await?,
-            Next::Finish(PaymentState::Succeeded) => {
-                d.succeed().await?;
-                Flow::Stop
-            }
-            Next::Finish(_) => {
-                d.fail().await?;
-                Flow::Stop
-            }
+        let ended = match saga::next(state, &d.p.steps) {
+            Next::Forward(i) => match d.forward(i).await? {
+                Flow::Continue => continue,
+                Flow::Stop => false,
+            },
+            Next::Compensate(i) => match d.compensate(i).await? {
+                Flow::Continue => continue,
+                Flow::Stop => false,
+            },
+            Next::Finish(PaymentState::Succeeded) => d.succeed().await?,
+            Next::Finish(_) => d.fail().await?,
         };
-        if let Flow::Stop = flow {
-            return Ok(());
-        }
+        return Ok(ended.then_some((d.p, d.domain)));
     }
 }
 
@@ -212,15 +232,58 @@ impl Driver<'_> {
             .unwrap_or(Currency::CNH)
     }
 
-    /// Saves the payment under the lease; false when the lease was lost.
+    /// Saves the payment under the lease (given back with it once the payment
+    /// SUCCEEDED); false when the lease was lost.
     async fn save(&mut self) -> Result<bool, Status> {
+        let then = if self.p.state == PaymentState::Succeeded as i32 {
+            Lease::GiveBack(self.ctx.now())
+        } else {
+            Lease::Keep
+        };
+        self.save_then(then).await
+    }
+
+    /// Saves the payment under the lease, keeping or giving it back; false when lost.
+    async fn save_then(&mut self, then: Lease) -> Result<bool, Status> {
         let mut conn = self.ctx.svc.pool.acquire().await.map_err(internal)?;
-        let ok =
-            payments::persist(&mut conn, self.ctx, &mut self.p, self.lease, &self.domain).await?;
+        let ok = payments::persist(
+            &mut conn,
+            self.ctx,
+            &mut self.p,
+            self.lease,
+            &self.domain,
+            then,
+        )
+        .await?;
         if !ok {
             tracing::info!(payment_id = %self.p.payment_id, "lost the payment's lease; another driver has it");
         }
         Ok(ok)
+    }
+
+    /// Marks the step that runs next IN_PROGRESS, to be saved with the outcome just
+    /// recorded; when nothing is left to run forward, the payment SUCCEEDED with that same
+    /// write. Nothing when the payment compensates.
+    fn mark_next(&mut self) {
+        let state = PaymentState::try_from(self.p.state).unwrap_or(PaymentState::Unspecified);
+        match saga::next(state, &self.p.steps) {
+            Next::Forward(j) => {
+                self.marked = Some((j, self.p.steps[j].clone()));
+                saga::start(&mut self.p.steps[j], time::to_proto(self.ctx.now()));
+            }
+            Next::Finish(PaymentState::Succeeded) if state != PaymentState::Succeeded => {
+                self.p.state = PaymentState::Succeeded as i32;
+                self.p.complete_time = Some(time::to_proto(self.ctx.now()));
+            }
+            _ => {}
+        }
+    }
+
+    /// Takes back the mark of a step that was never called (the payment fails first).
+    fn unmark(&mut self) {
+        if let Some((j, before)) = self.marked.take() {
+            self.p.steps[j] = before;
+        }
     }
 
     fn touch(&mut self, i: usize, state: PaymentStepState) {
@@ -254,15 +317,8 @@ impl Driver<'_> {
         } else {
             reason
         };
-        if self.save().await? {
-            payments::release(
-                self.ctx,
-                self.payment_id(),
-                self.lease,
-                self.ctx.now() + RETRY_AFTER,
-            )
+        self.save_then(Lease::GiveBack(self.ctx.now() + RETRY_AFTER))
             .await?;
-        }
         Ok(Flow::Stop)
     }
 
@@ -293,16 +349,15 @@ impl Driver<'_> {
         let kind = kind_of(&self.p, i);
         let idx = self.item_index(i);
         let past = saga::past_point_of_no_return(&self.p.steps);
-        self.p.steps[i].attempts += 1;
-        if self.p.steps[i].start_time.is_none() {
-            self.p.steps[i].start_time = Some(time::to_proto(self.ctx.now()));
-        }
-        self.touch(i, PaymentStepState::InProgress);
-        if self.p.state == PaymentState::Pending as i32 {
-            self.p.state = PaymentState::InProgress as i32;
-        }
-        if !self.save().await? {
-            return Ok(Flow::Stop);
+        // Marked by the write that recorded the step before (or by PayOrders) already?
+        if self.marked.take().is_none_or(|(j, _)| j != i) {
+            saga::start(&mut self.p.steps[i], time::to_proto(self.ctx.now()));
+            if self.p.state == PaymentState::Pending as i32 {
+                self.p.state = PaymentState::InProgress as i32;
+            }
+            if !self.save().await? {
+                return Ok(Flow::Stop);
+            }
         }
         match self
             .faults
@@ -399,6 +454,7 @@ impl Driver<'_> {
                 }
                 self.record(i, result_id, apply);
                 self.touch(i, PaymentStepState::Succeeded);
+                self.mark_next();
                 if !self.save().await? {
                     return Ok(Flow::Stop);
                 }
@@ -413,6 +469,7 @@ impl Driver<'_> {
                             .await
                     }
                     Some(faults::Action::Fail) => {
+                        self.unmark();
                         self.fail_with(i, injected());
                         self.saved_flow().await
                     }
@@ -422,7 +479,9 @@ impl Driver<'_> {
         }
     }
 
+    /// Saves what was recorded (with the next step marked when it goes forward).
     async fn saved_flow(&mut self) -> Result<Flow, Status> {
+        self.mark_next();
         Ok(if self.save().await? {
             Flow::Continue
         } else {
@@ -452,17 +511,20 @@ impl Driver<'_> {
         }
     }
 
-    async fn succeed(&mut self) -> Result<(), Status> {
+    /// Ends a payment that went through (already written when its last step's write
+    /// ended it); true unless the lease was lost.
+    async fn succeed(&mut self) -> Result<bool, Status> {
+        if self.p.state == PaymentState::Succeeded as i32 {
+            return Ok(true);
+        }
         self.p.state = PaymentState::Succeeded as i32;
         self.p.complete_time = Some(time::to_proto(self.ctx.now()));
-        if self.save().await? {
-            payments::release(self.ctx, self.payment_id(), self.lease, self.ctx.now()).await?;
-        }
-        Ok(())
+        self.save_then(Lease::GiveBack(self.ctx.now())).await
     }
 
-    /// Ends a compensated payment: its orders are UNPAID and free again.
-    async fn fail(&mut self) -> Result<(), Status> {
+    /// Ends a compensated payment: its orders are UNPAID and free again. True unless the
+    /// lease was lost.
+    async fn fail(&mut self) -> Result<bool, Status> {
         let ctx = self.ctx;
         let now = ctx.now();
         let mut tx = ctx.svc.pool.begin().await.map_err(internal)?;
@@ -500,11 +562,12 @@ impl Driver<'_> {
         }
         self.p.state = PaymentState::Failed as i32;
         self.p.complete_time = Some(time::to_proto(now));
-        if !payments::persist(&mut tx, ctx, &mut self.p, self.lease, &self.domain).await? {
-            return Ok(());
+        let then = Lease::GiveBack(now);
+        if !payments::persist(&mut tx, ctx, &mut self.p, self.lease, &self.domain, then).await? {
+            return Ok(false);
         }
         tx.commit().await.map_err(internal)?;
-        payments::release(ctx, self.payment_id(), self.lease, now).await
+        Ok(true)
     }
 }
 

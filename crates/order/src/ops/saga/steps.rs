@@ -436,7 +436,9 @@ impl Driver<'_> {
             events::append(&mut tx, &o, event, now).await?;
         }
         self.touch(i, PaymentStepState::Succeeded);
-        if !payments::persist(&mut tx, ctx, &mut self.p, self.lease, &self.domain).await? {
+        self.mark_next();
+        let keep = payments::Lease::Keep;
+        if !payments::persist(&mut tx, ctx, &mut self.p, self.lease, &self.domain, keep).await? {
             return Ok(Outcome::Lost);
         }
         tx.commit().await.map_err(internal)?;
