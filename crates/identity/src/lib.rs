@@ -59,7 +59,7 @@ fn routes(ctx: ServiceContext) -> BoxFuture<anyhow::Result<Routes>> {
 /// Builds the handler with this code sender: reads the settings, loads (or creates) the
 /// server secret and the signing keys, and applies the configured operator grants.
 async fn build(ctx: ServiceContext, sender: Arc<dyn CodeSender>) -> anyhow::Result<api::Api> {
-    let settings = settings::current()?;
+    let settings = settings::current(&ctx.options)?;
     let now = ctx.clock.now();
     let secret = match &settings.secret_key {
         Some(text) => base64::engine::general_purpose::STANDARD

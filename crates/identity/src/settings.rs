@@ -6,11 +6,8 @@
 //! `kuajing up` or the testkit it reads these from the environment; the binary parses them
 //! with its other flags and installs them first.
 
-use std::sync::OnceLock;
-
 use anyhow::Context;
 use chrono::Duration;
-use clap::Parser;
 use uuid::Uuid;
 
 use crate::domain::admission::AdmissionRules;
@@ -252,35 +249,36 @@ impl IdentityArgs {
     }
 }
 
-/// Parses only the environment (no command line): identity inside `kuajing up` or tests.
-#[derive(Parser, Debug)]
+/// Parses identity's options alone (the tests' view of the flags).
+#[cfg(test)]
+#[derive(clap::Parser, Debug)]
 #[command(name = "kuajing-identity")]
 struct FromEnv {
     #[command(flatten)]
     args: IdentityArgs,
 }
 
-static INSTALLED: OnceLock<Settings> = OnceLock::new();
+static SETTINGS: kuajing_platform::config::OwnSettings<Settings> =
+    kuajing_platform::config::OwnSettings::new();
 
 /// Makes `settings` the ones the service uses (the binary calls this after parsing its
 /// flags). Only the first call counts.
 pub fn install(settings: Settings) {
-    let _ = INSTALLED.set(settings);
+    SETTINGS.install(settings);
 }
 
-/// The installed settings, else the environment's (with defaults).
-pub fn current() -> anyhow::Result<Settings> {
-    if let Some(s) = INSTALLED.get() {
-        return Ok(s.clone());
-    }
-    let parsed = FromEnv::try_parse_from(["kuajing-identity"])
-        .context("reading the KJ_IDENTITY_* environment variables")?;
-    parsed.args.settings()
+/// The installed settings, else those of `options` (command-line arguments of an embedded
+/// identity) over the environment's (with defaults).
+pub fn current(options: &[String]) -> anyhow::Result<Settings> {
+    SETTINGS
+        .current("kuajing-identity", options, |a: IdentityArgs| a.settings())
+        .context("reading identity's options and KJ_IDENTITY_* environment variables")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
 
     #[test]
     fn defaults_are_the_contracts() {

@@ -176,11 +176,12 @@ pub async fn execute(ctx: &Ctx, req: ExecuteQuoteRequest) -> Result<ExecuteQuote
     let (quote_id, wallet_id) = (quote_id.expect("ok"), wallet_id.expect("ok"));
     let now = ctx.now();
 
-    // A finished request answers from its record, before anything else.
+    // A finished request answers from its record, before anything else (one read; an
+    // attempt still in flight is ordered by the quote's claim and the record's own claim).
     {
-        let mut tx = ctx.svc.pool.begin().await.map_err(internal)?;
-        if let idempotency::Begin::Replay(r) = idempotency::begin::<_, ExecuteQuoteResponse>(
-            &mut tx,
+        let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
+        if let Some(r) = idempotency::recorded::<_, ExecuteQuoteResponse>(
+            &mut conn,
             ctx.errors(),
             "ExecuteQuote",
             &req.request_id,
@@ -190,7 +191,6 @@ pub async fn execute(ctx: &Ctx, req: ExecuteQuoteRequest) -> Result<ExecuteQuote
         {
             return Ok(r);
         }
-        tx.rollback().await.map_err(internal)?;
     }
 
     let c = claim(ctx, quote_id, wallet_id, request_id, now).await?;

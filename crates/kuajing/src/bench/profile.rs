@@ -1,6 +1,9 @@
 //! Where a run's time went: CPU per process (each service, Postgres's processes, the load
-//! generator itself) and Postgres commits, sampled at the start and end of the measured
-//! window. A process-level profile that needs no profiler; `perf`/flamegraphs go deeper.
+//! generator itself), Postgres commits, and each service's database work (rows written and
+//! table scans in its own schema, from `pg_stat_user_tables`), sampled at the start and end
+//! of the measured window. A profile that needs no profiler; `perf`/flamegraphs go deeper.
+//! Postgres publishes table statistics about once a second per connection, so the table
+//! figures carry about a second of lag at both ends of the window (they roughly cancel).
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -36,6 +39,8 @@ pub struct Sample {
     at: Instant,
     cpu: BTreeMap<String, u64>,
     commits: i64,
+    /// Per schema: (rows inserted + updated + deleted, sequential + index scans).
+    tables: BTreeMap<String, (i64, i64)>,
 }
 
 /// Samples the services, every `postgres` process, this process and the commits of the
@@ -66,11 +71,30 @@ pub async fn sample(procs: &Processes, db: &PgPool) -> Sample {
     .fetch_one(db)
     .await
     .unwrap_or(0);
+    let tables = sqlx::query_as::<_, (String, i64, i64)>(
+        "SELECT schemaname::text,
+                COALESCE(sum(n_tup_ins + n_tup_upd + n_tup_del), 0)::int8,
+                COALESCE(sum(COALESCE(seq_scan, 0) + COALESCE(idx_scan, 0)), 0)::int8
+         FROM pg_stat_user_tables GROUP BY schemaname",
+    )
+    .fetch_all(db)
+    .await
+    .unwrap_or_default()
+    .into_iter()
+    .map(|(schema, written, scans)| (schema, (written, scans)))
+    .collect();
     Sample {
         at: Instant::now(),
         cpu,
         commits,
+        tables,
     }
+}
+
+/// `n / ops` with two decimals.
+fn per_op(n: u64, ops: u64) -> String {
+    let ops = ops.max(1);
+    format!("{}.{:02}", n / ops, n * 100 / ops % 100)
 }
 
 /// The profile between two samples, for `ops` operations done between them.
@@ -98,6 +122,27 @@ pub fn lines(before: &Sample, after: &Sample, ops: u64) -> Vec<String> {
         .map(|(p, name)| format!("{name} {p}%"))
         .collect();
     let commits = u64::try_from(after.commits - before.commits).unwrap_or(0);
+    let mut tables: Vec<(u64, u64, &String)> = after
+        .tables
+        .iter()
+        .map(|(schema, (w, s))| {
+            let (w0, s0) = before.tables.get(schema).copied().unwrap_or((*w, *s));
+            let delta = |a: i64, b: i64| u64::try_from(a - b).unwrap_or(0);
+            (delta(*w, w0), delta(*s, s0), schema)
+        })
+        .filter(|(w, s, _)| w + s > 0)
+        .collect();
+    tables.sort_by_key(|t| std::cmp::Reverse(t.0 + t.1));
+    let tables: Vec<String> = tables
+        .iter()
+        .map(|(w, s, schema)| {
+            format!(
+                "{schema} {} written, {} scans",
+                per_op(*w, ops),
+                per_op(*s, ops)
+            )
+        })
+        .collect();
     vec![
         format!(
             "profile    cpu, % of one core: {} (total {total}% of {}%)",
@@ -105,10 +150,46 @@ pub fn lines(before: &Sample, after: &Sample, ops: u64) -> Vec<String> {
             100 * std::thread::available_parallelism().map_or(1, usize::from)
         ),
         format!(
-            "profile    postgres commits {}/s, {}.{:02} per operation",
+            "profile    postgres commits {}/s, {} per operation",
             commits * 1000 / ms,
-            commits / ops.max(1),
-            commits * 100 / ops.max(1) % 100
+            per_op(commits, ops)
+        ),
+        format!(
+            "profile    rows written and table scans per operation, by schema: {}",
+            if tables.is_empty() {
+                "none".to_owned()
+            } else {
+                tables.join("; ")
+            }
         ),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(start: Instant, ms: u64, ticks: u64, commits: i64, orders: (i64, i64)) -> Sample {
+        Sample {
+            at: start + std::time::Duration::from_millis(ms),
+            cpu: BTreeMap::from([("order".to_owned(), ticks)]),
+            commits,
+            tables: BTreeMap::from([("orders".to_owned(), orders), ("idle".to_owned(), (7, 7))]),
+        }
+    }
+
+    #[test]
+    fn the_profile_is_the_difference_over_the_window_per_operation() {
+        let start = Instant::now();
+        let before = at(start, 0, 1_000, 500, (100, 40));
+        // Two seconds, 100 ticks (50 % of a core), 300 commits, 250 rows, 75 scans.
+        let after = at(start, 2_000, 1_100, 800, (350, 115));
+        let lines = lines(&before, &after, 100);
+        assert!(lines[0].contains("order 50%"), "{lines:?}");
+        assert!(lines[1].contains("150/s, 3.00 per operation"), "{lines:?}");
+        assert!(
+            lines[2].ends_with("orders 2.50 written, 0.75 scans"),
+            "an idle schema is left out: {lines:?}"
+        );
+    }
 }

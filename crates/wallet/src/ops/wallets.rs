@@ -53,25 +53,38 @@ pub async fn balances(
     .fetch_all(conn)
     .await
     .map_err(internal)?;
-    let mut out: BTreeMap<Currency, (Decimal, Decimal)> = Currency::ALL
-        .iter()
-        .map(|c| (*c, (Decimal::ZERO, Decimal::ZERO)))
-        .collect();
-    for r in rows {
-        let currency: String = r.try_get("currency").map_err(internal)?;
-        let Ok(currency) = currency.parse::<Currency>() else {
-            continue;
-        };
-        let kind: i16 = r.try_get("kind").map_err(internal)?;
-        let amount: Decimal = r.try_get("balance").map_err(internal)?;
-        let slot = out.entry(currency).or_default();
-        if i32::from(kind) == LedgerAccountKind::CustomerAvailable as i32 {
-            slot.0 += amount;
-        } else {
-            slot.1 += amount;
-        }
+    let mut out = zero_balances();
+    for r in &rows {
+        add_balance(&mut out, r)?;
     }
     Ok(out)
+}
+
+fn zero_balances() -> BTreeMap<Currency, (Decimal, Decimal)> {
+    Currency::ALL
+        .iter()
+        .map(|c| (*c, (Decimal::ZERO, Decimal::ZERO)))
+        .collect()
+}
+
+/// Adds a row's `currency`, `kind`, `balance` (all NULL for a wallet without accounts).
+fn add_balance(
+    out: &mut BTreeMap<Currency, (Decimal, Decimal)>,
+    r: &sqlx::postgres::PgRow,
+) -> Result<(), Status> {
+    let currency: Option<String> = r.try_get("currency").map_err(internal)?;
+    let Some(Ok(currency)) = currency.map(|c| c.parse::<Currency>()) else {
+        return Ok(());
+    };
+    let kind: i16 = r.try_get("kind").map_err(internal)?;
+    let amount: Decimal = r.try_get("balance").map_err(internal)?;
+    let slot = out.entry(currency).or_default();
+    if i32::from(kind) == LedgerAccountKind::CustomerAvailable as i32 {
+        slot.0 += amount;
+    } else {
+        slot.1 += amount;
+    }
+    Ok(())
 }
 
 /// One currency's balance of a wallet.
@@ -87,26 +100,61 @@ pub async fn balance_in(
 
 /// The wallet with all 15 balances.
 pub async fn load(conn: &mut PgConnection, ctx: &Ctx, wallet_id: Uuid) -> Result<Wallet, Status> {
-    let row = sqlx::query(
-        "SELECT owner_account_id, created_at, updated_at FROM wallets WHERE wallet_id = $1",
-    )
-    .bind(wallet_id)
-    .fetch_optional(&mut *conn)
-    .await
-    .map_err(internal)?
-    .ok_or_else(|| ctx.errors().not_found("wallet", wallet_id.to_string()))?;
-    let owner: Uuid = row.try_get("owner_account_id").map_err(internal)?;
-    let created: DateTime<Utc> = row.try_get("created_at").map_err(internal)?;
-    let updated: DateTime<Utc> = row.try_get("updated_at").map_err(internal)?;
-    let balances = balances(conn, wallet_id)
-        .await?
-        .into_iter()
-        .map(|(c, (a, h))| balance_proto(c, a, h))
-        .collect();
+    load_by(conn, ctx, By::Wallet(wallet_id)).await
+}
+
+/// How a wallet is looked up.
+#[derive(Clone, Copy, Debug)]
+enum By {
+    Wallet(Uuid),
+    Owner(Uuid),
+}
+
+/// A wallet and its balances in one statement (one snapshot, one round trip); NOT_FOUND
+/// names what was looked up.
+async fn load_by(conn: &mut PgConnection, ctx: &Ctx, by: By) -> Result<Wallet, Status> {
+    let (column, id) = match by {
+        By::Wallet(id) => ("wallet_id", id),
+        By::Owner(id) => ("owner_account_id", id),
+    };
+    let sql = format!(
+        "SELECT w.wallet_id, w.owner_account_id, w.created_at, w.updated_at,
+                b.currency, b.kind, b.balance
+         FROM wallets w
+         LEFT JOIN LATERAL (
+             SELECT currency, kind, sum(balance) AS balance FROM ledger_accounts a
+             WHERE a.wallet_id = w.wallet_id AND a.kind IN ($2, $3) GROUP BY currency, kind
+         ) b ON true
+         WHERE w.{column} = $1"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .bind(LedgerAccountKind::CustomerAvailable as i16)
+        .bind(LedgerAccountKind::CustomerHeld as i16)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(internal)?;
+    let Some(first) = rows.first() else {
+        return Err(match by {
+            By::Wallet(id) => ctx.errors().not_found("wallet", id.to_string()),
+            By::Owner(id) => ctx.errors().not_found("account", id.to_string()),
+        });
+    };
+    let wallet_id: Uuid = first.try_get("wallet_id").map_err(internal)?;
+    let owner: Uuid = first.try_get("owner_account_id").map_err(internal)?;
+    let created: DateTime<Utc> = first.try_get("created_at").map_err(internal)?;
+    let updated: DateTime<Utc> = first.try_get("updated_at").map_err(internal)?;
+    let mut all = zero_balances();
+    for r in &rows {
+        add_balance(&mut all, r)?;
+    }
     Ok(Wallet {
         wallet_id: wallet_id.to_string(),
         owner_account_id: owner.to_string(),
-        balances,
+        balances: all
+            .into_iter()
+            .map(|(c, (a, h))| balance_proto(c, a, h))
+            .collect(),
         create_time: Some(time::to_proto(created)),
         update_time: Some(time::to_proto(updated)),
     })
@@ -157,10 +205,6 @@ pub async fn open(ctx: &Ctx, req: OpenWalletRequest) -> Result<OpenWalletRespons
 /// GetWallet.
 pub async fn get(ctx: &Ctx, req: GetWalletRequest) -> Result<GetWalletResponse, Status> {
     let mut v = FieldViolations::new();
-    enum By {
-        Wallet(Uuid),
-        Owner(Uuid),
-    }
     let lookup = match &req.lookup {
         Some(Lookup::WalletId(id)) => v.uuid("wallet_id", id).map(By::Wallet),
         Some(Lookup::OwnerAccountId(id)) => v.uuid("owner_account_id", id).map(By::Owner),
@@ -174,19 +218,7 @@ pub async fn get(ctx: &Ctx, req: GetWalletRequest) -> Result<GetWalletResponse, 
     };
     v.finish()?;
     let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
-    let wallet_id = match lookup.expect("validated") {
-        By::Wallet(id) => id,
-        By::Owner(owner) => {
-            let found: Option<Uuid> =
-                sqlx::query_scalar("SELECT wallet_id FROM wallets WHERE owner_account_id = $1")
-                    .bind(owner)
-                    .fetch_optional(&mut *conn)
-                    .await
-                    .map_err(internal)?;
-            found.ok_or_else(|| ctx.errors().not_found("account", owner.to_string()))?
-        }
-    };
     Ok(GetWalletResponse {
-        wallet: Some(load(&mut conn, ctx, wallet_id).await?),
+        wallet: Some(load_by(&mut conn, ctx, lookup.expect("validated")).await?),
     })
 }
