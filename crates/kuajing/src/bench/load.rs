@@ -57,6 +57,17 @@ impl Report {
         }
     }
 
+    /// A report of nothing yet, to `extend`.
+    pub fn empty() -> Report {
+        Report::new()
+    }
+
+    /// Adds a report of a later window (its operations, errors, latencies and time).
+    pub fn extend(&mut self, other: Report) {
+        self.elapsed += other.elapsed;
+        self.merge(other);
+    }
+
     fn merge(&mut self, other: Report) {
         self.ok += other.ok;
         for (k, v) in other.errors {

@@ -130,7 +130,8 @@ pub fn lines(before: &Sample, after: &Sample, ops: u64) -> Vec<String> {
             let delta = |a: i64, b: i64| u64::try_from(a - b).unwrap_or(0);
             (delta(*w, w0), delta(*s, s0), schema)
         })
-        .filter(|(w, s, _)| w + s > 0)
+        // Only what shows at two decimals.
+        .filter(|(w, s, _)| (w + s) * 100 >= ops.max(1))
         .collect();
     tables.sort_by_key(|t| std::cmp::Reverse(t.0 + t.1));
     let tables: Vec<String> = tables
