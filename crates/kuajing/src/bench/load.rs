@@ -30,8 +30,15 @@ pub struct Report {
     pub elapsed: Duration,
 }
 
+impl Default for Report {
+    fn default() -> Self {
+        Report::new()
+    }
+}
+
 impl Report {
-    fn new() -> Report {
+    /// A report of nothing yet (to record into, or to `extend`).
+    pub fn new() -> Report {
         Report {
             ok: 0,
             errors: BTreeMap::new(),
@@ -55,11 +62,6 @@ impl Report {
             }
             Err(code) => *self.errors.entry(format!("{code:?}")).or_default() += 1,
         }
-    }
-
-    /// A report of nothing yet, to `extend`.
-    pub fn empty() -> Report {
-        Report::new()
     }
 
     /// Adds a report of a later window (its operations, errors, latencies and time).

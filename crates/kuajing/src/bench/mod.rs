@@ -265,7 +265,7 @@ async fn interleaved<A: load::Op, B: load::Op>(
     load::closed(b.clone(), args.clients, WARMUP).await;
     let slice = (Duration::from_secs(args.seconds) / SLICES).max(Duration::from_millis(500));
     let before = profile::sample(probe.procs, &probe.db).await;
-    let (mut ra, mut rb) = (Report::empty(), Report::empty());
+    let (mut ra, mut rb) = (Report::new(), Report::new());
     for _ in 0..SLICES {
         ra.extend(match args.rate {
             Some(rate) => load::open(a.clone(), rate, slice, 4096).await,

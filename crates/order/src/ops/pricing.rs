@@ -183,7 +183,7 @@ pub async fn tier_basis(ctx: &Ctx, buyer: Uuid, now: DateTime<Utc>) -> Result<Ba
          FROM orders WHERE buyer_account_id = $1 AND payment_method = $2 AND paid_at IS NOT NULL
          UNION ALL
          SELECT (EXTRACT(YEAR FROM l.at) * 12 + EXTRACT(MONTH FROM l.at) - 1)::int4, SUM(l.total), NULL
-         FROM (SELECT (paid_at AT TIME ZONE 'UTC') + make_interval(secs => $3) AS at,
+         FROM (SELECT (paid_at AT TIME ZONE 'UTC') + $3::int4 * interval '1 second' AS at,
                       total_amount AS total
                FROM orders
                WHERE buyer_account_id = $1 AND payment_method = $2
@@ -192,7 +192,7 @@ pub async fn tier_basis(ctx: &Ctx, buyer: Uuid, now: DateTime<Utc>) -> Result<Ba
     )
     .bind(buyer)
     .bind(PaymentMethod::CrossBorderPay as i16)
-    .bind(f64::from(offset.local_minus_utc()))
+    .bind(offset.local_minus_utc())
     .bind(from)
     .bind(until)
     .fetch_all(&ctx.svc.pool)

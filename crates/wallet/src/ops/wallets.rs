@@ -113,21 +113,28 @@ enum By {
 /// A wallet and its balances in one statement (one snapshot, one round trip); NOT_FOUND
 /// names what was looked up.
 async fn load_by(conn: &mut PgConnection, ctx: &Ctx, by: By) -> Result<Wallet, Status> {
-    let (column, id) = match by {
-        By::Wallet(id) => ("wallet_id", id),
-        By::Owner(id) => ("owner_account_id", id),
+    // The statement, by the column looked up (prepared once each, no text built per call).
+    macro_rules! wallet_with_balances {
+        ($column:literal) => {
+            concat!(
+                "SELECT w.wallet_id, w.owner_account_id, w.created_at, w.updated_at,
+                        b.currency, b.kind, b.balance
+                 FROM wallets w
+                 LEFT JOIN LATERAL (
+                     SELECT currency, kind, sum(balance) AS balance FROM ledger_accounts a
+                     WHERE a.wallet_id = w.wallet_id AND a.kind IN ($2, $3) GROUP BY currency, kind
+                 ) b ON true
+                 WHERE w.",
+                $column,
+                " = $1"
+            )
+        };
+    }
+    let (sql, id) = match by {
+        By::Wallet(id) => (wallet_with_balances!("wallet_id"), id),
+        By::Owner(id) => (wallet_with_balances!("owner_account_id"), id),
     };
-    let sql = format!(
-        "SELECT w.wallet_id, w.owner_account_id, w.created_at, w.updated_at,
-                b.currency, b.kind, b.balance
-         FROM wallets w
-         LEFT JOIN LATERAL (
-             SELECT currency, kind, sum(balance) AS balance FROM ledger_accounts a
-             WHERE a.wallet_id = w.wallet_id AND a.kind IN ($2, $3) GROUP BY currency, kind
-         ) b ON true
-         WHERE w.{column} = $1"
-    );
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+    let rows = sqlx::query(sql)
         .bind(id)
         .bind(LedgerAccountKind::CustomerAvailable as i16)
         .bind(LedgerAccountKind::CustomerHeld as i16)
