@@ -9,6 +9,7 @@ mod idempotency;
 mod identity;
 mod journeys;
 mod order;
+mod tls;
 mod wallet;
 
 /// Fixtures the test modules share.

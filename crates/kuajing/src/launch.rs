@@ -12,6 +12,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::certs::DevCertificates;
 use anyhow::Context;
 use kuajing_platform::ServiceContext;
 use kuajing_platform::ServiceDef;
@@ -55,6 +56,7 @@ struct RestartInfo {
     server: ServerSettings,
     clock: Clock,
     options: Vec<(&'static str, Vec<String>)>,
+    tls: Option<DevCertificates>,
 }
 
 /// A service running on a runtime of its own.
@@ -112,7 +114,7 @@ fn spawn_isolated(start: IsolatedStart) -> anyhow::Result<Isolated> {
                     .await?;
                 let ctx = ServiceContext {
                     pool: db.clone(),
-                    peers: Peers::new(urls, keys)?,
+                    peers: Peers::new(urls, keys, server.tls.as_ref())?,
                     errors: def.errors,
                     clock,
                     options,
@@ -160,6 +162,24 @@ pub struct LaunchSettings {
     /// Per service name, its own options as command-line arguments (e.g. edge's
     /// `--caller-rate`); a service not named runs on its environment and defaults.
     pub options: Vec<(&'static str, Vec<String>)>,
+    /// Mutual TLS between the services, each with its certificate from this set.
+    pub tls: Option<DevCertificates>,
+}
+
+/// `server` with service `name`'s own certificate from `tls`, when TLS is on.
+fn server_for(
+    server: &ServerSettings,
+    tls: Option<&DevCertificates>,
+    name: &str,
+) -> anyhow::Result<ServerSettings> {
+    let mut server = server.clone();
+    if let Some(set) = tls {
+        server.tls = Some(
+            set.tls_for(name)
+                .with_context(|| format!("no certificate for {name}"))?,
+        );
+    }
+    Ok(server)
 }
 
 /// The options given for service `name`.
@@ -185,11 +205,17 @@ impl LaunchSettings {
             clock: Clock::system(),
             restartable: Vec::new(),
             options: Vec::new(),
+            tls: None,
         }
     }
 
     fn options_of(&self, name: &str) -> Vec<String> {
         options_of(&self.options, name)
+    }
+
+    /// Service `name`'s server settings: the shared ones, with its own certificate.
+    fn server_for(&self, name: &str) -> anyhow::Result<ServerSettings> {
+        server_for(&self.server, self.tls.as_ref(), name)
     }
 
     fn port(&self, name: &str) -> u16 {
@@ -217,9 +243,14 @@ impl Platform {
                 .with_context(|| format!("{}: cannot listen on {addr}", def.name))?;
             listeners.push((*def, listener.local_addr()?, listener));
         }
+        let scheme = if settings.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         let urls: Vec<(String, String)> = listeners
             .iter()
-            .map(|(def, addr, _)| (def.name.to_owned(), format!("http://{addr}")))
+            .map(|(def, addr, _)| (def.name.to_owned(), format!("{scheme}://{addr}")))
             .collect();
         // One key per service (and the operators'), trusted by all: service credentials.
         let names: Vec<&str> = defs.iter().map(|d| d.name).collect();
@@ -253,7 +284,7 @@ impl Platform {
                         .for_service(def.name)
                         .context("a key for every service")?,
                     pool: settings.pool.clone(),
-                    server: settings.server.clone(),
+                    server: settings.server_for(def.name)?,
                     clock: settings.clock.clone(),
                     options: settings.options_of(def.name),
                     stopped: stopped.clone(),
@@ -269,14 +300,14 @@ impl Platform {
             let keys = keyring
                 .for_service(def.name)
                 .context("a key for every service")?;
+            let server = settings.server_for(def.name)?;
             let ctx = ServiceContext {
                 pool: pool.clone(),
-                peers: Peers::new(urls.clone(), keys)?,
+                peers: Peers::new(urls.clone(), keys, server.tls.as_ref())?,
                 errors: def.errors,
                 clock: settings.clock.clone(),
                 options: settings.options_of(def.name),
             };
-            let server = settings.server.clone();
             tasks.push(tokio::spawn(async move {
                 service::run(def, ctx, listener, &server, shutdown).await?;
                 pool.close().await;
@@ -297,6 +328,7 @@ impl Platform {
                 server: settings.server.clone(),
                 clock: settings.clock.clone(),
                 options: settings.options.clone(),
+                tls: settings.tls.clone(),
             },
         })
     }
@@ -352,7 +384,7 @@ impl Platform {
                 .for_service(name)
                 .context("a key for every service")?,
             pool: self.restart.pool.clone(),
-            server: self.restart.server.clone(),
+            server: server_for(&self.restart.server, self.restart.tls.as_ref(), name)?,
             clock: self.restart.clock.clone(),
             options: options_of(&self.restart.options, name),
             stopped: self.stop.subscribe(),

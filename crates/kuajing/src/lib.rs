@@ -3,6 +3,7 @@
 //! stand on this.
 
 pub mod bench;
+pub mod certs;
 pub mod chaos;
 pub mod launch;
 pub mod parties;

@@ -37,6 +37,21 @@ enum Cmd {
     /// Print a fresh set of service keys (KJ_SERVICE_KEY and KJ_SERVICE_TRUST for every
     /// service, and an operator token valid for 24 hours), for running the binaries apart.
     Keys,
+    /// Write a development CA and a certificate for every service and `operator`, for
+    /// mutual TLS between the services (KJ_TLS_CERT, KJ_TLS_KEY, KJ_TLS_CA).
+    Certs(CertsArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct CertsArgs {
+    /// Directory to write `ca.pem`, `<name>.pem` and `<name>.key` into.
+    #[arg(long, default_value = ".kuajing/tls")]
+    out: PathBuf,
+    /// A host name or IP address every certificate also carries (repeatable), e.g.
+    /// `--host wallet.kuajing.svc.cluster.local`; each certificate always names its
+    /// service, `localhost` and 127.0.0.1.
+    #[arg(long = "host")]
+    hosts: Vec<String>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -80,6 +95,10 @@ struct UpArgs {
     /// Port of fx.
     #[arg(long, env = "KJ_FX_PORT", default_value_t = 50055)]
     fx_port: u16,
+    /// Mutual TLS between the services, with development certificates made afresh at
+    /// each start and written to `<data dir>/tls` (for grpcurl's -cacert, -cert, -key).
+    #[arg(long, env = "KJ_UP_TLS")]
+    tls: bool,
 }
 
 /// The admin connection to use, and the private cluster if we started one.
@@ -134,8 +153,17 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
             ("order", args.order_port),
             ("fx", args.fx_port),
         ],
+        tls: if args.tls {
+            Some(kuajing::certs::DevCertificates::local()?)
+        } else {
+            None
+        },
         ..LaunchSettings::ephemeral()
     };
+    let tls_dir = args.db.data_dir.join("tls");
+    if let Some(set) = &settings.tls {
+        set.write(&tls_dir)?;
+    }
     let platform = match Platform::start(&kuajing::services(), &db.admin, &settings).await {
         Ok(p) => p,
         Err(e) => {
@@ -171,13 +199,41 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         token_path.display()
     );
     println!();
+    // Over TLS grpcurl dials `localhost` (the certificates' name) and presents the
+    // operator's certificate to the internal services.
+    let (edge_flags, internal_flags, edge, fx) = if settings.tls.is_some() {
+        let ca = tls_dir.join("ca.pem");
+        let op = |ext: &str| tls_dir.join(format!("{}.{ext}", auth::OPERATOR));
+        println!(
+            "tls        mutual TLS on; certificates in {}",
+            tls_dir.display()
+        );
+        (
+            format!("-cacert {}", ca.display()),
+            format!(
+                "-cacert {} -cert {} -key {}",
+                ca.display(),
+                op("pem").display(),
+                op("key").display()
+            ),
+            format!("localhost:{}", edge.port()),
+            format!("localhost:{}", fx.port()),
+        )
+    } else {
+        (
+            "-plaintext".to_owned(),
+            "-plaintext".to_owned(),
+            edge.to_string(),
+            fx.to_string(),
+        )
+    };
     println!("Try (grpcurl from the `grpcurl-rs` crate, or `npx buf curl`):");
-    println!("  grpcurl -plaintext {edge} list");
+    println!("  grpcurl {edge_flags} {edge} list");
     println!(
-        "  grpcurl -plaintext -d '{{\"service\":\"kuajing.edge.v1.EdgeService\"}}' {edge} grpc.health.v1.Health/Check"
+        "  grpcurl {edge_flags} -d '{{\"service\":\"kuajing.edge.v1.EdgeService\"}}' {edge} grpc.health.v1.Health/Check"
     );
     println!(
-        "  grpcurl -plaintext -H \"kj-service-token: $(cat {})\" -d '{{\"base_currency_code\":\"USD\",\"quote_currency_code\":\"CNH\"}}' {fx} kuajing.fx.v1.FxService/GetRate",
+        "  grpcurl {internal_flags} -H \"kj-service-token: $(cat {})\" -d '{{\"base_currency_code\":\"USD\",\"quote_currency_code\":\"CNH\"}}' {fx} kuajing.fx.v1.FxService/GetRate",
         token_path.display()
     );
     println!("Press ctrl-c to stop.");
@@ -255,12 +311,27 @@ fn keys() -> anyhow::Result<()> {
     Ok(())
 }
 
+fn certs(args: &CertsArgs) -> anyhow::Result<()> {
+    let mut hosts = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
+    hosts.extend(args.hosts.iter().cloned());
+    let set = kuajing::certs::DevCertificates::generate(&kuajing::certs::CALLERS, &hosts)?;
+    set.write(&args.out)?;
+    println!(
+        "wrote ca.pem and a certificate and key for each of {} to {}",
+        kuajing::certs::CALLERS.join(", "),
+        args.out.display()
+    );
+    println!("# each service: KJ_TLS_CA=ca.pem KJ_TLS_CERT=<name>.pem KJ_TLS_KEY=<name>.key");
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let log_format = match &cli.command {
         Cmd::Up(a) => a.db.telemetry.log_format,
         Cmd::Migrate(a) => a.telemetry.log_format,
         Cmd::Keys => return keys(),
+        Cmd::Certs(args) => return certs(args),
         Cmd::Bench(_) | Cmd::Chaos(_) => kuajing_platform::telemetry::LogFormat::Pretty,
     };
 
@@ -277,6 +348,7 @@ fn main() -> anyhow::Result<()> {
             Cmd::Up(args) => up(args).await,
             Cmd::Migrate(args) => migrate(args).await,
             Cmd::Keys => keys(),
+            Cmd::Certs(args) => certs(&args),
             Cmd::Bench(args) => kuajing::bench::run(args).await,
             Cmd::Chaos(args) => kuajing::chaos::run(args).await,
         }

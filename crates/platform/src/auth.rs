@@ -45,6 +45,8 @@ pub const SERVICE_CREDENTIAL_MISSING: &str = "SERVICE_CREDENTIAL_MISSING";
 pub const SERVICE_CREDENTIAL_INVALID: &str = "SERVICE_CREDENTIAL_INVALID";
 /// Reason: the caller is not in the method's allowed callers.
 pub const CALLER_NOT_ALLOWED: &str = "CALLER_NOT_ALLOWED";
+/// Reason: the token names one caller, the connection's client certificate another.
+pub const SERVICE_CERTIFICATE_MISMATCH: &str = "SERVICE_CERTIFICATE_MISMATCH";
 
 #[derive(Serialize, Deserialize)]
 struct TokenClaims {
@@ -336,6 +338,21 @@ pub fn check<B>(
     let caller = keys
         .verify(token, Utc::now())
         .map_err(|why| refusal(domain, SERVICE_CREDENTIAL_INVALID, why))?;
+    // Over mutual TLS the token must name the caller the client certificate names.
+    if let Some(certs) = crate::tls::peer_certificates(request) {
+        let named = certs
+            .first()
+            .is_some_and(|leaf| crate::tls::certificate_names(leaf, &caller));
+        if !named {
+            return Err(refusal(
+                domain,
+                SERVICE_CERTIFICATE_MISMATCH,
+                &format!(
+                    "the client certificate does not name {caller}, whom the service token names"
+                ),
+            ));
+        }
+    }
     let allowed = kuajing_proto::callers::allowed(path).unwrap_or_default();
     if !allowed.contains(&caller.as_str()) {
         return Err(refusal(

@@ -13,6 +13,7 @@ use crate::db::{PoolSettings, parse_url};
 use crate::server::{ServerSettings, shutdown_signal};
 use crate::service::{self, Database, Peers, ServiceContext, ServiceDef};
 use crate::telemetry::{self, LogFormat};
+use crate::tls::{MutualTls, TlsArgs};
 
 /// Where the other services are. Defaults match `kuajing up` on one machine.
 #[derive(clap::Args, Clone, Debug)]
@@ -43,8 +44,8 @@ pub struct PeerArgs {
 }
 
 impl PeerArgs {
-    /// As a [`Peers`] map, calling with `keys`.
-    pub fn peers(&self, keys: Arc<ServiceKeys>) -> anyhow::Result<Peers> {
+    /// As a [`Peers`] map, calling with `keys` (over mutual TLS when `tls` is given).
+    pub fn peers(&self, keys: Arc<ServiceKeys>, tls: Option<&MutualTls>) -> anyhow::Result<Peers> {
         Peers::new(
             [
                 ("identity".to_owned(), self.identity_url.clone()),
@@ -54,6 +55,7 @@ impl PeerArgs {
                 ("fx".to_owned(), self.fx_url.clone()),
             ],
             keys,
+            tls,
         )
     }
 }
@@ -107,6 +109,13 @@ pub struct ServiceArgs {
     /// When to apply the schema migrations.
     #[arg(long, env = "KJ_MIGRATE", value_enum, default_value_t = MigrateMode::OnStart)]
     pub migrate: MigrateMode,
+    /// A second, plain-text address serving only grpc.health.v1, for probes that can't
+    /// speak TLS (kubelet's gRPC probes, once mutual TLS is on). Unset: none.
+    #[arg(long, env = "KJ_HEALTH_LISTEN")]
+    pub health_listen: Option<SocketAddr>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub tls: TlsArgs,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub peers: PeerArgs,
@@ -128,12 +137,14 @@ impl ServiceArgs {
         }
     }
 
-    /// Server settings from the options.
-    pub fn server_settings(&self) -> ServerSettings {
-        ServerSettings {
+    /// Server settings from the options (reads the TLS files, when configured).
+    pub fn server_settings(&self) -> anyhow::Result<ServerSettings> {
+        Ok(ServerSettings {
             request_timeout: Duration::from_millis(self.request_timeout_ms),
+            tls: self.tls.load()?,
+            health_listen: self.health_listen,
             ..ServerSettings::default()
-        }
+        })
     }
 
     /// Pool settings from the options.
@@ -205,14 +216,15 @@ pub fn service_main_with<A: Args + FromArgMatches>(
             .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], port)));
         let listener = tokio::net::TcpListener::bind(addr).await?;
         tracing::info!(service = def.name, %addr, "serving {}", def.grpc_service);
+        let server = args.server_settings()?;
         let ctx = ServiceContext {
             pool,
-            peers: args.peers.peers(keys)?,
+            peers: args.peers.peers(keys, server.tls.as_ref())?,
             errors: def.errors,
             clock: Clock::system(),
             options: Vec::new(),
         };
-        service::run(def, ctx, listener, &args.server_settings(), shutdown_signal()).await
+        service::run(def, ctx, listener, &server, shutdown_signal()).await
     })
 }
 

@@ -14,6 +14,7 @@ pub mod server;
 pub mod service;
 pub mod telemetry;
 pub mod time;
+pub mod tls;
 pub mod token;
 
 pub use error::{ErrorDomain, FieldViolations};

@@ -3,6 +3,7 @@
 //! work), a span per request, a request timeout, and graceful shutdown.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -11,6 +12,7 @@ use tonic::transport::Server;
 use tonic_health::ServingStatus;
 
 use crate::auth::RequireCaller;
+use crate::tls::MutualTls;
 
 /// Per-server settings.
 #[derive(Clone, Debug)]
@@ -20,6 +22,11 @@ pub struct ServerSettings {
     pub request_timeout: Duration,
     /// Concurrent requests per connection.
     pub concurrency_per_connection: usize,
+    /// Mutual TLS, when configured (see [`crate::tls`]).
+    pub tls: Option<MutualTls>,
+    /// A second, plain-text address serving only `grpc.health.v1`, for probes that
+    /// can't speak TLS (kubelet's gRPC probes); `None` serves none.
+    pub health_listen: Option<SocketAddr>,
 }
 
 impl Default for ServerSettings {
@@ -27,14 +34,17 @@ impl Default for ServerSettings {
         ServerSettings {
             request_timeout: Duration::from_secs(30),
             concurrency_per_connection: 256,
+            tls: None,
+            health_listen: None,
         }
     }
 }
 
 /// Serves `routes` (the service's own gRPC service, named `grpc_service`) on `listener`
 /// until `shutdown` resolves, then drains in-flight requests. `guard`, when given, checks
-/// service credentials on every method (health and reflection stay open). Health reports SERVING for
-/// the service and for the server ("") while up, NOT_SERVING once shutdown begins.
+/// service credentials on every method (health and reflection stay open) and, with TLS
+/// configured, the TLS handshake requires a client certificate. Health reports SERVING
+/// for the service and for the server ("") while up, NOT_SERVING once shutdown begins.
 pub async fn serve(
     grpc_service: &'static str,
     routes: Routes,
@@ -62,6 +72,29 @@ pub async fn serve(
         .with_service_name("grpc.reflection.v1alpha.ServerReflection")
         .build_v1alpha()?;
 
+    // Health alone in plain text on its own address, when asked. It answers NOT_SERVING
+    // while the main server drains and closes once the main server has stopped.
+    let (health_stop, health_stopped) = tokio::sync::oneshot::channel::<()>();
+    let plain_health = match settings.health_listen {
+        Some(addr) => {
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(|e| anyhow::anyhow!("health listener on {addr}: {e}"))?;
+            tracing::info!(service = grpc_service, %addr, "serving health in plain text");
+            Some(tokio::spawn(
+                Server::builder()
+                    .add_service(health.clone())
+                    .serve_with_incoming_shutdown(
+                        tonic::transport::server::TcpIncoming::from(listener),
+                        async {
+                            let _ = health_stopped.await;
+                        },
+                    ),
+            ))
+        }
+        None => None,
+    };
+
     let drained = async move {
         shutdown.await;
         reporter
@@ -76,7 +109,11 @@ pub async fn serve(
         );
     };
 
-    Server::builder()
+    let mut builder = Server::builder();
+    if let Some(tls) = &settings.tls {
+        builder = builder.tls_config(tls.server(guard.is_some()))?;
+    }
+    let served = builder
         .timeout(settings.request_timeout)
         .concurrency_limit_per_connection(settings.concurrency_per_connection)
         .trace_fn(|req| {
@@ -110,7 +147,12 @@ pub async fn serve(
             tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
             drained,
         )
-        .await?;
+        .await;
+    let _ = health_stop.send(());
+    if let Some(task) = plain_health {
+        task.await??;
+    }
+    served?;
     Ok(())
 }
 

@@ -20,6 +20,7 @@ use crate::clock::Clock;
 use crate::db::{self, PoolSettings};
 use crate::error::ErrorDomain;
 use crate::server::{self, ServerSettings};
+use crate::tls::MutualTls;
 
 /// A boxed future returning `T` (service constructors are stored as plain fn pointers).
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -121,19 +122,27 @@ pub fn default_port(name: &str) -> Option<u16> {
 
 impl Peers {
     /// From `(name, url)` pairs such as `("wallet", "http://127.0.0.1:50052")`, calling
-    /// as the service `keys` belong to. Must run inside a tokio runtime.
+    /// as the service `keys` belong to, over mutual TLS when `tls` is given (every peer
+    /// then dialled as `https://`). Must run inside a tokio runtime.
     pub fn new(
         urls: impl IntoIterator<Item = (String, String)>,
         keys: Arc<ServiceKeys>,
+        tls: Option<&MutualTls>,
     ) -> anyhow::Result<Self> {
         let mut channels = BTreeMap::new();
         for (name, url) in urls {
-            let channel = Endpoint::from_shared(url.clone())?
+            let url = match tls {
+                Some(_) => crate::tls::secure_url(&url),
+                None => url,
+            };
+            let mut endpoint = Endpoint::from_shared(url.clone())?
                 .connect_timeout(std::time::Duration::from_secs(5))
                 .tcp_nodelay(true)
-                .http2_keep_alive_interval(std::time::Duration::from_secs(30))
-                .connect_lazy();
-            channels.insert(name, (url, channel));
+                .http2_keep_alive_interval(std::time::Duration::from_secs(30));
+            if let Some(tls) = tls {
+                endpoint = endpoint.tls_config(tls.client())?;
+            }
+            channels.insert(name, (url, endpoint.connect_lazy()));
         }
         Ok(Peers {
             channels: Arc::new(channels),
@@ -218,6 +227,9 @@ pub async fn run(
     settings: &ServerSettings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    if let Some(tls) = &settings.tls {
+        tls.ensure_names(def.name)?;
+    }
     let keys = ctx.peers.keys().clone();
     crate::metrics::observe_pool(def.name, ctx.pool.clone());
     let routes = (def.routes)(ctx).await?;

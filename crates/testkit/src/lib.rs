@@ -9,10 +9,12 @@
 use std::time::Duration;
 
 use anyhow::Context;
+use kuajing::certs::DevCertificates;
 use kuajing::launch::{LaunchSettings, Platform};
 use kuajing::pgcluster::Cluster;
 use kuajing_platform::auth::{self, Keyring};
 use kuajing_platform::clock::Clock;
+use kuajing_platform::tls::MutualTls;
 use kuajing_proto::{authorization, edge, fx, identity, order, wallet};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection};
@@ -208,6 +210,16 @@ impl TestPlatform {
         .await
     }
 
+    /// As [`TestPlatform::start`], with mutual TLS between the services, each presenting
+    /// its certificate from `certs`. Reach it with [`TestPlatform::channel_over_tls`].
+    pub async fn start_with_tls(certs: DevCertificates) -> anyhow::Result<TestPlatform> {
+        Self::launch(LaunchSettings {
+            tls: Some(certs),
+            ..LaunchSettings::ephemeral()
+        })
+        .await
+    }
+
     /// As [`TestPlatform::start`], with services' own options as command-line arguments,
     /// e.g. `[("edge", &["--caller-rate", "1000"])]`.
     pub async fn start_with_options(
@@ -275,14 +287,43 @@ impl TestPlatform {
 
     /// A channel presenting a chosen credential (or none): for authorization tests.
     pub fn channel_as(&self, name: &str, who: As) -> Channel {
-        let addr = self
-            .platform
-            .addr(name)
-            .unwrap_or_else(|| panic!("no service {name}"));
+        let addr = self.addr(name);
         let inner = Endpoint::from_shared(format!("http://{addr}"))
             .expect("valid URL")
             .timeout(Duration::from_secs(30))
             .connect_lazy();
+        self.wrap(inner, name, who)
+    }
+
+    /// A TLS channel (for a platform started [`with TLS`](TestPlatform::start_with_tls))
+    /// trusting `ca_pem`, presenting `client`'s certificate when given, and the
+    /// credential `who` on each call.
+    pub fn channel_over_tls(
+        &self,
+        name: &str,
+        who: As,
+        ca_pem: &str,
+        client: Option<&MutualTls>,
+    ) -> anyhow::Result<Channel> {
+        let tls = match client {
+            Some(client) => client.client(),
+            None => tonic::transport::ClientTlsConfig::new()
+                .ca_certificate(tonic::transport::Certificate::from_pem(ca_pem)),
+        };
+        let inner = Endpoint::from_shared(format!("https://{}", self.addr(name)))?
+            .timeout(Duration::from_secs(30))
+            .tls_config(tls)?
+            .connect_lazy();
+        Ok(self.wrap(inner, name, who))
+    }
+
+    fn addr(&self, name: &str) -> std::net::SocketAddr {
+        self.platform
+            .addr(name)
+            .unwrap_or_else(|| panic!("no service {name}"))
+    }
+
+    fn wrap(&self, inner: tonic::transport::Channel, name: &str, who: As) -> Channel {
         Channel {
             inner,
             keyring: Arc::new(self.platform.keyring().clone()),

@@ -1,0 +1,208 @@
+//! Mutual TLS between the services (`KJ_TLS_CERT`, `KJ_TLS_KEY`, `KJ_TLS_CA`;
+//! `kuajing up --tls`).
+//!
+//! - With it on, the platform works end to end, every hop over TLS: a person signs up,
+//!   logs in, opens a wallet and reads it through edge (edge → identity, edge → wallet).
+//! - An internal service serves a caller presenting its own certificate and token, and
+//!   refuses: a service token carried on another caller's certificate
+//!   (SERVICE_CERTIFICATE_MISMATCH), a connection without a client certificate, one
+//!   whose certificate another CA signed, and plain text.
+//! - Health is served in plain text on an address of its own beside the TLS port (for
+//!   kubelet's gRPC probes, which can't speak TLS), and nothing else is served there.
+
+use kuajing::certs::DevCertificates;
+use kuajing_platform::auth::{Keyring, RequireCaller, SERVICE_CERTIFICATE_MISMATCH};
+use kuajing_platform::server::{ServerSettings, serve};
+use kuajing_proto::edge::v1 as pb;
+use kuajing_proto::edge::v1::edge_service_client::EdgeServiceClient;
+use kuajing_proto::wallet::v1 as wpb;
+use kuajing_proto::wallet::v1::wallet_service_client::WalletServiceClient;
+use kuajing_testkit::{As, TestPlatform};
+use tonic::Code;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+use crate::journeys::{self, Signup, edge, refused, rid, wallet_of};
+use kuajing_proto::identity::v1 as idp;
+
+const GET_WALLET: &str = "/kuajing.wallet.v1.WalletService/GetWallet";
+
+#[tokio::test]
+async fn every_hop_runs_over_mutual_tls_and_a_token_only_with_its_own_certificate()
+-> anyhow::Result<()> {
+    let certs = DevCertificates::local()?;
+    let tp = TestPlatform::start_with_tls(certs.clone()).await?;
+    let ca = certs.ca_pem();
+
+    // Edge serves TLS without asking a client certificate: a person's client.
+    let e = EdgeServiceClient::new(tp.channel_over_tls("edge", As::Nobody, ca, None)?);
+    let person = journeys::sign_up(
+        &tp,
+        &e,
+        Signup {
+            prefix: "tls",
+            account_type: idp::AccountType::Personal,
+            role: idp::AccountRole::Buyer,
+            region: "SG",
+            email_domain: "example.sg",
+        },
+    )
+    .await;
+    let opened = edge!(
+        e,
+        person.auth(),
+        open_wallet(pb::OpenWalletRequest { request_id: rid() })
+    )?
+    .wallet
+    .expect("wallet");
+    let read = wallet_of(&e, &person).await;
+    assert_eq!(read.wallet_id, opened.wallet_id);
+    assert_eq!(read.owner_account_id, person.account_id);
+
+    // Straight at wallet, as a caller GetWallet allows, with that caller's certificate.
+    let caller = kuajing_proto::callers::allowed(GET_WALLET)
+        .and_then(|c| c.first())
+        .expect("GetWallet has callers");
+    let by_id = wpb::GetWalletRequest {
+        lookup: Some(wpb::get_wallet_request::Lookup::WalletId(
+            opened.wallet_id.clone(),
+        )),
+    };
+    let own = certs.tls_for(caller).expect("a certificate per caller");
+    let mut wallet = WalletServiceClient::new(tp.channel_over_tls(
+        "wallet",
+        As::Caller((*caller).to_owned()),
+        ca,
+        Some(&own),
+    )?);
+    let served = wallet.get_wallet(by_id.clone()).await?.into_inner();
+    assert_eq!(
+        served.wallet.expect("wallet").owner_account_id,
+        person.account_id
+    );
+
+    // The same token on another caller's certificate.
+    let other = if *caller == "fx" { "identity" } else { "fx" };
+    let mut borrowed = WalletServiceClient::new(tp.channel_over_tls(
+        "wallet",
+        As::Caller((*caller).to_owned()),
+        ca,
+        certs.tls_for(other).as_ref(),
+    )?);
+    let err = borrowed.get_wallet(by_id.clone()).await.unwrap_err();
+    refused(&err, Code::Unauthenticated, SERVICE_CERTIFICATE_MISMATCH);
+
+    // No client certificate, a certificate from another CA, plain text: the connection
+    // itself is refused, so no call reaches the service.
+    let stranger = DevCertificates::local()?;
+    let refusals = [
+        (
+            "no client certificate",
+            tp.channel_over_tls("wallet", As::Caller((*caller).to_owned()), ca, None)?,
+        ),
+        (
+            "another CA's certificate",
+            tp.channel_over_tls(
+                "wallet",
+                As::Caller((*caller).to_owned()),
+                ca,
+                stranger.tls_for(caller).as_ref(),
+            )?,
+        ),
+        (
+            "plain text",
+            tp.channel_as("wallet", As::Caller((*caller).to_owned())),
+        ),
+    ];
+    for (what, channel) in refusals {
+        let err = WalletServiceClient::new(channel)
+            .get_wallet(by_id.clone())
+            .await
+            .expect_err(what);
+        assert!(
+            matches!(
+                err.code(),
+                Code::Unavailable | Code::Unknown | Code::Internal
+            ),
+            "{what}: {err:?}"
+        );
+        assert!(
+            journeys::reason(&err).is_empty(),
+            "{what}: answered by the service: {err:?}"
+        );
+    }
+
+    tp.stop().await
+}
+
+#[tokio::test]
+async fn health_is_served_in_plain_text_beside_the_tls_port() -> anyhow::Result<()> {
+    const SERVICE: &str = "kuajing.wallet.v1.WalletService";
+    let certs = DevCertificates::local()?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let health_addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+    let settings = ServerSettings {
+        tls: certs.tls_for("wallet"),
+        health_listen: Some(health_addr),
+        ..ServerSettings::default()
+    };
+    let keys = Keyring::generate(&["wallet"])?
+        .for_service("wallet")
+        .expect("wallet's keys");
+    let guard = RequireCaller::new(keys, kuajing_platform::ErrorDomain("wallet.kuajing"));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        serve(
+            SERVICE,
+            tonic::service::Routes::default(),
+            Some(guard),
+            listener,
+            &settings,
+            async {
+                let _ = stopped.await;
+            },
+        )
+        .await
+    });
+
+    let plain = |at: std::net::SocketAddr| {
+        tonic::transport::Endpoint::from_shared(format!("http://{at}"))
+            .expect("url")
+            .connect_lazy()
+    };
+    let check = |service: &str| HealthCheckRequest {
+        service: service.to_owned(),
+    };
+    let mut health = HealthClient::new(plain(health_addr));
+    let mut answer = None;
+    for _ in 0..50 {
+        match health.check(check(SERVICE)).await {
+            Ok(r) => {
+                answer = Some(r.into_inner().status);
+                break;
+            }
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+        }
+    }
+    assert_eq!(answer, Some(ServingStatus::Serving as i32));
+    // Only health there: the service's own methods are not served in plain text.
+    let err = WalletServiceClient::new(plain(health_addr))
+        .get_wallet(wpb::GetWalletRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Unimplemented, "{err:?}");
+    // The main port speaks TLS only.
+    let err = HealthClient::new(plain(addr))
+        .check(check(SERVICE))
+        .await
+        .unwrap_err();
+    assert!(journeys::reason(&err).is_empty(), "{err:?}");
+
+    let _ = stop.send(());
+    server.await??;
+    // Gone with the server.
+    assert!(health.check(check(SERVICE)).await.is_err());
+    Ok(())
+}
