@@ -2786,9 +2786,10 @@ async fn no_identity_table_holds_a_plaintext_password_pin_code_or_token() -> any
     };
     let (challenge, pin_code_sent) = pin_code(&tp, me).await;
     let pin = "864209";
-    c.set_payment_pin(set_pin(me, pin, &challenge, &pin_code_sent))
-        .await?;
-    c.verify_payment_pin(verify_pin(me, pin)).await?;
+    let set_req = set_pin(me, pin, &challenge, &pin_code_sent);
+    c.set_payment_pin(set_req.clone()).await?;
+    let verify_req = verify_pin(me, pin);
+    c.verify_payment_pin(verify_req.clone()).await?;
     let login_req = pb::LoginRequest {
         request_id: rid(),
         identifier: a.member_name.clone(),
@@ -2802,7 +2803,7 @@ async fn no_identity_table_holds_a_plaintext_password_pin_code_or_token() -> any
         .into_inner()
         .tokens
         .expect("t");
-    c.login(login_req).await?; // a replay, recorded for idempotency
+    c.login(login_req.clone()).await?; // a replay, recorded for idempotency
     let second = c
         .refresh_token(pb::RefreshTokenRequest {
             request_id: rid(),
@@ -2913,6 +2914,32 @@ async fn no_identity_table_holds_a_plaintext_password_pin_code_or_token() -> any
     .await?;
     // A salted keyed MAC: without identity's key, the table does not tell the PIN.
     assert!(pin_hash.starts_with("kmac1$"), "{pin_hash}");
+    // The idempotency records fingerprint each request with a keyed MAC: a plain hash of
+    // a request would let anyone holding the table test guesses of its PIN or password.
+    use kuajing_platform::idempotency::request_hash;
+    let plain_hashes = [
+        request_hash("SetPaymentPin", &set_req),
+        request_hash("VerifyPaymentPin", &verify_req),
+        request_hash("Login", &login_req),
+    ];
+    let fingerprints: Vec<(String, Vec<u8>)> = sqlx::query_as(
+        "SELECT method, request_hash FROM identity.idempotency_records
+         WHERE request_id = ANY($1::uuid[])",
+    )
+    .bind(vec![
+        set_req.request_id.clone(),
+        verify_req.request_id.clone(),
+        login_req.request_id.clone(),
+    ])
+    .fetch_all(&mut conn)
+    .await?;
+    assert_eq!(fingerprints.len(), 3, "{fingerprints:?}");
+    for (method, stored) in &fingerprints {
+        assert!(
+            !plain_hashes.iter().any(|h| h[..] == stored[..]),
+            "{method}'s idempotency record keeps a plain hash of the request"
+        );
+    }
     conn.close().await?;
     tp.stop().await
 }

@@ -90,15 +90,16 @@ pub enum Begun<R> {
     Fresh(Key),
 }
 
-/// Claims `request_id` for `method` with this request, or finds the recorded answer.
-pub async fn begin<Req: Message, R: Message + Default>(
+/// Claims `request_id` for `method` with the request fingerprinted as `hash` (a keyed
+/// MAC: identity's requests carry passwords, PINs and codes), or finds the recorded answer.
+pub async fn begin<R: Message + Default>(
     conn: &mut PgConnection,
     domain: ErrorDomain,
     method: &str,
     request_id: &str,
-    request: &Req,
+    hash: [u8; 32],
 ) -> Result<Begun<R>, Status> {
-    match idempotency::begin::<Req, Recorded>(conn, domain, method, request_id, request).await? {
+    match idempotency::begin_hashed::<Recorded>(conn, domain, method, request_id, hash).await? {
         Begin::Replay(recorded) => Ok(Begun::Replay(recorded.answer())),
         Begin::Fresh(key) => Ok(Begun::Fresh(key)),
     }

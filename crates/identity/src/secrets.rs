@@ -11,6 +11,8 @@
 //! - Refresh tokens: not stored at all. A token is `token_id ‖ MAC(key, token_id)` in
 //!   base64url; the server recomputes the MAC to recognise it, and can re-derive it from
 //!   the stored id to answer a replayed request with the same token.
+//! - Idempotency records: a keyed MAC of each request (it holds the secrets above), never
+//!   a plain hash.
 //! - Document numbers: XChaCha20-Poly1305 with a random nonce, bound to the verification
 //!   id.
 //!
@@ -81,6 +83,7 @@ pub struct Secrets {
     refresh_key: [u8; 32],
     document_key: [u8; 32],
     pin_key: [u8; 32],
+    request_key: [u8; 32],
 }
 
 impl std::fmt::Debug for Secrets {
@@ -108,7 +111,23 @@ impl Secrets {
             refresh_key: sub(b"refresh-token.v1"),
             document_key: sub(b"document-number.v1"),
             pin_key: sub(b"pin-mac.v1"),
+            request_key: sub(b"idempotency-request.v1"),
         })
+    }
+
+    /// The fingerprint an idempotency record keeps of a request: a keyed MAC of the
+    /// method and the request's encoding. Identity's requests carry passwords, PINs and
+    /// codes; a plain hash of one would let anyone holding the table test guesses (a
+    /// million PINs take a second), so the fingerprint needs the key too.
+    pub fn request_fingerprint<Req: prost::Message>(
+        &self,
+        method: &str,
+        request: &Req,
+    ) -> [u8; 32] {
+        mac(
+            &self.request_key,
+            &[method.as_bytes(), &[0], &request.encode_to_vec()],
+        )
     }
 
     /// The stored hash of `code` for a challenge.

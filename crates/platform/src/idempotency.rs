@@ -91,8 +91,27 @@ pub async fn begin<Req: Message, Resp: Message + Default>(
     request_id: &str,
     request: &Req,
 ) -> Result<Begin<Resp>, Status> {
+    begin_hashed(
+        conn,
+        domain,
+        method,
+        request_id,
+        request_hash(method, request),
+    )
+    .await
+}
+
+/// As [`begin`], with the request's fingerprint computed by the caller: a service whose
+/// requests carry secrets (passwords, PINs, codes) passes a keyed MAC of the request, so
+/// that the stored fingerprint can't be checked against guesses of the secret offline.
+pub async fn begin_hashed<Resp: Message + Default>(
+    conn: &mut PgConnection,
+    domain: ErrorDomain,
+    method: &str,
+    request_id: &str,
+    hash: [u8; 32],
+) -> Result<Begin<Resp>, Status> {
     let id = parse_request_id(request_id)?;
-    let hash = request_hash(method, request);
     let inserted = sqlx::query(
         "INSERT INTO idempotency_records (request_id, method, request_hash)
          VALUES ($1, $2, $3) ON CONFLICT (request_id) DO NOTHING",
@@ -160,7 +179,9 @@ async fn stored<Resp: Message + Default>(
         .map(Some)
 }
 
-/// SHA-256 over the method name and the request's protobuf encoding.
+/// SHA-256 over the method name and the request's protobuf encoding. Anyone can compute
+/// it: a request carrying a secret must not be fingerprinted this way (see
+/// [`begin_hashed`]), or must have the secret cleared first.
 pub fn request_hash<Req: Message>(method: &str, request: &Req) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update(method.as_bytes());

@@ -288,7 +288,8 @@ impl State {
         request: &Req,
     ) -> Result<Started<R>, Status> {
         let mut tx = self.pool.begin().await.map_err(db)?;
-        match outcome::begin(&mut tx, self.errors, method, request_id, request).await? {
+        let hash = self.secrets.request_fingerprint(method, request);
+        match outcome::begin(&mut tx, self.errors, method, request_id, hash).await? {
             Begun::Replay(answer) => Ok(Started::Replay(answer)),
             Begun::Fresh(key) => Ok(Started::Fresh(tx, key)),
         }
