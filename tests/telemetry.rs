@@ -344,6 +344,7 @@ async fn one_conversion_is_one_trace_across_services() -> anyhow::Result<()> {
         metrics = receiver.metric_names.lock().unwrap().clone();
         if metrics.iter().any(|m| m == "rpc.server.requests")
             && metrics.iter().any(|m| m == "kuajing.ledger.entries")
+            && metrics.iter().any(|m| m == "kuajing.order.saga.outcomes")
         {
             break;
         }
@@ -354,6 +355,7 @@ async fn one_conversion_is_one_trace_across_services() -> anyhow::Result<()> {
         "rpc.server.duration",
         "db.client.connections.usage",
         "kuajing.ledger.entries",
+        "kuajing.order.saga.outcomes",
     ] {
         assert!(
             metrics.iter().any(|m| m == name),

@@ -344,13 +344,15 @@ fn main() -> anyhow::Result<()> {
         telemetry::init(log_format, "warn,kuajing=info", "kuajing");
     }
     runtime.block_on(async move {
-        match cli.command {
+        let done = match cli.command {
             Cmd::Up(args) => up(args).await,
             Cmd::Migrate(args) => migrate(args).await,
             Cmd::Keys => keys(),
             Cmd::Certs(args) => certs(&args),
             Cmd::Bench(args) => kuajing::bench::run(args).await,
             Cmd::Chaos(args) => kuajing::chaos::run(args).await,
-        }
+        };
+        telemetry::shutdown();
+        done
     })
 }

@@ -224,7 +224,10 @@ pub fn service_main_with<A: Args + FromArgMatches>(
             clock: Clock::system(),
             options: Vec::new(),
         };
-        service::run(def, ctx, listener, &server, shutdown_signal()).await
+        let served = service::run(def, ctx, listener, &server, shutdown_signal()).await;
+        // Spans and metrics still batched go out before the process ends (SIGTERM included).
+        telemetry::shutdown();
+        served
     })
 }
 

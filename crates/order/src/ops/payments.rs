@@ -151,7 +151,31 @@ pub async fn persist(
     .await
     .map_err(internal)?
     .rows_affected();
+    let state = PaymentState::try_from(p.state).unwrap_or_default();
+    if n == 1 && matches!(state, PaymentState::Succeeded | PaymentState::Failed) {
+        outcomes_counter().add(
+            1,
+            &[
+                opentelemetry::KeyValue::new("state", state.as_str_name()),
+                opentelemetry::KeyValue::new("failure_domain", failure_domain.to_owned()),
+            ],
+        );
+    }
     Ok(n == 1)
+}
+
+/// Payment sagas ended, by final state (SUCCEEDED or FAILED, i.e. compensated) and the
+/// domain of the failure that ended them (a metric; the write that ends a payment holds
+/// its lease, so each payment is counted once).
+fn outcomes_counter() -> &'static opentelemetry::metrics::Counter<u64> {
+    static C: std::sync::OnceLock<opentelemetry::metrics::Counter<u64>> =
+        std::sync::OnceLock::new();
+    C.get_or_init(|| {
+        kuajing_platform::metrics::counter(
+            "kuajing.order.saga.outcomes",
+            "payment sagas ended, by final state and failure domain",
+        )
+    })
 }
 
 /// Takes the lease of an unfinished payment whose lease lapsed; false if someone has it.
