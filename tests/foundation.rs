@@ -63,8 +63,98 @@ async fn every_service_is_serving_and_listed_by_reflection() -> anyhow::Result<(
             vec![&running.def.grpc_service.to_owned()],
             "{name}"
         );
+
+        // The same list through reflection v1alpha (the version grpcio's client speaks).
+        use tonic_reflection::pb::v1alpha as alpha;
+        let mut old =
+            alpha::server_reflection_client::ServerReflectionClient::new(tp.channel(name));
+        let request = alpha::ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(
+                alpha::server_reflection_request::MessageRequest::ListServices(String::new()),
+            ),
+        };
+        let response = old
+            .server_reflection_info(tokio_stream::iter([request]))
+            .await?
+            .into_inner()
+            .message()
+            .await?
+            .expect("one v1alpha reflection response");
+        let Some(alpha::server_reflection_response::MessageResponse::ListServicesResponse(list)) =
+            response.message_response
+        else {
+            panic!(
+                "{name}: unexpected v1alpha answer {:?}",
+                response.message_response
+            );
+        };
+        // Each version lists itself as the reflection service; the rest is the same.
+        let not_reflection = |n: &&String| !n.starts_with("grpc.reflection.");
+        let listed: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+        assert!(listed.contains(&"grpc.reflection.v1alpha.ServerReflection".to_owned()));
+        assert_eq!(
+            listed.iter().filter(not_reflection).collect::<Vec<_>>(),
+            names.iter().filter(not_reflection).collect::<Vec<_>>(),
+            "{name}: v1alpha lists what v1 lists"
+        );
     }
     tp.stop().await
+}
+
+/// The callers each service's NetworkPolicy (`k8s/base/<service>.yaml`) admits: the
+/// services by `app.kubernetes.io/name`, outside callers by `kuajing.io/caller`.
+fn network_policy_callers(service: &str) -> std::collections::BTreeSet<String> {
+    let path = format!("{}/../k8s/base/{service}.yaml", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let policy = text
+        .split("\n---")
+        .find(|doc| doc.contains("kind: NetworkPolicy"))
+        .unwrap_or_else(|| panic!("{path} has no NetworkPolicy"));
+    let (_, ingress) = policy
+        .split_once("\n  ingress:")
+        .unwrap_or_else(|| panic!("{path}: the NetworkPolicy has no ingress rules"));
+    ingress
+        .lines()
+        .map(str::trim)
+        .filter_map(|l| {
+            l.strip_prefix("app.kubernetes.io/name: ")
+                .or_else(|| l.strip_prefix("kuajing.io/caller: "))
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn network_policies_admit_exactly_the_callers_the_contracts_name() {
+    for (service, package) in [
+        ("identity", "kuajing.identity.v1.IdentityService"),
+        ("wallet", "kuajing.wallet.v1.WalletService"),
+        (
+            "authorization",
+            "kuajing.authorization.v1.AuthorizationService",
+        ),
+        ("order", "kuajing.order.v1.OrderService"),
+        ("fx", "kuajing.fx.v1.FxService"),
+    ] {
+        let prefix = format!("/{package}/");
+        let named: std::collections::BTreeSet<String> = kuajing_proto::callers::CALLERS
+            .iter()
+            .filter(|(path, _)| path.starts_with(&prefix))
+            .flat_map(|(_, callers)| callers.iter())
+            // A service's calls to itself never cross the network.
+            .filter(|caller| **caller != service)
+            .map(|caller| (*caller).to_owned())
+            .collect();
+        assert!(!named.is_empty(), "{service}: no callers in the contract");
+        assert_eq!(
+            network_policy_callers(service),
+            named,
+            "k8s/base/{service}.yaml admits other callers than {package}'s contract names"
+        );
+    }
+    // Edge is the public entry: its policy admits everyone, so it names no caller.
+    assert!(network_policy_callers("edge").is_empty());
 }
 
 #[tokio::test]
