@@ -289,13 +289,14 @@ async fn rounding_edges_jpy_idr_and_half() -> anyhow::Result<()> {
     // USD/IDR 15800 less 50 bps = 15721; 0.50 x 15721 = 7860.50 (IDR keeps 2 places).
     let q = quote(&mut fx, sell(&wallet, "USD", "IDR", m("USD", "0.50"))).await;
     assert_eq!(q.buy_amount.unwrap().amount, "7860.50");
-    // An exact half: set EUR/USD to 1.005025125628 so that, less 50 bps (x 0.995), it is
-    // 0.99999999999986 -> rounds to 1.000000000000 at 12 places... instead pick a rate whose
-    // product lands on half a cent: USD/CNH 0.1 -> applied 0.0995; 0.50 x 0.0995 = 0.04975 -> 0.05.
+    // Near half a cent, but not on it (exact ties are in
+    // `quotes_round_exact_half_minor_units_to_even_in_cny_jpy_and_idr`): USD/CNH 0.1 ->
+    // applied 0.0995; 0.50 x 0.0995 = 0.04975, above the half -> 0.05.
     set_rate(&mut fx, "USD", "CNH", "0.1").await;
     let q = quote(&mut fx, sell(&wallet, "USD", "CNH", m("USD", "0.50"))).await;
     assert_eq!(q.buy_amount.unwrap().amount, "0.05");
-    // 0.25 x 0.1 at zero spread would be 0.025 -> 0.02 (even); with 50 bps: 0.024875 -> 0.02.
+    // 0.25 x 0.0995 = 0.024875, below the half -> 0.02 (the 50 bps spread keeps it off the
+    // 0.025 tie it would be at mid).
     let q = quote(&mut fx, sell(&wallet, "USD", "CNH", m("USD", "0.25"))).await;
     assert_eq!(q.buy_amount.unwrap().amount, "0.02");
     // 1 JPY buys 0.0066 USD: rounds up to a cent. 1 IDR buys 0.00006 USD: rounds to
@@ -507,5 +508,98 @@ async fn a_person_quotes_and_converts_only_for_their_own_wallet() -> anyhow::Res
         "NOT_OWNER"
     );
     assert_eq!(available(&mut w, &wallet, "USD").await, dec("100.00"));
+    tp.stop().await
+}
+
+/// A quote selling `amount` of `sell_currency` for `buy`.
+async fn quoted(
+    fx: &mut FxServiceClient<Channel>,
+    wallet: &str,
+    sell_currency: &str,
+    buy: &str,
+    amount: &str,
+) -> Quote {
+    quote(
+        fx,
+        sell(wallet, sell_currency, buy, m(sell_currency, amount)),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn quotes_round_exact_half_minor_units_to_even_in_cny_jpy_and_idr() -> anyhow::Result<()> {
+    let tp = TestPlatform::start().await?;
+    let (mut w, mut fx) = (tp.wallet(), tp.fx());
+    let wallet = funded_wallet(&mut w, "USD", "100.00").await;
+    // Operator rates chosen so that, less the 50 bps spread of the first tier (x 0.995),
+    // the applied rate is short and exact: 2 -> 1.99, 100 -> 99.5, 15801 -> 15721.995.
+    set_rate(&mut fx, "USD", "CNY", "2").await;
+    set_rate(&mut fx, "USD", "JPY", "100").await;
+    set_rate(&mut fx, "USD", "IDR", "15801").await;
+    // (sell currency, buy currency, sell amount, exact product, applied rate, buy amount):
+    // every product lies exactly on half a minor unit of the buy currency; half-even
+    // rounds it to the even neighbour, so an odd preceding digit goes up and an even one
+    // stays (half-up would give CNY 2.99, JPY 299, IDR 47165.99; half-down or truncation
+    // CNY 0.99, JPY 99, IDR 15721.99).
+    let cases = [
+        // CNY (2 places): 0.50 x 1.99 = 0.995 -> 1.00 (9 odd: up).
+        ("USD", "CNY", "0.50", "0.995", "1.99", "1.00"),
+        // 1.50 x 1.99 = 2.985 -> 2.98 (8 even: stays).
+        ("USD", "CNY", "1.50", "2.985", "1.99", "2.98"),
+        // JPY (no minor units): 1.00 x 99.5 = 99.5 -> 100 (9 odd: up).
+        ("USD", "JPY", "1.00", "99.5", "99.5", "100"),
+        // 3.00 x 99.5 = 298.5 -> 298 (8 even: stays).
+        ("USD", "JPY", "3.00", "298.5", "99.5", "298"),
+        // IDR (2 places): 1.00 x 15721.995 = 15721.995 -> 15722.00 (9 odd: up).
+        ("USD", "IDR", "1.00", "15721.995", "15721.995", "15722.00"),
+        // 3.00 x 15721.995 = 47165.985 -> 47165.98 (8 even: stays).
+        ("USD", "IDR", "3.00", "47165.985", "15721.995", "47165.98"),
+        // Selling JPY through the inverted rate 1/100 = 0.01, applied 0.00995:
+        // JPY 300 x 0.00995 = 2.985 -> USD 2.98; JPY 100 -> 0.995 -> USD 1.00.
+        ("JPY", "USD", "300", "2.985", "0.00995", "2.98"),
+        ("JPY", "USD", "100", "0.995", "0.00995", "1.00"),
+    ];
+    for (from, to, amount, product, applied, rounded) in cases {
+        let q = quoted(&mut fx, &wallet, from, to, amount).await;
+        let what = format!("{from} {amount} -> {to}");
+        assert_eq!(q.spread_bps, 50, "{what}");
+        assert_eq!(q.applied_rate, applied, "{what}");
+        // The test's own premise: the exact product is a tie at the buy currency's places.
+        assert_eq!(dec(amount) * dec(applied), dec(product), "{what}");
+        let places = if to == "JPY" { 0 } else { 2 };
+        let tie = dec(product) * Decimal::from(10i64.pow(places));
+        assert_eq!(
+            tie.fract(),
+            dec("0.5"),
+            "{what}: {product} is half a minor unit"
+        );
+        assert_eq!(q.buy_amount.as_ref().unwrap().amount, rounded, "{what}");
+        assert_eq!(
+            dec(rounded),
+            dec(product).round_dp_with_strategy(
+                places,
+                rust_decimal::RoundingStrategy::MidpointNearestEven
+            ),
+            "{what}"
+        );
+    }
+
+    // Executed, the wallet receives exactly the rounded amounts (the fee is zero by
+    // default; it is configured only through KJ_FX_FEE_BPS, read once per process).
+    for (to, amount) in [("CNY", "1.50"), ("JPY", "3.00"), ("IDR", "3.00")] {
+        let q = quoted(&mut fx, &wallet, "USD", to, amount).await;
+        assert_eq!(q.fee, Some(m("USD", "0.00")));
+        assert_eq!(q.debit_amount, Some(m("USD", amount)));
+        fx.execute_quote(ExecuteQuoteRequest {
+            request_id: rid(),
+            quote_id: q.quote_id,
+            wallet_id: wallet.clone(),
+        })
+        .await?;
+    }
+    assert_eq!(available(&mut w, &wallet, "USD").await, dec("92.50"));
+    assert_eq!(available(&mut w, &wallet, "CNY").await, dec("2.98"));
+    assert_eq!(available(&mut w, &wallet, "JPY").await, dec("298"));
+    assert_eq!(available(&mut w, &wallet, "IDR").await, dec("47165.98"));
     tp.stop().await
 }

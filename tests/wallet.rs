@@ -3,6 +3,9 @@
 
 use std::collections::HashMap;
 
+use kuajing::parties::{PIN, Person, acting};
+use kuajing_proto::identity::v1 as idp;
+use kuajing_proto::identity::v1::identity_service_client::IdentityServiceClient;
 use kuajing_proto::types::{Money, PageRequest};
 use kuajing_proto::wallet::v1::wallet_service_client::WalletServiceClient;
 use kuajing_proto::wallet::v1::*;
@@ -1284,5 +1287,1124 @@ async fn a_person_edge_acts_for_reaches_only_their_own_wallet() -> anyhow::Resul
         .await
         .unwrap_err();
     assert_eq!(reason(&err), "CALLER_NOT_ALLOWED");
+    tp.stop().await
+}
+
+// ---------------------------------------------------------------------------------------
+// Withdrawals: the seeded fee schedule and limits, routes, bank accounts, the payment PIN
+// and the status lifecycle, through the real wallet, identity and fx.
+// ---------------------------------------------------------------------------------------
+
+fn info(s: &tonic::Status, key: &str) -> Option<String> {
+    s.get_details_error_info()
+        .and_then(|i| i.metadata.get(key).cloned())
+}
+
+/// Sets `account`'s payment PIN to [`PIN`] as edge does for the person: a SET_PAYMENT_PIN
+/// code sent by email, read from identity's development outbox.
+async fn set_pin(tp: &TestPlatform, account: &str) {
+    let reach = tp.reach();
+    let mut id = IdentityServiceClient::new(reach.channel("identity", "edge").unwrap());
+    let send = idp::SendVerificationCodeRequest {
+        request_id: rid(),
+        account_id: account.to_owned(),
+        channel: idp::VerificationChannel::Email as i32,
+        purpose: idp::VerificationPurpose::SetPaymentPin as i32,
+        reference: String::new(),
+    };
+    let challenge = id
+        .send_verification_code(acting(account, send).unwrap())
+        .await
+        .unwrap()
+        .into_inner()
+        .challenge
+        .unwrap();
+    let code = reach.code_in_outbox(&challenge.challenge_id).await.unwrap();
+    let set = idp::SetPaymentPinRequest {
+        request_id: rid(),
+        account_id: account.to_owned(),
+        pin: PIN.to_owned(),
+        challenge_id: challenge.challenge_id,
+        code,
+    };
+    id.set_payment_pin(acting(account, set).unwrap())
+        .await
+        .unwrap();
+}
+
+/// A mainland supplier with a wallet and the payment PIN [`PIN`]: a paid member when
+/// `paid`, else a free member (identity's default for a new supplier).
+async fn supplier_with_pin(tp: &TestPlatform, ops: &str, paid: bool) -> Person {
+    let s = tp.reach().supplier(ops, paid, false).await.unwrap();
+    set_pin(tp, &s.account_id).await;
+    s
+}
+
+/// Credits `amount` to `pool` of `wallet` as available funds: a trade-collection
+/// remittance linked to an order (the way CNY, which top-ups do not take, arrives).
+async fn collect(w: &mut Client, wallet: &str, currency: &str, amount: &str, pool: FundPool) {
+    let account = receiving(
+        w,
+        wallet,
+        currency,
+        ReceivingAccountPurpose::TradeCollection,
+    )
+    .await;
+    let r = w
+        .record_inbound_remittance(remittance(&account, &rid(), amount))
+        .await
+        .unwrap()
+        .into_inner()
+        .remittance
+        .unwrap();
+    w.link_remittance(LinkRemittanceRequest {
+        request_id: rid(),
+        remittance_id: r.remittance_id,
+        order_id: rid(),
+        payment_part: OrderPaymentPart::Prepayment as i32,
+        amount: m(currency, amount),
+        disposition: LinkDisposition::Available as i32,
+        fund_pool: pool as i32,
+    })
+    .await
+    .unwrap();
+}
+
+fn bank_request(
+    wallet: &str,
+    ty: BankAccountType,
+    currency: &str,
+    number: &str,
+) -> RegisterBankAccountRequest {
+    RegisterBankAccountRequest {
+        request_id: rid(),
+        wallet_id: wallet.to_owned(),
+        r#type: ty as i32,
+        holder_name: "Shenzhen Bright Lighting Co., Ltd.".into(),
+        bank_name: "Bank of China Shenzhen Branch".into(),
+        branch_name: String::new(),
+        account_number: number.to_owned(),
+        swift_code: "BKCHCNBJ45A".into(),
+        routing_code: String::new(),
+        country_code: "CN".into(),
+        currency_code: currency.to_owned(),
+    }
+}
+
+/// Registers a bank account with a fresh number; returns its id.
+async fn bank(w: &mut Client, wallet: &str, ty: BankAccountType, currency: &str) -> String {
+    let number = format!("62{}", &uuid::Uuid::now_v7().simple().to_string()[16..]);
+    w.register_bank_account(bank_request(wallet, ty, currency, &number))
+        .await
+        .unwrap()
+        .into_inner()
+        .bank_account
+        .unwrap()
+        .bank_account_id
+}
+
+async fn estimate(
+    w: &mut Client,
+    wallet: &str,
+    bank: &str,
+    pool: FundPool,
+    amount: Option<Money>,
+) -> Result<EstimateWithdrawalFeeResponse, tonic::Status> {
+    w.estimate_withdrawal_fee(EstimateWithdrawalFeeRequest {
+        wallet_id: wallet.to_owned(),
+        bank_account_id: bank.to_owned(),
+        source_fund_pool: pool as i32,
+        amount,
+    })
+    .await
+    .map(tonic::Response::into_inner)
+}
+
+fn withdrawal(
+    wallet: &str,
+    bank: &str,
+    pool: FundPool,
+    amount: Option<Money>,
+    pin: &str,
+) -> CreateWithdrawalRequest {
+    CreateWithdrawalRequest {
+        request_id: rid(),
+        wallet_id: wallet.to_owned(),
+        bank_account_id: bank.to_owned(),
+        source_fund_pool: pool as i32,
+        amount,
+        payment_pin: pin.to_owned(),
+        remark: "June proceeds".into(),
+    }
+}
+
+async fn withdraw(
+    w: &mut Client,
+    req: CreateWithdrawalRequest,
+) -> Result<Withdrawal, tonic::Status> {
+    w.create_withdrawal(req)
+        .await
+        .map(|r| r.into_inner().withdrawal.unwrap())
+}
+
+async fn move_withdrawal(
+    w: &mut Client,
+    id: &str,
+    status: WithdrawalStatus,
+    bank_reference: &str,
+    failure_reason: &str,
+) -> Result<Withdrawal, tonic::Status> {
+    w.update_withdrawal_status(UpdateWithdrawalStatusRequest {
+        request_id: rid(),
+        withdrawal_id: id.to_owned(),
+        status: status as i32,
+        bank_reference: bank_reference.to_owned(),
+        failure_reason: failure_reason.to_owned(),
+    })
+    .await
+    .map(|r| r.into_inner().withdrawal.unwrap())
+}
+
+/// The balance of a platform ledger account kind in one currency (over its shards).
+async fn platform_balance(w: &mut Client, kind: LedgerAccountKind, currency: &str) -> Decimal {
+    w.list_ledger_accounts(ListLedgerAccountsRequest {
+        kind: kind as i32,
+        currency_code: currency.to_owned(),
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+    .into_inner()
+    .ledger_accounts
+    .iter()
+    .filter(|a| a.wallet_id.is_empty())
+    .map(|a| dec(&a.balance.as_ref().unwrap().amount))
+    .sum()
+}
+
+async fn withdrawals_of(w: &mut Client, wallet: &str) -> Vec<Withdrawal> {
+    w.list_withdrawals(ListWithdrawalsRequest {
+        wallet_id: wallet.to_owned(),
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+    .into_inner()
+    .withdrawals
+}
+
+#[tokio::test]
+async fn withdrawal_fees_follow_the_seeded_schedule_to_the_minor_unit() -> anyhow::Result<()> {
+    let tp = TestPlatform::start().await?;
+    let mut w = tp.wallet();
+    // The schedule as the service lists it: seed 002's defaults, loaded as data.
+    let rules = w
+        .list_withdrawal_fee_rules(ListWithdrawalFeeRulesRequest::default())
+        .await?
+        .into_inner()
+        .fee_rules;
+    assert_eq!(rules.len(), 8, "{rules:#?}");
+    let rule = |pool: FundPool, currency: &str, ty: BankAccountType, tier: MembershipTier| {
+        rules
+            .iter()
+            .find(|r| {
+                r.fund_pool == pool as i32
+                    && r.currency_code == currency
+                    && r.bank_account_type == ty as i32
+                    && r.membership_tier == tier as i32
+            })
+            .unwrap_or_else(|| panic!("no rule {pool:?} {currency} {ty:?} {tier:?}"))
+            .clone()
+    };
+    use BankAccountType::{Corporate, LegalRepresentativePersonal as LegalRep, Personal};
+    use FundPool::{AgentExport, Standard, Unspecified as AnyPool};
+    use MembershipTier::{Free, Paid, Unspecified as AnyTier};
+    let usd_corporate = rule(Standard, "USD", Corporate, AnyTier);
+    let agent_usd_corporate = rule(AgentExport, "USD", Corporate, AnyTier);
+    let cny_corporate = rule(Standard, "CNY", Corporate, AnyTier);
+    let agent_cny_corporate = rule(AgentExport, "CNY", Corporate, AnyTier);
+    let cny_legal_rep = rule(Standard, "CNY", LegalRep, AnyTier);
+    let free_cny_corporate = rule(Standard, "CNY", Corporate, Free);
+    let free_cny_legal_rep = rule(Standard, "CNY", LegalRep, Free);
+    let personal = rule(AnyPool, "", Personal, AnyTier);
+    let terms = |r: &WithdrawalFeeRule| {
+        (
+            r.fixed_fee.clone().unwrap().amount,
+            r.fee_percent.clone(),
+            r.per_withdrawal_limit.clone(),
+        )
+    };
+    let usd = |a: &str| m("USD", a);
+    assert_eq!(
+        terms(&usd_corporate),
+        ("15.00".into(), "0".into(), usd("5000000.00"))
+    );
+    assert_eq!(
+        terms(&agent_usd_corporate),
+        ("15.00".into(), "0".into(), usd("5000000.00"))
+    );
+    assert_eq!(terms(&cny_corporate), ("0.00".into(), "0".into(), None));
+    assert_eq!(
+        terms(&agent_cny_corporate),
+        ("0.00".into(), "0".into(), None)
+    );
+    assert_eq!(
+        terms(&cny_legal_rep),
+        ("0.00".into(), "0.17".into(), usd("50000.00"))
+    );
+    assert_eq!(
+        terms(&free_cny_corporate),
+        ("0.00".into(), "0.5".into(), None)
+    );
+    assert_eq!(
+        terms(&free_cny_legal_rep),
+        ("0.00".into(), "0.5".into(), usd("50000.00"))
+    );
+    assert_eq!(
+        terms(&personal),
+        ("0.00".into(), "0".into(), usd("50000.00"))
+    );
+
+    let ops = tp.reach().operator().await?;
+    let paid = supplier_with_pin(&tp, &ops, true).await;
+    let free = supplier_with_pin(&tp, &ops, false).await;
+    let (pw, fw) = (paid.wallet_id.as_str(), free.wallet_id.as_str());
+    let p_usd = bank(&mut w, pw, Corporate, "USD").await;
+    let p_cny = bank(&mut w, pw, Corporate, "CNY").await;
+    let p_legal = bank(&mut w, pw, LegalRep, "CNY").await;
+    let f_usd = bank(&mut w, fw, Corporate, "USD").await;
+    let f_cny = bank(&mut w, fw, Corporate, "CNY").await;
+    let f_legal = bank(&mut w, fw, LegalRep, "CNY").await;
+
+    // (wallet, bank, pool, amount, fee, net, rule applied, tier seen)
+    let cases = [
+        // USD to a corporate account: USD 15 each, from either pool, for any tier.
+        (
+            pw,
+            &p_usd,
+            Standard,
+            "USD 1000.00",
+            "15.00",
+            "985.00",
+            &usd_corporate,
+            Paid,
+        ),
+        (
+            pw,
+            &p_usd,
+            AgentExport,
+            "USD 1000.00",
+            "15.00",
+            "985.00",
+            &agent_usd_corporate,
+            Paid,
+        ),
+        (
+            fw,
+            &f_usd,
+            Standard,
+            "USD 1000.00",
+            "15.00",
+            "985.00",
+            &usd_corporate,
+            Free,
+        ),
+        (
+            pw,
+            &p_usd,
+            Standard,
+            "USD 15.01",
+            "15.00",
+            "0.01",
+            &usd_corporate,
+            Paid,
+        ),
+        // CNY to a corporate account: free for a paid member, without a limit.
+        (
+            pw,
+            &p_cny,
+            Standard,
+            "CNY 10000000.00",
+            "0.00",
+            "10000000.00",
+            &cny_corporate,
+            Paid,
+        ),
+        (
+            pw,
+            &p_cny,
+            AgentExport,
+            "CNY 10000.00",
+            "0.00",
+            "10000.00",
+            &agent_cny_corporate,
+            Paid,
+        ),
+        // CNY to the legal representative: 0.17 %, half-even to the fen.
+        (
+            pw,
+            &p_legal,
+            Standard,
+            "CNY 10000.00",
+            "17.00",
+            "9983.00",
+            &cny_legal_rep,
+            Paid,
+        ),
+        // 0.17 % of 150.00 = 0.255 exactly: the 5 is odd, so up to 0.26.
+        (
+            pw,
+            &p_legal,
+            Standard,
+            "CNY 150.00",
+            "0.26",
+            "149.74",
+            &cny_legal_rep,
+            Paid,
+        ),
+        // 0.17 % of 50.00 = 0.085 exactly: the 8 is even, so it stays 0.08 (half-up: 0.09).
+        (
+            pw,
+            &p_legal,
+            Standard,
+            "CNY 50.00",
+            "0.08",
+            "49.92",
+            &cny_legal_rep,
+            Paid,
+        ),
+        // 0.17 % of 12.35 = 0.020995: below the half, 0.02.
+        (
+            pw,
+            &p_legal,
+            Standard,
+            "CNY 12.35",
+            "0.02",
+            "12.33",
+            &cny_legal_rep,
+            Paid,
+        ),
+        // A free member's CNY: 0.5 %, its own tier's rule beating the any-tier one.
+        (
+            fw,
+            &f_cny,
+            Standard,
+            "CNY 10000.00",
+            "50.00",
+            "9950.00",
+            &free_cny_corporate,
+            Free,
+        ),
+        // 0.5 % of 3.00 = 0.015 exactly: 1 is odd, up to 0.02.
+        (
+            fw,
+            &f_cny,
+            Standard,
+            "CNY 3.00",
+            "0.02",
+            "2.98",
+            &free_cny_corporate,
+            Free,
+        ),
+        // 0.5 % of 1.00 = 0.005 exactly: 0 is even, so no fee at all (half-up: 0.01).
+        (
+            fw,
+            &f_cny,
+            Standard,
+            "CNY 1.00",
+            "0.00",
+            "1.00",
+            &free_cny_corporate,
+            Free,
+        ),
+        (
+            fw,
+            &f_legal,
+            Standard,
+            "CNY 10000.00",
+            "50.00",
+            "9950.00",
+            &free_cny_legal_rep,
+            Free,
+        ),
+    ];
+    for (wallet, bank, pool, amount, fee, net, rule, tier) in cases {
+        let (currency, value) = amount.split_once(' ').unwrap();
+        let e = estimate(&mut w, wallet, bank, pool, m(currency, value)).await?;
+        let what = format!("{amount} from {pool:?} by a {tier:?} member");
+        assert_eq!(e.fee, m(currency, fee), "fee of {what}");
+        assert_eq!(e.net_amount, m(currency, net), "net of {what}");
+        assert_eq!(e.fee_rule.as_ref(), Some(rule), "rule of {what}");
+        assert_eq!(e.membership_tier, tier as i32, "{what}");
+        assert!(e.within_limit, "{what}");
+        assert!(!e.sufficient_funds, "{what}: the wallets are empty");
+    }
+
+    // An amount the fee would take whole sends nothing: refused, never a net of zero or less.
+    for amount in ["15.00", "10.00"] {
+        let err = estimate(&mut w, pw, &p_usd, Standard, m("USD", amount))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), tonic::Code::FailedPrecondition, "USD {amount}");
+        assert_eq!(reason(&err), "WITHDRAWAL_AMOUNT_BELOW_FEE", "USD {amount}");
+    }
+
+    // The same fees when the money really leaves, and nowhere else but fee revenue.
+    collect(&mut w, pw, "CNY", "1000.00", Standard).await;
+    collect(&mut w, fw, "CNY", "10.00", Standard).await;
+    let e = estimate(&mut w, pw, &p_legal, Standard, m("CNY", "1000.00")).await?;
+    assert!(e.sufficient_funds);
+    let e = estimate(&mut w, pw, &p_legal, Standard, m("CNY", "1000.01")).await?;
+    assert!(!e.sufficient_funds, "one fen more than the balance");
+    let a = withdraw(
+        &mut w,
+        withdrawal(pw, &p_legal, Standard, m("CNY", "150.00"), PIN),
+    )
+    .await?;
+    assert_eq!(
+        (a.amount, a.fee, a.net_amount, a.fee_rule_id.as_str()),
+        (
+            m("CNY", "150.00"),
+            m("CNY", "0.26"),
+            m("CNY", "149.74"),
+            cny_legal_rep.fee_rule_id.as_str()
+        )
+    );
+    let b = withdraw(
+        &mut w,
+        withdrawal(fw, &f_cny, Standard, m("CNY", "3.00"), PIN),
+    )
+    .await?;
+    assert_eq!(
+        (b.fee, b.net_amount, b.fee_rule_id.as_str()),
+        (
+            m("CNY", "0.02"),
+            m("CNY", "2.98"),
+            free_cny_corporate.fee_rule_id.as_str()
+        )
+    );
+    assert_eq!(
+        balance(&mut w, pw, "CNY").await,
+        (dec("850.00"), Decimal::ZERO)
+    );
+    assert_eq!(
+        balance(&mut w, fw, "CNY").await,
+        (dec("7.00"), Decimal::ZERO)
+    );
+    assert_eq!(
+        platform_balance(&mut w, LedgerAccountKind::FeeRevenue, "CNY").await,
+        dec("0.28")
+    );
+    assert_eq!(
+        platform_balance(&mut w, LedgerAccountKind::OutboundClearing, "CNY").await,
+        dec("152.72")
+    );
+    let entry = w
+        .get_journal_entry(GetJournalEntryRequest {
+            journal_entry_id: a.journal_entry_id.clone(),
+        })
+        .await?
+        .into_inner()
+        .journal_entry
+        .unwrap();
+    assert_eq!(entry.r#type, JournalEntryType::Withdrawal as i32);
+    let mut legs: Vec<(i32, Decimal)> = entry
+        .postings
+        .iter()
+        .map(|p| {
+            (
+                p.ledger_account_kind,
+                dec(&p.amount.as_ref().unwrap().amount),
+            )
+        })
+        .collect();
+    legs.sort();
+    assert_eq!(
+        legs,
+        vec![
+            (LedgerAccountKind::CustomerAvailable as i32, dec("-150.00")),
+            (LedgerAccountKind::FeeRevenue as i32, dec("0.26")),
+            (LedgerAccountKind::OutboundClearing as i32, dec("149.74")),
+        ]
+    );
+    check_invariants(&admin_pool(&tp).await).await;
+    tp.stop().await
+}
+
+#[tokio::test]
+async fn withdrawal_limits_hold_to_the_minor_unit_and_name_the_limit() -> anyhow::Result<()> {
+    let tp = TestPlatform::start().await?;
+    let mut w = tp.wallet();
+    let ops = tp.reach().operator().await?;
+    let s = supplier_with_pin(&tp, &ops, true).await;
+    let wallet = s.wallet_id.as_str();
+    use FundPool::Standard;
+    top_up(&mut w, wallet, "USD", "5050000.02").await;
+    let corporate = bank(&mut w, wallet, BankAccountType::Corporate, "USD").await;
+    let personal = bank(&mut w, wallet, BankAccountType::Personal, "USD").await;
+
+    // USD to a corporate account: at most USD 5,000,000 per withdrawal.
+    let at = estimate(&mut w, wallet, &corporate, Standard, m("USD", "5000000.00")).await?;
+    assert!(at.within_limit && at.sufficient_funds);
+    assert_eq!(
+        at.fee_rule.unwrap().per_withdrawal_limit,
+        m("USD", "5000000.00")
+    );
+    let over = estimate(&mut w, wallet, &corporate, Standard, m("USD", "5000000.01")).await?;
+    assert!(!over.within_limit && over.sufficient_funds);
+    let err = withdraw(
+        &mut w,
+        withdrawal(wallet, &corporate, Standard, m("USD", "5000000.01"), PIN),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        (err.code(), reason(&err).as_str()),
+        (Code::FailedPrecondition, "WITHDRAWAL_LIMIT_EXCEEDED")
+    );
+    assert_eq!(info(&err, "limit").as_deref(), Some("5000000.00 USD"));
+    assert_eq!(
+        balance(&mut w, wallet, "USD").await.0,
+        dec("5050000.02"),
+        "nothing moved"
+    );
+    assert!(withdrawals_of(&mut w, wallet).await.is_empty());
+    let ok = withdraw(
+        &mut w,
+        withdrawal(wallet, &corporate, Standard, m("USD", "5000000.00"), PIN),
+    )
+    .await?;
+    assert_eq!(
+        (ok.fee, ok.net_amount),
+        (m("USD", "15.00"), m("USD", "4999985.00"))
+    );
+    assert_eq!(balance(&mut w, wallet, "USD").await.0, dec("50000.02"));
+
+    // Any currency to a personal account: at most USD 50,000.
+    let err = withdraw(
+        &mut w,
+        withdrawal(wallet, &personal, Standard, m("USD", "50000.01"), PIN),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        (err.code(), reason(&err).as_str()),
+        (Code::FailedPrecondition, "WITHDRAWAL_LIMIT_EXCEEDED")
+    );
+    assert_eq!(info(&err, "limit").as_deref(), Some("50000.00 USD"));
+    assert_eq!(
+        balance(&mut w, wallet, "USD").await.0,
+        dec("50000.02"),
+        "nothing moved"
+    );
+    let ok = withdraw(
+        &mut w,
+        withdrawal(wallet, &personal, Standard, m("USD", "50000.00"), PIN),
+    )
+    .await?;
+    assert_eq!(
+        (ok.fee, ok.net_amount),
+        (m("USD", "0.00"), m("USD", "50000.00"))
+    );
+    assert_eq!(balance(&mut w, wallet, "USD").await.0, dec("0.02"));
+
+    // CNY to the legal representative: USD 50,000 through fx's mid rate, here an
+    // operator's USD/CNY 8, so CNY 400,000.00 is exactly the limit.
+    tp.fx()
+        .set_rate(kuajing_proto::fx::v1::SetRateRequest {
+            request_id: rid(),
+            base_currency_code: "USD".into(),
+            quote_currency_code: "CNY".into(),
+            mid_rate: "8".into(),
+            reason: "withdrawal limit test".into(),
+        })
+        .await?;
+    collect(&mut w, wallet, "CNY", "400000.08", Standard).await;
+    let legal = bank(
+        &mut w,
+        wallet,
+        BankAccountType::LegalRepresentativePersonal,
+        "CNY",
+    )
+    .await;
+    let at = estimate(&mut w, wallet, &legal, Standard, m("CNY", "400000.00")).await?;
+    assert!(at.within_limit);
+    assert_eq!(at.fee, m("CNY", "680.00"), "0.17 %");
+    // CNY 400,000.01 is worth USD 50,000.00125: over, though it rounds to the limit (the
+    // limit is judged on the unrounded equivalent).
+    let over = estimate(&mut w, wallet, &legal, Standard, m("CNY", "400000.01")).await?;
+    assert!(!over.within_limit);
+    let err = withdraw(
+        &mut w,
+        withdrawal(wallet, &legal, Standard, m("CNY", "400000.01"), PIN),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(reason(&err), "WITHDRAWAL_LIMIT_EXCEEDED");
+    assert_eq!(info(&err, "limit").as_deref(), Some("50000.00 USD"));
+    assert_eq!(
+        balance(&mut w, wallet, "CNY").await.0,
+        dec("400000.08"),
+        "nothing moved"
+    );
+    let ok = withdraw(
+        &mut w,
+        withdrawal(wallet, &legal, Standard, m("CNY", "400000.00"), PIN),
+    )
+    .await?;
+    assert_eq!(
+        (ok.fee, ok.net_amount),
+        (m("CNY", "680.00"), m("CNY", "399320.00"))
+    );
+    assert_eq!(balance(&mut w, wallet, "CNY").await.0, dec("0.08"));
+    assert_eq!(withdrawals_of(&mut w, wallet).await.len(), 3);
+    check_invariants(&admin_pool(&tp).await).await;
+    tp.stop().await
+}
+
+#[tokio::test]
+async fn withdrawal_routes_bank_accounts_and_the_pin_are_checked_before_money_moves()
+-> anyhow::Result<()> {
+    let tp = TestPlatform::start().await?;
+    let mut w = tp.wallet();
+    let ops = tp.reach().operator().await?;
+    let s = supplier_with_pin(&tp, &ops, true).await;
+    let wallet = s.wallet_id.as_str();
+    use BankAccountType::{Corporate, LegalRepresentativePersonal, Personal};
+    use FundPool::{AgentExport, Standard};
+    top_up(&mut w, wallet, "USD", "100.00").await;
+    top_up(&mut w, wallet, "EUR", "100.00").await;
+
+    // No fee rule, no route: EUR or CNH to a corporate account, CNY to the legal
+    // representative from the agent export account.
+    let eur_corporate = bank(&mut w, wallet, Corporate, "EUR").await;
+    let cnh_corporate = bank(&mut w, wallet, Corporate, "CNH").await;
+    let cny_legal = bank(&mut w, wallet, LegalRepresentativePersonal, "CNY").await;
+    for (bank_id, pool, amount) in [
+        (&eur_corporate, Standard, m("EUR", "10.00")),
+        (&cnh_corporate, Standard, m("CNH", "10.00")),
+        (&cny_legal, AgentExport, m("CNY", "10.00")),
+    ] {
+        let err = estimate(&mut w, wallet, bank_id, pool, amount.clone())
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (err.code(), reason(&err).as_str()),
+            (Code::FailedPrecondition, "WITHDRAWAL_ROUTE_NOT_SUPPORTED"),
+            "{amount:?} from {pool:?}"
+        );
+        let err = withdraw(
+            &mut w,
+            withdrawal(wallet, bank_id, pool, amount.clone(), PIN),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(
+            (err.code(), reason(&err).as_str()),
+            (Code::FailedPrecondition, "WITHDRAWAL_ROUTE_NOT_SUPPORTED"),
+            "{amount:?} from {pool:?}"
+        );
+    }
+    assert_eq!(
+        balance(&mut w, wallet, "EUR").await.0,
+        dec("100.00"),
+        "nothing moved"
+    );
+    // EUR does go to a personal account (no fee).
+    let eur_personal = bank(&mut w, wallet, Personal, "EUR").await;
+    let e = estimate(&mut w, wallet, &eur_personal, Standard, m("EUR", "10.00")).await?;
+    assert_eq!((e.fee, e.within_limit), (m("EUR", "0.00"), true));
+
+    // A bank account registers once per wallet (same number, bank and currency).
+    let first_request = bank_request(wallet, Corporate, "USD", "6222 0212 3456 7890");
+    let first = w
+        .register_bank_account(first_request.clone())
+        .await?
+        .into_inner()
+        .bank_account
+        .unwrap();
+    assert_eq!(first.account_number_masked, "****7890");
+    let again = w
+        .register_bank_account(first_request)
+        .await?
+        .into_inner()
+        .bank_account
+        .unwrap();
+    assert_eq!(again, first, "a retry of the same request answers the same");
+    let duplicate = RegisterBankAccountRequest {
+        holder_name: "Bright Lighting".into(),
+        ..bank_request(wallet, Corporate, "USD", "6222021234567890")
+    };
+    let err = w.register_bank_account(duplicate).await.unwrap_err();
+    assert_eq!(
+        (err.code(), reason(&err).as_str()),
+        (Code::AlreadyExists, "BANK_ACCOUNT_ALREADY_REGISTERED")
+    );
+    assert_eq!(
+        info(&err, "bank_account_id"),
+        Some(first.bank_account_id.clone())
+    );
+    // The same number in another currency is another account.
+    w.register_bank_account(bank_request(wallet, Corporate, "CNY", "6222021234567890"))
+        .await?;
+    let listed = w
+        .list_bank_accounts(ListBankAccountsRequest {
+            wallet_id: wallet.to_owned(),
+            ..Default::default()
+        })
+        .await?
+        .into_inner()
+        .bank_accounts;
+    assert_eq!(
+        listed
+            .iter()
+            .filter(|b| b.account_number_masked == "****7890")
+            .count(),
+        2
+    );
+    let usd_corporate = first.bank_account_id;
+
+    // The amount must be in the bank account's currency.
+    let err = withdraw(
+        &mut w,
+        withdrawal(wallet, &usd_corporate, Standard, m("EUR", "10.00"), PIN),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(reason(&err), "CURRENCY_MISMATCH");
+
+    // A wrong PIN: refused by identity, and nothing moves.
+    let err = withdraw(
+        &mut w,
+        withdrawal(
+            wallet,
+            &usd_corporate,
+            Standard,
+            m("USD", "40.00"),
+            "000000",
+        ),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        (err.code(), reason(&err).as_str()),
+        (Code::PermissionDenied, "PIN_INVALID")
+    );
+    assert_eq!(info(&err, "attempts_remaining").as_deref(), Some("4"));
+    assert_eq!(
+        balance(&mut w, wallet, "USD").await,
+        (dec("100.00"), Decimal::ZERO)
+    );
+    assert!(withdrawals_of(&mut w, wallet).await.is_empty());
+    assert_eq!(
+        platform_balance(&mut w, LedgerAccountKind::FeeRevenue, "USD").await,
+        Decimal::ZERO
+    );
+    assert_eq!(
+        platform_balance(&mut w, LedgerAccountKind::OutboundClearing, "USD").await,
+        Decimal::ZERO
+    );
+    let entries = w
+        .list_journal_entries(ListJournalEntriesRequest {
+            wallet_id: wallet.to_owned(),
+            types: vec![JournalEntryType::Withdrawal as i32],
+            ..Default::default()
+        })
+        .await?
+        .into_inner()
+        .journal_entries;
+    assert!(entries.is_empty(), "no withdrawal entry: {entries:?}");
+    // The right PIN: it goes, and a balance one cent short is refused.
+    let ok = withdraw(
+        &mut w,
+        withdrawal(wallet, &usd_corporate, Standard, m("USD", "40.00"), PIN),
+    )
+    .await?;
+    assert_eq!(
+        (ok.fee, ok.net_amount),
+        (m("USD", "15.00"), m("USD", "25.00"))
+    );
+    assert_eq!(balance(&mut w, wallet, "USD").await.0, dec("60.00"));
+    let err = withdraw(
+        &mut w,
+        withdrawal(wallet, &usd_corporate, Standard, m("USD", "60.01"), PIN),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        (err.code(), reason(&err).as_str()),
+        (Code::FailedPrecondition, "INSUFFICIENT_FUNDS")
+    );
+    assert_eq!(balance(&mut w, wallet, "USD").await.0, dec("60.00"));
+
+    // An owner who never set a PIN cannot withdraw.
+    let no_pin = tp.reach().supplier(&ops, true, false).await?;
+    top_up(&mut w, &no_pin.wallet_id, "USD", "100.00").await;
+    let to = bank(&mut w, &no_pin.wallet_id, Corporate, "USD").await;
+    let err = withdraw(
+        &mut w,
+        withdrawal(&no_pin.wallet_id, &to, Standard, m("USD", "40.00"), PIN),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        (err.code(), reason(&err).as_str()),
+        (Code::FailedPrecondition, "PIN_NOT_SET")
+    );
+    assert_eq!(
+        balance(&mut w, &no_pin.wallet_id, "USD").await.0,
+        dec("100.00")
+    );
+    check_invariants(&admin_pool(&tp).await).await;
+    tp.stop().await
+}
+
+#[tokio::test]
+async fn withdrawal_status_moves_forward_only_and_a_failure_returns_the_money() -> anyhow::Result<()>
+{
+    use WithdrawalStatus::{Completed, Failed, Processing, Requested};
+    let tp = TestPlatform::start().await?;
+    let mut w = tp.wallet();
+    let ops = tp.reach().operator().await?;
+    let s = supplier_with_pin(&tp, &ops, true).await;
+    let wallet = s.wallet_id.as_str();
+    top_up(&mut w, wallet, "USD", "1000.00").await;
+    let to = bank(&mut w, wallet, BankAccountType::Corporate, "USD").await;
+    let fees = LedgerAccountKind::FeeRevenue;
+    let outbound = LedgerAccountKind::OutboundClearing;
+
+    let a = withdraw(
+        &mut w,
+        withdrawal(wallet, &to, FundPool::Standard, m("USD", "300.00"), PIN),
+    )
+    .await?;
+    assert_eq!(a.status, Requested as i32);
+    assert!(a.finish_time.is_none() && a.reversal_entry_id.is_empty());
+    assert_eq!(
+        balance(&mut w, wallet, "USD").await,
+        (dec("700.00"), Decimal::ZERO)
+    );
+    assert_eq!(platform_balance(&mut w, fees, "USD").await, dec("15.00"));
+    assert_eq!(
+        platform_balance(&mut w, outbound, "USD").await,
+        dec("285.00")
+    );
+
+    let refuse = |err: tonic::Status, what: &str| {
+        assert_eq!(
+            (err.code(), reason(&err).as_str()),
+            (Code::FailedPrecondition, "INVALID_STATUS_TRANSITION"),
+            "{what}"
+        );
+    };
+    // Not sent to the bank yet: it can neither complete nor fail.
+    refuse(
+        move_withdrawal(&mut w, &a.withdrawal_id, Completed, "", "")
+            .await
+            .unwrap_err(),
+        "REQUESTED -> COMPLETED",
+    );
+    refuse(
+        move_withdrawal(&mut w, &a.withdrawal_id, Failed, "", "closed")
+            .await
+            .unwrap_err(),
+        "REQUESTED -> FAILED",
+    );
+    // PROCESSING needs the bank's reference; FAILED needs its reason.
+    let err = move_withdrawal(&mut w, &a.withdrawal_id, Processing, "", "")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    let sent = move_withdrawal(&mut w, &a.withdrawal_id, Processing, "BOC-PAY-0001", "").await?;
+    assert_eq!(
+        (sent.status, sent.bank_reference.as_str()),
+        (Processing as i32, "BOC-PAY-0001")
+    );
+    assert!(sent.finish_time.is_none());
+    refuse(
+        move_withdrawal(&mut w, &a.withdrawal_id, Processing, "BOC-PAY-0002", "")
+            .await
+            .unwrap_err(),
+        "PROCESSING -> PROCESSING",
+    );
+    let done = move_withdrawal(&mut w, &a.withdrawal_id, Completed, "", "").await?;
+    assert_eq!(done.status, Completed as i32);
+    assert_eq!(done.bank_reference, "BOC-PAY-0001", "kept from PROCESSING");
+    assert!(done.finish_time.is_some() && done.reversal_entry_id.is_empty());
+    // COMPLETED is final.
+    refuse(
+        move_withdrawal(&mut w, &a.withdrawal_id, Failed, "", "returned")
+            .await
+            .unwrap_err(),
+        "COMPLETED -> FAILED",
+    );
+    refuse(
+        move_withdrawal(&mut w, &a.withdrawal_id, Processing, "BOC-PAY-0003", "")
+            .await
+            .unwrap_err(),
+        "COMPLETED -> PROCESSING",
+    );
+    assert_eq!(
+        balance(&mut w, wallet, "USD").await.0,
+        dec("700.00"),
+        "a completed payout stays out"
+    );
+    assert_eq!(platform_balance(&mut w, fees, "USD").await, dec("15.00"));
+
+    // A failed payout returns amount and fee to the wallet by a reversing entry.
+    let b = withdraw(
+        &mut w,
+        withdrawal(wallet, &to, FundPool::Standard, m("USD", "200.00"), PIN),
+    )
+    .await?;
+    assert_eq!(balance(&mut w, wallet, "USD").await.0, dec("500.00"));
+    assert_eq!(platform_balance(&mut w, fees, "USD").await, dec("30.00"));
+    assert_eq!(
+        platform_balance(&mut w, outbound, "USD").await,
+        dec("470.00")
+    );
+    move_withdrawal(&mut w, &b.withdrawal_id, Processing, "BOC-PAY-0004", "").await?;
+    let err = move_withdrawal(&mut w, &b.withdrawal_id, Failed, "", "")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument, "FAILED needs a reason");
+    let fail = UpdateWithdrawalStatusRequest {
+        request_id: rid(),
+        withdrawal_id: b.withdrawal_id.clone(),
+        status: Failed as i32,
+        bank_reference: String::new(),
+        failure_reason: "beneficiary account closed".into(),
+    };
+    let failed = w
+        .update_withdrawal_status(fail.clone())
+        .await?
+        .into_inner()
+        .withdrawal
+        .unwrap();
+    assert_eq!(failed.status, Failed as i32);
+    assert_eq!(failed.failure_reason, "beneficiary account closed");
+    assert!(failed.finish_time.is_some() && !failed.reversal_entry_id.is_empty());
+    assert_eq!(
+        balance(&mut w, wallet, "USD").await,
+        (dec("700.00"), Decimal::ZERO),
+        "restored exactly"
+    );
+    assert_eq!(
+        platform_balance(&mut w, fees, "USD").await,
+        dec("15.00"),
+        "the fee is returned too"
+    );
+    assert_eq!(
+        platform_balance(&mut w, outbound, "USD").await,
+        dec("285.00")
+    );
+    // The reversal negates every posting of the withdrawal's entry.
+    let entry = |id: &str| GetJournalEntryRequest {
+        journal_entry_id: id.to_owned(),
+    };
+    let original = w
+        .get_journal_entry(entry(&b.journal_entry_id))
+        .await?
+        .into_inner()
+        .journal_entry
+        .unwrap();
+    let reversal = w
+        .get_journal_entry(entry(&failed.reversal_entry_id))
+        .await?
+        .into_inner()
+        .journal_entry
+        .unwrap();
+    assert_eq!(reversal.r#type, JournalEntryType::Reversal as i32);
+    assert_eq!(reversal.reverses_entry_id, b.journal_entry_id);
+    assert_eq!(original.reversed_by_entry_id, failed.reversal_entry_id);
+    // (Platform accounts are sharded: a reversal may post to another shard of the same
+    // account, so legs compare by account kind, wallet and pool.)
+    let legs = |e: &JournalEntry, sign: Decimal| {
+        let mut legs: Vec<(i32, String, i32, Decimal)> = e
+            .postings
+            .iter()
+            .map(|p| {
+                (
+                    p.ledger_account_kind,
+                    p.wallet_id.clone(),
+                    p.fund_pool,
+                    sign * dec(&p.amount.as_ref().unwrap().amount),
+                )
+            })
+            .collect();
+        legs.sort();
+        legs
+    };
+    assert_eq!(
+        legs(&reversal, Decimal::ONE),
+        legs(&original, Decimal::NEGATIVE_ONE)
+    );
+    assert_eq!(
+        legs(&original, Decimal::ONE),
+        vec![
+            (
+                LedgerAccountKind::CustomerAvailable as i32,
+                wallet.to_owned(),
+                FundPool::Standard as i32,
+                dec("-200.00")
+            ),
+            (
+                LedgerAccountKind::FeeRevenue as i32,
+                String::new(),
+                0,
+                dec("15.00")
+            ),
+            (
+                LedgerAccountKind::OutboundClearing as i32,
+                String::new(),
+                0,
+                dec("185.00")
+            ),
+        ],
+        "amount, fee and net"
+    );
+    // A retry of the report answers the same and reverses nothing twice.
+    let replay = w
+        .update_withdrawal_status(fail)
+        .await?
+        .into_inner()
+        .withdrawal
+        .unwrap();
+    assert_eq!(replay, failed);
+    assert_eq!(balance(&mut w, wallet, "USD").await.0, dec("700.00"));
+    // FAILED is final.
+    refuse(
+        move_withdrawal(&mut w, &b.withdrawal_id, Completed, "", "")
+            .await
+            .unwrap_err(),
+        "FAILED -> COMPLETED",
+    );
+    refuse(
+        move_withdrawal(&mut w, &b.withdrawal_id, Processing, "BOC-PAY-0005", "")
+            .await
+            .unwrap_err(),
+        "FAILED -> PROCESSING",
+    );
+    assert_eq!(balance(&mut w, wallet, "USD").await.0, dec("700.00"));
+    let failed_only = w
+        .list_withdrawals(ListWithdrawalsRequest {
+            wallet_id: wallet.to_owned(),
+            statuses: vec![Failed as i32],
+            ..Default::default()
+        })
+        .await?
+        .into_inner()
+        .withdrawals;
+    assert_eq!(failed_only, vec![failed.clone()]);
+    let got = w
+        .get_withdrawal(GetWithdrawalRequest {
+            withdrawal_id: a.withdrawal_id.clone(),
+        })
+        .await?
+        .into_inner()
+        .withdrawal
+        .unwrap();
+    assert_eq!(got, done);
+    check_invariants(&admin_pool(&tp).await).await;
     tp.stop().await
 }

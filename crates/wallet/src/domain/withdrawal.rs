@@ -80,6 +80,12 @@ pub fn within_limit(rule: &FeeRule, amount_in_limit_currency: Decimal) -> bool {
         .is_none_or(|limit| amount_in_limit_currency <= limit)
 }
 
+/// True when something reaches the bank: the fee is deducted from the amount, so an
+/// amount at or below its fee would send nothing (or less than nothing).
+pub fn leaves_something_after_fee(amount: Decimal, fee: Decimal) -> bool {
+    amount > fee
+}
+
 /// Whether the status may move from `from` to `to`.
 pub fn may_move(from: WithdrawalStatus, to: WithdrawalStatus) -> bool {
     use WithdrawalStatus::*;
@@ -96,6 +102,13 @@ mod tests {
 
     fn d(s: &str) -> Decimal {
         Decimal::from_str_exact(s).unwrap()
+    }
+
+    #[test]
+    fn something_must_reach_the_bank_after_the_fee() {
+        assert!(leaves_something_after_fee(d("15.01"), d("15")));
+        assert!(!leaves_something_after_fee(d("15.00"), d("15")));
+        assert!(!leaves_something_after_fee(d("10.00"), d("15")));
     }
 
     fn seed_rules() -> Vec<FeeRule> {

@@ -38,6 +38,8 @@ use crate::ledger;
 pub const WITHDRAWAL_LIMIT_EXCEEDED: &str = "WITHDRAWAL_LIMIT_EXCEEDED";
 /// Reason: no fee rule covers this pool, currency and account type.
 pub const WITHDRAWAL_ROUTE_NOT_SUPPORTED: &str = "WITHDRAWAL_ROUTE_NOT_SUPPORTED";
+/// Reason: the fee would take the whole amount (or more): nothing would reach the bank.
+pub const WITHDRAWAL_AMOUNT_BELOW_FEE: &str = "WITHDRAWAL_AMOUNT_BELOW_FEE";
 /// Reason: the status cannot move that way.
 pub const INVALID_STATUS_TRANSITION: &str = "INVALID_STATUS_TRANSITION";
 /// Reason: the bank account is already registered.
@@ -336,7 +338,8 @@ async fn owner_and_tier(
     Ok((owner, tier))
 }
 
-/// `amount` in the limit's currency (asks fx when they differ).
+/// `amount` in the limit's currency (asks fx when they differ), unrounded: fx's rounded
+/// equivalent could hide up to half a minor unit over the limit.
 async fn in_limit_currency(
     ctx: &Ctx,
     amount: Money,
@@ -355,13 +358,14 @@ async fn in_limit_currency(
         .get_equivalent(request)
         .await?
         .into_inner();
-    let m = eq
+    let eq = eq
         .equivalent
-        .and_then(|e| e.equivalent)
         .ok_or_else(|| internal("fx answered no equivalent"))?;
-    Money::parse(&m.currency_code, &m.amount)
-        .map(|m| m.amount())
-        .map_err(internal)
+    let rate = kuajing_platform::money::parse_decimal(&eq.rate).map_err(internal)?;
+    amount
+        .amount()
+        .checked_mul(rate)
+        .ok_or_else(|| internal("equivalent out of range"))
 }
 
 /// A priced withdrawal.
@@ -431,11 +435,21 @@ async fn price(
             in_limit_currency(ctx, amount, rule.limit_currency).await?,
         ),
     };
+    let fee = rule.fee(amount.amount(), currency);
+    if !withdrawal::leaves_something_after_fee(amount.amount(), fee) {
+        return Err(ctx.errors().precondition(
+            WITHDRAWAL_AMOUNT_BELOW_FEE,
+            format!("bank_account/{bank_account_id}"),
+            format!(
+                "the fee of {fee} {currency} would take the whole amount: withdraw more than the fee"
+            ),
+        ));
+    }
     let rule_proto = rule_proto(rule, rule_row)?;
     Ok(Priced {
         rule: rule.clone(),
         rule_proto,
-        fee: rule.fee(amount.amount(), currency),
+        fee,
         within_limit,
         tier,
         owner,
