@@ -18,6 +18,7 @@ use tonic::Code;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_types::StatusExt;
 
 /// Sends and receives raw protobuf bytes: the sweep builds requests from descriptors.
 #[derive(Clone, Copy, Default)]
@@ -216,7 +217,10 @@ struct Sweep {
 }
 
 impl Sweep {
-    fn record(&mut self, path: &str, what: &str, code: Code) {
+    /// Records one answer: a defined refusal is a rich status, an `ErrorInfo` with a
+    /// stable reason, and for `INVALID_ARGUMENT` the `BadRequest` field violations too.
+    fn record(&mut self, path: &str, what: &str, answer: &Answer) {
+        let code = answer.code();
         self.sent += 1;
         *self.codes.entry(format!("{code:?}")).or_default() += 1;
         if matches!(
@@ -228,7 +232,46 @@ impl Sweep {
                 | Code::Unavailable
         ) {
             self.bad.push(format!("{path} {what}: {code:?}"));
+            return;
         }
+        let Err(status) = answer else {
+            return;
+        };
+        if status
+            .get_details_error_info()
+            .is_none_or(|info| info.reason.is_empty())
+        {
+            self.bad.push(format!(
+                "{path} {what}: {code:?} without an ErrorInfo reason ({})",
+                status.message()
+            ));
+        }
+        if code == Code::InvalidArgument
+            && status
+                .get_details_bad_request()
+                .is_none_or(|b| b.field_violations.is_empty())
+        {
+            self.bad.push(format!(
+                "{path} {what}: INVALID_ARGUMENT without field violations ({})",
+                status.message()
+            ));
+        }
+    }
+}
+
+/// What a probe got back: the answer's bytes, or the refusal.
+type Answer = Result<(), tonic::Status>;
+
+trait AnswerCode {
+    fn code(&self) -> Code;
+}
+
+impl AnswerCode for Answer {
+    fn code(&self) -> Code {
+        self.as_ref()
+            .err()
+            .map(tonic::Status::code)
+            .unwrap_or(Code::Ok)
     }
 }
 
@@ -238,7 +281,7 @@ async fn probe(
     path: &http::uri::PathAndQuery,
     body: Vec<u8>,
     bearer: Option<&str>,
-) -> anyhow::Result<Code> {
+) -> anyhow::Result<Answer> {
     let mut grpc = tonic::client::Grpc::new(channel);
     grpc.ready().await?;
     let mut request = tonic::Request::new(body);
@@ -247,8 +290,7 @@ async fn probe(
             .metadata_mut()
             .insert("authorization", format!("Bearer {token}").parse()?);
     }
-    let answer = grpc.unary(request, path.clone(), Raw).await;
-    Ok(answer.err().map(|s| s.code()).unwrap_or(Code::Ok))
+    Ok(grpc.unary(request, path.clone(), Raw).await.map(|_| ()))
 }
 
 /// Every service still answers SERVING.
@@ -348,8 +390,8 @@ async fn every_internal_rpc_refuses_bad_input_cleanly() -> anyhow::Result<()> {
             let path = format!("/{}/{}", service.full_name(), method.name());
             let path: http::uri::PathAndQuery = path.parse()?;
             for (what, body) in probes(&method.input()) {
-                let code = probe(tp.channel(&short), &path, body, None).await?;
-                sweep.record(path.as_str(), &what, code);
+                let answer = probe(tp.channel(&short), &path, body, None).await?;
+                sweep.record(path.as_str(), &what, &answer);
             }
         }
     }
@@ -391,17 +433,17 @@ async fn every_edge_rpc_refuses_bad_input_cleanly() -> anyhow::Result<()> {
             format!("/{}/{}", edge.full_name(), method.name()).parse()?;
         let empty = DynamicMessage::new(method.input()).encode_to_vec();
         // Without a token: a defined refusal (or, for the public RPCs, validation).
-        let code = probe(tp.channel("edge"), &path, empty.clone(), None).await?;
-        sweep.record(path.as_str(), "{} without a token", code);
+        let answer = probe(tp.channel("edge"), &path, empty.clone(), None).await?;
+        sweep.record(path.as_str(), "{} without a token", &answer);
         let as_buyer = probe(tp.channel("edge"), &path, empty, Some(&buyer)).await?;
-        let token = if as_buyer == Code::PermissionDenied {
+        let token = if as_buyer.code() == Code::PermissionDenied {
             &supplier
         } else {
             &buyer
         };
         for (what, body) in probes(&method.input()) {
-            let code = probe(tp.channel("edge"), &path, body, Some(token)).await?;
-            sweep.record(path.as_str(), &what, code);
+            let answer = probe(tp.channel("edge"), &path, body, Some(token)).await?;
+            sweep.record(path.as_str(), &what, &answer);
         }
     }
     conclude(tp, pool, "edge", &sweep, 500, &before).await

@@ -156,6 +156,7 @@ async fn health_is_served_in_plain_text_beside_the_tls_port() -> anyhow::Result<
     let server = tokio::spawn(async move {
         serve(
             SERVICE,
+            kuajing_platform::ErrorDomain("wallet.kuajing"),
             tonic::service::Routes::default(),
             Some(guard),
             listener,

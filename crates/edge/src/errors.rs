@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use kuajing_platform::ErrorDomain;
 use tonic::{Code, Status};
-use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
+use tonic_types::{ErrorDetails, StatusExt};
 
 use crate::domain::access::Refusal;
 use crate::domain::token::TokenRefusal;
@@ -64,22 +64,11 @@ pub fn check(violations: Violations) -> Result<(), Status> {
     if violations.is_empty() {
         return Ok(());
     }
-    let violations: Vec<FieldViolation> = violations
-        .into_inner()
-        .into_iter()
-        .map(|(f, d)| FieldViolation::new(f, d))
-        .collect();
-    let message = match violations.as_slice() {
-        [one] => format!("invalid {}: {}", one.field, one.description),
-        many => format!("{} invalid fields", many.len()),
-    };
-    let mut details = ErrorDetails::with_bad_request(violations);
-    details.set_error_info(VALIDATION_FAILED, DOMAIN.0, HashMap::new());
-    Err(Status::with_error_details(
-        Code::InvalidArgument,
-        message,
-        details,
-    ))
+    let mut listed = kuajing_platform::error::FieldViolations::new();
+    for (field, description) in violations.into_inner() {
+        listed.add(field, description);
+    }
+    listed.finish_with(DOMAIN, VALIDATION_FAILED)
 }
 
 /// One invalid field.

@@ -107,7 +107,14 @@ pub fn internal(cause: impl std::fmt::Display) -> Status {
 #[derive(Debug, Default)]
 pub struct FieldViolations {
     violations: Vec<FieldViolation>,
+    /// Violations past [`MAX_LISTED_VIOLATIONS`]: counted, not listed.
+    unlisted: usize,
 }
+
+/// At most this many field violations are listed in one answer. A status travels in
+/// HTTP/2 headers, which peers cap (16 KiB by default): ten thousand bad list items must
+/// still be a clear INVALID_ARGUMENT, not a protocol error.
+pub const MAX_LISTED_VIOLATIONS: usize = 50;
 
 impl FieldViolations {
     /// An empty collector.
@@ -117,8 +124,12 @@ impl FieldViolations {
 
     /// Records that `field` (a proto field path such as `amount.currency_code`) is invalid.
     pub fn add(&mut self, field: impl Into<String>, description: impl Into<String>) {
-        self.violations
-            .push(FieldViolation::new(field, description));
+        if self.violations.len() < MAX_LISTED_VIOLATIONS {
+            self.violations
+                .push(FieldViolation::new(field, description));
+        } else {
+            self.unlisted += 1;
+        }
     }
 
     /// Runs a check returning `Result<T, String>`, recording the message on failure.
@@ -221,14 +232,111 @@ impl FieldViolations {
         }
         let message = match self.violations.as_slice() {
             [one] => format!("invalid {}: {}", one.field, one.description),
-            many => format!("{} invalid fields", many.len()),
+            many => format!("{} invalid fields", many.len() + self.unlisted),
         };
+        let mut violations = self.violations;
+        if self.unlisted > 0 {
+            violations.push(FieldViolation::new(
+                "",
+                format!(
+                    "{} more invalid fields are not listed (at most {MAX_LISTED_VIOLATIONS} are)",
+                    self.unlisted
+                ),
+            ));
+        }
         Err(Status::with_error_details(
             Code::InvalidArgument,
             message,
-            ErrorDetails::with_bad_request(self.violations),
+            ErrorDetails::with_bad_request(violations),
         ))
     }
+
+    /// As [`FieldViolations::finish`], naming `reason` in an `ErrorInfo` of `domain`.
+    pub fn finish_with(self, domain: ErrorDomain, reason: &str) -> Result<(), Status> {
+        self.finish().map_err(|s| {
+            let mut details = s.get_error_details();
+            details.set_error_info(reason, domain.0, HashMap::new());
+            Status::with_error_details(Code::InvalidArgument, s.message(), details)
+        })
+    }
+}
+
+/// Reason on `INVALID_ARGUMENT` answers whose service named no other.
+pub const VALIDATION_FAILED: &str = "VALIDATION_FAILED";
+
+/// A tower layer giving every `INVALID_ARGUMENT` answer that carries no `ErrorInfo` one
+/// with reason [`VALIDATION_FAILED`] in the service's domain, so that every refusal a
+/// client sees has a stable reason to switch on, whichever helper built it. Errors leave
+/// "trailers-only", in the response headers, which is where this looks.
+#[derive(Clone, Copy, Debug)]
+pub struct ValidationReason(pub ErrorDomain);
+
+impl<S> tower::Layer<S> for ValidationReason {
+    type Service = ValidationReasonService<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        ValidationReasonService {
+            inner,
+            domain: self.0,
+        }
+    }
+}
+
+/// See [`ValidationReason`].
+#[derive(Clone, Debug)]
+pub struct ValidationReasonService<S> {
+    inner: S,
+    domain: ErrorDomain,
+}
+
+impl<S, B, RB> tower::Service<http::Request<B>> for ValidationReasonService<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<RB>>,
+    S::Future: Send + 'static,
+{
+    type Response = http::Response<RB>;
+    type Error = S::Error;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Self::Response, Self::Error>> + Send>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let future = self.inner.call(request);
+        let domain = self.domain;
+        Box::pin(async move {
+            let mut response = future.await?;
+            add_validation_reason(response.headers_mut(), domain);
+            Ok(response)
+        })
+    }
+}
+
+/// Adds `ErrorInfo { VALIDATION_FAILED }` to an `INVALID_ARGUMENT` status in `headers`
+/// that has no `ErrorInfo`; leaves every other answer alone.
+fn add_validation_reason(headers: &mut http::HeaderMap, domain: ErrorDomain) {
+    let invalid = headers
+        .get("grpc-status")
+        .is_some_and(|v| v.as_bytes() == b"3");
+    if !invalid {
+        return;
+    }
+    let Some(status) = Status::from_header_map(headers) else {
+        return;
+    };
+    if status.get_details_error_info().is_some() {
+        return;
+    }
+    let mut details = status.get_error_details();
+    details.set_error_info(VALIDATION_FAILED, domain.0, HashMap::new());
+    let rich = Status::with_error_details(status.code(), status.message(), details);
+    // Replaces grpc-status, grpc-message and grpc-status-details-bin.
+    let _ = rich.add_header(headers);
 }
 
 /// `INVALID_ARGUMENT` for a single field.
@@ -243,6 +351,67 @@ mod tests {
     use super::*;
 
     const D: ErrorDomain = ErrorDomain("test.kuajing");
+
+    #[test]
+    fn ten_thousand_violations_list_fifty_and_count_the_rest() {
+        let mut v = FieldViolations::new();
+        for i in 0..10_000 {
+            v.add(format!("items[{i}]"), "is not a UUID");
+        }
+        let status = v.finish_with(D, VALIDATION_FAILED).unwrap_err();
+        assert_eq!(status.message(), "10000 invalid fields");
+        let listed = status.get_details_bad_request().unwrap().field_violations;
+        assert_eq!(listed.len(), MAX_LISTED_VIOLATIONS + 1);
+        assert_eq!(listed[0].field, "items[0]");
+        assert!(
+            listed[MAX_LISTED_VIOLATIONS]
+                .description
+                .starts_with("9950 more")
+        );
+        let mut headers = http::HeaderMap::new();
+        status.add_header(&mut headers).unwrap();
+        let size: usize = headers
+            .iter()
+            .map(|(k, v)| k.as_str().len() + v.len())
+            .sum();
+        assert!(
+            size < 8 * 1024,
+            "the status fits in HTTP/2 headers: {size} bytes"
+        );
+    }
+
+    #[test]
+    fn a_bare_invalid_argument_leaves_with_a_validation_reason() {
+        let mut headers = http::HeaderMap::new();
+        invalid_field("amount", "must be positive")
+            .add_header(&mut headers)
+            .unwrap();
+        add_validation_reason(&mut headers, D);
+        let status = Status::from_header_map(&headers).expect("a status");
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert_eq!(status.message(), "invalid amount: must be positive");
+        let info = status.get_details_error_info().expect("error info");
+        assert_eq!(
+            (info.reason.as_str(), info.domain.as_str()),
+            (VALIDATION_FAILED, D.0)
+        );
+        let bad = status
+            .get_details_bad_request()
+            .expect("field violations kept");
+        assert_eq!(bad.field_violations[0].field, "amount");
+
+        // A reason the service chose, and other codes, pass unchanged.
+        for status in [
+            D.refuse(Code::InvalidArgument, "NOTE_TOO_LONG", "too long"),
+            D.refuse(Code::FailedPrecondition, "INSUFFICIENT_FUNDS", "short"),
+        ] {
+            let mut headers = http::HeaderMap::new();
+            status.add_header(&mut headers).unwrap();
+            let before = headers.clone();
+            add_validation_reason(&mut headers, D);
+            assert_eq!(headers, before);
+        }
+    }
 
     #[test]
     fn refusal_carries_reason_and_domain() {

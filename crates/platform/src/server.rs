@@ -12,6 +12,7 @@ use tonic::transport::Server;
 use tonic_health::ServingStatus;
 
 use crate::auth::RequireCaller;
+use crate::error::{ErrorDomain, ValidationReason};
 use crate::tls::MutualTls;
 
 /// Per-server settings.
@@ -40,13 +41,15 @@ impl Default for ServerSettings {
     }
 }
 
-/// Serves `routes` (the service's own gRPC service, named `grpc_service`) on `listener`
+/// Serves `routes` (the service's own gRPC service, named `grpc_service`, refusing in
+/// domain `errors`) on `listener`
 /// until `shutdown` resolves, then drains in-flight requests. `guard`, when given, checks
 /// service credentials on every method (health and reflection stay open) and, with TLS
 /// configured, the TLS handshake requires a client certificate. Health reports SERVING
 /// for the service and for the server ("") while up, NOT_SERVING once shutdown begins.
 pub async fn serve(
     grpc_service: &'static str,
+    errors: ErrorDomain,
     routes: Routes,
     guard: Option<RequireCaller>,
     listener: TcpListener,
@@ -136,6 +139,7 @@ pub async fn serve(
             span
         })
         .layer(crate::metrics::RpcMetrics)
+        .layer(ValidationReason(errors))
         .layer(tower::util::option_layer(guard))
         .add_routes(routes)
         .add_service(health)

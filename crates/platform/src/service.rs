@@ -237,6 +237,7 @@ pub async fn run(
         .then(|| auth::RequireCaller::new(keys, def.errors));
     server::serve(
         def.grpc_service,
+        def.errors,
         routes,
         guard,
         listener,

@@ -11,15 +11,13 @@ pub mod mandates;
 pub mod peers;
 pub mod reservations;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use kuajing_platform::error::internal;
 use kuajing_platform::{ErrorDomain, FieldViolations, ServiceContext, idempotency};
 use kuajing_proto::identity::v1::{Marketplace, MarketplaceMember};
 use prost::Message;
-use tonic::{Code, Status};
-use tonic_types::{ErrorDetails, StatusExt};
+use tonic::Status;
 
 use crate::settings::Settings;
 
@@ -54,11 +52,7 @@ impl Ctx {
 /// `Ok(())` when `v` is empty, else INVALID_ARGUMENT with every field violation and an
 /// ErrorInfo whose reason is `reason`.
 pub fn finish_with(errors: ErrorDomain, v: FieldViolations, reason: &str) -> Result<(), Status> {
-    v.finish().map_err(|s| {
-        let mut details: ErrorDetails = s.get_error_details();
-        details.set_error_info(reason, errors.0, HashMap::new());
-        Status::with_error_details(Code::InvalidArgument, s.message(), details)
-    })
+    v.finish_with(errors, reason)
 }
 
 /// [`finish_with`] reason VALIDATION_FAILED.
@@ -139,6 +133,8 @@ pub fn is_unique_violation(e: &sqlx::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tonic::Code;
+    use tonic_types::StatusExt;
 
     const D: ErrorDomain = ErrorDomain("authorization.kuajing");
 
