@@ -1,7 +1,7 @@
 //! Metrics every service exports (through OTLP when telemetry exports; otherwise the
 //! instruments are no-ops): per service and method, requests, errors by gRPC code and
 //! latency; connection pool usage; and the counters services record themselves
-//! (ledger entries, saga outcomes) through [`counter`].
+//! (ledger entries, saga outcomes) through a [`Tally`].
 
 use std::pin::Pin;
 use std::sync::OnceLock;
@@ -36,12 +36,39 @@ fn instruments() -> &'static Instruments {
     })
 }
 
-/// A counter by name (e.g. `kuajing.ledger.entries`), created once.
-pub fn counter(name: &'static str, description: &'static str) -> Counter<u64> {
-    global::meter("kuajing")
-        .u64_counter(name)
-        .with_description(description)
-        .build()
+/// A counter a service records itself (e.g. `kuajing.ledger.entries`), declared as a
+/// `static` and created on its first use, once telemetry is installed.
+pub struct Tally {
+    name: &'static str,
+    description: &'static str,
+    counter: OnceLock<Counter<u64>>,
+}
+
+impl Tally {
+    /// A counter named `name`.
+    pub const fn new(name: &'static str, description: &'static str) -> Tally {
+        Tally {
+            name,
+            description,
+            counter: OnceLock::new(),
+        }
+    }
+
+    /// Adds `n` with the given attributes (key, value).
+    pub fn add(&self, n: u64, attributes: &[(&'static str, &str)]) {
+        let attributes: Vec<KeyValue> = attributes
+            .iter()
+            .map(|(k, v)| KeyValue::new(*k, (*v).to_owned()))
+            .collect();
+        self.counter
+            .get_or_init(|| {
+                global::meter("kuajing")
+                    .u64_counter(self.name)
+                    .with_description(self.description)
+                    .build()
+            })
+            .add(n, &attributes);
+    }
 }
 
 /// Observes a pool's connections (in use and idle) as a gauge.

@@ -214,13 +214,7 @@ pub async fn post(
     .execute(&mut *conn)
     .await?;
 
-    entries_counter().add(
-        1,
-        &[opentelemetry::KeyValue::new(
-            "type",
-            draft.entry_type.as_str_name(),
-        )],
-    );
+    ENTRIES.add(1, &[("type", draft.entry_type.as_str_name())]);
     Ok(Posted {
         entry_id,
         created_at: now,
@@ -231,27 +225,15 @@ pub async fn post(
 /// Counts `n` posted entries of `entry_type` (the `kuajing.ledger.entries` metric).
 pub fn count_entries(entry_type: kuajing_proto::wallet::v1::JournalEntryType, n: usize) {
     let n = u64::try_from(n).unwrap_or(u64::MAX);
-    entries_counter().add(
-        n,
-        &[opentelemetry::KeyValue::new(
-            "type",
-            entry_type.as_str_name(),
-        )],
-    );
+    ENTRIES.add(n, &[("type", entry_type.as_str_name())]);
 }
 
 /// Journal entries posted, by type (a metric; counted when the insert succeeds, so an entry
 /// whose transaction later rolls back is counted too: it measures work, not the ledger).
-fn entries_counter() -> &'static opentelemetry::metrics::Counter<u64> {
-    static C: std::sync::OnceLock<opentelemetry::metrics::Counter<u64>> =
-        std::sync::OnceLock::new();
-    C.get_or_init(|| {
-        kuajing_platform::metrics::counter(
-            "kuajing.ledger.entries",
-            "journal entries posted, by type",
-        )
-    })
-}
+static ENTRIES: kuajing_platform::metrics::Tally = kuajing_platform::metrics::Tally::new(
+    "kuajing.ledger.entries",
+    "journal entries posted, by type",
+);
 
 /// The balance of a customer account (zero when it has never been used).
 pub async fn balance(conn: &mut PgConnection, key: &AccountKey) -> Result<Decimal, sqlx::Error> {

@@ -153,11 +153,11 @@ pub async fn persist(
     .rows_affected();
     let state = PaymentState::try_from(p.state).unwrap_or_default();
     if n == 1 && matches!(state, PaymentState::Succeeded | PaymentState::Failed) {
-        outcomes_counter().add(
+        OUTCOMES.add(
             1,
             &[
-                opentelemetry::KeyValue::new("state", state.as_str_name()),
-                opentelemetry::KeyValue::new("failure_domain", failure_domain.to_owned()),
+                ("state", state.as_str_name()),
+                ("failure_domain", failure_domain),
             ],
         );
     }
@@ -167,16 +167,10 @@ pub async fn persist(
 /// Payment sagas ended, by final state (SUCCEEDED or FAILED, i.e. compensated) and the
 /// domain of the failure that ended them (a metric; the write that ends a payment holds
 /// its lease, so each payment is counted once).
-fn outcomes_counter() -> &'static opentelemetry::metrics::Counter<u64> {
-    static C: std::sync::OnceLock<opentelemetry::metrics::Counter<u64>> =
-        std::sync::OnceLock::new();
-    C.get_or_init(|| {
-        kuajing_platform::metrics::counter(
-            "kuajing.order.saga.outcomes",
-            "payment sagas ended, by final state and failure domain",
-        )
-    })
-}
+static OUTCOMES: kuajing_platform::metrics::Tally = kuajing_platform::metrics::Tally::new(
+    "kuajing.order.saga.outcomes",
+    "payment sagas ended, by final state and failure domain",
+);
 
 /// Takes the lease of an unfinished payment whose lease lapsed; false if someone has it.
 pub async fn acquire(ctx: &Ctx, id: Uuid, lease: Uuid) -> Result<bool, Status> {
