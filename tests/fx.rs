@@ -227,6 +227,28 @@ async fn a_quote_expires_by_the_clock_and_a_used_one_cannot_run_twice() -> anyho
         dec("708.44"),
         "100 x 7.12 less 50 bps"
     );
+    // The same request sent by eight clients at once, for ten quotes: each converts once
+    // and every copy gets the one answer (never QUOTE_ALREADY_USED for its own request).
+    for _ in 0..10 {
+        let q = quote(&mut fx, sell(&wallet, "USD", "CNH", m("USD", "1.00"))).await;
+        let req = ExecuteQuoteRequest {
+            request_id: rid(),
+            quote_id: q.quote_id.clone(),
+            wallet_id: wallet.clone(),
+        };
+        let copies: Vec<_> = (0..8)
+            .map(|_| {
+                let (mut fx, req) = (tp.fx(), req.clone());
+                tokio::spawn(async move { fx.execute_quote(req).await.map(|r| r.into_inner()) })
+            })
+            .collect();
+        let mut answers = Vec::new();
+        for copy in copies {
+            answers.push(copy.await?.expect("every copy gets the conversion"));
+        }
+        assert!(answers.windows(2).all(|w| w[0] == w[1]), "one answer");
+    }
+    assert_eq!(available(&mut w, &wallet, "USD").await, dec("390.00"));
     let other = funded_wallet(&mut w, "USD", "1.00").await;
     let q = quote(&mut fx, sell(&wallet, "USD", "CNH", m("USD", "1.00"))).await;
     let err = fx

@@ -464,15 +464,31 @@ async fn client_loop(
                     }));
                 }
                 let mut answers = Vec::new();
+                let mut refusals = Vec::new();
                 for r in racers {
-                    if let Ok(Ok(bytes)) = r.await {
-                        answers.push(bytes);
+                    match r.await {
+                        Ok(Ok(bytes)) => answers.push(bytes),
+                        // A definite refusal (not a retry budget spent on kills).
+                        Ok(Err(s)) if !transient(s.code()) => refusals.push(s),
+                        _ => {}
                     }
                 }
                 if answers.windows(2).any(|w| w[0] != w[1]) {
                     run.violation(format!(
                         "concurrent copies of execute {} answered differently",
                         exec.request_id
+                    ))
+                    .await;
+                }
+                // The copies that did not run the conversion must get its answer, not a
+                // refusal such as QUOTE_ALREADY_USED.
+                if let (false, Some(refused)) = (answers.is_empty(), refusals.first()) {
+                    run.violation(format!(
+                        "concurrent copies of execute {}: one converted, another was refused \
+                         ({:?}: {})",
+                        exec.request_id,
+                        refused.code(),
+                        refused.message()
                     ))
                     .await;
                 }

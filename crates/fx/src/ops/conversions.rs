@@ -105,6 +105,14 @@ struct Claimed {
     applied: Decimal,
 }
 
+/// What the claim found.
+enum Claim {
+    /// The quote is this request's to execute (claimed now, or by an earlier attempt).
+    Mine(Claimed),
+    /// This same request already executed it: its recorded answer is committed.
+    Finished,
+}
+
 /// Step 1: check and claim the quote for this request (short transaction).
 async fn claim(
     ctx: &Ctx,
@@ -112,7 +120,7 @@ async fn claim(
     wallet_id: Uuid,
     request_id: Uuid,
     now: DateTime<Utc>,
-) -> Result<Claimed, Status> {
+) -> Result<Claim, Status> {
     let mut tx = ctx.svc.pool.begin().await.map_err(internal)?;
     let r = sqlx::query("SELECT * FROM quotes WHERE quote_id = $1 FOR UPDATE")
         .bind(quote_id)
@@ -126,8 +134,17 @@ async fn claim(
     let conversion: Option<Uuid> = r.try_get("conversion_id").map_err(g)?;
     let quote_wallet: Uuid = r.try_get("wallet_id").map_err(g)?;
     let subject = format!("quote/{quote_id}");
-    if state == QuoteState::Executed as i16 || executing.is_some_and(|e| e != request_id) {
+    if executing.is_some_and(|e| e != request_id) {
         return Err(already_used(ctx, conversion));
+    }
+    if state == QuoteState::Executed as i16 {
+        // A concurrent copy of this request finished between our first look at the
+        // record and this claim: the record was written with the quote's new state.
+        return if executing == Some(request_id) {
+            Ok(Claim::Finished)
+        } else {
+            Err(already_used(ctx, conversion))
+        };
     }
     if quote_wallet != wallet_id {
         return Err(ctx.errors().precondition(
@@ -163,7 +180,23 @@ async fn claim(
         applied: r.try_get("applied_rate").map_err(g)?,
     };
     tx.commit().await.map_err(internal)?;
-    Ok(claimed)
+    Ok(Claim::Mine(claimed))
+}
+
+/// The recorded answer of a finished ExecuteQuote request, if any.
+async fn recorded(
+    ctx: &Ctx,
+    req: &ExecuteQuoteRequest,
+) -> Result<Option<ExecuteQuoteResponse>, Status> {
+    let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
+    idempotency::recorded::<_, ExecuteQuoteResponse>(
+        &mut conn,
+        ctx.errors(),
+        "ExecuteQuote",
+        &req.request_id,
+        req,
+    )
+    .await
 }
 
 /// ExecuteQuote.
@@ -178,22 +211,18 @@ pub async fn execute(ctx: &Ctx, req: ExecuteQuoteRequest) -> Result<ExecuteQuote
 
     // A finished request answers from its record, before anything else (one read; an
     // attempt still in flight is ordered by the quote's claim and the record's own claim).
-    {
-        let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
-        if let Some(r) = idempotency::recorded::<_, ExecuteQuoteResponse>(
-            &mut conn,
-            ctx.errors(),
-            "ExecuteQuote",
-            &req.request_id,
-            &req,
-        )
-        .await?
-        {
-            return Ok(r);
-        }
+    if let Some(r) = recorded(ctx, &req).await? {
+        return Ok(r);
     }
 
-    let c = claim(ctx, quote_id, wallet_id, request_id, now).await?;
+    let c = match claim(ctx, quote_id, wallet_id, request_id, now).await? {
+        Claim::Mine(c) => c,
+        Claim::Finished => {
+            return recorded(ctx, &req)
+                .await?
+                .ok_or_else(|| internal("an executed quote's request has no record"));
+        }
+    };
     let money = |code: &str, d: Decimal| -> Result<_, Status> {
         Ok(Money::rounded(code.parse().map_err(internal)?, d)
             .map_err(internal)?
