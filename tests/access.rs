@@ -1148,3 +1148,60 @@ async fn edge_limits_rates_per_caller_and_address_but_never_health_or_reflection
     assert_eq!(me.account.expect("account").account_id, someone.account_id);
     tp.stop().await
 }
+
+/// identity rotates its signing key by the clock (the next key published ahead), and edge
+/// accepts a token signed by a key that did not exist when it cached identity's key set:
+/// an unknown key id makes it fetch the set again.
+#[tokio::test]
+async fn signing_keys_rotate_by_the_clock_and_edge_learns_a_key_it_never_saw() -> anyhow::Result<()>
+{
+    use kuajing_platform::token::KeySet;
+    let tp = TestPlatform::start_with_options(&[
+        ("identity", &["--signing-key-rotation-secs", "3600"]),
+        ("edge", &["--key-refresh-min-interval-ms", "100"]),
+    ])
+    .await?;
+    let e = tp.edge();
+    let person = journeys::sign_up(
+        &tp,
+        &e,
+        Signup {
+            prefix: "rotor",
+            account_type: idp::AccountType::Personal,
+            role: idp::AccountRole::Buyer,
+            region: "SG",
+            email_domain: "example.sg",
+        },
+    )
+    .await;
+    // Edge caches the key set on first use: the signing key and the next one.
+    edge!(e, person.auth(), get_me(pb::GetMeRequest {}))?;
+    let mut kids = vec![KeySet::token_kid(&person.token)?];
+    for rotation in 1..=2 {
+        tp.clock().advance(Duration::from_secs(3600 + 60));
+        // Past edge's least interval between refetches.
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let tokens = edge!(
+            e,
+            None,
+            login(pb::LoginRequest {
+                request_id: rid(),
+                identifier: person.member_name.clone(),
+                password: journeys::PASSWORD.to_owned(),
+            })
+        )?
+        .tokens
+        .expect("tokens");
+        let kid = KeySet::token_kid(&tokens.access_token)?;
+        assert!(!kids.contains(&kid), "rotation {rotation}: a new key signs");
+        kids.push(kid);
+        // After the second rotation the signing key was made after edge cached the set.
+        let me = edge!(e, Some(tokens.access_token), get_me(pb::GetMeRequest {}))?;
+        assert_eq!(
+            me.account.expect("account").account_id,
+            person.account_id,
+            "rotation {rotation}"
+        );
+    }
+    tp.stop().await
+}
