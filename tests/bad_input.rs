@@ -448,3 +448,31 @@ async fn every_edge_rpc_refuses_bad_input_cleanly() -> anyhow::Result<()> {
     }
     conclude(tp, pool, "edge", &sweep, 500, &before).await
 }
+
+/// A message past the 4 MiB a service decodes is refused before any service code runs
+/// (tonic answers OUT_OF_RANGE), for a public and an internal service alike; both keep
+/// serving and nothing is written.
+#[tokio::test]
+async fn a_message_over_the_size_limit_is_refused_and_the_service_keeps_serving()
+-> anyhow::Result<()> {
+    let tp = TestPlatform::start().await?;
+    let (pool, _, before) = baseline(&tp).await?;
+    // Field 1 (every request's request_id) holding 5 MiB.
+    let mut body = Vec::new();
+    prost::encoding::encode_key(1, prost::encoding::WireType::LengthDelimited, &mut body);
+    prost::encoding::encode_varint(5 << 20, &mut body);
+    body.resize(body.len() + (5 << 20), b'a');
+    for (service, path) in [
+        ("edge", "/kuajing.edge.v1.EdgeService/RegisterAccount"),
+        ("wallet", "/kuajing.wallet.v1.WalletService/CreateTransfer"),
+    ] {
+        let path: http::uri::PathAndQuery = path.parse()?;
+        let answer = probe(tp.channel(service), &path, body.clone(), None).await?;
+        assert_eq!(answer.code(), Code::OutOfRange, "{service}: {answer:?}");
+    }
+    all_serving(&tp).await?;
+    let after = snapshot(&pool).await;
+    assert_eq!(before, after, "nothing written");
+    pool.close().await;
+    tp.stop().await
+}
