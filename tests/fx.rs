@@ -607,7 +607,7 @@ async fn quotes_round_exact_half_minor_units_to_even_in_cny_jpy_and_idr() -> any
     }
 
     // Executed, the wallet receives exactly the rounded amounts (the fee is zero by
-    // default; it is configured only through KJ_FX_FEE_BPS, read once per process).
+    // default; `a_configured_fee_is_charged_on_top_and_lands_in_fee_revenue` sets one).
     for (to, amount) in [("CNY", "1.50"), ("JPY", "3.00"), ("IDR", "3.00")] {
         let q = quoted(&mut fx, &wallet, "USD", to, amount).await;
         assert_eq!(q.fee, Some(m("USD", "0.00")));
@@ -623,5 +623,56 @@ async fn quotes_round_exact_half_minor_units_to_even_in_cny_jpy_and_idr() -> any
     assert_eq!(available(&mut w, &wallet, "CNY").await, dec("2.98"));
     assert_eq!(available(&mut w, &wallet, "JPY").await, dec("298"));
     assert_eq!(available(&mut w, &wallet, "IDR").await, dec("47165.98"));
+    tp.stop().await
+}
+
+/// A configured fee (`--fee-bps`) is charged on top of the sell amount, rounded half-even,
+/// stated in the quote, and moved to fee revenue in the conversion's one entry.
+#[tokio::test]
+async fn a_configured_fee_is_charged_on_top_and_lands_in_fee_revenue() -> anyhow::Result<()> {
+    let tp = TestPlatform::start_with_options(&[("fx", &["--fee-bps", "25"])]).await?;
+    let (mut w, mut fx) = (tp.wallet(), tp.fx());
+    let wallet = funded_wallet(&mut w, "USD", "200.00").await;
+    // 25 bps of USD 100.02 is 0.25005: 0.25 to the cent.
+    let q = quote(&mut fx, sell(&wallet, "USD", "CNH", m("USD", "100.02"))).await;
+    assert_eq!(q.fee, Some(m("USD", "0.25")));
+    assert_eq!(q.debit_amount, Some(m("USD", "100.27")));
+    // 100.02 x 7.12 less 50 bps = 708.584...: 708.58.
+    assert_eq!(q.buy_amount, Some(m("CNH", "708.58")));
+    let done = fx
+        .execute_quote(ExecuteQuoteRequest {
+            request_id: rid(),
+            quote_id: q.quote_id.clone(),
+            wallet_id: wallet.clone(),
+        })
+        .await?
+        .into_inner()
+        .conversion
+        .expect("conversion");
+    assert_eq!(
+        (done.fee, done.debit_amount),
+        (Some(m("USD", "0.25")), Some(m("USD", "100.27")))
+    );
+    assert_eq!(available(&mut w, &wallet, "USD").await, dec("99.73"));
+    assert_eq!(available(&mut w, &wallet, "CNH").await, dec("708.58"));
+    let platform = |kind: LedgerAccountKind| {
+        let mut w = w.clone();
+        async move {
+            w.list_ledger_accounts(ListLedgerAccountsRequest {
+                kind: kind as i32,
+                ..Default::default()
+            })
+            .await
+            .expect("ledger accounts")
+            .into_inner()
+            .ledger_accounts
+            .into_iter()
+            .filter(|a| a.currency_code == "USD")
+            .map(|a| dec(&a.balance.expect("balance").amount))
+            .sum::<Decimal>()
+        }
+    };
+    assert_eq!(platform(LedgerAccountKind::FeeRevenue).await, dec("0.25"));
+    assert_eq!(platform(LedgerAccountKind::FxPosition).await, dec("100.02"));
     tp.stop().await
 }

@@ -4,7 +4,7 @@
 //! Schema `fx`, owned by role `kj_fx`; contract `kuajing.fx.v1.FxService`.
 //!
 //! - `domain/`: rate resolution (direct, inverted, crossed), staleness, spreads, quote maths.
-//! - `settings`: the rate table and the knobs, from the environment.
+//! - `settings`: the rate table and the knobs, from flags and the environment.
 //! - `ops/`: rates, quotes, conversions; `api`: the gRPC surface.
 
 mod api;
@@ -36,10 +36,8 @@ pub static SERVICE: ServiceDef = ServiceDef {
 
 fn routes(svc: ServiceContext) -> BoxFuture<anyhow::Result<Routes>> {
     Box::pin(async move {
-        let ctx = ops::Ctx {
-            svc,
-            settings: Arc::new(settings::Settings::from_env()?),
-        };
+        let settings = Arc::new(settings::current(&svc.options)?);
+        let ctx = ops::Ctx { svc, settings };
         ops::rates::load_table(&ctx).await?;
         Ok(Routes::new(FxServiceServer::new(api::Api::new(ctx))))
     })

@@ -1,4 +1,6 @@
-//! fx configuration, from the environment (listed in `kuajing-fx --help`).
+//! fx's own settings: the rate table and the knobs. Each is an environment variable and a
+//! flag of the `kuajing-fx` binary (listed by `--help` under "Fx"); inside `kuajing up` or
+//! the testkit fx reads them from its options and the environment.
 
 use std::time::Duration;
 
@@ -13,15 +15,39 @@ pub const DEFAULT_RATES: &str = "USD/CNH=7.12,USD/CNY=7.115,USD/SGD=1.34,USD/HKD
 USD/EUR=0.92,USD/AUD=1.52,USD/JPY=150,USD/NZD=1.66,USD/CAD=1.37,USD/MYR=4.7,USD/THB=36,\
 USD/IDR=15800,USD/PHP=56.5";
 
-/// Environment variables fx reads, for `--help`.
-pub const ENV_HELP: &str = "fx settings (environment):
-  KJ_FX_RATES              default rate table, e.g. \"USD/CNH=7.12,USD/SGD=1.34\" [default: a built-in table of 14 pairs against USD]
-  KJ_FX_RATES_FILE         the same table read from a file (one PAIR=RATE per line or comma separated)
-  KJ_FX_MAX_RATE_AGE_SECS  a rate older than this is stale: quotes and equivalents refuse it [default: 86400]
-  KJ_FX_QUOTE_TTL_SECS     how long a quote may be executed [default: 30]
-  KJ_FX_SPREAD_TIERS       spread by the sell amount's USD value, FROM_USD:BPS pairs [default: 0:50,10000:30,100000:20]
-  KJ_FX_FEE_BPS            fee on top of the sell amount, basis points [default: 0]
-  KJ_FX_CROSS_CURRENCY     currency pairs without a direct rate are crossed through [default: USD]";
+/// fx's options (flags and environment variables).
+#[derive(clap::Args, Clone, Debug)]
+#[command(next_help_heading = "Fx")]
+pub struct FxArgs {
+    /// The default rate table, e.g. "USD/CNH=7.12,USD/SGD=1.34" (quote units per base
+    /// unit) [default: a built-in table of 14 pairs against USD].
+    #[arg(long, env = "KJ_FX_RATES")]
+    pub rates: Option<String>,
+    /// The same table read from a file (one PAIR=RATE per line, or comma separated).
+    #[arg(long, env = "KJ_FX_RATES_FILE", conflicts_with = "rates")]
+    pub rates_file: Option<std::path::PathBuf>,
+    /// A rate older than this is stale: quotes and equivalents refuse it (seconds).
+    #[arg(long, env = "KJ_FX_MAX_RATE_AGE_SECS", default_value_t = 86_400)]
+    pub max_rate_age_secs: u64,
+    /// How long a quote may be executed (seconds).
+    #[arg(long, env = "KJ_FX_QUOTE_TTL_SECS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub quote_ttl_secs: u64,
+    /// Spread by the sell amount's USD value, FROM_USD:BPS pairs.
+    #[arg(
+        long,
+        env = "KJ_FX_SPREAD_TIERS",
+        default_value = "0:50,10000:30,100000:20"
+    )]
+    pub spread_tiers: String,
+    /// Fee on top of the sell amount, basis points (at most 10,000).
+    #[arg(long, env = "KJ_FX_FEE_BPS", default_value_t = 0,
+          value_parser = clap::value_parser!(u32).range(0..=10_000))]
+    pub fee_bps: u32,
+    /// Pairs without a direct rate are crossed through this currency.
+    #[arg(long, env = "KJ_FX_CROSS_CURRENCY", default_value = "USD")]
+    pub cross_currency: String,
+}
 
 /// One row of the rate table: (base, quote) and the mid rate.
 pub type TableRate = ((Currency, Currency), Decimal);
@@ -87,58 +113,48 @@ fn parse_tiers(text: &str) -> Result<Vec<SpreadTier>, String> {
         .collect()
 }
 
-fn var(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
-
-fn secs(name: &str, default: u64) -> anyhow::Result<Duration> {
-    match var(name) {
-        None => Ok(Duration::from_secs(default)),
-        Some(v) => {
-            Ok(Duration::from_secs(v.trim().parse().map_err(|_| {
-                anyhow::anyhow!("{name}: not a number of seconds")
-            })?))
-        }
-    }
-}
-
-impl Settings {
-    /// Reads the environment; a malformed value is an error, not a silent default.
-    pub fn from_env() -> anyhow::Result<Settings> {
-        let table_text = match (var("KJ_FX_RATES"), var("KJ_FX_RATES_FILE")) {
-            (Some(t), _) => t,
-            (None, Some(path)) => std::fs::read_to_string(&path)
-                .map_err(|e| anyhow::anyhow!("KJ_FX_RATES_FILE {path}: {e}"))?,
+impl FxArgs {
+    /// The settings these options describe; a malformed value is an error, not a silent
+    /// default.
+    pub fn settings(&self) -> anyhow::Result<Settings> {
+        let table_text = match (&self.rates, &self.rates_file) {
+            (Some(t), _) => t.clone(),
+            (None, Some(path)) => std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("KJ_FX_RATES_FILE {}: {e}", path.display()))?,
             (None, None) => DEFAULT_RATES.to_owned(),
         };
         let table = parse_table(&table_text).map_err(|e| anyhow::anyhow!("fx rate table: {e}"))?;
-        let spread_tiers = parse_tiers(
-            &var("KJ_FX_SPREAD_TIERS").unwrap_or_else(|| "0:50,10000:30,100000:20".to_owned()),
-        )
-        .map_err(|e| anyhow::anyhow!("KJ_FX_SPREAD_TIERS: {e}"))?;
-        let fee_bps = match var("KJ_FX_FEE_BPS") {
-            None => 0,
-            Some(v) => v
-                .trim()
-                .parse()
-                .map_err(|_| anyhow::anyhow!("KJ_FX_FEE_BPS: not a whole number"))?,
-        };
-        let cross = match var("KJ_FX_CROSS_CURRENCY") {
-            None => Currency::USD,
-            Some(c) => c
-                .trim()
-                .parse()
-                .map_err(|e: String| anyhow::anyhow!("KJ_FX_CROSS_CURRENCY: {e}"))?,
-        };
+        let spread_tiers = parse_tiers(&self.spread_tiers)
+            .map_err(|e| anyhow::anyhow!("KJ_FX_SPREAD_TIERS: {e}"))?;
+        let cross = self
+            .cross_currency
+            .trim()
+            .parse()
+            .map_err(|e: String| anyhow::anyhow!("KJ_FX_CROSS_CURRENCY: {e}"))?;
         Ok(Settings {
             table,
-            max_rate_age: secs("KJ_FX_MAX_RATE_AGE_SECS", 86_400)?,
-            quote_ttl: secs("KJ_FX_QUOTE_TTL_SECS", 30)?,
+            max_rate_age: Duration::from_secs(self.max_rate_age_secs),
+            quote_ttl: Duration::from_secs(self.quote_ttl_secs),
             spread_tiers,
-            fee_bps,
+            fee_bps: self.fee_bps,
             cross,
         })
     }
+}
+
+static SETTINGS: kuajing_platform::config::OwnSettings<Settings> =
+    kuajing_platform::config::OwnSettings::new();
+
+/// Makes `settings` the ones the service uses (the binary calls this after parsing its
+/// flags). Only the first call counts.
+pub fn install(settings: Settings) {
+    SETTINGS.install(settings);
+}
+
+/// The installed settings, else those of `options` (command-line arguments of an embedded
+/// fx) over the environment's (with defaults).
+pub fn current(options: &[String]) -> anyhow::Result<Settings> {
+    SETTINGS.current("kuajing-fx", options, |a: FxArgs| a.settings())
 }
 
 #[cfg(test)]
@@ -152,6 +168,26 @@ mod tests {
         for c in Currency::ALL.iter().filter(|c| **c != Currency::USD) {
             assert!(table.iter().any(|((_, q), _)| q == c), "{c}");
         }
+    }
+
+    #[test]
+    fn options_parse_with_defaults_and_refuse_nonsense() {
+        let parse = |a: &[&str]| {
+            let options: Vec<String> = a.iter().map(|s| (*s).to_owned()).collect();
+            kuajing_platform::config::OwnSettings::new().current(
+                "kuajing-fx",
+                &options,
+                |f: FxArgs| f.settings(),
+            )
+        };
+        let d = parse(&[]).unwrap();
+        assert_eq!((d.fee_bps, d.cross, d.table.len()), (0, Currency::USD, 14));
+        assert_eq!(d.quote_ttl, Duration::from_secs(30));
+        assert_eq!(parse(&["--fee-bps", "25"]).unwrap().fee_bps, 25);
+        assert!(parse(&["--fee-bps", "10001"]).is_err());
+        assert!(parse(&["--cross-currency", "XXX"]).is_err());
+        assert!(parse(&["--rates", "USD/CNH=0"]).is_err());
+        assert!(parse(&["--quote-ttl-secs", "0"]).is_err());
     }
 
     #[test]
