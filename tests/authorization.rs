@@ -766,6 +766,12 @@ async fn decisions_deny_with_every_reason_in_contract_order_and_approve_with_a_r
         Some("10000000.00")
     );
     assert_eq!(d.usd_amount, m("USD", "10000000.01"));
+    // Through fx (USD/CNY 7.115): CNY 71,150,000.01 is USD 10,000,000.0014, over the
+    // limit although it rounds to it: the limit judges the unrounded equivalent.
+    denied(
+        &decide(&tp, decide_req(id, &s, m("CNY", "71150000.01"))).await,
+        "LIMIT_PER_TRANSACTION",
+    );
     approved(&decide(&tp, decide_req(id, &s, m("USD", "10000000.00"))).await);
 
     // 9. Per day: fill the day to exactly USD 100,000,000, then a cent is refused.

@@ -339,7 +339,7 @@ async fn judge(ctx: &Ctx, ask: &Ask, now: DateTime<Utc>) -> Result<Judged, Statu
     let denial = ctx
         .settings
         .limits
-        .check_transaction(usd.usd)
+        .check_transaction(usd.exact)
         .err()
         .map(|b| decision::limit_denial(b, usd.usd));
     Ok(Judged {

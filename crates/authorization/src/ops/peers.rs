@@ -303,8 +303,11 @@ pub async fn wallet(ctx: &Ctx, wallet_id: Uuid) -> Result<Option<Wallet>, Status
 /// A USD equivalent from fx: the amount, the rate (USD per unit) and when it was set.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct UsdEquivalent {
-    /// The USD amount, rounded to cents.
+    /// The USD amount, rounded to cents (what is reserved and reported).
     pub usd: Decimal,
+    /// The amount times the rate before rounding: what the per-transaction limit judges
+    /// (the rounded cents could hide up to half a cent over it).
+    pub exact: Decimal,
     /// USD per one unit of the amount's currency.
     pub rate: Decimal,
     /// When the rate was set.
@@ -317,6 +320,7 @@ pub async fn usd_equivalent(ctx: &Ctx, amount: Money) -> Result<UsdEquivalent, S
     if amount.currency() == Currency::USD {
         return Ok(UsdEquivalent {
             usd: amount.amount(),
+            exact: amount.amount(),
             rate: Decimal::ONE,
             rate_set_at: ctx.now(),
         });
@@ -349,6 +353,7 @@ pub async fn usd_equivalent(ctx: &Ctx, amount: Money) -> Result<UsdEquivalent, S
         .unwrap_or_else(|| ctx.now());
     Ok(UsdEquivalent {
         usd: usd.amount(),
+        exact: amount.amount().checked_mul(rate).unwrap_or(usd.amount()),
         rate,
         rate_set_at,
     })
