@@ -1,6 +1,7 @@
 //! The wallet over gRPC on a real Postgres: balances, remittances, transfers, holds,
 //! conversions, fees, reversals, statements, idempotency, invariants and concurrency.
 
+use crate::journeys::refused;
 use std::collections::HashMap;
 
 use kuajing::parties::{PIN, Person, acting};
@@ -231,10 +232,7 @@ async fn wallets_open_once_per_owner_with_fifteen_zero_balances() -> anyhow::Res
         })
         .await
         .unwrap_err();
-    assert_eq!(
-        (err.code(), reason(&err).as_str()),
-        (Code::AlreadyExists, "WALLET_ALREADY_EXISTS")
-    );
+    refused(&err, Code::AlreadyExists, "WALLET_ALREADY_EXISTS");
     let by_owner = w
         .get_wallet(GetWalletRequest {
             lookup: Some(get_wallet_request::Lookup::OwnerAccountId(owner)),
@@ -322,24 +320,15 @@ async fn remittances_credit_once_by_bank_reference() -> anyhow::Result<()> {
         ..report.clone()
     };
     let err = w.record_inbound_remittance(other).await.unwrap_err();
-    assert_eq!(
-        (err.code(), reason(&err).as_str()),
-        (Code::AlreadyExists, "BANK_REFERENCE_CONFLICT")
-    );
+    refused(&err, Code::AlreadyExists, "BANK_REFERENCE_CONFLICT");
     let mut wrong = remittance(&account, "BANK-REF-2", "5");
     wrong.account_number = "0000000000000000".into();
     let err = w.record_inbound_remittance(wrong).await.unwrap_err();
-    assert_eq!(
-        (err.code(), reason(&err).as_str()),
-        (Code::NotFound, "RECEIVING_ACCOUNT_NOT_FOUND")
-    );
+    refused(&err, Code::NotFound, "RECEIVING_ACCOUNT_NOT_FOUND");
     let mut wrong = remittance(&account, "BANK-REF-3", "5");
     wrong.amount = m("USD", "5");
     let err = w.record_inbound_remittance(wrong).await.unwrap_err();
-    assert_eq!(
-        (err.code(), reason(&err).as_str()),
-        (Code::FailedPrecondition, "CURRENCY_MISMATCH")
-    );
+    refused(&err, Code::FailedPrecondition, "CURRENCY_MISMATCH");
     let mut wrong = remittance(&account, "BANK-REF-4", "5.001");
     wrong.request_id = rid();
     assert_eq!(
@@ -394,10 +383,7 @@ async fn transfers_are_idempotent_and_never_overdraw() -> anyhow::Result<()> {
     let mut altered = req.clone();
     altered.amount = m("USD", "41.00");
     let err = w.create_transfer(altered).await.unwrap_err();
-    assert_eq!(
-        (err.code(), reason(&err).as_str()),
-        (Code::AlreadyExists, "IDEMPOTENCY_KEY_REUSED")
-    );
+    refused(&err, Code::AlreadyExists, "IDEMPOTENCY_KEY_REUSED");
 
     let too_much = CreateTransferRequest {
         request_id: rid(),
@@ -406,10 +392,7 @@ async fn transfers_are_idempotent_and_never_overdraw() -> anyhow::Result<()> {
         ..req.clone()
     };
     let err = w.create_transfer(too_much).await.unwrap_err();
-    assert_eq!(
-        (err.code(), reason(&err).as_str()),
-        (Code::FailedPrecondition, "INSUFFICIENT_FUNDS")
-    );
+    refused(&err, Code::FailedPrecondition, "INSUFFICIENT_FUNDS");
     let exact = CreateTransferRequest {
         request_id: rid(),
         amount: m("USD", "58.50"),
@@ -573,10 +556,7 @@ async fn holds_end_exactly_once() -> anyhow::Result<()> {
         ..capture.clone()
     };
     let err = w.capture_hold(twice).await.unwrap_err();
-    assert_eq!(
-        (err.code(), reason(&err).as_str()),
-        (Code::FailedPrecondition, "HOLD_NOT_OPEN")
-    );
+    refused(&err, Code::FailedPrecondition, "HOLD_NOT_OPEN");
     let release = ReleaseHoldRequest {
         request_id: rid(),
         hold_id: hold.hold_id.clone(),
@@ -1258,10 +1238,7 @@ async fn a_person_edge_acts_for_reaches_only_their_own_wallet() -> anyhow::Resul
         .get_wallet(for_person(&bob, &alice_wallet))
         .await
         .unwrap_err();
-    assert_eq!(
-        (err.code(), reason(&err).as_str()),
-        (Code::PermissionDenied, "NOT_OWNER")
-    );
+    refused(&err, Code::PermissionDenied, "NOT_OWNER");
     let mut transfer = tonic::Request::new(CreateTransferRequest {
         request_id: rid(),
         source_wallet_id: alice_wallet.clone(),
@@ -1858,10 +1835,7 @@ async fn withdrawal_limits_hold_to_the_minor_unit_and_name_the_limit() -> anyhow
     )
     .await
     .unwrap_err();
-    assert_eq!(
-        (err.code(), reason(&err).as_str()),
-        (Code::FailedPrecondition, "WITHDRAWAL_LIMIT_EXCEEDED")
-    );
+    refused(&err, Code::FailedPrecondition, "WITHDRAWAL_LIMIT_EXCEEDED");
     assert_eq!(info(&err, "limit").as_deref(), Some("5000000.00 USD"));
     assert_eq!(
         balance(&mut w, wallet, "USD").await.0,
@@ -1887,10 +1861,7 @@ async fn withdrawal_limits_hold_to_the_minor_unit_and_name_the_limit() -> anyhow
     )
     .await
     .unwrap_err();
-    assert_eq!(
-        (err.code(), reason(&err).as_str()),
-        (Code::FailedPrecondition, "WITHDRAWAL_LIMIT_EXCEEDED")
-    );
+    refused(&err, Code::FailedPrecondition, "WITHDRAWAL_LIMIT_EXCEEDED");
     assert_eq!(info(&err, "limit").as_deref(), Some("50000.00 USD"));
     assert_eq!(
         balance(&mut w, wallet, "USD").await.0,
@@ -2036,10 +2007,7 @@ async fn withdrawal_routes_bank_accounts_and_the_pin_are_checked_before_money_mo
         ..bank_request(wallet, Corporate, "USD", "6222021234567890")
     };
     let err = w.register_bank_account(duplicate).await.unwrap_err();
-    assert_eq!(
-        (err.code(), reason(&err).as_str()),
-        (Code::AlreadyExists, "BANK_ACCOUNT_ALREADY_REGISTERED")
-    );
+    refused(&err, Code::AlreadyExists, "BANK_ACCOUNT_ALREADY_REGISTERED");
     assert_eq!(
         info(&err, "bank_account_id"),
         Some(first.bank_account_id.clone())
@@ -2086,10 +2054,7 @@ async fn withdrawal_routes_bank_accounts_and_the_pin_are_checked_before_money_mo
     )
     .await
     .unwrap_err();
-    assert_eq!(
-        (err.code(), reason(&err).as_str()),
-        (Code::PermissionDenied, "PIN_INVALID")
-    );
+    refused(&err, Code::PermissionDenied, "PIN_INVALID");
     assert_eq!(info(&err, "attempts_remaining").as_deref(), Some("4"));
     assert_eq!(
         balance(&mut w, wallet, "USD").await,
@@ -2131,10 +2096,7 @@ async fn withdrawal_routes_bank_accounts_and_the_pin_are_checked_before_money_mo
     )
     .await
     .unwrap_err();
-    assert_eq!(
-        (err.code(), reason(&err).as_str()),
-        (Code::FailedPrecondition, "INSUFFICIENT_FUNDS")
-    );
+    refused(&err, Code::FailedPrecondition, "INSUFFICIENT_FUNDS");
     assert_eq!(balance(&mut w, wallet, "USD").await.0, dec("60.00"));
 
     // An owner who never set a PIN cannot withdraw.
@@ -2147,10 +2109,7 @@ async fn withdrawal_routes_bank_accounts_and_the_pin_are_checked_before_money_mo
     )
     .await
     .unwrap_err();
-    assert_eq!(
-        (err.code(), reason(&err).as_str()),
-        (Code::FailedPrecondition, "PIN_NOT_SET")
-    );
+    refused(&err, Code::FailedPrecondition, "PIN_NOT_SET");
     assert_eq!(
         balance(&mut w, &no_pin.wallet_id, "USD").await.0,
         dec("100.00")
