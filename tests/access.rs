@@ -201,7 +201,7 @@ async fn every_edge_rpc_needs_a_valid_unexpired_token_except_the_public_onboardi
     let forged = bearer(&forged(&someone.account_id));
     let tampered = bearer(&tampered(&someone.token));
     let methods = edge_methods();
-    assert_eq!(methods.len(), 73, "the contract's EdgeService RPCs");
+    assert_eq!(methods.len(), 74, "the contract's EdgeService RPCs");
 
     for method in &methods {
         let path = format!("{EDGE}{method}");
@@ -807,7 +807,7 @@ fn foreign_rows(v: &Victim) -> Vec<Row> {
 
 /// RPCs that name nothing a caller could not own: they act on the caller's own account,
 /// wallet, mandates or orders (or on public data), whatever the request says.
-const OWN_ONLY: [&str; 31] = [
+const OWN_ONLY: [&str; 32] = [
     "RegisterAccount",
     "Login",
     "RefreshToken",
@@ -819,6 +819,7 @@ const OWN_ONLY: [&str; 31] = [
     "OpenWallet",
     "GetBuyerDashboard",
     "GetSupplierWorkbench",
+    "OpenSupplierProgram",
     "GetWallet",
     "CreateReceivingAccount",
     "ListReceivingAccounts",
@@ -1203,5 +1204,32 @@ async fn signing_keys_rotate_by_the_clock_and_edge_learns_a_key_it_never_saw() -
             "rotation {rotation}"
         );
     }
+    tp.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_withdrawal_fee_schedule_is_open_to_every_signed_in_person() -> anyhow::Result<()> {
+    // Its contract says "Ownership: none": a buyer without a wallet reads it too.
+    let tp = TestPlatform::start().await?;
+    let e = tp.edge();
+    let p = journeys::sign_up_via(
+        &tp,
+        &e,
+        Signup {
+            prefix: "reader",
+            account_type: idp::AccountType::Personal,
+            role: idp::AccountRole::Buyer,
+            region: "SG",
+            email_domain: "example.com",
+        },
+        Via::Identity,
+    )
+    .await;
+    let rules = journeys::edge!(
+        e,
+        p.auth(),
+        list_withdrawal_fee_rules(pb::ListWithdrawalFeeRulesRequest::default())
+    )?;
+    assert!(!rules.fee_rules.is_empty(), "{rules:?}");
     tp.stop().await
 }

@@ -698,7 +698,7 @@ async fn decisions_deny_with_every_reason_in_contract_order_and_approve_with_a_r
     both.category_codes = vec!["harpoons".to_owned()];
     let d = decide(&tp, both).await;
     denied(&d, "SUPPLIER_NOT_ENABLED");
-    assert_eq!(d.message, "您还不是诚信通商家,暂时无法开通跨境宝");
+    assert_eq!(d.message, "您还不是诚信通商家,暂时无法开通跨境宝.");
     assert_eq!(
         d.details.get("failed_rules").map(String::as_str),
         Some("NOT_TRUSTPASS,CROSS_BORDER_PAY_NOT_ENABLED")

@@ -373,7 +373,8 @@ async fn conclude(
 
 #[tokio::test]
 async fn every_internal_rpc_refuses_bad_input_cleanly() -> anyhow::Result<()> {
-    let tp = TestPlatform::start().await?;
+    // The sandbox's simulated bank and mailbox are swept too.
+    let tp = TestPlatform::start_with_sandbox(kuajing::sandbox::Settlement::Manual).await?;
     let (pool, descriptors, before) = baseline(&tp).await?;
 
     let mut sweep = Sweep::default();

@@ -2085,7 +2085,7 @@ async fn supplier_admission_answers_which_rules_fail() -> anyhow::Result<()> {
     );
     assert_eq!(
         cross.failed_rules[0].message,
-        "您还不是诚信通商家,暂时无法开通跨境宝"
+        "您还不是诚信通商家,暂时无法开通跨境宝."
     );
     assert!(!cross.admitted);
 

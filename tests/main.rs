@@ -9,6 +9,7 @@ mod idempotency;
 mod identity;
 mod journeys;
 mod order;
+mod sandbox;
 mod tls;
 mod wallet;
 

@@ -2352,7 +2352,7 @@ async fn payment_methods_say_why_an_order_cannot_use_them() -> anyhow::Result<()
     }
     assert!(
         cbp.unavailable_detail
-            .contains("您还不是诚信通商家,暂时无法开通跨境宝"),
+            .contains("您还不是诚信通商家,暂时无法开通跨境宝."),
         "{}",
         cbp.unavailable_detail
     );

@@ -13,8 +13,9 @@ use rcgen::{
     KeyUsagePurpose,
 };
 
-/// The callers certificates are made for: the six services and operators.
-pub const CALLERS: [&str; 7] = [
+/// The callers certificates are made for: the six services, operators and the bank
+/// adapter (the sandbox bank of `kuajing up --tls`, or a real one).
+pub const CALLERS: [&str; 8] = [
     "edge",
     "identity",
     "wallet",
@@ -22,6 +23,7 @@ pub const CALLERS: [&str; 7] = [
     "order",
     "fx",
     kuajing_platform::auth::OPERATOR,
+    "bank",
 ];
 
 /// A CA and the certificates it issued, in PEM.
@@ -163,7 +165,7 @@ mod tests {
                 "{name}"
             );
         }
-        assert!(set.tls_for("bank").is_none());
+        assert!(set.tls_for("logistics").is_none());
     }
 
     #[test]

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::certs::DevCertificates;
+use crate::sandbox::{self, SandboxSettings};
 use anyhow::Context;
 use kuajing_platform::ServiceContext;
 use kuajing_platform::ServiceDef;
@@ -45,6 +46,8 @@ pub struct Platform {
     isolated: Vec<(&'static str, Isolated)>,
     /// What a restart needs.
     restart: RestartInfo,
+    /// The sandbox's address, when it runs.
+    sandbox: Option<SocketAddr>,
 }
 
 /// What restarting a service needs: where the database and the peers are, and how the
@@ -143,6 +146,19 @@ fn spawn_isolated(start: IsolatedStart) -> anyhow::Result<Isolated> {
     })
 }
 
+/// A listener on `addr` with address reuse, so a port that a stopped platform's
+/// connections still hold in TIME-WAIT can be listened on again at once.
+pub fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
+}
+
 /// Launch settings.
 #[derive(Clone, Debug)]
 pub struct LaunchSettings {
@@ -164,6 +180,9 @@ pub struct LaunchSettings {
     pub options: Vec<(&'static str, Vec<String>)>,
     /// Mutual TLS between the services, each with its certificate from this set.
     pub tls: Option<DevCertificates>,
+    /// Serve the sandbox (simulated bank and mailbox) beside the services, on the port
+    /// named "sandbox" in `ports` (default 50056); `None` serves none.
+    pub sandbox: Option<SandboxSettings>,
 }
 
 /// `server` with service `name`'s own certificate from `tls`, when TLS is on.
@@ -196,7 +215,11 @@ impl LaunchSettings {
     pub fn ephemeral() -> Self {
         LaunchSettings {
             host: [127, 0, 0, 1].into(),
-            ports: crate::services().iter().map(|d| (d.name, 0)).collect(),
+            ports: crate::services()
+                .iter()
+                .map(|d| (d.name, 0))
+                .chain([("sandbox", 0)])
+                .collect(),
             pool: PoolSettings {
                 max_connections: 4,
                 ..PoolSettings::default()
@@ -206,6 +229,7 @@ impl LaunchSettings {
             restartable: Vec::new(),
             options: Vec::new(),
             tls: None,
+            sandbox: None,
         }
     }
 
@@ -224,6 +248,7 @@ impl LaunchSettings {
             .find(|(n, _)| *n == name)
             .map(|(_, p)| *p)
             .or_else(|| service::default_port(name))
+            .or((name == "sandbox").then_some(sandbox::DEFAULT_PORT))
             .unwrap_or(0)
     }
 }
@@ -238,9 +263,8 @@ impl Platform {
         let mut listeners = Vec::new();
         for def in defs {
             let addr = SocketAddr::new(settings.host, settings.port(def.name));
-            let listener = TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("{}: cannot listen on {addr}", def.name))?;
+            let listener =
+                listen(addr).with_context(|| format!("{}: cannot listen on {addr}", def.name))?;
             listeners.push((*def, listener.local_addr()?, listener));
         }
         let scheme = if settings.tls.is_some() {
@@ -315,10 +339,41 @@ impl Platform {
             }));
             services.push(Running { def, addr });
         }
+        let sandbox_addr = match &settings.sandbox {
+            None => None,
+            Some(sandbox_settings) => {
+                let addr = SocketAddr::new(settings.host, settings.port("sandbox"));
+                let listener =
+                    listen(addr).with_context(|| format!("sandbox: cannot listen on {addr}"))?;
+                let addr = listener.local_addr()?;
+                let wallet_url = urls
+                    .iter()
+                    .find(|(n, _)| n == "wallet")
+                    .map(|(_, u)| u.clone())
+                    .context("the sandbox needs wallet")?;
+                let (keyring, admin) = (keyring.clone(), admin.clone());
+                let server = settings.server_for(sandbox::BANK)?;
+                let (sandbox_settings, stopped) = (sandbox_settings.clone(), stopped.clone());
+                tasks.push(tokio::spawn(async move {
+                    sandbox::serve(
+                        listener,
+                        wallet_url,
+                        &keyring,
+                        &admin,
+                        server,
+                        sandbox_settings,
+                        stopped,
+                    )
+                    .await
+                }));
+                Some(addr)
+            }
+        };
         Ok(Platform {
             services,
             stop,
             tasks,
+            sandbox: sandbox_addr,
             keyring,
             isolated,
             restart: RestartInfo {
@@ -371,9 +426,9 @@ impl Platform {
             slot.kill.is_none(),
             "{name} is still running; kill it first"
         );
-        let listener = std::net::TcpListener::bind(running.addr)
-            .with_context(|| format!("{name}: cannot listen on {} again", running.addr))?;
-        listener.set_nonblocking(true)?;
+        let listener = listen(running.addr)
+            .with_context(|| format!("{name}: cannot listen on {} again", running.addr))?
+            .into_std()?;
         let start = IsolatedStart {
             def: running.def,
             listener,
@@ -403,12 +458,18 @@ impl Platform {
         &self.services
     }
 
-    /// The address of a service by short name.
+    /// Where the sandbox listens, when it runs.
+    pub fn sandbox_addr(&self) -> Option<SocketAddr> {
+        self.sandbox
+    }
+
+    /// The address of a service by short name (`sandbox` for the sandbox, when it runs).
     pub fn addr(&self, name: &str) -> Option<SocketAddr> {
         self.services
             .iter()
             .find(|r| r.def.name == name)
             .map(|r| r.addr)
+            .or(self.sandbox.filter(|_| name == "sandbox"))
     }
 
     /// Stops every service (in-flight requests finish) and waits for them.

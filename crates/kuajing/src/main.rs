@@ -1,7 +1,6 @@
 //! `kuajing`: run the whole platform on one machine (`up`) or apply every migration
 //! (`migrate`). `kuajing <command> --help` lists each command's options.
 
-use std::net::IpAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -40,6 +39,15 @@ enum Cmd {
     /// Write a development CA and a certificate for every service and `operator`, for
     /// mutual TLS between the services (KJ_TLS_CERT, KJ_TLS_KEY, KJ_TLS_CA).
     Certs(CertsArgs),
+    /// The sandbox of a running `kuajing up`: send simulated remittances, settle
+    /// withdrawals, read the verification codes sent.
+    Sandbox(kuajing::commands::SandboxArgs),
+    /// An operator's work on a running `kuajing up`, as the operator account it made:
+    /// real-name reviews, supplier profiles, complaints, rates, the decision log.
+    Operator(kuajing::commands::OperatorArgs),
+    /// Both journeys against a running `kuajing up`, through edge and the sandbox bank:
+    /// a buyer tops up, converts and pays a supplier; a supplier collects and withdraws.
+    Demo(kuajing::demo::DemoArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -74,27 +82,12 @@ struct DbArgs {
 struct UpArgs {
     #[command(flatten)]
     db: DbArgs,
-    /// Address the services listen on.
-    #[arg(long, env = "KJ_HOST", default_value = "127.0.0.1")]
-    host: IpAddr,
-    /// Port of edge, the public entry.
-    #[arg(long, env = "KJ_EDGE_PORT", default_value_t = 50050)]
-    edge_port: u16,
-    /// Port of identity.
-    #[arg(long, env = "KJ_IDENTITY_PORT", default_value_t = 50051)]
-    identity_port: u16,
-    /// Port of wallet.
-    #[arg(long, env = "KJ_WALLET_PORT", default_value_t = 50052)]
-    wallet_port: u16,
-    /// Port of authorization.
-    #[arg(long, env = "KJ_AUTHORIZATION_PORT", default_value_t = 50053)]
-    authorization_port: u16,
-    /// Port of order.
-    #[arg(long, env = "KJ_ORDER_PORT", default_value_t = 50054)]
-    order_port: u16,
-    /// Port of fx.
-    #[arg(long, env = "KJ_FX_PORT", default_value_t = 50055)]
-    fx_port: u16,
+    #[command(flatten)]
+    ports: kuajing::commands::PortArgs,
+    /// When the sandbox bank settles a withdrawal it has taken: seconds (e.g. 3 or 0.5),
+    /// or `manual` (only on `kuajing sandbox settle` / SandboxService.SettleWithdrawal).
+    #[arg(long, env = "KJ_SANDBOX_BANK_SETTLE_AFTER", default_value = "3")]
+    bank_settle_after: kuajing::sandbox::Settlement,
     /// Mutual TLS between the services, with development certificates made afresh at
     /// each start and written to `<data dir>/tls` (for grpcurl's -cacert, -cert, -key).
     #[arg(long, env = "KJ_UP_TLS")]
@@ -144,15 +137,11 @@ async fn open_database(args: &DbArgs) -> anyhow::Result<Db> {
 async fn up(args: UpArgs) -> anyhow::Result<()> {
     let db = open_database(&args.db).await?;
     let settings = LaunchSettings {
-        host: args.host,
-        ports: vec![
-            ("edge", args.edge_port),
-            ("identity", args.identity_port),
-            ("wallet", args.wallet_port),
-            ("authorization", args.authorization_port),
-            ("order", args.order_port),
-            ("fx", args.fx_port),
-        ],
+        host: args.ports.host,
+        ports: args.ports.ports(),
+        sandbox: Some(kuajing::sandbox::SandboxSettings {
+            settlement: args.bank_settle_after,
+        }),
         tls: if args.tls {
             Some(kuajing::certs::DevCertificates::local()?)
         } else {
@@ -191,7 +180,39 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         )
         .context("an operator key")?;
     std::fs::create_dir_all(&args.db.data_dir)?;
-    write_private(&token_path, &token)?;
+    kuajing::write_private(&token_path, &token)?;
+    if let Some(addr) = platform.sandbox_addr() {
+        println!(
+            "sandbox    {:<14} {:<46} {addr}",
+            "bank, mail",
+            kuajing::sandbox::GRPC_SERVICE
+        );
+    }
+    // The first operator, made once and kept (its sign-in in <data dir>/operator.json).
+    if settings.tls.is_none() {
+        let reach = kuajing::parties::Reach {
+            urls: platform
+                .services()
+                .iter()
+                .map(|s| (s.def.name.to_owned(), format!("http://{}", s.addr)))
+                .collect(),
+            keyring: platform.keyring().clone(),
+            database: db.admin.clone(),
+        };
+        match kuajing::operator::bootstrap(&reach, &args.db.data_dir).await {
+            Ok((account, new)) => println!(
+                "operator   {} {} (sign-in in {}); try `kuajing operator --help`",
+                if new { "made account" } else { "account" },
+                account.member_name,
+                kuajing::operator::account_file(&args.db.data_dir).display()
+            ),
+            Err(e) => eprintln!("operator   no operator account: {e:#}"),
+        }
+    } else {
+        println!(
+            "operator   no operator account under --tls (`kuajing operator` speaks plain text)"
+        );
+    }
     let edge = platform.addr("edge").context("edge is not running")?;
     let fx = platform.addr("fx").context("fx is not running")?;
     println!(
@@ -274,21 +295,6 @@ async fn migrate(args: DbArgs) -> anyhow::Result<()> {
     result
 }
 
-/// Writes a secret readable by its owner only.
-fn write_private(path: &std::path::Path, contents: &str) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .write(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("writing {}", path.display()))?;
-    file.write_all(contents.as_bytes())?;
-    Ok(())
-}
-
 fn keys() -> anyhow::Result<()> {
     let names: Vec<&str> = kuajing::services().iter().map(|d| d.name).collect();
     let ring = auth::Keyring::generate(&names)?;
@@ -332,7 +338,9 @@ fn main() -> anyhow::Result<()> {
         Cmd::Migrate(a) => a.telemetry.log_format,
         Cmd::Keys => return keys(),
         Cmd::Certs(args) => return certs(args),
-        Cmd::Bench(_) | Cmd::Chaos(_) => kuajing_platform::telemetry::LogFormat::Pretty,
+        Cmd::Bench(_) | Cmd::Chaos(_) | Cmd::Sandbox(_) | Cmd::Operator(_) | Cmd::Demo(_) => {
+            kuajing_platform::telemetry::LogFormat::Pretty
+        }
     };
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -351,6 +359,9 @@ fn main() -> anyhow::Result<()> {
             Cmd::Certs(args) => certs(&args),
             Cmd::Bench(args) => kuajing::bench::run(args).await,
             Cmd::Chaos(args) => kuajing::chaos::run(args).await,
+            Cmd::Sandbox(args) => kuajing::commands::sandbox(args).await,
+            Cmd::Operator(args) => kuajing::commands::operator(args).await,
+            Cmd::Demo(args) => kuajing::demo::run(args).await,
         };
         telemetry::shutdown();
         done

@@ -37,6 +37,13 @@ pub type Authed = InterceptedService<Channel, Token>;
 #[derive(Clone)]
 pub struct Token(tonic::metadata::MetadataValue<tonic::metadata::Ascii>);
 
+impl Token {
+    /// A token as metadata.
+    pub fn new(token: &str) -> anyhow::Result<Token> {
+        Ok(Token(token.trim().parse().context("an ASCII token")?))
+    }
+}
+
 impl tonic::service::Interceptor for Token {
     fn call(&mut self, mut r: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
         r.metadata_mut().insert(TOKEN_HEADER, self.0.clone());
@@ -207,14 +214,19 @@ impl Reach {
         Ok(account)
     }
 
-    /// Signs in; returns the access token.
+    /// Signs in with [`PASSWORD`]; returns the access token.
     pub async fn sign_in(&self, member_name: &str) -> anyhow::Result<String> {
+        self.sign_in_with(member_name, PASSWORD).await
+    }
+
+    /// Signs in with `password`; returns the access token.
+    pub async fn sign_in_with(&self, member_name: &str, password: &str) -> anyhow::Result<String> {
         Ok(self
             .identity("edge")?
             .login(idp::LoginRequest {
                 request_id: rid(),
                 identifier: member_name.to_owned(),
-                password: PASSWORD.to_owned(),
+                password: password.to_owned(),
                 client_ip: String::new(),
                 user_agent: String::new(),
             })

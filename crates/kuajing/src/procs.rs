@@ -243,7 +243,15 @@ fn capitalised(name: &str) -> String {
 }
 
 fn spawn(bin_dir: &Path, name: &str, env: &[(String, String)]) -> anyhow::Result<Child> {
-    Command::new(bin_dir.join(format!("kuajing-{name}")))
+    let mut command = Command::new(bin_dir.join(format!("kuajing-{name}")));
+    // A service runs on what the supervisor gives it, nothing it would inherit by accident
+    // (a KJ_DATABASE_URL exported for `kuajing up` would name the wrong role and schema).
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("KJ_") {
+            command.env_remove(key);
+        }
+    }
+    command
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdin(Stdio::null())
         .stdout(Stdio::null())

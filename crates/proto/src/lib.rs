@@ -65,7 +65,13 @@ pub mod kuajing {
             tonic::include_proto!("kuajing.edge.v1");
         }
     }
+    /// `kuajing.sandbox.v1`: the simulated bank and mailbox `kuajing up` serves.
+    pub mod sandbox {
+        pub mod v1 {
+            tonic::include_proto!("kuajing.sandbox.v1");
+        }
+    }
 }
 
 pub use kuajing::r#type::v1 as types;
-pub use kuajing::{authorization, edge, fx, identity, order, wallet};
+pub use kuajing::{authorization, edge, fx, identity, order, sandbox, wallet};

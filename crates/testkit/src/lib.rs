@@ -235,6 +235,18 @@ impl TestPlatform {
         .await
     }
 
+    /// As [`TestPlatform::start`], with the sandbox (simulated bank and mailbox) served
+    /// beside the services, its bank settling withdrawals as `settlement` says.
+    pub async fn start_with_sandbox(
+        settlement: kuajing::sandbox::Settlement,
+    ) -> anyhow::Result<TestPlatform> {
+        Self::launch(LaunchSettings {
+            sandbox: Some(kuajing::sandbox::SandboxSettings { settlement }),
+            ..LaunchSettings::ephemeral()
+        })
+        .await
+    }
+
     async fn launch(settings: LaunchSettings) -> anyhow::Result<TestPlatform> {
         kuajing_platform::telemetry::init(
             kuajing_platform::telemetry::LogFormat::Pretty,
@@ -347,6 +359,52 @@ impl TestPlatform {
         }
     }
 
+    /// Client of the sandbox (a platform [started with it](TestPlatform::start_with_sandbox)).
+    pub fn sandbox(
+        &self,
+    ) -> kuajing_proto::sandbox::v1::sandbox_service_client::SandboxServiceClient<
+        tonic::transport::Channel,
+    > {
+        let addr = self
+            .platform
+            .sandbox_addr()
+            .expect("a platform with the sandbox");
+        kuajing_proto::sandbox::v1::sandbox_service_client::SandboxServiceClient::new(
+            Endpoint::from_shared(format!("http://{addr}"))
+                .expect("valid URL")
+                .connect_lazy(),
+        )
+    }
+
+    /// Every service's URL by short name, the sandbox's too when it runs (what
+    /// `kuajing operator` and `kuajing demo` are given).
+    pub fn urls(&self) -> std::collections::BTreeMap<String, String> {
+        let mut urls = self.reach().urls;
+        if let Some(addr) = self.platform.sandbox_addr() {
+            urls.insert("sandbox".to_owned(), format!("http://{addr}"));
+        }
+        urls
+    }
+
+    /// The first operator, as `kuajing up` makes it (kept in `data_dir`), at work with
+    /// an operator credential.
+    pub async fn operator(
+        &self,
+        data_dir: &std::path::Path,
+    ) -> anyhow::Result<kuajing::operator::Operator> {
+        let (account, _) = kuajing::operator::bootstrap(&self.reach(), data_dir).await?;
+        let token = self
+            .platform
+            .keyring()
+            .token(
+                auth::OPERATOR,
+                "*",
+                chrono::Utc::now() + chrono::Duration::hours(1),
+            )
+            .context("an operator key")?;
+        kuajing::operator::Operator::new(&self.urls(), &token, &account.account_id)
+    }
+
     /// Client of `kuajing.identity.v1.IdentityService`.
     pub fn identity(
         &self,
@@ -381,6 +439,18 @@ impl TestPlatform {
     /// Client of `kuajing.edge.v1.EdgeService`.
     pub fn edge(&self) -> edge::v1::edge_service_client::EdgeServiceClient<Channel> {
         edge::v1::edge_service_client::EdgeServiceClient::new(self.channel("edge"))
+    }
+
+    /// Client of edge on a plain channel, as a person's app has it (edge takes no service
+    /// credential; access tokens go on each request).
+    pub fn edge_client(
+        &self,
+    ) -> edge::v1::edge_service_client::EdgeServiceClient<tonic::transport::Channel> {
+        edge::v1::edge_service_client::EdgeServiceClient::new(
+            Endpoint::from_shared(format!("http://{}", self.addr("edge")))
+                .expect("valid URL")
+                .connect_lazy(),
+        )
     }
 
     /// Health client of a service by short name.

@@ -321,7 +321,7 @@ impl WalletService for Api {
     ) -> Result<Response<ListWithdrawalFeeRulesResponse>, Status> {
         let caller = Caller::of(&request).cloned();
         let r = request.into_inner();
-        ownership::check(&self.ctx, caller.as_ref(), Scope::Platform).await?;
+        ownership::check(&self.ctx, caller.as_ref(), Scope::Public).await?;
         ops::withdrawals::list_fee_rules(&self.ctx, r)
             .await
             .map(Response::new)

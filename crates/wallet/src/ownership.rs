@@ -29,6 +29,8 @@ pub enum Scope<'a> {
     Entry(&'a str),
     /// Nothing a person owns (platform-wide, operator or adapter RPCs).
     Platform,
+    /// Configuration anyone may read (the withdrawal fee schedule): no owner to check.
+    Public,
 }
 
 /// The owners of what `scope` names; `None` when the id is malformed or unknown (the
@@ -37,6 +39,7 @@ async fn owners(pool: &PgPool, scope: Scope<'_>) -> Result<Option<Vec<Uuid>>, St
     let (sql, id) = match scope {
         Scope::Owner(id) => return Ok(Uuid::try_parse(id).ok().map(|u| vec![u])),
         Scope::Platform => return Ok(Some(Vec::new())),
+        Scope::Public => return Ok(None),
         Scope::Wallet(id) => ("SELECT owner_account_id FROM wallets WHERE wallet_id = $1", id),
         Scope::Hold(id) => ("SELECT w.owner_account_id FROM holds h JOIN wallets w USING (wallet_id) WHERE h.hold_id = $1", id),
         Scope::Remittance(id) => {
@@ -75,6 +78,9 @@ pub async fn check(
     let Some(subject) = caller.and_then(|c| c.subject) else {
         return Ok(());
     };
+    if matches!(scope, Scope::Public) {
+        return Ok(());
+    }
     match owners(&ctx.svc.pool, scope).await? {
         Some(owners) if !owners.contains(&subject) => Err(ctx.errors().refuse(
             Code::PermissionDenied,

@@ -20,7 +20,7 @@ use super::category::{self, Hit};
 use super::limits::{LimitBreach, Limits};
 
 /// The message of SUPPLIER_NOT_ENABLED, the seed's text shown to the buyer.
-pub const SUPPLIER_NOT_ENABLED_MESSAGE: &str = "您还不是诚信通商家,暂时无法开通跨境宝";
+pub const SUPPLIER_NOT_ENABLED_MESSAGE: &str = "您还不是诚信通商家,暂时无法开通跨境宝.";
 
 /// Why a payment is denied, in check order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -298,7 +298,7 @@ mod tests {
         ]))
         .unwrap_err();
         assert_eq!(d.reason, DenyReason::SupplierNotEnabled);
-        assert_eq!(d.message, "您还不是诚信通商家,暂时无法开通跨境宝");
+        assert_eq!(d.message, "您还不是诚信通商家,暂时无法开通跨境宝.");
         assert_eq!(
             d.details["failed_rules"],
             "NOT_TRUSTPASS,CROSS_BORDER_PAY_NOT_ENABLED"

@@ -232,3 +232,29 @@ pub async fn list_security_events(
         page: r.page,
     })
 }
+
+/// The caller, a supplier, opens Trade Assurance, Direct Pay or cross-border pay itself.
+pub async fn open_supplier_program(
+    edge: &Edge,
+    call: &Call,
+    req: pb::OpenSupplierProgramRequest,
+) -> Result<pb::OpenSupplierProgramResponse, Status> {
+    call.require(Role::Supplier)?;
+    let mut v = Violations::new();
+    let rid = v.request_id(&req.request_id);
+    errors::check(v)?;
+    let r = call!(
+        edge,
+        call.out(),
+        identity.open_supplier_program(idp::OpenSupplierProgramRequest {
+            request_id: call.request_id(got(rid)?, "open-program"),
+            account_id: call.my_id()?.to_string(),
+            program: req.program,
+            agreement_accepted: req.agreement_accepted,
+        })
+    )?;
+    Ok(pb::OpenSupplierProgramResponse {
+        supplier_profile: r.supplier_profile,
+        admission: r.admission,
+    })
+}

@@ -122,6 +122,7 @@ edge_service! {
     open_wallet(OpenWallet) => wallet::open_wallet;
     get_buyer_dashboard(GetBuyerDashboard) => dashboard::get_buyer_dashboard;
     get_supplier_workbench(GetSupplierWorkbench) => dashboard::get_supplier_workbench;
+    open_supplier_program(OpenSupplierProgram) => account::open_supplier_program;
     get_wallet(GetWallet) => wallet::get_wallet;
     create_receiving_account(CreateReceivingAccount) => wallet::create_receiving_account;
     list_receiving_accounts(ListReceivingAccounts) => wallet::list_receiving_accounts;
@@ -268,6 +269,11 @@ mod edge_types {
         pub type Req = super::pb::GetSupplierWorkbenchRequest;
         pub type Resp = super::pb::GetSupplierWorkbenchResponse;
         pub const RPC: &super::rpc::Rpc = &super::rpc::GET_SUPPLIER_WORKBENCH;
+    }
+    pub mod OpenSupplierProgram {
+        pub type Req = super::pb::OpenSupplierProgramRequest;
+        pub type Resp = super::pb::OpenSupplierProgramResponse;
+        pub const RPC: &super::rpc::Rpc = &super::rpc::OPEN_SUPPLIER_PROGRAM;
     }
     pub mod GetWallet {
         pub type Req = super::pb::GetWalletRequest;

@@ -103,6 +103,8 @@ pub const OPEN_WALLET: Rpc = person("OpenWallet");
 pub const GET_BUYER_DASHBOARD: Rpc = person("GetBuyerDashboard");
 /// `GetSupplierWorkbench`.
 pub const GET_SUPPLIER_WORKBENCH: Rpc = person("GetSupplierWorkbench");
+/// `OpenSupplierProgram`.
+pub const OPEN_SUPPLIER_PROGRAM: Rpc = person("OpenSupplierProgram");
 /// `GetWallet`.
 pub const GET_WALLET: Rpc = person("GetWallet");
 /// `CreateReceivingAccount`.
@@ -235,6 +237,7 @@ pub const ALL: &[&Rpc] = &[
     &OPEN_WALLET,
     &GET_BUYER_DASHBOARD,
     &GET_SUPPLIER_WORKBENCH,
+    &OPEN_SUPPLIER_PROGRAM,
     &GET_WALLET,
     &CREATE_RECEIVING_ACCOUNT,
     &LIST_RECEIVING_ACCOUNTS,

@@ -1,5 +1,6 @@
 //! Supplier profiles and admission: GetSupplierProfile, UpdateSupplierProfile (operators),
-//! RecordIpComplaint (operators) and CheckSupplierAdmission.
+//! RecordIpComplaint (operators), CheckSupplierAdmission and OpenSupplierProgram (the
+//! supplier itself).
 
 use std::collections::BTreeSet;
 
@@ -8,10 +9,10 @@ use kuajing_proto::identity::v1 as pb;
 use tonic::{Code, Status};
 use uuid::Uuid;
 
-use super::convert::{self, from_ts, membership_from_pb, program_from_pb, ts};
+use super::convert::{self, from_ts, membership_from_pb, program_from_pb, program_to_pb, ts};
 use super::{Check, Started, State, Subject, checked, db};
 use crate::domain::account::RealNameStatus;
-use crate::domain::admission::{self, Membership, SupplierFacts};
+use crate::domain::admission::{self, Membership, Program, SupplierFacts};
 use crate::domain::events::EventType;
 use crate::domain::supplier as rules;
 use crate::outcome;
@@ -165,6 +166,7 @@ impl State {
         let result = async {
             let now = self.now();
             let mut row = self.load_profile(&mut tx, account_id, true).await?;
+            let was_paid_trustpass = paid_trustpass(&row);
             if let Some(company) = changes.company_id
                 && company != row.company_id
                 && !store::company_exists(&mut tx, company).await.map_err(db)?
@@ -194,6 +196,13 @@ impl State {
             }
             if let Some(x) = changes.risk_flags {
                 row.risk_flags = x;
+            }
+            if admission::cross_border_pay_by_default(
+                was_paid_trustpass,
+                paid_trustpass(&row),
+                changes.cross_border_pay_enabled.is_some(),
+            ) {
+                row.cross_border_pay_enabled = true;
             }
             store::update(&mut tx, &row, now).await.map_err(db)?;
             events::record(
@@ -312,8 +321,18 @@ impl State {
         let (account_id, program) = (checked(account_id)?, checked(program)?);
         let mut conn = self.pool.acquire().await.map_err(db)?;
         self.authorize(&mut conn, subject, account_id).await?;
-        let now = self.now();
         let row = self.load_profile(&mut conn, account_id, false).await?;
+        Ok(pb::CheckSupplierAdmissionResponse {
+            admission: Some(self.admission(&row, program)?),
+        })
+    }
+
+    /// Every rule of `program` judged on the profile `row`.
+    fn admission(
+        &self,
+        row: &ProfileRow,
+        program: Program,
+    ) -> Result<pb::SupplierAdmission, Status> {
         let facts = SupplierFacts {
             membership: Membership::parse(&row.membership)
                 .ok_or_else(|| internal("stored membership"))?,
@@ -327,21 +346,118 @@ impl State {
             risk_flags: row.risk_flags.clone(),
         };
         let failed = admission::check(program, &facts, &self.settings.admission);
-        Ok(pb::CheckSupplierAdmissionResponse {
-            admission: Some(pb::SupplierAdmission {
-                account_id: account_id.to_string(),
-                program: req.program,
-                admitted: failed.is_empty(),
-                failed_rules: failed
-                    .into_iter()
-                    .map(|f| pb::AdmissionRuleFailure {
-                        reason: f.reason.to_owned(),
-                        message: f.message,
-                        metadata: f.metadata.into_iter().collect(),
-                    })
-                    .collect(),
-                check_time: Some(ts(now)),
-            }),
+        Ok(pb::SupplierAdmission {
+            account_id: row.account_id.to_string(),
+            program: program_to_pb(program) as i32,
+            admitted: failed.is_empty(),
+            failed_rules: failed
+                .into_iter()
+                .map(|f| pb::AdmissionRuleFailure {
+                    reason: f.reason.to_owned(),
+                    message: f.message,
+                    metadata: f.metadata.into_iter().collect(),
+                })
+                .collect(),
+            check_time: Some(ts(self.now())),
         })
     }
+
+    pub async fn open_supplier_program(
+        &self,
+        subject: Subject,
+        req: pb::OpenSupplierProgramRequest,
+    ) -> Result<pb::OpenSupplierProgramResponse, Status> {
+        let mut v = Check::new();
+        v.request_id(&req.request_id);
+        let account_id = v.uuid("account_id", &req.account_id);
+        let program = v
+            .enumeration::<pb::AdmissionProgram>("program", req.program)
+            .and_then(program_from_pb);
+        if program == Some(Program::CrossBorderPay) && !req.agreement_accepted {
+            v.add(
+                "agreement_accepted",
+                "must be true: opening cross-border pay signs its agreement",
+            );
+        }
+        v.finish()?;
+        let (account_id, program) = (checked(account_id)?, checked(program)?);
+        {
+            let mut conn = self.pool.acquire().await.map_err(db)?;
+            self.authorize(&mut conn, subject, account_id).await?;
+        }
+        let (mut tx, key) = match self
+            .start("OpenSupplierProgram", &req.request_id, &req)
+            .await?
+        {
+            Started::Replay(answer) => return answer,
+            Started::Fresh(tx, key) => (tx, key),
+        };
+        let result = async {
+            let now = self.now();
+            let mut row = self.load_profile(&mut tx, account_id, true).await?;
+            let subject_name = format!("supplier/{account_id}");
+            if program == Program::CrossBorderPay {
+                // Signing needs TrustPass; the other rule (enabled) is what signing sets.
+                if !row.trustpass_active {
+                    return Err(self.precondition(
+                        "NOT_TRUSTPASS",
+                        subject_name,
+                        admission::NOT_TRUSTPASS_MESSAGE,
+                    ));
+                }
+                if !row.cross_border_pay_enabled {
+                    row.cross_border_pay_enabled = true;
+                    store::update(&mut tx, &row, now).await.map_err(db)?;
+                }
+            }
+            let decided = self.admission(&row, program)?;
+            if !decided.admitted {
+                let mut details = tonic_types::ErrorDetails::with_error_info(
+                    "SUPPLIER_NOT_ADMITTED",
+                    self.errors.0,
+                    std::collections::HashMap::new(),
+                );
+                for rule in &decided.failed_rules {
+                    details.add_precondition_failure_violation(
+                        rule.reason.clone(),
+                        subject_name.clone(),
+                        rule.message.clone(),
+                    );
+                }
+                let reasons: Vec<&str> = decided
+                    .failed_rules
+                    .iter()
+                    .map(|r| r.reason.as_str())
+                    .collect();
+                return Err(<Status as tonic_types::StatusExt>::with_error_details(
+                    Code::FailedPrecondition,
+                    format!("not admitted: {}", reasons.join(", ")),
+                    details,
+                ));
+            }
+            store::open_program(&mut tx, account_id, program.as_str(), now)
+                .await
+                .map_err(db)?;
+            events::record(
+                &mut tx,
+                NewEvent::new(account_id, EventType::SupplierProfileUpdated, now)
+                    .actor(Some(account_id))
+                    .detail("opened_program", program.as_str()),
+            )
+            .await
+            .map_err(db)?;
+            let row = self.load_profile(&mut tx, account_id, false).await?;
+            Ok(pb::OpenSupplierProgramResponse {
+                supplier_profile: Some(convert::profile(&row)?),
+                admission: Some(decided),
+            })
+        }
+        .await;
+        outcome::finish(tx, key, result, None).await
+    }
+}
+
+/// A paid member with TrustPass (the one enabled for cross-border pay by default).
+fn paid_trustpass(row: &ProfileRow) -> bool {
+    row.trustpass_active && Membership::parse(&row.membership) == Some(Membership::Paid)
 }

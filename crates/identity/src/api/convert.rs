@@ -382,7 +382,25 @@ pub fn profile(row: &ProfileRow) -> Result<pb::SupplierProfile, Status> {
         real_name_status: real_name_to_pb(real_name) as i32,
         create_time: Some(ts(row.created_at)),
         update_time: Some(ts(row.updated_at)),
+        open_programs: row
+            .open_programs
+            .iter()
+            .map(|p| {
+                Program::parse(p)
+                    .map(|p| program_to_pb(p) as i32)
+                    .ok_or_else(|| internal(format!("stored program {p:?}")))
+            })
+            .collect::<Result<_, _>>()?,
     })
+}
+
+/// A program as the contract's AdmissionProgram.
+pub fn program_to_pb(p: Program) -> pb::AdmissionProgram {
+    match p {
+        Program::TradeAssurance => pb::AdmissionProgram::TradeAssurance,
+        Program::DirectPay => pb::AdmissionProgram::DirectPay,
+        Program::CrossBorderPay => pb::AdmissionProgram::CrossBorderPay,
+    }
 }
 
 /// A complaint row as the contract's IpComplaint.

@@ -603,6 +603,14 @@ impl IdentityService for Api {
         respond(self.state.check_supplier_admission(s, r.into_inner()).await)
     }
 
+    async fn open_supplier_program(
+        &self,
+        r: Request<OpenSupplierProgramRequest>,
+    ) -> Result<Response<OpenSupplierProgramResponse>, Status> {
+        let s = Subject::from_metadata(r.metadata(), self.state.errors)?;
+        respond(self.state.open_supplier_program(s, r.into_inner()).await)
+    }
+
     async fn set_payment_pin(
         &self,
         r: Request<SetPaymentPinRequest>,

@@ -17,6 +17,39 @@ pub enum Program {
     CrossBorderPay,
 }
 
+impl Program {
+    /// The stored form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Program::TradeAssurance => "TRADE_ASSURANCE",
+            Program::DirectPay => "DIRECT_PAY",
+            Program::CrossBorderPay => "CROSS_BORDER_PAY",
+        }
+    }
+
+    /// From the stored form.
+    pub fn parse(s: &str) -> Option<Program> {
+        [
+            Program::TradeAssurance,
+            Program::DirectPay,
+            Program::CrossBorderPay,
+        ]
+        .into_iter()
+        .find(|p| p.as_str() == s)
+    }
+}
+
+/// Whether a profile change turns cross-border pay on by itself: seed 003, "1688's paid
+/// supplier' stores are enabled by default with this option". A supplier that becomes a
+/// paid TrustPass member is enabled unless the same change sets the flag explicitly.
+pub fn cross_border_pay_by_default(
+    was_paid_trustpass: bool,
+    is_paid_trustpass: bool,
+    flag_set_explicitly: bool,
+) -> bool {
+    !was_paid_trustpass && is_paid_trustpass && !flag_set_explicitly
+}
+
 /// Free or paid member.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Membership {
@@ -107,7 +140,7 @@ pub struct RuleFailure {
 }
 
 /// The message the marketplace shows a buyer when the supplier is not a TrustPass member.
-pub const NOT_TRUSTPASS_MESSAGE: &str = "您还不是诚信通商家,暂时无法开通跨境宝";
+pub const NOT_TRUSTPASS_MESSAGE: &str = "您还不是诚信通商家,暂时无法开通跨境宝.";
 
 fn failure(
     reason: &'static str,
@@ -237,6 +270,27 @@ pub fn check(program: Program, facts: &SupplierFacts, rules: &AdmissionRules) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paid_trustpass_members_are_enabled_for_cross_border_pay_by_default() {
+        assert!(cross_border_pay_by_default(false, true, false));
+        // Set explicitly in the same change: the operator's value stands.
+        assert!(!cross_border_pay_by_default(false, true, true));
+        // Already a paid TrustPass member (it may have opted out): unchanged.
+        assert!(!cross_border_pay_by_default(true, true, false));
+        assert!(!cross_border_pay_by_default(false, false, false));
+        for p in [
+            Program::TradeAssurance,
+            Program::DirectPay,
+            Program::CrossBorderPay,
+        ] {
+            assert_eq!(Program::parse(p.as_str()), Some(p));
+        }
+        assert_eq!(
+            NOT_TRUSTPASS_MESSAGE,
+            "您还不是诚信通商家,暂时无法开通跨境宝."
+        );
+    }
 
     fn good() -> SupplierFacts {
         SupplierFacts {

@@ -234,10 +234,12 @@ pub async fn sync_operators(
     now: DateTime<Utc>,
 ) -> anyhow::Result<()> {
     let mut tx = pool.begin().await?;
-    sqlx::query("DELETE FROM operator_grants WHERE NOT (account_id = ANY($1))")
-        .bind(operators)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(
+        "DELETE FROM operator_grants WHERE source = 'CONFIG' AND NOT (account_id = ANY($1))",
+    )
+    .bind(operators)
+    .execute(&mut *tx)
+    .await?;
     for id in operators {
         let granted = sqlx::query(
             "INSERT INTO operator_grants (account_id, granted_at)

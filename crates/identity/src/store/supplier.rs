@@ -23,6 +23,8 @@ pub struct ProfileRow {
     pub real_name_status: String,
     pub ip_complaint_count: i64,
     pub company_ip_complaint_count: i64,
+    /// Programs opened by the supplier, oldest first (stored names).
+    pub open_programs: Vec<String>,
 }
 
 macro_rules! profile_select {
@@ -34,7 +36,10 @@ macro_rules! profile_select {
                   WHERE c.account_id = p.account_id AND c.serious) AS ip_complaint_count,
                 (SELECT count(*) FROM ip_complaints c
                    JOIN supplier_profiles q ON q.account_id = c.account_id
-                  WHERE q.company_id = p.company_id AND c.serious) AS company_ip_complaint_count
+                  WHERE q.company_id = p.company_id AND c.serious) AS company_ip_complaint_count,
+                ARRAY(SELECT o.program FROM supplier_programs o
+                       WHERE o.account_id = p.account_id
+                       ORDER BY o.opened_at, o.program) AS open_programs
          FROM supplier_profiles p JOIN accounts a ON a.account_id = p.account_id
          WHERE p.account_id = $1"
     };
@@ -110,6 +115,26 @@ pub async fn update(
     .bind(p.bad_credit_record)
     .bind(p.violation_points)
     .bind(&p.risk_flags)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Records that the supplier opened `program` (stored name); opening it again keeps the
+/// first time.
+pub async fn open_program(
+    conn: &mut PgConnection,
+    account_id: Uuid,
+    program: &str,
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO supplier_programs (account_id, program, opened_at) VALUES ($1, $2, $3)
+         ON CONFLICT (account_id, program) DO NOTHING",
+    )
+    .bind(account_id)
+    .bind(program)
     .bind(now)
     .execute(conn)
     .await?;
