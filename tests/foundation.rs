@@ -260,3 +260,60 @@ async fn a_service_role_cannot_read_another_services_schema() -> anyhow::Result<
     }
     tp.stop().await
 }
+
+/// The manifests as a platform team's cluster would run several pods of each service:
+/// the HPA alone owns each Deployment's replica count (a `replicas` field beside it would
+/// reset the count on every apply), and the services dial each other through headless
+/// Services, whose DNS names answer every pod, so calls spread over the pods.
+#[test]
+fn manifests_leave_the_count_to_the_autoscaler_and_dial_peers_headless() {
+    let root = format!("{}/../k8s", env!("CARGO_MANIFEST_DIR"));
+    let read = |p: &str| {
+        std::fs::read_to_string(format!("{root}/{p}")).unwrap_or_else(|e| panic!("{p}: {e}"))
+    };
+    let peers = read("base/peers.yaml");
+    let config = read("base/config.yaml");
+    for (service, port) in [
+        ("identity", 50051),
+        ("wallet", 50052),
+        ("authorization", 50053),
+        ("order", 50054),
+        ("fx", 50055),
+    ] {
+        let text = read(&format!("base/{service}.yaml"));
+        let deployment = text
+            .split("\n---")
+            .find(|d| d.contains("kind: Deployment"))
+            .expect("a Deployment");
+        assert!(
+            !deployment
+                .lines()
+                .any(|l| l.trim_start().starts_with("replicas:")),
+            "{service}: the Deployment sets replicas beside its HPA"
+        );
+        assert!(text.contains("kind: HorizontalPodAutoscaler"), "{service}");
+        let headless = peers
+            .split("\n---")
+            .find(|d| d.contains(&format!("name: {service}-pods")))
+            .unwrap_or_else(|| panic!("no headless Service for {service}"));
+        assert!(headless.contains("clusterIP: None"), "{service}");
+        assert!(
+            headless.contains(&format!("app.kubernetes.io/name: {service}")),
+            "{service}"
+        );
+        let key = format!(
+            "KJ_{}_URL: http://{service}-pods:{port}",
+            service.to_uppercase()
+        );
+        assert!(config.contains(&key), "config.yaml lacks {key}");
+    }
+    for overlay in [
+        "overlays/dev/kustomization.yaml",
+        "overlays/prod/kustomization.yaml",
+    ] {
+        assert!(
+            !read(overlay).contains("/spec/replicas"),
+            "{overlay} sets replicas"
+        );
+    }
+}

@@ -10,6 +10,7 @@ mod identity;
 mod journeys;
 mod order;
 mod sandbox;
+mod scale;
 mod tls;
 mod wallet;
 

@@ -168,12 +168,6 @@ pub fn internal(cause: impl std::fmt::Display) -> Status {
     kuajing_platform::error::internal(cause)
 }
 
-/// True when a service's status is a transport failure (no answer), which an idempotent
-/// call may retry.
-pub fn is_no_answer(status: &Status) -> bool {
-    status.code() == Code::Unavailable && status.get_details_error_info().is_none()
-}
-
 /// What the client sees of a service's answer: the same code, message and details, except
 /// a refusal of edge's credential (INTERNAL), and a missing or late answer (edge's
 /// UPSTREAM_UNAVAILABLE / UPSTREAM_DEADLINE_EXCEEDED).
@@ -253,12 +247,14 @@ mod tests {
         // A service's own UNAVAILABLE reason is its answer, not silence.
         let sender =
             ErrorDomain("identity.kuajing").refuse(Code::Unavailable, "SENDER_UNAVAILABLE", "x");
-        assert!(!is_no_answer(&sender));
+        assert!(kuajing_platform::outbound::answered(&sender));
         assert_eq!(
             reason(&from_upstream("identity", sender)),
             "SENDER_UNAVAILABLE"
         );
-        assert!(is_no_answer(&Status::unavailable("x")));
+        assert!(kuajing_platform::outbound::is_transient(
+            &Status::unavailable("x")
+        ));
     }
 
     #[test]

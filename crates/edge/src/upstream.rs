@@ -1,12 +1,14 @@
 //! Calls to the internal services: one client per service on the shared peer channels
 //! (which add edge's service credential), each call marked with the person edge acts for
-//! (`kj-subject`), the client's trace context, and a deadline; an idempotent call that got
-//! no answer is retried with backoff within that deadline. Answers pass through
-//! `errors::from_upstream`.
+//! (`kj-subject`), the client's trace context, and a deadline; the platform's call policy
+//! (`kuajing_platform::outbound`) retries a call that got no answer (every call edge makes
+//! carries a request id derived from the client's, so it is safe to repeat) within that
+//! deadline. Answers pass through `errors::from_upstream`.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+use kuajing_platform::outbound;
 use kuajing_platform::service::{PeerChannel, Peers, for_subject};
 use kuajing_proto::authorization::v1::authorization_service_client::AuthorizationServiceClient;
 use kuajing_proto::fx::v1::fx_service_client::FxServiceClient;
@@ -116,9 +118,21 @@ impl Upstream {
         F: Fn(tonic::Request<M>) -> Fut + Send + Sync,
         Fut: Future<Output = Result<tonic::Response<R>, Status>> + Send,
     {
-        let mut attempt = 0;
-        loop {
-            let timeout = out.timeout().ok_or_else(errors::client_deadline)?;
+        if out.timeout().is_none() {
+            return Err(errors::client_deadline());
+        }
+        // The platform's call policy with this RPC's budget and retries; the client's
+        // deadline less edge's margin for its own answer bounds every attempt.
+        let policy = outbound::CallPolicy {
+            attempt_deadline: out.budget,
+            attempts: out.retries.saturating_add(1),
+            first_backoff: deadline::FIRST_BACKOFF,
+        };
+        let until = out
+            .deadline
+            .map(|d| d.checked_sub(deadline::MARGIN).unwrap_or_else(Instant::now));
+        let send = &send;
+        outbound::call(&policy, until, outbound::Repeat::Safe, |timeout| {
             let mut request = tonic::Request::new(message.clone());
             request.set_timeout(timeout);
             if let Some(subject) = out.subject {
@@ -127,22 +141,15 @@ impl Upstream {
             for (k, v) in out.trace {
                 request.metadata_mut().insert(k.clone(), v.clone());
             }
-            let status = match tokio::time::timeout(timeout, send(request)).await {
-                Err(_) => return Err(errors::upstream_deadline(service)),
-                Ok(Ok(response)) => return Ok(response.into_inner()),
-                Ok(Err(status)) => status,
-            };
-            if errors::is_no_answer(&status) && attempt < out.retries {
-                attempt += 1;
-                let pause = deadline::backoff(attempt);
-                if out.timeout().is_some_and(|t| t > pause) {
-                    tracing::debug!(service, attempt, "no answer; retrying");
-                    tokio::time::sleep(pause).await;
-                    continue;
+            async move {
+                match tokio::time::timeout(timeout, send(request)).await {
+                    Err(_) => Err(Status::deadline_exceeded("no answer within the deadline")),
+                    Ok(answer) => answer.map(tonic::Response::into_inner),
                 }
             }
-            return Err(errors::from_upstream(service, status));
-        }
+        })
+        .await
+        .map_err(|status| errors::from_upstream(service, status))
     }
 }
 

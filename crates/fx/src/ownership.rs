@@ -7,7 +7,8 @@ use kuajing_proto::wallet::v1::{GetWalletRequest, get_wallet_request::Lookup};
 use tonic::{Code, Status};
 use uuid::Uuid;
 
-use crate::ops::{Ctx, WALLET_DEADLINE};
+use crate::ops::Ctx;
+use kuajing_platform::outbound;
 
 /// Reason: the person does not own the wallet.
 pub const NOT_OWNER: &str = "NOT_OWNER";
@@ -54,12 +55,15 @@ pub async fn check(ctx: &Ctx, caller: Option<&Caller>, scope: Scope<'_>) -> Resu
         },
     };
     let Some(wallet) = wallet else { return Ok(()) };
-    let mut get = tonic::Request::new(GetWalletRequest {
+    let get = GetWalletRequest {
         lookup: Some(Lookup::WalletId(wallet.to_string())),
-    });
-    get.set_timeout(WALLET_DEADLINE);
-    let owner = match ctx.wallet()?.get_wallet(get).await {
-        Ok(r) => r.into_inner().wallet.map(|w| w.owner_account_id),
+    };
+    let owner = match outbound::unary(&ctx.wallet()?, get, |mut c, r| async move {
+        c.get_wallet(r).await
+    })
+    .await
+    {
+        Ok(r) => r.wallet.map(|w| w.owner_account_id),
         Err(s) if s.code() == Code::NotFound => return Ok(()),
         Err(s) => return Err(s),
     };

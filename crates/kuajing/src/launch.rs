@@ -27,11 +27,13 @@ use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
-/// One service up and serving.
+/// One instance of a service up and serving.
 #[derive(Clone, Debug)]
 pub struct Running {
     /// The service's definition.
     pub def: &'static ServiceDef,
+    /// Which instance (0 to replicas - 1).
+    pub instance: usize,
     /// Where it listens.
     pub addr: SocketAddr,
 }
@@ -42,8 +44,8 @@ pub struct Platform {
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<anyhow::Result<()>>>,
     keyring: Keyring,
-    /// Services on runtimes of their own (restartable), by name.
-    isolated: Vec<(&'static str, Isolated)>,
+    /// Service instances on runtimes of their own (restartable), by name and instance.
+    isolated: Vec<((&'static str, usize), Isolated)>,
     /// What a restart needs.
     restart: RestartInfo,
     /// The sandbox's address, when it runs.
@@ -137,6 +139,9 @@ fn spawn_isolated(start: IsolatedStart) -> anyhow::Result<Isolated> {
             // Drops every task still on the runtime (a crash, when killed), waiting only
             // for the runtime's threads to let go.
             runtime.shutdown_timeout(Duration::from_secs(5));
+            if let Err(e) = &result {
+                tracing::error!(service = name, error = %format!("{e:#}"), "service stopped with an error");
+            }
             let _ = done_tx.send(result);
         })
         .with_context(|| format!("{name}: a thread of its own"))?;
@@ -183,6 +188,10 @@ pub struct LaunchSettings {
     /// Serve the sandbox (simulated bank and mailbox) beside the services, on the port
     /// named "sandbox" in `ports` (default 50056); `None` serves none.
     pub sandbox: Option<SandboxSettings>,
+    /// Instances of every service (at least 1). Instance `i` listens on its service's port
+    /// plus `100 * i` (ephemeral ports stay ephemeral), and every peer name resolves to all
+    /// of them, so calls balance over them as over a Kubernetes Deployment's pods.
+    pub replicas: usize,
 }
 
 /// `server` with service `name`'s own certificate from `tls`, when TLS is on.
@@ -230,6 +239,7 @@ impl LaunchSettings {
             options: Vec::new(),
             tls: None,
             sandbox: None,
+            replicas: 1,
         }
     }
 
@@ -260,21 +270,39 @@ impl Platform {
         admin: &PgConnectOptions,
         settings: &LaunchSettings,
     ) -> anyhow::Result<Platform> {
+        let replicas = settings.replicas.max(1);
         let mut listeners = Vec::new();
         for def in defs {
-            let addr = SocketAddr::new(settings.host, settings.port(def.name));
-            let listener =
-                listen(addr).with_context(|| format!("{}: cannot listen on {addr}", def.name))?;
-            listeners.push((*def, listener.local_addr()?, listener));
+            let base = settings.port(def.name);
+            for instance in 0..replicas {
+                let offset = u16::try_from(100 * instance).context("too many replicas")?;
+                let port = if base == 0 {
+                    0
+                } else {
+                    base.checked_add(offset).context("port out of range")?
+                };
+                let addr = SocketAddr::new(settings.host, port);
+                let listener = listen(addr)
+                    .with_context(|| format!("{}: cannot listen on {addr}", def.name))?;
+                listeners.push((*def, instance, listener.local_addr()?, listener));
+            }
         }
         let scheme = if settings.tls.is_some() {
             "https"
         } else {
             "http"
         };
-        let urls: Vec<(String, String)> = listeners
+        // Each peer name: every instance of it, comma-separated (balanced by the callers).
+        let urls: Vec<(String, String)> = defs
             .iter()
-            .map(|(def, addr, _)| (def.name.to_owned(), format!("{scheme}://{addr}")))
+            .map(|def| {
+                let all: Vec<String> = listeners
+                    .iter()
+                    .filter(|(d, ..)| d.name == def.name)
+                    .map(|(_, _, addr, _)| format!("{scheme}://{addr}"))
+                    .collect();
+                (def.name.to_owned(), all.join(","))
+            })
             .collect();
         // One key per service (and the operators'), trusted by all: service credentials.
         let names: Vec<&str> = defs.iter().map(|d| d.name).collect();
@@ -284,18 +312,19 @@ impl Platform {
         // leaves nothing half-started.
         let database = Database::Provision(admin.clone());
         let mut prepared = Vec::new();
-        for (def, addr, listener) in listeners {
-            let pool = service::prepare_database(def, &database, &settings.pool, true)
+        for (def, instance, addr, listener) in listeners {
+            let migrate = instance == 0;
+            let pool = service::prepare_database(def, &database, &settings.pool, migrate)
                 .await
                 .with_context(|| format!("{}: preparing schema {}", def.name, def.schema))?;
-            prepared.push((def, addr, listener, pool));
+            prepared.push((def, instance, addr, listener, pool));
         }
 
         let (stop, stopped) = watch::channel(false);
         let mut services = Vec::new();
         let mut tasks = Vec::new();
         let mut isolated = Vec::new();
-        for (def, addr, listener, pool) in prepared {
+        for (def, instance, addr, listener, pool) in prepared {
             if settings.restartable.contains(&def.name) {
                 // Served from a runtime of its own, with a pool made there.
                 pool.close().await;
@@ -313,8 +342,12 @@ impl Platform {
                     options: settings.options_of(def.name),
                     stopped: stopped.clone(),
                 };
-                isolated.push((def.name, spawn_isolated(start)?));
-                services.push(Running { def, addr });
+                isolated.push(((def.name, instance), spawn_isolated(start)?));
+                services.push(Running {
+                    def,
+                    instance,
+                    addr,
+                });
                 continue;
             }
             let mut stopped = stopped.clone();
@@ -337,7 +370,11 @@ impl Platform {
                 pool.close().await;
                 Ok(())
             }));
-            services.push(Running { def, addr });
+            services.push(Running {
+                def,
+                instance,
+                addr,
+            });
         }
         let sandbox_addr = match &settings.sandbox {
             None => None,
@@ -390,17 +427,23 @@ impl Platform {
 
     /// Ends a restartable service abruptly, as a crash would: nothing is drained, every
     /// task it had is dropped where it was, its connections close. Waits until it is gone.
+    /// With replicas, its first instance.
     pub async fn kill(&mut self, name: &str) -> anyhow::Result<()> {
+        self.kill_instance(name, 0).await
+    }
+
+    /// Ends instance `instance` of a restartable service abruptly (see [`Platform::kill`]).
+    pub async fn kill_instance(&mut self, name: &str, instance: usize) -> anyhow::Result<()> {
         let slot = self
             .isolated
             .iter_mut()
-            .find(|(n, _)| *n == name)
+            .find(|(key, _)| *key == (name, instance))
             .map(|(_, s)| s)
-            .with_context(|| format!("{name} was not launched as restartable"))?;
+            .with_context(|| format!("{name}/{instance} was not launched as restartable"))?;
         let kill = slot
             .kill
             .take()
-            .with_context(|| format!("{name} is not running"))?;
+            .with_context(|| format!("{name}/{instance} is not running"))?;
         let _ = kill.send(());
         if let Some(done) = slot.done.take() {
             let _ = done.await;
@@ -408,23 +451,28 @@ impl Platform {
         Ok(())
     }
 
-    /// Starts a killed service again, on the same port and database.
+    /// Starts a killed service again, on the same port and database (its first instance).
     pub async fn restart(&mut self, name: &str) -> anyhow::Result<()> {
+        self.restart_instance(name, 0).await
+    }
+
+    /// Starts a killed instance again, on the same port and database.
+    pub async fn restart_instance(&mut self, name: &str, instance: usize) -> anyhow::Result<()> {
         let running = self
             .services
             .iter()
-            .find(|r| r.def.name == name)
+            .find(|r| r.def.name == name && r.instance == instance)
             .cloned()
-            .with_context(|| format!("no service {name}"))?;
+            .with_context(|| format!("no service {name}/{instance}"))?;
         let slot = self
             .isolated
             .iter_mut()
-            .find(|(n, _)| *n == name)
+            .find(|(key, _)| *key == (name, instance))
             .map(|(_, s)| s)
-            .with_context(|| format!("{name} was not launched as restartable"))?;
+            .with_context(|| format!("{name}/{instance} was not launched as restartable"))?;
         anyhow::ensure!(
             slot.kill.is_none(),
-            "{name} is still running; kill it first"
+            "{name}/{instance} is still running; kill it first"
         );
         let listener = listen(running.addr)
             .with_context(|| format!("{name}: cannot listen on {} again", running.addr))?
@@ -463,7 +511,26 @@ impl Platform {
         self.sandbox
     }
 
-    /// The address of a service by short name (`sandbox` for the sandbox, when it runs).
+    /// Every instance's address of a service by short name.
+    pub fn addrs(&self, name: &str) -> Vec<SocketAddr> {
+        self.services
+            .iter()
+            .filter(|r| r.def.name == name)
+            .map(|r| r.addr)
+            .collect()
+    }
+
+    /// The peer setting of a service by short name: every instance's URL, comma-separated.
+    pub fn peer_url(&self, name: &str) -> Option<&str> {
+        self.restart
+            .urls
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, u)| u.as_str())
+    }
+
+    /// The address of a service by short name (its first instance; `sandbox` for the
+    /// sandbox, when it runs).
     pub fn addr(&self, name: &str) -> Option<SocketAddr> {
         self.services
             .iter()

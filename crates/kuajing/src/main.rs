@@ -88,6 +88,11 @@ struct UpArgs {
     /// or `manual` (only on `kuajing sandbox settle` / SandboxService.SettleWithdrawal).
     #[arg(long, env = "KJ_SANDBOX_BANK_SETTLE_AFTER", default_value = "3")]
     bank_settle_after: kuajing::sandbox::Settlement,
+    /// Instances of every service. Instance i listens on its service's port + 100 x i;
+    /// every service balances its calls to a peer over all of the peer's instances
+    /// (the metric rpc.client.calls counts them per instance).
+    #[arg(long, env = "KJ_UP_REPLICAS", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=9))]
+    replicas: u16,
     /// Mutual TLS between the services, with development certificates made afresh at
     /// each start and written to `<data dir>/tls` (for grpcurl's -cacert, -cert, -key).
     #[arg(long, env = "KJ_UP_TLS")]
@@ -142,6 +147,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         sandbox: Some(kuajing::sandbox::SandboxSettings {
             settlement: args.bank_settle_after,
         }),
+        replicas: usize::from(args.replicas),
         tls: if args.tls {
             Some(kuajing::certs::DevCertificates::local()?)
         } else {
@@ -163,9 +169,14 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         }
     };
     for s in platform.services() {
+        let name = if args.replicas > 1 {
+            format!("{}/{}", s.def.name, s.instance)
+        } else {
+            s.def.name.to_owned()
+        };
         println!(
-            "ready      {:<14} {:<46} {}",
-            s.def.name, s.def.grpc_service, s.addr
+            "ready      {name:<14} {:<46} {}",
+            s.def.grpc_service, s.addr
         );
     }
     // Internal services take only service credentials: an operator token for local
@@ -194,6 +205,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
             urls: platform
                 .services()
                 .iter()
+                .filter(|s| s.instance == 0)
                 .map(|s| (s.def.name.to_owned(), format!("http://{}", s.addr)))
                 .collect(),
             keyring: platform.keyring().clone(),

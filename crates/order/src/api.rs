@@ -184,11 +184,7 @@ impl OrderService for Api {
     ) -> Result<Response<PayOrdersResponse>, Status> {
         let who = Who::of(&request);
         // Wait for the saga within the caller's deadline (less a margin for the answer).
-        let budget = request
-            .metadata()
-            .get("grpc-timeout")
-            .and_then(|v| v.to_str().ok())
-            .and_then(ops::sweeps::grpc_timeout)
+        let budget = kuajing_platform::outbound::timeout_of(request.metadata())
             .map(|t| t.saturating_sub(Duration::from_millis(300)))
             .map_or(self.ctx.settings.pay_wait, |t| {
                 t.min(self.ctx.settings.pay_wait)

@@ -49,10 +49,18 @@ pub async fn provision(
         format!("ALTER SCHEMA {schema} OWNER TO {role}"),
         format!("REVOKE ALL ON SCHEMA {schema} FROM PUBLIC"),
     ];
+    // Replicas start together (pods of one Deployment, their init containers): concurrent
+    // GRANTs and ALTERs on one schema fail with "tuple concurrently updated". One
+    // provisioning at a time per server.
+    let mut tx = conn.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('kuajing.provision', 0))")
+        .execute(&mut *tx)
+        .await?;
     for sql in statements {
         // Identifiers were checked above; nothing here comes from a request.
-        sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut conn).await?;
+        sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut *tx).await?;
     }
+    tx.commit().await?;
     conn.close().await?;
     Ok(admin.clone().username(role))
 }

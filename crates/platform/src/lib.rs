@@ -2,6 +2,7 @@
 //! Postgres (pool, per-schema migrations), the error model, idempotency and money.
 
 pub mod auth;
+pub mod balance;
 pub mod clock;
 pub mod config;
 pub mod db;
@@ -9,6 +10,7 @@ pub mod error;
 pub mod idempotency;
 pub mod metrics;
 pub mod money;
+pub mod outbound;
 pub mod page;
 pub mod server;
 pub mod service;

@@ -13,7 +13,9 @@ use sqlx::postgres::PgConnectOptions;
 use tokio::net::TcpListener;
 use tonic::service::Routes;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Endpoint;
+
+use crate::balance::{Balanced, EndpointFn, Source};
 
 use crate::auth::{self, ServiceKeys};
 use crate::clock::Clock;
@@ -61,17 +63,17 @@ impl ServiceDef {
     }
 }
 
-/// Where the other services are, by short name, with one lazily connecting channel per
-/// peer (shared by every call: HTTP/2 multiplexes them) that carries this service's
-/// credential on every request.
+/// Where the other services are, by short name: per peer a [`Balanced`] channel over every
+/// instance of it (a static list, or what a DNS name resolves to), shared by every call,
+/// that carries this service's credential on every request.
 #[derive(Clone, Debug)]
 pub struct Peers {
-    channels: Arc<BTreeMap<String, (String, Channel)>>,
+    channels: Arc<BTreeMap<String, (String, Balanced)>>,
     keys: Arc<ServiceKeys>,
 }
 
 /// A channel to a peer; every request on it carries a service token for that peer.
-pub type PeerChannel = InterceptedService<Channel, Outgoing>;
+pub type PeerChannel = InterceptedService<Balanced, Outgoing>;
 
 /// Adds this service's credential (a token for the peer) to each outgoing request.
 #[derive(Clone, Debug)]
@@ -121,33 +123,52 @@ pub fn default_port(name: &str) -> Option<u16> {
 }
 
 impl Peers {
-    /// From `(name, url)` pairs such as `("wallet", "http://127.0.0.1:50052")`, calling
-    /// as the service `keys` belong to, over mutual TLS when `tls` is given (every peer
-    /// then dialled as `https://`). Must run inside a tokio runtime.
+    /// From `(name, setting)` pairs such as `("wallet", "http://127.0.0.1:50052")`, a
+    /// setting being one URL, several comma-separated, or one whose host is a DNS name
+    /// (resolved to every instance; see [`crate::balance`]); calling as the service `keys`
+    /// belong to, over mutual TLS when `tls` is given (every peer then dialled as
+    /// `https://`). Must run inside a tokio runtime.
     pub fn new(
         urls: impl IntoIterator<Item = (String, String)>,
         keys: Arc<ServiceKeys>,
         tls: Option<&MutualTls>,
     ) -> anyhow::Result<Self> {
-        let mut channels = BTreeMap::new();
-        for (name, url) in urls {
-            let url = match tls {
-                Some(_) => crate::tls::secure_url(&url),
-                None => url,
+        let tls = tls.cloned();
+        // The instances' certificates carry the peer's short name (`wallet`), however it
+        // is dialled (a headless Service's pod addresses, a DNS name).
+        let endpoint: EndpointFn = Arc::new(move |url: &str, peer: &str| {
+            let url = match &tls {
+                Some(_) => crate::tls::secure_url(url),
+                None => url.to_owned(),
             };
-            let mut endpoint = Endpoint::from_shared(url.clone())?
+            let mut endpoint = Endpoint::from_shared(url)?
                 .connect_timeout(std::time::Duration::from_secs(5))
                 .tcp_nodelay(true)
                 .http2_keep_alive_interval(std::time::Duration::from_secs(30));
-            if let Some(tls) = tls {
-                endpoint = endpoint.tls_config(tls.client())?;
+            if let Some(tls) = &tls {
+                endpoint = endpoint.tls_config(tls.client().domain_name(peer))?;
             }
-            channels.insert(name, (url, endpoint.connect_lazy()));
+            Ok(endpoint)
+        });
+        let mut channels = BTreeMap::new();
+        for (name, setting) in urls {
+            let source = Source::parse(&setting)
+                .map_err(|e| anyhow::anyhow!("peer {name}: {setting:?}: {e}"))?;
+            let balanced = Balanced::new(&name, &source, endpoint.clone())?;
+            channels.insert(name, (setting, balanced));
         }
         Ok(Peers {
             channels: Arc::new(channels),
             keys,
         })
+    }
+
+    /// Calls sent to each instance of `name` so far, by URL.
+    pub fn calls(&self, name: &str) -> Vec<(String, u64)> {
+        self.channels
+            .get(name)
+            .map(|(_, b)| b.calls())
+            .unwrap_or_default()
     }
 
     /// The URL of `name`, if known.

@@ -235,6 +235,21 @@ impl TestPlatform {
         .await
     }
 
+    /// As [`TestPlatform::start`], with `replicas` instances of every service (each peer
+    /// name resolving to all of them) and the `restartable` services' instances each on a
+    /// runtime of its own ([`TestPlatform::kill_instance`]).
+    pub async fn start_replicated(
+        replicas: usize,
+        restartable: &[&'static str],
+    ) -> anyhow::Result<TestPlatform> {
+        Self::launch(LaunchSettings {
+            replicas,
+            restartable: restartable.to_vec(),
+            ..LaunchSettings::ephemeral()
+        })
+        .await
+    }
+
     /// As [`TestPlatform::start`], with the sandbox (simulated bank and mailbox) served
     /// beside the services, its bank settling withdrawals as `settlement` says.
     pub async fn start_with_sandbox(
@@ -270,6 +285,11 @@ impl TestPlatform {
         self.platform.kill(name).await
     }
 
+    /// Ends one instance of a service started restartable (see [`TestPlatform::kill`]).
+    pub async fn kill_instance(&mut self, name: &str, instance: usize) -> anyhow::Result<()> {
+        self.platform.kill_instance(name, instance).await
+    }
+
     /// Starts a killed service again on the same port and database (clients reconnect).
     pub async fn restart(&mut self, name: &str) -> anyhow::Result<()> {
         self.platform.restart(name).await
@@ -283,6 +303,11 @@ impl TestPlatform {
     /// The test's database.
     pub fn db(&self) -> &TestDb {
         &self.db
+    }
+
+    /// The launched platform, to kill and restart instances.
+    pub fn platform_mut(&mut self) -> &mut Platform {
+        &mut self.platform
     }
 
     /// The launched platform (addresses, definitions).
@@ -352,6 +377,7 @@ impl TestPlatform {
                 .platform
                 .services()
                 .iter()
+                .filter(|r| r.instance == 0)
                 .map(|r| (r.def.name.to_owned(), format!("http://{}", r.addr)))
                 .collect(),
             keyring: self.platform.keyring().clone(),

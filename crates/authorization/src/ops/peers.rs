@@ -1,13 +1,16 @@
-//! Calls to identity, wallet and fx: each with a deadline, never inside a database
-//! transaction. A peer's business refusal (a status carrying its ErrorInfo) passes through
+//! Calls to identity, wallet and fx, made with the platform's one call policy
+//! (`kuajing_platform::outbound`: a deadline per attempt, retried when nothing was answered;
+//! every call here is a read or carries a request id derived from the caller's, so it is
+//! safe to repeat), never inside a database transaction. A peer's business refusal (a status carrying its ErrorInfo) passes through
 //! unchanged (domain identity.kuajing, ...); a peer that does not answer becomes
 //! UNAVAILABLE with IDENTITY_UNAVAILABLE, WALLET_UNAVAILABLE or FX_UNAVAILABLE (nothing is
 //! written; retry with the same request_id).
 
-use std::time::Duration;
+use std::future::Future;
 
 use chrono::{DateTime, Utc};
 use kuajing_platform::error::internal;
+use kuajing_platform::outbound;
 use kuajing_platform::service::PeerChannel;
 use kuajing_platform::{Currency, Money, time};
 use kuajing_proto::fx::v1::GetEquivalentRequest;
@@ -24,14 +27,10 @@ use kuajing_proto::wallet::v1::{GetWalletRequest, Wallet, get_wallet_request};
 use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
 use tonic::{Code, Status};
-use tonic_types::StatusExt;
 use uuid::Uuid;
 
 use super::Ctx;
 use crate::domain::decision::Admission;
-
-/// Deadline of each call to a peer.
-pub const PEER_DEADLINE: Duration = Duration::from_secs(5);
 
 /// Reason: identity did not answer.
 pub const IDENTITY_UNAVAILABLE: &str = "IDENTITY_UNAVAILABLE";
@@ -86,23 +85,11 @@ pub fn unavailable(ctx: &Ctx, peer: Peer, cause: &Status) -> Status {
     )
 }
 
-/// True for a failure that says nothing about the request (the peer is down, slow,
-/// overloaded or failed internally): a retry may succeed.
+/// True for a failure that says nothing about the request: transient by the platform's
+/// classifier, and not a reason of the peer's own (identity's SENDER_UNAVAILABLE is an
+/// answer, passed through).
 pub fn is_transient(status: &Status) -> bool {
-    let answered = status
-        .get_details_error_info()
-        .is_some_and(|i| !i.reason.is_empty());
-    match status.code() {
-        Code::DeadlineExceeded
-        | Code::Cancelled
-        | Code::Unknown
-        | Code::Internal
-        | Code::Unimplemented
-        | Code::Aborted
-        | Code::DataLoss => true,
-        Code::Unavailable | Code::ResourceExhausted => !answered,
-        _ => false,
-    }
+    outbound::is_transient(status) && !outbound::answered(status)
 }
 
 /// A peer's failure as this service answers it: transient failures become
@@ -115,16 +102,16 @@ pub fn peer_error(ctx: &Ctx, peer: Peer, status: Status) -> Status {
     }
 }
 
-/// A request with the peer deadline. It names no `kj-subject`: only edge may act for a
-/// person; this service calls as itself (its credential is added by the channel).
-fn request<T>(message: T) -> tonic::Request<T> {
-    let mut r = tonic::Request::new(message);
-    r.set_timeout(PEER_DEADLINE);
-    r
-}
-
-fn identity(ctx: &Ctx) -> Result<IdentityServiceClient<PeerChannel>, Status> {
-    Ok(IdentityServiceClient::new(Peer::Identity.channel(ctx)?))
+/// Sends `message` to `peer` with `send` (a client method on the peer's channel), each
+/// attempt with its deadline. It names no `kj-subject`: only edge may act for a person;
+/// this service calls as itself (its credential is added by the channel).
+async fn call<M, R, F, Fut>(ctx: &Ctx, peer: Peer, message: M, send: F) -> Result<R, Status>
+where
+    M: Clone,
+    F: Fn(PeerChannel, tonic::Request<M>) -> Fut,
+    Fut: Future<Output = Result<tonic::Response<R>, Status>>,
+{
+    outbound::unary(&peer.channel(ctx)?, message, send).await
 }
 
 /// The request id this service uses for its own call to a peer on behalf of the caller's
@@ -144,11 +131,15 @@ pub fn derived_request_id(label: &str, request_id: Uuid) -> Uuid {
 
 /// An identity account; `None` when there is none.
 pub async fn account(ctx: &Ctx, account_id: Uuid) -> Result<Option<Account>, Status> {
-    let r = request(GetAccountRequest {
+    let r = GetAccountRequest {
         account_id: account_id.to_string(),
-    });
-    match identity(ctx)?.get_account(r).await {
-        Ok(r) => Ok(r.into_inner().account),
+    };
+    match call(ctx, Peer::Identity, r, |c, r| async move {
+        IdentityServiceClient::new(c).get_account(r).await
+    })
+    .await
+    {
+        Ok(r) => Ok(r.account),
         Err(s) if s.code() == Code::NotFound => Ok(None),
         Err(s) => Err(peer_error(ctx, Peer::Identity, s)),
     }
@@ -159,11 +150,15 @@ pub async fn binding_of_member(
     ctx: &Ctx,
     member: MarketplaceMember,
 ) -> Result<Option<LinkedAccount>, Status> {
-    let r = request(GetLinkedAccountRequest {
+    let r = GetLinkedAccountRequest {
         key: Some(get_linked_account_request::Key::MarketplaceMember(member)),
-    });
-    match identity(ctx)?.get_linked_account(r).await {
-        Ok(r) => Ok(r.into_inner().linked_account),
+    };
+    match call(ctx, Peer::Identity, r, |c, r| async move {
+        IdentityServiceClient::new(c).get_linked_account(r).await
+    })
+    .await
+    {
+        Ok(r) => Ok(r.linked_account),
         Err(s) if s.code() == Code::NotFound => Ok(None),
         Err(s) => Err(peer_error(ctx, Peer::Identity, s)),
     }
@@ -171,13 +166,17 @@ pub async fn binding_of_member(
 
 /// A binding by id, in any status; `None` when there is no such binding.
 pub async fn binding(ctx: &Ctx, linked_account_id: Uuid) -> Result<Option<LinkedAccount>, Status> {
-    let r = request(GetLinkedAccountRequest {
+    let r = GetLinkedAccountRequest {
         key: Some(get_linked_account_request::Key::LinkedAccountId(
             linked_account_id.to_string(),
         )),
-    });
-    match identity(ctx)?.get_linked_account(r).await {
-        Ok(r) => Ok(r.into_inner().linked_account),
+    };
+    match call(ctx, Peer::Identity, r, |c, r| async move {
+        IdentityServiceClient::new(c).get_linked_account(r).await
+    })
+    .await
+    {
+        Ok(r) => Ok(r.linked_account),
         Err(s) if s.code() == Code::NotFound => Ok(None),
         Err(s) => Err(peer_error(ctx, Peer::Identity, s)),
     }
@@ -192,19 +191,21 @@ pub async fn send_activation_code(
     channel: VerificationChannel,
     mandate_id: Uuid,
 ) -> Result<VerificationChallenge, Status> {
-    let r = request(SendVerificationCodeRequest {
+    let r = SendVerificationCodeRequest {
         request_id: request_id.to_string(),
         account_id: owner.to_string(),
         channel: channel as i32,
         purpose: VerificationPurpose::ActivateMandate as i32,
         reference: mandate_id.to_string(),
-    });
-    let challenge = identity(ctx)?
-        .send_verification_code(r)
-        .await
-        .map_err(|s| peer_error(ctx, Peer::Identity, s))?
-        .into_inner()
-        .challenge;
+    };
+    let challenge = call(ctx, Peer::Identity, r, |c, r| async move {
+        IdentityServiceClient::new(c)
+            .send_verification_code(r)
+            .await
+    })
+    .await
+    .map_err(|s| peer_error(ctx, Peer::Identity, s))?
+    .challenge;
     challenge.ok_or_else(|| internal("identity sent a code without a challenge"))
 }
 
@@ -217,18 +218,19 @@ pub async fn verify_activation_code(
     code: &str,
     mandate_id: Uuid,
 ) -> Result<(), Status> {
-    let r = request(VerifyCodeRequest {
+    let r = VerifyCodeRequest {
         request_id: request_id.to_string(),
         account_id: owner.to_string(),
         challenge_id: challenge_id.to_string(),
         code: code.to_owned(),
         purpose: VerificationPurpose::ActivateMandate as i32,
         reference: mandate_id.to_string(),
-    });
-    identity(ctx)?
-        .verify_code(r)
-        .await
-        .map_err(|s| peer_error(ctx, Peer::Identity, s))?;
+    };
+    call(ctx, Peer::Identity, r, |c, r| async move {
+        IdentityServiceClient::new(c).verify_code(r).await
+    })
+    .await
+    .map_err(|s| peer_error(ctx, Peer::Identity, s))?;
     Ok(())
 }
 
@@ -240,18 +242,18 @@ pub async fn verify_pin(
     pin: &str,
     mandate_id: Uuid,
 ) -> Result<(), Status> {
-    let r = request(VerifyPaymentPinRequest {
+    let r = VerifyPaymentPinRequest {
         request_id: request_id.to_string(),
         account_id: owner.to_string(),
         pin: pin.to_owned(),
         operation_reference: format!("authorization.RevokeMandate:{mandate_id}"),
-    });
-    let verified = identity(ctx)?
-        .verify_payment_pin(r)
-        .await
-        .map_err(|s| peer_error(ctx, Peer::Identity, s))?
-        .into_inner()
-        .verified;
+    };
+    let verified = call(ctx, Peer::Identity, r, |c, r| async move {
+        IdentityServiceClient::new(c).verify_payment_pin(r).await
+    })
+    .await
+    .map_err(|s| peer_error(ctx, Peer::Identity, s))?
+    .verified;
     if verified {
         Ok(())
     } else {
@@ -263,14 +265,19 @@ pub async fn verify_pin(
 
 /// Whether the supplier is admitted to cross-border pay.
 pub async fn cross_border_admission(ctx: &Ctx, supplier: Uuid) -> Result<Admission, Status> {
-    let r = request(CheckSupplierAdmissionRequest {
+    let r = CheckSupplierAdmissionRequest {
         account_id: supplier.to_string(),
         program: AdmissionProgram::CrossBorderPay as i32,
-    });
-    match identity(ctx)?.check_supplier_admission(r).await {
+    };
+    match call(ctx, Peer::Identity, r, |c, r| async move {
+        IdentityServiceClient::new(c)
+            .check_supplier_admission(r)
+            .await
+    })
+    .await
+    {
         Ok(r) => {
             let a = r
-                .into_inner()
                 .admission
                 .ok_or_else(|| internal("identity answered no admission"))?;
             if a.admitted {
@@ -289,12 +296,15 @@ pub async fn cross_border_admission(ctx: &Ctx, supplier: Uuid) -> Result<Admissi
 
 /// A wallet; `None` when there is no such wallet.
 pub async fn wallet(ctx: &Ctx, wallet_id: Uuid) -> Result<Option<Wallet>, Status> {
-    let r = request(GetWalletRequest {
+    let r = GetWalletRequest {
         lookup: Some(get_wallet_request::Lookup::WalletId(wallet_id.to_string())),
-    });
-    let mut client = WalletServiceClient::new(Peer::Wallet.channel(ctx)?);
-    match client.get_wallet(r).await {
-        Ok(r) => Ok(r.into_inner().wallet),
+    };
+    match call(ctx, Peer::Wallet, r, |c, r| async move {
+        WalletServiceClient::new(c).get_wallet(r).await
+    })
+    .await
+    {
+        Ok(r) => Ok(r.wallet),
         Err(s) if s.code() == Code::NotFound => Ok(None),
         Err(s) => Err(peer_error(ctx, Peer::Wallet, s)),
     }
@@ -325,19 +335,18 @@ pub async fn usd_equivalent(ctx: &Ctx, amount: Money) -> Result<UsdEquivalent, S
             rate_set_at: ctx.now(),
         });
     }
-    let r = request(GetEquivalentRequest {
+    let r = GetEquivalentRequest {
         amount: Some(amount.to_proto()),
         target_currency_code: Currency::USD.code().to_owned(),
-    });
-    let mut client = FxServiceClient::new(Peer::Fx.channel(ctx)?);
+    };
     let fx_failed = |s: &Status| unavailable(ctx, Peer::Fx, s);
-    let eq = client
-        .get_equivalent(r)
-        .await
-        .map_err(|s| fx_failed(&s))?
-        .into_inner()
-        .equivalent
-        .ok_or_else(|| fx_failed(&Status::internal("fx answered no equivalent")))?;
+    let eq = call(ctx, Peer::Fx, r, |c, r| async move {
+        FxServiceClient::new(c).get_equivalent(r).await
+    })
+    .await
+    .map_err(|s| fx_failed(&s))?
+    .equivalent
+    .ok_or_else(|| fx_failed(&Status::internal("fx answered no equivalent")))?;
     let usd = eq
         .equivalent
         .as_ref()

@@ -6,27 +6,7 @@ use std::time::Duration;
 /// Time kept back from the client's deadline for edge to answer.
 pub const MARGIN: Duration = Duration::from_millis(50);
 
-/// Parses a `grpc-timeout` header value: up to 8 digits and a unit (H, M, S, m, u, n).
-pub fn parse_grpc_timeout(value: &str) -> Option<Duration> {
-    let value = value.trim();
-    if value.len() < 2 || value.len() > 9 {
-        return None;
-    }
-    let (digits, unit) = value.split_at(value.len() - 1);
-    if !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let n: u64 = digits.parse().ok()?;
-    Some(match unit {
-        "H" => Duration::from_secs(n.checked_mul(3600)?),
-        "M" => Duration::from_secs(n.checked_mul(60)?),
-        "S" => Duration::from_secs(n),
-        "m" => Duration::from_millis(n),
-        "u" => Duration::from_micros(n),
-        "n" => Duration::from_nanos(n),
-        _ => return None,
-    })
-}
+pub use kuajing_platform::outbound::parse_grpc_timeout;
 
 /// The deadline of one downstream call, given what is left of the client's deadline
 /// (`None`: the client set none) and the call's budget; `None` when the client's deadline
@@ -41,12 +21,9 @@ pub fn downstream(remaining: Option<Duration>, budget: Duration) -> Option<Durat
     }
 }
 
-/// The pause before retry `attempt` (1, 2, ...) of an idempotent call: 25 ms doubling,
-/// at most 400 ms.
-pub fn backoff(attempt: u32) -> Duration {
-    let factor = 1u64 << attempt.saturating_sub(1).min(4);
-    Duration::from_millis(25 * factor)
-}
+/// The pause before the first retry of a call that got no answer (later pauses grow as
+/// the platform's call policy says).
+pub const FIRST_BACKOFF: Duration = Duration::from_millis(25);
 
 #[cfg(test)]
 mod tests {
@@ -82,11 +59,5 @@ mod tests {
         );
         assert_eq!(downstream(Some(Duration::from_millis(50)), budget), None);
         assert_eq!(downstream(Some(Duration::from_millis(10)), budget), None);
-    }
-
-    #[test]
-    fn backoff_doubles_then_stops_growing() {
-        let waits: Vec<u64> = (1..=7).map(|a| backoff(a).as_millis() as u64).collect();
-        assert_eq!(waits, [25, 50, 100, 200, 400, 400, 400]);
     }
 }

@@ -23,8 +23,9 @@ use sqlx::{PgConnection, Row};
 use tonic::{Code, Status};
 use uuid::Uuid;
 
+use super::Ctx;
 use super::rates::check_fresh;
-use super::{Ctx, WALLET_DEADLINE};
+use kuajing_platform::outbound;
 
 /// Reason: the quote expired before the request was accepted.
 pub const QUOTE_EXPIRED: &str = "QUOTE_EXPIRED";
@@ -228,7 +229,7 @@ pub async fn execute(ctx: &Ctx, req: ExecuteQuoteRequest) -> Result<ExecuteQuote
             .map_err(internal)?
             .to_proto())
     };
-    let mut post = tonic::Request::new(PostConversionRequest {
+    let post = PostConversionRequest {
         // One conversion per quote: the quote id is the wallet request's idempotency key.
         request_id: quote_id.to_string(),
         wallet_id: c.wallet_id.to_string(),
@@ -236,10 +237,13 @@ pub async fn execute(ctx: &Ctx, req: ExecuteQuoteRequest) -> Result<ExecuteQuote
         sell_amount: Some(money(&c.sell, c.sell_amount)?),
         buy_amount: Some(money(&c.buy, c.buy_amount)?),
         fee: Some(money(&c.sell, c.fee)?),
-    });
-    post.set_timeout(WALLET_DEADLINE);
-    let posted = match ctx.wallet()?.post_conversion(post).await {
-        Ok(r) => r.into_inner(),
+    };
+    let posted = match outbound::unary(&ctx.wallet()?, post, |mut c, r| async move {
+        c.post_conversion(r).await
+    })
+    .await
+    {
+        Ok(r) => r,
         Err(status) => {
             // A definite refusal: give the quote back. A transient failure keeps the
             // claim, so only this request (retried) can finish it.

@@ -5,7 +5,6 @@ pub mod quotes;
 pub mod rates;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use kuajing_platform::error::internal;
 use kuajing_platform::service::PeerChannel;
@@ -19,9 +18,6 @@ use crate::settings::Settings;
 pub const RATE_NOT_FOUND: &str = "RATE_NOT_FOUND";
 /// Reason: the rate is older than the maximum age.
 pub const RATE_STALE: &str = "RATE_STALE";
-
-/// Deadline of each call to wallet.
-pub const WALLET_DEADLINE: Duration = Duration::from_secs(5);
 
 /// What every operation needs.
 #[derive(Clone)]

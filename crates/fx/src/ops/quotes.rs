@@ -14,9 +14,10 @@ use sqlx::{PgConnection, Row};
 use tonic::{Code, Status};
 use uuid::Uuid;
 
+use super::Ctx;
 use super::rates::{book, check_fresh, resolve};
-use super::{Ctx, WALLET_DEADLINE};
 use crate::domain::quote::{self, Fixed, PriceError};
+use kuajing_platform::outbound;
 
 /// Reason: the computed side of a quote rounds to zero.
 pub const AMOUNT_TOO_SMALL: &str = "AMOUNT_TOO_SMALL";
@@ -160,11 +161,13 @@ pub async fn create(ctx: &Ctx, req: CreateQuoteRequest) -> Result<CreateQuoteRes
     );
 
     // The wallet must exist (its owner's check arrives with service credentials).
-    let mut get = tonic::Request::new(GetWalletRequest {
+    let get = GetWalletRequest {
         lookup: Some(Lookup::WalletId(wallet_id.to_string())),
-    });
-    get.set_timeout(WALLET_DEADLINE);
-    ctx.wallet()?.get_wallet(get).await?;
+    };
+    outbound::unary(&ctx.wallet()?, get, |mut c, r| async move {
+        c.get_wallet(r).await
+    })
+    .await?;
 
     let now = ctx.now();
     idempotency::run(&ctx.svc.pool, ctx.errors(), "CreateQuote", &req.request_id, &req, |mut tx| async move {

@@ -1,34 +1,19 @@
-//! Calls to the other services: each with a deadline, retried with backoff when the
-//! answer is transient (every call order makes is idempotent: reads, or writes with a
-//! request id that is the same on every retry). A peer still unreachable after the retries
-//! answers UNAVAILABLE / DEPENDENCY_UNAVAILABLE.
+//! Calls to the other services, made with the platform's one call policy
+//! (`kuajing_platform::outbound`): each attempt with a deadline, retried when the answer is
+//! transient (every call order makes is safe to repeat: reads, or writes with a request id
+//! that is the same on every retry). A peer still unreachable after the retries answers
+//! UNAVAILABLE / DEPENDENCY_UNAVAILABLE.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::time::Duration;
 
+use kuajing_platform::outbound;
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
 
-/// Deadline of one call to another service.
-pub const DEADLINE: Duration = Duration::from_secs(5);
-/// Attempts per call (the first and the retries).
-pub const ATTEMPTS: u32 = 3;
 /// Reason: a service this call depends on did not answer.
 pub const DEPENDENCY_UNAVAILABLE: &str = "DEPENDENCY_UNAVAILABLE";
-
-/// True for answers that say nothing about the outcome: the call may or may not have
-/// happened, so only a retry with the same request id may follow.
-pub fn transient(s: &Status) -> bool {
-    matches!(
-        s.code(),
-        Code::Unavailable
-            | Code::DeadlineExceeded
-            | Code::Cancelled
-            | Code::Unknown
-            | Code::Internal
-    )
-}
 
 /// The ErrorInfo reason of an answer ("" when none).
 pub fn reason(s: &Status) -> String {
@@ -66,25 +51,16 @@ pub fn unavailable(peer: &str, cause: &Status) -> Status {
     )
 }
 
-/// Runs `call` up to [`ATTEMPTS`] times while it answers transiently.
-pub async fn retry<T, F, Fut>(peer: &str, mut call: F) -> Result<T, Status>
+/// Runs `call` with the platform's call policy (every call order makes is safe to repeat);
+/// a peer that still gives no answer becomes UNAVAILABLE / DEPENDENCY_UNAVAILABLE.
+pub async fn retry<T, F, Fut>(peer: &str, call: F) -> Result<T, Status>
 where
-    F: FnMut() -> Fut,
+    F: FnMut(Duration) -> Fut,
     Fut: Future<Output = Result<T, Status>>,
 {
-    let mut delay = Duration::from_millis(100);
-    let mut attempt = 1;
-    loop {
-        match call().await {
-            Ok(v) => return Ok(v),
-            Err(s) if transient(&s) && attempt < ATTEMPTS => {
-                tokio::time::sleep(delay).await;
-                delay *= 3;
-                attempt += 1;
-            }
-            Err(s) if transient(&s) => return Err(unavailable(peer, &s)),
-            Err(s) => return Err(s),
-        }
+    match outbound::call(&outbound::POLICY, None, outbound::Repeat::Safe, call).await {
+        Err(s) if outbound::is_transient(&s) => Err(unavailable(peer, &s)),
+        other => other,
     }
 }
 
@@ -99,10 +75,10 @@ macro_rules! rpc {
             .channel($peer)
             .map_err(kuajing_platform::error::internal)?;
         let request = $request;
-        $crate::ops::peers::retry($peer, || {
+        $crate::ops::peers::retry($peer, |timeout| {
             let mut client = $client::new(channel.clone());
             let mut r = tonic::Request::new(request.clone());
-            r.set_timeout($crate::ops::peers::DEADLINE);
+            r.set_timeout(timeout);
             async move { client.$method(r).await.map(|r| r.into_inner()) }
         })
         .await

@@ -4,8 +4,6 @@
 //! (due times are compared with the service clock, so tests move the clock, not wait). The
 //! task ends when the service's pool closes (shutdown).
 
-use std::time::Duration;
-
 use super::{Ctx, confirmation, receipt, recovery, wallet_ops};
 
 /// Starts the loops.
@@ -49,33 +47,5 @@ pub async fn sweep(ctx: &Ctx) {
             "finished wallet operations",
             wallet_ops::retry_due(ctx).await,
         );
-    }
-}
-
-/// Parses a `grpc-timeout` header value ("5S", "250m", ...).
-pub fn grpc_timeout(value: &str) -> Option<Duration> {
-    let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
-    let n: u64 = digits.parse().ok()?;
-    Some(match unit {
-        "H" => Duration::from_secs(n * 3600),
-        "M" => Duration::from_secs(n * 60),
-        "S" => Duration::from_secs(n),
-        "m" => Duration::from_millis(n),
-        "u" => Duration::from_micros(n),
-        "n" => Duration::from_nanos(n),
-        _ => return None,
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn grpc_timeouts_parse() {
-        assert_eq!(grpc_timeout("5S"), Some(Duration::from_secs(5)));
-        assert_eq!(grpc_timeout("250m"), Some(Duration::from_millis(250)));
-        assert_eq!(grpc_timeout("x"), None);
-        assert_eq!(grpc_timeout(""), None);
     }
 }

@@ -25,9 +25,10 @@ use sqlx::{PgConnection, Row};
 use tonic::Status;
 use uuid::Uuid;
 
-use super::peers::{self, transient};
+use super::peers;
 use super::{Ctx, receipt, refunds, remittances};
 use crate::rpc;
+use kuajing_platform::outbound::is_transient as transient;
 
 /// Kinds of wallet operations.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -2,10 +2,10 @@
 //! by identity, and REQUESTED -> PROCESSING -> COMPLETED or FAILED (a failure reverses).
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use kuajing_platform::error::internal;
+use kuajing_platform::outbound;
 use kuajing_platform::page::{Cursor, Page};
 use kuajing_platform::{Currency, FieldViolations, Money, idempotency, time};
 use kuajing_proto::fx::v1::{GetEquivalentRequest, fx_service_client::FxServiceClient};
@@ -44,9 +44,6 @@ pub const WITHDRAWAL_AMOUNT_BELOW_FEE: &str = "WITHDRAWAL_AMOUNT_BELOW_FEE";
 pub const INVALID_STATUS_TRANSITION: &str = "INVALID_STATUS_TRANSITION";
 /// Reason: the bank account is already registered.
 pub const BANK_ACCOUNT_ALREADY_REGISTERED: &str = "BANK_ACCOUNT_ALREADY_REGISTERED";
-
-/// Deadline of each call to identity or fx.
-const PEER_DEADLINE: Duration = Duration::from_secs(5);
 
 fn fingerprint(account_number: &str) -> Vec<u8> {
     let mut h = Sha256::new();
@@ -318,16 +315,16 @@ async fn owner_and_tier(
             .await
             .map_err(internal)?
             .ok_or_else(|| ctx.errors().not_found("wallet", wallet_id.to_string()))?;
-    let channel = ctx.svc.peers.channel("identity").map_err(internal)?;
-    let mut request = tonic::Request::new(GetSupplierProfileRequest {
+    let identity = IdentityServiceClient::new(ctx.svc.peers.channel("identity").map_err(internal)?);
+    let request = GetSupplierProfileRequest {
         account_id: owner.to_string(),
-    });
-    request.set_timeout(PEER_DEADLINE);
-    let tier = match IdentityServiceClient::new(channel)
-        .get_supplier_profile(request)
-        .await
+    };
+    let tier = match outbound::unary(&identity, request, |mut c, r| async move {
+        c.get_supplier_profile(r).await
+    })
+    .await
     {
-        Ok(r) => match r.into_inner().supplier_profile.map(|p| p.membership()) {
+        Ok(r) => match r.supplier_profile.map(|p| p.membership()) {
             Some(SupplierMembership::Free) => MembershipTier::Free,
             Some(SupplierMembership::Paid) => MembershipTier::Paid,
             _ => MembershipTier::Unspecified,
@@ -348,16 +345,17 @@ async fn in_limit_currency(
     if amount.currency() == limit_currency {
         return Ok(amount.amount());
     }
-    let channel = ctx.svc.peers.channel("fx").map_err(internal)?;
-    let mut request = tonic::Request::new(GetEquivalentRequest {
+    let fx = FxServiceClient::new(ctx.svc.peers.channel("fx").map_err(internal)?);
+    let request = GetEquivalentRequest {
         amount: Some(amount.to_proto()),
         target_currency_code: limit_currency.code().to_owned(),
-    });
-    request.set_timeout(PEER_DEADLINE);
-    let eq = FxServiceClient::new(channel)
-        .get_equivalent(request)
-        .await?
-        .into_inner();
+    };
+    let eq = outbound::unary(
+        &fx,
+        request,
+        |mut c, r| async move { c.get_equivalent(r).await },
+    )
+    .await?;
     let eq = eq
         .equivalent
         .ok_or_else(|| internal("fx answered no equivalent"))?;
@@ -628,19 +626,19 @@ pub async fn create(
         }
         tx.rollback().await.map_err(internal)?;
     }
-    let channel = ctx.svc.peers.channel("identity").map_err(internal)?;
-    let mut pin = tonic::Request::new(VerifyPaymentPinRequest {
+    let identity = IdentityServiceClient::new(ctx.svc.peers.channel("identity").map_err(internal)?);
+    // Idempotent by the request id: identity answers a repeat as it answered the first.
+    let pin = VerifyPaymentPinRequest {
         request_id: request_id.to_string(),
         account_id: p.owner.to_string(),
         pin: req.payment_pin.clone(),
         operation_reference: format!("withdrawal:{request_id}"),
-    });
-    pin.set_timeout(PEER_DEADLINE);
-    let verified = IdentityServiceClient::new(channel)
-        .verify_payment_pin(pin)
-        .await?
-        .into_inner()
-        .verified;
+    };
+    let verified = outbound::unary(&identity, pin, |mut c, r| async move {
+        c.verify_payment_pin(r).await
+    })
+    .await?
+    .verified;
     if !verified {
         return Err(Status::permission_denied("payment PIN not verified"));
     }

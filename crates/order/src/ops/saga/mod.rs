@@ -25,10 +25,11 @@ use uuid::Uuid;
 use super::events::{self, Event};
 use super::faults::{self, Faults, Point};
 use super::payments::{self, Lease, Pin, code_name};
-use super::peers::{self, transient};
+use super::peers;
 use super::pricing;
 use super::{Ctx, actor, store};
 use crate::domain::saga::{self, Next};
+use kuajing_platform::outbound::is_transient as transient;
 
 mod steps;
 mod undo;

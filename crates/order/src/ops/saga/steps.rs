@@ -35,10 +35,11 @@ use crate::domain::saga::{self, Purpose};
 use crate::domain::status::{self, Action, Facts};
 use crate::ops::events::{self, Event};
 use crate::ops::payments;
-use crate::ops::peers::{self, transient};
+use crate::ops::peers;
 use crate::ops::pricing::{amount_of, money};
 use crate::ops::{INSUFFICIENT_FUNDS, actor, store};
 use crate::rpc;
+use kuajing_platform::outbound::is_transient as transient;
 
 impl Driver<'_> {
     pub(super) async fn verify_pin(&mut self, i: usize) -> Result<Outcome, Status> {

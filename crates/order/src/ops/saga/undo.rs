@@ -9,8 +9,9 @@ use kuajing_proto::wallet::v1::wallet_service_client::WalletServiceClient;
 use tonic::Status;
 
 use super::{Apply, Driver};
-use crate::ops::peers::{self, transient};
+use crate::ops::peers;
 use crate::rpc;
+use kuajing_platform::outbound::is_transient as transient;
 
 impl Driver<'_> {
     pub(super) fn compensation_reason(&self) -> String {
