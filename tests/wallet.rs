@@ -2367,3 +2367,132 @@ async fn withdrawal_status_moves_forward_only_and_a_failure_returns_the_money() 
     check_invariants(&admin_pool(&tp).await).await;
     tp.stop().await
 }
+
+/// Transfers in two currencies between two wallets, batched, beside conversions between
+/// the same currencies on the same wallets: every path locks ledger accounts in one order
+/// (currency by its code, as the batch's SQL sorts), so none of them deadlocks and no
+/// transfer of a batch answers INTERNAL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mixed_currency_batches_beside_conversions_never_deadlock() -> anyhow::Result<()> {
+    let tp = TestPlatform::start().await?;
+    let mut w = tp.wallet();
+    let (a, b) = (open(&mut w).await, open(&mut w).await);
+    for wallet in [&a, &b] {
+        top_up(&mut w, wallet, "SGD", "100000.00").await;
+        top_up(&mut w, wallet, "USD", "100000.00").await;
+    }
+    let mut set = tokio::task::JoinSet::new();
+    for task in 0..8u32 {
+        let (mut w, a, b) = (tp.wallet(), a.clone(), b.clone());
+        set.spawn(async move {
+            let mut codes = Vec::new();
+            for i in 0..40u32 {
+                let (from, to) = if (task + i) % 2 == 0 {
+                    (&a, &b)
+                } else {
+                    (&b, &a)
+                };
+                let currency = if (task + i / 2) % 2 == 0 {
+                    "SGD"
+                } else {
+                    "USD"
+                };
+                let r = w
+                    .create_transfer(CreateTransferRequest {
+                        request_id: rid(),
+                        source_wallet_id: from.clone(),
+                        destination_wallet_id: to.clone(),
+                        amount: m(currency, "0.01"),
+                        destination_fund_pool: FundPool::Standard as i32,
+                        ..Default::default()
+                    })
+                    .await;
+                codes.push(r.err().map(|s| (s.code(), s.message().to_owned())));
+            }
+            codes
+        });
+    }
+    for task in 0..4u32 {
+        let (mut w, a, b) = (tp.wallet(), a.clone(), b.clone());
+        set.spawn(async move {
+            let mut codes = Vec::new();
+            for i in 0..40u32 {
+                let wallet = if (task + i) % 2 == 0 { &a } else { &b };
+                let (sell, buy) = if i % 2 == 0 {
+                    ("USD", "SGD")
+                } else {
+                    ("SGD", "USD")
+                };
+                let r = w
+                    .post_conversion(PostConversionRequest {
+                        request_id: rid(),
+                        wallet_id: wallet.clone(),
+                        quote_id: rid(),
+                        sell_amount: m(sell, "1.00"),
+                        buy_amount: m(buy, "1.00"),
+                        fee: m(sell, "0.00"),
+                    })
+                    .await;
+                codes.push(r.err().map(|s| (s.code(), s.message().to_owned())));
+            }
+            codes
+        });
+    }
+    let mut failures = Vec::new();
+    while let Some(codes) = set.join_next().await {
+        failures.extend(codes?.into_iter().flatten());
+    }
+    assert!(
+        failures.is_empty(),
+        "{} failed: {:?}",
+        failures.len(),
+        &failures[..failures.len().min(5)]
+    );
+    tp.stop().await
+}
+
+/// A transfer batch that loses a deadlock to another transaction is run again with the
+/// same request ids: the transfer succeeds once instead of answering INTERNAL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_batch_that_loses_a_deadlock_is_run_again() -> anyhow::Result<()> {
+    let tp = TestPlatform::start().await?;
+    let mut w = tp.wallet();
+    let (x, y) = (open(&mut w).await, open(&mut w).await);
+    // The batch locks the lower wallet id first.
+    let (first, second) = if x < y { (x, y) } else { (y, x) };
+    top_up(&mut w, &first, "USD", "10.00").await;
+    top_up(&mut w, &second, "USD", "10.00").await;
+    let admin = admin_pool(&tp).await;
+    let lock = |wallet: String| {
+        sqlx::query(
+            "SELECT balance FROM wallet.ledger_accounts
+             WHERE wallet_id = $1::uuid AND kind = 1 AND currency = 'USD' FOR UPDATE",
+        )
+        .bind(wallet)
+    };
+    // Another transaction holds the second account...
+    let mut other = admin.begin().await?;
+    lock(second.clone()).fetch_one(&mut *other).await?;
+    // ...while the batch locks the first and waits for the second...
+    let mut client = tp.wallet();
+    let request = CreateTransferRequest {
+        request_id: rid(),
+        source_wallet_id: first.clone(),
+        destination_wallet_id: second.clone(),
+        amount: m("USD", "1.00"),
+        destination_fund_pool: FundPool::Standard as i32,
+        ..Default::default()
+    };
+    let transfer = tokio::spawn(async move { client.create_transfer(request).await });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // ...then asks for the first: a deadlock. Postgres ends the batch's transaction (it
+    // waited longest); ours gets the row and commits, and the batch runs again.
+    lock(first.clone()).fetch_one(&mut *other).await?;
+    other.commit().await?;
+    let done = transfer.await?;
+    assert!(done.is_ok(), "{done:?}");
+    assert_eq!(balance(&mut w, &first, "USD").await.0, dec("9.00"));
+    assert_eq!(balance(&mut w, &second, "USD").await.0, dec("11.00"));
+    check_invariants(&admin).await;
+    tp.stop().await
+}

@@ -142,7 +142,18 @@ pub async fn sandbox(args: SandboxArgs) -> anyhow::Result<()> {
     let mut client = SandboxServiceClient::new(
         tonic::transport::Endpoint::from_shared(url.clone())?.connect_lazy(),
     );
-    let unreachable = || format!("the sandbox at {url} (is `kuajing up` running?)");
+    // A refusal says why; no answer at all means nothing listens there.
+    let unreachable = |s: tonic::Status| {
+        use tonic_types::StatusExt as _;
+        match s.get_details_error_info() {
+            Some(info) => anyhow::anyhow!("{:?} {}: {}", s.code(), info.reason, s.message()),
+            None if s.code() == tonic::Code::Unavailable => anyhow::anyhow!(
+                "no answer from the sandbox at {url} (is `kuajing up` running?): {}",
+                s.message()
+            ),
+            None => anyhow::anyhow!("{:?}: {}", s.code(), s.message()),
+        }
+    };
     match args.command {
         SandboxCmd::Remit {
             account_number,
@@ -162,7 +173,7 @@ pub async fn sandbox(args: SandboxArgs) -> anyhow::Result<()> {
                     remittance_info: info,
                 })
                 .await
-                .with_context(unreachable)?
+                .map_err(unreachable)?
                 .into_inner();
             crate::print_json("kuajing.sandbox.v1.RemitResponse", &r)
         }
@@ -183,7 +194,7 @@ pub async fn sandbox(args: SandboxArgs) -> anyhow::Result<()> {
                     failure_reason: fail.unwrap_or_default(),
                 })
                 .await
-                .with_context(unreachable)?
+                .map_err(unreachable)?
                 .into_inner();
             crate::print_json("kuajing.sandbox.v1.SettleWithdrawalResponse", &r)
         }
@@ -191,7 +202,7 @@ pub async fn sandbox(args: SandboxArgs) -> anyhow::Result<()> {
             let r = client
                 .list_messages(sbx::ListMessagesRequest { recipient })
                 .await
-                .with_context(unreachable)?
+                .map_err(unreachable)?
                 .into_inner();
             crate::print_json("kuajing.sandbox.v1.ListMessagesResponse", &r)
         }

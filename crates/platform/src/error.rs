@@ -96,6 +96,33 @@ impl ErrorDomain {
     }
 }
 
+/// Reason: the transaction lost a deadlock or a serialization conflict to another one;
+/// nothing was written, and the same request (same request_id) may simply be repeated.
+pub const TRANSACTION_CONFLICT: &str = "TRANSACTION_CONFLICT";
+
+/// True for a database failure that a repeat of the whole transaction may not meet again:
+/// a deadlock (40P01) or a serialization failure (40001).
+pub fn is_conflict(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if matches!(d.code().as_deref(), Some("40P01" | "40001")))
+}
+
+impl ErrorDomain {
+    /// A database failure as a service answers it: ABORTED / TRANSACTION_CONFLICT for a
+    /// conflict a repeat resolves (a transient answer callers retry), INTERNAL otherwise.
+    pub fn database(self, e: sqlx::Error) -> Status {
+        if is_conflict(&e) {
+            tracing::warn!(error = %e, "transaction conflict; the request may be repeated");
+            self.refuse(
+                Code::Aborted,
+                TRANSACTION_CONFLICT,
+                "the transaction conflicted with another; nothing was written, repeat the request",
+            )
+        } else {
+            internal(e)
+        }
+    }
+}
+
 /// `INTERNAL` for an unexpected failure: logs the cause, tells the client nothing of it.
 pub fn internal(cause: impl std::fmt::Display) -> Status {
     tracing::error!(error = %cause, "internal error");

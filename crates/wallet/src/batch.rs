@@ -123,6 +123,9 @@ impl Batcher {
     }
 }
 
+/// Attempts of a batch that conflicts with another transaction.
+const CONFLICT_ATTEMPTS: u32 = 3;
+
 /// Runs one batch and answers every job in it.
 async fn run(ctx: &Ctx, known: &Known, jobs: Vec<Job>) {
     // The same request twice in one batch: the copies take the one-at-a-time path, which
@@ -136,7 +139,17 @@ async fn run(ctx: &Ctx, known: &Known, jobs: Vec<Job>) {
             deferred.push(job)
         }
     }
-    let result = execute(ctx, known, &batch).await;
+    // A batch that lost a deadlock or serialization conflict wrote nothing: run it again,
+    // with the same request ids, a few times before answering the conflict.
+    let mut result = execute(ctx, known, &batch).await;
+    for _ in 1..CONFLICT_ATTEMPTS {
+        match &result {
+            Err(s) if s.code() == tonic::Code::Aborted => {
+                result = execute(ctx, known, &batch).await;
+            }
+            _ => break,
+        }
+    }
     match result {
         Ok(outcome) => {
             let mut outcome: HashMap<Uuid, Result<CreateTransferResponse, Status>> = outcome;
@@ -265,10 +278,15 @@ async fn execute(
         .bind(now)
         .execute(&ctx.svc.pool)
         .await
-        .map_err(internal)?;
+        .map_err(|e| ctx.errors().database(e))?;
     }
 
-    let mut tx = ctx.svc.pool.begin().await.map_err(internal)?;
+    let mut tx = ctx
+        .svc
+        .pool
+        .begin()
+        .await
+        .map_err(|e| ctx.errors().database(e))?;
     // 1. In one statement (one round trip): claim the request ids (the ones claimed
     //    already go the one-at-a-time way), lock every account in key order, and read the
     //    sources' customer accounts for the answers' totals. Rows come back as part 0 (a
@@ -312,7 +330,7 @@ async fn execute(
     .bind(&sources)
     .fetch_all(&mut *tx)
     .await
-    .map_err(internal)?;
+    .map_err(|e| ctx.errors().database(e))?;
     let key_of = |r: &sqlx::postgres::PgRow| -> Result<AccountKey, Status> {
         Ok(AccountKey {
             wallet_id: r.try_get("wallet_id").map_err(internal)?,
@@ -330,20 +348,39 @@ async fn execute(
     let mut claimed: HashSet<Uuid> = HashSet::new();
     let mut source_accounts: Vec<(AccountKey, Decimal)> = Vec::new();
     for r in &rows {
-        match r.try_get::<i16, _>("part").map_err(internal)? {
+        match r
+            .try_get::<i16, _>("part")
+            .map_err(|e| ctx.errors().database(e))?
+        {
             0 => {
                 let key = key_of(r)?;
-                let balance: Decimal = r.try_get("balance").map_err(internal)?;
-                locked.push((key, r.try_get::<i16, _>("shard").map_err(internal)?));
+                let balance: Decimal =
+                    r.try_get("balance").map_err(|e| ctx.errors().database(e))?;
+                locked.push((
+                    key,
+                    r.try_get::<i16, _>("shard")
+                        .map_err(|e| ctx.errors().database(e))?,
+                ));
                 accounts.insert(
                     key,
-                    (r.try_get("account_id").map_err(internal)?, balance, balance),
+                    (
+                        r.try_get("account_id")
+                            .map_err(|e| ctx.errors().database(e))?,
+                        balance,
+                        balance,
+                    ),
                 );
             }
             1 => {
-                claimed.insert(r.try_get("request_id").map_err(internal)?);
+                claimed.insert(
+                    r.try_get("request_id")
+                        .map_err(|e| ctx.errors().database(e))?,
+                );
             }
-            _ => source_accounts.push((key_of(r)?, r.try_get("balance").map_err(internal)?)),
+            _ => source_accounts.push((
+                key_of(r)?,
+                r.try_get("balance").map_err(|e| ctx.errors().database(e))?,
+            )),
         }
     }
     known.add(locked);
@@ -500,8 +537,8 @@ async fn execute(
     .bind(&failed)
     .execute(&mut *tx)
     .await
-    .map_err(internal)?;
-    tx.commit().await.map_err(internal)?;
+    .map_err(|e| ctx.errors().database(e))?;
+    tx.commit().await.map_err(|e| ctx.errors().database(e))?;
     ledger::count_entries(JournalEntryType::Transfer, done.len());
     for x in done {
         answers.insert(x.request_id, Ok(x.response));

@@ -10,7 +10,11 @@ use uuid::Uuid;
 
 /// Which ledger account a leg posts to. Platform accounts use the nil wallet id; their
 /// shard is chosen when the entry is posted.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+///
+/// Keys order as their rows do in SQL (wallet, kind, currency code, fund pool): every path
+/// that locks accounts (an entry posted one at a time, a transfer batch's `ORDER BY`)
+/// locks them in this one order, so no two of them can deadlock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct AccountKey {
     /// The wallet, or `Uuid::nil()` for a platform account.
     pub wallet_id: Uuid,
@@ -20,6 +24,29 @@ pub struct AccountKey {
     pub currency: Currency,
     /// The fund pool (`FundPool` wire number); 0 where it does not apply.
     pub fund_pool: i32,
+}
+
+impl Ord for AccountKey {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (
+            self.wallet_id,
+            self.kind,
+            self.currency.code(),
+            self.fund_pool,
+        )
+            .cmp(&(
+                other.wallet_id,
+                other.kind,
+                other.currency.code(),
+                other.fund_pool,
+            ))
+    }
+}
+
+impl PartialOrd for AccountKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
 }
 
 impl AccountKey {
@@ -218,6 +245,24 @@ impl EntryDraft {
                 .collect(),
             reverses: Some(original_id),
         }
+    }
+}
+
+#[cfg(test)]
+mod lock_order {
+    use super::*;
+
+    #[test]
+    fn currencies_order_by_their_code_as_sql_sorts_text() {
+        let w = Uuid::now_v7();
+        let mut keys: Vec<AccountKey> =
+            [Currency::USD, Currency::SGD, Currency::CNY, Currency::CNH]
+                .into_iter()
+                .map(|c| AccountKey::available(w, c, FundPool::Standard))
+                .collect();
+        keys.sort();
+        let codes: Vec<&str> = keys.iter().map(|k| k.currency.code()).collect();
+        assert_eq!(codes, ["CNH", "CNY", "SGD", "USD"]);
     }
 }
 

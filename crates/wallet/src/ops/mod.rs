@@ -47,6 +47,7 @@ pub fn post_error(errors: ErrorDomain, e: PostError) -> Status {
                 md,
             )
         }
+        PostError::Db(e) => errors.database(e),
         other => internal(other),
     }
 }
