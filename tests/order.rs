@@ -2769,3 +2769,47 @@ async fn edge_acting_for_a_person_reaches_only_the_orders_it_is_a_party_of() -> 
     o.get_order(by_id()).await?;
     tp.stop().await
 }
+
+/// Order's outbox of wallet operations, swept by every replica: two sweepers at once
+/// claim disjoint rows (a row another is claiming is skipped, and a claimed row stays out
+/// of reach while its call runs), so no operation is sent by two replicas at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_sweepers_never_claim_one_outbox_row() -> anyhow::Result<()> {
+    let tp = TestPlatform::start().await?;
+    let reach = tp.reach();
+    let (supplier, buyers) = reach.people(1).await?;
+    let order_id = reach
+        .marketplace_order(&buyers[0].person, &supplier, 1, "10.00")
+        .await?;
+    // Forty operations due an hour from now (out of the service's own sweeper's reach).
+    let mut admin = admin(&tp).await;
+    sqlx::query(
+        "INSERT INTO orders.wallet_operations (operation_id, order_id, kind, request, state,
+             next_attempt_at, created_at, updated_at)
+         SELECT gen_random_uuid(), $1::uuid, 1, '\\x'::bytea, 1, now() + interval '1 hour', now(), now()
+         FROM generate_series(1, 40)",
+    )
+    .bind(&order_id)
+    .execute(&mut admin)
+    .await?;
+    let options = tp.db().admin_options().options([("search_path", "orders")]);
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(4)
+        .connect_with(options)
+        .await?;
+    let later = chrono::Utc::now() + chrono::Duration::hours(2);
+    let sweep = |pool: sqlx::PgPool| async move {
+        kuajing_order::ops::wallet_ops::claim_due(&pool, later, 25).await
+    };
+    let (a, b) = tokio::join!(sweep(pool.clone()), sweep(pool.clone()));
+    let (a, b) = (a?, b?);
+    let mut all: Vec<Uuid> = a.iter().chain(&b).copied().collect();
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), a.len() + b.len(), "a row claimed twice");
+    assert_eq!(all.len(), 40, "{} + {}", a.len(), b.len());
+    // Claimed rows stay claimed while their calls run.
+    assert!(sweep(pool.clone()).await?.is_empty());
+    pool.close().await;
+    tp.stop().await
+}

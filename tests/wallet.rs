@@ -2496,3 +2496,66 @@ async fn a_batch_that_loses_a_deadlock_is_run_again() -> anyhow::Result<()> {
     check_invariants(&admin).await;
     tp.stop().await
 }
+
+/// A refused request id is refused for good: after the cause is gone (funds arrived), a
+/// late retry of a refused CreateHold or CreateTransfer replays the refusal and moves
+/// nothing, so a saga that compensated the refusal never meets a hold created after all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_refused_request_id_never_succeeds_later() -> anyhow::Result<()> {
+    let tp = TestPlatform::start().await?;
+    let mut w = tp.wallet();
+    let (payer, payee) = (open(&mut w).await, open(&mut w).await);
+    let hold = CreateHoldRequest {
+        request_id: rid(),
+        wallet_id: payer.clone(),
+        amount: m("USD", "50.00"),
+        purpose: HoldPurpose::Escrow as i32,
+        order_id: rid(),
+        expire_time: None,
+        description: "escrow".into(),
+    };
+    let transfer = CreateTransferRequest {
+        request_id: rid(),
+        source_wallet_id: payer.clone(),
+        destination_wallet_id: payee.clone(),
+        amount: m("USD", "20.00"),
+        destination_fund_pool: FundPool::Standard as i32,
+        ..Default::default()
+    };
+    let refused_hold = w.create_hold(hold.clone()).await.expect_err("no funds");
+    refused(
+        &refused_hold,
+        Code::FailedPrecondition,
+        "INSUFFICIENT_FUNDS",
+    );
+    let refused_transfer = w
+        .create_transfer(transfer.clone())
+        .await
+        .expect_err("no funds");
+    refused(
+        &refused_transfer,
+        Code::FailedPrecondition,
+        "INSUFFICIENT_FUNDS",
+    );
+
+    top_up(&mut w, &payer, "USD", "100.00").await;
+    let late_hold = w.create_hold(hold).await.expect_err("the refusal, again");
+    refused(&late_hold, Code::FailedPrecondition, "INSUFFICIENT_FUNDS");
+    assert_eq!(late_hold.message(), refused_hold.message());
+    let late_transfer = w
+        .create_transfer(transfer)
+        .await
+        .expect_err("the refusal, again");
+    refused(
+        &late_transfer,
+        Code::FailedPrecondition,
+        "INSUFFICIENT_FUNDS",
+    );
+    assert_eq!(
+        balance(&mut w, &payer, "USD").await,
+        (dec("100.00"), Decimal::ZERO),
+        "nothing held or moved"
+    );
+    check_invariants(&admin_pool(&tp).await).await;
+    tp.stop().await
+}

@@ -84,6 +84,7 @@ struct IsolatedStart {
     clock: Clock,
     options: Vec<String>,
     stopped: watch::Receiver<bool>,
+    ready: Option<oneshot::Sender<()>>,
 }
 
 /// Starts a service on an OS thread with its own runtime. Its database is provisioned
@@ -112,6 +113,7 @@ fn spawn_isolated(start: IsolatedStart) -> anyhow::Result<Isolated> {
                 clock,
                 options,
                 mut stopped,
+                ready,
             } = start;
             let result = runtime.block_on(async move {
                 let listener = TcpListener::from_std(listener)?;
@@ -128,7 +130,7 @@ fn spawn_isolated(start: IsolatedStart) -> anyhow::Result<Isolated> {
                     let _ = stopped.wait_for(|s| *s).await;
                 };
                 tokio::select! {
-                    served = service::run(def, ctx, listener, &server, shutdown) => {
+                    served = service::run_signalling(def, ctx, listener, &server, shutdown, ready) => {
                         db.close().await;
                         served
                     }
@@ -324,7 +326,10 @@ impl Platform {
         let mut services = Vec::new();
         let mut tasks = Vec::new();
         let mut isolated = Vec::new();
+        let mut readiness = Vec::new();
         for (def, instance, addr, listener, pool) in prepared {
+            let (signal, ready) = oneshot::channel();
+            readiness.push((def.name, instance, ready));
             if settings.restartable.contains(&def.name) {
                 // Served from a runtime of its own, with a pool made there.
                 pool.close().await;
@@ -341,6 +346,7 @@ impl Platform {
                     clock: settings.clock.clone(),
                     options: settings.options_of(def.name),
                     stopped: stopped.clone(),
+                    ready: Some(signal),
                 };
                 isolated.push(((def.name, instance), spawn_isolated(start)?));
                 services.push(Running {
@@ -366,7 +372,8 @@ impl Platform {
                 options: settings.options_of(def.name),
             };
             tasks.push(tokio::spawn(async move {
-                service::run(def, ctx, listener, &server, shutdown).await?;
+                service::run_signalling(def, ctx, listener, &server, shutdown, Some(signal))
+                    .await?;
                 pool.close().await;
                 Ok(())
             }));
@@ -375,6 +382,14 @@ impl Platform {
                 instance,
                 addr,
             });
+        }
+        // Every instance built (keys, settings, start-up work) before the platform is up.
+        for (name, instance, ready) in readiness {
+            match tokio::time::timeout(Duration::from_secs(120), ready).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => anyhow::bail!("{name}/{instance} failed to start (see its log)"),
+                Err(_) => anyhow::bail!("{name}/{instance} not ready after 120 s"),
+            }
         }
         let sandbox_addr = match &settings.sandbox {
             None => None,
@@ -477,6 +492,7 @@ impl Platform {
         let listener = listen(running.addr)
             .with_context(|| format!("{name}: cannot listen on {} again", running.addr))?
             .into_std()?;
+        let (signal, ready) = oneshot::channel();
         let start = IsolatedStart {
             def: running.def,
             listener,
@@ -491,9 +507,14 @@ impl Platform {
             clock: self.restart.clock.clone(),
             options: options_of(&self.restart.options, name),
             stopped: self.stop.subscribe(),
+            ready: Some(signal),
         };
         *slot = spawn_isolated(start)?;
-        Ok(())
+        match tokio::time::timeout(Duration::from_secs(120), ready).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => anyhow::bail!("{name}/{instance} failed to start again (see its log)"),
+            Err(_) => anyhow::bail!("{name}/{instance} not ready after 120 s"),
+        }
     }
 
     /// The keys the services run with: mint an operator token, or act as a service in tests.

@@ -27,14 +27,69 @@ use uuid::Uuid;
 
 use crate::error::{ErrorDomain, internal, invalid_field};
 
-/// The table every service keeps in its own schema.
+/// The table every service keeps in its own schema. `refusal` holds a terminal refusal
+/// ([`Refusal`]) in place of a response.
 pub const TABLE_SQL: &str = "CREATE TABLE IF NOT EXISTS idempotency_records (
     request_id   uuid        PRIMARY KEY,
     method       text        NOT NULL,
     request_hash bytea       NOT NULL,
     response     bytea,
+    refusal      bytea,
     created_at   timestamptz NOT NULL DEFAULT now()
-)";
+);
+ALTER TABLE idempotency_records ADD COLUMN IF NOT EXISTS refusal bytea";
+
+/// A refusal as recorded: replayed to every repeat of its request id.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Refusal {
+    /// The gRPC code.
+    #[prost(int32, tag = "1")]
+    pub code: i32,
+    /// The message (never holds a secret).
+    #[prost(string, tag = "2")]
+    pub message: String,
+    /// The encoded `google.rpc.Status` details.
+    #[prost(bytes = "vec", tag = "3")]
+    pub details: Vec<u8>,
+}
+
+impl Refusal {
+    /// The refusal of `status`.
+    pub fn of(status: &Status) -> Refusal {
+        Refusal {
+            code: status.code() as i32,
+            message: status.message().to_owned(),
+            details: status.details().to_vec(),
+        }
+    }
+
+    /// The status it stands for.
+    pub fn status(&self) -> Status {
+        Status::with_details(
+            tonic::Code::from_i32(self.code),
+            self.message.clone(),
+            self.details.clone().into(),
+        )
+    }
+}
+
+/// True for a refusal that decides the request for good, so its request id answers it
+/// forever (a later retry must not succeed where the first was refused: a saga that
+/// compensated a refused hold must never meet that hold created after all). Not recorded:
+/// bad input (nothing is claimed for it), and failures that invite a retry (the service,
+/// a peer or the database failed, a conflict, a deadline).
+pub fn is_terminal_refusal(status: &Status) -> bool {
+    use tonic::Code;
+    match status.code() {
+        Code::FailedPrecondition
+        | Code::NotFound
+        | Code::AlreadyExists
+        | Code::PermissionDenied
+        | Code::OutOfRange => true,
+        Code::ResourceExhausted => crate::outbound::answered(status),
+        _ => false,
+    }
+}
 
 /// What `begin` found.
 pub enum Begin<R> {
@@ -151,6 +206,9 @@ pub async fn recorded<Req: Message, Resp: Message + Default>(
         .flatten())
 }
 
+/// A record as read: method, request fingerprint, response, refusal.
+type StoredRow = (String, Vec<u8>, Option<Vec<u8>>, Option<Vec<u8>>);
+
 /// The record of `id`: None if there is none, Some(None) if it has no response yet.
 async fn stored<Resp: Message + Default>(
     conn: &mut PgConnection,
@@ -160,18 +218,24 @@ async fn stored<Resp: Message + Default>(
     id: Uuid,
     hash: &[u8; 32],
 ) -> Result<Option<Option<Resp>>, Status> {
-    let row: Option<(String, Vec<u8>, Option<Vec<u8>>)> = sqlx::query_as(
-        "SELECT method, request_hash, response FROM idempotency_records WHERE request_id = $1",
+    let row: Option<StoredRow> = sqlx::query_as(
+        "SELECT method, request_hash, response, refusal FROM idempotency_records WHERE request_id = $1",
     )
     .bind(id)
     .fetch_optional(&mut *conn)
     .await
     .map_err(internal)?;
-    let Some((stored_method, stored_hash, response)) = row else {
+    let Some((stored_method, stored_hash, response, refusal)) = row else {
         return Ok(None);
     };
     if stored_method != method || stored_hash != hash {
         return Err(domain.idempotency_key_reused(request_id));
+    }
+    // A recorded refusal is the answer, again.
+    if let Some(bytes) = refusal {
+        return Err(Refusal::decode(bytes.as_slice())
+            .map_err(internal)?
+            .status());
     }
     response
         .map(|bytes| Resp::decode(bytes.as_slice()).map_err(internal))
@@ -195,8 +259,9 @@ pub type Tx = sqlx::Transaction<'static, sqlx::Postgres>;
 
 /// Runs `work` once per `request_id`: opens a transaction, claims the key (or replays the
 /// first answer), runs the work in the same transaction, stores its answer, commits.
-/// A refusal (an `Err`) rolls everything back, the claim included, so a retry after the
-/// cause is fixed (funds arrived, say) runs afresh; only successes are replayed.
+/// A refusal (an `Err`) rolls the work back; a terminal one ([`is_terminal_refusal`]) is
+/// then recorded under the request id and replayed to every repeat, so a refused request
+/// never succeeds later. Bad input and failures that invite a retry leave nothing.
 pub async fn run<Req, Resp, F, Fut>(
     pool: &sqlx::PgPool,
     domain: ErrorDomain,
@@ -216,8 +281,41 @@ where
         Begin::Replay(response) => return Ok(response),
         Begin::Fresh(key) => key,
     };
-    let (response, mut tx) = work(tx).await?;
+    let (response, mut tx) = match work(tx).await {
+        Ok(done) => done,
+        Err(status) => {
+            // The work's transaction is gone with everything it wrote; the refusal is
+            // recorded on its own, so every repeat of the request id answers it.
+            if is_terminal_refusal(&status) {
+                record_refusal(pool, method, &key, request_hash(method, request), &status).await?;
+            }
+            return Err(status);
+        }
+    };
     key.complete(&mut tx, &response).await?;
     tx.commit().await.map_err(internal)?;
     Ok(response)
+}
+
+/// Records `status` as the answer to `key`'s request (unless a concurrent repeat
+/// recorded an answer first).
+async fn record_refusal(
+    pool: &sqlx::PgPool,
+    method: &str,
+    key: &Key,
+    hash: [u8; 32],
+    status: &Status,
+) -> Result<(), Status> {
+    sqlx::query(
+        "INSERT INTO idempotency_records (request_id, method, request_hash, refusal)
+         VALUES ($1, $2, $3, $4) ON CONFLICT (request_id) DO NOTHING",
+    )
+    .bind(key.request_id)
+    .bind(method)
+    .bind(&hash[..])
+    .bind(Refusal::of(status).encode_to_vec())
+    .execute(pool)
+    .await
+    .map_err(internal)?;
+    Ok(())
 }

@@ -248,12 +248,29 @@ pub async fn run(
     settings: &ServerSettings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    run_signalling(def, ctx, listener, settings, shutdown, None).await
+}
+
+/// As [`run`], telling `ready` once the service is built (its start-up work done: keys
+/// loaded, settings read) and about to serve: a launcher waits for it before it calls the
+/// platform up. A service that fails to start drops `ready` unsent.
+pub async fn run_signalling(
+    def: &'static ServiceDef,
+    ctx: ServiceContext,
+    listener: TcpListener,
+    settings: &ServerSettings,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    ready: Option<tokio::sync::oneshot::Sender<()>>,
+) -> anyhow::Result<()> {
     if let Some(tls) = &settings.tls {
         tls.ensure_names(def.name)?;
     }
     let keys = ctx.peers.keys().clone();
     crate::metrics::observe_pool(def.name, ctx.pool.clone());
     let routes = (def.routes)(ctx).await?;
+    if let Some(ready) = ready {
+        let _ = ready.send(());
+    }
     let guard = (!auth::PUBLIC_SERVICES.contains(&def.grpc_service))
         .then(|| auth::RequireCaller::new(keys, def.errors));
     server::serve(

@@ -18,6 +18,7 @@ use std::sync::Arc;
 
 use kuajing_platform::Currency;
 use kuajing_platform::error::internal;
+use kuajing_platform::idempotency::Refusal;
 use kuajing_platform::idempotency::request_hash;
 use kuajing_proto::wallet::v1::{
     CreateTransferResponse, FundPool, JournalEntryType, LedgerAccountKind,
@@ -479,6 +480,13 @@ async fn execute(
         .filter(|a| a.1 != a.2)
         .map(|a| (a.0, a.2))
         .collect();
+    let refusals: Vec<Vec<u8>> = failed
+        .iter()
+        .map(|id| match answers.get(id) {
+            Some(Err(status)) => Ok(Refusal::of(status).encode_to_vec()),
+            _ => Err(internal("a refused transfer without its refusal")),
+        })
+        .collect::<Result<_, _>>()?;
     let by_id: HashMap<Uuid, &Validated> = live.iter().map(|l| (l.t.request_id, l.t)).collect();
     let of = |x: &Done| by_id[&x.request_id];
     sqlx::query(
@@ -504,8 +512,9 @@ async fn execute(
              UPDATE idempotency_records r SET response = v.b
              FROM UNNEST($6::uuid[], $26::bytea[]) AS v(id, b) WHERE r.request_id = v.id
          )
-         -- A refused transfer leaves no record: a retry after the cause is fixed runs afresh.
-         DELETE FROM idempotency_records WHERE request_id = ANY($27)",
+         -- A refused transfer's refusal is its answer for good (replayed to every repeat).
+         UPDATE idempotency_records r SET refusal = v.f
+         FROM UNNEST($27::uuid[], $28::bytea[]) AS v(id, f) WHERE r.request_id = v.id",
     )
     .bind(now)
     .bind(changed.iter().map(|c| c.0).collect::<Vec<_>>())
@@ -535,6 +544,7 @@ async fn execute(
     .bind(done.iter().map(|x| fees_json(&of(x).fees)).collect::<Vec<_>>())
     .bind(done.iter().map(|x| x.response.encode_to_vec()).collect::<Vec<_>>())
     .bind(&failed)
+    .bind(&refusals)
     .execute(&mut *tx)
     .await
     .map_err(|e| ctx.errors().database(e))?;

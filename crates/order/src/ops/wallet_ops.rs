@@ -416,17 +416,42 @@ async fn record<Req: Message, Resp: Message + Default>(
     Ok(())
 }
 
-/// Sends every pending operation whose next attempt is due; returns how many finished.
-pub async fn retry_due(ctx: &Ctx) -> Result<usize, Status> {
-    let due: Vec<Uuid> = sqlx::query_scalar(
-        "SELECT operation_id FROM wallet_operations WHERE state = $1 AND next_attempt_at <= $2
-         ORDER BY next_attempt_at LIMIT 50",
+/// How long a sweeper's claim on a due operation keeps other sweepers (other replicas)
+/// off it: longer than one call with all its retries.
+pub const CLAIM: chrono::Duration = chrono::Duration::seconds(30);
+
+/// Claims up to `limit` due operations for this sweeper: each is pushed out of every
+/// other sweeper's reach for [`CLAIM`] (a row another sweeper is claiming is skipped, not
+/// waited for), so several replicas never send one operation at once. The attempt's own
+/// outcome reschedules or ends it.
+pub async fn claim_due(
+    pool: &sqlx::PgPool,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar(
+        "UPDATE wallet_operations SET next_attempt_at = $3
+         WHERE operation_id IN (
+             SELECT operation_id FROM wallet_operations
+             WHERE state = $1 AND next_attempt_at <= $2
+             ORDER BY next_attempt_at LIMIT $4
+             FOR UPDATE SKIP LOCKED)
+         RETURNING operation_id",
     )
     .bind(PENDING)
-    .bind(ctx.now())
-    .fetch_all(&ctx.svc.pool)
+    .bind(now)
+    .bind(now + CLAIM)
+    .bind(limit)
+    .fetch_all(pool)
     .await
-    .map_err(internal)?;
+}
+
+/// Sends every pending operation whose next attempt is due (and this sweeper claimed);
+/// returns how many finished.
+pub async fn retry_due(ctx: &Ctx) -> Result<usize, Status> {
+    let due = claim_due(&ctx.svc.pool, ctx.now(), 50)
+        .await
+        .map_err(internal)?;
     let mut done = 0;
     for id in due {
         if execute(ctx, id).await.is_ok() {
