@@ -2813,3 +2813,86 @@ async fn two_sweepers_never_claim_one_outbox_row() -> anyhow::Result<()> {
     pool.close().await;
     tp.stop().await
 }
+
+/// A driver renews its payment's lease while a step's call is in flight: with a 1 s lease
+/// and a hold that takes 4 s (a slow wallet), no second replica's recovery loop takes the
+/// payment over mid-step, and the payment ends once, paid.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_slow_step_keeps_its_lease_and_no_second_driver_takes_over() -> anyhow::Result<()> {
+    let tp = TestPlatform::start_with_options(&[(
+        "order",
+        &[
+            "KJ_ORDER_SAGA_LEASE_SECS=1",
+            "KJ_ORDER_SWEEP_INTERVAL_MS=100",
+        ],
+    )])
+    .await?;
+    let ops = operator_account(&tp).await;
+    let s = supplier(&tp, &ops, false, true).await;
+    let b = onboard(&tp, &ops).await;
+    active_mandate(&tp, &b).await;
+    top_up(&tp, &b.wallet_id, "CNH", "2000.00").await;
+    let order = create(
+        &tp,
+        marketplace_order(
+            &b,
+            &s,
+            vec![line("Bolt", "industrial.parts", 1, "100.00", "CNY")],
+            "0",
+        ),
+    )
+    .await;
+    let req = pay_req(&[&order.order_id], PaymentMethod::CrossBorderPay, "");
+    let request_id = req.request_id.clone();
+    let mut conn = admin(&tp).await;
+    sqlx::query(
+        "INSERT INTO orders.payment_fault_plans (payment_request_id, step_kind, point, action, delay_ms)
+         VALUES ($1::uuid, $2, 'BEFORE_CALL', 'DELAY', 4000)",
+    )
+    .bind(&request_id)
+    .bind(PaymentStepKind::WalletHold as i16)
+    .execute(&mut conn)
+    .await?;
+    let paying = {
+        let tp_orders = orders(&tp);
+        tokio::spawn(async move {
+            let mut o = tp_orders;
+            o.pay_orders(req).await
+        })
+    };
+    // Watch who holds the payment's lease while the slow hold runs.
+    let mut owners = std::collections::BTreeSet::new();
+    for _ in 0..38 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let owner: Option<Option<Uuid>> = sqlx::query_scalar(
+            "SELECT lease_owner FROM orders.payments WHERE request_id = $1::uuid",
+        )
+        .bind(&request_id)
+        .fetch_optional(&mut conn)
+        .await?;
+        if let Some(Some(owner)) = owner {
+            owners.insert(owner);
+        }
+    }
+    let paid = paying.await??.into_inner().payment.expect("payment");
+    assert_eq!(paid.state, PaymentState::Succeeded as i32, "{paid:?}");
+    assert_eq!(
+        owners.len(),
+        1,
+        "the payment changed drivers mid-step: {owners:?}"
+    );
+    let holds = holds_of(&tp, &order.order_id).await;
+    assert_eq!(holds.len(), 1);
+    // An escrow hold nothing ends returns to the buyer by itself, in 180 days.
+    let expires = holds[0]
+        .expire_time
+        .as_ref()
+        .and_then(kuajing_platform::time::from_proto)
+        .expect("the saga's hold expires");
+    assert!(
+        expires > chrono::Utc::now() + chrono::Duration::days(179),
+        "{expires}"
+    );
+    conn.close().await.ok();
+    tp.stop().await
+}

@@ -136,3 +136,93 @@ async fn calls_spread_over_every_instance_and_survive_one_dying() -> anyhow::Res
     assert!(gained.iter().all(|g| *g >= 100), "{gained:?}");
     tp.stop().await
 }
+
+/// The Redis the shared rate limits are tested against: `KJ_TEST_REDIS_URL`, else the one
+/// on 127.0.0.1:6379 (CI starts it).
+fn redis_url() -> String {
+    std::env::var("KJ_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+/// One person's GetMe calls, spread over every edge instance by eight clients for
+/// `seconds`: how many were admitted, and how long it took.
+async fn hammer(tp: &TestPlatform, token: &str, seconds: u64) -> (u64, std::time::Duration) {
+    let edges: Vec<_> = tp
+        .platform()
+        .addrs("edge")
+        .into_iter()
+        .map(|addr| {
+            kuajing_proto::edge::v1::edge_service_client::EdgeServiceClient::new(
+                tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+                    .expect("url")
+                    .connect_lazy(),
+            )
+        })
+        .collect();
+    let admitted = Arc::new(AtomicUsize::new(0));
+    let start = std::time::Instant::now();
+    let until = start + std::time::Duration::from_secs(seconds);
+    let mut set = tokio::task::JoinSet::new();
+    for client in 0..8 {
+        let (edges, admitted, token) = (edges.clone(), admitted.clone(), token.to_owned());
+        set.spawn(async move {
+            let mut i = client;
+            while std::time::Instant::now() < until {
+                let mut edge = edges[i % edges.len()].clone();
+                i += 1;
+                let request =
+                    crate::journeys::authed(Some(&token), kuajing_proto::edge::v1::GetMeRequest {});
+                match edge.get_me(request).await {
+                    Ok(_) => {
+                        admitted.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(s) => assert_eq!(s.code(), Code::ResourceExhausted, "{s:?}"),
+                }
+            }
+        });
+    }
+    while let Some(done) = set.join_next().await {
+        done.expect("a client");
+    }
+    (admitted.load(Ordering::Relaxed) as u64, start.elapsed())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rate_limit_holds_across_edge_replicas() -> anyhow::Result<()> {
+    for replicas in [1, 3] {
+        let prefix = format!("kj-test-{}", uuid::Uuid::now_v7().simple());
+        let url = format!("--rate-limit-url={}", redis_url());
+        let prefix_flag = format!("--rate-limit-prefix={prefix}");
+        let edge_options = [
+            "--caller-rate=20",
+            "--caller-burst=20",
+            "--ip-rate=0",
+            url.as_str(),
+            prefix_flag.as_str(),
+        ];
+        let tp =
+            TestPlatform::start_replicated_with_options(replicas, &[], &[("edge", &edge_options)])
+                .await?;
+        let person = crate::journeys::sign_up_via(
+            &tp,
+            &tp.edge(),
+            crate::journeys::Signup {
+                prefix: "limited",
+                account_type: kuajing_proto::identity::v1::AccountType::Personal,
+                role: kuajing_proto::identity::v1::AccountRole::Buyer,
+                region: "SG",
+                email_domain: "example.com",
+            },
+            crate::journeys::Via::Identity,
+        )
+        .await;
+        let (admitted, took) = hammer(&tp, &person.token, 3).await;
+        // A burst of 20, then 20 a second, across every replica together.
+        let allowed = 20 + 20 * took.as_millis() as u64 / 1000;
+        assert!(
+            admitted * 10 <= allowed * 11 && admitted * 10 >= allowed * 9,
+            "{replicas} replicas: {admitted} admitted, {allowed} allowed"
+        );
+        tp.stop().await?;
+    }
+    Ok(())
+}

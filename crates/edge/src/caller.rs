@@ -102,7 +102,7 @@ impl Edge {
             header(metadata, "x-forwarded-for"),
             &self.settings.trusted_proxies,
         );
-        self.limiter.ip(client_ip)?;
+        self.limiter.ip(client_ip).await?;
 
         let authorization = header(metadata, "authorization");
         let person = match (rpc.token, authorization) {
@@ -115,8 +115,8 @@ impl Edge {
             }
         };
         match &person {
-            Some(p) => self.limiter.caller(p.account_id, rpc.money)?,
-            None if rpc.onboarding => self.limiter.onboarding(client_ip)?,
+            Some(p) => self.limiter.caller(p.account_id, rpc.money).await?,
+            None if rpc.onboarding => self.limiter.onboarding(client_ip).await?,
             None => {}
         }
 

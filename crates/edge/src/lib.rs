@@ -21,6 +21,7 @@ pub mod errors;
 pub mod keys;
 pub mod limits;
 pub mod settings;
+pub mod shared_limits;
 pub mod upstream;
 
 use std::collections::HashMap;

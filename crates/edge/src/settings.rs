@@ -64,6 +64,15 @@ pub struct EdgeArgs {
         default_value_t = 10_000
     )]
     pub key_refresh_min_interval_ms: u64,
+    /// Where the rate limits of every edge replica are kept, so that N replicas allow the
+    /// limit once, not N times: a Redis URL (`redis://host:6379`). Unset: each process
+    /// keeps its own (right for one edge, as in `kuajing up`). If the store stops
+    /// answering, each process falls back to its own buckets until it answers again.
+    #[arg(long, env = "KJ_EDGE_RATE_LIMIT_URL")]
+    pub rate_limit_url: Option<String>,
+    /// Prefix of the shared limits' keys (deployments sharing one store keep apart).
+    #[arg(long, env = "KJ_EDGE_RATE_LIMIT_PREFIX", default_value = "kuajing")]
+    pub rate_limit_prefix: String,
 }
 
 /// The validated settings.
@@ -91,6 +100,8 @@ pub struct Settings {
     pub token_leeway: chrono::Duration,
     /// Least time between unknown-key refetches.
     pub key_refresh_min_interval: Duration,
+    /// The shared rate-limit store (host and port of a Redis server) and key prefix.
+    pub shared_limits: Option<(String, String)>,
 }
 
 impl EdgeArgs {
@@ -123,6 +134,15 @@ impl EdgeArgs {
             call_retries: self.call_retries,
             token_leeway: chrono::Duration::seconds(i64::from(self.token_leeway_secs)),
             key_refresh_min_interval: Duration::from_millis(self.key_refresh_min_interval_ms),
+            shared_limits: match &self.rate_limit_url {
+                None => None,
+                Some(url) if url.trim().is_empty() => None,
+                Some(url) => Some((
+                    crate::shared_limits::address_of(url)
+                        .map_err(|e| anyhow::anyhow!("KJ_EDGE_RATE_LIMIT_URL: {e}"))?,
+                    self.rate_limit_prefix.clone(),
+                )),
+            },
         })
     }
 }

@@ -40,9 +40,10 @@ pub static SERVICE: ServiceDef = ServiceDef {
 fn routes(svc: ServiceContext) -> BoxFuture<anyhow::Result<Routes>> {
     Box::pin(async move {
         let rules = ops::rules::load(&svc.pool).await?;
+        let settings = settings::Settings::from_options(&svc.options)?;
         let ctx = ops::Ctx {
             svc,
-            settings: Arc::new(settings::Settings::from_env()?),
+            settings: Arc::new(settings),
             rules: Arc::new(rules),
         };
         ops::sweeps::spawn(ctx.clone());

@@ -94,83 +94,101 @@ fn money(text: &str) -> Result<Money, String> {
     Money::parse(c.trim(), a.trim())
 }
 
-fn var(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
+/// Where settings are read: a service embedded in another process (the testkit, `kuajing
+/// up`) is given `NAME=value` options that take precedence over the environment.
+struct Source<'a>(&'a [String]);
 
-fn number<T: std::str::FromStr>(name: &str) -> anyhow::Result<Option<T>> {
-    var(name)
-        .map(|v| {
-            v.trim()
-                .parse()
-                .map_err(|_| anyhow::anyhow!("{name}: not a whole number"))
-        })
-        .transpose()
+impl Source<'_> {
+    fn var(&self, name: &str) -> Option<String> {
+        self.0
+            .iter()
+            .rev()
+            .find_map(|o| o.strip_prefix(name)?.strip_prefix('=').map(str::to_owned))
+            .or_else(|| std::env::var(name).ok())
+            .filter(|v| !v.trim().is_empty())
+    }
+
+    fn number<T: std::str::FromStr>(&self, name: &str) -> anyhow::Result<Option<T>> {
+        self.var(name)
+            .map(|v| {
+                v.trim()
+                    .parse()
+                    .map_err(|_| anyhow::anyhow!("{name}: not a whole number"))
+            })
+            .transpose()
+    }
 }
 
 impl Settings {
     /// Reads the environment; a malformed value is an error, not a silent default.
     pub fn from_env() -> anyhow::Result<Settings> {
+        Self::from_options(&[])
+    }
+
+    /// Reads `NAME=value` options (e.g. `KJ_ORDER_SAGA_LEASE_SECS=2`), then the
+    /// environment; a malformed value is an error, not a silent default.
+    pub fn from_options(options: &[String]) -> anyhow::Result<Settings> {
+        let src = Source(options);
         let mut s = Settings::default();
-        if let Some(d) = number::<i64>("KJ_ORDER_AUTO_CONFIRM_DAYS")? {
+        if let Some(d) = src.number::<i64>("KJ_ORDER_AUTO_CONFIRM_DAYS")? {
             anyhow::ensure!(d > 0, "KJ_ORDER_AUTO_CONFIRM_DAYS must be positive");
             s.auto_confirm_after = chrono::Duration::days(d);
         }
-        if let Some(h) = number::<i64>("KJ_ORDER_PAYMENT_TIMEOUT_HOURS")? {
+        if let Some(h) = src.number::<i64>("KJ_ORDER_PAYMENT_TIMEOUT_HOURS")? {
             anyhow::ensure!(
                 h >= 0,
                 "KJ_ORDER_PAYMENT_TIMEOUT_HOURS must not be negative"
             );
             s.payment_timeout = (h > 0).then(|| chrono::Duration::hours(h));
         }
-        if let Some(d) = number::<i64>("KJ_ORDER_REVIEW_WINDOW_DAYS")? {
+        if let Some(d) = src.number::<i64>("KJ_ORDER_REVIEW_WINDOW_DAYS")? {
             s.review_window = chrono::Duration::days(d.max(0));
         }
-        if let Some(d) = number::<i64>("KJ_ORDER_CONTRACT_MIN_SUPPLIER_AGE_DAYS")? {
+        if let Some(d) = src.number::<i64>("KJ_ORDER_CONTRACT_MIN_SUPPLIER_AGE_DAYS")? {
             s.contract_min_supplier_age = chrono::Duration::days(d.max(0));
         }
-        if let Some(c) = var("KJ_ORDER_SETTLEMENT_CURRENCY") {
+        if let Some(c) = src.var("KJ_ORDER_SETTLEMENT_CURRENCY") {
             s.settlement_currency = c
                 .trim()
                 .parse()
                 .map_err(|e: String| anyhow::anyhow!("KJ_ORDER_SETTLEMENT_CURRENCY: {e}"))?;
         }
-        if let Some(m) = var("KJ_ORDER_PREPAYMENT_MINIMUM") {
+        if let Some(m) = src.var("KJ_ORDER_PREPAYMENT_MINIMUM") {
             s.prepayment_minimum =
                 money(&m).map_err(|e| anyhow::anyhow!("KJ_ORDER_PREPAYMENT_MINIMUM: {e}"))?;
         }
-        if let Some(m) = var("KJ_ORDER_CONVENIENT_SHIPPING_LIMIT") {
+        if let Some(m) = src.var("KJ_ORDER_CONVENIENT_SHIPPING_LIMIT") {
             s.convenient_shipping_limit = money(&m)
                 .map_err(|e| anyhow::anyhow!("KJ_ORDER_CONVENIENT_SHIPPING_LIMIT: {e}"))?;
         }
-        if let Some(n) = number::<usize>("KJ_ORDER_NOTE_MAX_CHARS")? {
+        if let Some(n) = src.number::<usize>("KJ_ORDER_NOTE_MAX_CHARS")? {
             s.note_max_chars = n;
         }
-        if let Some(o) = var("KJ_ORDER_FEE_MONTH_UTC_OFFSET") {
+        if let Some(o) = src.var("KJ_ORDER_FEE_MONTH_UTC_OFFSET") {
             s.fee_month_offset = calendar::parse_offset(&o).ok_or_else(|| {
                 anyhow::anyhow!("KJ_ORDER_FEE_MONTH_UTC_OFFSET: expected e.g. +08:00")
             })?;
         }
-        if let Some(n) = number::<i32>("KJ_ORDER_FEE_MONTHS_AVERAGED")? {
+        if let Some(n) = src.number::<i32>("KJ_ORDER_FEE_MONTHS_AVERAGED")? {
             anyhow::ensure!(n > 0, "KJ_ORDER_FEE_MONTHS_AVERAGED must be positive");
             s.fee_months_averaged = n;
         }
-        if let Some(ms) = number::<u64>("KJ_ORDER_PAY_WAIT_MS")? {
+        if let Some(ms) = src.number::<u64>("KJ_ORDER_PAY_WAIT_MS")? {
             s.pay_wait = Duration::from_millis(ms);
         }
-        if let Some(secs) = number::<i64>("KJ_ORDER_SAGA_LEASE_SECS")? {
+        if let Some(secs) = src.number::<i64>("KJ_ORDER_SAGA_LEASE_SECS")? {
             anyhow::ensure!(secs > 0, "KJ_ORDER_SAGA_LEASE_SECS must be positive");
             s.saga_lease = chrono::Duration::seconds(secs);
         }
-        if let Some(secs) = number::<i64>("KJ_ORDER_SAGA_TIMEOUT_SECS")? {
+        if let Some(secs) = src.number::<i64>("KJ_ORDER_SAGA_TIMEOUT_SECS")? {
             anyhow::ensure!(secs > 0, "KJ_ORDER_SAGA_TIMEOUT_SECS must be positive");
             s.saga_timeout = chrono::Duration::seconds(secs);
         }
-        if let Some(ms) = number::<u64>("KJ_ORDER_SWEEP_INTERVAL_MS")? {
+        if let Some(ms) = src.number::<u64>("KJ_ORDER_SWEEP_INTERVAL_MS")? {
             anyhow::ensure!(ms > 0, "KJ_ORDER_SWEEP_INTERVAL_MS must be positive");
             s.sweep_interval = Duration::from_millis(ms);
         }
-        if let Some(v) = var("KJ_ORDER_FAULT_INJECTION") {
+        if let Some(v) = src.var("KJ_ORDER_FAULT_INJECTION") {
             s.fault_injection = match v.trim() {
                 "on" => true,
                 "off" => false,

@@ -242,9 +242,23 @@ impl TestPlatform {
         replicas: usize,
         restartable: &[&'static str],
     ) -> anyhow::Result<TestPlatform> {
+        Self::start_replicated_with_options(replicas, restartable, &[]).await
+    }
+
+    /// As [`TestPlatform::start_replicated`], with services' own options (as
+    /// [`TestPlatform::start_with_options`]).
+    pub async fn start_replicated_with_options(
+        replicas: usize,
+        restartable: &[&'static str],
+        options: &[(&'static str, &[&str])],
+    ) -> anyhow::Result<TestPlatform> {
         Self::launch(LaunchSettings {
             replicas,
             restartable: restartable.to_vec(),
+            options: options
+                .iter()
+                .map(|(name, o)| (*name, o.iter().map(|a| (*a).to_owned()).collect()))
+                .collect(),
             ..LaunchSettings::ephemeral()
         })
         .await

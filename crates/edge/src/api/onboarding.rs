@@ -129,7 +129,9 @@ pub async fn send_verification_code(
         return Err(errors::unauthenticated(&TokenRefusal::Missing));
     }
     let account = code_account(call, named)?;
-    edge.limiter.identifier("account", &account.to_string())?;
+    edge.limiter
+        .identifier("account", &account.to_string())
+        .await?;
     if let Some(mandate_id) = mandate {
         super::mandates::my_mandate(edge, call, mandate_id).await?;
     }
@@ -163,7 +165,9 @@ pub async fn confirm_contact(
     errors::check(v)?;
     let (rid, named) = (got(rid)?, got(named)?);
     let account = code_account(call, named)?;
-    edge.limiter.identifier("account", &account.to_string())?;
+    edge.limiter
+        .identifier("account", &account.to_string())
+        .await?;
     let r = call!(
         edge,
         call.out(),
@@ -188,7 +192,7 @@ pub async fn login(
     errors::check(v)?;
     let rid = got(rid)?;
     if !req.identifier.is_empty() {
-        edge.limiter.identifier("login", &req.identifier)?;
+        edge.limiter.identifier("login", &req.identifier).await?;
     }
     let r = call!(
         edge,

@@ -9,7 +9,8 @@
 //! - actions: `FAIL` (the step fails there: the saga compensates; after the point of no
 //!   return a failure is treated as transient and the payment carries on), `HALT` (the
 //!   saga stops for good there, as if the process died: the lease lapses and the recovery
-//!   loop, or a restarted service, takes the payment over).
+//!   loop, or a restarted service, takes the payment over), `DELAY` at `BEFORE_CALL` (the
+//!   call takes `delay_ms` longer, as a slow peer would make it).
 //!
 //! A plan fires once (it is marked consumed, durably, before it acts), so a restarted
 //! service does not trip over it again. Plans are honoured only when
@@ -53,6 +54,8 @@ pub enum Action {
     Fail,
     /// The saga stops for good (a crash).
     Halt,
+    /// The step's call takes this much longer.
+    Delay(std::time::Duration),
 }
 
 #[derive(Clone, Debug)]
@@ -62,6 +65,7 @@ struct Plan {
     order_index: Option<i32>,
     point: String,
     action: String,
+    delay_ms: i32,
 }
 
 /// The unconsumed plans of one payment.
@@ -80,7 +84,7 @@ impl Faults {
             return Ok(Faults::default());
         }
         let rows = sqlx::query(
-            "SELECT fault_id, step_kind, order_index, point, action FROM payment_fault_plans
+            "SELECT fault_id, step_kind, order_index, point, action, delay_ms FROM payment_fault_plans
              WHERE payment_request_id = $1 AND consumed_at IS NULL",
         )
         .bind(request_id)
@@ -95,6 +99,7 @@ impl Faults {
                 order_index: r.try_get("order_index").map_err(internal)?,
                 point: r.try_get("point").map_err(internal)?,
                 action: r.try_get("action").map_err(internal)?,
+                delay_ms: r.try_get("delay_ms").map_err(internal)?,
             });
         }
         Ok(Faults { plans })
@@ -129,10 +134,12 @@ impl Faults {
             action = %plan.action,
             "injected fault fires"
         );
-        Ok(Some(if plan.action == "HALT" {
-            Action::Halt
-        } else {
-            Action::Fail
+        Ok(Some(match plan.action.as_str() {
+            "HALT" => Action::Halt,
+            "DELAY" => Action::Delay(std::time::Duration::from_millis(
+                u64::try_from(plan.delay_ms).unwrap_or(0),
+            )),
+            _ => Action::Fail,
         }))
     }
 }

@@ -190,6 +190,22 @@ pub async fn acquire(ctx: &Ctx, id: Uuid, lease: Uuid) -> Result<bool, Status> {
     Ok(n == 1)
 }
 
+/// Extends the lease `lease` holds on a payment by a lease's length from now; false when
+/// it holds it no more.
+pub async fn renew(ctx: &Ctx, id: Uuid, lease: Uuid) -> Result<bool, Status> {
+    let n = sqlx::query(
+        "UPDATE payments SET lease_until = $3 WHERE payment_id = $1 AND lease_owner = $2",
+    )
+    .bind(id)
+    .bind(lease)
+    .bind(ctx.now() + ctx.settings.saga_lease)
+    .execute(&ctx.svc.pool)
+    .await
+    .map_err(internal)?
+    .rows_affected();
+    Ok(n == 1)
+}
+
 /// The canonical name of a gRPC code ("FAILED_PRECONDITION").
 pub fn code_name(code: Code) -> &'static str {
     match code {

@@ -141,6 +141,41 @@ fn state_of(p: &Payment, i: usize) -> PaymentStepState {
     PaymentStepState::try_from(p.steps[i].state).unwrap_or(PaymentStepState::Unspecified)
 }
 
+/// Runs a step's call while renewing the payment's lease every third of its length, so a
+/// slow call (with all its retries) never lets the lease lapse under a live driver and a
+/// second replica take the payment over. When a renewal finds the lease lost, the call
+/// is dropped where it is (as a crash would leave it: every step is safe to repeat) and
+/// the driver stops, writing nothing more.
+async fn renewing(
+    ctx: &Ctx,
+    payment_id: Uuid,
+    lease: Uuid,
+    step: impl std::future::Future<Output = Result<Outcome, Status>>,
+) -> Result<Outcome, Status> {
+    let every = (ctx.settings.saga_lease / 3)
+        .to_std()
+        .unwrap_or(std::time::Duration::from_secs(5))
+        .max(std::time::Duration::from_millis(50));
+    let renew = async {
+        loop {
+            tokio::time::sleep(every).await;
+            match payments::renew(ctx, payment_id, lease).await {
+                Ok(true) => {}
+                Ok(false) => return,
+                // The database did not answer: try again next round; the lease has time.
+                Err(_) => {}
+            }
+        }
+    };
+    tokio::select! {
+        outcome = step => outcome,
+        () = renew => {
+            tracing::info!(%payment_id, "lost the payment's lease during a step; another driver has it");
+            Ok(Outcome::Lost)
+        }
+    }
+}
+
 /// A driver of one payment.
 struct Driver<'a> {
     ctx: &'a Ctx,
@@ -360,11 +395,13 @@ impl Driver<'_> {
                 return Ok(Flow::Stop);
             }
         }
+        let mut slow = None;
         match self
             .faults
             .at(self.ctx, kind, idx, Point::BeforeCall)
             .await?
         {
+            Some(faults::Action::Delay(d)) => slow = Some(d),
             Some(faults::Action::Halt) => faults::halt().await,
             Some(faults::Action::Fail) if past => {
                 return self
@@ -379,24 +416,32 @@ impl Driver<'_> {
             }
             None => {}
         }
-        let outcome = match kind {
-            PaymentStepKind::PinVerification => self.verify_pin(i).await?,
-            PaymentStepKind::AuthorizationDecision => self.decide(i).await?,
-            PaymentStepKind::FxConversion => self.convert().await?,
-            PaymentStepKind::WalletHold => self.hold(i).await?,
-            PaymentStepKind::MarkOrdersPaid => self.mark_paid(i).await?,
-            PaymentStepKind::ConfirmReservation => self.confirm(i).await?,
-            PaymentStepKind::Unspecified => Outcome::Failed(
-                failure(
-                    Code::Internal,
-                    "UNKNOWN_STEP",
-                    "unknown step",
-                    HashMap::new(),
-                    self.ctx.errors().0,
+        let (ctx, lease) = (self.ctx, self.lease);
+        let payment_id = Uuid::try_parse(&self.p.payment_id).map_err(internal)?;
+        let step = async {
+            if let Some(d) = slow {
+                tokio::time::sleep(d).await;
+            }
+            Ok(match kind {
+                PaymentStepKind::PinVerification => self.verify_pin(i).await?,
+                PaymentStepKind::AuthorizationDecision => self.decide(i).await?,
+                PaymentStepKind::FxConversion => self.convert().await?,
+                PaymentStepKind::WalletHold => self.hold(i).await?,
+                PaymentStepKind::MarkOrdersPaid => self.mark_paid(i).await?,
+                PaymentStepKind::ConfirmReservation => self.confirm(i).await?,
+                PaymentStepKind::Unspecified => Outcome::Failed(
+                    failure(
+                        Code::Internal,
+                        "UNKNOWN_STEP",
+                        "unknown step",
+                        HashMap::new(),
+                        self.ctx.errors().0,
+                    ),
+                    Apply::None,
                 ),
-                Apply::None,
-            ),
+            })
         };
+        let outcome = renewing(ctx, payment_id, lease, step).await?;
         match outcome {
             Outcome::Lost => Ok(Flow::Stop),
             Outcome::Transient(s) => self.pause(i, &s).await,
@@ -428,7 +473,7 @@ impl Driver<'_> {
                                 .pause(i, &Status::unavailable(faults::FAULT_INJECTED))
                                 .await;
                         }
-                        None => {}
+                        Some(faults::Action::Delay(_)) | None => {}
                     }
                 }
                 Ok(Flow::Continue)
@@ -451,7 +496,7 @@ impl Driver<'_> {
                         self.fail_with(i, injected());
                         return self.saved_flow().await;
                     }
-                    None => {}
+                    Some(faults::Action::Delay(_)) | None => {}
                 }
                 self.record(i, result_id, apply);
                 self.touch(i, PaymentStepState::Succeeded);
@@ -474,7 +519,7 @@ impl Driver<'_> {
                         self.fail_with(i, injected());
                         self.saved_flow().await
                     }
-                    None => Ok(Flow::Continue),
+                    Some(faults::Action::Delay(_)) | None => Ok(Flow::Continue),
                 }
             }
         }

@@ -34,6 +34,12 @@ use super::{
 use crate::domain::saga::{self, Purpose};
 use crate::domain::status::{self, Action, Facts};
 use crate::ops::events::{self, Event};
+
+/// How long an escrow hold a payment creates lives if nothing ends it (a payment whose
+/// saga was abandoned, an order never shipped nor refunded): then wallet returns the money
+/// to the buyer by itself. Far beyond any order's own timeline (shipping window, automatic
+/// receipt, refunds), which captures or releases it long before.
+pub const ESCROW_LIFETIME: chrono::Duration = chrono::Duration::days(180);
 use crate::ops::payments;
 use crate::ops::peers;
 use crate::ops::pricing::{amount_of, money};
@@ -334,7 +340,13 @@ impl Driver<'_> {
             amount: item.hold_amount.clone(),
             purpose: HoldPurpose::Escrow as i32,
             order_id: step.order_id.clone(),
-            expire_time: None,
+            // From the payment's creation, so every repeat of the step asks the same.
+            expire_time: self
+                .p
+                .create_time
+                .as_ref()
+                .and_then(time::from_proto)
+                .map(|created| time::to_proto(created + ESCROW_LIFETIME)),
             description: format!("Escrow for order {number}"),
         })
     }
