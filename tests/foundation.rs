@@ -317,3 +317,102 @@ fn manifests_leave_the_count_to_the_autoscaler_and_dial_peers_headless() {
         );
     }
 }
+
+/// A TCP forwarder in front of the test's Postgres that the test can cut (every live
+/// connection dropped, new ones refused) and mend: a database that goes away and comes back.
+struct Cable {
+    addr: std::net::SocketAddr,
+    up: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    epoch: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
+}
+
+impl Cable {
+    async fn to(target: std::net::SocketAddr) -> anyhow::Result<Cable> {
+        use std::sync::atomic::Ordering;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let up = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let (epoch, _) = tokio::sync::watch::channel(0u64);
+        let epoch = std::sync::Arc::new(epoch);
+        let (up2, epoch2) = (up.clone(), epoch.clone());
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                if !up2.load(Ordering::SeqCst) {
+                    continue; // dropped: refused
+                }
+                let mut cut = epoch2.subscribe();
+                tokio::spawn(async move {
+                    let Ok(mut server) = tokio::net::TcpStream::connect(target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = cut.changed() => {}
+                    }
+                });
+            }
+        });
+        Ok(Cable { addr, up, epoch })
+    }
+
+    fn cut(&self) {
+        self.up.store(false, std::sync::atomic::Ordering::SeqCst);
+        self.epoch.send_modify(|e| *e += 1);
+    }
+
+    fn mend(&self) {
+        self.up.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+async fn status_of(tp: &TestPlatform, name: &str, service: &str) -> i32 {
+    tp.health(name)
+        .check(HealthCheckRequest {
+            service: service.to_owned(),
+        })
+        .await
+        .map(|r| r.into_inner().status)
+        .unwrap_or(-1)
+}
+
+/// Health tells the truth about the database: a service that cannot reach it answers
+/// NOT_SERVING (Kubernetes stops routing to it) until it answers again, then SERVING.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_service_whose_database_is_gone_answers_not_serving_until_it_is_back()
+-> anyhow::Result<()> {
+    let server = kuajing_testkit::server().await?;
+    let target: std::net::SocketAddr = format!("{}:{}", server.get_host(), server.get_port())
+        .parse()
+        .or_else(|_| format!("127.0.0.1:{}", server.get_port()).parse())?;
+    let cable = Cable::to(target).await?;
+    let tp = TestPlatform::start_with_database_at("127.0.0.1", cable.addr.port()).await?;
+    let wallet = "kuajing.wallet.v1.WalletService";
+    let wait_for = |want: ServingStatus| {
+        let tp = &tp;
+        async move {
+            for _ in 0..100 {
+                if status_of(tp, "wallet", wallet).await == want as i32 {
+                    return true;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            false
+        }
+    };
+    assert!(wait_for(ServingStatus::Serving).await, "serving at first");
+    cable.cut();
+    assert!(
+        wait_for(ServingStatus::NotServing).await,
+        "NOT_SERVING while the database is gone"
+    );
+    cable.mend();
+    assert!(
+        wait_for(ServingStatus::Serving).await,
+        "SERVING once it is back"
+    );
+    // And it works again.
+    tp.wallet()
+        .list_ledger_accounts(kuajing_proto::wallet::v1::ListLedgerAccountsRequest::default())
+        .await?;
+    tp.stop().await
+}

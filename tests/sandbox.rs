@@ -18,7 +18,7 @@ use tonic::Code;
 use tonic_types::StatusExt;
 
 use crate::journeys::{self, Signup, Via, edge};
-use crate::support::{acting, dec, m, reason, refused, rid, unique};
+use crate::support::{acting, balance, dec, m, reason, refused, rid, unique};
 
 /// A fresh directory for what `kuajing up` keeps (operator.json), removed on drop.
 struct DataDir(PathBuf);
@@ -70,28 +70,6 @@ fn remit(request_id: &str, account_number: &str, amount: &str) -> sbx::RemitRequ
         payer_name: "ACME Trading Pte Ltd".to_owned(),
         remittance_info: "INV-7".to_owned(),
     }
-}
-
-/// (available, held) in `currency`.
-async fn balance(tp: &TestPlatform, wallet: &str, currency: &str) -> (Decimal, Decimal) {
-    let w = tp
-        .wallet()
-        .get_wallet(wpb::GetWalletRequest {
-            lookup: Some(wpb::get_wallet_request::Lookup::WalletId(wallet.to_owned())),
-        })
-        .await
-        .expect("GetWallet")
-        .into_inner()
-        .wallet
-        .expect("wallet");
-    let b = w
-        .balances
-        .iter()
-        .find(|b| b.currency_code == currency)
-        .expect("a balance");
-    let amount =
-        |m: &Option<kuajing_proto::types::Money>| dec(&m.as_ref().expect("an amount").amount);
-    (amount(&b.available), amount(&b.held))
 }
 
 /// A supplier with a wallet, USD 1,000.00 topped up through the sandbox bank, the PIN

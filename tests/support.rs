@@ -302,3 +302,23 @@ pub(crate) async fn create(tp: &TestPlatform, req: CreateMarketplaceOrderRequest
         .order
         .expect("order")
 }
+
+/// (available, held) of a wallet in a currency.
+pub(crate) async fn balance(tp: &TestPlatform, wallet: &str, currency: &str) -> (Decimal, Decimal) {
+    let w = tp
+        .wallet()
+        .get_wallet(wpb::GetWalletRequest {
+            lookup: Some(wpb::get_wallet_request::Lookup::WalletId(wallet.to_owned())),
+        })
+        .await
+        .expect("wallet")
+        .into_inner()
+        .wallet
+        .expect("wallet");
+    let b = w
+        .balances
+        .into_iter()
+        .find(|b| b.currency_code == currency)
+        .expect("balance");
+    (amount(&b.available), amount(&b.held))
+}

@@ -161,6 +161,7 @@ async fn health_is_served_in_plain_text_beside_the_tls_port() -> anyhow::Result<
             Some(guard),
             listener,
             &settings,
+            None,
             async {
                 let _ = stopped.await;
             },

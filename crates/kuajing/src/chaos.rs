@@ -1,8 +1,11 @@
 //! `kuajing chaos`: the bank invariant test under crashes. The platform runs as separate
 //! processes (the real binaries) on a private Postgres; concurrent clients move money
 //! (transfers, holds captured or released, fx conversions, checkouts through edge: the
-//! PayOrders saga) and retry every failed call with the same request; every few seconds a random service is killed with SIGKILL and
-//! restarted, and once Postgres itself is restarted. At the end the ledger is audited.
+//! PayOrders saga) and retry every failed call with the same request; every few seconds a
+//! random service (one instance of it, with `--replicas`) is killed with SIGKILL and
+//! restarted, and once Postgres itself is crashed and recovers. With `--net-faults` every
+//! call between services passes a fault-injecting proxy. While it runs, the ledger's
+//! snapshots are read; at the end the ledger is audited.
 //! The last line is `invariants: N checked, 0 violated; ops acked=A, kills=K, db restarts=R`.
 
 use std::collections::BTreeMap;
@@ -27,9 +30,11 @@ use tokio::sync::Mutex;
 use tonic::Code;
 
 use crate::bench::scenarios::funded_wallets;
-use crate::parties::{Authed, Buyer, PIN, Reach, Supplier, bearer, channel};
+use crate::parties::{Buyer, PIN, Reach, Supplier, bearer};
 use crate::pgcluster::Cluster;
 use crate::procs::{Processes, SERVICES, default_bin_dir};
+use kuajing_platform::balance::{Balanced, Source};
+use kuajing_platform::service::{PeerChannel, Peers};
 use kuajing_proto::edge::v1::PayOrdersRequest;
 use kuajing_proto::edge::v1::edge_service_client::EdgeServiceClient;
 use kuajing_proto::order::v1::{OrderStatus, PaymentMethod, PaymentState};
@@ -55,7 +60,7 @@ pub struct ChaosArgs {
     /// Where the service binaries are [default: beside this kuajing].
     #[arg(long)]
     pub bin_dir: Option<std::path::PathBuf>,
-    /// Directory of the private Postgres the run uses (it is restarted during the run).
+    /// Directory of the private Postgres the run uses (it is crashed during the run).
     #[arg(long, default_value = "target/kuajing-chaos-postgres")]
     pub pg_dir: std::path::PathBuf,
     /// Port of that Postgres (below Linux's ephemeral range, 32768-60999, so that no
@@ -65,6 +70,14 @@ pub struct ChaosArgs {
     /// First of six ports the services listen on (below the ephemeral range too).
     #[arg(long, default_value_t = 29150)]
     pub base_port: u16,
+    /// Instances of every service, edge included: callers balance over them, kills take
+    /// one instance while its twins serve.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=4))]
+    pub replicas: u16,
+    /// Calls between services pass fault-injecting proxies (seeded like the rest): slow
+    /// answers, cut connections, answers lost after the request was applied.
+    #[arg(long)]
+    pub net_faults: bool,
 }
 
 /// A small deterministic generator (xorshift).
@@ -181,9 +194,9 @@ where
 }
 
 struct Clients {
-    wallet: WalletServiceClient<Authed>,
-    fx: FxServiceClient<Authed>,
-    edge: EdgeServiceClient<tonic::transport::Channel>,
+    wallet: WalletServiceClient<PeerChannel>,
+    fx: FxServiceClient<PeerChannel>,
+    edge: EdgeServiceClient<Balanced>,
     reach: Reach,
     buyer: Buyer,
     supplier: Supplier,
@@ -744,7 +757,22 @@ async fn run_on(args: &ChaosArgs, seed: u64, cluster: &Cluster) -> anyhow::Resul
         ("KJ_IDENTITY_ACCESS_TOKEN_TTL_SECS", "86400"),
     ];
     env.extend(crate::procs::EDGE_LIMITS_RAISED);
-    let mut procs = Processes::start(&bin_dir, &url, args.base_port, &env).await?;
+    let layout = crate::procs::Layout {
+        replicas: usize::from(args.replicas),
+        net_faults: args.net_faults.then_some(seed),
+    };
+    let mut procs = Processes::start_laid_out(&bin_dir, &url, args.base_port, &env, layout).await?;
+    if args.replicas > 1 || args.net_faults {
+        println!(
+            "chaos      {} instance(s) of every service{}",
+            args.replicas,
+            if args.net_faults {
+                "; calls between services through fault-injecting proxies"
+            } else {
+                ""
+            }
+        );
+    }
     let reach = procs.reach(&url)?;
     let (supplier, buyers) = reach.people(args.clients).await?;
     let wallet_url = procs.url("wallet").context("wallet")?;
@@ -769,19 +797,30 @@ async fn run_on(args: &ChaosArgs, seed: u64, cluster: &Cluster) -> anyhow::Resul
     });
     let until = Instant::now() + Duration::from_secs(args.seconds);
     let mut tasks = Vec::new();
+    // The load's clients balance over every instance, as the services do.
+    let all = |name: &str| procs.urls(name).with_context(|| format!("no {name}"));
+    let as_order = Peers::new(
+        [("wallet".to_owned(), all("wallet")?)],
+        procs
+            .keyring()
+            .for_service("order")
+            .context("order's key")?,
+        None,
+    )?;
+    let as_edge = Peers::new(
+        [("fx".to_owned(), all("fx")?)],
+        procs.keyring().for_service("edge").context("edge's key")?,
+        None,
+    )?;
+    let plain: kuajing_platform::balance::EndpointFn =
+        Arc::new(|url: &str, _: &str| Ok(tonic::transport::Endpoint::from_shared(url.to_owned())?));
+    let edges = Balanced::new("edge", &Source::parse(&all("edge")?)?, plain)?;
+    let _ = (&wallet_url, &fx_url);
     for i in 0..args.clients {
         let c = Clients {
-            wallet: WalletServiceClient::new(channel(
-                &wallet_url,
-                procs.keyring(),
-                "order",
-                "wallet",
-            )?),
-            fx: FxServiceClient::new(channel(&fx_url, procs.keyring(), "edge", "fx")?),
-            edge: EdgeServiceClient::new(
-                tonic::transport::Endpoint::from_shared(procs.url("edge").context("edge")?)?
-                    .connect_lazy(),
-            ),
+            wallet: WalletServiceClient::new(as_order.channel("wallet")?),
+            fx: FxServiceClient::new(as_edge.channel("fx")?),
+            edge: EdgeServiceClient::new(edges.clone()),
             reach: reach.clone(),
             buyer: buyers[i as usize % buyers.len()].clone(),
             supplier: supplier.clone(),
@@ -796,30 +835,64 @@ async fn run_on(args: &ChaosArgs, seed: u64, cluster: &Cluster) -> anyhow::Resul
         )));
     }
 
-    // The killer: a random service every few seconds; Postgres once, half way through.
+    // Reads during the run, not only at the end: every committed snapshot of the ledger
+    // conserves each currency (its accounts sum to zero), whatever is in flight.
+    let reader = {
+        let (run, options) = (run.clone(), admin.clone().database(db));
+        tokio::spawn(async move {
+            let mut reads = 0u64;
+            while Instant::now() < until {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                let Ok(mut conn) = options.connect().await else {
+                    continue; // Postgres restarting: read again next round
+                };
+                let unbalanced: Result<Vec<(String, rust_decimal::Decimal)>, _> = sqlx::query_as(
+                    "SELECT currency, sum(balance) FROM wallet.ledger_accounts
+                     GROUP BY currency HAVING sum(balance) <> 0",
+                )
+                .fetch_all(&mut conn)
+                .await;
+                if let Ok(rows) = unbalanced {
+                    reads += 1;
+                    for (currency, sum) in rows {
+                        run.violations.lock().await.push(format!(
+                            "a snapshot read during the run: {currency} accounts sum to {sum}"
+                        ));
+                    }
+                }
+                let _ = conn.close().await;
+            }
+            reads
+        })
+    };
+
+    // The killer: a random service every few seconds; Postgres crashed once, half way
+    // through.
     let mut rng = Rng(seed);
     let (mut kills, mut db_restarts) = (0u64, 0u64);
     let half = Instant::now() + Duration::from_secs(args.seconds / 2);
     while Instant::now() + Duration::from_secs(args.kill_every) < until {
         tokio::time::sleep(Duration::from_secs(args.kill_every)).await;
         if db_restarts == 0 && Instant::now() >= half {
-            println!("chaos      restarting postgres");
-            cluster.stop()?;
+            println!("chaos      crashing postgres (SIGKILL), then starting it (crash recovery)");
+            cluster.crash()?;
             tokio::time::sleep(Duration::from_millis(500)).await;
             cluster.start()?;
             db_restarts += 1;
             continue;
         }
         let victim = SERVICES[rng.below(SERVICES.len() as u64) as usize];
-        println!("chaos      kill -9 kuajing-{victim}");
-        procs.kill(victim).await?;
+        let instance = rng.below(procs.replicas() as u64) as usize;
+        println!("chaos      kill -9 kuajing-{victim} ({instance})");
+        procs.kill_instance(victim, instance).await?;
         kills += 1;
         tokio::time::sleep(Duration::from_millis(300)).await;
-        procs.restart(victim).await?;
+        procs.restart_instance(victim, instance).await?;
     }
     for t in tasks {
         let _ = t.await;
     }
+    let snapshot_reads = reader.await.unwrap_or(0);
 
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(2)
@@ -834,6 +907,7 @@ async fn run_on(args: &ChaosArgs, seed: u64, cluster: &Cluster) -> anyhow::Resul
     violated.extend(saga_violated);
     violated.extend(run.violations.lock().await.iter().cloned());
     pool.close().await;
+    let procs_net_faults = procs.net_faults.clone();
     procs.stop().await?;
     let mut counts: BTreeMap<&str, usize> = acked.iter().fold(BTreeMap::new(), |mut m, a| {
         *m.entry(a.kind).or_default() += 1;
@@ -853,6 +927,13 @@ async fn run_on(args: &ChaosArgs, seed: u64, cluster: &Cluster) -> anyhow::Resul
         run.retries.load(Ordering::Relaxed),
         run.unpaid.lock().await
     );
+    println!("chaos      {snapshot_reads} ledger snapshots read during the run");
+    if let Some(tally) = &procs_net_faults {
+        println!(
+            "chaos      connections between services: {}",
+            tally.summary()
+        );
+    }
     for v in violated.iter().take(50) {
         println!("violation  {v}");
     }

@@ -7,6 +7,7 @@ pub mod certs;
 pub mod chaos;
 pub mod commands;
 pub mod demo;
+pub mod faultproxy;
 pub mod launch;
 pub mod operator;
 pub mod parties;

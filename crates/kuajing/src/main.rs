@@ -31,7 +31,8 @@ enum Cmd {
     Migrate(DbArgs),
     /// Measure the platform's throughput and latency against pgbench on the same Postgres.
     Bench(kuajing::bench::BenchArgs),
-    /// The bank invariant test under crashes: real binaries, kills, a Postgres restart.
+    /// The bank invariant test under crashes: real binaries (`--replicas`), kills, a
+    /// Postgres crash, network faults between the services (`--net-faults`).
     Chaos(kuajing::chaos::ChaosArgs),
     /// Print a fresh set of service keys (KJ_SERVICE_KEY and KJ_SERVICE_TRUST for every
     /// service, and an operator token valid for 24 hours), for running the binaries apart.

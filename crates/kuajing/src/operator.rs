@@ -123,9 +123,8 @@ pub struct Operator {
 }
 
 fn channel(url: &str, token: &str) -> anyhow::Result<Authed> {
-    let channel = tonic::transport::Endpoint::from_shared(url.to_owned())?.connect_lazy();
     Ok(tonic::service::interceptor::InterceptedService::new(
-        channel,
+        crate::parties::balanced("peer", url)?,
         Token::new(token)?,
     ))
 }

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use anyhow::Context;
 use kuajing_platform::auth::{Keyring, SUBJECT_HEADER, TOKEN_HEADER};
+use kuajing_platform::balance::{Balanced, EndpointFn, Source};
 use kuajing_proto::authorization::v1 as authz;
 use kuajing_proto::authorization::v1::authorization_service_client::AuthorizationServiceClient;
 use kuajing_proto::identity::v1 as idp;
@@ -21,7 +22,6 @@ use kuajing_proto::wallet::v1::wallet_service_client::WalletServiceClient;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, Connection};
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
 
 /// The password every party signs in with.
 pub const PASSWORD: &str = "Sunny-Day-42";
@@ -30,8 +30,9 @@ pub const PIN: &str = "135790";
 /// The agreement version a mandate is activated under.
 pub const AGREEMENT_VERSION: &str = "kjb-2023-02";
 
-/// A channel whose requests carry one caller's service token for one audience.
-pub type Authed = InterceptedService<Channel, Token>;
+/// A channel whose requests carry one caller's service token for one audience, balanced
+/// over every instance its URL setting names (one URL, or several comma-separated).
+pub type Authed = InterceptedService<Balanced, Token>;
 
 /// Adds a fixed service token.
 #[derive(Clone)]
@@ -51,7 +52,8 @@ impl tonic::service::Interceptor for Token {
     }
 }
 
-/// A lazily connected channel to `url` acting as `caller` (a token valid for 6 hours).
+/// A lazily connected channel to `url` (one URL, or every instance's, comma-separated)
+/// acting as `caller` (a token valid for 6 hours).
 pub fn channel(
     url: &str,
     keyring: &Keyring,
@@ -62,10 +64,19 @@ pub fn channel(
     let token = keyring
         .token(caller, audience, exp)
         .ok_or_else(|| anyhow::anyhow!("no key for {caller}"))?;
-    let channel = tonic::transport::Endpoint::from_shared(url.to_owned())?
-        .tcp_nodelay(true)
-        .connect_lazy();
-    Ok(InterceptedService::new(channel, Token(token.parse()?)))
+    Ok(InterceptedService::new(
+        balanced(audience, url)?,
+        Token(token.parse()?),
+    ))
+}
+
+/// A plain channel balanced over every instance `url` names (a person's app talking to
+/// edge needs no service token).
+pub fn balanced(name: &str, url: &str) -> anyhow::Result<Balanced> {
+    let plain: EndpointFn = std::sync::Arc::new(|url: &str, _: &str| {
+        Ok(tonic::transport::Endpoint::from_shared(url.to_owned())?.tcp_nodelay(true))
+    });
+    Balanced::new(name, &Source::parse(url)?, plain)
 }
 
 /// A request made on behalf of `subject` (an account id).

@@ -145,6 +145,36 @@ impl Cluster {
         )
     }
 
+    /// Crashes the cluster: SIGKILL to the postmaster (and so to every backend: nothing
+    /// is flushed, no checkpoint), as a machine or container dying would leave it. The
+    /// next [`Cluster::start`] runs crash recovery from the write-ahead log.
+    pub fn crash(&self) -> anyhow::Result<()> {
+        let pid_file = self.data_dir().join("postmaster.pid");
+        let text = std::fs::read_to_string(&pid_file)
+            .with_context(|| format!("reading {}", pid_file.display()))?;
+        let pid = text
+            .lines()
+            .next()
+            .map(str::trim)
+            .context("an empty postmaster.pid")?;
+        let status = Command::new("kill").args(["-KILL", pid]).status()?;
+        anyhow::ensure!(status.success(), "kill -KILL {pid} failed");
+        // The backends notice their postmaster is gone; wait until the port is free.
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        // Orphaned backends die with their postmaster; give them a moment to exit.
+        std::thread::sleep(std::time::Duration::from_millis(1000));
+        // The dead postmaster may linger as a zombie that `pg_ctl status` takes for a live
+        // server; its lock file goes (Postgres still refuses to start while any old backend
+        // holds the shared memory).
+        let _ = std::fs::remove_file(&pid_file);
+        Ok(())
+    }
+
     fn command(&self, tool: &str, args: &[&str]) -> Command {
         let program = self.bin.join(tool);
         if self.as_postgres_user {

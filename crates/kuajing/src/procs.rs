@@ -7,12 +7,16 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
 use anyhow::{Context, bail};
 use kuajing_platform::auth::Keyring;
 use tokio::process::{Child, Command};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
+
+use crate::faultproxy;
 
 /// One service process.
 struct Proc {
@@ -21,11 +25,25 @@ struct Proc {
     env: Vec<(String, String)>,
 }
 
-/// Six service processes.
+/// The service processes: every service, in `replicas` instances each.
 pub struct Processes {
     bin_dir: PathBuf,
-    procs: BTreeMap<&'static str, Proc>,
+    procs: BTreeMap<(&'static str, usize), Proc>,
     keyring: Keyring,
+    replicas: usize,
+    /// What the fault-injecting proxies did, when the services talk through them.
+    pub net_faults: Option<Arc<faultproxy::Tally>>,
+}
+
+/// How the processes are laid out: instances per service, and whether calls between
+/// services pass a fault-injecting proxy (seeded).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Layout {
+    /// Instances of every service (at least 1). Instance `i` listens on its service's port
+    /// plus `10 * i`; every peer setting names all of them.
+    pub replicas: usize,
+    /// Route every call between services through a fault-injecting proxy seeded so.
+    pub net_faults: Option<u64>,
 }
 
 /// Edge's per-caller, per-IP and money-movement rate limits, raised (environment for the
@@ -62,6 +80,18 @@ impl Processes {
         base_port: u16,
         extra_env: &[(&str, &str)],
     ) -> anyhow::Result<Processes> {
+        Self::start_laid_out(bin_dir, admin_url, base_port, extra_env, Layout::default()).await
+    }
+
+    /// As [`Processes::start`], laid out as `layout` says. The proxies (with net faults)
+    /// listen on the instances' ports plus 100.
+    pub async fn start_laid_out(
+        bin_dir: &Path,
+        admin_url: &str,
+        base_port: u16,
+        extra_env: &[(&str, &str)],
+        layout: Layout,
+    ) -> anyhow::Result<Processes> {
         for name in SERVICES {
             let bin = bin_dir.join(format!("kuajing-{name}"));
             if !bin.exists() {
@@ -71,56 +101,94 @@ impl Processes {
                 );
             }
         }
+        let replicas = layout.replicas.max(1);
         let keyring = Keyring::generate(&SERVICES)?;
-        let port_of = |name: &str| -> u16 {
+        let port_of = |name: &str, instance: usize| -> u16 {
             let offset = ["edge", "identity", "wallet", "authorization", "order", "fx"]
                 .iter()
                 .position(|n| *n == name)
                 .unwrap_or(0);
-            base_port + u16::try_from(offset).unwrap_or(0)
+            base_port + u16::try_from(offset + 10 * instance).unwrap_or(0)
         };
-        let peers: Vec<(String, String)> = ["identity", "wallet", "authorization", "order", "fx"]
-            .iter()
-            .map(|n| {
-                (
-                    format!("KJ_{}_URL", n.to_uppercase()),
-                    format!("http://127.0.0.1:{}", port_of(n)),
-                )
-            })
-            .collect();
+        // With net faults each instance is reached through a proxy of its own.
+        let tally = layout
+            .net_faults
+            .map(|_| Arc::new(faultproxy::Tally::default()));
+        let mut peers: Vec<(String, String)> = Vec::new();
+        for n in ["identity", "wallet", "authorization", "order", "fx"] {
+            let mut urls = Vec::new();
+            for i in 0..replicas {
+                let port = port_of(n, i);
+                match (layout.net_faults, &tally) {
+                    (Some(seed), Some(tally)) => {
+                        let front = port + 100;
+                        let target = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+                        let listen = std::net::SocketAddr::from(([127, 0, 0, 1], front));
+                        faultproxy::spawn(listen, target, seed ^ u64::from(port), tally.clone())
+                            .await?;
+                        urls.push(format!("http://127.0.0.1:{front}"));
+                    }
+                    _ => urls.push(format!("http://127.0.0.1:{port}")),
+                }
+            }
+            peers.push((format!("KJ_{}_URL", n.to_uppercase()), urls.join(",")));
+        }
         let mut procs = BTreeMap::new();
         for name in SERVICES {
-            let mut env: Vec<(String, String)> = vec![
-                ("KJ_DATABASE_ADMIN_URL".into(), admin_url.to_owned()),
-                ("KJ_LISTEN".into(), format!("127.0.0.1:{}", port_of(name))),
-                ("RUST_LOG".into(), "warn".into()),
-            ];
-            env.extend(peers.iter().cloned());
-            env.extend(keyring.env_for(name).context("a key per service")?);
-            env.extend(
-                extra_env
-                    .iter()
-                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-            );
-            let child = spawn(bin_dir, name, &env)?;
-            procs.insert(
-                name,
-                Proc {
-                    child,
-                    port: port_of(name),
-                    env,
-                },
-            );
+            for instance in 0..replicas {
+                let mut env: Vec<(String, String)> = vec![
+                    ("KJ_DATABASE_ADMIN_URL".into(), admin_url.to_owned()),
+                    (
+                        "KJ_LISTEN".into(),
+                        format!("127.0.0.1:{}", port_of(name, instance)),
+                    ),
+                    ("RUST_LOG".into(), "warn".into()),
+                ];
+                env.extend(peers.iter().cloned());
+                env.extend(keyring.env_for(name).context("a key per service")?);
+                env.extend(
+                    extra_env
+                        .iter()
+                        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+                );
+                let child = spawn(bin_dir, name, &env)?;
+                procs.insert(
+                    (name, instance),
+                    Proc {
+                        child,
+                        port: port_of(name, instance),
+                        env,
+                    },
+                );
+            }
+            // Instances of one service provision and migrate together; let the first
+            // serve before the next service starts (its peers are there when it asks).
+            for instance in 0..replicas {
+                Self::wait_until_serving(&mut procs, name, instance, Duration::from_secs(60))
+                    .await?;
+            }
         }
-        let mut p = Processes {
+        Ok(Processes {
             bin_dir: bin_dir.to_owned(),
             procs,
             keyring,
-        };
-        for name in SERVICES {
-            p.wait_serving(name, Duration::from_secs(60)).await?;
-        }
-        Ok(p)
+            replicas,
+            net_faults: tally,
+        })
+    }
+
+    /// Instances of every service.
+    pub fn replicas(&self) -> usize {
+        self.replicas
+    }
+
+    /// Every instance's URL of a service, comma-separated (a peer setting).
+    pub fn urls(&self, name: &str) -> Option<String> {
+        let all: Vec<String> = (0..self.replicas)
+            .filter_map(|i| self.procs.get(&(name_of(name)?, i)))
+            .map(|p| format!("http://127.0.0.1:{}", p.port))
+            .collect();
+        (!all.is_empty()).then(|| all.join(","))
     }
 
     /// The keys the processes run with (to mint tokens as any caller).
@@ -133,7 +201,7 @@ impl Processes {
         Ok(crate::parties::Reach {
             urls: SERVICES
                 .iter()
-                .filter_map(|n| self.url(n).map(|u| ((*n).to_owned(), u)))
+                .filter_map(|n| self.urls(n).map(|u| ((*n).to_owned(), u)))
                 .collect(),
             keyring: self.keyring.clone(),
             database: kuajing_platform::db::parse_url(database_url)?,
@@ -143,19 +211,28 @@ impl Processes {
     /// The URL of a service.
     pub fn url(&self, name: &str) -> Option<String> {
         self.procs
-            .get(name)
+            .get(&(name_of(name)?, 0))
             .map(|p| format!("http://127.0.0.1:{}", p.port))
     }
 
-    /// Waits until `name` answers SERVING on its health check.
-    pub async fn wait_serving(&mut self, name: &str, within: Duration) -> anyhow::Result<()> {
-        let url = self.url(name).context("unknown service")?;
+    /// Waits until instance `instance` of `name` answers SERVING on its health check.
+    async fn wait_until_serving(
+        procs: &mut BTreeMap<(&'static str, usize), Proc>,
+        name: &'static str,
+        instance: usize,
+        within: Duration,
+    ) -> anyhow::Result<()> {
+        let port = procs
+            .get(&(name, instance))
+            .map(|p| p.port)
+            .context("unknown service")?;
+        let url = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + within;
         loop {
-            if let Some(p) = self.procs.get_mut(name)
+            if let Some(p) = procs.get_mut(&(name, instance))
                 && let Ok(Some(status)) = p.child.try_wait()
             {
-                bail!("kuajing-{name} exited with {status} while starting");
+                bail!("kuajing-{name} ({instance}) exited with {status} while starting");
             }
             let service = format!("kuajing.{name}.v1.{}Service", capitalised(name));
             let ok = async {
@@ -173,30 +250,46 @@ impl Processes {
                 return Ok(());
             }
             if Instant::now() > deadline {
-                bail!("kuajing-{name} did not become SERVING within {within:?}");
+                bail!("kuajing-{name} ({instance}) did not become SERVING within {within:?}");
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
-    /// Kills `name` with SIGKILL (no drain, no cleanup: a crash).
+    /// Kills `name` (its first instance) with SIGKILL (no drain, no cleanup: a crash).
     pub async fn kill(&mut self, name: &str) -> anyhow::Result<()> {
-        let p = self.procs.get_mut(name).context("unknown service")?;
+        self.kill_instance(name, 0).await
+    }
+
+    /// Kills one instance with SIGKILL.
+    pub async fn kill_instance(&mut self, name: &str, instance: usize) -> anyhow::Result<()> {
+        let key = (name_of(name).context("unknown service")?, instance);
+        let p = self.procs.get_mut(&key).context("unknown service")?;
         p.child.start_kill()?;
         p.child.wait().await?;
         Ok(())
     }
 
-    /// Starts `name` again with the same settings and waits until it serves.
+    /// Starts `name` (its first instance) again with the same settings; waits until it
+    /// serves.
     pub async fn restart(&mut self, name: &str) -> anyhow::Result<()> {
-        let p = self.procs.get_mut(name).context("unknown service")?;
+        self.restart_instance(name, 0).await
+    }
+
+    /// Starts one instance again with the same settings; waits until it serves.
+    pub async fn restart_instance(&mut self, name: &str, instance: usize) -> anyhow::Result<()> {
+        let name = name_of(name).context("unknown service")?;
+        let p = self
+            .procs
+            .get_mut(&(name, instance))
+            .context("unknown service")?;
         p.child = spawn(&self.bin_dir, name, &p.env)?;
-        self.wait_serving(name, Duration::from_secs(60)).await
+        Self::wait_until_serving(&mut self.procs, name, instance, Duration::from_secs(60)).await
     }
 
     /// The process id of `name`, while it runs.
     pub fn pid(&self, name: &str) -> Option<u32> {
-        self.procs.get(name)?.child.id()
+        self.procs.get(&(name_of(name)?, 0))?.child.id()
     }
 
     /// Resident memory of `name` in bytes (Linux).
@@ -233,6 +326,11 @@ impl Processes {
         }
         Ok(())
     }
+}
+
+/// The static name of a service.
+fn name_of(name: &str) -> Option<&'static str> {
+    SERVICES.iter().copied().find(|n| *n == name)
 }
 
 fn capitalised(name: &str) -> String {

@@ -110,9 +110,16 @@ pub async fn connect(
 /// migrations, all under the service's own role. Running it again is a no-op; concurrent
 /// runs serialise on sqlx's advisory lock.
 pub async fn migrate(pool: &PgPool, migrator: &Migrator) -> anyhow::Result<()> {
-    sqlx::raw_sql(crate::idempotency::TABLE_SQL)
-        .execute(pool)
+    // Pods of one Deployment migrate together (their init containers): two concurrent
+    // CREATE TABLE IF NOT EXISTS collide in the catalog, so one at a time.
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('kuajing.platform-tables', 0))")
+        .execute(&mut *tx)
         .await?;
+    sqlx::raw_sql(crate::idempotency::TABLE_SQL)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
     migrator.run(pool).await?;
     Ok(())
 }

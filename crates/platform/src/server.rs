@@ -47,6 +47,7 @@ impl Default for ServerSettings {
 /// service credentials on every method (health and reflection stay open) and, with TLS
 /// configured, the TLS handshake requires a client certificate. Health reports SERVING
 /// for the service and for the server ("") while up, NOT_SERVING once shutdown begins.
+#[allow(clippy::too_many_arguments)]
 pub async fn serve(
     grpc_service: &'static str,
     errors: ErrorDomain,
@@ -54,12 +55,24 @@ pub async fn serve(
     guard: Option<RequireCaller>,
     listener: TcpListener,
     settings: &ServerSettings,
+    database: Option<sqlx::PgPool>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let (reporter, health) = tonic_health::server::health_reporter();
     reporter
         .set_service_status(grpc_service, ServingStatus::Serving)
         .await;
+    // Honest health: a service that cannot reach its database answers NOT_SERVING, so
+    // Kubernetes stops routing to it, until the database answers again.
+    let draining = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = database.map(|pool| {
+        tokio::spawn(watch_database(
+            pool,
+            reporter.clone(),
+            grpc_service,
+            draining.clone(),
+        ))
+    });
 
     let reflection = || {
         tonic_reflection::server::Builder::configure()
@@ -100,6 +113,7 @@ pub async fn serve(
 
     let drained = async move {
         shutdown.await;
+        draining.store(true, std::sync::atomic::Ordering::SeqCst);
         reporter
             .set_service_status("", ServingStatus::NotServing)
             .await;
@@ -152,12 +166,60 @@ pub async fn serve(
             drained,
         )
         .await;
+    if let Some(w) = watcher {
+        w.abort();
+    }
     let _ = health_stop.send(());
     if let Some(task) = plain_health {
         task.await??;
     }
     served?;
     Ok(())
+}
+
+/// How often a service asks its database whether it answers.
+pub const DATABASE_CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Asks the database every [`DATABASE_CHECK_EVERY`] (`SELECT 1`, at most one second) and
+/// reports the service NOT_SERVING while it does not answer, SERVING again once it does
+/// (never again once the drain has begun).
+async fn watch_database(
+    pool: sqlx::PgPool,
+    reporter: tonic_health::server::HealthReporter,
+    grpc_service: &'static str,
+    draining: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
+    let mut serving = true;
+    loop {
+        tokio::time::sleep(DATABASE_CHECK_EVERY).await;
+        let answered = tokio::time::timeout(
+            std::time::Duration::from_secs(1),
+            sqlx::query("SELECT 1").execute(&pool),
+        )
+        .await
+        .is_ok_and(|r| r.is_ok());
+        if draining.load(std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
+        if answered != serving {
+            serving = answered;
+            let status = if serving {
+                tracing::info!(
+                    service = grpc_service,
+                    "the database answers again: SERVING"
+                );
+                ServingStatus::Serving
+            } else {
+                tracing::warn!(
+                    service = grpc_service,
+                    "the database does not answer: NOT_SERVING"
+                );
+                ServingStatus::NotServing
+            };
+            reporter.set_service_status("", status).await;
+            reporter.set_service_status(grpc_service, status).await;
+        }
+    }
 }
 
 /// Resolves on ctrl-c or SIGTERM (what Kubernetes sends before killing a pod).

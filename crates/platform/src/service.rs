@@ -267,6 +267,7 @@ pub async fn run_signalling(
     }
     let keys = ctx.peers.keys().clone();
     crate::metrics::observe_pool(def.name, ctx.pool.clone());
+    let database = ctx.pool.clone();
     let routes = (def.routes)(ctx).await?;
     if let Some(ready) = ready {
         let _ = ready.send(());
@@ -280,6 +281,7 @@ pub async fn run_signalling(
         guard,
         listener,
         settings,
+        Some(database),
         shutdown,
     )
     .await

@@ -225,14 +225,7 @@ impl TestPlatform {
     pub async fn start_with_options(
         options: &[(&'static str, &[&str])],
     ) -> anyhow::Result<TestPlatform> {
-        Self::launch(LaunchSettings {
-            options: options
-                .iter()
-                .map(|(name, o)| (*name, o.iter().map(|a| (*a).to_owned()).collect()))
-                .collect(),
-            ..LaunchSettings::ephemeral()
-        })
-        .await
+        Self::start_replicated_with_options(1, &[], options).await
     }
 
     /// As [`TestPlatform::start`], with `replicas` instances of every service (each peer
@@ -276,7 +269,20 @@ impl TestPlatform {
         .await
     }
 
+    /// As [`TestPlatform::start`], with every database connection of the services made to
+    /// `host:port` (a forwarder the test controls in front of the test server) instead.
+    pub async fn start_with_database_at(host: &str, port: u16) -> anyhow::Result<TestPlatform> {
+        Self::launch_at(LaunchSettings::ephemeral(), Some((host.to_owned(), port))).await
+    }
+
     async fn launch(settings: LaunchSettings) -> anyhow::Result<TestPlatform> {
+        Self::launch_at(settings, None).await
+    }
+
+    async fn launch_at(
+        settings: LaunchSettings,
+        database_at: Option<(String, u16)>,
+    ) -> anyhow::Result<TestPlatform> {
         kuajing_platform::telemetry::init(
             kuajing_platform::telemetry::LogFormat::Pretty,
             "warn",
@@ -284,8 +290,11 @@ impl TestPlatform {
         );
         let db = TestDb::create().await?;
         let clock = settings.clock.clone();
-        let platform =
-            Platform::start(&kuajing::services(), &db.admin_options(), &settings).await?;
+        let admin = match database_at {
+            Some((host, port)) => db.admin_options().host(&host).port(port),
+            None => db.admin_options(),
+        };
+        let platform = Platform::start(&kuajing::services(), &admin, &settings).await?;
         Ok(TestPlatform {
             db,
             platform,

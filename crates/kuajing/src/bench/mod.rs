@@ -75,6 +75,9 @@ pub struct BenchArgs {
     /// Skip the pgbench baseline.
     #[arg(long)]
     pub no_pgbench: bool,
+    /// Instances of every service; the load and the services balance over them.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=4))]
+    pub replicas: u16,
 }
 
 fn fmt_x100(v: u64) -> String {
@@ -309,7 +312,14 @@ async fn measure(
     } else {
         &[]
     };
-    let procs = Processes::start(bin_dir, url, args.base_port, edge_env).await?;
+    let layout = crate::procs::Layout {
+        replicas: usize::from(args.replicas),
+        net_faults: None,
+    };
+    if args.replicas > 1 {
+        println!("replicas   {} instances of every service", args.replicas);
+    }
+    let procs = Processes::start_laid_out(bin_dir, url, args.base_port, edge_env, layout).await?;
     let outcome = async {
         let reach = procs.reach(url)?;
         let probe = Probe {
@@ -394,12 +404,11 @@ async fn measure(
     outcome
 }
 
-/// A plain channel to edge (people's clients present bearer tokens, not service tokens).
-fn public_channel(procs: &Processes) -> anyhow::Result<tonic::transport::Channel> {
-    let url = procs.url("edge").context("edge")?;
-    Ok(tonic::transport::Endpoint::from_shared(url)?
-        .tcp_nodelay(true)
-        .connect_lazy())
+/// A plain channel to edge, balanced over its instances (people's clients present bearer
+/// tokens, not service tokens).
+fn public_channel(procs: &Processes) -> anyhow::Result<kuajing_platform::balance::Balanced> {
+    let urls = procs.urls("edge").context("edge")?;
+    crate::parties::balanced("edge", &urls)
 }
 
 /// Gives each buyer `per_buyer` more unpaid orders (CNY 10.00 each), concurrently.

@@ -14,11 +14,11 @@ use kuajing_proto::wallet::v1::{
 };
 use std::sync::Mutex;
 
+use kuajing_platform::balance::Balanced;
 use kuajing_proto::edge::v1 as edge;
 use kuajing_proto::edge::v1::edge_service_client::EdgeServiceClient;
 use kuajing_proto::order::v1::PaymentMethod;
 use kuajing_proto::wallet::v1::{GetWalletRequest, get_wallet_request};
-use tonic::transport::Channel;
 
 use super::load::Op;
 pub use crate::parties::{Authed, channel};
@@ -203,7 +203,7 @@ impl Op for DirectReads {
 /// `read` through edge: the person's GetWallet with a bearer access token.
 pub struct EdgeReads {
     /// The public edge client.
-    pub client: EdgeServiceClient<Channel>,
+    pub client: EdgeServiceClient<Balanced>,
     /// The people reading their wallets.
     pub buyers: Arc<Vec<Buyer>>,
 }
@@ -226,7 +226,7 @@ impl Op for EdgeReads {
 /// the whole saga across order, identity, authorization, fx and wallet).
 pub struct Checkouts {
     /// The public edge client.
-    pub client: EdgeServiceClient<Channel>,
+    pub client: EdgeServiceClient<Balanced>,
     /// The buyers, each with its unpaid orders.
     pub buyers: Arc<Vec<(Buyer, Mutex<Vec<String>>)>>,
 }

@@ -137,6 +137,7 @@ pub async fn serve(
         None,
         listener,
         &server,
+        None,
         async move {
             let _ = stopped.wait_for(|s| *s).await;
         },
