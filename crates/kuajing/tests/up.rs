@@ -42,14 +42,58 @@ const SERVICES: [(&str, &str); 6] = [
 ];
 const PASSWORD: &str = "Sunny-Day-42";
 
-/// Seven ports free right now: the private PostgreSQL's and one per service.
+/// Eight ports free right now: the private PostgreSQL's, one per service and the
+/// sandbox's.
 fn free_ports() -> Vec<u16> {
-    let held: Vec<TcpListener> = (0..7)
+    let held: Vec<TcpListener> = (0..8)
         .map(|_| TcpListener::bind("127.0.0.1:0").expect("a free port"))
         .collect();
     held.iter()
         .map(|l| l.local_addr().expect("bound").port())
         .collect()
+}
+
+/// The flags naming every port but Postgres's (`kuajing up`, `operator`, `sandbox` share
+/// them).
+fn port_flags(ports: &[u16]) -> Vec<String> {
+    let mut flags = Vec::new();
+    for ((name, _), port) in SERVICES.iter().zip(&ports[1..]) {
+        flags.push(format!("--{name}-port"));
+        flags.push(port.to_string());
+    }
+    flags.push("--sandbox-port".to_owned());
+    flags.push(ports[7].to_string());
+    flags
+}
+
+/// Runs `kuajing <args>` against the platform in `dir`; its stdout, after checking it
+/// succeeded.
+fn kuajing(dir: &Path, ports: &[u16], args: &[&str]) -> String {
+    let (command, rest) = args.split_first().expect("a command");
+    let out = Command::new(env!("CARGO_BIN_EXE_kuajing"))
+        .arg(command)
+        .arg("--data-dir")
+        .arg(dir)
+        .args(port_flags(ports))
+        .args(rest)
+        .output()
+        .expect("kuajing runs");
+    assert!(
+        out.status.success(),
+        "kuajing {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A failing test must not leave `kuajing up` (and its PostgreSQL) running.
+impl Drop for Up {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
 }
 
 /// A running `kuajing up` and the addresses its ready lines named.
@@ -66,9 +110,7 @@ impl Up {
             .arg("--data-dir")
             .arg(dir)
             .args(["--pg-port", &ports[0].to_string()]);
-        for ((name, _), port) in SERVICES.iter().zip(&ports[1..]) {
-            cmd.args([format!("--{name}-port"), port.to_string()]);
-        }
+        cmd.args(port_flags(ports));
         if tls {
             cmd.arg("--tls");
         }
@@ -259,6 +301,26 @@ async fn kuajing_up_serves_every_service_stops_on_ctrl_c_and_keeps_its_data() {
     .expect("a person registers through edge");
     edge.login(login(&member)).await.expect("and logs in");
     drop(edge);
+    // The sandbox serves, and the commands an operator and a newcomer use reach it: the
+    // registration's code is in the mailbox, the first operator works without a restart.
+    assert!(
+        up.lines.iter().any(|l| l.starts_with("sandbox")),
+        "{:?}",
+        up.lines
+    );
+    let email = format!("{member}@example.com");
+    let mail = kuajing(&dir, &ports, &["sandbox", "messages", &email]);
+    assert!(mail.contains("\"code\": \""), "{mail}");
+    let rate = kuajing(
+        &dir,
+        &ports,
+        &[
+            "operator", "rate", "USD", "CNH", "7.15", "--reason", "a test",
+        ],
+    );
+    assert!(rate.contains("\"midRate\": \"7.15\""), "{rate}");
+    let queue = kuajing(&dir, &ports, &["operator", "verifications"]);
+    assert!(queue.trim().starts_with('{'), "{queue}");
     assert!(postgres_is_up(ports[0]), "the private PostgreSQL runs");
     let status = up.interrupt();
     assert!(status.success(), "ctrl-c ends kuajing up cleanly: {status}");
