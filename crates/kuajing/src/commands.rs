@@ -126,14 +126,11 @@ enum SandboxCmd {
     },
 }
 
+/// "SGD 10000.00" as the contract's Money, checked (currency, minor units) before it is sent.
 fn parse_money(s: &str) -> anyhow::Result<kuajing_proto::types::Money> {
-    let (currency, amount) = s.trim().split_once(' ').with_context(|| {
-        format!("{s:?}: write the currency, a space and the amount, e.g. \"SGD 10000.00\"")
-    })?;
-    Ok(kuajing_proto::types::Money {
-        currency_code: currency.to_owned(),
-        amount: amount.trim().to_owned(),
-    })
+    kuajing_platform::Money::parse_written(s)
+        .map(|m| m.to_proto())
+        .map_err(|e| anyhow::anyhow!("--amount {e}"))
 }
 
 /// Runs `kuajing sandbox ...`.

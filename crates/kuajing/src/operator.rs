@@ -325,9 +325,7 @@ impl Operator {
             .into_inner()
             .decisions)
     }
-}
 
-impl Operator {
     /// The platform's own ledger accounts of `kind` (fee revenue, escrow, ...).
     pub async fn ledger_accounts(
         &self,

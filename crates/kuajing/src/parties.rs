@@ -166,10 +166,9 @@ impl Reach {
                 .await
                 .context("an outbox message for the challenge")?;
         conn.close().await?;
-        let start = body.find("code is ").context("a code in the message")? + "code is ".len();
-        body.get(start..start + 6)
+        crate::sandbox::mailbox::code_in(&body)
             .map(str::to_owned)
-            .context("six digits")
+            .context("a six-digit code in the message")
     }
 
     /// Registers a person (email confirmed) and returns the account id.

@@ -87,11 +87,7 @@ impl Default for Settings {
 
 /// Parses "USD 5000.00".
 fn money(text: &str) -> Result<Money, String> {
-    let (c, a) = text
-        .trim()
-        .split_once(' ')
-        .ok_or_else(|| format!("{text:?}: expected \"CUR amount\""))?;
-    Money::parse(c.trim(), a.trim())
+    Money::parse_written(text)
 }
 
 /// Where settings are read: a service embedded in another process (the testkit, `kuajing

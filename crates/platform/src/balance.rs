@@ -229,7 +229,7 @@ impl Pool {
     /// The power of two choices among the instances not passed over (all of them when
     /// every one is).
     fn pick(&self) -> Option<Arc<Member>> {
-        let members = self.members();
+        let members = self.members.read().unwrap_or_else(|e| e.into_inner());
         let now = self.now_ms();
         let healthy: Vec<&Arc<Member>> = members
             .iter()

@@ -103,6 +103,8 @@ pub enum Begin<R> {
 #[derive(Debug)]
 pub struct Key {
     request_id: Uuid,
+    /// The request's fingerprint, for recording a refusal under the claim.
+    hash: [u8; 32],
 }
 
 impl Key {
@@ -179,7 +181,10 @@ pub async fn begin_hashed<Resp: Message + Default>(
     .map_err(internal)?
     .rows_affected();
     if inserted == 1 {
-        return Ok(Begin::Fresh(Key { request_id: id }));
+        return Ok(Begin::Fresh(Key {
+            request_id: id,
+            hash,
+        }));
     }
     match stored(conn, domain, method, request_id, id, &hash).await? {
         Some(Some(response)) => Ok(Begin::Replay(response)),
@@ -287,7 +292,7 @@ where
             // The work's transaction is gone with everything it wrote; the refusal is
             // recorded on its own, so every repeat of the request id answers it.
             if is_terminal_refusal(&status) {
-                record_refusal(pool, method, &key, request_hash(method, request), &status).await?;
+                record_refusal(pool, method, &key, &status).await?;
             }
             return Err(status);
         }
@@ -303,7 +308,6 @@ async fn record_refusal(
     pool: &sqlx::PgPool,
     method: &str,
     key: &Key,
-    hash: [u8; 32],
     status: &Status,
 ) -> Result<(), Status> {
     sqlx::query(
@@ -312,7 +316,7 @@ async fn record_refusal(
     )
     .bind(key.request_id)
     .bind(method)
-    .bind(&hash[..])
+    .bind(&key.hash[..])
     .bind(Refusal::of(status).encode_to_vec())
     .execute(pool)
     .await

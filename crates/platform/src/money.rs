@@ -121,6 +121,15 @@ impl Money {
         Money::new(currency, amount)
     }
 
+    /// Parses the written form a person types: the currency code, a space and the amount
+    /// ("USD 1.00"), as settings and command lines take it.
+    pub fn parse_written(text: &str) -> Result<Self, String> {
+        let (currency, amount) = text.trim().split_once(' ').ok_or_else(|| {
+            format!("{text:?}: expected the currency, a space and the amount, e.g. \"USD 1.00\"")
+        })?;
+        Money::parse(currency.trim(), amount.trim())
+    }
+
     /// The currency.
     pub fn currency(&self) -> Currency {
         self.currency

@@ -78,9 +78,6 @@ pub async fn check(
     let Some(subject) = caller.and_then(|c| c.subject) else {
         return Ok(());
     };
-    if matches!(scope, Scope::Public) {
-        return Ok(());
-    }
     match owners(&ctx.svc.pool, scope).await? {
         Some(owners) if !owners.contains(&subject) => Err(ctx.errors().refuse(
             Code::PermissionDenied,

@@ -10,8 +10,8 @@ use kuajing_proto::types::Money;
 use kuajing_proto::wallet::v1 as wpb;
 use rust_decimal::Decimal;
 
-use super::{Demo, PIN, Person, authed, balance, decimal, expect, money, show, step};
-use crate::parties::{rid, unique};
+use super::{Demo, PIN, Person, authed, balance, decimal, expect, show, step};
+use crate::parties::{money, rid, unique};
 
 /// SGD the buyer tops up, and how much of it it converts to CNH.
 const TOP_UP: &str = "10000.00";

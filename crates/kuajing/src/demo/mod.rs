@@ -27,7 +27,7 @@ use tonic_types::StatusExt;
 
 use crate::commands::Target;
 use crate::operator::Operator;
-use crate::parties::{rid, unique};
+use crate::parties::{money, rid, unique};
 
 /// `kuajing demo`.
 #[derive(clap::Args, Debug)]
@@ -336,10 +336,6 @@ fn refused(what: &str, s: &Status) -> anyhow::Error {
 fn expect(ok: bool, what: &str) -> anyhow::Result<()> {
     anyhow::ensure!(ok, "expected: {what}");
     Ok(())
-}
-
-fn money(currency: &str, amount: &str) -> Option<kuajing_proto::types::Money> {
-    crate::parties::money(currency, amount)
 }
 
 fn decimal(m: &Option<kuajing_proto::types::Money>) -> Decimal {

@@ -11,9 +11,9 @@ use kuajing_proto::order::v1 as opb;
 use kuajing_proto::sandbox::v1 as sbx;
 use kuajing_proto::wallet::v1 as wpb;
 
-use super::{Demo, PIN, Person, authed, balance, decimal, expect, money, refused, show, step};
+use super::{Demo, PIN, Person, authed, balance, decimal, expect, refused, show, step};
 use crate::operator::SupplierChange;
-use crate::parties::{rid, unique};
+use crate::parties::{money, rid, unique};
 
 /// A registered supplier, admitted to every program, with a wallet.
 pub async fn onboard(demo: &Demo) -> anyhow::Result<Person> {
