@@ -261,6 +261,28 @@ async fn a_service_role_cannot_read_another_services_schema() -> anyhow::Result<
     tp.stop().await
 }
 
+/// A transaction-mode pooler refuses startup options and hands a client's transactions to
+/// any server session: the services' settings are their roles' defaults in the database,
+/// so a plain connection as a service's role, with no options, already has them.
+#[tokio::test]
+async fn a_service_roles_sessions_carry_its_schema_and_timeout_without_startup_options()
+-> anyhow::Result<()> {
+    let tp = TestPlatform::start().await?;
+    let admin = tp.db().admin_options();
+    for run in tp.platform().services() {
+        let mut conn = admin.clone().username(&run.def.role()).connect().await?;
+        let (path, timeout): (String, String) = sqlx::query_as(
+            "SELECT current_setting('search_path'), current_setting('statement_timeout')",
+        )
+        .fetch_one(&mut conn)
+        .await?;
+        assert_eq!(path, run.def.schema, "{}", run.def.name);
+        assert_eq!(timeout, "30s", "{}", run.def.name);
+        conn.close().await?;
+    }
+    tp.stop().await
+}
+
 /// The manifests as a platform team's cluster would run several pods of each service:
 /// the HPA alone owns each Deployment's replica count (a `replicas` field beside it would
 /// reset the count on every apply), and the services dial each other through headless
@@ -318,53 +340,6 @@ fn manifests_leave_the_count_to_the_autoscaler_and_dial_peers_headless() {
     }
 }
 
-/// A TCP forwarder in front of the test's Postgres that the test can cut (every live
-/// connection dropped, new ones refused) and mend: a database that goes away and comes back.
-struct Cable {
-    addr: std::net::SocketAddr,
-    up: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    epoch: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
-}
-
-impl Cable {
-    async fn to(target: std::net::SocketAddr) -> anyhow::Result<Cable> {
-        use std::sync::atomic::Ordering;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        let up = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
-        let (epoch, _) = tokio::sync::watch::channel(0u64);
-        let epoch = std::sync::Arc::new(epoch);
-        let (up2, epoch2) = (up.clone(), epoch.clone());
-        tokio::spawn(async move {
-            while let Ok((mut client, _)) = listener.accept().await {
-                if !up2.load(Ordering::SeqCst) {
-                    continue; // dropped: refused
-                }
-                let mut cut = epoch2.subscribe();
-                tokio::spawn(async move {
-                    let Ok(mut server) = tokio::net::TcpStream::connect(target).await else {
-                        return;
-                    };
-                    tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
-                        _ = cut.changed() => {}
-                    }
-                });
-            }
-        });
-        Ok(Cable { addr, up, epoch })
-    }
-
-    fn cut(&self) {
-        self.up.store(false, std::sync::atomic::Ordering::SeqCst);
-        self.epoch.send_modify(|e| *e += 1);
-    }
-
-    fn mend(&self) {
-        self.up.store(true, std::sync::atomic::Ordering::SeqCst);
-    }
-}
-
 async fn status_of(tp: &TestPlatform, name: &str, service: &str) -> i32 {
     tp.health(name)
         .check(HealthCheckRequest {
@@ -384,8 +359,10 @@ async fn a_service_whose_database_is_gone_answers_not_serving_until_it_is_back()
     let target: std::net::SocketAddr = format!("{}:{}", server.get_host(), server.get_port())
         .parse()
         .or_else(|_| format!("127.0.0.1:{}", server.get_port()).parse())?;
-    let cable = Cable::to(target).await?;
-    let tp = TestPlatform::start_with_database_at("127.0.0.1", cable.addr.port()).await?;
+    // A stable address in front of the test's Postgres that the test cuts (every live
+    // connection dropped, new ones refused) and mends: a database gone and back.
+    let cable = kuajing::forwarder::Forwarder::start(([127, 0, 0, 1], 0).into(), target).await?;
+    let tp = TestPlatform::start_with_database_at("127.0.0.1", cable.addr().port()).await?;
     let wallet = "kuajing.wallet.v1.WalletService";
     let wait_for = |want: ServingStatus| {
         let tp = &tp;

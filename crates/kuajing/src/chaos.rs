@@ -3,10 +3,13 @@
 //! (transfers, holds captured or released, fx conversions, checkouts through edge: the
 //! PayOrders saga) and retry every failed call with the same request; every few seconds a
 //! random service (one instance of it, with `--replicas`) is killed with SIGKILL and
-//! restarted, and once Postgres itself is crashed and recovers. With `--net-faults` every
-//! call between services passes a fault-injecting proxy. While it runs, the ledger's
+//! restarted, and once Postgres itself is crashed and recovers. With `--failover` Postgres
+//! is a primary with a synchronous standby behind one stable address, and the primary is
+//! crashed and the standby promoted once a minute. With `--net-faults` every call between
+//! services passes a fault-injecting proxy. While it runs, the ledger's
 //! snapshots are read; at the end the ledger is audited.
-//! The last line is `invariants: N checked, 0 violated; ops acked=A, kills=K, db restarts=R`.
+//! The last line is `invariants: N checked, 0 violated; ops acked=A, kills=K, db restarts=R`
+//! (`db failovers=F` with `--failover`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -78,6 +81,47 @@ pub struct ChaosArgs {
     /// answers, cut connections, answers lost after the request was applied.
     #[arg(long)]
     pub net_faults: bool,
+    /// Postgres as a primary with a synchronous standby behind one stable address (on
+    /// --pg-port; the clusters on the two ports above it): once a minute (at least once)
+    /// the primary's postmaster is killed, the standby promoted and the address moved to
+    /// it, and a new standby copied. The longest pause in acknowledged writes around each
+    /// failover is printed.
+    #[arg(long)]
+    pub failover: bool,
+}
+
+/// The database under the run: one cluster crashed once, or a replicated pair failed over.
+enum Postgres {
+    Single(Cluster),
+    Replicated(crate::failover::ReplicatedPostgres),
+}
+
+impl Postgres {
+    async fn start(args: &ChaosArgs) -> anyhow::Result<Postgres> {
+        if args.failover {
+            let pair =
+                crate::failover::ReplicatedPostgres::start(&args.pg_dir, args.pg_port).await?;
+            return Ok(Postgres::Replicated(pair));
+        }
+        let cluster = Cluster::new(&args.pg_dir, args.pg_port)?;
+        cluster.init()?;
+        cluster.start()?;
+        Ok(Postgres::Single(cluster))
+    }
+
+    fn admin_options(&self) -> sqlx::postgres::PgConnectOptions {
+        match self {
+            Postgres::Single(c) => c.admin_options(),
+            Postgres::Replicated(r) => r.admin_options(),
+        }
+    }
+
+    fn stop(&self) -> anyhow::Result<()> {
+        match self {
+            Postgres::Single(c) => c.stop(),
+            Postgres::Replicated(r) => r.stop(),
+        }
+    }
 }
 
 /// A small deterministic generator (xorshift).
@@ -101,6 +145,8 @@ impl Rng {
 struct Acked {
     kind: &'static str,
     request_id: String,
+    /// When its answer arrived: pauses in writes are gaps between these.
+    at: Instant,
 }
 
 /// Shared state of the run.
@@ -114,6 +160,14 @@ struct Run {
 }
 
 impl Run {
+    async fn ack(&self, kind: &'static str, request_id: String) {
+        self.acked.lock().await.push(Acked {
+            kind,
+            request_id,
+            at: Instant::now(),
+        });
+    }
+
     async fn violation(&self, what: String) {
         eprintln!("VIOLATION: {what}");
         self.violations.lock().await.push(what);
@@ -355,10 +409,7 @@ async fn client_loop(
                 })
                 .await;
                 if r.is_ok() {
-                    run.acked.lock().await.push(Acked {
-                        kind: "transfer",
-                        request_id: req.request_id.clone(),
-                    });
+                    run.ack("transfer", req.request_id.clone()).await;
                 }
                 // On purpose: the same id with another body is refused, whatever happened.
                 if rng.below(10) == 0 {
@@ -398,10 +449,7 @@ async fn client_loop(
                 else {
                     continue;
                 };
-                run.acked.lock().await.push(Acked {
-                    kind: "hold",
-                    request_id: hold.request_id.clone(),
-                });
+                run.ack("hold", hold.request_id.clone()).await;
                 let hold_id = created.hold.map(|h| h.hold_id).unwrap_or_default();
                 let end = if rng.below(2) == 0 {
                     let req = CaptureHoldRequest {
@@ -431,7 +479,7 @@ async fn client_loop(
                     .map(|_| ("release", req.request_id))
                 };
                 if let Ok((kind, request_id)) = end {
-                    run.acked.lock().await.push(Acked { kind, request_id });
+                    run.ack(kind, request_id).await;
                 }
             }
             _ => {
@@ -506,10 +554,7 @@ async fn client_loop(
                     .await;
                 }
                 if !answers.is_empty() {
-                    run.acked.lock().await.push(Acked {
-                        kind: "conversion",
-                        request_id: q_request(&exec),
-                    });
+                    run.ack("conversion", q_request(&exec)).await;
                 }
             }
         }
@@ -722,17 +767,38 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<()> {
         .seed
         .unwrap_or_else(|| u64::try_from(chrono::Utc::now().timestamp_micros()).unwrap_or(1) | 1);
     println!("chaos      seed {seed} (rerun with --seed {seed})");
-    let cluster = Cluster::new(&args.pg_dir, args.pg_port)?;
-    cluster.init()?;
-    cluster.start()?;
-    let outcome = run_on(&args, seed, &cluster).await;
+    let mut postgres = Postgres::start(&args).await?;
+    let outcome = run_on(&args, seed, &mut postgres).await;
     // Whatever happened, the private Postgres does not outlive the run.
-    let _ = cluster.stop();
+    let _ = postgres.stop();
     outcome
 }
 
-async fn run_on(args: &ChaosArgs, seed: u64, cluster: &Cluster) -> anyhow::Result<()> {
-    let admin = cluster.admin_options();
+/// The longest gap between acknowledged operations in the `window` after each instant of
+/// `faults`: how long writes paused, as the clients saw it.
+fn pauses(acked: &[Acked], faults: &[Instant], window: Duration) -> Vec<Duration> {
+    let mut times: Vec<Instant> = acked.iter().map(|a| a.at).collect();
+    times.sort();
+    faults
+        .iter()
+        .map(|&fault| {
+            let last_before = times.iter().rev().find(|t| **t <= fault).copied();
+            let mut previous = last_before.unwrap_or(fault);
+            let mut longest = Duration::ZERO;
+            for &t in times
+                .iter()
+                .filter(|t| **t > fault && **t <= fault + window)
+            {
+                longest = longest.max(t - previous);
+                previous = t;
+            }
+            longest
+        })
+        .collect()
+}
+
+async fn run_on(args: &ChaosArgs, seed: u64, postgres: &mut Postgres) -> anyhow::Result<()> {
+    let admin = postgres.admin_options();
     let db = "kuajing_chaos";
     {
         let mut conn = admin.connect().await?;
@@ -867,17 +933,48 @@ async fn run_on(args: &ChaosArgs, seed: u64, cluster: &Cluster) -> anyhow::Resul
     };
 
     // The killer: a random service every few seconds; Postgres crashed once, half way
-    // through.
+    // through, or (--failover) failed over once a minute, evenly spread.
     let mut rng = Rng(seed);
     let (mut kills, mut db_restarts) = (0u64, 0u64);
-    let half = Instant::now() + Duration::from_secs(args.seconds / 2);
+    let started = Instant::now();
+    let db_faults: Vec<Instant> = match postgres {
+        Postgres::Single(_) => vec![started + Duration::from_secs(args.seconds / 2)],
+        Postgres::Replicated(_) => {
+            let n = (args.seconds / 60).max(1);
+            (1..=n)
+                .map(|k| started + Duration::from_secs(args.seconds * k / (n + 1)))
+                .collect()
+        }
+    };
+    let mut faulted_at = Vec::new();
     while Instant::now() + Duration::from_secs(args.kill_every) < until {
         tokio::time::sleep(Duration::from_secs(args.kill_every)).await;
-        if db_restarts == 0 && Instant::now() >= half {
-            println!("chaos      crashing postgres (SIGKILL), then starting it (crash recovery)");
-            cluster.crash()?;
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            cluster.start()?;
+        if db_faults
+            .get(faulted_at.len())
+            .is_some_and(|due| Instant::now() >= *due)
+        {
+            faulted_at.push(Instant::now());
+            match postgres {
+                Postgres::Single(cluster) => {
+                    println!(
+                        "chaos      crashing postgres (SIGKILL), then starting it (crash recovery)"
+                    );
+                    cluster.crash()?;
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    cluster.start()?;
+                }
+                Postgres::Replicated(pair) => {
+                    println!(
+                        "chaos      failover: kill -9 the primary's postmaster, promote the standby, move the address"
+                    );
+                    let f = pair.fail_over().await?;
+                    println!(
+                        "chaos      failover: address moved {} ms after the crash; a new synchronous standby streamed {} ms later",
+                        f.switch.as_millis(),
+                        f.resync.as_millis()
+                    );
+                }
+            }
             db_restarts += 1;
             continue;
         }
@@ -928,6 +1025,16 @@ async fn run_on(args: &ChaosArgs, seed: u64, cluster: &Cluster) -> anyhow::Resul
         run.unpaid.lock().await
     );
     println!("chaos      {snapshot_reads} ledger snapshots read during the run");
+    if args.failover {
+        let gaps: Vec<String> = pauses(&acked, &faulted_at, Duration::from_secs(30))
+            .iter()
+            .map(|d| format!("{} ms", d.as_millis()))
+            .collect();
+        println!(
+            "chaos      longest pause in acknowledged writes after each failover: {}",
+            gaps.join(", ")
+        );
+    }
     if let Some(tally) = &procs_net_faults {
         println!(
             "chaos      connections between services: {}",
@@ -939,9 +1046,14 @@ async fn run_on(args: &ChaosArgs, seed: u64, cluster: &Cluster) -> anyhow::Resul
     }
     let checked = checked + acked.len() as u64;
     println!(
-        "invariants: {checked} checked, {} violated; ops acked={}, kills={kills}, db restarts={db_restarts}",
+        "invariants: {checked} checked, {} violated; ops acked={}, kills={kills}, db {}={db_restarts}",
         violated.len(),
-        acked.len() + checkouts.len()
+        acked.len() + checkouts.len(),
+        if args.failover {
+            "failovers"
+        } else {
+            "restarts"
+        }
     );
     if !violated.is_empty() {
         anyhow::bail!("{} invariant violations (seed {seed})", violated.len());

@@ -56,6 +56,7 @@ pub struct Platform {
 /// services were run.
 struct RestartInfo {
     admin: PgConnectOptions,
+    pooler: Option<(String, u16)>,
     urls: Vec<(String, String)>,
     pool: PoolSettings,
     server: ServerSettings,
@@ -77,6 +78,7 @@ struct IsolatedStart {
     def: &'static ServiceDef,
     listener: std::net::TcpListener,
     admin: PgConnectOptions,
+    pooler: Option<(String, u16)>,
     urls: Vec<(String, String)>,
     keys: Arc<ServiceKeys>,
     pool: PoolSettings,
@@ -85,6 +87,25 @@ struct IsolatedStart {
     options: Vec<String>,
     stopped: watch::Receiver<bool>,
     ready: Option<oneshot::Sender<()>>,
+}
+
+/// Service `def`'s pool: its role and schema provisioned (and migrated when `migrate`)
+/// through `admin` directly, then, with a `pooler`, reopened through it.
+async fn serving_pool(
+    def: &'static ServiceDef,
+    admin: &PgConnectOptions,
+    pooler: Option<&(String, u16)>,
+    pool: &PoolSettings,
+    migrate: bool,
+) -> anyhow::Result<sqlx::PgPool> {
+    let direct =
+        service::prepare_database(def, &Database::Provision(admin.clone()), pool, migrate).await?;
+    let Some((host, port)) = pooler else {
+        return Ok(direct);
+    };
+    direct.close().await;
+    let own = admin.clone().username(&def.role()).host(host).port(*port);
+    service::prepare_database(def, &Database::Own(own), pool, false).await
 }
 
 /// Starts a service on an OS thread with its own runtime. Its database is provisioned
@@ -106,6 +127,7 @@ fn spawn_isolated(start: IsolatedStart) -> anyhow::Result<Isolated> {
                 def,
                 listener,
                 admin,
+                pooler,
                 urls,
                 keys,
                 pool,
@@ -117,8 +139,7 @@ fn spawn_isolated(start: IsolatedStart) -> anyhow::Result<Isolated> {
             } = start;
             let result = runtime.block_on(async move {
                 let listener = TcpListener::from_std(listener)?;
-                let db = service::prepare_database(def, &Database::Provision(admin), &pool, false)
-                    .await?;
+                let db = serving_pool(def, &admin, pooler.as_ref(), &pool, false).await?;
                 let ctx = ServiceContext {
                     pool: db.clone(),
                     peers: Peers::new(urls, keys, server.tls.as_ref())?,
@@ -194,6 +215,11 @@ pub struct LaunchSettings {
     /// plus `100 * i` (ephemeral ports stay ephemeral), and every peer name resolves to all
     /// of them, so calls balance over them as over a Kubernetes Deployment's pods.
     pub replicas: usize,
+    /// Where the services' sessions go once their schemas are provisioned and migrated
+    /// (`host`, `port`): a transaction-mode pooler in front of the same server. Provisioning
+    /// and migrations always use the admin options directly, as an init container uses the
+    /// primary's own address. `None`: the server itself.
+    pub pooler: Option<(String, u16)>,
 }
 
 /// `server` with service `name`'s own certificate from `tls`, when TLS is on.
@@ -242,6 +268,7 @@ impl LaunchSettings {
             tls: None,
             sandbox: None,
             replicas: 1,
+            pooler: None,
         }
     }
 
@@ -312,11 +339,11 @@ impl Platform {
 
         // Provision and migrate every schema before any service serves, so a failure
         // leaves nothing half-started.
-        let database = Database::Provision(admin.clone());
         let mut prepared = Vec::new();
         for (def, instance, addr, listener) in listeners {
             let migrate = instance == 0;
-            let pool = service::prepare_database(def, &database, &settings.pool, migrate)
+            let pooler = settings.pooler.as_ref();
+            let pool = serving_pool(def, admin, pooler, &settings.pool, migrate)
                 .await
                 .with_context(|| format!("{}: preparing schema {}", def.name, def.schema))?;
             prepared.push((def, instance, addr, listener, pool));
@@ -337,6 +364,7 @@ impl Platform {
                     def,
                     listener: listener.into_std()?,
                     admin: admin.clone(),
+                    pooler: settings.pooler.clone(),
                     urls: urls.clone(),
                     keys: keyring
                         .for_service(def.name)
@@ -430,6 +458,7 @@ impl Platform {
             isolated,
             restart: RestartInfo {
                 admin: admin.clone(),
+                pooler: settings.pooler.clone(),
                 urls,
                 pool: settings.pool.clone(),
                 server: settings.server.clone(),
@@ -497,6 +526,7 @@ impl Platform {
             def: running.def,
             listener,
             admin: self.restart.admin.clone(),
+            pooler: self.restart.pooler.clone(),
             urls: self.restart.urls.clone(),
             keys: self
                 .keyring

@@ -48,6 +48,11 @@ impl Cluster {
         self.dir.join("data")
     }
 
+    /// The port it listens on (127.0.0.1).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     /// Admin connect options (user `postgres`, database `postgres`) over TCP.
     pub fn admin_options(&self) -> PgConnectOptions {
         PgConnectOptions::new()
@@ -145,10 +150,10 @@ impl Cluster {
         )
     }
 
-    /// Crashes the cluster: SIGKILL to the postmaster (and so to every backend: nothing
-    /// is flushed, no checkpoint), as a machine or container dying would leave it. The
-    /// next [`Cluster::start`] runs crash recovery from the write-ahead log.
-    pub fn crash(&self) -> anyhow::Result<()> {
+    /// Kills the postmaster with SIGKILL and returns at once: nothing is flushed, no
+    /// checkpoint, as a machine or container dying would leave it. Its backends notice
+    /// their postmaster is gone and exit.
+    pub fn kill(&self) -> anyhow::Result<()> {
         let pid_file = self.data_dir().join("postmaster.pid");
         let text = std::fs::read_to_string(&pid_file)
             .with_context(|| format!("reading {}", pid_file.display()))?;
@@ -159,6 +164,13 @@ impl Cluster {
             .context("an empty postmaster.pid")?;
         let status = Command::new("kill").args(["-KILL", pid]).status()?;
         anyhow::ensure!(status.success(), "kill -KILL {pid} failed");
+        Ok(())
+    }
+
+    /// Crashes the cluster ([`Cluster::kill`]) and waits until it could start again: the
+    /// next [`Cluster::start`] runs crash recovery from the write-ahead log.
+    pub fn crash(&self) -> anyhow::Result<()> {
+        self.kill()?;
         // The backends notice their postmaster is gone; wait until the port is free.
         for _ in 0..100 {
             if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
@@ -171,7 +183,58 @@ impl Cluster {
         // The dead postmaster may linger as a zombie that `pg_ctl status` takes for a live
         // server; its lock file goes (Postgres still refuses to start while any old backend
         // holds the shared memory).
-        let _ = std::fs::remove_file(&pid_file);
+        let _ = std::fs::remove_file(self.data_dir().join("postmaster.pid"));
+        Ok(())
+    }
+
+    /// Replaces this cluster's data with a streaming standby of the primary on
+    /// 127.0.0.1:`primary_port` (`pg_basebackup -R`: a copy, its write-ahead log streamed,
+    /// and the settings that make it follow the primary once started).
+    pub fn make_standby_of(&self, primary_port: u16) -> anyhow::Result<()> {
+        anyhow::ensure!(!self.is_running(), "{} is running", self.dir.display());
+        if self.dir.exists() {
+            std::fs::remove_dir_all(&self.dir)
+                .with_context(|| format!("removing {}", self.dir.display()))?;
+        }
+        std::fs::create_dir_all(&self.dir)?;
+        self.hand_over(&self.dir)?;
+        let (data, port) = (self.data_dir(), primary_port.to_string());
+        self.run(
+            "pg_basebackup",
+            &[
+                "-D",
+                path_str(&data)?,
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "-U",
+                "postgres",
+                "-X",
+                "stream",
+                "-R",
+                "-c",
+                "fast",
+            ],
+        )
+        .context("pg_basebackup failed")
+    }
+
+    /// Promotes a standby to primary and waits until it accepts writes.
+    pub fn promote(&self) -> anyhow::Result<()> {
+        let data = self.data_dir();
+        self.run(
+            "pg_ctl",
+            &["-D", path_str(&data)?, "-w", "-t", "60", "promote"],
+        )
+    }
+
+    /// Removes the cluster's directory (a crashed primary's data, once it is replaced).
+    pub fn discard(&self) -> anyhow::Result<()> {
+        if self.dir.exists() {
+            std::fs::remove_dir_all(&self.dir)
+                .with_context(|| format!("removing {}", self.dir.display()))?;
+        }
         Ok(())
     }
 

@@ -85,6 +85,13 @@ impl Default for PoolSettings {
 
 /// Opens a pool whose sessions see only `schema` (its `search_path`) and name the service
 /// in `application_name`, so `pg_stat_activity` shows who is who.
+///
+/// The session's settings are the role's defaults in this database (`ALTER ROLE ... IN
+/// DATABASE ... SET`), set here when they differ, never startup options: a transaction-mode
+/// pooler (PgBouncer) refuses the `options` startup parameter and hands one client's
+/// transactions to many server sessions, each of which must already be right. Behind such a
+/// pooler, prepared statements need PgBouncer 1.21 or newer with `max_prepared_statements`
+/// (docs/OPERATIONS.md).
 pub async fn connect(
     options: &PgConnectOptions,
     schema: &str,
@@ -92,11 +99,12 @@ pub async fn connect(
     settings: &PoolSettings,
 ) -> anyhow::Result<PgPool> {
     anyhow::ensure!(is_plain_identifier(schema), "bad schema name {schema:?}");
-    let timeout_ms = settings.statement_timeout.as_millis().to_string();
-    let options = options.clone().application_name(application).options([
-        ("search_path", schema),
-        ("statement_timeout", timeout_ms.as_str()),
-    ]);
+    // No float travels (money is numeric), so no extra_float_digits for a pooler to refuse.
+    let options = options
+        .clone()
+        .application_name(application)
+        .extra_float_digits(None);
+    settle_session_defaults(&options, schema, settings).await?;
     let pool = PgPoolOptions::new()
         .max_connections(settings.max_connections)
         .min_connections(0)
@@ -104,6 +112,55 @@ pub async fn connect(
         .connect_with(options)
         .await?;
     Ok(pool)
+}
+
+/// Makes `schema` the role's `search_path` and the pool's statement timeout its
+/// `statement_timeout` in the connected database, unless a session already has both.
+async fn settle_session_defaults(
+    options: &PgConnectOptions,
+    schema: &str,
+    settings: &PoolSettings,
+) -> anyhow::Result<()> {
+    let timeout = format!("{}ms", settings.statement_timeout.as_millis());
+    let mut conn = PgConnection::connect_with(options).await?;
+    let (path, current_timeout, database): (String, String, String) = sqlx::query_as(
+        "SELECT current_setting('search_path'),
+                current_setting('statement_timeout'),
+                current_database()",
+    )
+    .fetch_one(&mut conn)
+    .await?;
+    // Postgres shows `30s` for 30000ms: compare what it would show for ours.
+    let (wanted_timeout,): (String,) =
+        sqlx::query_as("SELECT set_config('statement_timeout', $1, true)")
+            .bind(&timeout)
+            .fetch_one(&mut conn)
+            .await?;
+    if path == schema && current_timeout == wanted_timeout {
+        return conn.close().await.map_err(Into::into);
+    }
+    anyhow::ensure!(
+        is_plain_identifier(&database),
+        "database name {database:?} is not a plain identifier"
+    );
+    // Replicas starting together would update one catalog row at once ("tuple
+    // concurrently updated"): one at a time per server.
+    let mut tx = conn.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('kuajing.session-defaults', 0))")
+        .execute(&mut *tx)
+        .await?;
+    // Identifiers were checked above; the timeout is a number of our own making.
+    for sql in [
+        format!("ALTER ROLE CURRENT_USER IN DATABASE {database} SET search_path TO {schema}"),
+        format!(
+            "ALTER ROLE CURRENT_USER IN DATABASE {database} SET statement_timeout TO '{timeout}'"
+        ),
+    ] {
+        sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    conn.close().await?;
+    Ok(())
 }
 
 /// Applies the platform's own tables (idempotency records), then the service's embedded

@@ -5,6 +5,10 @@
 //! on 127.0.0.1:5432 (user `postgres`), else a private cluster under `target/` that is
 //! started once and left running for the next test run. Each test's database is dropped
 //! when the test ends (`stop`, or on drop).
+//!
+//! With `KJ_TEST_POOLER=host:port` (a PgBouncer in transaction mode in front of that server,
+//! as `deploy/pgbouncer/start-local` runs one), the services' sessions go through the
+//! pooler; provisioning and migrations stay direct, as in a deployment.
 
 use std::time::Duration;
 
@@ -26,6 +30,20 @@ use tonic::transport::Endpoint;
 const PRIVATE_PORT: u16 = 54329;
 
 static SERVER: OnceCell<PgConnectOptions> = OnceCell::const_new();
+
+/// The pooler the services' sessions go through (`KJ_TEST_POOLER=host:port`), if any.
+pub fn pooler() -> anyhow::Result<Option<(String, u16)>> {
+    let Ok(at) = std::env::var("KJ_TEST_POOLER") else {
+        return Ok(None);
+    };
+    let (host, port) = at
+        .rsplit_once(':')
+        .with_context(|| format!("KJ_TEST_POOLER={at:?} is not host:port"))?;
+    let port = port
+        .parse()
+        .with_context(|| format!("KJ_TEST_POOLER={at:?}: bad port"))?;
+    Ok(Some((host.to_owned(), port)))
+}
 
 /// Administrative options for the test server (database `postgres`).
 pub async fn server() -> anyhow::Result<PgConnectOptions> {
@@ -276,6 +294,10 @@ impl TestPlatform {
     }
 
     async fn launch(settings: LaunchSettings) -> anyhow::Result<TestPlatform> {
+        let settings = LaunchSettings {
+            pooler: pooler()?,
+            ..settings
+        };
         Self::launch_at(settings, None).await
     }
 
