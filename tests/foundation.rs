@@ -210,10 +210,15 @@ async fn migrations_run_twice_are_harmless() -> anyhow::Result<()> {
             true,
         )
         .await?;
-        let applied: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations WHERE success")
-                .fetch_one(&pool)
-                .await?;
+        // The record of migrations is the owner's: read it as the administrator.
+        let mut conn = admin.clone().connect().await?;
+        let applied: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT count(*) FROM {}._sqlx_migrations WHERE success",
+            def.schema
+        )))
+        .fetch_one(&mut conn)
+        .await?;
+        conn.close().await?;
         assert_eq!(applied, def.migrator.iter().count() as i64, "{}", def.name);
         let owner: String = sqlx::query_scalar(
             "SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = $1",
@@ -270,7 +275,11 @@ async fn a_service_roles_sessions_carry_its_schema_and_timeout_without_startup_o
     let tp = TestPlatform::start().await?;
     let admin = tp.db().admin_options();
     for run in tp.platform().services() {
-        let mut conn = admin.clone().username(&run.def.role()).connect().await?;
+        let mut conn = admin
+            .clone()
+            .username(&run.def.runtime_role())
+            .connect()
+            .await?;
         let (path, timeout): (String, String) = sqlx::query_as(
             "SELECT current_setting('search_path'), current_setting('statement_timeout')",
         )
@@ -280,6 +289,61 @@ async fn a_service_roles_sessions_carry_its_schema_and_timeout_without_startup_o
         assert_eq!(timeout, "30s", "{}", run.def.name);
         conn.close().await?;
     }
+    tp.stop().await
+}
+
+/// A service serves as a runtime role that reads and writes its schema's rows and nothing
+/// more: the application cannot alter its tables or drop the ledger's immutability
+/// triggers; the schema's owner only migrates.
+#[tokio::test]
+async fn the_services_serve_as_a_role_that_cannot_change_their_schema() -> anyhow::Result<()> {
+    let tp = TestPlatform::start().await?;
+    let admin = tp.db().admin_options();
+    // Who each service's sessions are (its health check keeps one busy every second).
+    let mut conn = admin.clone().connect().await?;
+    for run in tp.platform().services() {
+        let mut users = Vec::new();
+        for _ in 0..50 {
+            users = sqlx::query_scalar::<_, String>(
+                "SELECT DISTINCT usename::text FROM pg_stat_activity
+                 WHERE datname = current_database() AND application_name = $1",
+            )
+            .bind(run.def.name)
+            .fetch_all(&mut conn)
+            .await?;
+            if !users.is_empty() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert_eq!(users, [run.def.runtime_role()], "{}", run.def.name);
+    }
+    conn.close().await?;
+    let wallet = admin.clone().username("kj_wallet_app").connect().await?;
+    let mut wallet = wallet;
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM wallet.journal_entries")
+        .fetch_one(&mut wallet)
+        .await?;
+    assert!(n >= 0);
+    for ddl in [
+        "DROP TRIGGER journal_entries_immutable ON wallet.journal_entries",
+        "ALTER TABLE wallet.postings DISABLE TRIGGER postings_immutable",
+        "ALTER TABLE wallet.journal_entries ADD COLUMN note text",
+        "TRUNCATE wallet.postings",
+        "DELETE FROM wallet._sqlx_migrations",
+        "CREATE TABLE wallet.shadow_ledger (amount numeric)",
+    ] {
+        let err = sqlx::raw_sql(sqlx::AssertSqlSafe(ddl))
+            .execute(&mut wallet)
+            .await
+            .expect_err(ddl);
+        let code = err
+            .as_database_error()
+            .and_then(|e| e.code())
+            .map(|c| c.into_owned());
+        assert_eq!(code.as_deref(), Some("42501"), "{ddl}: {err}");
+    }
+    wallet.close().await?;
     tp.stop().await
 }
 

@@ -97,9 +97,16 @@ impl Edge {
         rpc: &'static Rpc,
     ) -> Result<Call, Status> {
         let metadata = request.metadata();
+        // Several header lines are one list, in order (a proxy may add a line of its own).
+        let forwarded: Vec<&str> = metadata
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        let forwarded = (!forwarded.is_empty()).then(|| forwarded.join(","));
         let client_ip = client_ip::client_ip(
             request.remote_addr().map(|a| a.ip()),
-            header(metadata, "x-forwarded-for"),
+            forwarded.as_deref(),
             &self.settings.trusted_proxies,
         );
         self.limiter.ip(client_ip).await?;

@@ -60,6 +60,9 @@ fn routes(ctx: ServiceContext) -> BoxFuture<anyhow::Result<Routes>> {
 /// server secret and the signing keys, and applies the configured operator grants.
 async fn build(ctx: ServiceContext, sender: Arc<dyn CodeSender>) -> anyhow::Result<api::Api> {
     let settings = settings::current(&ctx.options)?;
+    if settings.secrets_required {
+        binary::require_secrets(&settings)?;
+    }
     let now = ctx.clock.now();
     let secret = match &settings.secret_key {
         Some(text) => base64::engine::general_purpose::STANDARD

@@ -141,6 +141,9 @@ pub struct HashCost {
 /// The validated settings.
 #[derive(Clone, Debug)]
 pub struct Settings {
+    /// Refuse to serve without a configured signing key and server secret (the binary;
+    /// `kuajing up` and the tests generate them).
+    pub secrets_required: bool,
     /// Configured signing key text (secret), if any.
     pub signing_key: Option<String>,
     /// Configured server secret text (secret), if any.
@@ -211,6 +214,7 @@ impl IdentityArgs {
             }
         }
         Ok(Settings {
+            secrets_required: false,
             signing_key: self.signing_key.clone().filter(|s| !s.trim().is_empty()),
             secret_key: self.secret_key.clone().filter(|s| !s.trim().is_empty()),
             sessions: SessionPolicy {

@@ -93,7 +93,7 @@ pub struct ChaosArgs {
 /// The database under the run: one cluster crashed once, or a replicated pair failed over.
 enum Postgres {
     Single(Cluster),
-    Replicated(crate::failover::ReplicatedPostgres),
+    Replicated(Box<crate::failover::ReplicatedPostgres>),
 }
 
 impl Postgres {
@@ -101,7 +101,7 @@ impl Postgres {
         if args.failover {
             let pair =
                 crate::failover::ReplicatedPostgres::start(&args.pg_dir, args.pg_port).await?;
-            return Ok(Postgres::Replicated(pair));
+            return Ok(Postgres::Replicated(Box::new(pair)));
         }
         let cluster = Cluster::new(&args.pg_dir, args.pg_port)?;
         cluster.init()?;
@@ -947,6 +947,7 @@ async fn run_on(args: &ChaosArgs, seed: u64, postgres: &mut Postgres) -> anyhow:
         }
     };
     let mut faulted_at = Vec::new();
+    let mut stalls = Vec::new();
     while Instant::now() + Duration::from_secs(args.kill_every) < until {
         tokio::time::sleep(Duration::from_secs(args.kill_every)).await;
         if db_faults
@@ -964,15 +965,24 @@ async fn run_on(args: &ChaosArgs, seed: u64, postgres: &mut Postgres) -> anyhow:
                     cluster.start()?;
                 }
                 Postgres::Replicated(pair) => {
+                    // Every other failover, the standby is a second behind when the
+                    // primary dies.
+                    let stall = faulted_at.len() % 2 == 1;
                     println!(
-                        "chaos      failover: kill -9 the primary's postmaster, promote the standby, move the address"
+                        "chaos      failover{}: kill -9 the primary's postmaster, promote the standby, move the address",
+                        if stall {
+                            " (the standby cut off the primary for 1 s first)"
+                        } else {
+                            ""
+                        }
                     );
-                    let f = pair.fail_over().await?;
+                    let f = pair.fail_over(stall).await?;
                     println!(
                         "chaos      failover: address moved {} ms after the crash; a new synchronous standby streamed {} ms later",
                         f.switch.as_millis(),
                         f.resync.as_millis()
                     );
+                    stalls.push(f.standby_stalled);
                 }
             }
             db_restarts += 1;
@@ -1026,9 +1036,17 @@ async fn run_on(args: &ChaosArgs, seed: u64, postgres: &mut Postgres) -> anyhow:
     );
     println!("chaos      {snapshot_reads} ledger snapshots read during the run");
     if args.failover {
+        // A stalled failover's pause includes the second the standby was held up.
         let gaps: Vec<String> = pauses(&acked, &faulted_at, Duration::from_secs(30))
             .iter()
-            .map(|d| format!("{} ms", d.as_millis()))
+            .zip(&stalls)
+            .map(|(d, stalled)| {
+                format!(
+                    "{} ms{}",
+                    d.as_millis(),
+                    if *stalled { " (stalled)" } else { "" }
+                )
+            })
             .collect();
         println!(
             "chaos      longest pause in acknowledged writes after each failover: {}",

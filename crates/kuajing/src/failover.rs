@@ -7,6 +7,10 @@
 //! has flushed it, so promoting the standby loses nothing acknowledged. After a failover
 //! the crashed primary's data is discarded and a new standby is copied from the new
 //! primary; until it streams, the primary runs alone (commits are not held up).
+//!
+//! Replication runs through a forwarder of its own, so a fault can cut the standby off
+//! the primary's write-ahead log for a while before the primary dies, as a network
+//! partition between their nodes would.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -24,11 +28,15 @@ pub struct ReplicatedPostgres {
     nodes: [Cluster; 2],
     primary: usize,
     forwarder: Forwarder,
+    /// The standby's link to the primary.
+    replication: Forwarder,
 }
 
 /// What one failover took.
 #[derive(Clone, Copy, Debug)]
 pub struct Failover {
+    /// Whether the standby was cut off the primary for a second before the crash.
+    pub standby_stalled: bool,
     /// From the primary's crash until the stable address led to the promoted standby.
     pub switch: Duration,
     /// From the switch until a new synchronous standby was streaming again.
@@ -41,7 +49,8 @@ fn local(port: u16) -> SocketAddr {
 
 impl ReplicatedPostgres {
     /// Fresh clusters under `dir` on `stable_port + 1` and `+ 2`, the first primary, the
-    /// second its synchronous standby, and the stable address on `stable_port`.
+    /// second its synchronous standby, the stable address on `stable_port`, and the
+    /// replication link on `stable_port + 3`.
     pub async fn start(dir: &Path, stable_port: u16) -> anyhow::Result<ReplicatedPostgres> {
         let port = |offset: u16| {
             stable_port
@@ -59,10 +68,12 @@ impl ReplicatedPostgres {
         nodes[0].init()?;
         nodes[0].start()?;
         let forwarder = Forwarder::start(local(stable_port), local(nodes[0].port())).await?;
+        let replication = Forwarder::start(local(port(3)?), local(nodes[0].port())).await?;
         let me = ReplicatedPostgres {
             nodes,
             primary: 0,
             forwarder,
+            replication,
         };
         me.add_standby().await?;
         Ok(me)
@@ -75,13 +86,15 @@ impl ReplicatedPostgres {
             .port(self.forwarder.addr().port())
     }
 
-    /// Copies the standby from the primary, starts it, and makes it synchronous once it
-    /// streams.
+    /// Copies the standby from the primary (through the replication link, which its
+    /// settings then name), starts it, and makes it synchronous once it streams.
     async fn add_standby(&self) -> anyhow::Result<()> {
-        let primary = self.nodes[self.primary].clone();
+        self.replication
+            .point_to(local(self.nodes[self.primary].port()));
+        let link = self.replication.addr().port();
         let standby = self.nodes[1 - self.primary].clone();
         tokio::task::spawn_blocking(move || {
-            standby.make_standby_of(primary.port())?;
+            standby.make_standby_of(link)?;
             standby.start().map(|_| ())
         })
         .await??;
@@ -110,12 +123,23 @@ impl ReplicatedPostgres {
 
     /// Crashes the primary (SIGKILL to its postmaster), promotes the standby, moves the
     /// stable address to it, then makes a new synchronous standby where the old primary was.
-    pub async fn fail_over(&mut self) -> anyhow::Result<Failover> {
-        let started = Instant::now();
+    ///
+    /// With `stall`, the standby is first cut off the primary for a second (its
+    /// replication link dropped): the primary dies while the standby is behind.
+    /// Synchronous replication holds commits back meanwhile, so nothing acknowledged is
+    /// missing from the standby; asynchronous, the commits of that second would be
+    /// acknowledged and lost.
+    pub async fn fail_over(&mut self, stall: bool) -> anyhow::Result<Failover> {
         let (old, new) = (self.primary, 1 - self.primary);
+        if stall {
+            self.replication.cut();
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        let started = Instant::now();
         self.nodes[old].kill()?;
         // Nothing reaches the dead primary's orphaned backends from now on.
         self.forwarder.cut();
+        self.replication.cut();
         let promoted = self.nodes[new].clone();
         tokio::task::spawn_blocking(move || promoted.promote()).await??;
         self.forwarder.point_to(local(self.nodes[new].port()));
@@ -131,6 +155,7 @@ impl ReplicatedPostgres {
         let resynced = Instant::now();
         self.add_standby().await?;
         Ok(Failover {
+            standby_stalled: stall,
             switch,
             resync: resynced.elapsed(),
         })

@@ -104,7 +104,11 @@ async fn serving_pool(
         return Ok(direct);
     };
     direct.close().await;
-    let own = admin.clone().username(&def.role()).host(host).port(*port);
+    let own = admin
+        .clone()
+        .username(&def.runtime_role())
+        .host(host)
+        .port(*port);
     service::prepare_database(def, &Database::Own(own), pool, false).await
 }
 

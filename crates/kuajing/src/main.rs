@@ -35,7 +35,8 @@ enum Cmd {
     /// Postgres crash, network faults between the services (`--net-faults`).
     Chaos(kuajing::chaos::ChaosArgs),
     /// Print a fresh set of service keys (KJ_SERVICE_KEY and KJ_SERVICE_TRUST for every
-    /// service, and an operator token valid for 24 hours), for running the binaries apart.
+    /// service, identity's KJ_IDENTITY_SECRET_KEY and KJ_IDENTITY_SIGNING_KEY, and an
+    /// operator token valid for 24 hours), for running the binaries apart.
     Keys,
     /// Write a development CA and a certificate for every service and `operator`, for
     /// mutual TLS between the services (KJ_TLS_CERT, KJ_TLS_KEY, KJ_TLS_CA).
@@ -319,6 +320,10 @@ fn keys() -> anyhow::Result<()> {
         if name == &names[0] {
             println!("{t}={trust}");
         }
+    }
+    println!("# identity's server secret and access-token signing key (secrets too):");
+    for (variable, value) in kuajing_identity::binary::generated_secrets()? {
+        println!("{variable}={value}");
     }
     let exp = chrono::Utc::now() + chrono::Duration::hours(24);
     println!("# operator token, valid 24 hours:");

@@ -103,6 +103,8 @@ impl Processes {
         }
         let replicas = layout.replicas.max(1);
         let keyring = Keyring::generate(&SERVICES)?;
+        // Identity's binary takes its server secret and signing key only from outside.
+        let identity_secrets = kuajing_identity::binary::generated_secrets()?;
         let port_of = |name: &str, instance: usize| -> u16 {
             let offset = ["edge", "identity", "wallet", "authorization", "order", "fx"]
                 .iter()
@@ -146,6 +148,13 @@ impl Processes {
                 ];
                 env.extend(peers.iter().cloned());
                 env.extend(keyring.env_for(name).context("a key per service")?);
+                if name == "identity" {
+                    env.extend(
+                        identity_secrets
+                            .iter()
+                            .map(|(k, v)| ((*k).to_owned(), v.clone())),
+                    );
+                }
                 env.extend(
                     extra_env
                         .iter()

@@ -26,9 +26,16 @@ pub fn parse_url(url: &str) -> anyhow::Result<PgConnectOptions> {
     PgConnectOptions::from_str(url).map_err(|e| anyhow::anyhow!("invalid database URL: {e}"))
 }
 
-/// Creates (if missing) the login role `role` and the schema `schema` it owns, and closes
-/// the schema to everyone else. Returns connect options for `role` on the same server and
-/// database (the admin's password is kept; with trust or peer auth it is not needed).
+/// The runtime role beside the owner role `owner`: `<owner>_app`.
+pub fn runtime_role_of(owner: &str) -> String {
+    format!("{owner}_app")
+}
+
+/// Creates (if missing) the login role `role`, the schema `schema` it owns, and the login
+/// role its service serves as ([`runtime_role_of`]; its rights come with [`migrate`]), and
+/// closes the schema to everyone else. Returns connect options for `role` on the same
+/// server and database (the admin's password is kept; with trust or peer auth it is not
+/// needed).
 pub async fn provision(
     admin: &PgConnectOptions,
     schema: &str,
@@ -39,12 +46,15 @@ pub async fn provision(
     let mut conn = PgConnection::connect_with(admin).await?;
     // Roles are cluster-wide: two databases provisioned at once race on CREATE ROLE, and
     // the loser sees duplicate_object or unique_violation. Both mean "it exists".
-    let create_role = format!(
-        "DO $$ BEGIN CREATE ROLE {role} LOGIN; \
-         EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
-    );
+    let create_role = |name: &str| {
+        format!(
+            "DO $$ BEGIN CREATE ROLE {name} LOGIN; \
+             EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
+        )
+    };
     let statements = [
-        create_role,
+        create_role(role),
+        create_role(&runtime_role_of(role)),
         format!("CREATE SCHEMA IF NOT EXISTS {schema} AUTHORIZATION {role}"),
         format!("ALTER SCHEMA {schema} OWNER TO {role}"),
         format!("REVOKE ALL ON SCHEMA {schema} FROM PUBLIC"),
@@ -164,9 +174,11 @@ async fn settle_session_defaults(
 }
 
 /// Applies the platform's own tables (idempotency records), then the service's embedded
-/// migrations, all under the service's own role. Running it again is a no-op; concurrent
-/// runs serialise on sqlx's advisory lock.
-pub async fn migrate(pool: &PgPool, migrator: &Migrator) -> anyhow::Result<()> {
+/// migrations, all under the service's own role, then grants the runtime role
+/// ([`runtime_role_of`] the pool's role, when it exists) the rows of the schema and nothing
+/// more. Running it again is a no-op; concurrent runs serialise on sqlx's advisory lock.
+pub async fn migrate(pool: &PgPool, migrator: &Migrator, schema: &str) -> anyhow::Result<()> {
+    anyhow::ensure!(is_plain_identifier(schema), "bad schema name {schema:?}");
     // Pods of one Deployment migrate together (their init containers): two concurrent
     // CREATE TABLE IF NOT EXISTS collide in the catalog, so one at a time.
     let mut tx = pool.begin().await?;
@@ -178,6 +190,49 @@ pub async fn migrate(pool: &PgPool, migrator: &Migrator) -> anyhow::Result<()> {
         .await?;
     tx.commit().await?;
     migrator.run(pool).await?;
+    grant_runtime(pool, schema).await
+}
+
+/// Lets the runtime role beside the pool's role read and write every row of `schema`:
+/// `SELECT`, `INSERT`, `UPDATE`, `DELETE` on its tables and the use of its sequences. Not
+/// owning them, it can alter, drop or truncate nothing, nor drop a trigger. A deployment
+/// without that role serves as the owner (logged).
+async fn grant_runtime(pool: &PgPool, schema: &str) -> anyhow::Result<()> {
+    let owner: String = sqlx::query_scalar("SELECT current_user::text")
+        .fetch_one(pool)
+        .await?;
+    let runtime = runtime_role_of(&owner);
+    anyhow::ensure!(is_plain_identifier(&runtime), "bad role name {runtime:?}");
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)")
+            .bind(&runtime)
+            .fetch_one(pool)
+            .await?;
+    if !exists {
+        tracing::warn!(
+            role = %runtime,
+            "no runtime role: whoever serves with the owner's URL can change the schema"
+        );
+        return Ok(());
+    }
+    let mut tx = pool.begin().await?;
+    // Replicas migrating together would update the same ACLs at once.
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('kuajing.grants', 0))")
+        .execute(&mut *tx)
+        .await?;
+    // Identifiers were checked above; nothing here comes from a request.
+    for sql in [
+        format!("GRANT USAGE ON SCHEMA {schema} TO {runtime}"),
+        format!(
+            "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {runtime}"
+        ),
+        format!("GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA {schema} TO {runtime}"),
+        // The record of which migrations ran is the owner's alone.
+        format!("REVOKE ALL ON TABLE {schema}._sqlx_migrations FROM {runtime}"),
+    ] {
+        sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
     Ok(())
 }
 

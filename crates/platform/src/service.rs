@@ -57,9 +57,16 @@ impl std::fmt::Debug for ServiceDef {
 }
 
 impl ServiceDef {
-    /// The database role that owns the service's schema: `kj_<schema>`.
+    /// The database role that owns the service's schema and applies its migrations:
+    /// `kj_<schema>`.
     pub fn role(&self) -> String {
         format!("kj_{}", self.schema)
+    }
+
+    /// The database role the service serves as: it reads and writes the schema's rows and
+    /// can change nothing else (no table, trigger or grant): `kj_<schema>_app`.
+    pub fn runtime_role(&self) -> String {
+        db::runtime_role_of(&self.role())
     }
 }
 
@@ -222,21 +229,36 @@ pub enum Database {
 }
 
 /// Connects (provisioning first if asked) and, when `migrate`, migrates the service's schema.
+///
+/// Provisioned, the migrations run as the schema's owner and the pool serves as the
+/// runtime role. Given its own URL, the pool serves as that URL's role: least privilege
+/// then means a migrate-only run with the owner's URL (an init container) and serving with
+/// the runtime role's (see `k8s/`).
 pub async fn prepare_database(
     def: &ServiceDef,
     database: &Database,
     pool_settings: &PoolSettings,
     migrate: bool,
 ) -> anyhow::Result<PgPool> {
-    let options = match database {
-        Database::Own(o) => o.clone(),
-        Database::Provision(admin) => db::provision(admin, def.schema, &def.role()).await?,
-    };
-    let pool = db::connect(&options, def.schema, def.name, pool_settings).await?;
-    if migrate {
-        db::migrate(&pool, def.migrator).await?;
+    match database {
+        Database::Own(options) => {
+            let pool = db::connect(options, def.schema, def.name, pool_settings).await?;
+            if migrate {
+                db::migrate(&pool, def.migrator, def.schema).await?;
+            }
+            Ok(pool)
+        }
+        Database::Provision(admin) => {
+            let owner = db::provision(admin, def.schema, &def.role()).await?;
+            if migrate {
+                let pool = db::connect(&owner, def.schema, def.name, pool_settings).await?;
+                db::migrate(&pool, def.migrator, def.schema).await?;
+                pool.close().await;
+            }
+            let runtime = owner.username(&def.runtime_role());
+            db::connect(&runtime, def.schema, def.name, pool_settings).await
+        }
     }
-    Ok(pool)
 }
 
 /// Builds the service from `ctx` and serves it on `listener` until `shutdown`; every

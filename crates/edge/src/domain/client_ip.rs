@@ -1,5 +1,7 @@
 //! Which IP address a request comes from: the peer's, or, when the peer is a configured
-//! trusted proxy, the first hop of its `X-Forwarded-For` header.
+//! trusted proxy, the nearest `X-Forwarded-For` hop that is not one. Each proxy appends the
+//! address it received from, so only the hops the trusted proxies appended, read from the
+//! right, are believed; anything further left was written by the client and proves nothing.
 
 use std::net::IpAddr;
 use std::str::FromStr;
@@ -93,22 +95,29 @@ fn hop(text: &str) -> Option<IpAddr> {
     text.parse::<std::net::SocketAddr>().ok().map(|s| s.ip())
 }
 
-/// The client's address: the first `X-Forwarded-For` hop when the peer is trusted and the
-/// header names one, else the peer. `None` when the peer is unknown.
+/// The client's address: walking `X-Forwarded-For` from the right while the address so
+/// far is a trusted proxy, the first hop that is not one (or the leftmost, if every hop is
+/// trusted); the peer itself when it is not trusted. A garbled hop stops the walk: nothing
+/// to its left is believed. `None` when the peer is unknown.
 pub fn client_ip(
     peer: Option<IpAddr>,
     forwarded_for: Option<&str>,
     trusted: &TrustedProxies,
 ) -> Option<IpAddr> {
-    let peer = peer.map(|p| p.to_canonical())?;
-    if trusted.contains(peer)
-        && let Some(first) = forwarded_for
-            .and_then(|h| h.split(',').next())
-            .and_then(hop)
-    {
-        return Some(first.to_canonical());
+    let mut client = peer.map(|p| p.to_canonical())?;
+    let Some(header) = forwarded_for else {
+        return Some(client);
+    };
+    for text in header.rsplit(',') {
+        if !trusted.contains(client) {
+            break;
+        }
+        let Some(next) = hop(text) else {
+            break;
+        };
+        client = next.to_canonical();
     }
-    Some(peer)
+    Some(client)
 }
 
 #[cfg(test)]
@@ -126,6 +135,35 @@ mod tests {
         assert_eq!(
             client_ip(Some(ip("10.20.30.40")), xff, &trusted),
             Some(ip("203.0.113.9"))
+        );
+        // A client that writes its own header before the proxy appends to it: the
+        // address the trusted proxy saw, not the one the client chose.
+        assert_eq!(
+            client_ip(
+                Some(ip("10.0.0.5")),
+                Some("1.1.1.1, 198.51.100.77"),
+                &trusted
+            ),
+            Some(ip("198.51.100.77"))
+        );
+        // Garbage left of the believed hops changes nothing; garbage among them stops
+        // the walk at the last hop a trusted proxy vouched for.
+        assert_eq!(
+            client_ip(
+                Some(ip("10.0.0.5")),
+                Some("junk, 198.51.100.77, 10.9.9.9"),
+                &trusted
+            ),
+            Some(ip("198.51.100.77"))
+        );
+        assert_eq!(
+            client_ip(Some(ip("10.0.0.5")), Some("198.51.100.77, junk"), &trusted),
+            Some(ip("10.0.0.5"))
+        );
+        // Every hop a trusted proxy: the leftmost.
+        assert_eq!(
+            client_ip(Some(ip("10.0.0.5")), Some("10.0.0.7, 10.0.0.6"), &trusted),
+            Some(ip("10.0.0.7"))
         );
         assert_eq!(
             client_ip(Some(ip("192.168.1.7")), Some("[2001:db8::1]:443"), &trusted),
