@@ -1432,7 +1432,7 @@ async fn restricted_categories_are_preloaded_and_changed_only_by_operators_with_
         seed,
         [
             "cigarette_paper",
-            "drugs",
+            "drug_abuse",
             "gambling",
             "harpoons",
             "nutrients",

@@ -1999,6 +1999,53 @@ async fn a_failure_at_any_saga_step_leaves_no_money_held_and_no_limit_reserved()
     tp.stop().await
 }
 
+/// The PIN is not kept, so a checkout whose PIN identity could not verify (no answer)
+/// cannot be resumed: it ends, nothing paid, answered ABORTED / PAYMENT_INTERRUPTED, and
+/// the same request replays that answer. It must not say "retry with the same
+/// request_id" (a client that did so would wait forever); a new request pays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_checkout_whose_pin_identity_cannot_verify_ends_and_says_pay_again() -> anyhow::Result<()>
+{
+    let mut tp = TestPlatform::start_restartable(&["identity"]).await?;
+    let ops = operator_account(&tp).await;
+    let s = supplier(&tp, &ops, false, true).await;
+    let b = onboard(&tp, &ops).await;
+    let _mandate = active_mandate(&tp, &b).await;
+    top_up(&tp, &b.wallet_id, "CNH", "500.00").await;
+    let order = create(
+        &tp,
+        marketplace_order(
+            &b,
+            &s,
+            vec![line("Bolt", "industrial.parts", 1, "100.00", "CNY")],
+            "0",
+        ),
+    )
+    .await;
+    tp.kill("identity").await?;
+    let req = pay_req(&[&order.order_id], PaymentMethod::CrossBorderPay, "");
+    let err = pay(&tp, req.clone()).await.expect_err("identity is gone");
+    refused(&err, Code::Aborted, "PAYMENT_INTERRUPTED");
+    assert!(err.message().contains("pay again"), "{err:?}");
+    assert!(!err.message().contains("same request_id"), "{err:?}");
+    tp.restart("identity").await?;
+    // The same request: the same answer, nothing held.
+    let again = pay(&tp, req).await.expect_err("replayed");
+    refused(&again, Code::Aborted, "PAYMENT_INTERRUPTED");
+    assert_eq!(
+        get(&tp, &order.order_id).await.status,
+        OrderStatus::Unpaid as i32
+    );
+    // A new request pays.
+    let paid = pay(
+        &tp,
+        pay_req(&[&order.order_id], PaymentMethod::CrossBorderPay, ""),
+    )
+    .await?;
+    assert_eq!(paid.state, PaymentState::Succeeded as i32);
+    tp.stop().await
+}
+
 #[tokio::test]
 async fn an_order_service_killed_between_saga_steps_finishes_or_compensates_every_saga()
 -> anyhow::Result<()> {

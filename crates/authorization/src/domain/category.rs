@@ -65,7 +65,7 @@ mod tests {
     const SEED: [&str; 9] = [
         "pornography",
         "gambling",
-        "drugs",
+        "drug_abuse",
         "violence",
         "terrorism",
         "plant_seeds",
@@ -100,7 +100,7 @@ mod tests {
         let codes = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
         assert_eq!(first_restricted(&codes(&["toys", "office"]), &SEED), None);
         assert_eq!(
-            first_restricted(&codes(&["toys", "harpoons.steel", "drugs"]), &SEED),
+            first_restricted(&codes(&["toys", "harpoons.steel", "drug_abuse"]), &SEED),
             Some(Hit {
                 category_code: "harpoons.steel".into(),
                 restricted_code: "harpoons".into()
@@ -114,6 +114,6 @@ mod tests {
             "toys.replica_weapons"
         );
         let empty: [&str; 0] = [];
-        assert_eq!(first_restricted(&codes(&["drugs"]), &empty), None);
+        assert_eq!(first_restricted(&codes(&["drug_abuse"]), &empty), None);
     }
 }

@@ -77,7 +77,20 @@ impl Driver<'_> {
                 req
             ) {
                 Ok(_) => Outcome::Succeeded(String::new(), Apply::None),
-                // The PIN can't be kept for a later retry: no answer fails the payment.
+                // The PIN can't be kept for a later retry: no answer fails the payment, and
+                // says so as what it is. Repeating the request replays this answer, so it
+                // must not invite a repeat: the buyer pays again, with a new request id.
+                Err(s) if transient(&s) => Outcome::Failed(
+                    failure(
+                        Code::Aborted,
+                        PAYMENT_INTERRUPTED,
+                        "identity did not answer while the PIN was verified; nothing was paid: \
+                         pay again (a new request_id)",
+                        HashMap::from([("service".to_owned(), "identity".to_owned())]),
+                        ctx.errors().0,
+                    ),
+                    Apply::None,
+                ),
                 Err(s) => Outcome::Failed(failure_of(&s), Apply::None),
             },
         )
