@@ -180,10 +180,18 @@ impl Cluster {
         }
         // Orphaned backends die with their postmaster; give them a moment to exit.
         std::thread::sleep(std::time::Duration::from_millis(1000));
-        // The dead postmaster may linger as a zombie that `pg_ctl status` takes for a live
-        // server; its lock file goes (Postgres still refuses to start while any old backend
-        // holds the shared memory).
+        // The dead postmaster may linger as a zombie (where nothing reaps orphans, as in
+        // some containers) that `pg_ctl status` and the next postmaster take for a live
+        // server: its lock files go, the data directory's and the socket's (Postgres still
+        // refuses to start while any old backend holds the shared memory).
         let _ = std::fs::remove_file(self.data_dir().join("postmaster.pid"));
+        let socket = self.dir.join("run").join(format!(".s.PGSQL.{}", self.port));
+        let _ = std::fs::remove_file(
+            self.dir
+                .join("run")
+                .join(format!(".s.PGSQL.{}.lock", self.port)),
+        );
+        let _ = std::fs::remove_file(&socket);
         Ok(())
     }
 
