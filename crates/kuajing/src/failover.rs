@@ -35,8 +35,6 @@ pub struct ReplicatedPostgres {
 /// What one failover took.
 #[derive(Clone, Copy, Debug)]
 pub struct Failover {
-    /// Whether the standby was cut off the primary for a second before the crash.
-    pub standby_stalled: bool,
     /// From the primary's crash until the stable address led to the promoted standby.
     pub switch: Duration,
     /// From the switch until a new synchronous standby was streaming again.
@@ -155,7 +153,6 @@ impl ReplicatedPostgres {
         let resynced = Instant::now();
         self.add_standby().await?;
         Ok(Failover {
-            standby_stalled: stall,
             switch,
             resync: resynced.elapsed(),
         })
@@ -163,9 +160,10 @@ impl ReplicatedPostgres {
 
     /// Stops both clusters (fast shutdown).
     pub fn stop(&self) -> anyhow::Result<()> {
-        // The standby first, so the primary's last commits are not held up waiting for it.
-        self.nodes[1 - self.primary].stop()?;
-        self.nodes[self.primary].stop()
+        // The primary first: with its synchronous standby gone, a commit would wait for ever;
+        // a standby without its primary only waits to reconnect.
+        self.nodes[self.primary].stop()?;
+        self.nodes[1 - self.primary].stop()
     }
 }
 

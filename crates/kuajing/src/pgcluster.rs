@@ -185,13 +185,10 @@ impl Cluster {
         // server: its lock files go, the data directory's and the socket's (Postgres still
         // refuses to start while any old backend holds the shared memory).
         let _ = std::fs::remove_file(self.data_dir().join("postmaster.pid"));
-        let socket = self.dir.join("run").join(format!(".s.PGSQL.{}", self.port));
-        let _ = std::fs::remove_file(
-            self.dir
-                .join("run")
-                .join(format!(".s.PGSQL.{}.lock", self.port)),
-        );
-        let _ = std::fs::remove_file(&socket);
+        let socket = format!(".s.PGSQL.{}", self.port);
+        for name in [format!("{socket}.lock"), socket] {
+            let _ = std::fs::remove_file(self.dir.join("run").join(name));
+        }
         Ok(())
     }
 

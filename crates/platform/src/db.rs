@@ -60,17 +60,8 @@ pub async fn provision(
         format!("REVOKE ALL ON SCHEMA {schema} FROM PUBLIC"),
     ];
     // Replicas start together (pods of one Deployment, their init containers): concurrent
-    // GRANTs and ALTERs on one schema fail with "tuple concurrently updated". One
-    // provisioning at a time per server.
-    let mut tx = conn.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('kuajing.provision', 0))")
-        .execute(&mut *tx)
-        .await?;
-    for sql in statements {
-        // Identifiers were checked above; nothing here comes from a request.
-        sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut *tx).await?;
-    }
-    tx.commit().await?;
+    // GRANTs and ALTERs on one schema fail with "tuple concurrently updated".
+    one_at_a_time(&mut conn, "kuajing.provision", statements).await?;
     conn.close().await?;
     Ok(admin.clone().username(role))
 }
@@ -154,21 +145,14 @@ async fn settle_session_defaults(
         "database name {database:?} is not a plain identifier"
     );
     // Replicas starting together would update one catalog row at once ("tuple
-    // concurrently updated"): one at a time per server.
-    let mut tx = conn.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('kuajing.session-defaults', 0))")
-        .execute(&mut *tx)
-        .await?;
-    // Identifiers were checked above; the timeout is a number of our own making.
-    for sql in [
+    // concurrently updated"). The timeout is a number of our own making.
+    let statements = [
         format!("ALTER ROLE CURRENT_USER IN DATABASE {database} SET search_path TO {schema}"),
         format!(
             "ALTER ROLE CURRENT_USER IN DATABASE {database} SET statement_timeout TO '{timeout}'"
         ),
-    ] {
-        sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut *tx).await?;
-    }
-    tx.commit().await?;
+    ];
+    one_at_a_time(&mut conn, "kuajing.session-defaults", statements).await?;
     conn.close().await?;
     Ok(())
 }
@@ -181,14 +165,10 @@ pub async fn migrate(pool: &PgPool, migrator: &Migrator, schema: &str) -> anyhow
     anyhow::ensure!(is_plain_identifier(schema), "bad schema name {schema:?}");
     // Pods of one Deployment migrate together (their init containers): two concurrent
     // CREATE TABLE IF NOT EXISTS collide in the catalog, so one at a time.
-    let mut tx = pool.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('kuajing.platform-tables', 0))")
-        .execute(&mut *tx)
-        .await?;
-    sqlx::raw_sql(crate::idempotency::TABLE_SQL)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
+    let mut conn = pool.acquire().await?;
+    let tables = [crate::idempotency::TABLE_SQL.to_owned()];
+    one_at_a_time(&mut conn, "kuajing.platform-tables", tables).await?;
+    drop(conn);
     migrator.run(pool).await?;
     grant_runtime(pool, schema).await
 }
@@ -215,13 +195,7 @@ async fn grant_runtime(pool: &PgPool, schema: &str) -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    let mut tx = pool.begin().await?;
-    // Replicas migrating together would update the same ACLs at once.
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('kuajing.grants', 0))")
-        .execute(&mut *tx)
-        .await?;
-    // Identifiers were checked above; nothing here comes from a request.
-    for sql in [
+    let statements = [
         format!("GRANT USAGE ON SCHEMA {schema} TO {runtime}"),
         format!(
             "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {runtime}"
@@ -229,7 +203,26 @@ async fn grant_runtime(pool: &PgPool, schema: &str) -> anyhow::Result<()> {
         format!("GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA {schema} TO {runtime}"),
         // The record of which migrations ran is the owner's alone.
         format!("REVOKE ALL ON TABLE {schema}._sqlx_migrations FROM {runtime}"),
-    ] {
+    ];
+    // Replicas migrating together would update the same ACLs at once.
+    let mut conn = pool.acquire().await?;
+    one_at_a_time(&mut conn, "kuajing.grants", statements).await
+}
+
+/// Runs `statements` (DDL of our own making: identifiers checked by the caller, nothing
+/// from a request) in one transaction, one such transaction per `lock` at a time on the
+/// whole server (a transaction-scoped advisory lock, which a transaction pooler carries).
+async fn one_at_a_time(
+    conn: &mut PgConnection,
+    lock: &str,
+    statements: impl IntoIterator<Item = String>,
+) -> anyhow::Result<()> {
+    let mut tx = conn.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind(lock)
+        .execute(&mut *tx)
+        .await?;
+    for sql in statements {
         sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut *tx).await?;
     }
     tx.commit().await?;
