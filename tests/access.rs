@@ -201,7 +201,7 @@ async fn every_edge_rpc_needs_a_valid_unexpired_token_except_the_public_onboardi
     let forged = bearer(&forged(&someone.account_id));
     let tampered = bearer(&tampered(&someone.token));
     let methods = edge_methods();
-    assert_eq!(methods.len(), 74, "the contract's EdgeService RPCs");
+    assert_eq!(methods.len(), 79, "the contract's EdgeService RPCs");
 
     for method in &methods {
         let path = format!("{EDGE}{method}");
@@ -258,6 +258,7 @@ struct Victim {
     paid_order: opb::Order,
     unpaid_order: opb::Order,
     payment_id: String,
+    hold_id: String,
     transfer_id: String,
     withdrawal_id: String,
     bank_account_id: String,
@@ -386,6 +387,7 @@ async fn victim(tp: &TestPlatform, e: &Edge, ops: &str) -> Victim {
         supplier,
         paid_order,
         unpaid_order,
+        hold_id: payment.items[0].hold_id.clone(),
         payment_id: payment.payment_id,
         transfer_id: transfer.transfer_id,
         withdrawal_id: withdrawal.withdrawal_id,
@@ -721,6 +723,19 @@ fn foreign_rows(v: &Victim) -> Vec<Row> {
                 payment_id: v.payment_id.clone(),
             },
         ),
+        row(
+            "WatchPayment",
+            pb::WatchPaymentRequest {
+                payment_id: v.payment_id.clone(),
+                ..Default::default()
+            },
+        ),
+        row(
+            "GetHold",
+            pb::GetHoldRequest {
+                hold_id: v.hold_id.clone(),
+            },
+        ),
         supplier_row(
             "LinkRemittanceToOrder",
             pb::LinkRemittanceToOrderRequest {
@@ -807,7 +822,7 @@ fn foreign_rows(v: &Victim) -> Vec<Row> {
 
 /// RPCs that name nothing a caller could not own: they act on the caller's own account,
 /// wallet, mandates or orders (or on public data), whatever the request says.
-const OWN_ONLY: [&str; 32] = [
+const OWN_ONLY: [&str; 35] = [
     "RegisterAccount",
     "Login",
     "RefreshToken",
@@ -820,6 +835,8 @@ const OWN_ONLY: [&str; 32] = [
     "GetBuyerDashboard",
     "GetSupplierWorkbench",
     "OpenSupplierProgram",
+    "GetSupplierProfile",
+    "CheckSupplierAdmission",
     "GetWallet",
     "CreateReceivingAccount",
     "ListReceivingAccounts",
@@ -831,6 +848,7 @@ const OWN_ONLY: [&str; 32] = [
     "ListWithdrawals",
     "GetFundOverview",
     "PayArrears",
+    "ListHolds",
     "ListRates",
     "GetRate",
     "CreateQuote",
@@ -923,7 +941,7 @@ async fn every_edge_rpc_that_names_a_resource_refuses_someone_elses() -> anyhow:
     // GetOrder and GetPayment answer like missing ones: ids cannot be probed.
     for r in rows
         .iter()
-        .filter(|r| matches!(r.method, "GetOrder" | "GetPayment"))
+        .filter(|r| matches!(r.method, "GetOrder" | "GetPayment" | "WatchPayment"))
     {
         let s = raw(
             &channel,

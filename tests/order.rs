@@ -61,6 +61,7 @@ async fn payment(tp: &TestPlatform, id: &str) -> Payment {
     orders(tp)
         .get_payment(GetPaymentRequest {
             payment_id: id.to_owned(),
+            ..Default::default()
         })
         .await
         .expect("payment")
@@ -2658,6 +2659,7 @@ async fn edge_acting_for_a_person_reaches_only_the_orders_it_is_a_party_of() -> 
             who,
             GetPaymentRequest {
                 payment_id: payment_id.clone(),
+                ..Default::default()
             },
         )
     };

@@ -65,6 +65,11 @@ impl Call {
         .to_string()
     }
 
+    /// When the client stops waiting, if it said.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
     /// A downstream call acting for the caller (no subject before a session).
     pub fn out(&self) -> Outbound<'_> {
         Outbound {

@@ -258,3 +258,45 @@ pub async fn open_supplier_program(
         admission: r.admission,
     })
 }
+
+/// The caller's own supplier profile.
+pub async fn get_supplier_profile(
+    edge: &Edge,
+    call: &Call,
+    _req: pb::GetSupplierProfileRequest,
+) -> Result<pb::GetSupplierProfileResponse, Status> {
+    call.require(Role::Supplier)?;
+    let r = call!(
+        edge,
+        call.out(),
+        identity.get_supplier_profile(idp::GetSupplierProfileRequest {
+            account_id: call.my_id()?.to_string(),
+        })
+    )?;
+    Ok(pb::GetSupplierProfileResponse {
+        supplier_profile: Some(field(r.supplier_profile, "supplier_profile")?),
+    })
+}
+
+/// Whether the caller, a supplier, is admitted to a program, with every failing rule.
+pub async fn check_supplier_admission(
+    edge: &Edge,
+    call: &Call,
+    req: pb::CheckSupplierAdmissionRequest,
+) -> Result<pb::CheckSupplierAdmissionResponse, Status> {
+    call.require(Role::Supplier)?;
+    let mut v = Violations::new();
+    v.known::<idp::AdmissionProgram>("program", req.program, true);
+    errors::check(v)?;
+    let r = call!(
+        edge,
+        call.out(),
+        identity.check_supplier_admission(idp::CheckSupplierAdmissionRequest {
+            account_id: call.my_id()?.to_string(),
+            program: req.program,
+        })
+    )?;
+    Ok(pb::CheckSupplierAdmissionResponse {
+        admission: Some(field(r.admission, "admission")?),
+    })
+}

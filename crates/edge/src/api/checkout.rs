@@ -17,6 +17,10 @@ use crate::{call, errors};
 /// Most orders one request may name.
 const MAX_ORDERS: usize = 50;
 
+/// The step of PayOrders whose downstream request id is the order service's payment key
+/// (WatchPayment derives it again to follow a checkout by the client's request_id).
+pub const PAY_STEP: &str = "pay";
+
 /// Checks that the caller is the buyer of every order, one by one.
 async fn buyer_of_each(edge: &Edge, call: &Call, order_ids: &[String]) -> Result<(), Status> {
     for id in order_ids {
@@ -123,7 +127,7 @@ pub async fn pay_orders(
         edge,
         call.out(),
         order.pay_orders(opb::PayOrdersRequest {
-            request_id: call.request_id(got(rid)?, "pay"),
+            request_id: call.request_id(got(rid)?, PAY_STEP),
             order_ids: req.order_ids,
             payment_method: req.payment_method,
             wallet_id: req.wallet_id,
@@ -150,6 +154,7 @@ pub async fn get_payment(
         call.out(),
         order.get_payment(opb::GetPaymentRequest {
             payment_id: req.payment_id.clone(),
+            request_id: String::new(),
         })
     )?;
     let payment = field(r.payment, "payment")?;

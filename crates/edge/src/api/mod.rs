@@ -9,6 +9,7 @@ mod mandates;
 mod onboarding;
 mod orders;
 mod wallet;
+mod watch;
 
 use std::sync::Arc;
 
@@ -82,13 +83,14 @@ async fn my_wallet(edge: &Edge, call: &Call) -> Result<Uuid, Status> {
     Uuid::try_parse(&wallet.wallet_id).map_err(errors::internal)
 }
 
-/// Implements `EdgeService`: `method(Message) => handler;` for every RPC, where the
+/// Implements `EdgeService`: `method(Message) => handler;` for every unary RPC, where the
 /// request and response types are `pb::MessageRequest` and `pb::MessageResponse` and the
-/// catalogue entry is `rpc::METHOD`.
+/// catalogue entry is `rpc::METHOD`; the server-streaming RPCs follow, written out.
 macro_rules! edge_service {
-    ($($method:ident($name:ident) => $handler:path;)*) => {
+    ($($method:ident($name:ident) => $handler:path;)* @streams { $($streams:tt)* }) => {
         #[tonic::async_trait]
         impl EdgeService for Api {
+            $($streams)*
             $(
                 async fn $method(
                     &self,
@@ -123,6 +125,8 @@ edge_service! {
     get_buyer_dashboard(GetBuyerDashboard) => dashboard::get_buyer_dashboard;
     get_supplier_workbench(GetSupplierWorkbench) => dashboard::get_supplier_workbench;
     open_supplier_program(OpenSupplierProgram) => account::open_supplier_program;
+    get_supplier_profile(GetSupplierProfile) => account::get_supplier_profile;
+    check_supplier_admission(CheckSupplierAdmission) => account::check_supplier_admission;
     get_wallet(GetWallet) => wallet::get_wallet;
     create_receiving_account(CreateReceivingAccount) => wallet::create_receiving_account;
     list_receiving_accounts(ListReceivingAccounts) => wallet::list_receiving_accounts;
@@ -141,6 +145,8 @@ edge_service! {
     list_withdrawals(ListWithdrawals) => wallet::list_withdrawals;
     get_fund_overview(GetFundOverview) => wallet::get_fund_overview;
     pay_arrears(PayArrears) => wallet::pay_arrears;
+    list_holds(ListHolds) => wallet::list_holds;
+    get_hold(GetHold) => wallet::get_hold;
     list_rates(ListRates) => fx::list_rates;
     get_rate(GetRate) => fx::get_rate;
     create_quote(CreateQuote) => fx::create_quote;
@@ -179,12 +185,43 @@ edge_service! {
     resolve_refund(ResolveRefund) => orders::resolve_refund;
     submit_review(SubmitReview) => orders::submit_review;
     list_order_events(ListOrderEvents) => orders::list_order_events;
+    @streams {
+        async fn watch_payment(
+            &self,
+            request: Request<pb::WatchPaymentRequest>,
+        ) -> Result<Response<watch::PaymentStream>, Status> {
+            let call = self.edge.begin(&request, &rpc::WATCH_PAYMENT).await?;
+            watch::watch_payment(&self.edge, &call, request.into_inner())
+                .await
+                .map(Response::new)
+        }
+    }
 }
 
 /// Request, response and catalogue entry of each RPC, by name.
 #[allow(non_snake_case)]
 mod edge_types {
     use super::{pb, rpc};
+    pub mod GetSupplierProfile {
+        pub type Req = super::pb::GetSupplierProfileRequest;
+        pub type Resp = super::pb::GetSupplierProfileResponse;
+        pub const RPC: &super::rpc::Rpc = &super::rpc::GET_SUPPLIER_PROFILE;
+    }
+    pub mod CheckSupplierAdmission {
+        pub type Req = super::pb::CheckSupplierAdmissionRequest;
+        pub type Resp = super::pb::CheckSupplierAdmissionResponse;
+        pub const RPC: &super::rpc::Rpc = &super::rpc::CHECK_SUPPLIER_ADMISSION;
+    }
+    pub mod ListHolds {
+        pub type Req = super::pb::ListHoldsRequest;
+        pub type Resp = super::pb::ListHoldsResponse;
+        pub const RPC: &super::rpc::Rpc = &super::rpc::LIST_HOLDS;
+    }
+    pub mod GetHold {
+        pub type Req = super::pb::GetHoldRequest;
+        pub type Resp = super::pb::GetHoldResponse;
+        pub const RPC: &super::rpc::Rpc = &super::rpc::GET_HOLD;
+    }
     pub mod RegisterAccount {
         pub type Req = super::pb::RegisterAccountRequest;
         pub type Resp = super::pb::RegisterAccountResponse;

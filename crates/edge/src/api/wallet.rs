@@ -583,3 +583,54 @@ pub async fn pay_arrears(
         remaining_arrears: r.remaining_arrears,
     })
 }
+
+/// The holds on the caller's wallet (escrow for orders, guarantee funds, freezes).
+pub async fn list_holds(
+    edge: &Edge,
+    call: &Call,
+    req: pb::ListHoldsRequest,
+) -> Result<pb::ListHoldsResponse, Status> {
+    let mut v = Violations::new();
+    v.optional_id("order_id", &req.order_id);
+    for state in &req.states {
+        v.known::<wpb::HoldState>("states", *state, true);
+    }
+    errors::check(v)?;
+    let wallet_id = my_wallet(edge, call).await?;
+    let r = call!(
+        edge,
+        call.out(),
+        wallet.list_holds(wpb::ListHoldsRequest {
+            wallet_id: wallet_id.to_string(),
+            order_id: req.order_id,
+            states: req.states,
+            page: req.page,
+        })
+    )?;
+    Ok(pb::ListHoldsResponse {
+        holds: r.holds,
+        page: r.page,
+    })
+}
+
+/// One hold on the caller's wallet.
+pub async fn get_hold(
+    edge: &Edge,
+    call: &Call,
+    req: pb::GetHoldRequest,
+) -> Result<pb::GetHoldResponse, Status> {
+    let mut v = Violations::new();
+    v.id("hold_id", &req.hold_id);
+    errors::check(v)?;
+    let r = call!(
+        edge,
+        call.out(),
+        wallet.get_hold(wpb::GetHoldRequest {
+            hold_id: req.hold_id.clone(),
+        })
+    )?;
+    let hold = field(r.hold, "hold")?;
+    let mine = my_wallet(edge, call).await?.to_string();
+    access::owned("hold", &req.hold_id, hold.wallet_id == mine).map_err(errors::refused)?;
+    Ok(pb::GetHoldResponse { hold: Some(hold) })
+}

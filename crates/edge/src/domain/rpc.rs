@@ -105,6 +105,10 @@ pub const GET_BUYER_DASHBOARD: Rpc = person("GetBuyerDashboard");
 pub const GET_SUPPLIER_WORKBENCH: Rpc = person("GetSupplierWorkbench");
 /// `OpenSupplierProgram`.
 pub const OPEN_SUPPLIER_PROGRAM: Rpc = person("OpenSupplierProgram");
+/// `GetSupplierProfile`.
+pub const GET_SUPPLIER_PROFILE: Rpc = person("GetSupplierProfile");
+/// `CheckSupplierAdmission`.
+pub const CHECK_SUPPLIER_ADMISSION: Rpc = person("CheckSupplierAdmission");
 /// `GetWallet`.
 pub const GET_WALLET: Rpc = person("GetWallet");
 /// `CreateReceivingAccount`.
@@ -141,6 +145,10 @@ pub const LIST_WITHDRAWALS: Rpc = person("ListWithdrawals");
 pub const GET_FUND_OVERVIEW: Rpc = person("GetFundOverview");
 /// `PayArrears`.
 pub const PAY_ARREARS: Rpc = money("PayArrears");
+/// `ListHolds`.
+pub const LIST_HOLDS: Rpc = person("ListHolds");
+/// `GetHold`.
+pub const GET_HOLD: Rpc = person("GetHold");
 /// `ListRates`.
 pub const LIST_RATES: Rpc = person("ListRates");
 /// `GetRate`.
@@ -199,6 +207,8 @@ pub const ESTIMATE_ORDER_FEES: Rpc = person("EstimateOrderFees");
 pub const PAY_ORDERS: Rpc = checkout("PayOrders");
 /// `GetPayment`.
 pub const GET_PAYMENT: Rpc = person("GetPayment");
+/// `WatchPayment`.
+pub const WATCH_PAYMENT: Rpc = person("WatchPayment");
 /// `LinkRemittanceToOrder`.
 pub const LINK_REMITTANCE_TO_ORDER: Rpc = person("LinkRemittanceToOrder");
 /// `AddShipment`.
@@ -238,6 +248,8 @@ pub const ALL: &[&Rpc] = &[
     &GET_BUYER_DASHBOARD,
     &GET_SUPPLIER_WORKBENCH,
     &OPEN_SUPPLIER_PROGRAM,
+    &GET_SUPPLIER_PROFILE,
+    &CHECK_SUPPLIER_ADMISSION,
     &GET_WALLET,
     &CREATE_RECEIVING_ACCOUNT,
     &LIST_RECEIVING_ACCOUNTS,
@@ -256,6 +268,8 @@ pub const ALL: &[&Rpc] = &[
     &LIST_WITHDRAWALS,
     &GET_FUND_OVERVIEW,
     &PAY_ARREARS,
+    &LIST_HOLDS,
+    &GET_HOLD,
     &LIST_RATES,
     &GET_RATE,
     &CREATE_QUOTE,
@@ -285,6 +299,7 @@ pub const ALL: &[&Rpc] = &[
     &ESTIMATE_ORDER_FEES,
     &PAY_ORDERS,
     &GET_PAYMENT,
+    &WATCH_PAYMENT,
     &LINK_REMITTANCE_TO_ORDER,
     &ADD_SHIPMENT,
     &MARK_SHIPMENT_DELIVERED,

@@ -301,10 +301,29 @@ pub async fn get(
     who: Who,
 ) -> Result<GetPaymentResponse, Status> {
     let mut v = FieldViolations::new();
-    let id = v.uuid("payment_id", &req.payment_id);
+    let by_id = v.optional_uuid("payment_id", &req.payment_id).flatten();
+    let by_request = v.optional_uuid("request_id", &req.request_id).flatten();
+    if req.payment_id.is_empty() == req.request_id.is_empty() {
+        v.add(
+            "payment_id",
+            "exactly one of payment_id and request_id is required",
+        );
+    }
     v.finish()?;
     let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
-    let payment = load(&mut conn, ctx, id.expect("validated")).await?.payment;
+    let id = match (by_id, by_request) {
+        (Some(id), _) => id,
+        (None, Some(request_id)) => {
+            sqlx::query_scalar("SELECT payment_id FROM payments WHERE request_id = $1")
+                .bind(request_id)
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(internal)?
+                .ok_or_else(|| ctx.errors().not_found("payment", request_id.to_string()))?
+        }
+        (None, None) => return Err(internal("a checked id is missing")),
+    };
+    let payment = load(&mut conn, ctx, id).await?.payment;
     ownership::payment_visible(ctx, who, &payment)?;
     Ok(GetPaymentResponse {
         payment: Some(payment),

@@ -1,0 +1,424 @@
+//! The public API a buyer's or supplier's app needs beyond the journeys: its own escrow
+//! holds, its supplier profile and admission, and a checkout followed live to its end
+//! (across restarts of edge and of the order service).
+
+use std::time::Duration;
+
+use kuajing_edge::domain::request_id;
+use kuajing_proto::edge::v1 as pb;
+use kuajing_proto::identity::v1 as idp;
+use kuajing_proto::order::v1 as opb;
+use kuajing_proto::wallet::v1 as wpb;
+use kuajing_testkit::TestPlatform;
+use rust_decimal::Decimal;
+use tonic::{Code, Status};
+use uuid::Uuid;
+
+use crate::journeys::{
+    Edge, PERSONAL_PIN, Signup, Via, authed, dec, edge, onboard_buyer, operator, place_order,
+    refused, set_pin, sign_up, supplier,
+};
+use crate::support::{admin, amount};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_buyer_sees_which_escrow_holds_make_up_its_held_balance() -> anyhow::Result<()> {
+    let tp = TestPlatform::start().await?;
+    let e = tp.edge();
+    let ops = operator(&tp).await;
+    let b = onboard_buyer(&tp, &e, &ops, Via::Edge).await;
+    let s = supplier(&tp, &e, &ops, Via::Edge).await;
+    set_pin(&tp, &e, &b.personal, PERSONAL_PIN).await;
+    let first = place_order(&e, &b, &s, 10, "100.00").await;
+    let second = place_order(&e, &b, &s, 3, "50.00").await;
+    for order in [&first, &second] {
+        crate::journeys::pay(&e, &b, &[order], "").await?;
+    }
+
+    // The business wallet pays under the mandate: its holds are the two orders' escrow.
+    let business = b.business.auth();
+    let holds = edge!(
+        e,
+        business.clone(),
+        list_holds(pb::ListHoldsRequest::default())
+    )?
+    .holds;
+    assert_eq!(holds.len(), 2, "{holds:?}");
+    let by_order = |order_id: &str| {
+        holds
+            .iter()
+            .find(|h| h.order_id == order_id)
+            .unwrap_or_else(|| panic!("a hold for {order_id}: {holds:?}"))
+            .clone()
+    };
+    let escrow = by_order(&first.order_id);
+    assert_eq!(escrow.state, wpb::HoldState::Open as i32);
+    assert_eq!(escrow.purpose, wpb::HoldPurpose::Escrow as i32);
+    assert_eq!(escrow.wallet_id, b.wallet_id);
+    // Order total plus the buyer's cross-border pay fee (0.20 % of CNY 1,000.00).
+    assert_eq!(amount(&escrow.amount), dec("1002.00"));
+    assert_eq!(amount(&by_order(&second.order_id).amount), dec("150.30"));
+    // What GetWallet shows as held is exactly the open holds.
+    let wallet = edge!(e, business.clone(), get_wallet(pb::GetWalletRequest {}))?
+        .wallet
+        .expect("wallet");
+    let open: Decimal = holds.iter().map(|h| amount(&h.amount)).sum();
+    assert_eq!(crate::journeys::balance(&wallet, "CNH").1, open);
+
+    // Narrowed by order and by state.
+    let one = edge!(
+        e,
+        business.clone(),
+        list_holds(pb::ListHoldsRequest {
+            order_id: second.order_id.clone(),
+            ..Default::default()
+        })
+    )?;
+    assert_eq!(one.holds.len(), 1);
+    let released = edge!(
+        e,
+        business.clone(),
+        list_holds(pb::ListHoldsRequest {
+            states: vec![wpb::HoldState::Released as i32],
+            ..Default::default()
+        })
+    )?;
+    assert!(released.holds.is_empty(), "{released:?}");
+
+    // One hold, read by its owner; another person's read is refused.
+    let read = edge!(
+        e,
+        business.clone(),
+        get_hold(pb::GetHoldRequest {
+            hold_id: escrow.hold_id.clone(),
+        })
+    )?
+    .hold
+    .expect("hold");
+    assert_eq!(read, escrow);
+    let intruder = edge!(
+        e,
+        s.auth(),
+        get_hold(pb::GetHoldRequest {
+            hold_id: escrow.hold_id.clone(),
+        })
+    )
+    .unwrap_err();
+    refused(&intruder, Code::PermissionDenied, "NOT_OWNER");
+    // Another person's order narrows the caller's own holds to none.
+    let theirs = edge!(
+        e,
+        s.auth(),
+        list_holds(pb::ListHoldsRequest {
+            order_id: first.order_id.clone(),
+            ..Default::default()
+        })
+    )?;
+    assert!(theirs.holds.is_empty(), "{theirs:?}");
+    let bad = edge!(
+        e,
+        business,
+        list_holds(pb::ListHoldsRequest {
+            states: vec![99],
+            ..Default::default()
+        })
+    )
+    .unwrap_err();
+    assert_eq!(bad.code(), Code::InvalidArgument, "{bad:?}");
+    tp.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_supplier_reads_its_own_profile_and_every_admission_rule_it_fails() -> anyhow::Result<()>
+{
+    let tp = TestPlatform::start().await?;
+    let e = tp.edge();
+    let ops = operator(&tp).await;
+    let admitted = supplier(&tp, &e, &ops, Via::Edge).await;
+    let profile = edge!(
+        e,
+        admitted.auth(),
+        get_supplier_profile(pb::GetSupplierProfileRequest {})
+    )?
+    .supplier_profile
+    .expect("profile");
+    assert_eq!(profile.account_id, admitted.account_id);
+    assert_eq!(profile.membership, idp::SupplierMembership::Paid as i32);
+    assert!(profile.trustpass_active);
+    let admission = |who: Option<String>, program: idp::AdmissionProgram| {
+        let e = e.clone();
+        async move {
+            edge!(
+                e,
+                who,
+                check_supplier_admission(pb::CheckSupplierAdmissionRequest {
+                    program: program as i32,
+                })
+            )
+        }
+    };
+    let ta = admission(admitted.auth(), idp::AdmissionProgram::TradeAssurance)
+        .await?
+        .admission
+        .expect("admission");
+    assert!(ta.admitted, "{ta:?}");
+    assert_eq!(ta.account_id, admitted.account_id);
+
+    // A new supplier, a free member with no real-name verification: every failing rule.
+    let new = sign_up(
+        &tp,
+        &e,
+        Signup {
+            prefix: "workshop",
+            account_type: idp::AccountType::Business,
+            role: idp::AccountRole::Supplier,
+            region: "CN",
+            email_domain: "example.cn",
+        },
+    )
+    .await;
+    let refused_ta = admission(new.auth(), idp::AdmissionProgram::TradeAssurance)
+        .await?
+        .admission
+        .expect("admission");
+    assert!(!refused_ta.admitted);
+    let rules: Vec<&str> = refused_ta
+        .failed_rules
+        .iter()
+        .map(|r| r.reason.as_str())
+        .collect();
+    assert_eq!(rules, ["REAL_NAME_NOT_VERIFIED"], "{refused_ta:?}");
+    let direct_pay = admission(new.auth(), idp::AdmissionProgram::DirectPay)
+        .await?
+        .admission
+        .expect("admission");
+    let rules: Vec<&str> = direct_pay
+        .failed_rules
+        .iter()
+        .map(|r| r.reason.as_str())
+        .collect();
+    assert_eq!(rules, ["NOT_PAID_MEMBER"], "{direct_pay:?}");
+    assert!(
+        direct_pay
+            .failed_rules
+            .iter()
+            .all(|r| !r.message.is_empty())
+    );
+
+    // Suppliers only, and a program is required.
+    let buyer = sign_up(
+        &tp,
+        &e,
+        Signup {
+            prefix: "importer",
+            account_type: idp::AccountType::Business,
+            role: idp::AccountRole::Buyer,
+            region: "SG",
+            email_domain: "example.com",
+        },
+    )
+    .await;
+    let s = edge!(
+        e,
+        buyer.auth(),
+        get_supplier_profile(pb::GetSupplierProfileRequest {})
+    )
+    .unwrap_err();
+    refused(&s, Code::PermissionDenied, "ROLE_REQUIRED");
+    let s = admission(buyer.auth(), idp::AdmissionProgram::DirectPay)
+        .await
+        .unwrap_err();
+    refused(&s, Code::PermissionDenied, "ROLE_REQUIRED");
+    let s = admission(new.auth(), idp::AdmissionProgram::Unspecified)
+        .await
+        .unwrap_err();
+    assert_eq!(s.code(), Code::InvalidArgument, "{s:?}");
+    tp.stop().await
+}
+
+/// Reads `stream` until it has been quiet for `quiet`, it ends, or it fails.
+async fn drain(
+    stream: &mut tonic::Streaming<pb::WatchPaymentResponse>,
+    quiet: Duration,
+) -> (Vec<opb::Payment>, Option<Result<(), Status>>) {
+    let mut seen = Vec::new();
+    loop {
+        match tokio::time::timeout(quiet, stream.message()).await {
+            Err(_) => return (seen, None),
+            Ok(Ok(Some(m))) => seen.push(m.payment.expect("payment")),
+            Ok(Ok(None)) => return (seen, Some(Ok(()))),
+            Ok(Err(s)) => return (seen, Some(Err(s))),
+        }
+    }
+}
+
+async fn watch(
+    e: &Edge,
+    token: Option<String>,
+    req: pb::WatchPaymentRequest,
+) -> Result<tonic::Streaming<pb::WatchPaymentResponse>, Status> {
+    e.clone()
+        .watch_payment(authed(token.as_deref(), req))
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+fn updated(p: &opb::Payment) -> (i64, i32) {
+    let t = p.update_time.as_ref().expect("update_time");
+    (t.seconds, t.nanos)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_buyer_follows_its_checkout_live_to_the_end_across_restarts_of_edge_and_order()
+-> anyhow::Result<()> {
+    let mut tp = TestPlatform::start_restartable(&["edge", "order"]).await?;
+    let e = tp.edge();
+    let ops = operator(&tp).await;
+    let b = onboard_buyer(&tp, &e, &ops, Via::Edge).await;
+    let s = supplier(&tp, &e, &ops, Via::Edge).await;
+    set_pin(&tp, &e, &b.personal, PERSONAL_PIN).await;
+    let orders = [
+        place_order(&e, &b, &s, 4, "25.00").await,
+        place_order(&e, &b, &s, 2, "80.00").await,
+    ];
+
+    // The checkout stops (as if its driver died) before the second escrow hold, so it is
+    // caught mid-way; the order service's payment key is edge's derivation of ours.
+    let checkout = Uuid::now_v7();
+    let payment_key = request_id::derive(
+        Some(Uuid::parse_str(&b.personal.account_id)?),
+        "PayOrders",
+        checkout,
+        "pay",
+    );
+    {
+        let mut conn = admin(&tp).await;
+        sqlx::query(
+            "INSERT INTO orders.payment_fault_plans (payment_request_id, step_kind, order_index, point, action)
+             VALUES ($1, $2, 1, 'BEFORE_CALL', 'HALT')",
+        )
+        .bind(payment_key)
+        .bind(opb::PaymentStepKind::WalletHold as i16)
+        .execute(&mut conn)
+        .await?;
+    }
+    // Following starts before PayOrders is even sent: the stream waits for the payment.
+    let mut live = watch(
+        &e,
+        b.personal.auth(),
+        pb::WatchPaymentRequest {
+            request_id: checkout.to_string(),
+            ..Default::default()
+        },
+    )
+    .await?;
+    let paying = {
+        let mut client = e.clone();
+        let mut request = authed(
+            b.personal.auth().as_deref(),
+            pb::PayOrdersRequest {
+                request_id: checkout.to_string(),
+                order_ids: orders.iter().map(|o| o.order_id.clone()).collect(),
+                payment_method: opb::PaymentMethod::CrossBorderPay as i32,
+                payment_pin: PERSONAL_PIN.to_owned(),
+                ..Default::default()
+            },
+        );
+        request.set_timeout(Duration::from_secs(3));
+        tokio::spawn(async move { client.pay_orders(request).await })
+    };
+    let (before, end) = drain(&mut live, Duration::from_secs(2)).await;
+    assert!(
+        end.is_none(),
+        "the stream ended while the saga was halted: {end:?}"
+    );
+    assert!(!before.is_empty(), "no state was sent");
+    let last = before.last().expect("a state").clone();
+    assert_eq!(last.state, opb::PaymentState::InProgress as i32, "{last:?}");
+    assert!(
+        before.windows(2).all(|w| updated(&w[0]) < updated(&w[1])),
+        "each message is a newer state: {before:?}"
+    );
+    let _ = paying.await;
+
+    // Edge restarts: the stream is cut, and resumed from the last state seen.
+    tp.kill("edge").await?;
+    let (_, cut) = drain(&mut live, Duration::from_secs(5)).await;
+    assert!(
+        matches!(cut, Some(Err(_))),
+        "a killed edge cuts the stream: {cut:?}"
+    );
+    tp.restart("edge").await?;
+    let e = tp.edge();
+    let resume = pb::WatchPaymentRequest {
+        payment_id: last.payment_id.clone(),
+        after_update_time: last.update_time,
+        ..Default::default()
+    };
+    let mut resumed = watch(&e, b.personal.auth(), resume.clone()).await?;
+    let (nothing_new, end) = drain(&mut resumed, Duration::from_millis(800)).await;
+    assert!(
+        nothing_new.is_empty() && end.is_none(),
+        "nothing changed since the last state seen: {nothing_new:?} {end:?}"
+    );
+
+    // The order service restarts; the driver's lease lapses and recovery finishes the
+    // payment. The resumed stream rides out the restart and ends with the end.
+    tp.kill("order").await?;
+    tp.restart("order").await?;
+    tp.clock().advance(Duration::from_secs(20));
+    let (after, end) = drain(&mut resumed, Duration::from_secs(60)).await;
+    assert!(matches!(end, Some(Ok(()))), "the stream ends OK: {end:?}");
+    let done = after.last().expect("the final state");
+    assert_eq!(done.state, opb::PaymentState::Succeeded as i32, "{done:?}");
+    assert!(
+        after.iter().all(|p| updated(p) > updated(&last)),
+        "{after:?}"
+    );
+    let polled = edge!(
+        e,
+        b.personal.auth(),
+        get_payment(pb::GetPaymentRequest {
+            payment_id: last.payment_id.clone(),
+        })
+    )?
+    .payment
+    .expect("payment");
+    assert_eq!(&polled, done);
+
+    // A finished payment: one message, at once, then the end, resumed or not.
+    let (once, end) = drain(
+        &mut watch(&e, b.personal.auth(), resume).await?,
+        Duration::from_secs(5),
+    )
+    .await;
+    assert_eq!((once.len(), end.map(|r| r.is_ok())), (1, Some(true)));
+
+    // Refusals: someone else's payment reads as missing; exactly one id.
+    let theirs = watch(
+        &e,
+        s.auth(),
+        pb::WatchPaymentRequest {
+            payment_id: last.payment_id.clone(),
+            ..Default::default()
+        },
+    )
+    .await;
+    let theirs = match theirs {
+        Ok(mut stream) => stream.message().await.unwrap_err(),
+        Err(s) => s,
+    };
+    refused(&theirs, Code::NotFound, "RESOURCE_NOT_FOUND");
+    let both = watch(
+        &e,
+        b.personal.auth(),
+        pb::WatchPaymentRequest {
+            payment_id: last.payment_id.clone(),
+            request_id: checkout.to_string(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(both.code(), Code::InvalidArgument, "{both:?}");
+    tp.stop().await
+}
