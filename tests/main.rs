@@ -3,6 +3,7 @@
 mod access;
 mod authorization;
 mod bad_input;
+mod browser;
 mod edge_api;
 mod foundation;
 mod fx;

@@ -34,6 +34,7 @@ pub static SERVICE: ServiceDef = ServiceDef {
     migrator: &MIGRATOR,
     errors: ErrorDomain("authorization.kuajing"),
     routes,
+    accepts_http1: false,
 };
 
 fn routes(svc: ServiceContext) -> BoxFuture<anyhow::Result<Routes>> {

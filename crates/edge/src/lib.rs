@@ -11,6 +11,7 @@
 //! - `caller`: admission of a request (address, buckets, token, deadline) into a `Call`.
 //! - `keys`, `limits`, `upstream`, `errors`, `settings`: the key cache, the buckets, the
 //!   downstream calls, the refusals, and what is configurable.
+//! - `web`: browsers as clients (gRPC-Web and CORS, for configured origins only).
 //! - `api/`: the RPCs, one module per area of the contract.
 
 mod api;
@@ -23,6 +24,7 @@ pub mod limits;
 pub mod settings;
 pub mod shared_limits;
 pub mod upstream;
+pub mod web;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -46,6 +48,7 @@ pub static SERVICE: ServiceDef = ServiceDef {
     migrator: &MIGRATOR,
     errors: errors::DOMAIN,
     routes,
+    accepts_http1: true,
 };
 
 /// Wallet ids remembered per owner (a wallet never changes owner); the map is cleared
@@ -103,7 +106,15 @@ impl Edge {
 fn routes(ctx: ServiceContext) -> BoxFuture<anyhow::Result<Routes>> {
     Box::pin(async move {
         let settings = settings::current(&ctx.options)?;
+        let origins = settings.web_origins.clone();
         let edge = Arc::new(Edge::new(ctx, settings));
-        Ok(Routes::new(EdgeServiceServer::new(api::Api::new(edge))))
+        let server = EdgeServiceServer::new(api::Api::new(edge));
+        // gRPC-Web is translated only for requests that speak it; plain gRPC passes as is.
+        let routes = if origins.is_empty() {
+            Routes::new(server)
+        } else {
+            Routes::new(tower::Layer::layer(&tonic_web::GrpcWebLayer::new(), server))
+        };
+        web::for_browsers(routes, &origins)
     })
 }

@@ -1,5 +1,5 @@
-//! Edge's own settings: rate limits, trusted proxies, deadlines, token leeway and key
-//! refresh. Every one is an environment variable (and a flag of the `kuajing-edge` binary,
+//! Edge's own settings: rate limits, trusted proxies, deadlines, token leeway, key
+//! refresh and browser origins. Every one is an environment variable (and a flag of the `kuajing-edge` binary,
 //! listed by `--help` under "Edge") with the contract's default.
 //!
 //! Inside `kuajing up` or the testkit edge reads them from the environment; the binary
@@ -73,6 +73,11 @@ pub struct EdgeArgs {
     /// Prefix of the shared limits' keys (deployments sharing one store keep apart).
     #[arg(long, env = "KJ_EDGE_RATE_LIMIT_PREFIX", default_value = "kuajing")]
     pub rate_limit_prefix: String,
+    /// Browser origins allowed to call edge with gRPC-Web, comma-separated, each exactly
+    /// as the browser sends it (e.g. "https://app.example.com,http://localhost:3000"; no
+    /// wildcard). Empty: gRPC-Web is off and edge answers plain gRPC only.
+    #[arg(long, env = "KJ_EDGE_WEB_ORIGINS", default_value = "")]
+    pub web_origins: String,
 }
 
 /// The validated settings.
@@ -102,6 +107,8 @@ pub struct Settings {
     pub key_refresh_min_interval: Duration,
     /// The shared rate-limit store (host and port of a Redis server) and key prefix.
     pub shared_limits: Option<(String, String)>,
+    /// Browser origins served gRPC-Web; empty: none (gRPC-Web off).
+    pub web_origins: Vec<String>,
 }
 
 impl EdgeArgs {
@@ -116,7 +123,10 @@ impl EdgeArgs {
             .trusted_proxies
             .parse()
             .map_err(|e| anyhow::anyhow!("KJ_EDGE_TRUSTED_PROXIES: {e}"))?;
+        let web_origins = crate::domain::origins::parse(&self.web_origins)
+            .map_err(|e| anyhow::anyhow!("KJ_EDGE_WEB_ORIGINS: {e}"))?;
         Ok(Settings {
+            web_origins,
             caller_rate: Rate::per_second(self.caller_rate, self.caller_burst.max(1)),
             ip_rate: Rate::per_second(self.ip_rate, self.ip_burst.max(1)),
             onboarding_rate: Rate::per_minute(
@@ -189,6 +199,10 @@ mod tests {
         assert_eq!(s.checkout_budget, Duration::from_secs(20));
         assert_eq!(s.token_leeway, chrono::Duration::seconds(30));
         assert!(s.trusted_proxies.is_empty());
+        assert!(
+            s.web_origins.is_empty(),
+            "gRPC-Web is off unless configured"
+        );
     }
 
     #[test]
@@ -196,6 +210,8 @@ mod tests {
         let bad = FromEnv::try_parse_from(["x", "--trusted-proxies", "10.0.0.0/99"]).unwrap();
         assert!(bad.args.settings().is_err());
         let bad = FromEnv::try_parse_from(["x", "--call-timeout-ms", "0"]).unwrap();
+        assert!(bad.args.settings().is_err());
+        let bad = FromEnv::try_parse_from(["x", "--web-origins", "*"]).unwrap();
         assert!(bad.args.settings().is_err());
         let ok =
             FromEnv::try_parse_from(["x", "--trusted-proxies", "127.0.0.1,10.0.0.0/8"]).unwrap();

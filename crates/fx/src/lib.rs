@@ -32,6 +32,7 @@ pub static SERVICE: ServiceDef = ServiceDef {
     migrator: &MIGRATOR,
     errors: ErrorDomain("fx.kuajing"),
     routes,
+    accepts_http1: false,
 };
 
 fn routes(svc: ServiceContext) -> BoxFuture<anyhow::Result<Routes>> {

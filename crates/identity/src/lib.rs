@@ -44,6 +44,7 @@ pub static SERVICE: ServiceDef = ServiceDef {
     migrator: &MIGRATOR,
     errors: ErrorDomain("identity.kuajing"),
     routes,
+    accepts_http1: false,
 };
 
 /// Name of the generated server secret in `service_secrets`.

@@ -35,6 +35,7 @@ pub static SERVICE: ServiceDef = ServiceDef {
     migrator: &MIGRATOR,
     errors: ErrorDomain("order.kuajing"),
     routes,
+    accepts_http1: false,
 };
 
 fn routes(svc: ServiceContext) -> BoxFuture<anyhow::Result<Routes>> {

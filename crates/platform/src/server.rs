@@ -28,6 +28,8 @@ pub struct ServerSettings {
     /// A second, plain-text address serving only `grpc.health.v1`, for probes that
     /// can't speak TLS (kubelet's gRPC probes); `None` serves none.
     pub health_listen: Option<SocketAddr>,
+    /// Also speak HTTP/1.1 on the port (browsers' gRPC-Web; HTTP/2 stays as it is).
+    pub accept_http1: bool,
 }
 
 impl Default for ServerSettings {
@@ -37,6 +39,7 @@ impl Default for ServerSettings {
             concurrency_per_connection: 256,
             tls: None,
             health_listen: None,
+            accept_http1: false,
         }
     }
 }
@@ -131,6 +134,7 @@ pub async fn serve(
         builder = builder.tls_config(tls.server(guard.is_some()))?;
     }
     let served = builder
+        .accept_http1(settings.accept_http1)
         .timeout(settings.request_timeout)
         .concurrency_limit_per_connection(settings.concurrency_per_connection)
         .trace_fn(|req| {

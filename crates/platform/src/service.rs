@@ -44,6 +44,9 @@ pub struct ServiceDef {
     pub errors: ErrorDomain,
     /// Its route builder.
     pub routes: RoutesFn,
+    /// Whether its port also speaks HTTP/1.1: edge's, for browsers' gRPC-Web (which its
+    /// routes serve only when configured to).
+    pub accepts_http1: bool,
 }
 
 impl std::fmt::Debug for ServiceDef {
@@ -296,13 +299,17 @@ pub async fn run_signalling(
     }
     let guard = (!auth::PUBLIC_SERVICES.contains(&def.grpc_service))
         .then(|| auth::RequireCaller::new(keys, def.errors));
+    let settings = ServerSettings {
+        accept_http1: def.accepts_http1,
+        ..settings.clone()
+    };
     server::serve(
         def.grpc_service,
         def.errors,
         routes,
         guard,
         listener,
-        settings,
+        &settings,
         Some(database),
         shutdown,
     )

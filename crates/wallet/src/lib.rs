@@ -37,6 +37,7 @@ pub static SERVICE: ServiceDef = ServiceDef {
     migrator: &MIGRATOR,
     errors: ErrorDomain("wallet.kuajing"),
     routes,
+    accepts_http1: false,
 };
 
 fn routes(svc: ServiceContext) -> BoxFuture<anyhow::Result<Routes>> {

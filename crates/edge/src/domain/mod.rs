@@ -1,9 +1,10 @@
 //! Edge's rules, free of IO: tokens and roles, ownership, rate buckets, client addresses,
-//! deadlines, downstream request ids, input checks, the RPC catalogue and payment streams.
+//! deadlines, browser origins, downstream request ids, input checks, the RPC catalogue and payment streams.
 
 pub mod access;
 pub mod client_ip;
 pub mod deadline;
+pub mod origins;
 pub mod rate;
 pub mod request_id;
 pub mod rpc;
