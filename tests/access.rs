@@ -107,12 +107,14 @@ async fn raw(
 const EDGE: &str = "/kuajing.edge.v1.EdgeService/";
 
 /// The onboarding RPCs that need no token.
-const PUBLIC: [&str; 5] = [
+const PUBLIC: [&str; 7] = [
     "RegisterAccount",
     "SendVerificationCode",
     "ConfirmContact",
     "Login",
     "RefreshToken",
+    "StartPasswordReset",
+    "ResetPassword",
 ];
 
 /// Every EdgeService method, from the contracts' table.
@@ -201,7 +203,7 @@ async fn every_edge_rpc_needs_a_valid_unexpired_token_except_the_public_onboardi
     let forged = bearer(&forged(&someone.account_id));
     let tampered = bearer(&tampered(&someone.token));
     let methods = edge_methods();
-    assert_eq!(methods.len(), 79, "the contract's EdgeService RPCs");
+    assert_eq!(methods.len(), 84, "the contract's EdgeService RPCs");
 
     for method in &methods {
         let path = format!("{EDGE}{method}");
@@ -461,6 +463,14 @@ fn foreign_rows(v: &Victim) -> Vec<Row> {
                 request_id: rid(),
                 refresh_token: b.personal.refresh_token.clone(),
                 all_sessions: false,
+            },
+        ),
+        row(
+            "ConfirmContactChange",
+            pb::ConfirmContactChangeRequest {
+                request_id: rid(),
+                challenge_id: v.pin_challenge_id.clone(),
+                code: "123456".to_owned(),
             },
         ),
         row(
@@ -822,10 +832,15 @@ fn foreign_rows(v: &Victim) -> Vec<Row> {
 
 /// RPCs that name nothing a caller could not own: they act on the caller's own account,
 /// wallet, mandates or orders (or on public data), whatever the request says.
-const OWN_ONLY: [&str; 35] = [
+const OWN_ONLY: [&str; 39] = [
     "RegisterAccount",
     "Login",
     "RefreshToken",
+    // By identifier and code: the code is the proof, whoever sends it.
+    "StartPasswordReset",
+    "ResetPassword",
+    "StartContactChange",
+    "ChangePassword",
     "GetMe",
     "SubmitRealNameVerification",
     "BindMarketplaceAccount",

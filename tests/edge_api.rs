@@ -1,6 +1,7 @@
 //! The public API a buyer's or supplier's app needs beyond the journeys: its own escrow
-//! holds, its supplier profile and admission, and a checkout followed live to its end
-//! (across restarts of edge and of the order service).
+//! holds, its supplier profile and admission, a checkout followed live to its end (across
+//! restarts of edge and of the order service), and account changes (email, mobile,
+//! password reset and change).
 
 use std::time::Duration;
 
@@ -16,7 +17,7 @@ use uuid::Uuid;
 
 use crate::journeys::{
     Edge, PERSONAL_PIN, Signup, Via, authed, dec, edge, onboard_buyer, operator, place_order,
-    refused, set_pin, sign_up, supplier,
+    refused, rid, set_pin, sign_up, sign_up_via, supplier,
 };
 use crate::support::{admin, amount};
 
@@ -420,5 +421,401 @@ async fn a_buyer_follows_its_checkout_live_to_the_end_across_restarts_of_edge_an
     .await
     .unwrap_err();
     assert_eq!(both.code(), Code::InvalidArgument, "{both:?}");
+    tp.stop().await
+}
+
+/// A platform whose edge admits the many onboarding calls these tests make at once.
+async fn roomy_platform() -> anyhow::Result<TestPlatform> {
+    TestPlatform::start_with_options(&[(
+        "edge",
+        &[
+            "--onboarding-per-minute",
+            "600",
+            "--identifier-per-minute",
+            "600",
+        ],
+    )])
+    .await
+}
+
+fn someone(prefix: &'static str) -> Signup<'static> {
+    Signup {
+        prefix,
+        account_type: idp::AccountType::Personal,
+        role: idp::AccountRole::Buyer,
+        region: "SG",
+        email_domain: "example.com",
+    }
+}
+
+async fn login(e: &Edge, identifier: &str, password: &str) -> Result<pb::LoginResponse, Status> {
+    edge!(
+        e,
+        None,
+        login(pb::LoginRequest {
+            request_id: rid(),
+            identifier: identifier.to_owned(),
+            password: password.to_owned(),
+        })
+    )
+}
+
+async fn refresh(e: &Edge, refresh_token: &str) -> Result<pb::RefreshTokenResponse, Status> {
+    edge!(
+        e,
+        None,
+        refresh_token(pb::RefreshTokenRequest {
+            request_id: rid(),
+            refresh_token: refresh_token.to_owned(),
+        })
+    )
+}
+
+async fn events_of(e: &Edge, token: Option<String>) -> Vec<i32> {
+    edge!(
+        e,
+        token,
+        list_security_events(pb::ListSecurityEventsRequest::default())
+    )
+    .expect("ListSecurityEvents")
+    .security_events
+    .iter()
+    .map(|e| e.r#type)
+    .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_person_changes_its_email_and_mobile_by_a_code_to_the_new_address() -> anyhow::Result<()>
+{
+    let tp = roomy_platform().await?;
+    let e = tp.edge();
+    let p = sign_up_via(&tp, &e, someone("mover"), Via::Identity).await;
+    let new_email = format!("{}@example.org", p.member_name);
+    let start = |channel: idp::VerificationChannel, address: String, token: Option<String>| {
+        let e = e.clone();
+        async move {
+            edge!(
+                e,
+                token,
+                start_contact_change(pb::StartContactChangeRequest {
+                    request_id: rid(),
+                    channel: channel as i32,
+                    new_address: address,
+                })
+            )
+        }
+    };
+    let challenge = start(idp::VerificationChannel::Email, new_email.clone(), p.auth())
+        .await?
+        .challenge
+        .expect("challenge");
+    assert_eq!(
+        challenge.purpose,
+        idp::VerificationPurpose::ChangeContact as i32
+    );
+    // The code went to the new address, not the registered one.
+    let (to, code): (String, String) = {
+        let mut conn = admin(&tp).await;
+        sqlx::query_as(
+            "SELECT destination, substring(body from '[0-9]{6}') FROM identity.outbox
+             WHERE challenge_id = $1::uuid",
+        )
+        .bind(&challenge.challenge_id)
+        .fetch_one(&mut conn)
+        .await?
+    };
+    assert_eq!(to, new_email);
+    let confirm = |code: String, request_id: String| {
+        let (e, token, challenge_id) = (e.clone(), p.auth(), challenge.challenge_id.clone());
+        async move {
+            edge!(
+                e,
+                token,
+                confirm_contact_change(pb::ConfirmContactChangeRequest {
+                    request_id,
+                    challenge_id,
+                    code,
+                })
+            )
+        }
+    };
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    refused(
+        &confirm(wrong.to_owned(), rid()).await.unwrap_err(),
+        Code::PermissionDenied,
+        "CODE_INVALID",
+    );
+    let once = rid();
+    let changed = confirm(code.clone(), once.clone())
+        .await?
+        .account
+        .expect("account");
+    assert_eq!(
+        (changed.email.as_str(), changed.email_verified),
+        (new_email.as_str(), true)
+    );
+    // A retry is the same answer; the code is spent for any other request.
+    assert_eq!(
+        confirm(code.clone(), once).await?.account.expect("account"),
+        changed
+    );
+    refused(
+        &confirm(code, rid()).await.unwrap_err(),
+        Code::FailedPrecondition,
+        "CODE_ALREADY_USED",
+    );
+    // The old address is told, without a code; the new one signs in.
+    let notices: Vec<String> = {
+        let mut conn = admin(&tp).await;
+        sqlx::query_scalar(
+            "SELECT body FROM identity.outbox WHERE destination = $1 AND challenge_id IS NULL",
+        )
+        .bind(&p.email)
+        .fetch_all(&mut conn)
+        .await?
+    };
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert!(notices[0].contains("was changed") && !notices[0].chars().any(|c| c.is_ascii_digit()));
+    login(&e, &new_email, crate::journeys::PASSWORD).await?;
+    refused(
+        &login(&e, &p.email, crate::journeys::PASSWORD)
+            .await
+            .unwrap_err(),
+        Code::Unauthenticated,
+        "INVALID_CREDENTIALS",
+    );
+    assert!(
+        events_of(&e, p.auth())
+            .await
+            .contains(&(idp::SecurityEventType::ContactChanged as i32))
+    );
+
+    // A mobile the account never had.
+    let mobile = "+6591234567";
+    let challenge = start(idp::VerificationChannel::Sms, mobile.to_owned(), p.auth())
+        .await?
+        .challenge
+        .expect("challenge");
+    let code = crate::journeys::code_in_outbox(&tp, &challenge.challenge_id).await;
+    let changed = edge!(
+        e,
+        p.auth(),
+        confirm_contact_change(pb::ConfirmContactChangeRequest {
+            request_id: rid(),
+            challenge_id: challenge.challenge_id.clone(),
+            code,
+        })
+    )?
+    .account
+    .expect("account");
+    assert_eq!(
+        (changed.mobile.as_str(), changed.mobile_verified),
+        (mobile, true)
+    );
+
+    // Refusals: someone else's address, the current one, a malformed one.
+    let other = sign_up_via(&tp, &e, someone("other"), Via::Identity).await;
+    let taken = start(
+        idp::VerificationChannel::Email,
+        new_email.clone(),
+        other.auth(),
+    )
+    .await
+    .unwrap_err();
+    refused(&taken, Code::AlreadyExists, "EMAIL_TAKEN");
+    let same = start(idp::VerificationChannel::Sms, mobile.to_owned(), p.auth())
+        .await
+        .unwrap_err();
+    assert_eq!(same.code(), Code::InvalidArgument, "{same:?}");
+    let bad = start(
+        idp::VerificationChannel::Email,
+        "not-an-email".to_owned(),
+        p.auth(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(bad.code(), Code::InvalidArgument, "{bad:?}");
+    // Another person's challenge is not found for the caller.
+    let theirs = edge!(
+        e,
+        other.auth(),
+        confirm_contact_change(pb::ConfirmContactChangeRequest {
+            request_id: rid(),
+            challenge_id: challenge.challenge_id,
+            code: "123456".to_owned(),
+        })
+    )
+    .unwrap_err();
+    refused(&theirs, Code::NotFound, "RESOURCE_NOT_FOUND");
+    tp.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_forgotten_password_is_reset_by_a_code_and_every_session_ends() -> anyhow::Result<()> {
+    let tp = roomy_platform().await?;
+    let e = tp.edge();
+    let p = sign_up_via(&tp, &e, someone("forgetful"), Via::Identity).await;
+    let start = |identifier: String| {
+        let e = e.clone();
+        async move {
+            edge!(
+                e,
+                None,
+                start_password_reset(pb::StartPasswordResetRequest {
+                    request_id: rid(),
+                    identifier,
+                    channel: idp::VerificationChannel::Email as i32,
+                })
+            )
+        }
+    };
+    let reset = |identifier: String, challenge_id: String, code: String, password: &str| {
+        let (e, password) = (e.clone(), password.to_owned());
+        async move {
+            edge!(
+                e,
+                None,
+                reset_password(pb::ResetPasswordRequest {
+                    request_id: rid(),
+                    identifier,
+                    challenge_id,
+                    code,
+                    new_password: password,
+                })
+            )
+        }
+    };
+    let started = start(p.member_name.clone()).await?;
+    let code = crate::journeys::code_in_outbox(&tp, &started.challenge_id).await;
+    let new_password = "Rainy-Night-77";
+    // A weak password does not spend the code; a wrong code does not reset.
+    let weak = reset(
+        p.member_name.clone(),
+        started.challenge_id.clone(),
+        code.clone(),
+        "short",
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(weak.code(), Code::InvalidArgument, "{weak:?}");
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    refused(
+        &reset(
+            p.member_name.clone(),
+            started.challenge_id.clone(),
+            wrong.to_owned(),
+            new_password,
+        )
+        .await
+        .unwrap_err(),
+        Code::PermissionDenied,
+        "CODE_INVALID",
+    );
+    let done = reset(
+        p.member_name.clone(),
+        started.challenge_id.clone(),
+        code.clone(),
+        new_password,
+    )
+    .await?;
+    assert!(done.revoked_session_count >= 1, "{done:?}");
+    // Every session ended; the old password no longer signs in, the new one does.
+    refused(
+        &refresh(&e, &p.refresh_token).await.unwrap_err(),
+        Code::Unauthenticated,
+        "REFRESH_TOKEN_REVOKED",
+    );
+    refused(
+        &login(&e, &p.member_name, crate::journeys::PASSWORD)
+            .await
+            .unwrap_err(),
+        Code::Unauthenticated,
+        "INVALID_CREDENTIALS",
+    );
+    let fresh = login(&e, &p.member_name, new_password).await?;
+    let token = fresh.tokens.map(|t| t.access_token);
+    assert!(
+        events_of(&e, token)
+            .await
+            .contains(&(idp::SecurityEventType::PasswordReset as i32))
+    );
+    refused(
+        &reset(
+            p.member_name.clone(),
+            started.challenge_id,
+            code,
+            "Other-Day-99",
+        )
+        .await
+        .unwrap_err(),
+        Code::FailedPrecondition,
+        "CODE_ALREADY_USED",
+    );
+
+    // Nobody by that name: the same answer, no message, and nothing to reset.
+    let nobody = start("no_such_member".to_owned()).await?;
+    assert!(!nobody.challenge_id.is_empty() && nobody.expire_time.is_some());
+    let sent: i64 = {
+        let mut conn = admin(&tp).await;
+        sqlx::query_scalar("SELECT count(*) FROM identity.outbox WHERE challenge_id = $1::uuid")
+            .bind(&nobody.challenge_id)
+            .fetch_one(&mut conn)
+            .await?
+    };
+    assert_eq!(sent, 0);
+    let missing = reset(
+        "no_such_member".to_owned(),
+        nobody.challenge_id,
+        "123456".to_owned(),
+        new_password,
+    )
+    .await
+    .unwrap_err();
+    refused(&missing, Code::NotFound, "RESOURCE_NOT_FOUND");
+    tp.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_signed_in_person_changes_its_password_given_the_current_one() -> anyhow::Result<()> {
+    let tp = roomy_platform().await?;
+    let e = tp.edge();
+    let p = sign_up_via(&tp, &e, someone("careful"), Via::Identity).await;
+    let change = |current: &str, new: &str| {
+        let (e, token) = (e.clone(), p.auth());
+        let (current, new) = (current.to_owned(), new.to_owned());
+        async move {
+            edge!(
+                e,
+                token,
+                change_password(pb::ChangePasswordRequest {
+                    request_id: rid(),
+                    current_password: current,
+                    new_password: new,
+                })
+            )
+        }
+    };
+    let new_password = "Windy-Hill-31";
+    refused(
+        &change("Not-My-Password-1", new_password).await.unwrap_err(),
+        Code::Unauthenticated,
+        "INVALID_CREDENTIALS",
+    );
+    let same = change(crate::journeys::PASSWORD, crate::journeys::PASSWORD)
+        .await
+        .unwrap_err();
+    assert_eq!(same.code(), Code::InvalidArgument, "{same:?}");
+    let done = change(crate::journeys::PASSWORD, new_password).await?;
+    assert!(done.revoked_session_count >= 1, "{done:?}");
+    refused(
+        &refresh(&e, &p.refresh_token).await.unwrap_err(),
+        Code::Unauthenticated,
+        "REFRESH_TOKEN_REVOKED",
+    );
+    let fresh = login(&e, &p.member_name, new_password).await?;
+    let events = events_of(&e, fresh.tokens.map(|t| t.access_token)).await;
+    assert!(events.contains(&(idp::SecurityEventType::PasswordChanged as i32)));
+    // The wrong current password was a failed login.
+    assert!(events.contains(&(idp::SecurityEventType::LoginFailed as i32)));
     tp.stop().await
 }

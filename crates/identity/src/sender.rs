@@ -22,8 +22,8 @@ use crate::domain::contact;
 pub struct Message {
     /// Message id.
     pub message_id: Uuid,
-    /// The challenge it carries the code of.
-    pub challenge_id: Uuid,
+    /// The challenge it carries the code of; `None` for a notice without a code.
+    pub challenge_id: Option<Uuid>,
     /// Email or SMS.
     pub channel: Channel,
     /// The email address or E.164 number.
@@ -54,17 +54,44 @@ impl Message {
             },
             Purpose::SetPaymentPin => "set your payment password",
             Purpose::ActivateMandate => "activate cross-border pay for your marketplace account",
+            Purpose::ChangeContact => match channel {
+                Channel::Email => "make this your account's email address",
+                Channel::Sms => "make this your account's mobile number",
+            },
+            Purpose::ResetPassword => "reset your login password",
         };
         let minutes = ttl.num_minutes().max(1);
         Message {
             message_id: Uuid::now_v7(),
-            challenge_id,
+            challenge_id: Some(challenge_id),
             channel,
             destination: destination.to_owned(),
             subject: "Your Kuajing verification code".to_owned(),
             body: format!(
                 "Your Kuajing verification code is {code}. Use it to {what} within {minutes} \
                  minutes. Never share it: Kuajing staff will never ask for it."
+            ),
+            created_at: now,
+        }
+    }
+
+    /// A notice to the account's former email or mobile that it was replaced (no code: it
+    /// only warns a person who did not make the change).
+    pub fn contact_replaced(channel: Channel, former: &str, now: DateTime<Utc>) -> Message {
+        let what = match channel {
+            Channel::Email => "email address",
+            Channel::Sms => "mobile number",
+        };
+        Message {
+            message_id: Uuid::now_v7(),
+            challenge_id: None,
+            channel,
+            destination: former.to_owned(),
+            subject: format!("Your Kuajing {what} was changed"),
+            body: format!(
+                "The {what} of your Kuajing account was changed and this one no longer \
+                 receives its messages. If you did not make this change, reset your password \
+                 and contact Kuajing support at once."
             ),
             created_at: now,
         }
@@ -123,10 +150,10 @@ impl CodeSender for DevelopmentSender {
             .map_err(|e| SendError(e.to_string()))?;
             tracing::warn!(
                 message_id = %message.message_id,
-                challenge_id = %message.challenge_id,
+                challenge_id = ?message.challenge_id,
                 channel = message.channel.as_str(),
                 to = %message.masked_destination(),
-                "DEVELOPMENT SENDER: verification code not delivered; read it with \
+                "DEVELOPMENT SENDER: message not delivered; read it with \
                  SELECT body FROM identity.outbox WHERE message_id = '{}'",
                 message.message_id
             );

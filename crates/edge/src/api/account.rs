@@ -300,3 +300,83 @@ pub async fn check_supplier_admission(
         admission: Some(field(r.admission, "admission")?),
     })
 }
+
+/// Starts changing the caller's email or mobile: a code goes to the new address.
+pub async fn start_contact_change(
+    edge: &Edge,
+    call: &Call,
+    req: pb::StartContactChangeRequest,
+) -> Result<pb::StartContactChangeResponse, Status> {
+    let mut v = Violations::new();
+    let rid = v.request_id(&req.request_id);
+    v.known::<idp::VerificationChannel>("channel", req.channel, true);
+    errors::check(v)?;
+    let me = call.my_id()?.to_string();
+    edge.limiter.identifier("contact", &me).await?;
+    let r = call!(
+        edge,
+        call.out(),
+        identity.start_contact_change(idp::StartContactChangeRequest {
+            request_id: call.request_id(got(rid)?, "start"),
+            account_id: me,
+            channel: req.channel,
+            new_address: req.new_address,
+        })
+    )?;
+    Ok(pb::StartContactChangeResponse {
+        challenge: r.challenge,
+    })
+}
+
+/// Confirms the caller's new email or mobile with the code sent to it.
+pub async fn confirm_contact_change(
+    edge: &Edge,
+    call: &Call,
+    req: pb::ConfirmContactChangeRequest,
+) -> Result<pb::ConfirmContactChangeResponse, Status> {
+    let mut v = Violations::new();
+    let rid = v.request_id(&req.request_id);
+    v.id("challenge_id", &req.challenge_id);
+    v.six_digits("code", &req.code);
+    errors::check(v)?;
+    let me = call.my_id()?.to_string();
+    edge.limiter.identifier("contact", &me).await?;
+    let r = call!(
+        edge,
+        call.out(),
+        identity.confirm_contact_change(idp::ConfirmContactChangeRequest {
+            request_id: call.request_id(got(rid)?, "confirm"),
+            account_id: me,
+            challenge_id: req.challenge_id,
+            code: req.code,
+        })
+    )?;
+    Ok(pb::ConfirmContactChangeResponse { account: r.account })
+}
+
+/// Changes the caller's login password; every session of the caller ends.
+pub async fn change_password(
+    edge: &Edge,
+    call: &Call,
+    req: pb::ChangePasswordRequest,
+) -> Result<pb::ChangePasswordResponse, Status> {
+    let mut v = Violations::new();
+    let rid = v.request_id(&req.request_id);
+    errors::check(v)?;
+    let me = call.my_id()?.to_string();
+    // A stolen token must not guess the password faster than a login could.
+    edge.limiter.identifier("login", &me).await?;
+    let r = call!(
+        edge,
+        call.out(),
+        identity.change_password(idp::ChangePasswordRequest {
+            request_id: call.request_id(got(rid)?, "change"),
+            account_id: me,
+            current_password: req.current_password,
+            new_password: req.new_password,
+        })
+    )?;
+    Ok(pb::ChangePasswordResponse {
+        revoked_session_count: r.revoked_session_count,
+    })
+}

@@ -121,6 +121,11 @@ edge_service! {
     list_linked_accounts(ListLinkedAccounts) => account::list_linked_accounts;
     set_payment_pin(SetPaymentPin) => account::set_payment_pin;
     list_security_events(ListSecurityEvents) => account::list_security_events;
+    start_contact_change(StartContactChange) => account::start_contact_change;
+    confirm_contact_change(ConfirmContactChange) => account::confirm_contact_change;
+    change_password(ChangePassword) => account::change_password;
+    start_password_reset(StartPasswordReset) => onboarding::start_password_reset;
+    reset_password(ResetPassword) => onboarding::reset_password;
     open_wallet(OpenWallet) => wallet::open_wallet;
     get_buyer_dashboard(GetBuyerDashboard) => dashboard::get_buyer_dashboard;
     get_supplier_workbench(GetSupplierWorkbench) => dashboard::get_supplier_workbench;
@@ -202,6 +207,31 @@ edge_service! {
 #[allow(non_snake_case)]
 mod edge_types {
     use super::{pb, rpc};
+    pub mod StartContactChange {
+        pub type Req = super::pb::StartContactChangeRequest;
+        pub type Resp = super::pb::StartContactChangeResponse;
+        pub const RPC: &super::rpc::Rpc = &super::rpc::START_CONTACT_CHANGE;
+    }
+    pub mod ConfirmContactChange {
+        pub type Req = super::pb::ConfirmContactChangeRequest;
+        pub type Resp = super::pb::ConfirmContactChangeResponse;
+        pub const RPC: &super::rpc::Rpc = &super::rpc::CONFIRM_CONTACT_CHANGE;
+    }
+    pub mod ChangePassword {
+        pub type Req = super::pb::ChangePasswordRequest;
+        pub type Resp = super::pb::ChangePasswordResponse;
+        pub const RPC: &super::rpc::Rpc = &super::rpc::CHANGE_PASSWORD;
+    }
+    pub mod StartPasswordReset {
+        pub type Req = super::pb::StartPasswordResetRequest;
+        pub type Resp = super::pb::StartPasswordResetResponse;
+        pub const RPC: &super::rpc::Rpc = &super::rpc::START_PASSWORD_RESET;
+    }
+    pub mod ResetPassword {
+        pub type Req = super::pb::ResetPasswordRequest;
+        pub type Resp = super::pb::ResetPasswordResponse;
+        pub const RPC: &super::rpc::Rpc = &super::rpc::RESET_PASSWORD;
+    }
     pub mod GetSupplierProfile {
         pub type Req = super::pb::GetSupplierProfileRequest;
         pub type Resp = super::pb::GetSupplierProfileResponse;

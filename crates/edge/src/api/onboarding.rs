@@ -261,3 +261,61 @@ pub async fn logout(
         revoked_session_count: r.revoked_session_count,
     })
 }
+
+/// Starts resetting a forgotten password: a code to the account's verified address.
+pub async fn start_password_reset(
+    edge: &Edge,
+    call: &Call,
+    req: pb::StartPasswordResetRequest,
+) -> Result<pb::StartPasswordResetResponse, Status> {
+    let mut v = Violations::new();
+    let rid = v.request_id(&req.request_id);
+    v.known::<idp::VerificationChannel>("channel", req.channel, true);
+    errors::check(v)?;
+    if !req.identifier.is_empty() {
+        edge.limiter.identifier("reset", &req.identifier).await?;
+    }
+    let r = call!(
+        edge,
+        call.anonymous(),
+        identity.start_password_reset(idp::StartPasswordResetRequest {
+            request_id: call.request_id(got(rid)?, "start"),
+            identifier: req.identifier,
+            channel: req.channel,
+        })
+    )?;
+    Ok(pb::StartPasswordResetResponse {
+        challenge_id: r.challenge_id,
+        expire_time: r.expire_time,
+    })
+}
+
+/// Sets a new password with the reset code; every session of the account ends.
+pub async fn reset_password(
+    edge: &Edge,
+    call: &Call,
+    req: pb::ResetPasswordRequest,
+) -> Result<pb::ResetPasswordResponse, Status> {
+    let mut v = Violations::new();
+    let rid = v.request_id(&req.request_id);
+    v.id("challenge_id", &req.challenge_id);
+    v.six_digits("code", &req.code);
+    errors::check(v)?;
+    if !req.identifier.is_empty() {
+        edge.limiter.identifier("reset", &req.identifier).await?;
+    }
+    let r = call!(
+        edge,
+        call.anonymous(),
+        identity.reset_password(idp::ResetPasswordRequest {
+            request_id: call.request_id(got(rid)?, "reset"),
+            identifier: req.identifier,
+            challenge_id: req.challenge_id,
+            code: req.code,
+            new_password: req.new_password,
+        })
+    )?;
+    Ok(pb::ResetPasswordResponse {
+        revoked_session_count: r.revoked_session_count,
+    })
+}

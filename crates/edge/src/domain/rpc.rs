@@ -97,6 +97,16 @@ pub const LIST_LINKED_ACCOUNTS: Rpc = person("ListLinkedAccounts");
 pub const SET_PAYMENT_PIN: Rpc = person("SetPaymentPin");
 /// `ListSecurityEvents`.
 pub const LIST_SECURITY_EVENTS: Rpc = person("ListSecurityEvents");
+/// `StartContactChange`.
+pub const START_CONTACT_CHANGE: Rpc = person("StartContactChange");
+/// `ConfirmContactChange`.
+pub const CONFIRM_CONTACT_CHANGE: Rpc = person("ConfirmContactChange");
+/// `ChangePassword`.
+pub const CHANGE_PASSWORD: Rpc = person("ChangePassword");
+/// `StartPasswordReset`.
+pub const START_PASSWORD_RESET: Rpc = onboarding("StartPasswordReset", TokenUse::Ignored);
+/// `ResetPassword`.
+pub const RESET_PASSWORD: Rpc = onboarding("ResetPassword", TokenUse::Ignored);
 /// `OpenWallet`.
 pub const OPEN_WALLET: Rpc = person("OpenWallet");
 /// `GetBuyerDashboard`.
@@ -244,6 +254,11 @@ pub const ALL: &[&Rpc] = &[
     &LIST_LINKED_ACCOUNTS,
     &SET_PAYMENT_PIN,
     &LIST_SECURITY_EVENTS,
+    &START_CONTACT_CHANGE,
+    &CONFIRM_CONTACT_CHANGE,
+    &CHANGE_PASSWORD,
+    &START_PASSWORD_RESET,
+    &RESET_PASSWORD,
     &OPEN_WALLET,
     &GET_BUYER_DASHBOARD,
     &GET_SUPPLIER_WORKBENCH,
@@ -340,7 +355,9 @@ mod tests {
                 "SendVerificationCode",
                 "ConfirmContact",
                 "Login",
-                "RefreshToken"
+                "RefreshToken",
+                "StartPasswordReset",
+                "ResetPassword"
             ]
         );
         let money: Vec<&str> = ALL.iter().filter(|r| r.money).map(|r| r.name).collect();

@@ -81,6 +81,15 @@ impl State {
             .enumeration::<pb::VerificationPurpose>("purpose", req.purpose)
             .and_then(purpose_from_pb);
         check_reference(&mut v, purpose, &req.reference);
+        if let Some(p) = purpose
+            && p.sent_by_its_own_rpc()
+        {
+            v.add_with_reason(
+                "PURPOSE_NOT_ALLOWED",
+                "purpose",
+                format!("{} codes are sent only by their own RPC", p.as_str()),
+            );
+        }
         v.finish()?;
         let (account_id, channel, purpose) =
             (checked(account_id)?, checked(channel)?, checked(purpose)?);
@@ -110,18 +119,21 @@ impl State {
             Started::Fresh(tx, key) => (tx, key),
         };
         let result = self
-            .send_in(&mut tx, account_id, channel, purpose, &req.reference)
+            .send_in(&mut tx, account_id, channel, purpose, &req.reference, None)
             .await;
         outcome::finish(tx, key, result, None).await
     }
 
-    async fn send_in(
+    /// Sends a new code for `purpose` to the account's registered address on `channel`,
+    /// or to `new_address` (a contact change), superseding the live one.
+    pub(super) async fn send_in(
         &self,
         tx: &mut PgConnection,
         account_id: Uuid,
         channel: Channel,
         purpose: Purpose,
         reference: &str,
+        new_address: Option<&str>,
     ) -> Result<pb::SendVerificationCodeResponse, Status> {
         let now = self.now();
         let policy = self.settings.codes;
@@ -132,7 +144,11 @@ impl State {
             .map_err(db)?
             .ok_or_else(|| self.not_found("account", account_id))?;
         let subject = format!("account/{account_id}");
-        let Some((destination, verified)) = contact_of(&account, channel) else {
+        let registered = match new_address {
+            Some(address) => Some((address, false)),
+            None => contact_of(&account, channel),
+        };
+        let Some((destination, verified)) = registered else {
             return Err(self.precondition(
                 "CONTACT_MISSING",
                 subject,

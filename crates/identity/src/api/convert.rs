@@ -93,6 +93,8 @@ pub fn purpose_from_pb(p: pb::VerificationPurpose) -> Option<Purpose> {
         pb::VerificationPurpose::ConfirmContact => Some(Purpose::ConfirmContact),
         pb::VerificationPurpose::SetPaymentPin => Some(Purpose::SetPaymentPin),
         pb::VerificationPurpose::ActivateMandate => Some(Purpose::ActivateMandate),
+        pb::VerificationPurpose::ChangeContact => Some(Purpose::ChangeContact),
+        pb::VerificationPurpose::ResetPassword => Some(Purpose::ResetPassword),
         pb::VerificationPurpose::Unspecified => None,
     }
 }
@@ -102,6 +104,8 @@ pub fn purpose_to_pb(p: Purpose) -> pb::VerificationPurpose {
         Purpose::ConfirmContact => pb::VerificationPurpose::ConfirmContact,
         Purpose::SetPaymentPin => pb::VerificationPurpose::SetPaymentPin,
         Purpose::ActivateMandate => pb::VerificationPurpose::ActivateMandate,
+        Purpose::ChangeContact => pb::VerificationPurpose::ChangeContact,
+        Purpose::ResetPassword => pb::VerificationPurpose::ResetPassword,
     }
 }
 

@@ -11,6 +11,7 @@
 //! act as the caller vouches (edge during onboarding, services acting for the system).
 //! When `kj-subject` is present, the subject must own the resource or be an operator.
 
+mod account_changes;
 mod accounts;
 mod admission;
 mod audit;
@@ -633,5 +634,43 @@ impl IdentityService for Api {
     ) -> Result<Response<ListSecurityEventsResponse>, Status> {
         let s = Subject::from_metadata(r.metadata(), self.state.errors)?;
         respond(self.state.list_security_events(s, r.into_inner()).await)
+    }
+
+    async fn start_contact_change(
+        &self,
+        r: Request<StartContactChangeRequest>,
+    ) -> Result<Response<StartContactChangeResponse>, Status> {
+        let s = Subject::from_metadata(r.metadata(), self.state.errors)?;
+        respond(self.state.start_contact_change(s, r.into_inner()).await)
+    }
+
+    async fn confirm_contact_change(
+        &self,
+        r: Request<ConfirmContactChangeRequest>,
+    ) -> Result<Response<ConfirmContactChangeResponse>, Status> {
+        let s = Subject::from_metadata(r.metadata(), self.state.errors)?;
+        respond(self.state.confirm_contact_change(s, r.into_inner()).await)
+    }
+
+    async fn start_password_reset(
+        &self,
+        r: Request<StartPasswordResetRequest>,
+    ) -> Result<Response<StartPasswordResetResponse>, Status> {
+        respond(self.state.start_password_reset(r.into_inner()).await)
+    }
+
+    async fn reset_password(
+        &self,
+        r: Request<ResetPasswordRequest>,
+    ) -> Result<Response<ResetPasswordResponse>, Status> {
+        respond(self.state.reset_password(r.into_inner()).await)
+    }
+
+    async fn change_password(
+        &self,
+        r: Request<ChangePasswordRequest>,
+    ) -> Result<Response<ChangePasswordResponse>, Status> {
+        let s = Subject::from_metadata(r.metadata(), self.state.errors)?;
+        respond(self.state.change_password(s, r.into_inner()).await)
     }
 }

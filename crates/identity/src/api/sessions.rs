@@ -50,7 +50,7 @@ fn redacted(pair: &pb::TokenPair, token_id: Uuid) -> pb::TokenPair {
 }
 
 impl State {
-    fn invalid_credentials(&self) -> Status {
+    pub(super) fn invalid_credentials(&self) -> Status {
         self.refuse(
             Code::Unauthenticated,
             "INVALID_CREDENTIALS",
@@ -58,7 +58,7 @@ impl State {
         )
     }
 
-    fn login_locked(&self, until: DateTime<Utc>, now: DateTime<Utc>) -> Status {
+    pub(super) fn login_locked(&self, until: DateTime<Utc>, now: DateTime<Utc>) -> Status {
         self.retry_later(
             "LOGIN_LOCKED",
             "too many failed logins; try again later",
@@ -200,6 +200,74 @@ impl State {
         outcome::finish(tx, key, result.map(|(r, _)| r), stored.as_ref()).await
     }
 
+    /// The account a login identifier (member name, email or E.164 mobile) names, locked.
+    pub(super) async fn account_named(
+        &self,
+        tx: &mut PgConnection,
+        identifier: &str,
+    ) -> Result<Option<accounts::AccountRow>, Status> {
+        // Member names never contain "@" nor start with "+", so the shape tells which.
+        let (by, lookup) = if identifier.contains('@') {
+            (LoginKey::Email, contact::email_key(identifier))
+        } else if identifier.starts_with('+') {
+            (LoginKey::Mobile, identifier.to_owned())
+        } else {
+            (LoginKey::MemberName, member_name::key(identifier))
+        };
+        accounts::find_for_login(tx, by, &lookup).await.map_err(db)
+    }
+
+    /// Counts a wrong login password against the account (locking it at the limit), logs
+    /// it, and answers the refusal: INVALID_CREDENTIALS, or LOGIN_LOCKED at the limit.
+    pub(super) async fn wrong_password(
+        &self,
+        tx: &mut PgConnection,
+        account: &accounts::AccountRow,
+        client_ip: &str,
+        user_agent: &str,
+    ) -> Status {
+        let now = self.now();
+        let failed = |count: i32| {
+            NewEvent::new(account.account_id, EventType::LoginFailed, now)
+                .client(client_ip, user_agent)
+                .detail("failure_count", count)
+        };
+        let counted = async {
+            Ok::<_, Status>(
+                match self
+                    .settings
+                    .login_lockout
+                    .fail(account.login_failure_count, now)
+                {
+                    AfterFailure::Counted { failures, .. } => {
+                        accounts::set_login_failures(tx, account.account_id, failures, None)
+                            .await
+                            .map_err(db)?;
+                        events::record(tx, failed(failures)).await.map_err(db)?;
+                        self.invalid_credentials()
+                    }
+                    AfterFailure::Locked { until, failures } => {
+                        // The count starts again after the lock.
+                        accounts::set_login_failures(tx, account.account_id, 0, Some(until))
+                            .await
+                            .map_err(db)?;
+                        events::record(tx, failed(failures)).await.map_err(db)?;
+                        events::record(
+                            tx,
+                            NewEvent::new(account.account_id, EventType::LoginLocked, now)
+                                .client(client_ip, user_agent)
+                                .detail("lock_end_time", until.to_rfc3339()),
+                        )
+                        .await
+                        .map_err(db)?;
+                        self.login_locked(until, now)
+                    }
+                },
+            )
+        };
+        counted.await.unwrap_or_else(|e| e)
+    }
+
     async fn login_in(
         &self,
         tx: &mut PgConnection,
@@ -208,17 +276,7 @@ impl State {
         let now = self.now();
         let lockout = self.settings.login_lockout;
         let user_agent = text::truncate(&req.user_agent, 512);
-        // Member names never contain "@" nor start with "+", so the shape tells which.
-        let (by, lookup) = if req.identifier.contains('@') {
-            (LoginKey::Email, contact::email_key(&req.identifier))
-        } else if req.identifier.starts_with('+') {
-            (LoginKey::Mobile, req.identifier.clone())
-        } else {
-            (LoginKey::MemberName, member_name::key(&req.identifier))
-        };
-        let account = accounts::find_for_login(tx, by, &lookup)
-            .await
-            .map_err(db)?;
+        let account = self.account_named(tx, &req.identifier).await?;
         let Some(account) = account else {
             // Spend the time a real check takes, so timing does not reveal accounts.
             let (password, dummy) = (req.password.clone(), self.dummy_password_hash.clone());
@@ -240,36 +298,9 @@ impl State {
             .await
             .map_err(internal)?;
         if !matches {
-            let failed = |count: i32| {
-                NewEvent::new(account.account_id, EventType::LoginFailed, now)
-                    .client(&req.client_ip, &user_agent)
-                    .detail("failure_count", count)
-            };
-            return Err(match lockout.fail(account.login_failure_count, now) {
-                AfterFailure::Counted { failures, .. } => {
-                    accounts::set_login_failures(tx, account.account_id, failures, None)
-                        .await
-                        .map_err(db)?;
-                    events::record(tx, failed(failures)).await.map_err(db)?;
-                    self.invalid_credentials()
-                }
-                AfterFailure::Locked { until, failures } => {
-                    // The count starts again after the lock.
-                    accounts::set_login_failures(tx, account.account_id, 0, Some(until))
-                        .await
-                        .map_err(db)?;
-                    events::record(tx, failed(failures)).await.map_err(db)?;
-                    events::record(
-                        tx,
-                        NewEvent::new(account.account_id, EventType::LoginLocked, now)
-                            .client(&req.client_ip, &user_agent)
-                            .detail("lock_end_time", until.to_rfc3339()),
-                    )
-                    .await
-                    .map_err(db)?;
-                    self.login_locked(until, now)
-                }
-            });
+            return Err(self
+                .wrong_password(tx, &account, &req.client_ip, &user_agent)
+                .await);
         }
         if account.login_failure_count != 0 || account.login_locked_until.is_some() {
             accounts::set_login_failures(tx, account.account_id, 0, None)

@@ -61,6 +61,11 @@ pub enum Purpose {
     SetPaymentPin,
     /// Activate a mandate (authorization, through VerifyCode); bound to the mandate id.
     ActivateMandate,
+    /// Change the email or mobile (ConfirmContactChange); sent to, and bound to, the new
+    /// address.
+    ChangeContact,
+    /// Reset a forgotten login password (ResetPassword).
+    ResetPassword,
 }
 
 impl Purpose {
@@ -70,6 +75,8 @@ impl Purpose {
             Purpose::ConfirmContact => "CONFIRM_CONTACT",
             Purpose::SetPaymentPin => "SET_PAYMENT_PIN",
             Purpose::ActivateMandate => "ACTIVATE_MANDATE",
+            Purpose::ChangeContact => "CHANGE_CONTACT",
+            Purpose::ResetPassword => "RESET_PASSWORD",
         }
     }
 
@@ -79,6 +86,8 @@ impl Purpose {
             "CONFIRM_CONTACT" => Some(Purpose::ConfirmContact),
             "SET_PAYMENT_PIN" => Some(Purpose::SetPaymentPin),
             "ACTIVATE_MANDATE" => Some(Purpose::ActivateMandate),
+            "CHANGE_CONTACT" => Some(Purpose::ChangeContact),
+            "RESET_PASSWORD" => Some(Purpose::ResetPassword),
             _ => None,
         }
     }
@@ -86,13 +95,19 @@ impl Purpose {
     /// Whether the code is bound to an object (a reference is required), else the
     /// reference must be empty.
     pub fn needs_reference(self) -> bool {
-        matches!(self, Purpose::ActivateMandate)
+        matches!(self, Purpose::ActivateMandate | Purpose::ChangeContact)
     }
 
     /// Whether sending needs the contact to be verified already: only a code that
     /// confirms a contact may go to an unconfirmed one.
     pub fn needs_verified_contact(self) -> bool {
-        !matches!(self, Purpose::ConfirmContact)
+        !matches!(self, Purpose::ConfirmContact | Purpose::ChangeContact)
+    }
+
+    /// Whether only its own start RPC sends it (StartContactChange, StartPasswordReset),
+    /// never SendVerificationCode.
+    pub fn sent_by_its_own_rpc(self) -> bool {
+        matches!(self, Purpose::ChangeContact | Purpose::ResetPassword)
     }
 
     /// Whether VerifyCode may consume it (the others have their own RPCs).

@@ -42,10 +42,16 @@ pub enum EventType {
     SupplierProfileUpdated,
     /// An IP complaint was recorded.
     IpComplaintRecorded,
+    /// The email or mobile was changed.
+    ContactChanged,
+    /// The login password was reset with a code.
+    PasswordReset,
+    /// The login password was changed when signed in.
+    PasswordChanged,
 }
 
 /// Every event type, in contract order.
-pub const ALL: [EventType; 19] = [
+pub const ALL: [EventType; 22] = [
     EventType::AccountRegistered,
     EventType::LoginSucceeded,
     EventType::LoginFailed,
@@ -65,6 +71,9 @@ pub const ALL: [EventType; 19] = [
     EventType::RealNameReviewed,
     EventType::SupplierProfileUpdated,
     EventType::IpComplaintRecorded,
+    EventType::ContactChanged,
+    EventType::PasswordReset,
+    EventType::PasswordChanged,
 ];
 
 impl EventType {
@@ -90,6 +99,9 @@ impl EventType {
             EventType::RealNameReviewed => "REAL_NAME_REVIEWED",
             EventType::SupplierProfileUpdated => "SUPPLIER_PROFILE_UPDATED",
             EventType::IpComplaintRecorded => "IP_COMPLAINT_RECORDED",
+            EventType::ContactChanged => "CONTACT_CHANGED",
+            EventType::PasswordReset => "PASSWORD_RESET",
+            EventType::PasswordChanged => "PASSWORD_CHANGED",
         }
     }
 

@@ -192,6 +192,76 @@ pub async fn set_contact_verified(
     Ok(())
 }
 
+/// Replaces the email (`email` true, with its lookup key) or the mobile, verified.
+pub async fn set_contact(
+    conn: &mut PgConnection,
+    id: Uuid,
+    email: bool,
+    address: &str,
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    let query = if email {
+        "UPDATE accounts SET email = $2, email_key = $3, email_verified = true, updated_at = $4
+         WHERE account_id = $1"
+    } else {
+        "UPDATE accounts SET mobile = $2, mobile_verified = true, updated_at = $4
+         WHERE account_id = $1"
+    };
+    let key = crate::domain::contact::email_key(address);
+    sqlx::query(query)
+        .bind(id)
+        .bind(address)
+        .bind(key)
+        .bind(now)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Whether another account has this email (`email` true) or mobile.
+pub async fn contact_taken(
+    conn: &mut PgConnection,
+    id: Uuid,
+    email: bool,
+    address: &str,
+) -> sqlx::Result<bool> {
+    let query = if email {
+        "SELECT EXISTS (SELECT 1 FROM accounts WHERE email_key = $2 AND account_id <> $1)"
+    } else {
+        "SELECT EXISTS (SELECT 1 FROM accounts WHERE mobile = $2 AND account_id <> $1)"
+    };
+    let lookup = if email {
+        crate::domain::contact::email_key(address)
+    } else {
+        address.to_owned()
+    };
+    sqlx::query_scalar(query)
+        .bind(id)
+        .bind(lookup)
+        .fetch_one(conn)
+        .await
+}
+
+/// Sets a new login password hash and ends any login lockout.
+pub async fn set_password(
+    conn: &mut PgConnection,
+    id: Uuid,
+    password_hash: &str,
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE accounts SET password_hash = $2, login_failure_count = 0,
+                login_locked_until = NULL, updated_at = $3
+         WHERE account_id = $1",
+    )
+    .bind(id)
+    .bind(password_hash)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// Sets the account's real-name status.
 pub async fn set_real_name_status(
     conn: &mut PgConnection,

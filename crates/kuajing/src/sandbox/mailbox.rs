@@ -22,6 +22,14 @@ pub async fn list(
     pool: &PgPool,
     req: pb::ListMessagesRequest,
 ) -> Result<pb::ListMessagesResponse, Status> {
+    // Destination, channel, body, challenge (none for a notice), when.
+    type OutboxRow = (
+        String,
+        String,
+        String,
+        Option<uuid::Uuid>,
+        chrono::DateTime<chrono::Utc>,
+    );
     let mut v = kuajing_platform::FieldViolations::new();
     let recipient = v.text("recipient", req.recipient.trim(), 320);
     if recipient.is_empty() {
@@ -31,13 +39,7 @@ pub async fn list(
         );
     }
     v.finish()?;
-    let rows: Vec<(
-        String,
-        String,
-        String,
-        uuid::Uuid,
-        chrono::DateTime<chrono::Utc>,
-    )> = sqlx::query_as(
+    let rows: Vec<OutboxRow> = sqlx::query_as(
         "SELECT destination, channel, body, challenge_id, created_at FROM identity.outbox
              WHERE lower(destination) = lower($1)
              ORDER BY created_at DESC, message_id DESC LIMIT $2",
@@ -56,7 +58,7 @@ pub async fn list(
                     recipient,
                     channel,
                     body,
-                    challenge_id: challenge_id.to_string(),
+                    challenge_id: challenge_id.map(|c| c.to_string()).unwrap_or_default(),
                     create_time: created_at.to_rfc3339(),
                 },
             )
