@@ -107,7 +107,7 @@ async fn raw(
 const EDGE: &str = "/kuajing.edge.v1.EdgeService/";
 
 /// The onboarding RPCs that need no token.
-const PUBLIC: [&str; 7] = [
+const PUBLIC: [&str; 8] = [
     "RegisterAccount",
     "SendVerificationCode",
     "ConfirmContact",
@@ -115,6 +115,7 @@ const PUBLIC: [&str; 7] = [
     "RefreshToken",
     "StartPasswordReset",
     "ResetPassword",
+    "OpenPaymentLink",
 ];
 
 /// Every EdgeService method, from the contracts' table.
@@ -203,7 +204,7 @@ async fn every_edge_rpc_needs_a_valid_unexpired_token_except_the_public_onboardi
     let forged = bearer(&forged(&someone.account_id));
     let tampered = bearer(&tampered(&someone.token));
     let methods = edge_methods();
-    assert_eq!(methods.len(), 84, "the contract's EdgeService RPCs");
+    assert_eq!(methods.len(), 87, "the contract's EdgeService RPCs");
 
     for method in &methods {
         let path = format!("{EDGE}{method}");
@@ -261,6 +262,7 @@ struct Victim {
     unpaid_order: opb::Order,
     payment_id: String,
     hold_id: String,
+    payment_link_id: String,
     transfer_id: String,
     withdrawal_id: String,
     bank_account_id: String,
@@ -276,6 +278,19 @@ async fn victim(tp: &TestPlatform, e: &Edge, ops: &str) -> Victim {
 
     let paid_order = journeys::place_order(e, &buyer, &supplier, 10, "100.00").await;
     let unpaid_order = journeys::place_order(e, &buyer, &supplier, 1, "100.00").await;
+    let payment_link_id = edge!(
+        e,
+        buyer.personal.auth(),
+        create_payment_link(pb::CreatePaymentLinkRequest {
+            request_id: rid(),
+            order_ids: vec![unpaid_order.order_id.clone()],
+            valid_for: None,
+        })
+    )
+    .expect("the victim makes a payment link")
+    .payment_link
+    .expect("payment link")
+    .payment_link_id;
     let payment = journeys::pay(e, &buyer, &[&paid_order], "")
         .await
         .expect("the victim pays")
@@ -390,6 +405,7 @@ async fn victim(tp: &TestPlatform, e: &Edge, ops: &str) -> Victim {
         paid_order,
         unpaid_order,
         hold_id: payment.items[0].hold_id.clone(),
+        payment_link_id,
         payment_id: payment.payment_id,
         transfer_id: transfer.transfer_id,
         withdrawal_id: withdrawal.withdrawal_id,
@@ -734,6 +750,21 @@ fn foreign_rows(v: &Victim) -> Vec<Row> {
             },
         ),
         row(
+            "CreatePaymentLink",
+            pb::CreatePaymentLinkRequest {
+                request_id: rid(),
+                order_ids: vec![v.unpaid_order.order_id.clone()],
+                valid_for: None,
+            },
+        ),
+        row(
+            "RevokePaymentLink",
+            pb::RevokePaymentLinkRequest {
+                request_id: rid(),
+                payment_link_id: v.payment_link_id.clone(),
+            },
+        ),
+        row(
             "WatchPayment",
             pb::WatchPaymentRequest {
                 payment_id: v.payment_id.clone(),
@@ -832,13 +863,15 @@ fn foreign_rows(v: &Victim) -> Vec<Row> {
 
 /// RPCs that name nothing a caller could not own: they act on the caller's own account,
 /// wallet, mandates or orders (or on public data), whatever the request says.
-const OWN_ONLY: [&str; 39] = [
+const OWN_ONLY: [&str; 40] = [
     "RegisterAccount",
     "Login",
     "RefreshToken",
     // By identifier and code: the code is the proof, whoever sends it.
     "StartPasswordReset",
     "ResetPassword",
+    // By its token: whoever holds it may open it.
+    "OpenPaymentLink",
     "StartContactChange",
     "ChangePassword",
     "GetMe",

@@ -819,3 +819,188 @@ async fn a_signed_in_person_changes_its_password_given_the_current_one() -> anyh
     assert!(events.contains(&(idp::SecurityEventType::LoginFailed as i32)));
     tp.stop().await
 }
+
+async fn open_link(e: &Edge, token: &str) -> Result<pb::OpenPaymentLinkResponse, Status> {
+    edge!(
+        e,
+        None,
+        open_payment_link(pb::OpenPaymentLinkRequest {
+            token: token.to_owned(),
+        })
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_payment_link_shows_its_orders_without_a_session_and_leads_to_payment()
+-> anyhow::Result<()> {
+    let tp = roomy_platform().await?;
+    let e = tp.edge();
+    let ops = operator(&tp).await;
+    let b = onboard_buyer(&tp, &e, &ops, Via::Identity).await;
+    let s = supplier(&tp, &e, &ops, Via::Identity).await;
+    set_pin(&tp, &e, &b.personal, PERSONAL_PIN).await;
+    let orders = [
+        place_order(&e, &b, &s, 10, "100.00").await,
+        place_order(&e, &b, &s, 2, "80.00").await,
+    ];
+    let create =
+        |who: Option<String>, ids: Vec<String>, valid_for: Option<i64>, request_id: String| {
+            let e = e.clone();
+            async move {
+                edge!(
+                    e,
+                    who,
+                    create_payment_link(pb::CreatePaymentLinkRequest {
+                        request_id,
+                        order_ids: ids,
+                        valid_for: valid_for
+                            .map(|seconds| prost_types::Duration { seconds, nanos: 0 }),
+                    })
+                )
+            }
+        };
+    let both: Vec<String> = orders.iter().map(|o| o.order_id.clone()).collect();
+
+    // The supplier sends the buyer a link for both orders.
+    let once = rid();
+    let made = create(s.auth(), both.clone(), Some(3600), once.clone()).await?;
+    assert!(
+        made.token.starts_with("kjpl_") && made.token.len() == 48,
+        "{made:?}"
+    );
+    let link = made.payment_link.clone().expect("link");
+    assert_eq!(link.state, opb::PaymentLinkState::Active as i32);
+    assert_eq!(link.order_ids, both);
+    assert_eq!(link.creator_account_id, s.account_id);
+    assert_eq!(amount(&link.total_amount), dec("1160.00"));
+    // A replay is the same link, without the token (it is shown once).
+    let again = create(s.auth(), both.clone(), Some(3600), once).await?;
+    assert_eq!(
+        (again.payment_link, again.token.as_str()),
+        (Some(link.clone()), "")
+    );
+
+    // Anyone holding the token sees the orders and amounts, with no session.
+    let opened = open_link(&e, &made.token).await?;
+    assert_eq!(
+        opened.payment_link.as_ref().map(|l| l.state),
+        Some(opb::PaymentLinkState::Active as i32)
+    );
+    let numbers: Vec<&str> = opened
+        .orders
+        .iter()
+        .map(|o| o.order_number.as_str())
+        .collect();
+    assert_eq!(
+        numbers,
+        [
+            orders[0].order_number.as_str(),
+            orders[1].order_number.as_str()
+        ]
+    );
+    assert!(
+        opened
+            .orders
+            .iter()
+            .all(|o| o.status == opb::OrderStatus::Unpaid as i32)
+    );
+    assert_eq!(amount(&opened.orders[1].total_amount), dec("160.00"));
+
+    // The buyer pays what the link names, with a session and the PIN; the link is used.
+    let ids: Vec<&opb::Order> = orders.iter().collect();
+    let paid = crate::journeys::pay(&e, &b, &ids, "")
+        .await?
+        .payment
+        .expect("payment");
+    assert_eq!(paid.state, opb::PaymentState::Succeeded as i32);
+    let used = open_link(&e, &made.token).await?;
+    assert_eq!(
+        used.payment_link.map(|l| l.state),
+        Some(opb::PaymentLinkState::Used as i32)
+    );
+    assert!(
+        used.orders
+            .iter()
+            .all(|o| o.status == opb::OrderStatus::Paid as i32)
+    );
+    // A paid order takes no new link.
+    let paid_again = create(s.auth(), both, None, rid()).await.unwrap_err();
+    refused(
+        &paid_again,
+        Code::FailedPrecondition,
+        "INVALID_STATE_TRANSITION",
+    );
+
+    // Revoked: only the creator or the buyer may; then the token opens nothing.
+    let third = place_order(&e, &b, &s, 1, "10.00").await;
+    let revocable = create(b.personal.auth(), vec![third.order_id.clone()], None, rid()).await?;
+    let link_id = revocable.payment_link.expect("link").payment_link_id;
+    let revoke = |who: Option<String>| {
+        let (e, link_id) = (e.clone(), link_id.clone());
+        async move {
+            edge!(
+                e,
+                who,
+                revoke_payment_link(pb::RevokePaymentLinkRequest {
+                    request_id: rid(),
+                    payment_link_id: link_id,
+                })
+            )
+        }
+    };
+    let stranger = sign_up_via(&tp, &e, someone("stranger"), Via::Identity).await;
+    refused(
+        &revoke(stranger.auth()).await.unwrap_err(),
+        Code::PermissionDenied,
+        "NOT_OWNER",
+    );
+    let revoked = revoke(b.personal.auth()).await?.payment_link.expect("link");
+    assert_eq!(revoked.state, opb::PaymentLinkState::Revoked as i32);
+    assert!(revoked.revoke_time.is_some());
+    assert_eq!(
+        revoke(b.personal.auth()).await?.payment_link.expect("link"),
+        revoked
+    );
+    refused(
+        &open_link(&e, &revocable.token).await.unwrap_err(),
+        Code::FailedPrecondition,
+        "PAYMENT_LINK_REVOKED",
+    );
+
+    // Expired after its minute.
+    let brief = create(s.auth(), vec![third.order_id.clone()], Some(60), rid()).await?;
+    open_link(&e, &brief.token).await?;
+    tp.clock().advance(Duration::from_secs(61));
+    refused(
+        &open_link(&e, &brief.token).await.unwrap_err(),
+        Code::FailedPrecondition,
+        "PAYMENT_LINK_EXPIRED",
+    );
+
+    // Tokens that are not one, or are no link's; orders the caller has no part in.
+    let malformed = open_link(&e, "kjpl_short").await.unwrap_err();
+    assert_eq!(malformed.code(), Code::InvalidArgument, "{malformed:?}");
+    let unknown = format!("kjpl_{}", "A".repeat(43));
+    refused(
+        &open_link(&e, &unknown).await.unwrap_err(),
+        Code::NotFound,
+        "PAYMENT_LINK_NOT_FOUND",
+    );
+    let theirs = create(stranger.auth(), vec![third.order_id.clone()], None, rid())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(theirs.code(), Code::NotFound | Code::PermissionDenied),
+        "{theirs:?}"
+    );
+    let too_long = create(
+        s.auth(),
+        vec![third.order_id.clone()],
+        Some(31 * 86_400),
+        rid(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(too_long.code(), Code::InvalidArgument, "{too_long:?}");
+    tp.stop().await
+}

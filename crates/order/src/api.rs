@@ -274,4 +274,30 @@ impl OrderService for Api {
             .await
             .map(Response::new)
     }
+    async fn create_payment_link(
+        &self,
+        request: Request<kuajing_proto::order::v1::CreatePaymentLinkRequest>,
+    ) -> Result<Response<kuajing_proto::order::v1::CreatePaymentLinkResponse>, Status> {
+        let who = Who::of(&request);
+        ops::payment_links::create(&self.ctx, request.into_inner(), who)
+            .await
+            .map(Response::new)
+    }
+    async fn open_payment_link(
+        &self,
+        request: Request<kuajing_proto::order::v1::OpenPaymentLinkRequest>,
+    ) -> Result<Response<kuajing_proto::order::v1::OpenPaymentLinkResponse>, Status> {
+        ops::payment_links::open(&self.ctx, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+    async fn revoke_payment_link(
+        &self,
+        request: Request<kuajing_proto::order::v1::RevokePaymentLinkRequest>,
+    ) -> Result<Response<kuajing_proto::order::v1::RevokePaymentLinkResponse>, Status> {
+        let who = Who::of(&request);
+        ops::payment_links::revoke(&self.ctx, request.into_inner(), who)
+            .await
+            .map(Response::new)
+    }
 }

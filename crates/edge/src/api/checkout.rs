@@ -168,3 +168,71 @@ pub async fn get_payment(
         payment: Some(payment),
     })
 }
+
+/// A payment link for orders the caller is a party of.
+pub async fn create_payment_link(
+    edge: &Edge,
+    call: &Call,
+    req: pb::CreatePaymentLinkRequest,
+) -> Result<pb::CreatePaymentLinkResponse, Status> {
+    let mut v = Violations::new();
+    let rid = v.request_id(&req.request_id);
+    v.id_list("order_ids", &req.order_ids, MAX_ORDERS);
+    errors::check(v)?;
+    for id in &req.order_ids {
+        as_party(edge, call, id, |_| Need::Either).await?;
+    }
+    let r = call!(
+        edge,
+        call.out(),
+        order.create_payment_link(opb::CreatePaymentLinkRequest {
+            request_id: call.request_id(got(rid)?, "link"),
+            order_ids: req.order_ids,
+            valid_for: req.valid_for,
+        })
+    )?;
+    Ok(pb::CreatePaymentLinkResponse {
+        payment_link: r.payment_link,
+        token: r.token,
+    })
+}
+
+/// Opens a payment link by its token (no session).
+pub async fn open_payment_link(
+    edge: &Edge,
+    call: &Call,
+    req: pb::OpenPaymentLinkRequest,
+) -> Result<pb::OpenPaymentLinkResponse, Status> {
+    let r = call!(
+        edge,
+        call.anonymous(),
+        order.open_payment_link(opb::OpenPaymentLinkRequest { token: req.token })
+    )?;
+    Ok(pb::OpenPaymentLinkResponse {
+        payment_link: r.payment_link,
+        orders: r.orders,
+    })
+}
+
+/// Revokes a payment link the caller created or is the buyer of.
+pub async fn revoke_payment_link(
+    edge: &Edge,
+    call: &Call,
+    req: pb::RevokePaymentLinkRequest,
+) -> Result<pb::RevokePaymentLinkResponse, Status> {
+    let mut v = Violations::new();
+    let rid = v.request_id(&req.request_id);
+    v.id("payment_link_id", &req.payment_link_id);
+    errors::check(v)?;
+    let r = call!(
+        edge,
+        call.out(),
+        order.revoke_payment_link(opb::RevokePaymentLinkRequest {
+            request_id: call.request_id(got(rid)?, "revoke"),
+            payment_link_id: req.payment_link_id,
+        })
+    )?;
+    Ok(pb::RevokePaymentLinkResponse {
+        payment_link: r.payment_link,
+    })
+}

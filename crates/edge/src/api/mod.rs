@@ -181,6 +181,9 @@ edge_service! {
     estimate_order_fees(EstimateOrderFees) => checkout::estimate_order_fees;
     pay_orders(PayOrders) => checkout::pay_orders;
     get_payment(GetPayment) => checkout::get_payment;
+    create_payment_link(CreatePaymentLink) => checkout::create_payment_link;
+    open_payment_link(OpenPaymentLink) => checkout::open_payment_link;
+    revoke_payment_link(RevokePaymentLink) => checkout::revoke_payment_link;
     link_remittance_to_order(LinkRemittanceToOrder) => orders::link_remittance_to_order;
     add_shipment(AddShipment) => orders::add_shipment;
     mark_shipment_delivered(MarkShipmentDelivered) => orders::mark_shipment_delivered;
@@ -207,6 +210,21 @@ edge_service! {
 #[allow(non_snake_case)]
 mod edge_types {
     use super::{pb, rpc};
+    pub mod CreatePaymentLink {
+        pub type Req = super::pb::CreatePaymentLinkRequest;
+        pub type Resp = super::pb::CreatePaymentLinkResponse;
+        pub const RPC: &super::rpc::Rpc = &super::rpc::CREATE_PAYMENT_LINK;
+    }
+    pub mod OpenPaymentLink {
+        pub type Req = super::pb::OpenPaymentLinkRequest;
+        pub type Resp = super::pb::OpenPaymentLinkResponse;
+        pub const RPC: &super::rpc::Rpc = &super::rpc::OPEN_PAYMENT_LINK;
+    }
+    pub mod RevokePaymentLink {
+        pub type Req = super::pb::RevokePaymentLinkRequest;
+        pub type Resp = super::pb::RevokePaymentLinkResponse;
+        pub const RPC: &super::rpc::Rpc = &super::rpc::REVOKE_PAYMENT_LINK;
+    }
     pub mod StartContactChange {
         pub type Req = super::pb::StartContactChangeRequest;
         pub type Resp = super::pb::StartContactChangeResponse;

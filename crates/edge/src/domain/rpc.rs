@@ -219,6 +219,12 @@ pub const PAY_ORDERS: Rpc = checkout("PayOrders");
 pub const GET_PAYMENT: Rpc = person("GetPayment");
 /// `WatchPayment`.
 pub const WATCH_PAYMENT: Rpc = person("WatchPayment");
+/// `CreatePaymentLink`.
+pub const CREATE_PAYMENT_LINK: Rpc = person("CreatePaymentLink");
+/// `OpenPaymentLink`.
+pub const OPEN_PAYMENT_LINK: Rpc = onboarding("OpenPaymentLink", TokenUse::Ignored);
+/// `RevokePaymentLink`.
+pub const REVOKE_PAYMENT_LINK: Rpc = person("RevokePaymentLink");
 /// `LinkRemittanceToOrder`.
 pub const LINK_REMITTANCE_TO_ORDER: Rpc = person("LinkRemittanceToOrder");
 /// `AddShipment`.
@@ -315,6 +321,9 @@ pub const ALL: &[&Rpc] = &[
     &PAY_ORDERS,
     &GET_PAYMENT,
     &WATCH_PAYMENT,
+    &CREATE_PAYMENT_LINK,
+    &OPEN_PAYMENT_LINK,
+    &REVOKE_PAYMENT_LINK,
     &LINK_REMITTANCE_TO_ORDER,
     &ADD_SHIPMENT,
     &MARK_SHIPMENT_DELIVERED,
@@ -357,7 +366,8 @@ mod tests {
                 "Login",
                 "RefreshToken",
                 "StartPasswordReset",
-                "ResetPassword"
+                "ResetPassword",
+                "OpenPaymentLink"
             ]
         );
         let money: Vec<&str> = ALL.iter().filter(|r| r.money).map(|r| r.name).collect();

@@ -8,6 +8,7 @@ pub mod fees;
 pub mod goods;
 pub mod modification;
 pub mod number;
+pub mod payment_link;
 pub mod refund;
 pub mod saga;
 pub mod shipping;

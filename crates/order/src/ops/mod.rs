@@ -11,6 +11,7 @@ pub mod fields;
 pub mod invalid;
 pub mod marketplace;
 pub mod modification;
+pub mod payment_links;
 pub mod payment_methods;
 pub mod payments;
 pub mod peers;

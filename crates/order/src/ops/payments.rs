@@ -764,7 +764,7 @@ pub async fn pay(
 }
 
 /// Refuses an order PayOrders cannot take.
-fn check_payable(ctx: &Ctx, o: &Order) -> Result<(), Status> {
+pub fn check_payable(ctx: &Ctx, o: &Order) -> Result<(), Status> {
     if o.kind != OrderKind::Marketplace as i32 {
         return Err(ctx.refuse(
             NOT_MARKETPLACE_ORDER,
