@@ -1230,7 +1230,8 @@ async fn concurrent_decisions_on_one_mandate_never_reserve_past_the_daily_limit(
     // The day's counter equals the sum of its reservations.
     let mut conn = admin(&tp).await;
     let (counter, sum): (Decimal, Decimal) = sqlx::query_as(
-        "SELECT (SELECT reserved_usd FROM authz.limit_days WHERE mandate_id = $1::uuid),
+        "SELECT (SELECT d.reserved_usd FROM authz.wallet_limit_days d
+                 JOIN authz.mandates m USING (wallet_id) WHERE m.mandate_id = $1::uuid),
                 (SELECT sum(usd_amount) FROM authz.reservations WHERE mandate_id = $1::uuid AND state = 1)",
     )
     .bind(&id)
@@ -1239,6 +1240,61 @@ async fn concurrent_decisions_on_one_mandate_never_reserve_past_the_daily_limit(
     conn.close().await.ok();
     assert_eq!((counter, sum), (dec("100000000"), dec("100000000")));
 
+    tp.stop().await
+}
+
+#[tokio::test]
+async fn the_daily_limit_is_the_buyers_across_every_mandate_on_its_wallet() -> anyhow::Result<()> {
+    let tp = TestPlatform::start().await?;
+    let ops = operator_account(&tp).await;
+    let b = onboard(&tp, &ops).await;
+    let s = supplier(&tp, &ops, true).await;
+    let first = active_mandate(&tp, &b).await;
+    // A second marketplace account of the same buyer, authorised on the same wallet.
+    let second_member = unique("buyer-two");
+    identity_as(&tp, "edge")
+        .bind_marketplace_account(acting(
+            &b.account_id,
+            idp::BindMarketplaceAccountRequest {
+                request_id: rid(),
+                account_id: b.account_id.clone(),
+                marketplace: idp::Marketplace::Marketplace1688 as i32,
+                external_member_id: second_member.clone(),
+                external_account_type: idp::AccountType::Personal as i32,
+            },
+        ))
+        .await?;
+    let second = active_mandate(
+        &tp,
+        &Buyer {
+            member: second_member,
+            ..b.clone()
+        },
+    )
+    .await;
+    assert_ne!(first.mandate_id, second.mandate_id);
+    assert_eq!(first.wallet_id, second.wallet_id);
+
+    // USD 60,000,000 through the first and 40,000,000 through the second fill the day; the
+    // next cent is refused through either (kept per mandate, the second had its own 100M).
+    let pay = |mandate: &str, usd: &str| decide_req(mandate, &s, m("USD", usd));
+    for _ in 0..6 {
+        approved(&decide(&tp, pay(&first.mandate_id, "10000000.00")).await);
+    }
+    let after_first = limits(&tp, &second.mandate_id).await;
+    assert_eq!(after_first.remaining_amount, m("USD", "40000000.00"));
+    for _ in 0..4 {
+        approved(&decide(&tp, pay(&second.mandate_id, "10000000.00")).await);
+    }
+    for mandate in [&first, &second] {
+        let l = limits(&tp, &mandate.mandate_id).await;
+        assert_eq!(l.reserved_amount, m("USD", "100000000.00"));
+        assert_eq!(l.remaining_amount, m("USD", "0.00"));
+        denied(
+            &decide(&tp, pay(&mandate.mandate_id, "0.01")).await,
+            "LIMIT_PER_DAY",
+        );
+    }
     tp.stop().await
 }
 

@@ -265,16 +265,18 @@ async fn limit_date(
         .map_err(internal)
 }
 
-/// The USD amount a mandate's day already holds (RESERVED plus CONFIRMED).
+/// The USD amount a wallet's day already holds (RESERVED plus CONFIRMED), across every
+/// mandate that pays from it: the daily limit is the buyer's (seed 003).
 pub async fn day_use(
     conn: &mut PgConnection,
-    mandate_id: Uuid,
+    wallet_id: Uuid,
     day: NaiveDate,
 ) -> Result<(Decimal, Decimal), Status> {
     let row: Option<(Decimal, Decimal)> = sqlx::query_as(
-        "SELECT reserved_usd, confirmed_usd FROM limit_days WHERE mandate_id = $1 AND limit_date = $2",
+        "SELECT reserved_usd, confirmed_usd FROM wallet_limit_days
+         WHERE wallet_id = $1 AND limit_date = $2",
     )
-    .bind(mandate_id)
+    .bind(wallet_id)
     .bind(day)
     .fetch_optional(conn)
     .await
@@ -404,13 +406,14 @@ fn draft(
     }
 }
 
-/// Reserves `usd` on the mandate's day unless that passes the daily limit; on refusal
-/// answers the denial. One conditional upsert: under concurrency the row lock orders the
-/// decisions and each sees the amounts the ones before it reserved.
+/// Reserves `usd` on the day of the wallet the mandate pays from unless that passes the
+/// daily limit; on refusal answers the denial. One conditional upsert: under concurrency
+/// the row lock orders the decisions (of every mandate on the wallet) and each sees the
+/// amounts the ones before it reserved.
 async fn reserve(
     conn: &mut PgConnection,
     ctx: &Ctx,
-    mandate_id: Uuid,
+    wallet_id: Uuid,
     day: NaiveDate,
     usd: Decimal,
 ) -> Result<Result<(), Denial>, Status> {
@@ -419,13 +422,14 @@ async fn reserve(
         None
     } else {
         sqlx::query_scalar(
-            "INSERT INTO limit_days AS d (mandate_id, limit_date, reserved_usd) VALUES ($1, $2, $3)
-             ON CONFLICT (mandate_id, limit_date) DO UPDATE
+            "INSERT INTO wallet_limit_days AS d (wallet_id, limit_date, reserved_usd)
+             VALUES ($1, $2, $3)
+             ON CONFLICT (wallet_id, limit_date) DO UPDATE
                  SET reserved_usd = d.reserved_usd + EXCLUDED.reserved_usd
                  WHERE d.reserved_usd + d.confirmed_usd + EXCLUDED.reserved_usd <= $4
              RETURNING d.reserved_usd",
         )
-        .bind(mandate_id)
+        .bind(wallet_id)
         .bind(day)
         .bind(usd)
         .bind(limits.per_day)
@@ -436,7 +440,7 @@ async fn reserve(
     if reserved.is_some() {
         return Ok(Ok(()));
     }
-    let (r, c) = day_use(conn, mandate_id, day).await?;
+    let (r, c) = day_use(conn, wallet_id, day).await?;
     let breach = limits
         .check_day(usd, r + c)
         .err()
@@ -481,7 +485,7 @@ pub async fn decide(
         {
             let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
             let day = limit_date(&mut conn, ctx, now).await?;
-            let (r, c) = day_use(&mut conn, m.mandate_id, day).await?;
+            let (r, c) = day_use(&mut conn, m.wallet_id, day).await?;
             denial = decision::check_limits(&ctx.settings.limits, usd.usd, r + c).err();
         }
         let row = draft(
@@ -539,7 +543,7 @@ pub async fn decide(
                 } else if denial.is_none()
                     && let Some(u) = usd.as_ref()
                 {
-                    match reserve(&mut tx, ctx, m.mandate_id, locked.2, u.usd).await? {
+                    match reserve(&mut tx, ctx, m.wallet_id, locked.2, u.usd).await? {
                         Ok(()) => reserve_on = Some((m.mandate_id, locked.2, u.usd)),
                         Err(d) => denial = Some(d),
                     }

@@ -1,4 +1,5 @@
-//! GetLimits: the configured limits and, for a mandate, today's use of the daily limit.
+//! GetLimits: the configured limits and, for a mandate, today's use of its wallet's daily
+//! limit (shared by every mandate that pays from the wallet).
 
 use chrono::{DateTime, NaiveDate, Utc};
 use kuajing_platform::error::internal;
@@ -53,7 +54,8 @@ pub async fn get(
     };
     if let Some(id) = mandate_id {
         let m = mandates::load(&mut conn, ctx, id, false).await?;
-        let (reserved, confirmed) = decisions::day_use(&mut conn, id, day).await?;
+        // The day is the wallet's: every mandate on it draws on the one limit.
+        let (reserved, confirmed) = decisions::day_use(&mut conn, m.wallet_id, day).await?;
         // No connection is held while identity is asked.
         drop(conn);
         access::check_owner(ctx, subject, m.owner_account_id).await?;

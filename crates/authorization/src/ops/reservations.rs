@@ -146,16 +146,18 @@ async fn end(
         End::Confirm => (
             "UPDATE reservations SET state = $2, confirmed_at = $3, release_reason = $5
              WHERE reservation_id = $1 AND state = $4 RETURNING ",
-            "UPDATE limit_days SET reserved_usd = reserved_usd - $3, confirmed_usd = confirmed_usd + $3
-             WHERE mandate_id = $1 AND limit_date = $2",
+            "UPDATE wallet_limit_days SET reserved_usd = reserved_usd - $3, confirmed_usd = confirmed_usd + $3
+             WHERE wallet_id = (SELECT wallet_id FROM mandates WHERE mandate_id = $1)
+               AND limit_date = $2",
             ReservationState::Confirmed,
             "",
         ),
         End::Release { reason } => (
             "UPDATE reservations SET state = $2, released_at = $3, release_reason = $5
              WHERE reservation_id = $1 AND state = $4 RETURNING ",
-            "UPDATE limit_days SET reserved_usd = reserved_usd - $3
-             WHERE mandate_id = $1 AND limit_date = $2",
+            "UPDATE wallet_limit_days SET reserved_usd = reserved_usd - $3
+             WHERE wallet_id = (SELECT wallet_id FROM mandates WHERE mandate_id = $1)
+               AND limit_date = $2",
             ReservationState::Released,
             reason,
         ),
