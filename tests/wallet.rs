@@ -1480,6 +1480,8 @@ async fn withdrawal_fees_follow_the_seeded_schedule_to_the_minor_unit() -> anyho
         .await?
         .into_inner()
         .fee_rules;
+    // Seed 002's four rows (the self-export USD route of its Direct Pay note), the free
+    // member's 0.5 % for each CNY route; no route to a person's own account.
     assert_eq!(rules.len(), 8, "{rules:#?}");
     let rule = |pool: FundPool, currency: &str, ty: BankAccountType, tier: MembershipTier| {
         rules
@@ -1494,7 +1496,7 @@ async fn withdrawal_fees_follow_the_seeded_schedule_to_the_minor_unit() -> anyho
             .clone()
     };
     use BankAccountType::{Corporate, LegalRepresentativePersonal as LegalRep, Personal};
-    use FundPool::{AgentExport, Standard, Unspecified as AnyPool};
+    use FundPool::{AgentExport, Standard};
     use MembershipTier::{Free, Paid, Unspecified as AnyTier};
     let usd_corporate = rule(Standard, "USD", Corporate, AnyTier);
     let agent_usd_corporate = rule(AgentExport, "USD", Corporate, AnyTier);
@@ -1503,7 +1505,8 @@ async fn withdrawal_fees_follow_the_seeded_schedule_to_the_minor_unit() -> anyho
     let cny_legal_rep = rule(Standard, "CNY", LegalRep, AnyTier);
     let free_cny_corporate = rule(Standard, "CNY", Corporate, Free);
     let free_cny_legal_rep = rule(Standard, "CNY", LegalRep, Free);
-    let personal = rule(AnyPool, "", Personal, AnyTier);
+    let free_agent_cny_corporate = rule(AgentExport, "CNY", Corporate, Free);
+    assert!(rules.iter().all(|r| r.bank_account_type != Personal as i32));
     let terms = |r: &WithdrawalFeeRule| {
         (
             r.fixed_fee.clone().unwrap().amount,
@@ -1538,8 +1541,8 @@ async fn withdrawal_fees_follow_the_seeded_schedule_to_the_minor_unit() -> anyho
         ("0.00".into(), "0.5".into(), usd("50000.00"))
     );
     assert_eq!(
-        terms(&personal),
-        ("0.00".into(), "0".into(), usd("50000.00"))
+        terms(&free_agent_cny_corporate),
+        ("0.00".into(), "0.5".into(), None)
     );
 
     let ops = tp.reach().operator().await?;
@@ -1854,30 +1857,23 @@ async fn withdrawal_limits_hold_to_the_minor_unit_and_name_the_limit() -> anyhow
     );
     assert_eq!(balance(&mut w, wallet, "USD").await.0, dec("50000.02"));
 
-    // Any currency to a personal account: at most USD 50,000.
+    // No row of seed 002's table withdraws to a person's own account: refused.
     let err = withdraw(
         &mut w,
-        withdrawal(wallet, &personal, Standard, m("USD", "50000.01"), PIN),
+        withdrawal(wallet, &personal, Standard, m("USD", "100.00"), PIN),
     )
     .await
     .unwrap_err();
-    refused(&err, Code::FailedPrecondition, "WITHDRAWAL_LIMIT_EXCEEDED");
-    assert_eq!(info(&err, "limit").as_deref(), Some("50000.00 USD"));
+    refused(
+        &err,
+        Code::FailedPrecondition,
+        "WITHDRAWAL_ROUTE_NOT_SUPPORTED",
+    );
     assert_eq!(
         balance(&mut w, wallet, "USD").await.0,
         dec("50000.02"),
         "nothing moved"
     );
-    let ok = withdraw(
-        &mut w,
-        withdrawal(wallet, &personal, Standard, m("USD", "50000.00"), PIN),
-    )
-    .await?;
-    assert_eq!(
-        (ok.fee, ok.net_amount),
-        (m("USD", "0.00"), m("USD", "50000.00"))
-    );
-    assert_eq!(balance(&mut w, wallet, "USD").await.0, dec("0.02"));
 
     // CNY to the legal representative: USD 50,000 through fx's mid rate, here an
     // operator's USD/CNY 8, so CNY 400,000.00 is exactly the limit.
@@ -1928,7 +1924,7 @@ async fn withdrawal_limits_hold_to_the_minor_unit_and_name_the_limit() -> anyhow
         (m("CNY", "680.00"), m("CNY", "399320.00"))
     );
     assert_eq!(balance(&mut w, wallet, "CNY").await.0, dec("0.08"));
-    assert_eq!(withdrawals_of(&mut w, wallet).await.len(), 3);
+    assert_eq!(withdrawals_of(&mut w, wallet).await.len(), 2);
     check_invariants(&admin_pool(&tp).await).await;
     tp.stop().await
 }
@@ -1981,10 +1977,16 @@ async fn withdrawal_routes_bank_accounts_and_the_pin_are_checked_before_money_mo
         dec("100.00"),
         "nothing moved"
     );
-    // EUR does go to a personal account (no fee).
+    // Nor to a person's own account, in any currency: the sources offer none.
     let eur_personal = bank(&mut w, wallet, Personal, "EUR").await;
-    let e = estimate(&mut w, wallet, &eur_personal, Standard, m("EUR", "10.00")).await?;
-    assert_eq!((e.fee, e.within_limit), (m("EUR", "0.00"), true));
+    let err = estimate(&mut w, wallet, &eur_personal, Standard, m("EUR", "10.00"))
+        .await
+        .unwrap_err();
+    refused(
+        &err,
+        Code::FailedPrecondition,
+        "WITHDRAWAL_ROUTE_NOT_SUPPORTED",
+    );
 
     // A bank account registers once per wallet (same number, bank and currency).
     let first_request = bank_request(wallet, Corporate, "USD", "6222 0212 3456 7890");
@@ -2557,5 +2559,81 @@ async fn a_refused_request_id_never_succeeds_later() -> anyhow::Result<()> {
         "nothing held or moved"
     );
     check_invariants(&admin_pool(&tp).await).await;
+    tp.stop().await
+}
+
+#[tokio::test]
+async fn withdrawals_follow_seed_002s_table_and_its_notes() -> anyhow::Result<()> {
+    let tp = TestPlatform::start().await?;
+    let mut w = tp.wallet();
+    let ops = tp.reach().operator().await?;
+    use FundPool::{AgentExport, Standard};
+
+    // "已认证免费会员人民币提现时，对公、对私手续费均为结汇金额（美金）*0.5%": a free member's CNY
+    // to a corporate account costs 0.5 % from the agent-export account too.
+    let free = supplier_with_pin(&tp, &ops, false).await;
+    let wallet = free.wallet_id.as_str();
+    collect(&mut w, wallet, "CNY", "1000.00", AgentExport).await;
+    let corporate_cny = bank(&mut w, wallet, BankAccountType::Corporate, "CNY").await;
+    let e = estimate(
+        &mut w,
+        wallet,
+        &corporate_cny,
+        AgentExport,
+        m("CNY", "1000.00"),
+    )
+    .await?;
+    assert_eq!(
+        (e.fee, e.net_amount),
+        (m("CNY", "5.00"), m("CNY", "995.00"))
+    );
+    assert_eq!(e.membership_tier, MembershipTier::Free as i32);
+
+    // "港台客户仅支持美元提现": a Hong Kong supplier withdraws USD, never CNY.
+    let name = crate::support::unique("hkfactory");
+    let hk = crate::support::register(
+        &tp,
+        idp::RegisterAccountRequest {
+            request_id: rid(),
+            member_name: name.clone(),
+            account_type: idp::AccountType::Business as i32,
+            role: idp::AccountRole::Supplier as i32,
+            region_code: "HK".to_owned(),
+            display_name: "HK Trading Ltd".to_owned(),
+            email: format!("{name}@example.hk"),
+            mobile: String::new(),
+            password: kuajing::parties::PASSWORD.to_owned(),
+        },
+    )
+    .await;
+    let wallet = crate::support::open_wallet(&tp, &hk.account_id).await;
+    let wallet = wallet.as_str();
+    collect(&mut w, wallet, "CNY", "800.00", Standard).await;
+    collect(&mut w, wallet, "USD", "800.00", Standard).await;
+    let cny = bank(&mut w, wallet, BankAccountType::Corporate, "CNY").await;
+    let usd = bank(&mut w, wallet, BankAccountType::Corporate, "USD").await;
+    let err = estimate(&mut w, wallet, &cny, Standard, m("CNY", "100.00"))
+        .await
+        .unwrap_err();
+    refused(
+        &err,
+        Code::FailedPrecondition,
+        "WITHDRAWAL_CURRENCY_NOT_ALLOWED",
+    );
+    let ok = estimate(&mut w, wallet, &usd, Standard, m("USD", "100.00")).await?;
+    assert_eq!(ok.fee, m("USD", "15.00"));
+
+    // The schedule lists exactly what is offered: no route to a person's own account.
+    let rules = w
+        .list_withdrawal_fee_rules(ListWithdrawalFeeRulesRequest::default())
+        .await?
+        .into_inner()
+        .fee_rules;
+    assert!(
+        rules
+            .iter()
+            .all(|r| r.bank_account_type != BankAccountType::Personal as i32),
+        "{rules:?}"
+    );
     tp.stop().await
 }

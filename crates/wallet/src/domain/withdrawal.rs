@@ -66,6 +66,12 @@ impl FeeRule {
     }
 }
 
+/// Seed 002: "港台客户仅支持美元提现": customers in Hong Kong and Taiwan withdraw in USD
+/// only; elsewhere (and for an owner of no region) every currency a rule offers.
+pub fn currency_allowed_in(region: &str, currency: Currency) -> bool {
+    !matches!(region, "HK" | "TW") || currency == Currency::USD
+}
+
 /// The most specific rule matching `route`; `None` means the route is not supported.
 pub fn pick_rule<'a>(rules: &'a [FeeRule], route: &Route) -> Option<&'a FeeRule> {
     rules
@@ -98,6 +104,16 @@ pub fn may_move(from: WithdrawalStatus, to: WithdrawalStatus) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hong_kong_and_taiwan_withdraw_usd_only() {
+        for region in ["HK", "TW"] {
+            assert!(currency_allowed_in(region, Currency::USD));
+            assert!(!currency_allowed_in(region, Currency::CNY));
+        }
+        assert!(currency_allowed_in("CN", Currency::CNY));
+        assert!(currency_allowed_in("", Currency::CNY));
+    }
     use kuajing_proto::wallet::v1::{BankAccountType, FundPool, MembershipTier};
 
     fn d(s: &str) -> Decimal {

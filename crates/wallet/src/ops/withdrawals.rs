@@ -38,6 +38,9 @@ use crate::ledger;
 pub const WITHDRAWAL_LIMIT_EXCEEDED: &str = "WITHDRAWAL_LIMIT_EXCEEDED";
 /// Reason: no fee rule covers this pool, currency and account type.
 pub const WITHDRAWAL_ROUTE_NOT_SUPPORTED: &str = "WITHDRAWAL_ROUTE_NOT_SUPPORTED";
+/// Reason: the supplier's region withdraws in another currency only (Hong Kong and Taiwan:
+/// USD).
+pub const WITHDRAWAL_CURRENCY_NOT_ALLOWED: &str = "WITHDRAWAL_CURRENCY_NOT_ALLOWED";
 /// Reason: the fee would take the whole amount (or more): nothing would reach the bank.
 pub const WITHDRAWAL_AMOUNT_BELOW_FEE: &str = "WITHDRAWAL_AMOUNT_BELOW_FEE";
 /// Reason: the status cannot move that way.
@@ -215,7 +218,7 @@ pub async fn list_bank_accounts(
 }
 
 async fn load_rules(conn: &mut PgConnection) -> Result<Vec<(FeeRule, PgRow)>, Status> {
-    let rows = sqlx::query("SELECT * FROM withdrawal_fee_rules ORDER BY fee_rule_id")
+    let rows = sqlx::query("SELECT * FROM withdrawal_fee_rules WHERE active ORDER BY fee_rule_id")
         .fetch_all(conn)
         .await
         .map_err(internal)?;
@@ -301,13 +304,13 @@ pub async fn list_fee_rules(
     })
 }
 
-/// The wallet's owner and its membership tier (from identity's supplier profile; a buyer
-/// without one counts as any tier).
+/// The wallet's owner, its membership tier and region (from identity's supplier profile; a
+/// buyer without one counts as any tier, of no region).
 async fn owner_and_tier(
     ctx: &Ctx,
     conn: &mut PgConnection,
     wallet_id: Uuid,
-) -> Result<(Uuid, MembershipTier), Status> {
+) -> Result<(Uuid, MembershipTier, String), Status> {
     let owner: Uuid =
         sqlx::query_scalar("SELECT owner_account_id FROM wallets WHERE wallet_id = $1")
             .bind(wallet_id)
@@ -319,20 +322,22 @@ async fn owner_and_tier(
     let request = GetSupplierProfileRequest {
         account_id: owner.to_string(),
     };
-    let tier = match outbound::unary(&identity, request, |mut c, r| async move {
+    let profile = match outbound::unary(&identity, request, |mut c, r| async move {
         c.get_supplier_profile(r).await
     })
     .await
     {
-        Ok(r) => match r.supplier_profile.map(|p| p.membership()) {
-            Some(SupplierMembership::Free) => MembershipTier::Free,
-            Some(SupplierMembership::Paid) => MembershipTier::Paid,
-            _ => MembershipTier::Unspecified,
-        },
-        Err(s) if s.code() == Code::NotFound => MembershipTier::Unspecified,
+        Ok(r) => r.supplier_profile,
+        Err(s) if s.code() == Code::NotFound => None,
         Err(s) => return Err(s),
     };
-    Ok((owner, tier))
+    let tier = match profile.as_ref().map(|p| p.membership()) {
+        Some(SupplierMembership::Free) => MembershipTier::Free,
+        Some(SupplierMembership::Paid) => MembershipTier::Paid,
+        _ => MembershipTier::Unspecified,
+    };
+    let region = profile.map(|p| p.region_code).unwrap_or_default();
+    Ok((owner, tier, region))
 }
 
 /// `amount` in the limit's currency (asks fx when they differ), unrounded: fx's rounded
@@ -406,7 +411,14 @@ async fn price(
             amount.currency(),
         ));
     }
-    let (owner, tier) = owner_and_tier(ctx, conn, wallet_id).await?;
+    let (owner, tier, region) = owner_and_tier(ctx, conn, wallet_id).await?;
+    if !withdrawal::currency_allowed_in(&region, currency) {
+        return Err(ctx.errors().precondition(
+            WITHDRAWAL_CURRENCY_NOT_ALLOWED,
+            format!("bank_account/{bank_account_id}"),
+            format!("customers in {region} withdraw in USD only (seed 002)"),
+        ));
+    }
     let route = Route {
         fund_pool: pool as i32,
         currency,
@@ -419,7 +431,10 @@ async fn price(
         return Err(ctx.errors().precondition(
             WITHDRAWAL_ROUTE_NOT_SUPPORTED,
             format!("bank_account/{bank_account_id}"),
-            format!("withdrawals of {currency} from this fund pool to this account type are not supported"),
+            format!(
+                "withdrawals of {currency} from this fund pool to this account type are not \
+                 offered (seed 002's withdrawal table has no such row)"
+            ),
         ));
     };
     let (rule, rule_row) = rules
