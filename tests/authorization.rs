@@ -1244,6 +1244,49 @@ async fn concurrent_decisions_on_one_mandate_never_reserve_past_the_daily_limit(
 }
 
 #[tokio::test]
+async fn a_buyer_registered_in_mainland_china_cannot_authorise_cross_border_pay()
+-> anyhow::Result<()> {
+    let tp = TestPlatform::start().await?;
+    let name = unique("shanghai");
+    let account = register(
+        &tp,
+        idp::RegisterAccountRequest {
+            request_id: rid(),
+            member_name: name.clone(),
+            account_type: idp::AccountType::Business as i32,
+            role: idp::AccountRole::Buyer as i32,
+            region_code: "CN".to_owned(),
+            display_name: "Shanghai Importers".to_owned(),
+            email: format!("{name}@example.cn"),
+            mobile: String::new(),
+            password: kuajing::parties::PASSWORD.to_owned(),
+        },
+    )
+    .await;
+    let wallet_id = open_wallet(&tp, &account.account_id).await;
+    let err = edge(&tp)
+        .create_mandate(CreateMandateRequest {
+            request_id: rid(),
+            wallet_id,
+            owner_account_id: account.account_id.clone(),
+            marketplace_member: member_of(&unique("member")),
+            expire_time: None,
+            funding_currency_code: String::new(),
+            verification_channel: idp::VerificationChannel::Email as i32,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
+    assert_eq!(reason(&err), "BUYER_REGION_NOT_ELIGIBLE");
+    assert_eq!(
+        metadata(&err, "region_code").as_deref(),
+        Some("CN"),
+        "{err:?}"
+    );
+    tp.stop().await
+}
+
+#[tokio::test]
 async fn the_daily_limit_is_the_buyers_across_every_mandate_on_its_wallet() -> anyhow::Result<()> {
     let tp = TestPlatform::start().await?;
     let ops = operator_account(&tp).await;

@@ -5,12 +5,14 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
+use crate::domain::buyer_region::BuyerRegions;
 use crate::domain::limits::Limits;
 
 /// Environment variables authorization reads, for `--help`.
 pub const ENV_HELP: &str = "authorization settings (environment):
   KJ_AUTHZ_PER_TRANSACTION_LIMIT_USD  largest USD equivalent of one payment [default: 10000000.00]
-  KJ_AUTHZ_PER_DAY_LIMIT_USD          largest USD equivalent a mandate may pay per day [default: 100000000.00]
+  KJ_AUTHZ_PER_DAY_LIMIT_USD          largest USD equivalent a buyer's wallet may pay per day, across its mandates [default: 100000000.00]
+  KJ_AUTHZ_BUYER_REGIONS              regions whose buyers may authorise cross-border pay: \"*\" or a list such as \"SG,MY,US\"; never CN [default: * (every region but mainland China)]
   KJ_AUTHZ_LIMIT_TIME_ZONE            IANA time zone whose calendar days the daily limit counts [default: Asia/Shanghai]
   KJ_AUTHZ_DEFAULT_EXPIRE_TIME        validity end of a mandate created without one, RFC 3339 [default: 2036-12-31T00:00:00Z]
   KJ_AUTHZ_MAX_VALIDITY_DAYS          latest allowed validity end, in days from creation [default: 7305]
@@ -37,6 +39,8 @@ pub struct Settings {
     pub agreement_version: String,
     /// How often the expiry sweeper runs.
     pub expiry_sweep: Duration,
+    /// Where a buyer must be registered to authorise cross-border pay.
+    pub buyer_regions: BuyerRegions,
 }
 
 impl Default for Settings {
@@ -48,6 +52,7 @@ impl Default for Settings {
             max_validity: chrono::Duration::days(7305),
             agreement_version: DEFAULT_AGREEMENT_VERSION.to_owned(),
             expiry_sweep: Duration::from_secs(60),
+            buyer_regions: BuyerRegions::AllButMainland,
         }
     }
 }
@@ -138,7 +143,12 @@ impl Settings {
                 _ => return Err(anyhow::anyhow!("{n}: a positive whole number of seconds")),
             },
         };
+        let buyer_regions = match get("KJ_AUTHZ_BUYER_REGIONS") {
+            None => d.buyer_regions,
+            Some((n, v)) => BuyerRegions::parse(&v).map_err(err(n))?,
+        };
         Ok(Settings {
+            buyer_regions,
             limits: Limits {
                 per_transaction,
                 per_day,

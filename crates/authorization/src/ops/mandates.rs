@@ -36,6 +36,8 @@ pub const MANDATE_NOT_PENDING: &str = "MANDATE_NOT_PENDING";
 pub const MANDATE_REVOKED: &str = "MANDATE_REVOKED";
 /// Reason: the mandate's validity end has passed.
 pub const MANDATE_EXPIRED: &str = "MANDATE_EXPIRED";
+/// Reason: the buyer is registered in mainland China, or outside the eligible regions.
+pub const BUYER_REGION_NOT_ELIGIBLE: &str = "BUYER_REGION_NOT_ELIGIBLE";
 /// Reason: the marketplace member is not bound, or not BOUND_VERIFIED.
 pub const MARKETPLACE_ACCOUNT_NOT_VERIFIED: &str = "MARKETPLACE_ACCOUNT_NOT_VERIFIED";
 /// Reason: agreement_accepted is false.
@@ -331,6 +333,23 @@ pub async fn create(
     let wallet = peers::wallet(ctx, wallet_id).await?;
     if wallet.is_none_or(|w| w.owner_account_id != owner.to_string()) {
         return Err(ctx.errors().not_found("wallet", wallet_id.to_string()));
+    }
+    // The buyer must be registered where cross-border pay is offered.
+    let region = peers::account(ctx, owner)
+        .await?
+        .ok_or_else(|| ctx.errors().not_found("account", owner.to_string()))?
+        .region_code;
+    if !ctx.settings.buyer_regions.admit(&region) {
+        return Err(precondition_with(
+            ctx,
+            BUYER_REGION_NOT_ELIGIBLE,
+            format!("account/{owner}"),
+            format!(
+                "cross-border pay is for buyers registered outside mainland China in an \
+                 eligible region; this buyer is registered in {region}"
+            ),
+            &[("region_code", region.clone())],
+        ));
     }
     // The member must be bound and verified.
     let link = peers::binding_of_member(ctx, member_proto(marketplace as i16, &member_id))
