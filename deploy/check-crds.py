@@ -5,7 +5,8 @@ platform fits them; writes every other object to OUT for kubernetes-validate.
     deploy/check-crds.py RENDERED.yaml OUT.yaml
 
 - Cluster and Pooler against deploy/schemas/cloudnative-pg.json (the fields we use, from
-  the operator's API reference; unknown fields are errors);
+  the operator's API reference; unknown fields are errors), and PrometheusRule against
+  deploy/schemas/prometheus-rule.json (its PromQL: deploy/check-observability);
 - the Pooler serves a Cluster of the overlay, in transaction mode, with prepared
   statements carried (max_prepared_statements > 0: the services prepare statements);
 - every migrate init container reads the direct URL (migrate-url), never the pooler's;
@@ -33,12 +34,22 @@ def fail(message):
 
 def main(rendered, out):
     docs = [d for d in yaml.safe_load_all(Path(rendered).read_text()) if d]
-    schema = json.loads((Path(__file__).parent / "schemas/cloudnative-pg.json").read_text())
+    schemas = Path(__file__).parent / "schemas"
+    schema = json.loads((schemas / "cloudnative-pg.json").read_text())
     ours = [d for d in docs if d.get("apiVersion", "").startswith("postgresql.cnpg.io/")]
-    rest = [d for d in docs if d not in ours]
+    rules = [d for d in docs if d.get("apiVersion", "").startswith("monitoring.coreos.com/")]
+    rest = [d for d in docs if d not in ours and d not in rules]
     Path(out).write_text(yaml.safe_dump_all(rest, sort_keys=False))
+    rule_schema = json.loads((schemas / "prometheus-rule.json").read_text())
+    for d in rules:
+        try:
+            jsonschema.validate(d, rule_schema)
+        except jsonschema.ValidationError as e:
+            where = "/".join(str(p) for p in e.absolute_path)
+            fail(f"{d.get('kind')} {d['metadata'].get('name')}: {where}: {e.message}")
+    watched = f"; {len(rules)} PrometheusRule valid" if rules else ""
     if not ours:
-        return "no CloudNativePG objects"
+        return "no CloudNativePG objects" + watched
     for d in ours:
         try:
             jsonschema.validate(d, schema)
@@ -94,7 +105,7 @@ def main(rendered, out):
     if servers + migrations + RESERVED > max_connections:
         fail(f"max_connections {max_connections} < {servers} (poolers) + {migrations} (migrations) + {RESERVED} (reserve)")
     return (f"{len(ours)} CloudNativePG objects valid; at the largest scale {clients} client connections "
-            f"to the pooler, {servers + migrations + RESERVED} of {max_connections} server connections")
+            f"to the pooler, {servers + migrations + RESERVED} of {max_connections} server connections{watched}")
 
 
 if __name__ == "__main__":

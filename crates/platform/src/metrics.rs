@@ -13,6 +13,20 @@ use opentelemetry::KeyValue;
 use opentelemetry::global;
 use opentelemetry::metrics::{Counter, Histogram};
 
+/// Every metric the services export, by its OpenTelemetry name: what dashboards and alert
+/// rules may use (deploy/check-observability checks them against this list).
+pub const EXPORTED: &[&str] = &[
+    "rpc.server.requests",
+    "rpc.server.duration",
+    "rpc.client.calls",
+    "db.client.connections.usage",
+    "db.client.connections.max",
+    "kuajing.ledger.entries",
+    "kuajing.ledger.batch.size",
+    "kuajing.order.saga.outcomes",
+    "kuajing.order.saga.duration",
+];
+
 struct Instruments {
     requests: Counter<u64>,
     duration: Histogram<u64>,
@@ -71,8 +85,55 @@ impl Tally {
     }
 }
 
-/// Observes a pool's connections (in use and idle) as a gauge.
+/// A histogram a service records itself (e.g. `kuajing.order.saga.duration`), declared as
+/// a `static` like a [`Tally`].
+pub struct Spread {
+    name: &'static str,
+    unit: &'static str,
+    description: &'static str,
+    histogram: OnceLock<Histogram<u64>>,
+}
+
+impl Spread {
+    /// A histogram named `name`, in `unit` (UCUM, e.g. "ms", "1").
+    pub const fn new(name: &'static str, unit: &'static str, description: &'static str) -> Spread {
+        Spread {
+            name,
+            unit,
+            description,
+            histogram: OnceLock::new(),
+        }
+    }
+
+    /// Records `value` with the given attributes (key, value).
+    pub fn record(&self, value: u64, attributes: &[(&'static str, &str)]) {
+        let attributes: Vec<KeyValue> = attributes
+            .iter()
+            .map(|(k, v)| KeyValue::new(*k, (*v).to_owned()))
+            .collect();
+        self.histogram
+            .get_or_init(|| {
+                global::meter("kuajing")
+                    .u64_histogram(self.name)
+                    .with_unit(self.unit)
+                    .with_description(self.description)
+                    .build()
+            })
+            .record(value, &attributes);
+    }
+}
+
+/// Observes a pool's connections (in use and idle) and its ceiling as gauges: used over
+/// max is the pool's saturation.
 pub fn observe_pool(service: &'static str, pool: sqlx::PgPool) {
+    let max = u64::from(pool.options().get_max_connections());
+    let _ceiling = global::meter("kuajing")
+        .u64_observable_gauge("db.client.connections.max")
+        .with_description("the most Postgres connections the service's pool opens")
+        .with_callback(move |observer| {
+            observer.observe(max, &[KeyValue::new("service", service)]);
+        })
+        .build();
     let _gauge = global::meter("kuajing")
         .u64_observable_gauge("db.client.connections.usage")
         .with_description("Postgres connections of the service's pool, by state")

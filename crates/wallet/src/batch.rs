@@ -213,6 +213,13 @@ impl KeyColumns {
     }
 }
 
+/// Transfers committed together, per batch (how well group commit is working).
+static BATCH_SIZE: kuajing_platform::metrics::Spread = kuajing_platform::metrics::Spread::new(
+    "kuajing.ledger.batch.size",
+    "{transfer}",
+    "transfers executed in one transaction, per batch",
+);
+
 /// The batch's transaction. Returns an answer per request it decided; requests it leaves
 /// out (already claimed elsewhere) go the one-at-a-time way.
 async fn execute(
@@ -221,6 +228,7 @@ async fn execute(
     batch: &[Job],
 ) -> Result<HashMap<Uuid, Result<CreateTransferResponse, Status>>, Status> {
     let now = ctx.now();
+    BATCH_SIZE.record(u64::try_from(batch.len()).unwrap_or(u64::MAX), &[]);
     let mut answers: HashMap<Uuid, Result<CreateTransferResponse, Status>> = HashMap::new();
     let mut live: Vec<Live<'_>> = Vec::new();
     for job in batch {

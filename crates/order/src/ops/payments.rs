@@ -160,6 +160,13 @@ pub async fn persist(
                 ("failure_domain", failure_domain),
             ],
         );
+        if let Some(created) = p.create_time.as_ref().and_then(time::from_proto) {
+            let took = (now - created).num_milliseconds();
+            DURATION.record(
+                u64::try_from(took).unwrap_or(0),
+                &[("state", state.as_str_name())],
+            );
+        }
     }
     Ok(n == 1)
 }
@@ -170,6 +177,13 @@ pub async fn persist(
 static OUTCOMES: kuajing_platform::metrics::Tally = kuajing_platform::metrics::Tally::new(
     "kuajing.order.saga.outcomes",
     "payment sagas ended, by final state and failure domain",
+);
+
+/// Payment sagas ended, by how long they took from PayOrders to SUCCEEDED or FAILED.
+static DURATION: kuajing_platform::metrics::Spread = kuajing_platform::metrics::Spread::new(
+    "kuajing.order.saga.duration",
+    "ms",
+    "payment sagas ended, by time from PayOrders to their final state",
 );
 
 /// Takes the lease of an unfinished payment whose lease lapsed; false if someone has it.
