@@ -1004,3 +1004,85 @@ async fn a_payment_link_shows_its_orders_without_a_session_and_leads_to_payment(
     assert_eq!(too_long.code(), Code::InvalidArgument, "{too_long:?}");
     tp.stop().await
 }
+
+/// Asks GetMe with `token` until every one of ten calls in a row answers `reason` (or OK when
+/// `reason` is None), at most `secs` seconds.
+async fn settles(e: &Edge, token: &str, reason: Option<&str>, secs: u64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        let mut all = true;
+        for _ in 0..10 {
+            let r = edge!(e, Some(token.to_owned()), get_me(pb::GetMeRequest {}));
+            all &= match (reason, &r) {
+                (None, Ok(_)) => true,
+                (Some(want), Err(s)) => crate::journeys::reason(s) == want,
+                _ => false,
+            };
+        }
+        if all {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "GetMe did not settle on {reason:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_signed_out_sessions_access_token_is_refused_within_a_poll() -> anyhow::Result<()> {
+    // Two edges, each polling identity for revocations every 200 ms.
+    let tp = TestPlatform::start_replicated_with_options(
+        2,
+        &[],
+        &[(
+            "edge",
+            &[
+                "--revocation-poll-ms",
+                "200",
+                "--onboarding-per-minute",
+                "600",
+                "--caller-rate",
+                "1000",
+                "--caller-burst",
+                "1000",
+            ],
+        )],
+    )
+    .await?;
+    let e = tp.edge();
+    let p = sign_up_via(&tp, &e, someone("leaver"), Via::Identity).await;
+    let other = login(&e, &p.member_name, crate::journeys::PASSWORD)
+        .await?
+        .tokens
+        .expect("tokens");
+    settles(&e, &p.token, None, 5).await;
+    settles(&e, &other.access_token, None, 5).await;
+
+    // Signing one session out ends its access token on every edge, not the other's.
+    edge!(
+        e,
+        p.auth(),
+        logout(pb::LogoutRequest {
+            request_id: rid(),
+            refresh_token: p.refresh_token.clone(),
+            all_sessions: false,
+        })
+    )?;
+    settles(&e, &p.token, Some("TOKEN_REVOKED"), 10).await;
+    settles(&e, &other.access_token, None, 5).await;
+
+    // A password change ends every session, that one's tokens too.
+    edge!(
+        e,
+        Some(other.access_token.clone()),
+        change_password(pb::ChangePasswordRequest {
+            request_id: rid(),
+            current_password: crate::journeys::PASSWORD.to_owned(),
+            new_password: "Quiet-Lake-58".to_owned(),
+        })
+    )?;
+    settles(&e, &other.access_token, Some("TOKEN_REVOKED"), 10).await;
+    tp.stop().await
+}

@@ -164,13 +164,18 @@ impl Edge {
 
     async fn authenticate(&self, authorization: &str) -> Result<Person, Status> {
         let token = token::bearer(Some(authorization)).map_err(|r| errors::unauthenticated(&r))?;
-        self.keys
+        let person = self
+            .keys
             .person(
                 &self.upstream,
                 token,
                 self.clock.now(),
                 self.settings.token_leeway,
             )
-            .await
+            .await?;
+        if self.revocations.is_revoked(&person.session_id) {
+            return Err(errors::unauthenticated(&token::TokenRefusal::Revoked));
+        }
+        Ok(person)
     }
 }

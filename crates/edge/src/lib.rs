@@ -21,6 +21,7 @@ pub mod domain;
 pub mod errors;
 pub mod keys;
 pub mod limits;
+pub mod revocations;
 pub mod settings;
 pub mod shared_limits;
 pub mod upstream;
@@ -68,6 +69,8 @@ pub struct Edge {
     pub limiter: limits::Limiter,
     /// The clock tokens are checked against.
     pub clock: Clock,
+    /// Sessions signed out (their access tokens refused).
+    pub revocations: revocations::Revocations,
     wallets: Mutex<HashMap<Uuid, Uuid>>,
 }
 
@@ -79,6 +82,7 @@ impl Edge {
             limiter: limits::Limiter::new(&settings),
             upstream: upstream::Upstream::new(ctx.peers),
             clock: ctx.clock,
+            revocations: revocations::Revocations::default(),
             settings,
             wallets: Mutex::new(HashMap::new()),
         }
@@ -107,7 +111,9 @@ fn routes(ctx: ServiceContext) -> BoxFuture<anyhow::Result<Routes>> {
     Box::pin(async move {
         let settings = settings::current(&ctx.options)?;
         let origins = settings.web_origins.clone();
+        let poll = settings.revocation_poll;
         let edge = Arc::new(Edge::new(ctx, settings));
+        revocations::follow(&edge, poll);
         let server = EdgeServiceServer::new(api::Api::new(edge));
         // gRPC-Web is translated only for requests that speak it; plain gRPC passes as is.
         let routes = if origins.is_empty() {

@@ -176,8 +176,8 @@ impl IdentityArgs {
     /// Checks the options and turns them into settings.
     pub fn settings(&self) -> anyhow::Result<Settings> {
         anyhow::ensure!(
-            self.access_token_ttl_secs > 0,
-            "access token lifetime must be positive"
+            self.access_token_ttl_secs > 0 && self.access_token_ttl_secs <= 3600,
+            "access token lifetime must be 1 to 3600 seconds (edge refuses longer-lived tokens)"
         );
         anyhow::ensure!(
             self.refresh_token_ttl_secs > self.access_token_ttl_secs,

@@ -11,6 +11,12 @@ pub const TOKEN_MISSING: &str = "TOKEN_MISSING";
 pub const TOKEN_INVALID: &str = "TOKEN_INVALID";
 /// Reason: `exp` has passed (beyond the leeway).
 pub const TOKEN_EXPIRED: &str = "TOKEN_EXPIRED";
+/// Reason: the token's session was signed out or revoked.
+pub const TOKEN_REVOKED: &str = "TOKEN_REVOKED";
+
+/// The longest an access token may live (exp - nbf): identity issues 15-minute tokens and
+/// refuses to be configured past an hour, so a longer one was not made to be used here.
+pub const MAX_LIFETIME_SECS: i64 = 3600;
 
 /// Why a request is not authenticated.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,6 +27,10 @@ pub enum TokenRefusal {
     Invalid(TokenError),
     /// A token past its expiry.
     Expired,
+    /// A token that would live longer than [`MAX_LIFETIME_SECS`].
+    TooLong,
+    /// A token of a session that was signed out or revoked.
+    Revoked,
 }
 
 impl TokenRefusal {
@@ -30,6 +40,8 @@ impl TokenRefusal {
             TokenRefusal::Missing => TOKEN_MISSING,
             TokenRefusal::Invalid(_) => TOKEN_INVALID,
             TokenRefusal::Expired => TOKEN_EXPIRED,
+            TokenRefusal::TooLong => TOKEN_INVALID,
+            TokenRefusal::Revoked => TOKEN_REVOKED,
         }
     }
 
@@ -44,6 +56,10 @@ impl TokenRefusal {
             TokenRefusal::Expired => {
                 "the access token has expired; get a new one with RefreshToken".to_owned()
             }
+            TokenRefusal::TooLong => {
+                format!("the access token lives longer than {MAX_LIFETIME_SECS} s")
+            }
+            TokenRefusal::Revoked => "the session was signed out; sign in again".to_owned(),
         }
     }
 }
@@ -182,6 +198,9 @@ pub fn verify(
 }
 
 fn verified(claims: Claims, kid: String) -> Result<Verified, TokenRefusal> {
+    if claims.exp.saturating_sub(claims.nbf) > MAX_LIFETIME_SECS {
+        return Err(TokenRefusal::TooLong);
+    }
     let account_id =
         Uuid::try_parse(&claims.sub).map_err(|_| TokenRefusal::Invalid(TokenError::Malformed))?;
     Ok(Verified {
@@ -271,6 +290,26 @@ mod tests {
             verify(&keys, &token, at(969), LEEWAY),
             Err(TokenRefusal::Invalid(TokenError::NotYetValid))
         ));
+    }
+
+    #[test]
+    fn a_token_living_past_an_hour_is_refused() {
+        let key = SigningKey::generate().unwrap();
+        let keys = set(&key);
+        let sub = Uuid::now_v7().to_string();
+        let hour = Claims {
+            exp: 1_000 + MAX_LIFETIME_SECS,
+            ..claims(1_000, &sub, &["buyer"])
+        };
+        assert!(verify(&keys, &key.sign(&hour), at(1_000), LEEWAY).is_ok());
+        let day = Claims {
+            exp: 1_000 + 86_400,
+            ..claims(1_000, &sub, &["buyer"])
+        };
+        assert_eq!(
+            verify(&keys, &key.sign(&day), at(1_000), LEEWAY),
+            Err(TokenRefusal::TooLong)
+        );
     }
 
     #[test]

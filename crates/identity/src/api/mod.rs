@@ -666,6 +666,13 @@ impl IdentityService for Api {
         respond(self.state.reset_password(r.into_inner()).await)
     }
 
+    async fn list_revoked_sessions(
+        &self,
+        r: Request<ListRevokedSessionsRequest>,
+    ) -> Result<Response<ListRevokedSessionsResponse>, Status> {
+        respond(self.state.list_revoked_sessions(r.into_inner()).await)
+    }
+
     async fn change_password(
         &self,
         r: Request<ChangePasswordRequest>,

@@ -474,6 +474,40 @@ impl State {
         outcome::finish(tx, key, result, None).await
     }
 
+    /// ListRevokedSessions: what edge polls to refuse a revoked session's access tokens.
+    pub async fn list_revoked_sessions(
+        &self,
+        req: pb::ListRevokedSessionsRequest,
+    ) -> Result<pb::ListRevokedSessionsResponse, Status> {
+        const LIMIT: usize = 1000;
+        let mut v = Check::new();
+        let since = req
+            .revoked_since
+            .as_ref()
+            .and_then(kuajing_platform::time::from_proto);
+        if since.is_none() {
+            v.add("revoked_since", "a valid timestamp is required");
+        }
+        v.finish()?;
+        let since = since.ok_or_else(|| internal("a checked field is missing"))?;
+        let mut conn = self.pool.acquire().await.map_err(db)?;
+        let mut rows = store::revoked_since(&mut conn, since, LIMIT as i64 + 1)
+            .await
+            .map_err(db)?;
+        let more = rows.len() > LIMIT;
+        rows.truncate(LIMIT);
+        Ok(pb::ListRevokedSessionsResponse {
+            revoked_sessions: rows
+                .into_iter()
+                .map(|(id, at)| pb::RevokedSession {
+                    session_id: id.to_string(),
+                    revoke_time: Some(ts(at)),
+                })
+                .collect(),
+            more,
+        })
+    }
+
     pub async fn list_verification_keys(
         &self,
         req: pb::ListVerificationKeysRequest,

@@ -144,3 +144,19 @@ pub async fn revoke_all(
     .fetch_all(conn)
     .await
 }
+
+/// Sessions revoked at or after `since`, oldest first, at most `limit`.
+pub async fn revoked_since(
+    conn: &mut PgConnection,
+    since: DateTime<Utc>,
+    limit: i64,
+) -> sqlx::Result<Vec<(Uuid, DateTime<Utc>)>> {
+    sqlx::query_as(
+        "SELECT session_id, revoked_at FROM sessions
+         WHERE revoked_at >= $1 ORDER BY revoked_at, session_id LIMIT $2",
+    )
+    .bind(since)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
