@@ -85,7 +85,13 @@ async fn build(ctx: ServiceContext, sender: Arc<dyn CodeSender>) -> anyhow::Resu
         }
     };
     let secrets = secrets::Secrets::derive(&secret).context("KJ_IDENTITY_SECRET_KEY")?;
-    let hasher = secrets::Hasher::new(settings.hash_cost, secrets.pin_key());
+    let concurrency =
+        secrets::Hasher::concurrency_for(settings.hash_cost, settings.hash_concurrency);
+    tracing::info!(
+        concurrency,
+        "password hashes at once (cores and memory limit)"
+    );
+    let hasher = secrets::Hasher::new(settings.hash_cost, secrets.pin_key(), concurrency);
     let configured = settings
         .signing_key
         .as_deref()

@@ -219,9 +219,9 @@ impl Secrets {
 const PIN_HASH_PREFIX: &str = "kmac1$";
 
 /// Argon2id hashing of passwords, keyed MACs of PINs. Cheap to clone; password hashing is
-/// CPU- and memory-bound, so the async callers run it on the blocking pool, at most one
-/// hash per core at a time ([`Hasher::run`]): a burst of logins queues instead of
-/// taking every thread and `memory_kib` of memory each.
+/// CPU- and memory-bound, so the async callers run it on the blocking pool, at most
+/// `concurrency` hashes at a time ([`Hasher::run`]; see `domain::hash_budget`): a burst of
+/// logins queues instead of taking every thread and `memory_kib` of memory each.
 #[derive(Clone, Debug)]
 pub struct Hasher {
     cost: HashCost,
@@ -233,16 +233,26 @@ pub struct Hasher {
 }
 
 impl Hasher {
-    /// A hasher with this cost and PIN key.
-    pub fn new(cost: HashCost, pin_key: [u8; 32]) -> Hasher {
-        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    /// A hasher with this cost and PIN key, running `concurrency` hashes at a time.
+    pub fn new(cost: HashCost, pin_key: [u8; 32], concurrency: usize) -> Hasher {
+        let concurrency = concurrency.max(1);
         Hasher {
             cost,
             pin_key,
-            permits: std::sync::Arc::new(tokio::sync::Semaphore::new(cores)),
-            permits_total: cores,
+            permits: std::sync::Arc::new(tokio::sync::Semaphore::new(concurrency)),
+            permits_total: concurrency,
             memory: std::sync::Arc::default(),
         }
+    }
+
+    /// Hashes at once for this cost: `configured`, else one per core within the
+    /// container's memory limit.
+    pub fn concurrency_for(cost: HashCost, configured: Option<usize>) -> usize {
+        configured.unwrap_or_else(|| {
+            let cores = std::thread::available_parallelism().map_or(1, usize::from);
+            let per_hash = u64::from(cost.memory_kib) * 1024;
+            crate::domain::hash_budget::concurrent_hashes(cores, memory_limit(), per_hash)
+        })
     }
 
     /// Runs `f` on argon2 working memory of `blocks` blocks, reused from earlier hashes.
@@ -390,6 +400,16 @@ impl Hasher {
     }
 }
 
+/// The container's memory limit, bytes: cgroup v2's `memory.max`, else v1's
+/// `memory.limit_in_bytes`; `None` when unlimited or not in a container.
+fn memory_limit() -> Option<u64> {
+    let read = |path: &str| std::fs::read_to_string(path).ok();
+    let value = read("/sys/fs/cgroup/memory.max")
+        .or_else(|| read("/sys/fs/cgroup/memory/memory.limit_in_bytes"))?;
+    // "max" (v2) or a near-u64::MAX figure (v1) mean no limit.
+    value.trim().parse::<u64>().ok().filter(|b| *b < 1 << 60)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -406,6 +426,7 @@ mod tests {
                 parallelism: 1,
             },
             secrets().pin_key(),
+            2,
         )
     }
 
@@ -482,7 +503,7 @@ mod tests {
         assert!(h.verify_pin("123456", &pin));
         assert!(!h.verify_pin("654321", &pin));
         assert_ne!(h.hash_pin("123456").unwrap(), pin, "salted");
-        let unkeyed = Hasher::new(h.cost, [0u8; 32]);
+        let unkeyed = Hasher::new(h.cost, [0u8; 32], 1);
         assert!(!unkeyed.verify_pin("123456", &pin), "the key is needed");
         for garbage in ["", "kmac1$", "kmac1$$", "kmac1$!!$!!", "$argon2id$v=19$x"] {
             assert!(!h.verify_pin("123456", garbage), "{garbage}");

@@ -87,6 +87,10 @@ pub struct IdentityArgs {
     /// Argon2id lanes.
     #[arg(long, env = "KJ_IDENTITY_ARGON2_PARALLELISM", default_value_t = 1)]
     pub argon2_parallelism: u32,
+    /// Password hashes that may run at once; 0 = one per core, fewer when the container's
+    /// memory limit (cgroup) holds fewer beside the service (each holds the argon2 memory).
+    #[arg(long, env = "KJ_IDENTITY_HASH_CONCURRENCY", default_value_t = 0)]
+    pub hash_concurrency: u32,
     /// Account ids granted the operator role, comma-separated (the only way to become an
     /// operator). Operators pass their account id in the `kj-subject` metadata.
     #[arg(long, env = "KJ_IDENTITY_OPERATOR_ACCOUNT_IDS", value_delimiter = ',')]
@@ -162,6 +166,8 @@ pub struct Settings {
     pub pin_lockout: Lockout,
     /// Argon2id cost.
     pub hash_cost: HashCost,
+    /// Hashes at once, when configured (else derived from cores and the memory limit).
+    pub hash_concurrency: Option<usize>,
     /// Operators.
     pub operators: Vec<Uuid>,
     /// Admission thresholds.
@@ -236,6 +242,8 @@ impl IdentityArgs {
                 max_failures: i32::from(self.pin_max_failures),
                 lock_for: secs(self.pin_lock_secs),
             },
+            hash_concurrency: (self.hash_concurrency > 0)
+                .then(|| usize::try_from(self.hash_concurrency).unwrap_or(1)),
             hash_cost: HashCost {
                 memory_kib: self.argon2_memory_kib,
                 iterations: self.argon2_iterations,

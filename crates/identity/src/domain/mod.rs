@@ -7,6 +7,7 @@ pub mod admission;
 pub mod code;
 pub mod contact;
 pub mod events;
+pub mod hash_budget;
 pub mod linked;
 pub mod lockout;
 pub mod member_name;
