@@ -2637,3 +2637,76 @@ async fn withdrawals_follow_seed_002s_table_and_its_notes() -> anyhow::Result<()
     );
     tp.stop().await
 }
+
+#[tokio::test]
+async fn a_bank_account_number_is_kept_only_as_a_keyed_fingerprint() -> anyhow::Result<()> {
+    use sha2::Digest;
+    let tp = TestPlatform::start().await?;
+    let mut w = tp.wallet();
+    let ops = tp.reach().operator().await?;
+    let s = supplier_with_pin(&tp, &ops, true).await;
+    let wallet = s.wallet_id.as_str();
+    let number = "6222021234567890";
+    let account = w
+        .register_bank_account(bank_request(
+            wallet,
+            BankAccountType::Corporate,
+            "USD",
+            number,
+        ))
+        .await?
+        .into_inner()
+        .bank_account
+        .unwrap();
+    let pool = admin_pool(&tp).await;
+    // What a dump holds: no number, and no fingerprint a guess could be checked against.
+    let (row, fingerprint): (String, Vec<u8>) = sqlx::query_as(
+        "SELECT row_to_json(b)::text, account_fingerprint FROM wallet.bank_accounts b
+         WHERE bank_account_id = $1::uuid",
+    )
+    .bind(&account.bank_account_id)
+    .fetch_one(&pool)
+    .await?;
+    assert!(!row.contains(number), "{row}");
+    let unkeyed = |prefix: &[u8]| {
+        let mut h = sha2::Sha256::new();
+        h.update(prefix);
+        h.update(number.as_bytes());
+        h.finalize().to_vec()
+    };
+    assert_ne!(fingerprint, unkeyed(b""));
+    assert_ne!(fingerprint, unkeyed(b"kuajing.wallet.bank_account.v1\0"));
+    assert_eq!(fingerprint.len(), 32);
+
+    // A number registered before fingerprints were keyed is still found.
+    let legacy_number = "6222020000001111";
+    let legacy_id: uuid::Uuid = sqlx::query_scalar(
+        "INSERT INTO wallet.bank_accounts (bank_account_id, wallet_id, type, holder_name, bank_name,
+             branch_name, account_fingerprint, account_last4, swift_code, routing_code, country_code,
+             currency, created_at)
+         VALUES (gen_random_uuid(), $1::uuid, 1, 'Bright Lighting', 'Bank of China Shenzhen Branch',
+             '', $2, '1111', 'BKCHCNBJ45A', '', 'CN', 'CNY', now())
+         RETURNING bank_account_id",
+    )
+    .bind(wallet)
+    .bind({
+        let mut h = sha2::Sha256::new();
+        h.update(b"kuajing.wallet.bank_account.v1\0");
+        h.update(legacy_number.as_bytes());
+        h.finalize().to_vec()
+    })
+    .fetch_one(&pool)
+    .await?;
+    let err = w
+        .register_bank_account(bank_request(
+            wallet,
+            BankAccountType::Corporate,
+            "CNY",
+            legacy_number,
+        ))
+        .await
+        .unwrap_err();
+    refused(&err, Code::AlreadyExists, "BANK_ACCOUNT_ALREADY_REGISTERED");
+    assert_eq!(info(&err, "bank_account_id"), Some(legacy_id.to_string()));
+    tp.stop().await
+}

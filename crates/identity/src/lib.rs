@@ -23,7 +23,6 @@ mod store;
 use std::sync::Arc;
 
 use anyhow::Context;
-use base64::Engine;
 use kuajing_platform::service::BoxFuture;
 use kuajing_platform::token::SigningKey;
 use kuajing_platform::{ErrorDomain, ServiceContext, ServiceDef};
@@ -66,10 +65,8 @@ async fn build(ctx: ServiceContext, sender: Arc<dyn CodeSender>) -> anyhow::Resu
     }
     let now = ctx.clock.now();
     let secret = match &settings.secret_key {
-        Some(text) => base64::engine::general_purpose::STANDARD
-            .decode(text.trim())
-            .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text.trim()))
-            .context("KJ_IDENTITY_SECRET_KEY is not base64")?,
+        Some(text) => kuajing_platform::config::decode_key(text)
+            .map_err(|e| anyhow::anyhow!("KJ_IDENTITY_SECRET_KEY: {e}"))?,
         None => {
             tracing::warn!(
                 "KJ_IDENTITY_SECRET_KEY is not set: using a server secret generated and kept in \

@@ -325,6 +325,9 @@ fn keys() -> anyhow::Result<()> {
     for (variable, value) in kuajing_identity::binary::generated_secrets()? {
         println!("{variable}={value}");
     }
+    println!("# wallet's key of bank-account fingerprints (a secret):");
+    let (variable, value) = kuajing_wallet::settings::generated_key()?;
+    println!("{variable}={value}");
     let exp = chrono::Utc::now() + chrono::Duration::hours(24);
     println!("# operator token, valid 24 hours:");
     println!(

@@ -105,6 +105,7 @@ impl Processes {
         let keyring = Keyring::generate(&SERVICES)?;
         // Identity's binary takes its server secret and signing key only from outside.
         let identity_secrets = kuajing_identity::binary::generated_secrets()?;
+        let wallet_key = kuajing_wallet::settings::generated_key()?;
         let port_of = |name: &str, instance: usize| -> u16 {
             let offset = ["edge", "identity", "wallet", "authorization", "order", "fx"]
                 .iter()
@@ -154,6 +155,9 @@ impl Processes {
                             .iter()
                             .map(|(k, v)| ((*k).to_owned(), v.clone())),
                     );
+                }
+                if name == "wallet" {
+                    env.push((wallet_key.0.to_owned(), wallet_key.1.clone()));
                 }
                 env.extend(
                     extra_env

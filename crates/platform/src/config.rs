@@ -273,3 +273,14 @@ impl<T: Clone> Default for OwnSettings<T> {
         Self::new()
     }
 }
+
+/// A secret key given in the environment: base64, standard or URL-safe, padded or not.
+pub fn decode_key(text: &str) -> Result<Vec<u8>, String> {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    let text = text.trim();
+    STANDARD
+        .decode(text)
+        .or_else(|_| URL_SAFE_NO_PAD.decode(text.trim_end_matches('=')))
+        .map_err(|_| "not base64".to_owned())
+}

@@ -14,6 +14,7 @@ pub mod outbound;
 pub mod page;
 pub mod server;
 pub mod service;
+pub mod service_secrets;
 pub mod telemetry;
 pub mod time;
 pub mod tls;

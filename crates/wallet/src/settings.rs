@@ -1,4 +1,5 @@
-//! The wallet's own settings: how transfers are batched. Each is an environment variable
+//! The wallet's own settings: how transfers are batched, and the key of bank-account
+//! fingerprints. Each is an environment variable
 //! and a flag of the `kuajing-wallet` binary (listed by `--help` under "Wallet").
 //!
 //! Inside `kuajing up` or the testkit the wallet reads them from its options and the
@@ -17,6 +18,11 @@ pub struct WalletArgs {
     #[arg(long, env = "KJ_WALLET_BATCH_WORKERS", default_value_t = crate::batch::DEFAULT_WORKERS,
           value_parser = clap::value_parser!(u16).range(1..=64))]
     pub batch_workers: u16,
+    /// Key of bank-account fingerprints: base64 of at least 32 random bytes (`kuajing keys`
+    /// prints one). The kuajing-wallet binary refuses to start without it; `kuajing up` and
+    /// the tests use one generated and kept in the wallet schema.
+    #[arg(long, env = "KJ_WALLET_FINGERPRINT_KEY", hide_env_values = true)]
+    pub fingerprint_key: Option<String>,
 }
 
 /// The settings the wallet runs with.
@@ -24,6 +30,10 @@ pub struct WalletArgs {
 pub struct Settings {
     /// Batch workers, or `None` for one transaction per transfer.
     pub batch_workers: Option<usize>,
+    /// The configured fingerprint key (base64), if any.
+    pub fingerprint_key: Option<String>,
+    /// Refuse to start without a configured key (the binary; not `kuajing up`).
+    pub key_required: bool,
 }
 
 impl WalletArgs {
@@ -31,12 +41,28 @@ impl WalletArgs {
     pub fn settings(&self) -> Settings {
         Settings {
             batch_workers: (self.batch == "on").then_some(usize::from(self.batch_workers)),
+            fingerprint_key: self
+                .fingerprint_key
+                .clone()
+                .filter(|k| !k.trim().is_empty()),
+            key_required: false,
         }
     }
 }
 
 static SETTINGS: kuajing_platform::config::OwnSettings<Settings> =
     kuajing_platform::config::OwnSettings::new();
+
+/// A fresh fingerprint key, as `kuajing keys` prints it and process runs pass it.
+pub fn generated_key() -> anyhow::Result<(&'static str, String)> {
+    use base64::Engine as _;
+    let mut key = [0u8; 32];
+    getrandom::fill(&mut key).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    Ok((
+        "KJ_WALLET_FINGERPRINT_KEY",
+        base64::engine::general_purpose::STANDARD.encode(key),
+    ))
+}
 
 /// Makes `settings` the ones the service uses (the binary calls this after parsing its
 /// flags). Only the first call counts.
@@ -67,13 +93,17 @@ mod tests {
         assert_eq!(
             parse(&[]).unwrap(),
             Settings {
-                batch_workers: Some(1)
+                batch_workers: Some(1),
+                fingerprint_key: None,
+                key_required: false,
             }
         );
         assert_eq!(
             parse(&["--batch", "off"]).unwrap(),
             Settings {
-                batch_workers: None
+                batch_workers: None,
+                fingerprint_key: None,
+                key_required: false,
             }
         );
         assert_eq!(

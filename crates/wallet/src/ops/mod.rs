@@ -98,6 +98,8 @@ pub struct Ctx {
     pub svc: ServiceContext,
     /// Groups concurrent transfers into shared transactions, when enabled.
     pub batcher: Option<crate::batch::Batcher>,
+    /// Key of bank-account fingerprints.
+    pub fingerprint_key: [u8; 32],
 }
 
 impl Ctx {

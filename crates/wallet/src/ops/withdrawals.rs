@@ -48,7 +48,21 @@ pub const INVALID_STATUS_TRANSITION: &str = "INVALID_STATUS_TRANSITION";
 /// Reason: the bank account is already registered.
 pub const BANK_ACCOUNT_ALREADY_REGISTERED: &str = "BANK_ACCOUNT_ALREADY_REGISTERED";
 
-fn fingerprint(account_number: &str) -> Vec<u8> {
+/// A bank-account number's keyed fingerprint (BLAKE2b MAC under the wallet's fingerprint
+/// key): it finds a number registered again, and a database dump cannot be searched for a
+/// guessed number without the key.
+fn fingerprint(key: &[u8; 32], account_number: &str) -> Vec<u8> {
+    use blake2::digest::{KeyInit, Mac};
+    let mut mac = <blake2::Blake2bMac<blake2::digest::consts::U32> as KeyInit>::new_from_slice(key)
+        .expect("a 32-byte key fits BLAKE2b");
+    mac.update(b"kuajing.wallet.bank_account.v2\0");
+    mac.update(account_number.as_bytes());
+    mac.finalize().into_bytes().to_vec()
+}
+
+/// The unkeyed fingerprint rows registered before the keyed one carry (still matched, so a
+/// number registered then is still found; new rows never store it).
+fn legacy_fingerprint(account_number: &str) -> Vec<u8> {
     let mut h = Sha256::new();
     h.update(b"kuajing.wallet.bank_account.v1\0");
     h.update(account_number.as_bytes());
@@ -128,13 +142,27 @@ pub async fn register_bank_account(
         currency.expect("ok"),
     );
     let now = ctx.now();
-    let fp = fingerprint(&number);
+    let fp = fingerprint(&ctx.fingerprint_key, &number);
+    let legacy = legacy_fingerprint(&number);
     let last4: String = number[number.len() - 4..].to_owned();
     let req = &req;
     idempotency::run(&ctx.svc.pool, ctx.errors(), "RegisterBankAccount", &req.request_id, req, |mut tx| async move {
         require_wallet(&mut tx, ctx.errors(), wallet_id).await?;
         let id = Uuid::now_v7();
-        let row = sqlx::query(
+        let registered: Option<Uuid> = sqlx::query_scalar(
+            "SELECT bank_account_id FROM bank_accounts WHERE wallet_id = $1
+             AND account_fingerprint = ANY($2) AND bank_name = $3 AND currency = $4",
+        )
+        .bind(wallet_id)
+        .bind([fp.clone(), legacy.clone()])
+        .bind(req.bank_name.trim())
+        .bind(currency.code())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(internal)?;
+        let row = match registered {
+            Some(_) => None,
+            None => sqlx::query(
             "INSERT INTO bank_accounts (bank_account_id, wallet_id, type, holder_name, bank_name, branch_name,
                  account_fingerprint, account_last4, swift_code, routing_code, country_code, currency, created_at)
              VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)
@@ -156,14 +184,15 @@ pub async fn register_bank_account(
         .bind(now)
         .fetch_optional(&mut *tx)
         .await
-        .map_err(internal)?;
+        .map_err(internal)?,
+        };
         let Some(row) = row else {
             let existing: Uuid = sqlx::query_scalar(
-                "SELECT bank_account_id FROM bank_accounts WHERE wallet_id = $1 AND account_fingerprint = $2
-                 AND bank_name = $3 AND currency = $4",
+                "SELECT bank_account_id FROM bank_accounts WHERE wallet_id = $1
+                 AND account_fingerprint = ANY($2) AND bank_name = $3 AND currency = $4",
             )
             .bind(wallet_id)
-            .bind(&fp)
+            .bind([fp.clone(), legacy.clone()])
             .bind(req.bank_name.trim())
             .bind(currency.code())
             .fetch_one(&mut *tx)
