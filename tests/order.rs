@@ -2925,3 +2925,103 @@ async fn a_slow_step_keeps_its_lease_and_no_second_driver_takes_over() -> anyhow
     conn.close().await.ok();
     tp.stop().await
 }
+
+#[tokio::test]
+async fn a_short_ship_by_warns_and_a_late_first_shipment_counts_against_the_on_time_rate()
+-> anyhow::Result<()> {
+    let tp = TestPlatform::start().await?;
+    let ops = operator_account(&tp).await;
+    let s = supplier(&tp, &ops, false, false).await;
+    let mut w = tp.wallet();
+    let collection = w
+        .create_receiving_account(wpb::CreateReceivingAccountRequest {
+            request_id: rid(),
+            wallet_id: s.wallet_id.clone(),
+            currency_code: "USD".into(),
+            display_name: "USD collection".into(),
+            purpose: wpb::ReceivingAccountPurpose::TradeCollection as i32,
+        })
+        .await?
+        .into_inner()
+        .receiving_account
+        .unwrap();
+    let mut o = orders(&tp);
+    let with_days = |days: i32| {
+        let mut req = draft(&s, "USD", seed_lines());
+        if let Some(st) = req.shipping_terms.as_mut() {
+            st.ship_by = Some(ShipBy {
+                rule: Some(ship_by::Rule::DaysAfterPayment(days)),
+            });
+        }
+        req
+    };
+    let warned = |order: &Order| match &order.details {
+        Some(order::Details::Trade(t)) => t.warnings.iter().any(|w| w.code == "SHIP_BY_SOON"),
+        _ => false,
+    };
+    // Seed 002: "填写0-2天很容易逾期" — two days or less warns; three does not.
+    let hurried = draft_ta(&tp, with_days(1)).await?;
+    assert!(warned(&hurried), "{hurried:?}");
+    assert!(warned(&draft_ta(&tp, with_days(2)).await?));
+    let relaxed = draft_ta(&tp, with_days(10)).await?;
+    assert!(!warned(&relaxed));
+
+    // Both paid in full now: ship-by deadlines one and ten days from here.
+    let mut paid = Vec::new();
+    for drafted in [&hurried, &relaxed] {
+        w.record_inbound_remittance(remittance(&collection, "2500.00"))
+            .await?;
+        let r = w
+            .list_remittances(wpb::ListRemittancesRequest {
+                wallet_id: s.wallet_id.clone(),
+                ..Default::default()
+            })
+            .await?
+            .into_inner()
+            .remittances
+            .into_iter()
+            .find(|r| amount(&r.unallocated_amount) == dec("2500"))
+            .expect("an unallocated remittance");
+        let mut last = None;
+        for (target, value) in [
+            (PaymentTarget::Prepayment, "750.00"),
+            (PaymentTarget::Balance, "1750.00"),
+        ] {
+            last = o
+                .link_remittance_to_order(LinkRemittanceToOrderRequest {
+                    request_id: rid(),
+                    order_id: drafted.order_id.clone(),
+                    remittance_id: r.remittance_id.clone(),
+                    target: target as i32,
+                    amount: m("USD", value),
+                })
+                .await?
+                .into_inner()
+                .order;
+        }
+        let order = last.expect("order");
+        assert_eq!(status(&order), OrderStatus::AwaitingShipment);
+        paid.push(order);
+    }
+
+    // Two days later both ship: the one-day order late, the ten-day one on time.
+    tp.clock().advance(Duration::from_secs(2 * 86_400));
+    let mut shipped = Vec::new();
+    for order in &paid {
+        let mut req = ship_all(order);
+        req.shipment.as_mut().unwrap().ship_time =
+            Some(kuajing_platform::time::to_proto(tp.clock().now()));
+        shipped.push(o.add_shipment(req).await?.into_inner().order.unwrap());
+    }
+    assert!(shipped[0].shipped_late, "{:?}", shipped[0]);
+    assert!(!shipped[1].shipped_late);
+    let counts = o
+        .count_orders_by_status(CountOrdersByStatusRequest {
+            supplier_account_id: s.account_id.clone(),
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    assert_eq!((counts.shipped_on_time, counts.shipped_late), (1, 1));
+    tp.stop().await
+}

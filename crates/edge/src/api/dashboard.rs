@@ -262,7 +262,35 @@ pub async fn get_supplier_workbench(
         orders_awaiting_payment: awaiting.orders,
         orders_awaiting_payment_page: awaiting.page,
         admissions,
+        on_time_shipment_rate: rate(counts.shipped_on_time, counts.shipped_late),
+        shipped_on_time: counts.shipped_on_time,
+        shipped_late: counts.shipped_late,
         unavailable_sections: sections.finish()?,
         calculate_time: Some(kuajing_platform::time::to_proto(edge.clock.now())),
     })
+}
+
+/// `on_time` over all shipped, to four places ("0.9500"); empty before any shipped.
+fn rate(on_time: i64, late: i64) -> String {
+    let all = on_time.saturating_add(late);
+    if all <= 0 {
+        return String::new();
+    }
+    // Rounded half up in ten-thousandths.
+    let tenths = (on_time.saturating_mul(20_000) / all + 1) / 2;
+    format!("{}.{:04}", tenths / 10_000, tenths % 10_000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rate;
+
+    #[test]
+    fn the_on_time_rate_has_four_places_and_none_before_a_shipment() {
+        assert_eq!(rate(0, 0), "");
+        assert_eq!(rate(19, 1), "0.9500");
+        assert_eq!(rate(2, 1), "0.6667");
+        assert_eq!(rate(3, 0), "1.0000");
+        assert_eq!(rate(0, 4), "0.0000");
+    }
 }

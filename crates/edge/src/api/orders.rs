@@ -332,6 +332,8 @@ pub async fn count_orders_by_status(
         status_counts: r.status_counts,
         group_counts: r.group_counts,
         total: r.total,
+        shipped_on_time: r.shipped_on_time,
+        shipped_late: r.shipped_late,
     })
 }
 

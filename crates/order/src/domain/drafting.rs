@@ -171,6 +171,25 @@ pub fn ship_by(
     }
 }
 
+/// Seed 002 at the ship-by field: "填写0-2天很容易逾期，建议预留相对充足的发货时间" (0 to 2 days
+/// is easily missed; leave enough time). A rule that leaves two days or less warns.
+pub const SHIP_BY_SOON_DAYS: i64 = 2;
+
+/// Whether `rule`, drafted at `now`, leaves [`SHIP_BY_SOON_DAYS`] or less to ship.
+pub fn ship_by_soon(rule: ShipBy, now: DateTime<Utc>) -> bool {
+    match rule {
+        ShipBy::DaysAfterPayment(n) => i64::from(n) <= SHIP_BY_SOON_DAYS,
+        ShipBy::FixedDate(d) => {
+            calendar::pacific_end_of_day(d) - now <= chrono::Duration::days(SHIP_BY_SOON_DAYS)
+        }
+    }
+}
+
+/// Whether a first shipment at `shipped` missed the deadline (按时发货率 counts it late).
+pub fn shipped_late(shipped: DateTime<Utc>, ship_by: Option<DateTime<Utc>>) -> bool {
+    ship_by.is_some_and(|deadline| shipped > deadline)
+}
+
 /// The ship-by deadline: for a fixed date, its end in US Pacific time; for days after
 /// payment, `days` after the prepayment completed (unknown before).
 pub fn ship_by_time(
@@ -191,6 +210,27 @@ mod tests {
 
     fn d(s: &str) -> Decimal {
         Decimal::from_str_exact(s).unwrap()
+    }
+
+    #[test]
+    fn two_days_or_less_to_ship_warns() {
+        let now = Utc::now();
+        assert!(ship_by_soon(ShipBy::DaysAfterPayment(0), now));
+        assert!(ship_by_soon(ShipBy::DaysAfterPayment(2), now));
+        assert!(!ship_by_soon(ShipBy::DaysAfterPayment(3), now));
+        let date = |days: i64| (now + chrono::Duration::days(days)).date_naive();
+        assert!(ship_by_soon(ShipBy::FixedDate(date(1)), now));
+        assert!(!ship_by_soon(ShipBy::FixedDate(date(10)), now));
+    }
+
+    #[test]
+    fn a_first_shipment_after_the_deadline_is_late() {
+        let t = Utc::now();
+        let hour = chrono::Duration::hours(1);
+        assert!(shipped_late(t + hour, Some(t)));
+        assert!(!shipped_late(t, Some(t)));
+        assert!(!shipped_late(t - hour, Some(t)));
+        assert!(!shipped_late(t + hour, None), "no deadline, nothing late");
     }
 
     fn seed_destinations() -> Vec<RefusedDestination> {

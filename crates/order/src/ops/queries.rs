@@ -300,6 +300,18 @@ pub async fn count(
         .fetch_all(&ctx.svc.pool)
         .await
         .map_err(internal)?;
+    // The on-time shipment rate's counts, under the same filter.
+    let sql = format!(
+        "SELECT count(*) FILTER (WHERE first_shipped_at <= ship_by_at) AS on_time,
+                count(*) FILTER (WHERE first_shipped_at > ship_by_at) AS late
+         FROM orders WHERE {WHERE}"
+    );
+    let punctuality = bind(&f, sqlx::query(sqlx::AssertSqlSafe(sql)))
+        .fetch_one(&ctx.svc.pool)
+        .await
+        .map_err(internal)?;
+    let shipped_on_time: i64 = punctuality.try_get("on_time").map_err(internal)?;
+    let shipped_late: i64 = punctuality.try_get("late").map_err(internal)?;
     let mut status_counts = Vec::new();
     let mut groups: HashMap<i32, i64> = HashMap::new();
     let mut total = 0;
@@ -332,5 +344,7 @@ pub async fn count(
             })
             .collect(),
         total,
+        shipped_on_time,
+        shipped_late,
     })
 }

@@ -170,6 +170,13 @@ pub async fn add(
                 deliver_time: None,
                 create_time: Some(time::to_proto(now)),
             };
+            if o.shipments.is_empty() {
+                let deadline = super::pricing::trade(&o)
+                    .and_then(|t| t.shipping_terms.as_ref())
+                    .and_then(|s| s.ship_by_time.as_ref())
+                    .and_then(time::from_proto);
+                o.shipped_late = crate::domain::drafting::shipped_late(ship_time, deadline);
+            }
             o.shipments.push(shipment.clone());
             o.status = to as i32;
             if to == OrderStatus::Shipped {

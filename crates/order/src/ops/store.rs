@@ -84,6 +84,8 @@ struct Columns {
     paid_at: Option<DateTime<Utc>>,
     auto_confirm_at: Option<DateTime<Utc>>,
     expire_at: Option<DateTime<Utc>>,
+    ship_by_at: Option<DateTime<Utc>>,
+    first_shipped_at: Option<DateTime<Utc>>,
 }
 
 fn small(n: i32) -> i16 {
@@ -125,6 +127,8 @@ fn columns(o: &Order) -> Columns {
         expire_at: (status == OrderStatus::Unpaid)
             .then(|| ts(o.expire_time.as_ref()))
             .flatten(),
+        ship_by_at: None,
+        first_shipped_at: o.shipments.first().and_then(|s| ts(s.ship_time.as_ref())),
     };
     match &o.details {
         Some(order::Details::Marketplace(m)) => {
@@ -148,6 +152,7 @@ fn columns(o: &Order) -> Columns {
             c.salesperson = t.salesperson.clone();
             c.export_method = small(t.export_method);
             if let Some(st) = &t.shipping_terms {
+                c.ship_by_at = ts(st.ship_by_time.as_ref());
                 c.shipping_method = small(st.shipping_method);
                 c.destination = st
                     .address
@@ -242,7 +247,7 @@ pub async fn save(
              currency = $7, total_amount = $8, destination_region_code = $9, export_method = $10,
              shipping_method = $11, payment_method = $12, salesperson = $13, product_text = $14,
              pending_payment_id = $15, paid_at = $16, auto_confirm_at = $17, expire_at = $18,
-             version = $19, updated_at = $20, doc = $21
+             version = $19, updated_at = $20, doc = $21, ship_by_at = $22, first_shipped_at = $23
          WHERE order_id = $1",
     )
     .bind(Uuid::try_parse(&order.order_id).map_err(internal)?)
@@ -266,6 +271,8 @@ pub async fn save(
     .bind(version)
     .bind(now)
     .bind(order.encode_to_vec())
+    .bind(c.ship_by_at)
+    .bind(c.first_shipped_at)
     .execute(conn)
     .await
     .map_err(internal)?;

@@ -511,6 +511,9 @@ pub async fn parties(ctx: &Ctx, order: &mut Order, now: DateTime<Utc>) -> Result
     Ok(Parties { membership })
 }
 
+/// Warning: the ship-by leaves two days or less (seed 002: "填写0-2天很容易逾期").
+pub const SHIP_BY_SOON: &str = "SHIP_BY_SOON";
+
 /// The business rules that need fx, then the fees: refused destination, prepayment
 /// minimum, convenient shipping, payment-method limit, and (after a modification) the
 /// total against what was received. Fills fees, warnings and the ship-by deadline.
@@ -621,6 +624,14 @@ pub async fn check_rules(
                 .collect()
         })
         .unwrap_or_default();
+    let mut warnings = warnings;
+    if rule.is_some_and(|r| drafting::ship_by_soon(r, ctx.now())) {
+        warnings.push(OrderWarning {
+            code: SHIP_BY_SOON.to_owned(),
+            message: "two days or less to ship is easily missed (seed 002); leave enough time"
+                .to_owned(),
+        });
+    }
     let prepaid_at = terms
         .prepayment_complete_time
         .as_ref()
