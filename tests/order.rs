@@ -1848,6 +1848,23 @@ async fn a_failure_at_any_saga_step_leaves_no_money_held_and_no_limit_reserved()
             dec("0"),
             "{step:?} {point}: CNH held"
         );
+        // A conversion that completed is kept, not reversed (PaymentStepKind FX_CONVERSION):
+        // the CNH it bought stays available in the buyer's wallet, the USD sold is gone.
+        if step == K::FxConversion && point == "AFTER_STEP" {
+            let p = payment(&tp, &payment_id).await;
+            let conversion = p.conversion.clone().expect("the conversion made");
+            let fx_step = p
+                .steps
+                .iter()
+                .find(|s| s.kind == K::FxConversion as i32)
+                .expect("fx step");
+            assert_eq!(fx_step.state, PaymentStepState::Succeeded as i32, "{p:?}");
+            assert_eq!(
+                balance(&tp, &b.wallet_id, "CNH").await.0,
+                cnh + amount(&conversion.buy_amount),
+                "the bought CNH stays available"
+            );
+        }
         assert_eq!(
             reserved(&tp, &mandate.mandate_id).await.0,
             dec("0"),
