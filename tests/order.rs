@@ -170,6 +170,27 @@ fn ship_all(o: &Order) -> AddShipmentRequest {
     }
 }
 
+/// The supplier's USD trade-collection account (where Trade Assurance buyers remit).
+async fn usd_collection(
+    w: &mut kuajing_proto::wallet::v1::wallet_service_client::WalletServiceClient<
+        kuajing_testkit::Channel,
+    >,
+    s: &Party,
+) -> wpb::ReceivingAccount {
+    w.create_receiving_account(wpb::CreateReceivingAccountRequest {
+        request_id: rid(),
+        wallet_id: s.wallet_id.clone(),
+        currency_code: "USD".into(),
+        display_name: "USD collection".into(),
+        purpose: wpb::ReceivingAccountPurpose::TradeCollection as i32,
+    })
+    .await
+    .expect("a collection account")
+    .into_inner()
+    .receiving_account
+    .expect("receiving account")
+}
+
 /// Sets fresh mid rates (fx refuses rates older than a day: tests that move the clock a
 /// month refresh them, as the rate source would).
 async fn refresh_rates(tp: &TestPlatform) {
@@ -1128,18 +1149,7 @@ async fn the_trade_assurance_sale_links_remittances_ships_with_proof_and_complet
     let ops = operator_account(&tp).await;
     let s = supplier(&tp, &ops, false, false).await;
     let mut w = tp.wallet();
-    let collection = w
-        .create_receiving_account(wpb::CreateReceivingAccountRequest {
-            request_id: rid(),
-            wallet_id: s.wallet_id.clone(),
-            currency_code: "USD".into(),
-            display_name: "USD collection".into(),
-            purpose: wpb::ReceivingAccountPurpose::TradeCollection as i32,
-        })
-        .await?
-        .into_inner()
-        .receiving_account
-        .unwrap();
+    let collection = usd_collection(&mut w, &s).await;
     let mut o = orders(&tp);
     let drafted = draft_ta(&tp, draft(&s, "USD", seed_lines())).await?;
     let Some(order::Details::Trade(t)) = &drafted.details else {
@@ -1481,18 +1491,7 @@ async fn the_trade_assurance_sale_links_remittances_ships_with_proof_and_complet
     // Agent-export proceeds leave only by withdrawal: a supplier with nothing else can't
     // pay a refund, and the refund stays open.
     let agent = supplier(&tp, &ops, false, false).await;
-    let agent_collection = w
-        .create_receiving_account(wpb::CreateReceivingAccountRequest {
-            request_id: rid(),
-            wallet_id: agent.wallet_id.clone(),
-            currency_code: "USD".into(),
-            display_name: "USD collection".into(),
-            purpose: wpb::ReceivingAccountPurpose::TradeCollection as i32,
-        })
-        .await?
-        .into_inner()
-        .receiving_account
-        .unwrap();
+    let agent_collection = usd_collection(&mut w, &agent).await;
     let mut ad = draft(&agent, "USD", vec![line("valves", "", 2, "100.00", "USD")]);
     ad.buyer_account_id = payer.account_id.clone();
     ad.export_method = ExportMethod::AgentExport as i32;
@@ -2950,18 +2949,7 @@ async fn a_short_ship_by_warns_and_a_late_first_shipment_counts_against_the_on_t
     let ops = operator_account(&tp).await;
     let s = supplier(&tp, &ops, false, false).await;
     let mut w = tp.wallet();
-    let collection = w
-        .create_receiving_account(wpb::CreateReceivingAccountRequest {
-            request_id: rid(),
-            wallet_id: s.wallet_id.clone(),
-            currency_code: "USD".into(),
-            display_name: "USD collection".into(),
-            purpose: wpb::ReceivingAccountPurpose::TradeCollection as i32,
-        })
-        .await?
-        .into_inner()
-        .receiving_account
-        .unwrap();
+    let collection = usd_collection(&mut w, &s).await;
     let mut o = orders(&tp);
     let with_days = |days: i32| {
         let mut req = draft(&s, "USD", seed_lines());

@@ -60,6 +60,27 @@ fn fingerprint(key: &[u8; 32], account_number: &str) -> Vec<u8> {
     mac.finalize().into_bytes().to_vec()
 }
 
+/// The bank account of `wallet` with one of `fingerprints`, at that bank, in that currency.
+async fn registered(
+    tx: &mut PgConnection,
+    wallet_id: Uuid,
+    fingerprints: &[Vec<u8>],
+    bank_name: &str,
+    currency: Currency,
+) -> Result<Option<Uuid>, Status> {
+    sqlx::query_scalar(
+        "SELECT bank_account_id FROM bank_accounts WHERE wallet_id = $1
+         AND account_fingerprint = ANY($2) AND bank_name = $3 AND currency = $4",
+    )
+    .bind(wallet_id)
+    .bind(fingerprints)
+    .bind(bank_name)
+    .bind(currency.code())
+    .fetch_optional(tx)
+    .await
+    .map_err(internal)
+}
+
 /// The unkeyed fingerprint rows registered before the keyed one carry (still matched, so a
 /// number registered then is still found; new rows never store it).
 fn legacy_fingerprint(account_number: &str) -> Vec<u8> {
@@ -149,18 +170,9 @@ pub async fn register_bank_account(
     idempotency::run(&ctx.svc.pool, ctx.errors(), "RegisterBankAccount", &req.request_id, req, |mut tx| async move {
         require_wallet(&mut tx, ctx.errors(), wallet_id).await?;
         let id = Uuid::now_v7();
-        let registered: Option<Uuid> = sqlx::query_scalar(
-            "SELECT bank_account_id FROM bank_accounts WHERE wallet_id = $1
-             AND account_fingerprint = ANY($2) AND bank_name = $3 AND currency = $4",
-        )
-        .bind(wallet_id)
-        .bind([fp.clone(), legacy.clone()])
-        .bind(req.bank_name.trim())
-        .bind(currency.code())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(internal)?;
-        let row = match registered {
+        let fingerprints = [fp.clone(), legacy.clone()];
+        let bank_name = req.bank_name.trim();
+        let row = match registered(&mut tx, wallet_id, &fingerprints, bank_name, currency).await? {
             Some(_) => None,
             None => sqlx::query(
             "INSERT INTO bank_accounts (bank_account_id, wallet_id, type, holder_name, bank_name, branch_name,
@@ -187,17 +199,10 @@ pub async fn register_bank_account(
         .map_err(internal)?,
         };
         let Some(row) = row else {
-            let existing: Uuid = sqlx::query_scalar(
-                "SELECT bank_account_id FROM bank_accounts WHERE wallet_id = $1
-                 AND account_fingerprint = ANY($2) AND bank_name = $3 AND currency = $4",
-            )
-            .bind(wallet_id)
-            .bind([fp.clone(), legacy.clone()])
-            .bind(req.bank_name.trim())
-            .bind(currency.code())
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(internal)?;
+            // Registered before, or by a concurrent request that won the insert.
+            let existing = registered(&mut tx, wallet_id, &fingerprints, bank_name, currency)
+                .await?
+                .ok_or_else(|| internal("a conflicting bank account vanished"))?;
             let mut md = HashMap::new();
             md.insert("bank_account_id".to_owned(), existing.to_string());
             return Err(ctx.errors().refuse_with(Code::AlreadyExists, BANK_ACCOUNT_ALREADY_REGISTERED, "this bank account is already registered", md));
