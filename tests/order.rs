@@ -3030,3 +3030,42 @@ async fn a_short_ship_by_warns_and_a_late_first_shipment_counts_against_the_on_t
     assert_eq!((counts.shipped_on_time, counts.shipped_late), (1, 1));
     tp.stop().await
 }
+
+#[tokio::test]
+async fn boleto_takes_at_most_usd_3000_a_month_per_buyer() -> anyhow::Result<()> {
+    let tp = TestPlatform::start().await?;
+    let ops = operator_account(&tp).await;
+    let s = supplier(&tp, &ops, false, false).await;
+    let boleto = |price: &str, email: &str| {
+        let mut req = draft(&s, "USD", vec![line("lamps", "", 1, price, "USD")]);
+        req.payment_method = PaymentMethod::Boleto as i32;
+        req.payment_terms = Some(PaymentTerms {
+            prepayment: m("USD", price),
+            ..PaymentTerms::default()
+        });
+        if let Some(b) = req.buyer.as_mut() {
+            b.email = email.to_owned();
+        }
+        req
+    };
+    // Seed 002: Boleto, USD 3,000 a month. This buyer's month: 2,000 then 1,000 (equal is
+    // allowed), then not a cent more.
+    draft_ta(&tp, boleto("2000.00", "maria@compras.example")).await?;
+    draft_ta(&tp, boleto("1000.00", "Maria@Compras.example")).await?;
+    let err = draft_ta(&tp, boleto("1.00", "maria@compras.example"))
+        .await
+        .expect_err("over the month");
+    refused(
+        &err,
+        Code::FailedPrecondition,
+        "PAYMENT_METHOD_MONTHLY_LIMIT_EXCEEDED",
+    );
+    assert_eq!(metadata(&err, "used").as_deref(), Some("3000.00"));
+    assert_eq!(metadata(&err, "limit").as_deref(), Some("3000.00"));
+    // Another buyer has a month of its own; the next month starts again.
+    draft_ta(&tp, boleto("1.00", "joao@compras.example")).await?;
+    tp.clock().advance(Duration::from_secs(32 * 86_400));
+    refresh_rates(&tp).await;
+    draft_ta(&tp, boleto("1.00", "maria@compras.example")).await?;
+    tp.stop().await
+}

@@ -56,6 +56,9 @@ pub const CONVENIENT_SHIPPING_OVER_LIMIT: &str = "CONVENIENT_SHIPPING_OVER_LIMIT
 pub const CONVENIENT_SHIPPING_NOT_ALLOWED: &str = "CONVENIENT_SHIPPING_NOT_ALLOWED";
 /// Reason: a due payment above the method's limit.
 pub const PAYMENT_METHOD_LIMIT_EXCEEDED: &str = "PAYMENT_METHOD_LIMIT_EXCEEDED";
+/// Reason: the buyer's orders of the month by this method would pass its monthly limit
+/// (Boleto: USD 3,000 a month, seed 002).
+pub const PAYMENT_METHOD_MONTHLY_LIMIT_EXCEEDED: &str = "PAYMENT_METHOD_MONTHLY_LIMIT_EXCEEDED";
 /// Reason: a supplier draft without an export method.
 pub const EXPORT_METHOD_REQUIRED: &str = "EXPORT_METHOD_REQUIRED";
 /// Reason: the new total is below what was received.
@@ -511,6 +514,34 @@ pub async fn parties(ctx: &Ctx, order: &mut Order, now: DateTime<Utc>) -> Result
     Ok(Parties { membership })
 }
 
+/// Totals by currency of the buyer's other open orders of `order`'s kind by `method`
+/// created this calendar month (UTC): what a monthly method limit counts.
+async fn month_use(
+    ctx: &Ctx,
+    order: &Order,
+    buyer_email: &str,
+    method: PaymentMethod,
+) -> Result<Vec<(Currency, Decimal)>, Status> {
+    let rows: Vec<(String, Decimal)> = sqlx::query_as(
+        "SELECT currency, sum(total_amount) FROM orders
+         WHERE kind = $1 AND payment_method = $2 AND buyer_email = $3 AND status <> $4
+           AND order_id <> $5 AND created_at >= date_trunc('month', $6 AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
+         GROUP BY currency",
+    )
+    .bind(i16::try_from(order.kind).unwrap_or(0))
+    .bind(method as i16)
+    .bind(buyer_email)
+    .bind(kuajing_proto::order::v1::OrderStatus::Closed as i16)
+    .bind(uuid::Uuid::try_parse(&order.order_id).unwrap_or_default())
+    .bind(ctx.now())
+    .fetch_all(&ctx.svc.pool)
+    .await
+    .map_err(internal)?;
+    rows.into_iter()
+        .map(|(c, sum)| Ok((c.parse::<Currency>().map_err(internal)?, sum)))
+        .collect()
+}
+
 /// Warning: the ship-by leaves two days or less (seed 002: "填写0-2天很容易逾期").
 pub const SHIP_BY_SOON: &str = "SHIP_BY_SOON";
 
@@ -602,6 +633,33 @@ pub async fn check_rules(
                 &[
                     ("payment_method", method.as_str_name().to_owned()),
                     ("limit", money(limit.currency, limit.value).amount),
+                ],
+            ));
+        }
+    }
+    if let Some(row) = pricing::method_row(ctx, kind, method, currency)
+        && let Some(monthly) = row.monthly_limit
+        && let Some(email) = t.buyer.as_ref().map(|b| b.email.to_lowercase())
+    {
+        // The month's other orders of this buyer by this method, and this one.
+        let mut used = Decimal::ZERO;
+        for (c, sum) in month_use(ctx, order, &email, method).await? {
+            used += fx.convert(sum, c, monthly.currency).await?;
+        }
+        let this = fx.convert(total, currency, monthly.currency).await?;
+        if used + this > monthly.value {
+            return Err(ctx.refuse(
+                PAYMENT_METHOD_MONTHLY_LIMIT_EXCEEDED,
+                format!(
+                    "{} takes at most {} {} a month per buyer",
+                    pricing::method_label(method),
+                    monthly.currency,
+                    monthly.value.normalize()
+                ),
+                &[
+                    ("payment_method", method.as_str_name().to_owned()),
+                    ("limit", money(monthly.currency, monthly.value).amount),
+                    ("used", money(monthly.currency, used).amount),
                 ],
             ));
         }
