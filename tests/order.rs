@@ -3069,3 +3069,36 @@ async fn boleto_takes_at_most_usd_3000_a_month_per_buyer() -> anyhow::Result<()>
     draft_ta(&tp, boleto("1.00", "maria@compras.example")).await?;
     tp.stop().await
 }
+
+#[tokio::test]
+async fn a_payment_method_takes_only_the_currencies_it_lists() -> anyhow::Result<()> {
+    let tp = TestPlatform::start().await?;
+    let ops = operator_account(&tp).await;
+    let s = supplier(&tp, &ops, false, false).await;
+    let by = |method: PaymentMethod, currency: &str| {
+        let mut req = draft(&s, currency, vec![line("lamps", "", 1, "900.00", currency)]);
+        req.payment_method = method as i32;
+        if let Some(st) = req.shipping_terms.as_mut() {
+            st.freight = m(currency, "0");
+            st.insurance = m(currency, "0");
+        }
+        req.payment_terms = Some(PaymentTerms {
+            prepayment: m(currency, "900.00"),
+            ..PaymentTerms::default()
+        });
+        req
+    };
+    // Seed 002: Western Union takes USD only; a wire takes either of the orders' currencies.
+    let err = draft_ta(&tp, by(PaymentMethod::WesternUnion, "CNY"))
+        .await
+        .expect_err("CNY by Western Union");
+    refused(
+        &err,
+        Code::FailedPrecondition,
+        "PAYMENT_METHOD_CURRENCY_NOT_SUPPORTED",
+    );
+    assert_eq!(metadata(&err, "currencies").as_deref(), Some("USD"));
+    draft_ta(&tp, by(PaymentMethod::WesternUnion, "USD")).await?;
+    draft_ta(&tp, by(PaymentMethod::InternationalWire, "CNY")).await?;
+    tp.stop().await
+}

@@ -45,8 +45,9 @@ use kuajing_proto::order::v1::{OrderStatus, PaymentMethod, PaymentState};
 /// Options of `kuajing chaos`.
 #[derive(clap::Args, Debug)]
 pub struct ChaosArgs {
-    /// Seconds of load (kills happen during it).
-    #[arg(long, default_value_t = 60)]
+    /// Seconds of load (kills happen during it); at most 3300: the clients sign in once and
+    /// access tokens live an hour at most.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3300))]
     pub seconds: u64,
     /// Concurrent clients.
     #[arg(long, default_value_t = 8)]
@@ -825,8 +826,9 @@ async fn run_on(args: &ChaosArgs, seed: u64, postgres: &mut Postgres) -> anyhow:
     };
     let mut env = vec![
         ("KJ_DB_MAX_CONNECTIONS", "4"),
-        // Sessions outlive the longest run, so no checkout fails for an expired token.
-        ("KJ_IDENTITY_ACCESS_TOKEN_TTL_SECS", "86400"),
+        // Tokens outlive the longest run (55 minutes), so no checkout fails for an expired
+        // one; an hour is the most identity issues and edge accepts.
+        ("KJ_IDENTITY_ACCESS_TOKEN_TTL_SECS", "3600"),
     ];
     env.extend(crate::procs::EDGE_LIMITS_RAISED);
     let layout = crate::procs::Layout {

@@ -163,10 +163,32 @@ pub fn method_row(
         .methods_for(kind)
         .filter(|r| r.method == method && r.enabled)
         .collect();
+    // A variant for the currency, else one open to every currency; never a row that does
+    // not take the currency (seed 002: e.g. Western Union and Boleto take USD only).
     rows.iter()
         .find(|r| r.payment_currencies.iter().any(|c| c == currency.code()))
-        .or_else(|| rows.first())
+        .or_else(|| rows.iter().find(|r| r.payment_currencies.is_empty()))
         .copied()
+}
+
+/// The currencies `method` takes for orders of `kind` (empty: every currency, or the
+/// method is not offered for the kind).
+pub fn method_currencies(ctx: &Ctx, kind: OrderKind, method: PaymentMethod) -> Vec<String> {
+    let rows: Vec<&MethodRow> = ctx
+        .rules
+        .methods_for(kind)
+        .filter(|r| r.method == method && r.enabled)
+        .collect();
+    if rows.iter().any(|r| r.payment_currencies.is_empty()) {
+        return Vec::new();
+    }
+    let mut all: Vec<String> = rows
+        .iter()
+        .flat_map(|r| r.payment_currencies.iter().cloned())
+        .collect();
+    all.sort();
+    all.dedup();
+    all
 }
 
 /// The cross-border pay tier basis of a buyer now: one statement summing the buyer's

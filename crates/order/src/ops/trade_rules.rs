@@ -56,6 +56,8 @@ pub const CONVENIENT_SHIPPING_OVER_LIMIT: &str = "CONVENIENT_SHIPPING_OVER_LIMIT
 pub const CONVENIENT_SHIPPING_NOT_ALLOWED: &str = "CONVENIENT_SHIPPING_NOT_ALLOWED";
 /// Reason: a due payment above the method's limit.
 pub const PAYMENT_METHOD_LIMIT_EXCEEDED: &str = "PAYMENT_METHOD_LIMIT_EXCEEDED";
+/// Reason: the method does not take the order's currency (e.g. Western Union: USD only).
+pub const PAYMENT_METHOD_CURRENCY_NOT_SUPPORTED: &str = "PAYMENT_METHOD_CURRENCY_NOT_SUPPORTED";
 /// Reason: the buyer's orders of the month by this method would pass its monthly limit
 /// (Boleto: USD 3,000 a month, seed 002).
 pub const PAYMENT_METHOD_MONTHLY_LIMIT_EXCEEDED: &str = "PAYMENT_METHOD_MONTHLY_LIMIT_EXCEEDED";
@@ -617,6 +619,21 @@ pub async fn check_rules(
     }
     let method =
         PaymentMethod::try_from(order.payment_method).unwrap_or(PaymentMethod::Unspecified);
+    let takes = pricing::method_currencies(ctx, kind, method);
+    if !takes.is_empty() && !takes.iter().any(|c| c == currency.code()) {
+        return Err(ctx.refuse(
+            PAYMENT_METHOD_CURRENCY_NOT_SUPPORTED,
+            format!(
+                "{} takes {} only",
+                pricing::method_label(method),
+                takes.join(", ")
+            ),
+            &[
+                ("payment_method", method.as_str_name().to_owned()),
+                ("currencies", takes.join(",")),
+            ],
+        ));
+    }
     if let Some(row) = pricing::method_row(ctx, kind, method, currency)
         && let Some(limit) = row.payment_limit()
     {
