@@ -1086,3 +1086,55 @@ async fn a_signed_out_sessions_access_token_is_refused_within_a_poll() -> anyhow
     settles(&e, &other.access_token, Some("TOKEN_REVOKED"), 10).await;
     tp.stop().await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn revoked_sessions_page_through_a_thousand_revoked_at_one_instant() -> anyhow::Result<()> {
+    let tp = TestPlatform::start().await?;
+    let e = tp.edge();
+    let p = sign_up_via(&tp, &e, someone("manysessions"), Via::Identity).await;
+    // 1,005 sessions ended by one password change share one revoke time.
+    let at = tp.clock().now();
+    {
+        let mut conn = admin(&tp).await;
+        sqlx::query(
+            "INSERT INTO identity.sessions (session_id, account_id, roles, created_at, expires_at,
+                 revoked_at, revoke_reason)
+             SELECT gen_random_uuid(), $1::uuid, '{buyer}', $2, $2 + interval '1 day', $2,
+                 'PASSWORD_CHANGED'
+             FROM generate_series(1, 1005)",
+        )
+        .bind(&p.account_id)
+        .bind(at)
+        .execute(&mut conn)
+        .await?;
+    }
+    let mut identity = crate::support::identity_as(&tp, "edge");
+    let since = Some(kuajing_platform::time::to_proto(at));
+    let first = identity
+        .list_revoked_sessions(idp::ListRevokedSessionsRequest {
+            revoked_since: since,
+            after_session_id: String::new(),
+        })
+        .await?
+        .into_inner();
+    assert_eq!((first.revoked_sessions.len(), first.more), (1000, true));
+    let last = first.revoked_sessions.last().expect("a row");
+    let rest = identity
+        .list_revoked_sessions(idp::ListRevokedSessionsRequest {
+            revoked_since: last.revoke_time,
+            after_session_id: last.session_id.clone(),
+        })
+        .await?
+        .into_inner();
+    assert!(!rest.more);
+    let mut all: Vec<&str> = first
+        .revoked_sessions
+        .iter()
+        .chain(&rest.revoked_sessions)
+        .map(|s| s.session_id.as_str())
+        .collect();
+    all.sort_unstable();
+    all.dedup();
+    assert!(all.len() >= 1005, "every session once: {}", all.len());
+    tp.stop().await
+}

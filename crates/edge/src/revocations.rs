@@ -6,7 +6,8 @@
 //! so every replica refuses within one poll; a new process first reads the last hour, the
 //! longest any access token lives. While identity does not answer, the copy stays as it
 //! was (tokens of sessions revoked meanwhile keep working until identity answers again or
-//! they expire).
+//! they expire). A new process polls at once, in the background: for that first round
+//! (milliseconds when identity answers) it does not yet know the last hour's revocations.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
@@ -48,12 +49,15 @@ impl Revocations {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Where the next poll starts: the latest revocation seen (asked again: two revoked at
-    /// the same instant may straddle pages), or an hour back for a new process.
+    /// Where a round starts: [`OVERLAP`] before the latest revocation seen (a revocation
+    /// stamped before that may commit after it: a password change hashes between the two),
+    /// or an hour back for a new process.
     fn since(&self, now: DateTime<Utc>) -> DateTime<Utc> {
         self.lock()
             .seen_until
-            .unwrap_or(now - chrono::Duration::seconds(MAX_LIFETIME_SECS))
+            .map_or(now - chrono::Duration::seconds(MAX_LIFETIME_SECS), |seen| {
+                seen - OVERLAP
+            })
     }
 
     /// Adds what identity answered; forgets revocations no token can outlive.
@@ -72,12 +76,17 @@ impl Revocations {
         state.revoked.retain(|_, at| *at >= horizon);
         if state.seen_until.is_none() {
             // Nothing revoked yet: next time ask from a little before now.
-            state.seen_until = Some(now - chrono::Duration::seconds(1));
+            state.seen_until = Some(now);
         }
     }
 }
 
-/// One round: every revocation since the last one seen.
+/// How far back each round reads again: longer than any revoking transaction takes from
+/// its timestamp to its commit (and than the replicas' clocks differ).
+const OVERLAP: chrono::Duration = chrono::Duration::seconds(60);
+
+/// One round: every revocation from the overlap on, page by page (a page ends inside a
+/// run of sessions revoked at one instant: the next asks after its last session id).
 async fn poll(
     up: &Upstream,
     revocations: &Revocations,
@@ -91,17 +100,23 @@ async fn poll(
         retries: 1,
     };
     let fetcher = Fetcher { upstream: up };
+    let mut cursor = (revocations.since(now), String::new());
     for _ in 0..MAX_PAGES {
         let r = crate::call!(
             fetcher,
             out(),
             identity.list_revoked_sessions(idp::ListRevokedSessionsRequest {
-                revoked_since: Some(time::to_proto(revocations.since(now))),
+                revoked_since: Some(time::to_proto(cursor.0)),
+                after_session_id: cursor.1.clone(),
             })
         )?;
         revocations.absorb(&r.revoked_sessions, now);
-        if !r.more {
-            break;
+        match r.revoked_sessions.last() {
+            Some(last) if r.more => {
+                let at = last.revoke_time.as_ref().and_then(time::from_proto);
+                cursor = (at.unwrap_or(cursor.0), last.session_id.clone());
+            }
+            _ => break,
         }
     }
     Ok(())
@@ -147,9 +162,13 @@ mod tests {
         let at = now - chrono::Duration::seconds(10);
         r.absorb(&[revoked("a", at)], now);
         assert!(r.is_revoked("a") && !r.is_revoked("b"));
-        assert_eq!(r.since(now), at);
+        assert_eq!(
+            r.since(now),
+            at - OVERLAP,
+            "a minute back: late commits are read"
+        );
         r.absorb(&[], now);
-        assert_eq!(r.since(now), at, "nothing newer: the same place");
+        assert_eq!(r.since(now), at - OVERLAP, "nothing newer: the same place");
     }
 
     #[test]

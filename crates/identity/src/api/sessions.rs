@@ -488,10 +488,15 @@ impl State {
         if since.is_none() {
             v.add("revoked_since", "a valid timestamp is required");
         }
+        let after = if req.after_session_id.is_empty() {
+            None
+        } else {
+            v.uuid("after_session_id", &req.after_session_id)
+        };
         v.finish()?;
         let since = since.ok_or_else(|| internal("a checked field is missing"))?;
         let mut conn = self.pool.acquire().await.map_err(db)?;
-        let mut rows = store::revoked_since(&mut conn, since, LIMIT as i64 + 1)
+        let mut rows = store::revoked_since(&mut conn, since, after, LIMIT as i64 + 1)
             .await
             .map_err(db)?;
         let more = rows.len() > LIMIT;

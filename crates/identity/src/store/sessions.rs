@@ -145,17 +145,22 @@ pub async fn revoke_all(
     .await
 }
 
-/// Sessions revoked at or after `since`, oldest first, at most `limit`.
+/// Sessions revoked at or after `since` (after `(since, after)` when `after` is given),
+/// oldest first by (revoked_at, session_id), at most `limit`.
 pub async fn revoked_since(
     conn: &mut PgConnection,
     since: DateTime<Utc>,
+    after: Option<Uuid>,
     limit: i64,
 ) -> sqlx::Result<Vec<(Uuid, DateTime<Utc>)>> {
     sqlx::query_as(
         "SELECT session_id, revoked_at FROM sessions
-         WHERE revoked_at >= $1 ORDER BY revoked_at, session_id LIMIT $2",
+         WHERE revoked_at >= $1
+           AND ($2::uuid IS NULL OR (revoked_at, session_id) > ($1, $2::uuid))
+         ORDER BY revoked_at, session_id LIMIT $3",
     )
     .bind(since)
+    .bind(after)
     .bind(limit)
     .fetch_all(conn)
     .await
