@@ -2647,18 +2647,26 @@ async fn a_bank_account_number_is_kept_only_as_a_keyed_fingerprint() -> anyhow::
     let s = supplier_with_pin(&tp, &ops, true).await;
     let wallet = s.wallet_id.as_str();
     let number = "6222021234567890";
+    let request = bank_request(wallet, BankAccountType::Corporate, "USD", number);
     let account = w
-        .register_bank_account(bank_request(
-            wallet,
-            BankAccountType::Corporate,
-            "USD",
-            number,
-        ))
+        .register_bank_account(request.clone())
         .await?
         .into_inner()
         .bank_account
         .unwrap();
+    // A retry answers the same account (idempotency works on what is recorded instead).
+    let again = w.register_bank_account(request.clone()).await?.into_inner();
+    assert_eq!(again.bank_account.as_ref(), Some(&account));
     let pool = admin_pool(&tp).await;
+    // The idempotency record's hash is not of the request with the number in it.
+    let plain = kuajing_platform::idempotency::request_hash("RegisterBankAccount", &request);
+    let leaked: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM wallet.idempotency_records WHERE request_hash = $1",
+    )
+    .bind(&plain[..])
+    .fetch_one(&pool)
+    .await?;
+    assert_eq!(leaked, 0);
     // What a dump holds: no number, and no fingerprint a guess could be checked against.
     let (row, fingerprint): (String, Vec<u8>) = sqlx::query_as(
         "SELECT row_to_json(b)::text, account_fingerprint FROM wallet.bank_accounts b

@@ -166,8 +166,14 @@ pub async fn register_bank_account(
     let fp = fingerprint(&ctx.fingerprint_key, &number);
     let legacy = legacy_fingerprint(&number);
     let last4: String = number[number.len() - 4..].to_owned();
+    // The idempotency record keeps a plain hash of the request: of the number it sees only
+    // the keyed fingerprint, or a dump would let the number be guessed from it.
+    let recorded = RegisterBankAccountRequest {
+        account_number: fp.iter().map(|b| format!("{b:02x}")).collect(),
+        ..req.clone()
+    };
     let req = &req;
-    idempotency::run(&ctx.svc.pool, ctx.errors(), "RegisterBankAccount", &req.request_id, req, |mut tx| async move {
+    idempotency::run(&ctx.svc.pool, ctx.errors(), "RegisterBankAccount", &req.request_id, &recorded, |mut tx| async move {
         require_wallet(&mut tx, ctx.errors(), wallet_id).await?;
         let id = Uuid::now_v7();
         let fingerprints = [fp.clone(), legacy.clone()];
