@@ -142,38 +142,17 @@ pub async fn create(
     if let Some(answer) = super::replayed(ctx, METHOD, &req.request_id, &req).await? {
         return Ok(answer);
     }
+    // Who may ask is settled outside the transaction (it may ask identity); what may
+    // change meanwhile (an order paid or taken by a payment) is checked inside it, so its
+    // refusal is recorded under the request id like the rest.
     let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
     let orders = orders_of(&mut conn, ctx, &ids).await?;
     drop(conn);
     ownership::require_each(ctx, who, &orders, Need::Either).await?;
-    for o in &orders {
-        check_payable(ctx, o)?;
-    }
-    let buyer = orders[0].buyer_account_id.clone();
-    if orders.iter().any(|o| o.buyer_account_id != buyer) {
-        return Err(ctx.refuse(
-            MIXED_BUYERS,
-            "a payment link's orders belong to one buyer",
-            &[],
-        ));
-    }
     let now = ctx.now();
-    let row = Stored {
-        payment_link_id: Uuid::now_v7(),
-        order_ids: ids,
-        buyer_account_id: Uuid::try_parse(&buyer).map_err(internal)?,
-        creator_account_id: who.checked(),
-        total_amount: orders
-            .iter()
-            .map(|o| amount_of(o.total_amount.as_ref()))
-            .sum(),
-        created_at: now,
-        expires_at: now + valid_for,
-        revoked_at: None,
-    };
+    let link_id = Uuid::now_v7();
     let token = new_token()?;
     let token_hash = hash(&token);
-    let made = link(&row, PaymentLinkState::Active);
     let mut answer = idempotency::run(
         &ctx.svc.pool,
         ctx.errors(),
@@ -181,6 +160,31 @@ pub async fn create(
         &req.request_id,
         &req,
         |mut tx| async move {
+            let orders = orders_of(&mut tx, ctx, &ids).await?;
+            for o in &orders {
+                check_payable(ctx, o)?;
+            }
+            let buyer = orders[0].buyer_account_id.clone();
+            if orders.iter().any(|o| o.buyer_account_id != buyer) {
+                return Err(ctx.refuse(
+                    MIXED_BUYERS,
+                    "a payment link's orders belong to one buyer",
+                    &[],
+                ));
+            }
+            let row = Stored {
+                payment_link_id: link_id,
+                order_ids: ids,
+                buyer_account_id: Uuid::try_parse(&buyer).map_err(internal)?,
+                creator_account_id: who.checked(),
+                total_amount: orders
+                    .iter()
+                    .map(|o| amount_of(o.total_amount.as_ref()))
+                    .sum(),
+                created_at: now,
+                expires_at: now + valid_for,
+                revoked_at: None,
+            };
             sqlx::query(
                 "INSERT INTO payment_links (payment_link_id, token_hash, order_ids, buyer_account_id,
                      creator_account_id, total_amount, created_at, expires_at)
@@ -199,7 +203,7 @@ pub async fn create(
             .map_err(internal)?;
             // What is recorded for replays: the link without its token.
             let recorded = CreatePaymentLinkResponse {
-                payment_link: Some(made),
+                payment_link: Some(link(&row, PaymentLinkState::Active)),
                 token: String::new(),
             };
             Ok((recorded, tx))
@@ -210,7 +214,7 @@ pub async fn create(
     let created_here = answer
         .payment_link
         .as_ref()
-        .is_some_and(|l| l.payment_link_id == row.payment_link_id.to_string());
+        .is_some_and(|l| l.payment_link_id == link_id.to_string());
     if created_here {
         answer.token = token;
     }
