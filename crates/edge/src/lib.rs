@@ -24,6 +24,7 @@ pub mod limits;
 pub mod revocations;
 pub mod settings;
 pub mod shared_limits;
+pub mod streams;
 pub mod upstream;
 pub mod web;
 
@@ -71,6 +72,8 @@ pub struct Edge {
     pub clock: Clock,
     /// Sessions signed out (their access tokens refused).
     pub revocations: revocations::Revocations,
+    /// Open WatchPayment streams, by caller.
+    pub streams: streams::Streams,
     wallets: Mutex<HashMap<Uuid, Uuid>>,
 }
 
@@ -83,6 +86,7 @@ impl Edge {
             upstream: upstream::Upstream::new(ctx.peers),
             clock: ctx.clock,
             revocations: revocations::Revocations::default(),
+            streams: streams::Streams::default(),
             settings,
             wallets: Mutex::new(HashMap::new()),
         }

@@ -6,8 +6,9 @@
 //! judges checks 5-8. Finally one short transaction takes a share lock on the mandate (a
 //! revocation that committed first is seen; one that comes later waits), re-judges checks
 //! 1-4, reserves the USD equivalent against the day with a single conditional upsert of
-//! the mandate's day row (concurrent decisions serialise on that row and never pass the
-//! daily limit), and records the decision, its reservation and the idempotency record.
+//! the paying wallet's day row (concurrent decisions, of every mandate on the wallet,
+//! serialise on that row and never pass the daily limit), and records the decision, its
+//! reservation and the idempotency record.
 
 use std::collections::{BTreeMap, HashMap};
 

@@ -49,6 +49,7 @@ pub async fn watch_payment(
     }
     errors::check(v)?;
     let me = call.my_id()?;
+    let slot = edge.streams.open(me)?;
     let named = match (payment_id.flatten(), request.flatten()) {
         (Some(id), _) => Named::Payment(id),
         (None, Some(rid)) => Named::Checkout(request_id::derive(
@@ -62,6 +63,8 @@ pub async fn watch_payment(
     let (tx, rx) = mpsc::channel(4);
     let (edge, call) = (Arc::clone(edge), call.clone());
     tokio::spawn(async move {
+        // The slot is held for as long as the stream runs.
+        let _slot = slot;
         let ended = follow(&edge, &call, me, named, req.after_update_time, &tx).await;
         if let Err(status) = ended {
             // The client may have gone; nothing else to tell.

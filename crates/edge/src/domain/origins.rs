@@ -27,11 +27,21 @@ fn origin(value: &str) -> Result<String, String> {
     if authority.contains(['/', '?', '#', '@', '*']) {
         return refuse("an origin has no path, query, user or wildcard");
     }
-    let (host, port) = match authority.rsplit_once(':') {
-        Some((host, port)) if !host.ends_with(']') || authority.starts_with('[') => {
-            (host, Some(port))
+    // An IPv6 host is bracketed: its colons are not the port's.
+    let (host, port) = if authority.starts_with('[') {
+        match authority.split_once(']') {
+            Some((inside, "")) => (&authority[..=inside.len()], None),
+            Some((inside, rest)) => match rest.strip_prefix(':') {
+                Some(port) => (&authority[..=inside.len()], Some(port)),
+                None => return refuse("the host is missing or malformed"),
+            },
+            None => return refuse("the host is missing or malformed"),
         }
-        _ => (authority, None),
+    } else {
+        match authority.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        }
     };
     if host.is_empty()
         || !host
@@ -81,6 +91,8 @@ mod tests {
             "https://example.com:00",
             "https://example.com:99999",
             "https://",
+            "http://[::1]x",
+            "http://[::1",
         ] {
             assert!(parse(bad).is_err(), "{bad}");
         }
