@@ -216,7 +216,8 @@ async fn fetch(up: &Upstream) -> Result<(KeySet, Duration), Status> {
     Ok((set, max_age))
 }
 
-/// What `call!` needs to reach identity outside a client request.
-struct Fetcher<'a> {
-    upstream: &'a Upstream,
+/// What `call!` needs to reach identity outside a client request (the key set here, the
+/// revoked sessions in `revocations`).
+pub(crate) struct Fetcher<'a> {
+    pub(crate) upstream: &'a Upstream,
 }

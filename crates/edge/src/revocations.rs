@@ -19,6 +19,7 @@ use kuajing_proto::identity::v1 as idp;
 
 use crate::Edge;
 use crate::domain::token::MAX_LIFETIME_SECS;
+use crate::keys::Fetcher;
 use crate::upstream::{Outbound, Upstream};
 
 /// Each poll's budget.
@@ -137,10 +138,6 @@ pub fn follow(edge: &Arc<Edge>, every: Duration) {
             tokio::time::sleep(every).await;
         }
     });
-}
-
-struct Fetcher<'a> {
-    upstream: &'a Upstream,
 }
 
 #[cfg(test)]

@@ -72,7 +72,7 @@ async fn build(ctx: ServiceContext, sender: Arc<dyn CodeSender>) -> anyhow::Resu
                 "KJ_IDENTITY_SECRET_KEY is not set: using a server secret generated and kept in \
                  the identity schema (fine for local use; configure one in production)"
             );
-            store::secrets::get_or_create(
+            kuajing_platform::service_secrets::get_or_create(
                 &ctx.pool,
                 SERVER_SECRET,
                 || Ok(secrets::random_bytes::<{ secrets::SECRET_LEN }>()?.to_vec()),

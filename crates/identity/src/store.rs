@@ -12,6 +12,5 @@ pub mod keys;
 pub mod linked;
 pub mod pins;
 pub mod real_name;
-pub mod secrets;
 pub mod sessions;
 pub mod supplier;

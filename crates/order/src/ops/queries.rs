@@ -293,31 +293,26 @@ pub async fn count(
         req.filter.as_ref(),
     );
     inv.finish(ctx.errors())?;
+    // Per status, with the on-time shipment rate's counts in the same pass.
     let sql = format!(
-        "SELECT status, count(*) AS n FROM orders WHERE {WHERE} GROUP BY status ORDER BY status"
+        "SELECT status, count(*) AS n,
+                count(*) FILTER (WHERE first_shipped_at <= ship_by_at) AS on_time,
+                count(*) FILTER (WHERE first_shipped_at > ship_by_at) AS late
+         FROM orders WHERE {WHERE} GROUP BY status ORDER BY status"
     );
     let rows = bind(&f, sqlx::query(sqlx::AssertSqlSafe(sql)))
         .fetch_all(&ctx.svc.pool)
         .await
         .map_err(internal)?;
-    // The on-time shipment rate's counts, under the same filter.
-    let sql = format!(
-        "SELECT count(*) FILTER (WHERE first_shipped_at <= ship_by_at) AS on_time,
-                count(*) FILTER (WHERE first_shipped_at > ship_by_at) AS late
-         FROM orders WHERE {WHERE}"
-    );
-    let punctuality = bind(&f, sqlx::query(sqlx::AssertSqlSafe(sql)))
-        .fetch_one(&ctx.svc.pool)
-        .await
-        .map_err(internal)?;
-    let shipped_on_time: i64 = punctuality.try_get("on_time").map_err(internal)?;
-    let shipped_late: i64 = punctuality.try_get("late").map_err(internal)?;
+    let (mut shipped_on_time, mut shipped_late) = (0i64, 0i64);
     let mut status_counts = Vec::new();
     let mut groups: HashMap<i32, i64> = HashMap::new();
     let mut total = 0;
     for r in rows {
         let s: i16 = r.try_get("status").map_err(internal)?;
         let n: i64 = r.try_get("n").map_err(internal)?;
+        shipped_on_time += r.try_get::<i64, _>("on_time").map_err(internal)?;
+        shipped_late += r.try_get::<i64, _>("late").map_err(internal)?;
         let status = OrderStatus::try_from(i32::from(s)).unwrap_or(OrderStatus::Unspecified);
         status_counts.push(StatusCount {
             status: status as i32,
