@@ -45,6 +45,14 @@ fn edge(tp: &TestPlatform) -> Authz {
     authz_as(tp, "edge")
 }
 
+/// Edge acting for `account_id` (`kj-subject` on every request that names nobody else).
+fn edge_for(tp: &TestPlatform, account_id: &str) -> Authz {
+    AuthorizationServiceClient::new(
+        tp.channel_as("authorization", As::Caller("edge".to_owned()))
+            .acting_for(account_id),
+    )
+}
+
 /// Order: decisions and reservations.
 fn order(tp: &TestPlatform) -> Authz {
     authz_as(tp, "order")
@@ -127,8 +135,9 @@ fn create_req(b: &Buyer) -> CreateMandateRequest {
 }
 
 async fn create(tp: &TestPlatform, req: CreateMandateRequest) -> CreateMandateResponse {
+    let owner = req.owner_account_id.clone();
     edge(tp)
-        .create_mandate(req)
+        .create_mandate(crate::support::acting(&owner, req))
         .await
         .expect("create mandate")
         .into_inner()
@@ -151,7 +160,7 @@ async fn active_mandate(tp: &TestPlatform, b: &Buyer) -> Mandate {
     let mandate = created.mandate.expect("mandate");
     let challenge = created.challenge.expect("challenge");
     let code = code_in_outbox(tp, &challenge.challenge_id).await;
-    let active = edge(tp)
+    let active = edge_for(tp, &b.account_id)
         .activate_mandate(activate_req(
             &mandate.mandate_id,
             &challenge.challenge_id,
@@ -208,7 +217,7 @@ fn approved(d: &Decision) -> Reservation {
 }
 
 async fn get(tp: &TestPlatform, mandate_id: &str) -> Mandate {
-    edge(tp)
+    order(tp)
         .get_mandate(GetMandateRequest {
             mandate_id: mandate_id.to_owned(),
         })
@@ -252,8 +261,13 @@ async fn confirm(tp: &TestPlatform, reservation_id: &str) -> Result<Reservation,
         .map(|r| r.into_inner().reservation.expect("reservation"))
 }
 
-async fn revoke(tp: &TestPlatform, mandate_id: &str, pin: &str) -> Result<Mandate, Status> {
-    edge(tp)
+async fn revoke(
+    tp: &TestPlatform,
+    owner: &str,
+    mandate_id: &str,
+    pin: &str,
+) -> Result<Mandate, Status> {
+    edge_for(tp, owner)
         .revoke_mandate(RevokeMandateRequest {
             request_id: rid(),
             mandate_id: mandate_id.to_owned(),
@@ -271,7 +285,7 @@ async fn a_mandate_is_created_pending_and_activated_with_the_code_identity_sent(
     let ops = operator_account(&tp).await;
     let b = onboard(&tp, &ops).await;
     let other = onboard(&tp, &ops).await;
-    let mut c = edge(&tp);
+    let mut c = edge_for(&tp, &b.account_id);
 
     // Bad input: one violation per field, nothing written.
     let bad = CreateMandateRequest {
@@ -529,7 +543,7 @@ async fn a_mandate_is_created_pending_and_activated_with_the_code_identity_sent(
     );
     let other_mandate = create(&tp, create_req(&other)).await.mandate.expect("m");
     let list = |req: ListMandatesRequest| {
-        let mut c = edge(&tp);
+        let mut c = order(&tp);
         async move { c.list_mandates(req).await.map(|r| r.into_inner()) }
     };
     let mine = list(ListMandatesRequest {
@@ -812,7 +826,7 @@ async fn decisions_deny_with_every_reason_in_contract_order_and_approve_with_a_r
     assert_eq!(d.mandate_id, id);
 
     // The decision log: every recorded decision, newest first, per mandate or payment.
-    let mut e = edge(&tp);
+    let mut e = edge_for(&tp, &b.account_id);
     let all = e
         .list_decisions(acting(
             &b.account_id,
@@ -901,21 +915,27 @@ async fn revoking_needs_the_payment_pin_and_every_later_decision_is_denied() -> 
     let in_flight = approved(&decide(&tp, decide_req(id, &s, m("USD", "500.00"))).await);
 
     // A wrong PIN is identity's refusal; the mandate stays active.
-    let err = revoke(&tp, id, "000000").await.expect_err("wrong pin");
+    let err = revoke(&tp, &b.account_id, id, "000000")
+        .await
+        .expect_err("wrong pin");
     refused(&err, Code::PermissionDenied, "PIN_INVALID");
     assert_eq!(domain(&err), "identity.kuajing");
     assert_eq!(metadata(&err, "attempts_remaining").as_deref(), Some("4"));
     assert_eq!(get(&tp, id).await.state, MandateState::Active as i32);
-    let err = revoke(&tp, id, "12ab56").await.expect_err("not digits");
+    let err = revoke(&tp, &b.account_id, id, "12ab56")
+        .await
+        .expect_err("not digits");
     refused(&err, Code::InvalidArgument, "VALIDATION_FAILED");
     assert_eq!(fields(&err), vec!["payment_pin"]);
     refused(
-        &revoke(&tp, &rid(), PIN).await.expect_err("none"),
+        &revoke(&tp, &b.account_id, &rid(), PIN)
+            .await
+            .expect_err("none"),
         Code::NotFound,
         "MANDATE_NOT_FOUND",
     );
     refused(
-        &edge(&tp)
+        &edge_for(&tp, &b.account_id)
             .revoke_mandate(acting(
                 &rid(),
                 RevokeMandateRequest {
@@ -938,7 +958,7 @@ async fn revoking_needs_the_payment_pin_and_every_later_decision_is_denied() -> 
         payment_pin: PIN.to_owned(),
         reason: "no longer buying on 1688".to_owned(),
     };
-    let revoked = edge(&tp)
+    let revoked = edge_for(&tp, &b.account_id)
         .revoke_mandate(acting(&b.account_id, req.clone()))
         .await?
         .into_inner()
@@ -950,16 +970,24 @@ async fn revoking_needs_the_payment_pin_and_every_later_decision_is_denied() -> 
     assert_eq!(revoked.update_time, revoked.revoke_time);
     let mut replay = req.clone();
     replay.payment_pin = "999999".to_owned(); // never stored: not part of the request's identity
-    let again = edge(&tp).revoke_mandate(replay).await?.into_inner();
+    let again = edge_for(&tp, &b.account_id)
+        .revoke_mandate(replay)
+        .await?
+        .into_inner();
     assert_eq!(again.mandate, Some(revoked.clone()));
     let mut reused = req.clone();
     reused.reason = "changed my mind".to_owned();
     refused(
-        &edge(&tp).revoke_mandate(reused).await.expect_err("reused"),
+        &edge_for(&tp, &b.account_id)
+            .revoke_mandate(reused)
+            .await
+            .expect_err("reused"),
         Code::AlreadyExists,
         "IDEMPOTENCY_KEY_REUSED",
     );
-    let err = revoke(&tp, id, PIN).await.expect_err("already");
+    let err = revoke(&tp, &b.account_id, id, PIN)
+        .await
+        .expect_err("already");
     refused(&err, Code::FailedPrecondition, "MANDATE_REVOKED");
     assert!(err.get_details_precondition_failure().is_some());
     assert_eq!(get(&tp, id).await, revoked);
@@ -984,7 +1012,7 @@ async fn revoking_needs_the_payment_pin_and_every_later_decision_is_denied() -> 
     denied(&d, "MANDATE_NOT_ACTIVE");
     assert_eq!(d.mandate_id, fresh.mandate_id);
     // A pending mandate can be revoked too.
-    let gone = revoke(&tp, &fresh.mandate_id, PIN).await?;
+    let gone = revoke(&tp, &b.account_id, &fresh.mandate_id, PIN).await?;
     assert_eq!(gone.state, MandateState::Revoked as i32);
 
     tp.stop().await
@@ -1004,10 +1032,10 @@ async fn a_marketplace_account_unbound_in_identity_can_no_longer_pay() -> anyhow
     let (m2, c2) = (second.mandate.expect("m"), second.challenge.expect("c"));
     let code1 = code_in_outbox(&tp, &c1.challenge_id).await;
     let code2 = code_in_outbox(&tp, &c2.challenge_id).await;
-    edge(&tp)
+    edge_for(&tp, &b.account_id)
         .activate_mandate(activate_req(&m2.mandate_id, &c2.challenge_id, &code2))
         .await?;
-    let err = edge(&tp)
+    let err = edge_for(&tp, &b.account_id)
         .activate_mandate(activate_req(&m1.mandate_id, &c1.challenge_id, &code1))
         .await
         .expect_err("another is active");
@@ -1016,32 +1044,38 @@ async fn a_marketplace_account_unbound_in_identity_can_no_longer_pay() -> anyhow
 
     // Unbound in identity: the mandate's binding is gone.
     tp.identity()
-        .unbind_marketplace_account(idp::UnbindMarketplaceAccountRequest {
-            request_id: rid(),
-            linked_account_id: b.linked_account_id.clone(),
-            reason: "sold the 1688 account".to_owned(),
-        })
+        .unbind_marketplace_account(acting(
+            &b.account_id,
+            idp::UnbindMarketplaceAccountRequest {
+                request_id: rid(),
+                linked_account_id: b.linked_account_id.clone(),
+                reason: "sold the 1688 account".to_owned(),
+            },
+        ))
         .await?;
     let d = decide(&tp, decide_req(&m2.mandate_id, &s, m("USD", "10.00"))).await;
     denied(&d, "MARKETPLACE_ACCOUNT_NOT_VERIFIED");
     assert!(d.usd_amount.is_none());
     // Bound again, it is a new binding: the old mandate still cannot pay.
     tp.identity()
-        .bind_marketplace_account(idp::BindMarketplaceAccountRequest {
-            request_id: rid(),
-            account_id: b.account_id.clone(),
-            marketplace: idp::Marketplace::Marketplace1688 as i32,
-            external_member_id: b.member.clone(),
-            external_account_type: idp::AccountType::Personal as i32,
-        })
+        .bind_marketplace_account(acting(
+            &b.account_id,
+            idp::BindMarketplaceAccountRequest {
+                request_id: rid(),
+                account_id: b.account_id.clone(),
+                marketplace: idp::Marketplace::Marketplace1688 as i32,
+                external_member_id: b.member.clone(),
+                external_account_type: idp::AccountType::Personal as i32,
+            },
+        ))
         .await?;
     denied(
         &decide(&tp, by_member(&b.member, &s, m("USD", "10.00"))).await,
         "MARKETPLACE_ACCOUNT_NOT_VERIFIED",
     );
     // Nor can the pending one made for the old binding be activated.
-    revoke(&tp, &m2.mandate_id, PIN).await?;
-    let err = edge(&tp)
+    revoke(&tp, &b.account_id, &m2.mandate_id, PIN).await?;
+    let err = edge_for(&tp, &b.account_id)
         .activate_mandate(activate_req(&m1.mandate_id, &c1.challenge_id, &code1))
         .await
         .expect_err("binding changed");
@@ -1071,7 +1105,7 @@ async fn a_mandate_expires_by_the_test_clock() -> anyhow::Result<()> {
     let created = create(&tp, req).await;
     let (short, ch) = (created.mandate.expect("m"), created.challenge.expect("c"));
     let code = code_in_outbox(&tp, &ch.challenge_id).await;
-    edge(&tp)
+    edge_for(&tp, &b.account_id)
         .activate_mandate(activate_req(&short.mandate_id, &ch.challenge_id, &code))
         .await?;
     let id = short.mandate_id.as_str();
@@ -1082,7 +1116,7 @@ async fn a_mandate_expires_by_the_test_clock() -> anyhow::Result<()> {
         ..Default::default()
     };
     assert!(
-        edge(&tp)
+        edge_for(&tp, &b.account_id)
             .list_mandates(list_expired.clone())
             .await?
             .into_inner()
@@ -1107,11 +1141,13 @@ async fn a_mandate_expires_by_the_test_clock() -> anyhow::Result<()> {
         "MANDATE_EXPIRED",
     );
     refused(
-        &revoke(&tp, id, PIN).await.expect_err("expired"),
+        &revoke(&tp, &b.account_id, id, PIN)
+            .await
+            .expect_err("expired"),
         Code::FailedPrecondition,
         "MANDATE_EXPIRED",
     );
-    let listed = edge(&tp)
+    let listed = edge_for(&tp, &b.account_id)
         .list_mandates(list_expired.clone())
         .await?
         .into_inner()
@@ -1119,7 +1155,7 @@ async fn a_mandate_expires_by_the_test_clock() -> anyhow::Result<()> {
     assert_eq!(listed, vec![expired]);
     list_expired.state = MandateState::Active as i32;
     assert!(
-        edge(&tp)
+        edge_for(&tp, &b.account_id)
             .list_mandates(list_expired)
             .await?
             .into_inner()
@@ -1141,7 +1177,7 @@ async fn a_mandate_expires_by_the_test_clock() -> anyhow::Result<()> {
         get(&tp, &pending.mandate_id).await.state,
         MandateState::Expired as i32
     );
-    let err = edge(&tp)
+    let err = edge_for(&tp, &b.account_id)
         .activate_mandate(activate_req(&pending.mandate_id, &ch.challenge_id, &code))
         .await
         .expect_err("expired");
@@ -1177,7 +1213,10 @@ async fn a_mandate_expires_by_the_test_clock() -> anyhow::Result<()> {
     // Validity ends are checked at creation.
     let mut past = create_req(&b);
     past.expire_time = Some(kuajing_platform::time::to_proto(tp.clock().now() - hour));
-    let err = edge(&tp).create_mandate(past).await.expect_err("past");
+    let err = edge_for(&tp, &b.account_id)
+        .create_mandate(past)
+        .await
+        .expect_err("past");
     assert_eq!(fields(&err), vec!["expire_time"]);
 
     tp.stop().await
@@ -1264,7 +1303,7 @@ async fn a_buyer_registered_in_mainland_china_cannot_authorise_cross_border_pay(
     )
     .await;
     let wallet_id = open_wallet(&tp, &account.account_id).await;
-    let err = edge(&tp)
+    let err = edge_for(&tp, &account.account_id)
         .create_mandate(CreateMandateRequest {
             request_id: rid(),
             wallet_id,

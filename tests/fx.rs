@@ -44,11 +44,15 @@ async fn funded_wallet(
     currency: &str,
     amount: &str,
 ) -> String {
+    let owner = rid();
     let wallet = w
-        .open_wallet(OpenWalletRequest {
-            request_id: rid(),
-            owner_account_id: rid(),
-        })
+        .open_wallet(crate::support::acting(
+            &owner,
+            OpenWalletRequest {
+                request_id: rid(),
+                owner_account_id: owner.clone(),
+            },
+        ))
         .await
         .unwrap()
         .into_inner()
@@ -56,13 +60,16 @@ async fn funded_wallet(
         .unwrap()
         .wallet_id;
     let account = w
-        .create_receiving_account(CreateReceivingAccountRequest {
-            request_id: rid(),
-            wallet_id: wallet.clone(),
-            currency_code: currency.into(),
-            display_name: "top-up".into(),
-            purpose: ReceivingAccountPurpose::TopUp as i32,
-        })
+        .create_receiving_account(crate::support::acting(
+            &owner,
+            CreateReceivingAccountRequest {
+                request_id: rid(),
+                wallet_id: wallet.clone(),
+                currency_code: currency.into(),
+                display_name: "top-up".into(),
+                purpose: ReceivingAccountPurpose::TopUp as i32,
+            },
+        ))
         .await
         .unwrap()
         .into_inner()

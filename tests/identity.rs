@@ -9,7 +9,7 @@ use chrono::Utc;
 use kuajing_platform::token::{KeySet, PublicKey, TokenError};
 use kuajing_proto::identity::v1 as pb;
 use kuajing_proto::identity::v1::identity_service_client::IdentityServiceClient;
-use kuajing_testkit::{As, TestPlatform};
+use kuajing_testkit::{As, Channel, TestPlatform};
 use sqlx::{ConnectOptions, Connection, PgConnection, Row};
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
@@ -30,6 +30,12 @@ fn as_edge(tp: &TestPlatform) -> IdentityServiceClient<kuajing_testkit::Channel>
 /// A client calling with an operator credential.
 fn as_operator(tp: &TestPlatform) -> IdentityServiceClient<kuajing_testkit::Channel> {
     IdentityServiceClient::new(tp.channel_as("identity", As::Caller("operator".to_owned())))
+}
+
+/// Identity as edge acting for `account_id` (`kj-subject` on every request that names
+/// nobody else).
+fn identity_for(tp: &TestPlatform, account_id: &str) -> IdentityServiceClient<Channel> {
+    IdentityServiceClient::new(tp.channel("identity").acting_for(account_id))
 }
 
 /// A request acting for `subject` (the `kj-subject` metadata edge sets).
@@ -272,12 +278,15 @@ async fn events(
     types: &[pb::SecurityEventType],
 ) -> Vec<pb::SecurityEvent> {
     let mut c = tp.identity();
-    c.list_security_events(pb::ListSecurityEventsRequest {
-        account_id: account_id.to_owned(),
-        types: types.iter().map(|t| *t as i32).collect(),
-        time_range: None,
-        page: None,
-    })
+    c.list_security_events(acting(
+        account_id,
+        pb::ListSecurityEventsRequest {
+            account_id: account_id.to_owned(),
+            types: types.iter().map(|t| *t as i32).collect(),
+            time_range: None,
+            page: None,
+        },
+    ))
     .await
     .expect("events")
     .into_inner()
@@ -1286,8 +1295,8 @@ async fn refresh_tokens_rotate_and_a_reused_one_revokes_the_family() -> anyhow::
 #[tokio::test]
 async fn logout_ends_one_session_or_all() -> anyhow::Result<()> {
     let tp = TestPlatform::start().await?;
-    let mut c = tp.identity();
     let a = register(&tp, personal("leaver", "leave@example.com", "")).await;
+    let mut c = identity_for(&tp, &a.account_id);
     let b = register(&tp, personal("bystander", "by@example.com", "")).await;
     let s1 = login(&tp, "leaver", PASSWORD).await?.tokens.expect("t");
     let s2 = login(&tp, "leaver", PASSWORD).await?.tokens.expect("t");
@@ -1489,8 +1498,8 @@ fn review(
 #[tokio::test]
 async fn real_name_verification_is_reviewed_by_an_operator() -> anyhow::Result<()> {
     let tp = TestPlatform::start().await?;
-    let mut c = tp.identity();
     let a = register(&tp, personal("kycperson", "kyc@example.com", "")).await;
+    let mut c = identity_for(&tp, &a.account_id);
     let ops = operator(&tp).await;
 
     let mut bad = individual(&a.account_id);
@@ -1732,11 +1741,14 @@ async fn real_name_verification_is_reviewed_by_an_operator() -> anyhow::Result<(
     );
     let b = register(&tp, personal("nokyc", "nokyc@example.com", "")).await;
     refused(
-        &c.get_real_name_verification(pb::GetRealNameVerificationRequest {
-            key: Some(pb::get_real_name_verification_request::Key::AccountId(
-                b.account_id.clone(),
-            )),
-        })
+        &c.get_real_name_verification(acting(
+            &b.account_id,
+            pb::GetRealNameVerificationRequest {
+                key: Some(pb::get_real_name_verification_request::Key::AccountId(
+                    b.account_id.clone(),
+                )),
+            },
+        ))
         .await
         .expect_err("never submitted"),
         Code::NotFound,
@@ -1773,8 +1785,8 @@ fn bind(account_id: &str, member: &str) -> pb::BindMarketplaceAccountRequest {
 #[tokio::test]
 async fn marketplace_bindings_are_verified_with_the_person_and_unique() -> anyhow::Result<()> {
     let tp = TestPlatform::start().await?;
-    let mut c = tp.identity();
     let a = register(&tp, personal("binder", "binder@example.com", "")).await;
+    let mut c = identity_for(&tp, &a.account_id);
     let b = register(&tp, personal("rival", "rival@example.com", "")).await;
     let company = register(&tp, supplier("factory", "CN")).await;
     let ops = operator(&tp).await;
@@ -1786,9 +1798,12 @@ async fn marketplace_bindings_are_verified_with_the_person_and_unique() -> anyho
     refused(&err, Code::InvalidArgument, "VALIDATION_FAILED");
     assert_eq!(fields(&err), vec!["marketplace", "external_member_id"]);
     refused(
-        &c.bind_marketplace_account(bind(&company.account_id, member))
-            .await
-            .expect_err("business"),
+        &c.bind_marketplace_account(acting(
+            &company.account_id,
+            bind(&company.account_id, member),
+        ))
+        .await
+        .expect_err("business"),
         Code::FailedPrecondition,
         "ACCOUNT_NOT_PERSONAL",
     );
@@ -1801,9 +1816,12 @@ async fn marketplace_bindings_are_verified_with_the_person_and_unique() -> anyho
         "NOT_OWNER",
     );
     refused(
-        &c.bind_marketplace_account(bind(&Uuid::now_v7().to_string(), member))
-            .await
-            .expect_err("no account"),
+        &c.bind_marketplace_account({
+            let nobody = Uuid::now_v7().to_string();
+            acting(&nobody, bind(&nobody, member))
+        })
+        .await
+        .expect_err("no account"),
         Code::NotFound,
         "RESOURCE_NOT_FOUND",
     );
@@ -1831,7 +1849,7 @@ async fn marketplace_bindings_are_verified_with_the_person_and_unique() -> anyho
         Some(linked.linked_account_id.clone())
     );
     let err = c
-        .bind_marketplace_account(bind(&b.account_id, member))
+        .bind_marketplace_account(acting(&b.account_id, bind(&b.account_id, member)))
         .await
         .expect_err("other's");
     refused(
@@ -1989,7 +2007,7 @@ async fn marketplace_bindings_are_verified_with_the_person_and_unique() -> anyho
         .expect("l");
     assert_eq!(by_id.status, pb::LinkStatus::Unbound as i32);
     let rebound = c
-        .bind_marketplace_account(bind(&b.account_id, member))
+        .bind_marketplace_account(acting(&b.account_id, bind(&b.account_id, member)))
         .await?
         .into_inner()
         .linked_account
@@ -2459,8 +2477,8 @@ fn verify_pin(account_id: &str, pin: &str) -> pb::VerifyPaymentPinRequest {
 async fn the_payment_pin_needs_a_fresh_code_and_locks_after_five_wrong_tries() -> anyhow::Result<()>
 {
     let tp = TestPlatform::start().await?;
-    let mut c = tp.identity();
     let a = verified_buyer(&tp).await;
+    let mut c = identity_for(&tp, &a.account_id);
     let me = a.account_id.as_str();
 
     refused(
@@ -2490,11 +2508,9 @@ async fn the_payment_pin_needs_a_fresh_code_and_locks_after_five_wrong_tries() -
     .await?;
     let other_code = code_in_outbox(&tp, &other.challenge_id).await;
     refused(
-        &c.set_payment_pin(set_pin(
+        &c.set_payment_pin(acting(
             &b.account_id,
-            "246810",
-            &other.challenge_id,
-            &other_code,
+            set_pin(&b.account_id, "246810", &other.challenge_id, &other_code),
         ))
         .await
         .expect_err("wrong purpose"),
@@ -2766,10 +2782,10 @@ fn contains_token(hay: &str, needle: &str) -> bool {
 #[tokio::test]
 async fn no_identity_table_holds_a_plaintext_password_pin_code_or_token() -> anyhow::Result<()> {
     let tp = TestPlatform::start().await?;
-    let mut c = tp.identity();
     // Exercise every secret: a password, codes (contact and PIN), a PIN, refresh tokens
     // (issued, rotated, replayed) and access tokens.
     let a = verified_buyer(&tp).await;
+    let mut c = identity_for(&tp, &a.account_id);
     let me = a.account_id.as_str();
     let confirm_code: String = {
         let mut conn = admin(&tp).await;
@@ -3000,8 +3016,8 @@ async fn a_code_confirms_only_the_contact_it_was_sent_to_and_only_contacts() -> 
 #[tokio::test]
 async fn lookups_refuse_bad_ids_strangers_and_missing_resources() -> anyhow::Result<()> {
     let tp = TestPlatform::start().await?;
-    let mut c = tp.identity();
     let a = register(&tp, personal("looker", "looker@example.com", "")).await;
+    let mut c = identity_for(&tp, &a.account_id);
     let stranger = register(&tp, personal("stranger", "stranger@example.com", "")).await;
     let s = register(&tp, supplier("lookupco", "CN")).await;
     let missing = Uuid::now_v7().to_string();
@@ -3009,7 +3025,7 @@ async fn lookups_refuse_bad_ids_strangers_and_missing_resources() -> anyhow::Res
 
     // Real-name submissions: for an existing account, by its owner.
     refused(
-        &c.submit_real_name_verification(individual(&missing))
+        &c.submit_real_name_verification(acting(&missing, individual(&missing)))
             .await
             .expect_err("no account"),
         Code::NotFound,
@@ -3139,16 +3155,19 @@ async fn lookups_refuse_bad_ids_strangers_and_missing_resources() -> anyhow::Res
 
     // The payment PIN of an account that does not exist.
     refused(
-        &c.verify_payment_pin(verify_pin(&missing, "123456"))
+        &c.verify_payment_pin(acting(&missing, verify_pin(&missing, "123456")))
             .await
             .expect_err("no account"),
         Code::NotFound,
         "RESOURCE_NOT_FOUND",
     );
     refused(
-        &c.set_payment_pin(set_pin(&missing, "123456", &missing, "123456"))
-            .await
-            .expect_err("no account"),
+        &c.set_payment_pin(acting(
+            &missing,
+            set_pin(&missing, "123456", &missing, "123456"),
+        ))
+        .await
+        .expect_err("no account"),
         Code::NotFound,
         "RESOURCE_NOT_FOUND",
     );

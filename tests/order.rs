@@ -25,7 +25,7 @@ use uuid::Uuid;
 use crate::support::*;
 
 async fn get(tp: &TestPlatform, order_id: &str) -> Order {
-    orders(tp)
+    tp.order()
         .get_order(GetOrderRequest {
             order_id: order_id.to_owned(),
             order_number: String::new(),
@@ -50,15 +50,28 @@ fn pay_req(order_ids: &[&str], method: PaymentMethod, fx_source: &str) -> PayOrd
     }
 }
 
+/// Pays as the buyer of the first order (edge acting for the person who checks out).
 async fn pay(tp: &TestPlatform, req: PayOrdersRequest) -> Result<Payment, Status> {
+    let buyer = match req.order_ids.first() {
+        Some(id) => tp
+            .order()
+            .get_order(GetOrderRequest {
+                order_id: id.clone(),
+                order_number: String::new(),
+            })
+            .await
+            .map(|r| r.into_inner().order.expect("order").buyer_account_id)
+            .unwrap_or_else(|_| rid()),
+        None => rid(),
+    };
     orders(tp)
-        .pay_orders(req)
+        .pay_orders(acting(&buyer, req))
         .await
         .map(|r| r.into_inner().payment.expect("payment"))
 }
 
 async fn payment(tp: &TestPlatform, id: &str) -> Payment {
-    orders(tp)
+    tp.order()
         .get_payment(GetPaymentRequest {
             payment_id: id.to_owned(),
             ..Default::default()
@@ -132,7 +145,7 @@ where
 }
 
 async fn events_of(tp: &TestPlatform, order_id: &str) -> Vec<OrderEvent> {
-    orders(tp)
+    tp.order()
         .list_order_events(ListOrderEventsRequest {
             order_id: order_id.to_owned(),
             types: vec![],
@@ -177,13 +190,16 @@ async fn usd_collection(
     >,
     s: &Party,
 ) -> wpb::ReceivingAccount {
-    w.create_receiving_account(wpb::CreateReceivingAccountRequest {
-        request_id: rid(),
-        wallet_id: s.wallet_id.clone(),
-        currency_code: "USD".into(),
-        display_name: "USD collection".into(),
-        purpose: wpb::ReceivingAccountPurpose::TradeCollection as i32,
-    })
+    w.create_receiving_account(crate::support::acting(
+        &s.account_id,
+        wpb::CreateReceivingAccountRequest {
+            request_id: rid(),
+            wallet_id: s.wallet_id.clone(),
+            currency_code: "USD".into(),
+            display_name: "USD collection".into(),
+            purpose: wpb::ReceivingAccountPurpose::TradeCollection as i32,
+        },
+    ))
     .await
     .expect("a collection account")
     .into_inner()
@@ -222,6 +238,8 @@ async fn the_marketplace_purchase_journey_runs_end_to_end() -> anyhow::Result<()
     // The buyer tops up in USD only: paying needs a conversion to CNH.
     top_up(&tp, &b.wallet_id, "USD", "1000.00").await;
     let mut o = orders(&tp);
+    let mut ob = orders_for(&tp, &b.account_id);
+    let mut os = orders_for(&tp, &s.account_id);
 
     // Place two orders: CNY 10 x 95 + 5 x 20 + freight 50 = 1,100; and CNY 500.
     let a = create(
@@ -253,7 +271,7 @@ async fn the_marketplace_purchase_journey_runs_end_to_end() -> anyhow::Result<()
     .await;
 
     // Which methods can they use? Cross-border pay 0.20 % (first tier), World Pay 0.8 %.
-    let methods = o
+    let methods = ob
         .query_payment_methods(QueryPaymentMethodsRequest {
             order_ids: vec![a.order_id.clone(), bb.order_id.clone()],
         })
@@ -355,7 +373,7 @@ async fn the_marketplace_purchase_journey_runs_end_to_end() -> anyhow::Result<()
 
     // A paid order can't be cancelled; a shipped one completes on receipt.
     refused(
-        &o.cancel_order(CancelOrderRequest {
+        &ob.cancel_order(CancelOrderRequest {
             request_id: rid(),
             order_id: a.order_id.clone(),
             reason_text: String::new(),
@@ -365,7 +383,7 @@ async fn the_marketplace_purchase_journey_runs_end_to_end() -> anyhow::Result<()
         Code::FailedPrecondition,
         "INVALID_STATE_TRANSITION",
     );
-    let shipped = o
+    let shipped = os
         .add_shipment(ship_all(&a1))
         .await?
         .into_inner()
@@ -373,7 +391,7 @@ async fn the_marketplace_purchase_journey_runs_end_to_end() -> anyhow::Result<()
         .unwrap();
     assert_eq!(status(&shipped), OrderStatus::Shipped);
     assert!(shipped.auto_confirm_time.is_some());
-    let done = o
+    let done = ob
         .confirm_receipt(ConfirmReceiptRequest {
             request_id: rid(),
             order_id: a.order_id.clone(),
@@ -417,8 +435,8 @@ async fn the_marketplace_purchase_journey_runs_end_to_end() -> anyhow::Result<()
             ..Review::default()
         }),
     };
-    o.submit_review(review.clone()).await?;
-    let err = o
+    ob.submit_review(review.clone()).await?;
+    let err = ob
         .submit_review(SubmitReviewRequest {
             request_id: rid(),
             ..review
@@ -428,7 +446,7 @@ async fn the_marketplace_purchase_journey_runs_end_to_end() -> anyhow::Result<()
     refused(&err, Code::AlreadyExists, "REVIEW_ALREADY_EXISTS");
 
     // The other order is refunded in full before shipment: the escrow goes back.
-    let refund = o
+    let refund = ob
         .request_refund(RequestRefundRequest {
             request_id: rid(),
             order_id: bb.order_id.clone(),
@@ -445,7 +463,7 @@ async fn the_marketplace_purchase_journey_runs_end_to_end() -> anyhow::Result<()
         OrderStatus::Refunding
     );
     let refund_id = refund.refund.unwrap().refund_id;
-    let err = o
+    let err = os
         .resolve_refund(ResolveRefundRequest {
             request_id: rid(),
             order_id: bb.order_id.clone(),
@@ -461,7 +479,7 @@ async fn the_marketplace_purchase_journey_runs_end_to_end() -> anyhow::Result<()
         Code::FailedPrecondition,
         "PARTIAL_REFUND_BEFORE_SHIPMENT",
     );
-    let resolved = o
+    let resolved = os
         .resolve_refund(ResolveRefundRequest {
             request_id: rid(),
             order_id: bb.order_id.clone(),
@@ -508,7 +526,7 @@ async fn the_marketplace_purchase_journey_runs_end_to_end() -> anyhow::Result<()
         PaymentStepState::Skipped as i32
     );
     let c1 = get(&tp, &c.order_id).await;
-    o.add_shipment(ship_all(&c1)).await?;
+    os.add_shipment(ship_all(&c1)).await?;
     tp.clock().advance(Duration::from_secs(10 * 86_400 + 60));
     eventually(15, "the auto-confirmation", || async {
         status(&get(&tp, &c.order_id).await) == OrderStatus::Completed
@@ -590,7 +608,7 @@ async fn the_cross_border_pay_tier_follows_the_buyers_monthly_amount() -> anyhow
     let b = onboard(&tp, &ops).await;
     active_mandate(&tp, &b).await;
     top_up(&tp, &b.wallet_id, "CNH", "200000.00").await;
-    let mut o = orders(&tp);
+    let mut ob = orders_for(&tp, &b.account_id);
     // CNY 150,000 this month: the first tier (no history yet).
     let big = create(
         &tp,
@@ -622,7 +640,7 @@ async fn the_cross_border_pay_tier_follows_the_buyers_monthly_amount() -> anyhow
         ),
     )
     .await;
-    let methods = o
+    let methods = ob
         .query_payment_methods(QueryPaymentMethodsRequest {
             order_ids: vec![next.order_id.clone()],
         })
@@ -661,6 +679,14 @@ async fn the_cross_border_pay_tier_follows_the_buyers_monthly_amount() -> anyhow
 // ---------------------------------------------------------------------------------------
 // Trade Assurance and Direct Pay drafting rules
 // ---------------------------------------------------------------------------------------
+
+/// The person the drafts below are for: verified email `buyer@acme.example`, the contact a
+/// supplier names (order knows a buyer without an account id by that email).
+async fn acme_buyer(tp: &TestPlatform) -> String {
+    let mut acme = kuajing::parties::personal(&unique("acme"));
+    acme.email = "buyer@acme.example".to_owned();
+    tp.reach().register(acme).await.expect("the ACME buyer")
+}
 
 fn draft(s: &Party, currency: &str, lines: Vec<OrderLine>) -> DraftTradeAssuranceOrderRequest {
     DraftTradeAssuranceOrderRequest {
@@ -710,8 +736,14 @@ async fn draft_ta(
     tp: &TestPlatform,
     req: DraftTradeAssuranceOrderRequest,
 ) -> Result<Order, Status> {
+    // Edge acts for whoever drafts it.
+    let drafter = if req.drafted_by == OrderParty::Buyer as i32 {
+        req.buyer_account_id.clone()
+    } else {
+        req.supplier_account_id.clone()
+    };
     orders(tp)
-        .draft_trade_assurance_order(req)
+        .draft_trade_assurance_order(crate::support::acting(&drafter, req))
         .await
         .map(|r| r.into_inner().order.expect("order"))
 }
@@ -1039,7 +1071,7 @@ async fn trade_assurance_drafts_follow_every_rule_at_its_boundary() -> anyhow::R
         payment_method: 0,
         export_method: 0,
     };
-    let mut o = orders(&tp);
+    let mut o = orders_for(&tp, &s.account_id);
     let before = count(&tp, "SELECT count(*) FROM orders.orders").await;
     let est = o
         .estimate_order_fees(estimate("20000.00", ExportMethod::SelfExport))
@@ -1092,7 +1124,7 @@ async fn trade_assurance_drafts_follow_every_rule_at_its_boundary() -> anyhow::R
             note: String::new(),
         }
     };
-    let mut o = orders(&tp);
+    let mut o = orders_for(&tp, &s.account_id);
     refused(
         &o.draft_direct_pay_order(dp(
             PaymentMethod::TelegraphicTransfer,
@@ -1124,12 +1156,16 @@ async fn trade_assurance_drafts_follow_every_rule_at_its_boundary() -> anyhow::R
         .await
         .expect_err("free");
     assert_eq!(err.code(), Code::FailedPrecondition);
+    // The buyer the supplier sent it to confirms (and is recorded as its buyer).
     let confirmed = o
-        .confirm_order(ConfirmOrderRequest {
-            request_id: rid(),
-            order_id: direct.order_id.clone(),
-            etag: direct.etag.clone(),
-        })
+        .confirm_order(acting(
+            &acme_buyer(&tp).await,
+            ConfirmOrderRequest {
+                request_id: rid(),
+                order_id: direct.order_id.clone(),
+                etag: direct.etag.clone(),
+            },
+        ))
         .await?
         .into_inner()
         .order
@@ -1150,7 +1186,8 @@ async fn the_trade_assurance_sale_links_remittances_ships_with_proof_and_complet
     let s = supplier(&tp, &ops, false, false).await;
     let mut w = tp.wallet();
     let collection = usd_collection(&mut w, &s).await;
-    let mut o = orders(&tp);
+    let mut o = orders_for(&tp, &s.account_id);
+    let mut ob = orders_for(&tp, &acme_buyer(&tp).await);
     let drafted = draft_ta(&tp, draft(&s, "USD", seed_lines())).await?;
     let Some(order::Details::Trade(t)) = &drafted.details else {
         panic!("trade")
@@ -1375,7 +1412,7 @@ async fn the_trade_assurance_sale_links_remittances_ships_with_proof_and_complet
         status(&get(&tp, &u.order_id).await),
         OrderStatus::AwaitingReceipt
     );
-    let done = o
+    let done = ob
         .confirm_receipt(ConfirmReceiptRequest {
             request_id: rid(),
             order_id: u.order_id.clone(),
@@ -1385,7 +1422,7 @@ async fn the_trade_assurance_sale_links_remittances_ships_with_proof_and_complet
         .order
         .unwrap();
     assert_eq!(status(&done), OrderStatus::Completed);
-    o.submit_review(SubmitReviewRequest {
+    ob.submit_review(SubmitReviewRequest {
         request_id: rid(),
         order_id: u.order_id.clone(),
         review: Some(Review {
@@ -1398,6 +1435,7 @@ async fn the_trade_assurance_sale_links_remittances_ships_with_proof_and_complet
     // Refunds of a guaranteed order move money from the supplier's wallet to the buyer's.
     let payer = register(&tp, personal(&unique("tarefund"))).await;
     let payer_wallet = open_wallet(&tp, &payer.account_id).await;
+    let mut op = orders_for(&tp, &payer.account_id);
     let mut rd = draft(&s, "USD", vec![line("gloves", "", 10, "10.00", "USD")]);
     rd.buyer_account_id = payer.account_id.clone();
     rd.payment_terms = Some(PaymentTerms {
@@ -1451,9 +1489,9 @@ async fn the_trade_assurance_sale_links_remittances_ships_with_proof_and_complet
         approved_amount: None,
         note: "agreed".into(),
     };
-    let asked = o.request_refund(ask("30.00")).await?.into_inner();
+    let asked = op.request_refund(ask("30.00")).await?.into_inner();
     refused(
-        &o.request_refund(ask("1.00")).await.expect_err("one open"),
+        &op.request_refund(ask("1.00")).await.expect_err("one open"),
         Code::FailedPrecondition,
         "REFUND_ALREADY_OPEN",
     );
@@ -1473,13 +1511,13 @@ async fn the_trade_assurance_sale_links_remittances_ships_with_proof_and_complet
     );
     assert_eq!(amount(&back.refunded_amount), dec("30"));
     assert_eq!(balance(&tp, &payer_wallet, "USD").await.0, dec("30"));
-    let err = o
+    let err = op
         .request_refund(ask("70.01"))
         .await
         .expect_err("more than is left");
     refused(&err, Code::InvalidArgument, "REFUND_EXCEEDS_PAID");
     assert_eq!(metadata(&err, "refundable").as_deref(), Some("70.00"));
-    let rest = o.request_refund(ask("70.00")).await?.into_inner();
+    let rest = op.request_refund(ask("70.00")).await?.into_inner();
     let closed = o
         .resolve_refund(approve(rest.refund.unwrap().refund_id))
         .await?
@@ -1491,6 +1529,7 @@ async fn the_trade_assurance_sale_links_remittances_ships_with_proof_and_complet
     // Agent-export proceeds leave only by withdrawal: a supplier with nothing else can't
     // pay a refund, and the refund stays open.
     let agent = supplier(&tp, &ops, false, false).await;
+    let mut oa = orders_for(&tp, &agent.account_id);
     let agent_collection = usd_collection(&mut w, &agent).await;
     let mut ad = draft(&agent, "USD", vec![line("valves", "", 2, "100.00", "USD")]);
     ad.buyer_account_id = payer.account_id.clone();
@@ -1511,7 +1550,7 @@ async fn the_trade_assurance_sale_links_remittances_ships_with_proof_and_complet
         .into_inner()
         .remittances
         .remove(0);
-    o.link_remittance_to_order(LinkRemittanceToOrderRequest {
+    oa.link_remittance_to_order(LinkRemittanceToOrderRequest {
         request_id: rid(),
         order_id: agent_order.order_id.clone(),
         remittance_id: ar.remittance_id,
@@ -1519,7 +1558,7 @@ async fn the_trade_assurance_sale_links_remittances_ships_with_proof_and_complet
         amount: m("USD", "200.00"),
     })
     .await?;
-    let asked = o
+    let asked = op
         .request_refund(RequestRefundRequest {
             order_id: agent_order.order_id.clone(),
             ..ask("50.00")
@@ -1527,7 +1566,7 @@ async fn the_trade_assurance_sale_links_remittances_ships_with_proof_and_complet
         .await?
         .into_inner();
     let refund_id = asked.refund.unwrap().refund_id;
-    let err = o
+    let err = oa
         .resolve_refund(ResolveRefundRequest {
             order_id: agent_order.order_id.clone(),
             ..approve(refund_id.clone())
@@ -1882,7 +1921,7 @@ async fn a_failure_at_any_saga_step_leaves_no_money_held_and_no_limit_reserved()
         assert_finished(&tp, &again.payment_id, &ids).await;
         // Give the escrow back for the next case.
         for id in &ids {
-            let r = orders(&tp)
+            let r = orders_for(&tp, &b.account_id)
                 .request_refund(RequestRefundRequest {
                     request_id: rid(),
                     order_id: id.clone(),
@@ -1894,7 +1933,7 @@ async fn a_failure_at_any_saga_step_leaves_no_money_held_and_no_limit_reserved()
                 })
                 .await?
                 .into_inner();
-            orders(&tp)
+            orders_for(&tp, &s.account_id)
                 .resolve_refund(ResolveRefundRequest {
                     request_id: rid(),
                     order_id: id.clone(),
@@ -2120,7 +2159,7 @@ async fn an_order_service_killed_between_saga_steps_finishes_or_compensates_ever
         );
         plan_fault(&tp, &req.request_id, *step, *index, point, "HALT").await;
         sagas.push((req.request_id.clone(), vec![one.order_id, two.order_id]));
-        let mut client = orders(&tp);
+        let mut client = orders_for(&tp, &b.account_id);
         let mut call = tonic::Request::new(req);
         call.set_timeout(Duration::from_secs(3));
         calls.push(tokio::spawn(async move { client.pay_orders(call).await }));
@@ -2235,10 +2274,15 @@ async fn illegal_transitions_and_bad_input_are_refused_without_writing() -> anyh
     let s = supplier(&tp, &ops, false, true).await;
     let b = onboard(&tp, &ops).await;
     let mut o = orders(&tp);
+    let mut ob = orders_for(&tp, &b.account_id);
+    let mut os = orders_for(&tp, &s.account_id);
     let before = count(&tp, "SELECT count(*) FROM orders.orders").await;
     let mut bad = marketplace_order(&b, &s, vec![line("", "", 0, "-1", "USD")], "0");
     bad.buyer_account_id = "nope".into();
-    let err = o.create_marketplace_order(bad).await.expect_err("bad");
+    let err = o
+        .create_marketplace_order(crate::support::acting(&b.account_id, bad))
+        .await
+        .expect_err("bad");
     assert_eq!(err.code(), Code::InvalidArgument);
     let f = fields(&err);
     for field in [
@@ -2264,7 +2308,7 @@ async fn illegal_transitions_and_bad_input_are_refused_without_writing() -> anyh
         ),
     )
     .await;
-    let err = o
+    let err = ob
         .confirm_receipt(ConfirmReceiptRequest {
             request_id: rid(),
             order_id: order.order_id.clone(),
@@ -2285,12 +2329,12 @@ async fn illegal_transitions_and_bad_input_are_refused_without_writing() -> anyh
         Some("ORDER_STATUS_UNPAID")
     );
     refused(
-        &o.add_shipment(ship_all(&order)).await.expect_err("unpaid"),
+        &os.add_shipment(ship_all(&order)).await.expect_err("unpaid"),
         Code::FailedPrecondition,
         "INVALID_STATE_TRANSITION",
     );
     refused(
-        &o.request_refund(RequestRefundRequest {
+        &ob.request_refund(RequestRefundRequest {
             request_id: rid(),
             order_id: order.order_id.clone(),
             reason: RefundReason::Other as i32,
@@ -2311,13 +2355,13 @@ async fn illegal_transitions_and_bad_input_are_refused_without_writing() -> anyh
         vec![line("Cup", "home.kitchen", 1, "10.00", "CNY")],
         "0",
     );
-    let first = o
+    let first = ob
         .create_marketplace_order(req.clone())
         .await?
         .into_inner()
         .order
         .unwrap();
-    let again = o
+    let again = ob
         .create_marketplace_order(req.clone())
         .await?
         .into_inner()
@@ -2326,7 +2370,7 @@ async fn illegal_transitions_and_bad_input_are_refused_without_writing() -> anyh
     assert_eq!(first.order_id, again.order_id);
     req.supplier_member_id = "someone else".into();
     refused(
-        &o.create_marketplace_order(req).await.expect_err("reused"),
+        &ob.create_marketplace_order(req).await.expect_err("reused"),
         Code::AlreadyExists,
         "IDEMPOTENCY_KEY_REUSED",
     );
@@ -2367,7 +2411,7 @@ async fn payment_methods_say_why_an_order_cannot_use_them() -> anyhow::Result<()
         ),
     )
     .await;
-    let answer = orders(&tp)
+    let answer = orders_for(&tp, &b.account_id)
         .query_payment_methods(QueryPaymentMethodsRequest {
             order_ids: vec![o.order_id.clone()],
         })
@@ -2437,7 +2481,7 @@ async fn payment_methods_say_why_an_order_cannot_use_them() -> anyhow::Result<()
     );
     assert_eq!(reserved(&tp, &mandate.mandate_id).await.0, dec("0"));
     // An order with nothing due is named.
-    let err = orders(&tp)
+    let err = orders_for(&tp, &b.account_id)
         .query_payment_methods(QueryPaymentMethodsRequest {
             order_ids: vec![o.order_id.clone(), o.order_id.clone()],
         })
@@ -2811,7 +2855,10 @@ async fn edge_acting_for_a_person_reaches_only_the_orders_it_is_a_party_of() -> 
     let mut operators =
         OrderServiceClient::new(tp.channel_as("order", As::Caller("operator".into())));
     operators.get_order(as_person(&ops, by_id())).await?;
-    o.get_order(by_id()).await?;
+    tp.order().get_order(by_id()).await?;
+    // Edge naming nobody is refused before any handler runs: no ownership check to skip.
+    let err = o.get_order(by_id()).await.expect_err("edge for nobody");
+    refused(&err, Code::PermissionDenied, "SUBJECT_REQUIRED");
     tp.stop().await
 }
 
@@ -2899,7 +2946,7 @@ async fn a_slow_step_keeps_its_lease_and_no_second_driver_takes_over() -> anyhow
     .execute(&mut conn)
     .await?;
     let paying = {
-        let tp_orders = orders(&tp);
+        let tp_orders = orders_for(&tp, &b.account_id);
         tokio::spawn(async move {
             let mut o = tp_orders;
             o.pay_orders(req).await
@@ -2950,7 +2997,7 @@ async fn a_short_ship_by_warns_and_a_late_first_shipment_counts_against_the_on_t
     let s = supplier(&tp, &ops, false, false).await;
     let mut w = tp.wallet();
     let collection = usd_collection(&mut w, &s).await;
-    let mut o = orders(&tp);
+    let mut o = orders_for(&tp, &s.account_id);
     let with_days = |days: i32| {
         let mut req = draft(&s, "USD", seed_lines());
         if let Some(st) = req.shipping_terms.as_mut() {

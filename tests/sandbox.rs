@@ -44,21 +44,25 @@ async fn receiving(
     currency: &str,
     purpose: wpb::ReceivingAccountPurpose,
 ) -> String {
-    tp.wallet()
-        .create_receiving_account(wpb::CreateReceivingAccountRequest {
+    let mut w = tp.wallet();
+    let owner = crate::support::owner_of(&mut w, wallet).await;
+    w.create_receiving_account(acting(
+        &owner,
+        wpb::CreateReceivingAccountRequest {
             request_id: rid(),
             wallet_id: wallet.to_owned(),
             currency_code: currency.to_owned(),
             display_name: format!("{currency} account"),
             purpose: purpose as i32,
-        })
-        .await
-        .expect("CreateReceivingAccount")
-        .into_inner()
-        .receiving_account
-        .and_then(|a| a.bank_details)
-        .expect("bank details")
-        .account_number
+        },
+    ))
+    .await
+    .expect("CreateReceivingAccount")
+    .into_inner()
+    .receiving_account
+    .and_then(|a| a.bank_details)
+    .expect("bank details")
+    .account_number
 }
 
 fn remit(request_id: &str, account_number: &str, amount: &str) -> sbx::RemitRequest {
@@ -129,8 +133,7 @@ async fn funded_supplier(tp: &TestPlatform) -> anyhow::Result<(String, String, S
             },
         ))
         .await?;
-    let bank = tp
-        .wallet()
+    let bank = crate::support::wallet_for(tp, &s.account_id)
         .register_bank_account(wpb::RegisterBankAccountRequest {
             request_id: rid(),
             wallet_id: s.wallet_id.clone(),
@@ -158,8 +161,9 @@ async fn withdraw(
     bank: &str,
     amount: &str,
 ) -> anyhow::Result<wpb::Withdrawal> {
-    Ok(tp
-        .wallet()
+    let mut w = tp.wallet();
+    let owner = crate::support::owner_of(&mut w, wallet).await;
+    Ok(crate::support::wallet_for(tp, &owner)
         .create_withdrawal(wpb::CreateWithdrawalRequest {
             request_id: rid(),
             wallet_id: wallet.to_owned(),

@@ -67,7 +67,11 @@ async fn calls_spread_over_every_instance_and_survive_one_dying() -> anyhow::Res
                     order_id: rid(),
                     ..Default::default()
                 },
-                |mut c, r| async move { c.get_order(r).await },
+                // Edge asks for an order for a person, as it always does.
+                |mut c, mut r| async move {
+                    kuajing_platform::service::for_subject(&mut r, uuid::Uuid::now_v7());
+                    c.get_order(r).await
+                },
             )
             .await;
             drop(permit);

@@ -127,10 +127,13 @@ pub(crate) async fn sign_in(tp: &TestPlatform, member_name: &str) -> String {
 
 pub(crate) async fn open_wallet(tp: &TestPlatform, owner: &str) -> String {
     tp.wallet()
-        .open_wallet(wpb::OpenWalletRequest {
-            request_id: rid(),
-            owner_account_id: owner.to_owned(),
-        })
+        .open_wallet(acting(
+            owner,
+            wpb::OpenWalletRequest {
+                request_id: rid(),
+                owner_account_id: owner.to_owned(),
+            },
+        ))
         .await
         .expect("wallet")
         .into_inner()
@@ -161,6 +164,15 @@ pub(crate) fn orders(tp: &TestPlatform) -> Orders {
     OrderServiceClient::new(tp.channel_as("order", As::Caller("edge".to_owned())))
 }
 
+/// Order as edge acting for `account_id` (`kj-subject` on every request that names nobody
+/// else).
+pub(crate) fn orders_for(tp: &TestPlatform, account_id: &str) -> Orders {
+    OrderServiceClient::new(
+        tp.channel_as("order", As::Caller("edge".to_owned()))
+            .acting_for(account_id),
+    )
+}
+
 /// A supplier in mainland China with a wallet: a paid member (admitted to Trade Assurance
 /// and Direct Pay) unless `free`, and enabled for cross-border pay when `cross_border`.
 pub(crate) async fn supplier(
@@ -183,17 +195,48 @@ pub(crate) async fn active_mandate(tp: &TestPlatform, b: &Party) -> authz::Manda
         .expect("an active mandate")
 }
 
+/// The account id of a wallet's owner, whom edge names when it acts on the wallet.
+pub(crate) async fn owner_of(
+    w: &mut kuajing_proto::wallet::v1::wallet_service_client::WalletServiceClient<Channel>,
+    wallet: &str,
+) -> String {
+    w.get_wallet(wpb::GetWalletRequest {
+        lookup: Some(wpb::get_wallet_request::Lookup::WalletId(wallet.to_owned())),
+    })
+    .await
+    .expect("the wallet")
+    .into_inner()
+    .wallet
+    .expect("wallet")
+    .owner_account_id
+}
+
+/// The wallet as edge acting for `account_id` (`kj-subject` on every request edge may
+/// make that names nobody else).
+pub(crate) fn wallet_for(
+    tp: &TestPlatform,
+    account_id: &str,
+) -> kuajing_proto::wallet::v1::wallet_service_client::WalletServiceClient<Channel> {
+    kuajing_proto::wallet::v1::wallet_service_client::WalletServiceClient::new(
+        tp.channel("wallet").acting_for(account_id),
+    )
+}
+
 /// Tops a wallet up through a TOP_UP receiving account.
 pub(crate) async fn top_up(tp: &TestPlatform, wallet: &str, currency: &str, value: &str) {
     let mut w = tp.wallet();
+    let owner = owner_of(&mut w, wallet).await;
     let account = w
-        .create_receiving_account(wpb::CreateReceivingAccountRequest {
-            request_id: rid(),
-            wallet_id: wallet.to_owned(),
-            currency_code: currency.to_owned(),
-            display_name: format!("{currency} top-up"),
-            purpose: wpb::ReceivingAccountPurpose::TopUp as i32,
-        })
+        .create_receiving_account(acting(
+            &owner,
+            wpb::CreateReceivingAccountRequest {
+                request_id: rid(),
+                wallet_id: wallet.to_owned(),
+                currency_code: currency.to_owned(),
+                display_name: format!("{currency} top-up"),
+                purpose: wpb::ReceivingAccountPurpose::TopUp as i32,
+            },
+        ))
         .await
         .expect("receiving account")
         .into_inner()
@@ -294,8 +337,9 @@ pub(crate) fn marketplace_order(
 }
 
 pub(crate) async fn create(tp: &TestPlatform, req: CreateMarketplaceOrderRequest) -> Order {
+    let buyer = req.buyer_account_id.clone();
     orders(tp)
-        .create_marketplace_order(req)
+        .create_marketplace_order(acting(&buyer, req))
         .await
         .expect("order")
         .into_inner()

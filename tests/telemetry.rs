@@ -123,24 +123,31 @@ async fn one_conversion_is_one_trace_across_services() -> anyhow::Result<()> {
     let tp = TestPlatform::start().await?;
     assert!(kuajing_platform::telemetry::exporting());
     let (mut w, mut fx) = (tp.wallet(), tp.fx());
+    let owner = rid();
     let wallet = w
-        .open_wallet(OpenWalletRequest {
-            request_id: rid(),
-            owner_account_id: rid(),
-        })
+        .open_wallet(kuajing::parties::acting(
+            &owner,
+            OpenWalletRequest {
+                request_id: rid(),
+                owner_account_id: owner.clone(),
+            },
+        )?)
         .await?
         .into_inner()
         .wallet
         .unwrap()
         .wallet_id;
     let account = w
-        .create_receiving_account(CreateReceivingAccountRequest {
-            request_id: rid(),
-            wallet_id: wallet.clone(),
-            currency_code: "USD".into(),
-            display_name: "usd".into(),
-            purpose: ReceivingAccountPurpose::TopUp as i32,
-        })
+        .create_receiving_account(kuajing::parties::acting(
+            &owner,
+            CreateReceivingAccountRequest {
+                request_id: rid(),
+                wallet_id: wallet.clone(),
+                currency_code: "USD".into(),
+                display_name: "usd".into(),
+                purpose: ReceivingAccountPurpose::TopUp as i32,
+            },
+        )?)
         .await?
         .into_inner()
         .receiving_account

@@ -2,6 +2,7 @@
 //! conversions, fees, reversals, statements, idempotency, invariants and concurrency.
 
 use crate::journeys::refused;
+use crate::support::{owner_of, wallet_for};
 use std::collections::HashMap;
 
 use kuajing::parties::{PIN, Person, acting};
@@ -42,11 +43,12 @@ fn dec(s: &str) -> Decimal {
 }
 
 async fn open(w: &mut Client) -> String {
+    let owner = rid();
     let req = OpenWalletRequest {
         request_id: rid(),
-        owner_account_id: rid(),
+        owner_account_id: owner.clone(),
     };
-    w.open_wallet(req)
+    w.open_wallet(acting(&owner, req).unwrap())
         .await
         .unwrap()
         .into_inner()
@@ -68,7 +70,8 @@ async fn receiving(
         display_name: format!("{currency} account"),
         purpose: purpose as i32,
     };
-    w.create_receiving_account(req)
+    let owner = owner_of(w, wallet).await;
+    w.create_receiving_account(acting(&owner, req).unwrap())
         .await
         .unwrap()
         .into_inner()
@@ -204,10 +207,13 @@ async fn wallets_open_once_per_owner_with_fifteen_zero_balances() -> anyhow::Res
     let mut w = tp.wallet();
     let owner = rid();
     let first = w
-        .open_wallet(OpenWalletRequest {
-            request_id: rid(),
-            owner_account_id: owner.clone(),
-        })
+        .open_wallet(acting(
+            &owner,
+            OpenWalletRequest {
+                request_id: rid(),
+                owner_account_id: owner.clone(),
+            },
+        )?)
         .await?
         .into_inner()
         .wallet
@@ -226,10 +232,13 @@ async fn wallets_open_once_per_owner_with_fifteen_zero_balances() -> anyhow::Res
         .unwrap();
     assert_eq!(jpy.available.as_ref().unwrap().amount, "0");
     let err = w
-        .open_wallet(OpenWalletRequest {
-            request_id: rid(),
-            owner_account_id: owner.clone(),
-        })
+        .open_wallet(acting(
+            &owner,
+            OpenWalletRequest {
+                request_id: rid(),
+                owner_account_id: owner.clone(),
+            },
+        )?)
         .await
         .unwrap_err();
     refused(&err, Code::AlreadyExists, "WALLET_ALREADY_EXISTS");
@@ -268,14 +277,18 @@ async fn remittances_credit_once_by_bank_reference() -> anyhow::Result<()> {
     let tp = TestPlatform::start().await?;
     let mut w = tp.wallet();
     let wallet = open(&mut w).await;
+    let owner = owner_of(&mut w, &wallet).await;
     let err = w
-        .create_receiving_account(CreateReceivingAccountRequest {
-            request_id: rid(),
-            wallet_id: wallet.clone(),
-            currency_code: "CNY".into(),
-            display_name: "x".into(),
-            purpose: ReceivingAccountPurpose::TopUp as i32,
-        })
+        .create_receiving_account(acting(
+            &owner,
+            CreateReceivingAccountRequest {
+                request_id: rid(),
+                wallet_id: wallet.clone(),
+                currency_code: "CNY".into(),
+                display_name: "x".into(),
+                purpose: ReceivingAccountPurpose::TopUp as i32,
+            },
+        )?)
         .await
         .unwrap_err();
     assert_eq!(
@@ -804,7 +817,8 @@ async fn remittances_link_to_orders_irreversibly_and_show_in_the_fund_overview()
         ),
         "REMITTANCE_ALREADY_LINKED"
     );
-    let overview = w
+    let owner = owner_of(&mut w, &supplier).await;
+    let overview = wallet_for(&tp, &owner)
         .get_fund_overview(GetFundOverviewRequest {
             wallet_id: supplier.clone(),
             currency_codes: vec!["USD".into()],
@@ -876,21 +890,28 @@ async fn fees_beyond_the_balance_become_arrears_and_can_be_paid() -> anyhow::Res
     assert_eq!(charged.collected.unwrap().amount, "30.00");
     assert_eq!(charged.arrears_added.unwrap().amount, "70.00");
     top_up(&mut w, &wallet, "USD", "100.00").await;
+    let owner = owner_of(&mut w, &wallet).await;
     let err = w
-        .pay_arrears(PayArrearsRequest {
-            request_id: rid(),
-            wallet_id: wallet.clone(),
-            amount: m("USD", "70.01"),
-        })
+        .pay_arrears(acting(
+            &owner,
+            PayArrearsRequest {
+                request_id: rid(),
+                wallet_id: wallet.clone(),
+                amount: m("USD", "70.01"),
+            },
+        )?)
         .await
         .unwrap_err();
     assert_eq!(reason(&err), "PAYMENT_EXCEEDS_ARREARS");
     let paid = w
-        .pay_arrears(PayArrearsRequest {
-            request_id: rid(),
-            wallet_id: wallet.clone(),
-            amount: m("USD", "70.00"),
-        })
+        .pay_arrears(acting(
+            &owner,
+            PayArrearsRequest {
+                request_id: rid(),
+                wallet_id: wallet.clone(),
+                amount: m("USD", "70.00"),
+            },
+        )?)
         .await?
         .into_inner();
     assert_eq!(paid.remaining_arrears.unwrap().amount, "0.00");
@@ -969,6 +990,9 @@ async fn statements_page_without_gaps_or_repeats() -> anyhow::Result<()> {
     }
     let mut seen = Vec::new();
     let mut token = String::new();
+    // Statements are read by edge for the owner.
+    let owner = owner_of(&mut w, &a).await;
+    let mut w = wallet_for(&tp, &owner);
     loop {
         let page = w
             .list_statement_lines(ListStatementLinesRequest {
@@ -1208,10 +1232,13 @@ async fn a_person_edge_acts_for_reaches_only_their_own_wallet() -> anyhow::Resul
     let mut w = tp.wallet();
     let (alice, bob) = (rid(), rid());
     let alice_wallet = w
-        .open_wallet(OpenWalletRequest {
-            request_id: rid(),
-            owner_account_id: alice.clone(),
-        })
+        .open_wallet(acting(
+            &alice,
+            OpenWalletRequest {
+                request_id: rid(),
+                owner_account_id: alice.clone(),
+            },
+        )?)
         .await?
         .into_inner()
         .wallet
@@ -1251,6 +1278,29 @@ async fn a_person_edge_acts_for_reaches_only_their_own_wallet() -> anyhow::Resul
         reason(&as_edge.create_transfer(transfer).await.unwrap_err()),
         "NOT_OWNER"
     );
+    assert_eq!(
+        balance(&mut w, &alice_wallet, "USD").await.0,
+        dec("10.00"),
+        "nothing moved"
+    );
+    // Edge naming nobody reaches no wallet at all (it used to act for the system).
+    let mut nobody = tonic::Request::new(CreateTransferRequest {
+        request_id: rid(),
+        source_wallet_id: alice_wallet.clone(),
+        destination_wallet_id: open(&mut w).await,
+        amount: m("USD", "1.00"),
+        ..Default::default()
+    });
+    nobody.set_timeout(std::time::Duration::from_secs(5));
+    let err = as_edge.create_transfer(nobody).await.unwrap_err();
+    refused(&err, Code::PermissionDenied, "SUBJECT_REQUIRED");
+    let err = as_edge
+        .get_wallet(GetWalletRequest {
+            lookup: Some(get_wallet_request::Lookup::WalletId(alice_wallet.clone())),
+        })
+        .await
+        .unwrap_err();
+    refused(&err, Code::PermissionDenied, "SUBJECT_REQUIRED");
     assert_eq!(
         balance(&mut w, &alice_wallet, "USD").await.0,
         dec("10.00"),
@@ -1371,7 +1421,8 @@ fn bank_request(
 /// Registers a bank account with a fresh number; returns its id.
 async fn bank(w: &mut Client, wallet: &str, ty: BankAccountType, currency: &str) -> String {
     let number = format!("62{}", &uuid::Uuid::now_v7().simple().to_string()[16..]);
-    w.register_bank_account(bank_request(wallet, ty, currency, &number))
+    let owner = owner_of(w, wallet).await;
+    w.register_bank_account(acting(&owner, bank_request(wallet, ty, currency, &number)).unwrap())
         .await
         .unwrap()
         .into_inner()
@@ -1387,14 +1438,16 @@ async fn estimate(
     pool: FundPool,
     amount: Option<Money>,
 ) -> Result<EstimateWithdrawalFeeResponse, tonic::Status> {
-    w.estimate_withdrawal_fee(EstimateWithdrawalFeeRequest {
+    let owner = owner_of(w, wallet).await;
+    let request = EstimateWithdrawalFeeRequest {
         wallet_id: wallet.to_owned(),
         bank_account_id: bank.to_owned(),
         source_fund_pool: pool as i32,
         amount,
-    })
-    .await
-    .map(tonic::Response::into_inner)
+    };
+    w.estimate_withdrawal_fee(acting(&owner, request).expect("an account id"))
+        .await
+        .map(tonic::Response::into_inner)
 }
 
 fn withdrawal(
@@ -1419,7 +1472,8 @@ async fn withdraw(
     w: &mut Client,
     req: CreateWithdrawalRequest,
 ) -> Result<Withdrawal, tonic::Status> {
-    w.create_withdrawal(req)
+    let owner = owner_of(w, &req.wallet_id).await;
+    w.create_withdrawal(acting(&owner, req).expect("an account id"))
         .await
         .map(|r| r.into_inner().withdrawal.unwrap())
 }
@@ -1933,9 +1987,11 @@ async fn withdrawal_limits_hold_to_the_minor_unit_and_name_the_limit() -> anyhow
 async fn withdrawal_routes_bank_accounts_and_the_pin_are_checked_before_money_moves()
 -> anyhow::Result<()> {
     let tp = TestPlatform::start().await?;
-    let mut w = tp.wallet();
     let ops = tp.reach().operator().await?;
     let s = supplier_with_pin(&tp, &ops, true).await;
+    let mut w = tp.wallet();
+    // Edge for the supplier, where the test calls the wallet directly.
+    let mut me = wallet_for(&tp, &s.account_id);
     let wallet = s.wallet_id.as_str();
     use BankAccountType::{Corporate, LegalRepresentativePersonal, Personal};
     use FundPool::{AgentExport, Standard};
@@ -1990,14 +2046,14 @@ async fn withdrawal_routes_bank_accounts_and_the_pin_are_checked_before_money_mo
 
     // A bank account registers once per wallet (same number, bank and currency).
     let first_request = bank_request(wallet, Corporate, "USD", "6222 0212 3456 7890");
-    let first = w
+    let first = me
         .register_bank_account(first_request.clone())
         .await?
         .into_inner()
         .bank_account
         .unwrap();
     assert_eq!(first.account_number_masked, "****7890");
-    let again = w
+    let again = me
         .register_bank_account(first_request)
         .await?
         .into_inner()
@@ -2008,16 +2064,16 @@ async fn withdrawal_routes_bank_accounts_and_the_pin_are_checked_before_money_mo
         holder_name: "Bright Lighting".into(),
         ..bank_request(wallet, Corporate, "USD", "6222021234567890")
     };
-    let err = w.register_bank_account(duplicate).await.unwrap_err();
+    let err = me.register_bank_account(duplicate).await.unwrap_err();
     refused(&err, Code::AlreadyExists, "BANK_ACCOUNT_ALREADY_REGISTERED");
     assert_eq!(
         info(&err, "bank_account_id"),
         Some(first.bank_account_id.clone())
     );
     // The same number in another currency is another account.
-    w.register_bank_account(bank_request(wallet, Corporate, "CNY", "6222021234567890"))
+    me.register_bank_account(bank_request(wallet, Corporate, "CNY", "6222021234567890"))
         .await?;
-    let listed = w
+    let listed = me
         .list_bank_accounts(ListBankAccountsRequest {
             wallet_id: wallet.to_owned(),
             ..Default::default()
@@ -2071,7 +2127,7 @@ async fn withdrawal_routes_bank_accounts_and_the_pin_are_checked_before_money_mo
         platform_balance(&mut w, LedgerAccountKind::OutboundClearing, "USD").await,
         Decimal::ZERO
     );
-    let entries = w
+    let entries = me
         .list_journal_entries(ListJournalEntriesRequest {
             wallet_id: wallet.to_owned(),
             types: vec![JournalEntryType::Withdrawal as i32],
@@ -2642,9 +2698,9 @@ async fn withdrawals_follow_seed_002s_table_and_its_notes() -> anyhow::Result<()
 async fn a_bank_account_number_is_kept_only_as_a_keyed_fingerprint() -> anyhow::Result<()> {
     use sha2::Digest;
     let tp = TestPlatform::start().await?;
-    let mut w = tp.wallet();
     let ops = tp.reach().operator().await?;
     let s = supplier_with_pin(&tp, &ops, true).await;
+    let mut w = wallet_for(&tp, &s.account_id);
     let wallet = s.wallet_id.as_str();
     let number = "6222021234567890";
     let request = bank_request(wallet, BankAccountType::Corporate, "USD", number);

@@ -17,8 +17,10 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
 
 /// Who may call a method, read from the "Callers:" paragraph of its doc comment, so the
 /// enforced table can never drift from the contract. Names: the six services, "operator"
-/// (operators with an operator token), "bank" and "logistics" (adapters).
-fn callers_of(comment: &str) -> Vec<&'static str> {
+/// (operators with an operator token), "bank" and "logistics" (adapters). Each caller comes
+/// with the parenthetical right after its name, if any ("edge (for the owner)"): the
+/// qualifier, kept so the credential check can enforce what it says about `kj-subject`.
+fn callers_of(comment: &str) -> Vec<(&'static str, String)> {
     let Some(start) = comment.find("Callers:") else {
         return Vec::new();
     };
@@ -35,45 +37,89 @@ fn callers_of(comment: &str) -> Vec<&'static str> {
         text.push(' ');
         text.push_str(line);
     }
-    // Drop parentheticals: they qualify a caller ("edge (for the owner)"), they do not add one.
-    let mut plain = String::new();
+    // Split into plain words and parentheticals: a parenthetical qualifies the caller named
+    // just before it, it does not add one.
+    let mut words: Vec<(String, String)> = Vec::new(); // (word, qualifier after it)
     let mut depth = 0;
+    let mut word = String::new();
+    let mut inner = String::new();
     for c in text.chars() {
         match c {
-            '(' => depth += 1,
-            ')' => depth -= 1,
-            _ if depth == 0 => plain.push(c),
+            '(' => {
+                depth += 1;
+                if depth == 1 {
+                    if !word.is_empty() {
+                        words.push((std::mem::take(&mut word).to_lowercase(), String::new()));
+                    }
+                    continue;
+                }
+            }
+            ')' => {
+                depth -= 1;
+                if depth == 0 {
+                    if let Some(last) = words.last_mut() {
+                        last.1 = std::mem::take(&mut inner).trim().to_owned();
+                    }
+                    inner.clear();
+                    continue;
+                }
+            }
             _ => {}
         }
+        if depth > 0 {
+            inner.push(c);
+        } else if c.is_ascii_alphanumeric() {
+            word.push(c);
+        } else if !word.is_empty() {
+            words.push((std::mem::take(&mut word).to_lowercase(), String::new()));
+        }
     }
+    if !word.is_empty() {
+        words.push((word.to_lowercase(), String::new()));
+    }
+    let plain = words
+        .iter()
+        .map(|(w, _)| w.as_str())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let qualifier = |name: &str| {
+        words
+            .iter()
+            .find(|(w, q)| w == name && !q.is_empty())
+            .map(|(_, q)| q.clone())
+            .unwrap_or_default()
+    };
     // "not exposed through edge" names edge only to exclude it.
-    let plain = plain.to_lowercase().replace("not exposed through edge", "");
-    let mut out = Vec::new();
+    let plain = plain.replace("not exposed through edge", "");
+    let mut out: Vec<(&'static str, String)> = Vec::new();
     let services = ["edge", "identity", "wallet", "authorization", "order", "fx"];
     if plain.contains("every internal service") {
-        out.extend(["identity", "wallet", "authorization", "order", "fx"]);
+        for s in ["identity", "wallet", "authorization", "order", "fx"] {
+            out.push((s, String::new()));
+        }
     }
-    for word in plain.split(|c: char| !c.is_ascii_alphanumeric()) {
+    for word in plain.split(' ') {
         if let Some(s) = services.iter().find(|s| **s == word) {
-            out.push(*s);
+            out.push((*s, qualifier(s)));
         }
         if word == "operators" || word == "operator" {
-            out.push("operator");
+            out.push(("operator", qualifier(word)));
         }
     }
     if plain.contains("bank adapter") {
-        out.push("bank");
+        out.push(("bank", qualifier("adapter")));
     }
     if plain.contains("logistics adapter") {
-        out.push("logistics");
+        out.push(("logistics", qualifier("adapter")));
     }
-    out.sort_unstable();
-    out.dedup();
+    out.sort_by(|a, b| a.0.cmp(b.0).then(b.1.len().cmp(&a.1.len())));
+    out.dedup_by(|a, b| a.0 == b.0);
     out
 }
 
 fn callers_table(fds: &prost_types::FileDescriptorSet) -> String {
     let mut rows = String::new();
+    let mut qualified = String::new();
     for file in &fds.file {
         // The sandbox's simulated bank and mailbox take no service credential: not in the table.
         let Some(package) = file
@@ -99,20 +145,23 @@ fn callers_table(fds: &prost_types::FileDescriptorSet) -> String {
                 let callers = callers_of(comment);
                 let list = callers
                     .iter()
-                    .map(|c| format!("{c:?}"))
+                    .map(|(c, _)| format!("{c:?}"))
                     .collect::<Vec<_>>()
                     .join(", ");
-                rows.push_str(&format!(
-                    "    (\"/{package}.{}/{}\", &[{list}]),\n",
-                    service.name(),
-                    method.name()
-                ));
+                let path = format!("/{package}.{}/{}", service.name(), method.name());
+                rows.push_str(&format!("    ({path:?}, &[{list}]),\n"));
+                for (caller, qualifier) in callers.iter().filter(|(_, q)| !q.is_empty()) {
+                    let qualifier = qualifier.split_whitespace().collect::<Vec<_>>().join(" ");
+                    qualified.push_str(&format!("    ({path:?}, {caller:?}, {qualifier:?}),\n"));
+                }
             }
         }
     }
     format!(
         "/// Every method of every Kuajing service (gRPC path) and the callers its contract allows.\n\
-         pub const CALLERS: &[(&str, &[&str])] = &[\n{rows}];\n"
+         pub const CALLERS: &[(&str, &[&str])] = &[\n{rows}];\n\
+         /// The qualifier the contract writes after a caller (method path, caller, qualifier).\n\
+         pub const QUALIFIERS: &[(&str, &str, &str)] = &[\n{qualified}];\n"
     )
 }
 

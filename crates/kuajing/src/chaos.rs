@@ -873,17 +873,16 @@ async fn run_on(args: &ChaosArgs, seed: u64, postgres: &mut Postgres) -> anyhow:
     let mut tasks = Vec::new();
     // The load's clients balance over every instance, as the services do.
     let all = |name: &str| procs.urls(name).with_context(|| format!("no {name}"));
+    // Wallet and fx as the order saga calls them (for no person; edge names one).
     let as_order = Peers::new(
-        [("wallet".to_owned(), all("wallet")?)],
+        [
+            ("wallet".to_owned(), all("wallet")?),
+            ("fx".to_owned(), all("fx")?),
+        ],
         procs
             .keyring()
             .for_service("order")
             .context("order's key")?,
-        None,
-    )?;
-    let as_edge = Peers::new(
-        [("fx".to_owned(), all("fx")?)],
-        procs.keyring().for_service("edge").context("edge's key")?,
         None,
     )?;
     let plain: kuajing_platform::balance::EndpointFn =
@@ -893,7 +892,7 @@ async fn run_on(args: &ChaosArgs, seed: u64, postgres: &mut Postgres) -> anyhow:
     for i in 0..args.clients {
         let c = Clients {
             wallet: WalletServiceClient::new(as_order.channel("wallet")?),
-            fx: FxServiceClient::new(as_edge.channel("fx")?),
+            fx: FxServiceClient::new(as_order.channel("fx")?),
             edge: EdgeServiceClient::new(edges.clone()),
             reach: reach.clone(),
             buyer: buyers[i as usize % buyers.len()].clone(),

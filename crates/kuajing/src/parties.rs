@@ -271,15 +271,31 @@ impl Reach {
         currency: &str,
         amount: &str,
     ) -> anyhow::Result<()> {
+        // Edge opens the account for the wallet's owner.
+        let owner = self
+            .wallet("order")?
+            .get_wallet(wpb::GetWalletRequest {
+                lookup: Some(wpb::get_wallet_request::Lookup::WalletId(
+                    wallet_id.to_owned(),
+                )),
+            })
+            .await?
+            .into_inner()
+            .wallet
+            .context("wallet")?
+            .owner_account_id;
         let account = self
             .wallet("edge")?
-            .create_receiving_account(wpb::CreateReceivingAccountRequest {
-                request_id: rid(),
-                wallet_id: wallet_id.to_owned(),
-                currency_code: currency.to_owned(),
-                display_name: format!("{currency} top-up"),
-                purpose: wpb::ReceivingAccountPurpose::TopUp as i32,
-            })
+            .create_receiving_account(acting(
+                &owner,
+                wpb::CreateReceivingAccountRequest {
+                    request_id: rid(),
+                    wallet_id: wallet_id.to_owned(),
+                    currency_code: currency.to_owned(),
+                    display_name: format!("{currency} top-up"),
+                    purpose: wpb::ReceivingAccountPurpose::TopUp as i32,
+                },
+            )?)
             .await?
             .into_inner()
             .receiving_account

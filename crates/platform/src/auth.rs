@@ -45,6 +45,8 @@ pub const SERVICE_CREDENTIAL_MISSING: &str = "SERVICE_CREDENTIAL_MISSING";
 pub const SERVICE_CREDENTIAL_INVALID: &str = "SERVICE_CREDENTIAL_INVALID";
 /// Reason: the caller is not in the method's allowed callers.
 pub const CALLER_NOT_ALLOWED: &str = "CALLER_NOT_ALLOWED";
+/// Reason: edge called an RPC that acts for a person without naming the person.
+pub const SUBJECT_REQUIRED: &str = "SUBJECT_REQUIRED";
 /// Reason: the token names one caller, the connection's client certificate another.
 pub const SERVICE_CERTIFICATE_MISMATCH: &str = "SERVICE_CERTIFICATE_MISMATCH";
 
@@ -380,6 +382,15 @@ pub fn check<B>(
                 })?,
         ),
     };
+    // Edge authenticates people: an RPC its contract says edge calls for a person must name
+    // that person, so a forgotten subject cannot skip the handler's ownership check.
+    if caller == "edge" && subject.is_none() && kuajing_proto::callers::edge_needs_subject(path) {
+        return Err(domain.refuse(
+            tonic::Code::PermissionDenied,
+            SUBJECT_REQUIRED,
+            format!("edge must name the person it acts for (`{SUBJECT_HEADER}`) to call {path}"),
+        ));
+    }
     Ok(Caller {
         service: caller,
         subject,
@@ -595,6 +606,30 @@ mod tests {
                 .service,
             OPERATOR
         );
+    }
+
+    #[test]
+    fn edge_names_the_person_where_the_contract_says_it_acts_for_one() {
+        let ring = ring();
+        let wallet = ring.for_service("wallet").unwrap();
+        let exp = Utc::now() + Duration::minutes(1);
+        let edge = ring.token("edge", "wallet", exp).unwrap();
+        let get = "/kuajing.wallet.v1.WalletService/GetWallet";
+        let refused = check(&wallet, D, &request(get, Some(&edge), None)).unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::PermissionDenied);
+        assert_eq!(reason(&refused), SUBJECT_REQUIRED);
+        assert!(refused.message().contains("kj-subject"), "{refused:?}");
+        // Public reference data: no person needed.
+        let rules = "/kuajing.wallet.v1.WalletService/ListWithdrawalFeeRules";
+        assert_eq!(
+            check(&wallet, D, &request(rules, Some(&edge), None))
+                .unwrap()
+                .subject,
+            None
+        );
+        // Services acting for the system name nobody and are not refused.
+        let order = ring.token("order", "wallet", exp).unwrap();
+        assert!(check(&wallet, D, &request(get, Some(&order), None)).is_ok());
     }
 
     #[test]

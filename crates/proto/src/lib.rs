@@ -18,6 +18,86 @@ pub mod callers {
     pub fn allowed(path: &str) -> Option<&'static [&'static str]> {
         CALLERS.iter().find(|(p, _)| *p == path).map(|(_, c)| *c)
     }
+
+    /// What the contract writes after `caller` among the callers of `path`
+    /// ("for the owner"), if anything.
+    pub fn qualifier(path: &str, caller: &str) -> Option<&'static str> {
+        QUALIFIERS
+            .iter()
+            .find(|(p, c, _)| *p == path && *c == caller)
+            .map(|(_, _, q)| *q)
+    }
+
+    /// Whether edge must name the person it acts for (`kj-subject`) when it calls `path`.
+    /// An RPC acts for a person when the contract qualifies edge as a caller ("edge (for
+    /// the owner)", "edge (buyer)"), unless the qualifier says the call is made for nobody
+    /// ("unauthenticated", "no `kj-subject`", "anyone"). Edge listed without a qualifier
+    /// reads public reference data (rates, categories, verification keys).
+    pub fn edge_needs_subject(path: &str) -> bool {
+        qualifier(path, "edge").is_some_and(|q| {
+            let q = q.to_lowercase();
+            !["unauthenticated", "no `kj-subject`", "anyone"]
+                .iter()
+                .any(|free| q.contains(free))
+        })
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn qualifiers_are_kept() {
+            assert_eq!(
+                qualifier("/kuajing.wallet.v1.WalletService/GetWallet", "edge"),
+                Some("for the owner")
+            );
+            assert_eq!(
+                qualifier("/kuajing.wallet.v1.WalletService/GetWallet", "order"),
+                None
+            );
+        }
+
+        /// The RPCs edge may call for nobody, written out so a contract change that
+        /// widens them is seen in review.
+        #[test]
+        fn subject_free_edge_calls_are_the_listed_ones() {
+            let mut free: Vec<&str> = CALLERS
+                .iter()
+                .filter(|(p, c)| c.contains(&"edge") && !edge_needs_subject(p))
+                .map(|(p, _)| p.rsplit_once('.').map_or(*p, |(_, m)| m))
+                .collect();
+            free.sort_unstable();
+            assert_eq!(
+                free,
+                [
+                    "AuthorizationService/GetLimits",
+                    "AuthorizationService/ListRestrictedCategories",
+                    "FxService/GetEquivalent",
+                    "FxService/GetRate",
+                    "FxService/ListRates",
+                    "IdentityService/ConfirmContact",
+                    "IdentityService/GetLinkedAccount",
+                    "IdentityService/ListRevokedSessions",
+                    "IdentityService/ListVerificationKeys",
+                    "IdentityService/Login",
+                    "IdentityService/RefreshToken",
+                    "IdentityService/RegisterAccount",
+                    "IdentityService/ResetPassword",
+                    "IdentityService/SendVerificationCode",
+                    "IdentityService/StartPasswordReset",
+                    "OrderService/OpenPaymentLink",
+                    "WalletService/ListWithdrawalFeeRules",
+                ]
+            );
+            assert!(edge_needs_subject(
+                "/kuajing.wallet.v1.WalletService/GetWallet"
+            ));
+            assert!(edge_needs_subject(
+                "/kuajing.order.v1.OrderService/PayOrders"
+            ));
+        }
+    }
 }
 
 /// The protobuf package tree.

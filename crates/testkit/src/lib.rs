@@ -150,7 +150,9 @@ impl Drop for TestDb {
 /// Which credential a test channel presents.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum As {
-    /// The first caller the method's contract allows (a service before operators).
+    /// A caller the method's contract allows: for a request naming a person (`kj-subject`)
+    /// edge, else an operator; otherwise a service (before operators), edge only where the
+    /// contract lets it call for nobody.
     AllowedCaller,
     /// This caller (a service name or `operator`), allowed or not.
     Caller(String),
@@ -165,6 +167,17 @@ pub struct Channel {
     keyring: Arc<Keyring>,
     audience: String,
     who: As,
+    /// The person every request names (`kj-subject`) unless it names one itself.
+    subject: Option<http::HeaderValue>,
+}
+
+impl Channel {
+    /// This channel, naming `account_id` (`kj-subject`) on every request that does not
+    /// name a person itself: a client for edge acting for one person.
+    pub fn acting_for(mut self, account_id: &str) -> Channel {
+        self.subject = Some(account_id.parse().expect("an ASCII account id"));
+        self
+    }
 }
 
 impl tower::Service<http::Request<tonic::body::Body>> for Channel {
@@ -181,19 +194,44 @@ impl tower::Service<http::Request<tonic::body::Body>> for Channel {
     }
 
     fn call(&mut self, mut request: http::Request<tonic::body::Body>) -> Self::Future {
+        let path = request.uri().path().to_owned();
+        let allowed = kuajing_proto::callers::allowed(&path).unwrap_or_default();
+        let named = request.headers().contains_key(auth::SUBJECT_HEADER);
+        // The channel's person goes on requests edge makes (for the person).
+        let for_person = named || (self.subject.is_some() && allowed.contains(&"edge"));
         let caller = match &self.who {
             As::Nobody => None,
             As::Caller(c) => Some(c.clone()),
             As::AllowedCaller => {
-                kuajing_proto::callers::allowed(request.uri().path()).and_then(|allowed| {
+                // A request naming a person is made by edge (or an operator), the only
+                // callers that may name one; edge makes a call its contract says is for a
+                // person only with one named, so without one a service calling for the
+                // system stands in.
+                let edge_cannot = !for_person && kuajing_proto::callers::edge_needs_subject(&path);
+                let services = || allowed.iter().filter(|c| **c != auth::OPERATOR);
+                let first = if for_person {
                     allowed
                         .iter()
-                        .find(|c| **c != auth::OPERATOR)
-                        .or(allowed.first())
-                        .map(|c| (*c).to_owned())
-                })
+                        .find(|c| **c == "edge" || **c == auth::OPERATOR)
+                } else {
+                    services()
+                        .find(|c| !(edge_cannot && **c == "edge"))
+                        .or_else(|| allowed.iter().find(|c| **c == auth::OPERATOR))
+                };
+                first
+                    .or_else(|| services().next())
+                    .or(allowed.first())
+                    .map(|c| (*c).to_owned())
             }
         };
+        if let Some(subject) = &self.subject
+            && !named
+            && caller.as_deref() == Some("edge")
+        {
+            request
+                .headers_mut()
+                .insert(auth::SUBJECT_HEADER, subject.clone());
+        }
         let exp = chrono::Utc::now() + chrono::Duration::minutes(5);
         if let Some(token) = caller.and_then(|c| self.keyring.token(&c, &self.audience, exp))
             && let Ok(value) = token.parse()
@@ -411,6 +449,7 @@ impl TestPlatform {
             keyring: Arc::new(self.platform.keyring().clone()),
             audience: name.to_owned(),
             who,
+            subject: None,
         }
     }
 

@@ -345,7 +345,7 @@ async fn measure(
                 );
                 if args.scenario == Scenario::Quote {
                     let op = Arc::new(scenarios::Quotes {
-                        client: FxServiceClient::new(reach.channel("fx", "edge")?),
+                        client: FxServiceClient::new(reach.channel("fx", "order")?),
                         wallets,
                     });
                     drive(op, args, &probe).await

@@ -36,24 +36,32 @@ pub async fn funded_wallets(
     let mut as_bank = WalletServiceClient::new(channel(wallet_url, keyring, "bank", "wallet")?);
     let mut wallets = Vec::with_capacity(n);
     for _ in 0..n {
+        // Edge opens a wallet and its top-up account for the person who owns it.
+        let owner = rid();
         let w = as_edge
-            .open_wallet(OpenWalletRequest {
-                request_id: rid(),
-                owner_account_id: rid(),
-            })
+            .open_wallet(acting(
+                &owner,
+                OpenWalletRequest {
+                    request_id: rid(),
+                    owner_account_id: owner.clone(),
+                },
+            )?)
             .await?
             .into_inner()
             .wallet
             .ok_or_else(|| anyhow::anyhow!("no wallet"))?
             .wallet_id;
         let account = as_edge
-            .create_receiving_account(CreateReceivingAccountRequest {
-                request_id: rid(),
-                wallet_id: w.clone(),
-                currency_code: currency.into(),
-                display_name: "bench".into(),
-                purpose: ReceivingAccountPurpose::TopUp as i32,
-            })
+            .create_receiving_account(acting(
+                &owner,
+                CreateReceivingAccountRequest {
+                    request_id: rid(),
+                    wallet_id: w.clone(),
+                    currency_code: currency.into(),
+                    display_name: "bench".into(),
+                    purpose: ReceivingAccountPurpose::TopUp as i32,
+                },
+            )?)
             .await?
             .into_inner()
             .receiving_account
@@ -130,7 +138,7 @@ impl Op for Transfers {
 
 /// `quote`: an fx quote for a wallet, then its execution.
 pub struct Quotes {
-    /// The fx client (acting as edge).
+    /// The fx client (as order calls it in the payment saga: for no person).
     pub client: FxServiceClient<Authed>,
     /// The funded wallets.
     pub wallets: Arc<Vec<String>>,
