@@ -1096,9 +1096,21 @@ async fn every_internal_rpc_needs_a_service_credential_from_an_allowed_caller() 
             );
             assert_eq!(reason(&s), "CALLER_NOT_ALLOWED", "{path} as {caller}");
         }
-        // Every caller in it gets past the credential check.
+        // Edge naming nobody where the contract says it acts for a person: refused.
+        if allowed.contains(&"edge") && kuajing_proto::callers::edge_needs_subject(path) {
+            let channel = tp.channel_as(service, As::Caller("edge".to_owned()));
+            let s = raw(&channel, path, &[], None)
+                .await
+                .expect_err("edge for nobody");
+            assert_eq!(s.code(), Code::PermissionDenied, "{path}: {s:?}");
+            assert_eq!(reason(&s), "SUBJECT_REQUIRED", "{path}");
+        }
+        // Every caller in it gets past the credential check (edge for a person).
         for caller in allowed.iter() {
-            let channel = tp.channel_as(service, As::Caller((*caller).to_owned()));
+            let mut channel = tp.channel_as(service, As::Caller((*caller).to_owned()));
+            if *caller == "edge" {
+                channel = channel.acting_for(&Uuid::now_v7().to_string());
+            }
             if let Err(s) = raw(&channel, path, &[], None).await {
                 assert!(
                     !matches!(
@@ -1106,6 +1118,7 @@ async fn every_internal_rpc_needs_a_service_credential_from_an_allowed_caller() 
                         "SERVICE_CREDENTIAL_MISSING"
                             | "SERVICE_CREDENTIAL_INVALID"
                             | "CALLER_NOT_ALLOWED"
+                            | "SUBJECT_REQUIRED"
                     ),
                     "{path} as {caller}: {s:?}"
                 );

@@ -53,15 +53,19 @@ fn pay_req(order_ids: &[&str], method: PaymentMethod, fx_source: &str) -> PayOrd
 /// Pays as the buyer of the first order (edge acting for the person who checks out).
 async fn pay(tp: &TestPlatform, req: PayOrdersRequest) -> Result<Payment, Status> {
     let buyer = match req.order_ids.first() {
-        Some(id) => tp
-            .order()
-            .get_order(GetOrderRequest {
-                order_id: id.clone(),
-                order_number: String::new(),
-            })
-            .await
-            .map(|r| r.into_inner().order.expect("order").buyer_account_id)
-            .unwrap_or_else(|_| rid()),
+        Some(id) => {
+            tp.order()
+                .get_order(GetOrderRequest {
+                    order_id: id.clone(),
+                    order_number: String::new(),
+                })
+                .await
+                .expect("the order to pay")
+                .into_inner()
+                .order
+                .expect("order")
+                .buyer_account_id
+        }
         None => rid(),
     };
     orders(tp)

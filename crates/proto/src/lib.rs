@@ -71,13 +71,11 @@ pub mod callers {
             assert_eq!(
                 free,
                 [
-                    "AuthorizationService/GetLimits",
                     "AuthorizationService/ListRestrictedCategories",
                     "FxService/GetEquivalent",
                     "FxService/GetRate",
                     "FxService/ListRates",
                     "IdentityService/ConfirmContact",
-                    "IdentityService/GetLinkedAccount",
                     "IdentityService/ListRevokedSessions",
                     "IdentityService/ListVerificationKeys",
                     "IdentityService/Login",
