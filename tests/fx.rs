@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crate::support::{dec, reason, rid};
 use kuajing_proto::fx::v1::fx_service_client::FxServiceClient;
 use kuajing_proto::fx::v1::*;
 use kuajing_proto::types::Money;
@@ -15,27 +16,12 @@ use kuajing_testkit::Channel;
 use kuajing_testkit::TestPlatform;
 use rust_decimal::Decimal;
 use tonic::Code;
-use tonic_types::StatusExt;
-
-fn rid() -> String {
-    uuid::Uuid::now_v7().to_string()
-}
 
 fn m(c: &str, a: &str) -> Money {
     Money {
         currency_code: c.to_owned(),
         amount: a.to_owned(),
     }
-}
-
-fn reason(s: &tonic::Status) -> String {
-    s.get_details_error_info()
-        .map(|i| i.reason)
-        .unwrap_or_default()
-}
-
-fn dec(s: &str) -> Decimal {
-    Decimal::from_str_exact(s).unwrap()
 }
 
 /// A wallet with `amount` of `currency` in it.

@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use crate::support::{acting, metadata, reason, rid};
 use chrono::Utc;
 use kuajing_platform::token::{KeySet, PublicKey, TokenError};
 use kuajing_proto::identity::v1 as pb;
@@ -16,10 +17,6 @@ use tonic_types::StatusExt;
 use uuid::Uuid;
 
 const PASSWORD: &str = "Sunny-Day-42";
-
-fn rid() -> String {
-    Uuid::now_v7().to_string()
-}
 
 /// A client calling as edge: the service that authenticates people and names the person
 /// it acts for (`kj-subject`).
@@ -36,26 +33,6 @@ fn as_operator(tp: &TestPlatform) -> IdentityServiceClient<kuajing_testkit::Chan
 /// nobody else).
 fn identity_for(tp: &TestPlatform, account_id: &str) -> IdentityServiceClient<Channel> {
     IdentityServiceClient::new(tp.channel("identity").acting_for(account_id))
-}
-
-/// A request acting for `subject` (the `kj-subject` metadata edge sets).
-fn acting<T>(subject: &str, message: T) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    request
-        .metadata_mut()
-        .insert("kj-subject", subject.parse().expect("ascii subject"));
-    request
-}
-
-fn reason(s: &Status) -> String {
-    s.get_details_error_info()
-        .map(|i| i.reason)
-        .unwrap_or_default()
-}
-
-fn metadata(s: &Status, key: &str) -> Option<String> {
-    s.get_details_error_info()
-        .and_then(|i| i.metadata.get(key).cloned())
 }
 
 fn fields(s: &Status) -> Vec<String> {

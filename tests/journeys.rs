@@ -27,56 +27,25 @@ use rust_decimal::{Decimal, RoundingStrategy};
 use sqlx::{ConnectOptions, Connection};
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
-use uuid::Uuid;
 
 /// The login password every test person uses.
 pub(crate) const PASSWORD: &str = "Sunny-Day-42";
 /// The agreement version authorization accepts by default.
 const AGREEMENT: &str = "kjb-2023-02";
 
+pub(crate) use crate::support::{dec, m, reason, refused, rid, unique};
+
 /// An edge client.
 pub(crate) type Edge = EdgeServiceClient<Channel>;
 
-pub(crate) fn rid() -> String {
-    Uuid::now_v7().to_string()
-}
-
-pub(crate) fn unique(prefix: &str) -> String {
-    format!("{prefix}{}", &Uuid::now_v7().simple().to_string()[20..])
-}
-
-pub(crate) fn m(currency: &str, amount: &str) -> Option<Money> {
-    Some(Money {
-        currency_code: currency.to_owned(),
-        amount: amount.to_owned(),
-    })
-}
-
-pub(crate) fn dec(s: &str) -> Decimal {
-    Decimal::from_str_exact(s).unwrap_or_else(|_| panic!("not a decimal: {s:?}"))
-}
-
 fn amount(money: &Option<Money>) -> Decimal {
     dec(&money.as_ref().expect("an amount").amount)
-}
-
-pub(crate) fn reason(s: &Status) -> String {
-    s.get_details_error_info()
-        .map(|i| i.reason)
-        .unwrap_or_default()
 }
 
 pub(crate) fn info(s: &Status, key: &str) -> String {
     s.get_details_error_info()
         .and_then(|i| i.metadata.get(key).cloned())
         .unwrap_or_default()
-}
-
-/// Asserts the code and ErrorInfo reason of a refusal.
-#[track_caller]
-pub(crate) fn refused(s: &Status, code: Code, expected_reason: &str) {
-    assert_eq!(s.code(), code, "{s:?}");
-    assert_eq!(reason(s), expected_reason, "{s:?}");
 }
 
 /// `message` with the person's access token, or none.

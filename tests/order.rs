@@ -1161,9 +1161,10 @@ async fn trade_assurance_drafts_follow_every_rule_at_its_boundary() -> anyhow::R
         .expect_err("free");
     assert_eq!(err.code(), Code::FailedPrecondition);
     // The buyer the supplier sent it to confirms (and is recorded as its buyer).
+    let acme = acme_buyer(&tp).await;
     let confirmed = o
         .confirm_order(acting(
-            &acme_buyer(&tp).await,
+            &acme,
             ConfirmOrderRequest {
                 request_id: rid(),
                 order_id: direct.order_id.clone(),
@@ -1175,6 +1176,60 @@ async fn trade_assurance_drafts_follow_every_rule_at_its_boundary() -> anyhow::R
         .order
         .unwrap();
     assert_eq!(status(&confirmed), OrderStatus::AwaitingPrepayment);
+    // Direct Pay orders have no review, whatever their state.
+    let err = o
+        .submit_review(acting(
+            &acme,
+            SubmitReviewRequest {
+                request_id: rid(),
+                order_id: direct.order_id.clone(),
+                review: Some(Review {
+                    overall_rating: 4,
+                    comment: "quick".into(),
+                    ..Review::default()
+                }),
+            },
+        ))
+        .await
+        .expect_err("no review on Direct Pay");
+    refused(&err, Code::FailedPrecondition, "REVIEW_NOT_AVAILABLE");
+
+    // The buyer may decline an order awaiting its confirmation: closed, once.
+    let declined = o
+        .draft_direct_pay_order(dp(
+            PaymentMethod::TelegraphicTransfer,
+            ExportMethod::SelfExport,
+        ))
+        .await?
+        .into_inner()
+        .order
+        .unwrap();
+    let reject = RejectOrderRequest {
+        request_id: rid(),
+        order_id: declined.order_id.clone(),
+        reason_text: "bought elsewhere".into(),
+    };
+    let rejected = o
+        .reject_order(acting(&acme, reject.clone()))
+        .await?
+        .into_inner()
+        .order
+        .unwrap();
+    assert_eq!(status(&rejected), OrderStatus::Closed);
+    assert_eq!(rejected.close_reason, CloseReason::RejectedByBuyer as i32);
+    let replayed = o
+        .reject_order(acting(&acme, reject))
+        .await?
+        .into_inner()
+        .order
+        .unwrap();
+    assert_eq!(replayed, rejected, "a replay answers the same");
+    let rejected_events = events_of(&tp, &declined.order_id)
+        .await
+        .into_iter()
+        .filter(|e| e.r#type == OrderEventType::Rejected as i32)
+        .count();
+    assert_eq!(rejected_events, 1);
     tp.stop().await
 }
 
@@ -1362,9 +1417,29 @@ async fn the_trade_assurance_sale_links_remittances_ships_with_proof_and_complet
         .expect_err("more than is left");
     refused(&err, Code::FailedPrecondition, "REMITTANCE_NOT_AVAILABLE");
     assert_eq!(metadata(&err, "unallocated").as_deref(), Some("1500.00"));
-    // The remittance had 1,500 left: exactly the balance.
+    // Part of the balance first: 1,500 received of 2,500.
+    o.link_remittance_to_order(link(PaymentTarget::Balance, "500.00"))
+        .await?;
+    // The lines may still change, but never to a total below what was received
+    // (24 x 50.00 = 1,200: above the prepayment, below the 1,500 received).
+    let mut smaller = change.clone();
+    smaller.lines[0].quantity = 24;
+    let err = o
+        .update_order(UpdateOrderRequest {
+            request_id: rid(),
+            order_id: u.order_id.clone(),
+            order: Some(smaller),
+            update_mask: mask(&["lines"]),
+            etag: String::new(),
+            reason: "fewer".into(),
+        })
+        .await
+        .expect_err("below what was received");
+    refused(&err, Code::FailedPrecondition, "TOTAL_BELOW_RECEIVED");
+    assert_eq!(metadata(&err, "received").as_deref(), Some("1500.00"));
+    // The remittance had 1,000 left: exactly the rest of the balance.
     let paid = o
-        .link_remittance_to_order(link(PaymentTarget::Balance, "1500.00"))
+        .link_remittance_to_order(link(PaymentTarget::Balance, "1000.00"))
         .await?
         .into_inner()
         .order
@@ -1384,6 +1459,15 @@ async fn the_trade_assurance_sale_links_remittances_ships_with_proof_and_complet
     sh.carrier_name = "DHL".into();
     sh.tracking_number = "JD014600003".into();
     sh.proof_file_refs = vec!["s3://waybills/1.pdf".into()];
+    // Goods cannot have shipped before the order existed.
+    let mut early = batch.clone();
+    early.request_id = rid();
+    early.shipment.as_mut().unwrap().ship_time = paid.create_time.map(|t| prost_types::Timestamp {
+        seconds: t.seconds - 86_400,
+        nanos: 0,
+    });
+    let err = o.add_shipment(early).await.expect_err("before the order");
+    refused(&err, Code::FailedPrecondition, "SHIPMENT_PREDATES_ORDER");
     let first = o.add_shipment(batch).await?.into_inner();
     assert_eq!(
         status(first.order.as_ref().unwrap()),
@@ -2917,10 +3001,7 @@ async fn two_sweepers_never_claim_one_outbox_row() -> anyhow::Result<()> {
 async fn a_slow_step_keeps_its_lease_and_no_second_driver_takes_over() -> anyhow::Result<()> {
     let tp = TestPlatform::start_with_options(&[(
         "order",
-        &[
-            "KJ_ORDER_SAGA_LEASE_SECS=1",
-            "KJ_ORDER_SWEEP_INTERVAL_MS=100",
-        ],
+        &["--saga-lease-secs=1", "--sweep-interval-ms=100"],
     )])
     .await?;
     let ops = operator_account(&tp).await;

@@ -10,6 +10,7 @@
 #[path = "support.rs"]
 mod support;
 
+use kuajing::parties::rid;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -88,10 +89,6 @@ fn attr<'a>(span: &'a Span, key: &str) -> Option<&'a str> {
             _ => None,
         }
     })
-}
-
-fn rid() -> String {
-    uuid::Uuid::now_v7().to_string()
 }
 
 fn m(c: &str, a: &str) -> Option<Money> {

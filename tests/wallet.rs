@@ -2,13 +2,13 @@
 //! conversions, fees, reversals, statements, idempotency, invariants and concurrency.
 
 use crate::journeys::refused;
-use crate::support::{owner_of, wallet_for};
+use crate::support::{dec, m, owner_of, reason, rid, wallet_for};
 use std::collections::HashMap;
 
 use kuajing::parties::{PIN, Person, acting};
 use kuajing_proto::identity::v1 as idp;
 use kuajing_proto::identity::v1::identity_service_client::IdentityServiceClient;
-use kuajing_proto::types::{Money, PageRequest};
+use kuajing_proto::types::{Money, PageRequest, TimeRange};
 use kuajing_proto::wallet::v1::wallet_service_client::WalletServiceClient;
 use kuajing_proto::wallet::v1::*;
 use kuajing_testkit::Channel;
@@ -20,27 +20,6 @@ use tonic::Code;
 use tonic_types::StatusExt;
 
 type Client = WalletServiceClient<Channel>;
-
-fn rid() -> String {
-    uuid::Uuid::now_v7().to_string()
-}
-
-fn m(currency: &str, amount: &str) -> Option<Money> {
-    Some(Money {
-        currency_code: currency.to_owned(),
-        amount: amount.to_owned(),
-    })
-}
-
-fn reason(s: &tonic::Status) -> String {
-    s.get_details_error_info()
-        .map(|i| i.reason)
-        .unwrap_or_default()
-}
-
-fn dec(s: &str) -> Decimal {
-    Decimal::from_str_exact(s).unwrap()
-}
 
 async fn open(w: &mut Client) -> String {
     let owner = rid();
@@ -1024,6 +1003,69 @@ async fn statements_page_without_gaps_or_repeats() -> anyhow::Result<()> {
         seen.iter().map(|(e, i, _)| (e.clone(), *i)).collect();
     assert_eq!(unique.len(), 13, "no repeats");
     assert_eq!(seen.last().unwrap().2, "22.00", "100 - (1+..+12)");
+    // Filters: by entry type, and by creation time (start inclusive, end exclusive).
+    let lines = |types: Vec<JournalEntryType>, range: Option<TimeRange>| {
+        let mut w = w.clone();
+        let a = a.clone();
+        async move {
+            w.list_statement_lines(ListStatementLinesRequest {
+                wallet_id: a,
+                currency_code: "HKD".into(),
+                create_time_range: range,
+                types: types.into_iter().map(|t| t as i32).collect(),
+                page: Some(PageRequest {
+                    page_size: 100,
+                    page_token: String::new(),
+                }),
+            })
+            .await
+            .expect("statement lines")
+            .into_inner()
+            .statement_lines
+        }
+    };
+    let all = lines(vec![], None).await;
+    assert_eq!(all.len(), 13);
+    let transfers = lines(vec![JournalEntryType::Transfer], None).await;
+    assert_eq!(transfers.len(), 12);
+    assert!(
+        transfers
+            .iter()
+            .all(|l| l.r#type == JournalEntryType::Transfer as i32)
+    );
+    let top_ups = lines(vec![JournalEntryType::InboundRemittance], None).await;
+    assert_eq!(top_ups.len(), 1);
+    let at = |l: &StatementLine| {
+        let t = l.create_time.expect("a time");
+        (t.seconds, t.nanos)
+    };
+    let pivot = all[6].create_time;
+    let from = lines(
+        vec![],
+        Some(TimeRange {
+            start_time: pivot,
+            end_time: None,
+        }),
+    )
+    .await;
+    let before = lines(
+        vec![],
+        Some(TimeRange {
+            start_time: None,
+            end_time: pivot,
+        }),
+    )
+    .await;
+    let cut = at(&all[6]);
+    assert_eq!(
+        from.len(),
+        all.iter().filter(|l| at(l) >= cut).count(),
+        "from the pivot on"
+    );
+    assert!(from.iter().all(|l| at(l) >= cut));
+    assert!(before.iter().all(|l| at(l) < cut));
+    assert_eq!(from.len() + before.len(), 13, "the halves make the whole");
+    assert!(!from.is_empty());
     let bad = ListStatementLinesRequest {
         wallet_id: a.clone(),
         page: Some(PageRequest {

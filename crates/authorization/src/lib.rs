@@ -39,7 +39,7 @@ pub static SERVICE: ServiceDef = ServiceDef {
 
 fn routes(svc: ServiceContext) -> BoxFuture<anyhow::Result<Routes>> {
     Box::pin(async move {
-        let settings = settings::Settings::from_env()?;
+        let settings = settings::current(&svc.options)?;
         check_settings(&svc, &settings).await?;
         let ctx = ops::Ctx {
             svc,

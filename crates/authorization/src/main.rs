@@ -1,8 +1,10 @@
 //! `kuajing-authorization`: runs the authorization service alone (`--help` lists its options).
 
+use kuajing_authorization::settings::{self, AuthzArgs};
+
 fn main() -> anyhow::Result<()> {
-    if std::env::args().any(|a| a == "--help" || a == "-h") {
-        println!("{}\n", kuajing_authorization::settings::ENV_HELP);
-    }
-    kuajing_platform::config::service_main(&kuajing_authorization::SERVICE)
+    kuajing_platform::config::service_main_with::<AuthzArgs>(&kuajing_authorization::SERVICE, |a| {
+        settings::install(a.settings());
+        Ok(())
+    })
 }

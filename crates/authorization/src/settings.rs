@@ -1,4 +1,8 @@
-//! authorization configuration, from the environment (listed in `kuajing-authorization --help`).
+//! authorization's own settings: the limits, the mandate validity and the buyer regions.
+//! Each is an environment variable and a flag of the `kuajing-authorization` binary
+//! (listed by `--help` under "Authorization"); inside `kuajing up` or the testkit
+//! authorization reads them from its options and the environment. A malformed value is an
+//! error at start, never a silent default.
 
 use std::time::Duration;
 
@@ -8,21 +12,49 @@ use rust_decimal::Decimal;
 use crate::domain::buyer_region::BuyerRegions;
 use crate::domain::limits::Limits;
 
-/// Environment variables authorization reads, for `--help`.
-pub const ENV_HELP: &str = "authorization settings (environment):
-  KJ_AUTHZ_PER_TRANSACTION_LIMIT_USD  largest USD equivalent of one payment [default: 10000000.00]
-  KJ_AUTHZ_PER_DAY_LIMIT_USD          largest USD equivalent a buyer's wallet may pay per day, across its mandates [default: 100000000.00]
-  KJ_AUTHZ_BUYER_REGIONS              regions whose buyers may authorise cross-border pay: \"*\" or a list such as \"SG,MY,US\"; never CN [default: * (every region but mainland China)]
-  KJ_AUTHZ_LIMIT_TIME_ZONE            IANA time zone whose calendar days the daily limit counts [default: Asia/Shanghai]
-  KJ_AUTHZ_DEFAULT_EXPIRE_TIME        validity end of a mandate created without one, RFC 3339 [default: 2036-12-31T00:00:00Z]
-  KJ_AUTHZ_MAX_VALIDITY_DAYS          latest allowed validity end, in days from creation [default: 7305]
-  KJ_AUTHZ_AGREEMENT_VERSION          the current cross-border pay agreement version [default: kjb-2023-02]
-  KJ_AUTHZ_EXPIRY_SWEEP_SECS          how often mandates past their end are stored EXPIRED [default: 60]";
-
 /// The seed's validity end: 2036-12-31 08:00:00 China time.
 pub const DEFAULT_EXPIRE_TIME: &str = "2036-12-31T00:00:00Z";
 /// The agreement version in force unless configured.
 pub const DEFAULT_AGREEMENT_VERSION: &str = "kjb-2023-02";
+
+/// authorization's options (flags and environment variables).
+#[derive(clap::Args, Clone, Debug)]
+#[command(next_help_heading = "Authorization")]
+pub struct AuthzArgs {
+    /// Largest USD equivalent of one payment.
+    #[arg(long, env = "KJ_AUTHZ_PER_TRANSACTION_LIMIT_USD", default_value = "10000000.00",
+          value_parser = parse_usd)]
+    pub per_transaction_limit_usd: Decimal,
+    /// Largest USD equivalent a buyer's wallet may pay per day, across its mandates.
+    #[arg(long, env = "KJ_AUTHZ_PER_DAY_LIMIT_USD", default_value = "100000000.00",
+          value_parser = parse_usd)]
+    pub per_day_limit_usd: Decimal,
+    /// Regions whose buyers may authorise cross-border pay: "*" (every region but mainland
+    /// China) or a list such as "SG,MY,US"; never CN.
+    #[arg(long, env = "KJ_AUTHZ_BUYER_REGIONS", default_value = "*",
+          value_parser = BuyerRegions::parse)]
+    pub buyer_regions: BuyerRegions,
+    /// IANA time zone whose calendar days the daily limit counts.
+    #[arg(long, env = "KJ_AUTHZ_LIMIT_TIME_ZONE", default_value = "Asia/Shanghai",
+          value_parser = parse_zone)]
+    pub limit_time_zone: String,
+    /// Validity end of a mandate created without one, RFC 3339.
+    #[arg(long, env = "KJ_AUTHZ_DEFAULT_EXPIRE_TIME", default_value = DEFAULT_EXPIRE_TIME,
+          value_parser = parse_time)]
+    pub default_expire_time: DateTime<Utc>,
+    /// Latest allowed validity end, in days from creation.
+    #[arg(long, env = "KJ_AUTHZ_MAX_VALIDITY_DAYS", default_value_t = 7305,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_validity_days: u32,
+    /// The current cross-border pay agreement version (ActivateMandate accepts only it).
+    #[arg(long, env = "KJ_AUTHZ_AGREEMENT_VERSION", default_value = DEFAULT_AGREEMENT_VERSION,
+          value_parser = parse_version)]
+    pub agreement_version: String,
+    /// How often mandates past their end are stored EXPIRED (seconds).
+    #[arg(long, env = "KJ_AUTHZ_EXPIRY_SWEEP_SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub expiry_sweep_secs: u64,
+}
 
 /// authorization settings.
 #[derive(Clone, Debug)]
@@ -43,22 +75,39 @@ pub struct Settings {
     pub buyer_regions: BuyerRegions,
 }
 
-impl Default for Settings {
-    fn default() -> Self {
+impl AuthzArgs {
+    /// The settings these options describe.
+    pub fn settings(&self) -> Settings {
         Settings {
-            limits: Limits::default(),
-            time_zone: "Asia/Shanghai".to_owned(),
-            default_expire_time: parse_time(DEFAULT_EXPIRE_TIME).unwrap_or_default(),
-            max_validity: chrono::Duration::days(7305),
-            agreement_version: DEFAULT_AGREEMENT_VERSION.to_owned(),
-            expiry_sweep: Duration::from_secs(60),
-            buyer_regions: BuyerRegions::AllButMainland,
+            limits: Limits {
+                per_transaction: self.per_transaction_limit_usd,
+                per_day: self.per_day_limit_usd,
+            },
+            time_zone: self.limit_time_zone.clone(),
+            default_expire_time: self.default_expire_time,
+            max_validity: chrono::Duration::days(i64::from(self.max_validity_days)),
+            agreement_version: self.agreement_version.clone(),
+            expiry_sweep: Duration::from_secs(self.expiry_sweep_secs),
+            buyer_regions: self.buyer_regions.clone(),
         }
     }
 }
 
-fn var(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+static SETTINGS: kuajing_platform::config::OwnSettings<Settings> =
+    kuajing_platform::config::OwnSettings::new();
+
+/// Makes `settings` the ones the service uses (the binary calls this after parsing its
+/// flags). Only the first call counts.
+pub fn install(settings: Settings) {
+    SETTINGS.install(settings);
+}
+
+/// The installed settings, else those of `options` (command-line arguments of an embedded
+/// authorization) over the environment's (with defaults).
+pub fn current(options: &[String]) -> anyhow::Result<Settings> {
+    SETTINGS.current("kuajing-authorization", options, |a: AuthzArgs| {
+        Ok(a.settings())
+    })
 }
 
 fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
@@ -103,72 +152,22 @@ fn parse_zone(text: &str) -> Result<String, String> {
     Ok(z.to_owned())
 }
 
-impl Settings {
-    /// Reads the environment; a malformed value is an error, not a silent default.
-    pub fn from_env() -> anyhow::Result<Settings> {
-        let d = Settings::default();
-        let get = |name: &str| var(name).map(|v| (name.to_owned(), v));
-        let err = |name: String| move |e: String| anyhow::anyhow!("{name}: {e}");
-        let per_transaction = match get("KJ_AUTHZ_PER_TRANSACTION_LIMIT_USD") {
-            None => d.limits.per_transaction,
-            Some((n, v)) => parse_usd(&v).map_err(err(n))?,
-        };
-        let per_day = match get("KJ_AUTHZ_PER_DAY_LIMIT_USD") {
-            None => d.limits.per_day,
-            Some((n, v)) => parse_usd(&v).map_err(err(n))?,
-        };
-        let time_zone = match get("KJ_AUTHZ_LIMIT_TIME_ZONE") {
-            None => d.time_zone,
-            Some((n, v)) => parse_zone(&v).map_err(err(n))?,
-        };
-        let default_expire_time = match get("KJ_AUTHZ_DEFAULT_EXPIRE_TIME") {
-            None => d.default_expire_time,
-            Some((n, v)) => parse_time(&v).map_err(err(n))?,
-        };
-        let max_validity = match get("KJ_AUTHZ_MAX_VALIDITY_DAYS") {
-            None => d.max_validity,
-            Some((n, v)) => match v.trim().parse::<u32>() {
-                Ok(days) if days > 0 => chrono::Duration::days(i64::from(days)),
-                _ => return Err(anyhow::anyhow!("{n}: a positive whole number of days")),
-            },
-        };
-        let agreement_version = match get("KJ_AUTHZ_AGREEMENT_VERSION") {
-            None => d.agreement_version,
-            Some((n, v)) => parse_version(&v).map_err(err(n))?,
-        };
-        let expiry_sweep = match get("KJ_AUTHZ_EXPIRY_SWEEP_SECS") {
-            None => d.expiry_sweep,
-            Some((n, v)) => match v.trim().parse::<u64>() {
-                Ok(s) if s > 0 => Duration::from_secs(s),
-                _ => return Err(anyhow::anyhow!("{n}: a positive whole number of seconds")),
-            },
-        };
-        let buyer_regions = match get("KJ_AUTHZ_BUYER_REGIONS") {
-            None => d.buyer_regions,
-            Some((n, v)) => BuyerRegions::parse(&v).map_err(err(n))?,
-        };
-        Ok(Settings {
-            buyer_regions,
-            limits: Limits {
-                per_transaction,
-                per_day,
-            },
-            time_zone,
-            default_expire_time,
-            max_validity,
-            agreement_version,
-            expiry_sweep,
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn parse(options: &[&str]) -> anyhow::Result<Settings> {
+        let options: Vec<String> = options.iter().map(|s| (*s).to_owned()).collect();
+        kuajing_platform::config::OwnSettings::new().current(
+            "kuajing-authorization",
+            &options,
+            |a: AuthzArgs| Ok(a.settings()),
+        )
+    }
+
     #[test]
     fn defaults_are_the_seeds_numbers() {
-        let s = Settings::default();
+        let s = parse(&[]).unwrap();
         assert_eq!(s.limits.per_transaction, Decimal::new(10_000_000, 0));
         assert_eq!(s.limits.per_day, Decimal::new(100_000_000, 0));
         assert_eq!(
@@ -192,5 +191,11 @@ mod tests {
         assert!(parse_version("").is_err());
         assert!(parse_version(&"v".repeat(33)).is_err());
         assert!(parse_version("kjb 2023").is_err());
+        assert!(parse(&["--max-validity-days=0"]).is_err());
+        assert!(parse(&["--per-day-limit-usd=1e9"]).is_err());
+        assert!(parse(&["--buyer-regions=CN"]).is_err());
+        let s = parse(&["--expiry-sweep-secs=5", "--buyer-regions=SG,MY"]).unwrap();
+        assert_eq!(s.expiry_sweep, Duration::from_secs(5));
+        assert_ne!(s.buyer_regions, BuyerRegions::AllButMainland);
     }
 }

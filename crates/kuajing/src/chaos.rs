@@ -11,6 +11,7 @@
 //! The last line is `invariants: N checked, 0 violated; ops acked=A, kills=K, db restarts=R`
 //! (`db failovers=F` with `--failover`).
 
+use crate::parties::rid;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,7 +25,8 @@ use kuajing_proto::fx::v1::{
 use kuajing_proto::types::Money;
 use kuajing_proto::wallet::v1::wallet_service_client::WalletServiceClient;
 use kuajing_proto::wallet::v1::{
-    CaptureHoldRequest, CreateHoldRequest, CreateTransferRequest, HoldPurpose, ReleaseHoldRequest,
+    CaptureHoldRequest, CreateHoldRequest, CreateTransferRequest, HoldPurpose, HoldState,
+    LedgerAccountKind, ReleaseHoldRequest,
 };
 use prost::Message;
 use rust_decimal::Decimal;
@@ -173,10 +175,6 @@ impl Run {
         eprintln!("VIOLATION: {what}");
         self.violations.lock().await.push(what);
     }
-}
-
-fn rid() -> String {
-    uuid::Uuid::now_v7().to_string()
 }
 
 fn usd(cents: u64) -> Option<Money> {
@@ -611,7 +609,14 @@ async fn audit(pool: &PgPool, acked: &[Acked]) -> anyhow::Result<(u64, Vec<Strin
         );
     }
     let negative: Vec<(uuid::Uuid, Decimal)> = sqlx::query_as(
-        "SELECT account_id, balance FROM wallet.ledger_accounts WHERE kind IN (1, 2)",
+        "SELECT account_id, balance FROM wallet.ledger_accounts WHERE kind = ANY($1)",
+    )
+    .bind(
+        [
+            LedgerAccountKind::CustomerAvailable,
+            LedgerAccountKind::CustomerHeld,
+        ]
+        .map(|k| k as i16),
     )
     .fetch_all(pool)
     .await?;
@@ -635,9 +640,11 @@ async fn audit(pool: &PgPool, acked: &[Acked]) -> anyhow::Result<(u64, Vec<Strin
     let held: Vec<(uuid::Uuid, String, Decimal, Decimal)> = sqlx::query_as(
         "SELECT a.wallet_id, a.currency, sum(a.balance),
                 coalesce((SELECT sum(h.amount) FROM wallet.holds h WHERE h.wallet_id = a.wallet_id
-                          AND h.currency = a.currency AND h.state = 1), 0)
-         FROM wallet.ledger_accounts a WHERE a.kind = 2 GROUP BY a.wallet_id, a.currency",
+                          AND h.currency = a.currency AND h.state = $1), 0)
+         FROM wallet.ledger_accounts a WHERE a.kind = $2 GROUP BY a.wallet_id, a.currency",
     )
+    .bind(HoldState::Open as i16)
+    .bind(LedgerAccountKind::CustomerHeld as i16)
     .fetch_all(pool)
     .await?;
     for (wallet, currency, balance, open) in held {
@@ -679,10 +686,12 @@ async fn audit(pool: &PgPool, acked: &[Acked]) -> anyhow::Result<(u64, Vec<Strin
 async fn settle_sagas(pool: &PgPool) -> anyhow::Result<()> {
     let deadline = Instant::now() + CHECKOUT_PATIENCE;
     loop {
-        let open: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM orders.payments WHERE state IN (1, 2, 4)")
-                .fetch_one(pool)
-                .await?;
+        let open: i64 = sqlx::query_scalar(concat!(
+            "SELECT count(*) FROM orders.payments WHERE ",
+            kuajing_order::unfinished_payment_states!()
+        ))
+        .fetch_one(pool)
+        .await?;
         if open == 0 || Instant::now() > deadline {
             return Ok(());
         }
@@ -711,9 +720,10 @@ async fn audit_checkouts(
     }
     let orders: Vec<(uuid::Uuid, i16, i64)> = sqlx::query_as(
         "SELECT o.order_id, o.status,
-                (SELECT count(*) FROM wallet.holds h WHERE h.order_id = o.order_id::text AND h.state = 1)
+                (SELECT count(*) FROM wallet.holds h WHERE h.order_id = o.order_id::text AND h.state = $1)
          FROM orders.orders o",
     )
+    .bind(HoldState::Open as i16)
     .fetch_all(pool)
     .await?;
     for (order, status, open_holds) in &orders {

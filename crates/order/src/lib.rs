@@ -41,7 +41,7 @@ pub static SERVICE: ServiceDef = ServiceDef {
 fn routes(svc: ServiceContext) -> BoxFuture<anyhow::Result<Routes>> {
     Box::pin(async move {
         let rules = ops::rules::load(&svc.pool).await?;
-        let settings = settings::Settings::from_options(&svc.options)?;
+        let settings = settings::current(&svc.options)?;
         let ctx = ops::Ctx {
             svc,
             settings: Arc::new(settings),

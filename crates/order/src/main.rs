@@ -1,8 +1,10 @@
 //! `kuajing-order`: runs the order service alone (`--help` lists its options).
 
+use kuajing_order::settings::{self, OrderArgs};
+
 fn main() -> anyhow::Result<()> {
-    if std::env::args().any(|a| a == "--help" || a == "-h") {
-        println!("{}\n", kuajing_order::settings::ENV_HELP);
-    }
-    kuajing_platform::config::service_main(&kuajing_order::SERVICE)
+    kuajing_platform::config::service_main_with::<OrderArgs>(&kuajing_order::SERVICE, |o| {
+        settings::install(o.settings());
+        Ok(())
+    })
 }

@@ -1,4 +1,7 @@
-//! order configuration from the environment (listed in `kuajing-order --help`). Tables
+//! order's own settings: timeouts, the saga's lease, fee months and drafting limits. Each is
+//! an environment variable and a flag of the `kuajing-order` binary (listed by `--help`
+//! under "Order"); inside `kuajing up` or the testkit order reads them from its options and
+//! the environment. A malformed value is an error at start, never a silent default. Tables
 //! (fee tiers, payment methods, export fees, inspection prices, refused destinations,
 //! mainland email domains) are data in the `orders` schema, loaded by the migration and
 //! read at start (see `ops::rules`).
@@ -10,23 +13,71 @@ use kuajing_platform::{Currency, Money};
 
 use crate::domain::calendar;
 
-/// Environment variables order reads, for `--help`.
-pub const ENV_HELP: &str = "order settings (environment):
-  KJ_ORDER_AUTO_CONFIRM_DAYS              receipt is confirmed automatically this many days after SHIPPED [default: 10]
-  KJ_ORDER_PAYMENT_TIMEOUT_HOURS          an UNPAID marketplace order closes after this many hours; 0 = never [default: 72]
-  KJ_ORDER_REVIEW_WINDOW_DAYS             the buyer may review a COMPLETED order for this many days [default: 30]
-  KJ_ORDER_CONTRACT_MIN_SUPPLIER_AGE_DAYS a supplier may draft with an uploaded contract only after this many days [default: 0]
-  KJ_ORDER_SETTLEMENT_CURRENCY            wallet currency PayOrders pays CNY orders in, at par [default: CNH]
-  KJ_ORDER_PREPAYMENT_MINIMUM             least prepayment unless 100 % [default: USD 1.00]
-  KJ_ORDER_CONVENIENT_SHIPPING_LIMIT      largest order total for convenient shipping [default: USD 5000.00]
-  KJ_ORDER_NOTE_MAX_CHARS                 longest note to the buyer, in characters [default: 2000]
-  KJ_ORDER_FEE_MONTH_UTC_OFFSET           UTC offset of the calendar months of the fee tiers [default: +08:00]
-  KJ_ORDER_FEE_MONTHS_AVERAGED            most complete months averaged for the fee tier [default: 12]
-  KJ_ORDER_PAY_WAIT_MS                    how long PayOrders waits for its saga before answering IN_PROGRESS [default: 8000]
-  KJ_ORDER_SAGA_LEASE_SECS                a saga driver's lease; a payment whose lease lapsed is recovered [default: 15]
-  KJ_ORDER_SAGA_TIMEOUT_SECS              a payment not past MARK_ORDERS_PAID after this long is compensated [default: 120]
-  KJ_ORDER_SWEEP_INTERVAL_MS              how often the background loops run (recovery, auto-confirmation, payment timeout, wallet operations) [default: 1000]
-  KJ_ORDER_FAULT_INJECTION                honour test fault plans (table payment_fault_plans): on|off [default: on in debug builds, off in release builds]";
+/// order's options (flags and environment variables).
+#[derive(clap::Args, Clone, Debug)]
+#[command(next_help_heading = "Order")]
+pub struct OrderArgs {
+    /// Receipt is confirmed automatically this many days after SHIPPED.
+    #[arg(long, env = "KJ_ORDER_AUTO_CONFIRM_DAYS", default_value_t = 10,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub auto_confirm_days: u16,
+    /// An UNPAID marketplace order closes after this many hours; 0 = never.
+    #[arg(long, env = "KJ_ORDER_PAYMENT_TIMEOUT_HOURS", default_value_t = 72)]
+    pub payment_timeout_hours: u32,
+    /// The buyer may review a COMPLETED order for this many days.
+    #[arg(long, env = "KJ_ORDER_REVIEW_WINDOW_DAYS", default_value_t = 30)]
+    pub review_window_days: u16,
+    /// A supplier may draft with an uploaded contract only after this many days.
+    #[arg(
+        long,
+        env = "KJ_ORDER_CONTRACT_MIN_SUPPLIER_AGE_DAYS",
+        default_value_t = 0
+    )]
+    pub contract_min_supplier_age_days: u16,
+    /// Wallet currency PayOrders pays CNY orders in, at par.
+    #[arg(long, env = "KJ_ORDER_SETTLEMENT_CURRENCY", default_value = "CNH",
+          value_parser = parse_currency)]
+    pub settlement_currency: Currency,
+    /// Least prepayment unless 100 %.
+    #[arg(long, env = "KJ_ORDER_PREPAYMENT_MINIMUM", default_value = "USD 1.00",
+          value_parser = money)]
+    pub prepayment_minimum: Money,
+    /// Largest order total for convenient shipping.
+    #[arg(long, env = "KJ_ORDER_CONVENIENT_SHIPPING_LIMIT", default_value = "USD 5000.00",
+          value_parser = money)]
+    pub convenient_shipping_limit: Money,
+    /// Longest note to the buyer, in characters.
+    #[arg(long, env = "KJ_ORDER_NOTE_MAX_CHARS", default_value_t = 2000)]
+    pub note_max_chars: usize,
+    /// UTC offset of the calendar months of the fee tiers.
+    #[arg(long, env = "KJ_ORDER_FEE_MONTH_UTC_OFFSET", default_value = "+08:00",
+          value_parser = parse_offset, allow_hyphen_values = true)]
+    pub fee_month_utc_offset: FixedOffset,
+    /// Most complete months averaged for the fee tier.
+    #[arg(long, env = "KJ_ORDER_FEE_MONTHS_AVERAGED", default_value_t = 12,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub fee_months_averaged: u16,
+    /// How long PayOrders waits for its saga before answering IN_PROGRESS (milliseconds).
+    #[arg(long, env = "KJ_ORDER_PAY_WAIT_MS", default_value_t = 8000)]
+    pub pay_wait_ms: u64,
+    /// A saga driver's lease (seconds); a payment whose lease lapsed is recovered.
+    #[arg(long, env = "KJ_ORDER_SAGA_LEASE_SECS", default_value_t = 15,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub saga_lease_secs: u32,
+    /// A payment not past MARK_ORDERS_PAID after this long is compensated (seconds).
+    #[arg(long, env = "KJ_ORDER_SAGA_TIMEOUT_SECS", default_value_t = 120,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub saga_timeout_secs: u32,
+    /// How often the background loops run: recovery, auto-confirmation, payment timeout,
+    /// wallet operations (milliseconds).
+    #[arg(long, env = "KJ_ORDER_SWEEP_INTERVAL_MS", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub sweep_interval_ms: u64,
+    /// Honour test fault plans (table payment_fault_plans) [default: on in debug builds,
+    /// off in release builds].
+    #[arg(long, env = "KJ_ORDER_FAULT_INJECTION", value_parser = ["on", "off"])]
+    pub fault_injection: Option<String>,
+}
 
 /// order settings.
 #[derive(Clone, Debug)]
@@ -63,26 +114,48 @@ pub struct Settings {
     pub fault_injection: bool,
 }
 
-impl Default for Settings {
-    fn default() -> Self {
+impl OrderArgs {
+    /// The settings these options describe.
+    pub fn settings(&self) -> Settings {
         Settings {
-            auto_confirm_after: chrono::Duration::days(10),
-            payment_timeout: Some(chrono::Duration::hours(72)),
-            review_window: chrono::Duration::days(30),
-            contract_min_supplier_age: chrono::Duration::zero(),
-            settlement_currency: Currency::CNH,
-            prepayment_minimum: money("USD 1.00").expect("valid default"),
-            convenient_shipping_limit: money("USD 5000.00").expect("valid default"),
-            note_max_chars: 2000,
-            fee_month_offset: FixedOffset::east_opt(8 * 3600).expect("valid offset"),
-            fee_months_averaged: 12,
-            pay_wait: Duration::from_millis(8000),
-            saga_lease: chrono::Duration::seconds(15),
-            saga_timeout: chrono::Duration::seconds(120),
-            sweep_interval: Duration::from_millis(1000),
-            fault_injection: cfg!(debug_assertions),
+            auto_confirm_after: chrono::Duration::days(i64::from(self.auto_confirm_days)),
+            payment_timeout: (self.payment_timeout_hours > 0)
+                .then(|| chrono::Duration::hours(i64::from(self.payment_timeout_hours))),
+            review_window: chrono::Duration::days(i64::from(self.review_window_days)),
+            contract_min_supplier_age: chrono::Duration::days(i64::from(
+                self.contract_min_supplier_age_days,
+            )),
+            settlement_currency: self.settlement_currency,
+            prepayment_minimum: self.prepayment_minimum,
+            convenient_shipping_limit: self.convenient_shipping_limit,
+            note_max_chars: self.note_max_chars,
+            fee_month_offset: self.fee_month_utc_offset,
+            fee_months_averaged: i32::from(self.fee_months_averaged),
+            pay_wait: Duration::from_millis(self.pay_wait_ms),
+            saga_lease: chrono::Duration::seconds(i64::from(self.saga_lease_secs)),
+            saga_timeout: chrono::Duration::seconds(i64::from(self.saga_timeout_secs)),
+            sweep_interval: Duration::from_millis(self.sweep_interval_ms),
+            fault_injection: self
+                .fault_injection
+                .as_deref()
+                .map_or(cfg!(debug_assertions), |v| v == "on"),
         }
     }
+}
+
+static SETTINGS: kuajing_platform::config::OwnSettings<Settings> =
+    kuajing_platform::config::OwnSettings::new();
+
+/// Makes `settings` the ones the service uses (the binary calls this after parsing its
+/// flags). Only the first call counts.
+pub fn install(settings: Settings) {
+    SETTINGS.install(settings);
+}
+
+/// The installed settings, else those of `options` (command-line arguments of an embedded
+/// order service, e.g. `--saga-lease-secs=2`) over the environment's (with defaults).
+pub fn current(options: &[String]) -> anyhow::Result<Settings> {
+    SETTINGS.current("kuajing-order", options, |a: OrderArgs| Ok(a.settings()))
 }
 
 /// Parses "USD 5000.00".
@@ -90,123 +163,51 @@ fn money(text: &str) -> Result<Money, String> {
     Money::parse_written(text)
 }
 
-/// Where settings are read: a service embedded in another process (the testkit, `kuajing
-/// up`) is given `NAME=value` options that take precedence over the environment.
-struct Source<'a>(&'a [String]);
-
-impl Source<'_> {
-    fn var(&self, name: &str) -> Option<String> {
-        self.0
-            .iter()
-            .rev()
-            .find_map(|o| o.strip_prefix(name)?.strip_prefix('=').map(str::to_owned))
-            .or_else(|| std::env::var(name).ok())
-            .filter(|v| !v.trim().is_empty())
-    }
-
-    fn number<T: std::str::FromStr>(&self, name: &str) -> anyhow::Result<Option<T>> {
-        self.var(name)
-            .map(|v| {
-                v.trim()
-                    .parse()
-                    .map_err(|_| anyhow::anyhow!("{name}: not a whole number"))
-            })
-            .transpose()
-    }
+fn parse_currency(text: &str) -> Result<Currency, String> {
+    text.trim().parse()
 }
 
-impl Settings {
-    /// Reads the environment; a malformed value is an error, not a silent default.
-    pub fn from_env() -> anyhow::Result<Settings> {
-        Self::from_options(&[])
-    }
-
-    /// Reads `NAME=value` options (e.g. `KJ_ORDER_SAGA_LEASE_SECS=2`), then the
-    /// environment; a malformed value is an error, not a silent default.
-    pub fn from_options(options: &[String]) -> anyhow::Result<Settings> {
-        let src = Source(options);
-        let mut s = Settings::default();
-        if let Some(d) = src.number::<i64>("KJ_ORDER_AUTO_CONFIRM_DAYS")? {
-            anyhow::ensure!(d > 0, "KJ_ORDER_AUTO_CONFIRM_DAYS must be positive");
-            s.auto_confirm_after = chrono::Duration::days(d);
-        }
-        if let Some(h) = src.number::<i64>("KJ_ORDER_PAYMENT_TIMEOUT_HOURS")? {
-            anyhow::ensure!(
-                h >= 0,
-                "KJ_ORDER_PAYMENT_TIMEOUT_HOURS must not be negative"
-            );
-            s.payment_timeout = (h > 0).then(|| chrono::Duration::hours(h));
-        }
-        if let Some(d) = src.number::<i64>("KJ_ORDER_REVIEW_WINDOW_DAYS")? {
-            s.review_window = chrono::Duration::days(d.max(0));
-        }
-        if let Some(d) = src.number::<i64>("KJ_ORDER_CONTRACT_MIN_SUPPLIER_AGE_DAYS")? {
-            s.contract_min_supplier_age = chrono::Duration::days(d.max(0));
-        }
-        if let Some(c) = src.var("KJ_ORDER_SETTLEMENT_CURRENCY") {
-            s.settlement_currency = c
-                .trim()
-                .parse()
-                .map_err(|e: String| anyhow::anyhow!("KJ_ORDER_SETTLEMENT_CURRENCY: {e}"))?;
-        }
-        if let Some(m) = src.var("KJ_ORDER_PREPAYMENT_MINIMUM") {
-            s.prepayment_minimum =
-                money(&m).map_err(|e| anyhow::anyhow!("KJ_ORDER_PREPAYMENT_MINIMUM: {e}"))?;
-        }
-        if let Some(m) = src.var("KJ_ORDER_CONVENIENT_SHIPPING_LIMIT") {
-            s.convenient_shipping_limit = money(&m)
-                .map_err(|e| anyhow::anyhow!("KJ_ORDER_CONVENIENT_SHIPPING_LIMIT: {e}"))?;
-        }
-        if let Some(n) = src.number::<usize>("KJ_ORDER_NOTE_MAX_CHARS")? {
-            s.note_max_chars = n;
-        }
-        if let Some(o) = src.var("KJ_ORDER_FEE_MONTH_UTC_OFFSET") {
-            s.fee_month_offset = calendar::parse_offset(&o).ok_or_else(|| {
-                anyhow::anyhow!("KJ_ORDER_FEE_MONTH_UTC_OFFSET: expected e.g. +08:00")
-            })?;
-        }
-        if let Some(n) = src.number::<i32>("KJ_ORDER_FEE_MONTHS_AVERAGED")? {
-            anyhow::ensure!(n > 0, "KJ_ORDER_FEE_MONTHS_AVERAGED must be positive");
-            s.fee_months_averaged = n;
-        }
-        if let Some(ms) = src.number::<u64>("KJ_ORDER_PAY_WAIT_MS")? {
-            s.pay_wait = Duration::from_millis(ms);
-        }
-        if let Some(secs) = src.number::<i64>("KJ_ORDER_SAGA_LEASE_SECS")? {
-            anyhow::ensure!(secs > 0, "KJ_ORDER_SAGA_LEASE_SECS must be positive");
-            s.saga_lease = chrono::Duration::seconds(secs);
-        }
-        if let Some(secs) = src.number::<i64>("KJ_ORDER_SAGA_TIMEOUT_SECS")? {
-            anyhow::ensure!(secs > 0, "KJ_ORDER_SAGA_TIMEOUT_SECS must be positive");
-            s.saga_timeout = chrono::Duration::seconds(secs);
-        }
-        if let Some(ms) = src.number::<u64>("KJ_ORDER_SWEEP_INTERVAL_MS")? {
-            anyhow::ensure!(ms > 0, "KJ_ORDER_SWEEP_INTERVAL_MS must be positive");
-            s.sweep_interval = Duration::from_millis(ms);
-        }
-        if let Some(v) = src.var("KJ_ORDER_FAULT_INJECTION") {
-            s.fault_injection = match v.trim() {
-                "on" => true,
-                "off" => false,
-                other => anyhow::bail!("KJ_ORDER_FAULT_INJECTION: {other:?} is not on or off"),
-            };
-        }
-        Ok(s)
-    }
+fn parse_offset(text: &str) -> Result<FixedOffset, String> {
+    calendar::parse_offset(text).ok_or_else(|| format!("{text:?}: expected e.g. +08:00"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn parse(options: &[&str]) -> anyhow::Result<Settings> {
+        let options: Vec<String> = options.iter().map(|s| (*s).to_owned()).collect();
+        kuajing_platform::config::OwnSettings::new().current(
+            "kuajing-order",
+            &options,
+            |a: OrderArgs| Ok(a.settings()),
+        )
+    }
+
     #[test]
     fn defaults_are_the_seeds() {
-        let s = Settings::default();
+        let s = parse(&[]).unwrap();
         assert_eq!(s.prepayment_minimum.to_string(), "USD 1.00");
         assert_eq!(s.convenient_shipping_limit.to_string(), "USD 5000.00");
         assert_eq!(s.note_max_chars, 2000);
         assert_eq!(s.fee_month_offset.local_minus_utc(), 8 * 3600);
         assert!(money("USD5000").is_err());
         assert!(money("XXX 1").is_err());
+        assert_eq!(s.payment_timeout, Some(chrono::Duration::hours(72)));
+        assert_eq!(s.fault_injection, cfg!(debug_assertions));
+        let s = parse(&[
+            "--saga-lease-secs=2",
+            "--payment-timeout-hours=0",
+            "--fee-month-utc-offset=-05:00",
+            "--fault-injection=off",
+        ])
+        .unwrap();
+        assert_eq!(s.saga_lease, chrono::Duration::seconds(2));
+        assert_eq!(s.payment_timeout, None);
+        assert_eq!(s.fee_month_offset.local_minus_utc(), -5 * 3600);
+        assert!(!s.fault_injection);
+        assert!(parse(&["--saga-lease-secs=0"]).is_err());
+        assert!(parse(&["--settlement-currency=XXX"]).is_err());
+        assert!(parse(&["--fault-injection=maybe"]).is_err());
     }
 }

@@ -326,7 +326,7 @@ async fn execute(
          SELECT 1::int2, request_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM claimed
          UNION ALL
          SELECT 2::int2, NULL, account_id, wallet_id, kind, currency, fund_pool, shard, balance
-         FROM ledger_accounts WHERE wallet_id = ANY($9) AND kind IN (1, 2)",
+         FROM ledger_accounts WHERE wallet_id = ANY($9) AND kind = ANY($10::int2[])",
     )
     .bind(&kw)
     .bind(&kk)
@@ -337,6 +337,13 @@ async fn execute(
     .bind(&methods)
     .bind(&hashes)
     .bind(&sources)
+    .bind(
+        [
+            LedgerAccountKind::CustomerAvailable,
+            LedgerAccountKind::CustomerHeld,
+        ]
+        .map(|k| k as i16),
+    )
     .fetch_all(&mut *tx)
     .await
     .map_err(|e| ctx.errors().database(e))?;

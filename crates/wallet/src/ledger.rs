@@ -98,7 +98,7 @@ pub async fn post(
                 "UPDATE ledger_accounts SET balance = balance + $5, updated_at = $7
                  WHERE wallet_id = $1 AND kind = $2 AND currency = $3 AND fund_pool = $4
                    AND shard = $6
-                   AND CASE WHEN kind = 3 THEN balance + $5 <= 0 ELSE balance + $5 >= 0 END
+                   AND CASE WHEN $8 THEN balance + $5 <= 0 ELSE balance + $5 >= 0 END
                  RETURNING account_id, balance",
             )
             .bind(key.wallet_id)
@@ -108,6 +108,7 @@ pub async fn post(
             .bind(net)
             .bind(row_shard)
             .bind(now)
+            .bind(key.must_stay_non_positive())
             .fetch_optional(&mut *conn)
             .await?
             .ok_or(PostError::Insufficient(key))?

@@ -661,7 +661,7 @@ pub async fn list(
            AND ($2::uuid IS NULL OR wallet_id = $2)
            AND ($3::smallint IS NULL OR (marketplace = $3 AND external_member_id = $4))
            AND ($5::smallint IS NULL OR
-                (CASE WHEN state IN (1, 2) AND expire_at <= $6 THEN 4 ELSE state END) = $5)
+                (CASE WHEN state = ANY($10::int2[]) AND expire_at <= $6 THEN $11::int2 ELSE state END) = $5)
            AND ($7::timestamptz IS NULL OR (created_at, mandate_id) < ($7, $8))
          ORDER BY created_at DESC, mandate_id DESC LIMIT $9"
     );
@@ -676,6 +676,9 @@ pub async fn list(
         .bind(page.after.map(|c| c.time))
         .bind(page.after.map(|c| c.id))
         .bind(page.fetch_limit())
+        // Pending and active mandates past their end read as expired.
+        .bind([MandateState::PendingVerification, MandateState::Active].map(|s| s as i16))
+        .bind(MandateState::Expired as i16)
         .fetch_all(&mut *conn)
         .await
         .map_err(internal)?;

@@ -14,6 +14,24 @@ use chrono::{DateTime, Utc};
 use kuajing_proto::order::v1::{PaymentState, PaymentStep, PaymentStepKind, PaymentStepState};
 use uuid::Uuid;
 
+/// The states of a payment whose saga has not ended (a driver or the recovery loop still
+/// has work): PENDING, IN_PROGRESS and COMPENSATING.
+pub const UNFINISHED: [PaymentState; 3] = [
+    PaymentState::Pending,
+    PaymentState::InProgress,
+    PaymentState::Compensating,
+];
+
+/// [`UNFINISHED`] as SQL, written out so the partial index `payments_unfinished` (the
+/// same predicate, migration 0001) serves the queries that use it; a test keeps the two
+/// in step.
+#[macro_export]
+macro_rules! unfinished_payment_states {
+    () => {
+        "state IN (1, 2, 4)"
+    };
+}
+
 /// Namespace of the saga's derived request ids (UUIDv5).
 pub const REQUEST_NAMESPACE: Uuid = Uuid::from_u128(0x6b75_616a_696e_6700_8000_5041_594f_5244);
 
@@ -218,6 +236,17 @@ pub fn recovery(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_unfinished_states_in_sql_are_the_unfinished_ones() {
+        let listed = UNFINISHED.map(|s| (s as i32).to_string()).join(", ");
+        assert_eq!(
+            crate::unfinished_payment_states!(),
+            format!("state IN ({listed})")
+        );
+        let migration = include_str!("../../migrations/0001_orders.sql");
+        assert!(migration.contains(&format!("WHERE {};", crate::unfinished_payment_states!())));
+    }
     use PaymentStepKind as K;
     use PaymentStepState as S;
 

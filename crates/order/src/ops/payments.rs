@@ -189,10 +189,12 @@ static DURATION: kuajing_platform::metrics::Spread = kuajing_platform::metrics::
 /// Takes the lease of an unfinished payment whose lease lapsed; false if someone has it.
 pub async fn acquire(ctx: &Ctx, id: Uuid, lease: Uuid) -> Result<bool, Status> {
     let now = ctx.now();
-    let n = sqlx::query(
+    let n = sqlx::query(concat!(
         "UPDATE payments SET lease_owner = $2, lease_until = $3
-         WHERE payment_id = $1 AND state IN (1, 2, 4) AND (lease_until IS NULL OR lease_until < $4)",
-    )
+         WHERE payment_id = $1 AND ",
+        crate::unfinished_payment_states!(),
+        " AND (lease_until IS NULL OR lease_until < $4)"
+    ))
     .bind(id)
     .bind(lease)
     .bind(now + ctx.settings.saga_lease)

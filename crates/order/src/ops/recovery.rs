@@ -18,11 +18,12 @@ const BATCH: i64 = 20;
 /// Takes over every unfinished payment whose lease lapsed; returns how many.
 pub async fn sweep(ctx: &Ctx) -> Result<usize, Status> {
     let now = ctx.now();
-    let due: Vec<Uuid> = sqlx::query_scalar(
-        "SELECT payment_id FROM payments
-         WHERE state IN (1, 2, 4) AND (lease_until IS NULL OR lease_until < $1)
-         ORDER BY created_at LIMIT $2",
-    )
+    let due: Vec<Uuid> = sqlx::query_scalar(concat!(
+        "SELECT payment_id FROM payments WHERE ",
+        crate::unfinished_payment_states!(),
+        " AND (lease_until IS NULL OR lease_until < $1)
+         ORDER BY created_at LIMIT $2"
+    ))
     .bind(now)
     .bind(BATCH)
     .fetch_all(&ctx.svc.pool)
