@@ -196,6 +196,9 @@ mod tests {
         assert!(parse(&["--buyer-regions=CN"]).is_err());
         let s = parse(&["--expiry-sweep-secs=5", "--buyer-regions=SG,MY"]).unwrap();
         assert_eq!(s.expiry_sweep, Duration::from_secs(5));
-        assert_ne!(s.buyer_regions, BuyerRegions::AllButMainland);
+        assert_eq!(
+            s.buyer_regions,
+            BuyerRegions::Only(["MY", "SG"].map(str::to_owned).into())
+        );
     }
 }

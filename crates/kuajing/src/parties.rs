@@ -6,9 +6,10 @@
 //! `kuajing up` would read them from the log.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use anyhow::Context;
-use kuajing_platform::auth::{Keyring, SUBJECT_HEADER, TOKEN_HEADER};
+use kuajing_platform::auth::{Keyring, SUBJECT_HEADER, TOKEN_HEADER, TOKEN_TTL};
 use kuajing_platform::balance::{Balanced, EndpointFn, Source};
 use kuajing_proto::authorization::v1 as authz;
 use kuajing_proto::authorization::v1::authorization_service_client::AuthorizationServiceClient;
@@ -34,39 +35,85 @@ pub const AGREEMENT_VERSION: &str = "kjb-2023-02";
 /// over every instance its URL setting names (one URL, or several comma-separated).
 pub type Authed = InterceptedService<Balanced, Token>;
 
-/// Adds a fixed service token.
+/// Adds a service token to each request: one given (an operator's, read from a file), or
+/// minted from a keyring for a caller and audience and renewed before it expires (a
+/// service's token may live ten minutes at most, so a long run keeps minting).
 #[derive(Clone)]
-pub struct Token(tonic::metadata::MetadataValue<tonic::metadata::Ascii>);
+pub struct Token(TokenSource);
+
+#[derive(Clone)]
+enum TokenSource {
+    Given(tonic::metadata::MetadataValue<tonic::metadata::Ascii>),
+    Minted(Arc<Minter>),
+}
+
+struct Minter {
+    keyring: Keyring,
+    caller: String,
+    audience: String,
+    current: std::sync::Mutex<Minted>,
+}
+
+type Minted = (tonic::metadata::MetadataValue<tonic::metadata::Ascii>, i64);
+
+/// A token valid for [`TOKEN_TTL`] and the time it should be renewed (half-way).
+fn mint(keyring: &Keyring, caller: &str, audience: &str) -> anyhow::Result<Minted> {
+    let now = chrono::Utc::now();
+    let token = keyring
+        .token(caller, audience, now + TOKEN_TTL)
+        .ok_or_else(|| anyhow::anyhow!("no key for {caller}"))?;
+    Ok((token.parse()?, (now + TOKEN_TTL / 2).timestamp()))
+}
 
 impl Token {
     /// A token as metadata.
     pub fn new(token: &str) -> anyhow::Result<Token> {
-        Ok(Token(token.trim().parse().context("an ASCII token")?))
+        Ok(Token(TokenSource::Given(
+            token.trim().parse().context("an ASCII token")?,
+        )))
+    }
+
+    /// Tokens minted from `keyring` for `caller` calling `audience`.
+    pub fn minted(keyring: &Keyring, caller: &str, audience: &str) -> anyhow::Result<Token> {
+        let first = mint(keyring, caller, audience)?;
+        Ok(Token(TokenSource::Minted(Arc::new(Minter {
+            keyring: keyring.clone(),
+            caller: caller.to_owned(),
+            audience: audience.to_owned(),
+            current: std::sync::Mutex::new(first),
+        }))))
     }
 }
 
 impl tonic::service::Interceptor for Token {
     fn call(&mut self, mut r: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
-        r.metadata_mut().insert(TOKEN_HEADER, self.0.clone());
+        let value = match &self.0 {
+            TokenSource::Given(v) => v.clone(),
+            TokenSource::Minted(m) => {
+                let mut current = m.current.lock().unwrap_or_else(|p| p.into_inner());
+                if chrono::Utc::now().timestamp() >= current.1 {
+                    *current = mint(&m.keyring, &m.caller, &m.audience)
+                        .map_err(|e| tonic::Status::internal(format!("service token: {e}")))?;
+                }
+                current.0.clone()
+            }
+        };
+        r.metadata_mut().insert(TOKEN_HEADER, value);
         Ok(r)
     }
 }
 
 /// A lazily connected channel to `url` (one URL, or every instance's, comma-separated)
-/// acting as `caller` (a token valid for 6 hours).
+/// acting as `caller`.
 pub fn channel(
     url: &str,
     keyring: &Keyring,
     caller: &str,
     audience: &str,
 ) -> anyhow::Result<Authed> {
-    let exp = chrono::Utc::now() + chrono::Duration::hours(6);
-    let token = keyring
-        .token(caller, audience, exp)
-        .ok_or_else(|| anyhow::anyhow!("no key for {caller}"))?;
     Ok(InterceptedService::new(
         balanced(audience, url)?,
-        Token(token.parse()?),
+        Token::minted(keyring, caller, audience)?,
     ))
 }
 

@@ -38,6 +38,14 @@ pub const EXTERNAL_CALLERS: &[&str] = &[OPERATOR, "bank", "logistics"];
 pub const PUBLIC_SERVICES: &[&str] = &["kuajing.edge.v1.EdgeService"];
 /// How long a minted service token is valid.
 pub const TOKEN_TTL: Duration = Duration::minutes(5);
+/// The longest a service's or an adapter's token may live (issue to expiry): checked when
+/// it is verified, so a token minted for longer is refused for all its life.
+pub const MAX_SERVICE_TOKEN_LIFETIME: Duration = Duration::minutes(10);
+/// The longest an operator token may live (`kuajing keys` and `kuajing up` mint them for
+/// 24 hours).
+pub const MAX_OPERATOR_TOKEN_LIFETIME: Duration = Duration::hours(24);
+/// How far ahead of the verifier's clock a token's issue time may be.
+const CLOCK_SKEW_SECS: i64 = 60;
 
 /// Reason: no service token.
 pub const SERVICE_CREDENTIAL_MISSING: &str = "SERVICE_CREDENTIAL_MISSING";
@@ -55,6 +63,19 @@ struct TokenClaims {
     svc: String,
     aud: String,
     exp: i64,
+    /// Issue time; a token without one (minted before lifetimes were enforced) reads as
+    /// issued at the epoch, so it is refused as too long-lived.
+    #[serde(default)]
+    iat: i64,
+}
+
+/// The longest a token of `svc` may live.
+fn max_lifetime(svc: &str) -> Duration {
+    if svc == OPERATOR {
+        MAX_OPERATOR_TOKEN_LIFETIME
+    } else {
+        MAX_SERVICE_TOKEN_LIFETIME
+    }
 }
 
 /// Who called: the verified service and, if it acts for a person, that person.
@@ -84,7 +105,7 @@ pub struct ServiceKeys {
     /// (an Ed25519 verification costs more than the rest of a small call's handling);
     /// the expiry is still checked on every use. Only verified tokens enter, so a stranger
     /// cannot fill it.
-    verified: Mutex<HashMap<String, (String, i64)>>,
+    verified: Mutex<HashMap<String, (String, i64, i64)>>,
 }
 
 /// Most verified tokens remembered; past this the memory starts over.
@@ -169,7 +190,7 @@ impl ServiceKeys {
             .unwrap_or_else(|p| p.into_inner())
             .get(token)
             .cloned();
-        let (svc, exp) = match remembered {
+        let (svc, exp, iat) = match remembered {
             Some(known) => known,
             None => {
                 let known = self.verify_signed(token)?;
@@ -184,12 +205,15 @@ impl ServiceKeys {
         if now.timestamp() >= exp {
             return Err("service token expired");
         }
+        if iat > now.timestamp() + CLOCK_SKEW_SECS {
+            return Err("service token issued in the future");
+        }
         Ok(svc)
     }
 
-    /// Checks a token's form, issuer, signature and audience (not its expiry); answers
-    /// its issuer and expiry.
-    fn verify_signed(&self, token: &str) -> Result<(String, i64), &'static str> {
+    /// Checks a token's form, issuer, signature, audience and lifetime (not its expiry);
+    /// answers its issuer, expiry and issue time.
+    fn verify_signed(&self, token: &str) -> Result<(String, i64, i64), &'static str> {
         let mut parts = token.split('.');
         let (Some("kjs1"), Some(claims_b64), Some(sig_b64), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
@@ -215,19 +239,31 @@ impl ServiceKeys {
         if claims.aud != self.name && !(claims.svc == OPERATOR && claims.aud == "*") {
             return Err("service token for another service");
         }
-        Ok((claims.svc, claims.exp))
+        if claims.exp.saturating_sub(claims.iat) > max_lifetime(&claims.svc).num_seconds() {
+            return Err(
+                "service token lives too long: at most 10 minutes (24 hours for operators)",
+            );
+        }
+        Ok((claims.svc, claims.exp, claims.iat))
     }
 }
 
 fn mint(name: &str, key: &SigningKey, audience: &str, now: DateTime<Utc>) -> String {
-    mint_until(name, key, audience, now + TOKEN_TTL)
+    mint_until(name, key, audience, now, now + TOKEN_TTL)
 }
 
-fn mint_until(name: &str, key: &SigningKey, audience: &str, exp: DateTime<Utc>) -> String {
+fn mint_until(
+    name: &str,
+    key: &SigningKey,
+    audience: &str,
+    iat: DateTime<Utc>,
+    exp: DateTime<Utc>,
+) -> String {
     let claims = TokenClaims {
         svc: name.to_owned(),
         aud: audience.to_owned(),
         exp: exp.timestamp(),
+        iat: iat.timestamp(),
     };
     let claims = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).unwrap_or_default());
     let sig = key.sign(format!("kjs1.{claims}").as_bytes());
@@ -278,7 +314,7 @@ impl Keyring {
     pub fn token(&self, caller: &str, audience: &str, exp: DateTime<Utc>) -> Option<String> {
         let key = self.keys.get(caller)?;
         let audience = if caller == OPERATOR { "*" } else { audience };
-        Some(mint_until(caller, key, audience, exp))
+        Some(mint_until(caller, key, audience, Utc::now(), exp))
     }
 
     /// The environment one service would run with (`KJ_SERVICE_KEY`, `KJ_SERVICE_TRUST`).
@@ -630,6 +666,42 @@ mod tests {
         // Services acting for the system name nobody and are not refused.
         let order = ring.token("order", "wallet", exp).unwrap();
         assert!(check(&wallet, D, &request(get, Some(&order), None)).is_ok());
+    }
+
+    #[test]
+    fn every_token_kind_has_a_maximum_lifetime() {
+        let ring = ring();
+        let wallet = ring.for_service("wallet").unwrap();
+        let now = Utc::now();
+        let service = |life: Duration| ring.token("fx", "wallet", now + life).unwrap();
+        assert!(wallet.verify(&service(Duration::minutes(10)), now).is_ok());
+        assert_eq!(
+            wallet.verify(&service(Duration::hours(1)), now),
+            Err("service token lives too long: at most 10 minutes (24 hours for operators)")
+        );
+        let operator = |life: Duration| ring.token(OPERATOR, "*", now + life).unwrap();
+        assert!(wallet.verify(&operator(Duration::hours(24)), now).is_ok());
+        assert!(wallet.verify(&operator(Duration::hours(25)), now).is_err());
+        // Issued an hour from now, for ten minutes: refused until then.
+        let key = SigningKey::from_bytes(&[7; 32]);
+        let mut trusted = HashMap::new();
+        trusted.insert("fx".to_owned(), key.verifying_key());
+        let wallet = ServiceKeys::new("wallet", [8; 32], trusted);
+        let later = now + Duration::hours(1);
+        let early = mint_until("fx", &key, "wallet", later, later + Duration::minutes(10));
+        assert_eq!(
+            wallet.verify(&early, now),
+            Err("service token issued in the future")
+        );
+        assert!(wallet.verify(&early, later).is_ok());
+        // A token without an issue time (minted before lifetimes) is refused.
+        let claims = URL_SAFE_NO_PAD.encode(format!(
+            r#"{{"svc":"fx","aud":"wallet","exp":{}}}"#,
+            (now + Duration::minutes(1)).timestamp()
+        ));
+        let sig = key.sign(format!("kjs1.{claims}").as_bytes());
+        let old = format!("kjs1.{claims}.{}", URL_SAFE_NO_PAD.encode(sig.to_bytes()));
+        assert!(wallet.verify(&old, now).is_err());
     }
 
     #[test]
