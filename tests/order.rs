@@ -1804,6 +1804,119 @@ async fn the_trade_assurance_sale_links_remittances_ships_with_proof_and_complet
             u.order_id.clone()
         ]
     );
+
+    // Search filters: one more draft that differs in every filtered field; each filter
+    // finds exactly the orders whose own fields match it.
+    let mut other = draft(&s, "USD", vec![line("lamps", "", 3, "100.00", "USD")]);
+    other.salesperson = "Li Wei".into();
+    other.export_method = ExportMethod::AgentExport as i32;
+    other.payment_terms = Some(PaymentTerms {
+        full_prepayment: true,
+        ..PaymentTerms::default()
+    });
+    let st = other.shipping_terms.as_mut().unwrap();
+    st.address = Some(address("GB"));
+    st.shipping_method = ShippingMethod::Sea as i32;
+    let other = draft_ta(&tp, other).await?;
+    let search = |filter: OrderFilter| {
+        let mut o = o.clone();
+        let supplier = s.account_id.clone();
+        async move {
+            let mut ids: Vec<String> = o
+                .list_orders(ListOrdersRequest {
+                    supplier_account_id: supplier,
+                    filter: Some(filter),
+                    ..ListOrdersRequest::default()
+                })
+                .await
+                .expect("a search")
+                .into_inner()
+                .orders
+                .into_iter()
+                .map(|x| x.order_id)
+                .collect();
+            ids.sort();
+            ids
+        }
+    };
+    let only_other = vec![other.order_id.clone()];
+    let filters = [
+        OrderFilter {
+            salespeople: vec!["Li Wei".into()],
+            ..OrderFilter::default()
+        },
+        OrderFilter {
+            destination_region_codes: vec!["GB".into()],
+            ..OrderFilter::default()
+        },
+        OrderFilter {
+            shipping_methods: vec![ShippingMethod::Sea as i32],
+            ..OrderFilter::default()
+        },
+        OrderFilter {
+            export_methods: vec![ExportMethod::AgentExport as i32],
+            ..OrderFilter::default()
+        },
+        OrderFilter {
+            total_amount: Some(AmountRange {
+                min: m("USD", "300.00"),
+                max: m("USD", "300.00"),
+            }),
+            ..OrderFilter::default()
+        },
+        OrderFilter {
+            create_time: Some(kuajing_proto::types::TimeRange {
+                start_time: other.create_time,
+                end_time: None,
+            }),
+            ..OrderFilter::default()
+        },
+    ];
+    for f in filters {
+        assert_eq!(search(f.clone()).await, only_other, "{f:?}");
+    }
+    // And the complements: the other three orders, each by its own field.
+    let mut the_rest = vec![
+        u.order_id.clone(),
+        refundable.order_id.clone(),
+        confirmed.order_id.clone(),
+    ];
+    the_rest.sort();
+    let rest = [
+        OrderFilter {
+            destination_region_codes: vec!["US".into()],
+            ..OrderFilter::default()
+        },
+        OrderFilter {
+            shipping_methods: vec![ShippingMethod::Express as i32],
+            ..OrderFilter::default()
+        },
+        OrderFilter {
+            export_methods: vec![ExportMethod::SelfExport as i32],
+            ..OrderFilter::default()
+        },
+        OrderFilter {
+            create_time: Some(kuajing_proto::types::TimeRange {
+                start_time: None,
+                end_time: other.create_time,
+            }),
+            ..OrderFilter::default()
+        },
+    ];
+    for f in rest {
+        assert_eq!(search(f.clone()).await, the_rest, "{f:?}");
+    }
+    let big = search(OrderFilter {
+        total_amount: Some(AmountRange {
+            min: m("USD", "2500.00"),
+            max: None,
+        }),
+        ..OrderFilter::default()
+    })
+    .await;
+    let mut big_ones = vec![u.order_id.clone(), confirmed.order_id.clone()];
+    big_ones.sort();
+    assert_eq!(big, big_ones);
     tp.stop().await
 }
 
