@@ -579,6 +579,36 @@ async fn the_marketplace_purchase_journey_runs_end_to_end() -> anyhow::Result<()
     .await
     .expect_err("closed");
     refused(&err, Code::FailedPrecondition, "INVALID_STATE_TRANSITION");
+
+    // World Pay: the same saga from the wallet, its own fee (0.8 %: CNY 4.00 on 500).
+    refresh_rates(&tp).await; // the clock moved days ahead above
+    let (available, held) = balance(&tp, &b.wallet_id, "CNH").await;
+    top_up(&tp, &b.wallet_id, "CNH", "504.00").await;
+    let w = create(
+        &tp,
+        marketplace_order(
+            &b,
+            &s,
+            vec![line("Desk", "furniture.desks", 1, "500.00", "CNY")],
+            "0",
+        ),
+    )
+    .await;
+    let mut by_world_pay = pay_req(&[&w.order_id], PaymentMethod::WorldPay, "");
+    by_world_pay.expected_total = m("CNH", "504.00");
+    let paid = pay(&tp, by_world_pay).await?;
+    assert_eq!(paid.state, PaymentState::Succeeded as i32, "{paid:?}");
+    assert_eq!(paid.payment_method, PaymentMethod::WorldPay as i32);
+    assert_eq!(amount(&paid.items[0].fee), dec("4.00"));
+    let w1 = get(&tp, &w.order_id).await;
+    assert_eq!(status(&w1), OrderStatus::Paid);
+    assert_eq!(w1.payment_method, PaymentMethod::WorldPay as i32);
+    assert_eq!(holds_of(&tp, &w.order_id).await.len(), 1);
+    assert_eq!(
+        balance(&tp, &b.wallet_id, "CNH").await,
+        (available, held + dec("504.00")),
+        "the top-up is held in escrow, fee included"
+    );
     tp.stop().await
 }
 
