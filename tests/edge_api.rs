@@ -339,7 +339,22 @@ async fn a_buyer_follows_its_checkout_live_to_the_end_across_restarts_of_edge_an
         before.windows(2).all(|w| updated(&w[0]) < updated(&w[1])),
         "each message is a newer state: {before:?}"
     );
-    let _ = paying.await;
+    // The client's 3 s deadline passed mid-saga: it heard the payment was still in progress
+    // or DEADLINE_EXCEEDED, and the saga went on without it (below: it ends, once).
+    match paying.await? {
+        Ok(r) => {
+            let p = r.into_inner().payment.expect("payment");
+            assert_eq!(p.state, opb::PaymentState::InProgress as i32, "{p:?}");
+        }
+        Err(s) => assert_eq!(s.code(), Code::DeadlineExceeded, "{s:?}"),
+    }
+    let pay_again = pb::PayOrdersRequest {
+        request_id: checkout.to_string(),
+        order_ids: orders.iter().map(|o| o.order_id.clone()).collect(),
+        payment_method: opb::PaymentMethod::CrossBorderPay as i32,
+        payment_pin: PERSONAL_PIN.to_owned(),
+        ..Default::default()
+    };
 
     // Edge restarts: the stream is cut, and resumed from the last state seen.
     tp.kill("edge").await?;
@@ -385,6 +400,12 @@ async fn a_buyer_follows_its_checkout_live_to_the_end_across_restarts_of_edge_an
     .payment
     .expect("payment");
     assert_eq!(&polled, done);
+    // The checkout the client gave up on, sent again: its payment, finished, once.
+    let replayed = edge!(e, b.personal.auth(), pay_orders(pay_again))?
+        .payment
+        .expect("payment");
+    assert_eq!(replayed.payment_id, done.payment_id);
+    assert_eq!(replayed.state, opb::PaymentState::Succeeded as i32);
 
     // A finished payment: one message, at once, then the end, resumed or not.
     let (once, end) = drain(
