@@ -58,6 +58,92 @@ pub mod callers {
             );
         }
 
+        /// Every UPPER_SNAKE string a service's code writes (its reasons, and the few other
+        /// stable names below) appears in the contracts, so a reason cannot be answered that
+        /// no contract documents.
+        #[test]
+        fn every_reason_a_service_answers_is_in_a_contract() {
+            use std::path::{Path, PathBuf};
+            fn files(dir: &Path, ext: &str, out: &mut Vec<PathBuf>) {
+                for entry in std::fs::read_dir(dir).expect("a directory") {
+                    let path = entry.expect("an entry").path();
+                    if path.is_dir() {
+                        files(&path, ext, out);
+                    } else if path.extension().is_some_and(|e| e == ext) {
+                        out.push(path);
+                    }
+                }
+            }
+            fn upper_snake(text: &str) -> Vec<&str> {
+                text.split('"')
+                    .skip(1)
+                    .step_by(2)
+                    .filter(|s| {
+                        s.len() > 3
+                            && s.contains('_')
+                            && s.starts_with(|c: char| c.is_ascii_uppercase())
+                            && s.chars()
+                                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+                    })
+                    .collect()
+            }
+            // Stable names that are not reasons: order's actions (INVALID_STATE_TRANSITION
+            // metadata "action"), fault-plan points, a required_party value, gRPC code names
+            // a step's failure records, the wallet fee code of World Pay, and a step kind
+            // that cannot occur.
+            const NOT_REASONS: &[&str] = &[
+                "ADD_SHIPMENT",
+                "CONFIRM_RECEIPT",
+                "LINK_BALANCE",
+                "LINK_PREPAYMENT",
+                "MARK_PAID",
+                "MARK_SHIPMENT_DELIVERED",
+                "REQUEST_REFUND",
+                "RESOLVE_REFUND",
+                "SUBMIT_REVIEW",
+                "AFTER_CALL",
+                "AFTER_STEP",
+                "BEFORE_CALL",
+                "BUYER_OR_SUPPLIER",
+                "DATA_LOSS",
+                "OUT_OF_RANGE",
+                "WORLD_PAY_FEE",
+                "UNKNOWN_STEP",
+            ];
+            let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+            let mut protos = Vec::new();
+            files(&root.join("proto"), "proto", &mut protos);
+            let contracts: String = protos
+                .iter()
+                .map(|p| std::fs::read_to_string(p).expect("a contract"))
+                .collect();
+            for service in ["identity", "wallet", "authorization", "order", "fx", "edge"] {
+                let mut sources = Vec::new();
+                files(
+                    &root.join("crates").join(service).join("src"),
+                    "rs",
+                    &mut sources,
+                );
+                let mut missing: Vec<String> = Vec::new();
+                for file in &sources {
+                    let text = std::fs::read_to_string(file).expect("a source file");
+                    for name in upper_snake(&text) {
+                        if !name.starts_with("KJ_")
+                            && !NOT_REASONS.contains(&name)
+                            && !contracts.contains(name)
+                            && !missing.iter().any(|m| m == name)
+                        {
+                            missing.push(name.to_owned());
+                        }
+                    }
+                }
+                assert!(
+                    missing.is_empty(),
+                    "{service} answers reasons no contract lists: {missing:?}"
+                );
+            }
+        }
+
         /// The RPCs edge may call for nobody, written out so a contract change that
         /// widens them is seen in review.
         #[test]
