@@ -222,27 +222,11 @@ pub(crate) fn wallet_for(
     )
 }
 
-/// Tops a wallet up through a TOP_UP receiving account.
+/// Tops a wallet up through a TOP_UP receiving account (as the fixtures of `kuajing`
+/// do: edge opens the account for the owner, the bank adapter records the remittance).
 pub(crate) async fn top_up(tp: &TestPlatform, wallet: &str, currency: &str, value: &str) {
-    let mut w = tp.wallet();
-    let owner = owner_of(&mut w, wallet).await;
-    let account = w
-        .create_receiving_account(acting(
-            &owner,
-            wpb::CreateReceivingAccountRequest {
-                request_id: rid(),
-                wallet_id: wallet.to_owned(),
-                currency_code: currency.to_owned(),
-                display_name: format!("{currency} top-up"),
-                purpose: wpb::ReceivingAccountPurpose::TopUp as i32,
-            },
-        ))
-        .await
-        .expect("receiving account")
-        .into_inner()
-        .receiving_account
-        .expect("account");
-    w.record_inbound_remittance(remittance(&account, value))
+    tp.reach()
+        .top_up(wallet, currency, value)
         .await
         .expect("top-up");
 }
