@@ -857,6 +857,19 @@ async fn trade_assurance_drafts_follow_every_rule_at_its_boundary() -> anyhow::R
         Code::InvalidArgument,
         "GOODS_AMBIGUOUS",
     );
+    // Seed 002: a new seller (no completed order yet) cannot draft from an uploaded file.
+    let mut by_contract = draft(&s, "USD", vec![]);
+    by_contract.contract = Some(ContractReference {
+        file_ref: "s3://pi/1.pdf".into(),
+        contract_number: "PI-1".into(),
+        goods_description: "T-shirts".into(),
+        goods_amount: m("USD", "2500"),
+    });
+    refused(
+        &draft_ta(&tp, by_contract).await.expect_err("a new seller"),
+        Code::FailedPrecondition,
+        "CONTRACT_NOT_AVAILABLE",
+    );
     let mut too_much = draft(&s, "USD", seed_lines());
     too_much.payment_terms = Some(PaymentTerms {
         prepayment: m("USD", "2500.01"),
@@ -1947,6 +1960,17 @@ async fn the_trade_assurance_sale_links_remittances_ships_with_proof_and_complet
     let mut big_ones = vec![u.order_id.clone(), confirmed.order_id.clone()];
     big_ones.sort();
     assert_eq!(big, big_ones);
+
+    // With a completed sale behind it, the supplier may draft from an uploaded contract.
+    let mut by_contract = draft(&s, "USD", vec![]);
+    by_contract.contract = Some(ContractReference {
+        file_ref: "s3://pi/7.pdf".into(),
+        contract_number: "PI-7".into(),
+        goods_description: "Stainless steel thermos, 500 ml".into(),
+        goods_amount: m("USD", "2500"),
+    });
+    let drafted = draft_ta(&tp, by_contract).await?;
+    assert!(drafted.lines.is_empty());
     tp.stop().await
 }
 

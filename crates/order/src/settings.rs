@@ -34,6 +34,11 @@ pub struct OrderArgs {
         default_value_t = 0
     )]
     pub contract_min_supplier_age_days: u16,
+    /// A supplier may draft with an uploaded contract only once it has completed an order
+    /// (seed 002: new sellers have no file-upload option).
+    #[arg(long, env = "KJ_ORDER_CONTRACT_NEEDS_COMPLETED_ORDER", default_value = "on",
+          value_parser = ["on", "off"])]
+    pub contract_needs_completed_order: String,
     /// Wallet currency PayOrders pays CNY orders in, at par.
     #[arg(long, env = "KJ_ORDER_SETTLEMENT_CURRENCY", default_value = "CNH",
           value_parser = parse_currency)]
@@ -90,6 +95,8 @@ pub struct Settings {
     pub review_window: chrono::Duration,
     /// Minimum age of a supplier (profile) before it may draft with a contract.
     pub contract_min_supplier_age: chrono::Duration,
+    /// Whether a supplier needs a completed order before it may draft with a contract.
+    pub contract_needs_completed_order: bool,
     /// The wallet currency CNY orders are paid in (at par).
     pub settlement_currency: Currency,
     /// Least prepayment unless 100 %.
@@ -125,6 +132,7 @@ impl OrderArgs {
             contract_min_supplier_age: chrono::Duration::days(i64::from(
                 self.contract_min_supplier_age_days,
             )),
+            contract_needs_completed_order: self.contract_needs_completed_order == "on",
             settlement_currency: self.settlement_currency,
             prepayment_minimum: self.prepayment_minimum,
             convenient_shipping_limit: self.convenient_shipping_limit,

@@ -450,6 +450,25 @@ pub async fn parties(ctx: &Ctx, order: &mut Order, now: DateTime<Utc>) -> Result
         ));
     }
     let has_contract = pricing::trade(order).is_some_and(|t| t.contract.is_some());
+    // Seed 002: drafting from an uploaded file is for established sellers ("新卖家无此选项");
+    // the source gives no age, so a new seller is one without a completed order here.
+    if has_contract && ctx.settings.contract_needs_completed_order {
+        let established: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM orders WHERE supplier_account_id = $1 AND status = $2)",
+        )
+        .bind(uuid::Uuid::try_parse(&order.supplier_account_id).unwrap_or_default())
+        .bind(kuajing_proto::order::v1::OrderStatus::Completed as i16)
+        .fetch_one(&ctx.svc.pool)
+        .await
+        .map_err(internal)?;
+        if !established {
+            return Err(ctx.refuse(
+                "CONTRACT_NOT_AVAILABLE",
+                "a new supplier (no completed order yet) drafts with published products, not an uploaded contract",
+                &[],
+            ));
+        }
+    }
     if has_contract && !ctx.settings.contract_min_supplier_age.is_zero() {
         let created = profile
             .create_time
