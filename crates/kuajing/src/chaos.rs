@@ -859,18 +859,7 @@ async fn run_on(args: &ChaosArgs, seed: u64, postgres: &mut Postgres) -> anyhow:
     }
     let reach = procs.reach(&url)?;
     let (supplier, buyers) = reach.people(args.clients).await?;
-    let wallet_url = procs.url("wallet").context("wallet")?;
-    let fx_url = procs.url("fx").context("fx")?;
-    let wallets = Arc::new(
-        funded_wallets(
-            &wallet_url,
-            procs.keyring(),
-            args.wallets,
-            "USD",
-            "100000.00",
-        )
-        .await?,
-    );
+    let wallets = Arc::new(funded_wallets(&reach, args.wallets, "USD", "100000.00").await?);
 
     let run = Arc::new(Run {
         acked: Mutex::default(),
@@ -898,7 +887,6 @@ async fn run_on(args: &ChaosArgs, seed: u64, postgres: &mut Postgres) -> anyhow:
     let plain: kuajing_platform::balance::EndpointFn =
         Arc::new(|url: &str, _: &str| Ok(tonic::transport::Endpoint::from_shared(url.to_owned())?));
     let edges = Balanced::new("edge", &Source::parse(&all("edge")?)?, plain)?;
-    let _ = (&wallet_url, &fx_url);
     for i in 0..args.clients {
         let c = Clients {
             wallet: WalletServiceClient::new(as_order.channel("wallet")?),

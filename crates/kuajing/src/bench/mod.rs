@@ -332,16 +332,8 @@ async fn measure(
         let mut notes = Vec::new();
         let report = match args.scenario {
             Scenario::Transfer | Scenario::Hot | Scenario::Quote => {
-                let wallet_url = procs.url("wallet").context("wallet")?;
                 let wallets = Arc::new(
-                    scenarios::funded_wallets(
-                        &wallet_url,
-                        procs.keyring(),
-                        args.wallets,
-                        "USD",
-                        "1000000.00",
-                    )
-                    .await?,
+                    scenarios::funded_wallets(&reach, args.wallets, "USD", "1000000.00").await?,
                 );
                 if args.scenario == Scenario::Quote {
                     let op = Arc::new(scenarios::Quotes {

@@ -2,16 +2,12 @@
 
 use std::sync::Arc;
 
-use kuajing_platform::auth::Keyring;
 use kuajing_proto::fx::v1::fx_service_client::FxServiceClient;
 use kuajing_proto::fx::v1::{
     CreateQuoteRequest, ExecuteQuoteRequest, create_quote_request::FixedAmount,
 };
+use kuajing_proto::wallet::v1::CreateTransferRequest;
 use kuajing_proto::wallet::v1::wallet_service_client::WalletServiceClient;
-use kuajing_proto::wallet::v1::{
-    CreateReceivingAccountRequest, CreateTransferRequest, OpenWalletRequest,
-    ReceivingAccountPurpose, RecordInboundRemittanceRequest,
-};
 use std::sync::Mutex;
 
 use kuajing_platform::balance::Balanced;
@@ -22,64 +18,21 @@ use kuajing_proto::wallet::v1::{GetWalletRequest, get_wallet_request};
 
 use super::load::Op;
 pub use crate::parties::{Authed, channel};
-use crate::parties::{Buyer, PIN, acting, bearer, money, rid};
+use crate::parties::{Buyer, PIN, Reach, acting, bearer, money, rid};
 
-/// Opens `n` wallets and funds each with `amount` of `currency` through the bank adapter.
+/// Opens `n` wallets (each for a person of its own) and funds each with `amount` of
+/// `currency` through the bank adapter, with the shared fixtures.
 pub async fn funded_wallets(
-    wallet_url: &str,
-    keyring: &Keyring,
+    reach: &Reach,
     n: usize,
     currency: &str,
     amount: &str,
 ) -> anyhow::Result<Vec<String>> {
-    let mut as_edge = WalletServiceClient::new(channel(wallet_url, keyring, "edge", "wallet")?);
-    let mut as_bank = WalletServiceClient::new(channel(wallet_url, keyring, "bank", "wallet")?);
     let mut wallets = Vec::with_capacity(n);
     for _ in 0..n {
-        // Edge opens a wallet and its top-up account for the person who owns it.
-        let owner = rid();
-        let w = as_edge
-            .open_wallet(acting(
-                &owner,
-                OpenWalletRequest {
-                    request_id: rid(),
-                    owner_account_id: owner.clone(),
-                },
-            )?)
-            .await?
-            .into_inner()
-            .wallet
-            .ok_or_else(|| anyhow::anyhow!("no wallet"))?
-            .wallet_id;
-        let account = as_edge
-            .create_receiving_account(acting(
-                &owner,
-                CreateReceivingAccountRequest {
-                    request_id: rid(),
-                    wallet_id: w.clone(),
-                    currency_code: currency.into(),
-                    display_name: "bench".into(),
-                    purpose: ReceivingAccountPurpose::TopUp as i32,
-                },
-            )?)
-            .await?
-            .into_inner()
-            .receiving_account
-            .ok_or_else(|| anyhow::anyhow!("no receiving account"))?;
-        as_bank
-            .record_inbound_remittance(RecordInboundRemittanceRequest {
-                request_id: rid(),
-                account_number: account
-                    .bank_details
-                    .map(|b| b.account_number)
-                    .unwrap_or_default(),
-                bank_reference: rid(),
-                amount: money(currency, amount),
-                value_time: Some(kuajing_platform::time::to_proto(chrono::Utc::now())),
-                ..Default::default()
-            })
-            .await?;
-        wallets.push(w);
+        let wallet = reach.open_wallet(&rid()).await?;
+        reach.top_up(&wallet, currency, amount).await?;
+        wallets.push(wallet);
     }
     Ok(wallets)
 }
