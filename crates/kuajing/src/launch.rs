@@ -315,8 +315,15 @@ impl Platform {
                     base.checked_add(offset).context("port out of range")?
                 };
                 let addr = SocketAddr::new(settings.host, port);
-                let listener = listen(addr)
-                    .with_context(|| format!("{}: cannot listen on {addr}", def.name))?;
+                let listener = listen(addr).with_context(|| {
+                    format!(
+                        "{}: cannot listen on {addr} (another `kuajing up`, or an outgoing \
+                         connection holding the port: the default ports lie in Linux's \
+                         ephemeral range; choose others with --{}-port or reserve them with \
+                         net.ipv4.ip_local_reserved_ports)",
+                        def.name, def.name
+                    )
+                })?;
                 listeners.push((*def, instance, listener.local_addr()?, listener));
             }
         }
