@@ -11,6 +11,7 @@ mod idempotency;
 mod identity;
 mod journeys;
 mod order;
+mod rotation;
 mod sandbox;
 mod scale;
 mod tls;

@@ -9,6 +9,7 @@
 //! [`Platform::restart`] starts it again on the same port and the same database.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,6 +21,7 @@ use kuajing_platform::ServiceDef;
 use kuajing_platform::auth::{Keyring, ServiceKeys};
 use kuajing_platform::clock::Clock;
 use kuajing_platform::db::PoolSettings;
+use kuajing_platform::key_files::KeyFiles;
 use kuajing_platform::server::ServerSettings;
 use kuajing_platform::service::{self, Database, Peers};
 use sqlx::postgres::PgConnectOptions;
@@ -50,6 +52,8 @@ pub struct Platform {
     restart: RestartInfo,
     /// The sandbox's address, when it runs.
     sandbox: Option<SocketAddr>,
+    /// The tasks reloading key files, when keys are kept in files.
+    watchers: Vec<JoinHandle<()>>,
 }
 
 /// What restarting a service needs: where the database and the peers are, and how the
@@ -63,6 +67,7 @@ struct RestartInfo {
     clock: Clock,
     options: Vec<(&'static str, Vec<String>)>,
     tls: Option<DevCertificates>,
+    key_files: Option<KeyFileSettings>,
 }
 
 /// A service running on a runtime of its own.
@@ -224,6 +229,43 @@ pub struct LaunchSettings {
     /// and migrations always use the admin options directly, as an init container uses the
     /// primary's own address. `None`: the server itself.
     pub pooler: Option<(String, u16)>,
+    /// Service keys kept in files and reloaded when they change, as from a mounted Secret;
+    /// `None`: in memory, as generated.
+    pub key_files: Option<KeyFileSettings>,
+}
+
+/// Service keys in a directory (`crate::keys`' layout: a `<name>.key` per caller, a shared
+/// `trust`), each service reloading its files when they change: what a rotation edits.
+#[derive(Clone, Debug)]
+pub struct KeyFileSettings {
+    /// The directory.
+    pub dir: PathBuf,
+    /// How often each service checks its files.
+    pub every: Duration,
+}
+
+impl KeyFileSettings {
+    /// The files service `name` reads.
+    pub fn files(&self, name: &str) -> KeyFiles {
+        crate::keys::files(&self.dir, name)
+    }
+}
+
+/// Service `name`'s keys: from `ring`, or from its files (then watched by a task pushed on
+/// `watchers`).
+fn service_keys(
+    ring: &Keyring,
+    files: Option<&KeyFileSettings>,
+    name: &str,
+    watchers: &mut Vec<JoinHandle<()>>,
+) -> anyhow::Result<Arc<ServiceKeys>> {
+    let Some(settings) = files else {
+        return ring.for_service(name).context("a key for every service");
+    };
+    let files = settings.files(name);
+    let keys = files.load(name)?;
+    watchers.push(files.watch(keys.clone(), settings.every));
+    Ok(keys)
 }
 
 /// `server` with service `name`'s own certificate from `tls`, when TLS is on.
@@ -273,6 +315,7 @@ impl LaunchSettings {
             sandbox: None,
             replicas: 1,
             pooler: None,
+            key_files: None,
         }
     }
 
@@ -347,6 +390,10 @@ impl Platform {
         // One key per service (and the operators'), trusted by all: service credentials.
         let names: Vec<&str> = defs.iter().map(|d| d.name).collect();
         let keyring = Keyring::generate(&names)?;
+        if let Some(files) = &settings.key_files {
+            crate::keys::write_set(&files.dir, &keyring)?;
+        }
+        let mut watchers = Vec::new();
 
         // Provision and migrate every schema before any service serves, so a failure
         // leaves nothing half-started.
@@ -377,9 +424,12 @@ impl Platform {
                     admin: admin.clone(),
                     pooler: settings.pooler.clone(),
                     urls: urls.clone(),
-                    keys: keyring
-                        .for_service(def.name)
-                        .context("a key for every service")?,
+                    keys: service_keys(
+                        &keyring,
+                        settings.key_files.as_ref(),
+                        def.name,
+                        &mut watchers,
+                    )?,
                     pool: settings.pool.clone(),
                     server: settings.server_for(def.name)?,
                     clock: settings.clock.clone(),
@@ -399,9 +449,12 @@ impl Platform {
             let shutdown = async move {
                 let _ = stopped.wait_for(|s| *s).await;
             };
-            let keys = keyring
-                .for_service(def.name)
-                .context("a key for every service")?;
+            let keys = service_keys(
+                &keyring,
+                settings.key_files.as_ref(),
+                def.name,
+                &mut watchers,
+            )?;
             let server = settings.server_for(def.name)?;
             let ctx = ServiceContext {
                 pool: pool.clone(),
@@ -476,7 +529,9 @@ impl Platform {
                 clock: settings.clock.clone(),
                 options: settings.options.clone(),
                 tls: settings.tls.clone(),
+                key_files: settings.key_files.clone(),
             },
+            watchers,
         })
     }
 
@@ -539,10 +594,12 @@ impl Platform {
             admin: self.restart.admin.clone(),
             pooler: self.restart.pooler.clone(),
             urls: self.restart.urls.clone(),
-            keys: self
-                .keyring
-                .for_service(name)
-                .context("a key for every service")?,
+            keys: service_keys(
+                &self.keyring,
+                self.restart.key_files.as_ref(),
+                name,
+                &mut self.watchers,
+            )?,
             pool: self.restart.pool.clone(),
             server: server_for(&self.restart.server, self.restart.tls.as_ref(), name)?,
             clock: self.restart.clock.clone(),
@@ -604,6 +661,9 @@ impl Platform {
     /// Stops every service (in-flight requests finish) and waits for them.
     pub async fn stop(self) -> anyhow::Result<()> {
         let _ = self.stop.send(true);
+        for watcher in &self.watchers {
+            watcher.abort();
+        }
         let mut first_error = None;
         for task in self.tasks {
             match task.await {

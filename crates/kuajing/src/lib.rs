@@ -10,6 +10,7 @@ pub mod demo;
 pub mod failover;
 pub mod faultproxy;
 pub mod forwarder;
+pub mod keys;
 pub mod launch;
 pub mod operator;
 pub mod parties;

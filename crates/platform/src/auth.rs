@@ -3,16 +3,19 @@
 //! comment, see `kuajing_proto::callers`), default deny.
 //!
 //! - Each service holds its own Ed25519 key (`KJ_SERVICE_KEY`) and the public keys of the
-//!   services it trusts (`KJ_SERVICE_TRUST`, `name=key,...`). A token is
-//!   `kjs1.<claims>.<signature>` (base64url): claims `{svc, aud, exp}`, signed by the
-//!   caller's key, for one audience (the called service), valid for minutes.
+//!   services it trusts (`KJ_SERVICE_TRUST`, `name=key,...`, a name may repeat). A token is
+//!   `kjs1.<claims>.<signature>` (base64url): claims `{svc, aud, exp, iat, kid}`, signed by
+//!   the caller's key, for one audience (the called service), valid for minutes.
+//! - Keys rotate without downtime: a verifier trusts every key listed for a caller (the
+//!   token's `kid` picks one), and keys read from files are reloaded when the files change
+//!   (`key_files`): trust the new key everywhere, then sign with it, then drop the old.
 //! - Operators hold an `operator` key; their tokens have audience `*`.
 //! - When a service acts for a person it also sends that person's account id in
 //!   `kj-subject`; only edge (which authenticated the person) may name a subject.
 //! - mTLS is not built yet: tokens travel over the cluster network as they are.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::task::{Context, Poll};
 
 use base64::Engine as _;
@@ -67,6 +70,86 @@ struct TokenClaims {
     /// issued at the epoch, so it is refused as too long-lived.
     #[serde(default)]
     iat: i64,
+    /// Which of the caller's keys signed ([`key_id`]); tokens minted before rotation have
+    /// none and are checked against each key trusted for the caller.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    kid: String,
+}
+
+/// The id of a public key in tokens and logs: its first six bytes, base64url (8 chars).
+pub fn key_id(key: &VerifyingKey) -> String {
+    URL_SAFE_NO_PAD.encode(&key.to_bytes()[..6])
+}
+
+/// The public keys a service trusts, several per caller while one rotates.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Trust(BTreeMap<String, Vec<VerifyingKey>>);
+
+impl Trust {
+    /// Parses `name=base64url-key,...` (`KJ_SERVICE_TRUST`); a name listed twice is trusted
+    /// with both keys.
+    pub fn parse(text: &str) -> anyhow::Result<Trust> {
+        let mut trust = Trust::default();
+        for entry in text
+            .split([',', '\n'])
+            .map(str::trim)
+            .filter(|e| !e.is_empty() && !e.starts_with('#'))
+        {
+            let (who, key) = entry
+                .split_once('=')
+                .ok_or_else(|| anyhow::anyhow!("{entry:?} is not name=key"))?;
+            let key = VerifyingKey::from_bytes(
+                &decode_key(key).map_err(|e| anyhow::anyhow!("{who}: {e}"))?,
+            )
+            .map_err(|_| anyhow::anyhow!("{who}: not an Ed25519 key"))?;
+            trust.add(who.trim(), key);
+        }
+        Ok(trust)
+    }
+
+    /// Trusts `key` for `caller` too.
+    pub fn add(&mut self, caller: &str, key: VerifyingKey) {
+        let keys = self.0.entry(caller.to_owned()).or_default();
+        if !keys.contains(&key) {
+            keys.push(key);
+        }
+    }
+
+    /// `name=key,...` as [`Trust::parse`] reads it.
+    pub fn text(&self) -> String {
+        self.0
+            .iter()
+            .flat_map(|(n, keys)| {
+                keys.iter()
+                    .map(move |k| format!("{n}={}", URL_SAFE_NO_PAD.encode(k.to_bytes())))
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// The key of `caller` that a token's `kid` names, or every key of `caller` when the
+    /// token names none.
+    fn keys_for<'a>(
+        &'a self,
+        caller: &str,
+        kid: &'a str,
+    ) -> impl Iterator<Item = &'a VerifyingKey> + use<'a> {
+        self.0
+            .get(caller)
+            .into_iter()
+            .flatten()
+            .filter(move |k| kid.is_empty() || key_id(k) == kid)
+    }
+}
+
+impl From<HashMap<String, VerifyingKey>> for Trust {
+    fn from(map: HashMap<String, VerifyingKey>) -> Trust {
+        let mut trust = Trust::default();
+        for (name, key) in map {
+            trust.add(&name, key);
+        }
+        trust
+    }
 }
 
 /// The longest a token of `svc` may live.
@@ -94,18 +177,36 @@ impl Caller {
     }
 }
 
-/// A service's own key and the keys it trusts.
+/// A service's own key and the keys it trusts, replaceable while it serves.
 pub struct ServiceKeys {
     name: String,
-    key: SigningKey,
-    trusted: HashMap<String, VerifyingKey>,
-    cache: Mutex<HashMap<String, (String, DateTime<Utc>)>>,
+    current: RwLock<Arc<Held>>,
+    /// Tokens minted, by audience.
+    cache: Mutex<HashMap<String, Minted>>,
     /// Tokens whose signature, issuer and audience were checked: token -> (issuer,
     /// expiry). A caller reuses its token for half its life, so each is verified once
     /// (an Ed25519 verification costs more than the rest of a small call's handling);
     /// the expiry is still checked on every use. Only verified tokens enter, so a stranger
     /// cannot fill it.
-    verified: Mutex<HashMap<String, (String, i64, i64)>>,
+    /// The generation of the keys that verified each is kept too: replaced keys forget it.
+    verified: Mutex<HashMap<String, Verified>>,
+}
+
+/// A token this service minted: the token, its expiry, the generation of the keys that
+/// minted it.
+type Minted = (String, DateTime<Utc>, u64);
+
+/// A token this service verified: its issuer, expiry and issue time, and the generation of
+/// the keys that verified it.
+type Verified = (String, i64, i64, u64);
+
+/// The keys in force: one to sign with, those to trust.
+struct Held {
+    key: SigningKey,
+    kid: String,
+    trust: Trust,
+    /// Distinct for every set of keys put in force (in this process).
+    generation: u64,
 }
 
 /// Most verified tokens remembered; past this the memory starts over.
@@ -119,6 +220,24 @@ impl std::fmt::Debug for ServiceKeys {
     }
 }
 
+/// A 32-byte Ed25519 seed, base64url (`KJ_SERVICE_KEY`, a key file).
+pub fn parse_seed(text: &str) -> anyhow::Result<[u8; 32]> {
+    decode_key(text)
+}
+
+impl Held {
+    fn new(seed: [u8; 32], trust: Trust) -> Held {
+        let key = SigningKey::from_bytes(&seed);
+        static GENERATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        Held {
+            kid: key_id(&key.verifying_key()),
+            key,
+            trust,
+            generation: GENERATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        }
+    }
+}
+
 fn decode_key(text: &str) -> anyhow::Result<[u8; 32]> {
     let bytes = URL_SAFE_NO_PAD
         .decode(text.trim().trim_end_matches('='))
@@ -129,12 +248,11 @@ fn decode_key(text: &str) -> anyhow::Result<[u8; 32]> {
 }
 
 impl ServiceKeys {
-    /// Keys from a seed and a trust map.
-    pub fn new(name: &str, seed: [u8; 32], trusted: HashMap<String, VerifyingKey>) -> ServiceKeys {
+    /// Keys from a seed and the keys to trust.
+    pub fn new(name: &str, seed: [u8; 32], trust: impl Into<Trust>) -> ServiceKeys {
         ServiceKeys {
             name: name.to_owned(),
-            key: SigningKey::from_bytes(&seed),
-            trusted,
+            current: RwLock::new(Arc::new(Held::new(seed, trust.into()))),
             cache: Mutex::default(),
             verified: Mutex::default(),
         }
@@ -143,19 +261,9 @@ impl ServiceKeys {
     /// From `KJ_SERVICE_KEY` (base64url 32-byte seed) and `KJ_SERVICE_TRUST`
     /// (`name=base64url-public-key,...`); `kuajing keys` prints a set.
     pub fn from_config(name: &str, seed: &str, trust: &str) -> anyhow::Result<ServiceKeys> {
-        let seed = decode_key(seed).map_err(|e| anyhow::anyhow!("KJ_SERVICE_KEY: {e}"))?;
-        let mut trusted = HashMap::new();
-        for entry in trust.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-            let (who, key) = entry
-                .split_once('=')
-                .ok_or_else(|| anyhow::anyhow!("KJ_SERVICE_TRUST: {entry:?} is not name=key"))?;
-            let key = VerifyingKey::from_bytes(
-                &decode_key(key).map_err(|e| anyhow::anyhow!("KJ_SERVICE_TRUST {who}: {e}"))?,
-            )
-            .map_err(|_| anyhow::anyhow!("KJ_SERVICE_TRUST {who}: not an Ed25519 key"))?;
-            trusted.insert(who.trim().to_owned(), key);
-        }
-        Ok(ServiceKeys::new(name, seed, trusted))
+        let seed = parse_seed(seed).map_err(|e| anyhow::anyhow!("KJ_SERVICE_KEY: {e}"))?;
+        let trust = Trust::parse(trust).map_err(|e| anyhow::anyhow!("KJ_SERVICE_TRUST: {e}"))?;
+        Ok(ServiceKeys::new(name, seed, trust))
     }
 
     /// This service's name.
@@ -163,37 +271,78 @@ impl ServiceKeys {
         &self.name
     }
 
+    fn held(&self) -> Arc<Held> {
+        self.current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Puts new keys in force: tokens are minted with the new key from now on, and only
+    /// keys in the new trust verify (tokens checked before are checked again).
+    pub fn replace(&self, seed: [u8; 32], trust: Trust) {
+        let held = Held::new(seed, trust);
+        tracing::info!(
+            service = %self.name,
+            kid = %held.kid,
+            trusted = held.trust.0.values().map(Vec::len).sum::<usize>(),
+            "service keys in force"
+        );
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(held);
+        // What the old keys minted or verified is never used again (generations differ).
+        self.cache.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.verified
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+
+    /// The id of the key this service signs with.
+    pub fn key_id(&self) -> String {
+        self.held().kid.clone()
+    }
+
     /// A token naming this service, for `audience`.
     pub fn mint(&self, audience: &str, now: DateTime<Utc>) -> String {
-        mint(&self.name, &self.key, audience, now)
+        mint(&self.name, &self.held().key, audience, now)
     }
 
     /// A cached token for `audience`, renewed when less than half its life is left.
+    /// A token minted with a key since replaced is not reused.
     pub fn token_for(&self, audience: &str) -> String {
         let now = Utc::now();
+        let held = self.held();
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((token, exp)) = cache.get(audience)
+        if let Some((token, exp, generation)) = cache.get(audience)
+            && *generation == held.generation
             && *exp - now > TOKEN_TTL / 2
         {
             return token.clone();
         }
-        let token = self.mint(audience, now);
-        cache.insert(audience.to_owned(), (token.clone(), now + TOKEN_TTL));
+        let token = mint(&self.name, &held.key, audience, now);
+        cache.insert(
+            audience.to_owned(),
+            (token.clone(), now + TOKEN_TTL, held.generation),
+        );
         token
     }
 
     /// Verifies a token presented to this service; returns the caller's name.
+    /// A token remembered as verified under keys since replaced is checked again.
     pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<String, &'static str> {
+        let held = self.held();
         let remembered = self
             .verified
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(token)
+            .filter(|known| known.3 == held.generation)
             .cloned();
-        let (svc, exp, iat) = match remembered {
+        let (svc, exp, iat, _) = match remembered {
             Some(known) => known,
             None => {
-                let known = self.verify_signed(token)?;
+                let (svc, exp, iat) = verify_signed(&self.name, &held.trust, token)?;
+                let known = (svc, exp, iat, held.generation);
                 let mut verified = self.verified.lock().unwrap_or_else(|p| p.into_inner());
                 if verified.len() >= VERIFIED_MAX {
                     verified.clear();
@@ -210,42 +359,51 @@ impl ServiceKeys {
         }
         Ok(svc)
     }
+}
 
-    /// Checks a token's form, issuer, signature, audience and lifetime (not its expiry);
-    /// answers its issuer, expiry and issue time.
-    fn verify_signed(&self, token: &str) -> Result<(String, i64, i64), &'static str> {
-        let mut parts = token.split('.');
-        let (Some("kjs1"), Some(claims_b64), Some(sig_b64), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err("malformed service token");
-        };
-        let claims: TokenClaims = URL_SAFE_NO_PAD
-            .decode(claims_b64)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .ok_or("malformed service token")?;
-        let key = self
-            .trusted
-            .get(&claims.svc)
-            .ok_or("service token from an untrusted service")?;
-        let sig = URL_SAFE_NO_PAD
-            .decode(sig_b64)
-            .ok()
-            .and_then(|s| Signature::from_slice(&s).ok())
-            .ok_or("malformed service token")?;
-        key.verify(format!("kjs1.{claims_b64}").as_bytes(), &sig)
-            .map_err(|_| "bad service token signature")?;
-        if claims.aud != self.name && !(claims.svc == OPERATOR && claims.aud == "*") {
-            return Err("service token for another service");
-        }
-        if claims.exp.saturating_sub(claims.iat) > max_lifetime(&claims.svc).num_seconds() {
-            return Err(
-                "service token lives too long: at most 10 minutes (24 hours for operators)",
-            );
-        }
-        Ok((claims.svc, claims.exp, claims.iat))
+/// Checks a token presented to service `name` trusting `trust`: its form, issuer,
+/// signature, audience and lifetime (not its expiry); answers its issuer, expiry and issue
+/// time.
+fn verify_signed(
+    name: &str,
+    trust: &Trust,
+    token: &str,
+) -> Result<(String, i64, i64), &'static str> {
+    let mut parts = token.split('.');
+    let (Some("kjs1"), Some(claims_b64), Some(sig_b64), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err("malformed service token");
+    };
+    let claims: TokenClaims = URL_SAFE_NO_PAD
+        .decode(claims_b64)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or("malformed service token")?;
+    let sig = URL_SAFE_NO_PAD
+        .decode(sig_b64)
+        .ok()
+        .and_then(|s| Signature::from_slice(&s).ok())
+        .ok_or("malformed service token")?;
+    let mut keys = trust.keys_for(&claims.svc, &claims.kid).peekable();
+    if keys.peek().is_none() {
+        return Err(if trust.0.contains_key(&claims.svc) {
+            "service token signed by a key no longer (or not yet) trusted"
+        } else {
+            "service token from an untrusted service"
+        });
     }
+    let signed = format!("kjs1.{claims_b64}");
+    if !keys.any(|key| key.verify(signed.as_bytes(), &sig).is_ok()) {
+        return Err("bad service token signature");
+    }
+    if claims.aud != name && !(claims.svc == OPERATOR && claims.aud == "*") {
+        return Err("service token for another service");
+    }
+    if claims.exp.saturating_sub(claims.iat) > max_lifetime(&claims.svc).num_seconds() {
+        return Err("service token lives too long: at most 10 minutes (24 hours for operators)");
+    }
+    Ok((claims.svc, claims.exp, claims.iat))
 }
 
 fn mint(name: &str, key: &SigningKey, audience: &str, now: DateTime<Utc>) -> String {
@@ -264,6 +422,7 @@ fn mint_until(
         aud: audience.to_owned(),
         exp: exp.timestamp(),
         iat: iat.timestamp(),
+        kid: key_id(&key.verifying_key()),
     };
     let claims = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).unwrap_or_default());
     let sig = key.sign(format!("kjs1.{claims}").as_bytes());
@@ -293,11 +452,49 @@ impl Keyring {
         Ok(Keyring { keys })
     }
 
-    fn trust(&self) -> HashMap<String, VerifyingKey> {
-        self.keys
-            .iter()
-            .map(|(n, k)| (n.clone(), k.verifying_key()))
-            .collect()
+    /// The keys given, by caller name (base64url seeds, as [`Keyring::seed_text`] writes).
+    pub fn from_seeds<'a>(
+        seeds: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> anyhow::Result<Keyring> {
+        let mut keys = BTreeMap::new();
+        for (name, seed) in seeds {
+            let seed = parse_seed(seed).map_err(|e| anyhow::anyhow!("key of {name}: {e}"))?;
+            keys.insert(name.to_owned(), SigningKey::from_bytes(&seed));
+        }
+        Ok(Keyring { keys })
+    }
+
+    /// The same callers with fresh keys: what a rotation moves to.
+    pub fn rotated(&self) -> anyhow::Result<Keyring> {
+        let names: Vec<&str> = self.keys.keys().map(String::as_str).collect();
+        let mut fresh = Keyring::generate(&names)?;
+        fresh.keys.retain(|n, _| self.keys.contains_key(n));
+        Ok(fresh)
+    }
+
+    /// Every caller's public key.
+    pub fn trust(&self) -> Trust {
+        let mut trust = Trust::default();
+        for (name, key) in &self.keys {
+            trust.add(name, key.verifying_key());
+        }
+        trust
+    }
+
+    /// The callers: the services and the external callers.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.keys.keys().map(String::as_str)
+    }
+
+    /// The public key of `caller`.
+    pub fn public_key(&self, caller: &str) -> Option<VerifyingKey> {
+        Some(self.keys.get(caller)?.verifying_key())
+    }
+
+    /// The private key (base64url seed) of `caller`, as `KJ_SERVICE_KEY` or a key file
+    /// holds it.
+    pub fn seed_text(&self, caller: &str) -> Option<String> {
+        Some(URL_SAFE_NO_PAD.encode(self.keys.get(caller)?.to_bytes()))
     }
 
     /// The keys service `name` runs with.
@@ -319,24 +516,9 @@ impl Keyring {
 
     /// The environment one service would run with (`KJ_SERVICE_KEY`, `KJ_SERVICE_TRUST`).
     pub fn env_for(&self, name: &str) -> Option<[(String, String); 2]> {
-        let key = self.keys.get(name)?;
-        let trust = self
-            .keys
-            .iter()
-            .map(|(n, k)| {
-                format!(
-                    "{n}={}",
-                    URL_SAFE_NO_PAD.encode(k.verifying_key().to_bytes())
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(",");
         Some([
-            (
-                "KJ_SERVICE_KEY".to_owned(),
-                URL_SAFE_NO_PAD.encode(key.to_bytes()),
-            ),
-            ("KJ_SERVICE_TRUST".to_owned(), trust),
+            ("KJ_SERVICE_KEY".to_owned(), self.seed_text(name)?),
+            ("KJ_SERVICE_TRUST".to_owned(), self.trust().text()),
         ])
     }
 }
@@ -702,6 +884,46 @@ mod tests {
         let sig = key.sign(format!("kjs1.{claims}").as_bytes());
         let old = format!("kjs1.{claims}.{}", URL_SAFE_NO_PAD.encode(sig.to_bytes()));
         assert!(wallet.verify(&old, now).is_err());
+    }
+
+    #[test]
+    fn a_caller_trusted_with_two_keys_is_served_with_either_and_replaced_keys_forget() {
+        let old = ring();
+        let new = old.rotated().unwrap();
+        let mut both = old.trust();
+        both.add("fx", new.public_key("fx").unwrap());
+        let wallet = ServiceKeys::new("wallet", [9; 32], both.clone());
+        assert_eq!(
+            Trust::parse(&both.text()).unwrap(),
+            both,
+            "the text round-trips"
+        );
+        let now = Utc::now();
+        let exp = now + Duration::minutes(1);
+        let (by_old, by_new) = (
+            old.token("fx", "wallet", exp).unwrap(),
+            new.token("fx", "wallet", exp).unwrap(),
+        );
+        assert_eq!(wallet.verify(&by_old, now).unwrap(), "fx");
+        assert_eq!(wallet.verify(&by_new, now).unwrap(), "fx");
+        // Edge's new key is not trusted yet: its kid names no trusted key.
+        let edge_new = new.token("edge", "wallet", exp).unwrap();
+        assert_eq!(
+            wallet.verify(&edge_new, now),
+            Err("service token signed by a key no longer (or not yet) trusted")
+        );
+        // Only the new fx key from now on: the token verified (and remembered) before is
+        // refused, and tokens this service minted are minted again with its new key.
+        let minted = wallet.token_for("order");
+        wallet.replace([10; 32], new.trust());
+        assert!(wallet.verify(&by_old, now).is_err());
+        assert_eq!(wallet.verify(&by_new, now).unwrap(), "fx");
+        let again = wallet.token_for("order");
+        assert_ne!(minted, again);
+        assert_eq!(
+            wallet.key_id(),
+            key_id(&SigningKey::from_bytes(&[10; 32]).verifying_key())
+        );
     }
 
     #[test]

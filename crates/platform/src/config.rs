@@ -10,6 +10,7 @@ use std::sync::Arc;
 use crate::auth::ServiceKeys;
 use crate::clock::Clock;
 use crate::db::{PoolSettings, parse_url};
+use crate::key_files::KeyFiles;
 use crate::server::{ServerSettings, shutdown_signal};
 use crate::service::{self, Database, Peers, ServiceContext, ServiceDef};
 use crate::telemetry::{self, LogFormat};
@@ -103,9 +104,26 @@ pub struct ServiceArgs {
     #[arg(long, env = "KJ_SERVICE_KEY", hide_env_values = true)]
     pub service_key: Option<String>,
     /// The public keys of the services (and operators) this service trusts:
-    /// `name=base64url-key,...`.
+    /// `name=base64url-key,...` (a name may repeat while its key rotates).
     #[arg(long, env = "KJ_SERVICE_TRUST", default_value = "")]
     pub service_trust: String,
+    /// This service's key in a file (a mounted Secret) instead of KJ_SERVICE_KEY: read at
+    /// start and again whenever it changes, so the key rotates without a restart. Needs
+    /// KJ_SERVICE_TRUST_FILE.
+    #[arg(
+        long,
+        env = "KJ_SERVICE_KEY_FILE",
+        conflicts_with = "service_key",
+        requires = "service_trust_file"
+    )]
+    pub service_key_file: Option<std::path::PathBuf>,
+    /// The trusted keys in a file (KJ_SERVICE_TRUST's form, commas or lines), reloaded
+    /// like KJ_SERVICE_KEY_FILE.
+    #[arg(long, env = "KJ_SERVICE_TRUST_FILE", requires = "service_key_file")]
+    pub service_trust_file: Option<std::path::PathBuf>,
+    /// How often key files are checked for changes, in seconds.
+    #[arg(long, env = "KJ_KEY_RELOAD_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub key_reload_secs: u64,
     /// When to apply the schema migrations.
     #[arg(long, env = "KJ_MIGRATE", value_enum, default_value_t = MigrateMode::OnStart)]
     pub migrate: MigrateMode,
@@ -202,11 +220,20 @@ pub fn service_main_with<A: Args + FromArgMatches>(
             tracing::info!(service = def.name, "migrations applied");
             return Ok(());
         }
-        let keys = match &args.service_key {
-            Some(seed) => Arc::new(ServiceKeys::from_config(def.name, seed, &args.service_trust)?),
-            None => anyhow::bail!(
-                "KJ_SERVICE_KEY is not set: every service needs its own key for service credentials \
-                 (`kuajing keys` prints a set); see --help"
+        let keys = match (&args.service_key, &args.service_key_file, &args.service_trust_file) {
+            (Some(seed), _, _) => Arc::new(ServiceKeys::from_config(def.name, seed, &args.service_trust)?),
+            (None, Some(key), Some(trust)) => {
+                let files = KeyFiles {
+                    key: key.clone(),
+                    trust: trust.clone(),
+                };
+                let keys = files.load(def.name)?;
+                files.watch(keys.clone(), Duration::from_secs(args.key_reload_secs));
+                keys
+            }
+            _ => anyhow::bail!(
+                "neither KJ_SERVICE_KEY nor KJ_SERVICE_KEY_FILE is set: every service needs its own key \
+                 for service credentials (`kuajing keys` prints a set); see --help"
             ),
         };
 

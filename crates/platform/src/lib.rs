@@ -8,6 +8,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod idempotency;
+pub mod key_files;
 pub mod metrics;
 pub mod money;
 pub mod outbound;

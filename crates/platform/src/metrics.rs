@@ -25,6 +25,7 @@ pub const EXPORTED: &[&str] = &[
     "kuajing.ledger.batch.size",
     "kuajing.order.saga.outcomes",
     "kuajing.order.saga.duration",
+    "kuajing.keys.reloads",
 ];
 
 struct Instruments {

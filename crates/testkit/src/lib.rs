@@ -313,6 +313,24 @@ impl TestPlatform {
         .await
     }
 
+    /// As [`TestPlatform::start`], with the service keys kept as files in `dir` (one
+    /// `<name>.key` per caller and a shared `trust`) that every service checks each `every`
+    /// and reloads when they change, as from a mounted Secret: a test rotates keys by
+    /// editing them. The test's own channels keep minting with the first keys.
+    pub async fn start_with_key_files(
+        dir: &std::path::Path,
+        every: std::time::Duration,
+    ) -> anyhow::Result<TestPlatform> {
+        Self::launch(LaunchSettings {
+            key_files: Some(kuajing::launch::KeyFileSettings {
+                dir: dir.to_owned(),
+                every,
+            }),
+            ..LaunchSettings::ephemeral()
+        })
+        .await
+    }
+
     /// As [`TestPlatform::start`], with the sandbox (simulated bank and mailbox) served
     /// beside the services, its bank settling withdrawals as `settlement` says.
     pub async fn start_with_sandbox(

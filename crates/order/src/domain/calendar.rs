@@ -23,6 +23,17 @@ fn pacific_dst_at_end_of(date: NaiveDate) -> bool {
     date >= start && date < end
 }
 
+/// The date in US Pacific time at instant `t` (within an hour of a switch, the date as
+/// standard time reads it).
+pub fn pacific_date(t: DateTime<Utc>) -> NaiveDate {
+    let standard = (t - Duration::hours(8)).date_naive();
+    if pacific_dst_at_end_of(standard) {
+        (t - Duration::hours(7)).date_naive()
+    } else {
+        standard
+    }
+}
+
 /// 23:59:59 of `date` in US Pacific time, as an instant.
 pub fn pacific_end_of_day(date: NaiveDate) -> DateTime<Utc> {
     let offset_hours = if pacific_dst_at_end_of(date) { 7 } else { 8 };

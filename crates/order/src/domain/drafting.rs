@@ -175,13 +175,13 @@ pub fn ship_by(
 /// is easily missed; leave enough time). A rule that leaves two days or less warns.
 pub const SHIP_BY_SOON_DAYS: i64 = 2;
 
-/// Whether `rule`, drafted at `now`, leaves [`SHIP_BY_SOON_DAYS`] or less to ship.
+/// Whether `rule`, drafted at `now`, leaves [`SHIP_BY_SOON_DAYS`] or less to ship: days
+/// after payment, or calendar days from today to the fixed date, both in US Pacific time
+/// (the date's own zone), so the answer does not depend on the hour of drafting.
 pub fn ship_by_soon(rule: ShipBy, now: DateTime<Utc>) -> bool {
     match rule {
         ShipBy::DaysAfterPayment(n) => i64::from(n) <= SHIP_BY_SOON_DAYS,
-        ShipBy::FixedDate(d) => {
-            calendar::pacific_end_of_day(d) - now <= chrono::Duration::days(SHIP_BY_SOON_DAYS)
-        }
+        ShipBy::FixedDate(d) => (d - calendar::pacific_date(now)).num_days() <= SHIP_BY_SOON_DAYS,
     }
 }
 
@@ -218,9 +218,24 @@ mod tests {
         assert!(ship_by_soon(ShipBy::DaysAfterPayment(0), now));
         assert!(ship_by_soon(ShipBy::DaysAfterPayment(2), now));
         assert!(!ship_by_soon(ShipBy::DaysAfterPayment(3), now));
-        let date = |days: i64| (now + chrono::Duration::days(days)).date_naive();
+        let date = |days: i64| calendar::pacific_date(now) + chrono::Duration::days(days);
         assert!(ship_by_soon(ShipBy::FixedDate(date(1)), now));
+        assert!(ship_by_soon(ShipBy::FixedDate(date(2)), now));
+        assert!(!ship_by_soon(ShipBy::FixedDate(date(3)), now));
         assert!(!ship_by_soon(ShipBy::FixedDate(date(10)), now));
+        // Just after midnight UTC it is still the evening before in California: the 8th is
+        // two days off (it was counted from the UTC date, and by the hour, before).
+        let evening = "2026-12-07T00:05:00Z".parse::<DateTime<Utc>>().unwrap();
+        let day = |d: u32| chrono::NaiveDate::from_ymd_opt(2026, 12, d).unwrap();
+        assert_eq!(calendar::pacific_date(evening), day(6));
+        assert!(ship_by_soon(ShipBy::FixedDate(day(8)), evening));
+        assert!(!ship_by_soon(ShipBy::FixedDate(day(9)), evening));
+        let summer = "2026-07-01T06:30:00Z".parse::<DateTime<Utc>>().unwrap();
+        assert_eq!(
+            calendar::pacific_date(summer),
+            chrono::NaiveDate::from_ymd_opt(2026, 6, 30).unwrap(),
+            "PDT: 23:30 on the 30th"
+        );
     }
 
     #[test]
