@@ -1333,11 +1333,11 @@ async fn journey_3_a_trade_assurance_sale_from_draft_to_withdrawal() -> anyhow::
     )?;
 
     // The supplier withdraws USD 1,000.00 to its corporate account: USD 15.00 fee.
+    // The USD 5,200 linked, less the export service fee charged at completion (self
+    // export, a paid member: 1 %, USD 52.00).
+    assert_eq!(amount(&export_fee.amount), dec("52.00"));
     let (available, _) = balance(&wallet_of(&e, &s).await, "USD");
-    assert!(
-        available >= dec("5000.00"),
-        "linked funds are available: {available}"
-    );
+    assert_eq!(available, dec("5148.00"), "linked funds less the fee");
     let bank = edge!(
         e,
         s.auth(),

@@ -1553,6 +1553,31 @@ async fn the_trade_assurance_sale_links_remittances_ships_with_proof_and_complet
         .order
         .unwrap();
     assert_eq!(status(&done), OrderStatus::Completed);
+    // Completion charges the export service fee to the supplier (self-export, a paid
+    // member: 1 % of USD 2,500), from the pool the proceeds went to.
+    let export_fee = fee_line(&done, FeeType::ExportServiceFee);
+    assert_eq!(amount(&export_fee.amount), dec("25.00"));
+    assert_eq!(balance(&tp, &s.wallet_id, "USD").await.0, dec("2475"));
+    let charged = events_of(&tp, &u.order_id)
+        .await
+        .into_iter()
+        .find(|e| e.r#type == OrderEventType::FeeCharged as i32)
+        .expect("a FEE_CHARGED event");
+    let entry_id = charged.related_ids["journal_entry_id"].clone();
+    assert!(
+        !charged.related_ids.contains_key("arrears_added"),
+        "covered"
+    );
+    let entry = w
+        .get_journal_entry(wpb::GetJournalEntryRequest {
+            journal_entry_id: entry_id,
+        })
+        .await?
+        .into_inner()
+        .journal_entry
+        .unwrap();
+    assert_eq!(entry.r#type, wpb::JournalEntryType::FeeCharge as i32);
+    assert_eq!(entry.cause.unwrap().order_id, u.order_id);
     ob.submit_review(SubmitReviewRequest {
         request_id: rid(),
         order_id: u.order_id.clone(),

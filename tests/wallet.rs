@@ -851,6 +851,7 @@ async fn fees_beyond_the_balance_become_arrears_and_can_be_paid() -> anyhow::Res
         fee: Some(fee.clone()),
         order_id: "TA-2".into(),
         allow_arrears: false,
+        ..Default::default()
     };
     assert_eq!(
         reason(&w.charge_fee(refused).await.unwrap_err()),
@@ -860,16 +861,47 @@ async fn fees_beyond_the_balance_become_arrears_and_can_be_paid() -> anyhow::Res
         .charge_fee(ChargeFeeRequest {
             request_id: rid(),
             wallet_id: wallet.clone(),
-            fee: Some(fee),
+            fee: Some(fee.clone()),
             order_id: "TA-2".into(),
             allow_arrears: true,
+            ..Default::default()
         })
         .await?
         .into_inner();
     assert_eq!(charged.collected.unwrap().amount, "30.00");
     assert_eq!(charged.arrears_added.unwrap().amount, "70.00");
-    top_up(&mut w, &wallet, "USD", "100.00").await;
+    // A fee charged where the wallet has nothing (its agent-export pool) is all arrears;
+    // the standard pool is not touched.
+    top_up(&mut w, &wallet, "USD", "5.00").await;
+    let agent = w
+        .charge_fee(ChargeFeeRequest {
+            request_id: rid(),
+            wallet_id: wallet.clone(),
+            fee: Some(FeeLeg {
+                amount: m("USD", "1.00"),
+                ..fee.clone()
+            }),
+            order_id: "TA-3".into(),
+            allow_arrears: true,
+            fund_pool: FundPool::AgentExport as i32,
+        })
+        .await?
+        .into_inner();
+    assert_eq!(agent.collected.unwrap().amount, "0.00");
+    assert_eq!(agent.arrears_added.unwrap().amount, "1.00");
+    assert_eq!(balance(&mut w, &wallet, "USD").await.0, dec("5.00"));
+    // An arrears payment comes from the standard pool.
     let owner = owner_of(&mut w, &wallet).await;
+    w.pay_arrears(acting(
+        &owner,
+        PayArrearsRequest {
+            request_id: rid(),
+            wallet_id: wallet.clone(),
+            amount: m("USD", "1.00"),
+        },
+    )?)
+    .await?;
+    top_up(&mut w, &wallet, "USD", "96.00").await;
     let err = w
         .pay_arrears(acting(
             &owner,

@@ -6,6 +6,7 @@ use kuajing_platform::Currency;
 use kuajing_platform::money::round_half_even;
 use kuajing_proto::identity::v1::SupplierMembership;
 use kuajing_proto::order::v1::{ExportMethod, OrderKind, PaymentMethod, PaymentSettlement};
+use kuajing_proto::wallet::v1::FundPool;
 use rust_decimal::Decimal;
 
 /// `base x rate_percent / 100`, rounded half-even to `currency`'s minor units.
@@ -160,6 +161,16 @@ pub fn export_rule(
                 .iter()
                 .find(|r| r.method == method && r.membership == SupplierMembership::Unspecified)
         })
+}
+
+/// The fund pool a trade order's proceeds go to, and its fees are charged from, by its
+/// export method (`None` for a marketplace order): agent export's (一达通出口账户) for
+/// agent export, else the supplier's own (自主出口账户), as seed 002's withdrawal step says.
+pub fn proceeds_pool(export_method: Option<i32>) -> FundPool {
+    match export_method {
+        Some(m) if m == ExportMethod::AgentExport as i32 => FundPool::AgentExport,
+        _ => FundPool::Standard,
+    }
 }
 
 /// The inspection service price of a provider (`""` = the platform chooses).

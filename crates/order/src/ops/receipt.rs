@@ -1,18 +1,21 @@
 //! Receipt: the buyer confirms (ConfirmReceipt), or the service does at auto_confirm_time
 //! (actor SYSTEM). The order completes; a marketplace order's escrow is captured: the
 //! order total to the supplier's wallet, the buyer's fee to fee revenue (wallet CaptureHold
-//! with a payer-borne fee leg), through the wallet-operation outbox.
+//! with a payer-borne fee leg); a Trade Assurance or Direct Pay order's export service fee
+//! is charged to the supplier (wallet ChargeFee). Both go through the wallet-operation
+//! outbox.
 
 use chrono::{DateTime, Utc};
 use kuajing_platform::error::internal;
 use kuajing_platform::{Currency, FieldViolations, idempotency, time};
 use kuajing_proto::order::v1::{
-    ActorType, ConfirmReceiptRequest, ConfirmReceiptResponse, Order, OrderEventType, OrderKind,
-    OrderStatus, PaymentMethod, order,
+    ActorType, ConfirmReceiptRequest, ConfirmReceiptResponse, FeeLine, FeeType, Order,
+    OrderEventType, OrderKind, OrderStatus, PaymentMethod, order,
 };
 use kuajing_proto::wallet::v1::wallet_service_client::WalletServiceClient;
 use kuajing_proto::wallet::v1::{
-    CaptureHoldRequest, FeeBearer, FeeLeg, FundPool, GetWalletRequest, get_wallet_request,
+    CaptureHoldRequest, ChargeFeeRequest, FeeBearer, FeeLeg, FundPool, GetWalletRequest,
+    get_wallet_request,
 };
 use prost::Message;
 use rust_decimal::Decimal;
@@ -25,6 +28,7 @@ use super::peers::found;
 use super::pricing::{amount_of, money};
 use super::wallet_ops::{self, Kind, Op};
 use super::{Ctx, actor, payments, replayed, store};
+use crate::domain::fees;
 use crate::domain::status::{self, Action, Facts};
 use crate::ownership::{self, Need, Who};
 use crate::rpc;
@@ -135,7 +139,7 @@ async fn complete(
     );
     events::append(tx, o, event, now).await?;
     if o.kind != OrderKind::Marketplace as i32 {
-        return Ok(None);
+        return export_fee(tx, o, payee_wallet, now).await;
     }
     let payee = payee_wallet.ok_or_else(|| internal("no payee wallet for an escrow capture"))?;
     let op_id = Uuid::now_v7();
@@ -155,9 +159,64 @@ async fn complete(
     Ok(Some(op_id))
 }
 
-/// The supplier wallet a marketplace order's escrow is captured to.
+/// The export service fee line of a trade order, when it has a fee to charge.
+fn export_fee_line(o: &Order) -> Option<&FeeLine> {
+    o.fees
+        .as_ref()?
+        .lines
+        .iter()
+        .find(|l| l.r#type == FeeType::ExportServiceFee as i32)
+        .filter(|l| amount_of(l.amount.as_ref()) > Decimal::ZERO)
+}
+
+/// Records the charge of a completed trade order's export service fee (seed 002: the
+/// 交易服务费 of self-export and convenient shipping, the 一达通 basic service fee of agent
+/// export) to the supplier's wallet, from the pool the order's proceeds went to; what the
+/// balance does not cover becomes arrears. Charged at completion, when the order's total
+/// (which modifications and refunds may change until then) is final. `None` when the
+/// order has no such fee.
+async fn export_fee(
+    tx: &mut PgConnection,
+    o: &Order,
+    supplier_wallet: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Option<Uuid>, Status> {
+    let Some(line) = export_fee_line(o) else {
+        return Ok(None);
+    };
+    let wallet = supplier_wallet.ok_or_else(|| internal("no supplier wallet for a fee"))?;
+    let op_id = Uuid::now_v7();
+    let req = ChargeFeeRequest {
+        request_id: op_id.to_string(),
+        wallet_id: wallet.to_owned(),
+        fee: Some(FeeLeg {
+            code: "EXPORT_SERVICE_FEE".to_owned(),
+            amount: line.amount.clone(),
+            bearer: FeeBearer::Payee as i32,
+            description: format!("{} of order {}", line.description, o.order_number),
+        }),
+        order_id: o.order_id.clone(),
+        allow_arrears: true,
+        fund_pool: fees::proceeds_pool(super::pricing::trade(o).map(|t| t.export_method)) as i32,
+    };
+    let op = Op {
+        id: op_id,
+        order_id: Uuid::try_parse(&o.order_id).map_err(internal)?,
+        kind: Kind::Fee,
+        refund_id: None,
+        target: 0,
+        amount: Decimal::ZERO,
+        request: req.encode_to_vec(),
+        caller: None,
+    };
+    wallet_ops::insert(tx, &op, now).await?;
+    Ok(Some(op_id))
+}
+
+/// The supplier wallet a completion moves money for: a marketplace order's escrow is
+/// captured to it, a trade order's export service fee charged to it.
 async fn payee(ctx: &Ctx, o: &Order) -> Result<Option<String>, Status> {
-    if o.kind == OrderKind::Marketplace as i32 {
+    if o.kind == OrderKind::Marketplace as i32 || export_fee_line(o).is_some() {
         Ok(Some(wallet_of(ctx, &o.supplier_account_id).await?))
     } else {
         Ok(None)
@@ -290,6 +349,35 @@ pub async fn auto_confirm_due(ctx: &Ctx) -> Result<usize, Status> {
         }
     }
     Ok(done)
+}
+
+/// Records that a fee was charged to the supplier for the order.
+pub async fn fee_charged(
+    tx: &mut PgConnection,
+    ctx: &Ctx,
+    order_id: Uuid,
+    journal_entry_id: &str,
+    arrears_added: Option<kuajing_proto::types::Money>,
+    now: DateTime<Utc>,
+) -> Result<(), Status> {
+    let o = store::lock(tx, ctx, order_id).await?;
+    let s = super::status_of(&o);
+    let mut event = Event::new(
+        OrderEventType::FeeCharged,
+        actor(ActorType::System, None, ""),
+        s,
+        s,
+        "",
+    )
+    .related("journal_entry_id", journal_entry_id);
+    if let Some(owed) = arrears_added.filter(|m| amount_of(Some(m)) > Decimal::ZERO) {
+        event = event.related(
+            "arrears_added",
+            format!("{} {}", owed.currency_code, owed.amount),
+        );
+    }
+    events::append(tx, &o, event, now).await?;
+    Ok(())
 }
 
 /// Records that the escrow of an order was captured.

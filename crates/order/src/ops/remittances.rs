@@ -8,13 +8,12 @@ use chrono::{DateTime, Utc};
 use kuajing_platform::error::internal;
 use kuajing_platform::{idempotency, time};
 use kuajing_proto::order::v1::{
-    ActorType, ExportMethod, LinkRemittanceToOrderRequest, LinkRemittanceToOrderResponse, Order,
-    OrderEventType, OrderKind, OrderStatus, PaymentTarget, RemittanceAllocation,
+    ActorType, LinkRemittanceToOrderRequest, LinkRemittanceToOrderResponse, Order, OrderEventType,
+    OrderKind, OrderStatus, PaymentTarget, RemittanceAllocation,
 };
 use kuajing_proto::wallet::v1::wallet_service_client::WalletServiceClient;
 use kuajing_proto::wallet::v1::{
-    FundPool, GetRemittanceRequest, LinkDisposition, LinkRemittanceRequest, OrderPaymentPart,
-    RemittanceLink,
+    GetRemittanceRequest, LinkDisposition, LinkRemittanceRequest, OrderPaymentPart, RemittanceLink,
 };
 use prost::Message;
 use rust_decimal::Decimal;
@@ -30,6 +29,7 @@ use super::receipt::{self, facts};
 use super::wallet_ops::{self, Caller, Kind, Op};
 use super::{CURRENCY_MISMATCH, Ctx, actor, replayed, store};
 use crate::domain::drafting::{self, ShipBy};
+use crate::domain::fees;
 use crate::domain::status::{self, Action};
 use crate::ownership::{self, Need, Who};
 use crate::rpc;
@@ -175,10 +175,7 @@ pub async fn link(
             &[("unallocated", money(currency, unallocated).amount)],
         ));
     }
-    let pool = match pricing::trade(&current).map(|t| t.export_method) {
-        Some(m) if m == ExportMethod::AgentExport as i32 => FundPool::AgentExport,
-        _ => FundPool::Standard,
-    };
+    let pool = fees::proceeds_pool(pricing::trade(&current).map(|t| t.export_method));
     let now = ctx.now();
     let op_id = Uuid::now_v7();
     {

@@ -1,5 +1,6 @@
 //! The wallet operations order owes (an outbox): escrow captures on receipt, escrow
-//! releases and captures of refunds, refund transfers, and remittance links. An operation
+//! releases and captures of refunds, refund transfers, remittance links, and the export
+//! service fee charged when a trade order completes. An operation
 //! is recorded in the transaction of the decision that needs it, then sent to the wallet
 //! with its own id as the request id, so a retry (by the caller, or by the background loop
 //! after a crash or an outage) can never move money twice. When the wallet answers, the
@@ -14,10 +15,11 @@ use kuajing_proto::order::v1::{
     LinkRemittanceToOrderRequest, LinkRemittanceToOrderResponse, ResolveRefundRequest,
     ResolveRefundResponse,
 };
+use kuajing_proto::types::Money;
 use kuajing_proto::wallet::v1::wallet_service_client::WalletServiceClient;
 use kuajing_proto::wallet::v1::{
-    CaptureHoldRequest, CreateTransferRequest, LinkRemittanceRequest, ReleaseHoldRequest,
-    RemittanceLink,
+    CaptureHoldRequest, ChargeFeeRequest, CreateTransferRequest, LinkRemittanceRequest,
+    ReleaseHoldRequest, RemittanceLink,
 };
 use prost::Message;
 use rust_decimal::Decimal;
@@ -41,6 +43,8 @@ pub enum Kind {
     Transfer = 3,
     /// LinkRemittance.
     Link = 4,
+    /// ChargeFee.
+    Fee = 5,
 }
 
 impl Kind {
@@ -50,6 +54,7 @@ impl Kind {
             2 => Some(Kind::Release),
             3 => Some(Kind::Transfer),
             4 => Some(Kind::Link),
+            5 => Some(Kind::Fee),
             _ => None,
         }
     }
@@ -211,6 +216,8 @@ pub enum Answer {
     Transfer(String),
     /// The remittance link made.
     Link(RemittanceLink),
+    /// The fee charged: its journal entry and what became arrears.
+    Fee(String, Option<Money>),
 }
 
 async fn call(ctx: &Ctx, op: &Op) -> Result<Answer, Status> {
@@ -243,6 +250,12 @@ async fn call(ctx: &Ctx, op: &Op) -> Result<Answer, Status> {
             Ok(Answer::Transfer(
                 r.transfer.map(|t| t.transfer_id).unwrap_or_default(),
             ))
+        }
+        Kind::Fee => {
+            let req = ChargeFeeRequest::decode(op.request.as_slice()).map_err(internal)?;
+            let r = rpc!(ctx, "wallet", WalletServiceClient, charge_fee, req)?;
+            let entry = r.journal_entry.map(|e| e.journal_entry_id);
+            Ok(Answer::Fee(entry.unwrap_or_default(), r.arrears_added))
         }
         Kind::Link => {
             let req = LinkRemittanceRequest::decode(op.request.as_slice()).map_err(internal)?;
@@ -284,7 +297,7 @@ pub async fn execute(ctx: &Ctx, id: Uuid) -> Result<(), Status> {
     match answer {
         Ok(a) => {
             let result_id = match &a {
-                Answer::Hold(h) | Answer::Transfer(h) => h.clone(),
+                Answer::Hold(h) | Answer::Transfer(h) | Answer::Fee(h, _) => h.clone(),
                 Answer::Link(l) => l.remittance_link_id.clone(),
             };
             complete(&mut tx, ctx, &op, a, now).await?;
@@ -363,6 +376,9 @@ async fn complete(
             }
             Ok(())
         }
+        (Kind::Fee, None, Answer::Fee(entry, arrears)) => {
+            receipt::fee_charged(tx, ctx, op.order_id, &entry, arrears, now).await
+        }
         (Kind::Link, _, Answer::Link(link)) => {
             let (order, allocation) = remittances::apply(tx, ctx, op, &link, now).await?;
             if let Some(c) = &op.caller {
@@ -393,6 +409,10 @@ async fn undo(
         }
         (Kind::Capture, None) => {
             tracing::error!(order_id = %op.order_id, reason = %peers::reason(refusal), "an escrow capture was refused");
+            Ok(())
+        }
+        (Kind::Fee, None) => {
+            tracing::error!(order_id = %op.order_id, reason = %peers::reason(refusal), "a fee charge was refused");
             Ok(())
         }
         _ => Ok(()),

@@ -49,6 +49,14 @@ pub async fn charge(ctx: &Ctx, req: ChargeFeeRequest) -> Result<ChargeFeeRespons
         }
     };
     let order_id = v.text("order_id", &req.order_id, 64).to_owned();
+    let pool = match FundPool::try_from(req.fund_pool) {
+        Ok(FundPool::Unspecified) => FundPool::Standard,
+        Ok(p) => p,
+        Err(_) => {
+            v.add("fund_pool", "is not a fund pool");
+            FundPool::Standard
+        }
+    };
     let request_id = idempotency::parse_request_id(&req.request_id)?;
     v.finish()?;
     let (wallet_id, fee) = (
@@ -65,7 +73,7 @@ pub async fn charge(ctx: &Ctx, req: ChargeFeeRequest) -> Result<ChargeFeeRespons
         &req,
         |mut tx| async move {
             require_wallet(&mut tx, ctx.errors(), wallet_id).await?;
-            let available_key = AccountKey::available(wallet_id, c, FundPool::Standard);
+            let available_key = AccountKey::available(wallet_id, c, pool);
             let available = locked_balance(&mut tx, &available_key).await?;
             let collected = if req.allow_arrears {
                 available.min(fee.amount)
