@@ -3424,5 +3424,16 @@ async fn a_payment_method_takes_only_the_currencies_it_lists() -> anyhow::Result
     assert_eq!(metadata(&err, "currencies").as_deref(), Some("USD"));
     draft_ta(&tp, by(PaymentMethod::WesternUnion, "USD")).await?;
     draft_ta(&tp, by(PaymentMethod::InternationalWire, "CNY")).await?;
+    // A domestic wire costs about one unit of the payer's local currency (seed 002:
+    // "约1当地货币"), the order's: CNY 1.00, not USD 1 converted.
+    let wired = draft_ta(&tp, by(PaymentMethod::DomesticWire, "CNY")).await?;
+    let channel = fee_line(&wired, FeeType::PaymentChannelFee);
+    assert_eq!(channel.amount, m("CNY", "1.00"));
+    assert!(channel.estimate);
+    assert!(
+        channel.description.contains("local currency"),
+        "{}",
+        channel.description
+    );
     tp.stop().await
 }

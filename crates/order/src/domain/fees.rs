@@ -66,6 +66,9 @@ pub struct MethodRow {
     pub fee_cap: Option<Amount>,
     /// When the cap applies; empty = always.
     pub fee_cap_condition: String,
+    /// The fixed fees are units of the payer's local currency (the currency it pays in),
+    /// not of their table currency: seed 002's domestic wire, "about 1 local currency".
+    pub fee_in_local_currency: bool,
     /// The fee depends on the payer's bank (an estimate).
     pub bank_dependent: bool,
     /// The fee follows the cross-border pay tiers.

@@ -128,8 +128,19 @@ pub fn schedule(ctx: &Ctx, row: &MethodRow) -> PaymentMethodFeeSchedule {
         per_payment_limit: row.per_payment_limit.map(table_money),
         monthly_limit: row.monthly_limit.map(table_money),
         fee_percent: row.fee_percent.map(fees::rate_text).unwrap_or_default(),
-        fee_fixed_min: row.fee_fixed_min.map(table_money),
-        fee_fixed_max: row.fee_fixed_max.map(table_money),
+        fee_fixed_min: row
+            .fee_fixed_min
+            .filter(|_| !row.fee_in_local_currency)
+            .map(table_money),
+        fee_fixed_max: row
+            .fee_fixed_max
+            .filter(|_| !row.fee_in_local_currency)
+            .map(table_money),
+        fee_fixed_local_units: row
+            .fee_fixed_min
+            .filter(|_| row.fee_in_local_currency)
+            .map(|a| a.value.normalize().to_string())
+            .unwrap_or_default(),
         fee_cap: row.fee_cap.map(table_money),
         fee_cap_condition: row.fee_cap_condition.clone(),
         bank_dependent: row.bank_dependent,
@@ -328,10 +339,12 @@ pub async fn channel_fee_lines(
         return Ok(Vec::new());
     }
     let fixed_min = match row.fee_fixed_min {
+        Some(a) if row.fee_in_local_currency => Some(a.value),
         Some(a) => Some(fx.amount(a, currency).await?),
         None => None,
     };
     let fixed_max = match row.fee_fixed_max {
+        Some(a) if row.fee_in_local_currency => Some(a.value),
         Some(a) => Some(fx.amount(a, currency).await?),
         None => None,
     };
@@ -349,6 +362,9 @@ pub async fn channel_fee_lines(
         let fee_text = match (&row.fee_percent, fixed_min, fixed_max) {
             (Some(_), _, _) => format!("{rate} %"),
             (None, Some(lo), Some(hi)) => format!("{currency} {lo}-{hi}"),
+            (None, Some(lo), None) if row.fee_in_local_currency => {
+                format!("about {lo} of the local currency ({currency})")
+            }
             (None, Some(lo), None) => format!("about {currency} {lo}"),
             _ => String::new(),
         };

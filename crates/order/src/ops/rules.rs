@@ -59,6 +59,9 @@ fn amount(value: Option<Decimal>, cur: &str) -> anyhow::Result<Option<Amount>> {
     })
 }
 
+/// The `fee_currency` of a method whose fixed fees are in the payer's local currency.
+const LOCAL: &str = "LOCAL";
+
 /// Reads and checks every table.
 pub async fn load(pool: &PgPool) -> anyhow::Result<Rules> {
     let tiers = sqlx::query("SELECT lower_bound, upper_bound, rate_percent FROM fee_tiers")
@@ -85,6 +88,14 @@ pub async fn load(pool: &PgPool) -> anyhow::Result<Rules> {
         let settlement: i16 = r.try_get("settlement")?;
         let limit_currency: String = r.try_get("limit_currency")?;
         let fee_currency: String = r.try_get("fee_currency")?;
+        // LOCAL: fixed fees in the payer's own currency, kept as a marker currency here
+        // (never converted; see MethodRow::fee_in_local_currency).
+        let fees_local = fee_currency == LOCAL;
+        let fee_currency = if fees_local {
+            "USD".to_owned()
+        } else {
+            fee_currency
+        };
         let method = PaymentMethod::try_from(i32::from(method))
             .ok()
             .filter(|m| *m != PaymentMethod::Unspecified)
@@ -115,6 +126,7 @@ pub async fn load(pool: &PgPool) -> anyhow::Result<Rules> {
             fee_fixed_max: amount(r.try_get("fee_fixed_max")?, &fee_currency)?,
             fee_cap: amount(r.try_get("fee_cap")?, &fee_currency)?,
             fee_cap_condition: r.try_get("fee_cap_condition")?,
+            fee_in_local_currency: fees_local,
             bank_dependent: r.try_get("bank_dependent")?,
             tiered: r.try_get("tiered")?,
             processing_time: r.try_get("processing_time")?,
