@@ -215,7 +215,11 @@ async fn usd_collection(
 /// month refresh them, as the rate source would).
 async fn refresh_rates(tp: &TestPlatform) {
     let mut fx = tp.fx();
-    for (base, quote, mid) in [("USD", "CNH", "7.12"), ("USD", "CNY", "7.115")] {
+    for (base, quote, mid) in [
+        ("USD", "CNH", "7.12"),
+        ("USD", "CNY", "7.115"),
+        ("USD", "EUR", "0.92"),
+    ] {
         fx.set_rate(SetRateRequest {
             request_id: rid(),
             base_currency_code: base.into(),
@@ -3374,7 +3378,7 @@ async fn boleto_takes_at_most_usd_3000_a_month_per_buyer() -> anyhow::Result<()>
     };
     // Seed 002: Boleto, USD 3,000 a month. This buyer's month: 2,000 then 1,000 (equal is
     // allowed), then not a cent more.
-    draft_ta(&tp, boleto("2000.00", "maria@compras.example")).await?;
+    let earlier = draft_ta(&tp, boleto("2000.00", "maria@compras.example")).await?;
     draft_ta(&tp, boleto("1000.00", "Maria@Compras.example")).await?;
     let err = draft_ta(&tp, boleto("1.00", "maria@compras.example"))
         .await
@@ -3391,6 +3395,42 @@ async fn boleto_takes_at_most_usd_3000_a_month_per_buyer() -> anyhow::Result<()>
     tp.clock().advance(Duration::from_secs(32 * 86_400));
     refresh_rates(&tp).await;
     draft_ta(&tp, boleto("1.00", "maria@compras.example")).await?;
+    // Last month's USD 2,000 order, paid now, counts against this month: QueryPaymentMethods
+    // offers Boleto while the month holds USD 1 of other orders, not once it holds 2,000.
+    // Maria signs up with that email (verified): the order awaits her prepayment.
+    let maria = tp
+        .reach()
+        .register(idp::RegisterAccountRequest {
+            email: "maria@compras.example".to_owned(),
+            ..personal(&unique("maria"))
+        })
+        .await?;
+    let boleto_of = |r: QueryPaymentMethodsResponse| {
+        r.orders[0]
+            .options
+            .iter()
+            .find(|x| x.payment_method == PaymentMethod::Boleto as i32)
+            .cloned()
+            .expect("Boleto")
+    };
+    let query = || QueryPaymentMethodsRequest {
+        order_ids: vec![earlier.order_id.clone()],
+    };
+    let mut om = orders_for(&tp, &maria);
+    let room = boleto_of(om.query_payment_methods(query()).await?.into_inner());
+    assert!(room.available, "{room:?}");
+    draft_ta(&tp, boleto("1999.00", "maria@compras.example")).await?;
+    let full = boleto_of(om.query_payment_methods(query()).await?.into_inner());
+    assert!(!full.available);
+    assert_eq!(
+        full.unavailable_reasons,
+        [PaymentMethodUnavailableReason::PeriodLimitReached as i32]
+    );
+    assert!(
+        full.unavailable_detail.contains("2000.00 used this month"),
+        "{}",
+        full.unavailable_detail
+    );
     tp.stop().await
 }
 

@@ -36,6 +36,7 @@ use super::peers::found;
 use super::pricing::{self, Fx, amount_of, money};
 use super::trade_rules::{
     CONVENIENT_SHIPPING_NOT_ALLOWED, CONVENIENT_SHIPPING_OVER_LIMIT, PAYMENT_METHOD_NOT_ALLOWED,
+    month_use,
 };
 use super::{Ctx, store};
 use crate::domain::fees::MethodRow;
@@ -267,6 +268,27 @@ async fn trade_options(
                     "at most {} {} per payment",
                     limit.currency,
                     limit.value.normalize()
+                ));
+            }
+        }
+        // A monthly limit per buyer (Boleto, USD 3,000): the month's other orders by the
+        // method, counted as drafting counts them, and this payment.
+        if let Some(monthly) = row.monthly_limit
+            && let Some(email) = pricing::trade(o)
+                .and_then(|t| t.buyer.as_ref())
+                .map(|b| b.email.to_lowercase())
+        {
+            let mut used = Decimal::ZERO;
+            for (c, sum) in month_use(ctx, o, &email, row.method).await? {
+                used += fx.convert(sum, c, monthly.currency).await?;
+            }
+            if used + fx.convert(due, currency, monthly.currency).await? > monthly.value {
+                reasons.push(Why::PeriodLimitReached);
+                detail.push(format!(
+                    "at most {} {} a month per buyer, {} used this month",
+                    monthly.currency,
+                    monthly.value.normalize(),
+                    money(monthly.currency, used).amount
                 ));
             }
         }

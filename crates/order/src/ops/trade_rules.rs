@@ -539,7 +539,7 @@ pub async fn parties(ctx: &Ctx, order: &mut Order, now: DateTime<Utc>) -> Result
 /// created this calendar month (UTC): what a monthly method limit counts. Read before the
 /// draft's own transaction: two drafts for one buyer at the same instant can both pass
 /// (not serialised yet; a lock per buyer and method inside the insert would close it).
-async fn month_use(
+pub async fn month_use(
     ctx: &Ctx,
     order: &Order,
     buyer_email: &str,
