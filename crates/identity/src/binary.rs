@@ -33,9 +33,10 @@ pub fn require_secrets(settings: &Settings) -> anyhow::Result<()> {
             "the server secret (base64 of at least 32 random bytes)",
         ),
         (
-            settings.signing_key.is_none(),
+            settings.signing_key.is_none() && settings.signing_key_file.is_none(),
             "KJ_IDENTITY_SIGNING_KEY",
-            "the access tokens' Ed25519 signing key (base64 of a 32-byte seed, or PKCS#8)",
+            "the access tokens' Ed25519 signing key (base64 of a 32-byte seed, or PKCS#8; or \
+             a file of them, KJ_IDENTITY_SIGNING_KEY_FILE)",
         ),
     ] {
         anyhow::ensure!(

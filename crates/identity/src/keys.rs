@@ -11,7 +11,11 @@
 //! activation time.
 //!
 //! With `KJ_IDENTITY_SIGNING_KEY`, that key signs (its seed is not stored), generated keys
-//! are retired, and rotation is the operator's: change the configured key.
+//! are retired, and rotation is the operator's: change the configured key. With
+//! `KJ_IDENTITY_SIGNING_KEY_FILE` the key (and a next one) comes from a file that every
+//! replica reloads when it changes, so the key rotates without a restart: add `next=`
+//! (published at once; wait the verifiers' cache age), then make it `signing=` (the old key
+//! stays published until no token it signed can still be valid).
 
 use std::sync::RwLock;
 
@@ -28,11 +32,60 @@ struct Current {
     activated_at: DateTime<Utc>,
 }
 
+/// Configured keys: the one that signs and, ahead of a rotation, the next one (published
+/// before it signs). Their seeds are never stored.
+#[derive(Clone, Debug)]
+pub struct Configured {
+    /// Signs access tokens.
+    pub signing: SigningKey,
+    /// Published, to sign next.
+    pub next: Option<SigningKey>,
+}
+
+impl Configured {
+    /// Just a signing key.
+    pub fn signing(key: SigningKey) -> Configured {
+        Configured {
+            signing: key,
+            next: None,
+        }
+    }
+
+    /// A key file: `signing=<key>` and optionally `next=<key>`, one per line (`#` starts a
+    /// comment), or one bare key (it signs).
+    pub fn parse(text: &str) -> anyhow::Result<Configured> {
+        let lines: Vec<&str> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .collect();
+        let (mut signing, mut next) = (None, None);
+        for line in &lines {
+            let (slot, key) = match line.split_once('=') {
+                Some(("signing", k)) => (&mut signing, k),
+                Some(("next", k)) => (&mut next, k),
+                // A bare key (base64 may end in '=') alone in the file signs.
+                _ if lines.len() == 1 => (&mut signing, *line),
+                _ => anyhow::bail!("a line is neither signing=<key> nor next=<key>"),
+            };
+            anyhow::ensure!(slot.is_none(), "a key is given twice");
+            *slot = Some(SigningKey::parse(key).map_err(|e| anyhow::anyhow!("{e}"))?);
+        }
+        let signing = signing.ok_or_else(|| anyhow::anyhow!("no signing=<key>"))?;
+        anyhow::ensure!(
+            next.as_ref()
+                .is_none_or(|n: &SigningKey| n.kid() != signing.kid()),
+            "next is the signing key"
+        );
+        Ok(Configured { signing, next })
+    }
+}
+
 /// The signing key ring of one service instance.
 #[derive(Debug)]
 pub struct KeyRing {
     pool: PgPool,
-    configured: Option<SigningKey>,
+    configured: RwLock<Option<Configured>>,
     rotation: Duration,
     access_ttl: Duration,
     current: RwLock<Current>,
@@ -62,7 +115,7 @@ impl KeyRing {
     /// Loads (creating or rotating as needed) the keys.
     pub async fn start(
         pool: PgPool,
-        configured: Option<SigningKey>,
+        configured: Option<Configured>,
         rotation: Duration,
         access_ttl: Duration,
         now: DateTime<Utc>,
@@ -70,11 +123,44 @@ impl KeyRing {
         let current = ensure(&pool, configured.as_ref(), rotation, access_ttl, now).await?;
         Ok(KeyRing {
             pool,
-            configured,
+            configured: RwLock::new(configured),
             rotation,
             access_ttl,
             current: RwLock::new(current),
         })
+    }
+
+    fn configured(&self) -> Option<Configured> {
+        self.configured
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Puts newly configured keys in force (a changed key file): the next key is published,
+    /// a new signing key signs from now on and the one before stays published until no
+    /// token it signed can still be valid.
+    pub async fn reconfigure(
+        &self,
+        configured: Configured,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        let fresh = ensure(
+            &self.pool,
+            Some(&configured),
+            self.rotation,
+            self.access_ttl,
+            now,
+        )
+        .await?;
+        tracing::info!(
+            kid = fresh.key.kid(),
+            next = configured.next.as_ref().map(|k| k.kid().to_owned()),
+            "signing keys reloaded"
+        );
+        *self.configured.write().unwrap_or_else(|p| p.into_inner()) = Some(configured);
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = fresh;
+        Ok(())
     }
 
     fn snapshot(&self) -> Current {
@@ -87,17 +173,10 @@ impl KeyRing {
     /// The key that signs at `now`, rotating first when rotation is due.
     pub async fn signing_key(&self, now: DateTime<Utc>) -> anyhow::Result<SigningKey> {
         let current = self.snapshot();
-        if self.configured.is_some() || now < current.activated_at + self.rotation {
+        if self.configured().is_some() || now < current.activated_at + self.rotation {
             return Ok(current.key);
         }
-        let fresh = ensure(
-            &self.pool,
-            self.configured.as_ref(),
-            self.rotation,
-            self.access_ttl,
-            now,
-        )
-        .await?;
+        let fresh = ensure(&self.pool, None, self.rotation, self.access_ttl, now).await?;
         let key = fresh.key.clone();
         match self.current.write() {
             Ok(mut c) => *c = fresh,
@@ -113,8 +192,12 @@ impl KeyRing {
         if current.key.kid() == kid {
             return Ok(Some(current.key));
         }
-        if let Some(k) = self.configured.as_ref().filter(|k| k.kid() == kid) {
-            return Ok(Some(k.clone()));
+        if let Some(c) = self.configured() {
+            for k in std::iter::once(c.signing).chain(c.next) {
+                if k.kid() == kid {
+                    return Ok(Some(k));
+                }
+            }
         }
         let mut conn = self.pool.acquire().await?;
         Ok(store::by_kid(&mut conn, kid)
@@ -128,7 +211,7 @@ impl KeyRing {
 /// `now`, and returns the signing key.
 async fn ensure(
     pool: &PgPool,
-    configured: Option<&SigningKey>,
+    configured: Option<&Configured>,
     rotation: Duration,
     access_ttl: Duration,
     now: DateTime<Utc>,
@@ -138,8 +221,9 @@ async fn ensure(
     let rows = store::all(&mut tx).await?;
     let signing = rows.iter().find(|r| r.state == "SIGNING");
 
-    let current = if let Some(key) = configured {
-        match signing {
+    let current = if let Some(config) = configured {
+        let key = &config.signing;
+        let current = match signing {
             Some(row) if row.kid == key.kid() => Current {
                 key: key.clone(),
                 activated_at: row.activated_at.unwrap_or(now),
@@ -160,7 +244,24 @@ async fn ensure(
                     activated_at: now,
                 }
             }
+        };
+        // The configured next key is published (its public part only); any other waiting
+        // next key is withdrawn.
+        if let Some(next) = &config.next {
+            store::withdraw_next_except(&mut tx, next.kid(), now).await?;
+            let listed = store::all(&mut tx).await?;
+            if !listed.iter().any(|r| r.kid == next.kid()) {
+                let mut row = generated_row(next, "NEXT", now);
+                row.seed = None;
+                store::insert(&mut tx, &row).await?;
+            } else if !listed
+                .iter()
+                .any(|r| r.kid == next.kid() && (r.state == "NEXT" || r.state == "SIGNING"))
+            {
+                store::publish_next(&mut tx, next.kid()).await?;
+            }
         }
+        current
     } else {
         let usable = signing.and_then(|row| Some((key_of(row)?, row.activated_at?)));
         let (current, rotated) = match usable {
@@ -201,4 +302,45 @@ async fn ensure(
     };
     tx.commit().await?;
     Ok(current)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine as _;
+
+    fn text(k: &SigningKey) -> String {
+        base64::engine::general_purpose::STANDARD.encode(k.seed())
+    }
+
+    #[test]
+    fn a_key_file_names_the_signing_key_and_perhaps_the_next() {
+        let (a, b) = (
+            SigningKey::generate().unwrap(),
+            SigningKey::generate().unwrap(),
+        );
+        let bare = Configured::parse(&format!("{}\n", text(&a))).unwrap();
+        assert_eq!((bare.signing.kid(), bare.next.is_none()), (a.kid(), true));
+        let both = Configured::parse(&format!(
+            "# rotating\nsigning={}\nnext={}\n",
+            text(&a),
+            text(&b)
+        ))
+        .unwrap();
+        assert_eq!(both.signing.kid(), a.kid());
+        assert_eq!(
+            both.next.map(|n| n.kid().to_owned()),
+            Some(b.kid().to_owned())
+        );
+        for bad in [
+            String::new(),
+            format!("next={}", text(&b)),
+            format!("signing={}\nsigning={}", text(&a), text(&b)),
+            format!("signing={}\nnext={}", text(&a), text(&a)),
+            format!("signing={}\nlater={}", text(&a), text(&b)),
+            "signing=not-a-key".to_owned(),
+        ] {
+            assert!(Configured::parse(&bad).is_err(), "{bad:?}");
+        }
+    }
 }

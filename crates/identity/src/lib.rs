@@ -89,20 +89,41 @@ async fn build(ctx: ServiceContext, sender: Arc<dyn CodeSender>) -> anyhow::Resu
         "password hashes at once (cores and memory limit)"
     );
     let hasher = secrets::Hasher::new(settings.hash_cost, secrets.pin_key(), concurrency);
-    let configured = settings
-        .signing_key
-        .as_deref()
-        .map(SigningKey::parse)
-        .transpose()
-        .context("KJ_IDENTITY_SIGNING_KEY")?;
-    let keys = keys::KeyRing::start(
-        ctx.pool.clone(),
-        configured,
-        settings.key_rotation,
-        settings.sessions.access_ttl,
-        now,
-    )
-    .await?;
+    let configured = match (&settings.signing_key, &settings.signing_key_file) {
+        (Some(text), _) => Some(keys::Configured::signing(
+            SigningKey::parse(text).context("KJ_IDENTITY_SIGNING_KEY")?,
+        )),
+        (None, Some((path, _))) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("KJ_IDENTITY_SIGNING_KEY_FILE {}", path.display()))?;
+            Some(
+                keys::Configured::parse(&text)
+                    .with_context(|| format!("KJ_IDENTITY_SIGNING_KEY_FILE {}", path.display()))?,
+            )
+        }
+        (None, None) => None,
+    };
+    let keys = std::sync::Arc::new(
+        keys::KeyRing::start(
+            ctx.pool.clone(),
+            configured,
+            settings.key_rotation,
+            settings.sessions.access_ttl,
+            now,
+        )
+        .await?,
+    );
+    if let Some((path, every)) = &settings.signing_key_file {
+        let (keys, clock) = (keys.clone(), ctx.clock.clone());
+        kuajing_platform::key_files::on_change(vec![path.clone()], *every, move |contents| {
+            let (keys, now) = (keys.clone(), clock.now());
+            async move {
+                let text = contents.concat();
+                let configured = keys::Configured::parse(&String::from_utf8_lossy(&text))?;
+                keys.reconfigure(configured, now).await
+            }
+        });
+    }
     store::accounts::sync_operators(&ctx.pool, &settings.operators, now).await?;
     let dummy_password_hash = hasher
         .run(|h| h.hash_password("timing-equaliser-for-unknown-logins-1"))

@@ -26,6 +26,19 @@ pub struct IdentityArgs {
     /// key is published before it signs).
     #[arg(long, env = "KJ_IDENTITY_SIGNING_KEY", hide_env_values = true)]
     pub signing_key: Option<String>,
+    /// The signing key in a file (a mounted Secret) instead, reloaded when it changes so
+    /// that it rotates without a restart: `signing=<key>` and, ahead of a rotation,
+    /// `next=<key>` (published before it signs), one per line; or one bare key.
+    #[arg(
+        long,
+        env = "KJ_IDENTITY_SIGNING_KEY_FILE",
+        conflicts_with = "signing_key"
+    )]
+    pub signing_key_file: Option<std::path::PathBuf>,
+    /// How often the signing key file is checked for changes, in seconds.
+    #[arg(long, env = "KJ_IDENTITY_SIGNING_KEY_RELOAD_SECS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub signing_key_reload_secs: u64,
     /// Server secret, base64 of at least 32 random bytes, that keys verification-code
     /// hashes, refresh tokens, the PIN hash pepper and document-number encryption. Unset: one
     /// is generated on first start and kept in the identity schema (fine for local use; in
@@ -150,6 +163,8 @@ pub struct Settings {
     pub secrets_required: bool,
     /// Configured signing key text (secret), if any.
     pub signing_key: Option<String>,
+    /// The file holding the signing keys, if configured so, and how often it is checked.
+    pub signing_key_file: Option<(std::path::PathBuf, std::time::Duration)>,
     /// Configured server secret text (secret), if any.
     pub secret_key: Option<String>,
     /// Token lifetimes.
@@ -222,6 +237,12 @@ impl IdentityArgs {
         Ok(Settings {
             secrets_required: false,
             signing_key: self.signing_key.clone().filter(|s| !s.trim().is_empty()),
+            signing_key_file: self.signing_key_file.clone().map(|p| {
+                (
+                    p,
+                    std::time::Duration::from_secs(self.signing_key_reload_secs),
+                )
+            }),
             secret_key: self.secret_key.clone().filter(|s| !s.trim().is_empty()),
             sessions: SessionPolicy {
                 access_ttl: secs(self.access_token_ttl_secs),

@@ -22,7 +22,7 @@ use crate::metrics::Tally;
 
 static RELOADS: Tally = Tally::new(
     "kuajing.keys.reloads",
-    "changed service key files seen, by outcome (applied, refused)",
+    "changed key files seen (service keys, identity's signing keys), by outcome (applied, refused)",
 );
 
 /// Where a service's own key and the keys it trusts are kept.
@@ -54,7 +54,7 @@ pub fn replace_file(path: &Path, text: &str) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("cannot replace {}: {e}", path.display()))
 }
 
-/// The raw contents last seen, to notice a change.
+/// The raw contents of the two files.
 type Contents = (Vec<u8>, Vec<u8>);
 
 impl KeyFiles {
@@ -82,41 +82,74 @@ impl KeyFiles {
     /// Checks the files every `every` and puts changed keys in force in `keys`, until the
     /// runtime stops.
     pub fn watch(self, keys: Arc<ServiceKeys>, every: Duration) -> tokio::task::JoinHandle<()> {
-        let mut seen = self.contents().ok();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                let now = match self.contents() {
-                    Ok(c) => c,
-                    Err(e) => {
-                        // A Secret volume swaps its files by renaming a directory: a read
-                        // can miss them for an instant. The next tick reads again.
-                        tracing::debug!(error = %e, "service key files not readable");
-                        continue;
-                    }
-                };
-                if seen.as_ref() == Some(&now) {
-                    continue;
-                }
-                match self.parse(&now) {
-                    Ok((seed, trust)) => {
-                        keys.replace(seed, trust);
-                        RELOADS.add(1, &[("outcome", "applied")]);
-                    }
-                    Err(e) => {
-                        tracing::error!(
-                            error = %e,
-                            "changed service key files do not parse: the keys in force stay"
-                        );
-                        RELOADS.add(1, &[("outcome", "refused")]);
-                    }
-                }
-                seen = Some(now);
+        let files = self.clone();
+        on_change(vec![self.key, self.trust], every, move |contents| {
+            let parsed = match contents.as_slice() {
+                [key, trust] => files.parse(&(key.clone(), trust.clone())),
+                _ => Err(anyhow::anyhow!("two files expected")),
+            };
+            let keys = keys.clone();
+            async move {
+                let (seed, trust) = parsed?;
+                keys.replace(seed, trust);
+                Ok(())
             }
         })
     }
+}
+
+/// Calls `apply` with the contents of `paths` whenever one of them changes (checked every
+/// `every`), until the runtime stops: how a secret mounted as files (a Kubernetes Secret
+/// volume) takes effect without a restart. A refusal by `apply` (contents that do not
+/// parse) leaves what is in force, is logged and counted in `kuajing.keys.reloads`, and is
+/// not retried until the files change again. Files that cannot be read are read again at
+/// the next check (a Secret volume swaps its files by renaming a directory).
+pub fn on_change<F, Fut>(
+    paths: Vec<PathBuf>,
+    every: Duration,
+    mut apply: F,
+) -> tokio::task::JoinHandle<()>
+where
+    F: FnMut(Vec<Vec<u8>>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<()>> + Send,
+{
+    let read = move |paths: &[PathBuf]| -> anyhow::Result<Vec<Vec<u8>>> {
+        paths
+            .iter()
+            .map(|p| {
+                std::fs::read(p).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", p.display()))
+            })
+            .collect()
+    };
+    let mut seen = read(&paths).ok();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let now = match read(&paths) {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::debug!(error = %e, "secret files not readable");
+                    continue;
+                }
+            };
+            if seen.as_ref() == Some(&now) {
+                continue;
+            }
+            match apply(now.clone()).await {
+                Ok(()) => RELOADS.add(1, &[("outcome", "applied")]),
+                Err(e) => {
+                    tracing::error!(
+                        error = %e,
+                        "changed secret files refused: what is in force stays"
+                    );
+                    RELOADS.add(1, &[("outcome", "refused")]);
+                }
+            }
+            seen = Some(now);
+        }
+    })
 }
 
 #[cfg(test)]

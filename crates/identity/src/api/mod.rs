@@ -59,7 +59,7 @@ pub struct State {
     pub settings: Settings,
     pub secrets: Secrets,
     pub hasher: Hasher,
-    pub keys: KeyRing,
+    pub keys: std::sync::Arc<KeyRing>,
     pub sender: Arc<dyn CodeSender>,
     /// A password hash to verify against when a login names no account, so that an
     /// unknown identifier takes as long as a wrong password.

@@ -132,3 +132,32 @@ pub async fn withdraw_next(conn: &mut PgConnection, now: DateTime<Utc>) -> sqlx:
     .await?;
     Ok(())
 }
+
+/// Withdraws waiting next keys other than `kid`.
+pub async fn withdraw_next_except(
+    conn: &mut PgConnection,
+    kid: &str,
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE signing_keys SET state = 'RETIRED', retired_at = $1, not_after = $1
+         WHERE state = 'NEXT' AND kid <> $2",
+    )
+    .bind(now)
+    .bind(kid)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Publishes the retired key `kid` again as the next key (a configured next key that was
+/// withdrawn, then configured again).
+pub async fn publish_next(conn: &mut PgConnection, kid: &str) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE signing_keys SET state = 'NEXT', retired_at = NULL, not_after = NULL WHERE kid = $1",
+    )
+    .bind(kid)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
