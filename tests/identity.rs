@@ -3155,3 +3155,172 @@ async fn lookups_refuse_bad_ids_strangers_and_missing_resources() -> anyhow::Res
     assert_eq!(fields(&err), vec!["pin", "challenge_id", "code"]);
     tp.stop().await
 }
+
+/// A real SMTP server on a free port of 127.0.0.1: Python's debugging server, which prints
+/// every message it receives to its standard output (Python 3.11's `smtpd`, else
+/// `aiosmtpd`).
+struct SmtpServer {
+    child: std::process::Child,
+    port: u16,
+    received: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl SmtpServer {
+    fn start() -> SmtpServer {
+        use std::io::Read as _;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let addr = format!("127.0.0.1:{port}");
+        let has = |module: &str| {
+            std::process::Command::new("python3")
+                .args(["-W", "ignore", "-c", &format!("import {module}")])
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        let args: Vec<String> = if has("smtpd") {
+            [
+                "-W",
+                "ignore",
+                "-u",
+                "-m",
+                "smtpd",
+                "-n",
+                "-c",
+                "DebuggingServer",
+                &addr,
+            ]
+            .map(str::to_owned)
+            .to_vec()
+        } else if has("aiosmtpd") {
+            ["-u", "-m", "aiosmtpd", "-n", "-l", &addr]
+                .map(str::to_owned)
+                .to_vec()
+        } else {
+            panic!("this test needs python3 with smtpd (3.11) or aiosmtpd (pip install aiosmtpd)")
+        };
+        let mut child = std::process::Command::new("python3")
+            .args(&args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("python3 runs");
+        let mut out = child.stdout.take().expect("stdout");
+        let received = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let sink = received.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = out.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                if let Ok(mut r) = sink.lock() {
+                    r.push_str(&String::from_utf8_lossy(&buf[..n]));
+                }
+            }
+        });
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(&addr).is_ok() {
+                return SmtpServer {
+                    child,
+                    port,
+                    received,
+                };
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("the SMTP server did not listen on {addr}");
+    }
+
+    /// The six-digit code of the first message to `to` received so far.
+    fn code_for(&self, to: &str) -> Option<String> {
+        let text = self.received.lock().ok()?.clone();
+        let at = text.find(to)?;
+        let rest = &text[at..];
+        let start = rest.find("verification code is ")? + "verification code is ".len();
+        let code: String = rest[start..].chars().take(6).collect();
+        (code.len() == 6 && code.chars().all(|c| c.is_ascii_digit())).then_some(code)
+    }
+
+    fn stop(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+#[tokio::test]
+async fn an_email_code_reaches_a_real_smtp_server_and_no_copy_is_kept() -> anyhow::Result<()> {
+    let smtp = SmtpServer::start();
+    let url = format!("smtp://127.0.0.1:{}", smtp.port);
+    let identity: &[&str] = &[
+        "--smtp-url",
+        &url,
+        "--smtp-from",
+        "Kuajing <codes@kuajing.example>",
+    ];
+    let tp = TestPlatform::start_with_options(&[("identity", identity)]).await?;
+    let name = unique("mailed");
+    let email = format!("{name}@inbox.example");
+    let person = register(&tp, personal(&name, &email, "")).await;
+    let challenge = send_code(
+        &tp,
+        None,
+        &person.account_id,
+        pb::VerificationChannel::Email,
+        pb::VerificationPurpose::ConfirmContact,
+        "",
+    )
+    .await?;
+    // The message was handed over before the answer: the server has it.
+    let mut code = None;
+    for _ in 0..50 {
+        code = smtp.code_for(&email);
+        if code.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let code = code.expect("the SMTP server received the code");
+    let confirmed = confirm(&tp, &person.account_id, &challenge.challenge_id, &code).await?;
+    assert!(confirmed.email_verified);
+    // Nothing keeps the code: the development outbox stays empty.
+    let mut conn = admin(&tp).await;
+    let kept: i64 = sqlx::query_scalar("SELECT count(*) FROM identity.outbox")
+        .fetch_one(&mut conn)
+        .await?;
+    assert_eq!(kept, 0, "no message kept in the outbox");
+
+    // With the server gone, the code cannot be delivered: SENDER_UNAVAILABLE, and no
+    // challenge is left waiting for a code nobody received.
+    smtp.stop();
+    let other = unique("unmailed");
+    let stranded = register(&tp, personal(&other, &format!("{other}@inbox.example"), "")).await;
+    let err = send_code(
+        &tp,
+        None,
+        &stranded.account_id,
+        pb::VerificationChannel::Email,
+        pb::VerificationPurpose::ConfirmContact,
+        "",
+    )
+    .await
+    .expect_err("no mail server");
+    assert_eq!(err.code(), Code::Unavailable, "{err:?}");
+    assert_eq!(reason(&err), "SENDER_UNAVAILABLE");
+    let challenges: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM identity.verification_challenges WHERE account_id = $1::uuid",
+    )
+    .bind(&stranded.account_id)
+    .fetch_one(&mut conn)
+    .await?;
+    assert_eq!(challenges, 0);
+    conn.close().await.ok();
+    tp.stop().await
+}

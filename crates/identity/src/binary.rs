@@ -24,7 +24,8 @@ pub fn main() -> anyhow::Result<()> {
     })
 }
 
-/// Refuses settings without the server secret or the signing key, naming the variable.
+/// Refuses settings without the server secret, the signing key or an email sender, naming
+/// the variable.
 pub fn require_secrets(settings: &Settings) -> anyhow::Result<()> {
     for (missing, variable, what) in [
         (
@@ -46,6 +47,12 @@ pub fn require_secrets(settings: &Settings) -> anyhow::Result<()> {
              `kuajing up` generates its own)"
         );
     }
+    anyhow::ensure!(
+        settings.smtp.is_some() || settings.development_sender,
+        "KJ_IDENTITY_SMTP_URL is not set: kuajing-identity delivers verification codes by \
+         email through an SMTP server (only `kuajing up` and the tests keep them in a \
+         development outbox, in plain text)"
+    );
     Ok(())
 }
 
@@ -80,7 +87,7 @@ mod tests {
     }
 
     #[test]
-    fn the_binary_needs_both_secrets_and_says_which_is_missing() {
+    fn the_binary_needs_its_secrets_and_a_mail_server_and_says_which_is_missing() {
         let [(_, secret), (_, signing)] = generated_secrets().unwrap();
         let none = require_secrets(&settings(&[])).unwrap_err().to_string();
         assert!(
@@ -95,7 +102,29 @@ mod tests {
             "{no_signing}"
         );
         let both = settings(&["--secret-key", &secret, "--signing-key", &signing]);
-        require_secrets(&both).unwrap();
+        let no_smtp = require_secrets(&both).unwrap_err().to_string();
+        assert!(
+            no_smtp.starts_with("KJ_IDENTITY_SMTP_URL is not set"),
+            "{no_smtp}"
+        );
+        let all = settings(&[
+            "--secret-key",
+            &secret,
+            "--signing-key",
+            &signing,
+            "--smtp-url",
+            "smtp://mail.example:587?tls=required",
+        ]);
+        require_secrets(&all).unwrap();
+        // Bench and chaos runs opt in to the development outbox instead.
+        let dev = settings(&[
+            "--secret-key",
+            &secret,
+            "--signing-key",
+            &signing,
+            "--development-sender",
+        ]);
+        require_secrets(&dev).unwrap();
         // What `kuajing keys` prints parses as the keys they are.
         kuajing_platform::token::SigningKey::parse(&signing).unwrap();
     }

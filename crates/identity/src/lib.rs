@@ -30,7 +30,8 @@ use kuajing_proto::identity::v1::identity_service_server::{IdentityServiceServer
 use sqlx::migrate::Migrator;
 use tonic::service::Routes;
 
-use crate::sender::{CodeSender, DevelopmentSender};
+use crate::sender::smtp::SmtpSender;
+use crate::sender::{ByChannel, CodeSender, DevelopmentSender, NotConfigured};
 
 /// The service's embedded schema migrations (`migrations/`).
 pub static MIGRATOR: Migrator = sqlx::migrate!();
@@ -63,6 +64,20 @@ async fn build(ctx: ServiceContext, sender: Arc<dyn CodeSender>) -> anyhow::Resu
     if settings.secrets_required {
         binary::require_secrets(&settings)?;
     }
+    // Email through SMTP when configured; text messages have no provider yet, so the
+    // binary refuses them (unless told to keep messages, KJ_IDENTITY_DEVELOPMENT_SENDER),
+    // while `kuajing up` and the tests keep them in the outbox.
+    let sender: Arc<dyn CodeSender> = match &settings.smtp {
+        Some((url, from)) => Arc::new(ByChannel {
+            email: Arc::new(SmtpSender::new(url, from)?),
+            sms: if settings.secrets_required && !settings.development_sender {
+                Arc::new(NotConfigured("SMS"))
+            } else {
+                sender
+            },
+        }),
+        None => sender,
+    };
     let now = ctx.clock.now();
     let secret = match &settings.secret_key {
         Some(text) => kuajing_platform::config::decode_key(text)

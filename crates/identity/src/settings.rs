@@ -46,6 +46,25 @@ pub struct IdentityArgs {
     /// Changing it invalidates refresh tokens, pending codes and payment PINs.
     #[arg(long, env = "KJ_IDENTITY_SECRET_KEY", hide_env_values = true)]
     pub secret_key: Option<String>,
+    /// The SMTP server that delivers email codes: `smtp://user:pass@host:587?tls=required`
+    /// (STARTTLS), `smtps://user:pass@host` (TLS), or `smtp://host:port` (plain text, a
+    /// local relay). Unset: `kuajing up` and the tests keep messages in the development
+    /// outbox; the binary refuses to start (codes would be kept in plain text).
+    #[arg(long, env = "KJ_IDENTITY_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// Keep every email and text message in the identity.outbox table instead of
+    /// delivering it, codes in plain text: for bench and chaos runs of the binaries on a
+    /// developer's machine, never in production (no manifest sets it). `kuajing up` and the
+    /// tests do so by themselves.
+    #[arg(long, env = "KJ_IDENTITY_DEVELOPMENT_SENDER")]
+    pub development_sender: bool,
+    /// The sender of code emails.
+    #[arg(
+        long,
+        env = "KJ_IDENTITY_SMTP_FROM",
+        default_value = "Kuajing <no-reply@localhost>"
+    )]
+    pub smtp_from: String,
     /// Access token lifetime, seconds.
     #[arg(long, env = "KJ_IDENTITY_ACCESS_TOKEN_TTL_SECS", default_value_t = 900)]
     pub access_token_ttl_secs: u32,
@@ -163,6 +182,10 @@ pub struct Settings {
     pub secrets_required: bool,
     /// Configured signing key text (secret), if any.
     pub signing_key: Option<String>,
+    /// The SMTP server's URL (secret: it may hold a password) and the sender address.
+    pub smtp: Option<(String, String)>,
+    /// Messages may be kept in the development outbox (the binary's explicit opt-in).
+    pub development_sender: bool,
     /// The file holding the signing keys, if configured so, and how often it is checked.
     pub signing_key_file: Option<(std::path::PathBuf, std::time::Duration)>,
     /// Configured server secret text (secret), if any.
@@ -237,6 +260,12 @@ impl IdentityArgs {
         Ok(Settings {
             secrets_required: false,
             signing_key: self.signing_key.clone().filter(|s| !s.trim().is_empty()),
+            smtp: self
+                .smtp_url
+                .clone()
+                .filter(|s| !s.trim().is_empty())
+                .map(|url| (url, self.smtp_from.clone())),
+            development_sender: self.development_sender,
             signing_key_file: self.signing_key_file.clone().map(|p| {
                 (
                     p,

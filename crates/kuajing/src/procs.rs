@@ -155,6 +155,11 @@ impl Processes {
                             .iter()
                             .map(|(k, v)| ((*k).to_owned(), v.clone())),
                     );
+                    // Bench and chaos parties read their codes from the development outbox.
+                    env.push((
+                        "KJ_IDENTITY_DEVELOPMENT_SENDER".to_owned(),
+                        "true".to_owned(),
+                    ));
                 }
                 if name == "wallet" {
                     env.push((wallet_key.0.to_owned(), wallet_key.1.clone()));

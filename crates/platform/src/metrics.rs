@@ -26,6 +26,7 @@ pub const EXPORTED: &[&str] = &[
     "kuajing.order.saga.outcomes",
     "kuajing.order.saga.duration",
     "kuajing.keys.reloads",
+    "kuajing.identity.deliveries",
 ];
 
 struct Instruments {

@@ -17,7 +17,6 @@ use kuajing_proto::wallet::v1::{
     CaptureHoldRequest, ChargeFeeRequest, FeeBearer, FeeLeg, FundPool, GetWalletRequest,
     get_wallet_request,
 };
-use prost::Message;
 use rust_decimal::Decimal;
 use sqlx::PgConnection;
 use tonic::Status;
@@ -145,16 +144,7 @@ async fn complete(
     let op_id = Uuid::now_v7();
     let total = amount_of(o.total_amount.as_ref());
     let req = capture_request(tx, ctx, o, op_id, payee, total).await?;
-    let op = Op {
-        id: op_id,
-        order_id: Uuid::try_parse(&o.order_id).map_err(internal)?,
-        kind: Kind::Capture,
-        refund_id: None,
-        target: 0,
-        amount: Decimal::ZERO,
-        request: req.encode_to_vec(),
-        caller: None,
-    };
+    let op = Op::for_order(op_id, &o.order_id, Kind::Capture, &req)?;
     wallet_ops::insert(tx, &op, now).await?;
     Ok(Some(op_id))
 }
@@ -185,6 +175,7 @@ async fn export_fee(
         return Ok(None);
     };
     let wallet = supplier_wallet.ok_or_else(|| internal("no supplier wallet for a fee"))?;
+    let pool = fees::proceeds_pool(super::pricing::trade(o).map(|t| t.export_method));
     let op_id = Uuid::now_v7();
     let req = ChargeFeeRequest {
         request_id: op_id.to_string(),
@@ -197,18 +188,9 @@ async fn export_fee(
         }),
         order_id: o.order_id.clone(),
         allow_arrears: true,
-        fund_pool: fees::proceeds_pool(super::pricing::trade(o).map(|t| t.export_method)) as i32,
+        fund_pool: pool as i32,
     };
-    let op = Op {
-        id: op_id,
-        order_id: Uuid::try_parse(&o.order_id).map_err(internal)?,
-        kind: Kind::Fee,
-        refund_id: None,
-        target: 0,
-        amount: Decimal::ZERO,
-        request: req.encode_to_vec(),
-        caller: None,
-    };
+    let op = Op::for_order(op_id, &o.order_id, Kind::Fee, &req)?;
     wallet_ops::insert(tx, &op, now).await?;
     Ok(Some(op_id))
 }

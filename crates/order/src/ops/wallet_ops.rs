@@ -99,6 +99,28 @@ pub struct Op {
     pub caller: Option<Caller>,
 }
 
+impl Op {
+    /// Operation `id` (the wallet request's id) for order `order_id` that no RPC waits on
+    /// and no refund settles: an escrow capture on receipt, a fee charge.
+    pub fn for_order(
+        id: Uuid,
+        order_id: &str,
+        kind: Kind,
+        request: &impl Message,
+    ) -> Result<Op, Status> {
+        Ok(Op {
+            id,
+            order_id: Uuid::try_parse(order_id).map_err(internal)?,
+            kind,
+            refund_id: None,
+            target: 0,
+            amount: Decimal::ZERO,
+            request: request.encode_to_vec(),
+            caller: None,
+        })
+    }
+}
+
 /// Records an operation (in the caller's transaction).
 pub async fn insert(conn: &mut PgConnection, op: &Op, now: DateTime<Utc>) -> Result<(), Status> {
     sqlx::query(

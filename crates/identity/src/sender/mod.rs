@@ -1,11 +1,17 @@
-//! Delivering verification codes: a pluggable [`CodeSender`].
+//! Delivering verification codes: a pluggable [`CodeSender`], chosen per channel
+//! ([`ByChannel`]).
 //!
-//! The shipped default, [`DevelopmentSender`], delivers nothing: it writes each rendered
-//! message to the `outbox` table, in the same transaction as the challenge, and logs a line
-//! marked DEVELOPMENT SENDER that says where to find it, so a person running `kuajing up`
-//! can complete every flow. The log line never contains the code; the outbox row does,
-//! because it stands in for the person's inbox or phone. A production sender hands the
-//! message to an email or SMS provider instead and writes no code anywhere.
+//! - [`smtp::SmtpSender`] hands emails to an SMTP server (`KJ_IDENTITY_SMTP_URL`) and
+//!   writes no code anywhere.
+//! - [`DevelopmentSender`], for `kuajing up` and the tests, delivers nothing: it writes each
+//!   rendered message to the `outbox` table, in the same transaction as the challenge, and
+//!   logs a line marked DEVELOPMENT SENDER that says where to find it, so a person can
+//!   complete every flow. The log line never contains the code; the outbox row does,
+//!   because it stands in for the person's inbox or phone. The binary never uses it.
+//! - [`NotConfigured`] refuses: a channel with no provider (SMS, until an SMS adapter is
+//!   built) answers SENDER_UNAVAILABLE rather than keeping a code in plain text.
+
+pub mod smtp;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -159,6 +165,33 @@ impl CodeSender for DevelopmentSender {
             );
             Ok(())
         })
+    }
+}
+
+/// A channel with no provider configured: every message is refused.
+#[derive(Clone, Copy, Debug)]
+pub struct NotConfigured(pub &'static str);
+
+impl CodeSender for NotConfigured {
+    fn send<'a>(&'a self, _conn: &'a mut PgConnection, _message: &'a Message) -> SendFuture<'a> {
+        Box::pin(async move { Err(SendError(format!("no {} sender is configured", self.0))) })
+    }
+}
+
+/// One sender per channel.
+pub struct ByChannel {
+    /// Emails.
+    pub email: std::sync::Arc<dyn CodeSender>,
+    /// Text messages.
+    pub sms: std::sync::Arc<dyn CodeSender>,
+}
+
+impl CodeSender for ByChannel {
+    fn send<'a>(&'a self, conn: &'a mut PgConnection, message: &'a Message) -> SendFuture<'a> {
+        match message.channel {
+            Channel::Email => self.email.send(conn, message),
+            Channel::Sms => self.sms.send(conn, message),
+        }
     }
 }
 
