@@ -3230,6 +3230,8 @@ impl SmtpServer {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("the SMTP server did not listen on {addr}");
     }
 
@@ -3252,6 +3254,7 @@ impl SmtpServer {
 impl Drop for SmtpServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
