@@ -52,8 +52,13 @@ impl Configured {
     }
 
     /// A key file: `signing=<key>` and optionally `next=<key>`, one per line (`#` starts a
-    /// comment), or one bare key (it signs).
+    /// comment), or one bare key (it signs; base64 on one line, or a PEM block).
     pub fn parse(text: &str) -> anyhow::Result<Configured> {
+        // A PEM key spans several lines and is the signing key.
+        if text.trim_start().starts_with("-----BEGIN") {
+            let key = SigningKey::parse(text).map_err(|e| anyhow::anyhow!("{e}"))?;
+            return Ok(Configured::signing(key));
+        }
         let lines: Vec<&str> = text
             .lines()
             .map(str::trim)
@@ -80,6 +85,12 @@ impl Configured {
         Ok(Configured { signing, next })
     }
 }
+
+/// How long after a configured key is replaced another replica may still sign with it:
+/// the kubelet's update of a mounted Secret (about a minute) and the reload interval, with
+/// room. The replaced key stays published that much longer than the access token lifetime,
+/// so every token it signed verifies for its whole life.
+const RELOAD_LAG: Duration = Duration::minutes(5);
 
 /// The signing key ring of one service instance.
 #[derive(Debug)]
@@ -230,7 +241,7 @@ async fn ensure(
             },
             _ => {
                 store::withdraw_next(&mut tx, now).await?;
-                store::retire_signing(&mut tx, now, now + access_ttl).await?;
+                store::retire_signing(&mut tx, now, now + access_ttl + RELOAD_LAG).await?;
                 if rows.iter().any(|r| r.kid == key.kid()) {
                     store::activate(&mut tx, key.kid(), now).await?;
                 } else {
@@ -260,6 +271,9 @@ async fn ensure(
             {
                 store::publish_next(&mut tx, next.kid()).await?;
             }
+        } else {
+            // A rotation given up (next= removed): its key is no longer published.
+            store::withdraw_next(&mut tx, now).await?;
         }
         current
     } else {
@@ -321,6 +335,19 @@ mod tests {
         );
         let bare = Configured::parse(&format!("{}\n", text(&a))).unwrap();
         assert_eq!((bare.signing.kid(), bare.next.is_none()), (a.kid(), true));
+        // A PKCS#8 PEM block (several lines) is a bare key too.
+        let mut der = vec![
+            0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22,
+            0x04, 0x20,
+        ];
+        der.extend_from_slice(&a.seed());
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&der);
+        let pem = format!(
+            "-----BEGIN PRIVATE KEY-----\n{}\n{}\n-----END PRIVATE KEY-----\n",
+            &b64[..32],
+            &b64[32..]
+        );
+        assert_eq!(Configured::parse(&pem).unwrap().signing.kid(), a.kid());
         let both = Configured::parse(&format!(
             "# rotating\nsigning={}\nnext={}\n",
             text(&a),

@@ -69,7 +69,7 @@ async fn build(ctx: ServiceContext, sender: Arc<dyn CodeSender>) -> anyhow::Resu
     // while `kuajing up` and the tests keep them in the outbox.
     let sender: Arc<dyn CodeSender> = match &settings.smtp {
         Some((url, from)) => Arc::new(ByChannel {
-            email: Arc::new(SmtpSender::new(url, from)?),
+            email: Arc::new(SmtpSender::new(url, from, settings.secrets_required)?),
             sms: if settings.secrets_required && !settings.development_sender {
                 Arc::new(NotConfigured("SMS"))
             } else {
@@ -104,13 +104,18 @@ async fn build(ctx: ServiceContext, sender: Arc<dyn CodeSender>) -> anyhow::Resu
         "password hashes at once (cores and memory limit)"
     );
     let hasher = secrets::Hasher::new(settings.hash_cost, secrets.pin_key(), concurrency);
+    // The signing key file as read now: what is in force until it changes.
+    let signing_file = match &settings.signing_key_file {
+        Some((path, _)) => kuajing_platform::key_files::read_all(std::slice::from_ref(path))
+            .context("KJ_IDENTITY_SIGNING_KEY_FILE")?,
+        None => Vec::new(),
+    };
     let configured = match (&settings.signing_key, &settings.signing_key_file) {
         (Some(text), _) => Some(keys::Configured::signing(
             SigningKey::parse(text).context("KJ_IDENTITY_SIGNING_KEY")?,
         )),
         (None, Some((path, _))) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("KJ_IDENTITY_SIGNING_KEY_FILE {}", path.display()))?;
+            let text = String::from_utf8_lossy(&signing_file[0]).into_owned();
             Some(
                 keys::Configured::parse(&text)
                     .with_context(|| format!("KJ_IDENTITY_SIGNING_KEY_FILE {}", path.display()))?,
@@ -130,14 +135,20 @@ async fn build(ctx: ServiceContext, sender: Arc<dyn CodeSender>) -> anyhow::Resu
     );
     if let Some((path, every)) = &settings.signing_key_file {
         let (keys, clock) = (keys.clone(), ctx.clock.clone());
-        kuajing_platform::key_files::on_change(vec![path.clone()], *every, move |contents| {
-            let (keys, now) = (keys.clone(), clock.now());
-            async move {
-                let text = contents.concat();
-                let configured = keys::Configured::parse(&String::from_utf8_lossy(&text))?;
-                keys.reconfigure(configured, now).await
-            }
-        });
+        let in_force = signing_file;
+        kuajing_platform::key_files::on_change(
+            vec![path.clone()],
+            in_force,
+            *every,
+            move |contents| {
+                let (keys, now) = (keys.clone(), clock.now());
+                async move {
+                    let text = contents.concat();
+                    let configured = keys::Configured::parse(&String::from_utf8_lossy(&text))?;
+                    keys.reconfigure(configured, now).await
+                }
+            },
+        );
     }
     store::accounts::sync_operators(&ctx.pool, &settings.operators, now).await?;
     let dummy_password_hash = hasher

@@ -7,8 +7,8 @@
 //! - `trust`: every caller's public key, one `name=key` per line, shared by all services;
 //! - `<name>.next`: a caller's next key, between the `trust` and `sign` steps.
 //!
-//! Each step is applied to the Secrets (or the directory `kuajing up --key-dir` reads) and
-//! given time to reach every replica before the next: `trust` (the next keys are trusted
+//! Each step is applied to the Secrets (or to the directory the services read, in tests)
+//! and given time to reach every replica before the next: `trust` (the next keys are trusted
 //! beside the current ones), `sign` (every caller signs with its next key), `retire` (only
 //! the keys in use stay trusted; wait out the old keys' tokens first: 10 minutes, 24 hours
 //! for an operator token).
@@ -49,6 +49,14 @@ pub fn write_set(dir: &Path, ring: &Keyring) -> anyhow::Result<()> {
         replace_file(&files(dir, name).key, &seed)?;
     }
     write_trust(dir, &ring.trust())
+}
+
+/// The trust file of the set in `dir`.
+fn read_trust(dir: &Path) -> anyhow::Result<Trust> {
+    let path = dir.join(TRUST);
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    Trust::parse(&text).with_context(|| format!("{}", path.display()))
 }
 
 fn write_trust(dir: &Path, trust: &Trust) -> anyhow::Result<()> {
@@ -108,7 +116,11 @@ pub fn rotate(dir: &Path, step: Step) -> anyhow::Result<String> {
                 }
             }
             let next = ring_of(&read_keys(dir, "next")?)?;
-            let mut trust = current.trust();
+            // Added to what is trusted now: keys still to be retired stay until `retire`.
+            let mut trust = read_trust(dir)?;
+            for name in current.names() {
+                trust.add(name, current.public_key(name).context("a key in use")?);
+            }
             for name in next.names() {
                 trust.add(name, next.public_key(name).context("a next key")?);
             }
@@ -125,6 +137,19 @@ pub fn rotate(dir: &Path, step: Step) -> anyhow::Result<String> {
                 "no rotation in progress in {}: run the `trust` step first",
                 dir.display()
             );
+            // A key nobody trusts yet would be refused everywhere.
+            let trusted = read_trust(dir)?.text();
+            let pending = ring_of(&next)?;
+            for name in pending.names() {
+                let public = pending.public_key(name).context("a next key")?;
+                let mut alone = Trust::default();
+                alone.add(name, public);
+                anyhow::ensure!(
+                    trusted.split(',').any(|entry| entry == alone.text()),
+                    "the next key of {name} is not in {}: run the `trust` step first",
+                    dir.join(TRUST).display()
+                );
+            }
             for (name, path) in &next {
                 std::fs::rename(path, dir.join(format!("{name}.key")))
                     .with_context(|| format!("cannot move {}", path.display()))?;
@@ -182,6 +207,17 @@ mod tests {
         rotate(&dir, Step::Sign).unwrap();
         assert_eq!(read_set(&dir).unwrap().trust(), next.trust());
         assert_eq!(trusted(), both, "signing changes no trust");
+        // A next key the trust file lacks is never put in use.
+        std::fs::write(
+            dir.join("wallet.next"),
+            Keyring::generate(&[])
+                .unwrap()
+                .seed_text("operator")
+                .unwrap(),
+        )
+        .unwrap();
+        assert!(rotate(&dir, Step::Sign).is_err(), "untrusted next key");
+        std::fs::remove_file(dir.join("wallet.next")).unwrap();
         rotate(&dir, Step::Retire).unwrap();
         assert_eq!(trusted(), next.trust());
         let _ = std::fs::remove_dir_all(&dir);

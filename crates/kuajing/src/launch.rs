@@ -262,9 +262,8 @@ fn service_keys(
     let Some(settings) = files else {
         return ring.for_service(name).context("a key for every service");
     };
-    let files = settings.files(name);
-    let keys = files.load(name)?;
-    watchers.push(files.watch(keys.clone(), settings.every));
+    let (keys, watcher) = settings.files(name).load_and_watch(name, settings.every)?;
+    watchers.push(watcher);
     Ok(keys)
 }
 

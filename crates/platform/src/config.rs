@@ -227,8 +227,8 @@ pub fn service_main_with<A: Args + FromArgMatches>(
                     key: key.clone(),
                     trust: trust.clone(),
                 };
-                let keys = files.load(def.name)?;
-                files.watch(keys.clone(), Duration::from_secs(args.key_reload_secs));
+                let (keys, _watcher) =
+                    files.load_and_watch(def.name, Duration::from_secs(args.key_reload_secs))?;
                 keys
             }
             _ => anyhow::bail!(

@@ -58,11 +58,8 @@ pub fn replace_file(path: &Path, text: &str) -> anyhow::Result<()> {
 type Contents = (Vec<u8>, Vec<u8>);
 
 impl KeyFiles {
-    fn contents(&self) -> anyhow::Result<Contents> {
-        let read = |p: &PathBuf| {
-            std::fs::read(p).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", p.display()))
-        };
-        Ok((read(&self.key)?, read(&self.trust)?))
+    fn paths(&self) -> Vec<PathBuf> {
+        vec![self.key.clone(), self.trust.clone()]
     }
 
     fn parse(&self, (key, trust): &Contents) -> anyhow::Result<([u8; 32], Trust)> {
@@ -73,17 +70,32 @@ impl KeyFiles {
         Ok((seed, trust))
     }
 
-    /// The keys of service `name`, from the files as they are now.
-    pub fn load(&self, name: &str) -> anyhow::Result<Arc<ServiceKeys>> {
-        let (seed, trust) = self.parse(&self.contents()?)?;
-        Ok(Arc::new(ServiceKeys::new(name, seed, trust)))
+    /// The keys of service `name`, from the files as they are now, kept up to date: the
+    /// files are checked every `every` and changed keys put in force, until the runtime
+    /// stops (the task is returned).
+    pub fn load_and_watch(
+        &self,
+        name: &str,
+        every: Duration,
+    ) -> anyhow::Result<(Arc<ServiceKeys>, tokio::task::JoinHandle<()>)> {
+        let in_force = read_all(&self.paths())?;
+        let (seed, trust) = match in_force.as_slice() {
+            [key, trust] => self.parse(&(key.clone(), trust.clone()))?,
+            _ => anyhow::bail!("two files expected"),
+        };
+        let keys = Arc::new(ServiceKeys::new(name, seed, trust));
+        let watcher = self.watch(keys.clone(), in_force, every);
+        Ok((keys, watcher))
     }
 
-    /// Checks the files every `every` and puts changed keys in force in `keys`, until the
-    /// runtime stops.
-    pub fn watch(self, keys: Arc<ServiceKeys>, every: Duration) -> tokio::task::JoinHandle<()> {
+    fn watch(
+        &self,
+        keys: Arc<ServiceKeys>,
+        in_force: Vec<Vec<u8>>,
+        every: Duration,
+    ) -> tokio::task::JoinHandle<()> {
         let files = self.clone();
-        on_change(vec![self.key, self.trust], every, move |contents| {
+        on_change(self.paths(), in_force, every, move |contents| {
             let parsed = match contents.as_slice() {
                 [key, trust] => files.parse(&(key.clone(), trust.clone())),
                 _ => Err(anyhow::anyhow!("two files expected")),
@@ -98,14 +110,26 @@ impl KeyFiles {
     }
 }
 
-/// Calls `apply` with the contents of `paths` whenever one of them changes (checked every
-/// `every`), until the runtime stops: how a secret mounted as files (a Kubernetes Secret
-/// volume) takes effect without a restart. A refusal by `apply` (contents that do not
-/// parse) leaves what is in force, is logged and counted in `kuajing.keys.reloads`, and is
-/// not retried until the files change again. Files that cannot be read are read again at
-/// the next check (a Secret volume swaps its files by renaming a directory).
+/// Reads `paths` in order: what [`on_change`] compares.
+pub fn read_all(paths: &[PathBuf]) -> anyhow::Result<Vec<Vec<u8>>> {
+    paths
+        .iter()
+        .map(|p| std::fs::read(p).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", p.display())))
+        .collect()
+}
+
+/// Calls `apply` with the contents of `paths` whenever they differ from what is in force
+/// (`in_force`: the contents the caller loaded, so a change made between that load and this
+/// call is not missed), checked every `every`, until the runtime stops: how a secret
+/// mounted as files (a Kubernetes Secret volume) takes effect without a restart. A refusal
+/// by `apply` (contents that do not parse, a database that cannot record the change) leaves
+/// what is in force, is logged and counted in `kuajing.keys.reloads` at every check until
+/// it is applied (so an alert on refusals keeps firing while a replica is stuck). Files that
+/// cannot be read are read again at the next check (a Secret volume swaps its files by
+/// renaming a directory).
 pub fn on_change<F, Fut>(
     paths: Vec<PathBuf>,
+    in_force: Vec<Vec<u8>>,
     every: Duration,
     mut apply: F,
 ) -> tokio::task::JoinHandle<()>
@@ -113,41 +137,36 @@ where
     F: FnMut(Vec<Vec<u8>>) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = anyhow::Result<()>> + Send,
 {
-    let read = move |paths: &[PathBuf]| -> anyhow::Result<Vec<Vec<u8>>> {
-        paths
-            .iter()
-            .map(|p| {
-                std::fs::read(p).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", p.display()))
-            })
-            .collect()
-    };
-    let mut seen = read(&paths).ok();
+    let mut seen = in_force;
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            let now = match read(&paths) {
+            let now = match read_all(&paths) {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::debug!(error = %e, "secret files not readable");
                     continue;
                 }
             };
-            if seen.as_ref() == Some(&now) {
+            if seen == now {
                 continue;
             }
             match apply(now.clone()).await {
-                Ok(()) => RELOADS.add(1, &[("outcome", "applied")]),
+                Ok(()) => {
+                    RELOADS.add(1, &[("outcome", "applied")]);
+                    seen = now;
+                }
                 Err(e) => {
                     tracing::error!(
                         error = %e,
-                        "changed secret files refused: what is in force stays"
+                        "changed secret files refused (tried again at the next check): what \
+                         is in force stays"
                     );
                     RELOADS.add(1, &[("outcome", "refused")]);
                 }
             }
-            seen = Some(now);
         }
     })
 }
@@ -174,9 +193,8 @@ mod tests {
         let new = old.rotated().unwrap();
         write(&files.key, &old.seed_text("wallet").unwrap());
         write(&files.trust, &old.trust().text());
-        let wallet = files.load("wallet").unwrap();
         let every = Duration::from_millis(20);
-        let watcher = files.clone().watch(wallet.clone(), every);
+        let (wallet, watcher) = files.load_and_watch("wallet", every).unwrap();
         let settle = || tokio::time::sleep(every * 5);
         let exp = Utc::now() + chrono::Duration::minutes(5);
         let token = |ring: &Keyring| ring.token("fx", "wallet", exp).unwrap();

@@ -7,7 +7,8 @@
 //!   rendered message to the `outbox` table, in the same transaction as the challenge, and
 //!   logs a line marked DEVELOPMENT SENDER that says where to find it, so a person can
 //!   complete every flow. The log line never contains the code; the outbox row does,
-//!   because it stands in for the person's inbox or phone. The binary never uses it.
+//!   because it stands in for the person's inbox or phone. The binary uses it only when
+//!   `KJ_IDENTITY_DEVELOPMENT_SENDER` asks (bench and chaos runs).
 //! - [`NotConfigured`] refuses: a channel with no provider (SMS, until an SMS adapter is
 //!   built) answers SENDER_UNAVAILABLE rather than keeping a code in plain text.
 

@@ -162,9 +162,10 @@ fn export_fee_line(o: &Order) -> Option<&FeeLine> {
 /// Records the charge of a completed trade order's export service fee (seed 002: the
 /// 交易服务费 of self-export and convenient shipping, the 一达通 basic service fee of agent
 /// export) to the supplier's wallet, from the pool the order's proceeds went to; what the
-/// balance does not cover becomes arrears. Charged at completion, when the order's total
-/// (which modifications and refunds may change until then) is final. `None` when the
-/// order has no such fee.
+/// balance does not cover becomes arrears. Charged at completion, on the fee line of the
+/// order's terms as they stand then (modifications until shipping recompute it; a partial
+/// refund does not lower it, since the sources say nothing of refunding the fee). `None`
+/// when the order has no such fee.
 async fn export_fee(
     tx: &mut PgConnection,
     o: &Order,
@@ -263,7 +264,7 @@ pub async fn confirm(
     if let Some(id) = op
         && let Err(e) = wallet_ops::execute(ctx, id).await
     {
-        tracing::warn!(order_id = %order_id, error = %e.message(), "escrow capture left for the retry loop");
+        tracing::warn!(order_id = %order_id, error = %e.message(), "wallet operation left for the retry loop");
     }
     Ok(resp)
 }
@@ -327,7 +328,7 @@ pub async fn auto_confirm_due(ctx: &Ctx) -> Result<usize, Status> {
         if let Some(op) = op
             && let Err(e) = wallet_ops::execute(ctx, op).await
         {
-            tracing::warn!(order_id = %id, error = %e.message(), "escrow capture left for the retry loop");
+            tracing::warn!(order_id = %id, error = %e.message(), "wallet operation left for the retry loop");
         }
     }
     Ok(done)
