@@ -90,8 +90,13 @@ impl Report {
     /// recorded value with at least that share of the samples at or below it (integer
     /// ranks, no floating point).
     pub fn quantile_us(&self, per_mille: u32) -> u64 {
+        self.quantile_ppm_us(u64::from(per_mille) * 1000)
+    }
+
+    /// The same for a quantile in parts per million (999_900 for p99.99).
+    pub fn quantile_ppm_us(&self, ppm: u64) -> u64 {
         let total = self.latency.len();
-        let rank = total.saturating_mul(u64::from(per_mille)).div_ceil(1000);
+        let rank = total.saturating_mul(ppm).div_ceil(1_000_000);
         let mut seen = 0u64;
         for v in self.latency.iter_recorded() {
             seen += v.count_since_last_iteration();

@@ -4,6 +4,7 @@
 
 pub mod load;
 pub mod pgbench;
+pub mod plot;
 pub mod profile;
 pub mod scenarios;
 
@@ -78,6 +79,10 @@ pub struct BenchArgs {
     /// Instances of every service; the load and the services balance over them.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=4))]
     pub replicas: u16,
+    /// Where to write the latency distribution as an SVG plot [default:
+    /// .kuajing/bench/<scenario>[-<rate>].svg].
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
 }
 
 fn fmt_x100(v: u64) -> String {
@@ -200,11 +205,22 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         }
         _ => ("none".to_owned(), "none".to_owned()),
     };
-    println!(
+    let line = format!(
         "scenario={scenario}{mode} ops_per_s={ops} p50_ms={} p99_ms={} pgbench_tps={tps} ratio={ratio}",
         ms(p50),
         ms(p99)
     );
+    let plot = args.plot.clone().unwrap_or_else(|| {
+        let rate = args.rate.map(|r| format!("-{r}")).unwrap_or_default();
+        PathBuf::from(format!(".kuajing/bench/{scenario}{rate}.svg"))
+    });
+    if let Some(dir) = plot.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("--plot: {}", dir.display()))?;
+    }
+    std::fs::write(&plot, plot::svg(&report, &line))
+        .with_context(|| format!("--plot: {}", plot.display()))?;
+    println!("plot       {} (latency by percentile)", plot.display());
+    println!("{line}");
     Ok(())
 }
 

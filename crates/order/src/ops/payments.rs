@@ -30,6 +30,7 @@ use uuid::Uuid;
 
 use super::events::{self, Event};
 use super::invalid::Invalid;
+use super::payment_writes::{self, Lease};
 use super::peers::found;
 use super::pricing::{self, amount_of, money};
 use super::{Ctx, ORDER_PAYMENT_IN_PROGRESS, actor, store};
@@ -107,84 +108,6 @@ pub async fn load(conn: &mut PgConnection, ctx: &Ctx, id: Uuid) -> Result<Stored
         created: r.try_get("created_at").map_err(internal)?,
     })
 }
-
-/// What a write of the payment does with its driver's lease.
-#[derive(Clone, Copy, Debug)]
-pub enum Lease {
-    /// Keeps it, extended by the saga lease.
-    Keep,
-    /// Gives it back with the write; the recovery loop may take the payment from then.
-    GiveBack(DateTime<Utc>),
-}
-
-/// Writes the payment if `lease` still holds it, keeping or giving back the lease as
-/// `then` says (one statement either way); false when lost.
-pub async fn persist(
-    conn: &mut PgConnection,
-    ctx: &Ctx,
-    p: &mut Payment,
-    lease: Uuid,
-    failure_domain: &str,
-    then: Lease,
-) -> Result<bool, Status> {
-    let now = ctx.now();
-    p.update_time = Some(time::to_proto(now));
-    let id = Uuid::try_parse(&p.payment_id).map_err(internal)?;
-    let (until, give_back) = match then {
-        Lease::Keep => (now + ctx.settings.saga_lease, false),
-        Lease::GiveBack(at) => (at, true),
-    };
-    let n = sqlx::query(
-        "UPDATE payments SET state = $3, doc = $4, updated_at = $5, lease_until = $6, failure_domain = $7,
-             lease_owner = CASE WHEN $8 THEN NULL ELSE lease_owner END
-         WHERE payment_id = $1 AND lease_owner = $2",
-    )
-    .bind(id)
-    .bind(lease)
-    .bind(i16::try_from(p.state).unwrap_or(0))
-    .bind(p.encode_to_vec())
-    .bind(now)
-    .bind(until)
-    .bind(failure_domain)
-    .bind(give_back)
-    .execute(conn)
-    .await
-    .map_err(internal)?
-    .rows_affected();
-    let state = PaymentState::try_from(p.state).unwrap_or_default();
-    if n == 1 && matches!(state, PaymentState::Succeeded | PaymentState::Failed) {
-        OUTCOMES.add(
-            1,
-            &[
-                ("state", state.as_str_name()),
-                ("failure_domain", failure_domain),
-            ],
-        );
-        if let Some(created) = p.create_time.as_ref().and_then(time::from_proto) {
-            let took = (now - created).num_milliseconds();
-            DURATION.record(
-                u64::try_from(took).unwrap_or(0),
-                &[("state", state.as_str_name())],
-            );
-        }
-    }
-    Ok(n == 1)
-}
-
-/// Payment sagas ended, by final state (SUCCEEDED or FAILED, i.e. compensated) and the
-/// domain of the failure that ended them (a metric; the write that ends a payment holds
-/// its lease, so each payment is counted once).
-static OUTCOMES: kuajing_platform::metrics::Tally = kuajing_platform::metrics::Tally::new(
-    "kuajing.order.saga.outcomes",
-    "payment sagas ended, by final state and failure domain",
-);
-
-/// Payment sagas ended, by how long they took from PayOrders to SUCCEEDED or FAILED.
-static DURATION: kuajing_platform::metrics::Spread = kuajing_platform::metrics::Spread::new(
-    "kuajing.order.saga.duration",
-    "ms",
-    "payment sagas ended, by time from PayOrders to their final state",
-);
 
 /// Takes the lease of an unfinished payment whose lease lapsed; false if someone has it.
 pub async fn acquire(ctx: &Ctx, id: Uuid, lease: Uuid) -> Result<bool, Status> {
@@ -751,7 +674,7 @@ pub async fn pay(
     };
     let marked = (first, payment.steps[first].clone());
     saga::start(&mut payment.steps[first], time::to_proto(now));
-    if !persist(&mut tx, ctx, &mut payment, lease, "", Lease::Keep).await? {
+    if !payment_writes::persist(&mut tx, ctx, &mut payment, lease, "", Lease::Keep).await? {
         return Err(internal("lost the lease of a new payment"));
     }
     tx.commit().await.map_err(internal)?;

@@ -9,7 +9,7 @@ use kuajing_proto::order::v1::{PaymentState, PaymentStepKind, PaymentStepState};
 use tonic::Status;
 use uuid::Uuid;
 
-use super::{Ctx, payments};
+use super::{Ctx, payment_writes, payments};
 use crate::domain::saga::{self, Recovery};
 
 /// Payments taken over per sweep.
@@ -57,13 +57,13 @@ pub async fn sweep(ctx: &Ctx) -> Result<usize, Status> {
             });
             super::saga::give_up(&mut stored.payment, !pin_done);
             let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
-            if !payments::persist(
+            if !payment_writes::persist(
                 &mut conn,
                 ctx,
                 &mut stored.payment,
                 lease,
                 &stored.failure_domain,
-                payments::Lease::Keep,
+                payment_writes::Lease::Keep,
             )
             .await?
             {

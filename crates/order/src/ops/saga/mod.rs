@@ -24,7 +24,8 @@ use uuid::Uuid;
 
 use super::events::{self, Event};
 use super::faults::{self, Faults, Point};
-use super::payments::{self, Lease, Pin, code_name};
+use super::payment_writes::{self, Lease};
+use super::payments::{self, Pin, code_name};
 use super::peers;
 use super::pricing;
 use super::{Ctx, actor, store};
@@ -282,7 +283,7 @@ impl Driver<'_> {
     /// Saves the payment under the lease, keeping or giving it back; false when lost.
     async fn save_then(&mut self, then: Lease) -> Result<bool, Status> {
         let mut conn = self.ctx.svc.pool.acquire().await.map_err(internal)?;
-        let ok = payments::persist(
+        let ok = payment_writes::persist(
             &mut conn,
             self.ctx,
             &mut self.p,
@@ -609,7 +610,9 @@ impl Driver<'_> {
         self.p.state = PaymentState::Failed as i32;
         self.p.complete_time = Some(time::to_proto(now));
         let then = Lease::GiveBack(now);
-        if !payments::persist(&mut tx, ctx, &mut self.p, self.lease, &self.domain, then).await? {
+        if !payment_writes::persist(&mut tx, ctx, &mut self.p, self.lease, &self.domain, then)
+            .await?
+        {
             return Ok(false);
         }
         tx.commit().await.map_err(internal)?;

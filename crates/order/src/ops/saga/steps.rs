@@ -40,10 +40,10 @@ use crate::ops::events::{self, Event};
 /// to the buyer by itself. Far beyond any order's own timeline (shipping window, automatic
 /// receipt, refunds), which captures or releases it long before.
 pub const ESCROW_LIFETIME: chrono::Duration = chrono::Duration::days(180);
-use crate::ops::payments;
 use crate::ops::peers;
 use crate::ops::pricing::{amount_of, money};
 use crate::ops::{INSUFFICIENT_FUNDS, actor, store};
+use crate::ops::{payment_writes, payments};
 use crate::rpc;
 use kuajing_platform::outbound::is_transient as transient;
 
@@ -463,8 +463,10 @@ impl Driver<'_> {
         }
         self.touch(i, PaymentStepState::Succeeded);
         self.mark_next();
-        let keep = payments::Lease::Keep;
-        if !payments::persist(&mut tx, ctx, &mut self.p, self.lease, &self.domain, keep).await? {
+        let keep = payment_writes::Lease::Keep;
+        if !payment_writes::persist(&mut tx, ctx, &mut self.p, self.lease, &self.domain, keep)
+            .await?
+        {
             return Ok(Outcome::Lost);
         }
         tx.commit().await.map_err(internal)?;
