@@ -13,7 +13,7 @@ pub mod marketplace;
 pub mod modification;
 pub mod payment_links;
 pub mod payment_methods;
-pub mod payment_writes;
+pub mod payment_record;
 pub mod payments;
 pub mod peers;
 pub mod pricing;

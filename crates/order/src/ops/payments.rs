@@ -4,7 +4,6 @@
 //! up to the call's budget, else reports it IN_PROGRESS.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
@@ -22,7 +21,7 @@ use kuajing_proto::order::v1::{
 };
 use prost::Message;
 use rust_decimal::Decimal;
-use sqlx::{PgConnection, Row};
+use sqlx::Row;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 use tracing::Instrument as _;
@@ -30,7 +29,7 @@ use uuid::Uuid;
 
 use super::events::{self, Event};
 use super::invalid::Invalid;
-use super::payment_writes::{self, Lease};
+use super::payment_record::{self, Lease, Pin, Stored, code_name, load};
 use super::peers::found;
 use super::pricing::{self, amount_of, money};
 use super::{Ctx, ORDER_PAYMENT_IN_PROGRESS, actor, store};
@@ -52,120 +51,12 @@ pub const PAYMENT_AMOUNT_CHANGED: &str = "PAYMENT_AMOUNT_CHANGED";
 /// Most orders in one payment (contract).
 pub const MAX_ORDERS: usize = 50;
 
-/// A payment PIN: kept in memory for the one step that needs it, never printed.
-#[derive(Clone)]
-pub struct Pin(String);
-
-impl Pin {
-    /// The digits, for identity.VerifyPaymentPin only.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Pin {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Pin(******)")
-    }
-}
-
 /// The PayOrders request hash: the request without its PIN (a hash of six digits would be
 /// a PIN hash anyone could reverse).
 fn request_hash(req: &PayOrdersRequest) -> [u8; 32] {
     let mut without = req.clone();
     without.payment_pin.clear();
     idempotency::request_hash("PayOrders", &without)
-}
-
-/// Decodes a stored payment.
-pub fn decode(doc: &[u8]) -> Result<Payment, Status> {
-    Payment::decode(doc).map_err(internal)
-}
-
-/// A payment and what is kept beside it.
-pub struct Stored {
-    /// The document.
-    pub payment: Payment,
-    /// The domain of the failure's ErrorInfo.
-    pub failure_domain: String,
-    /// When it was created.
-    pub created: DateTime<Utc>,
-}
-
-/// Loads a payment; NOT_FOUND if there is none.
-pub async fn load(conn: &mut PgConnection, ctx: &Ctx, id: Uuid) -> Result<Stored, Status> {
-    let r =
-        sqlx::query("SELECT doc, failure_domain, created_at FROM payments WHERE payment_id = $1")
-            .bind(id)
-            .fetch_optional(conn)
-            .await
-            .map_err(internal)?
-            .ok_or_else(|| ctx.errors().not_found("payment", id.to_string()))?;
-    let doc: Vec<u8> = r.try_get("doc").map_err(internal)?;
-    Ok(Stored {
-        payment: decode(&doc)?,
-        failure_domain: r.try_get("failure_domain").map_err(internal)?,
-        created: r.try_get("created_at").map_err(internal)?,
-    })
-}
-
-/// Takes the lease of an unfinished payment whose lease lapsed; false if someone has it.
-pub async fn acquire(ctx: &Ctx, id: Uuid, lease: Uuid) -> Result<bool, Status> {
-    let now = ctx.now();
-    let n = sqlx::query(concat!(
-        "UPDATE payments SET lease_owner = $2, lease_until = $3
-         WHERE payment_id = $1 AND ",
-        crate::unfinished_payment_states!(),
-        " AND (lease_until IS NULL OR lease_until < $4)"
-    ))
-    .bind(id)
-    .bind(lease)
-    .bind(now + ctx.settings.saga_lease)
-    .bind(now)
-    .execute(&ctx.svc.pool)
-    .await
-    .map_err(internal)?
-    .rows_affected();
-    Ok(n == 1)
-}
-
-/// Extends the lease `lease` holds on a payment by a lease's length from now; false when
-/// it holds it no more.
-pub async fn renew(ctx: &Ctx, id: Uuid, lease: Uuid) -> Result<bool, Status> {
-    let n = sqlx::query(
-        "UPDATE payments SET lease_until = $3 WHERE payment_id = $1 AND lease_owner = $2",
-    )
-    .bind(id)
-    .bind(lease)
-    .bind(ctx.now() + ctx.settings.saga_lease)
-    .execute(&ctx.svc.pool)
-    .await
-    .map_err(internal)?
-    .rows_affected();
-    Ok(n == 1)
-}
-
-/// The canonical name of a gRPC code ("FAILED_PRECONDITION").
-pub fn code_name(code: Code) -> &'static str {
-    match code {
-        Code::Ok => "OK",
-        Code::Cancelled => "CANCELLED",
-        Code::Unknown => "UNKNOWN",
-        Code::InvalidArgument => "INVALID_ARGUMENT",
-        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
-        Code::NotFound => "NOT_FOUND",
-        Code::AlreadyExists => "ALREADY_EXISTS",
-        Code::PermissionDenied => "PERMISSION_DENIED",
-        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
-        Code::FailedPrecondition => "FAILED_PRECONDITION",
-        Code::Aborted => "ABORTED",
-        Code::OutOfRange => "OUT_OF_RANGE",
-        Code::Unimplemented => "UNIMPLEMENTED",
-        Code::Internal => "INTERNAL",
-        Code::Unavailable => "UNAVAILABLE",
-        Code::DataLoss => "DATA_LOSS",
-        Code::Unauthenticated => "UNAUTHENTICATED",
-    }
 }
 
 fn code_of(name: &str) -> Code {
@@ -411,7 +302,7 @@ fn validate(ctx: &Ctx, req: &PayOrdersRequest) -> Result<Input, Status> {
         mandate_id,
         fx_source,
         expected,
-        pin: Pin(req.payment_pin.clone()),
+        pin: Pin::new(req.payment_pin.clone()),
     })
 }
 
@@ -674,7 +565,7 @@ pub async fn pay(
     };
     let marked = (first, payment.steps[first].clone());
     saga::start(&mut payment.steps[first], time::to_proto(now));
-    if !payment_writes::persist(&mut tx, ctx, &mut payment, lease, "", Lease::Keep).await? {
+    if !payment_record::persist(&mut tx, ctx, &mut payment, lease, "", Lease::Keep).await? {
         return Err(internal("lost the lease of a new payment"));
     }
     tx.commit().await.map_err(internal)?;
@@ -728,12 +619,4 @@ pub fn check_payable(ctx: &Ctx, o: &Order) -> Result<(), Status> {
     status::next(super::status_of(o), facts, Action::StartPayment)
         .map(|_| ())
         .map_err(|i| ctx.illegal(&o.order_id, i))
-}
-
-/// The metadata of a failure as a map (for `PaymentFailure`).
-pub fn md(pairs: &[(&str, String)]) -> HashMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), v.clone()))
-        .collect()
 }

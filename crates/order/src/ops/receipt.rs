@@ -26,7 +26,7 @@ use super::events::{self, Event};
 use super::peers::found;
 use super::pricing::{amount_of, money};
 use super::wallet_ops::{self, Kind, Op};
-use super::{Ctx, actor, payments, replayed, store};
+use super::{Ctx, actor, payment_record, replayed, store};
 use crate::domain::fees;
 use crate::domain::status::{self, Action, Facts};
 use crate::ownership::{self, Need, Who};
@@ -71,7 +71,7 @@ pub async fn capture_request(
         return Err(internal("escrow of a non-marketplace order"));
     };
     let payment_id = Uuid::try_parse(&m.payment_id).map_err(internal)?;
-    let payment = payments::load(conn, ctx, payment_id).await?.payment;
+    let payment = payment_record::load(conn, ctx, payment_id).await?.payment;
     let settlement: Currency = payment.settlement_currency_code.parse().map_err(internal)?;
     let item = payment
         .items

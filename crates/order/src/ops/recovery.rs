@@ -9,7 +9,7 @@ use kuajing_proto::order::v1::{PaymentState, PaymentStepKind, PaymentStepState};
 use tonic::Status;
 use uuid::Uuid;
 
-use super::{Ctx, payment_writes, payments};
+use super::{Ctx, payment_record};
 use crate::domain::saga::{self, Recovery};
 
 /// Payments taken over per sweep.
@@ -32,13 +32,13 @@ pub async fn sweep(ctx: &Ctx) -> Result<usize, Status> {
     let mut taken = 0;
     for id in due {
         let lease = Uuid::now_v7();
-        if !payments::acquire(ctx, id, lease).await? {
+        if !payment_record::acquire(ctx, id, lease).await? {
             continue;
         }
         taken += 1;
         let mut stored = {
             let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
-            payments::load(&mut conn, ctx, id).await?
+            payment_record::load(&mut conn, ctx, id).await?
         };
         let state =
             PaymentState::try_from(stored.payment.state).unwrap_or(PaymentState::Unspecified);
@@ -57,13 +57,13 @@ pub async fn sweep(ctx: &Ctx) -> Result<usize, Status> {
             });
             super::saga::give_up(&mut stored.payment, !pin_done);
             let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
-            if !payment_writes::persist(
+            if !payment_record::persist(
                 &mut conn,
                 ctx,
                 &mut stored.payment,
                 lease,
                 &stored.failure_domain,
-                payment_writes::Lease::Keep,
+                payment_record::Lease::Keep,
             )
             .await?
             {

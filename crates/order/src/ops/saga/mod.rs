@@ -24,8 +24,7 @@ use uuid::Uuid;
 
 use super::events::{self, Event};
 use super::faults::{self, Faults, Point};
-use super::payment_writes::{self, Lease};
-use super::payments::{self, Pin, code_name};
+use super::payment_record::{self, Lease, Pin, code_name};
 use super::peers;
 use super::pricing;
 use super::{Ctx, actor, store};
@@ -160,7 +159,7 @@ async fn renewing(
     let renew = async {
         loop {
             tokio::time::sleep(every).await;
-            match payments::renew(ctx, payment_id, lease).await {
+            match payment_record::renew(ctx, payment_id, lease).await {
                 Ok(true) => {}
                 Ok(false) => return,
                 // The database did not answer: try again next round; the lease has time.
@@ -216,7 +215,7 @@ pub async fn drive(
         Some(b) => (b.payment, String::new(), b.orders, Some(b.marked)),
         None => {
             let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
-            let stored = payments::load(&mut conn, ctx, payment_id).await?;
+            let stored = payment_record::load(&mut conn, ctx, payment_id).await?;
             let mut orders = HashMap::new();
             for item in &stored.payment.items {
                 let id = Uuid::try_parse(&item.order_id).map_err(internal)?;
@@ -283,7 +282,7 @@ impl Driver<'_> {
     /// Saves the payment under the lease, keeping or giving it back; false when lost.
     async fn save_then(&mut self, then: Lease) -> Result<bool, Status> {
         let mut conn = self.ctx.svc.pool.acquire().await.map_err(internal)?;
-        let ok = payment_writes::persist(
+        let ok = payment_record::persist(
             &mut conn,
             self.ctx,
             &mut self.p,
@@ -610,7 +609,7 @@ impl Driver<'_> {
         self.p.state = PaymentState::Failed as i32;
         self.p.complete_time = Some(time::to_proto(now));
         let then = Lease::GiveBack(now);
-        if !payment_writes::persist(&mut tx, ctx, &mut self.p, self.lease, &self.domain, then)
+        if !payment_record::persist(&mut tx, ctx, &mut self.p, self.lease, &self.domain, then)
             .await?
         {
             return Ok(false);

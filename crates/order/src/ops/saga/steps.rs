@@ -40,10 +40,10 @@ use crate::ops::events::{self, Event};
 /// to the buyer by itself. Far beyond any order's own timeline (shipping window, automatic
 /// receipt, refunds), which captures or releases it long before.
 pub const ESCROW_LIFETIME: chrono::Duration = chrono::Duration::days(180);
+use crate::ops::payment_record;
 use crate::ops::peers;
 use crate::ops::pricing::{amount_of, money};
 use crate::ops::{INSUFFICIENT_FUNDS, actor, store};
-use crate::ops::{payment_writes, payments};
 use crate::rpc;
 use kuajing_platform::outbound::is_transient as transient;
 
@@ -154,7 +154,7 @@ impl Driver<'_> {
         if decision.outcome == DecisionOutcome::Approved as i32 {
             return Ok(Outcome::Succeeded(decision.decision_id, apply));
         }
-        let md = payments::md(&[
+        let md = payment_record::md(&[
             ("order_id", self.p.steps[i].order_id.clone()),
             ("decision_id", decision.decision_id.clone()),
             ("decision_reason", decision.reason.clone()),
@@ -204,7 +204,7 @@ impl Driver<'_> {
                 "the wallet is {currency} {} short",
                 money(currency, shortfall).amount
             ),
-            payments::md(&[
+            payment_record::md(&[
                 ("currency_code", currency.code().to_owned()),
                 ("shortfall", money(currency, shortfall).amount),
             ]),
@@ -321,7 +321,7 @@ impl Driver<'_> {
                     Code::FailedPrecondition,
                     QUOTE_EXPIRED,
                     "the fx quote expired before it was executed; pay again with a new request_id",
-                    payments::md(&[("quote_id", summary.quote_id.clone())]),
+                    payment_record::md(&[("quote_id", summary.quote_id.clone())]),
                     ctx.errors().0,
                 ),
                 Apply::None,
@@ -427,7 +427,7 @@ impl Driver<'_> {
                         Code::Aborted,
                         "ORDER_CHANGED",
                         "an order changed while it was being paid",
-                        payments::md(&[("order_id", item.order_id.clone())]),
+                        payment_record::md(&[("order_id", item.order_id.clone())]),
                         ctx.errors().0,
                     ),
                     Apply::None,
@@ -463,8 +463,8 @@ impl Driver<'_> {
         }
         self.touch(i, PaymentStepState::Succeeded);
         self.mark_next();
-        let keep = payment_writes::Lease::Keep;
-        if !payment_writes::persist(&mut tx, ctx, &mut self.p, self.lease, &self.domain, keep)
+        let keep = payment_record::Lease::Keep;
+        if !payment_record::persist(&mut tx, ctx, &mut self.p, self.lease, &self.domain, keep)
             .await?
         {
             return Ok(Outcome::Lost);
