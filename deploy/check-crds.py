@@ -10,6 +10,8 @@ platform fits them; writes every other object to OUT for kubernetes-validate.
 - the Pooler serves a Cluster of the overlay, in transaction mode, with prepared
   statements carried (max_prepared_statements > 0: the services prepare statements);
 - every migrate init container reads the direct URL (migrate-url), never the pooler's;
+- every container of a service pod mounts the operator's CA certificate (and only it) to
+  verify the database server (sslmode=verify-full);
 - sizing at the largest scale the HPAs allow: every service pod's pool fits one pooler
   instance's max_client_conn, and every pooler's server connections, the migrations' and
   a reserve fit the Cluster's max_connections.
@@ -30,6 +32,24 @@ RESERVED = 20
 def fail(message):
     print(f"check-crds: {message}", file=sys.stderr)
     sys.exit(1)
+
+
+def check_server_verified(name, pod, ca_secret):
+    """Every container of a service pod (the migrate init container too) can verify the
+    database server: the operator's CA certificate is mounted, and only it (the same
+    Secret holds the CA's private key)."""
+    ca_volumes = {v["name"] for v in pod.get("volumes", [])
+                  if v.get("secret", {}).get("secretName") == ca_secret}
+    if not ca_volumes:
+        fail(f"{name}: does not mount {ca_secret}, which its sslmode=verify-full URLs need")
+    for v in pod["volumes"]:
+        if v["name"] in ca_volumes:
+            keys = [i["key"] for i in v["secret"].get("items", [])]
+            if keys != ["ca.crt"]:
+                fail(f"{name}: mounts {keys or 'every key'} of {ca_secret}; only ca.crt (never the CA's key)")
+    for c in pod.get("initContainers", []) + pod["containers"]:
+        if not any(m["name"] in ca_volumes for m in c.get("volumeMounts", [])):
+            fail(f"{name}: container {c['name']} cannot verify the database server ({ca_secret} not mounted)")
 
 
 def main(rendered, out):
@@ -72,8 +92,10 @@ def main(rendered, out):
     config = next((d for d in rest if d.get("kind") == "ConfigMap" and d["metadata"]["name"] == "kuajing-config"), {})
     pool = int(config.get("data", {}).get("KJ_DB_MAX_CONNECTIONS", "8"))
     clients = 0
+    ca_secret = f"{cluster['metadata']['name']}-ca"
     for dep in deployments:
         name = dep["metadata"]["name"]
+        check_server_verified(name, dep["spec"]["template"]["spec"], ca_secret)
         for init in dep["spec"]["template"]["spec"].get("initContainers", []):
             for env in init.get("env", []):
                 if env["name"] == "KJ_DATABASE_URL":

@@ -4,6 +4,7 @@ mod access;
 mod authorization;
 mod bad_input;
 mod browser;
+mod database_tls;
 mod edge_api;
 mod foundation;
 mod fx;

@@ -274,7 +274,7 @@ impl Cluster {
     }
 
     /// As root, gives `path` to the postgres user (the server refuses to run as root).
-    fn hand_over(&self, path: &Path) -> anyhow::Result<()> {
+    pub fn hand_over(&self, path: &Path) -> anyhow::Result<()> {
         if !self.as_postgres_user {
             return Ok(());
         }
