@@ -310,13 +310,14 @@ impl Processes {
         self.procs.get(&(name_of(name)?, 0))?.child.id()
     }
 
-    /// Resident memory of `name` in bytes (Linux).
-    pub fn rss_bytes(&self, name: &str) -> Option<u64> {
+    /// A memory figure of `name`'s first instance in bytes, by its `/proc/<pid>/status`
+    /// field (`VmRSS` resident now, `VmHWM` its peak; Linux).
+    pub fn memory_bytes(&self, name: &str, field: &str) -> Option<u64> {
         let pid = self.pid(name)?;
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
         let kb: u64 = status
             .lines()
-            .find(|l| l.starts_with("VmRSS:"))?
+            .find(|l| l.strip_prefix(field).is_some_and(|r| r.starts_with(':')))?
             .split_whitespace()
             .nth(1)?
             .parse()

@@ -21,6 +21,7 @@ use crate::parties::{Buyer, Reach, Supplier};
 use crate::procs::{Processes, default_bin_dir};
 use kuajing_proto::edge::v1::edge_service_client::EdgeServiceClient;
 use kuajing_proto::fx::v1::fx_service_client::FxServiceClient;
+use kuajing_proto::identity::v1::identity_service_client::IdentityServiceClient;
 use kuajing_proto::wallet::v1::wallet_service_client::WalletServiceClient;
 use load::Report;
 
@@ -38,6 +39,9 @@ pub enum Scenario {
     /// A person's GetWallet through edge (bearer token), measured beside the same read
     /// straight at the wallet service.
     Read,
+    /// identity Login with a password (as edge calls it), `--clients` at once over 16
+    /// accounts: what a burst of sign-ins costs identity, in memory above all.
+    Login,
 }
 
 /// Options of `kuajing bench`.
@@ -164,10 +168,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     for note in &notes {
         println!("{note}");
     }
-    for (name, bytes) in &rss {
+    for (name, now, peak) in &rss {
         println!(
-            "rss        kuajing-{name:<14} {} MiB",
-            bytes / (1024 * 1024)
+            "rss        kuajing-{name:<14} {} MiB (peak {} MiB)",
+            now / (1024 * 1024),
+            peak / (1024 * 1024)
         );
     }
     if report.error_count() > 0 {
@@ -227,7 +232,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
 /// What one run measured.
 struct Measured {
     report: Report,
-    rss: Vec<(String, u64)>,
+    /// Each service's resident memory at the end and at its peak (bytes).
+    rss: Vec<(String, u64, u64)>,
     /// Lines printed before the summary (e.g. the direct read beside edge's).
     notes: Vec<String>,
 }
@@ -398,12 +404,29 @@ async fn measure(
                 (report, profile)
             }
             Scenario::Checkout => checkout(&reach, &procs, args, &probe, &mut notes).await?,
+            Scenario::Login => {
+                let mut names = Vec::new();
+                for _ in 0..16 {
+                    let name = format!("bench{}", &crate::parties::rid()[24..]);
+                    reach.register(crate::parties::personal(&name)).await?;
+                    names.push(name);
+                }
+                let op = Arc::new(scenarios::Logins {
+                    client: IdentityServiceClient::new(reach.channel("identity", "edge")?),
+                    names: Arc::new(names),
+                });
+                drive(op, args, &probe).await
+            }
         };
         let (report, profile) = report;
         notes.extend(profile);
         let rss = crate::procs::SERVICES
             .iter()
-            .filter_map(|n| procs.rss_bytes(n).map(|b| ((*n).to_owned(), b)))
+            .filter_map(|n| {
+                let now = procs.memory_bytes(n, "VmRSS")?;
+                let peak = procs.memory_bytes(n, "VmHWM")?;
+                Some(((*n).to_owned(), now, peak))
+            })
             .collect();
         anyhow::Ok(Measured { report, rss, notes })
     }

@@ -18,7 +18,9 @@ use kuajing_proto::wallet::v1::{GetWalletRequest, get_wallet_request};
 
 use super::load::Op;
 pub use crate::parties::{Authed, channel};
-use crate::parties::{Buyer, PIN, Reach, acting, bearer, money, rid};
+use crate::parties::{Buyer, PASSWORD, PIN, Reach, acting, bearer, money, rid};
+use kuajing_proto::identity::v1 as idp;
+use kuajing_proto::identity::v1::identity_service_client::IdentityServiceClient;
 
 /// Opens `n` wallets (each for a person of its own) and funds each with `amount` of
 /// `currency` through the bank adapter, with the shared fixtures.
@@ -228,6 +230,33 @@ impl Op for Checkouts {
         self.client
             .clone()
             .pay_orders(req)
+            .await
+            .map(drop)
+            .map_err(|s| s.code())
+    }
+}
+
+/// `login`: a person signs in with its password (identity Login, as edge calls it): one
+/// argon2 hash each, the costliest thing identity does for memory and CPU.
+pub struct Logins {
+    /// identity, as edge.
+    pub client: IdentityServiceClient<Authed>,
+    /// The member names signing in (password [`PASSWORD`]).
+    pub names: Arc<Vec<String>>,
+}
+
+impl Op for Logins {
+    async fn run(&self, n: u64) -> Result<(), tonic::Code> {
+        let name = &self.names[party(n, self.names.len())];
+        self.client
+            .clone()
+            .login(idp::LoginRequest {
+                request_id: rid(),
+                identifier: name.clone(),
+                password: PASSWORD.to_owned(),
+                client_ip: String::new(),
+                user_agent: String::new(),
+            })
             .await
             .map(drop)
             .map_err(|s| s.code())
