@@ -118,9 +118,19 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         let sync: String = sqlx::query_scalar("SHOW synchronous_commit")
             .fetch_one(&mut conn)
             .await?;
+        let max: String = sqlx::query_scalar("SHOW max_connections")
+            .fetch_one(&mut conn)
+            .await?;
         conn.close().await?;
-        format!("fsync={fsync} synchronous_commit={sync}")
+        (
+            format!("fsync={fsync} synchronous_commit={sync}"),
+            max.parse::<u32>().unwrap_or(100),
+        )
     };
+    let (settings, max_connections) = settings;
+    // pgbench opens a connection per client: past about half the server's connections (the
+    // platform's pools hold the rest while it runs), the baseline runs with fewer.
+    let pgbench_clients = args.clients.clamp(1, (max_connections / 2).max(1));
     println!("postgres   {settings} (the same for the platform and pgbench)");
     let db = format!("kjbench_{}", std::process::id());
     exec(&admin, format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).await?;
@@ -153,8 +163,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             database: pg_db.clone(),
         };
         let tps = tokio::task::spawn_blocking(move || {
-            pgbench::init(&target, args.clients.max(1))?;
-            pgbench::run(&target, args.clients, args.seconds)
+            pgbench::init(&target, pgbench_clients)?;
+            pgbench::run(&target, pgbench_clients, args.seconds)
         })
         .await?;
         exec(
@@ -167,6 +177,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
 
     for note in &notes {
         println!("{note}");
+    }
+    if baseline.is_some() && pgbench_clients != args.clients {
+        println!(
+            "pgbench    {pgbench_clients} clients, not {}: the server allows {max_connections} connections",
+            args.clients
+        );
     }
     for (name, now, peak) in &rss {
         println!(

@@ -25,7 +25,7 @@ use uuid::Uuid;
 use super::events::{self, Event};
 use super::peers::found;
 use super::pricing::{amount_of, money};
-use super::wallet_ops::{self, Kind, Op};
+use super::wallet_ops::{self, Answer, Kind, Op};
 use super::{Ctx, actor, payment_record, replayed, store};
 use crate::domain::fees;
 use crate::domain::status::{self, Action, Facts};
@@ -262,7 +262,7 @@ pub async fn confirm(
     )
     .await?;
     if let Some(id) = op
-        && let Err(e) = wallet_ops::execute(ctx, id).await
+        && let Err(e) = wallet_ops::execute(ctx, id, &Effects).await
     {
         tracing::warn!(order_id = %order_id, error = %e.message(), "wallet operation left for the retry loop");
     }
@@ -326,7 +326,7 @@ pub async fn auto_confirm_due(ctx: &Ctx) -> Result<usize, Status> {
         tx.commit().await.map_err(internal)?;
         done += 1;
         if let Some(op) = op
-            && let Err(e) = wallet_ops::execute(ctx, op).await
+            && let Err(e) = wallet_ops::execute(ctx, op, &Effects).await
         {
             tracing::warn!(order_id = %id, error = %e.message(), "wallet operation left for the retry loop");
         }
@@ -383,4 +383,44 @@ pub async fn captured(
     .related("hold_id", hold_id);
     events::append(tx, &o, event, now).await?;
     Ok(())
+}
+
+/// What the wallet's answers to receipt's operations (the escrow capture, the export
+/// service fee) mean for the order.
+pub struct Effects;
+
+impl wallet_ops::Effects for Effects {
+    async fn completed(
+        &self,
+        tx: &mut PgConnection,
+        ctx: &Ctx,
+        op: &Op,
+        answer: Answer,
+        now: DateTime<Utc>,
+    ) -> Result<(), Status> {
+        match (op.kind, answer) {
+            (Kind::Capture, Answer::Hold(hold)) => captured(tx, ctx, op.order_id, &hold, now).await,
+            (Kind::Fee, Answer::Fee(entry, arrears)) => {
+                fee_charged(tx, ctx, op.order_id, &entry, arrears, now).await
+            }
+            _ => Err(wallet_ops::unfit()),
+        }
+    }
+
+    async fn refused(
+        &self,
+        _tx: &mut PgConnection,
+        _ctx: &Ctx,
+        op: &Op,
+        refusal: &Status,
+        _now: DateTime<Utc>,
+    ) -> Result<(), Status> {
+        // Nothing was pending on the order: the money stays where it is, for an operator.
+        let what = match op.kind {
+            Kind::Fee => "a fee charge was refused",
+            _ => "an escrow capture was refused",
+        };
+        tracing::error!(order_id = %op.order_id, reason = %super::peers::reason(refusal), "{what}");
+        Ok(())
+    }
 }

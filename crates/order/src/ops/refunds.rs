@@ -29,7 +29,7 @@ use super::fields;
 use super::invalid::Invalid;
 use super::pricing::{self, amount_of, money};
 use super::receipt::{self, facts};
-use super::wallet_ops::{self, Caller, Kind, Op};
+use super::wallet_ops::{self, Answer, Caller, Kind, Op};
 use super::{Ctx, INSUFFICIENT_FUNDS, actor, peers, replayed, store};
 use crate::domain::refund::{self, ApprovalRefusal};
 use crate::domain::status::{self, Action, Illegal, RefundEnd};
@@ -547,7 +547,7 @@ async fn finish(
     op: Uuid,
     req: &ResolveRefundRequest,
 ) -> Result<ResolveRefundResponse, Status> {
-    match wallet_ops::execute(ctx, op).await {
+    match wallet_ops::execute(ctx, op, &Effects).await {
         Ok(()) => {}
         Err(s) if peers::reason(&s) == INSUFFICIENT_FUNDS => {
             return Err(ctx.refuse(
@@ -635,4 +635,48 @@ pub async fn unapprove(
     r.resolve_time = None;
     r.resolution_note = format!("approval failed: {}", peers::reason(refusal));
     store::save(tx, &mut o, now).await
+}
+
+/// What the wallet's answers to a refund's operations (the escrow release or capture, the
+/// refund transfer) mean for the refund and its order.
+pub struct Effects;
+
+impl wallet_ops::Effects for Effects {
+    async fn completed(
+        &self,
+        tx: &mut PgConnection,
+        ctx: &Ctx,
+        op: &Op,
+        answer: Answer,
+        now: DateTime<Utc>,
+    ) -> Result<(), Status> {
+        let (Some(refund_id), Answer::Hold(id) | Answer::Transfer(id)) = (op.refund_id, answer)
+        else {
+            return Err(wallet_ops::unfit());
+        };
+        let (refund, order) = settle(tx, ctx, op, refund_id, &id, now).await?;
+        if let Some(c) = &op.caller {
+            let req = ResolveRefundRequest::decode(c.request.as_slice()).map_err(internal)?;
+            let resp = ResolveRefundResponse {
+                refund: Some(refund),
+                order: Some(order),
+            };
+            wallet_ops::record(tx, ctx, c, &req, &resp).await?;
+        }
+        Ok(())
+    }
+
+    async fn refused(
+        &self,
+        tx: &mut PgConnection,
+        ctx: &Ctx,
+        op: &Op,
+        refusal: &Status,
+        now: DateTime<Utc>,
+    ) -> Result<(), Status> {
+        match op.refund_id {
+            Some(refund_id) => unapprove(tx, ctx, op.order_id, refund_id, refusal, now).await,
+            None => Ok(()),
+        }
+    }
 }

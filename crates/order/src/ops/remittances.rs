@@ -26,7 +26,7 @@ use super::invalid::{Invalid, invalid};
 use super::peers::{self, found};
 use super::pricing::{self, amount_of, money};
 use super::receipt::{self, facts};
-use super::wallet_ops::{self, Caller, Kind, Op};
+use super::wallet_ops::{self, Answer, Caller, Kind, Op};
 use super::{CURRENCY_MISMATCH, Ctx, actor, replayed, store};
 use crate::domain::drafting::{self, ShipBy};
 use crate::domain::fees;
@@ -236,7 +236,7 @@ async fn finish(
     op: Uuid,
     req: &LinkRemittanceToOrderRequest,
 ) -> Result<LinkRemittanceToOrderResponse, Status> {
-    match wallet_ops::execute(ctx, op).await {
+    match wallet_ops::execute(ctx, op, &Effects).await {
         Ok(()) => {}
         Err(s)
             if matches!(
@@ -345,4 +345,45 @@ pub async fn apply(
     .related("remittance_id", &link.remittance_id);
     events::append(tx, &o, event, now).await?;
     Ok((o, allocation))
+}
+
+/// What the wallet's answer to a remittance link means for the order.
+pub struct Effects;
+
+impl wallet_ops::Effects for Effects {
+    async fn completed(
+        &self,
+        tx: &mut PgConnection,
+        ctx: &Ctx,
+        op: &Op,
+        answer: Answer,
+        now: DateTime<Utc>,
+    ) -> Result<(), Status> {
+        let (Kind::Link, Answer::Link(link)) = (op.kind, answer) else {
+            return Err(wallet_ops::unfit());
+        };
+        let (order, allocation) = apply(tx, ctx, op, &link, now).await?;
+        if let Some(c) = &op.caller {
+            let req =
+                LinkRemittanceToOrderRequest::decode(c.request.as_slice()).map_err(internal)?;
+            let resp = LinkRemittanceToOrderResponse {
+                order: Some(order),
+                allocation: Some(allocation),
+            };
+            wallet_ops::record(tx, ctx, c, &req, &resp).await?;
+        }
+        Ok(())
+    }
+
+    async fn refused(
+        &self,
+        _tx: &mut PgConnection,
+        _ctx: &Ctx,
+        _op: &Op,
+        _refusal: &Status,
+        _now: DateTime<Utc>,
+    ) -> Result<(), Status> {
+        // Nothing was applied before the wallet linked it: nothing to undo.
+        Ok(())
+    }
 }

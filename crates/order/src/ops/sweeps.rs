@@ -4,7 +4,8 @@
 //! (due times are compared with the service clock, so tests move the clock, not wait). The
 //! task ends when the service's pool closes (shutdown).
 
-use super::{Ctx, confirmation, receipt, recovery, wallet_ops};
+use super::wallet_ops;
+use super::{Ctx, confirmation, receipt, recovery, refunds, remittances};
 
 /// Starts the loops.
 pub fn spawn(ctx: Ctx) {
@@ -45,7 +46,51 @@ pub async fn sweep(ctx: &Ctx) {
     if open() {
         log(
             "finished wallet operations",
-            wallet_ops::retry_due(ctx).await,
+            wallet_ops::retry_due(ctx, &ByKind).await,
         );
+    }
+}
+
+/// The effects of a due wallet operation, by what asked for it: a refund's, a remittance
+/// link's, else receipt's (the escrow capture or the export service fee).
+struct ByKind;
+
+impl wallet_ops::Effects for ByKind {
+    async fn completed(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        ctx: &Ctx,
+        op: &wallet_ops::Op,
+        answer: wallet_ops::Answer,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), tonic::Status> {
+        if op.refund_id.is_some() {
+            refunds::Effects.completed(tx, ctx, op, answer, now).await
+        } else if op.kind == wallet_ops::Kind::Link {
+            remittances::Effects
+                .completed(tx, ctx, op, answer, now)
+                .await
+        } else {
+            receipt::Effects.completed(tx, ctx, op, answer, now).await
+        }
+    }
+
+    async fn refused(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        ctx: &Ctx,
+        op: &wallet_ops::Op,
+        refusal: &tonic::Status,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), tonic::Status> {
+        if op.refund_id.is_some() {
+            refunds::Effects.refused(tx, ctx, op, refusal, now).await
+        } else if op.kind == wallet_ops::Kind::Link {
+            remittances::Effects
+                .refused(tx, ctx, op, refusal, now)
+                .await
+        } else {
+            receipt::Effects.refused(tx, ctx, op, refusal, now).await
+        }
     }
 }

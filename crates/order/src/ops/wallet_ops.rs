@@ -11,10 +11,6 @@
 use chrono::{DateTime, Utc};
 use kuajing_platform::error::internal;
 use kuajing_platform::idempotency;
-use kuajing_proto::order::v1::{
-    LinkRemittanceToOrderRequest, LinkRemittanceToOrderResponse, ResolveRefundRequest,
-    ResolveRefundResponse,
-};
 use kuajing_proto::types::Money;
 use kuajing_proto::wallet::v1::wallet_service_client::WalletServiceClient;
 use kuajing_proto::wallet::v1::{
@@ -27,8 +23,8 @@ use sqlx::{PgConnection, Row};
 use tonic::Status;
 use uuid::Uuid;
 
+use super::Ctx;
 use super::peers;
-use super::{Ctx, receipt, refunds, remittances};
 use crate::rpc;
 use kuajing_platform::outbound::is_transient as transient;
 
@@ -289,10 +285,41 @@ async fn call(ctx: &Ctx, op: &Op) -> Result<Answer, Status> {
     }
 }
 
-/// Sends an operation to the wallet and applies the answer. Ok when done (now or
-/// before); the wallet's refusal when refused (its pending decision undone); UNAVAILABLE
-/// when the wallet did not answer (left for the background loop).
-pub async fn execute(ctx: &Ctx, id: Uuid) -> Result<(), Status> {
+/// What the wallet's answer to an operation means for the order, applied in the
+/// transaction that marks the operation done or refused. The module that asks for an
+/// operation (receipt, refunds, remittances) implements it, so this outbox depends on
+/// none of them; the background loop is handed one that dispatches by kind.
+pub trait Effects: Sync {
+    /// The wallet did it: record what it did.
+    fn completed(
+        &self,
+        tx: &mut PgConnection,
+        ctx: &Ctx,
+        op: &Op,
+        answer: Answer,
+        now: DateTime<Utc>,
+    ) -> impl std::future::Future<Output = Result<(), Status>> + Send;
+
+    /// The wallet refused for good: undo the decision's pending part.
+    fn refused(
+        &self,
+        tx: &mut PgConnection,
+        ctx: &Ctx,
+        op: &Op,
+        refusal: &Status,
+        now: DateTime<Utc>,
+    ) -> impl std::future::Future<Output = Result<(), Status>> + Send;
+}
+
+/// The error for an answer that is not the one an operation's kind expects.
+pub fn unfit() -> Status {
+    internal("a wallet answer that does not fit its operation")
+}
+
+/// Sends an operation to the wallet and applies the answer through `effects`. Ok when
+/// done (now or before); the wallet's refusal when refused (its pending decision undone);
+/// UNAVAILABLE when the wallet did not answer (left for the background loop).
+pub async fn execute(ctx: &Ctx, id: Uuid, effects: &impl Effects) -> Result<(), Status> {
     let row = sqlx::query("SELECT * FROM wallet_operations WHERE operation_id = $1")
         .bind(id)
         .fetch_optional(&ctx.svc.pool)
@@ -322,7 +349,7 @@ pub async fn execute(ctx: &Ctx, id: Uuid) -> Result<(), Status> {
                 Answer::Hold(h) | Answer::Transfer(h) | Answer::Fee(h, _) => h.clone(),
                 Answer::Link(l) => l.remittance_link_id.clone(),
             };
-            complete(&mut tx, ctx, &op, a, now).await?;
+            effects.completed(&mut tx, ctx, &op, a, now).await?;
             sqlx::query("UPDATE wallet_operations SET state = $2, result_id = $3, updated_at = $4 WHERE operation_id = $1")
                 .bind(id)
                 .bind(DONE)
@@ -351,7 +378,7 @@ pub async fn execute(ctx: &Ctx, id: Uuid) -> Result<(), Status> {
         }
         Err(s) => {
             tracing::warn!(operation_id = %id, reason = %peers::reason(&s), "the wallet refused an operation");
-            undo(&mut tx, ctx, &op, &s, now).await?;
+            effects.refused(&mut tx, ctx, &op, &s, now).await?;
             sqlx::query(
                 "UPDATE wallet_operations SET state = $2, last_error = $3, caller_request_id = NULL, updated_at = $4
                  WHERE operation_id = $1",
@@ -369,80 +396,9 @@ pub async fn execute(ctx: &Ctx, id: Uuid) -> Result<(), Status> {
     }
 }
 
-async fn complete(
-    tx: &mut PgConnection,
-    ctx: &Ctx,
-    op: &Op,
-    answer: Answer,
-    now: DateTime<Utc>,
-) -> Result<(), Status> {
-    match (op.kind, op.refund_id, answer) {
-        (Kind::Capture, None, Answer::Hold(hold)) => {
-            receipt::captured(tx, ctx, op.order_id, &hold, now).await
-        }
-        (_, Some(refund_id), Answer::Hold(id) | Answer::Transfer(id)) => {
-            let (refund, order) = refunds::settle(tx, ctx, op, refund_id, &id, now).await?;
-            if let Some(c) = &op.caller {
-                let req = ResolveRefundRequest::decode(c.request.as_slice()).map_err(internal)?;
-                record(
-                    tx,
-                    ctx,
-                    c,
-                    &req,
-                    &ResolveRefundResponse {
-                        refund: Some(refund),
-                        order: Some(order),
-                    },
-                )
-                .await?;
-            }
-            Ok(())
-        }
-        (Kind::Fee, None, Answer::Fee(entry, arrears)) => {
-            receipt::fee_charged(tx, ctx, op.order_id, &entry, arrears, now).await
-        }
-        (Kind::Link, _, Answer::Link(link)) => {
-            let (order, allocation) = remittances::apply(tx, ctx, op, &link, now).await?;
-            if let Some(c) = &op.caller {
-                let req =
-                    LinkRemittanceToOrderRequest::decode(c.request.as_slice()).map_err(internal)?;
-                let resp = LinkRemittanceToOrderResponse {
-                    order: Some(order),
-                    allocation: Some(allocation),
-                };
-                record(tx, ctx, c, &req, &resp).await?;
-            }
-            Ok(())
-        }
-        _ => Err(internal("a wallet answer that does not fit its operation")),
-    }
-}
-
-async fn undo(
-    tx: &mut PgConnection,
-    ctx: &Ctx,
-    op: &Op,
-    refusal: &Status,
-    now: DateTime<Utc>,
-) -> Result<(), Status> {
-    match (op.kind, op.refund_id) {
-        (_, Some(refund_id)) => {
-            refunds::unapprove(tx, ctx, op.order_id, refund_id, refusal, now).await
-        }
-        (Kind::Capture, None) => {
-            tracing::error!(order_id = %op.order_id, reason = %peers::reason(refusal), "an escrow capture was refused");
-            Ok(())
-        }
-        (Kind::Fee, None) => {
-            tracing::error!(order_id = %op.order_id, reason = %peers::reason(refusal), "a fee charge was refused");
-            Ok(())
-        }
-        _ => Ok(()),
-    }
-}
-
-/// Records the asking RPC's answer with the completion.
-async fn record<Req: Message, Resp: Message + Default>(
+/// Records the asking RPC's answer with the completion (for an [`Effects`] whose
+/// operation an RPC asked for).
+pub async fn record<Req: Message, Resp: Message + Default>(
     tx: &mut PgConnection,
     ctx: &Ctx,
     caller: &Caller,
@@ -488,15 +444,15 @@ pub async fn claim_due(
     .await
 }
 
-/// Sends every pending operation whose next attempt is due (and this sweeper claimed);
-/// returns how many finished.
-pub async fn retry_due(ctx: &Ctx) -> Result<usize, Status> {
+/// Sends every pending operation whose next attempt is due (and this sweeper claimed),
+/// applying each answer through `effects`; returns how many finished.
+pub async fn retry_due(ctx: &Ctx, effects: &impl Effects) -> Result<usize, Status> {
     let due = claim_due(&ctx.svc.pool, ctx.now(), 50)
         .await
         .map_err(internal)?;
     let mut done = 0;
     for id in due {
-        if execute(ctx, id).await.is_ok() {
+        if execute(ctx, id, effects).await.is_ok() {
             done += 1;
         }
     }
