@@ -256,13 +256,7 @@ async fn sign_up_at_identity(tp: &TestPlatform, who: Signup<'_>) -> Person {
     .await
     .expect("ConfirmContact (identity)");
     let tokens = id
-        .login(idp::LoginRequest {
-            request_id: rid(),
-            identifier: name.clone(),
-            password: PASSWORD.to_owned(),
-            client_ip: String::new(),
-            user_agent: String::new(),
-        })
+        .login(kuajing::parties::login_request(&name, PASSWORD))
         .await
         .expect("Login (identity)")
         .into_inner()

@@ -131,13 +131,10 @@ async fn every_key_rotates_under_load_with_no_failed_call() -> anyhow::Result<()
 /// A session's tokens through identity, as edge gets them.
 async fn session(tp: &TestPlatform, member_name: &str) -> anyhow::Result<idp::TokenPair> {
     tp.identity()
-        .login(idp::LoginRequest {
-            request_id: uuid::Uuid::now_v7().to_string(),
-            identifier: member_name.to_owned(),
-            password: kuajing::parties::PASSWORD.to_owned(),
-            client_ip: String::new(),
-            user_agent: String::new(),
-        })
+        .login(kuajing::parties::login_request(
+            member_name,
+            kuajing::parties::PASSWORD,
+        ))
         .await?
         .into_inner()
         .tokens

@@ -280,13 +280,7 @@ impl Reach {
     pub async fn sign_in_with(&self, member_name: &str, password: &str) -> anyhow::Result<String> {
         Ok(self
             .identity("edge")?
-            .login(idp::LoginRequest {
-                request_id: rid(),
-                identifier: member_name.to_owned(),
-                password: password.to_owned(),
-                client_ip: String::new(),
-                user_agent: String::new(),
-            })
+            .login(login_request(member_name, password))
             .await?
             .into_inner()
             .tokens
@@ -684,6 +678,18 @@ pub struct Buyer {
     pub mandate_id: String,
     /// A signed-in session's access token (15 minutes by default).
     pub access_token: String,
+}
+
+/// identity Login for `identifier` (a member name, email or mobile) with `password`, as
+/// edge asks it (a fresh request id; no client address or agent).
+pub fn login_request(identifier: &str, password: &str) -> idp::LoginRequest {
+    idp::LoginRequest {
+        request_id: rid(),
+        identifier: identifier.to_owned(),
+        password: password.to_owned(),
+        client_ip: String::new(),
+        user_agent: String::new(),
+    }
 }
 
 /// A personal buyer's registration in Singapore, with password [`PASSWORD`].

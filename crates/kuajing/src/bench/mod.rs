@@ -118,19 +118,26 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         let sync: String = sqlx::query_scalar("SHOW synchronous_commit")
             .fetch_one(&mut conn)
             .await?;
-        let max: String = sqlx::query_scalar("SHOW max_connections")
-            .fetch_one(&mut conn)
-            .await?;
+        // What ordinary roles may open (reserved_connections is Postgres 16's).
+        let open: i32 = sqlx::query_scalar(
+            "SELECT current_setting('max_connections')::int
+                  - current_setting('superuser_reserved_connections')::int
+                  - COALESCE(current_setting('reserved_connections', true)::int, 0)",
+        )
+        .fetch_one(&mut conn)
+        .await?;
         conn.close().await?;
         (
             format!("fsync={fsync} synchronous_commit={sync}"),
-            max.parse::<u32>().unwrap_or(100),
+            u32::try_from(open).unwrap_or(0),
         )
     };
-    let (settings, max_connections) = settings;
-    // pgbench opens a connection per client: past about half the server's connections (the
-    // platform's pools hold the rest while it runs), the baseline runs with fewer.
-    let pgbench_clients = args.clients.clamp(1, (max_connections / 2).max(1));
+    let (settings, open_connections) = settings;
+    // pgbench opens a connection per client (and runs after the platform stopped): past
+    // what the server allows, less a margin for anyone else, the baseline runs with fewer.
+    let pgbench_clients = args
+        .clients
+        .clamp(1, open_connections.saturating_sub(5).max(1));
     println!("postgres   {settings} (the same for the platform and pgbench)");
     let db = format!("kjbench_{}", std::process::id());
     exec(&admin, format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).await?;
@@ -180,7 +187,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     if baseline.is_some() && pgbench_clients != args.clients {
         println!(
-            "pgbench    {pgbench_clients} clients, not {}: the server allows {max_connections} connections",
+            "pgbench    {pgbench_clients} clients, not {}: the server allows {open_connections} connections",
             args.clients
         );
     }
@@ -235,12 +242,16 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         let rate = args.rate.map(|r| format!("-{r}")).unwrap_or_default();
         PathBuf::from(format!(".kuajing/bench/{scenario}{rate}.svg"))
     });
-    if let Some(dir) = plot.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("--plot: {}", dir.display()))?;
+    // The run's result is printed whatever becomes of the plot.
+    let written = plot
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .map_or(Ok(()), std::fs::create_dir_all)
+        .and_then(|()| std::fs::write(&plot, plot::svg(&report, &line)));
+    match written {
+        Ok(()) => println!("plot       {} (latency by percentile)", plot.display()),
+        Err(e) => println!("plot       not written to {}: {e}", plot.display()),
     }
-    std::fs::write(&plot, plot::svg(&report, &line))
-        .with_context(|| format!("--plot: {}", plot.display()))?;
-    println!("plot       {} (latency by percentile)", plot.display());
     println!("{line}");
     Ok(())
 }

@@ -47,8 +47,12 @@ fn round_up(v: u64) -> u64 {
     }
 }
 
+/// A latency label: microseconds below a millisecond, else milliseconds with a tenth below
+/// ten (the grid's steps are a fifth of a round number, so labels never repeat).
 fn ms_label(us: u64) -> String {
-    if us >= 10_000 || us.is_multiple_of(1000) {
+    if (1..1000).contains(&us) {
+        format!("{us} µs")
+    } else if us >= 10_000 || us.is_multiple_of(1000) {
         format!("{} ms", us / 1000)
     } else {
         format!("{}.{} ms", us / 1000, (us % 1000) / 100)
@@ -148,6 +152,9 @@ mod tests {
         assert_eq!(round_up(1), 1);
         assert_eq!(round_up(130_001), 200_000);
         assert_eq!(round_up(400_000), 500_000);
+        assert_eq!(ms_label(40), "40 µs");
+        assert_eq!(ms_label(1_600), "1.6 ms");
+        assert_eq!(ms_label(40_000), "40 ms");
     }
 
     #[test]
@@ -185,6 +192,9 @@ mod tests {
             slowest,
             "the line ends at the slowest sample"
         );
-        assert!(ys[0] > ys[STEPS as usize], "the median is below p90");
+        assert!(
+            ys[0] > ys[STEPS as usize],
+            "the fastest sample is below p90"
+        );
     }
 }

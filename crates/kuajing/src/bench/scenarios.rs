@@ -18,8 +18,7 @@ use kuajing_proto::wallet::v1::{GetWalletRequest, get_wallet_request};
 
 use super::load::Op;
 pub use crate::parties::{Authed, channel};
-use crate::parties::{Buyer, PASSWORD, PIN, Reach, acting, bearer, money, rid};
-use kuajing_proto::identity::v1 as idp;
+use crate::parties::{Buyer, PASSWORD, PIN, Reach, acting, bearer, login_request, money, rid};
 use kuajing_proto::identity::v1::identity_service_client::IdentityServiceClient;
 
 /// Opens `n` wallets (each for a person of its own) and funds each with `amount` of
@@ -250,13 +249,7 @@ impl Op for Logins {
         let name = &self.names[party(n, self.names.len())];
         self.client
             .clone()
-            .login(idp::LoginRequest {
-                request_id: rid(),
-                identifier: name.clone(),
-                password: PASSWORD.to_owned(),
-                client_ip: String::new(),
-                user_agent: String::new(),
-            })
+            .login(login_request(name, PASSWORD))
             .await
             .map(drop)
             .map_err(|s| s.code())

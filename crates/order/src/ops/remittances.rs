@@ -105,7 +105,7 @@ pub async fn link(
     );
     {
         let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
-        if let Some(op) = wallet_ops::pending_for(&mut conn, request_id).await? {
+        if let Some(op) = wallet_ops::pending_for(&mut conn, METHOD, request_id).await? {
             drop(conn);
             return finish(ctx, op, &req).await;
         }

@@ -177,16 +177,20 @@ fn op_of(r: &sqlx::postgres::PgRow) -> Result<(Op, i16), Status> {
     ))
 }
 
-/// The pending operation an RPC asked for earlier, if any.
+/// The pending operation the RPC `method` asked for earlier under `request_id`, if any (a
+/// request id another RPC used is not this one's).
 pub async fn pending_for(
     conn: &mut PgConnection,
+    method: &str,
     request_id: Uuid,
 ) -> Result<Option<Uuid>, Status> {
     sqlx::query_scalar(
-        "SELECT operation_id FROM wallet_operations WHERE caller_request_id = $1 AND state = $2",
+        "SELECT operation_id FROM wallet_operations
+         WHERE caller_request_id = $1 AND state = $2 AND caller_method = $3",
     )
     .bind(request_id)
     .bind(PENDING)
+    .bind(method)
     .fetch_optional(conn)
     .await
     .map_err(internal)
