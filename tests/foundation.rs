@@ -415,7 +415,8 @@ async fn status_of(tp: &TestPlatform, name: &str, service: &str) -> i32 {
 }
 
 /// Health tells the truth about the database: a service that cannot reach it answers
-/// NOT_SERVING (Kubernetes stops routing to it) until it answers again, then SERVING.
+/// NOT_SERVING (Kubernetes stops routing to it) until it answers again, then SERVING; its
+/// RPCs meanwhile answer UNAVAILABLE / DATABASE_UNAVAILABLE.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_service_whose_database_is_gone_answers_not_serving_until_it_is_back()
 -> anyhow::Result<()> {
@@ -445,6 +446,19 @@ async fn a_service_whose_database_is_gone_answers_not_serving_until_it_is_back()
     assert!(
         wait_for(ServingStatus::NotServing).await,
         "NOT_SERVING while the database is gone"
+    );
+    // A call meanwhile is told to come back (UNAVAILABLE, which clients retry), not that
+    // the service has a bug (INTERNAL).
+    let err = tp
+        .wallet()
+        .list_ledger_accounts(kuajing_proto::wallet::v1::ListLedgerAccountsRequest::default())
+        .await
+        .expect_err("the database is gone");
+    assert_eq!(err.code(), tonic::Code::Unavailable, "{err:?}");
+    let info = tonic_types::StatusExt::get_details_error_info(&err).expect("ErrorInfo");
+    assert_eq!(
+        (info.reason.as_str(), info.domain.as_str()),
+        (kuajing_platform::error::DATABASE_UNAVAILABLE, "kuajing")
     );
     cable.mend();
     assert!(

@@ -164,7 +164,7 @@ pub fn client_deadline() -> Status {
 }
 
 /// INTERNAL: a bug (logged, never detailed to the client).
-pub fn internal(cause: impl std::fmt::Display) -> Status {
+pub fn internal(cause: impl std::fmt::Display + 'static) -> Status {
     kuajing_platform::error::internal(cause)
 }
 

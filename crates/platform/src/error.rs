@@ -6,6 +6,8 @@
 //!   UPPER_SNAKE reason; state-machine refusals add a `PreconditionFailure`.
 //! - `NOT_FOUND` carries `ResourceInfo`.
 //! - `INTERNAL` means a bug: the cause is logged, the client sees only a generic message.
+//! - `UNAVAILABLE` / `DATABASE_UNAVAILABLE` (domain `kuajing`, the platform's own, whatever
+//!   the service) means the service's database did not answer: repeat the request.
 //!
 //! Messages never contain secrets, passwords, codes or tokens.
 
@@ -123,8 +125,49 @@ impl ErrorDomain {
     }
 }
 
+/// Reason: the service's database did not answer (down, failing over, or every
+/// connection busy past the pool's wait). A read may simply be repeated; a write's outcome
+/// is unknown, and its repeat with the same request_id answers it exactly once.
+pub const DATABASE_UNAVAILABLE: &str = "DATABASE_UNAVAILABLE";
+
+/// The domain of failures the platform answers the same way in every service.
+pub const PLATFORM: ErrorDomain = ErrorDomain("kuajing");
+
+/// True for a database failure that says the database did not answer, not that the
+/// statement was wrong: no connection (refused, broken, TLS, or a peer not speaking the
+/// protocol, as a cut connection's stand-in does), the pool's wait ran out or the pool
+/// closed, or the server shutting down, starting or out of connections (SQLSTATE classes
+/// 08 and 57P, and 53300).
+pub fn is_unreachable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(d) => d
+            .code()
+            .is_some_and(|c| c.starts_with("08") || c.starts_with("57P") || c == "53300"),
+        _ => false,
+    }
+}
+
 /// `INTERNAL` for an unexpected failure: logs the cause, tells the client nothing of it.
-pub fn internal(cause: impl std::fmt::Display) -> Status {
+/// A database that did not answer is no bug: that answers `UNAVAILABLE` /
+/// [`DATABASE_UNAVAILABLE`] (every service passes its database errors through here), so
+/// clients and load balancers retry instead of giving up.
+pub fn internal<E: std::fmt::Display + 'static>(cause: E) -> Status {
+    if let Some(e) = (&cause as &dyn std::any::Any).downcast_ref::<sqlx::Error>()
+        && is_unreachable(e)
+    {
+        tracing::warn!(error = %cause, "the database did not answer");
+        return PLATFORM.refuse(
+            Code::Unavailable,
+            DATABASE_UNAVAILABLE,
+            "the database did not answer; repeat the request with the same request_id",
+        );
+    }
     tracing::error!(error = %cause, "internal error");
     Status::internal("internal error")
 }
@@ -376,6 +419,23 @@ pub fn invalid_field(field: impl Into<String>, description: impl Into<String>) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_database_that_did_not_answer_is_unavailable_and_anything_else_internal() {
+        for e in [
+            sqlx::Error::PoolTimedOut,
+            sqlx::Error::PoolClosed,
+            sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionReset)),
+        ] {
+            let s = internal(e);
+            assert_eq!(s.code(), Code::Unavailable);
+            let info = s.get_details_error_info().expect("ErrorInfo");
+            assert_eq!(info.reason, DATABASE_UNAVAILABLE);
+            assert_eq!(info.domain, "kuajing");
+        }
+        assert_eq!(internal(sqlx::Error::RowNotFound).code(), Code::Internal);
+        assert_eq!(internal("a bug").code(), Code::Internal);
+    }
 
     const D: ErrorDomain = ErrorDomain("test.kuajing");
 
