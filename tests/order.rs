@@ -3380,9 +3380,9 @@ async fn boleto_takes_at_most_usd_3000_a_month_per_buyer() -> anyhow::Result<()>
     // allowed), then not a cent more.
     let earlier = draft_ta(&tp, boleto("2000.00", "maria@compras.example")).await?;
     draft_ta(&tp, boleto("1000.00", "Maria@Compras.example")).await?;
-    let err = draft_ta(&tp, boleto("1.00", "maria@compras.example"))
+    let err = draft_ta(&tp, boleto("0.01", "maria@compras.example"))
         .await
-        .expect_err("over the month");
+        .expect_err("a cent over the month");
     refused(
         &err,
         Code::FailedPrecondition,
