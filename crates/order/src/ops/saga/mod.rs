@@ -51,6 +51,13 @@ enum Flow {
     Stop,
 }
 
+/// What a fault plan injects at a checkpoint.
+enum Injected {
+    Nothing,
+    Delay(std::time::Duration),
+    Fail,
+}
+
 /// What a step wrote into the payment.
 enum Apply {
     None,
@@ -381,6 +388,30 @@ impl Driver<'_> {
         }
     }
 
+    /// Consults the payment's fault plan (a test hook; off in production) at `point` of a
+    /// step: a halt stops this driver here for good, as a crash would; a delay or a
+    /// failure is the caller's to apply, since what a failure means depends on the point.
+    async fn checkpoint(
+        &mut self,
+        kind: PaymentStepKind,
+        idx: Option<usize>,
+        point: Point,
+    ) -> Result<Injected, Status> {
+        Ok(match self.faults.at(self.ctx, kind, idx, point).await? {
+            Some(faults::Action::Halt) => faults::halt().await,
+            Some(faults::Action::Delay(d)) => Injected::Delay(d),
+            Some(faults::Action::Fail) => Injected::Fail,
+            None => Injected::Nothing,
+        })
+    }
+
+    /// An injected failure after the point of no return: nothing is compensated, so the
+    /// payment is left for recovery as after a transient failure.
+    async fn pause_injected(&mut self, i: usize) -> Result<Flow, Status> {
+        self.pause(i, &Status::unavailable(faults::FAULT_INJECTED))
+            .await
+    }
+
     async fn forward(&mut self, i: usize) -> Result<Flow, Status> {
         let kind = kind_of(&self.p, i);
         let idx = self.item_index(i);
@@ -395,27 +426,17 @@ impl Driver<'_> {
                 return Ok(Flow::Stop);
             }
         }
-        let mut slow = None;
-        match self
-            .faults
-            .at(self.ctx, kind, idx, Point::BeforeCall)
-            .await?
-        {
-            Some(faults::Action::Delay(d)) => slow = Some(d),
-            Some(faults::Action::Halt) => faults::halt().await,
-            Some(faults::Action::Fail) if past => {
-                return self
-                    .pause(i, &Status::unavailable(faults::FAULT_INJECTED))
-                    .await;
-            }
-            Some(faults::Action::Fail) => {
+        let slow = match self.checkpoint(kind, idx, Point::BeforeCall).await? {
+            Injected::Delay(d) => Some(d),
+            Injected::Fail if past => return self.pause_injected(i).await,
+            Injected::Fail => {
                 // Nothing was sent: the step failed for sure.
                 self.touch(i, PaymentStepState::Failed);
                 self.fail_with(i, injected());
                 return self.saved_flow().await;
             }
-            None => {}
-        }
+            Injected::Nothing => None,
+        };
         let (ctx, lease) = (self.ctx, self.lease);
         let payment_id = Uuid::try_parse(&self.p.payment_id).map_err(internal)?;
         let step = async {
@@ -466,37 +487,22 @@ impl Driver<'_> {
                 // MARK_ORDERS_PAID: recorded in its own transaction; faults after it can
                 // only delay the rest.
                 for point in [Point::AfterCall, Point::AfterStep] {
-                    match self.faults.at(self.ctx, kind, idx, point).await? {
-                        Some(faults::Action::Halt) => faults::halt().await,
-                        Some(faults::Action::Fail) => {
-                            return self
-                                .pause(i, &Status::unavailable(faults::FAULT_INJECTED))
-                                .await;
-                        }
-                        Some(faults::Action::Delay(_)) | None => {}
+                    if let Injected::Fail = self.checkpoint(kind, idx, point).await? {
+                        return self.pause_injected(i).await;
                     }
                 }
                 Ok(Flow::Continue)
             }
             Outcome::Succeeded(result_id, apply) => {
-                match self
-                    .faults
-                    .at(self.ctx, kind, idx, Point::AfterCall)
-                    .await?
-                {
-                    Some(faults::Action::Halt) => faults::halt().await,
-                    Some(faults::Action::Fail) if past => {
-                        return self
-                            .pause(i, &Status::unavailable(faults::FAULT_INJECTED))
-                            .await;
-                    }
-                    Some(faults::Action::Fail) => {
+                match self.checkpoint(kind, idx, Point::AfterCall).await? {
+                    Injected::Fail if past => return self.pause_injected(i).await,
+                    Injected::Fail => {
                         // The other service did it, but the answer is "lost": the step stays
                         // IN_PROGRESS (outcome unknown) and the payment compensates.
                         self.fail_with(i, injected());
                         return self.saved_flow().await;
                     }
-                    Some(faults::Action::Delay(_)) | None => {}
+                    Injected::Delay(_) | Injected::Nothing => {}
                 }
                 self.record(i, result_id, apply);
                 self.touch(i, PaymentStepState::Succeeded);
@@ -504,22 +510,14 @@ impl Driver<'_> {
                 if !self.save().await? {
                     return Ok(Flow::Stop);
                 }
-                match self
-                    .faults
-                    .at(self.ctx, kind, idx, Point::AfterStep)
-                    .await?
-                {
-                    Some(faults::Action::Halt) => faults::halt().await,
-                    Some(faults::Action::Fail) if past => {
-                        self.pause(i, &Status::unavailable(faults::FAULT_INJECTED))
-                            .await
-                    }
-                    Some(faults::Action::Fail) => {
+                match self.checkpoint(kind, idx, Point::AfterStep).await? {
+                    Injected::Fail if past => self.pause_injected(i).await,
+                    Injected::Fail => {
                         self.unmark();
                         self.fail_with(i, injected());
                         self.saved_flow().await
                     }
-                    Some(faults::Action::Delay(_)) | None => Ok(Flow::Continue),
+                    Injected::Delay(_) | Injected::Nothing => Ok(Flow::Continue),
                 }
             }
         }
