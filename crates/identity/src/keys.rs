@@ -240,7 +240,7 @@ async fn ensure(
                 activated_at: row.activated_at.unwrap_or(now),
             },
             _ => {
-                store::withdraw_next(&mut tx, now).await?;
+                store::withdraw_next(&mut tx, None, now).await?;
                 store::retire_signing(&mut tx, now, now + access_ttl + RELOAD_LAG).await?;
                 if rows.iter().any(|r| r.kid == key.kid()) {
                     store::activate(&mut tx, key.kid(), now).await?;
@@ -259,7 +259,7 @@ async fn ensure(
         // The configured next key is published (its public part only); any other waiting
         // next key is withdrawn.
         if let Some(next) = &config.next {
-            store::withdraw_next_except(&mut tx, next.kid(), now).await?;
+            store::withdraw_next(&mut tx, Some(next.kid()), now).await?;
             let listed = store::all(&mut tx).await?;
             if !listed.iter().any(|r| r.kid == next.kid()) {
                 let mut row = generated_row(next, "NEXT", now);
@@ -273,7 +273,7 @@ async fn ensure(
             }
         } else {
             // A rotation given up (next= removed): its key is no longer published.
-            store::withdraw_next(&mut tx, now).await?;
+            store::withdraw_next(&mut tx, None, now).await?;
         }
         current
     } else {

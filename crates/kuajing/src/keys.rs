@@ -138,14 +138,12 @@ pub fn rotate(dir: &Path, step: Step) -> anyhow::Result<String> {
                 dir.display()
             );
             // A key nobody trusts yet would be refused everywhere.
-            let trusted = read_trust(dir)?.text();
+            let trusted = read_trust(dir)?;
             let pending = ring_of(&next)?;
             for name in pending.names() {
                 let public = pending.public_key(name).context("a next key")?;
-                let mut alone = Trust::default();
-                alone.add(name, public);
                 anyhow::ensure!(
-                    trusted.split(',').any(|entry| entry == alone.text()),
+                    trusted.trusts(name, &public),
                     "the next key of {name} is not in {}: run the `trust` step first",
                     dir.join(TRUST).display()
                 );

@@ -115,6 +115,11 @@ impl Trust {
         }
     }
 
+    /// Whether `key` is trusted for `caller`.
+    pub fn trusts(&self, caller: &str, key: &VerifyingKey) -> bool {
+        self.0.get(caller).is_some_and(|keys| keys.contains(key))
+    }
+
     /// `name=key,...` as [`Trust::parse`] reads it.
     pub fn text(&self) -> String {
         self.0

@@ -290,6 +290,18 @@ impl FieldViolations {
         }
     }
 
+    /// An optional enum field: `default` when unset (0), a violation when the value is
+    /// unknown (answered with `default` so validation can go on).
+    pub fn enum_or<E: TryFrom<i32>>(&mut self, field: &str, value: i32, default: E) -> E {
+        if value == 0 {
+            return default;
+        }
+        E::try_from(value).unwrap_or_else(|_| {
+            self.add(field, format!("unknown value {value}"));
+            default
+        })
+    }
+
     /// True when nothing was recorded.
     pub fn is_empty(&self) -> bool {
         self.violations.is_empty()

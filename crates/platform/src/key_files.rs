@@ -54,15 +54,16 @@ pub fn replace_file(path: &Path, text: &str) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("cannot replace {}: {e}", path.display()))
 }
 
-/// The raw contents of the two files.
-type Contents = (Vec<u8>, Vec<u8>);
-
 impl KeyFiles {
     fn paths(&self) -> Vec<PathBuf> {
         vec![self.key.clone(), self.trust.clone()]
     }
 
-    fn parse(&self, (key, trust): &Contents) -> anyhow::Result<([u8; 32], Trust)> {
+    /// The key and the trusted keys from the files' contents, in [`Self::paths`]' order.
+    fn parse(&self, contents: &[Vec<u8>]) -> anyhow::Result<([u8; 32], Trust)> {
+        let [key, trust] = contents else {
+            anyhow::bail!("two files expected");
+        };
         let seed = parse_seed(&String::from_utf8_lossy(key))
             .map_err(|e| anyhow::anyhow!("{}: {e}", self.key.display()))?;
         let trust = Trust::parse(&String::from_utf8_lossy(trust))
@@ -79,10 +80,7 @@ impl KeyFiles {
         every: Duration,
     ) -> anyhow::Result<(Arc<ServiceKeys>, tokio::task::JoinHandle<()>)> {
         let in_force = read_all(&self.paths())?;
-        let (seed, trust) = match in_force.as_slice() {
-            [key, trust] => self.parse(&(key.clone(), trust.clone()))?,
-            _ => anyhow::bail!("two files expected"),
-        };
+        let (seed, trust) = self.parse(&in_force)?;
         let keys = Arc::new(ServiceKeys::new(name, seed, trust));
         let watcher = self.watch(keys.clone(), in_force, every);
         Ok((keys, watcher))
@@ -96,10 +94,7 @@ impl KeyFiles {
     ) -> tokio::task::JoinHandle<()> {
         let files = self.clone();
         on_change(self.paths(), in_force, every, move |contents| {
-            let parsed = match contents.as_slice() {
-                [key, trust] => files.parse(&(key.clone(), trust.clone())),
-                _ => Err(anyhow::anyhow!("two files expected")),
-            };
+            let parsed = files.parse(&contents);
             let keys = keys.clone();
             async move {
                 let (seed, trust) = parsed?;

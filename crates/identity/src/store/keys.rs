@@ -122,29 +122,19 @@ pub async fn activate(conn: &mut PgConnection, kid: &str, now: DateTime<Utc>) ->
     Ok(())
 }
 
-/// Withdraws unused next keys (a configured key replaces generated rotation).
-pub async fn withdraw_next(conn: &mut PgConnection, now: DateTime<Utc>) -> sqlx::Result<()> {
-    sqlx::query(
-        "UPDATE signing_keys SET state = 'RETIRED', retired_at = $1, not_after = $1 WHERE state = 'NEXT'",
-    )
-    .bind(now)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-/// Withdraws waiting next keys other than `kid`.
-pub async fn withdraw_next_except(
+/// Withdraws waiting next keys, all but `keep` when given (a configured key replaces
+/// generated rotation; a configured next key stays published).
+pub async fn withdraw_next(
     conn: &mut PgConnection,
-    kid: &str,
+    keep: Option<&str>,
     now: DateTime<Utc>,
 ) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE signing_keys SET state = 'RETIRED', retired_at = $1, not_after = $1
-         WHERE state = 'NEXT' AND kid <> $2",
+         WHERE state = 'NEXT' AND kid IS DISTINCT FROM $2",
     )
     .bind(now)
-    .bind(kid)
+    .bind(keep)
     .execute(conn)
     .await?;
     Ok(())

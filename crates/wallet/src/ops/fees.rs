@@ -49,14 +49,7 @@ pub async fn charge(ctx: &Ctx, req: ChargeFeeRequest) -> Result<ChargeFeeRespons
         }
     };
     let order_id = v.text("order_id", &req.order_id, 64).to_owned();
-    let pool = match FundPool::try_from(req.fund_pool) {
-        Ok(FundPool::Unspecified) => FundPool::Standard,
-        Ok(p) => p,
-        Err(_) => {
-            v.add("fund_pool", "is not a fund pool");
-            FundPool::Standard
-        }
-    };
+    let pool = v.enum_or("fund_pool", req.fund_pool, FundPool::Standard);
     let request_id = idempotency::parse_request_id(&req.request_id)?;
     v.finish()?;
     let (wallet_id, fee) = (

@@ -372,11 +372,7 @@ pub async fn link(ctx: &Ctx, req: LinkRemittanceRequest) -> Result<LinkRemittanc
     let part: Option<OrderPaymentPart> = v.enum_value("payment_part", req.payment_part);
     let amount = v.positive_money("amount", req.amount.as_ref());
     let disposition: Option<LinkDisposition> = v.enum_value("disposition", req.disposition);
-    let pool = if req.fund_pool == 0 {
-        Some(FundPool::Standard)
-    } else {
-        v.enum_value::<FundPool>("fund_pool", req.fund_pool)
-    };
+    let pool = v.enum_or("fund_pool", req.fund_pool, FundPool::Standard);
     idempotency::parse_request_id(&req.request_id)?;
     v.finish()?;
     let (remittance_id, part, amount, disposition, pool) = (
@@ -384,7 +380,7 @@ pub async fn link(ctx: &Ctx, req: LinkRemittanceRequest) -> Result<LinkRemittanc
         part.expect("ok"),
         amount.expect("ok"),
         disposition.expect("ok"),
-        pool.expect("ok"),
+        pool,
     );
     let request_id = idempotency::parse_request_id(&req.request_id)?;
     let now = ctx.now();
