@@ -107,11 +107,13 @@ async fn raw(
 const EDGE: &str = "/kuajing.edge.v1.EdgeService/";
 
 /// The onboarding RPCs that need no token.
-const PUBLIC: [&str; 8] = [
+const PUBLIC: [&str; 10] = [
     "RegisterAccount",
     "SendVerificationCode",
     "ConfirmContact",
     "Login",
+    "EnrollOperatorFactor",
+    "SignInOperator",
     "RefreshToken",
     "StartPasswordReset",
     "ResetPassword",
@@ -204,7 +206,7 @@ async fn every_edge_rpc_needs_a_valid_unexpired_token_except_the_public_onboardi
     let forged = bearer(&forged(&someone.account_id));
     let tampered = bearer(&tampered(&someone.token));
     let methods = edge_methods();
-    assert_eq!(methods.len(), 87, "the contract's EdgeService RPCs");
+    assert_eq!(methods.len(), 89, "the contract's EdgeService RPCs");
 
     for method in &methods {
         let path = format!("{EDGE}{method}");
@@ -863,9 +865,12 @@ fn foreign_rows(v: &Victim) -> Vec<Row> {
 
 /// RPCs that name nothing a caller could not own: they act on the caller's own account,
 /// wallet, mandates or orders (or on public data), whatever the request says.
-const OWN_ONLY: [&str; 40] = [
+const OWN_ONLY: [&str; 42] = [
     "RegisterAccount",
     "Login",
+    // By identifier and password (and code): an operator's own sign-in.
+    "EnrollOperatorFactor",
+    "SignInOperator",
     "RefreshToken",
     // By identifier and code: the code is the proof, whoever sends it.
     "StartPasswordReset",
@@ -1068,61 +1073,66 @@ async fn every_internal_rpc_needs_a_service_credential_from_an_allowed_caller() 
         "order",
         "fx",
         "operator",
+        "auditor",
         "bank",
         "logistics",
     ];
     let mut methods = 0;
     for (path, allowed) in CALLERS {
-        let service = match path.split('.').nth(1) {
+        let services: Vec<&str> = match path.split('.').nth(1) {
             Some("edge") | None => continue,
-            Some(s) => s,
+            // Every service behind the credential check serves the operator audit log.
+            Some("audit") => kuajing::operator::AUDITED.to_vec(),
+            Some(s) => vec![s],
         };
-        methods += 1;
-        // No credential at all.
-        let r = raw(&tp.channel_as(service, As::Nobody), path, &[], None).await;
-        let s = r.expect_err("no credential");
-        assert_eq!(s.code(), Code::Unauthenticated, "{path}: {s:?}");
-        assert_eq!(reason(&s), "SERVICE_CREDENTIAL_MISSING", "{path}");
-        // Every caller not in the method's table.
-        for caller in everyone.iter().filter(|c| !allowed.contains(c)) {
-            let channel = tp.channel_as(service, As::Caller((*caller).to_owned()));
-            let s = raw(&channel, path, &[], None)
-                .await
-                .expect_err("not allowed");
-            assert_eq!(
-                s.code(),
-                Code::PermissionDenied,
-                "{path} as {caller}: {s:?}"
-            );
-            assert_eq!(reason(&s), "CALLER_NOT_ALLOWED", "{path} as {caller}");
-        }
-        // Edge naming nobody where the contract says it acts for a person: refused.
-        if allowed.contains(&"edge") && kuajing_proto::callers::edge_needs_subject(path) {
-            let channel = tp.channel_as(service, As::Caller("edge".to_owned()));
-            let s = raw(&channel, path, &[], None)
-                .await
-                .expect_err("edge for nobody");
-            assert_eq!(s.code(), Code::PermissionDenied, "{path}: {s:?}");
-            assert_eq!(reason(&s), "SUBJECT_REQUIRED", "{path}");
-        }
-        // Every caller in it gets past the credential check (edge for a person).
-        for caller in allowed.iter() {
-            let mut channel = tp.channel_as(service, As::Caller((*caller).to_owned()));
-            if *caller == "edge" {
-                channel = channel.acting_for(&Uuid::now_v7().to_string());
-            }
-            if let Err(s) = raw(&channel, path, &[], None).await {
-                assert!(
-                    !matches!(
-                        reason(&s).as_str(),
-                        "SERVICE_CREDENTIAL_MISSING"
-                            | "SERVICE_CREDENTIAL_INVALID"
-                            | "CALLER_NOT_ALLOWED"
-                            | "SUBJECT_REQUIRED"
-                    ),
+        for service in services {
+            methods += 1;
+            // No credential at all.
+            let r = raw(&tp.channel_as(service, As::Nobody), path, &[], None).await;
+            let s = r.expect_err("no credential");
+            assert_eq!(s.code(), Code::Unauthenticated, "{path}: {s:?}");
+            assert_eq!(reason(&s), "SERVICE_CREDENTIAL_MISSING", "{path}");
+            // Every caller not in the method's table.
+            for caller in everyone.iter().filter(|c| !allowed.contains(c)) {
+                let channel = tp.channel_as(service, As::Caller((*caller).to_owned()));
+                let s = raw(&channel, path, &[], None)
+                    .await
+                    .expect_err("not allowed");
+                assert_eq!(
+                    s.code(),
+                    Code::PermissionDenied,
                     "{path} as {caller}: {s:?}"
                 );
-                assert_ne!(s.code(), Code::Unimplemented, "{path} is not built");
+                assert_eq!(reason(&s), "CALLER_NOT_ALLOWED", "{path} as {caller}");
+            }
+            // Edge naming nobody where the contract says it acts for a person: refused.
+            if allowed.contains(&"edge") && kuajing_proto::callers::edge_needs_subject(path) {
+                let channel = tp.channel_as(service, As::Caller("edge".to_owned()));
+                let s = raw(&channel, path, &[], None)
+                    .await
+                    .expect_err("edge for nobody");
+                assert_eq!(s.code(), Code::PermissionDenied, "{path}: {s:?}");
+                assert_eq!(reason(&s), "SUBJECT_REQUIRED", "{path}");
+            }
+            // Every caller in it gets past the credential check (edge for a person).
+            for caller in allowed.iter() {
+                let mut channel = tp.channel_as(service, As::Caller((*caller).to_owned()));
+                if *caller == "edge" {
+                    channel = channel.acting_for(&Uuid::now_v7().to_string());
+                }
+                if let Err(s) = raw(&channel, path, &[], None).await {
+                    assert!(
+                        !matches!(
+                            reason(&s).as_str(),
+                            "SERVICE_CREDENTIAL_MISSING"
+                                | "SERVICE_CREDENTIAL_INVALID"
+                                | "CALLER_NOT_ALLOWED"
+                                | "SUBJECT_REQUIRED"
+                        ),
+                        "{path} as {caller}: {s:?}"
+                    );
+                    assert_ne!(s.code(), Code::Unimplemented, "{path} is not built");
+                }
             }
         }
     }

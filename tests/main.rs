@@ -11,6 +11,7 @@ mod fx;
 mod idempotency;
 mod identity;
 mod journeys;
+mod operators;
 mod order;
 mod rotation;
 mod sandbox;

@@ -19,6 +19,17 @@ use uuid::Uuid;
 
 pub(crate) use kuajing::parties::PIN;
 
+/// Edge options without rate limits: for tests that make many calls from one address.
+pub(crate) const EDGE_UNLIMITED: &[&str] = &[
+    "--caller-rate=1000000",
+    "--caller-burst=1000000",
+    "--ip-rate=1000000",
+    "--ip-burst=1000000",
+    "--onboarding-per-minute=1000000",
+    "--identifier-per-minute=1000000",
+    "--money-rate=1000000",
+];
+
 pub(crate) fn rid() -> String {
     Uuid::now_v7().to_string()
 }

@@ -159,6 +159,7 @@ async fn health_is_served_in_plain_text_beside_the_tls_port() -> anyhow::Result<
             kuajing_platform::ErrorDomain("wallet.kuajing"),
             tonic::service::Routes::default(),
             Some(guard),
+            None,
             listener,
             &settings,
             None,

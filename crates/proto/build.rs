@@ -17,7 +17,7 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
 
 /// Who may call a method, read from the "Callers:" paragraph of its doc comment, so the
 /// enforced table can never drift from the contract. Names: the six services, "operator"
-/// (operators with an operator token), "bank" and "logistics" (adapters). Each caller comes
+/// (operators with an operator token), "auditor" (auditors, with theirs), "bank" and "logistics" (adapters). Each caller comes
 /// with the parenthetical right after its name, if any ("edge (for the owner)"): the
 /// qualifier, kept so the credential check can enforce what it says about `kj-subject`.
 fn callers_of(comment: &str) -> Vec<(&'static str, String)> {
@@ -104,6 +104,9 @@ fn callers_of(comment: &str) -> Vec<(&'static str, String)> {
         }
         if word == "operators" || word == "operator" {
             out.push(("operator", qualifier(word)));
+        }
+        if word == "auditors" || word == "auditor" {
+            out.push(("auditor", qualifier(word)));
         }
     }
     if plain.contains("bank adapter") {

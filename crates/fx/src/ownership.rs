@@ -29,7 +29,7 @@ pub enum Scope<'a> {
 /// Refuses when the caller acts for a person who does not own the wallet `scope` names.
 /// Unknown or malformed ids pass: the operation answers INVALID_ARGUMENT or NOT_FOUND.
 pub async fn check(ctx: &Ctx, caller: Option<&Caller>, scope: Scope<'_>) -> Result<(), Status> {
-    let Some(subject) = caller.and_then(|c| c.subject) else {
+    let Some(subject) = caller.and_then(Caller::owner_to_check) else {
         return Ok(());
     };
     let wallet: Option<Uuid> = match scope {

@@ -150,7 +150,20 @@ async fn build(ctx: ServiceContext, sender: Arc<dyn CodeSender>) -> anyhow::Resu
             },
         );
     }
-    store::accounts::sync_operators(&ctx.pool, &settings.operators, now).await?;
+    let grants: Vec<_> = (settings.operators.iter())
+        .map(|id| (*id, store::operators::Grant::Operator))
+        .chain((settings.auditors.iter()).map(|id| (*id, store::operators::Grant::Auditor)))
+        .collect();
+    store::accounts::sync_operators(&ctx.pool, &grants, now).await?;
+    let operator_key = match &settings.operator_key {
+        Some(text) => Some(ed25519_dalek::SigningKey::from_bytes(
+            &kuajing_platform::auth::parse_seed(text).context("KJ_IDENTITY_OPERATOR_KEY")?,
+        )),
+        None => {
+            tracing::warn!("KJ_IDENTITY_OPERATOR_KEY is not set: operators cannot sign in");
+            None
+        }
+    };
     let dummy_password_hash = hasher
         .run(|h| h.hash_password("timing-equaliser-for-unknown-logins-1"))
         .await??;
@@ -164,5 +177,6 @@ async fn build(ctx: ServiceContext, sender: Arc<dyn CodeSender>) -> anyhow::Resu
         keys,
         sender,
         dummy_password_hash,
+        operator_key,
     }))
 }

@@ -84,6 +84,7 @@ pub struct Secrets {
     document_key: [u8; 32],
     pin_key: [u8; 32],
     request_key: [u8; 32],
+    factor_key: [u8; 32],
 }
 
 impl std::fmt::Debug for Secrets {
@@ -112,6 +113,7 @@ impl Secrets {
             document_key: sub(b"document-number.v1"),
             pin_key: sub(b"pin-mac.v1"),
             request_key: sub(b"idempotency-request.v1"),
+            factor_key: sub(b"operator-factor.v1"),
         })
     }
 
@@ -169,50 +171,70 @@ impl Secrets {
         verification_id: Uuid,
         number: &str,
     ) -> anyhow::Result<Vec<u8>> {
-        let cipher = XChaCha20Poly1305::new_from_slice(&self.document_key)
-            .map_err(|_| anyhow::anyhow!("bad document key length"))?;
-        let nonce_bytes: [u8; 24] = random_bytes()?;
-        let nonce = XNonce::from(nonce_bytes);
-        let sealed = cipher
-            .encrypt(
-                &nonce,
-                Payload {
-                    msg: number.as_bytes(),
-                    aad: verification_id.as_bytes(),
-                },
-            )
-            .map_err(|_| anyhow::anyhow!("document number encryption failed"))?;
-        let mut out = nonce_bytes.to_vec();
-        out.extend_from_slice(&sealed);
-        Ok(out)
+        seal(&self.document_key, verification_id, number.as_bytes())
     }
 
     /// Decrypts a stored document number. Nothing in v1 reads numbers back (answers show
     /// them masked); the tests prove the sealing is reversible with the key only.
     #[cfg(test)]
     pub fn open_document_number(&self, verification_id: Uuid, sealed: &[u8]) -> Option<String> {
-        if sealed.len() < 24 {
-            return None;
-        }
-        let (nonce, ciphertext) = sealed.split_at(24);
-        let nonce = XNonce::try_from(nonce).ok()?;
-        let cipher = XChaCha20Poly1305::new_from_slice(&self.document_key).ok()?;
-        let plain = cipher
-            .decrypt(
-                &nonce,
-                Payload {
-                    msg: ciphertext,
-                    aad: verification_id.as_bytes(),
-                },
-            )
-            .ok()?;
-        String::from_utf8(plain).ok()
+        String::from_utf8(open(&self.document_key, verification_id, sealed)?).ok()
+    }
+
+    /// Encrypts an operator's TOTP secret for storage, bound to the account.
+    pub fn seal_factor_secret(&self, account_id: Uuid, secret: &[u8]) -> anyhow::Result<Vec<u8>> {
+        seal(&self.factor_key, account_id, secret)
+    }
+
+    /// Decrypts a stored TOTP secret; `None` when it was not sealed for this account with
+    /// this server secret.
+    pub fn open_factor_secret(&self, account_id: Uuid, sealed: &[u8]) -> Option<Vec<u8>> {
+        open(&self.factor_key, account_id, sealed)
     }
 
     /// The key of PIN hashes.
     pub fn pin_key(&self) -> [u8; 32] {
         self.pin_key
     }
+}
+
+/// XChaCha20-Poly1305 of `msg` under `key`, bound to `owner` (the associated data): a
+/// random 24-byte nonce, then the ciphertext and tag.
+fn seal(key: &[u8; 32], owner: Uuid, msg: &[u8]) -> anyhow::Result<Vec<u8>> {
+    let cipher = XChaCha20Poly1305::new_from_slice(key)
+        .map_err(|_| anyhow::anyhow!("bad sealing key length"))?;
+    let nonce_bytes: [u8; 24] = random_bytes()?;
+    let sealed = cipher
+        .encrypt(
+            &XNonce::from(nonce_bytes),
+            Payload {
+                msg,
+                aad: owner.as_bytes(),
+            },
+        )
+        .map_err(|_| anyhow::anyhow!("sealing failed"))?;
+    let mut out = nonce_bytes.to_vec();
+    out.extend_from_slice(&sealed);
+    Ok(out)
+}
+
+/// Opens what [`seal`] sealed for `owner` under `key`.
+fn open(key: &[u8; 32], owner: Uuid, sealed: &[u8]) -> Option<Vec<u8>> {
+    if sealed.len() < 24 {
+        return None;
+    }
+    let (nonce, ciphertext) = sealed.split_at(24);
+    let nonce = XNonce::try_from(nonce).ok()?;
+    let cipher = XChaCha20Poly1305::new_from_slice(key).ok()?;
+    cipher
+        .decrypt(
+            &nonce,
+            Payload {
+                msg: ciphertext,
+                aad: owner.as_bytes(),
+            },
+        )
+        .ok()
 }
 
 /// Prefix of a stored PIN hash: `kmac1$<salt>$<mac>`, both base64url.

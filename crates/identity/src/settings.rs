@@ -127,6 +127,16 @@ pub struct IdentityArgs {
     /// operator). Operators pass their account id in the `kj-subject` metadata.
     #[arg(long, env = "KJ_IDENTITY_OPERATOR_ACCOUNT_IDS", value_delimiter = ',')]
     pub operator_account_ids: Vec<Uuid>,
+    /// Account ids granted the auditor role, comma-separated: they sign in like operators
+    /// and may only list the operator audit log.
+    #[arg(long, env = "KJ_IDENTITY_AUDITOR_ACCOUNT_IDS", value_delimiter = ',')]
+    pub auditor_account_ids: Vec<Uuid>,
+    /// The operator key (base64url Ed25519 seed, `OPERATOR_KEY` of `kuajing keys`): identity
+    /// signs operators' and auditors' tokens with it when they sign in with their second
+    /// factor; the services trust its public half as `operator`. Unset: nobody can sign in
+    /// as an operator. Outside `kuajing up`, only identity holds it.
+    #[arg(long, env = "KJ_IDENTITY_OPERATOR_KEY", hide_env_values = true)]
+    pub operator_key: Option<String>,
     /// Trade Assurance: violation points must be below this.
     #[arg(
         long,
@@ -208,6 +218,10 @@ pub struct Settings {
     pub hash_concurrency: Option<usize>,
     /// Operators.
     pub operators: Vec<Uuid>,
+    /// Auditors.
+    pub auditors: Vec<Uuid>,
+    /// The operator key's text (secret), if configured.
+    pub operator_key: Option<String>,
     /// Admission thresholds.
     pub admission: AdmissionRules,
 }
@@ -300,6 +314,8 @@ impl IdentityArgs {
                 parallelism: self.argon2_parallelism,
             },
             operators: self.operator_account_ids.clone(),
+            auditors: self.auditor_account_ids.clone(),
+            operator_key: self.operator_key.clone().filter(|s| !s.trim().is_empty()),
             admission: AdmissionRules {
                 violation_points_limit: i32::from(self.ta_violation_points_limit),
                 ip_complaints_limit: i64::from(self.ta_ip_complaints_limit),

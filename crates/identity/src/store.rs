@@ -10,6 +10,7 @@ pub mod codes;
 pub mod events;
 pub mod keys;
 pub mod linked;
+pub mod operators;
 pub mod pins;
 pub mod real_name;
 pub mod sessions;

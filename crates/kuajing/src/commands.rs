@@ -290,6 +290,15 @@ enum OperatorCmd {
         #[arg(long)]
         reason: String,
     },
+    /// Prints the operator's token for the internal services (`kj-service-token`): the
+    /// kept one while it has five minutes left, else a new sign-in with password and TOTP.
+    Token,
+    /// The operator audit log of every service, merged, newest last.
+    Audit {
+        /// How many from each service.
+        #[arg(long, default_value_t = 50)]
+        limit: i32,
+    },
     /// The payment decision log, newest first.
     Decisions {
         /// Only this mandate's decisions.
@@ -301,19 +310,34 @@ enum OperatorCmd {
     },
 }
 
-/// The operator `kuajing up` made, with its credential, from the data directory.
-pub fn operator_of(target: &Target) -> anyhow::Result<Operator> {
+/// The operator `kuajing up` made, signed in (its kept token while it lasts), from the
+/// data directory.
+pub async fn operator_of(target: &Target) -> anyhow::Result<Operator> {
     let account = crate::operator::read_account(&target.data_dir)?;
-    let token_path = target.data_dir.join("operator.token");
-    let token = std::fs::read_to_string(&token_path)
-        .with_context(|| format!("reading {}", token_path.display()))?;
-    Operator::new(&target.ports.urls(), &token, &account.account_id)
+    let urls = target.ports.urls();
+    let edge = urls.get("edge").context("no address for edge")?;
+    let token = crate::operator::token(&target.data_dir, edge).await?;
+    Operator::new(&urls, &token, &account.account_id)
 }
 
 /// Runs `kuajing operator ...`.
 pub async fn operator(args: OperatorArgs) -> anyhow::Result<()> {
-    let ops = operator_of(&args.target)?;
+    let ops = operator_of(&args.target).await?;
     match args.command {
+        OperatorCmd::Token => {
+            println!("{}", ops.token());
+            Ok(())
+        }
+        OperatorCmd::Audit { limit } => {
+            let actions = ops.audit_log(limit).await?;
+            crate::print_json(
+                "kuajing.audit.v1.ListOperatorActionsResponse",
+                &kuajing_proto::audit::v1::ListOperatorActionsResponse {
+                    actions,
+                    page: None,
+                },
+            )
+        }
         OperatorCmd::Verifications => {
             let list = ops.pending_verifications().await?;
             crate::print_json(

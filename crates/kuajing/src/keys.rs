@@ -10,7 +10,7 @@
 //! Each step is applied to the Secrets (or to the directory the services read, in tests)
 //! and given time to reach every replica before the next: `trust` (the next keys are trusted
 //! beside the current ones), `sign` (every caller signs with its next key), `retire` (only
-//! the keys in use stay trusted; wait out the old keys' tokens first: 10 minutes, 24 hours
+//! the keys in use stay trusted; wait out the old keys' tokens first: 10 minutes, 1 hour
 //! for an operator token).
 
 use std::path::{Path, PathBuf};
@@ -154,7 +154,7 @@ pub fn rotate(dir: &Path, step: Step) -> anyhow::Result<String> {
             }
             Ok(format!(
                 "{} callers sign with their next key; once every replica has it and the old \
-                 keys' tokens have expired (10 minutes; 24 hours for operator tokens), run the \
+                 keys' tokens have expired (10 minutes; 1 hour for operator tokens), run the \
                  `retire` step",
                 next.len()
             ))

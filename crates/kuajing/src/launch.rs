@@ -318,10 +318,6 @@ impl LaunchSettings {
         }
     }
 
-    fn options_of(&self, name: &str) -> Vec<String> {
-        options_of(&self.options, name)
-    }
-
     /// Service `name`'s server settings: the shared ones, with its own certificate.
     fn server_for(&self, name: &str) -> anyhow::Result<ServerSettings> {
         server_for(&self.server, self.tls.as_ref(), name)
@@ -389,6 +385,12 @@ impl Platform {
         // One key per service (and the operators'), trusted by all: service credentials.
         let names: Vec<&str> = defs.iter().map(|d| d.name).collect();
         let keyring = Keyring::generate(&names)?;
+        // Identity signs operators' tokens with the operator key when they sign in (a
+        // platform team gives it KJ_IDENTITY_OPERATOR_KEY).
+        let mut options = settings.options.clone();
+        if let Some(seed) = keyring.seed_text(kuajing_platform::auth::OPERATOR) {
+            options.push(("identity", vec![format!("--operator-key={seed}")]));
+        }
         if let Some(files) = &settings.key_files {
             crate::keys::write_set(&files.dir, &keyring)?;
         }
@@ -432,7 +434,7 @@ impl Platform {
                     pool: settings.pool.clone(),
                     server: settings.server_for(def.name)?,
                     clock: settings.clock.clone(),
-                    options: settings.options_of(def.name),
+                    options: options_of(&options, def.name),
                     stopped: stopped.clone(),
                     ready: Some(signal),
                 };
@@ -460,7 +462,7 @@ impl Platform {
                 peers: Peers::new(urls.clone(), keys, server.tls.as_ref())?,
                 errors: def.errors,
                 clock: settings.clock.clone(),
-                options: settings.options_of(def.name),
+                options: options_of(&options, def.name),
             };
             tasks.push(tokio::spawn(async move {
                 service::run_signalling(def, ctx, listener, &server, shutdown, Some(signal))
@@ -526,7 +528,7 @@ impl Platform {
                 pool: settings.pool.clone(),
                 server: settings.server.clone(),
                 clock: settings.clock.clone(),
-                options: settings.options.clone(),
+                options,
                 tls: settings.tls.clone(),
                 key_files: settings.key_files.clone(),
             },

@@ -36,8 +36,9 @@ enum Cmd {
     Chaos(kuajing::chaos::ChaosArgs),
     /// Print a fresh set of service keys (KJ_SERVICE_KEY of every service, adapter and
     /// the operators, the shared KJ_SERVICE_TRUST, identity's KJ_IDENTITY_SECRET_KEY and
-    /// KJ_IDENTITY_SIGNING_KEY, and an operator token valid for 24 hours), or write them as
-    /// files (`--out`), or rotate a set of files (`keys rotate`).
+    /// KJ_IDENTITY_SIGNING_KEY, and KJ_IDENTITY_OPERATOR_KEY, the key identity signs
+    /// operators' tokens with), or write them as files (`--out`), or rotate a set of files
+    /// (`keys rotate`).
     Keys(KeysArgs),
     /// Write a development CA and a certificate for every service and `operator`, for
     /// mutual TLS between the services (KJ_TLS_CERT, KJ_TLS_KEY, KJ_TLS_CA).
@@ -211,19 +212,11 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
             s.def.grpc_service, s.addr
         );
     }
-    // Internal services take only service credentials: an operator token for local
-    // debugging, valid while this platform runs (its keys are made afresh at each start).
-    let token_path = args.db.data_dir.join("operator.token");
-    let token = platform
-        .keyring()
-        .token(
-            auth::OPERATOR,
-            "*",
-            chrono::Utc::now() + chrono::Duration::hours(24),
-        )
-        .context("an operator key")?;
+    // Internal services take only service credentials: the first operator's own token
+    // (signed in with password and TOTP; `kuajing operator token` renews it) for local
+    // debugging.
+    let token_path = kuajing::operator::token_file(&args.db.data_dir);
     std::fs::create_dir_all(&args.db.data_dir)?;
-    kuajing::write_private(&token_path, &token)?;
     if let Some(addr) = platform.sandbox_addr() {
         println!(
             "sandbox    {:<14} {:<46} {addr}",
@@ -253,6 +246,17 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
             Err(e) => eprintln!("operator   no operator account: {e:#}"),
         }
     } else {
+        // No operator account under TLS: a token of the shared operator key instead (it
+        // names nobody; only `kuajing up` holds that key outside identity).
+        let token = platform
+            .keyring()
+            .token(
+                auth::OPERATOR,
+                "*",
+                chrono::Utc::now() + auth::MAX_OPERATOR_TOKEN_LIFETIME,
+            )
+            .context("an operator key")?;
+        kuajing::write_private(&token_path, &token)?;
         println!(
             "operator   no operator account under --tls (`kuajing operator` speaks plain text)"
         );
@@ -378,12 +382,11 @@ fn keys(args: &KeysArgs) -> anyhow::Result<()> {
     println!("# wallet's key of bank-account fingerprints (a secret):");
     let (variable, value) = kuajing_wallet::settings::generated_key()?;
     println!("{variable}={value}");
-    let exp = chrono::Utc::now() + chrono::Duration::hours(24);
-    println!("# operator token, valid 24 hours:");
+    println!("# identity signs operators' tokens (one hour, after password and TOTP) with the");
+    println!("# operator key: give OPERATOR_KEY above to identity alone, as:");
     println!(
-        "OPERATOR_TOKEN={}",
-        ring.token(auth::OPERATOR, "*", exp)
-            .context("operator key")?
+        "KJ_IDENTITY_OPERATOR_KEY={}",
+        ring.seed_text(auth::OPERATOR).context("operator key")?
     );
     Ok(())
 }

@@ -1,20 +1,27 @@
 //! An operator's work on a running platform, as `kuajing operator ...` does it: review
 //! real-name verifications, set supplier profiles, record IP complaints, set rates, read
-//! the decision log. Each command calls the service that owns the rule with the operator
-//! credential (`<data dir>/operator.token`) as the operator account `kuajing up` made
-//! (`<data dir>/operator.json`): identity refuses operator work from anyone else.
+//! the decision log and the operator audit log. Each command calls the service that owns
+//! the rule with the operator's own token: signed in through edge with the password and a
+//! TOTP code (SignInOperator), one hour, kept in `<data dir>/operator.token` and renewed
+//! when it runs out. Every call it makes lands in the services' operator audit log.
 //!
 //! `kuajing up` makes that first operator on its first start: an account registered and
 //! confirmed through identity's own RPCs, granted the operator role as a provisioning step
 //! (the grant a platform team makes with KJ_IDENTITY_OPERATOR_ACCOUNT_IDS in production),
-//! kept across restarts.
+//! its second factor enrolled as a person would (the secret kept in
+//! `<data dir>/operator.json`, where an authenticator app would keep it), kept across
+//! restarts.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use kuajing_platform::auth::SUBJECT_HEADER;
+use kuajing_proto::audit::v1 as aupb;
+use kuajing_proto::audit::v1::audit_service_client::AuditServiceClient;
 use kuajing_proto::authorization::v1 as apb;
 use kuajing_proto::authorization::v1::authorization_service_client::AuthorizationServiceClient;
+use kuajing_proto::edge::v1 as epb;
+use kuajing_proto::edge::v1::edge_service_client::EdgeServiceClient;
 use kuajing_proto::fx::v1 as fxp;
 use kuajing_proto::fx::v1::fx_service_client::FxServiceClient;
 use kuajing_proto::identity::v1 as idp;
@@ -35,6 +42,9 @@ pub struct OperatorAccount {
     pub member_name: String,
     /// Its password.
     pub password: String,
+    /// Its second factor's TOTP secret (base32), as an authenticator app would hold it.
+    #[serde(default)]
+    pub totp_secret: String,
 }
 
 /// Where the operator account is kept.
@@ -55,16 +65,30 @@ pub fn read_account(data_dir: &Path) -> anyhow::Result<OperatorAccount> {
 }
 
 /// The first operator of a sandbox platform: the one in `data_dir` when identity still
-/// knows it (its grant renewed), else a new account registered, confirmed and granted.
-/// Returns it and whether it is new.
+/// knows it (its grant renewed), else a new account registered, confirmed and granted;
+/// either way with its second factor enrolled and signed in, its token in
+/// `<data dir>/operator.token`. Returns it and whether it is new.
 pub async fn bootstrap(reach: &Reach, data_dir: &Path) -> anyhow::Result<(OperatorAccount, bool)> {
-    if let Ok(known) = read_account(data_dir)
+    let edge = reach
+        .urls
+        .get("edge")
+        .context("no address for edge")?
+        .clone();
+    if let Ok(mut known) = read_account(data_dir)
         && reach
             .sign_in_with(&known.member_name, &known.password)
             .await
             .is_ok()
     {
         grant(reach, &known.account_id).await?;
+        if kuajing_identity::domain::totp::from_base32(&known.totp_secret)
+            .is_none_or(|s| s.is_empty())
+        {
+            // Kept before operators had a second factor: enrol one.
+            known.totp_secret = enroll(reach, &edge, &known).await?;
+            write_account(data_dir, &known)?;
+        }
+        renew_token(data_dir, &edge, &known).await?;
         return Ok((known, false));
     }
     let member_name = crate::parties::unique("operator_");
@@ -84,17 +108,24 @@ pub async fn bootstrap(reach: &Reach, data_dir: &Path) -> anyhow::Result<(Operat
         .await
         .context("registering the first operator")?;
     grant(reach, &account_id).await?;
-    let account = OperatorAccount {
+    let mut account = OperatorAccount {
         account_id,
         member_name,
         password,
+        totp_secret: String::new(),
     };
+    account.totp_secret = enroll(reach, &edge, &account).await?;
+    write_account(data_dir, &account)?;
+    renew_token(data_dir, &edge, &account).await?;
+    Ok((account, true))
+}
+
+fn write_account(data_dir: &Path, account: &OperatorAccount) -> anyhow::Result<()> {
     std::fs::create_dir_all(data_dir)?;
     crate::write_private(
         &account_file(data_dir),
-        &serde_json::to_string_pretty(&account)?,
-    )?;
-    Ok((account, true))
+        &serde_json::to_string_pretty(account)?,
+    )
 }
 
 /// Grants the operator role as a provisioning step, kept across restarts (BOOTSTRAP).
@@ -112,15 +143,100 @@ async fn grant(reach: &Reach, account_id: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Enrols the operator's second factor through edge, as a person would with an
+/// authenticator app; a factor confirmed earlier whose secret is lost is first reset, the
+/// platform team's step (`operator_factors` row removed). Answers the secret (base32).
+async fn enroll(reach: &Reach, edge: &str, account: &OperatorAccount) -> anyhow::Result<String> {
+    let mut conn = reach.database.connect().await?;
+    sqlx::query("DELETE FROM identity.operator_factors WHERE account_id = $1::uuid")
+        .bind(&account.account_id)
+        .execute(&mut conn)
+        .await
+        .context("resetting the operator's second factor")?;
+    conn.close().await?;
+    let enrolled = EdgeServiceClient::new(crate::parties::balanced("edge", edge)?)
+        .enroll_operator_factor(epb::EnrollOperatorFactorRequest {
+            request_id: rid(),
+            identifier: account.member_name.clone(),
+            password: account.password.clone(),
+        })
+        .await
+        .context("enrolling the operator's second factor")?
+        .into_inner();
+    Ok(enrolled.secret)
+}
+
+/// Signs the operator in through edge with its password and the authenticator's current
+/// code; answers its token (one hour). A code is good once: when this step's was used
+/// already (a sign-in moments ago), the next step's is, within the allowed drift.
+pub async fn sign_in(edge: &str, account: &OperatorAccount) -> anyhow::Result<String> {
+    use kuajing_identity::domain::totp;
+    let secret = totp::from_base32(&account.totp_secret)
+        .filter(|s| !s.is_empty())
+        .context("the operator's TOTP secret (operator.json totp_secret)")?;
+    let mut client = EdgeServiceClient::new(crate::parties::balanced("edge", edge)?);
+    let step = totp::step_of(chrono::Utc::now().timestamp());
+    let mut refused = None;
+    for step in [step, step + 1] {
+        let answer = client
+            .sign_in_operator(epb::SignInOperatorRequest {
+                request_id: rid(),
+                identifier: account.member_name.clone(),
+                password: account.password.clone(),
+                totp_code: totp::code_at(&secret, step),
+            })
+            .await;
+        match answer {
+            Ok(r) => return Ok(r.into_inner().token),
+            Err(s) if s.code() == tonic::Code::Unauthenticated => refused = Some(s),
+            Err(s) => return Err(s).context("signing the operator in"),
+        }
+    }
+    Err(refused.map_or_else(|| anyhow::anyhow!("no answer"), anyhow::Error::from))
+        .context("signing the operator in")
+}
+
+/// Where the operator's current token is kept.
+pub fn token_file(data_dir: &Path) -> PathBuf {
+    data_dir.join("operator.token")
+}
+
+/// Signs in again and keeps the new token in `data_dir`.
+async fn renew_token(
+    data_dir: &Path,
+    edge: &str,
+    account: &OperatorAccount,
+) -> anyhow::Result<String> {
+    let token = sign_in(edge, account).await?;
+    crate::write_private(&token_file(data_dir), &token)?;
+    Ok(token)
+}
+
+/// The operator's token: the kept one while it has five minutes left, else a new sign-in
+/// (kept for the next command).
+pub async fn token(data_dir: &Path, edge: &str) -> anyhow::Result<String> {
+    let kept = std::fs::read_to_string(token_file(data_dir)).unwrap_or_default();
+    let fresh_until = chrono::Utc::now() + chrono::Duration::minutes(5);
+    if kuajing_platform::auth::token_expiry(kept.trim()).is_some_and(|exp| exp > fresh_until) {
+        return Ok(kept.trim().to_owned());
+    }
+    renew_token(data_dir, edge, &read_account(data_dir)?).await
+}
+
 /// An operator at work: the operator credential, acting as the operator account.
 #[derive(Clone)]
 pub struct Operator {
+    token: String,
+    audit: Vec<AuditServiceClient<Authed>>,
     identity: IdentityServiceClient<Authed>,
     fx: FxServiceClient<Authed>,
     authorization: AuthorizationServiceClient<Authed>,
     wallet: WalletServiceClient<Authed>,
     account_id: String,
 }
+
+/// The services that keep an operator audit log (every one behind the credential check).
+pub const AUDITED: [&str; 5] = ["identity", "wallet", "authorization", "order", "fx"];
 
 fn channel(url: &str, token: &str) -> anyhow::Result<Authed> {
     Ok(tonic::service::interceptor::InterceptedService::new(
@@ -141,13 +257,61 @@ impl Operator {
                 .cloned()
                 .with_context(|| format!("no address for {name}"))
         };
+        let mut audit = Vec::new();
+        for name in AUDITED {
+            audit.push(AuditServiceClient::new(channel(&url(name)?, token)?));
+        }
         Ok(Operator {
+            token: token.to_owned(),
+            audit,
             identity: IdentityServiceClient::new(channel(&url("identity")?, token)?),
             fx: FxServiceClient::new(channel(&url("fx")?, token)?),
             authorization: AuthorizationServiceClient::new(channel(&url("authorization")?, token)?),
             wallet: WalletServiceClient::new(channel(&url("wallet")?, token)?),
             account_id: account_id.to_owned(),
         })
+    }
+
+    /// The token it calls with.
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// The last `limit` operator actions each audited service recorded, merged by time.
+    pub async fn audit_log(&self, limit: i32) -> anyhow::Result<Vec<aupb::OperatorAction>> {
+        let mut all = Vec::new();
+        for client in &self.audit {
+            // The newest `limit`: the log lists oldest first, so page to the end.
+            let mut page_token = String::new();
+            let mut service = Vec::new();
+            loop {
+                let r = client
+                    .clone()
+                    .list_operator_actions(aupb::ListOperatorActionsRequest {
+                        page: Some(kuajing_proto::types::PageRequest {
+                            page_size: 200,
+                            page_token,
+                        }),
+                        ..Default::default()
+                    })
+                    .await?
+                    .into_inner();
+                service.extend(r.actions);
+                page_token = r.page.map(|p| p.next_page_token).unwrap_or_default();
+                if page_token.is_empty() {
+                    break;
+                }
+            }
+            let keep = usize::try_from(limit.max(0)).unwrap_or(0);
+            all.extend(service.into_iter().rev().take(keep));
+        }
+        all.sort_by_key(|a| {
+            a.request_time
+                .as_ref()
+                .map(|t| (t.seconds, t.nanos))
+                .unwrap_or_default()
+        });
+        Ok(all)
     }
 
     /// A request made as the operator account.

@@ -16,7 +16,7 @@
 //!   path); a step that only reads the order inside its transaction reads it once more
 //!   before, and only when a person is checked.
 
-use kuajing_platform::auth::{Caller, OPERATOR};
+use kuajing_platform::auth::Caller;
 use kuajing_platform::error::{internal, invalid_field};
 use kuajing_proto::identity::v1::GetAccountRequest;
 use kuajing_proto::identity::v1::identity_service_client::IdentityServiceClient;
@@ -77,7 +77,7 @@ impl Who {
         match Caller::of(request) {
             Some(caller) => Who {
                 subject: caller.subject,
-                checked: caller.subject.is_some() && caller.service != OPERATOR,
+                checked: caller.owner_to_check().is_some(),
             },
             None => {
                 let subject = crate::ops::subject(request);
@@ -434,7 +434,7 @@ mod tests {
         let mut r = tonic::Request::new(());
         assert_eq!(Who::of(&r).checked(), None);
         r.extensions_mut().insert(Caller {
-            service: OPERATOR.to_owned(),
+            service: kuajing_platform::auth::OPERATOR.to_owned(),
             subject: Some(me),
         });
         let who = Who::of(&r);

@@ -9,7 +9,12 @@
 //! - Keys rotate without downtime: a verifier trusts every key listed for a caller (the
 //!   token's `kid` picks one), and keys read from files are reloaded when the files change
 //!   (`key_files`): trust the new key everywhere, then sign with it, then drop the old.
-//! - Operators hold an `operator` key; their tokens have audience `*`.
+//! - Operators are people: identity signs them in (password and a TOTP second factor) and
+//!   mints their tokens with the `operator` key, which only identity holds outside
+//!   `kuajing up`: audience `*`, at most one hour, the operator's account id in `sub`. Such
+//!   a token is that person's: the subject is the token's, never a `kj-subject` naming
+//!   someone else. `auditor` tokens are minted the same way (same key) for people who may
+//!   read the operator audit log and do nothing else.
 //! - When a service acts for a person it also sends that person's account id in
 //!   `kj-subject`; only edge (which authenticated the person) may name a subject.
 //! - mTLS is not built yet: tokens travel over the cluster network as they are.
@@ -34,6 +39,9 @@ pub const TOKEN_HEADER: &str = "kj-service-token";
 pub const SUBJECT_HEADER: &str = "kj-subject";
 /// The operators' credential name.
 pub const OPERATOR: &str = "operator";
+/// The auditors' credential name: tokens identity mints with the operator key for people
+/// who may list the operator audit log, and nothing more (no contract names them otherwise).
+pub const AUDITOR: &str = "auditor";
 /// Callers outside the six services that hold keys too: operators and the bank and
 /// logistics adapters.
 pub const EXTERNAL_CALLERS: &[&str] = &[OPERATOR, "bank", "logistics"];
@@ -44,9 +52,9 @@ pub const TOKEN_TTL: Duration = Duration::minutes(5);
 /// The longest a service's or an adapter's token may live (issue to expiry): checked when
 /// it is verified, so a token minted for longer is refused for all its life.
 pub const MAX_SERVICE_TOKEN_LIFETIME: Duration = Duration::minutes(10);
-/// The longest an operator token may live (`kuajing keys` and `kuajing up` mint them for
-/// 24 hours).
-pub const MAX_OPERATOR_TOKEN_LIFETIME: Duration = Duration::hours(24);
+/// The longest an operator's or auditor's token may live: identity mints them for this long
+/// at sign-in.
+pub const MAX_OPERATOR_TOKEN_LIFETIME: Duration = Duration::hours(1);
 /// How far ahead of the verifier's clock a token's issue time may be.
 const CLOCK_SKEW_SECS: i64 = 60;
 
@@ -74,6 +82,10 @@ struct TokenClaims {
     /// none and are checked against each key trusted for the caller.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     kid: String,
+    /// The person an operator's or auditor's token belongs to (an account id); empty for
+    /// services' tokens.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    sub: String,
 }
 
 /// The id of a public key in tokens and logs: its first six bytes, base64url (8 chars).
@@ -159,11 +171,17 @@ impl From<HashMap<String, VerifyingKey>> for Trust {
 
 /// The longest a token of `svc` may live.
 fn max_lifetime(svc: &str) -> Duration {
-    if svc == OPERATOR {
+    if is_person(svc) {
         MAX_OPERATOR_TOKEN_LIFETIME
     } else {
         MAX_SERVICE_TOKEN_LIFETIME
     }
+}
+
+/// Whether tokens of `svc` belong to people (operators, auditors), minted with the
+/// operator key for audience `*`.
+fn is_person(svc: &str) -> bool {
+    svc == OPERATOR || svc == AUDITOR
 }
 
 /// Who called: the verified service and, if it acts for a person, that person.
@@ -176,6 +194,16 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// The person whose ownership a handler checks: the subject, except for operators and
+    /// auditors, whose grant reaches everyone's resources (their calls are audited).
+    pub fn owner_to_check(&self) -> Option<Uuid> {
+        if is_person(&self.service) {
+            None
+        } else {
+            self.subject
+        }
+    }
+
     /// The caller a handler was called by (set by the credential check).
     pub fn of<T>(request: &tonic::Request<T>) -> Option<&Caller> {
         request.extensions().get::<Caller>()
@@ -201,9 +229,9 @@ pub struct ServiceKeys {
 /// minted it.
 type Minted = (String, DateTime<Utc>, u64);
 
-/// A token this service verified: its issuer, expiry and issue time, and the generation of
-/// the keys that verified it.
-type Verified = (String, i64, i64, u64);
+/// A token this service verified: its issuer, expiry, issue time and person, and the
+/// generation of the keys that verified it.
+type Verified = (String, i64, i64, Option<Uuid>, u64);
 
 /// The keys in force: one to sign with, those to trust.
 struct Held {
@@ -335,19 +363,28 @@ impl ServiceKeys {
     /// Verifies a token presented to this service; returns the caller's name.
     /// A token remembered as verified under keys since replaced is checked again.
     pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<String, &'static str> {
+        self.verify_caller(token, now).map(|(svc, _)| svc)
+    }
+
+    /// [`ServiceKeys::verify`], with the person an operator's or auditor's token names.
+    pub fn verify_caller(
+        &self,
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(String, Option<Uuid>), &'static str> {
         let held = self.held();
         let remembered = self
             .verified
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(token)
-            .filter(|known| known.3 == held.generation)
+            .filter(|known| known.4 == held.generation)
             .cloned();
-        let (svc, exp, iat, _) = match remembered {
+        let (svc, exp, iat, person, _) = match remembered {
             Some(known) => known,
             None => {
-                let (svc, exp, iat) = verify_signed(&self.name, &held.trust, token)?;
-                let known = (svc, exp, iat, held.generation);
+                let (svc, exp, iat, person) = verify_signed(&self.name, &held.trust, token)?;
+                let known = (svc, exp, iat, person, held.generation);
                 let mut verified = self.verified.lock().unwrap_or_else(|p| p.into_inner());
                 if verified.len() >= VERIFIED_MAX {
                     verified.clear();
@@ -362,18 +399,18 @@ impl ServiceKeys {
         if iat > now.timestamp() + CLOCK_SKEW_SECS {
             return Err("service token issued in the future");
         }
-        Ok(svc)
+        Ok((svc, person))
     }
 }
 
 /// Checks a token presented to service `name` trusting `trust`: its form, issuer,
-/// signature, audience and lifetime (not its expiry); answers its issuer, expiry and issue
-/// time.
+/// signature, audience and lifetime (not its expiry); answers its issuer, expiry, issue
+/// time and person.
 fn verify_signed(
     name: &str,
     trust: &Trust,
     token: &str,
-) -> Result<(String, i64, i64), &'static str> {
+) -> Result<(String, i64, i64, Option<Uuid>), &'static str> {
     let mut parts = token.split('.');
     let (Some("kjs1"), Some(claims_b64), Some(sig_b64), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
@@ -390,9 +427,15 @@ fn verify_signed(
         .ok()
         .and_then(|s| Signature::from_slice(&s).ok())
         .ok_or("malformed service token")?;
-    let mut keys = trust.keys_for(&claims.svc, &claims.kid).peekable();
+    // Auditors' tokens are signed with the operator key.
+    let signer = if claims.svc == AUDITOR {
+        OPERATOR
+    } else {
+        claims.svc.as_str()
+    };
+    let mut keys = trust.keys_for(signer, &claims.kid).peekable();
     if keys.peek().is_none() {
-        return Err(if trust.0.contains_key(&claims.svc) {
+        return Err(if trust.0.contains_key(signer) {
             "service token signed by a key no longer (or not yet) trusted"
         } else {
             "service token from an untrusted service"
@@ -402,13 +445,18 @@ fn verify_signed(
     if !keys.any(|key| key.verify(signed.as_bytes(), &sig).is_ok()) {
         return Err("bad service token signature");
     }
-    if claims.aud != name && !(claims.svc == OPERATOR && claims.aud == "*") {
+    if claims.aud != name && !(is_person(&claims.svc) && claims.aud == "*") {
         return Err("service token for another service");
     }
     if claims.exp.saturating_sub(claims.iat) > max_lifetime(&claims.svc).num_seconds() {
-        return Err("service token lives too long: at most 10 minutes (24 hours for operators)");
+        return Err("service token lives too long: at most 10 minutes (1 hour for operators)");
     }
-    Ok((claims.svc, claims.exp, claims.iat))
+    let person = match (is_person(&claims.svc), claims.sub.as_str()) {
+        (_, "") => None,
+        (true, sub) => Some(Uuid::try_parse(sub).map_err(|_| "malformed service token")?),
+        (false, _) => return Err("a service's token names no person"),
+    };
+    Ok((claims.svc, claims.exp, claims.iat, person))
 }
 
 fn mint(name: &str, key: &SigningKey, audience: &str, now: DateTime<Utc>) -> String {
@@ -422,16 +470,55 @@ fn mint_until(
     iat: DateTime<Utc>,
     exp: DateTime<Utc>,
 ) -> String {
-    let claims = TokenClaims {
-        svc: name.to_owned(),
-        aud: audience.to_owned(),
-        exp: exp.timestamp(),
-        iat: iat.timestamp(),
-        kid: key_id(&key.verifying_key()),
-    };
+    sign(
+        TokenClaims {
+            svc: name.to_owned(),
+            aud: audience.to_owned(),
+            exp: exp.timestamp(),
+            iat: iat.timestamp(),
+            kid: key_id(&key.verifying_key()),
+            sub: String::new(),
+        },
+        key,
+    )
+}
+
+/// A person's token: `role` ([`OPERATOR`] or [`AUDITOR`]) for `person`, audience `*`, from
+/// `iat` until `exp` (at most [`MAX_OPERATOR_TOKEN_LIFETIME`], or services refuse it),
+/// signed with the operator key. Identity mints these when an operator signs in.
+pub fn person_token(
+    key: &SigningKey,
+    role: &str,
+    person: Uuid,
+    iat: DateTime<Utc>,
+    exp: DateTime<Utc>,
+) -> anyhow::Result<String> {
+    anyhow::ensure!(is_person(role), "{role} tokens do not belong to people");
+    Ok(sign(
+        TokenClaims {
+            svc: role.to_owned(),
+            aud: "*".to_owned(),
+            exp: exp.timestamp(),
+            iat: iat.timestamp(),
+            kid: key_id(&key.verifying_key()),
+            sub: person.to_string(),
+        },
+        key,
+    ))
+}
+
+fn sign(claims: TokenClaims, key: &SigningKey) -> String {
     let claims = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).unwrap_or_default());
     let sig = key.sign(format!("kjs1.{claims}").as_bytes());
     format!("kjs1.{claims}.{}", URL_SAFE_NO_PAD.encode(sig.to_bytes()))
+}
+
+/// When `token` expires, read without checking it: for its holder, deciding when to get
+/// a new one (a service never trusts a token on this).
+pub fn token_expiry(token: &str) -> Option<DateTime<Utc>> {
+    let claims = token.strip_prefix("kjs1.")?.split('.').next()?;
+    let claims: TokenClaims = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(claims).ok()?).ok()?;
+    DateTime::from_timestamp(claims.exp, 0)
 }
 
 /// Keys for a whole platform (one per service, plus operators), for `kuajing up`, the
@@ -513,10 +600,21 @@ impl Keyring {
     }
 
     /// A token for `caller` (a service name or `operator`) to `audience`, valid until `exp`.
+    /// An operator token made here names no person: only the tests and `kuajing up`'s own
+    /// tools, which hold the operator key, make them.
     pub fn token(&self, caller: &str, audience: &str, exp: DateTime<Utc>) -> Option<String> {
-        let key = self.keys.get(caller)?;
-        let audience = if caller == OPERATOR { "*" } else { audience };
+        // Auditors' tokens are signed with the operator key.
+        let key = self
+            .keys
+            .get(if caller == AUDITOR { OPERATOR } else { caller })?;
+        let audience = if is_person(caller) { "*" } else { audience };
         Some(mint_until(caller, key, audience, Utc::now(), exp))
+    }
+
+    /// The operator key's private half (identity signs operators' and auditors' tokens
+    /// with it).
+    pub fn operator_key(&self) -> Option<SigningKey> {
+        self.keys.get(OPERATOR).cloned()
     }
 
     /// The environment one service would run with (`KJ_SERVICE_KEY`, `KJ_SERVICE_TRUST`).
@@ -560,8 +658,8 @@ pub fn check<B>(
             "malformed service token",
         )
     })?;
-    let caller = keys
-        .verify(token, Utc::now())
+    let (caller, person) = keys
+        .verify_caller(token, Utc::now())
         .map_err(|why| refusal(domain, SERVICE_CREDENTIAL_INVALID, why))?;
     // Over mutual TLS the token must name the caller the client certificate names.
     if let Some(certs) = crate::tls::peer_certificates(request) {
@@ -586,8 +684,20 @@ pub fn check<B>(
             &format!("{caller} may not call {path}"),
         ));
     }
-    // Only a service that authenticated the person (edge) or an operator may name one.
+    // Only a service that authenticated the person (edge) or an operator may name one; a
+    // person's own token names its person, and nobody else.
     let subject = match request.headers().get(SUBJECT_HEADER) {
+        _ if person.is_some() => {
+            let named = request.headers().get(SUBJECT_HEADER);
+            if named.is_some_and(|v| v.to_str().ok() != person.map(|p| p.to_string()).as_deref()) {
+                return Err(refusal(
+                    domain,
+                    CALLER_NOT_ALLOWED,
+                    &format!("an {caller} acts as the person the token names, nobody else"),
+                ));
+            }
+            person
+        }
         None => None,
         Some(_) if caller != "edge" && caller != OPERATOR => {
             return Err(refusal(
@@ -832,6 +942,42 @@ mod tests {
     }
 
     #[test]
+    fn a_persons_token_is_that_persons_alone() {
+        let ring = ring();
+        let wallet = ring.for_service("wallet").unwrap();
+        let (now, key) = (Utc::now(), ring.operator_key().unwrap());
+        let exp = now + Duration::minutes(30);
+        let (me, other) = (Uuid::now_v7(), Uuid::now_v7());
+        let mine = person_token(&key, OPERATOR, me, now, exp).unwrap();
+        let list = "/kuajing.wallet.v1.WalletService/ListLedgerAccounts";
+        let caller = check(&wallet, D, &request(list, Some(&mine), None)).unwrap();
+        assert_eq!(
+            (caller.service.as_str(), caller.subject),
+            (OPERATOR, Some(me))
+        );
+        let same = me.to_string();
+        assert!(check(&wallet, D, &request(list, Some(&mine), Some(&same))).is_ok());
+        let refused = check(
+            &wallet,
+            D,
+            &request(list, Some(&mine), Some(&other.to_string())),
+        )
+        .unwrap_err();
+        assert_eq!(reason(&refused), CALLER_NOT_ALLOWED);
+        // An auditor's token verifies with the operator key, yet no contract but the audit
+        // log's lets an auditor in.
+        let auditor = person_token(&key, AUDITOR, me, now, exp).unwrap();
+        let refused = check(&wallet, D, &request(list, Some(&auditor), None)).unwrap_err();
+        assert_eq!(reason(&refused), CALLER_NOT_ALLOWED);
+        // Only people's tokens name people, and only with the operator key.
+        assert!(person_token(&key, "wallet", me, now, exp).is_err());
+        let forged =
+            person_token(&SigningKey::from_bytes(&[3; 32]), OPERATOR, me, now, exp).unwrap();
+        let refused = check(&wallet, D, &request(list, Some(&forged), None)).unwrap_err();
+        assert_eq!(reason(&refused), SERVICE_CREDENTIAL_INVALID);
+    }
+
+    #[test]
     fn edge_names_the_person_where_the_contract_says_it_acts_for_one() {
         let ring = ring();
         let wallet = ring.for_service("wallet").unwrap();
@@ -864,11 +1010,29 @@ mod tests {
         assert!(wallet.verify(&service(Duration::minutes(10)), now).is_ok());
         assert_eq!(
             wallet.verify(&service(Duration::hours(1)), now),
-            Err("service token lives too long: at most 10 minutes (24 hours for operators)")
+            Err("service token lives too long: at most 10 minutes (1 hour for operators)")
         );
         let operator = |life: Duration| ring.token(OPERATOR, "*", now + life).unwrap();
-        assert!(wallet.verify(&operator(Duration::hours(24)), now).is_ok());
-        assert!(wallet.verify(&operator(Duration::hours(25)), now).is_err());
+        assert!(wallet.verify(&operator(Duration::hours(1)), now).is_ok());
+        assert!(
+            wallet
+                .verify(&operator(Duration::minutes(61)), now)
+                .is_err()
+        );
+        assert!(wallet.verify(&operator(Duration::hours(24)), now).is_err());
+        let key = ring.operator_key().unwrap();
+        let person = Uuid::now_v7();
+        let auditor = |life: Duration| person_token(&key, AUDITOR, person, now, now + life);
+        assert!(
+            wallet
+                .verify(&auditor(Duration::hours(1)).unwrap(), now)
+                .is_ok()
+        );
+        assert!(
+            wallet
+                .verify(&auditor(Duration::minutes(61)).unwrap(), now)
+                .is_err()
+        );
         // Issued an hour from now, for ten minutes: refused until then.
         let key = SigningKey::from_bytes(&[7; 32]);
         let mut trusted = HashMap::new();

@@ -157,7 +157,7 @@ async fn settle_session_defaults(
     Ok(())
 }
 
-/// Applies the platform's own tables (idempotency records), then the service's embedded
+/// Applies the platform's own tables (idempotency records, the operator audit log), then the service's embedded
 /// migrations, all under the service's own role, then grants the runtime role
 /// ([`runtime_role_of`] the pool's role, when it exists) the rows of the schema and nothing
 /// more. Running it again is a no-op; concurrent runs serialise on sqlx's advisory lock.
@@ -166,7 +166,10 @@ pub async fn migrate(pool: &PgPool, migrator: &Migrator, schema: &str) -> anyhow
     // Pods of one Deployment migrate together (their init containers): two concurrent
     // CREATE TABLE IF NOT EXISTS collide in the catalog, so one at a time.
     let mut conn = pool.acquire().await?;
-    let tables = [crate::idempotency::TABLE_SQL.to_owned()];
+    let tables = [
+        crate::idempotency::TABLE_SQL.to_owned(),
+        crate::audit::TABLE_SQL.to_owned(),
+    ];
     one_at_a_time(&mut conn, "kuajing.platform-tables", tables).await?;
     drop(conn);
     migrator.run(pool).await?;

@@ -236,6 +236,37 @@ impl FieldViolations {
         }
     }
 
+    /// An optional time range (`start_time` inclusive, `end_time` exclusive), each bound
+    /// `None` when unset; a violation for a bound out of range or an end not after the start.
+    pub fn time_range(
+        &mut self,
+        field: &str,
+        range: Option<&kuajing_proto::types::TimeRange>,
+    ) -> (
+        Option<chrono::DateTime<chrono::Utc>>,
+        Option<chrono::DateTime<chrono::Utc>>,
+    ) {
+        let Some(range) = range else {
+            return (None, None);
+        };
+        let mut bound = |name: &str, t: Option<&prost_types::Timestamp>| {
+            let t = t?;
+            let parsed = crate::time::from_proto(t);
+            if parsed.is_none() {
+                self.add(format!("{field}.{name}"), "is out of range");
+            }
+            parsed
+        };
+        let from = bound("start_time", range.start_time.as_ref());
+        let until = bound("end_time", range.end_time.as_ref());
+        if let (Some(f), Some(u)) = (from, until)
+            && u <= f
+        {
+            self.add(format!("{field}.end_time"), "must be after start_time");
+        }
+        (from, until)
+    }
+
     /// A required Money field that must be above zero.
     pub fn positive_money(
         &mut self,

@@ -1,6 +1,7 @@
 //! What every Kuajing service shares: configuration, telemetry, the gRPC server builder,
 //! Postgres (pool, per-schema migrations), the error model, idempotency and money.
 
+pub mod audit;
 pub mod auth;
 pub mod balance;
 pub mod clock;

@@ -11,6 +11,7 @@ use tonic::service::Routes;
 use tonic::transport::Server;
 use tonic_health::ServingStatus;
 
+use crate::audit::RecordOperators;
 use crate::auth::RequireCaller;
 use crate::error::{ErrorDomain, ValidationReason};
 use crate::tls::MutualTls;
@@ -48,7 +49,8 @@ impl Default for ServerSettings {
 /// domain `errors`) on `listener`
 /// until `shutdown` resolves, then drains in-flight requests. `guard`, when given, checks
 /// service credentials on every method (health and reflection stay open) and, with TLS
-/// configured, the TLS handshake requires a client certificate. Health reports SERVING
+/// configured, the TLS handshake requires a client certificate. `audit`, inside the
+/// guard, records operators' calls (the routes then include the audit log's service). Health reports SERVING
 /// for the service and for the server ("") while up, NOT_SERVING once shutdown begins.
 #[allow(clippy::too_many_arguments)]
 pub async fn serve(
@@ -56,6 +58,7 @@ pub async fn serve(
     errors: ErrorDomain,
     routes: Routes,
     guard: Option<RequireCaller>,
+    audit: Option<RecordOperators>,
     listener: TcpListener,
     settings: &ServerSettings,
     database: Option<sqlx::PgPool>,
@@ -77,12 +80,18 @@ pub async fn serve(
         ))
     });
 
+    let audited = audit.is_some();
     let reflection = || {
-        tonic_reflection::server::Builder::configure()
+        let builder = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(kuajing_proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .with_service_name(grpc_service)
-            .with_service_name("grpc.health.v1.Health")
+            .with_service_name(grpc_service);
+        if audited {
+            builder.with_service_name("kuajing.audit.v1.AuditService")
+        } else {
+            builder
+        }
+        .with_service_name("grpc.health.v1.Health")
     };
     let reflection_v1 = reflection()
         .with_service_name("grpc.reflection.v1.ServerReflection")
@@ -159,6 +168,7 @@ pub async fn serve(
         .layer(crate::metrics::RpcMetrics)
         .layer(ValidationReason(errors))
         .layer(tower::util::option_layer(guard))
+        .layer(tower::util::option_layer(audit))
         .add_routes(routes)
         .add_service(health)
         .add_service(reflection_v1)

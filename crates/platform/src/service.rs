@@ -293,12 +293,19 @@ pub async fn run_signalling(
     let keys = ctx.peers.keys().clone();
     crate::metrics::observe_pool(def.name, ctx.pool.clone());
     let database = ctx.pool.clone();
-    let routes = (def.routes)(ctx).await?;
+    let mut routes = (def.routes)(ctx).await?;
     if let Some(ready) = ready {
         let _ = ready.send(());
     }
     let guard = (!auth::PUBLIC_SERVICES.contains(&def.grpc_service))
         .then(|| auth::RequireCaller::new(keys, def.errors));
+    // Operators reach only services behind the credential check: those keep the log.
+    let audit = guard.as_ref().map(|_| {
+        routes = std::mem::take(&mut routes).add_service(
+            crate::audit::AuditLog::new(database.clone(), def.name, def.errors).server(),
+        );
+        crate::audit::RecordOperators::new(database.clone())
+    });
     let settings = ServerSettings {
         accept_http1: def.accepts_http1,
         ..settings.clone()
@@ -308,6 +315,7 @@ pub async fn run_signalling(
         def.errors,
         routes,
         guard,
+        audit,
         listener,
         &settings,
         Some(database),

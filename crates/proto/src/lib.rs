@@ -162,6 +162,7 @@ pub mod callers {
                     "FxService/GetRate",
                     "FxService/ListRates",
                     "IdentityService/ConfirmContact",
+                    "IdentityService/EnrollOperatorFactor",
                     "IdentityService/ListRevokedSessions",
                     "IdentityService/ListVerificationKeys",
                     "IdentityService/Login",
@@ -169,6 +170,7 @@ pub mod callers {
                     "IdentityService/RegisterAccount",
                     "IdentityService/ResetPassword",
                     "IdentityService/SendVerificationCode",
+                    "IdentityService/SignInOperator",
                     "IdentityService/StartPasswordReset",
                     "OrderService/OpenPaymentLink",
                     "WalletService/ListWithdrawalFeeRules",
@@ -229,6 +231,12 @@ pub mod kuajing {
             tonic::include_proto!("kuajing.edge.v1");
         }
     }
+    /// `kuajing.audit.v1`: the operator audit log every back-end service serves.
+    pub mod audit {
+        pub mod v1 {
+            tonic::include_proto!("kuajing.audit.v1");
+        }
+    }
     /// `kuajing.sandbox.v1`: the simulated bank and mailbox `kuajing up` serves.
     pub mod sandbox {
         pub mod v1 {
@@ -238,4 +246,4 @@ pub mod kuajing {
 }
 
 pub use kuajing::r#type::v1 as types;
-pub use kuajing::{authorization, edge, fx, identity, order, sandbox, wallet};
+pub use kuajing::{audit, authorization, edge, fx, identity, order, sandbox, wallet};

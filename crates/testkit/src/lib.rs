@@ -515,22 +515,16 @@ impl TestPlatform {
     }
 
     /// The first operator, as `kuajing up` makes it (kept in `data_dir`), at work with
-    /// an operator credential.
+    /// its own token (signed in with password and TOTP through edge).
     pub async fn operator(
         &self,
         data_dir: &std::path::Path,
     ) -> anyhow::Result<kuajing::operator::Operator> {
         let (account, _) = kuajing::operator::bootstrap(&self.reach(), data_dir).await?;
-        let token = self
-            .platform
-            .keyring()
-            .token(
-                auth::OPERATOR,
-                "*",
-                chrono::Utc::now() + chrono::Duration::hours(1),
-            )
-            .context("an operator key")?;
-        kuajing::operator::Operator::new(&self.urls(), &token, &account.account_id)
+        let urls = self.urls();
+        let edge = urls.get("edge").context("edge")?;
+        let token = kuajing::operator::token(data_dir, edge).await?;
+        kuajing::operator::Operator::new(&urls, &token, &account.account_id)
     }
 
     /// Client of `kuajing.identity.v1.IdentityService`.

@@ -75,7 +75,7 @@ pub async fn check(
     caller: Option<&Caller>,
     scope: Scope<'_>,
 ) -> Result<(), Status> {
-    let Some(subject) = caller.and_then(|c| c.subject) else {
+    let Some(subject) = caller.and_then(Caller::owner_to_check) else {
         return Ok(());
     };
     match owners(&ctx.svc.pool, scope).await? {

@@ -111,6 +111,8 @@ edge_service! {
     send_verification_code(SendVerificationCode) => onboarding::send_verification_code;
     confirm_contact(ConfirmContact) => onboarding::confirm_contact;
     login(Login) => onboarding::login;
+    enroll_operator_factor(EnrollOperatorFactor) => onboarding::enroll_operator_factor;
+    sign_in_operator(SignInOperator) => onboarding::sign_in_operator;
     refresh_token(RefreshToken) => onboarding::refresh_token;
     logout(Logout) => onboarding::logout;
     get_me(GetMe) => account::get_me;
@@ -284,6 +286,16 @@ mod edge_types {
         pub type Req = super::pb::ConfirmContactRequest;
         pub type Resp = super::pb::ConfirmContactResponse;
         pub const RPC: &super::rpc::Rpc = &super::rpc::CONFIRM_CONTACT;
+    }
+    pub mod EnrollOperatorFactor {
+        pub type Req = super::pb::EnrollOperatorFactorRequest;
+        pub type Resp = super::pb::EnrollOperatorFactorResponse;
+        pub const RPC: &super::rpc::Rpc = &super::rpc::ENROLL_OPERATOR_FACTOR;
+    }
+    pub mod SignInOperator {
+        pub type Req = super::pb::SignInOperatorRequest;
+        pub type Resp = super::pb::SignInOperatorResponse;
+        pub const RPC: &super::rpc::Rpc = &super::rpc::SIGN_IN_OPERATOR;
     }
     pub mod Login {
         pub type Req = super::pb::LoginRequest;

@@ -211,6 +211,68 @@ pub async fn login(
     })
 }
 
+/// Enrols an operator's second factor (rate-limited like a login).
+pub async fn enroll_operator_factor(
+    edge: &Edge,
+    call: &Call,
+    req: pb::EnrollOperatorFactorRequest,
+) -> Result<pb::EnrollOperatorFactorResponse, Status> {
+    let mut v = Violations::new();
+    let rid = v.request_id(&req.request_id);
+    errors::check(v)?;
+    let rid = got(rid)?;
+    if !req.identifier.is_empty() {
+        edge.limiter.identifier("login", &req.identifier).await?;
+    }
+    let r = call!(
+        edge,
+        call.anonymous(),
+        identity.enroll_operator_factor(idp::EnrollOperatorFactorRequest {
+            request_id: call.request_id(rid, "enroll-operator-factor"),
+            identifier: req.identifier,
+            password: req.password,
+            client_ip: client_ip(call),
+        })
+    )?;
+    Ok(pb::EnrollOperatorFactorResponse {
+        account_id: r.account_id,
+        secret: r.secret,
+        otpauth_uri: r.otpauth_uri,
+    })
+}
+
+/// Signs an operator in (rate-limited like a login): a token for the internal services.
+pub async fn sign_in_operator(
+    edge: &Edge,
+    call: &Call,
+    req: pb::SignInOperatorRequest,
+) -> Result<pb::SignInOperatorResponse, Status> {
+    let mut v = Violations::new();
+    let rid = v.request_id(&req.request_id);
+    errors::check(v)?;
+    let rid = got(rid)?;
+    if !req.identifier.is_empty() {
+        edge.limiter.identifier("login", &req.identifier).await?;
+    }
+    let r = call!(
+        edge,
+        call.anonymous(),
+        identity.sign_in_operator(idp::SignInOperatorRequest {
+            request_id: call.request_id(rid, "sign-in-operator"),
+            identifier: req.identifier,
+            password: req.password,
+            totp_code: req.totp_code,
+            client_ip: client_ip(call),
+        })
+    )?;
+    Ok(pb::SignInOperatorResponse {
+        token: r.token,
+        role: r.role,
+        account_id: r.account_id,
+        expire_time: r.expire_time,
+    })
+}
+
 fn client_ip(call: &Call) -> String {
     call.client_ip.map(|ip| ip.to_string()).unwrap_or_default()
 }

@@ -107,6 +107,10 @@ pub const CHANGE_PASSWORD: Rpc = person("ChangePassword");
 pub const START_PASSWORD_RESET: Rpc = onboarding("StartPasswordReset", TokenUse::Ignored);
 /// `ResetPassword`.
 pub const RESET_PASSWORD: Rpc = onboarding("ResetPassword", TokenUse::Ignored);
+/// `EnrollOperatorFactor`.
+pub const ENROLL_OPERATOR_FACTOR: Rpc = onboarding("EnrollOperatorFactor", TokenUse::Ignored);
+/// `SignInOperator`.
+pub const SIGN_IN_OPERATOR: Rpc = onboarding("SignInOperator", TokenUse::Ignored);
 /// `OpenWallet`.
 pub const OPEN_WALLET: Rpc = person("OpenWallet");
 /// `GetBuyerDashboard`.
@@ -265,6 +269,8 @@ pub const ALL: &[&Rpc] = &[
     &CHANGE_PASSWORD,
     &START_PASSWORD_RESET,
     &RESET_PASSWORD,
+    &ENROLL_OPERATOR_FACTOR,
+    &SIGN_IN_OPERATOR,
     &OPEN_WALLET,
     &GET_BUYER_DASHBOARD,
     &GET_SUPPLIER_WORKBENCH,
@@ -367,6 +373,8 @@ mod tests {
                 "RefreshToken",
                 "StartPasswordReset",
                 "ResetPassword",
+                "EnrollOperatorFactor",
+                "SignInOperator",
                 "OpenPaymentLink"
             ]
         );

@@ -18,6 +18,7 @@ mod audit;
 mod codes;
 mod convert;
 mod linked;
+mod operators;
 mod pin;
 mod real_name;
 mod sessions;
@@ -64,6 +65,8 @@ pub struct State {
     /// A password hash to verify against when a login names no account, so that an
     /// unknown identifier takes as long as a wrong password.
     pub dummy_password_hash: String,
+    /// The key operators' and auditors' tokens are signed with, when configured.
+    pub operator_key: Option<ed25519_dalek::SigningKey>,
 }
 
 /// The gRPC handler.
@@ -85,6 +88,15 @@ impl Api {
 pub struct Subject(pub Option<Uuid>);
 
 impl Subject {
+    /// The request's person: the one the credential check settled (an operator's token
+    /// names its own), else `kj-subject` as sent.
+    fn of<T>(request: &Request<T>, errors: ErrorDomain) -> Result<Subject, Status> {
+        match kuajing_platform::auth::Caller::of(request) {
+            Some(caller) if caller.subject.is_some() => Ok(Subject(caller.subject)),
+            _ => Subject::from_metadata(request.metadata(), errors),
+        }
+    }
+
     fn from_metadata(metadata: &MetadataMap, errors: ErrorDomain) -> Result<Subject, Status> {
         match metadata.get(SUBJECT_METADATA) {
             None => Ok(Subject(None)),
@@ -423,7 +435,7 @@ impl IdentityService for Api {
         &self,
         r: Request<RegisterAccountRequest>,
     ) -> Result<Response<RegisterAccountResponse>, Status> {
-        let s = Subject::from_metadata(r.metadata(), self.state.errors)?;
+        let s = Subject::of(&r, self.state.errors)?;
         respond(self.state.register_account(s, r.into_inner()).await)
     }
 
@@ -431,7 +443,7 @@ impl IdentityService for Api {
         &self,
         r: Request<GetAccountRequest>,
     ) -> Result<Response<GetAccountResponse>, Status> {
-        let s = Subject::from_metadata(r.metadata(), self.state.errors)?;
+        let s = Subject::of(&r, self.state.errors)?;
         respond(self.state.get_account(s, r.into_inner()).await)
     }
 
@@ -439,7 +451,7 @@ impl IdentityService for Api {
         &self,
         r: Request<SendVerificationCodeRequest>,
     ) -> Result<Response<SendVerificationCodeResponse>, Status> {
-        let s = Subject::from_metadata(r.metadata(), self.state.errors)?;
+        let s = Subject::of(&r, self.state.errors)?;
         // The verified calling service, when service credentials are checked.
         let caller = kuajing_platform::auth::Caller::of(&r).map(|c| c.service.clone());
         respond(
@@ -453,7 +465,7 @@ impl IdentityService for Api {
         &self,
         r: Request<VerifyCodeRequest>,
     ) -> Result<Response<VerifyCodeResponse>, Status> {
-        let s = Subject::from_metadata(r.metadata(), self.state.errors)?;
+        let s = Subject::of(&r, self.state.errors)?;
         respond(self.state.verify_code(s, r.into_inner()).await)
     }
 
@@ -461,7 +473,7 @@ impl IdentityService for Api {
         &self,
         r: Request<ConfirmContactRequest>,
     ) -> Result<Response<ConfirmContactResponse>, Status> {
-        let s = Subject::from_metadata(r.metadata(), self.state.errors)?;
+        let s = Subject::of(&r, self.state.errors)?;
         respond(self.state.confirm_contact(s, r.into_inner()).await)
     }
 
@@ -477,7 +489,7 @@ impl IdentityService for Api {
     }
 
     async fn logout(&self, r: Request<LogoutRequest>) -> Result<Response<LogoutResponse>, Status> {
-        let s = Subject::from_metadata(r.metadata(), self.state.errors)?;
+        let s = Subject::of(&r, self.state.errors)?;
         respond(self.state.logout(s, r.into_inner()).await)
     }
 
@@ -492,7 +504,7 @@ impl IdentityService for Api {
         &self,
         r: Request<SubmitRealNameVerificationRequest>,
     ) -> Result<Response<SubmitRealNameVerificationResponse>, Status> {
-        let s = Subject::from_metadata(r.metadata(), self.state.errors)?;
+        let s = Subject::of(&r, self.state.errors)?;
         respond(
             self.state
                 .submit_real_name_verification(s, r.into_inner())
@@ -504,7 +516,7 @@ impl IdentityService for Api {
         &self,
         r: Request<GetRealNameVerificationRequest>,
     ) -> Result<Response<GetRealNameVerificationResponse>, Status> {
-        let s = Subject::from_metadata(r.metadata(), self.state.errors)?;
+        let s = Subject::of(&r, self.state.errors)?;
         respond(
             self.state
                 .get_real_name_verification(s, r.into_inner())
@@ -516,7 +528,7 @@ impl IdentityService for Api {
         &self,
         r: Request<ListRealNameVerificationsRequest>,
     ) -> Result<Response<ListRealNameVerificationsResponse>, Status> {
-        let s = Subject::from_metadata(r.metadata(), self.state.errors)?;
+        let s = Subject::of(&r, self.state.errors)?;
         respond(
             self.state
                 .list_real_name_verifications(s, r.into_inner())
@@ -528,7 +540,7 @@ impl IdentityService for Api {
         &self,
         r: Request<ReviewRealNameVerificationRequest>,
     ) -> Result<Response<ReviewRealNameVerificationResponse>, Status> {
-        let s = Subject::from_metadata(r.metadata(), self.state.errors)?;
+        let s = Subject::of(&r, self.state.errors)?;
         respond(
             self.state
                 .review_real_name_verification(s, r.into_inner())
@@ -540,7 +552,7 @@ impl IdentityService for Api {
         &self,
         r: Request<BindMarketplaceAccountRequest>,
     ) -> Result<Response<BindMarketplaceAccountResponse>, Status> {
-        let s = Subject::from_metadata(r.metadata(), self.state.errors)?;
+        let s = Subject::of(&r, self.state.errors)?;
         respond(self.state.bind_marketplace_account(s, r.into_inner()).await)
     }
 
@@ -548,7 +560,7 @@ impl IdentityService for Api {
         &self,
         r: Request<UnbindMarketplaceAccountRequest>,
     ) -> Result<Response<UnbindMarketplaceAccountResponse>, Status> {
-        let s = Subject::from_metadata(r.metadata(), self.state.errors)?;
+        let s = Subject::of(&r, self.state.errors)?;
         respond(
             self.state
                 .unbind_marketplace_account(s, r.into_inner())
@@ -560,7 +572,7 @@ impl IdentityService for Api {
         &self,
         r: Request<GetLinkedAccountRequest>,
     ) -> Result<Response<GetLinkedAccountResponse>, Status> {
-        let s = Subject::from_metadata(r.metadata(), self.state.errors)?;
+        let s = Subject::of(&r, self.state.errors)?;
         respond(self.state.get_linked_account(s, r.into_inner()).await)
     }
 
@@ -568,7 +580,7 @@ impl IdentityService for Api {
         &self,
         r: Request<ListLinkedAccountsRequest>,
     ) -> Result<Response<ListLinkedAccountsResponse>, Status> {
-        let s = Subject::from_metadata(r.metadata(), self.state.errors)?;
+        let s = Subject::of(&r, self.state.errors)?;
         respond(self.state.list_linked_accounts(s, r.into_inner()).await)
     }
 
@@ -576,7 +588,7 @@ impl IdentityService for Api {
         &self,
         r: Request<GetSupplierProfileRequest>,
     ) -> Result<Response<GetSupplierProfileResponse>, Status> {
-        let s = Subject::from_metadata(r.metadata(), self.state.errors)?;
+        let s = Subject::of(&r, self.state.errors)?;
         respond(self.state.get_supplier_profile(s, r.into_inner()).await)
     }
 
@@ -584,7 +596,7 @@ impl IdentityService for Api {
         &self,
         r: Request<UpdateSupplierProfileRequest>,
     ) -> Result<Response<UpdateSupplierProfileResponse>, Status> {
-        let s = Subject::from_metadata(r.metadata(), self.state.errors)?;
+        let s = Subject::of(&r, self.state.errors)?;
         respond(self.state.update_supplier_profile(s, r.into_inner()).await)
     }
 
@@ -592,7 +604,7 @@ impl IdentityService for Api {
         &self,
         r: Request<RecordIpComplaintRequest>,
     ) -> Result<Response<RecordIpComplaintResponse>, Status> {
-        let s = Subject::from_metadata(r.metadata(), self.state.errors)?;
+        let s = Subject::of(&r, self.state.errors)?;
         respond(self.state.record_ip_complaint(s, r.into_inner()).await)
     }
 
@@ -600,7 +612,7 @@ impl IdentityService for Api {
         &self,
         r: Request<CheckSupplierAdmissionRequest>,
     ) -> Result<Response<CheckSupplierAdmissionResponse>, Status> {
-        let s = Subject::from_metadata(r.metadata(), self.state.errors)?;
+        let s = Subject::of(&r, self.state.errors)?;
         respond(self.state.check_supplier_admission(s, r.into_inner()).await)
     }
 
@@ -608,7 +620,7 @@ impl IdentityService for Api {
         &self,
         r: Request<OpenSupplierProgramRequest>,
     ) -> Result<Response<OpenSupplierProgramResponse>, Status> {
-        let s = Subject::from_metadata(r.metadata(), self.state.errors)?;
+        let s = Subject::of(&r, self.state.errors)?;
         respond(self.state.open_supplier_program(s, r.into_inner()).await)
     }
 
@@ -616,7 +628,7 @@ impl IdentityService for Api {
         &self,
         r: Request<SetPaymentPinRequest>,
     ) -> Result<Response<SetPaymentPinResponse>, Status> {
-        let s = Subject::from_metadata(r.metadata(), self.state.errors)?;
+        let s = Subject::of(&r, self.state.errors)?;
         respond(self.state.set_payment_pin(s, r.into_inner()).await)
     }
 
@@ -624,7 +636,7 @@ impl IdentityService for Api {
         &self,
         r: Request<VerifyPaymentPinRequest>,
     ) -> Result<Response<VerifyPaymentPinResponse>, Status> {
-        let s = Subject::from_metadata(r.metadata(), self.state.errors)?;
+        let s = Subject::of(&r, self.state.errors)?;
         respond(self.state.verify_payment_pin(s, r.into_inner()).await)
     }
 
@@ -632,7 +644,7 @@ impl IdentityService for Api {
         &self,
         r: Request<ListSecurityEventsRequest>,
     ) -> Result<Response<ListSecurityEventsResponse>, Status> {
-        let s = Subject::from_metadata(r.metadata(), self.state.errors)?;
+        let s = Subject::of(&r, self.state.errors)?;
         respond(self.state.list_security_events(s, r.into_inner()).await)
     }
 
@@ -640,7 +652,7 @@ impl IdentityService for Api {
         &self,
         r: Request<StartContactChangeRequest>,
     ) -> Result<Response<StartContactChangeResponse>, Status> {
-        let s = Subject::from_metadata(r.metadata(), self.state.errors)?;
+        let s = Subject::of(&r, self.state.errors)?;
         respond(self.state.start_contact_change(s, r.into_inner()).await)
     }
 
@@ -648,7 +660,7 @@ impl IdentityService for Api {
         &self,
         r: Request<ConfirmContactChangeRequest>,
     ) -> Result<Response<ConfirmContactChangeResponse>, Status> {
-        let s = Subject::from_metadata(r.metadata(), self.state.errors)?;
+        let s = Subject::of(&r, self.state.errors)?;
         respond(self.state.confirm_contact_change(s, r.into_inner()).await)
     }
 
@@ -677,7 +689,21 @@ impl IdentityService for Api {
         &self,
         r: Request<ChangePasswordRequest>,
     ) -> Result<Response<ChangePasswordResponse>, Status> {
-        let s = Subject::from_metadata(r.metadata(), self.state.errors)?;
+        let s = Subject::of(&r, self.state.errors)?;
         respond(self.state.change_password(s, r.into_inner()).await)
+    }
+
+    async fn enroll_operator_factor(
+        &self,
+        r: Request<EnrollOperatorFactorRequest>,
+    ) -> Result<Response<EnrollOperatorFactorResponse>, Status> {
+        respond(self.state.enroll_operator_factor(r.into_inner()).await)
+    }
+
+    async fn sign_in_operator(
+        &self,
+        r: Request<SignInOperatorRequest>,
+    ) -> Result<Response<SignInOperatorResponse>, Status> {
+        respond(self.state.sign_in_operator(r.into_inner()).await)
     }
 }

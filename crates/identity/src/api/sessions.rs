@@ -34,7 +34,7 @@ const REDERIVE: &str = "rederive:";
 /// The contract's token type.
 const BEARER: &str = "Bearer";
 
-fn check_client(v: &mut Check, client_ip: &str) {
+pub(super) fn check_client(v: &mut Check, client_ip: &str) {
     if !client_ip.is_empty() && client_ip.parse::<std::net::IpAddr>().is_err() {
         v.add("client_ip", "must be a textual IPv4 or IPv6 address");
     }
@@ -268,30 +268,37 @@ impl State {
         counted.await.unwrap_or_else(|e| e)
     }
 
-    async fn login_in(
+    /// The account `identifier` names, locked, when `password` is its password: INVALID_CREDENTIALS
+    /// otherwise (the same answer, and the same time, for an unknown identifier), a wrong
+    /// password counted towards the lock; LOGIN_LOCKED while locked (nothing checked).
+    pub(super) async fn password_holder(
         &self,
         tx: &mut PgConnection,
-        req: &pb::LoginRequest,
-    ) -> Result<(pb::LoginResponse, Uuid), Status> {
+        identifier: &str,
+        password: &str,
+        client_ip: &str,
+        user_agent: &str,
+    ) -> Result<accounts::AccountRow, Status> {
         let now = self.now();
-        let lockout = self.settings.login_lockout;
-        let user_agent = text::truncate(&req.user_agent, 512);
-        let account = self.account_named(tx, &req.identifier).await?;
+        let account = self.account_named(tx, identifier).await?;
         let Some(account) = account else {
             // Spend the time a real check takes, so timing does not reveal accounts.
-            let (password, dummy) = (req.password.clone(), self.dummy_password_hash.clone());
+            let (password, dummy) = (password.to_owned(), self.dummy_password_hash.clone());
             self.hasher
                 .run(move |h| h.verify_password(&password, &dummy))
                 .await
                 .map_err(internal)?;
             return Err(self.invalid_credentials());
         };
-        if lockout.remaining(account.login_locked_until, now).is_some() {
+        if (self.settings.login_lockout)
+            .remaining(account.login_locked_until, now)
+            .is_some()
+        {
             // The password is not even checked while locked.
             let until = account.login_locked_until.unwrap_or(now);
             return Err(self.login_locked(until, now));
         }
-        let (password, stored) = (req.password.clone(), account.password_hash.clone());
+        let (password, stored) = (password.to_owned(), account.password_hash.clone());
         let matches = self
             .hasher
             .run(move |h| h.verify_password(&password, &stored))
@@ -299,14 +306,43 @@ impl State {
             .map_err(internal)?;
         if !matches {
             return Err(self
-                .wrong_password(tx, &account, &req.client_ip, &user_agent)
+                .wrong_password(tx, &account, client_ip, user_agent)
                 .await);
         }
+        Ok(account)
+    }
+
+    /// Starts the login failure count again after a successful sign-in.
+    pub(super) async fn clear_login_failures(
+        &self,
+        tx: &mut PgConnection,
+        account: &accounts::AccountRow,
+    ) -> Result<(), Status> {
         if account.login_failure_count != 0 || account.login_locked_until.is_some() {
             accounts::set_login_failures(tx, account.account_id, 0, None)
                 .await
                 .map_err(db)?;
         }
+        Ok(())
+    }
+
+    async fn login_in(
+        &self,
+        tx: &mut PgConnection,
+        req: &pb::LoginRequest,
+    ) -> Result<(pb::LoginResponse, Uuid), Status> {
+        let now = self.now();
+        let user_agent = text::truncate(&req.user_agent, 512);
+        let account = self
+            .password_holder(
+                tx,
+                &req.identifier,
+                &req.password,
+                &req.client_ip,
+                &user_agent,
+            )
+            .await?;
+        self.clear_login_failures(tx, &account).await?;
         let role = Role::parse(&account.role).ok_or_else(|| internal("stored role"))?;
         let session = SessionRow {
             session_id: Uuid::now_v7(),

@@ -1,5 +1,5 @@
 //! The identity rules, free of IO: what a valid member name, contact, password, code, PIN
-//! or submission is; when a code, a login or a PIN is locked; which admission rules a
+//! or submission is; what an operator's one-time password is; when a code, a login or a PIN is locked; which admission rules a
 //! supplier fails; what an access token claims. `store` and `api` apply them.
 
 pub mod account;
@@ -18,3 +18,4 @@ pub mod region;
 pub mod session;
 pub mod supplier;
 pub mod text;
+pub mod totp;

@@ -33,7 +33,7 @@ macro_rules! select_account {
                 a.display_name, a.email, a.email_verified, a.mobile, a.mobile_verified,
                 a.password_hash, a.login_failure_count, a.login_locked_until,
                 a.real_name_status, a.created_at, a.updated_at,
-                EXISTS (SELECT 1 FROM operator_grants g WHERE g.account_id = a.account_id) AS is_operator,
+                EXISTS (SELECT 1 FROM operator_grants g WHERE g.account_id = a.account_id AND g.role = 'OPERATOR') AS is_operator,
                 EXISTS (SELECT 1 FROM payment_pins p WHERE p.account_id = a.account_id) AS pin_set
          FROM accounts a "
     };
@@ -290,34 +290,39 @@ pub async fn touch(conn: &mut PgConnection, id: Uuid, now: DateTime<Utc>) -> sql
 
 /// Whether the account is an operator.
 pub async fn is_operator(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<bool> {
-    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM operator_grants WHERE account_id = $1)")
-        .bind(id)
-        .fetch_one(conn)
-        .await
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM operator_grants WHERE account_id = $1 AND role = 'OPERATOR')",
+    )
+    .bind(id)
+    .fetch_one(conn)
+    .await
 }
 
-/// Makes `operator_grants` equal to the configured operators (those that exist; the
-/// others are logged and skipped).
+/// Makes the configured grants of `operator_grants` equal to `grants` (accounts that
+/// exist; the others are logged and skipped).
 pub async fn sync_operators(
     pool: &PgPool,
-    operators: &[Uuid],
+    grants: &[(Uuid, crate::store::operators::Grant)],
     now: DateTime<Utc>,
 ) -> anyhow::Result<()> {
+    let ids: Vec<Uuid> = grants.iter().map(|(id, _)| *id).collect();
     let mut tx = pool.begin().await?;
     sqlx::query(
         "DELETE FROM operator_grants WHERE source = 'CONFIG' AND NOT (account_id = ANY($1))",
     )
-    .bind(operators)
+    .bind(&ids)
     .execute(&mut *tx)
     .await?;
-    for id in operators {
+    for (id, grant) in grants {
         let granted = sqlx::query(
-            "INSERT INTO operator_grants (account_id, granted_at)
-             SELECT account_id, $2 FROM accounts WHERE account_id = $1
-             ON CONFLICT (account_id) DO NOTHING",
+            "INSERT INTO operator_grants (account_id, granted_at, role)
+             SELECT account_id, $2, $3 FROM accounts WHERE account_id = $1
+             ON CONFLICT (account_id) DO UPDATE SET role = EXCLUDED.role
+              WHERE operator_grants.source = 'CONFIG' AND operator_grants.role <> EXCLUDED.role",
         )
         .bind(id)
         .bind(now)
+        .bind(grant.as_str())
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -329,7 +334,7 @@ pub async fn sync_operators(
         if !exists {
             tracing::warn!(account_id = %id, "configured operator account does not exist; not granted");
         } else if granted == 1 {
-            tracing::info!(account_id = %id, "operator role granted by configuration");
+            tracing::info!(account_id = %id, role = grant.as_str(), "granted by configuration");
         }
     }
     tx.commit().await?;

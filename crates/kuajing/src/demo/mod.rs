@@ -73,7 +73,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let demo = Demo {
         edge: EdgeServiceClient::new(connect("edge")?),
         sandbox: SandboxServiceClient::new(connect("sandbox")?),
-        ops: crate::commands::operator_of(&args.target)?,
+        ops: crate::commands::operator_of(&args.target).await?,
     };
     demo.run().await
 }

@@ -135,6 +135,7 @@ pub async fn serve(
         ERRORS,
         routes,
         None,
+        None,
         listener,
         &server,
         None,
