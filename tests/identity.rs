@@ -3327,3 +3327,150 @@ async fn an_email_code_reaches_a_real_smtp_server_and_no_copy_is_kept() -> anyho
     conn.close().await.ok();
     tp.stop().await
 }
+
+/// An SMS provider's webhook on a free port of 127.0.0.1: answers the first `fail_first`
+/// POSTs 503 (a provider having a moment), then 200, keeping each accepted body with its
+/// `Kuajing-Signature` header.
+struct SmsWebhook {
+    port: u16,
+    received: std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl SmsWebhook {
+    async fn start(fail_first: usize) -> SmsWebhook {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a free port");
+        let port = listener.local_addr().expect("an address").port();
+        let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = received.clone();
+        let task = tokio::spawn(async move {
+            let mut served = 0;
+            while let Ok((mut stream, _)) = listener.accept().await {
+                // One request per connection: the head, then Content-Length bytes of body.
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                let (head, body) = loop {
+                    let Ok(n) = stream.read(&mut chunk).await else {
+                        break (String::new(), String::new());
+                    };
+                    if n == 0 {
+                        break (String::new(), String::new());
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    let text = String::from_utf8_lossy(&buf).into_owned();
+                    if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                        let length = head
+                            .lines()
+                            .find_map(|l| {
+                                let (k, v) = l.split_once(':')?;
+                                k.eq_ignore_ascii_case("content-length")
+                                    .then(|| v.trim().parse::<usize>().ok())?
+                            })
+                            .unwrap_or(0);
+                        if body.len() >= length {
+                            break (head.to_owned(), body.to_owned());
+                        }
+                    }
+                };
+                let signature = head
+                    .lines()
+                    .find_map(|l| {
+                        let (k, v) = l.split_once(':')?;
+                        k.eq_ignore_ascii_case("kuajing-signature")
+                            .then(|| v.trim().to_owned())
+                    })
+                    .unwrap_or_default();
+                served += 1;
+                let status = if served <= fail_first {
+                    "503 Service Unavailable"
+                } else {
+                    kept.lock().expect("the list").push((signature, body));
+                    "200 OK"
+                };
+                let answer =
+                    format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+                let _ = stream.write_all(answer.as_bytes()).await;
+            }
+        });
+        SmsWebhook {
+            port,
+            received,
+            task,
+        }
+    }
+}
+
+/// Text-message codes go to the SMS provider's webhook, signed, retried past a 503, and
+/// nothing keeps a copy; the code it received confirms the mobile number.
+#[tokio::test]
+async fn a_text_code_reaches_the_sms_webhook_signed_and_no_copy_is_kept() -> anyhow::Result<()> {
+    use base64::Engine as _;
+    let webhook = SmsWebhook::start(1).await;
+    let secret = [0x5au8; 32];
+    let url = format!("http://127.0.0.1:{}/sms/send", webhook.port);
+    let key = base64::engine::general_purpose::STANDARD.encode(secret);
+    let identity: &[&str] = &["--sms-webhook-url", &url, "--sms-webhook-secret", &key];
+    let tp = TestPlatform::start_with_options(&[("identity", identity)]).await?;
+    let name = unique("texted");
+    let mobile = format!(
+        "+659{}",
+        &Uuid::now_v7().simple().to_string()[25..32]
+            .chars()
+            .map(|c| char::from(b'0' + (c as u8) % 10))
+            .collect::<String>()
+    );
+    let person = register(
+        &tp,
+        personal(&name, &format!("{name}@example.com"), &mobile),
+    )
+    .await;
+    let challenge = send_code(
+        &tp,
+        None,
+        &person.account_id,
+        pb::VerificationChannel::Sms,
+        pb::VerificationPurpose::ConfirmContact,
+        "",
+    )
+    .await?;
+    // Handed over before the answer, on the second attempt.
+    let (signature, body) = webhook
+        .received
+        .lock()
+        .expect("the list")
+        .first()
+        .cloned()
+        .expect("the webhook received the message");
+    let json: serde_json::Value = serde_json::from_str(&body)?;
+    assert_eq!(json["to"], mobile.as_str());
+    let text = json["text"].as_str().expect("a text");
+    let code: String = text
+        .split(|c: char| !c.is_ascii_digit())
+        .find(|w| w.len() == 6)
+        .expect("a six-digit code")
+        .to_owned();
+    // The signature is the HMAC of "<t>.<body>" under the shared secret.
+    let t: i64 = signature
+        .strip_prefix("t=")
+        .and_then(|s| s.split(',').next())
+        .and_then(|s| s.parse().ok())
+        .expect("a timestamp");
+    assert_eq!(
+        signature,
+        kuajing_identity::sender::webhook::signature(&secret, t, body.as_bytes())
+    );
+    assert!((chrono::Utc::now().timestamp() - t).abs() < 60);
+    let confirmed = confirm(&tp, &person.account_id, &challenge.challenge_id, &code).await?;
+    assert!(confirmed.mobile_verified);
+    let mut conn = admin(&tp).await;
+    let kept: i64 = sqlx::query_scalar("SELECT count(*) FROM identity.outbox")
+        .fetch_one(&mut conn)
+        .await?;
+    assert_eq!(kept, 0, "no message kept in the outbox");
+    conn.close().await.ok();
+    webhook.task.abort();
+    tp.stop().await
+}

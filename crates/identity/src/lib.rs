@@ -31,6 +31,7 @@ use sqlx::migrate::Migrator;
 use tonic::service::Routes;
 
 use crate::sender::smtp::SmtpSender;
+use crate::sender::webhook::WebhookSender;
 use crate::sender::{ByChannel, CodeSender, DevelopmentSender, NotConfigured};
 
 /// The service's embedded schema migrations (`migrations/`).
@@ -64,20 +65,27 @@ async fn build(ctx: ServiceContext, sender: Arc<dyn CodeSender>) -> anyhow::Resu
     if settings.secrets_required {
         binary::require_secrets(&settings)?;
     }
-    // Email through SMTP when configured; text messages have no provider yet, so the
-    // binary refuses them (unless told to keep messages, KJ_IDENTITY_DEVELOPMENT_SENDER),
-    // while `kuajing up` and the tests keep them in the outbox.
-    let sender: Arc<dyn CodeSender> = match &settings.smtp {
-        Some((url, from)) => Arc::new(ByChannel {
-            email: Arc::new(SmtpSender::new(url, from, settings.secrets_required)?),
-            sms: if settings.secrets_required && !settings.development_sender {
-                Arc::new(NotConfigured("SMS"))
-            } else {
-                sender
-            },
-        }),
-        None => sender,
+    // Email through SMTP and text messages through the SMS webhook when configured; a
+    // channel without a provider is refused by the binary (unless told to keep messages,
+    // KJ_IDENTITY_DEVELOPMENT_SENDER), while `kuajing up` and the tests keep them in the
+    // outbox.
+    let keep = !settings.secrets_required || settings.development_sender;
+    let email: Arc<dyn CodeSender> = match &settings.smtp {
+        Some((url, from)) => Arc::new(SmtpSender::new(url, from, settings.secrets_required)?),
+        None if keep => sender.clone(),
+        None => Arc::new(NotConfigured("email")),
     };
+    let sms: Arc<dyn CodeSender> = match &settings.sms_webhook {
+        Some((url, secret)) => Arc::new(WebhookSender::new(
+            url,
+            &kuajing_platform::config::decode_key(secret)
+                .map_err(|e| anyhow::anyhow!("KJ_IDENTITY_SMS_WEBHOOK_SECRET: {e}"))?,
+            settings.secrets_required,
+        )?),
+        None if keep => sender,
+        None => Arc::new(NotConfigured("SMS")),
+    };
+    let sender: Arc<dyn CodeSender> = Arc::new(ByChannel { email, sms });
     let now = ctx.clock.now();
     let secret = match &settings.secret_key {
         Some(text) => kuajing_platform::config::decode_key(text)

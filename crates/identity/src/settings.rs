@@ -65,6 +65,16 @@ pub struct IdentityArgs {
         default_value = "Kuajing <no-reply@localhost>"
     )]
     pub smtp_from: String,
+    /// The SMS provider's webhook that delivers text-message codes: an https:// URL (plain
+    /// http only to this host) taking a signed JSON POST (see `sender::webhook`). Unset:
+    /// `kuajing up` and the tests keep text messages in the development outbox; the binary
+    /// refuses text codes (SENDER_UNAVAILABLE).
+    #[arg(long, env = "KJ_IDENTITY_SMS_WEBHOOK_URL", hide_env_values = true)]
+    pub sms_webhook_url: Option<String>,
+    /// The key that signs each webhook POST (base64 of at least 32 random bytes; the
+    /// receiver checks `Kuajing-Signature` with it). Required with the URL.
+    #[arg(long, env = "KJ_IDENTITY_SMS_WEBHOOK_SECRET", hide_env_values = true)]
+    pub sms_webhook_secret: Option<String>,
     /// Access token lifetime, seconds.
     #[arg(long, env = "KJ_IDENTITY_ACCESS_TOKEN_TTL_SECS", default_value_t = 900)]
     pub access_token_ttl_secs: u32,
@@ -194,6 +204,8 @@ pub struct Settings {
     pub signing_key: Option<String>,
     /// The SMTP server's URL (secret: it may hold a password) and the sender address.
     pub smtp: Option<(String, String)>,
+    /// The SMS webhook's URL and signing key text (both secret), when configured.
+    pub sms_webhook: Option<(String, String)>,
     /// Messages may be kept in the development outbox (the binary's explicit opt-in).
     pub development_sender: bool,
     /// The file holding the signing keys, if configured so, and how often it is checked.
@@ -279,6 +291,20 @@ impl IdentityArgs {
                 .clone()
                 .filter(|s| !s.trim().is_empty())
                 .map(|url| (url, self.smtp_from.clone())),
+            sms_webhook: match (
+                self.sms_webhook_url
+                    .clone()
+                    .filter(|s| !s.trim().is_empty()),
+                self.sms_webhook_secret
+                    .clone()
+                    .filter(|s| !s.trim().is_empty()),
+            ) {
+                (Some(url), Some(secret)) => Some((url, secret)),
+                (None, None) => None,
+                _ => anyhow::bail!(
+                    "KJ_IDENTITY_SMS_WEBHOOK_URL and KJ_IDENTITY_SMS_WEBHOOK_SECRET go together"
+                ),
+            },
             development_sender: self.development_sender,
             signing_key_file: self.signing_key_file.clone().map(|p| {
                 (

@@ -333,6 +333,11 @@ impl FieldViolations {
         })
     }
 
+    /// How many violations were recorded (listed or not).
+    pub fn len(&self) -> usize {
+        self.violations.len() + self.unlisted
+    }
+
     /// True when nothing was recorded.
     pub fn is_empty(&self) -> bool {
         self.violations.is_empty()

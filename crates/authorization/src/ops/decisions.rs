@@ -636,25 +636,7 @@ pub async fn list(
     } else {
         v.enum_value::<DecisionOutcome>("outcome", req.outcome)
     };
-    let range = req.time_range.as_ref();
-    let from = range
-        .and_then(|r| r.start_time.as_ref())
-        .map(|t| time::from_proto(t).ok_or(()));
-    let to = range
-        .and_then(|r| r.end_time.as_ref())
-        .map(|t| time::from_proto(t).ok_or(()));
-    if matches!(from, Some(Err(()))) {
-        v.add("time_range.start_time", "is not a valid timestamp");
-    }
-    if matches!(to, Some(Err(()))) {
-        v.add("time_range.end_time", "is not a valid timestamp");
-    }
-    let (from, to) = (from.and_then(Result::ok), to.and_then(Result::ok));
-    if let (Some(f), Some(t)) = (from, to)
-        && t <= f
-    {
-        v.add("time_range.end_time", "must be after start_time");
-    }
+    let (from, to) = v.time_range("time_range", req.time_range.as_ref());
     let page = Page::from_proto("page", req.page.as_ref(), &mut v);
     finish(ctx.errors(), v)?;
 

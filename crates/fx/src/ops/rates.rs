@@ -383,13 +383,7 @@ pub async fn list_changes(
             req.quote_currency_code.parse::<Currency>(),
         )
     };
-    let range = req.change_time_range.as_ref();
-    let from = range
-        .and_then(|r| r.start_time.as_ref())
-        .and_then(time::from_proto);
-    let to = range
-        .and_then(|r| r.end_time.as_ref())
-        .and_then(time::from_proto);
+    let (from, to) = v.time_range("change_time_range", req.change_time_range.as_ref());
     let page = Page::from_proto("page", req.page.as_ref(), &mut v);
     v.finish()?;
     let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;

@@ -2,7 +2,6 @@
 
 use chrono::{DateTime, Utc};
 use kuajing_proto::identity::v1 as pb;
-use prost_types::Timestamp;
 use tonic::Status;
 
 use crate::domain::account::{AccountType, RealNameStatus, Role};
@@ -19,23 +18,8 @@ use crate::store::real_name::VerificationRow;
 use crate::store::supplier::{ComplaintRow, ProfileRow};
 use kuajing_platform::error::internal;
 
-/// To the wire form.
-pub fn ts(t: DateTime<Utc>) -> Timestamp {
-    Timestamp {
-        seconds: t.timestamp(),
-        nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or(0),
-    }
-}
-
-/// To the wire form, unset when `None`.
-pub fn opt_ts(t: Option<DateTime<Utc>>) -> Option<Timestamp> {
-    t.map(ts)
-}
-
-/// From the wire form; `None` when out of range.
-pub fn from_ts(t: &Timestamp) -> Option<DateTime<Utc>> {
-    DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).ok()?)
-}
+/// Timestamps to and from the wire form, the platform's one way.
+pub use kuajing_platform::time::{from_proto as from_ts, opt_to_proto as opt_ts, to_proto as ts};
 
 fn stored<T>(value: Option<T>, what: &str, raw: &str) -> Result<T, Status> {
     value.ok_or_else(|| internal(format!("unknown stored {what} {raw:?}")))
@@ -447,6 +431,7 @@ pub fn event(row: &EventRow) -> Result<pb::SecurityEvent, Status> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use prost_types::Timestamp;
 
     #[test]
     fn event_types_map_both_ways() {

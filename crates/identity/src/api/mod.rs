@@ -216,11 +216,9 @@ impl Check {
         &mut self,
         page: Option<&kuajing_proto::types::PageRequest>,
     ) -> kuajing_platform::page::Page {
-        let before = self.violations.is_empty();
+        let before = self.violations.len();
         let p = kuajing_platform::page::Page::from_proto("page", page, &mut self.violations);
-        if before && !self.violations.is_empty() {
-            self.count += 1;
-        }
+        self.count += self.violations.len() - before;
         p
     }
 
@@ -230,30 +228,10 @@ impl Check {
         field: &str,
         range: Option<&kuajing_proto::types::TimeRange>,
     ) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
-        let Some(range) = range else {
-            return (None, None);
-        };
-        let from = range.start_time.as_ref().and_then(|t| {
-            self.check(
-                &format!("{field}.start_time"),
-                convert::from_ts(t).ok_or_else(|| "is out of range".to_owned()),
-            )
-        });
-        let until = range.end_time.as_ref().and_then(|t| {
-            self.check(
-                &format!("{field}.end_time"),
-                convert::from_ts(t).ok_or_else(|| "is out of range".to_owned()),
-            )
-        });
-        if let (Some(f), Some(u)) = (from, until)
-            && u <= f
-        {
-            self.check::<()>(
-                &format!("{field}.end_time"),
-                Err("must be after start_time".to_owned()),
-            );
-        }
-        (from, until)
+        let before = self.violations.len();
+        let bounds = self.violations.time_range(field, range);
+        self.count += self.violations.len() - before;
+        bounds
     }
 
     /// INVALID_ARGUMENT when anything was recorded.

@@ -9,10 +9,13 @@
 //!   complete every flow. The log line never contains the code; the outbox row does,
 //!   because it stands in for the person's inbox or phone. The binary uses it only when
 //!   `KJ_IDENTITY_DEVELOPMENT_SENDER` asks (bench and chaos runs).
-//! - [`NotConfigured`] refuses: a channel with no provider (SMS, until an SMS adapter is
-//!   built) answers SENDER_UNAVAILABLE rather than keeping a code in plain text.
+//! - [`webhook::WebhookSender`] posts text messages, signed, to an SMS provider's webhook
+//!   (`KJ_IDENTITY_SMS_WEBHOOK_URL`).
+//! - [`NotConfigured`] refuses: a channel with no provider answers SENDER_UNAVAILABLE rather
+//!   than keeping a code in plain text.
 
 pub mod smtp;
+pub mod webhook;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -23,6 +26,13 @@ use uuid::Uuid;
 
 use crate::domain::code::{Channel, Purpose};
 use crate::domain::contact;
+
+/// Every hand-over to a provider, counted.
+pub(crate) static DELIVERIES: kuajing_platform::metrics::Tally =
+    kuajing_platform::metrics::Tally::new(
+        "kuajing.identity.deliveries",
+        "messages handed to a provider, by channel and outcome (sent, retried, failed)",
+    );
 
 /// One message to deliver.
 #[derive(Clone, Debug)]

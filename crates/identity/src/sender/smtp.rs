@@ -16,14 +16,8 @@ use lettre::message::Mailbox;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use sqlx::PgConnection;
 
-use super::{CodeSender, Message, SendError, SendFuture};
+use super::{CodeSender, DELIVERIES, Message, SendError, SendFuture};
 use crate::domain::code::Channel;
-use kuajing_platform::metrics::Tally;
-
-static DELIVERIES: Tally = Tally::new(
-    "kuajing.identity.deliveries",
-    "messages handed to a provider, by channel and outcome (sent, retried, failed)",
-);
 
 /// Attempts per message.
 const ATTEMPTS: u32 = 2;

@@ -4,9 +4,9 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
+use kuajing_platform::Currency;
 use kuajing_platform::error::internal;
 use kuajing_platform::page::{Cursor, Page};
-use kuajing_platform::{Currency, time};
 use kuajing_proto::order::v1::{
     CountOrdersByStatusRequest, CountOrdersByStatusResponse, ExportMethod, GetOrderRequest,
     GetOrderResponse, ListOrdersRequest, ListOrdersResponse, OrderFilter, OrderKind, OrderStatus,
@@ -142,15 +142,9 @@ fn filter(inv: &mut Invalid, supplier: &str, buyer: &str, f: Option<&OrderFilter
         &f.destination_region_codes,
     );
     out.buyer_regions = regions(inv, "filter.buyer_region_codes", &f.buyer_region_codes);
-    if let Some(r) = &f.create_time {
-        out.from = r.start_time.as_ref().and_then(time::from_proto);
-        out.until = r.end_time.as_ref().and_then(time::from_proto);
-        if let (Some(a), Some(b)) = (out.from, out.until)
-            && b <= a
-        {
-            inv.add("filter.create_time.end_time", "must be after start_time");
-        }
-    }
+    (out.from, out.until) = inv
+        .v
+        .time_range("filter.create_time", f.create_time.as_ref());
     if let Some(r) = &f.total_amount {
         let min = r
             .min

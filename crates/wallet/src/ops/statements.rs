@@ -40,13 +40,7 @@ pub async fn list(
             types.push(t as i16);
         }
     }
-    let range = req.create_time_range.as_ref();
-    let from = range
-        .and_then(|r| r.start_time.as_ref())
-        .and_then(time::from_proto);
-    let to = range
-        .and_then(|r| r.end_time.as_ref())
-        .and_then(time::from_proto);
+    let (from, to) = v.time_range("create_time_range", req.create_time_range.as_ref());
     let page = Page::from_proto("page", req.page.as_ref(), &mut v);
     v.finish()?;
     let wallet_id = wallet_id.expect("ok");
