@@ -1,0 +1,403 @@
+//! Bank accounts and withdrawals: the fee schedule (data), limits, the payment PIN checked
+//! by identity, and REQUESTED -> PROCESSING -> COMPLETED or FAILED (a failure reverses).
+//!
+//! `bank_accounts` keeps where money may go, `pricing` what it costs; this module is the
+//! withdrawal itself: its rows and its status machine.
+
+mod bank_accounts;
+mod pricing;
+
+pub use bank_accounts::{list_bank_accounts, register_bank_account};
+pub use pricing::{estimate, list_fee_rules};
+
+use std::collections::HashMap;
+
+use kuajing_platform::error::internal;
+use kuajing_platform::outbound;
+use kuajing_platform::page::{Cursor, Page};
+use kuajing_platform::{Currency, FieldViolations, Money, idempotency, time};
+use kuajing_proto::identity::v1::{
+    VerifyPaymentPinRequest, identity_service_client::IdentityServiceClient,
+};
+use kuajing_proto::wallet::v1::{
+    CreateWithdrawalRequest, CreateWithdrawalResponse, FundPool, GetWithdrawalRequest,
+    GetWithdrawalResponse, JournalEntryType, LedgerAccountKind, ListWithdrawalsRequest,
+    ListWithdrawalsResponse, UpdateWithdrawalStatusRequest, UpdateWithdrawalStatusResponse,
+    Withdrawal, WithdrawalStatus,
+};
+use rust_decimal::Decimal;
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, Row};
+use tonic::{Code, Status};
+use uuid::Uuid;
+
+use super::{Ctx, post_error, require_wallet};
+use crate::domain::ledger::{AccountKey, Cause, EntryDraft, Leg};
+use crate::domain::withdrawal;
+use crate::ledger;
+
+use pricing::price;
+
+/// Reason: the withdrawal exceeds its per-withdrawal limit.
+pub const WITHDRAWAL_LIMIT_EXCEEDED: &str = "WITHDRAWAL_LIMIT_EXCEEDED";
+/// Reason: no fee rule covers this pool, currency and account type.
+pub const WITHDRAWAL_ROUTE_NOT_SUPPORTED: &str = "WITHDRAWAL_ROUTE_NOT_SUPPORTED";
+/// Reason: the supplier's region withdraws in another currency only (Hong Kong and Taiwan:
+/// USD).
+pub const WITHDRAWAL_CURRENCY_NOT_ALLOWED: &str = "WITHDRAWAL_CURRENCY_NOT_ALLOWED";
+/// Reason: the fee would take the whole amount (or more): nothing would reach the bank.
+pub const WITHDRAWAL_AMOUNT_BELOW_FEE: &str = "WITHDRAWAL_AMOUNT_BELOW_FEE";
+/// Reason: the status cannot move that way.
+pub const INVALID_STATUS_TRANSITION: &str = "INVALID_STATUS_TRANSITION";
+/// Reason: the bank account is already registered.
+pub const BANK_ACCOUNT_ALREADY_REGISTERED: &str = "BANK_ACCOUNT_ALREADY_REGISTERED";
+const WITHDRAWAL_COLUMNS: &str = "withdrawal_id, wallet_id, bank_account_id, source_fund_pool, currency, amount, fee,
+    fee_rule_id, status, remark, bank_reference, failure_reason, entry_id, reversal_entry_id, created_at,
+    updated_at, finished_at";
+
+fn withdrawal_from_row(r: &PgRow) -> Result<Withdrawal, Status> {
+    let c: Currency = r
+        .try_get::<String, _>("currency")
+        .map_err(internal)?
+        .parse()
+        .map_err(internal)?;
+    let amount: Decimal = r.try_get("amount").map_err(internal)?;
+    let fee: Decimal = r.try_get("fee").map_err(internal)?;
+    let m = |d| Money::rounded(c, d).map(|m| m.to_proto()).map_err(internal);
+    let id = |col: &str| {
+        r.try_get::<Uuid, _>(col)
+            .map(|u| u.to_string())
+            .map_err(internal)
+    };
+    Ok(Withdrawal {
+        withdrawal_id: id("withdrawal_id")?,
+        wallet_id: id("wallet_id")?,
+        bank_account_id: id("bank_account_id")?,
+        source_fund_pool: i32::from(r.try_get::<i16, _>("source_fund_pool").map_err(internal)?),
+        amount: Some(m(amount)?),
+        fee: Some(m(fee)?),
+        net_amount: Some(m(amount - fee)?),
+        fee_rule_id: id("fee_rule_id")?,
+        status: i32::from(r.try_get::<i16, _>("status").map_err(internal)?),
+        remark: r.try_get("remark").map_err(internal)?,
+        bank_reference: r.try_get("bank_reference").map_err(internal)?,
+        failure_reason: r.try_get("failure_reason").map_err(internal)?,
+        journal_entry_id: id("entry_id")?,
+        reversal_entry_id: r
+            .try_get::<Option<Uuid>, _>("reversal_entry_id")
+            .map_err(internal)?
+            .map(|u| u.to_string())
+            .unwrap_or_default(),
+        create_time: Some(time::to_proto(r.try_get("created_at").map_err(internal)?)),
+        update_time: Some(time::to_proto(r.try_get("updated_at").map_err(internal)?)),
+        finish_time: time::opt_to_proto(r.try_get("finished_at").map_err(internal)?),
+    })
+}
+
+async fn load(conn: &mut PgConnection, ctx: &Ctx, id: Uuid) -> Result<Withdrawal, Status> {
+    let sql = format!("SELECT {WITHDRAWAL_COLUMNS} FROM withdrawals WHERE withdrawal_id = $1");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| ctx.errors().not_found("withdrawal", id.to_string()))?;
+    withdrawal_from_row(&row)
+}
+
+/// CreateWithdrawal: PIN verified by identity, then the entry and the withdrawal at once.
+pub async fn create(
+    ctx: &Ctx,
+    req: CreateWithdrawalRequest,
+) -> Result<CreateWithdrawalResponse, Status> {
+    let mut v = FieldViolations::new();
+    let wallet_id = v.uuid("wallet_id", &req.wallet_id);
+    let bank = v.uuid("bank_account_id", &req.bank_account_id);
+    let pool = v.enum_or("source_fund_pool", req.source_fund_pool, FundPool::Standard);
+    let amount = v.positive_money("amount", req.amount.as_ref());
+    if req.payment_pin.len() != 6 || !req.payment_pin.bytes().all(|b| b.is_ascii_digit()) {
+        v.add("payment_pin", "must be 6 digits");
+    }
+    let remark = v.text("remark", &req.remark, 200).to_owned();
+    let request_id = idempotency::parse_request_id(&req.request_id)?;
+    v.finish()?;
+    let (wallet_id, bank, pool, amount) = (
+        wallet_id.expect("ok"),
+        bank.expect("ok"),
+        pool,
+        amount.expect("ok"),
+    );
+    // The PIN is not part of what makes two requests the same (it is never stored).
+    let mut keyed = req.clone();
+    keyed.payment_pin.clear();
+    let c = amount.currency();
+    let now = ctx.now();
+
+    let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
+    require_wallet(&mut conn, ctx.errors(), wallet_id).await?;
+    let p = price(ctx, &mut conn, wallet_id, bank, pool, amount).await?;
+    drop(conn);
+    if !p.within_limit {
+        let mut md = HashMap::new();
+        if let Some(limit) = p.rule.limit {
+            md.insert(
+                "limit".to_owned(),
+                format!(
+                    "{} {}",
+                    Money::rounded(p.rule.limit_currency, limit)
+                        .map_err(internal)?
+                        .to_proto()
+                        .amount,
+                    p.rule.limit_currency
+                ),
+            );
+        }
+        return Err(ctx.errors().refuse_with(
+            Code::FailedPrecondition,
+            WITHDRAWAL_LIMIT_EXCEEDED,
+            "the amount exceeds the per-withdrawal limit",
+            md,
+        ));
+    }
+    // A replay must not count a PIN attempt again: answer it before asking identity.
+    {
+        let mut tx = ctx.svc.pool.begin().await.map_err(internal)?;
+        if let idempotency::Begin::Replay(r) = idempotency::begin::<_, CreateWithdrawalResponse>(
+            &mut tx,
+            ctx.errors(),
+            "CreateWithdrawal",
+            &req.request_id,
+            &keyed,
+        )
+        .await?
+        {
+            return Ok(r);
+        }
+        tx.rollback().await.map_err(internal)?;
+    }
+    let identity = IdentityServiceClient::new(ctx.svc.peers.channel("identity").map_err(internal)?);
+    // Idempotent by the request id: identity answers a repeat as it answered the first.
+    let pin = VerifyPaymentPinRequest {
+        request_id: request_id.to_string(),
+        account_id: p.owner.to_string(),
+        pin: req.payment_pin.clone(),
+        operation_reference: format!("withdrawal:{request_id}"),
+    };
+    let verified = outbound::unary(&identity, pin, |mut c, r| async move {
+        c.verify_payment_pin(r).await
+    })
+    .await?
+    .verified;
+    if !verified {
+        return Err(Status::permission_denied("payment PIN not verified"));
+    }
+
+    idempotency::run(&ctx.svc.pool, ctx.errors(), "CreateWithdrawal", &req.request_id, &keyed, |mut tx| async move {
+        let withdrawal_id = Uuid::now_v7();
+        let cause = Cause { request_id, withdrawal_id: Some(withdrawal_id), ..Cause::default() };
+        let mut draft = EntryDraft::new(JournalEntryType::Withdrawal, cause, "Withdrawal");
+        draft
+            .leg(AccountKey::available(wallet_id, c, pool), -amount.amount())
+            .leg(AccountKey::platform(LedgerAccountKind::FeeRevenue, c), p.fee)
+            .leg(AccountKey::platform(LedgerAccountKind::OutboundClearing, c), amount.amount() - p.fee);
+        let posted = ledger::post(&mut tx, &draft, now).await.map_err(|e| post_error(ctx.errors(), e))?;
+        let sql = format!(
+            "INSERT INTO withdrawals (withdrawal_id, wallet_id, bank_account_id, source_fund_pool, currency, amount, fee,
+                 fee_rule_id, status, remark, entry_id, created_at, updated_at)
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$12) RETURNING {WITHDRAWAL_COLUMNS}"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(withdrawal_id)
+            .bind(wallet_id)
+            .bind(bank)
+            .bind(pool as i16)
+            .bind(c.code())
+            .bind(amount.amount())
+            .bind(p.fee)
+            .bind(p.rule.id)
+            .bind(WithdrawalStatus::Requested as i16)
+            .bind(&remark)
+            .bind(posted.entry_id)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(internal)?;
+        Ok((CreateWithdrawalResponse { withdrawal: Some(withdrawal_from_row(&row)?) }, tx))
+    })
+    .await
+}
+
+/// GetWithdrawal.
+pub async fn get(ctx: &Ctx, req: GetWithdrawalRequest) -> Result<GetWithdrawalResponse, Status> {
+    let mut v = FieldViolations::new();
+    let id = v.uuid("withdrawal_id", &req.withdrawal_id);
+    v.finish()?;
+    let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
+    Ok(GetWithdrawalResponse {
+        withdrawal: Some(load(&mut conn, ctx, id.expect("ok")).await?),
+    })
+}
+
+/// ListWithdrawals: newest first; without a wallet, all withdrawals (bank adapter).
+pub async fn list(
+    ctx: &Ctx,
+    req: ListWithdrawalsRequest,
+) -> Result<ListWithdrawalsResponse, Status> {
+    let mut v = FieldViolations::new();
+    let wallet_id = v.optional_uuid("wallet_id", &req.wallet_id).flatten();
+    let mut statuses = Vec::new();
+    for (i, s) in req.statuses.iter().enumerate() {
+        if let Some(s) = v.enum_value::<WithdrawalStatus>(&format!("statuses[{i}]"), *s) {
+            statuses.push(s as i16);
+        }
+    }
+    let (from, to) = v.time_range("create_time_range", req.create_time_range.as_ref());
+    let page = Page::from_proto("page", req.page.as_ref(), &mut v);
+    v.finish()?;
+    let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
+    if let Some(w) = wallet_id {
+        require_wallet(&mut conn, ctx.errors(), w).await?;
+    }
+    let sql = format!(
+        "SELECT {WITHDRAWAL_COLUMNS} FROM withdrawals
+         WHERE ($1::uuid IS NULL OR wallet_id = $1) AND (cardinality($2::int2[]) = 0 OR status = ANY($2))
+           AND ($3::timestamptz IS NULL OR created_at >= $3) AND ($4::timestamptz IS NULL OR created_at < $4)
+           AND ($5::timestamptz IS NULL OR (created_at, withdrawal_id) < ($5, $6))
+         ORDER BY created_at DESC, withdrawal_id DESC LIMIT $7"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(wallet_id)
+        .bind(&statuses)
+        .bind(from)
+        .bind(to)
+        .bind(page.after.map(|c| c.time))
+        .bind(page.after.map(|c| c.id))
+        .bind(page.fetch_limit())
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(internal)?;
+    let mut items = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let cursor = Cursor {
+            time: r.try_get("created_at").map_err(internal)?,
+            id: r.try_get("withdrawal_id").map_err(internal)?,
+        };
+        items.push((cursor, withdrawal_from_row(r)?));
+    }
+    let page = page.finish(&mut items, |(c, _)| *c);
+    Ok(ListWithdrawalsResponse {
+        withdrawals: items.into_iter().map(|(_, w)| w).collect(),
+        page: Some(page),
+    })
+}
+
+/// UpdateWithdrawalStatus: the bank adapter's report; FAILED reverses the entry.
+pub async fn update_status(
+    ctx: &Ctx,
+    req: UpdateWithdrawalStatusRequest,
+) -> Result<UpdateWithdrawalStatusResponse, Status> {
+    let mut v = FieldViolations::new();
+    let id = v.uuid("withdrawal_id", &req.withdrawal_id);
+    let to: Option<WithdrawalStatus> = v.enum_value("status", req.status);
+    let reference = v.text("bank_reference", &req.bank_reference, 64).to_owned();
+    let reason = v
+        .text("failure_reason", &req.failure_reason, 500)
+        .to_owned();
+    if to == Some(WithdrawalStatus::Processing) && reference.is_empty() {
+        v.add("bank_reference", "is required with PROCESSING");
+    }
+    if to == Some(WithdrawalStatus::Failed) && reason.is_empty() {
+        v.add("failure_reason", "is required with FAILED");
+    }
+    let request_id = idempotency::parse_request_id(&req.request_id)?;
+    v.finish()?;
+    let (id, to) = (id.expect("ok"), to.expect("ok"));
+    let now = ctx.now();
+    idempotency::run(
+        &ctx.svc.pool,
+        ctx.errors(),
+        "UpdateWithdrawalStatus",
+        &req.request_id,
+        &req,
+        |mut tx| async move {
+            let row: Option<(i16, Uuid)> = sqlx::query_as(
+                "SELECT status, entry_id FROM withdrawals WHERE withdrawal_id = $1 FOR UPDATE",
+            )
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(internal)?;
+            let Some((from, entry_id)) = row else {
+                return Err(ctx.errors().not_found("withdrawal", id.to_string()));
+            };
+            let from = WithdrawalStatus::try_from(i32::from(from))
+                .unwrap_or(WithdrawalStatus::Unspecified);
+            if !withdrawal::may_move(from, to) {
+                return Err(ctx.errors().precondition(
+                    INVALID_STATUS_TRANSITION,
+                    format!("withdrawal/{id}"),
+                    format!(
+                        "a {} withdrawal cannot become {}",
+                        from.as_str_name(),
+                        to.as_str_name()
+                    ),
+                ));
+            }
+            let mut reversal = None;
+            if to == WithdrawalStatus::Failed {
+                let legs = ledger::load_draft_legs(&mut tx, entry_id)
+                    .await
+                    .map_err(internal)?;
+                let cause = Cause {
+                    request_id,
+                    withdrawal_id: Some(id),
+                    ..Cause::default()
+                };
+                let draft = EntryDraft {
+                    entry_type: JournalEntryType::Reversal,
+                    cause,
+                    description: format!("Withdrawal failed: {reason}"),
+                    legs: legs
+                        .into_iter()
+                        .map(|(account, amount)| Leg {
+                            account,
+                            amount: -amount,
+                        })
+                        .collect(),
+                    reverses: Some(entry_id),
+                };
+                reversal = Some(
+                    ledger::post(&mut tx, &draft, now)
+                        .await
+                        .map_err(|e| post_error(ctx.errors(), e))?
+                        .entry_id,
+                );
+            }
+            let finished =
+                matches!(to, WithdrawalStatus::Completed | WithdrawalStatus::Failed).then_some(now);
+            sqlx::query(
+                "UPDATE withdrawals SET status = $2, updated_at = $3, finished_at = $4,
+                 bank_reference = CASE WHEN $5 = '' THEN bank_reference ELSE $5 END,
+                 failure_reason = $6, reversal_entry_id = $7
+             WHERE withdrawal_id = $1",
+            )
+            .bind(id)
+            .bind(to as i16)
+            .bind(now)
+            .bind(finished)
+            .bind(&reference)
+            .bind(&reason)
+            .bind(reversal)
+            .execute(&mut *tx)
+            .await
+            .map_err(internal)?;
+            Ok((
+                UpdateWithdrawalStatusResponse {
+                    withdrawal: Some(load(&mut tx, ctx, id).await?),
+                },
+                tx,
+            ))
+        },
+    )
+    .await
+}
