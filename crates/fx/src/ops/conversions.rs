@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use kuajing_platform::error::internal;
-use kuajing_platform::page::{Cursor, Page};
+use kuajing_platform::page::Page;
 use kuajing_platform::{FieldViolations, Money, idempotency, time};
 use kuajing_proto::fx::v1::{
     Conversion, ExecuteQuoteRequest, ExecuteQuoteResponse, GetConversionRequest,
@@ -350,21 +350,15 @@ pub async fn list(
     .fetch_all(&mut *conn)
     .await
     .map_err(internal)?;
-    let mut items = Vec::with_capacity(rows.len());
-    for r in &rows {
+    let (conversions, page) = page.of_rows(&rows, ("created_at", "conversion_id"), |r| {
         let (s, b): (String, String) = (
             r.try_get("sell_currency").map_err(internal)?,
             r.try_get("buy_currency").map_err(internal)?,
         );
-        let cursor = Cursor {
-            time: r.try_get("created_at").map_err(internal)?,
-            id: r.try_get("conversion_id").map_err(internal)?,
-        };
-        items.push((cursor, from_row(r, &s, &b)?));
-    }
-    let page = page.finish(&mut items, |(c, _)| *c);
+        from_row(r, &s, &b)
+    })?;
     Ok(ListConversionsResponse {
-        conversions: items.into_iter().map(|(_, c)| c).collect(),
+        conversions,
         page: Some(page),
     })
 }

@@ -404,17 +404,11 @@ pub async fn list_changes(
     .fetch_all(&mut *conn)
     .await
     .map_err(internal)?;
-    let mut items = Vec::with_capacity(rows.len());
-    for r in &rows {
-        let cursor = Cursor {
-            time: r.try_get("changed_at").map_err(internal)?,
-            id: r.try_get("rate_change_id").map_err(internal)?,
-        };
-        items.push((cursor, change_proto(r).map_err(internal)?));
-    }
-    let page = page.finish(&mut items, |(c, _)| *c);
+    let (rate_changes, page) = page.of_rows(&rows, ("changed_at", "rate_change_id"), |r| {
+        change_proto(r).map_err(internal)
+    })?;
     Ok(ListRateChangesResponse {
-        rate_changes: items.into_iter().map(|(_, c)| c).collect(),
+        rate_changes,
         page: Some(page),
     })
 }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use kuajing_platform::Currency;
 use kuajing_platform::error::internal;
-use kuajing_platform::page::{Cursor, Page};
+use kuajing_platform::page::Page;
 use kuajing_proto::order::v1::{
     CountOrdersByStatusRequest, CountOrdersByStatusResponse, ExportMethod, GetOrderRequest,
     GetOrderResponse, ListOrdersRequest, ListOrdersResponse, OrderFilter, OrderKind, OrderStatus,
@@ -258,18 +258,12 @@ pub async fn list(ctx: &Ctx, req: ListOrdersRequest) -> Result<ListOrdersRespons
         .fetch_all(&ctx.svc.pool)
         .await
         .map_err(internal)?;
-    let mut items = Vec::with_capacity(rows.len());
-    for r in &rows {
-        let cursor = Cursor {
-            time: r.try_get("created_at").map_err(internal)?,
-            id: r.try_get("order_id").map_err(internal)?,
-        };
+    let (orders, page) = page.of_rows(&rows, ("created_at", "order_id"), |r| {
         let doc: Vec<u8> = r.try_get("doc").map_err(internal)?;
-        items.push((cursor, store::decode(&doc)?));
-    }
-    let page = page.finish(&mut items, |(c, _)| *c);
+        store::decode(&doc)
+    })?;
     Ok(ListOrdersResponse {
-        orders: items.into_iter().map(|(_, o)| o).collect(),
+        orders,
         page: Some(page),
     })
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use kuajing_platform::error::internal;
-use kuajing_platform::page::{Cursor, Page};
+use kuajing_platform::page::Page;
 use kuajing_platform::{Currency, FieldViolations, Money, idempotency, time};
 use kuajing_proto::wallet::v1::{
     CaptureHoldRequest, CaptureHoldResponse, CreateHoldRequest, CreateHoldResponse, FundPool,
@@ -251,17 +251,11 @@ pub async fn list(ctx: &Ctx, req: ListHoldsRequest) -> Result<ListHoldsResponse,
         .fetch_all(&mut *conn)
         .await
         .map_err(internal)?;
-    let mut items = Vec::with_capacity(rows.len());
-    for r in &rows {
-        let cursor = Cursor {
-            time: r.try_get("created_at").map_err(internal)?,
-            id: r.try_get("hold_id").map_err(internal)?,
-        };
-        items.push((cursor, to_proto(r).map_err(internal)?));
-    }
-    let page = page.finish(&mut items, |(c, _)| *c);
+    let (holds, page) = page.of_rows(&rows, ("created_at", "hold_id"), |r| {
+        to_proto(r).map_err(internal)
+    })?;
     Ok(ListHoldsResponse {
-        holds: items.into_iter().map(|(_, h)| h).collect(),
+        holds,
         page: Some(page),
     })
 }

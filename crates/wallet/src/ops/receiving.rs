@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use kuajing_platform::error::internal;
-use kuajing_platform::page::{Cursor, Page};
+use kuajing_platform::page::Page;
 use kuajing_platform::{Currency, FieldViolations, idempotency, time};
 use kuajing_proto::wallet::v1::{
     BankDetails, CreateReceivingAccountRequest, CreateReceivingAccountResponse,
@@ -169,17 +169,12 @@ pub async fn list(
         .fetch_all(&mut *conn)
         .await
         .map_err(internal)?;
-    let mut items: Vec<(Cursor, ReceivingAccount)> = Vec::with_capacity(rows.len());
-    for r in &rows {
-        let cursor = Cursor {
-            time: r.try_get("created_at").map_err(internal)?,
-            id: r.try_get("receiving_account_id").map_err(internal)?,
-        };
-        items.push((cursor, from_row(r).map_err(internal)?));
-    }
-    let page = page.finish(&mut items, |(c, _)| *c);
+    let (receiving_accounts, page) =
+        page.of_rows(&rows, ("created_at", "receiving_account_id"), |r| {
+            from_row(r).map_err(internal)
+        })?;
     Ok(ListReceivingAccountsResponse {
-        receiving_accounts: items.into_iter().map(|(_, a)| a).collect(),
+        receiving_accounts,
         page: Some(page),
     })
 }

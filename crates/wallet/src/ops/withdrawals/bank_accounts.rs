@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use kuajing_platform::error::internal;
-use kuajing_platform::page::{Cursor, Page};
+use kuajing_platform::page::Page;
 use kuajing_platform::{Currency, FieldViolations, idempotency, time};
 use kuajing_proto::wallet::v1::{
     BankAccount, BankAccountType, ListBankAccountsRequest, ListBankAccountsResponse,
@@ -214,17 +214,11 @@ pub async fn list_bank_accounts(
     .fetch_all(&mut *conn)
     .await
     .map_err(internal)?;
-    let mut items = Vec::with_capacity(rows.len());
-    for r in &rows {
-        let cursor = Cursor {
-            time: r.try_get("created_at").map_err(internal)?,
-            id: r.try_get("bank_account_id").map_err(internal)?,
-        };
-        items.push((cursor, bank_from_row(r).map_err(internal)?));
-    }
-    let page = page.finish(&mut items, |(c, _)| *c);
+    let (bank_accounts, page) = page.of_rows(&rows, ("created_at", "bank_account_id"), |r| {
+        bank_from_row(r).map_err(internal)
+    })?;
     Ok(ListBankAccountsResponse {
-        bank_accounts: items.into_iter().map(|(_, b)| b).collect(),
+        bank_accounts,
         page: Some(page),
     })
 }

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 
 use kuajing_platform::error::internal;
 use kuajing_platform::outbound;
-use kuajing_platform::page::{Cursor, Page};
+use kuajing_platform::page::Page;
 use kuajing_platform::{Currency, FieldViolations, Money, idempotency, time};
 use kuajing_proto::identity::v1::{
     VerifyPaymentPinRequest, identity_service_client::IdentityServiceClient,
@@ -276,17 +276,11 @@ pub async fn list(
         .fetch_all(&mut *conn)
         .await
         .map_err(internal)?;
-    let mut items = Vec::with_capacity(rows.len());
-    for r in &rows {
-        let cursor = Cursor {
-            time: r.try_get("created_at").map_err(internal)?,
-            id: r.try_get("withdrawal_id").map_err(internal)?,
-        };
-        items.push((cursor, withdrawal_from_row(r)?));
-    }
-    let page = page.finish(&mut items, |(c, _)| *c);
+    let (withdrawals, page) = page.of_rows(&rows, ("created_at", "withdrawal_id"), |r| {
+        withdrawal_from_row(r)
+    })?;
     Ok(ListWithdrawalsResponse {
-        withdrawals: items.into_iter().map(|(_, w)| w).collect(),
+        withdrawals,
         page: Some(page),
     })
 }
