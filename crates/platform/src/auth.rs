@@ -204,6 +204,34 @@ impl Caller {
         }
     }
 
+    /// The person a request acts for: the subject the credential check settled, or, where
+    /// no check ran (a service's own tests), the `kj-subject` metadata as sent; one that is
+    /// not an account id is refused (PERMISSION_DENIED / NOT_OWNER in `domain`). The one
+    /// way every service reads it.
+    pub fn subject_of<T>(
+        request: &tonic::Request<T>,
+        domain: ErrorDomain,
+    ) -> Result<Option<Uuid>, Status> {
+        if let Some(caller) = Caller::of(request) {
+            return Ok(caller.subject);
+        }
+        match request.metadata().get(SUBJECT_HEADER) {
+            None => Ok(None),
+            Some(value) => value
+                .to_str()
+                .ok()
+                .and_then(|s| Uuid::try_parse(s.trim()).ok())
+                .map(Some)
+                .ok_or_else(|| {
+                    domain.refuse(
+                        tonic::Code::PermissionDenied,
+                        "NOT_OWNER",
+                        "kj-subject is not an account id",
+                    )
+                }),
+        }
+    }
+
     /// The caller a handler was called by (set by the credential check).
     pub fn of<T>(request: &tonic::Request<T>) -> Option<&Caller> {
         request.extensions().get::<Caller>()

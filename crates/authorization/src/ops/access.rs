@@ -10,14 +10,10 @@
 
 use kuajing_platform::auth::Caller;
 use kuajing_proto::identity::v1::AccountRole;
-use tonic::metadata::MetadataMap;
 use tonic::{Code, Status};
 use uuid::Uuid;
 
 use super::{Ctx, peers};
-
-/// The metadata key naming the person a caller acts for.
-pub const SUBJECT_METADATA: &str = "kj-subject";
 /// Reason: the subject does not own the resource.
 pub const NOT_OWNER: &str = "NOT_OWNER";
 /// Reason: an operator-only RPC without an operator subject.
@@ -28,33 +24,9 @@ pub const OPERATOR_REQUIRED: &str = "OPERATOR_REQUIRED";
 pub struct Subject(pub Option<Uuid>);
 
 impl Subject {
-    /// From the request: the subject the credential check verified, or (without a
-    /// credential check) the `kj-subject` metadata; one that is not an account id is
-    /// refused.
+    /// The request's person (`kuajing_platform::auth::Caller::subject_of`).
     pub fn of<T>(ctx: &Ctx, request: &tonic::Request<T>) -> Result<Subject, Status> {
-        if let Some(caller) = Caller::of(request) {
-            return Ok(Subject(caller.subject));
-        }
-        Subject::from_metadata(ctx, request.metadata())
-    }
-
-    /// From the `kj-subject` metadata.
-    pub fn from_metadata(ctx: &Ctx, metadata: &MetadataMap) -> Result<Subject, Status> {
-        match metadata.get(SUBJECT_METADATA) {
-            None => Ok(Subject(None)),
-            Some(value) => value
-                .to_str()
-                .ok()
-                .and_then(|s| Uuid::try_parse(s.trim()).ok())
-                .map(|id| Subject(Some(id)))
-                .ok_or_else(|| {
-                    ctx.errors().refuse(
-                        Code::PermissionDenied,
-                        NOT_OWNER,
-                        "kj-subject is not an account id",
-                    )
-                }),
-        }
+        Caller::subject_of(request, ctx.errors()).map(Subject)
     }
 }
 

@@ -34,7 +34,6 @@ use kuajing_proto::identity::v1::identity_service_server::IdentityService;
 use kuajing_proto::identity::v1::*;
 use prost::Message;
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
-use tonic::metadata::MetadataMap;
 use tonic::{Code, Request, Response, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 use uuid::Uuid;
@@ -45,9 +44,6 @@ use crate::secrets::{Hasher, Secrets};
 use crate::sender::CodeSender;
 use crate::settings::Settings;
 use crate::store;
-
-/// The metadata key naming the person a caller acts for.
-pub const SUBJECT_METADATA: &str = "kj-subject";
 
 /// Reason of INVALID_ARGUMENT answers unless the contract names another.
 const VALIDATION_FAILED: &str = "VALIDATION_FAILED";
@@ -88,31 +84,9 @@ impl Api {
 pub struct Subject(pub Option<Uuid>);
 
 impl Subject {
-    /// The request's person: the one the credential check settled (an operator's token
-    /// names its own), else `kj-subject` as sent.
+    /// The request's person (`kuajing_platform::auth::Caller::subject_of`).
     fn of<T>(request: &Request<T>, errors: ErrorDomain) -> Result<Subject, Status> {
-        match kuajing_platform::auth::Caller::of(request) {
-            Some(caller) if caller.subject.is_some() => Ok(Subject(caller.subject)),
-            _ => Subject::from_metadata(request.metadata(), errors),
-        }
-    }
-
-    fn from_metadata(metadata: &MetadataMap, errors: ErrorDomain) -> Result<Subject, Status> {
-        match metadata.get(SUBJECT_METADATA) {
-            None => Ok(Subject(None)),
-            Some(value) => value
-                .to_str()
-                .ok()
-                .and_then(|s| Uuid::try_parse(s.trim()).ok())
-                .map(|id| Subject(Some(id)))
-                .ok_or_else(|| {
-                    errors.refuse(
-                        Code::PermissionDenied,
-                        "NOT_OWNER",
-                        "kj-subject is not an account id",
-                    )
-                }),
-        }
+        kuajing_platform::auth::Caller::subject_of(request, errors).map(Subject)
     }
 }
 

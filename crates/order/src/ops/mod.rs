@@ -143,15 +143,6 @@ impl Ctx {
     }
 }
 
-/// The person a request acts for (`kj-subject`), if the caller named one.
-pub fn subject<T>(request: &tonic::Request<T>) -> Option<uuid::Uuid> {
-    request
-        .metadata()
-        .get("kj-subject")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|s| uuid::Uuid::try_parse(s).ok())
-}
-
 /// Who acted, for the audit trail: the subject when named, else the party itself.
 pub fn actor(
     kind: ActorType,
