@@ -235,7 +235,8 @@ async fn every_operator_call_is_in_an_append_only_log_that_auditors_read() -> an
     assert_eq!(sets[1].answer_code, Some(Code::InvalidArgument as i32));
 
     // An auditor: signs in the same way, reads every service's log, and can do nothing else.
-    let auditor = auditor(&tp).await?;
+    let auditor =
+        kuajing::operator::provision(&tp.reach(), "auditor_", "Auditor", "AUDITOR").await?;
     let edge = tp.urls().get("edge").expect("edge").clone();
     let token = sign_in(&edge, &auditor).await?;
     let mut fx_audit = AuditServiceClient::new(tp.channel_as("fx", kuajing_testkit::As::Nobody));
@@ -321,50 +322,4 @@ async fn every_operator_call_is_in_an_append_only_log_that_auditors_read() -> an
     assert!(rows >= 4, "{rows}");
     conn.close().await?;
     tp.stop().await
-}
-
-/// An auditor, granted as a platform team would (KJ_IDENTITY_AUDITOR_ACCOUNT_IDS; here the
-/// row it makes), with the second factor enrolled.
-async fn auditor(tp: &TestPlatform) -> anyhow::Result<OperatorAccount> {
-    let reach = tp.reach();
-    let member_name = unique("auditor_");
-    let password = "Kj-auditor-pass-9x".to_owned();
-    let account_id = reach
-        .register(idp::RegisterAccountRequest {
-            request_id: rid(),
-            member_name: member_name.clone(),
-            account_type: idp::AccountType::Personal as i32,
-            role: idp::AccountRole::Buyer as i32,
-            region_code: "CN".to_owned(),
-            display_name: "Auditor".to_owned(),
-            email: format!("{member_name}@auditors.example"),
-            mobile: String::new(),
-            password: password.clone(),
-        })
-        .await?;
-    let mut conn = reach.database.connect().await?;
-    sqlx::query(
-        "INSERT INTO identity.operator_grants (account_id, granted_at, role)
-         VALUES ($1::uuid, now(), 'AUDITOR')",
-    )
-    .bind(&account_id)
-    .execute(&mut conn)
-    .await?;
-    conn.close().await?;
-    let enrolled = tp
-        .edge()
-        .enroll_operator_factor(pb::EnrollOperatorFactorRequest {
-            request_id: rid(),
-            identifier: member_name.clone(),
-            password: password.clone(),
-        })
-        .await?
-        .into_inner();
-    assert!(enrolled.otpauth_uri.starts_with("otpauth://totp/Kuajing:"));
-    Ok(OperatorAccount {
-        account_id,
-        member_name,
-        password,
-        totp_secret: enrolled.secret,
-    })
 }

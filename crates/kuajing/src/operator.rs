@@ -80,7 +80,7 @@ pub async fn bootstrap(reach: &Reach, data_dir: &Path) -> anyhow::Result<(Operat
             .await
             .is_ok()
     {
-        grant(reach, &known.account_id).await?;
+        grant(reach, &known.account_id, "OPERATOR").await?;
         if kuajing_identity::domain::totp::from_base32(&known.totp_secret)
             .is_none_or(|s| s.is_empty())
         {
@@ -91,7 +91,28 @@ pub async fn bootstrap(reach: &Reach, data_dir: &Path) -> anyhow::Result<(Operat
         renew_token(data_dir, &edge, &known).await?;
         return Ok((known, false));
     }
-    let member_name = crate::parties::unique("operator_");
+    let account = provision(reach, "operator_", "Platform operator", "OPERATOR").await?;
+    write_account(data_dir, &account)?;
+    renew_token(data_dir, &edge, &account).await?;
+    Ok((account, true))
+}
+
+/// A new person with `role` (OPERATOR, or AUDITOR: reads the operator audit log only):
+/// registered and confirmed through identity's RPCs, granted as a provisioning step (the
+/// row KJ_IDENTITY_OPERATOR_ACCOUNT_IDS or KJ_IDENTITY_AUDITOR_ACCOUNT_IDS makes in
+/// production), second factor enrolled through edge.
+pub async fn provision(
+    reach: &Reach,
+    prefix: &str,
+    display_name: &str,
+    role: &str,
+) -> anyhow::Result<OperatorAccount> {
+    let edge = reach
+        .urls
+        .get("edge")
+        .context("no address for edge")?
+        .clone();
+    let member_name = crate::parties::unique(prefix);
     let password = format!("Kj-{}-9x", &uuid::Uuid::now_v7().simple().to_string()[16..]);
     let account_id = reach
         .register(idp::RegisterAccountRequest {
@@ -100,14 +121,14 @@ pub async fn bootstrap(reach: &Reach, data_dir: &Path) -> anyhow::Result<(Operat
             account_type: idp::AccountType::Personal as i32,
             role: idp::AccountRole::Buyer as i32,
             region_code: "CN".to_owned(),
-            display_name: "Platform operator".to_owned(),
+            display_name: display_name.to_owned(),
             email: format!("{member_name}@operators.kuajing.example"),
             mobile: String::new(),
             password: password.clone(),
         })
         .await
-        .context("registering the first operator")?;
-    grant(reach, &account_id).await?;
+        .with_context(|| format!("registering {display_name}"))?;
+    grant(reach, &account_id, role).await?;
     let mut account = OperatorAccount {
         account_id,
         member_name,
@@ -115,9 +136,7 @@ pub async fn bootstrap(reach: &Reach, data_dir: &Path) -> anyhow::Result<(Operat
         totp_secret: String::new(),
     };
     account.totp_secret = enroll(reach, &edge, &account).await?;
-    write_account(data_dir, &account)?;
-    renew_token(data_dir, &edge, &account).await?;
-    Ok((account, true))
+    Ok(account)
 }
 
 fn write_account(data_dir: &Path, account: &OperatorAccount) -> anyhow::Result<()> {
@@ -128,14 +147,15 @@ fn write_account(data_dir: &Path, account: &OperatorAccount) -> anyhow::Result<(
     )
 }
 
-/// Grants the operator role as a provisioning step, kept across restarts (BOOTSTRAP).
-async fn grant(reach: &Reach, account_id: &str) -> anyhow::Result<()> {
+/// Grants `role` as a provisioning step, kept across restarts (BOOTSTRAP).
+async fn grant(reach: &Reach, account_id: &str, role: &str) -> anyhow::Result<()> {
     let mut conn = reach.database.connect().await?;
     sqlx::query(
-        "INSERT INTO identity.operator_grants (account_id, granted_at, source)
-         VALUES ($1::uuid, now(), 'BOOTSTRAP') ON CONFLICT (account_id) DO NOTHING",
+        "INSERT INTO identity.operator_grants (account_id, granted_at, source, role)
+         VALUES ($1::uuid, now(), 'BOOTSTRAP', $2) ON CONFLICT (account_id) DO NOTHING",
     )
     .bind(account_id)
+    .bind(role)
     .execute(&mut conn)
     .await
     .context("granting the operator role")?;

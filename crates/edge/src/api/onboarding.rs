@@ -181,19 +181,25 @@ pub async fn confirm_contact(
     Ok(pb::ConfirmContactResponse { account: r.account })
 }
 
+/// A sign-in's request id, checked, once the identifier's login bucket allows another try.
+async fn sign_in_request(edge: &Edge, request_id: &str, identifier: &str) -> Result<Uuid, Status> {
+    let mut v = Violations::new();
+    let rid = v.request_id(request_id);
+    errors::check(v)?;
+    let rid = got(rid)?;
+    if !identifier.is_empty() {
+        edge.limiter.identifier("login", identifier).await?;
+    }
+    Ok(rid)
+}
+
 /// Logs in; edge adds the client's address and user agent for the security log.
 pub async fn login(
     edge: &Edge,
     call: &Call,
     req: pb::LoginRequest,
 ) -> Result<pb::LoginResponse, Status> {
-    let mut v = Violations::new();
-    let rid = v.request_id(&req.request_id);
-    errors::check(v)?;
-    let rid = got(rid)?;
-    if !req.identifier.is_empty() {
-        edge.limiter.identifier("login", &req.identifier).await?;
-    }
+    let rid = sign_in_request(edge, &req.request_id, &req.identifier).await?;
     let r = call!(
         edge,
         call.anonymous(),
@@ -217,13 +223,7 @@ pub async fn enroll_operator_factor(
     call: &Call,
     req: pb::EnrollOperatorFactorRequest,
 ) -> Result<pb::EnrollOperatorFactorResponse, Status> {
-    let mut v = Violations::new();
-    let rid = v.request_id(&req.request_id);
-    errors::check(v)?;
-    let rid = got(rid)?;
-    if !req.identifier.is_empty() {
-        edge.limiter.identifier("login", &req.identifier).await?;
-    }
+    let rid = sign_in_request(edge, &req.request_id, &req.identifier).await?;
     let r = call!(
         edge,
         call.anonymous(),
@@ -247,13 +247,7 @@ pub async fn sign_in_operator(
     call: &Call,
     req: pb::SignInOperatorRequest,
 ) -> Result<pb::SignInOperatorResponse, Status> {
-    let mut v = Violations::new();
-    let rid = v.request_id(&req.request_id);
-    errors::check(v)?;
-    let rid = got(rid)?;
-    if !req.identifier.is_empty() {
-        edge.limiter.identifier("login", &req.identifier).await?;
-    }
+    let rid = sign_in_request(edge, &req.request_id, &req.identifier).await?;
     let r = call!(
         edge,
         call.anonymous(),
