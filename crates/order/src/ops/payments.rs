@@ -15,7 +15,7 @@ use kuajing_proto::authorization::v1::{
 };
 use kuajing_proto::identity::v1::MarketplaceMember;
 use kuajing_proto::order::v1::{
-    ActorType, GetPaymentRequest, GetPaymentResponse, Order, OrderEventType, OrderKind,
+    ActorType, FeeLine, GetPaymentRequest, GetPaymentResponse, Order, OrderEventType, OrderKind,
     OrderStatus, PayOrdersRequest, PayOrdersResponse, Payment, PaymentItem, PaymentMethod,
     PaymentState, order,
 };
@@ -389,39 +389,9 @@ pub async fn pay(
         return await_payment(ctx, id, None, budget).await;
     }
     let now = ctx.now();
-
-    // The orders: one buyer's unpaid marketplace orders, not held by another payment.
-    let mut orders = Vec::with_capacity(input.order_ids.len());
-    {
-        let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
-        for id in &input.order_ids {
-            orders.push(store::load(&mut conn, ctx, *id).await?);
-        }
-    }
-    // Every order must be the buyer's the PIN is given for.
-    ownership::require_each(ctx, who, &orders, Need::Buyer).await?;
-    for o in &orders {
-        check_payable(ctx, o)?;
-    }
-    let first = marketplace(&orders[0]).cloned().unwrap_or_default();
+    let (orders, member) = payable_orders(ctx, &input, who).await?;
     let buyer = orders[0].buyer_account_id.clone();
-    if orders.iter().any(|o| {
-        o.buyer_account_id != buyer
-            || marketplace(o).is_none_or(|m| {
-                m.buyer_linked_account_id != first.buyer_linked_account_id
-                    || m.marketplace_code != first.marketplace_code
-            })
-    }) {
-        return Err(ctx.refuse(
-            MIXED_BUYERS,
-            "the orders belong to different buyers or marketplace accounts",
-            &[],
-        ));
-    }
-    let member = MarketplaceMember {
-        marketplace: first.marketplace_code,
-        external_member_id: first.buyer_member_id.clone(),
-    };
+    let buyer_id = Uuid::try_parse(&buyer).map_err(internal)?;
     let mandate = mandate(ctx, input.mandate_id, &member).await?;
     if let Some(w) = input.wallet_id
         && w.to_string() != mandate.wallet_id
@@ -437,54 +407,10 @@ pub async fn pay(
         Ok(c @ (Currency::CNH | Currency::CNY)) => c,
         _ => ctx.settings.settlement_currency,
     };
+    let priced = price(ctx, &input, &orders, buyer_id, settlement, now).await?;
 
-    // Fees and the items.
-    let row = pricing::method_row(ctx, OrderKind::Marketplace, input.method, Currency::CNY)
-        .ok_or_else(|| {
-            ctx.refuse(
-                "PAYMENT_METHOD_NOT_ALLOWED",
-                format!("{} is not offered", input.method.as_str_name()),
-                &[],
-            )
-        })?
-        .clone();
-    let buyer_id = Uuid::try_parse(&buyer).map_err(internal)?;
-    let basis = if row.tiered {
-        Some(pricing::tier_basis(ctx, buyer_id, now).await?)
-    } else {
-        None
-    };
-    let mut items = Vec::with_capacity(orders.len());
-    let mut fee_lines = HashMap::new();
-    let mut total = Decimal::ZERO;
-    for o in &orders {
-        let amount = amount_of(o.total_amount.as_ref());
-        let line = pricing::marketplace_fee(ctx, &row, amount, Currency::CNY, basis.as_ref());
-        let fee = amount_of(line.amount.as_ref());
-        fee_lines.insert(o.order_id.clone(), line);
-        total += amount + fee;
-        items.push(PaymentItem {
-            order_id: o.order_id.clone(),
-            order_amount: Some(money(Currency::CNY, amount)),
-            fee: Some(money(Currency::CNY, fee)),
-            hold_amount: Some(money(settlement, amount + fee)),
-            ..PaymentItem::default()
-        });
-    }
-    if let Some(expected) = input.expected
-        && (expected.currency() != settlement || expected.amount() != total)
-    {
-        return Err(ctx.refuse(
-            PAYMENT_AMOUNT_CHANGED,
-            "the total changed since it was shown",
-            &[("current_total", money(settlement, total).amount)],
-        ));
-    }
-
-    // Persist the payment and lock the orders, in one transaction.
     let payment_id = Uuid::now_v7();
-    let lease = Uuid::now_v7();
-    let mut payment = Payment {
+    let payment = Payment {
         payment_id: payment_id.to_string(),
         request_id: input.request_id.to_string(),
         state: PaymentState::Pending as i32,
@@ -493,8 +419,8 @@ pub async fn pay(
         wallet_id: mandate.wallet_id.clone(),
         mandate_id: mandate.mandate_id.clone(),
         settlement_currency_code: settlement.code().to_owned(),
-        items,
-        total_amount: Some(money(settlement, total)),
+        items: priced.items,
+        total_amount: Some(money(settlement, priced.total)),
         fx_source_currency_code: input
             .fx_source
             .map(|c| c.code().to_owned())
@@ -506,6 +432,166 @@ pub async fn pay(
         update_time: Some(time::to_proto(now)),
         complete_time: None,
     };
+    let lease = Uuid::now_v7();
+    let Some(begun) = begin(
+        ctx,
+        &req,
+        &input,
+        payment,
+        &priced.fee_lines,
+        who,
+        lease,
+        now,
+    )
+    .await?
+    else {
+        // A concurrent call with the same request id won.
+        let id = existing(ctx, &req, input.request_id)
+            .await?
+            .ok_or_else(|| internal("payment vanished"))?;
+        return await_payment(ctx, id, None, budget).await;
+    };
+
+    let driver_ctx = ctx.clone();
+    let pin = input.pin;
+    // The saga runs in the RPC's span, so its calls join the caller's trace.
+    let handle = tokio::spawn(
+        async move {
+            super::saga::drive(&driver_ctx, payment_id, lease, Some(pin), Some(begun))
+                .await
+                .inspect_err(|e| {
+                    tracing::warn!(payment_id = %payment_id, error = %e.message(), "payment saga stopped; recovery will carry on");
+                })
+                .ok()
+                .flatten()
+        }
+        .instrument(tracing::Span::current()),
+    );
+    await_payment(ctx, payment_id, Some(handle), budget).await
+}
+
+/// The orders a payment takes: one buyer's unpaid marketplace orders of one marketplace
+/// account, not held by another payment, every one the buyer's the PIN is given for; and
+/// that marketplace account.
+async fn payable_orders(
+    ctx: &Ctx,
+    input: &Input,
+    who: Who,
+) -> Result<(Vec<Order>, MarketplaceMember), Status> {
+    let mut orders = Vec::with_capacity(input.order_ids.len());
+    {
+        let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
+        for id in &input.order_ids {
+            orders.push(store::load(&mut conn, ctx, *id).await?);
+        }
+    }
+    ownership::require_each(ctx, who, &orders, Need::Buyer).await?;
+    for o in &orders {
+        check_payable(ctx, o)?;
+    }
+    let first = marketplace(&orders[0]).cloned().unwrap_or_default();
+    let buyer = &orders[0].buyer_account_id;
+    if orders.iter().any(|o| {
+        &o.buyer_account_id != buyer
+            || marketplace(o).is_none_or(|m| {
+                m.buyer_linked_account_id != first.buyer_linked_account_id
+                    || m.marketplace_code != first.marketplace_code
+            })
+    }) {
+        return Err(ctx.refuse(
+            MIXED_BUYERS,
+            "the orders belong to different buyers or marketplace accounts",
+            &[],
+        ));
+    }
+    let member = MarketplaceMember {
+        marketplace: first.marketplace_code,
+        external_member_id: first.buyer_member_id.clone(),
+    };
+    Ok((orders, member))
+}
+
+/// What a payment costs: an item per order (its amount, its fee, what is held), each
+/// order's fee line (kept on the order if the payment succeeds), and the total.
+struct Priced {
+    items: Vec<PaymentItem>,
+    fee_lines: HashMap<String, FeeLine>,
+    total: Decimal,
+}
+
+/// Prices the orders with the method's fee (tiered by the buyer's history where the
+/// method says so), refusing PAYMENT_AMOUNT_CHANGED when the client was shown another
+/// total.
+async fn price(
+    ctx: &Ctx,
+    input: &Input,
+    orders: &[Order],
+    buyer_id: Uuid,
+    settlement: Currency,
+    now: DateTime<Utc>,
+) -> Result<Priced, Status> {
+    let row = pricing::method_row(ctx, OrderKind::Marketplace, input.method, Currency::CNY)
+        .ok_or_else(|| {
+            ctx.refuse(
+                "PAYMENT_METHOD_NOT_ALLOWED",
+                format!("{} is not offered", input.method.as_str_name()),
+                &[],
+            )
+        })?
+        .clone();
+    let basis = if row.tiered {
+        Some(pricing::tier_basis(ctx, buyer_id, now).await?)
+    } else {
+        None
+    };
+    let mut priced = Priced {
+        items: Vec::with_capacity(orders.len()),
+        fee_lines: HashMap::new(),
+        total: Decimal::ZERO,
+    };
+    for o in orders {
+        let amount = amount_of(o.total_amount.as_ref());
+        let line = pricing::marketplace_fee(ctx, &row, amount, Currency::CNY, basis.as_ref());
+        let fee = amount_of(line.amount.as_ref());
+        priced.fee_lines.insert(o.order_id.clone(), line);
+        priced.total += amount + fee;
+        priced.items.push(PaymentItem {
+            order_id: o.order_id.clone(),
+            order_amount: Some(money(Currency::CNY, amount)),
+            fee: Some(money(Currency::CNY, fee)),
+            hold_amount: Some(money(settlement, amount + fee)),
+            ..PaymentItem::default()
+        });
+    }
+    if let Some(expected) = input.expected
+        && (expected.currency() != settlement || expected.amount() != priced.total)
+    {
+        return Err(ctx.refuse(
+            PAYMENT_AMOUNT_CHANGED,
+            "the total changed since it was shown",
+            &[("current_total", money(settlement, priced.total).amount)],
+        ));
+    }
+    Ok(priced)
+}
+
+/// Persists the payment and locks its orders (each marked as held by it, its fee line
+/// kept, a PAYMENT_STARTED event) in one transaction, the first step marked IN_PROGRESS
+/// with the payment's first write; `None` when a concurrent call with the same request
+/// id got there first.
+#[allow(clippy::too_many_arguments)]
+async fn begin(
+    ctx: &Ctx,
+    req: &PayOrdersRequest,
+    input: &Input,
+    mut payment: Payment,
+    fee_lines: &HashMap<String, FeeLine>,
+    who: Who,
+    lease: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Option<super::saga::Begun>, Status> {
+    let payment_id = Uuid::try_parse(&payment.payment_id).map_err(internal)?;
+    let buyer_id = Uuid::try_parse(&payment.buyer_account_id).map_err(internal)?;
     let mut tx = ctx.svc.pool.begin().await.map_err(internal)?;
     let inserted = sqlx::query(
         "INSERT INTO payments (payment_id, request_id, request_hash, state, buyer_account_id, lease_owner,
@@ -514,7 +600,7 @@ pub async fn pay(
     )
     .bind(payment_id)
     .bind(input.request_id)
-    .bind(&request_hash(&req)[..])
+    .bind(&request_hash(req)[..])
     .bind(PaymentState::Pending as i16)
     .bind(buyer_id)
     .bind(lease)
@@ -526,12 +612,8 @@ pub async fn pay(
     .map_err(internal)?
     .rows_affected();
     if inserted == 0 {
-        // A concurrent call with the same request id won.
         tx.rollback().await.map_err(internal)?;
-        let id = existing(ctx, &req, input.request_id)
-            .await?
-            .ok_or_else(|| internal("payment vanished"))?;
-        return await_payment(ctx, id, None, budget).await;
+        return Ok(None);
     }
     // Rows are locked in one global order (by id), so concurrent payments can't deadlock.
     let mut lock_order = input.order_ids.clone();
@@ -540,7 +622,7 @@ pub async fn pay(
     for id in &lock_order {
         let mut o = store::lock(&mut tx, ctx, *id).await?;
         check_payable(ctx, &o)?;
-        o.pending_payment_id = payment_id.to_string();
+        o.pending_payment_id = payment.payment_id.clone();
         // The fee of this payment (its tier and basis), which stays if it succeeds.
         let total = amount_of(o.total_amount.as_ref());
         let line = fee_lines.get(&o.order_id).cloned().unwrap_or_default();
@@ -558,7 +640,6 @@ pub async fn pay(
         locked.insert(o.order_id.clone(), o);
     }
     payment.state = PaymentState::InProgress as i32;
-    // The first step is marked IN_PROGRESS with the payment's first write.
     let first = match saga::next(PaymentState::InProgress, &payment.steps) {
         saga::Next::Forward(i) => i,
         _ => return Err(internal("a new payment without a step to run")),
@@ -569,28 +650,11 @@ pub async fn pay(
         return Err(internal("lost the lease of a new payment"));
     }
     tx.commit().await.map_err(internal)?;
-
-    let driver_ctx = ctx.clone();
-    let begun = super::saga::Begun {
+    Ok(Some(super::saga::Begun {
         payment,
         orders: locked,
         marked,
-    };
-    let pin = input.pin;
-    // The saga runs in the RPC's span, so its calls join the caller's trace.
-    let handle = tokio::spawn(
-        async move {
-            super::saga::drive(&driver_ctx, payment_id, lease, Some(pin), Some(begun))
-                .await
-                .inspect_err(|e| {
-                    tracing::warn!(payment_id = %payment_id, error = %e.message(), "payment saga stopped; recovery will carry on");
-                })
-                .ok()
-                .flatten()
-        }
-        .instrument(tracing::Span::current()),
-    );
-    await_payment(ctx, payment_id, Some(handle), budget).await
+    }))
 }
 
 /// Refuses an order PayOrders cannot take.
