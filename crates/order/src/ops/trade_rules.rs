@@ -14,8 +14,8 @@ use kuajing_proto::identity::v1::{
     SupplierMembership, SupplierProfile,
 };
 use kuajing_proto::order::v1::{
-    ExportMethod, Order, OrderKind, OrderParty, OrderWarning, PaymentMethod, PaymentTerms, order,
-    ship_by,
+    ExportMethod, Order, OrderKind, OrderParty, OrderWarning, PaymentMethod, PaymentTerms,
+    ShippingTerms, TradeDetails, order, ship_by,
 };
 use rust_decimal::Decimal;
 use tonic::Status;
@@ -134,49 +134,7 @@ pub fn check_fields(
         inv.add(name("trade"), "is required");
         return None;
     };
-    // The buyer.
-    match t.buyer.as_ref() {
-        None => inv.add(name("trade.buyer"), "is required"),
-        Some(b) => {
-            if b.email.is_empty() && buyer_email_optional {
-                // A buyer's own draft: its account's verified email is used.
-            } else if !drafting::email_well_formed(&b.email) {
-                inv.add(name("trade.buyer.email"), "must be an email address in use");
-            } else if drafting::email_in_mainland(&b.email, &ctx.rules.mainland_domains) {
-                inv.reason(
-                    BUYER_EMAIL_IN_MAINLAND,
-                    name("trade.buyer.email"),
-                    "must be outside mainland China",
-                );
-            }
-            fields::text(inv, &name("trade.buyer.name"), &b.name, 1, 128);
-            fields::text(
-                inv,
-                &name("trade.buyer.company_name"),
-                &b.company_name,
-                0,
-                256,
-            );
-            if !b.region_code.is_empty() && !fields::region_ok(&b.region_code) {
-                inv.add(
-                    name("trade.buyer.region_code"),
-                    "must be an ISO 3166-1 alpha-2 code in upper case",
-                );
-            } else if b.region_code == "CN" {
-                inv.reason(
-                    BUYER_EMAIL_IN_MAINLAND,
-                    name("trade.buyer.region_code"),
-                    "the buyer must be registered outside mainland China",
-                );
-            }
-            if !b.phone.is_empty() && !fields::phone_ok(&b.phone) {
-                inv.add(
-                    name("trade.buyer.phone"),
-                    "must be E.164, e.g. +14155550100",
-                );
-            }
-        }
-    }
+    check_buyer(ctx, inv, name, t, buyer_email_optional);
     fields::text(inv, &name("trade.salesperson"), &t.salesperson, 0, 64);
     // The goods: lines or a contract.
     let goods = match (order.lines.is_empty(), t.contract.as_ref()) {
@@ -226,12 +184,139 @@ pub fn check_fields(
     let Some(order::Details::Trade(t)) = order.details.as_mut() else {
         return None;
     };
-    // Shipping terms.
+    let (freight, insurance, rule) = check_shipping(
+        inv,
+        name,
+        t.shipping_terms.as_mut(),
+        currency,
+        previous,
+        now,
+    );
+    check_terms(ctx, inv, name, t, export_required);
+    // Totals and payment terms.
+    let currency = currency?;
+    let (goods, freight, insurance) = (goods?, freight?, insurance?);
+    let Some(total) = crate::domain::goods::total(goods, freight, insurance) else {
+        inv.add(name("lines"), "the order total is too large");
+        return None;
+    };
+    if let Some(k) = t.contract.as_mut() {
+        k.goods_amount = Some(money(currency, goods));
+    }
+    let terms = t.payment_terms.get_or_insert_with(PaymentTerms::default);
+    let prepayment = if terms.full_prepayment {
+        None
+    } else {
+        fields::money_in(
+            inv,
+            &name("trade.payment_terms.prepayment"),
+            terms.prepayment.as_ref(),
+            currency,
+            true,
+            true,
+        )
+    };
+    order.goods_amount = Some(money(currency, goods));
+    order.total_amount = Some(money(currency, total));
+    if !terms.full_prepayment && prepayment.is_none() {
+        return None;
+    }
+    // The minimum is checked with fx later; here only the shape.
+    match drafting::payment_terms(total, prepayment, terms.full_prepayment, Decimal::ZERO) {
+        Ok((p, b)) => {
+            terms.total_amount = Some(money(currency, total));
+            terms.prepayment = Some(money(currency, p));
+            terms.balance = Some(money(currency, b));
+            terms
+                .prepayment_received
+                .get_or_insert_with(|| money(currency, Decimal::ZERO));
+            terms
+                .balance_received
+                .get_or_insert_with(|| money(currency, Decimal::ZERO));
+        }
+        Err(TermsRefusal::PrepaymentExceedsTotal) => inv.reason(
+            PREPAYMENT_EXCEEDS_TOTAL,
+            name("trade.payment_terms.prepayment"),
+            "must not exceed the order total",
+        ),
+        Err(_) => inv.add(
+            name("trade.payment_terms.prepayment"),
+            "must be greater than zero",
+        ),
+    }
+    rule
+}
+
+/// The buyer of a trade order: a well-formed email outside mainland China (or none, on a
+/// buyer's own draft), a name, a region outside mainland China, a phone in E.164.
+fn check_buyer(
+    ctx: &Ctx,
+    inv: &mut Invalid,
+    name: Namer<'_>,
+    t: &TradeDetails,
+    buyer_email_optional: bool,
+) {
+    match t.buyer.as_ref() {
+        None => inv.add(name("trade.buyer"), "is required"),
+        Some(b) => {
+            if b.email.is_empty() && buyer_email_optional {
+                // A buyer's own draft: its account's verified email is used.
+            } else if !drafting::email_well_formed(&b.email) {
+                inv.add(name("trade.buyer.email"), "must be an email address in use");
+            } else if drafting::email_in_mainland(&b.email, &ctx.rules.mainland_domains) {
+                inv.reason(
+                    BUYER_EMAIL_IN_MAINLAND,
+                    name("trade.buyer.email"),
+                    "must be outside mainland China",
+                );
+            }
+            fields::text(inv, &name("trade.buyer.name"), &b.name, 1, 128);
+            fields::text(
+                inv,
+                &name("trade.buyer.company_name"),
+                &b.company_name,
+                0,
+                256,
+            );
+            if !b.region_code.is_empty() && !fields::region_ok(&b.region_code) {
+                inv.add(
+                    name("trade.buyer.region_code"),
+                    "must be an ISO 3166-1 alpha-2 code in upper case",
+                );
+            } else if b.region_code == "CN" {
+                inv.reason(
+                    BUYER_EMAIL_IN_MAINLAND,
+                    name("trade.buyer.region_code"),
+                    "the buyer must be registered outside mainland China",
+                );
+            }
+            if !b.phone.is_empty() && !fields::phone_ok(&b.phone) {
+                inv.add(
+                    name("trade.buyer.phone"),
+                    "must be E.164, e.g. +14155550100",
+                );
+            }
+        }
+    }
+}
+
+/// The shipping terms: address, method, incoterm, freight and insurance in the order's
+/// currency (filled in), and the ship-by rule (a modification that keeps it does not
+/// re-check its date). Answers the freight, the insurance and the rule, each `None` when
+/// refused.
+fn check_shipping(
+    inv: &mut Invalid,
+    name: Namer<'_>,
+    shipping_terms: Option<&mut ShippingTerms>,
+    currency: Option<Currency>,
+    previous: Option<&Order>,
+    now: DateTime<Utc>,
+) -> (Option<Decimal>, Option<Decimal>, Option<ShipBy>) {
     let st_name = name("trade.shipping_terms");
     let mut freight = Some(Decimal::ZERO);
     let mut insurance = Some(Decimal::ZERO);
     let mut rule = None;
-    match t.shipping_terms.as_mut() {
+    match shipping_terms {
         None => inv.add(st_name.clone(), "is required"),
         Some(st) => {
             fields::address(inv, &format!("{st_name}.address"), st.address.as_ref());
@@ -297,6 +382,17 @@ pub fn check_fields(
             }
         }
     }
+    (freight, insurance, rule)
+}
+
+/// The export method (when required), the inspection provider and the note.
+fn check_terms(
+    ctx: &Ctx,
+    inv: &mut Invalid,
+    name: Namer<'_>,
+    t: &TradeDetails,
+    export_required: bool,
+) {
     // Export method.
     let export = ExportMethod::try_from(t.export_method).unwrap_or(ExportMethod::Unspecified);
     if export == ExportMethod::Unspecified && export_required {
@@ -337,58 +433,6 @@ pub fn check_fields(
     } else if t.note.chars().any(|c| c.is_control() && c != '\n') {
         inv.add(name("trade.note"), "must not contain control characters");
     }
-    // Totals and payment terms.
-    let currency = currency?;
-    let (goods, freight, insurance) = (goods?, freight?, insurance?);
-    let Some(total) = crate::domain::goods::total(goods, freight, insurance) else {
-        inv.add(name("lines"), "the order total is too large");
-        return None;
-    };
-    if let Some(k) = t.contract.as_mut() {
-        k.goods_amount = Some(money(currency, goods));
-    }
-    let terms = t.payment_terms.get_or_insert_with(PaymentTerms::default);
-    let prepayment = if terms.full_prepayment {
-        None
-    } else {
-        fields::money_in(
-            inv,
-            &name("trade.payment_terms.prepayment"),
-            terms.prepayment.as_ref(),
-            currency,
-            true,
-            true,
-        )
-    };
-    order.goods_amount = Some(money(currency, goods));
-    order.total_amount = Some(money(currency, total));
-    if !terms.full_prepayment && prepayment.is_none() {
-        return None;
-    }
-    // The minimum is checked with fx later; here only the shape.
-    match drafting::payment_terms(total, prepayment, terms.full_prepayment, Decimal::ZERO) {
-        Ok((p, b)) => {
-            terms.total_amount = Some(money(currency, total));
-            terms.prepayment = Some(money(currency, p));
-            terms.balance = Some(money(currency, b));
-            terms
-                .prepayment_received
-                .get_or_insert_with(|| money(currency, Decimal::ZERO));
-            terms
-                .balance_received
-                .get_or_insert_with(|| money(currency, Decimal::ZERO));
-        }
-        Err(TermsRefusal::PrepaymentExceedsTotal) => inv.reason(
-            PREPAYMENT_EXCEEDS_TOTAL,
-            name("trade.payment_terms.prepayment"),
-            "must not exceed the order total",
-        ),
-        Err(_) => inv.add(
-            name("trade.payment_terms.prepayment"),
-            "must be greater than zero",
-        ),
-    }
-    rule
 }
 
 /// What the parties look like to a draft.
