@@ -3390,6 +3390,25 @@ async fn boleto_takes_at_most_usd_3000_a_month_per_buyer() -> anyhow::Result<()>
     );
     assert_eq!(metadata(&err, "used").as_deref(), Some("3000.00"));
     assert_eq!(metadata(&err, "limit").as_deref(), Some("3000.00"));
+    // Drafts of one buyer at the same instant are counted one after the other: of eight
+    // USD 1,000 drafts sent at once, exactly three fit the month.
+    let at_once: Vec<_> = (0..8)
+        .map(|_| draft_ta(&tp, boleto("1000.00", "ana@compras.example")))
+        .collect();
+    let answers = futures_util::future::join_all(at_once).await;
+    let drafted = answers.iter().filter(|a| a.is_ok()).count();
+    let refusals: Vec<String> = answers
+        .iter()
+        .filter_map(|a| a.as_ref().err().map(reason))
+        .collect();
+    assert_eq!(drafted, 3, "refused: {refusals:?}");
+    for refusal in answers.iter().filter_map(|a| a.as_ref().err()) {
+        refused(
+            refusal,
+            Code::FailedPrecondition,
+            "PAYMENT_METHOD_MONTHLY_LIMIT_EXCEEDED",
+        );
+    }
     // Another buyer has a month of its own; the next month starts again.
     draft_ta(&tp, boleto("1.00", "joao@compras.example")).await?;
     tp.clock().advance(Duration::from_secs(32 * 86_400));

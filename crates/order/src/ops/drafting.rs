@@ -213,6 +213,7 @@ async fn draft<Req: prost::Message, Resp: prost::Message + Default>(
         request_id,
         req,
         |mut tx| async move {
+            super::trade_rules::recheck_monthly_limit(ctx, &mut tx, &order).await?;
             order.order_number = store::next_number(&mut tx, kind).await?;
             store::insert(&mut tx, &mut order, "", now).await?;
             let event = Event::new(

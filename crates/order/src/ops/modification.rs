@@ -413,6 +413,9 @@ pub async fn update(
                 ));
             }
             next.status = to as i32;
+            if next.kind != OrderKind::Marketplace as i32 {
+                super::trade_rules::recheck_monthly_limit(ctx, &mut tx, &next).await?;
+            }
             store::save(&mut tx, &mut next, now).await?;
             let event = Event::new(
                 OrderEventType::Modified,

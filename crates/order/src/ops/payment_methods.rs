@@ -279,7 +279,10 @@ async fn trade_options(
                 .map(|b| b.email.to_lowercase())
         {
             let mut used = Decimal::ZERO;
-            for (c, sum) in month_use(ctx, o, &email, row.method).await? {
+            let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
+            let month = month_use(&mut conn, o, &email, row.method, ctx.now()).await?;
+            drop(conn);
+            for (c, sum) in month {
                 used += fx.convert(sum, c, monthly.currency).await?;
             }
             if used + fx.convert(due, currency, monthly.currency).await? > monthly.value {

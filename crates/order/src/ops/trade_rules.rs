@@ -580,14 +580,14 @@ pub async fn parties(ctx: &Ctx, order: &mut Order, now: DateTime<Utc>) -> Result
 }
 
 /// Totals by currency of the buyer's other open orders of `order`'s kind by `method`
-/// created this calendar month (UTC): what a monthly method limit counts. Read before the
-/// draft's own transaction: two drafts for one buyer at the same instant can both pass
-/// (not serialised yet; a lock per buyer and method inside the insert would close it).
+/// created this calendar month (UTC): what a monthly method limit counts (writes of one
+/// buyer and method are serialised by [`recheck_monthly_limit`]).
 pub async fn month_use(
-    ctx: &Ctx,
+    conn: &mut sqlx::PgConnection,
     order: &Order,
     buyer_email: &str,
     method: PaymentMethod,
+    now: DateTime<Utc>,
 ) -> Result<Vec<(Currency, Decimal)>, Status> {
     let rows: Vec<(String, Decimal)> = sqlx::query_as(
         "SELECT currency, sum(total_amount) FROM orders
@@ -600,13 +600,97 @@ pub async fn month_use(
     .bind(buyer_email)
     .bind(kuajing_proto::order::v1::OrderStatus::Closed as i16)
     .bind(uuid::Uuid::try_parse(&order.order_id).unwrap_or_default())
-    .bind(ctx.now())
-    .fetch_all(&ctx.svc.pool)
+    .bind(now)
+    .fetch_all(conn)
     .await
     .map_err(internal)?;
     rows.into_iter()
         .map(|(c, sum)| Ok((c.parse::<Currency>().map_err(internal)?, sum)))
         .collect()
+}
+
+/// The buyer's monthly limit of the order's payment method (seed 002: Boleto, USD 3,000 a
+/// month per buyer): this order and the month's others by the method within it.
+pub async fn check_monthly_limit(
+    ctx: &Ctx,
+    conn: &mut sqlx::PgConnection,
+    fx: &mut Fx<'_>,
+    order: &Order,
+) -> Result<(), Status> {
+    let Some((monthly, email)) = monthly_limit(ctx, order)? else {
+        return Ok(());
+    };
+    let method =
+        PaymentMethod::try_from(order.payment_method).unwrap_or(PaymentMethod::Unspecified);
+    let currency = pricing::currency_of(order)?;
+    let total = amount_of(order.total_amount.as_ref());
+    // The month's other orders of this buyer by this method, and this one.
+    let mut used = Decimal::ZERO;
+    for (c, sum) in month_use(conn, order, &email, method, ctx.now()).await? {
+        used += fx.convert(sum, c, monthly.currency).await?;
+    }
+    let this = fx.convert(total, currency, monthly.currency).await?;
+    if used + this > monthly.value {
+        return Err(ctx.refuse(
+            PAYMENT_METHOD_MONTHLY_LIMIT_EXCEEDED,
+            format!(
+                "{} takes at most {} {} a month per buyer",
+                pricing::method_label(method),
+                monthly.currency,
+                monthly.value.normalize()
+            ),
+            &[
+                ("payment_method", method.as_str_name().to_owned()),
+                ("limit", money(monthly.currency, monthly.value).amount),
+                ("used", money(monthly.currency, used).amount),
+            ],
+        ));
+    }
+    Ok(())
+}
+
+/// The order's payment method's monthly limit and the buyer's email it counts by, when
+/// the method has one.
+fn monthly_limit(
+    ctx: &Ctx,
+    order: &Order,
+) -> Result<Option<(crate::domain::fees::Amount, String)>, Status> {
+    let kind = OrderKind::try_from(order.kind).unwrap_or(OrderKind::Unspecified);
+    let method =
+        PaymentMethod::try_from(order.payment_method).unwrap_or(PaymentMethod::Unspecified);
+    let currency = pricing::currency_of(order)?;
+    Ok(pricing::method_row(ctx, kind, method, currency)
+        .and_then(|row| row.monthly_limit)
+        .zip(
+            pricing::trade(order)
+                .and_then(|t| t.buyer.as_ref())
+                .map(|b| b.email.to_lowercase()),
+        ))
+}
+
+/// Serialises the writes that count against one buyer's monthly method limit: in the
+/// transaction that writes `order`, waits for any other such transaction of the same buyer
+/// and method, then checks the limit again with what those committed. Two drafts at the
+/// same instant can no longer both pass.
+pub async fn recheck_monthly_limit(
+    ctx: &Ctx,
+    tx: &mut sqlx::PgConnection,
+    order: &Order,
+) -> Result<(), Status> {
+    let Some((_, email)) = monthly_limit(ctx, order)? else {
+        return Ok(());
+    };
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind(format!(
+            "kuajing.order.month-use:{}:{}:{email}",
+            order.kind, order.payment_method
+        ))
+        .execute(&mut *tx)
+        .await
+        .map_err(internal)?;
+    // Counted on this transaction's connection: the pool may have none to spare while
+    // other drafts wait on the lock.
+    check_monthly_limit(ctx, tx, &mut Fx::new(ctx), order).await
 }
 
 /// Warning: the ship-by leaves two days or less (seed 002: "填写0-2天很容易逾期").
@@ -719,32 +803,9 @@ pub async fn check_rules(
             ));
         }
     }
-    if let Some(row) = pricing::method_row(ctx, kind, method, currency)
-        && let Some(monthly) = row.monthly_limit
-        && let Some(email) = t.buyer.as_ref().map(|b| b.email.to_lowercase())
     {
-        // The month's other orders of this buyer by this method, and this one.
-        let mut used = Decimal::ZERO;
-        for (c, sum) in month_use(ctx, order, &email, method).await? {
-            used += fx.convert(sum, c, monthly.currency).await?;
-        }
-        let this = fx.convert(total, currency, monthly.currency).await?;
-        if used + this > monthly.value {
-            return Err(ctx.refuse(
-                PAYMENT_METHOD_MONTHLY_LIMIT_EXCEEDED,
-                format!(
-                    "{} takes at most {} {} a month per buyer",
-                    pricing::method_label(method),
-                    monthly.currency,
-                    monthly.value.normalize()
-                ),
-                &[
-                    ("payment_method", method.as_str_name().to_owned()),
-                    ("limit", money(monthly.currency, monthly.value).amount),
-                    ("used", money(monthly.currency, used).amount),
-                ],
-            ));
-        }
+        let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
+        check_monthly_limit(ctx, &mut conn, &mut fx, order).await?;
     }
     let fees = pricing::trade_fees(ctx, &mut fx, order, parties.membership).await?;
     order.fees = Some(fees);
