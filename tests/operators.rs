@@ -186,6 +186,32 @@ async fn operators_sign_in_with_a_second_factor_and_act_as_themselves() -> anyho
         .await
         .expect_err("no grant");
     refused(&not, Code::PermissionDenied, "NOT_AN_OPERATOR");
+    // Until confirmed, enrolling again replaces the secret; a replay of an enrolment shows
+    // its own secret, or none once another replaced it.
+    let fresh = kuajing::operator::provision(&tp.reach(), "auditor_", "Auditor", "AUDITOR").await?;
+    let enrol = pb::EnrollOperatorFactorRequest {
+        request_id: rid(),
+        identifier: fresh.member_name.clone(),
+        password: fresh.password.clone(),
+    };
+    let first = e.enroll_operator_factor(enrol.clone()).await?.into_inner();
+    let replayed = e.enroll_operator_factor(enrol.clone()).await?.into_inner();
+    assert_eq!(replayed.secret, first.secret);
+    assert_ne!(first.secret, fresh.totp_secret, "replaced");
+    let second = e
+        .enroll_operator_factor(pb::EnrollOperatorFactorRequest {
+            request_id: rid(),
+            ..enrol.clone()
+        })
+        .await?
+        .into_inner();
+    assert_ne!(second.secret, first.secret);
+    let stale = e
+        .enroll_operator_factor(enrol)
+        .await
+        .expect_err("replaced since");
+    refused(&stale, Code::FailedPrecondition, "FACTOR_ALREADY_ENROLLED");
+
     // The kept token serves while it lasts (bootstrap signed in and kept it; a renewal
     // signs in as bootstrap did).
     let kept = std::fs::read_to_string(kuajing::operator::token_file(&dir.0))?;
@@ -287,6 +313,46 @@ async fn every_operator_call_is_in_an_append_only_log_that_auditors_read() -> an
         .into_inner();
     assert!(own.actions.iter().all(|a| a.caller == "auditor"));
     assert!(!own.actions.is_empty());
+
+    // A token of the shared operator key (only `kuajing up` and the tests hold it) names
+    // nobody: the log says so, and keeps whom its kj-subject claimed apart.
+    let shared = tp
+        .platform()
+        .keyring()
+        .token(
+            auth::OPERATOR,
+            "*",
+            chrono::Utc::now() + chrono::Duration::minutes(5),
+        )
+        .expect("the operator key");
+    fx.set_rate(with_token(
+        &shared,
+        Some(&auditor.account_id),
+        fxp::SetRateRequest {
+            request_id: rid(),
+            base_currency_code: "USD".to_owned(),
+            quote_currency_code: "CNH".to_owned(),
+            mid_rate: "7.2001".to_owned(),
+            reason: "the shared key".to_owned(),
+        },
+    ))
+    .await?;
+    let everyone = fx_audit
+        .list_operator_actions(with_token(
+            &token,
+            None,
+            aupb::ListOperatorActionsRequest::default(),
+        ))
+        .await?
+        .into_inner();
+    let claimed = everyone
+        .actions
+        .iter()
+        .find(|a| a.method.ends_with("/SetRate") && a.subject_account_id == auditor.account_id)
+        .expect("the shared key's call");
+    assert_eq!(claimed.operator_account_id, "");
+    // A person's own token: the subject is the person, so none is kept apart.
+    assert!(sets.iter().all(|a| a.subject_account_id.is_empty()));
 
     // Nobody running as the service can change it: not a row, not the whole.
     let runtime = tp

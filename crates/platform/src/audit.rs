@@ -18,7 +18,7 @@ use sqlx::PgPool;
 use tonic::Status;
 use uuid::Uuid;
 
-use crate::auth::{AUDITOR, Caller, OPERATOR};
+use crate::auth::{AUDITOR, Caller, NamedPerson, OPERATOR};
 use crate::error::{ErrorDomain, FieldViolations};
 use crate::page::{Cursor, Page};
 
@@ -36,6 +36,7 @@ pub const TABLE_SQL: &str = "CREATE TABLE IF NOT EXISTS operator_actions (
     code      integer,
     UNIQUE (action_id, phase)
 );
+ALTER TABLE operator_actions ADD COLUMN IF NOT EXISTS subject uuid;
 CREATE INDEX IF NOT EXISTS operator_actions_by_time ON operator_actions (at, action_id)
     WHERE phase = 'REQUESTED';
 CREATE OR REPLACE FUNCTION operator_actions_append_only() RETURNS trigger
@@ -50,6 +51,9 @@ CREATE OR REPLACE TRIGGER operator_actions_append_only
 CREATE OR REPLACE TRIGGER operator_actions_no_truncate
     BEFORE TRUNCATE ON operator_actions
     FOR EACH STATEMENT EXECUTE FUNCTION operator_actions_append_only()";
+
+/// The largest request the log reads (tonic's default decoding limit).
+const MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
 
 /// JSON names of request fields never written to the log.
 const SECRET_FIELDS: &[&str] = &[
@@ -118,12 +122,14 @@ fn redact(value: &mut serde_json::Value) {
     match value {
         serde_json::Value::String(s) if s.contains('\0') => *s = s.replace('\0', "\u{FFFD}"),
         serde_json::Value::Object(map) => {
-            for (key, v) in map.iter_mut() {
+            let entries = std::mem::take(map);
+            for (key, mut v) in entries {
                 if SECRET_FIELDS.contains(&key.as_str()) {
-                    *v = serde_json::Value::String("[redacted]".to_owned());
+                    v = serde_json::Value::String("[redacted]".to_owned());
                 } else {
-                    redact(v);
+                    redact(&mut v);
                 }
+                map.insert(key.replace('\0', "\u{FFFD}"), v);
             }
         }
         serde_json::Value::Array(items) => items.iter_mut().for_each(redact),
@@ -195,15 +201,27 @@ where
         let layer = self.layer.clone();
         futures_util::future::Either::Right(Box::pin(async move {
             let (parts, body) = request.into_parts();
-            let bytes = match body.collect().await {
+            // At most what tonic would decode: an operator cannot make the log buffer more.
+            let bytes = match http_body_util::Limited::new(body, MAX_REQUEST_BYTES)
+                .collect()
+                .await
+            {
                 Ok(collected) => collected.to_bytes(),
-                Err(status) => return Ok(status.into_http()),
+                Err(_) => {
+                    return Ok(Status::resource_exhausted(
+                        "the request is larger than a service decodes (4 MiB)",
+                    )
+                    .into_http());
+                }
             };
             let path = parts.uri.path().to_owned();
+            // Accountable: the person the token names; `kj-subject` is kept beside it.
+            let person = parts.extensions.get::<NamedPerson>().map(|p| p.0);
             let action = Action {
                 action_id: Uuid::now_v7(),
                 caller: caller.service.clone(),
-                person: caller.subject,
+                person,
+                subject: caller.subject.filter(|s| Some(*s) != person),
                 method: path.clone(),
             };
             if let Err(e) = action
@@ -218,19 +236,27 @@ where
                 parts,
                 tonic::body::Body::new(http_body_util::Full::new(bytes)),
             );
-            let response = inner.call(request).await?;
-            // Refusals travel in the headers ("trailers only"); an answer with a message
-            // carries its status in the trailers, and every RPC an operator calls is unary,
-            // so no status in the headers is OK.
-            let code = response
-                .headers()
-                .get("grpc-status")
-                .and_then(|v| v.to_str().ok()?.parse::<i32>().ok())
-                .unwrap_or(0);
-            if let Err(e) = action.answered(&layer.pool, code, Utc::now()).await {
-                tracing::error!(error = %e, method = %path, "operator answer not recorded");
+            // The call and its answer's record run to the end even if the client goes away
+            // meanwhile: a call that ran is never left looking as if it had not.
+            let recorded = tokio::spawn(async move {
+                let response = inner.call(request).await?;
+                // Refusals travel in the headers ("trailers only"); an answer with a message
+                // carries its status in the trailers, and every RPC an operator calls is
+                // unary, so no status in the headers is OK.
+                let code = response
+                    .headers()
+                    .get("grpc-status")
+                    .and_then(|v| v.to_str().ok()?.parse::<i32>().ok())
+                    .unwrap_or(0);
+                if let Err(e) = action.answered(&layer.pool, code, Utc::now()).await {
+                    tracing::error!(error = %e, method = %path, "operator answer not recorded");
+                }
+                Ok(response)
+            });
+            match recorded.await {
+                Ok(answer) => answer,
+                Err(e) => Ok(crate::error::internal(e).into_http()),
             }
-            Ok(response)
         }))
     }
 }
@@ -240,6 +266,7 @@ struct Action {
     action_id: Uuid,
     caller: String,
     person: Option<Uuid>,
+    subject: Option<Uuid>,
     method: String,
 }
 
@@ -273,8 +300,8 @@ impl Action {
     ) -> Result<(), sqlx::Error> {
         sqlx::query(
             "INSERT INTO operator_actions
-                 (entry_id, action_id, phase, at, caller, person, method, request, code)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                 (entry_id, action_id, phase, at, caller, person, method, request, code, subject)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(Uuid::now_v7())
         .bind(self.action_id)
@@ -285,6 +312,7 @@ impl Action {
         .bind(&self.method)
         .bind(request.map(sqlx::types::Json))
         .bind(code)
+        .bind(self.subject)
         .execute(pool)
         .await
         .map(|_| ())
@@ -321,6 +349,7 @@ struct Row {
     at: DateTime<Utc>,
     caller: String,
     person: Option<Uuid>,
+    subject: Option<Uuid>,
     method: String,
     request: Option<sqlx::types::Json<serde_json::Value>>,
     code: Option<i32>,
@@ -346,7 +375,7 @@ impl pb::audit_service_server::AuditService for AuditLog {
             .map(|c| (Some(c.time), Some(c.id)))
             .unwrap_or_default();
         let mut rows: Vec<Row> = sqlx::query_as(
-            "SELECT r.action_id, r.at, r.caller, r.person, r.method, r.request,
+            "SELECT r.action_id, r.at, r.caller, r.person, r.subject, r.method, r.request,
                     a.code, a.at AS answered_at
                FROM operator_actions r
                LEFT JOIN operator_actions a
@@ -379,6 +408,7 @@ impl pb::audit_service_server::AuditService for AuditLog {
                 request_time: Some(crate::time::to_proto(r.at)),
                 caller: r.caller,
                 operator_account_id: r.person.map(|p| p.to_string()).unwrap_or_default(),
+                subject_account_id: r.subject.map(|p| p.to_string()).unwrap_or_default(),
                 service: self.service.clone(),
                 method: r.method,
                 request: r.request.and_then(|j| to_struct(j.0)),

@@ -664,6 +664,13 @@ fn refusal(domain: ErrorDomain, reason: &str, message: &str) -> Status {
     domain.refuse(code, reason, message)
 }
 
+/// The person an operator's or auditor's token names (its `sub`), put on the request
+/// beside the [`Caller`]: who is accountable for the call, whatever `kj-subject` says (a
+/// token of the shared operator key, which only `kuajing up` and the tests mint, names
+/// nobody).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NamedPerson(pub Uuid);
+
 /// Checks a request's credential against the allowed callers of its method. Returns the
 /// caller, or the refusal to answer with.
 pub fn check<B>(
@@ -671,6 +678,15 @@ pub fn check<B>(
     domain: ErrorDomain,
     request: &http::Request<B>,
 ) -> Result<Caller, Status> {
+    check_named(keys, domain, request).map(|(caller, _)| caller)
+}
+
+/// [`check`], with the person the token names, if any.
+fn check_named<B>(
+    keys: &ServiceKeys,
+    domain: ErrorDomain,
+    request: &http::Request<B>,
+) -> Result<(Caller, Option<NamedPerson>), Status> {
     let path = request.uri().path();
     let token = request.headers().get(TOKEN_HEADER).ok_or_else(|| {
         refusal(
@@ -752,10 +768,13 @@ pub fn check<B>(
             format!("edge must name the person it acts for (`{SUBJECT_HEADER}`) to call {path}"),
         ));
     }
-    Ok(Caller {
-        service: caller,
-        subject,
-    })
+    Ok((
+        Caller {
+            service: caller,
+            subject,
+        },
+        person.map(NamedPerson),
+    ))
 }
 
 /// A tower layer enforcing [`check`] on every method of the wrapped service except the
@@ -811,9 +830,12 @@ where
         if path.starts_with("/grpc.health.") || path.starts_with("/grpc.reflection.") {
             return futures_util::future::Either::Left(self.inner.call(request));
         }
-        match check(&self.layer.keys, self.layer.domain, &request) {
-            Ok(caller) => {
+        match check_named(&self.layer.keys, self.layer.domain, &request) {
+            Ok((caller, person)) => {
                 request.extensions_mut().insert(caller);
+                if let Some(person) = person {
+                    request.extensions_mut().insert(person);
+                }
                 futures_util::future::Either::Left(self.inner.call(request))
             }
             Err(status) => {

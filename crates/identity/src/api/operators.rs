@@ -20,6 +20,18 @@ use crate::store::operators::{self, Grant};
 /// Issuer shown by authenticator apps.
 const ISSUER: &str = "Kuajing";
 
+/// Marks a recorded enrolment: which sealed secret it made (see [`sealing_of`]).
+const SEALED: &str = "sealed:";
+
+/// A short fingerprint of a sealed secret (of the ciphertext: it reveals nothing).
+fn sealing_of(sealed: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(sealed)[..12]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 fn check_sign_in(v: &mut Check, request_id: &str, identifier: &str, secret: &str) {
     v.request_id(request_id);
     if identifier.is_empty() {
@@ -80,20 +92,27 @@ impl State {
             operators::enroll(&mut tx, account.account_id, &sealed, self.now())
                 .await
                 .map_err(db)?;
-            Ok(pb::EnrollOperatorFactorResponse {
-                account_id: account.account_id.to_string(),
-                secret: totp::base32(&secret),
-                otpauth_uri: totp::otpauth_uri(ISSUER, &account.member_name, &secret),
-            })
+            Ok((
+                pb::EnrollOperatorFactorResponse {
+                    account_id: account.account_id.to_string(),
+                    secret: totp::base32(&secret),
+                    otpauth_uri: totp::otpauth_uri(ISSUER, &account.member_name, &secret),
+                },
+                sealed,
+            ))
         }
         .await;
+        // Recorded without the secret: the account and which sealing it was, so a replay
+        // shows this enrolment's secret or nothing.
         let stored = result
             .as_ref()
             .ok()
-            .map(|r| pb::EnrollOperatorFactorResponse {
+            .map(|(r, sealed)| pb::EnrollOperatorFactorResponse {
                 account_id: r.account_id.clone(),
-                ..Default::default()
+                secret: String::new(),
+                otpauth_uri: format!("{SEALED}{}", sealing_of(sealed)),
             });
+        let result = result.map(|(r, _)| r);
         outcome::finish(tx, key, result, stored.as_ref()).await
     }
 
@@ -109,6 +128,10 @@ impl State {
             .await
             .map_err(db)?
             .filter(|f| f.confirmed_at.is_none())
+            .filter(|f| {
+                answer.otpauth_uri.strip_prefix(SEALED)
+                    == Some(sealing_of(&f.sealed_secret).as_str())
+            })
             .ok_or_else(|| {
                 self.refuse(
                     Code::FailedPrecondition,
