@@ -209,3 +209,169 @@ async fn health_is_served_in_plain_text_beside_the_tls_port() -> anyhow::Result<
     assert!(health.check(check(SERVICE)).await.is_err());
     Ok(())
 }
+
+/// Certificates renew without a restart, on both sides, even to a new CA: while calls run
+/// (each on a new connection, so each is a handshake with what is in force), the CA file
+/// first holds the old and the new CA, then every certificate is replaced by one the new
+/// CA signed (certificate and key written one after the other, as a Secret update may be
+/// seen half done), then the CA file holds the new CA alone. Not one call fails; at the
+/// end the server trusts the new CA only and presents its new certificate, and the
+/// client, never restarted, presents its new one.
+#[tokio::test]
+async fn certificates_renew_even_to_a_new_ca_under_load_with_no_failed_call() -> anyhow::Result<()>
+{
+    use kuajing_platform::key_files::replace_file;
+    use kuajing_platform::tls::MutualTls;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    const SERVICE: &str = "kuajing.wallet.v1.WalletService";
+    let dir = std::env::temp_dir().join(format!("kj-tls-{}", uuid::Uuid::now_v7()));
+    let (old_dir, new_dir) = (dir.join("old"), dir.join("new"));
+    let old = DevCertificates::local()?;
+    let new = DevCertificates::local()?;
+    old.write(&old_dir)?;
+    new.write(&new_dir)?;
+    let live = dir.join("live");
+    std::fs::create_dir_all(&live)?;
+    let take = |from: &std::path::Path, file: &str| -> anyhow::Result<()> {
+        replace_file(&live.join(file), &std::fs::read_to_string(from.join(file))?)
+    };
+    for file in [
+        "wallet.pem",
+        "wallet.key",
+        "order.pem",
+        "order.key",
+        "ca.pem",
+    ] {
+        take(&old_dir, file)?;
+    }
+    let side = |name: &str| {
+        MutualTls::load(
+            &live.join(format!("{name}.pem")),
+            &live.join(format!("{name}.key")),
+            &live.join("ca.pem"),
+        )
+    };
+    let every = std::time::Duration::from_millis(20);
+    let (server_tls, client_tls) = (side("wallet")?, side("order")?);
+    let _watchers = (server_tls.watch(every), client_tls.watch(every));
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let keys = Keyring::generate(&["wallet"])?
+        .for_service("wallet")
+        .expect("wallet's keys");
+    let guard = RequireCaller::new(keys, kuajing_platform::ErrorDomain("wallet.kuajing"));
+    let settings = ServerSettings {
+        tls: Some(server_tls),
+        ..ServerSettings::default()
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        serve(
+            SERVICE,
+            kuajing_platform::ErrorDomain("wallet.kuajing"),
+            tonic::service::Routes::default(),
+            Some(guard),
+            None,
+            listener,
+            &settings,
+            None,
+            async {
+                let _ = stopped.await;
+            },
+        )
+        .await
+    });
+    let endpoint = move || tonic::transport::Endpoint::from_shared(format!("http://{addr}"));
+    let check = move |tls: &MutualTls| {
+        let channel = tls.channel(endpoint().expect("url"), "wallet");
+        async move {
+            HealthClient::new(channel?)
+                .check(HealthCheckRequest {
+                    service: SERVICE.to_owned(),
+                })
+                .await
+                .map(|r| r.into_inner().status)
+                .map_err(anyhow::Error::from)
+        }
+    };
+    // The server is up once a check answers.
+    let mut up = false;
+    for _ in 0..100 {
+        if check(&client_tls).await.is_ok() {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(every).await;
+    }
+    assert!(up, "the TLS server never answered");
+
+    let running = Arc::new(AtomicBool::new(true));
+    let (calls, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let load = tokio::spawn({
+        let (running, calls, failed, client_tls) = (
+            running.clone(),
+            calls.clone(),
+            failed.clone(),
+            client_tls.clone(),
+        );
+        async move {
+            while running.load(Ordering::SeqCst) {
+                match check(&client_tls).await {
+                    Ok(status) if status == ServingStatus::Serving as i32 => {}
+                    other => {
+                        eprintln!("a call failed during the renewal: {other:?}");
+                        failed.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+                calls.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    });
+    let settle = || tokio::time::sleep(every * 15);
+    settle().await;
+    // 1. Both CAs trusted.
+    replace_file(
+        &live.join("ca.pem"),
+        &format!("{}{}", old.ca_pem(), new.ca_pem()),
+    )?;
+    settle().await;
+    // 2. The new CA's certificates, each file on its own.
+    for file in ["wallet.pem", "order.pem", "wallet.key", "order.key"] {
+        take(&new_dir, file)?;
+        settle().await;
+    }
+    // 3. The new CA alone.
+    take(&new_dir, "ca.pem")?;
+    settle().await;
+    running.store(false, Ordering::SeqCst);
+    load.await?;
+    let (calls, failed) = (calls.load(Ordering::SeqCst), failed.load(Ordering::SeqCst));
+    assert!(calls >= 20, "only {calls} calls ran during the renewal");
+    assert_eq!(failed, 0, "{failed} of {calls} calls failed");
+
+    // The server now trusts the new CA alone: the old certificate is refused.
+    // (This client trusts both CAs: the refusal is the server's.)
+    let with_old_certificate = MutualTls::from_pem(
+        std::fs::read(old_dir.join("order.pem"))?,
+        std::fs::read(old_dir.join("order.key"))?,
+        format!("{}{}", old.ca_pem(), new.ca_pem()),
+    );
+    assert!(
+        check(&with_old_certificate).await.is_err(),
+        "a certificate of the retired CA is still accepted"
+    );
+    // A client trusting the new CA alone accepts the server: its certificate is new.
+    let fresh = new.tls_for("order").expect("issued");
+    assert_eq!(check(&fresh).await?, ServingStatus::Serving as i32);
+    // The client that ran through it all presents its new certificate (or the server,
+    // trusting the new CA alone, would refuse it).
+    assert_eq!(check(&client_tls).await?, ServingStatus::Serving as i32);
+
+    let _ = stop.send(());
+    server.await??;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}

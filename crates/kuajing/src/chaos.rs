@@ -884,9 +884,11 @@ async fn run_on(args: &ChaosArgs, seed: u64, postgres: &mut Postgres) -> anyhow:
             .context("order's key")?,
         None,
     )?;
-    let plain: kuajing_platform::balance::EndpointFn =
-        Arc::new(|url: &str, _: &str| Ok(tonic::transport::Endpoint::from_shared(url.to_owned())?));
-    let edges = Balanced::new("edge", &Source::parse(&all("edge")?)?, plain)?;
+    let edges = Balanced::new(
+        "edge",
+        &Source::parse(&all("edge")?)?,
+        kuajing_platform::balance::plain(),
+    )?;
     for i in 0..args.clients {
         let c = Clients {
             wallet: WalletServiceClient::new(as_order.channel("wallet")?),

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use kuajing_platform::auth::{Keyring, SUBJECT_HEADER, TOKEN_HEADER, TOKEN_TTL};
-use kuajing_platform::balance::{Balanced, EndpointFn, Source};
+use kuajing_platform::balance::{Balanced, Source};
 use kuajing_proto::authorization::v1 as authz;
 use kuajing_proto::authorization::v1::authorization_service_client::AuthorizationServiceClient;
 use kuajing_proto::identity::v1 as idp;
@@ -120,10 +120,11 @@ pub fn channel(
 /// A plain channel balanced over every instance `url` names (a person's app talking to
 /// edge needs no service token).
 pub fn balanced(name: &str, url: &str) -> anyhow::Result<Balanced> {
-    let plain: EndpointFn = std::sync::Arc::new(|url: &str, _: &str| {
-        Ok(tonic::transport::Endpoint::from_shared(url.to_owned())?.tcp_nodelay(true))
-    });
-    Balanced::new(name, &Source::parse(url)?, plain)
+    Balanced::new(
+        name,
+        &Source::parse(url)?,
+        kuajing_platform::balance::plain(),
+    )
 }
 
 /// A request made on behalf of `subject` (an account id).

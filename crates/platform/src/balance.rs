@@ -19,7 +19,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use tonic::body::Body;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use tower::{Service, ServiceExt};
 
 /// How long an instance whose connection failed is passed over.
@@ -27,9 +27,19 @@ pub const EJECTION: Duration = Duration::from_secs(2);
 /// How often a DNS name is resolved again.
 pub const RESOLVE_EVERY: Duration = Duration::from_secs(5);
 
-/// Builds the endpoint of one instance (TLS, timeouts) from its URL and the peer's name
-/// (which its certificate carries).
-pub type EndpointFn = Arc<dyn Fn(&str, &str) -> anyhow::Result<Endpoint> + Send + Sync>;
+/// Builds the (lazily connecting) channel to one instance (TLS, timeouts) from its URL and
+/// the peer's name (which its certificate carries).
+pub type ConnectFn = Arc<dyn Fn(&str, &str) -> anyhow::Result<Channel> + Send + Sync>;
+
+/// Plain-text channels (no TLS), without Nagle: for clients outside the services (bench,
+/// chaos, the demo's parties).
+pub fn plain() -> ConnectFn {
+    Arc::new(|url: &str, _: &str| {
+        Ok(tonic::transport::Endpoint::from_shared(url.to_owned())?
+            .tcp_nodelay(true)
+            .connect_lazy())
+    })
+}
 
 /// One instance of a peer.
 #[derive(Debug)]
@@ -111,7 +121,7 @@ fn url_of(scheme: &str, addr: SocketAddr) -> String {
 impl Balanced {
     /// A balanced channel over the instances `source` names; must run inside a tokio
     /// runtime (a DNS source is resolved by a task that ends with the channel).
-    pub fn new(peer: &str, source: &Source, endpoint: EndpointFn) -> anyhow::Result<Balanced> {
+    pub fn new(peer: &str, source: &Source, endpoint: ConnectFn) -> anyhow::Result<Balanced> {
         let pool = Arc::new(Pool {
             peer: peer.to_owned(),
             started: Instant::now(),
@@ -153,10 +163,10 @@ impl Balanced {
     }
 }
 
-fn member(url: &str, endpoint: Endpoint) -> anyhow::Result<Arc<Member>> {
+fn member(url: &str, channel: Channel) -> anyhow::Result<Arc<Member>> {
     Ok(Arc::new(Member {
         url: url.to_owned(),
-        channel: endpoint.connect_lazy(),
+        channel,
         in_flight: AtomicUsize::new(0),
         calls: AtomicU64::new(0),
         ejected_until_ms: AtomicU64::new(0),
@@ -164,7 +174,7 @@ fn member(url: &str, endpoint: Endpoint) -> anyhow::Result<Arc<Member>> {
 }
 
 /// Keeps a DNS source's instances equal to what the name resolves to.
-async fn resolve(pool: Weak<Pool>, scheme: String, host: String, port: u16, endpoint: EndpointFn) {
+async fn resolve(pool: Weak<Pool>, scheme: String, host: String, port: u16, endpoint: ConnectFn) {
     loop {
         if let Ok(found) = tokio::net::lookup_host((host.as_str(), port)).await {
             let urls: BTreeSet<String> = found.map(|a| url_of(&scheme, a)).collect();
@@ -358,8 +368,7 @@ mod tests {
 
     #[tokio::test]
     async fn two_choices_spread_calls_and_pass_over_a_failed_instance() {
-        let endpoint: EndpointFn =
-            Arc::new(|url: &str, _: &str| Ok(Endpoint::from_shared(url.to_owned())?));
+        let endpoint = plain();
         let source =
             Source::parse("http://127.0.0.1:1,http://127.0.0.1:2,http://127.0.0.1:3").unwrap();
         let b = Balanced::new("wallet", &source, endpoint).unwrap();

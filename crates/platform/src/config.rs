@@ -121,7 +121,7 @@ pub struct ServiceArgs {
     /// like KJ_SERVICE_KEY_FILE.
     #[arg(long, env = "KJ_SERVICE_TRUST_FILE", requires = "service_key_file")]
     pub service_trust_file: Option<std::path::PathBuf>,
-    /// How often key files are checked for changes, in seconds.
+    /// How often key files (and the TLS files) are checked for changes, in seconds.
     #[arg(long, env = "KJ_KEY_RELOAD_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub key_reload_secs: u64,
     /// When to apply the schema migrations.
@@ -244,6 +244,11 @@ pub fn service_main_with<A: Args + FromArgMatches>(
         let listener = tokio::net::TcpListener::bind(addr).await?;
         tracing::info!(service = def.name, %addr, "serving {}", def.grpc_service);
         let server = args.server_settings()?;
+        // Renewed certificates are put in force without a restart.
+        let _tls_watcher = server
+            .tls
+            .as_ref()
+            .and_then(|tls| tls.watch(Duration::from_secs(args.key_reload_secs)));
         let ctx = ServiceContext {
             pool,
             peers: args.peers.peers(keys, server.tls.as_ref())?,

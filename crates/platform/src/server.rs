@@ -138,11 +138,8 @@ pub async fn serve(
         );
     };
 
-    let mut builder = Server::builder();
-    if let Some(tls) = &settings.tls {
-        builder = builder.tls_config(tls.server(guard.is_some()))?;
-    }
-    let served = builder
+    let require_client = guard.is_some();
+    let router = Server::builder()
         .accept_http1(settings.accept_http1)
         .timeout(settings.request_timeout)
         .concurrency_limit_per_connection(settings.concurrency_per_connection)
@@ -172,14 +169,25 @@ pub async fn serve(
         .add_routes(routes)
         .add_service(health)
         .add_service(reflection_v1)
-        .add_service(reflection_v1alpha)
+        .add_service(reflection_v1alpha);
+    let served = match &settings.tls {
+        // Each handshake with the certificates in force at that moment (reloaded ones).
+        Some(tls) => {
+            router
+                .serve_with_incoming_shutdown(tls.incoming(listener, require_client), drained)
+                .await
+        }
         // Accepted sockets without Nagle's algorithm: an answer is several small HTTP/2
         // frames, and Nagle would hold the later ones back until the first is acknowledged.
-        .serve_with_incoming_shutdown(
-            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
-            drained,
-        )
-        .await;
+        None => {
+            router
+                .serve_with_incoming_shutdown(
+                    tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
+                    drained,
+                )
+                .await
+        }
+    };
     if let Some(w) = watcher {
         w.abort();
     }

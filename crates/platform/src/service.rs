@@ -15,7 +15,7 @@ use tonic::service::Routes;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Endpoint;
 
-use crate::balance::{Balanced, EndpointFn, Source};
+use crate::balance::{Balanced, ConnectFn, Source};
 
 use crate::auth::{self, ServiceKeys};
 use crate::clock::Clock;
@@ -136,8 +136,9 @@ impl Peers {
     /// From `(name, setting)` pairs such as `("wallet", "http://127.0.0.1:50052")`, a
     /// setting being one URL, several comma-separated, or one whose host is a DNS name
     /// (resolved to every instance; see [`crate::balance`]); calling as the service `keys`
-    /// belong to, over mutual TLS when `tls` is given (every peer then dialled as
-    /// `https://`). Must run inside a tokio runtime.
+    /// belong to, over mutual TLS when `tls` is given (whatever scheme the URLs show;
+    /// each new connection made with the certificates in force). Must run inside a tokio
+    /// runtime.
     pub fn new(
         urls: impl IntoIterator<Item = (String, String)>,
         keys: Arc<ServiceKeys>,
@@ -146,25 +147,21 @@ impl Peers {
         let tls = tls.cloned();
         // The instances' certificates carry the peer's short name (`wallet`), however it
         // is dialled (a headless Service's pod addresses, a DNS name).
-        let endpoint: EndpointFn = Arc::new(move |url: &str, peer: &str| {
-            let url = match &tls {
-                Some(_) => crate::tls::secure_url(url),
-                None => url.to_owned(),
-            };
-            let mut endpoint = Endpoint::from_shared(url)?
+        let connect: ConnectFn = Arc::new(move |url: &str, peer: &str| {
+            let endpoint = Endpoint::from_shared(crate::tls::plain_url(url))?
                 .connect_timeout(std::time::Duration::from_secs(5))
                 .tcp_nodelay(true)
                 .http2_keep_alive_interval(std::time::Duration::from_secs(30));
-            if let Some(tls) = &tls {
-                endpoint = endpoint.tls_config(tls.client().domain_name(peer))?;
+            match &tls {
+                Some(tls) => tls.channel(endpoint, peer),
+                None => Ok(endpoint.connect_lazy()),
             }
-            Ok(endpoint)
         });
         let mut channels = BTreeMap::new();
         for (name, setting) in urls {
             let source = Source::parse(&setting)
                 .map_err(|e| anyhow::anyhow!("peer {name}: {setting:?}: {e}"))?;
-            let balanced = Balanced::new(&name, &source, endpoint.clone())?;
+            let balanced = Balanced::new(&name, &source, connect.clone())?;
             channels.insert(name, (setting, balanced));
         }
         Ok(Peers {
