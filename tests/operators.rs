@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use kuajing::operator::{OperatorAccount, bootstrap, sign_in};
+use kuajing::operator::{AUDITED, OperatorAccount, bootstrap, sign_in};
 use kuajing_identity::domain::totp;
 use kuajing_platform::auth::{self, TOKEN_HEADER};
 use kuajing_proto::audit::v1 as aupb;
@@ -14,13 +14,14 @@ use kuajing_proto::edge::v1 as pb;
 use kuajing_proto::fx::v1 as fxp;
 use kuajing_proto::fx::v1::fx_service_client::FxServiceClient;
 use kuajing_proto::identity::v1 as idp;
+use kuajing_proto::identity::v1::identity_service_client::IdentityServiceClient;
 use kuajing_proto::wallet::v1 as wpb;
 use kuajing_proto::wallet::v1::wallet_service_client::WalletServiceClient;
 use kuajing_testkit::TestPlatform;
 use sqlx::{ConnectOptions, Connection};
 use tonic::Code;
 
-use crate::support::{EDGE_UNLIMITED, admin, refused, rid, unique};
+use crate::support::{EDGE_UNLIMITED, admin, reason, refused, rid, unique};
 
 /// A fresh directory for what `kuajing up` keeps, removed on drop.
 struct DataDir(PathBuf);
@@ -387,5 +388,112 @@ async fn every_operator_call_is_in_an_append_only_log_that_auditors_read() -> an
         .await?;
     assert!(rows >= 4, "{rows}");
     conn.close().await?;
+    tp.stop().await
+}
+
+/// Waits until every one of `services` refuses `token` as belonging to an ended sign-in
+/// (the credential check, before any method: each one's audit log serves as the probe).
+async fn refused_everywhere_within(tp: &TestPlatform, token: &str, services: &[&str]) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    for service in services {
+        let mut audit =
+            AuditServiceClient::new(tp.channel_as(service, kuajing_testkit::As::Nobody));
+        loop {
+            let request = aupb::ListOperatorActionsRequest::default();
+            match audit
+                .list_operator_actions(with_token(token, None, request))
+                .await
+            {
+                Err(err) if reason(&err) == auth::SERVICE_CREDENTIAL_INVALID => break,
+                Err(err) => panic!("{service}: {err:?}"),
+                Ok(_) => {}
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{service} still takes the token of an ended sign-in"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn signing_out_or_losing_the_grant_ends_an_operators_token_everywhere() -> anyhow::Result<()>
+{
+    let mut tp =
+        TestPlatform::start_replicated_with_options(1, &["identity"], &[("edge", EDGE_UNLIMITED)])
+            .await?;
+    let edge = tp.urls().get("edge").expect("edge").clone();
+    let leaver = kuajing::operator::provision(&tp.reach(), "leaver_", "Leaver", "OPERATOR").await?;
+    let stayer = kuajing::operator::provision(&tp.reach(), "stayer_", "Stayer", "OPERATOR").await?;
+    let ended = sign_in(&edge, &leaver).await?;
+    let kept = sign_in(&edge, &stayer).await?;
+    let mut wallet = WalletServiceClient::new(tp.channel_as("wallet", kuajing_testkit::As::Nobody));
+    for token in [&ended, &kept] {
+        wallet
+            .list_ledger_accounts(with_token(token, None, list_ledger()))
+            .await?;
+    }
+
+    // Signing out ends that sign-in (a replay answers the same), and every service
+    // refuses its token within a poll; the other operator's token works on.
+    let mut identity =
+        IdentityServiceClient::new(tp.channel_as("identity", kuajing_testkit::As::Nobody));
+    let out = idp::SignOutOperatorRequest {
+        request_id: rid(),
+        all_sessions: false,
+    };
+    let answer = identity
+        .sign_out_operator(with_token(&ended, None, out.clone()))
+        .await?
+        .into_inner();
+    assert_eq!(answer.revoked_session_count, 1);
+    refused_everywhere_within(&tp, &ended, &AUDITED).await;
+    let late = identity
+        .sign_out_operator(with_token(&ended, None, out))
+        .await
+        .expect_err("the token is refused before its replay is looked up");
+    refused(
+        &late,
+        Code::Unauthenticated,
+        auth::SERVICE_CREDENTIAL_INVALID,
+    );
+    wallet
+        .list_ledger_accounts(with_token(&kept, None, list_ledger()))
+        .await?;
+    // A token that names nobody has no sign-in to end.
+    let shared = tp
+        .platform()
+        .keyring()
+        .token(
+            auth::OPERATOR,
+            "*",
+            chrono::Utc::now() + chrono::Duration::minutes(5),
+        )
+        .expect("the operator key");
+    let nobody = identity
+        .sign_out_operator(with_token(
+            &shared,
+            None,
+            idp::SignOutOperatorRequest {
+                request_id: rid(),
+                all_sessions: true,
+            },
+        ))
+        .await
+        .expect_err("no sign-in");
+    refused(&nobody, Code::FailedPrecondition, "NO_SIGN_IN");
+
+    // A grant taken away (the platform team's configuration, applied as identity starts)
+    // ends the sign-ins made under it, everywhere.
+    let mut conn = admin(&tp).await;
+    sqlx::query("DELETE FROM identity.operator_grants WHERE account_id = $1::uuid")
+        .bind(&stayer.account_id)
+        .execute(&mut conn)
+        .await?;
+    conn.close().await?;
+    tp.kill("identity").await?;
+    tp.restart("identity").await?;
+    refused_everywhere_within(&tp, &kept, &AUDITED).await;
     tp.stop().await
 }

@@ -216,8 +216,7 @@ async fn fetch(up: &Upstream) -> Result<(KeySet, Duration), Status> {
     Ok((set, max_age))
 }
 
-/// What `call!` needs to reach identity outside a client request (the key set here, the
-/// revoked sessions in `revocations`).
+/// What `call!` needs to reach identity outside a client request (the key set).
 pub(crate) struct Fetcher<'a> {
     pub(crate) upstream: &'a Upstream,
 }

@@ -21,7 +21,6 @@ pub mod domain;
 pub mod errors;
 pub mod keys;
 pub mod limits;
-pub mod revocations;
 pub mod settings;
 pub mod shared_limits;
 pub mod streams;
@@ -32,6 +31,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use kuajing_platform::clock::Clock;
+use kuajing_platform::revocations::Revocations;
 use kuajing_platform::service::BoxFuture;
 use kuajing_platform::{ServiceContext, ServiceDef};
 use kuajing_proto::edge::v1::edge_service_server::{EdgeServiceServer, SERVICE_NAME};
@@ -70,26 +70,32 @@ pub struct Edge {
     pub limiter: limits::Limiter,
     /// The clock tokens are checked against.
     pub clock: Clock,
-    /// Sessions signed out (their access tokens refused).
-    pub revocations: revocations::Revocations,
+    /// Sessions signed out (their access tokens refused), read from identity every
+    /// `KJ_EDGE_REVOCATION_POLL_MS`.
+    pub revocations: Arc<Revocations>,
     /// Open WatchPayment streams, by caller.
     pub streams: streams::Streams,
     wallets: Mutex<HashMap<Uuid, Uuid>>,
 }
 
 impl Edge {
-    /// Edge on a service context with `settings`.
-    pub fn new(ctx: ServiceContext, settings: settings::Settings) -> Self {
-        Edge {
+    /// Edge on a service context with `settings` (following identity's revoked sessions).
+    pub fn new(ctx: ServiceContext, settings: settings::Settings) -> anyhow::Result<Self> {
+        let revocations = Revocations::follow(
+            kuajing_platform::revocations::from_identity(ctx.peers.channel("identity")?),
+            ctx.clock.clone(),
+            settings.revocation_poll,
+        );
+        Ok(Edge {
             keys: keys::Keys::new(settings.key_refresh_min_interval),
             limiter: limits::Limiter::new(&settings),
             upstream: upstream::Upstream::new(ctx.peers),
             clock: ctx.clock,
-            revocations: revocations::Revocations::default(),
+            revocations,
             streams: streams::Streams::default(),
             settings,
             wallets: Mutex::new(HashMap::new()),
-        }
+        })
     }
 
     /// The wallet id of `owner`, if remembered.
@@ -115,9 +121,7 @@ fn routes(ctx: ServiceContext) -> BoxFuture<anyhow::Result<Routes>> {
     Box::pin(async move {
         let settings = settings::current(&ctx.options)?;
         let origins = settings.web_origins.clone();
-        let poll = settings.revocation_poll;
-        let edge = Arc::new(Edge::new(ctx, settings));
-        revocations::follow(&edge, poll);
+        let edge = Arc::new(Edge::new(ctx, settings)?);
         let server = EdgeServiceServer::new(api::Api::new(edge));
         // gRPC-Web is translated only for requests that speak it; plain gRPC passes as is.
         let routes = if origins.is_empty() {

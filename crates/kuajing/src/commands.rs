@@ -293,6 +293,9 @@ enum OperatorCmd {
     /// Prints the operator's token for the internal services (`kj-service-token`): the
     /// kept one while it has five minutes left, else a new sign-in with password and TOTP.
     Token,
+    /// Ends the kept token's sign-in (every service refuses it within a minute) and
+    /// forgets it; the next command signs in again.
+    SignOut,
     /// The operator audit log of every service, merged, newest last.
     Audit {
         /// How many from each service.
@@ -326,6 +329,19 @@ pub async fn operator(args: OperatorArgs) -> anyhow::Result<()> {
     match args.command {
         OperatorCmd::Token => {
             println!("{}", ops.token());
+            Ok(())
+        }
+        OperatorCmd::SignOut => {
+            let ended = ops.sign_out().await?;
+            let kept = crate::operator::token_file(&args.target.data_dir);
+            if let Err(e) = std::fs::remove_file(&kept) {
+                anyhow::ensure!(
+                    e.kind() == std::io::ErrorKind::NotFound,
+                    "removing {}: {e}",
+                    kept.display()
+                );
+            }
+            println!("signed out ({ended} sign-in ended)");
             Ok(())
         }
         OperatorCmd::Audit { limit } => {

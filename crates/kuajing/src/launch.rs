@@ -306,7 +306,11 @@ impl LaunchSettings {
                 max_connections: 4,
                 ..PoolSettings::default()
             },
-            server: ServerSettings::default(),
+            // Ended sign-ins are refused within half a second (tests wait for it).
+            server: ServerSettings {
+                revocation_poll: Duration::from_millis(500),
+                ..ServerSettings::default()
+            },
             clock: Clock::system(),
             restartable: Vec::new(),
             options: Vec::new(),

@@ -297,6 +297,21 @@ impl Operator {
         &self.token
     }
 
+    /// Ends this token's sign-in: every service refuses it within a minute. Answers how
+    /// many sign-ins ended (0 when it had ended already).
+    pub async fn sign_out(&self) -> anyhow::Result<i32> {
+        let ended = self
+            .identity
+            .clone()
+            .sign_out_operator(idp::SignOutOperatorRequest {
+                request_id: rid(),
+                all_sessions: false,
+            })
+            .await
+            .context("signing the operator out")?;
+        Ok(ended.into_inner().revoked_session_count)
+    }
+
     /// The last `limit` operator actions each audited service recorded, merged by time.
     pub async fn audit_log(&self, limit: i32) -> anyhow::Result<Vec<aupb::OperatorAction>> {
         let mut all = Vec::new();

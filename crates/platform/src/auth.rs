@@ -32,6 +32,7 @@ use tonic::Status;
 use uuid::Uuid;
 
 use crate::error::ErrorDomain;
+use crate::revocations::Revocations;
 
 /// Metadata key of the service token.
 pub const TOKEN_HEADER: &str = "kj-service-token";
@@ -86,6 +87,10 @@ struct TokenClaims {
     /// services' tokens.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     sub: String,
+    /// The sign-in session an operator's or auditor's token belongs to: signing out, or
+    /// losing the grant, revokes it everywhere (see [`crate::revocations`]).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    sid: String,
 }
 
 /// The id of a public key in tokens and logs: its first six bytes, base64url (8 chars).
@@ -257,9 +262,26 @@ pub struct ServiceKeys {
 /// minted it.
 type Minted = (String, DateTime<Utc>, u64);
 
-/// A token this service verified: its issuer, expiry, issue time and person, and the
+/// A token this service verified: what it says, its expiry and issue time, and the
 /// generation of the keys that verified it.
-type Verified = (String, i64, i64, Option<Uuid>, u64);
+#[derive(Clone)]
+struct Verified {
+    token: VerifiedToken,
+    exp: i64,
+    iat: i64,
+    generation: u64,
+}
+
+/// Who a verified token speaks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifiedToken {
+    /// The caller: a service, an adapter, `operator` or `auditor`.
+    pub caller: String,
+    /// The person an operator's or auditor's token names.
+    pub person: Option<Uuid>,
+    /// The sign-in session of a person's token.
+    pub session: Option<Uuid>,
+}
 
 /// The keys in force: one to sign with, those to trust.
 struct Held {
@@ -391,7 +413,7 @@ impl ServiceKeys {
     /// Verifies a token presented to this service; returns the caller's name.
     /// A token remembered as verified under keys since replaced is checked again.
     pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<String, &'static str> {
-        self.verify_caller(token, now).map(|(svc, _)| svc)
+        self.verify_caller(token, now).map(|v| v.caller)
     }
 
     /// [`ServiceKeys::verify`], with the person an operator's or auditor's token names.
@@ -399,20 +421,22 @@ impl ServiceKeys {
         &self,
         token: &str,
         now: DateTime<Utc>,
-    ) -> Result<(String, Option<Uuid>), &'static str> {
+    ) -> Result<VerifiedToken, &'static str> {
         let held = self.held();
         let remembered = self
             .verified
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(token)
-            .filter(|known| known.4 == held.generation)
+            .filter(|known| known.generation == held.generation)
             .cloned();
-        let (svc, exp, iat, person, _) = match remembered {
+        let known = match remembered {
             Some(known) => known,
             None => {
-                let (svc, exp, iat, person) = verify_signed(&self.name, &held.trust, token)?;
-                let known = (svc, exp, iat, person, held.generation);
+                let known = Verified {
+                    generation: held.generation,
+                    ..verify_signed(&self.name, &held.trust, token)?
+                };
                 let mut verified = self.verified.lock().unwrap_or_else(|p| p.into_inner());
                 if verified.len() >= VERIFIED_MAX {
                     verified.clear();
@@ -421,24 +445,19 @@ impl ServiceKeys {
                 known
             }
         };
-        if now.timestamp() >= exp {
+        if now.timestamp() >= known.exp {
             return Err("service token expired");
         }
-        if iat > now.timestamp() + CLOCK_SKEW_SECS {
+        if known.iat > now.timestamp() + CLOCK_SKEW_SECS {
             return Err("service token issued in the future");
         }
-        Ok((svc, person))
+        Ok(known.token)
     }
 }
 
 /// Checks a token presented to service `name` trusting `trust`: its form, issuer,
-/// signature, audience and lifetime (not its expiry); answers its issuer, expiry, issue
-/// time and person.
-fn verify_signed(
-    name: &str,
-    trust: &Trust,
-    token: &str,
-) -> Result<(String, i64, i64, Option<Uuid>), &'static str> {
+/// signature, audience and lifetime (not its expiry); answers what it says (generation 0).
+fn verify_signed(name: &str, trust: &Trust, token: &str) -> Result<Verified, &'static str> {
     let mut parts = token.split('.');
     let (Some("kjs1"), Some(claims_b64), Some(sig_b64), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
@@ -484,7 +503,21 @@ fn verify_signed(
         (true, sub) => Some(Uuid::try_parse(sub).map_err(|_| "malformed service token")?),
         (false, _) => return Err("a service's token names no person"),
     };
-    Ok((claims.svc, claims.exp, claims.iat, person))
+    let session = match (person, claims.sid.as_str()) {
+        (_, "") => None,
+        (Some(_), sid) => Some(Uuid::try_parse(sid).map_err(|_| "malformed service token")?),
+        (None, _) => return Err("a session in a token that names nobody"),
+    };
+    Ok(Verified {
+        token: VerifiedToken {
+            caller: claims.svc,
+            person,
+            session,
+        },
+        exp: claims.exp,
+        iat: claims.iat,
+        generation: 0,
+    })
 }
 
 fn mint(name: &str, key: &SigningKey, audience: &str, now: DateTime<Utc>) -> String {
@@ -506,18 +539,21 @@ fn mint_until(
             iat: iat.timestamp(),
             kid: key_id(&key.verifying_key()),
             sub: String::new(),
+            sid: String::new(),
         },
         key,
     )
 }
 
-/// A person's token: `role` ([`OPERATOR`] or [`AUDITOR`]) for `person`, audience `*`, from
-/// `iat` until `exp` (at most [`MAX_OPERATOR_TOKEN_LIFETIME`], or services refuse it),
-/// signed with the operator key. Identity mints these when an operator signs in.
+/// A person's token: `role` ([`OPERATOR`] or [`AUDITOR`]) for `person` in sign-in
+/// `session`, audience `*`, from `iat` until `exp` (at most
+/// [`MAX_OPERATOR_TOKEN_LIFETIME`], or services refuse it), signed with the operator key.
+/// Identity mints these when an operator signs in.
 pub fn person_token(
     key: &SigningKey,
     role: &str,
     person: Uuid,
+    session: Uuid,
     iat: DateTime<Utc>,
     exp: DateTime<Utc>,
 ) -> anyhow::Result<String> {
@@ -530,6 +566,7 @@ pub fn person_token(
             iat: iat.timestamp(),
             kid: key_id(&key.verifying_key()),
             sub: person.to_string(),
+            sid: session.to_string(),
         },
         key,
     ))
@@ -671,6 +708,11 @@ fn refusal(domain: ErrorDomain, reason: &str, message: &str) -> Status {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NamedPerson(pub Uuid);
 
+/// The sign-in session of a person's token, put on the request beside its [`NamedPerson`]
+/// (what signing out ends).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SignInSession(pub Uuid);
+
 /// Checks a request's credential against the allowed callers of its method. Returns the
 /// caller, or the refusal to answer with.
 pub fn check<B>(
@@ -678,15 +720,20 @@ pub fn check<B>(
     domain: ErrorDomain,
     request: &http::Request<B>,
 ) -> Result<Caller, Status> {
-    check_named(keys, domain, request).map(|(caller, _)| caller)
+    check_named(keys, None, domain, request).map(|(caller, _)| caller)
 }
 
-/// [`check`], with the person the token names, if any.
+/// The person a token names, and the sign-in it carries.
+type Signed = (NamedPerson, Option<SignInSession>);
+
+/// [`check`], refusing a person's token whose session `revocations` lists, with the
+/// person the token names and its session, if any.
 fn check_named<B>(
     keys: &ServiceKeys,
+    revocations: Option<&Revocations>,
     domain: ErrorDomain,
     request: &http::Request<B>,
-) -> Result<(Caller, Option<NamedPerson>), Status> {
+) -> Result<(Caller, Option<Signed>), Status> {
     let path = request.uri().path();
     let token = request.headers().get(TOKEN_HEADER).ok_or_else(|| {
         refusal(
@@ -702,9 +749,22 @@ fn check_named<B>(
             "malformed service token",
         )
     })?;
-    let (caller, person) = keys
+    let VerifiedToken {
+        caller,
+        person,
+        session,
+    } = keys
         .verify_caller(token, Utc::now())
         .map_err(|why| refusal(domain, SERVICE_CREDENTIAL_INVALID, why))?;
+    if let (Some(session), Some(revoked)) = (session, revocations)
+        && revoked.is_revoked(&session.to_string())
+    {
+        return Err(refusal(
+            domain,
+            SERVICE_CREDENTIAL_INVALID,
+            "this token's sign-in has ended (signed out, or the grant was removed): sign in again",
+        ));
+    }
     // Over mutual TLS the token must name the caller the client certificate names.
     if let Some(certs) = crate::tls::peer_certificates(request) {
         let named = certs
@@ -773,7 +833,7 @@ fn check_named<B>(
             service: caller,
             subject,
         },
-        person.map(NamedPerson),
+        person.map(|p| (NamedPerson(p), session.map(SignInSession))),
     ))
 }
 
@@ -783,12 +843,25 @@ fn check_named<B>(
 pub struct RequireCaller {
     keys: Arc<ServiceKeys>,
     domain: ErrorDomain,
+    revocations: Option<Arc<Revocations>>,
 }
 
 impl RequireCaller {
     /// The layer for a service running with `keys`.
     pub fn new(keys: Arc<ServiceKeys>, domain: ErrorDomain) -> Self {
-        RequireCaller { keys, domain }
+        RequireCaller {
+            keys,
+            domain,
+            revocations: None,
+        }
+    }
+
+    /// Also refusing people's tokens of the sessions `revocations` lists.
+    pub fn with_revocations(self, revocations: Arc<Revocations>) -> Self {
+        RequireCaller {
+            revocations: Some(revocations),
+            ..self
+        }
     }
 }
 
@@ -830,11 +903,20 @@ where
         if path.starts_with("/grpc.health.") || path.starts_with("/grpc.reflection.") {
             return futures_util::future::Either::Left(self.inner.call(request));
         }
-        match check_named(&self.layer.keys, self.layer.domain, &request) {
+        let layer = &self.layer;
+        match check_named(
+            &layer.keys,
+            layer.revocations.as_deref(),
+            layer.domain,
+            &request,
+        ) {
             Ok((caller, person)) => {
                 request.extensions_mut().insert(caller);
-                if let Some(person) = person {
+                if let Some((person, session)) = person {
                     request.extensions_mut().insert(person);
+                    if let Some(session) = session {
+                        request.extensions_mut().insert(session);
+                    }
                 }
                 futures_util::future::Either::Left(self.inner.call(request))
             }
@@ -998,7 +1080,7 @@ mod tests {
         let (now, key) = (Utc::now(), ring.operator_key().unwrap());
         let exp = now + Duration::minutes(30);
         let (me, other) = (Uuid::now_v7(), Uuid::now_v7());
-        let mine = person_token(&key, OPERATOR, me, now, exp).unwrap();
+        let mine = person_token(&key, OPERATOR, me, Uuid::now_v7(), now, exp).unwrap();
         let list = "/kuajing.wallet.v1.WalletService/ListLedgerAccounts";
         let caller = check(&wallet, D, &request(list, Some(&mine), None)).unwrap();
         assert_eq!(
@@ -1016,13 +1098,20 @@ mod tests {
         assert_eq!(reason(&refused), CALLER_NOT_ALLOWED);
         // An auditor's token verifies with the operator key, yet no contract but the audit
         // log's lets an auditor in.
-        let auditor = person_token(&key, AUDITOR, me, now, exp).unwrap();
+        let auditor = person_token(&key, AUDITOR, me, Uuid::now_v7(), now, exp).unwrap();
         let refused = check(&wallet, D, &request(list, Some(&auditor), None)).unwrap_err();
         assert_eq!(reason(&refused), CALLER_NOT_ALLOWED);
         // Only people's tokens name people, and only with the operator key.
-        assert!(person_token(&key, "wallet", me, now, exp).is_err());
-        let forged =
-            person_token(&SigningKey::from_bytes(&[3; 32]), OPERATOR, me, now, exp).unwrap();
+        assert!(person_token(&key, "wallet", me, Uuid::now_v7(), now, exp).is_err());
+        let forged = person_token(
+            &SigningKey::from_bytes(&[3; 32]),
+            OPERATOR,
+            me,
+            Uuid::now_v7(),
+            now,
+            exp,
+        )
+        .unwrap();
         let refused = check(&wallet, D, &request(list, Some(&forged), None)).unwrap_err();
         assert_eq!(reason(&refused), SERVICE_CREDENTIAL_INVALID);
     }
@@ -1072,7 +1161,8 @@ mod tests {
         assert!(wallet.verify(&operator(Duration::hours(24)), now).is_err());
         let key = ring.operator_key().unwrap();
         let person = Uuid::now_v7();
-        let auditor = |life: Duration| person_token(&key, AUDITOR, person, now, now + life);
+        let auditor =
+            |life: Duration| person_token(&key, AUDITOR, person, Uuid::now_v7(), now, now + life);
         assert!(
             wallet
                 .verify(&auditor(Duration::hours(1)).unwrap(), now)

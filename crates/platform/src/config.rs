@@ -121,6 +121,11 @@ pub struct ServiceArgs {
     /// like KJ_SERVICE_KEY_FILE.
     #[arg(long, env = "KJ_SERVICE_TRUST_FILE", requires = "service_key_file")]
     pub service_trust_file: Option<std::path::PathBuf>,
+    /// How often the revoked sessions are read from identity, in milliseconds: an
+    /// operator's or auditor's token of a sign-in that ended (signed out, grant removed)
+    /// is refused from the next read on.
+    #[arg(long, env = "KJ_REVOCATION_POLL_MS", default_value_t = 15_000, value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    pub revocation_poll_ms: u64,
     /// How often key files (and the TLS files) are checked for changes, in seconds.
     #[arg(long, env = "KJ_KEY_RELOAD_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub key_reload_secs: u64,
@@ -161,6 +166,7 @@ impl ServiceArgs {
             request_timeout: Duration::from_millis(self.request_timeout_ms),
             tls: self.tls.load()?,
             health_listen: self.health_listen,
+            revocation_poll: Duration::from_millis(self.revocation_poll_ms),
             ..ServerSettings::default()
         })
     }

@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod money;
 pub mod outbound;
 pub mod page;
+pub mod revocations;
 pub mod server;
 pub mod service;
 pub mod service_secrets;

@@ -31,6 +31,10 @@ pub struct ServerSettings {
     pub health_listen: Option<SocketAddr>,
     /// Also speak HTTP/1.1 on the port (browsers' gRPC-Web; HTTP/2 stays as it is).
     pub accept_http1: bool,
+    /// How often a service behind the credential check reads the revoked sessions from
+    /// identity, refusing operators' and auditors' tokens of those (see
+    /// [`crate::revocations`]); at most a minute.
+    pub revocation_poll: Duration,
 }
 
 impl Default for ServerSettings {
@@ -41,6 +45,7 @@ impl Default for ServerSettings {
             tls: None,
             health_listen: None,
             accept_http1: false,
+            revocation_poll: Duration::from_secs(15),
         }
     }
 }

@@ -290,12 +290,23 @@ pub async fn run_signalling(
     let keys = ctx.peers.keys().clone();
     crate::metrics::observe_pool(def.name, ctx.pool.clone());
     let database = ctx.pool.clone();
+    let guarded = !auth::PUBLIC_SERVICES.contains(&def.grpc_service);
+    // Operators' and auditors' tokens of ended sign-ins are refused (identity included:
+    // it reads its own list the same way).
+    let revocations = match guarded {
+        true => Some(crate::revocations::Revocations::follow(
+            crate::revocations::from_identity(ctx.peers.channel("identity")?),
+            ctx.clock.clone(),
+            settings.revocation_poll,
+        )),
+        false => None,
+    };
     let mut routes = (def.routes)(ctx).await?;
     if let Some(ready) = ready {
         let _ = ready.send(());
     }
-    let guard = (!auth::PUBLIC_SERVICES.contains(&def.grpc_service))
-        .then(|| auth::RequireCaller::new(keys, def.errors));
+    let guard = revocations
+        .map(|revoked| auth::RequireCaller::new(keys, def.errors).with_revocations(revoked));
     // Operators reach only services behind the credential check: those keep the log.
     let audit = guard.as_ref().map(|_| {
         routes = std::mem::take(&mut routes).add_service(

@@ -264,6 +264,7 @@ pub async fn sign_in_operator(
         role: r.role,
         account_id: r.account_id,
         expire_time: r.expire_time,
+        session_id: r.session_id,
     })
 }
 

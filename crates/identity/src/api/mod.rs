@@ -658,4 +658,19 @@ impl IdentityService for Api {
     ) -> Result<Response<SignInOperatorResponse>, Status> {
         respond(self.state.sign_in_operator(r.into_inner()).await)
     }
+
+    async fn sign_out_operator(
+        &self,
+        r: Request<SignOutOperatorRequest>,
+    ) -> Result<Response<SignOutOperatorResponse>, Status> {
+        use kuajing_platform::auth::{NamedPerson, SignInSession};
+        let person = r.extensions().get::<NamedPerson>().map(|p| p.0);
+        let session = r.extensions().get::<SignInSession>().map(|s| s.0);
+        let signed_in = person.zip(session);
+        respond(
+            self.state
+                .sign_out_operator(signed_in, r.into_inner())
+                .await,
+        )
+    }
 }

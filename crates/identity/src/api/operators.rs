@@ -220,14 +220,18 @@ impl State {
             )
             .await
             .map_err(db)?;
+            let session = Uuid::now_v7();
+            let expires = now + kuajing_platform::auth::MAX_OPERATOR_TOKEN_LIFETIME;
+            operators::start_sign_in(&mut tx, session, account.account_id, grant, now, expires)
+                .await
+                .map_err(db)?;
             let mut answer = pb::SignInOperatorResponse {
                 token: String::new(),
                 role: grant.caller().to_owned(),
                 account_id: account.account_id.to_string(),
                 issue_time: Some(to_proto(now)),
-                expire_time: Some(to_proto(
-                    now + kuajing_platform::auth::MAX_OPERATOR_TOKEN_LIFETIME,
-                )),
+                expire_time: Some(to_proto(expires)),
+                session_id: session.to_string(),
             };
             let stored = answer.clone();
             answer = self.resign(answer, &operator_key)?;
@@ -236,6 +240,59 @@ impl State {
         .await;
         let stored = result.as_ref().ok().map(|(_, s)| s.clone());
         outcome::finish(tx, key, result.map(|(a, _)| a), stored.as_ref()).await
+    }
+
+    /// SignOutOperator: ends the calling token's sign-in (or every sign-in of its person).
+    pub async fn sign_out_operator(
+        &self,
+        signed_in: Option<(Uuid, Uuid)>,
+        req: pb::SignOutOperatorRequest,
+    ) -> Result<pb::SignOutOperatorResponse, Status> {
+        let mut v = Check::new();
+        v.request_id(&req.request_id);
+        v.finish()?;
+        let (person, session) = signed_in.ok_or_else(|| {
+            self.refuse(
+                Code::FailedPrecondition,
+                "NO_SIGN_IN",
+                "this token names nobody or carries no sign-in: there is nothing to sign out",
+            )
+        })?;
+        // The fingerprint covers the sign-in: another's token reusing the request id is
+        // refused as a reuse, not answered with this one's outcome.
+        let fingerprinted = pb::SignOutOperatorRequest {
+            request_id: format!("{}/{session}", req.request_id),
+            all_sessions: req.all_sessions,
+        };
+        let (mut tx, key) = match self
+            .start("SignOutOperator", &req.request_id, &fingerprinted)
+            .await?
+        {
+            Started::Replay(answer) => return answer,
+            Started::Fresh(tx, key) => (tx, key),
+        };
+        let result = async {
+            let now = self.now();
+            let only = (!req.all_sessions).then_some(session);
+            let ended = operators::end_sign_ins(&mut tx, person, only, now)
+                .await
+                .map_err(db)?;
+            for session_id in &ended {
+                events::record(
+                    &mut tx,
+                    NewEvent::new(person, EventType::Logout, now)
+                        .actor(Some(person))
+                        .detail("operator_session_id", session_id),
+                )
+                .await
+                .map_err(db)?;
+            }
+            Ok(pb::SignOutOperatorResponse {
+                revoked_session_count: i32::try_from(ended.len()).unwrap_or(i32::MAX),
+            })
+        }
+        .await;
+        outcome::finish(tx, key, result, None).await
     }
 
     /// The answer with its token signed (again) from its claims.
@@ -250,10 +307,12 @@ impl State {
                 .ok_or_else(|| super::internal("a recorded sign-in without its times"))
         };
         let person = Uuid::try_parse(&answer.account_id).map_err(super::internal)?;
+        let session = Uuid::try_parse(&answer.session_id).map_err(super::internal)?;
         answer.token = kuajing_platform::auth::person_token(
             key,
             &answer.role,
             person,
+            session,
             time(&answer.issue_time)?,
             time(&answer.expire_time)?,
         )

@@ -299,7 +299,7 @@ pub async fn is_operator(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<bool
 }
 
 /// Makes the configured grants of `operator_grants` equal to `grants` (accounts that
-/// exist; the others are logged and skipped).
+/// exist; the others are logged and skipped), and ends the sign-ins of grants gone.
 pub async fn sync_operators(
     pool: &PgPool,
     grants: &[(Uuid, crate::store::operators::Grant)],
@@ -336,6 +336,13 @@ pub async fn sync_operators(
         } else if granted == 1 {
             tracing::info!(account_id = %id, role = grant.as_str(), "granted by configuration");
         }
+    }
+    // A grant taken away ends its sign-ins: every service refuses their tokens within a
+    // poll of the revoked sessions.
+    for (session, account) in
+        crate::store::operators::end_sign_ins_without_grant(&mut tx, now).await?
+    {
+        tracing::info!(account_id = %account, session_id = %session, "grant removed: sign-in ended");
     }
     tx.commit().await?;
     Ok(())

@@ -114,3 +114,67 @@ pub async fn accept(
     .await
     .map(|_| ())
 }
+
+/// Records an operator's or auditor's sign-in under `grant` as a session until `expires_at`.
+pub async fn start_sign_in(
+    conn: &mut PgConnection,
+    session_id: Uuid,
+    account_id: Uuid,
+    grant: Grant,
+    now: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO sessions (session_id, account_id, roles, created_at, expires_at, signed_in_as)
+         VALUES ($1, $2, ARRAY[$3], $4, $5, $6)",
+    )
+    .bind(session_id)
+    .bind(account_id)
+    .bind(grant.caller())
+    .bind(now)
+    .bind(expires_at)
+    .bind(grant.as_str())
+    .execute(conn)
+    .await
+    .map(|_| ())
+}
+
+/// Ends `account_id`'s sign-ins still active at `now` (only `session_id` when given);
+/// returns those ended.
+pub async fn end_sign_ins(
+    conn: &mut PgConnection,
+    account_id: Uuid,
+    session_id: Option<Uuid>,
+    now: DateTime<Utc>,
+) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar(
+        "UPDATE sessions SET revoked_at = $3, revoke_reason = 'LOGOUT'
+          WHERE account_id = $1 AND signed_in_as IS NOT NULL
+            AND ($2::uuid IS NULL OR session_id = $2)
+            AND revoked_at IS NULL AND expires_at > $3
+         RETURNING session_id",
+    )
+    .bind(account_id)
+    .bind(session_id)
+    .bind(now)
+    .fetch_all(conn)
+    .await
+}
+
+/// Ends every sign-in whose grant is gone or changed (GRANT_REMOVED); returns those ended
+/// with their accounts.
+pub async fn end_sign_ins_without_grant(
+    conn: &mut PgConnection,
+    now: DateTime<Utc>,
+) -> sqlx::Result<Vec<(Uuid, Uuid)>> {
+    sqlx::query_as(
+        "UPDATE sessions s SET revoked_at = $1, revoke_reason = 'GRANT_REMOVED'
+          WHERE s.signed_in_as IS NOT NULL AND s.revoked_at IS NULL AND s.expires_at > $1
+            AND NOT EXISTS (SELECT 1 FROM operator_grants g
+                             WHERE g.account_id = s.account_id AND g.role = s.signed_in_as)
+         RETURNING s.session_id, s.account_id",
+    )
+    .bind(now)
+    .fetch_all(conn)
+    .await
+}
