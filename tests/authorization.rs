@@ -1066,6 +1066,7 @@ async fn a_marketplace_account_unbound_in_identity_can_no_longer_pay() -> anyhow
                 marketplace: idp::Marketplace::Marketplace1688 as i32,
                 external_member_id: b.member.clone(),
                 external_account_type: idp::AccountType::Personal as i32,
+                member_proof: tp.reach().member_proof(&b.member, &b.account_id)?,
             },
         ))
         .await?;
@@ -1343,6 +1344,7 @@ async fn the_daily_limit_is_the_buyers_across_every_mandate_on_its_wallet() -> a
                 marketplace: idp::Marketplace::Marketplace1688 as i32,
                 external_member_id: second_member.clone(),
                 external_account_type: idp::AccountType::Personal as i32,
+                member_proof: tp.reach().member_proof(&second_member, &b.account_id)?,
             },
         ))
         .await?;

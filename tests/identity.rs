@@ -1749,13 +1749,19 @@ async fn real_name_verification_is_reviewed_by_an_operator() -> anyhow::Result<(
     tp.stop().await
 }
 
-fn bind(account_id: &str, member: &str) -> pb::BindMarketplaceAccountRequest {
+/// A binding of `member` to `account_id`, with the simulated marketplace's proof that the
+/// member signed in for that account.
+fn bind(tp: &TestPlatform, account_id: &str, member: &str) -> pb::BindMarketplaceAccountRequest {
     pb::BindMarketplaceAccountRequest {
         request_id: rid(),
         account_id: account_id.to_owned(),
         marketplace: pb::Marketplace::Marketplace1688 as i32,
         external_member_id: member.to_owned(),
         external_account_type: pb::AccountType::Personal as i32,
+        member_proof: tp
+            .reach()
+            .member_proof(member, account_id)
+            .unwrap_or_default(),
     }
 }
 
@@ -1769,7 +1775,7 @@ async fn marketplace_bindings_are_verified_with_the_person_and_unique() -> anyho
     let ops = operator(&tp).await;
     let member = "测试买家账号003";
 
-    let mut bad = bind(&a.account_id, "");
+    let mut bad = bind(&tp, &a.account_id, "");
     bad.marketplace = 0;
     let err = c.bind_marketplace_account(bad).await.expect_err("bad");
     refused(&err, Code::InvalidArgument, "VALIDATION_FAILED");
@@ -1777,7 +1783,7 @@ async fn marketplace_bindings_are_verified_with_the_person_and_unique() -> anyho
     refused(
         &c.bind_marketplace_account(acting(
             &company.account_id,
-            bind(&company.account_id, member),
+            bind(&tp, &company.account_id, member),
         ))
         .await
         .expect_err("business"),
@@ -1786,16 +1792,48 @@ async fn marketplace_bindings_are_verified_with_the_person_and_unique() -> anyho
     );
     refused(
         &as_edge(&tp)
-            .bind_marketplace_account(acting(&b.account_id, bind(&a.account_id, member)))
+            .bind_marketplace_account(acting(&b.account_id, bind(&tp, &a.account_id, member)))
             .await
             .expect_err("not b's"),
         Code::PermissionDenied,
         "NOT_OWNER",
     );
+    // Only the marketplace's proof that the person signed in there as the member binds it:
+    // not one made for someone else, nor for another member, nor a forgery, nor none.
+    let mut stolen = bind(&tp, &a.account_id, member);
+    stolen.account_id = b.account_id.clone();
+    let mut other_member = bind(&tp, &b.account_id, "someone-else");
+    other_member.external_member_id = member.to_owned();
+    let mut forged = bind(&tp, &b.account_id, member);
+    forged.member_proof = kuajing_identity::domain::member_proof::sign(
+        &ed25519_dalek::SigningKey::from_bytes(&[9; 32]),
+        kuajing_identity::domain::linked::Marketplace::M1688,
+        member,
+        Uuid::try_parse(&b.account_id)?,
+        chrono::Utc::now().timestamp(),
+    );
+    for (what, attempt) in [
+        ("a proof for another account", stolen),
+        ("a proof for another member", other_member),
+        ("a proof the marketplace did not sign", forged),
+    ] {
+        let err = as_edge(&tp)
+            .bind_marketplace_account(acting(&b.account_id, attempt))
+            .await
+            .expect_err(what);
+        refused(&err, Code::PermissionDenied, "MEMBER_PROOF_INVALID");
+    }
+    let mut none = bind(&tp, &b.account_id, member);
+    none.member_proof.clear();
+    let err = as_edge(&tp)
+        .bind_marketplace_account(acting(&b.account_id, none))
+        .await
+        .expect_err("no proof");
+    assert_eq!(fields(&err), vec!["member_proof"]);
     refused(
         &c.bind_marketplace_account({
             let nobody = Uuid::now_v7().to_string();
-            acting(&nobody, bind(&nobody, member))
+            acting(&nobody, bind(&tp, &nobody, member))
         })
         .await
         .expect_err("no account"),
@@ -1804,7 +1842,7 @@ async fn marketplace_bindings_are_verified_with_the_person_and_unique() -> anyho
     );
 
     let linked = c
-        .bind_marketplace_account(bind(&a.account_id, member))
+        .bind_marketplace_account(bind(&tp, &a.account_id, member))
         .await?
         .into_inner()
         .linked_account
@@ -1813,7 +1851,7 @@ async fn marketplace_bindings_are_verified_with_the_person_and_unique() -> anyho
     assert!(linked.verify_time.is_none());
 
     let err = c
-        .bind_marketplace_account(bind(&a.account_id, member))
+        .bind_marketplace_account(bind(&tp, &a.account_id, member))
         .await
         .expect_err("own");
     refused(
@@ -1826,7 +1864,7 @@ async fn marketplace_bindings_are_verified_with_the_person_and_unique() -> anyho
         Some(linked.linked_account_id.clone())
     );
     let err = c
-        .bind_marketplace_account(acting(&b.account_id, bind(&b.account_id, member)))
+        .bind_marketplace_account(acting(&b.account_id, bind(&tp, &b.account_id, member)))
         .await
         .expect_err("other's");
     refused(
@@ -1893,7 +1931,7 @@ async fn marketplace_bindings_are_verified_with_the_person_and_unique() -> anyho
     assert!(now_verified.verify_time.is_some());
     // Binding a verified person's account starts verified.
     let second = c
-        .bind_marketplace_account(bind(&a.account_id, "another-1688-id"))
+        .bind_marketplace_account(bind(&tp, &a.account_id, "another-1688-id"))
         .await?
         .into_inner()
         .linked_account
@@ -1984,7 +2022,7 @@ async fn marketplace_bindings_are_verified_with_the_person_and_unique() -> anyho
         .expect("l");
     assert_eq!(by_id.status, pb::LinkStatus::Unbound as i32);
     let rebound = c
-        .bind_marketplace_account(acting(&b.account_id, bind(&b.account_id, member)))
+        .bind_marketplace_account(acting(&b.account_id, bind(&tp, &b.account_id, member)))
         .await?
         .into_inner()
         .linked_account
@@ -3051,7 +3089,7 @@ async fn lookups_refuse_bad_ids_strangers_and_missing_resources() -> anyhow::Res
         "LINKED_ACCOUNT_NOT_FOUND",
     );
     let linked = c
-        .bind_marketplace_account(bind(&a.account_id, "looker-1688"))
+        .bind_marketplace_account(bind(&tp, &a.account_id, "looker-1688"))
         .await?
         .into_inner()
         .linked_account

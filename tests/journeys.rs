@@ -569,6 +569,10 @@ pub(crate) async fn onboard_buyer(tp: &TestPlatform, e: &Edge, ops: &str, via: V
             marketplace: idp::Marketplace::Marketplace1688 as i32,
             external_member_id: member.clone(),
             external_account_type: idp::AccountType::Personal as i32,
+            member_proof: tp
+                .reach()
+                .member_proof(&member, &personal.account_id)
+                .expect("a member proof"),
         })
     )
     .expect("BindMarketplaceAccount")

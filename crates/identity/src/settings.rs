@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use crate::domain::admission::AdmissionRules;
 use crate::domain::code::CodePolicy;
+use crate::domain::linked::Marketplace;
 use crate::domain::lockout::Lockout;
 use crate::domain::region;
 use crate::domain::session::SessionPolicy;
@@ -147,6 +148,12 @@ pub struct IdentityArgs {
     /// as an operator. Outside `kuajing up`, only identity holds it.
     #[arg(long, env = "KJ_IDENTITY_OPERATOR_KEY", hide_env_values = true)]
     pub operator_key: Option<String>,
+    /// The keys that sign marketplace member proofs (what BindMarketplaceAccount needs),
+    /// comma-separated `<marketplace>=<base64url Ed25519 public key>` with marketplace
+    /// `1688` or `ALIBABA_COM`; a marketplace listed twice is trusted with both keys (a
+    /// rotation). A marketplace without a key binds nobody (MARKETPLACE_PROOF_UNAVAILABLE).
+    #[arg(long, env = "KJ_IDENTITY_MARKETPLACE_KEYS", value_delimiter = ',')]
+    pub marketplace_keys: Vec<String>,
     /// Trade Assurance: violation points must be below this.
     #[arg(
         long,
@@ -234,6 +241,8 @@ pub struct Settings {
     pub auditors: Vec<Uuid>,
     /// The operator key's text (secret), if configured.
     pub operator_key: Option<String>,
+    /// The keys each marketplace signs member proofs with.
+    pub marketplace_keys: Vec<(Marketplace, ed25519_dalek::VerifyingKey)>,
     /// Admission thresholds.
     pub admission: AdmissionRules,
 }
@@ -342,6 +351,12 @@ impl IdentityArgs {
             operators: self.operator_account_ids.clone(),
             auditors: self.auditor_account_ids.clone(),
             operator_key: self.operator_key.clone().filter(|s| !s.trim().is_empty()),
+            marketplace_keys: self
+                .marketplace_keys
+                .iter()
+                .filter(|entry| !entry.trim().is_empty())
+                .map(|entry| parse_marketplace_key(entry))
+                .collect::<anyhow::Result<_>>()?,
             admission: AdmissionRules {
                 violation_points_limit: i32::from(self.ta_violation_points_limit),
                 ip_complaints_limit: i64::from(self.ta_ip_complaints_limit),
@@ -379,10 +394,52 @@ pub fn current(options: &[String]) -> anyhow::Result<Settings> {
         .context("reading identity's options and KJ_IDENTITY_* environment variables")
 }
 
+/// One `<marketplace>=<base64url public key>` of KJ_IDENTITY_MARKETPLACE_KEYS.
+fn parse_marketplace_key(
+    entry: &str,
+) -> anyhow::Result<(Marketplace, ed25519_dalek::VerifyingKey)> {
+    use base64::Engine as _;
+    let (name, key) = entry.trim().split_once('=').ok_or_else(|| {
+        anyhow::anyhow!("KJ_IDENTITY_MARKETPLACE_KEYS: {entry:?} is not <marketplace>=<key>")
+    })?;
+    let marketplace = Marketplace::parse(name.trim()).ok_or_else(|| {
+        anyhow::anyhow!(
+            "KJ_IDENTITY_MARKETPLACE_KEYS: unknown marketplace {name:?} (1688, ALIBABA_COM)"
+        )
+    })?;
+    let bytes: [u8; 32] = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(key.trim().trim_end_matches('='))
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| {
+            anyhow::anyhow!("KJ_IDENTITY_MARKETPLACE_KEYS: {name}: not a base64url 32-byte key")
+        })?;
+    let key = ed25519_dalek::VerifyingKey::from_bytes(&bytes)
+        .map_err(|e| anyhow::anyhow!("KJ_IDENTITY_MARKETPLACE_KEYS: {name}: {e}"))?;
+    Ok((marketplace, key))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use clap::Parser;
+
+    #[test]
+    fn marketplace_keys_name_a_marketplace_and_a_public_key() {
+        let key =
+            crate::domain::member_proof::key_text(&ed25519_dalek::SigningKey::from_bytes(&[5; 32]));
+        let (m, _) = parse_marketplace_key(&format!(" 1688={key} ")).unwrap();
+        assert_eq!(m, Marketplace::M1688);
+        assert!(parse_marketplace_key(&format!("ALIBABA_COM={key}")).is_ok());
+        for bad in [
+            format!("TAOBAO={key}"),
+            "1688=not-a-key".to_owned(),
+            key.clone(),
+        ] {
+            let err = parse_marketplace_key(&bad).unwrap_err().to_string();
+            assert!(err.contains("KJ_IDENTITY_MARKETPLACE_KEYS"), "{err}");
+        }
+    }
 
     #[test]
     fn defaults_are_the_contracts() {

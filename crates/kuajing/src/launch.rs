@@ -395,6 +395,12 @@ impl Platform {
         if let Some(seed) = keyring.seed_text(kuajing_platform::auth::OPERATOR) {
             options.push(("identity", vec![format!("--operator-key={seed}")]));
         }
+        // Members bind with proofs from the sandbox's simulated marketplaces.
+        let marketplaces = crate::sandbox::marketplace::trusted(&keyring)?;
+        options.push((
+            "identity",
+            vec![format!("--marketplace-keys={marketplaces}")],
+        ));
         if let Some(files) = &settings.key_files {
             crate::keys::write_set(&files.dir, &keyring)?;
         }

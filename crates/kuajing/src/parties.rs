@@ -189,6 +189,17 @@ impl Reach {
         channel(url, &self.keyring, caller, service)
     }
 
+    /// A proof from the sandbox's simulated 1688 that `member` signed in, for binding to
+    /// `account` (BindMarketplaceAccount's member_proof).
+    pub fn member_proof(&self, member: &str, account: &str) -> anyhow::Result<String> {
+        crate::sandbox::marketplace::proof(
+            &self.keyring,
+            kuajing_identity::domain::linked::Marketplace::M1688,
+            member,
+            uuid::Uuid::try_parse(account).context("an account id")?,
+        )
+    }
+
     fn identity(&self, caller: &str) -> anyhow::Result<IdentityServiceClient<Authed>> {
         Ok(IdentityServiceClient::new(
             self.channel("identity", caller)?,
@@ -407,6 +418,7 @@ impl Reach {
                     marketplace: idp::Marketplace::Marketplace1688 as i32,
                     external_member_id: member.clone(),
                     external_account_type: idp::AccountType::Personal as i32,
+                    member_proof: self.member_proof(&member, &me)?,
                 },
             )?)
             .await?

@@ -160,6 +160,11 @@ impl Processes {
                         "KJ_IDENTITY_DEVELOPMENT_SENDER".to_owned(),
                         "true".to_owned(),
                     ));
+                    // Their members bind with proofs from the simulated marketplaces.
+                    env.push((
+                        "KJ_IDENTITY_MARKETPLACE_KEYS".to_owned(),
+                        crate::sandbox::marketplace::trusted(&keyring)?,
+                    ));
                 }
                 if name == "wallet" {
                     env.push((wallet_key.0.to_owned(), wallet_key.1.clone()));

@@ -133,6 +133,7 @@ pub async fn bind_marketplace_account(
             marketplace: req.marketplace,
             external_member_id: req.external_member_id,
             external_account_type: req.external_account_type,
+            member_proof: req.member_proof,
         })
     )?;
     Ok(pb::BindMarketplaceAccountResponse {

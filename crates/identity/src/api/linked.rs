@@ -10,7 +10,8 @@ use super::convert::{self, link_status_from_pb, marketplace_from_pb};
 use super::{Check, Started, State, Subject, checked, db};
 use crate::domain::account::{AccountType, RealNameStatus};
 use crate::domain::events::EventType;
-use crate::domain::linked::{self as rules, LinkStatus};
+use crate::domain::linked::{self as rules, LinkStatus, Marketplace};
+use crate::domain::member_proof;
 use crate::outcome;
 use crate::store::accounts;
 use crate::store::events::{self, NewEvent};
@@ -19,6 +20,47 @@ use crate::store::linked::{self as store, LinkedRow};
 impl State {
     fn linked_not_found(&self, name: impl ToString) -> Status {
         self.not_found_as("LINKED_ACCOUNT_NOT_FOUND", "linked account", name)
+    }
+
+    /// Refuses a binding the marketplace has not vouched for (see
+    /// [`crate::domain::member_proof`]).
+    fn check_member_proof(
+        &self,
+        req: &pb::BindMarketplaceAccountRequest,
+        marketplace: Marketplace,
+        account_id: Uuid,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), Status> {
+        let keys: Vec<_> = (self.settings.marketplace_keys.iter())
+            .filter(|(m, _)| *m == marketplace)
+            .map(|(_, key)| *key)
+            .collect();
+        if keys.is_empty() {
+            return Err(self.refuse(
+                Code::FailedPrecondition,
+                "MARKETPLACE_PROOF_UNAVAILABLE",
+                format!(
+                    "no key verifies {} member proofs here (KJ_IDENTITY_MARKETPLACE_KEYS): \
+                     none of its members can be bound",
+                    marketplace.as_str()
+                ),
+            ));
+        }
+        member_proof::verify(
+            &keys,
+            &req.member_proof,
+            marketplace,
+            &req.external_member_id,
+            account_id,
+            now.timestamp(),
+        )
+        .map_err(|why| {
+            self.refuse(
+                Code::PermissionDenied,
+                "MEMBER_PROOF_INVALID",
+                format!("the member proof does not prove this binding: {why}"),
+            )
+        })
     }
 
     pub async fn bind_marketplace_account(
@@ -46,6 +88,12 @@ impl State {
                 None
             }
         };
+        if req.member_proof.is_empty() {
+            v.add(
+                "member_proof",
+                "is required: the marketplace's proof that the person controls the member",
+            );
+        }
         v.finish()?;
         let (account_id, marketplace) = (checked(account_id)?, checked(marketplace)?);
         if subject.0.is_some_and(|s| s != account_id) {
@@ -61,6 +109,7 @@ impl State {
         };
         let result = async {
             let now = self.now();
+            self.check_member_proof(&req, marketplace, account_id, now)?;
             // Locked, so a concurrent real-name review sees this binding (or we see it).
             let account = accounts::get_for_update(&mut tx, account_id)
                 .await

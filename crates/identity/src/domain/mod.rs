@@ -11,6 +11,7 @@ pub mod hash_budget;
 pub mod linked;
 pub mod lockout;
 pub mod member_name;
+pub mod member_proof;
 pub mod password;
 pub mod pin;
 pub mod real_name;

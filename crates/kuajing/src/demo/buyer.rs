@@ -153,6 +153,7 @@ pub async fn journey(demo: &Demo, supplier: &Person) -> anyhow::Result<Person> {
         marketplace: idp::Marketplace::Marketplace1688 as i32,
         external_member_id: member.clone(),
         external_account_type: idp::AccountType::Personal as i32,
+        member_proof: demo.member_proof(&member, &buyer.account_id).await?,
     };
     let linked = demo
         .call("BindMarketplaceAccount", |mut e| {

@@ -270,6 +270,22 @@ impl Demo {
         .context("GetWallet: no wallet")
     }
 
+    /// `member` signs in to the simulated 1688: the proof for binding it to `account_id`.
+    async fn member_proof(&self, member: &str, account_id: &str) -> anyhow::Result<String> {
+        Ok(self
+            .sandbox
+            .clone()
+            .sign_in_to_marketplace(sbx::SignInToMarketplaceRequest {
+                marketplace: kuajing_proto::identity::v1::Marketplace::Marketplace1688 as i32,
+                external_member_id: member.to_owned(),
+                account_id: account_id.to_owned(),
+            })
+            .await
+            .map_err(|s| refused("SignInToMarketplace (sandbox)", &s))?
+            .into_inner()
+            .member_proof)
+    }
+
     /// A simulated payer sends `amount` to the receiving account `account_number`.
     async fn remit(
         &self,

@@ -8,6 +8,7 @@
 
 pub mod bank;
 pub mod mailbox;
+pub mod marketplace;
 pub mod rules;
 
 use anyhow::Context;
@@ -52,6 +53,7 @@ impl Default for SandboxSettings {
 struct Server {
     bank: Bank,
     outbox: PgPool,
+    keyring: Keyring,
 }
 
 #[tonic::async_trait]
@@ -80,6 +82,13 @@ impl SandboxService for Server {
         mailbox::list(&self.outbox, r.into_inner())
             .await
             .map(Response::new)
+    }
+
+    async fn sign_in_to_marketplace(
+        &self,
+        r: Request<pb::SignInToMarketplaceRequest>,
+    ) -> Result<Response<pb::SignInToMarketplaceResponse>, Status> {
+        marketplace::sign_in(&self.keyring, r.into_inner()).map(Response::new)
     }
 }
 
@@ -129,6 +138,7 @@ pub async fn serve(
     let routes = tonic::service::Routes::new(SandboxServiceServer::new(Server {
         bank,
         outbox: outbox.clone(),
+        keyring: keyring.clone(),
     }));
     let served = kuajing_platform::server::serve(
         GRPC_SERVICE,
