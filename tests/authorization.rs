@@ -1769,3 +1769,71 @@ async fn restricted_categories_are_preloaded_and_changed_only_by_operators_with_
 
     tp.stop().await
 }
+
+/// Nobody authorises another person's marketplace member alone: a mandate's activation code
+/// goes to whoever holds the member's binding, so another wallet owner's mandate for it
+/// stays pending (and a pending mandate blocks nobody), while the member's own is made and
+/// activated as usual; with the member's code (its acceptance), the other's activates.
+#[tokio::test]
+async fn a_mandate_for_another_persons_member_needs_that_members_code() -> anyhow::Result<()> {
+    let tp = TestPlatform::start().await?;
+    let ops = operator_account(&tp).await;
+    let member = onboard(&tp, &ops).await;
+    let stranger = onboard(&tp, &ops).await;
+
+    // The stranger authorises the member on the stranger's own wallet.
+    let mut theirs = create_req(&stranger);
+    theirs.marketplace_member = member_of(&member.member);
+    let created = create(&tp, theirs).await;
+    let (pending, challenge) = (
+        created.mandate.expect("mandate"),
+        created.challenge.expect("challenge"),
+    );
+    let mut conn = admin(&tp).await;
+    let holder: String = sqlx::query_scalar(
+        "SELECT account_id::text FROM identity.verification_challenges WHERE challenge_id = $1::uuid",
+    )
+    .bind(&challenge.challenge_id)
+    .fetch_one(&mut conn)
+    .await?;
+    conn.close().await?;
+    assert_eq!(
+        holder, member.account_id,
+        "the code goes to the member's holder"
+    );
+    // Without the member's code it cannot be activated...
+    let guess = edge_for(&tp, &stranger.account_id)
+        .activate_mandate(activate_req(
+            &pending.mandate_id,
+            &challenge.challenge_id,
+            "000000",
+        ))
+        .await
+        .expect_err("a guessed code");
+    assert_eq!(guess.code(), Code::PermissionDenied, "{guess:?}");
+    // ...and, pending, it keeps nobody from the member's own mandate.
+    let own = active_mandate(&tp, &member).await;
+    assert_eq!(own.state, MandateState::Active as i32);
+    edge_for(&tp, &member.account_id)
+        .revoke_mandate(RevokeMandateRequest {
+            request_id: rid(),
+            mandate_id: own.mandate_id.clone(),
+            payment_pin: kuajing::parties::PIN.to_owned(),
+            reason: "trying the other".to_owned(),
+        })
+        .await?;
+    // The member accepts by giving its code: then the stranger's mandate activates.
+    let code = code_in_outbox(&tp, &challenge.challenge_id).await;
+    let activated = edge_for(&tp, &stranger.account_id)
+        .activate_mandate(activate_req(
+            &pending.mandate_id,
+            &challenge.challenge_id,
+            &code,
+        ))
+        .await?
+        .into_inner()
+        .mandate
+        .expect("mandate");
+    assert_eq!(activated.state, MandateState::Active as i32);
+    tp.stop().await
+}

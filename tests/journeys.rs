@@ -632,6 +632,17 @@ pub(crate) async fn onboard_buyer(tp: &TestPlatform, e: &Edge, ops: &str, via: V
     let mandate = created.mandate.expect("mandate");
     assert_eq!(mandate.state, apb::MandateState::PendingVerification as i32);
     let challenge = created.challenge.expect("activation challenge");
+    // The code goes to the member's holder, the personal account, not to the business
+    // that owns the wallet: the member accepts by giving it.
+    let mut conn = admin(tp).await;
+    let to: String =
+        sqlx::query_scalar("SELECT destination FROM identity.outbox WHERE challenge_id = $1::uuid")
+            .bind(&challenge.challenge_id)
+            .fetch_one(&mut conn)
+            .await
+            .expect("the activation code's message");
+    conn.close().await.ok();
+    assert_eq!(to, personal.email, "the member's holder gets the code");
     let code = code_in_outbox(tp, &challenge.challenge_id).await;
     let active = edge!(
         e,

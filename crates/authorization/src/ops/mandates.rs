@@ -388,10 +388,12 @@ pub async fn create(
     .fetch_one(&ctx.svc.pool)
     .await
     .map_err(internal)?;
+    // The member accepts: the code goes to the person holding its binding (the owner
+    // too when one account holds both), so nobody authorises another's member alone.
     let challenge = peers::send_activation_code(
         ctx,
         peers::derived_request_id("CreateMandate", request_id),
-        owner,
+        payer_account_id,
         channel,
         mandate_id,
     )
@@ -525,7 +527,7 @@ pub async fn activate(
     peers::verify_activation_code(
         ctx,
         peers::derived_request_id("ActivateMandate", request_id),
-        m.owner_account_id,
+        m.payer_account_id,
         challenge_id,
         &req.code,
         mandate_id,

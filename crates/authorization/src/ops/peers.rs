@@ -182,18 +182,18 @@ pub async fn binding(ctx: &Ctx, linked_account_id: Uuid) -> Result<Option<Linked
     }
 }
 
-/// Sends the owner a mandate activation code (purpose ACTIVATE_MANDATE, reference the
-/// mandate id).
+/// Sends the member's holder a mandate activation code (purpose ACTIVATE_MANDATE,
+/// reference the mandate id).
 pub async fn send_activation_code(
     ctx: &Ctx,
     request_id: Uuid,
-    owner: Uuid,
+    holder: Uuid,
     channel: VerificationChannel,
     mandate_id: Uuid,
 ) -> Result<VerificationChallenge, Status> {
     let r = SendVerificationCodeRequest {
         request_id: request_id.to_string(),
-        account_id: owner.to_string(),
+        account_id: holder.to_string(),
         channel: channel as i32,
         purpose: VerificationPurpose::ActivateMandate as i32,
         reference: mandate_id.to_string(),
@@ -209,18 +209,18 @@ pub async fn send_activation_code(
     challenge.ok_or_else(|| internal("identity sent a code without a challenge"))
 }
 
-/// Checks and consumes the owner's activation code for `mandate_id`.
+/// Checks and consumes the member's holder's activation code for `mandate_id`.
 pub async fn verify_activation_code(
     ctx: &Ctx,
     request_id: Uuid,
-    owner: Uuid,
+    holder: Uuid,
     challenge_id: Uuid,
     code: &str,
     mandate_id: Uuid,
 ) -> Result<(), Status> {
     let r = VerifyCodeRequest {
         request_id: request_id.to_string(),
-        account_id: owner.to_string(),
+        account_id: holder.to_string(),
         challenge_id: challenge_id.to_string(),
         code: code.to_owned(),
         purpose: VerificationPurpose::ActivateMandate as i32,
