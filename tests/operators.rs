@@ -122,6 +122,7 @@ async fn operators_sign_in_with_a_second_factor_and_act_as_themselves() -> anyho
             request_id: rid(),
             identifier: ops.member_name.clone(),
             password: ops.password.clone(),
+            ..Default::default()
         })
         .await
         .expect_err("confirmed");
@@ -183,35 +184,81 @@ async fn operators_sign_in_with_a_second_factor_and_act_as_themselves() -> anyho
             request_id: rid(),
             identifier: buyer_name,
             password: buyer_password,
+            ..Default::default()
         })
         .await
         .expect_err("no grant");
     refused(&not, Code::PermissionDenied, "NOT_AN_OPERATOR");
-    // Until confirmed, enrolling again replaces the secret; a replay of an enrolment shows
-    // its own secret, or none once another replaced it.
+    // The password alone enrols nothing: it sends a code to the verified email, and the
+    // password with that code answers the secret (and the security log says so). Until
+    // confirmed, enrolling again (with a new code) replaces the secret; a replay of an
+    // enrolment shows its own secret, or none once another replaced it.
     let fresh = kuajing::operator::provision(&tp.reach(), "auditor_", "Auditor", "AUDITOR").await?;
-    let enrol = pb::EnrollOperatorFactorRequest {
-        request_id: rid(),
+    let ask = pb::EnrollOperatorFactorRequest {
+        request_id: String::new(),
         identifier: fresh.member_name.clone(),
         password: fresh.password.clone(),
+        ..Default::default()
     };
+    let with_code = async |e: &mut kuajing_proto::edge::v1::edge_service_client::EdgeServiceClient<_>| -> anyhow::Result<pb::EnrollOperatorFactorRequest> {
+        let sent = e
+            .enroll_operator_factor(pb::EnrollOperatorFactorRequest {
+                request_id: rid(),
+                ..ask.clone()
+            })
+            .await?
+            .into_inner();
+        assert!(sent.secret.is_empty(), "the password alone shows no secret");
+        let challenge = sent.challenge.expect("a code sent to the email");
+        let code = tp.reach().code_in_outbox(&challenge.challenge_id).await?;
+        Ok(pb::EnrollOperatorFactorRequest {
+            request_id: rid(),
+            challenge_id: challenge.challenge_id,
+            code,
+            ..ask.clone()
+        })
+    };
+    let enrol = with_code(&mut e).await?;
+    let wrong = format!("{:06}", (enrol.code.parse::<u32>()? + 1) % 1_000_000);
+    let err = e
+        .enroll_operator_factor(pb::EnrollOperatorFactorRequest {
+            request_id: rid(),
+            code: wrong,
+            ..enrol.clone()
+        })
+        .await
+        .expect_err("a wrong code");
+    refused(&err, Code::PermissionDenied, "CODE_INVALID");
     let first = e.enroll_operator_factor(enrol.clone()).await?.into_inner();
     let replayed = e.enroll_operator_factor(enrol.clone()).await?.into_inner();
     assert_eq!(replayed.secret, first.secret);
     assert_ne!(first.secret, fresh.totp_secret, "replaced");
-    let second = e
+    let used = e
         .enroll_operator_factor(pb::EnrollOperatorFactorRequest {
             request_id: rid(),
             ..enrol.clone()
         })
-        .await?
-        .into_inner();
+        .await
+        .expect_err("a code enrols once");
+    refused(&used, Code::FailedPrecondition, "CODE_ALREADY_USED");
+    let again = with_code(&mut e).await?;
+    let second = e.enroll_operator_factor(again).await?.into_inner();
     assert_ne!(second.secret, first.secret);
     let stale = e
         .enroll_operator_factor(enrol)
         .await
         .expect_err("replaced since");
     refused(&stale, Code::FailedPrecondition, "FACTOR_ALREADY_ENROLLED");
+    let mut conn = admin(&tp).await;
+    let enrolments: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM identity.security_events
+          WHERE account_id = $1::uuid AND type = 'OPERATOR_FACTOR_ENROLLED'",
+    )
+    .bind(&fresh.account_id)
+    .fetch_one(&mut conn)
+    .await?;
+    conn.close().await?;
+    assert_eq!(enrolments, 3, "provisioning's, then two here");
 
     // The kept token serves while it lasts (bootstrap signed in and kept it; a renewal
     // signs in as bootstrap did).

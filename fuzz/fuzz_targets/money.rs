@@ -18,7 +18,11 @@ fuzz_target!(|data: &[u8]| {
     let (code, amount) = text.split_at(cut);
     if let Ok(money) = Money::parse(code, amount) {
         let exact = kuajing_platform::money::round_half_even(money.amount(), money.currency());
-        assert_eq!(exact, money.amount(), "more digits than the currency has: {money:?}");
+        assert_eq!(
+            exact,
+            money.amount(),
+            "more digits than the currency has: {money:?}"
+        );
     }
     let _ = kuajing_platform::money::parse_decimal(text);
 });

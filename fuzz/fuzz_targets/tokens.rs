@@ -12,12 +12,18 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let now = Utc.timestamp_opt(1_800_000_000, 0).single().expect("a time");
+    let now = Utc
+        .timestamp_opt(1_800_000_000, 0)
+        .single()
+        .expect("a time");
 
     let signing = SigningKey::from_seed(&[1; 32]);
     let mut keys = KeySet::new();
     keys.insert(signing.public(), None);
-    assert!(keys.verify(text, now).is_err(), "an access token nobody signed");
+    assert!(
+        keys.verify(text, now).is_err(),
+        "an access token nobody signed"
+    );
     let _ = KeySet::token_kid(text);
 
     thread_local! {
@@ -30,7 +36,10 @@ fuzz_target!(|data: &[u8]| {
         .expect("wallet's keys");
     }
     WALLET.with(|wallet| {
-        assert!(wallet.verify_caller(text, now).is_err(), "a service token nobody signed");
+        assert!(
+            wallet.verify_caller(text, now).is_err(),
+            "a service token nobody signed"
+        );
     });
 
     let marketplace = ed25519_dalek::SigningKey::from_bytes(&[3; 32]);

@@ -174,12 +174,26 @@ async fn enroll(reach: &Reach, edge: &str, account: &OperatorAccount) -> anyhow:
         .await
         .context("resetting the operator's second factor")?;
     conn.close().await?;
-    let enrolled = EdgeServiceClient::new(crate::parties::balanced("edge", edge)?)
-        .enroll_operator_factor(epb::EnrollOperatorFactorRequest {
-            request_id: rid(),
-            identifier: account.member_name.clone(),
-            password: account.password.clone(),
-        })
+    let mut edge = EdgeServiceClient::new(crate::parties::balanced("edge", edge)?);
+    let enrol = |challenge_id: String, code: String| epb::EnrollOperatorFactorRequest {
+        request_id: rid(),
+        identifier: account.member_name.clone(),
+        password: account.password.clone(),
+        challenge_id,
+        code,
+    };
+    // The password sends a code to the operator's verified email (the development
+    // outbox, here); the password and the code enrol.
+    let challenge = edge
+        .enroll_operator_factor(enrol(String::new(), String::new()))
+        .await
+        .context("asking for the operator's enrolment code")?
+        .into_inner()
+        .challenge
+        .context("no enrolment code was sent")?;
+    let code = reach.code_in_outbox(&challenge.challenge_id).await?;
+    let enrolled = edge
+        .enroll_operator_factor(enrol(challenge.challenge_id, code))
         .await
         .context("enrolling the operator's second factor")?
         .into_inner();

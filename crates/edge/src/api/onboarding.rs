@@ -232,12 +232,15 @@ pub async fn enroll_operator_factor(
             identifier: req.identifier,
             password: req.password,
             client_ip: client_ip(call),
+            challenge_id: req.challenge_id,
+            code: req.code,
         })
     )?;
     Ok(pb::EnrollOperatorFactorResponse {
         account_id: r.account_id,
         secret: r.secret,
         otpauth_uri: r.otpauth_uri,
+        challenge: r.challenge,
     })
 }
 

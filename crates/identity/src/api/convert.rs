@@ -79,6 +79,7 @@ pub fn purpose_from_pb(p: pb::VerificationPurpose) -> Option<Purpose> {
         pb::VerificationPurpose::ActivateMandate => Some(Purpose::ActivateMandate),
         pb::VerificationPurpose::ChangeContact => Some(Purpose::ChangeContact),
         pb::VerificationPurpose::ResetPassword => Some(Purpose::ResetPassword),
+        pb::VerificationPurpose::EnrollOperatorFactor => Some(Purpose::EnrollOperatorFactor),
         pb::VerificationPurpose::Unspecified => None,
     }
 }
@@ -90,6 +91,7 @@ pub fn purpose_to_pb(p: Purpose) -> pb::VerificationPurpose {
         Purpose::ActivateMandate => pb::VerificationPurpose::ActivateMandate,
         Purpose::ChangeContact => pb::VerificationPurpose::ChangeContact,
         Purpose::ResetPassword => pb::VerificationPurpose::ResetPassword,
+        Purpose::EnrollOperatorFactor => pb::VerificationPurpose::EnrollOperatorFactor,
     }
 }
 

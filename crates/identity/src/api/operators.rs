@@ -8,8 +8,10 @@ use kuajing_proto::identity::v1 as pb;
 use tonic::{Code, Status};
 use uuid::Uuid;
 
+use super::codes::CodeAttempt;
 use super::sessions::check_client;
 use super::{Check, Started, State, db};
+use crate::domain::code::{Channel, Purpose};
 use crate::domain::events::EventType;
 use crate::domain::{contact, password, totp};
 use crate::outcome;
@@ -54,6 +56,21 @@ impl State {
         let mut v = Check::new();
         check_sign_in(&mut v, &req.request_id, &req.identifier, &req.password);
         check_client(&mut v, &req.client_ip);
+        let with_code = match (req.challenge_id.is_empty(), req.code.is_empty()) {
+            (true, true) => None,
+            (false, false) => {
+                v.check("code", crate::domain::code::validate_code(&req.code));
+                v.uuid("challenge_id", &req.challenge_id)
+            }
+            (true, false) => {
+                v.add("challenge_id", "is required with a code");
+                None
+            }
+            (false, true) => {
+                v.add("code", "is required with a challenge");
+                None
+            }
+        };
         v.finish()?;
         let (mut tx, key) = match self
             .start::<_, pb::EnrollOperatorFactorResponse>(
@@ -83,20 +100,61 @@ impl State {
                      reset by the platform team",
                 ));
             }
+            // The password alone sends a code to the verified email; the code enrols.
+            let Some(challenge_id) = with_code else {
+                let sent = self
+                    .send_in(
+                        &mut tx,
+                        account.account_id,
+                        Channel::Email,
+                        Purpose::EnrollOperatorFactor,
+                        "",
+                        None,
+                    )
+                    .await?;
+                let answer = pb::EnrollOperatorFactorResponse {
+                    account_id: account.account_id.to_string(),
+                    challenge: sent.challenge,
+                    ..Default::default()
+                };
+                return Ok((answer, Vec::new()));
+            };
+            self.consume_code(
+                &mut tx,
+                CodeAttempt {
+                    account_id: account.account_id,
+                    challenge_id,
+                    code: &req.code,
+                    purpose: Purpose::EnrollOperatorFactor,
+                    reference: "",
+                    contact: None,
+                },
+            )
+            .await?;
             let secret =
                 crate::secrets::random_bytes::<{ totp::SECRET_LEN }>().map_err(super::internal)?;
             let sealed = self
                 .secrets
                 .seal_factor_secret(account.account_id, &secret)
                 .map_err(super::internal)?;
-            operators::enroll(&mut tx, account.account_id, &sealed, self.now())
+            let now = self.now();
+            operators::enroll(&mut tx, account.account_id, &sealed, now)
                 .await
                 .map_err(db)?;
+            events::record(
+                &mut tx,
+                NewEvent::new(account.account_id, EventType::OperatorFactorEnrolled, now)
+                    .actor(Some(account.account_id))
+                    .client(&req.client_ip, ""),
+            )
+            .await
+            .map_err(db)?;
             Ok((
                 pb::EnrollOperatorFactorResponse {
                     account_id: account.account_id.to_string(),
                     secret: totp::base32(&secret),
                     otpauth_uri: totp::otpauth_uri(ISSUER, &account.member_name, &secret),
+                    challenge: None,
                 },
                 sealed,
             ))
@@ -104,14 +162,16 @@ impl State {
         .await;
         // Recorded without the secret: the account and which sealing it was, so a replay
         // shows this enrolment's secret or nothing.
-        let stored = result
-            .as_ref()
-            .ok()
-            .map(|(r, sealed)| pb::EnrollOperatorFactorResponse {
+        let stored = result.as_ref().ok().map(|(r, sealed)| match r.challenge {
+            // Only a code was sent: nothing secret to leave out.
+            Some(_) => r.clone(),
+            None => pb::EnrollOperatorFactorResponse {
                 account_id: r.account_id.clone(),
                 secret: String::new(),
                 otpauth_uri: format!("{SEALED}{}", sealing_of(sealed)),
-            });
+                challenge: None,
+            },
+        });
         let result = result.map(|(r, _)| r);
         outcome::finish(tx, key, result, stored.as_ref()).await
     }
@@ -122,6 +182,9 @@ impl State {
         &self,
         mut answer: pb::EnrollOperatorFactorResponse,
     ) -> Result<pb::EnrollOperatorFactorResponse, Status> {
+        if answer.challenge.is_some() {
+            return Ok(answer);
+        }
         let account_id = Uuid::try_parse(&answer.account_id).map_err(super::internal)?;
         let mut conn = self.pool.acquire().await.map_err(db)?;
         let factor = operators::factor_for_update(&mut conn, account_id)

@@ -66,6 +66,9 @@ pub enum Purpose {
     ChangeContact,
     /// Reset a forgotten login password (ResetPassword).
     ResetPassword,
+    /// Enrol an operator's or auditor's second factor (EnrollOperatorFactor, which sends
+    /// it): the password alone is not enough.
+    EnrollOperatorFactor,
 }
 
 impl Purpose {
@@ -77,6 +80,7 @@ impl Purpose {
             Purpose::ActivateMandate => "ACTIVATE_MANDATE",
             Purpose::ChangeContact => "CHANGE_CONTACT",
             Purpose::ResetPassword => "RESET_PASSWORD",
+            Purpose::EnrollOperatorFactor => "ENROLL_OPERATOR_FACTOR",
         }
     }
 
@@ -88,6 +92,7 @@ impl Purpose {
             "ACTIVATE_MANDATE" => Some(Purpose::ActivateMandate),
             "CHANGE_CONTACT" => Some(Purpose::ChangeContact),
             "RESET_PASSWORD" => Some(Purpose::ResetPassword),
+            "ENROLL_OPERATOR_FACTOR" => Some(Purpose::EnrollOperatorFactor),
             _ => None,
         }
     }
@@ -107,7 +112,10 @@ impl Purpose {
     /// Whether only its own start RPC sends it (StartContactChange, StartPasswordReset),
     /// never SendVerificationCode.
     pub fn sent_by_its_own_rpc(self) -> bool {
-        matches!(self, Purpose::ChangeContact | Purpose::ResetPassword)
+        matches!(
+            self,
+            Purpose::ChangeContact | Purpose::ResetPassword | Purpose::EnrollOperatorFactor
+        )
     }
 
     /// Whether VerifyCode may consume it (the others have their own RPCs).

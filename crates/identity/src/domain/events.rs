@@ -48,10 +48,12 @@ pub enum EventType {
     PasswordReset,
     /// The login password was changed when signed in.
     PasswordChanged,
+    /// An operator's or auditor's second factor was enrolled.
+    OperatorFactorEnrolled,
 }
 
 /// Every event type, in contract order.
-pub const ALL: [EventType; 22] = [
+pub const ALL: [EventType; 23] = [
     EventType::AccountRegistered,
     EventType::LoginSucceeded,
     EventType::LoginFailed,
@@ -74,6 +76,7 @@ pub const ALL: [EventType; 22] = [
     EventType::ContactChanged,
     EventType::PasswordReset,
     EventType::PasswordChanged,
+    EventType::OperatorFactorEnrolled,
 ];
 
 impl EventType {
@@ -102,6 +105,7 @@ impl EventType {
             EventType::ContactChanged => "CONTACT_CHANGED",
             EventType::PasswordReset => "PASSWORD_RESET",
             EventType::PasswordChanged => "PASSWORD_CHANGED",
+            EventType::OperatorFactorEnrolled => "OPERATOR_FACTOR_ENROLLED",
         }
     }
 

@@ -76,6 +76,7 @@ impl Message {
                 Channel::Sms => "make this your account's mobile number",
             },
             Purpose::ResetPassword => "reset your login password",
+            Purpose::EnrollOperatorFactor => "enrol your operator second factor",
         };
         let minutes = ttl.num_minutes().max(1);
         Message {
