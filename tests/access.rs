@@ -206,7 +206,7 @@ async fn every_edge_rpc_needs_a_valid_unexpired_token_except_the_public_onboardi
     let forged = bearer(&forged(&someone.account_id));
     let tampered = bearer(&tampered(&someone.token));
     let methods = edge_methods();
-    assert_eq!(methods.len(), 89, "the contract's EdgeService RPCs");
+    assert_eq!(methods.len(), 90, "the contract's EdgeService RPCs");
 
     for method in &methods {
         let path = format!("{EDGE}{method}");
@@ -810,6 +810,13 @@ fn foreign_rows(v: &Victim) -> Vec<Row> {
         row(
             "ConfirmReceipt",
             pb::ConfirmReceiptRequest {
+                request_id: rid(),
+                order_id: paid.clone(),
+            },
+        ),
+        row(
+            "PayInspectionFee",
+            pb::PayInspectionFeeRequest {
                 request_id: rid(),
                 order_id: paid.clone(),
             },

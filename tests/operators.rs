@@ -65,6 +65,19 @@ fn with_token<T>(token: &str, subject: Option<&str>, message: T) -> tonic::Reque
     r
 }
 
+/// A token of the shared operator key (only `kuajing up` and the tests hold it): it names
+/// nobody.
+fn shared_operator_token(tp: &TestPlatform) -> String {
+    tp.platform()
+        .keyring()
+        .token(
+            auth::OPERATOR,
+            "*",
+            chrono::Utc::now() + chrono::Duration::minutes(5),
+        )
+        .expect("the operator key")
+}
+
 fn list_ledger() -> wpb::ListLedgerAccountsRequest {
     wpb::ListLedgerAccountsRequest::default()
 }
@@ -364,15 +377,7 @@ async fn every_operator_call_is_in_an_append_only_log_that_auditors_read() -> an
 
     // A token of the shared operator key (only `kuajing up` and the tests hold it) names
     // nobody: the log says so, and keeps whom its kj-subject claimed apart.
-    let shared = tp
-        .platform()
-        .keyring()
-        .token(
-            auth::OPERATOR,
-            "*",
-            chrono::Utc::now() + chrono::Duration::minutes(5),
-        )
-        .expect("the operator key");
+    let shared = shared_operator_token(&tp);
     fx.set_rate(with_token(
         &shared,
         Some(&auditor.account_id),
@@ -509,15 +514,7 @@ async fn signing_out_or_losing_the_grant_ends_an_operators_token_everywhere() ->
         .list_ledger_accounts(with_token(&kept, None, list_ledger()))
         .await?;
     // A token that names nobody has no sign-in to end.
-    let shared = tp
-        .platform()
-        .keyring()
-        .token(
-            auth::OPERATOR,
-            "*",
-            chrono::Utc::now() + chrono::Duration::minutes(5),
-        )
-        .expect("the operator key");
+    let shared = shared_operator_token(&tp);
     let nobody = identity
         .sign_out_operator(with_token(
             &shared,

@@ -786,6 +786,14 @@ async fn draft_ta(
         .map(|r| r.into_inner().order.expect("order"))
 }
 
+/// A Trade Assurance or Direct Pay order's trade details.
+fn trade_of(o: &Order) -> &TradeDetails {
+    match &o.details {
+        Some(order::Details::Trade(t)) => t,
+        _ => panic!("a trade order"),
+    }
+}
+
 fn fee_line(o: &Order, t: FeeType) -> FeeLine {
     o.fees
         .as_ref()
@@ -1079,7 +1087,7 @@ async fn trade_assurance_drafts_follow_every_rule_at_its_boundary() -> anyhow::R
     insp.inspection = Some(InspectionService {
         requested: true,
         provider_code: "SGS".into(),
-        fee: None,
+        ..InspectionService::default()
     });
     let insp = draft_ta(&tp, insp).await?;
     assert_eq!(
@@ -3494,5 +3502,145 @@ async fn a_payment_method_takes_only_the_currencies_it_lists() -> anyhow::Result
         "{}",
         channel.description
     );
+    tp.stop().await
+}
+
+/// Seed 002's value-added inspection: a bill apart from the order, paid by the buyer to the
+/// platform. The buyer pays it from its own wallet, to the platform's fee revenue, never
+/// into arrears, once per order whatever the request ids; short of funds it is refused and
+/// nothing is charged, and a later attempt pays it.
+#[tokio::test]
+async fn the_buyer_pays_the_inspection_fee_from_its_wallet_once() -> anyhow::Result<()> {
+    let tp = TestPlatform::start().await?;
+    let ops = operator_account(&tp).await;
+    let s = supplier(&tp, &ops, false, false).await;
+    let buyer = acme_buyer(&tp).await;
+    let wallet = open_wallet(&tp, &buyer).await;
+    let mut req = draft(&s, "USD", seed_lines());
+    req.inspection = Some(InspectionService {
+        requested: true,
+        provider_code: "SGS".to_owned(),
+        ..InspectionService::default()
+    });
+    let drafted = draft_ta(&tp, req).await?;
+    let plain = draft_ta(&tp, draft(&s, "USD", seed_lines())).await?;
+    let fee = fee_line(&drafted, FeeType::InspectionServiceFee).amount;
+    assert_eq!(amount(&fee), Decimal::from(48), "from USD 48");
+    let mut ob = orders_for(&tp, &buyer);
+    let pay = |order_id: &str| PayInspectionFeeRequest {
+        request_id: rid(),
+        order_id: order_id.to_owned(),
+    };
+
+    // Nothing to pay on an order without the service; the supplier cannot pay it.
+    let none = ob
+        .pay_inspection_fee(pay(&plain.order_id))
+        .await
+        .expect_err("no inspection");
+    refused(&none, Code::FailedPrecondition, "INSPECTION_NOT_REQUESTED");
+    let not_buyer = orders_for(&tp, &s.account_id)
+        .pay_inspection_fee(pay(&drafted.order_id))
+        .await
+        .expect_err("the supplier");
+    refused(&not_buyer, Code::PermissionDenied, "NOT_OWNER");
+    // USD 47.99 available: refused by wallet, nothing charged, the request's answer kept.
+    tp.reach().top_up(&wallet, "USD", "47.99").await?;
+    let short = pay(&drafted.order_id);
+    let err = ob
+        .pay_inspection_fee(short.clone())
+        .await
+        .expect_err("a cent short");
+    refused(&err, Code::FailedPrecondition, "INSUFFICIENT_FUNDS");
+    let again = ob.pay_inspection_fee(short).await.expect_err("replayed");
+    refused(&again, Code::FailedPrecondition, "INSUFFICIENT_FUNDS");
+    assert!(
+        trade_of(&get(&tp, &drafted.order_id).await)
+            .inspection
+            .as_ref()
+            .is_some_and(|i| i.paid_time.is_none())
+    );
+
+    // A cent more: four requests at once pay it once.
+    tp.reach().top_up(&wallet, "USD", "0.01").await?;
+    let at_once: Vec<_> = (0..4)
+        .map(|_| {
+            let mut c = ob.clone();
+            let r = pay(&drafted.order_id);
+            async move { c.pay_inspection_fee(r).await }
+        })
+        .collect();
+    let answers = futures_util::future::join_all(at_once).await;
+    let paid: Vec<Order> = answers
+        .into_iter()
+        .filter_map(|a| match a {
+            Ok(r) => r.into_inner().order,
+            Err(e) => {
+                refused(&e, Code::FailedPrecondition, "INSPECTION_FEE_ALREADY_PAID");
+                None
+            }
+        })
+        .collect();
+    assert!(!paid.is_empty());
+    let o = get(&tp, &drafted.order_id).await;
+    let inspection = trade_of(&o).inspection.clone().expect("inspection");
+    assert!(inspection.paid_time.is_some());
+    assert!(!inspection.fee_journal_entry_id.is_empty());
+    let balance = tp
+        .wallet()
+        .get_wallet(wpb::GetWalletRequest {
+            lookup: Some(wpb::get_wallet_request::Lookup::WalletId(wallet.clone())),
+        })
+        .await?
+        .into_inner()
+        .wallet
+        .expect("wallet")
+        .balances
+        .into_iter()
+        .find(|b| b.currency_code == "USD")
+        .expect("USD");
+    assert_eq!(
+        amount(&balance.available),
+        Decimal::ZERO,
+        "charged once: 48.00"
+    );
+    let events = events_of(&tp, &drafted.order_id).await;
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.r#type == OrderEventType::InspectionFeePaid as i32)
+            .count(),
+        1
+    );
+    let later = ob
+        .pay_inspection_fee(pay(&drafted.order_id))
+        .await
+        .expect_err("paid");
+    refused(
+        &later,
+        Code::FailedPrecondition,
+        "INSPECTION_FEE_ALREADY_PAID",
+    );
+    // The service paid for is the one performed: it no longer changes.
+    let mut change = o.clone();
+    if let Some(order::Details::Trade(t)) = change.details.as_mut() {
+        t.inspection = None;
+    }
+    let mut mask = UpdateOrderRequest::default()
+        .update_mask
+        .take()
+        .unwrap_or_default();
+    mask.paths = vec!["trade.inspection".to_owned()];
+    let err = orders_for(&tp, &s.account_id)
+        .update_order(UpdateOrderRequest {
+            request_id: rid(),
+            order_id: o.order_id.clone(),
+            order: Some(change),
+            update_mask: Some(mask),
+            etag: o.etag.clone(),
+            reason: "no inspection after all".into(),
+        })
+        .await
+        .expect_err("paid for");
+    refused(&err, Code::FailedPrecondition, "FIELD_NOT_MODIFIABLE");
     tp.stop().await
 }

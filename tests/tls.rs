@@ -136,6 +136,37 @@ async fn every_hop_runs_over_mutual_tls_and_a_token_only_with_its_own_certificat
     tp.stop().await
 }
 
+/// Serves `service` (no routes of its own: health and the credential check) on `listener`
+/// until the sender is used.
+fn serve_guarded(
+    service: &'static str,
+    guard: RequireCaller,
+    listener: tokio::net::TcpListener,
+    settings: ServerSettings,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<anyhow::Result<()>>,
+) {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        serve(
+            service,
+            kuajing_platform::ErrorDomain("wallet.kuajing"),
+            tonic::service::Routes::default(),
+            Some(guard),
+            None,
+            listener,
+            &settings,
+            None,
+            async {
+                let _ = stopped.await;
+            },
+        )
+        .await
+    });
+    (stop, server)
+}
+
 #[tokio::test]
 async fn health_is_served_in_plain_text_beside_the_tls_port() -> anyhow::Result<()> {
     const SERVICE: &str = "kuajing.wallet.v1.WalletService";
@@ -152,23 +183,7 @@ async fn health_is_served_in_plain_text_beside_the_tls_port() -> anyhow::Result<
         .for_service("wallet")
         .expect("wallet's keys");
     let guard = RequireCaller::new(keys, kuajing_platform::ErrorDomain("wallet.kuajing"));
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        serve(
-            SERVICE,
-            kuajing_platform::ErrorDomain("wallet.kuajing"),
-            tonic::service::Routes::default(),
-            Some(guard),
-            None,
-            listener,
-            &settings,
-            None,
-            async {
-                let _ = stopped.await;
-            },
-        )
-        .await
-    });
+    let (stop, server) = serve_guarded(SERVICE, guard, listener, settings);
 
     let plain = |at: std::net::SocketAddr| {
         tonic::transport::Endpoint::from_shared(format!("http://{at}"))
@@ -267,23 +282,7 @@ async fn certificates_renew_even_to_a_new_ca_under_load_with_no_failed_call() ->
         tls: Some(server_tls),
         ..ServerSettings::default()
     };
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        serve(
-            SERVICE,
-            kuajing_platform::ErrorDomain("wallet.kuajing"),
-            tonic::service::Routes::default(),
-            Some(guard),
-            None,
-            listener,
-            &settings,
-            None,
-            async {
-                let _ = stopped.await;
-            },
-        )
-        .await
-    });
+    let (stop, server) = serve_guarded(SERVICE, guard, listener, settings);
     let endpoint = move || tonic::transport::Endpoint::from_shared(format!("http://{addr}"));
     let check = move |tls: &MutualTls| {
         let channel = tls.channel(endpoint().expect("url"), "wallet");

@@ -16,10 +16,11 @@ use kuajing_proto::order::v1::{
     GetOrderRequest, GetOrderResponse, GetPaymentRequest, GetPaymentResponse,
     LinkRemittanceToOrderRequest, LinkRemittanceToOrderResponse, ListOrderEventsRequest,
     ListOrderEventsResponse, ListOrdersRequest, ListOrdersResponse, MarkShipmentDeliveredRequest,
-    MarkShipmentDeliveredResponse, PayOrdersRequest, PayOrdersResponse, QueryPaymentMethodsRequest,
-    QueryPaymentMethodsResponse, RejectOrderRequest, RejectOrderResponse, RequestRefundRequest,
-    RequestRefundResponse, ResolveRefundRequest, ResolveRefundResponse, SubmitReviewRequest,
-    SubmitReviewResponse, UpdateOrderRequest, UpdateOrderResponse,
+    MarkShipmentDeliveredResponse, PayInspectionFeeRequest, PayInspectionFeeResponse,
+    PayOrdersRequest, PayOrdersResponse, QueryPaymentMethodsRequest, QueryPaymentMethodsResponse,
+    RejectOrderRequest, RejectOrderResponse, RequestRefundRequest, RequestRefundResponse,
+    ResolveRefundRequest, ResolveRefundResponse, SubmitReviewRequest, SubmitReviewResponse,
+    UpdateOrderRequest, UpdateOrderResponse,
 };
 use kuajing_proto::order::v1::{OrderParty, estimate_order_fees_request};
 use tonic::{Request, Response, Status};
@@ -226,6 +227,15 @@ impl OrderService for Api {
     ) -> Result<Response<ConfirmReceiptResponse>, Status> {
         let who = Who::of(&request);
         ops::receipt::confirm(&self.ctx, request.into_inner(), who)
+            .await
+            .map(Response::new)
+    }
+    async fn pay_inspection_fee(
+        &self,
+        request: Request<PayInspectionFeeRequest>,
+    ) -> Result<Response<PayInspectionFeeResponse>, Status> {
+        let who = Who::of(&request);
+        ops::inspection::pay(&self.ctx, request.into_inner(), who)
             .await
             .map(Response::new)
     }

@@ -190,6 +190,7 @@ edge_service! {
     add_shipment(AddShipment) => orders::add_shipment;
     mark_shipment_delivered(MarkShipmentDelivered) => orders::mark_shipment_delivered;
     confirm_receipt(ConfirmReceipt) => orders::confirm_receipt;
+    pay_inspection_fee(PayInspectionFee) => orders::pay_inspection_fee;
     cancel_order(CancelOrder) => orders::cancel_order;
     request_refund(RequestRefund) => orders::request_refund;
     resolve_refund(ResolveRefund) => orders::resolve_refund;
@@ -626,6 +627,11 @@ mod edge_types {
         pub type Req = super::pb::ConfirmReceiptRequest;
         pub type Resp = super::pb::ConfirmReceiptResponse;
         pub const RPC: &super::rpc::Rpc = &super::rpc::CONFIRM_RECEIPT;
+    }
+    pub mod PayInspectionFee {
+        pub type Req = super::pb::PayInspectionFeeRequest;
+        pub type Resp = super::pb::PayInspectionFeeResponse;
+        pub const RPC: &super::rpc::Rpc = &super::rpc::PAY_INSPECTION_FEE;
     }
     pub mod CancelOrder {
         pub type Req = super::pb::CancelOrderRequest;

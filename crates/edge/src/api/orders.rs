@@ -556,6 +556,26 @@ pub async fn confirm_receipt(
     Ok(pb::ConfirmReceiptResponse { order: r.order })
 }
 
+/// The buyer pays an order's inspection service fee from its wallet.
+pub async fn pay_inspection_fee(
+    edge: &Edge,
+    call: &Call,
+    req: pb::PayInspectionFeeRequest,
+) -> Result<pb::PayInspectionFeeResponse, Status> {
+    call.require(Role::Buyer)?;
+    let rid = step_ids(&req.request_id, &req.order_id)?;
+    as_party(edge, call, &req.order_id, |_| Need::Only(Party::Buyer)).await?;
+    let r = call!(
+        edge,
+        call.out(),
+        order.pay_inspection_fee(opb::PayInspectionFeeRequest {
+            request_id: call.request_id(rid, "inspection-fee"),
+            order_id: req.order_id,
+        })
+    )?;
+    Ok(pb::PayInspectionFeeResponse { order: r.order })
+}
+
 /// A party cancels an order before money arrived.
 pub async fn cancel_order(
     edge: &Edge,

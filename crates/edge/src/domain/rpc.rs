@@ -237,6 +237,8 @@ pub const ADD_SHIPMENT: Rpc = person("AddShipment");
 pub const MARK_SHIPMENT_DELIVERED: Rpc = person("MarkShipmentDelivered");
 /// `ConfirmReceipt`.
 pub const CONFIRM_RECEIPT: Rpc = person("ConfirmReceipt");
+/// `PayInspectionFee`.
+pub const PAY_INSPECTION_FEE: Rpc = person("PayInspectionFee");
 /// `CancelOrder`.
 pub const CANCEL_ORDER: Rpc = person("CancelOrder");
 /// `RequestRefund`.
@@ -334,6 +336,7 @@ pub const ALL: &[&Rpc] = &[
     &ADD_SHIPMENT,
     &MARK_SHIPMENT_DELIVERED,
     &CONFIRM_RECEIPT,
+    &PAY_INSPECTION_FEE,
     &CANCEL_ORDER,
     &REQUEST_REFUND,
     &RESOLVE_REFUND,

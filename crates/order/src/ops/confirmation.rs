@@ -80,6 +80,7 @@ pub async fn accept(
     )
     .ok_or_else(|| internal("no paths for a confirmation"))?;
     check_mask(ctx, &mask, allowed, "update_mask", true)?;
+    modification::check_inspection_unpaid(ctx, &current, &mask)?;
     let incoming = req.order.clone().unwrap_or_default();
     let (mut next, changes) = modification::apply_mask(&current, &incoming, &mask)?;
     let name = |p: &str| format!("order.{p}");

@@ -102,6 +102,7 @@ fn assemble(d: Draft) -> Order {
             String::new()
         },
         fee: None,
+        ..InspectionService::default()
     });
     let mut st = d.shipping_terms;
     if let Some(s) = st.as_mut() {

@@ -8,6 +8,7 @@ pub mod drafting;
 pub mod events;
 pub mod faults;
 pub mod fields;
+pub mod inspection;
 pub mod invalid;
 pub mod marketplace;
 pub mod modification;

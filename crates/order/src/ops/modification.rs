@@ -126,14 +126,40 @@ fn copy_path(to: &mut DynamicMessage, from: &DynamicMessage, path: &str) {
     }
 }
 
-/// The order with `paths` taken from `incoming`, and the audit of what changed.
+/// Refuses a change to an inspection the buyer has paid for (FIELD_NOT_MODIFIABLE): the
+/// service paid for is the one performed.
+pub fn check_inspection_unpaid(ctx: &Ctx, current: &Order, paths: &[String]) -> Result<(), Status> {
+    let paid = super::pricing::trade(current)
+        .and_then(|t| t.inspection.as_ref())
+        .is_some_and(|i| i.paid_time.is_some());
+    if paid && paths.iter().any(|p| p.starts_with("trade.inspection")) {
+        return Err(ctx.refuse(
+            FIELD_NOT_MODIFIABLE,
+            "the inspection service is paid for: it no longer changes",
+            &[("order_id", current.order_id.clone())],
+        ));
+    }
+    Ok(())
+}
+
+/// The order with `paths` taken from `incoming`, and the audit of what changed. What the
+/// inspection's payment recorded (output only) stays as it is.
 pub fn apply_mask(
     current: &Order,
     incoming: &Order,
     paths: &[String],
 ) -> Result<(Order, Vec<FieldChange>), Status> {
+    // The payment's record is the order's, never the caller's.
+    let mut incoming = incoming.clone();
+    let paid = super::pricing::trade(current).and_then(|t| t.inspection.as_ref());
+    if let Some(i) = super::pricing::trade_mut(&mut incoming).and_then(|t| t.inspection.as_mut()) {
+        i.paid_time = paid.and_then(|p| p.paid_time);
+        i.fee_journal_entry_id = paid
+            .map(|p| p.fee_journal_entry_id.clone())
+            .unwrap_or_default();
+    }
     let before = dynamic(current)?;
-    let from = dynamic(incoming)?;
+    let from = dynamic(&incoming)?;
     let mut after = before.clone();
     for p in paths {
         copy_path(&mut after, &from, p);
@@ -372,6 +398,7 @@ pub async fn update(
         )
     })?;
     check_mask(ctx, &paths, allowed, "update_mask", false)?;
+    check_inspection_unpaid(ctx, &current, &paths)?;
     let incoming = req.order.clone().unwrap_or_default();
     let (mut next, changes) = apply_mask(&current, &incoming, &paths)?;
     if kind == OrderKind::Marketplace {
