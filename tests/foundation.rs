@@ -474,3 +474,33 @@ async fn a_service_whose_database_is_gone_answers_not_serving_until_it_is_back()
         .await?;
     tp.stop().await
 }
+
+/// What serves only development is switched on by nothing that deploys: no manifest (base,
+/// components, overlays) accepts operators' tokens that name nobody, nor uses the
+/// development code sender.
+#[test]
+fn no_manifest_switches_on_a_development_only_setting() {
+    fn files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).expect("k8s/ is readable").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                files(&path, out);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../k8s");
+    let mut all = Vec::new();
+    files(&root, &mut all);
+    assert!(all.len() > 10, "the manifests are there: {all:?}");
+    for path in all {
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        for setting in [
+            "KJ_ALLOW_NAMELESS_OPERATORS",
+            "KJ_IDENTITY_DEVELOPMENT_SENDER",
+        ] {
+            assert!(!text.contains(setting), "{} sets {setting}", path.display());
+        }
+    }
+}

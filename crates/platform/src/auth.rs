@@ -720,7 +720,17 @@ pub fn check<B>(
     domain: ErrorDomain,
     request: &http::Request<B>,
 ) -> Result<Caller, Status> {
-    check_named(keys, None, domain, request).map(|(caller, _)| caller)
+    check_named(keys, &Checks::default(), domain, request).map(|(caller, _)| caller)
+}
+
+/// What the credential check refuses beyond a bad token and a caller not allowed.
+#[derive(Clone, Default)]
+struct Checks {
+    /// People's tokens of the sessions listed here.
+    revocations: Option<Arc<Revocations>>,
+    /// Refuse operators' and auditors' tokens that name nobody (minted with the operator
+    /// key itself, as only `kuajing up`, the tests, bench and chaos do).
+    named_people_only: bool,
 }
 
 /// The person a token names, and the sign-in it carries.
@@ -730,7 +740,7 @@ type Signed = (NamedPerson, Option<SignInSession>);
 /// person the token names and its session, if any.
 fn check_named<B>(
     keys: &ServiceKeys,
-    revocations: Option<&Revocations>,
+    checks: &Checks,
     domain: ErrorDomain,
     request: &http::Request<B>,
 ) -> Result<(Caller, Option<Signed>), Status> {
@@ -756,7 +766,15 @@ fn check_named<B>(
     } = keys
         .verify_caller(token, Utc::now())
         .map_err(|why| refusal(domain, SERVICE_CREDENTIAL_INVALID, why))?;
-    if let (Some(session), Some(revoked)) = (session, revocations)
+    if checks.named_people_only && is_person(&caller) && person.is_none() {
+        return Err(refusal(
+            domain,
+            SERVICE_CREDENTIAL_INVALID,
+            "an operator's token must name its person: sign in (SignInOperator); tokens of the \
+             operator key itself serve only `kuajing up` and its tools",
+        ));
+    }
+    if let (Some(session), Some(revoked)) = (session, checks.revocations.as_deref())
         && revoked.is_revoked(&session.to_string())
     {
         return Err(refusal(
@@ -843,7 +861,7 @@ fn check_named<B>(
 pub struct RequireCaller {
     keys: Arc<ServiceKeys>,
     domain: ErrorDomain,
-    revocations: Option<Arc<Revocations>>,
+    checks: Checks,
 }
 
 impl RequireCaller {
@@ -852,16 +870,20 @@ impl RequireCaller {
         RequireCaller {
             keys,
             domain,
-            revocations: None,
+            checks: Checks::default(),
         }
     }
 
     /// Also refusing people's tokens of the sessions `revocations` lists.
-    pub fn with_revocations(self, revocations: Arc<Revocations>) -> Self {
-        RequireCaller {
-            revocations: Some(revocations),
-            ..self
-        }
+    pub fn with_revocations(mut self, revocations: Arc<Revocations>) -> Self {
+        self.checks.revocations = Some(revocations);
+        self
+    }
+
+    /// Also refusing operators' and auditors' tokens that name nobody.
+    pub fn named_people_only(mut self, only: bool) -> Self {
+        self.checks.named_people_only = only;
+        self
     }
 }
 
@@ -904,12 +926,7 @@ where
             return futures_util::future::Either::Left(self.inner.call(request));
         }
         let layer = &self.layer;
-        match check_named(
-            &layer.keys,
-            layer.revocations.as_deref(),
-            layer.domain,
-            &request,
-        ) {
+        match check_named(&layer.keys, &layer.checks, layer.domain, &request) {
             Ok((caller, person)) => {
                 request.extensions_mut().insert(caller);
                 if let Some((person, session)) = person {
@@ -1071,6 +1088,38 @@ mod tests {
                 .service,
             OPERATOR
         );
+    }
+
+    #[test]
+    fn outside_development_an_operators_token_names_its_person() {
+        let ring = ring();
+        let wallet = ring.for_service("wallet").unwrap();
+        let list = "/kuajing.wallet.v1.WalletService/ListLedgerAccounts";
+        let now = Utc::now();
+        let nameless = ring
+            .token(OPERATOR, "*", now + Duration::minutes(5))
+            .unwrap();
+        let strict = Checks {
+            named_people_only: true,
+            ..Checks::default()
+        };
+        let refused =
+            check_named(&wallet, &strict, D, &request(list, Some(&nameless), None)).unwrap_err();
+        assert_eq!(reason(&refused), SERVICE_CREDENTIAL_INVALID);
+        let lenient = Checks::default();
+        assert!(check_named(&wallet, &lenient, D, &request(list, Some(&nameless), None)).is_ok());
+        let key = ring.operator_key().unwrap();
+        let (me, sign_in) = (Uuid::now_v7(), Uuid::now_v7());
+        let named = person_token(
+            &key,
+            OPERATOR,
+            me,
+            sign_in,
+            now,
+            now + Duration::minutes(30),
+        )
+        .unwrap();
+        assert!(check_named(&wallet, &strict, D, &request(list, Some(&named), None)).is_ok());
     }
 
     #[test]

@@ -126,6 +126,11 @@ pub struct ServiceArgs {
     /// is refused from the next read on.
     #[arg(long, env = "KJ_REVOCATION_POLL_MS", default_value_t = 15_000, value_parser = clap::value_parser!(u64).range(1..=60_000))]
     pub revocation_poll_ms: u64,
+    /// Development only (bench and chaos set it): also accept operators' tokens that name
+    /// nobody, minted with the operator key itself. Off, an operator's token must come from
+    /// a sign-in (SignInOperator) and name its person.
+    #[arg(long, env = "KJ_ALLOW_NAMELESS_OPERATORS", default_value_t = false)]
+    pub allow_nameless_operators: bool,
     /// How often key files (and the TLS files) are checked for changes, in seconds.
     #[arg(long, env = "KJ_KEY_RELOAD_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub key_reload_secs: u64,
@@ -167,6 +172,7 @@ impl ServiceArgs {
             tls: self.tls.load()?,
             health_listen: self.health_listen,
             revocation_poll: Duration::from_millis(self.revocation_poll_ms),
+            nameless_operators: self.allow_nameless_operators,
             ..ServerSettings::default()
         })
     }

@@ -35,6 +35,10 @@ pub struct ServerSettings {
     /// identity, refusing operators' and auditors' tokens of those (see
     /// [`crate::revocations`]); at most a minute.
     pub revocation_poll: Duration,
+    /// Accept operators' tokens that name nobody, minted with the operator key itself:
+    /// only `kuajing up`, the tests, bench and chaos (off in the binaries unless
+    /// KJ_ALLOW_NAMELESS_OPERATORS).
+    pub nameless_operators: bool,
 }
 
 impl Default for ServerSettings {
@@ -46,6 +50,7 @@ impl Default for ServerSettings {
             health_listen: None,
             accept_http1: false,
             revocation_poll: Duration::from_secs(15),
+            nameless_operators: false,
         }
     }
 }

@@ -305,8 +305,11 @@ pub async fn run_signalling(
     if let Some(ready) = ready {
         let _ = ready.send(());
     }
-    let guard = revocations
-        .map(|revoked| auth::RequireCaller::new(keys, def.errors).with_revocations(revoked));
+    let guard = revocations.map(|revoked| {
+        auth::RequireCaller::new(keys, def.errors)
+            .with_revocations(revoked)
+            .named_people_only(!settings.nameless_operators)
+    });
     // Operators reach only services behind the credential check: those keep the log.
     let audit = guard.as_ref().map(|_| {
         routes = std::mem::take(&mut routes).add_service(
