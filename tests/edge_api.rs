@@ -1053,15 +1053,13 @@ async fn settles(e: &Edge, token: &str, reason: Option<&str>, secs: u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_signed_out_sessions_access_token_is_refused_within_a_poll() -> anyhow::Result<()> {
-    // Two edges, each polling identity for revocations every 200 ms.
+    // Two edges, each polling identity for revocations (every 500 ms in the tests).
     let tp = TestPlatform::start_replicated_with_options(
         2,
         &[],
         &[(
             "edge",
             &[
-                "--revocation-poll-ms",
-                "200",
                 "--onboarding-per-minute",
                 "600",
                 "--caller-rate",

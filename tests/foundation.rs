@@ -504,3 +504,23 @@ fn no_manifest_switches_on_a_development_only_setting() {
         }
     }
 }
+
+/// Every service binary's command line is well formed: the platform's options and the
+/// service's own never claim one name twice (clap would panic at start, before `--help`).
+#[test]
+fn every_binarys_options_are_one_set_without_clashes() {
+    use kuajing_platform::config::command_of;
+    let commands = [
+        command_of::<kuajing_identity::settings::IdentityArgs>(&kuajing_identity::SERVICE),
+        command_of::<kuajing_wallet::settings::WalletArgs>(&kuajing_wallet::SERVICE),
+        command_of::<kuajing_authorization::settings::AuthzArgs>(&kuajing_authorization::SERVICE),
+        command_of::<kuajing_order::settings::OrderArgs>(&kuajing_order::SERVICE),
+        command_of::<kuajing_fx::settings::FxArgs>(&kuajing_fx::SERVICE),
+        command_of::<kuajing_edge::settings::EdgeArgs>(&kuajing_edge::SERVICE),
+    ];
+    for command in commands {
+        let name = command.get_name().to_owned();
+        command.debug_assert();
+        assert!(name.starts_with("kuajing-"), "{name}");
+    }
+}

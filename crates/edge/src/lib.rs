@@ -71,7 +71,7 @@ pub struct Edge {
     /// The clock tokens are checked against.
     pub clock: Clock,
     /// Sessions signed out (their access tokens refused), read from identity every
-    /// `KJ_EDGE_REVOCATION_POLL_MS`.
+    /// `KJ_REVOCATION_POLL_MS` (the platform's copy for this process).
     pub revocations: Arc<Revocations>,
     /// Open WatchPayment streams, by caller.
     pub streams: streams::Streams,
@@ -81,11 +81,9 @@ pub struct Edge {
 impl Edge {
     /// Edge on a service context with `settings` (following identity's revoked sessions).
     pub fn new(ctx: ServiceContext, settings: settings::Settings) -> anyhow::Result<Self> {
-        let revocations = Revocations::follow(
-            kuajing_platform::revocations::from_identity(ctx.peers.channel("identity")?),
-            ctx.clock.clone(),
-            settings.revocation_poll,
-        );
+        let revocations = ctx.revocations.clone().ok_or_else(|| {
+            anyhow::anyhow!("edge runs under the platform's server, which follows revoked sessions")
+        })?;
         Ok(Edge {
             keys: keys::Keys::new(settings.key_refresh_min_interval),
             limiter: limits::Limiter::new(&settings),

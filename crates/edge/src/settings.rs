@@ -73,10 +73,6 @@ pub struct EdgeArgs {
     /// Prefix of the shared limits' keys (deployments sharing one store keep apart).
     #[arg(long, env = "KJ_EDGE_RATE_LIMIT_PREFIX", default_value = "kuajing")]
     pub rate_limit_prefix: String,
-    /// How often edge asks identity which sessions were signed out, milliseconds (their
-    /// access tokens are refused from then on, not only at their expiry).
-    #[arg(long, env = "KJ_EDGE_REVOCATION_POLL_MS", default_value_t = 15_000)]
-    pub revocation_poll_ms: u64,
     /// Browser origins allowed to call edge with gRPC-Web, comma-separated, each exactly
     /// as the browser sends it (e.g. "https://app.example.com,http://localhost:3000"; no
     /// wildcard). Empty: gRPC-Web is off and edge answers plain gRPC only.
@@ -113,8 +109,6 @@ pub struct Settings {
     pub shared_limits: Option<(String, String)>,
     /// Browser origins served gRPC-Web; empty: none (gRPC-Web off).
     pub web_origins: Vec<String>,
-    /// How often revoked sessions are read from identity.
-    pub revocation_poll: Duration,
 }
 
 impl EdgeArgs {
@@ -131,12 +125,7 @@ impl EdgeArgs {
             .map_err(|e| anyhow::anyhow!("KJ_EDGE_TRUSTED_PROXIES: {e}"))?;
         let web_origins = crate::domain::origins::parse(&self.web_origins)
             .map_err(|e| anyhow::anyhow!("KJ_EDGE_WEB_ORIGINS: {e}"))?;
-        anyhow::ensure!(
-            self.revocation_poll_ms > 0 && self.revocation_poll_ms <= 60_000,
-            "KJ_EDGE_REVOCATION_POLL_MS: 1 to 60000 (a signed-out session's tokens must end within a minute)"
-        );
         Ok(Settings {
-            revocation_poll: Duration::from_millis(self.revocation_poll_ms),
             web_origins,
             caller_rate: Rate::per_second(self.caller_rate, self.caller_burst.max(1)),
             ip_rate: Rate::per_second(self.ip_rate, self.ip_burst.max(1)),

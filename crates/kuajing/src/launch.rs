@@ -155,6 +155,7 @@ fn spawn_isolated(start: IsolatedStart) -> anyhow::Result<Isolated> {
                     errors: def.errors,
                     clock,
                     options,
+                    revocations: None,
                 };
                 let shutdown = async move {
                     let _ = stopped.wait_for(|s| *s).await;
@@ -475,6 +476,7 @@ impl Platform {
                 errors: def.errors,
                 clock: settings.clock.clone(),
                 options: options_of(&options, def.name),
+                revocations: None,
             };
             tasks.push(tokio::spawn(async move {
                 service::run_signalling(def, ctx, listener, &server, shutdown, Some(signal))

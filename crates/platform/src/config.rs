@@ -121,9 +121,10 @@ pub struct ServiceArgs {
     /// like KJ_SERVICE_KEY_FILE.
     #[arg(long, env = "KJ_SERVICE_TRUST_FILE", requires = "service_key_file")]
     pub service_trust_file: Option<std::path::PathBuf>,
-    /// How often the revoked sessions are read from identity, in milliseconds: an
-    /// operator's or auditor's token of a sign-in that ended (signed out, grant removed)
-    /// is refused from the next read on.
+    /// How often the revoked sessions are read from identity, in milliseconds: a token of
+    /// a session that ended (a person signed out or changed the password; an operator
+    /// signed out or lost the grant) is refused from the next read on, by edge (access
+    /// tokens) and by every service (operators' and auditors' tokens).
     #[arg(long, env = "KJ_REVOCATION_POLL_MS", default_value_t = 15_000, value_parser = clap::value_parser!(u64).range(1..=60_000))]
     pub revocation_poll_ms: u64,
     /// Development only (bench and chaos set it): also accept operators' tokens that name
@@ -196,19 +197,24 @@ pub fn service_main(def: &'static ServiceDef) -> anyhow::Result<()> {
     service_main_with::<NoArgs>(def, |_| Ok(()))
 }
 
-/// [`service_main`] for a service with options of its own (`A`, shown in `--help` beside
-/// the platform's); `apply` installs them before the service is built.
-pub fn service_main_with<A: Args + FromArgMatches>(
-    def: &'static ServiceDef,
-    apply: impl FnOnce(A) -> anyhow::Result<()>,
-) -> anyhow::Result<()> {
+/// The command line of service `def`'s binary: the platform's options and its own (`A`).
+pub fn command_of<A: Args>(def: &ServiceDef) -> clap::Command {
     let command = ServiceArgs::command()
         .name(format!("kuajing-{}", def.name))
         .about(format!(
             "Kuajing {} service ({})",
             def.name, def.grpc_service
         ));
-    let matches = A::augment_args(command).get_matches();
+    A::augment_args(command)
+}
+
+/// [`service_main`] for a service with options of its own (`A`, shown in `--help` beside
+/// the platform's); `apply` installs them before the service is built.
+pub fn service_main_with<A: Args + FromArgMatches>(
+    def: &'static ServiceDef,
+    apply: impl FnOnce(A) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let matches = command_of::<A>(def).get_matches();
     let args = ServiceArgs::from_arg_matches(&matches)?;
     let own = A::from_arg_matches(&matches)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -267,6 +273,7 @@ pub fn service_main_with<A: Args + FromArgMatches>(
             errors: def.errors,
             clock: Clock::system(),
             options: Vec::new(),
+            revocations: None,
         };
         let served = service::run(def, ctx, listener, &server, shutdown_signal()).await;
         // Spans and metrics still batched go out before the process ends (SIGTERM included).

@@ -216,6 +216,10 @@ pub struct ServiceContext {
     /// The service's own options as command-line arguments, for a service embedded in
     /// another process (a binary parses its own command line and environment instead).
     pub options: Vec<String>,
+    /// The sessions identity lists as revoked, kept up to date every
+    /// `ServerSettings::revocation_poll`: [`run_signalling`] sets it before the routes are
+    /// built (edge refuses access tokens with it; the credential check, operators').
+    pub revocations: Option<Arc<crate::revocations::Revocations>>,
 }
 
 /// How a service reaches its database.
@@ -291,23 +295,22 @@ pub async fn run_signalling(
     crate::metrics::observe_pool(def.name, ctx.pool.clone());
     let database = ctx.pool.clone();
     let guarded = !auth::PUBLIC_SERVICES.contains(&def.grpc_service);
-    // Operators' and auditors' tokens of ended sign-ins are refused (identity included:
-    // it reads its own list the same way).
-    let revocations = match guarded {
-        true => Some(crate::revocations::Revocations::follow(
-            crate::revocations::from_identity(ctx.peers.channel("identity")?),
-            ctx.clock.clone(),
-            settings.revocation_poll,
-        )),
-        false => None,
-    };
+    // One copy of the revoked sessions per process: people's tokens of ended sessions are
+    // refused (identity included: it reads its own list the same way).
+    let revocations = crate::revocations::Revocations::follow(
+        crate::revocations::from_identity(ctx.peers.channel("identity")?),
+        ctx.clock.clone(),
+        settings.revocation_poll,
+    );
+    let mut ctx = ctx;
+    ctx.revocations = Some(revocations.clone());
     let mut routes = (def.routes)(ctx).await?;
     if let Some(ready) = ready {
         let _ = ready.send(());
     }
-    let guard = revocations.map(|revoked| {
+    let guard = guarded.then(|| {
         auth::RequireCaller::new(keys, def.errors)
-            .with_revocations(revoked)
+            .with_revocations(revocations)
             .named_people_only(!settings.nameless_operators)
     });
     // Operators reach only services behind the credential check: those keep the log.

@@ -24,7 +24,7 @@ use super::events::{self, Event};
 use super::pricing::{amount_of, trade, trade_mut};
 use super::receipt::wallet_of;
 use super::{Ctx, actor, replayed, status_of, store};
-use crate::ownership::{self, Need, Who};
+use crate::ownership::{Need, Who};
 use crate::rpc;
 
 const METHOD: &str = "PayInspectionFee";
@@ -99,11 +99,7 @@ pub async fn pay(
         return Ok(r);
     }
     let order_id = order_id.expect("validated");
-    let current = {
-        let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
-        store::load(&mut conn, ctx, order_id).await?
-    };
-    ownership::require(ctx, who, &current, Need::Buyer).await?;
+    let current = super::order_of_party(ctx, who, order_id, Need::Buyer).await?;
     let fee = match due(ctx, &current) {
         Ok(fee) => fee,
         Err(refusal) => return refused(ctx, &req, refusal).await,

@@ -29,7 +29,7 @@ use super::wallet_ops::{self, Answer, Kind, Op};
 use super::{Ctx, actor, payment_record, replayed, store};
 use crate::domain::fees;
 use crate::domain::status::{self, Action, Facts};
-use crate::ownership::{self, Need, Who};
+use crate::ownership::{Need, Who};
 use crate::rpc;
 
 /// The wallet of an account (NOT_FOUND wallet when it has none).
@@ -221,11 +221,7 @@ pub async fn confirm(
         return Ok(r);
     }
     let order_id = order_id.expect("validated");
-    let current = {
-        let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
-        store::load(&mut conn, ctx, order_id).await?
-    };
-    ownership::require(ctx, who, &current, Need::Buyer).await?;
+    let current = super::order_of_party(ctx, who, order_id, Need::Buyer).await?;
     // Refuse an illegal confirmation before asking the wallet anything.
     status::next(
         super::status_of(&current),

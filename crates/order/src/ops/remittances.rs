@@ -31,7 +31,7 @@ use super::{CURRENCY_MISMATCH, Ctx, actor, replayed, store};
 use crate::domain::drafting::{self, ShipBy};
 use crate::domain::fees;
 use crate::domain::status::{self, Action};
-use crate::ownership::{self, Need, Who};
+use crate::ownership::{Need, Who};
 use crate::rpc;
 
 /// Reason: more than the target still owes.
@@ -110,11 +110,7 @@ pub async fn link(
             return finish(ctx, op, &req).await;
         }
     }
-    let current = {
-        let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
-        store::load(&mut conn, ctx, order_id).await?
-    };
-    ownership::require(ctx, who, &current, Need::Supplier).await?;
+    let current = super::order_of_party(ctx, who, order_id, Need::Supplier).await?;
     if current.kind == OrderKind::Marketplace as i32 {
         return Err(ctx.illegal(
             &current.order_id,
