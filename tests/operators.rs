@@ -292,12 +292,24 @@ async fn every_operator_call_is_in_an_append_only_log_that_auditors_read() -> an
         .await?;
     let bad = ops.set_rate("USD", "XXX", "7", "no such currency").await;
     assert!(bad.is_err());
+    // A supplier's quotas are set in order, and audited there.
+    let s = tp.reach().supplier(&account.account_id, true, false).await?;
+    let q = ops
+        .set_quotas(&s.account_id, "1000.00", Some("5000.00"), "granted")
+        .await?;
+    assert_eq!(q.credit_quota_available.unwrap().amount, "1000.00");
+    assert_eq!(q.fx_quota_available.unwrap().amount, "5000.00");
     let log = ops.audit_log(50).await?;
     let sets: Vec<&aupb::OperatorAction> = log
         .iter()
         .filter(|a| a.method == "/kuajing.fx.v1.FxService/SetRate")
         .collect();
     assert_eq!(sets.len(), 2, "{log:#?}");
+    assert!(
+        log.iter().any(|a| a.service == "order"
+            && a.method == "/kuajing.order.v1.OrderService/SetSupplierQuotas"),
+        "{log:#?}"
+    );
     for a in &sets {
         assert_eq!(a.caller, "operator");
         assert_eq!(a.operator_account_id, account.account_id);

@@ -1501,7 +1501,20 @@ async fn the_trade_assurance_sale_links_remittances_ships_with_proof_and_complet
         .unwrap();
     assert_eq!(status(&paid), OrderStatus::AwaitingShipment);
     assert_eq!(amount(&paid.received_amount), dec("2500"));
-    assert_eq!(balance(&tp, &s.wallet_id, "USD").await.0, dec("2500"));
+    // No credit quota granted: every link to the guaranteed order is kept as guarantee
+    // funds until it completes.
+    assert_eq!(
+        balance(&tp, &s.wallet_id, "USD").await,
+        (dec("0"), dec("2500"))
+    );
+    let Some(order::Details::Trade(pt)) = &paid.details else {
+        panic!("trade")
+    };
+    assert!(
+        pt.remittance_allocations
+            .iter()
+            .all(|a| a.guaranteed && !a.guarantee_hold_id.is_empty())
+    );
 
     // Ship in two batches with proof, deliver, confirm, review.
     let line_id = paid.lines[0].line_id.clone();
@@ -1569,7 +1582,17 @@ async fn the_trade_assurance_sale_links_remittances_ships_with_proof_and_complet
     // member: 1 % of USD 2,500), from the pool the proceeds went to.
     let export_fee = fee_line(&done, FeeType::ExportServiceFee);
     assert_eq!(amount(&export_fee.amount), dec("25.00"));
-    assert_eq!(balance(&tp, &s.wallet_id, "USD").await.0, dec("2475"));
+    // The guarantee funds were released first, then the fee charged from them.
+    assert_eq!(
+        balance(&tp, &s.wallet_id, "USD").await,
+        (dec("2475"), dec("0"))
+    );
+    let released = events_of(&tp, &u.order_id)
+        .await
+        .into_iter()
+        .filter(|e| e.r#type == OrderEventType::GuaranteeFundsReleased as i32)
+        .count();
+    assert_eq!(released, 4, "one release per guaranteed link");
     let charged = events_of(&tp, &u.order_id)
         .await
         .into_iter()
@@ -3509,6 +3532,228 @@ async fn a_payment_method_takes_only_the_currencies_it_lists() -> anyhow::Result
 /// platform. The buyer pays it from its own wallet, to the platform's fee revenue, never
 /// into arrears, once per order whatever the request ids; short of funds it is refused and
 /// nothing is charged, and a later attempt pays it.
+/// A supplier's quotas as GetSupplierQuotas answers them (acting for the supplier).
+async fn quotas_of(o: &mut Orders, s: &Party) -> SupplierQuotas {
+    o.get_supplier_quotas(GetSupplierQuotasRequest {
+        supplier_account_id: s.account_id.clone(),
+    })
+    .await
+    .expect("quotas")
+    .into_inner()
+    .quotas
+    .expect("quotas")
+}
+
+#[tokio::test]
+async fn links_within_the_credit_quota_are_released_at_once_and_the_fx_quota_bounds_what_is_received_before_shipping()
+-> anyhow::Result<()> {
+    let tp = TestPlatform::start().await?;
+    let ops = operator_account(&tp).await;
+    let s = supplier(&tp, &ops, false, false).await;
+    let mut w = tp.wallet();
+    let collection = usd_collection(&mut w, &s).await;
+    let mut o = orders_for(&tp, &s.account_id);
+    let mut ob = orders_for(&tp, &acme_buyer(&tp).await);
+    let mut operator =
+        OrderServiceClient::new(tp.channel_as("order", As::Caller("operator".into())));
+
+    // Nothing granted: USD 0 of credit quota, no FX quota limit.
+    let q = quotas_of(&mut o, &s).await;
+    assert_eq!(amount(&q.credit_quota), dec("0"));
+    assert!(q.fx_quota.is_none() && q.fx_quota_available.is_none());
+    assert!(q.update_time.is_none());
+    let set = |credit: &str, fx: Option<&str>| SetSupplierQuotasRequest {
+        request_id: rid(),
+        supplier_account_id: s.account_id.clone(),
+        credit_quota: m("USD", credit),
+        fx_quota: fx.and_then(|v| m("USD", v)),
+        reason: "annual review".into(),
+    };
+    for bad in [
+        SetSupplierQuotasRequest {
+            credit_quota: m("EUR", "100.00"),
+            ..set("0", None)
+        },
+        set("-0.01", None),
+        set("0", Some("-1")),
+        SetSupplierQuotasRequest {
+            reason: " ".into(),
+            ..set("0", None)
+        },
+    ] {
+        let err = operator
+            .set_supplier_quotas(acting(&ops, bad))
+            .await
+            .expect_err("bad quota");
+        refused(&err, Code::InvalidArgument, "VALIDATION_FAILED");
+    }
+    let granted = operator
+        .set_supplier_quotas(acting(&ops, set("150.00", Some("250.00"))))
+        .await?
+        .into_inner()
+        .quotas
+        .unwrap();
+    assert_eq!(amount(&granted.credit_quota_available), dec("150"));
+    assert_eq!(amount(&granted.fx_quota_available), dec("250"));
+    assert!(granted.update_time.is_some());
+
+    // Three fully prepaid orders of USD 100 and one remittance of USD 300.
+    let mut orders = Vec::new();
+    for _ in 0..3 {
+        let mut d = draft(&s, "USD", vec![line("gloves", "", 10, "10.00", "USD")]);
+        d.payment_terms = Some(PaymentTerms {
+            full_prepayment: true,
+            ..PaymentTerms::default()
+        });
+        orders.push(draft_ta(&tp, d).await?);
+    }
+    w.record_inbound_remittance(remittance(&collection, "300.00"))
+        .await?;
+    let r = w
+        .list_remittances(wpb::ListRemittancesRequest {
+            wallet_id: s.wallet_id.clone(),
+            ..Default::default()
+        })
+        .await?
+        .into_inner()
+        .remittances
+        .remove(0);
+    let link = |order: &Order, value: &str| LinkRemittanceToOrderRequest {
+        request_id: rid(),
+        order_id: order.order_id.clone(),
+        remittance_id: r.remittance_id.clone(),
+        target: PaymentTarget::Prepayment as i32,
+        amount: m("USD", value),
+    };
+    // USD 100 within the USD 150 available: released at once, and freezes the quota.
+    let a = o
+        .link_remittance_to_order(link(&orders[0], "100.00"))
+        .await?
+        .into_inner();
+    assert!(!a.allocation.as_ref().unwrap().guaranteed);
+    assert_eq!(
+        balance(&tp, &s.wallet_id, "USD").await,
+        (dec("100"), dec("0"))
+    );
+    // USD 100 past the USD 50 left: kept whole as guarantee funds.
+    let b = o
+        .link_remittance_to_order(link(&orders[1], "100.00"))
+        .await?
+        .into_inner();
+    let held = b.allocation.as_ref().unwrap();
+    assert!(held.guaranteed && !held.guarantee_hold_id.is_empty());
+    assert_eq!(
+        balance(&tp, &s.wallet_id, "USD").await,
+        (dec("100"), dec("100"))
+    );
+    let q = quotas_of(&mut o, &s).await;
+    assert_eq!(amount(&q.credit_quota_frozen), dec("100"));
+    assert_eq!(amount(&q.credit_quota_available), dec("50"));
+    assert_eq!(amount(&q.fx_quota_used), dec("200"));
+    // The fund overview shows the guarantee funds.
+    let overview = w
+        .get_fund_overview(wpb::GetFundOverviewRequest {
+            wallet_id: s.wallet_id.clone(),
+            currency_codes: vec!["USD".into()],
+        })
+        .await?
+        .into_inner()
+        .fund_overview
+        .unwrap();
+    assert_eq!(amount(&overview.currencies[0].guarantee_funds), dec("100"));
+
+    // The FX quota: USD 50.01 more is refused, USD 50 (exactly the rest) passes.
+    let err = o
+        .link_remittance_to_order(link(&orders[2], "50.01"))
+        .await
+        .expect_err("past the FX quota");
+    refused(&err, Code::FailedPrecondition, "FX_QUOTA_EXCEEDED");
+    assert_eq!(metadata(&err, "fx_quota").as_deref(), Some("250.00"));
+    assert_eq!(metadata(&err, "fx_quota_used").as_deref(), Some("200.00"));
+    let c = o
+        .link_remittance_to_order(link(&orders[2], "50.00"))
+        .await?
+        .into_inner();
+    assert!(
+        !c.allocation.unwrap().guaranteed,
+        "USD 50 fits the credit left"
+    );
+    assert_eq!(
+        amount(&quotas_of(&mut o, &s).await.fx_quota_available),
+        dec("0")
+    );
+
+    // Shipping in full frees what the order took of the FX quota; completing it frees the
+    // credit quota and releases its guarantee funds.
+    let paid_b = get(&tp, &orders[1].order_id).await;
+    let shipped = o.add_shipment(ship_all(&paid_b)).await?.into_inner();
+    assert_eq!(
+        status(shipped.order.as_ref().unwrap()),
+        OrderStatus::Shipped
+    );
+    let q = quotas_of(&mut o, &s).await;
+    assert_eq!(amount(&q.fx_quota_used), dec("150"));
+    assert_eq!(
+        amount(&q.credit_quota_frozen),
+        dec("150"),
+        "A's 100 and C's 50"
+    );
+    o.mark_shipment_delivered(MarkShipmentDeliveredRequest {
+        request_id: rid(),
+        order_id: paid_b.order_id.clone(),
+        shipment_id: shipped.shipment.unwrap().shipment_id,
+        deliver_time: Some(kuajing_platform::time::to_proto(chrono::Utc::now())),
+        proof_file_refs: vec![],
+    })
+    .await?;
+    ob.confirm_receipt(ConfirmReceiptRequest {
+        request_id: rid(),
+        order_id: paid_b.order_id.clone(),
+    })
+    .await?;
+    let fee =
+        amount(&fee_line(&get(&tp, &paid_b.order_id).await, FeeType::ExportServiceFee).amount);
+    assert_eq!(
+        balance(&tp, &s.wallet_id, "USD").await,
+        (dec("250") - fee, dec("0"))
+    );
+    let released: Vec<_> = events_of(&tp, &paid_b.order_id)
+        .await
+        .into_iter()
+        .filter(|e| e.r#type == OrderEventType::GuaranteeFundsReleased as i32)
+        .collect();
+    assert_eq!(released.len(), 1);
+    assert_eq!(released[0].related_ids["hold_id"], held.guarantee_hold_id);
+    assert_eq!(
+        amount(&quotas_of(&mut o, &s).await.credit_quota_frozen),
+        dec("150"),
+        "B was guaranteed, so its completion frees no credit"
+    );
+
+    // Violation points at the Trade Assurance limit leave no credit quota.
+    let mut req = idp::UpdateSupplierProfileRequest {
+        request_id: rid(),
+        supplier_profile: Some(idp::SupplierProfile {
+            account_id: s.account_id.clone(),
+            violation_points: 48,
+            ..Default::default()
+        }),
+        update_mask: None,
+        reason: "violations".into(),
+    };
+    let mut mask = req.update_mask.take().unwrap_or_default();
+    mask.paths = vec!["violation_points".into()];
+    req.update_mask = Some(mask);
+    identity_as(&tp, "operator")
+        .update_supplier_profile(acting(&ops, req))
+        .await?;
+    let q = quotas_of(&mut o, &s).await;
+    assert_eq!(amount(&q.credit_quota), dec("150"));
+    assert_eq!(amount(&q.effective_credit_quota), dec("0"));
+    assert_eq!(amount(&q.credit_quota_available), dec("0"));
+    Ok(())
+}
+
 #[tokio::test]
 async fn the_buyer_pays_the_inspection_fee_from_its_wallet_once() -> anyhow::Result<()> {
     let tp = TestPlatform::start().await?;

@@ -290,6 +290,23 @@ enum OperatorCmd {
         #[arg(long)]
         reason: String,
     },
+    /// Sets a supplier's Trade Assurance credit quota and pre-received FX quota, in USD:
+    /// links to its guaranteed orders within the credit quota are released at once (others
+    /// are kept as guarantee funds until the order completes); the FX quota bounds what its
+    /// orders may receive before shipping.
+    Quotas {
+        /// The supplier's account id.
+        account_id: String,
+        /// Credit quota, USD (0 or more).
+        #[arg(long)]
+        credit: String,
+        /// FX quota, USD (0 or more); leave out for no limit.
+        #[arg(long)]
+        fx: Option<String>,
+        /// Why (audited).
+        #[arg(long)]
+        reason: String,
+    },
     /// Prints the operator's token for the internal services (`kj-service-token`): the
     /// kept one while it has five minutes left, else a new sign-in with password and TOTP.
     Token,
@@ -417,6 +434,17 @@ pub async fn operator(args: OperatorArgs) -> anyhow::Result<()> {
         } => {
             let r = ops.set_rate(&base, &quote, &mid_rate, &reason).await?;
             crate::print_json("kuajing.fx.v1.Rate", &r)
+        }
+        OperatorCmd::Quotas {
+            account_id,
+            credit,
+            fx,
+            reason,
+        } => {
+            let q = ops
+                .set_quotas(&account_id, &credit, fx.as_deref(), &reason)
+                .await?;
+            crate::print_json("kuajing.order.v1.SupplierQuotas", &q)
         }
         OperatorCmd::Decisions { mandate_id, limit } => {
             let list = ops.decisions(&mandate_id, limit).await?;

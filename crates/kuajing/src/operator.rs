@@ -26,6 +26,8 @@ use kuajing_proto::fx::v1 as fxp;
 use kuajing_proto::fx::v1::fx_service_client::FxServiceClient;
 use kuajing_proto::identity::v1 as idp;
 use kuajing_proto::identity::v1::identity_service_client::IdentityServiceClient;
+use kuajing_proto::order::v1 as opb;
+use kuajing_proto::order::v1::order_service_client::OrderServiceClient;
 use kuajing_proto::wallet::v1 as wpb;
 use kuajing_proto::wallet::v1::wallet_service_client::WalletServiceClient;
 use serde::{Deserialize, Serialize};
@@ -266,6 +268,7 @@ pub struct Operator {
     fx: FxServiceClient<Authed>,
     authorization: AuthorizationServiceClient<Authed>,
     wallet: WalletServiceClient<Authed>,
+    order: OrderServiceClient<Authed>,
     account_id: String,
 }
 
@@ -302,6 +305,7 @@ impl Operator {
             fx: FxServiceClient::new(channel(&url("fx")?, token)?),
             authorization: AuthorizationServiceClient::new(channel(&url("authorization")?, token)?),
             wallet: WalletServiceClient::new(channel(&url("wallet")?, token)?),
+            order: OrderServiceClient::new(channel(&url("order")?, token)?),
             account_id: account_id.to_owned(),
         })
     }
@@ -515,6 +519,33 @@ impl Operator {
             .into_inner()
             .rate
             .context("a rate")
+    }
+
+    /// Sets a supplier's credit quota and FX quota (USD amounts; `fx` `None`: no limit).
+    pub async fn set_quotas(
+        &self,
+        supplier: &str,
+        credit: &str,
+        fx: Option<&str>,
+        reason: &str,
+    ) -> anyhow::Result<opb::SupplierQuotas> {
+        let usd = |amount: &str| kuajing_proto::types::Money {
+            currency_code: "USD".to_owned(),
+            amount: amount.to_owned(),
+        };
+        self.order
+            .clone()
+            .set_supplier_quotas(self.acting(opb::SetSupplierQuotasRequest {
+                request_id: rid(),
+                supplier_account_id: supplier.to_owned(),
+                credit_quota: Some(usd(credit)),
+                fx_quota: fx.map(usd),
+                reason: reason.to_owned(),
+            })?)
+            .await?
+            .into_inner()
+            .quotas
+            .context("the quotas")
     }
 
     /// The payment decision log, newest first (of one mandate, when named).

@@ -14,13 +14,15 @@ use kuajing_proto::order::v1::{
     DraftDirectPayOrderRequest, DraftDirectPayOrderResponse, DraftTradeAssuranceOrderRequest,
     DraftTradeAssuranceOrderResponse, EstimateOrderFeesRequest, EstimateOrderFeesResponse,
     GetOrderRequest, GetOrderResponse, GetPaymentRequest, GetPaymentResponse,
-    LinkRemittanceToOrderRequest, LinkRemittanceToOrderResponse, ListOrderEventsRequest,
-    ListOrderEventsResponse, ListOrdersRequest, ListOrdersResponse, MarkShipmentDeliveredRequest,
+    GetSupplierQuotasRequest, GetSupplierQuotasResponse, LinkRemittanceToOrderRequest,
+    LinkRemittanceToOrderResponse, ListOrderEventsRequest, ListOrderEventsResponse,
+    ListOrdersRequest, ListOrdersResponse, MarkShipmentDeliveredRequest,
     MarkShipmentDeliveredResponse, PayInspectionFeeRequest, PayInspectionFeeResponse,
     PayOrdersRequest, PayOrdersResponse, QueryPaymentMethodsRequest, QueryPaymentMethodsResponse,
     RejectOrderRequest, RejectOrderResponse, RequestRefundRequest, RequestRefundResponse,
-    ResolveRefundRequest, ResolveRefundResponse, SubmitReviewRequest, SubmitReviewResponse,
-    UpdateOrderRequest, UpdateOrderResponse,
+    ResolveRefundRequest, ResolveRefundResponse, SetSupplierQuotasRequest,
+    SetSupplierQuotasResponse, SubmitReviewRequest, SubmitReviewResponse, UpdateOrderRequest,
+    UpdateOrderResponse,
 };
 use kuajing_proto::order::v1::{OrderParty, estimate_order_fees_request};
 use tonic::{Request, Response, Status};
@@ -238,6 +240,23 @@ impl OrderService for Api {
         ops::inspection::pay(&self.ctx, request.into_inner(), who)
             .await
             .map(Response::new)
+    }
+    async fn set_supplier_quotas(
+        &self,
+        request: Request<SetSupplierQuotasRequest>,
+    ) -> Result<Response<SetSupplierQuotasResponse>, Status> {
+        ops::quotas::set(&self.ctx, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+    async fn get_supplier_quotas(
+        &self,
+        request: Request<GetSupplierQuotasRequest>,
+    ) -> Result<Response<GetSupplierQuotasResponse>, Status> {
+        let who = Who::of(&request);
+        let r = request.into_inner();
+        ownership::require_named(&self.ctx, who, &r.supplier_account_id, "")?;
+        ops::quotas::get(&self.ctx, r).await.map(Response::new)
     }
     async fn cancel_order(
         &self,

@@ -231,11 +231,21 @@ pub async fn get_supplier_workbench(
         }
         Ok::<_, Status>(out)
     };
-    let (wallet_sections, counts, awaiting, admissions) = tokio::join!(
+    let quotas = async {
+        call!(
+            edge,
+            call.out(),
+            order.get_supplier_quotas(opb::GetSupplierQuotasRequest {
+                supplier_account_id: me.clone(),
+            })
+        )
+    };
+    let (wallet_sections, counts, awaiting, admissions, quotas) = tokio::join!(
         wallet_sections,
         order_counts(edge, call, true),
         awaiting,
-        admissions
+        admissions,
+        quotas
     );
 
     let mut sections = Sections::default();
@@ -252,6 +262,7 @@ pub async fn get_supplier_workbench(
     let counts = sections.take(Section::OrderCounts, "order", counts);
     let awaiting = sections.take(Section::OrdersAwaitingPayment, "order", awaiting);
     let admissions = sections.take(Section::Admissions, "identity", admissions);
+    let quotas = sections.take(Section::Quotas, "order", quotas.map(|r| r.quotas));
     Ok(pb::GetSupplierWorkbenchResponse {
         fund_overview: overview,
         order_status_counts: counts.status_counts,
@@ -265,6 +276,7 @@ pub async fn get_supplier_workbench(
         on_time_shipment_rate: rate(counts.shipped_on_time, counts.shipped_late),
         shipped_on_time: counts.shipped_on_time,
         shipped_late: counts.shipped_late,
+        quotas,
         unavailable_sections: sections.finish()?,
         calculate_time: Some(kuajing_platform::time::to_proto(edge.clock.now())),
     })

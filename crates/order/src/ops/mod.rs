@@ -19,6 +19,7 @@ pub mod payments;
 pub mod peers;
 pub mod pricing;
 pub mod queries;
+pub mod quotas;
 pub mod receipt;
 pub mod recovery;
 pub mod refunds;

@@ -1,9 +1,10 @@
 //! Receipt: the buyer confirms (ConfirmReceipt), or the service does at auto_confirm_time
 //! (actor SYSTEM). The order completes; a marketplace order's escrow is captured: the
 //! order total to the supplier's wallet, the buyer's fee to fee revenue (wallet CaptureHold
-//! with a payer-borne fee leg); a Trade Assurance or Direct Pay order's export service fee
-//! is charged to the supplier (wallet ChargeFee). Both go through the wallet-operation
-//! outbox.
+//! with a payer-borne fee leg); a Trade Assurance order's guarantee funds are released to
+//! the supplier (wallet ReleaseHold), then a Trade Assurance or Direct Pay order's export
+//! service fee is charged to the supplier (wallet ChargeFee). All go through the
+//! wallet-operation outbox, sent in that order.
 
 use chrono::{DateTime, Utc};
 use kuajing_platform::error::internal;
@@ -26,7 +27,7 @@ use super::events::{self, Event};
 use super::peers::found;
 use super::pricing::{amount_of, money};
 use super::wallet_ops::{self, Answer, Kind, Op};
-use super::{Ctx, actor, payment_record, replayed, store};
+use super::{Ctx, actor, payment_record, quotas, replayed, store};
 use crate::domain::fees;
 use crate::domain::status::{self, Action, Facts};
 use crate::ownership::{Need, Who};
@@ -104,8 +105,9 @@ pub async fn capture_request(
     })
 }
 
-/// Confirms receipt of a locked order: COMPLETED, and for a marketplace order the escrow
-/// capture recorded. Returns the operation to send, if any.
+/// Confirms receipt of a locked order: COMPLETED, and the wallet operations it needs
+/// recorded: a marketplace order's escrow capture; a trade order's guarantee releases,
+/// then its export service fee. Returns them in the order to send them.
 #[allow(clippy::too_many_arguments)]
 async fn complete(
     tx: &mut PgConnection,
@@ -116,7 +118,7 @@ async fn complete(
     request_id: &str,
     payee_wallet: Option<&str>,
     now: DateTime<Utc>,
-) -> Result<Option<Uuid>, Status> {
+) -> Result<Vec<Uuid>, Status> {
     let from = super::status_of(o);
     let to = status::next(from, facts(o), Action::ConfirmReceipt)
         .map_err(|i| ctx.illegal(&o.order_id, i))?;
@@ -138,7 +140,10 @@ async fn complete(
     );
     events::append(tx, o, event, now).await?;
     if o.kind != OrderKind::Marketplace as i32 {
-        return export_fee(tx, o, payee_wallet, now).await;
+        let order_id = Uuid::try_parse(&o.order_id).map_err(internal)?;
+        let mut ops = quotas::release_guarantees(tx, order_id, "order completed", now).await?;
+        ops.extend(export_fee(tx, o, payee_wallet, now).await?);
+        return Ok(ops);
     }
     let payee = payee_wallet.ok_or_else(|| internal("no payee wallet for an escrow capture"))?;
     let op_id = Uuid::now_v7();
@@ -146,7 +151,18 @@ async fn complete(
     let req = capture_request(tx, ctx, o, op_id, payee, total).await?;
     let op = Op::for_order(op_id, &o.order_id, Kind::Capture, &req)?;
     wallet_ops::insert(tx, &op, now).await?;
-    Ok(Some(op_id))
+    Ok(vec![op_id])
+}
+
+/// Sends a completion's wallet operations in order; the first that does not succeed now
+/// (and every later one) is left to the retry loop.
+async fn send(ctx: &Ctx, order_id: Uuid, ops: Vec<Uuid>) {
+    for id in ops {
+        if let Err(e) = wallet_ops::execute(ctx, id, &Effects).await {
+            tracing::warn!(order_id = %order_id, error = %e.message(), "wallet operations left for the retry loop");
+            return;
+        }
+    }
 }
 
 /// The export service fee line of a trade order, when it has a fee to charge.
@@ -232,8 +248,8 @@ pub async fn confirm(
     let payee = payee(ctx, &current).await?;
     let now = ctx.now();
     let request_id = req.request_id.clone();
-    let mut op = None;
-    let op_ref = &mut op;
+    let mut ops = Vec::new();
+    let ops_ref = &mut ops;
     let resp = idempotency::run(
         &ctx.svc.pool,
         ctx.errors(),
@@ -242,7 +258,7 @@ pub async fn confirm(
         &req,
         |mut tx| async move {
             let mut o = store::lock(&mut tx, ctx, order_id).await?;
-            *op_ref = complete(
+            *ops_ref = complete(
                 &mut tx,
                 ctx,
                 &mut o,
@@ -257,11 +273,7 @@ pub async fn confirm(
         },
     )
     .await?;
-    if let Some(id) = op
-        && let Err(e) = wallet_ops::execute(ctx, id, &Effects).await
-    {
-        tracing::warn!(order_id = %order_id, error = %e.message(), "wallet operation left for the retry loop");
-    }
+    send(ctx, order_id, ops).await;
     Ok(resp)
 }
 
@@ -301,7 +313,7 @@ pub async fn auto_confirm_due(ctx: &Ctx) -> Result<usize, Status> {
         if !due_now {
             continue;
         }
-        let op = match complete(
+        let ops = match complete(
             &mut tx,
             ctx,
             &mut o,
@@ -313,7 +325,7 @@ pub async fn auto_confirm_due(ctx: &Ctx) -> Result<usize, Status> {
         )
         .await
         {
-            Ok(op) => op,
+            Ok(ops) => ops,
             Err(e) => {
                 tracing::warn!(order_id = %id, error = %e.message(), "auto-confirmation refused");
                 continue;
@@ -321,11 +333,7 @@ pub async fn auto_confirm_due(ctx: &Ctx) -> Result<usize, Status> {
         };
         tx.commit().await.map_err(internal)?;
         done += 1;
-        if let Some(op) = op
-            && let Err(e) = wallet_ops::execute(ctx, op, &Effects).await
-        {
-            tracing::warn!(order_id = %id, error = %e.message(), "wallet operation left for the retry loop");
-        }
+        send(ctx, id, ops).await;
     }
     Ok(done)
 }
@@ -381,8 +389,30 @@ pub async fn captured(
     Ok(())
 }
 
-/// What the wallet's answers to receipt's operations (the escrow capture, the export
-/// service fee) mean for the order.
+/// Records that guarantee funds of an order went to the supplier's available balance.
+pub async fn guarantee_released(
+    tx: &mut PgConnection,
+    ctx: &Ctx,
+    order_id: Uuid,
+    hold_id: &str,
+    now: DateTime<Utc>,
+) -> Result<(), Status> {
+    let o = store::lock(tx, ctx, order_id).await?;
+    let s = super::status_of(&o);
+    let event = Event::new(
+        OrderEventType::GuaranteeFundsReleased,
+        actor(ActorType::System, None, ""),
+        s,
+        s,
+        "",
+    )
+    .related("hold_id", hold_id);
+    events::append(tx, &o, event, now).await?;
+    Ok(())
+}
+
+/// What the wallet's answers to receipt's operations (the escrow capture, a guarantee
+/// release, the export service fee) mean for the order.
 pub struct Effects;
 
 impl wallet_ops::Effects for Effects {
@@ -396,6 +426,9 @@ impl wallet_ops::Effects for Effects {
     ) -> Result<(), Status> {
         match (op.kind, answer) {
             (Kind::Capture, Answer::Hold(hold)) => captured(tx, ctx, op.order_id, &hold, now).await,
+            (Kind::Release, Answer::Hold(hold)) => {
+                guarantee_released(tx, ctx, op.order_id, &hold, now).await
+            }
             (Kind::Fee, Answer::Fee(entry, arrears)) => {
                 fee_charged(tx, ctx, op.order_id, &entry, arrears, now).await
             }
@@ -414,6 +447,7 @@ impl wallet_ops::Effects for Effects {
         // Nothing was pending on the order: the money stays where it is, for an operator.
         let what = match op.kind {
             Kind::Fee => "a fee charge was refused",
+            Kind::Release => "a guarantee release was refused",
             _ => "an escrow capture was refused",
         };
         tracing::error!(order_id = %op.order_id, reason = %super::peers::reason(refusal), "{what}");

@@ -30,7 +30,7 @@ use super::invalid::Invalid;
 use super::pricing::{self, amount_of, money};
 use super::receipt::{self, facts};
 use super::wallet_ops::{self, Answer, Caller, Kind, Op};
-use super::{Ctx, INSUFFICIENT_FUNDS, actor, peers, replayed, store};
+use super::{Ctx, INSUFFICIENT_FUNDS, actor, peers, quotas, replayed, store};
 use crate::domain::refund::{self, ApprovalRefusal};
 use crate::domain::status::{self, Action, Illegal, RefundEnd};
 use crate::ownership::{self, Need, Who};
@@ -441,24 +441,30 @@ pub async fn resolve(
                 let req = receipt::capture_request(&mut tx, ctx, &o, op_id, &payee, rest).await?;
                 Some((Kind::Capture, req.encode_to_vec()))
             }
-            refund::Money::SupplierToBuyer => match (&wallets.supplier, &wallets.buyer) {
-                (Some(s), Some(b)) => Some((
-                    Kind::Transfer,
-                    CreateTransferRequest {
-                        request_id: op_id.to_string(),
-                        source_wallet_id: s.clone(),
-                        destination_wallet_id: b.clone(),
-                        amount: Some(money(currency, approved)),
-                        destination_fund_pool: FundPool::Standard as i32,
-                        fee_legs: Vec::new(),
-                        order_id: o.order_id.clone(),
-                        description: format!("Refund of order {}", o.order_number),
-                    }
-                    .encode_to_vec(),
-                )),
-                // No buyer wallet: the refund is recorded for an outbound bank refund.
-                _ => None,
-            },
+            refund::Money::SupplierToBuyer => {
+                // Guarantee funds go to the supplier's available balance first, so the
+                // refund is paid from them (sent before the transfer, in `finish`).
+                let why = format!("refund {refund_id}");
+                quotas::release_guarantees(&mut tx, order_id, &why, now).await?;
+                match (&wallets.supplier, &wallets.buyer) {
+                    (Some(s), Some(b)) => Some((
+                        Kind::Transfer,
+                        CreateTransferRequest {
+                            request_id: op_id.to_string(),
+                            source_wallet_id: s.clone(),
+                            destination_wallet_id: b.clone(),
+                            amount: Some(money(currency, approved)),
+                            destination_fund_pool: FundPool::Standard as i32,
+                            fee_legs: Vec::new(),
+                            order_id: o.order_id.clone(),
+                            description: format!("Refund of order {}", o.order_number),
+                        }
+                        .encode_to_vec(),
+                    )),
+                    // No buyer wallet: the refund is recorded for an outbound bank refund.
+                    _ => None,
+                }
+            }
         };
         match request {
             None => {
@@ -547,6 +553,14 @@ async fn finish(
     op: Uuid,
     req: &ResolveRefundRequest,
 ) -> Result<ResolveRefundResponse, Status> {
+    let order_id = Uuid::try_parse(&req.order_id).map_err(internal)?;
+    let releases = {
+        let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
+        wallet_ops::pending_guarantee_releases(&mut conn, order_id).await?
+    };
+    for release in releases {
+        wallet_ops::execute(ctx, release, &receipt::Effects).await?;
+    }
     match wallet_ops::execute(ctx, op, &Effects).await {
         Ok(()) => {}
         Err(s) if peers::reason(&s) == INSUFFICIENT_FUNDS => {

@@ -3,10 +3,12 @@
 //! prepayment or balance. The link is reserved against what is due in the order's
 //! transaction, made by the wallet (LinkRemittance, through the wallet-operation outbox),
 //! then applied: the order advances when the prepayment, then the balance, is complete.
+//! What the link takes of the supplier's quotas (`quotas`) decides whether wallet releases
+//! it to the supplier's available balance or keeps it as guarantee funds.
 
 use chrono::{DateTime, Utc};
 use kuajing_platform::error::internal;
-use kuajing_platform::{idempotency, time};
+use kuajing_platform::{Currency, idempotency, time};
 use kuajing_proto::order::v1::{
     ActorType, LinkRemittanceToOrderRequest, LinkRemittanceToOrderResponse, Order, OrderEventType,
     OrderKind, OrderStatus, PaymentTarget, RemittanceAllocation,
@@ -27,7 +29,7 @@ use super::peers::{self, found};
 use super::pricing::{self, amount_of, money};
 use super::receipt::{self, facts};
 use super::wallet_ops::{self, Answer, Caller, Kind, Op};
-use super::{CURRENCY_MISMATCH, Ctx, actor, replayed, store};
+use super::{CURRENCY_MISMATCH, Ctx, actor, quotas, replayed, store};
 use crate::domain::drafting::{self, ShipBy};
 use crate::domain::fees;
 use crate::domain::status::{self, Action};
@@ -172,6 +174,13 @@ pub async fn link(
         ));
     }
     let pool = fees::proceeds_pool(pricing::trade(&current).map(|t| t.export_method));
+    let guaranteed_order = current.kind == OrderKind::TradeAssurance as i32;
+    let usd_value = pricing::Fx::new(ctx)
+        .convert(amount.amount(), currency, Currency::USD)
+        .await?;
+    let credit_suspended =
+        guaranteed_order && quotas::credit_suspended(ctx, &current.supplier_account_id).await?;
+    let supplier = Uuid::try_parse(&current.supplier_account_id).map_err(internal)?;
     let now = ctx.now();
     let op_id = Uuid::now_v7();
     {
@@ -193,6 +202,23 @@ pub async fn link(
                 &[("due", money(currency, due.max(Decimal::ZERO)).amount)],
             ));
         }
+        let took = quotas::take(
+            &mut tx,
+            ctx,
+            supplier,
+            order_id,
+            op_id,
+            guaranteed_order,
+            usd_value,
+            credit_suspended,
+            now,
+        )
+        .await?;
+        let disposition = if took.guaranteed {
+            LinkDisposition::Guarantee
+        } else {
+            LinkDisposition::Available
+        };
         let part = if target == PaymentTarget::Balance {
             OrderPaymentPart::Balance
         } else {
@@ -204,7 +230,7 @@ pub async fn link(
             order_id: order_id.to_string(),
             payment_part: part as i32,
             amount: Some(money(currency, amount.amount())),
-            disposition: LinkDisposition::Available as i32,
+            disposition: disposition as i32,
             fund_pool: pool as i32,
         };
         let op = Op {
@@ -278,12 +304,18 @@ pub async fn apply(
             from
         }
     };
+    let guaranteed = !link.hold_id.is_empty();
+    if guaranteed {
+        quotas::held(tx, op.id, &link.hold_id).await?;
+    }
     let allocation = RemittanceAllocation {
         remittance_link_id: link.remittance_link_id.clone(),
         remittance_id: link.remittance_id.clone(),
         target: target as i32,
         amount: Some(money(currency, op.amount)),
         create_time: Some(time::to_proto(now)),
+        guaranteed,
+        guarantee_hold_id: link.hold_id.clone(),
     };
     let received = amount_of(o.received_amount.as_ref()) + op.amount;
     o.received_amount = Some(money(currency, received));
@@ -373,13 +405,14 @@ impl wallet_ops::Effects for Effects {
 
     async fn refused(
         &self,
-        _tx: &mut PgConnection,
+        tx: &mut PgConnection,
         _ctx: &Ctx,
-        _op: &Op,
+        op: &Op,
         _refusal: &Status,
         _now: DateTime<Utc>,
     ) -> Result<(), Status> {
-        // Nothing was applied before the wallet linked it: nothing to undo.
-        Ok(())
+        // Nothing was applied to the order before the wallet linked it; what the link took
+        // of the quotas goes back.
+        quotas::forget(tx, op.id).await
     }
 }

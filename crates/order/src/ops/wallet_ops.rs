@@ -400,6 +400,25 @@ pub async fn execute(ctx: &Ctx, id: Uuid, effects: &impl Effects) -> Result<(), 
     }
 }
 
+/// The order's guarantee releases not yet done (releases no refund settles), oldest first:
+/// what must reach the supplier's available balance before a refund transfer from it.
+pub async fn pending_guarantee_releases(
+    conn: &mut PgConnection,
+    order_id: Uuid,
+) -> Result<Vec<Uuid>, Status> {
+    sqlx::query_scalar(
+        "SELECT operation_id FROM wallet_operations
+         WHERE order_id = $1 AND kind = $2 AND refund_id IS NULL AND state = $3
+         ORDER BY operation_id",
+    )
+    .bind(order_id)
+    .bind(Kind::Release as i16)
+    .bind(PENDING)
+    .fetch_all(conn)
+    .await
+    .map_err(internal)
+}
+
 /// Records the asking RPC's answer with the completion (for an [`Effects`] whose
 /// operation an RPC asked for).
 pub async fn record<Req: Message, Resp: Message + Default>(
@@ -436,7 +455,7 @@ pub async fn claim_due(
          WHERE operation_id IN (
              SELECT operation_id FROM wallet_operations
              WHERE state = $1 AND next_attempt_at <= $2
-             ORDER BY next_attempt_at LIMIT $4
+             ORDER BY next_attempt_at, operation_id LIMIT $4
              FOR UPDATE SKIP LOCKED)
          RETURNING operation_id",
     )
