@@ -206,7 +206,7 @@ async fn every_edge_rpc_needs_a_valid_unexpired_token_except_the_public_onboardi
     let forged = bearer(&forged(&someone.account_id));
     let tampered = bearer(&tampered(&someone.token));
     let methods = edge_methods();
-    assert_eq!(methods.len(), 90, "the contract's EdgeService RPCs");
+    assert_eq!(methods.len(), 91, "the contract's EdgeService RPCs");
 
     for method in &methods {
         let path = format!("{EDGE}{method}");
@@ -819,6 +819,16 @@ fn foreign_rows(v: &Victim) -> Vec<Row> {
             pb::PayInspectionFeeRequest {
                 request_id: rid(),
                 order_id: paid.clone(),
+            },
+        ),
+        row(
+            "PayTradeOrder",
+            pb::PayTradeOrderRequest {
+                request_id: rid(),
+                order_id: paid.clone(),
+                target: opb::PaymentTarget::Prepayment as i32,
+                payment_pin: "111111".to_owned(),
+                ..Default::default()
             },
         ),
         row(

@@ -1254,7 +1254,10 @@ async fn journey_3_a_trade_assurance_sale_from_draft_to_withdrawal() -> anyhow::
     assert!(bench.admissions[0].admitted, "{:?}", bench.admissions[0]);
     // No credit quota granted yet: what is linked is kept as guarantee funds.
     let quotas = bench.quotas.expect("the quotas section");
-    assert_eq!(quotas.credit_quota_available.expect("credit").amount, "0.00");
+    assert_eq!(
+        quotas.credit_quota_available.expect("credit").amount,
+        "0.00"
+    );
     assert!(quotas.fx_quota.is_none(), "no FX quota limit set");
 
     let linked = edge!(

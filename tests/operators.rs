@@ -293,7 +293,10 @@ async fn every_operator_call_is_in_an_append_only_log_that_auditors_read() -> an
     let bad = ops.set_rate("USD", "XXX", "7", "no such currency").await;
     assert!(bad.is_err());
     // A supplier's quotas are set in order, and audited there.
-    let s = tp.reach().supplier(&account.account_id, true, false).await?;
+    let s = tp
+        .reach()
+        .supplier(&account.account_id, true, false)
+        .await?;
     let q = ops
         .set_quotas(&s.account_id, "1000.00", Some("5000.00"), "granted")
         .await?;

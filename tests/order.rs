@@ -3755,6 +3755,200 @@ async fn links_within_the_credit_quota_are_released_at_once_and_the_fx_quota_bou
 }
 
 #[tokio::test]
+async fn the_buyer_pays_a_trade_assurance_order_from_its_wallet_through_the_saga()
+-> anyhow::Result<()> {
+    let tp = TestPlatform::start().await?;
+    let ops = operator_account(&tp).await;
+    let s = supplier(&tp, &ops, false, false).await;
+    let mut w = tp.wallet();
+    usd_collection(&mut w, &s).await;
+    let buyer = onboard(&tp, &ops).await;
+    let mut ob = orders_for(&tp, &buyer.account_id);
+    let mut operator =
+        OrderServiceClient::new(tp.channel_as("order", As::Caller("operator".into())));
+    // USD 500 of credit quota: the prepayment fits it, the balance does not.
+    operator
+        .set_supplier_quotas(acting(
+            &ops,
+            SetSupplierQuotasRequest {
+                request_id: rid(),
+                supplier_account_id: s.account_id.clone(),
+                credit_quota: m("USD", "500.00"),
+                fx_quota: None,
+                reason: "granted".into(),
+            },
+        ))
+        .await?;
+    // USD 1,000: USD 400 prepayment, USD 600 balance.
+    let mut d = draft(&s, "USD", vec![line("gloves", "", 100, "10.00", "USD")]);
+    d.buyer_account_id = buyer.account_id.clone();
+    d.payment_terms = Some(PaymentTerms {
+        prepayment: m("USD", "400.00"),
+        ..PaymentTerms::default()
+    });
+    let order = draft_ta(&tp, d).await?;
+    let pay = |target: PaymentTarget, fx: &str| PayTradeOrderRequest {
+        request_id: rid(),
+        order_id: order.order_id.clone(),
+        target: target as i32,
+        wallet_id: String::new(),
+        fx_source_currency_code: fx.to_owned(),
+        expected_amount: None,
+        payment_pin: PIN.to_owned(),
+    };
+
+    // Refusals before anything runs.
+    refused(
+        &ob.pay_trade_order(pay(PaymentTarget::Balance, ""))
+            .await
+            .expect_err("the balance is not due yet"),
+        Code::FailedPrecondition,
+        "INVALID_STATE_TRANSITION",
+    );
+    let err = ob
+        .pay_trade_order(PayTradeOrderRequest {
+            expected_amount: m("USD", "399.99"),
+            ..pay(PaymentTarget::Prepayment, "")
+        })
+        .await
+        .expect_err("not what is due");
+    refused(&err, Code::FailedPrecondition, "PAYMENT_AMOUNT_CHANGED");
+    assert_eq!(metadata(&err, "current_total").as_deref(), Some("400.00"));
+    refused(
+        &orders_for(&tp, &s.account_id)
+            .pay_trade_order(pay(PaymentTarget::Prepayment, ""))
+            .await
+            .expect_err("the supplier is not the buyer"),
+        Code::PermissionDenied,
+        "NOT_OWNER",
+    );
+    // USD 399.99 in the wallet: the saga holds nothing and the order is free again.
+    tp.reach().top_up(&buyer.wallet_id, "USD", "399.99").await?;
+    let err = ob
+        .pay_trade_order(pay(PaymentTarget::Prepayment, ""))
+        .await
+        .expect_err("short");
+    refused(&err, Code::FailedPrecondition, "INSUFFICIENT_FUNDS");
+    assert_eq!(metadata(&err, "shortfall").as_deref(), Some("0.01"));
+    assert_eq!(
+        balance(&tp, &buyer.wallet_id, "USD").await,
+        (dec("399.99"), dec("0"))
+    );
+    let free = get(&tp, &order.order_id).await;
+    assert!(free.pending_payment_id.is_empty());
+    assert_eq!(status(&free), OrderStatus::AwaitingPrepayment);
+
+    // With enough: the prepayment is held, recorded as received, captured to the supplier
+    // (within the credit quota: released at once).
+    tp.reach().top_up(&buyer.wallet_id, "USD", "0.01").await?;
+    let first = pay(PaymentTarget::Prepayment, "");
+    let paid = ob.pay_trade_order(first.clone()).await?.into_inner();
+    let payment = paid.payment.unwrap();
+    assert_eq!(payment.state, PaymentState::Succeeded as i32, "{payment:?}");
+    assert_eq!(payment.target, PaymentTarget::Prepayment as i32);
+    let kinds: Vec<i32> = payment.steps.iter().map(|s| s.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            PaymentStepKind::PinVerification,
+            PaymentStepKind::FxConversion,
+            PaymentStepKind::WalletHold,
+            PaymentStepKind::MarkOrdersPaid,
+            PaymentStepKind::WalletCapture,
+        ]
+        .map(|k| k as i32)
+    );
+    assert!(!payment.items[0].guaranteed);
+    let replay = ob
+        .pay_trade_order(first)
+        .await?
+        .into_inner()
+        .payment
+        .unwrap();
+    assert_eq!(replay.payment_id, payment.payment_id, "idempotent");
+    let after = get(&tp, &order.order_id).await;
+    assert_eq!(status(&after), OrderStatus::AwaitingBalance);
+    let Some(order::Details::Trade(t)) = &after.details else {
+        panic!("trade")
+    };
+    let a = &t.remittance_allocations[0];
+    assert_eq!(a.payment_id, payment.payment_id);
+    assert!(a.remittance_id.is_empty() && !a.guaranteed);
+    assert_eq!(
+        balance(&tp, &buyer.wallet_id, "USD").await,
+        (dec("0"), dec("0"))
+    );
+    assert_eq!(
+        balance(&tp, &s.wallet_id, "USD").await,
+        (dec("400"), dec("0"))
+    );
+
+    // The balance, converted from SGD: past the credit left, kept as guarantee funds.
+    tp.reach()
+        .top_up(&buyer.wallet_id, "SGD", "2000.00")
+        .await?;
+    let balance_paid = ob
+        .pay_trade_order(pay(PaymentTarget::Balance, "SGD"))
+        .await?
+        .into_inner()
+        .payment
+        .unwrap();
+    assert_eq!(
+        balance_paid.state,
+        PaymentState::Succeeded as i32,
+        "{balance_paid:?}"
+    );
+    assert!(
+        !balance_paid
+            .conversion
+            .as_ref()
+            .unwrap()
+            .conversion_id
+            .is_empty()
+    );
+    let item = &balance_paid.items[0];
+    assert!(item.guaranteed && !item.guarantee_hold_id.is_empty());
+    assert_eq!(
+        balance(&tp, &s.wallet_id, "USD").await,
+        (dec("400"), dec("600"))
+    );
+    let paid = get(&tp, &order.order_id).await;
+    assert_eq!(status(&paid), OrderStatus::AwaitingShipment);
+    assert_eq!(amount(&paid.received_amount), dec("1000"));
+    refused(
+        &ob.pay_trade_order(pay(PaymentTarget::Balance, ""))
+            .await
+            .expect_err("paid in full"),
+        Code::FailedPrecondition,
+        "INVALID_STATE_TRANSITION",
+    );
+
+    // Completion releases the guarantee funds, then charges the export fee.
+    let mut o = orders_for(&tp, &s.account_id);
+    let shipped = o.add_shipment(ship_all(&paid)).await?.into_inner();
+    o.mark_shipment_delivered(MarkShipmentDeliveredRequest {
+        request_id: rid(),
+        order_id: order.order_id.clone(),
+        shipment_id: shipped.shipment.unwrap().shipment_id,
+        deliver_time: Some(kuajing_platform::time::to_proto(chrono::Utc::now())),
+        proof_file_refs: vec![],
+    })
+    .await?;
+    ob.confirm_receipt(ConfirmReceiptRequest {
+        request_id: rid(),
+        order_id: order.order_id.clone(),
+    })
+    .await?;
+    let done = get(&tp, &order.order_id).await;
+    let fee = amount(&fee_line(&done, FeeType::ExportServiceFee).amount);
+    assert_eq!(
+        balance(&tp, &s.wallet_id, "USD").await,
+        (dec("1000") - fee, dec("0"))
+    );
+    Ok(())
+}
+
+#[tokio::test]
 async fn the_buyer_pays_the_inspection_fee_from_its_wallet_once() -> anyhow::Result<()> {
     let tp = TestPlatform::start().await?;
     let ops = operator_account(&tp).await;

@@ -18,11 +18,11 @@ use kuajing_proto::order::v1::{
     LinkRemittanceToOrderResponse, ListOrderEventsRequest, ListOrderEventsResponse,
     ListOrdersRequest, ListOrdersResponse, MarkShipmentDeliveredRequest,
     MarkShipmentDeliveredResponse, PayInspectionFeeRequest, PayInspectionFeeResponse,
-    PayOrdersRequest, PayOrdersResponse, QueryPaymentMethodsRequest, QueryPaymentMethodsResponse,
-    RejectOrderRequest, RejectOrderResponse, RequestRefundRequest, RequestRefundResponse,
-    ResolveRefundRequest, ResolveRefundResponse, SetSupplierQuotasRequest,
-    SetSupplierQuotasResponse, SubmitReviewRequest, SubmitReviewResponse, UpdateOrderRequest,
-    UpdateOrderResponse,
+    PayOrdersRequest, PayOrdersResponse, PayTradeOrderRequest, PayTradeOrderResponse,
+    QueryPaymentMethodsRequest, QueryPaymentMethodsResponse, RejectOrderRequest,
+    RejectOrderResponse, RequestRefundRequest, RequestRefundResponse, ResolveRefundRequest,
+    ResolveRefundResponse, SetSupplierQuotasRequest, SetSupplierQuotasResponse,
+    SubmitReviewRequest, SubmitReviewResponse, UpdateOrderRequest, UpdateOrderResponse,
 };
 use kuajing_proto::order::v1::{OrderParty, estimate_order_fees_request};
 use tonic::{Request, Response, Status};
@@ -186,13 +186,18 @@ impl OrderService for Api {
         request: Request<PayOrdersRequest>,
     ) -> Result<Response<PayOrdersResponse>, Status> {
         let who = Who::of(&request);
-        // Wait for the saga within the caller's deadline (less a margin for the answer).
-        let budget = kuajing_platform::outbound::timeout_of(request.metadata())
-            .map(|t| t.saturating_sub(Duration::from_millis(300)))
-            .map_or(self.ctx.settings.pay_wait, |t| {
-                t.min(self.ctx.settings.pay_wait)
-            });
+        let budget = pay_budget(&self.ctx, request.metadata());
         ops::payments::pay(&self.ctx, request.into_inner(), who, budget)
+            .await
+            .map(Response::new)
+    }
+    async fn pay_trade_order(
+        &self,
+        request: Request<PayTradeOrderRequest>,
+    ) -> Result<Response<PayTradeOrderResponse>, Status> {
+        let who = Who::of(&request);
+        let budget = pay_budget(&self.ctx, request.metadata());
+        ops::trade_payments::pay(&self.ctx, request.into_inner(), who, budget)
             .await
             .map(Response::new)
     }
@@ -329,4 +334,12 @@ impl OrderService for Api {
             .await
             .map(Response::new)
     }
+}
+
+/// How long a payment RPC waits for its saga: the caller's deadline less a margin for the
+/// answer, at most the configured wait.
+fn pay_budget(ctx: &ops::Ctx, metadata: &tonic::metadata::MetadataMap) -> Duration {
+    kuajing_platform::outbound::timeout_of(metadata)
+        .map(|t| t.saturating_sub(Duration::from_millis(300)))
+        .map_or(ctx.settings.pay_wait, |t| t.min(ctx.settings.pay_wait))
 }

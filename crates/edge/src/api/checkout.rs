@@ -134,6 +134,38 @@ pub async fn pay_orders(
     Ok(pb::PayOrdersResponse { payment: r.payment })
 }
 
+/// Pays what is due of one of the caller's trade orders from the caller's wallet.
+pub async fn pay_trade_order(
+    edge: &Edge,
+    call: &Call,
+    req: pb::PayTradeOrderRequest,
+) -> Result<pb::PayTradeOrderResponse, Status> {
+    call.require(Role::Buyer)?;
+    let mut v = Violations::new();
+    let rid = v.request_id(&req.request_id);
+    v.id("order_id", &req.order_id);
+    v.known::<opb::PaymentTarget>("target", req.target, true);
+    v.optional_id("wallet_id", &req.wallet_id);
+    v.six_digits("payment_pin", &req.payment_pin);
+    // As in checkout: the order service refuses an order that is not the caller's before
+    // it verifies the PIN.
+    errors::check(v)?;
+    let r = call!(
+        edge,
+        call.out(),
+        order.pay_trade_order(opb::PayTradeOrderRequest {
+            request_id: call.request_id(got(rid)?, "pay-trade"),
+            order_id: req.order_id,
+            target: req.target,
+            wallet_id: req.wallet_id,
+            fx_source_currency_code: req.fx_source_currency_code,
+            expected_amount: req.expected_amount,
+            payment_pin: req.payment_pin,
+        })
+    )?;
+    Ok(pb::PayTradeOrderResponse { payment: r.payment })
+}
+
 /// One of the caller's payments; another's reads as missing.
 pub async fn get_payment(
     edge: &Edge,

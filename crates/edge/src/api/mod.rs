@@ -182,6 +182,7 @@ edge_service! {
     query_payment_methods(QueryPaymentMethods) => checkout::query_payment_methods;
     estimate_order_fees(EstimateOrderFees) => checkout::estimate_order_fees;
     pay_orders(PayOrders) => checkout::pay_orders;
+    pay_trade_order(PayTradeOrder) => checkout::pay_trade_order;
     get_payment(GetPayment) => checkout::get_payment;
     create_payment_link(CreatePaymentLink) => checkout::create_payment_link;
     open_payment_link(OpenPaymentLink) => checkout::open_payment_link;
@@ -602,6 +603,11 @@ mod edge_types {
         pub type Req = super::pb::PayOrdersRequest;
         pub type Resp = super::pb::PayOrdersResponse;
         pub const RPC: &super::rpc::Rpc = &super::rpc::PAY_ORDERS;
+    }
+    pub mod PayTradeOrder {
+        pub type Req = super::pb::PayTradeOrderRequest;
+        pub type Resp = super::pb::PayTradeOrderResponse;
+        pub const RPC: &super::rpc::Rpc = &super::rpc::PAY_TRADE_ORDER;
     }
     pub mod GetPayment {
         pub type Req = super::pb::GetPaymentRequest;

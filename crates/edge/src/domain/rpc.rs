@@ -219,6 +219,8 @@ pub const QUERY_PAYMENT_METHODS: Rpc = person("QueryPaymentMethods");
 pub const ESTIMATE_ORDER_FEES: Rpc = person("EstimateOrderFees");
 /// `PayOrders`.
 pub const PAY_ORDERS: Rpc = checkout("PayOrders");
+/// `PayTradeOrder`.
+pub const PAY_TRADE_ORDER: Rpc = checkout("PayTradeOrder");
 /// `GetPayment`.
 pub const GET_PAYMENT: Rpc = person("GetPayment");
 /// `WatchPayment`.
@@ -327,6 +329,7 @@ pub const ALL: &[&Rpc] = &[
     &QUERY_PAYMENT_METHODS,
     &ESTIMATE_ORDER_FEES,
     &PAY_ORDERS,
+    &PAY_TRADE_ORDER,
     &GET_PAYMENT,
     &WATCH_PAYMENT,
     &CREATE_PAYMENT_LINK,

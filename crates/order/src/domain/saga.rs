@@ -7,6 +7,10 @@
 //! (skipped when the wallet has enough, and planned skipped when the payment names no
 //! currency to convert from); WALLET_HOLD per order; MARK_ORDERS_PAID (the point
 //! of no return); CONFIRM_RESERVATION per order (retried until done, never compensated).
+//! A Trade Assurance or Direct Pay order paid from the wallet (PayTradeOrder) has no
+//! decision and no reservation: PIN_VERIFICATION, FX_CONVERSION, WALLET_HOLD,
+//! MARK_ORDERS_PAID (recorded as received), then WALLET_CAPTURE to the supplier (retried
+//! until done, never compensated).
 //! Compensation releases the holds, then the reservations, last first; a step whose outcome
 //! is unknown (IN_PROGRESS) is first repeated with its own request id to learn what it did.
 
@@ -129,6 +133,22 @@ pub fn plan(payment_id: Uuid, orders: &[Uuid], convert: bool) -> Vec<PaymentStep
             .map(|o| step(payment_id, K::ConfirmReservation, Some(*o))),
     );
     steps
+}
+
+/// Every step of a trade order's payment from the wallet, as [`plan`] orders them.
+pub fn plan_trade(payment_id: Uuid, order: Uuid, convert: bool) -> Vec<PaymentStep> {
+    use PaymentStepKind as K;
+    let mut fx = step(payment_id, K::FxConversion, None);
+    if !convert {
+        fx.state = PaymentStepState::Skipped as i32;
+    }
+    vec![
+        step(payment_id, K::PinVerification, None),
+        fx,
+        step(payment_id, K::WalletHold, Some(order)),
+        step(payment_id, K::MarkOrdersPaid, None),
+        step(payment_id, K::WalletCapture, Some(order)),
+    ]
 }
 
 /// Marks a step IN_PROGRESS for one more attempt, at `now`: what is saved before its call,
@@ -275,6 +295,30 @@ mod tests {
             a,
             request_id(Uuid::now_v7(), K::WalletHold, Some(o), Purpose::Forward)
         );
+    }
+
+    #[test]
+    fn a_trade_payment_holds_marks_then_captures_and_only_the_hold_is_undone() {
+        let order = Uuid::now_v7();
+        let steps = plan_trade(Uuid::now_v7(), order, false);
+        let kinds: Vec<i32> = steps.iter().map(|s| s.kind).collect();
+        let expected = [
+            K::PinVerification,
+            K::FxConversion,
+            K::WalletHold,
+            K::MarkOrdersPaid,
+            K::WalletCapture,
+        ];
+        assert_eq!(kinds, expected.map(|k| k as i32));
+        assert_eq!(steps[1].state, S::Skipped as i32);
+        assert!(!compensable(K::WalletCapture));
+        let mut done = steps.clone();
+        set(&mut done, K::PinVerification, S::Succeeded);
+        set(&mut done, K::WalletHold, S::Succeeded);
+        assert_eq!(next(PaymentState::Compensating, &done), Next::Compensate(2));
+        set(&mut done, K::MarkOrdersPaid, S::Succeeded);
+        assert!(past_point_of_no_return(&done));
+        assert_eq!(next(PaymentState::InProgress, &done), Next::Forward(4));
     }
 
     #[test]

@@ -30,6 +30,7 @@ pub mod saga;
 pub mod shipments;
 pub mod store;
 pub mod sweeps;
+pub mod trade_payments;
 pub mod trade_rules;
 pub mod wallet_ops;
 

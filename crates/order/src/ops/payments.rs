@@ -313,6 +313,17 @@ async fn existing(
     req: &PayOrdersRequest,
     request_id: Uuid,
 ) -> Result<Option<Uuid>, Status> {
+    existing_with(ctx, &request_hash(req), request_id, &req.request_id).await
+}
+
+/// The existing payment of a request id whose request hashes to `hash`, if any
+/// (IDEMPOTENCY_KEY_REUSED when it hashes otherwise: another body, or another RPC).
+pub async fn existing_with(
+    ctx: &Ctx,
+    hash: &[u8; 32],
+    request_id: Uuid,
+    raw_request_id: &str,
+) -> Result<Option<Uuid>, Status> {
     let row = sqlx::query("SELECT payment_id, request_hash FROM payments WHERE request_id = $1")
         .bind(request_id)
         .fetch_optional(&ctx.svc.pool)
@@ -321,19 +332,43 @@ async fn existing(
     let Some(row) = row else {
         return Ok(None);
     };
-    let hash: Vec<u8> = row.try_get("request_hash").map_err(internal)?;
-    if hash != request_hash(req) {
-        return Err(ctx.errors().idempotency_key_reused(&req.request_id));
+    let stored: Vec<u8> = row.try_get("request_hash").map_err(internal)?;
+    if stored != hash[..] {
+        return Err(ctx.errors().idempotency_key_reused(raw_request_id));
     }
     Ok(Some(row.try_get("payment_id").map_err(internal)?))
 }
 
 /// A payment's driver: the payment as it ended, when it ended it.
-type Driving = tokio::task::JoinHandle<Option<(Payment, String)>>;
+pub type Driving = tokio::task::JoinHandle<Option<(Payment, String)>>;
+
+/// Drives a payment just begun in a task of its own (in the RPC's span, so its calls join
+/// the caller's trace), so a caller that gives up does not stop it.
+pub fn spawn_driver(
+    ctx: &Ctx,
+    payment_id: Uuid,
+    lease: Uuid,
+    pin: Pin,
+    begun: super::saga::Begun,
+) -> Driving {
+    let driver_ctx = ctx.clone();
+    tokio::spawn(
+        async move {
+            super::saga::drive(&driver_ctx, payment_id, lease, Some(pin), Some(begun))
+                .await
+                .inspect_err(|e| {
+                    tracing::warn!(payment_id = %payment_id, error = %e.message(), "payment saga stopped; recovery will carry on");
+                })
+                .ok()
+                .flatten()
+        }
+        .instrument(tracing::Span::current()),
+    )
+}
 
 /// Waits for the payment's saga up to `budget`, then answers with how it ended, or from
 /// its record.
-async fn await_payment(
+pub async fn await_payment(
     ctx: &Ctx,
     payment_id: Uuid,
     driver: Option<Driving>,
@@ -431,6 +466,7 @@ pub async fn pay(
         create_time: Some(time::to_proto(now)),
         update_time: Some(time::to_proto(now)),
         complete_time: None,
+        target: 0,
     };
     let lease = Uuid::now_v7();
     let Some(begun) = begin(
@@ -452,21 +488,7 @@ pub async fn pay(
         return await_payment(ctx, id, None, budget).await;
     };
 
-    let driver_ctx = ctx.clone();
-    let pin = input.pin;
-    // The saga runs in the RPC's span, so its calls join the caller's trace.
-    let handle = tokio::spawn(
-        async move {
-            super::saga::drive(&driver_ctx, payment_id, lease, Some(pin), Some(begun))
-                .await
-                .inspect_err(|e| {
-                    tracing::warn!(payment_id = %payment_id, error = %e.message(), "payment saga stopped; recovery will carry on");
-                })
-                .ok()
-                .flatten()
-        }
-        .instrument(tracing::Span::current()),
-    );
+    let handle = spawn_driver(ctx, payment_id, lease, input.pin, begun);
     await_payment(ctx, payment_id, Some(handle), budget).await
 }
 
@@ -584,34 +606,15 @@ async fn begin(
     ctx: &Ctx,
     req: &PayOrdersRequest,
     input: &Input,
-    mut payment: Payment,
+    payment: Payment,
     fee_lines: &HashMap<String, FeeLine>,
     who: Who,
     lease: Uuid,
     now: DateTime<Utc>,
 ) -> Result<Option<super::saga::Begun>, Status> {
     let payment_id = Uuid::try_parse(&payment.payment_id).map_err(internal)?;
-    let buyer_id = Uuid::try_parse(&payment.buyer_account_id).map_err(internal)?;
     let mut tx = ctx.svc.pool.begin().await.map_err(internal)?;
-    let inserted = sqlx::query(
-        "INSERT INTO payments (payment_id, request_id, request_hash, state, buyer_account_id, lease_owner,
-             lease_until, created_at, updated_at, doc)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9) ON CONFLICT (request_id) DO NOTHING",
-    )
-    .bind(payment_id)
-    .bind(input.request_id)
-    .bind(&request_hash(req)[..])
-    .bind(PaymentState::Pending as i16)
-    .bind(buyer_id)
-    .bind(lease)
-    .bind(now + ctx.settings.saga_lease)
-    .bind(now)
-    .bind(payment.encode_to_vec())
-    .execute(&mut *tx)
-    .await
-    .map_err(internal)?
-    .rows_affected();
-    if inserted == 0 {
+    if !insert(&mut tx, ctx, &payment, &request_hash(req), lease, now).await? {
         tx.rollback().await.map_err(internal)?;
         return Ok(None);
     }
@@ -639,6 +642,53 @@ async fn begin(
         events::append(&mut tx, &o, event, now).await?;
         locked.insert(o.order_id.clone(), o);
     }
+    start(tx, ctx, payment, locked, lease, now).await.map(Some)
+}
+
+/// Writes a new payment's row under `lease`, in the caller's transaction; false when a
+/// concurrent call with the same request id wrote it first.
+pub async fn insert(
+    tx: &mut sqlx::PgConnection,
+    ctx: &Ctx,
+    payment: &Payment,
+    hash: &[u8; 32],
+    lease: Uuid,
+    now: DateTime<Utc>,
+) -> Result<bool, Status> {
+    let payment_id = Uuid::try_parse(&payment.payment_id).map_err(internal)?;
+    let request_id = Uuid::try_parse(&payment.request_id).map_err(internal)?;
+    let buyer_id = Uuid::try_parse(&payment.buyer_account_id).map_err(internal)?;
+    let inserted = sqlx::query(
+        "INSERT INTO payments (payment_id, request_id, request_hash, state, buyer_account_id, lease_owner,
+             lease_until, created_at, updated_at, doc)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9) ON CONFLICT (request_id) DO NOTHING",
+    )
+    .bind(payment_id)
+    .bind(request_id)
+    .bind(&hash[..])
+    .bind(PaymentState::Pending as i16)
+    .bind(buyer_id)
+    .bind(lease)
+    .bind(now + ctx.settings.saga_lease)
+    .bind(now)
+    .bind(payment.encode_to_vec())
+    .execute(tx)
+    .await
+    .map_err(internal)?
+    .rows_affected();
+    Ok(inserted == 1)
+}
+
+/// Marks a new payment's first step IN_PROGRESS with its first write and commits the
+/// transaction that wrote it and locked its orders: what the driver starts from.
+pub async fn start(
+    mut tx: sqlx::Transaction<'static, sqlx::Postgres>,
+    ctx: &Ctx,
+    mut payment: Payment,
+    orders: HashMap<String, Order>,
+    lease: Uuid,
+    now: DateTime<Utc>,
+) -> Result<super::saga::Begun, Status> {
     payment.state = PaymentState::InProgress as i32;
     let first = match saga::next(PaymentState::InProgress, &payment.steps) {
         saga::Next::Forward(i) => i,
@@ -650,11 +700,11 @@ async fn begin(
         return Err(internal("lost the lease of a new payment"));
     }
     tx.commit().await.map_err(internal)?;
-    Ok(Some(super::saga::Begun {
+    Ok(super::saga::Begun {
         payment,
-        orders: locked,
+        orders,
         marked,
-    }))
+    })
 }
 
 /// Refuses an order PayOrders cannot take.

@@ -102,6 +102,7 @@ pub async fn capture_request(
         amount: Some(money(settlement, amount)),
         payee_fund_pool: FundPool::Standard as i32,
         fee_legs,
+        payee_guarantee: false,
     })
 }
 

@@ -42,14 +42,15 @@ pub const LINK_AMOUNT_EXCEEDS_DUE: &str = "LINK_AMOUNT_EXCEEDS_DUE";
 pub const REMITTANCE_NOT_AVAILABLE: &str = "REMITTANCE_NOT_AVAILABLE";
 
 /// What the prepayment and balance look like after adding `amount` to `target`.
-struct Dues {
+pub struct Dues {
     prepayment: Decimal,
     balance: Decimal,
     prepayment_received: Decimal,
     balance_received: Decimal,
 }
 
-fn dues(o: &Order) -> Dues {
+/// What the order's prepayment and balance are, and what of each was received.
+pub fn dues(o: &Order) -> Dues {
     let t = pricing::trade(o)
         .and_then(|t| t.payment_terms.clone())
         .unwrap_or_default();
@@ -61,7 +62,18 @@ fn dues(o: &Order) -> Dues {
     }
 }
 
-fn action(d: &Dues, target: PaymentTarget, amount: Decimal) -> Action {
+impl Dues {
+    /// What is still to receive of `target`.
+    pub fn due(&self, target: PaymentTarget) -> Decimal {
+        match target {
+            PaymentTarget::Balance => self.balance - self.balance_received,
+            _ => self.prepayment - self.prepayment_received,
+        }
+    }
+}
+
+/// The state-machine action of receiving `amount` for `target`.
+pub fn action(d: &Dues, target: PaymentTarget, amount: Decimal) -> Action {
     match target {
         PaymentTarget::Balance => Action::LinkBalance {
             balance_complete: d.balance_received + amount >= d.balance,
@@ -191,10 +203,17 @@ pub async fn link(
         status::next(super::status_of(&o), facts(&o), act)
             .map_err(|i| ctx.illegal(&o.order_id, i))?;
         let pending = wallet_ops::pending_links(&mut tx, order_id, target as i32).await?;
-        let due = match target {
-            PaymentTarget::Balance => d.balance - d.balance_received,
-            _ => d.prepayment - d.prepayment_received,
-        } - pending;
+        if !o.pending_payment_id.is_empty() {
+            return Err(ctx.refuse(
+                super::ORDER_PAYMENT_IN_PROGRESS,
+                "the buyer is paying the order from its wallet",
+                &[
+                    ("order_id", o.order_id.clone()),
+                    ("payment_id", o.pending_payment_id.clone()),
+                ],
+            ));
+        }
+        let due = d.due(target) - pending;
         if amount.amount() > due {
             return Err(ctx.refuse(
                 LINK_AMOUNT_EXCEEDS_DUE,
@@ -294,16 +313,6 @@ pub async fn apply(
     let mut o = store::lock(tx, ctx, op.order_id).await?;
     let currency = pricing::currency_of(&o)?;
     let target = PaymentTarget::try_from(op.target).unwrap_or(PaymentTarget::Prepayment);
-    let d = dues(&o);
-    let act = action(&d, target, op.amount);
-    let from = super::status_of(&o);
-    let to = match status::next(from, facts(&o), act) {
-        Ok(to) => to,
-        Err(i) => {
-            tracing::error!(order_id = %o.order_id, status = ?i.status, "a remittance was linked to an order that moved on; money recorded, status kept");
-            from
-        }
-    };
     let guaranteed = !link.hold_id.is_empty();
     if guaranteed {
         quotas::held(tx, op.id, &link.hold_id).await?;
@@ -316,24 +325,68 @@ pub async fn apply(
         create_time: Some(time::to_proto(now)),
         guaranteed,
         guarantee_hold_id: link.hold_id.clone(),
+        payment_id: String::new(),
     };
-    let received = amount_of(o.received_amount.as_ref()) + op.amount;
+    let (from, to) = receive(&mut o, allocation.clone(), now);
+    store::save(tx, &mut o, now).await?;
+    let request_id = op
+        .caller
+        .as_ref()
+        .map(|c| c.request_id.to_string())
+        .unwrap_or_default();
+    let event = Event::new(
+        OrderEventType::RemittanceLinked,
+        actor(ActorType::Supplier, None, &o.supplier_account_id),
+        from,
+        to,
+        &request_id,
+    )
+    .related("remittance_link_id", &link.remittance_link_id)
+    .related("remittance_id", &link.remittance_id);
+    events::append(tx, &o, event, now).await?;
+    Ok((o, allocation))
+}
+
+/// Records money received for the order (a remittance link, or a payment from the buyer's
+/// wallet) as `allocation` says: the allocation kept, the target's received amount and
+/// completion time, the ship-by clock of "N days after payment" once the prepayment is
+/// complete, and the status the state machine gives (kept, and logged, if the order moved
+/// on: the money is recorded whatever). Answers (from, to).
+pub fn receive(
+    o: &mut Order,
+    allocation: RemittanceAllocation,
+    now: DateTime<Utc>,
+) -> (OrderStatus, OrderStatus) {
+    let currency = pricing::currency_of(o).unwrap_or(Currency::USD);
+    let target = PaymentTarget::try_from(allocation.target).unwrap_or(PaymentTarget::Prepayment);
+    let amount = amount_of(allocation.amount.as_ref());
+    let d = dues(o);
+    let act = action(&d, target, amount);
+    let from = super::status_of(o);
+    let to = match status::next(from, facts(o), act) {
+        Ok(to) => to,
+        Err(i) => {
+            tracing::error!(order_id = %o.order_id, status = ?i.status, "money was received for an order that moved on; money recorded, status kept");
+            from
+        }
+    };
+    let received = amount_of(o.received_amount.as_ref()) + amount;
     o.received_amount = Some(money(currency, received));
     o.status = to as i32;
     let mut prepaid_now = None;
-    if let Some(t) = pricing::trade_mut(&mut o) {
-        t.remittance_allocations.push(allocation.clone());
+    if let Some(t) = pricing::trade_mut(o) {
+        t.remittance_allocations.push(allocation);
         let terms = t.payment_terms.get_or_insert_with(Default::default);
         match target {
             PaymentTarget::Balance => {
-                let r = d.balance_received + op.amount;
+                let r = d.balance_received + amount;
                 terms.balance_received = Some(money(currency, r));
                 if r >= d.balance && terms.balance_complete_time.is_none() {
                     terms.balance_complete_time = Some(time::to_proto(now));
                 }
             }
             _ => {
-                let r = d.prepayment_received + op.amount;
+                let r = d.prepayment_received + amount;
                 terms.prepayment_received = Some(money(currency, r));
                 if r >= d.prepayment && terms.prepayment_complete_time.is_none() {
                     terms.prepayment_complete_time = Some(time::to_proto(now));
@@ -356,23 +409,7 @@ pub async fn apply(
     if to == OrderStatus::AwaitingShipment && o.paid_time.is_none() {
         o.paid_time = Some(time::to_proto(now));
     }
-    store::save(tx, &mut o, now).await?;
-    let request_id = op
-        .caller
-        .as_ref()
-        .map(|c| c.request_id.to_string())
-        .unwrap_or_default();
-    let event = Event::new(
-        OrderEventType::RemittanceLinked,
-        actor(ActorType::Supplier, None, &o.supplier_account_id),
-        from,
-        to,
-        &request_id,
-    )
-    .related("remittance_link_id", &link.remittance_link_id)
-    .related("remittance_id", &link.remittance_id);
-    events::append(tx, &o, event, now).await?;
-    Ok((o, allocation))
+    (from, to)
 }
 
 /// What the wallet's answer to a remittance link means for the order.

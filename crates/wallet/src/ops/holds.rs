@@ -260,7 +260,11 @@ pub async fn list(ctx: &Ctx, req: ListHoldsRequest) -> Result<ListHoldsResponse,
     })
 }
 
-/// CaptureHold: whole or part to a payee, fees to fee revenue, the rest back to the owner.
+/// Reason: guarantee funds asked of a hold without an order.
+pub const GUARANTEE_NEEDS_ORDER: &str = "GUARANTEE_NEEDS_ORDER";
+
+/// CaptureHold: whole or part to a payee (its available balance, or guarantee funds under a
+/// hold of its own), fees to fee revenue, the rest back to the owner.
 pub async fn capture(ctx: &Ctx, req: CaptureHoldRequest) -> Result<CaptureHoldResponse, Status> {
     let mut v = FieldViolations::new();
     let hold_id = v.uuid("hold_id", &req.hold_id);
@@ -303,6 +307,19 @@ pub async fn capture(ctx: &Ctx, req: CaptureHoldRequest) -> Result<CaptureHoldRe
             let back = hold::check_capture(h.state, h.expire_at, now, h.amount, split.payer_pays)
                 .map_err(|r| refusal(ctx, hold_id, r))?;
             require_wallet(&mut tx, ctx.errors(), payee).await?;
+            if req.payee_guarantee && h.order_id.is_empty() {
+                return Err(ctx.errors().precondition(
+                    GUARANTEE_NEEDS_ORDER,
+                    subject,
+                    "guarantee funds are kept for an order: this hold has none",
+                ));
+            }
+            // Kept as guarantee funds: held on the payee's wallet under a hold of its own.
+            let guarantee_id = req.payee_guarantee.then(Uuid::now_v7);
+            let payee_account = match guarantee_id {
+                Some(_) => AccountKey::held(payee, h.currency),
+                None => AccountKey::available(payee, h.currency, pool),
+            };
             let c = h.currency;
             let cause = Cause {
                 request_id,
@@ -313,7 +330,7 @@ pub async fn capture(ctx: &Ctx, req: CaptureHoldRequest) -> Result<CaptureHoldRe
             let mut draft = EntryDraft::new(JournalEntryType::HoldCapture, cause, "Hold captured");
             draft
                 .leg(AccountKey::held(h.wallet_id, c), -h.amount)
-                .leg(AccountKey::available(payee, c, pool), split.payee_gets)
+                .leg(payee_account, split.payee_gets)
                 .leg(
                     AccountKey::platform(LedgerAccountKind::FeeRevenue, c),
                     split.fee_revenue,
@@ -338,12 +355,38 @@ pub async fn capture(ctx: &Ctx, req: CaptureHoldRequest) -> Result<CaptureHoldRe
         .execute(&mut *tx)
         .await
         .map_err(internal)?;
+            let guarantee_hold = match guarantee_id {
+                Some(id) => {
+                    sqlx::query(
+                        "INSERT INTO holds (hold_id, wallet_id, purpose, currency, amount, fund_pool, state,
+                             order_id, description, created_at, create_entry_id)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                    )
+                    .bind(id)
+                    .bind(payee)
+                    .bind(HoldPurpose::Guarantee as i16)
+                    .bind(c.code())
+                    .bind(split.payee_gets)
+                    .bind(pool as i16)
+                    .bind(HoldState::Open as i16)
+                    .bind(&h.order_id)
+                    .bind("Guarantee funds from a captured payment")
+                    .bind(now)
+                    .bind(posted.entry_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(internal)?;
+                    Some(load(&mut tx, ctx, id).await?)
+                }
+                None => None,
+            };
             let hold = load(&mut tx, ctx, hold_id).await?;
             let entry = super::journal::load(&mut tx, ctx, posted.entry_id).await?;
             Ok((
                 CaptureHoldResponse {
                     hold: Some(hold),
                     journal_entry: Some(entry),
+                    guarantee_hold,
                 },
                 tx,
             ))

@@ -1,4 +1,5 @@
-//! The PayOrders saga driver. One driver at a time holds a payment's lease (the PayOrders
+//! The payment saga driver (PayOrders checkouts, and trade orders paid from the wallet by
+//! PayTradeOrder). One driver at a time holds a payment's lease (the PayOrders
 //! call, or the recovery loop after a crash or a timeout); every write of the payment checks
 //! the lease, so a driver that lost it stops at its next write. Each step is marked
 //! IN_PROGRESS before its call and SUCCEEDED (with what it produced) after, so a crash
@@ -66,6 +67,10 @@ enum Apply {
         reservation_id: String,
     },
     Hold {
+        hold_id: String,
+    },
+    /// A trade payment's capture kept as guarantee funds under this hold.
+    Guarantee {
         hold_id: String,
     },
     Conversion(FxConversionSummary),
@@ -384,6 +389,11 @@ impl Driver<'_> {
                     self.p.items[k].hold_id = hold_id;
                 }
             }
+            Apply::Guarantee { hold_id } => {
+                if let Some(k) = item {
+                    self.p.items[k].guarantee_hold_id = hold_id;
+                }
+            }
             Apply::Conversion(c) => self.p.conversion = Some(c),
         }
     }
@@ -450,6 +460,7 @@ impl Driver<'_> {
                 PaymentStepKind::WalletHold => self.hold(i).await?,
                 PaymentStepKind::MarkOrdersPaid => self.mark_paid(i).await?,
                 PaymentStepKind::ConfirmReservation => self.confirm(i).await?,
+                PaymentStepKind::WalletCapture => self.capture(i).await?,
                 PaymentStepKind::Unspecified => Outcome::Failed(
                     failure(
                         Code::Internal,
@@ -588,9 +599,11 @@ impl Driver<'_> {
                 continue;
             }
             o.pending_payment_id.clear();
-            // The failed payment's fee no longer applies.
-            let total = pricing::amount_of(o.total_amount.as_ref());
-            o.fees = Some(pricing::breakdown(Vec::new(), total, Currency::CNY));
+            // The failed checkout's fee no longer applies (a trade order's fees are its own).
+            if o.kind == kuajing_proto::order::v1::OrderKind::Marketplace as i32 {
+                let total = pricing::amount_of(o.total_amount.as_ref());
+                o.fees = Some(pricing::breakdown(Vec::new(), total, Currency::CNY));
+            }
             store::save(&mut tx, &mut o, now).await?;
             let status = super::status_of(&o);
             let event = Event::new(

@@ -17,11 +17,11 @@ use kuajing_proto::identity::v1::VerifyPaymentPinRequest;
 use kuajing_proto::identity::v1::identity_service_client::IdentityServiceClient;
 use kuajing_proto::order::v1::{
     ActorType, FxConversionSummary, OrderEventType, OrderKind, OrderStatus, PaymentMethod,
-    PaymentStepKind, PaymentStepState, order,
+    PaymentStepKind, PaymentStepState, PaymentTarget, RemittanceAllocation, order,
 };
 use kuajing_proto::wallet::v1::wallet_service_client::WalletServiceClient;
 use kuajing_proto::wallet::v1::{
-    CreateHoldRequest, GetWalletRequest, HoldPurpose, get_wallet_request,
+    CaptureHoldRequest, CreateHoldRequest, GetWalletRequest, HoldPurpose, get_wallet_request,
 };
 use rust_decimal::Decimal;
 use tonic::{Code, Status};
@@ -40,10 +40,11 @@ use crate::ops::events::{self, Event};
 /// to the buyer by itself. Far beyond any order's own timeline (shipping window, automatic
 /// receipt, refunds), which captures or releases it long before.
 pub const ESCROW_LIFETIME: chrono::Duration = chrono::Duration::days(180);
+use crate::domain::fees;
 use crate::ops::payment_record;
 use crate::ops::peers;
-use crate::ops::pricing::{amount_of, money};
-use crate::ops::{INSUFFICIENT_FUNDS, actor, store};
+use crate::ops::pricing::{Fx, amount_of, money};
+use crate::ops::{INSUFFICIENT_FUNDS, actor, quotas, receipt, remittances, store};
 use crate::rpc;
 use kuajing_platform::outbound::is_transient as transient;
 
@@ -392,21 +393,44 @@ impl Driver<'_> {
         }
     }
 
-    /// MARK_ORDERS_PAID: every order UNPAID -> PAID with the step, in one transaction.
+    /// Whether this driver still holds the payment's lease, its row locked in `tx`.
+    async fn hold_lease(&self, tx: &mut sqlx::PgConnection) -> Result<bool, Status> {
+        let owner: Option<Option<Uuid>> =
+            sqlx::query_scalar("SELECT lease_owner FROM payments WHERE payment_id = $1 FOR UPDATE")
+                .bind(self.payment_id())
+                .fetch_optional(tx)
+                .await
+                .map_err(internal)?;
+        Ok(owner.flatten() == Some(self.lease))
+    }
+
+    /// The failure of an order that changed while it was being paid.
+    fn order_changed(&self, order_id: &str) -> Outcome {
+        Outcome::Failed(
+            failure(
+                Code::Aborted,
+                "ORDER_CHANGED",
+                "an order changed while it was being paid",
+                payment_record::md(&[("order_id", order_id.to_owned())]),
+                self.ctx.errors().0,
+            ),
+            Apply::None,
+        )
+    }
+
+    /// MARK_ORDERS_PAID: every order UNPAID -> PAID with the step, in one transaction (a
+    /// trade order's payment: [`Self::mark_received`]).
     pub(super) async fn mark_paid(&mut self, i: usize) -> Result<Outcome, Status> {
+        if self.p.target != PaymentTarget::Unspecified as i32 {
+            return self.mark_received(i).await;
+        }
         let ctx = self.ctx;
         let now = ctx.now();
         let payment_id = self.payment_id();
         let method =
             PaymentMethod::try_from(self.p.payment_method).unwrap_or(PaymentMethod::Unspecified);
         let mut tx = ctx.svc.pool.begin().await.map_err(internal)?;
-        let owner: Option<Option<Uuid>> =
-            sqlx::query_scalar("SELECT lease_owner FROM payments WHERE payment_id = $1 FOR UPDATE")
-                .bind(payment_id)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(internal)?;
-        if owner.flatten() != Some(self.lease) {
+        if !self.hold_lease(&mut tx).await? {
             return Ok(Outcome::Lost);
         }
         // Orders are locked in one global order (by id), as PayOrders locks them.
@@ -422,16 +446,7 @@ impl Driver<'_> {
             let next = status::next(crate::ops::status_of(&o), facts, Action::MarkPaid);
             if o.pending_payment_id != self.p.payment_id || next.is_err() {
                 tx.rollback().await.map_err(internal)?;
-                return Ok(Outcome::Failed(
-                    failure(
-                        Code::Aborted,
-                        "ORDER_CHANGED",
-                        "an order changed while it was being paid",
-                        payment_record::md(&[("order_id", item.order_id.clone())]),
-                        ctx.errors().0,
-                    ),
-                    Apply::None,
-                ));
+                return Ok(self.order_changed(&item.order_id));
             }
             let currency = Currency::CNY;
             let total = amount_of(o.total_amount.as_ref());
@@ -471,6 +486,185 @@ impl Driver<'_> {
         }
         tx.commit().await.map_err(internal)?;
         Ok(Outcome::Committed)
+    }
+
+    /// MARK_ORDERS_PAID of a trade order's payment: the held amount recorded as received on
+    /// the target (as a remittance link is), taking the supplier's quotas with the capture
+    /// step's request id, in one transaction with the step.
+    async fn mark_received(&mut self, i: usize) -> Result<Outcome, Status> {
+        let ctx = self.ctx;
+        let now = ctx.now();
+        let payment_id = self.payment_id();
+        let item = self
+            .p
+            .items
+            .first()
+            .cloned()
+            .ok_or_else(|| internal("a trade payment without its order"))?;
+        let order_id = Uuid::try_parse(&item.order_id).map_err(internal)?;
+        let order = self
+            .orders
+            .get(&item.order_id)
+            .ok_or_else(|| internal("a payment order was not loaded"))?;
+        let supplier = Uuid::try_parse(&order.supplier_account_id).map_err(internal)?;
+        let guaranteed_order = order.kind == OrderKind::TradeAssurance as i32;
+        let currency = self.settlement();
+        let amount = amount_of(item.hold_amount.as_ref());
+        let capture = self
+            .p
+            .steps
+            .iter()
+            .find(|s| s.kind == PaymentStepKind::WalletCapture as i32)
+            .ok_or_else(|| internal("a trade payment without its capture"))?;
+        let capture_id = Uuid::try_parse(&capture.request_id).map_err(internal)?;
+        // What the quotas need from other services, asked before the transaction.
+        let usd = match Fx::new(ctx).convert(amount, currency, Currency::USD).await {
+            Ok(v) => v,
+            Err(s) if transient(&s) => return Ok(Outcome::Transient(s)),
+            Err(s) => return Ok(Outcome::Failed(failure_of(&s), Apply::None)),
+        };
+        let suspended = if guaranteed_order {
+            match quotas::credit_suspended(ctx, &order.supplier_account_id).await {
+                Ok(v) => v,
+                Err(s) if transient(&s) => return Ok(Outcome::Transient(s)),
+                Err(s) => return Ok(Outcome::Failed(failure_of(&s), Apply::None)),
+            }
+        } else {
+            false
+        };
+        let mut tx = ctx.svc.pool.begin().await.map_err(internal)?;
+        if !self.hold_lease(&mut tx).await? {
+            return Ok(Outcome::Lost);
+        }
+        let mut o = store::lock(&mut tx, ctx, order_id).await?;
+        let target = PaymentTarget::try_from(self.p.target).unwrap_or(PaymentTarget::Prepayment);
+        let d = remittances::dues(&o);
+        let legal = status::next(
+            crate::ops::status_of(&o),
+            crate::ops::receipt::facts(&o),
+            remittances::action(&d, target, amount),
+        );
+        if o.pending_payment_id != self.p.payment_id || legal.is_err() || amount > d.due(target) {
+            tx.rollback().await.map_err(internal)?;
+            return Ok(self.order_changed(&item.order_id));
+        }
+        let took = match quotas::take(
+            &mut tx,
+            ctx,
+            supplier,
+            order_id,
+            capture_id,
+            guaranteed_order,
+            usd,
+            suspended,
+            now,
+        )
+        .await
+        {
+            Ok(t) => t,
+            Err(s) => {
+                tx.rollback().await.map_err(internal)?;
+                return Ok(Outcome::Failed(failure_of(&s), Apply::None));
+            }
+        };
+        let allocation = RemittanceAllocation {
+            remittance_link_id: String::new(),
+            remittance_id: String::new(),
+            target: target as i32,
+            amount: Some(money(currency, amount)),
+            create_time: Some(time::to_proto(now)),
+            guaranteed: took.guaranteed,
+            guarantee_hold_id: String::new(),
+            payment_id: self.p.payment_id.clone(),
+        };
+        let (from, to) = remittances::receive(&mut o, allocation, now);
+        o.pending_payment_id.clear();
+        store::save(&mut tx, &mut o, now).await?;
+        let event = Event::new(
+            OrderEventType::PaymentSucceeded,
+            actor(ActorType::System, None, ""),
+            from,
+            to,
+            &self.p.request_id,
+        )
+        .related("payment_id", payment_id)
+        .related("hold_id", &item.hold_id);
+        events::append(&mut tx, &o, event, now).await?;
+        self.p.items[0].guaranteed = took.guaranteed;
+        self.touch(i, PaymentStepState::Succeeded);
+        self.mark_next();
+        let keep = payment_record::Lease::Keep;
+        if !payment_record::persist(&mut tx, ctx, &mut self.p, self.lease, &self.domain, keep)
+            .await?
+        {
+            return Ok(Outcome::Lost);
+        }
+        tx.commit().await.map_err(internal)?;
+        Ok(Outcome::Committed)
+    }
+
+    /// WALLET_CAPTURE of a trade order's payment: the buyer's hold captured to the
+    /// supplier, in the pool of the order's export method, as guarantee funds when the
+    /// quotas said so (unless the order has already ended, when nothing would release them).
+    pub(super) async fn capture(&mut self, i: usize) -> Result<Outcome, Status> {
+        let ctx = self.ctx;
+        let item = self
+            .item_index(i)
+            .map(|k| self.p.items[k].clone())
+            .ok_or_else(|| internal("a capture step without its item"))?;
+        let order_id = Uuid::try_parse(&item.order_id).map_err(internal)?;
+        let order = {
+            let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
+            store::load(&mut conn, ctx, order_id).await?
+        };
+        let payee = match receipt::wallet_of(ctx, &order.supplier_account_id).await {
+            Ok(w) => w,
+            Err(s) if transient(&s) => return Ok(Outcome::Transient(s)),
+            Err(s) => return Ok(Outcome::Failed(failure_of(&s), Apply::None)),
+        };
+        let ended = matches!(
+            crate::ops::status_of(&order),
+            OrderStatus::Completed | OrderStatus::Closed
+        );
+        let export = crate::ops::pricing::trade(&order).map(|t| t.export_method);
+        let req = CaptureHoldRequest {
+            request_id: self.p.steps[i].request_id.clone(),
+            hold_id: item.hold_id.clone(),
+            payee_wallet_id: payee,
+            amount: item.hold_amount.clone(),
+            payee_fund_pool: fees::proceeds_pool(export) as i32,
+            fee_legs: Vec::new(),
+            payee_guarantee: item.guaranteed && !ended,
+        };
+        let r = match rpc!(ctx, "wallet", WalletServiceClient, capture_hold, req) {
+            Ok(r) => r,
+            Err(s) if transient(&s) => return Ok(Outcome::Transient(s)),
+            Err(s) => return Ok(Outcome::Failed(failure_of(&s), Apply::None)),
+        };
+        let Some(g) = r.guarantee_hold else {
+            return Ok(Outcome::Succeeded(item.hold_id, Apply::None));
+        };
+        // The guarantee hold, where completion and refunds will find it.
+        let now = ctx.now();
+        let op = Uuid::try_parse(&self.p.steps[i].request_id).map_err(internal)?;
+        let mut tx = ctx.svc.pool.begin().await.map_err(internal)?;
+        quotas::held(&mut tx, op, &g.hold_id).await?;
+        let mut o = store::lock(&mut tx, ctx, order_id).await?;
+        if let Some(t) = crate::ops::pricing::trade_mut(&mut o) {
+            for a in t
+                .remittance_allocations
+                .iter_mut()
+                .filter(|a| a.payment_id == self.p.payment_id)
+            {
+                a.guarantee_hold_id = g.hold_id.clone();
+            }
+        }
+        store::save(&mut tx, &mut o, now).await?;
+        tx.commit().await.map_err(internal)?;
+        Ok(Outcome::Succeeded(
+            item.hold_id,
+            Apply::Guarantee { hold_id: g.hold_id },
+        ))
     }
 
     pub(super) async fn confirm(&mut self, i: usize) -> Result<Outcome, Status> {
