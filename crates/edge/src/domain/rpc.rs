@@ -329,7 +329,6 @@ pub const ALL: &[&Rpc] = &[
     &QUERY_PAYMENT_METHODS,
     &ESTIMATE_ORDER_FEES,
     &PAY_ORDERS,
-    &PAY_TRADE_ORDER,
     &GET_PAYMENT,
     &WATCH_PAYMENT,
     &CREATE_PAYMENT_LINK,
@@ -340,6 +339,7 @@ pub const ALL: &[&Rpc] = &[
     &MARK_SHIPMENT_DELIVERED,
     &CONFIRM_RECEIPT,
     &PAY_INSPECTION_FEE,
+    &PAY_TRADE_ORDER,
     &CANCEL_ORDER,
     &REQUEST_REFUND,
     &RESOLVE_REFUND,
@@ -392,10 +392,12 @@ mod tests {
                 "CreateWithdrawal",
                 "PayArrears",
                 "ExecuteQuote",
-                "PayOrders"
+                "PayOrders",
+                "PayTradeOrder"
             ]
         );
         assert_eq!(PAY_ORDERS.budget, Budget::Checkout);
+        assert_eq!(PAY_TRADE_ORDER.budget, Budget::Checkout);
         assert!(
             ALL.iter()
                 .filter(|r| r.onboarding)

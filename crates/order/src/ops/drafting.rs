@@ -10,7 +10,7 @@ use kuajing_proto::order::v1::{
 };
 use kuajing_proto::wallet::v1::wallet_service_client::WalletServiceClient;
 use kuajing_proto::wallet::v1::{
-    GetWalletRequest, ListReceivingAccountsRequest, ReceivingAccountPurpose, get_wallet_request,
+    ListReceivingAccountsRequest, ReceivingAccountPurpose, get_wallet_request,
 };
 use rust_decimal::Decimal;
 use tonic::Status;
@@ -18,7 +18,6 @@ use uuid::Uuid;
 
 use super::events::{self, Event};
 use super::invalid::Invalid;
-use super::peers::found;
 use super::pricing::{self, money};
 use super::trade_rules::{Checks, check_fields, check_rules, parties};
 use super::{Ctx, actor, replayed, store};
@@ -31,19 +30,8 @@ pub async fn collection_account(
     supplier: &str,
     currency: Currency,
 ) -> Result<String, Status> {
-    let wallet = found(rpc!(
-        ctx,
-        "wallet",
-        WalletServiceClient,
-        get_wallet,
-        GetWalletRequest {
-            lookup: Some(get_wallet_request::Lookup::OwnerAccountId(
-                supplier.to_owned()
-            )),
-        }
-    ))?
-    .and_then(|w| w.wallet);
-    let Some(wallet) = wallet else {
+    let lookup = get_wallet_request::Lookup::OwnerAccountId(supplier.to_owned());
+    let Some(wallet) = super::receipt::wallet_by(ctx, lookup).await? else {
         return Ok(String::new());
     };
     let accounts = rpc!(

@@ -275,24 +275,12 @@ fn validate(ctx: &Ctx, req: &PayOrdersRequest) -> Result<Input, Status> {
     };
     let wallet_id = inv.v.optional_uuid("wallet_id", &req.wallet_id).flatten();
     let mandate_id = inv.v.optional_uuid("mandate_id", &req.mandate_id).flatten();
-    let fx_source = if req.fx_source_currency_code.is_empty() {
-        None
-    } else {
-        match Currency::from_str(&req.fx_source_currency_code) {
-            Ok(c) => Some(c),
-            Err(e) => {
-                inv.add("fx_source_currency_code", e);
-                None
-            }
-        }
-    };
-    let expected = match req.expected_total.as_ref() {
-        None => None,
-        Some(m) => inv.v.money("expected_total", Some(m)),
-    };
-    if req.payment_pin.len() != 6 || !req.payment_pin.bytes().all(|b| b.is_ascii_digit()) {
-        inv.add("payment_pin", "must be exactly 6 digits");
-    }
+    let fx_source = fx_source(&mut inv.v, &req.fx_source_currency_code);
+    let expected = req
+        .expected_total
+        .as_ref()
+        .and_then(|m| inv.v.money("expected_total", Some(m)));
+    check_pin(&mut inv.v, &req.payment_pin);
     inv.finish(ctx.errors())?;
     Ok(Input {
         request_id,
@@ -304,6 +292,23 @@ fn validate(ctx: &Ctx, req: &PayOrdersRequest) -> Result<Input, Status> {
         expected,
         pin: Pin::new(req.payment_pin.clone()),
     })
+}
+
+/// The currency a payment may convert from: none when empty.
+pub fn fx_source(v: &mut FieldViolations, code: &str) -> Option<Currency> {
+    if code.is_empty() {
+        return None;
+    }
+    Currency::from_str(code)
+        .map_err(|e| v.add("fx_source_currency_code", e))
+        .ok()
+}
+
+/// A payment PIN: exactly six digits.
+pub fn check_pin(v: &mut FieldViolations, pin: &str) {
+    if pin.len() != 6 || !pin.bytes().all(|b| b.is_ascii_digit()) {
+        v.add("payment_pin", "must be exactly 6 digits");
+    }
 }
 
 /// The existing payment of a request id, if any (IDEMPOTENCY_KEY_REUSED on a different

@@ -5,8 +5,7 @@
 use chrono::{DateTime, Utc};
 use kuajing_platform::error::internal;
 use kuajing_platform::{Currency, FieldViolations, idempotency, time};
-use kuajing_proto::identity::v1::identity_service_client::IdentityServiceClient;
-use kuajing_proto::identity::v1::{AdmissionProgram, CheckSupplierAdmissionRequest};
+use kuajing_proto::identity::v1::AdmissionProgram;
 use kuajing_proto::order::v1::{
     GetSupplierQuotasRequest, GetSupplierQuotasResponse, OrderStatus, SetSupplierQuotasRequest,
     SetSupplierQuotasResponse, SupplierQuotas,
@@ -18,11 +17,10 @@ use sqlx::PgConnection;
 use tonic::Status;
 use uuid::Uuid;
 
-use super::Ctx;
 use super::pricing::money;
 use super::wallet_ops::{self, Kind, Op};
+use super::{Ctx, trade_rules};
 use crate::domain::quota::{self, Standing, Use};
-use crate::rpc;
 
 /// Reason: the link would take the supplier's pre-received FX past its quota.
 pub const FX_QUOTA_EXCEEDED: &str = "FX_QUOTA_EXCEEDED";
@@ -33,18 +31,7 @@ const POINTS_RULE: &str = "VIOLATION_POINTS_TOO_HIGH";
 /// Whether the supplier's violation points reach the Trade Assurance limit (identity
 /// holds both the points and the limit).
 pub async fn credit_suspended(ctx: &Ctx, supplier: &str) -> Result<bool, Status> {
-    let admission = rpc!(
-        ctx,
-        "identity",
-        IdentityServiceClient,
-        check_supplier_admission,
-        CheckSupplierAdmissionRequest {
-            account_id: supplier.to_owned(),
-            program: AdmissionProgram::TradeAssurance as i32
-        }
-    )?
-    .admission
-    .ok_or_else(|| internal("identity answered without an admission"))?;
+    let admission = trade_rules::admission(ctx, supplier, AdmissionProgram::TradeAssurance).await?;
     Ok(admission
         .failed_rules
         .iter()

@@ -15,7 +15,7 @@ use kuajing_proto::order::v1::{
 };
 use kuajing_proto::wallet::v1::wallet_service_client::WalletServiceClient;
 use kuajing_proto::wallet::v1::{
-    CaptureHoldRequest, ChargeFeeRequest, FeeBearer, FeeLeg, FundPool, GetWalletRequest,
+    CaptureHoldRequest, ChargeFeeRequest, FeeBearer, FeeLeg, FundPool, GetWalletRequest, Wallet,
     get_wallet_request,
 };
 use rust_decimal::Decimal;
@@ -33,20 +33,30 @@ use crate::domain::status::{self, Action, Facts};
 use crate::ownership::{Need, Who};
 use crate::rpc;
 
-/// The wallet of an account (NOT_FOUND wallet when it has none).
-pub async fn wallet_of(ctx: &Ctx, owner: &str) -> Result<String, Status> {
-    found(rpc!(
+/// The wallet `lookup` names, if there is one.
+pub async fn wallet_by(
+    ctx: &Ctx,
+    lookup: get_wallet_request::Lookup,
+) -> Result<Option<Wallet>, Status> {
+    Ok(found(rpc!(
         ctx,
         "wallet",
         WalletServiceClient,
         get_wallet,
         GetWalletRequest {
-            lookup: Some(get_wallet_request::Lookup::OwnerAccountId(owner.to_owned())),
+            lookup: Some(lookup)
         }
     ))?
-    .and_then(|w| w.wallet)
-    .map(|w| w.wallet_id)
-    .ok_or_else(|| ctx.errors().not_found("wallet", owner.to_owned()))
+    .and_then(|w| w.wallet))
+}
+
+/// The wallet of an account (NOT_FOUND wallet when it has none).
+pub async fn wallet_of(ctx: &Ctx, owner: &str) -> Result<String, Status> {
+    let lookup = get_wallet_request::Lookup::OwnerAccountId(owner.to_owned());
+    wallet_by(ctx, lookup)
+        .await?
+        .map(|w| w.wallet_id)
+        .ok_or_else(|| ctx.errors().not_found("wallet", owner.to_owned()))
 }
 
 /// The facts of an order for the state machine.
@@ -368,46 +378,20 @@ pub async fn fee_charged(
     Ok(())
 }
 
-/// Records that the escrow of an order was captured.
-pub async fn captured(
+/// Records what wallet did with a hold of the order (`what`: the escrow captured, the
+/// guarantee funds released), as the system, in the status the order has.
+pub async fn hold_moved(
     tx: &mut PgConnection,
     ctx: &Ctx,
     order_id: Uuid,
+    what: OrderEventType,
     hold_id: &str,
     now: DateTime<Utc>,
 ) -> Result<(), Status> {
     let o = store::lock(tx, ctx, order_id).await?;
     let s = super::status_of(&o);
-    let event = Event::new(
-        OrderEventType::EscrowCaptured,
-        actor(ActorType::System, None, ""),
-        s,
-        s,
-        "",
-    )
-    .related("hold_id", hold_id);
-    events::append(tx, &o, event, now).await?;
-    Ok(())
-}
-
-/// Records that guarantee funds of an order went to the supplier's available balance.
-pub async fn guarantee_released(
-    tx: &mut PgConnection,
-    ctx: &Ctx,
-    order_id: Uuid,
-    hold_id: &str,
-    now: DateTime<Utc>,
-) -> Result<(), Status> {
-    let o = store::lock(tx, ctx, order_id).await?;
-    let s = super::status_of(&o);
-    let event = Event::new(
-        OrderEventType::GuaranteeFundsReleased,
-        actor(ActorType::System, None, ""),
-        s,
-        s,
-        "",
-    )
-    .related("hold_id", hold_id);
+    let event =
+        Event::new(what, actor(ActorType::System, None, ""), s, s, "").related("hold_id", hold_id);
     events::append(tx, &o, event, now).await?;
     Ok(())
 }
@@ -426,9 +410,13 @@ impl wallet_ops::Effects for Effects {
         now: DateTime<Utc>,
     ) -> Result<(), Status> {
         match (op.kind, answer) {
-            (Kind::Capture, Answer::Hold(hold)) => captured(tx, ctx, op.order_id, &hold, now).await,
+            (Kind::Capture, Answer::Hold(hold)) => {
+                let what = OrderEventType::EscrowCaptured;
+                hold_moved(tx, ctx, op.order_id, what, &hold, now).await
+            }
             (Kind::Release, Answer::Hold(hold)) => {
-                guarantee_released(tx, ctx, op.order_id, &hold, now).await
+                let what = OrderEventType::GuaranteeFundsReleased;
+                hold_moved(tx, ctx, op.order_id, what, &hold, now).await
             }
             (Kind::Fee, Answer::Fee(entry, arrears)) => {
                 fee_charged(tx, ctx, op.order_id, &entry, arrears, now).await

@@ -5,7 +5,6 @@
 //! checkout is.
 
 use std::collections::HashMap;
-use std::str::FromStr;
 
 use kuajing_platform::error::internal;
 use kuajing_platform::{Currency, FieldViolations, Money, idempotency, time};
@@ -13,8 +12,7 @@ use kuajing_proto::order::v1::{
     ActorType, Order, OrderEventType, OrderKind, PayTradeOrderRequest, PayTradeOrderResponse,
     Payment, PaymentItem, PaymentState, PaymentTarget,
 };
-use kuajing_proto::wallet::v1::wallet_service_client::WalletServiceClient;
-use kuajing_proto::wallet::v1::{GetWalletRequest, get_wallet_request};
+use kuajing_proto::wallet::v1::get_wallet_request;
 use rust_decimal::Decimal;
 use sqlx::PgConnection;
 use tonic::{Code, Status};
@@ -23,15 +21,13 @@ use uuid::Uuid;
 use super::events::{self, Event};
 use super::payment_record::Pin;
 use super::payments::{self, PAYMENT_AMOUNT_CHANGED, WALLET_NOT_OWNED};
-use super::peers::found;
 use super::pricing::{self, money};
-use super::receipt::facts;
+use super::receipt::{self, facts};
 use super::remittances::{action, dues};
 use super::{Ctx, ORDER_PAYMENT_IN_PROGRESS, actor, store, wallet_ops};
 use crate::domain::saga;
 use crate::domain::status;
 use crate::ownership::{self, Need, Who};
-use crate::rpc;
 
 /// Reason: a marketplace order (PayOrders pays those).
 pub const NOT_TRADE_ORDER: &str = "NOT_TRADE_ORDER";
@@ -66,24 +62,12 @@ fn validate(req: &PayTradeOrderRequest) -> Result<Input, Status> {
         }
     };
     let wallet_id = v.optional_uuid("wallet_id", &req.wallet_id).flatten();
-    let fx_source = if req.fx_source_currency_code.is_empty() {
-        None
-    } else {
-        match Currency::from_str(&req.fx_source_currency_code) {
-            Ok(c) => Some(c),
-            Err(e) => {
-                v.add("fx_source_currency_code", e);
-                None
-            }
-        }
-    };
-    let expected = match req.expected_amount.as_ref() {
-        None => None,
-        Some(m) => v.money("expected_amount", Some(m)),
-    };
-    if req.payment_pin.len() != 6 || !req.payment_pin.bytes().all(|b| b.is_ascii_digit()) {
-        v.add("payment_pin", "must be exactly 6 digits");
-    }
+    let fx_source = payments::fx_source(&mut v, &req.fx_source_currency_code);
+    let expected = req
+        .expected_amount
+        .as_ref()
+        .and_then(|m| v.money("expected_amount", Some(m)));
+    payments::check_pin(&mut v, &req.payment_pin);
     v.finish()?;
     Ok(Input {
         request_id,
@@ -152,17 +136,7 @@ async fn buyer_wallet(ctx: &Ctx, named: Option<Uuid>, buyer: &str) -> Result<Str
         Some(w) => get_wallet_request::Lookup::WalletId(w.to_string()),
         None => get_wallet_request::Lookup::OwnerAccountId(buyer.to_owned()),
     };
-    let wallet = found(rpc!(
-        ctx,
-        "wallet",
-        WalletServiceClient,
-        get_wallet,
-        GetWalletRequest {
-            lookup: Some(lookup)
-        }
-    ))?
-    .and_then(|r| r.wallet)
-    .ok_or_else(|| {
+    let wallet = receipt::wallet_by(ctx, lookup).await?.ok_or_else(|| {
         let name = named
             .map(|w| w.to_string())
             .unwrap_or_else(|| buyer.to_owned());

@@ -441,6 +441,26 @@ pub struct Parties {
     pub membership: SupplierMembership,
 }
 
+/// Identity's answer to "is the supplier admitted to `program`", with every rule it fails.
+pub async fn admission(
+    ctx: &Ctx,
+    supplier: &str,
+    program: AdmissionProgram,
+) -> Result<kuajing_proto::identity::v1::SupplierAdmission, Status> {
+    rpc!(
+        ctx,
+        "identity",
+        IdentityServiceClient,
+        check_supplier_admission,
+        CheckSupplierAdmissionRequest {
+            account_id: supplier.to_owned(),
+            program: program as i32
+        }
+    )?
+    .admission
+    .ok_or_else(|| internal("identity answered without an admission"))
+}
+
 /// Looks up the supplier (admission to the kind's program, membership, age for contract
 /// drafts) and the buyer account if named. NOT_FOUND / FAILED_PRECONDITION on refusal.
 pub async fn parties(ctx: &Ctx, order: &mut Order, now: DateTime<Utc>) -> Result<Parties, Status> {
@@ -457,19 +477,7 @@ pub async fn parties(ctx: &Ctx, order: &mut Order, now: DateTime<Utc>) -> Result
     ))?
     .and_then(|r| r.supplier_profile)
     .ok_or_else(|| ctx.errors().not_found("account", supplier.clone()))?;
-    let program = program(kind);
-    let admission = rpc!(
-        ctx,
-        "identity",
-        IdentityServiceClient,
-        check_supplier_admission,
-        CheckSupplierAdmissionRequest {
-            account_id: supplier.clone(),
-            program: program as i32
-        }
-    )?
-    .admission
-    .ok_or_else(|| internal("identity answered without an admission"))?;
+    let admission = admission(ctx, &supplier, program(kind)).await?;
     if !admission.admitted {
         let reasons: Vec<String> = admission
             .failed_rules

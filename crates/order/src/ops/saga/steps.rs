@@ -476,11 +476,28 @@ impl Driver<'_> {
             .related("hold_id", &item.hold_id);
             events::append(&mut tx, &o, event, now).await?;
         }
+        self.commit_mark(i, tx).await
+    }
+
+    /// Records MARK_ORDERS_PAID (and marks the next step) in the transaction that marked
+    /// the orders, and commits it.
+    async fn commit_mark(
+        &mut self,
+        i: usize,
+        mut tx: sqlx::Transaction<'static, sqlx::Postgres>,
+    ) -> Result<Outcome, Status> {
         self.touch(i, PaymentStepState::Succeeded);
         self.mark_next();
         let keep = payment_record::Lease::Keep;
-        if !payment_record::persist(&mut tx, ctx, &mut self.p, self.lease, &self.domain, keep)
-            .await?
+        if !payment_record::persist(
+            &mut tx,
+            self.ctx,
+            &mut self.p,
+            self.lease,
+            &self.domain,
+            keep,
+        )
+        .await?
         {
             return Ok(Outcome::Lost);
         }
@@ -591,16 +608,7 @@ impl Driver<'_> {
         .related("hold_id", &item.hold_id);
         events::append(&mut tx, &o, event, now).await?;
         self.p.items[0].guaranteed = took.guaranteed;
-        self.touch(i, PaymentStepState::Succeeded);
-        self.mark_next();
-        let keep = payment_record::Lease::Keep;
-        if !payment_record::persist(&mut tx, ctx, &mut self.p, self.lease, &self.domain, keep)
-            .await?
-        {
-            return Ok(Outcome::Lost);
-        }
-        tx.commit().await.map_err(internal)?;
-        Ok(Outcome::Committed)
+        self.commit_mark(i, tx).await
     }
 
     /// WALLET_CAPTURE of a trade order's payment: the buyer's hold captured to the
