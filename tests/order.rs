@@ -3755,6 +3755,76 @@ async fn links_within_the_credit_quota_are_released_at_once_and_the_fx_quota_bou
 }
 
 #[tokio::test]
+async fn links_sent_at_once_share_the_credit_quota_without_overdrawing_it() -> anyhow::Result<()> {
+    let tp = TestPlatform::start().await?;
+    let ops = operator_account(&tp).await;
+    let s = supplier(&tp, &ops, false, false).await;
+    let mut w = tp.wallet();
+    let collection = usd_collection(&mut w, &s).await;
+    let o = orders_for(&tp, &s.account_id);
+    OrderServiceClient::new(tp.channel_as("order", As::Caller("operator".into())))
+        .set_supplier_quotas(acting(
+            &ops,
+            SetSupplierQuotasRequest {
+                request_id: rid(),
+                supplier_account_id: s.account_id.clone(),
+                credit_quota: m("USD", "300.00"),
+                fx_quota: None,
+                reason: "granted".into(),
+            },
+        ))
+        .await?;
+    // Eight orders of USD 100 linked at once: the quota covers three.
+    let mut orders = Vec::new();
+    for _ in 0..8 {
+        let mut d = draft(&s, "USD", vec![line("gloves", "", 10, "10.00", "USD")]);
+        d.payment_terms = Some(PaymentTerms {
+            full_prepayment: true,
+            ..PaymentTerms::default()
+        });
+        orders.push(draft_ta(&tp, d).await?);
+    }
+    w.record_inbound_remittance(remittance(&collection, "800.00"))
+        .await?;
+    let r = w
+        .list_remittances(wpb::ListRemittancesRequest {
+            wallet_id: s.wallet_id.clone(),
+            ..Default::default()
+        })
+        .await?
+        .into_inner()
+        .remittances
+        .remove(0);
+    let mut set = tokio::task::JoinSet::new();
+    for order in &orders {
+        let mut o = o.clone();
+        let req = LinkRemittanceToOrderRequest {
+            request_id: rid(),
+            order_id: order.order_id.clone(),
+            remittance_id: r.remittance_id.clone(),
+            target: PaymentTarget::Prepayment as i32,
+            amount: m("USD", "100.00"),
+        };
+        set.spawn(async move { o.link_remittance_to_order(req).await });
+    }
+    let mut released = 0;
+    while let Some(done) = set.join_next().await {
+        if !done??.into_inner().allocation.unwrap().guaranteed {
+            released += 1;
+        }
+    }
+    assert_eq!(released, 3, "exactly what the quota covers is released");
+    assert_eq!(
+        balance(&tp, &s.wallet_id, "USD").await,
+        (dec("300"), dec("500"))
+    );
+    let q = quotas_of(&mut o.clone(), &s).await;
+    assert_eq!(amount(&q.credit_quota_frozen), dec("300"));
+    assert_eq!(amount(&q.credit_quota_available), dec("0"));
+    Ok(())
+}
+
+#[tokio::test]
 async fn the_buyer_pays_a_trade_assurance_order_from_its_wallet_through_the_saga()
 -> anyhow::Result<()> {
     let tp = TestPlatform::start().await?;
