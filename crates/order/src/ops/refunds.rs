@@ -360,45 +360,16 @@ pub async fn resolve(
             .map_err(|i| ctx.illegal(&o.order_id, i))?;
             o.status = to as i32;
             resume(&mut o, paused_at, now);
-            store::save(&mut tx, &mut o, now).await?;
-            let event = Event::new(
-                OrderEventType::RefundResolved,
-                resolver.clone(),
+            let resolved = Resolved {
+                refund,
                 from,
                 to,
-                &r2.request_id,
-            )
-            .reason(&r2.note)
-            .related("refund_id", refund_id);
-            events::append(&mut tx, &o, event, now).await?;
-            let resp = ResolveRefundResponse {
-                refund: Some(refund),
-                order: Some(o),
+                resolver: resolver.clone(),
             };
-            return answer_now(tx, ctx, &r2, resp).await.map(Some);
+            return resolved_now(tx, ctx, o, resolved, &r2, now).await.map(Some);
         }
         // Approval.
-        let approved = match approved {
-            None => requested,
-            Some(a) if a.currency() != currency => {
-                let mut inv = Invalid::new();
-                inv.reason(
-                    super::CURRENCY_MISMATCH,
-                    "approved_amount.currency_code",
-                    format!("must be {currency}"),
-                );
-                return Err(inv.finish(ctx.errors()).expect_err("one violation"));
-            }
-            Some(a) if a.amount() > requested => {
-                let mut inv = Invalid::new();
-                inv.add(
-                    "approved_amount.amount",
-                    "must not exceed the requested amount",
-                );
-                return Err(inv.finish(ctx.errors()).expect_err("one violation"));
-            }
-            Some(a) => a.amount(),
-        };
+        let approved = approved_amount(ctx, approved, requested, currency)?;
         let (end, moves) =
             refund::approve(kind, before, approved, refundable).map_err(|e| match e {
                 ApprovalRefusal::PartialBeforeShipment => ctx.errors().precondition(
@@ -416,78 +387,26 @@ pub async fn resolve(
         r.state = RefundState::Approved as i32;
         r.approved_amount = Some(money(currency, approved));
         let op_id = Uuid::now_v7();
-        let request = match moves {
-            refund::Money::ReleaseEscrow => {
-                let hold_id = match &o.details {
-                    Some(order::Details::Marketplace(m)) => m.escrow_hold_id.clone(),
-                    _ => return Err(internal("escrow release of a trade order")),
-                };
-                Some((
-                    Kind::Release,
-                    ReleaseHoldRequest {
-                        request_id: op_id.to_string(),
-                        hold_id,
-                        reason: format!("refund {refund_id}"),
-                    }
-                    .encode_to_vec(),
-                ))
-            }
-            refund::Money::CaptureRest => {
-                let payee = wallets
-                    .supplier
-                    .clone()
-                    .ok_or_else(|| internal("no supplier wallet"))?;
-                let rest = amount_of(o.total_amount.as_ref()) - approved;
-                let req = receipt::capture_request(&mut tx, ctx, &o, op_id, &payee, rest).await?;
-                Some((Kind::Capture, req.encode_to_vec()))
-            }
-            refund::Money::SupplierToBuyer => {
-                // Guarantee funds go to the supplier's available balance first, so the
-                // refund is paid from them (sent before the transfer, in `finish`).
-                let why = format!("refund {refund_id}");
-                quotas::release_guarantees(&mut tx, order_id, &why, now).await?;
-                match (&wallets.supplier, &wallets.buyer) {
-                    (Some(s), Some(b)) => Some((
-                        Kind::Transfer,
-                        CreateTransferRequest {
-                            request_id: op_id.to_string(),
-                            source_wallet_id: s.clone(),
-                            destination_wallet_id: b.clone(),
-                            amount: Some(money(currency, approved)),
-                            destination_fund_pool: FundPool::Standard as i32,
-                            fee_legs: Vec::new(),
-                            order_id: o.order_id.clone(),
-                            description: format!("Refund of order {}", o.order_number),
-                        }
-                        .encode_to_vec(),
-                    )),
-                    // No buyer wallet: the refund is recorded for an outbound bank refund.
-                    _ => None,
-                }
-            }
+        let movement = Movement {
+            op_id,
+            refund_id,
+            approved,
+            currency,
         };
+        let request = money_request(&mut tx, ctx, &o, moves, wallets, &movement, now).await?;
         match request {
             None => {
                 let r = refund_mut(ctx, &mut o, &refund_id.to_string())?;
                 let refund = r.clone();
                 let (from, to) = apply_end(&mut o, end, approved, currency, paused_at, now)
                     .map_err(|i| ctx.illegal(&o.order_id, i))?;
-                store::save(&mut tx, &mut o, now).await?;
-                let event = Event::new(
-                    OrderEventType::RefundResolved,
-                    resolver.clone(),
+                let resolved = Resolved {
+                    refund,
                     from,
                     to,
-                    &r2.request_id,
-                )
-                .reason(&r2.note)
-                .related("refund_id", refund_id);
-                events::append(&mut tx, &o, event, now).await?;
-                let resp = ResolveRefundResponse {
-                    refund: Some(refund),
-                    order: Some(o),
+                    resolver: resolver.clone(),
                 };
-                answer_now(tx, ctx, &r2, resp).await.map(Some)
+                resolved_now(tx, ctx, o, resolved, &r2, now).await.map(Some)
             }
             Some((kind, request)) => {
                 store::save(&mut tx, &mut o, now).await?;
@@ -519,6 +438,136 @@ pub async fn resolve(
         (None, Some(op)) => finish(ctx, op, &req).await,
         (None, None) => Err(internal("no answer and nothing pending")),
     }
+}
+
+/// The amount an approval refunds: the one asked for, or less in the order currency.
+fn approved_amount(
+    ctx: &Ctx,
+    approved: Option<kuajing_platform::Money>,
+    requested: Decimal,
+    currency: Currency,
+) -> Result<Decimal, Status> {
+    let mut inv = Invalid::new();
+    match approved {
+        None => return Ok(requested),
+        Some(a) if a.currency() != currency => inv.reason(
+            super::CURRENCY_MISMATCH,
+            "approved_amount.currency_code",
+            format!("must be {currency}"),
+        ),
+        Some(a) if a.amount() > requested => inv.add(
+            "approved_amount.amount",
+            "must not exceed the requested amount",
+        ),
+        Some(a) => return Ok(a.amount()),
+    }
+    Err(inv.finish(ctx.errors()).expect_err("one violation"))
+}
+
+/// An approved refund's money movement, as its wallet operation will ask it.
+struct Movement {
+    op_id: Uuid,
+    refund_id: Uuid,
+    approved: Decimal,
+    currency: Currency,
+}
+
+/// The wallet request that moves an approved refund's money (kind and encoded request):
+/// the escrow released, or captured with the refund left to the buyer, or a transfer from
+/// the supplier to the buyer (its guarantee funds released first); `None` when the buyer
+/// has no wallet (recorded for an outbound bank refund).
+async fn money_request(
+    tx: &mut PgConnection,
+    ctx: &Ctx,
+    o: &Order,
+    moves: refund::Money,
+    wallets: &Wallets,
+    m: &Movement,
+    now: DateTime<Utc>,
+) -> Result<Option<(Kind, Vec<u8>)>, Status> {
+    Ok(match moves {
+        refund::Money::ReleaseEscrow => {
+            let hold_id = match &o.details {
+                Some(order::Details::Marketplace(mk)) => mk.escrow_hold_id.clone(),
+                _ => return Err(internal("escrow release of a trade order")),
+            };
+            let req = ReleaseHoldRequest {
+                request_id: m.op_id.to_string(),
+                hold_id,
+                reason: format!("refund {}", m.refund_id),
+            };
+            Some((Kind::Release, req.encode_to_vec()))
+        }
+        refund::Money::CaptureRest => {
+            let payee = wallets
+                .supplier
+                .clone()
+                .ok_or_else(|| internal("no supplier wallet"))?;
+            let rest = amount_of(o.total_amount.as_ref()) - m.approved;
+            let req = receipt::capture_request(tx, ctx, o, m.op_id, &payee, rest).await?;
+            Some((Kind::Capture, req.encode_to_vec()))
+        }
+        refund::Money::SupplierToBuyer => {
+            // Guarantee funds go to the supplier's available balance first, so the
+            // refund is paid from them (sent before the transfer, in `finish`).
+            let order_id = Uuid::try_parse(&o.order_id).map_err(internal)?;
+            let why = format!("refund {}", m.refund_id);
+            quotas::release_guarantees(tx, order_id, &why, now).await?;
+            match (&wallets.supplier, &wallets.buyer) {
+                (Some(s), Some(b)) => {
+                    let req = CreateTransferRequest {
+                        request_id: m.op_id.to_string(),
+                        source_wallet_id: s.clone(),
+                        destination_wallet_id: b.clone(),
+                        amount: Some(money(m.currency, m.approved)),
+                        destination_fund_pool: FundPool::Standard as i32,
+                        fee_legs: Vec::new(),
+                        order_id: o.order_id.clone(),
+                        description: format!("Refund of order {}", o.order_number),
+                    };
+                    Some((Kind::Transfer, req.encode_to_vec()))
+                }
+                // No buyer wallet: the refund is recorded for an outbound bank refund.
+                _ => None,
+            }
+        }
+    })
+}
+
+/// A resolution that moved no money: the refund as it ends, the order's move, who decided.
+struct Resolved {
+    refund: Refund,
+    from: OrderStatus,
+    to: OrderStatus,
+    resolver: kuajing_proto::order::v1::Actor,
+}
+
+/// Saves the order as a resolution that moved no money left it, with its REFUND_RESOLVED
+/// event, and answers (recorded, committed).
+async fn resolved_now(
+    mut tx: idempotency::Tx,
+    ctx: &Ctx,
+    mut o: Order,
+    r: Resolved,
+    req: &ResolveRefundRequest,
+    now: DateTime<Utc>,
+) -> Result<ResolveRefundResponse, Status> {
+    store::save(&mut tx, &mut o, now).await?;
+    let event = Event::new(
+        OrderEventType::RefundResolved,
+        r.resolver,
+        r.from,
+        r.to,
+        &req.request_id,
+    )
+    .reason(&req.note)
+    .related("refund_id", &req.refund_id);
+    events::append(&mut tx, &o, event, now).await?;
+    let resp = ResolveRefundResponse {
+        refund: Some(r.refund),
+        order: Some(o),
+    };
+    answer_now(tx, ctx, req, resp).await
 }
 
 /// Records the answer of a resolution that moved no money, and commits; a concurrent

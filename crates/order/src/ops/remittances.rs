@@ -8,7 +8,7 @@
 
 use chrono::{DateTime, Utc};
 use kuajing_platform::error::internal;
-use kuajing_platform::{Currency, idempotency, time};
+use kuajing_platform::{Currency, FieldViolations, idempotency, time};
 use kuajing_proto::order::v1::{
     ActorType, LinkRemittanceToOrderRequest, LinkRemittanceToOrderResponse, Order, OrderEventType,
     OrderKind, OrderStatus, PaymentTarget, RemittanceAllocation,
@@ -85,6 +85,29 @@ pub fn action(d: &Dues, target: PaymentTarget, amount: Decimal) -> Action {
     }
 }
 
+/// A PaymentTarget field: PREPAYMENT or BALANCE.
+pub fn payment_target(v: &mut FieldViolations, value: i32) -> Option<PaymentTarget> {
+    match PaymentTarget::try_from(value) {
+        Ok(t @ (PaymentTarget::Prepayment | PaymentTarget::Balance)) => Some(t),
+        _ => {
+            v.add(
+                "target",
+                "must be PAYMENT_TARGET_PREPAYMENT or PAYMENT_TARGET_BALANCE",
+            );
+            None
+        }
+    }
+}
+
+/// A link asked for, checked against the order and the remittance.
+struct Asked {
+    request_id: Uuid,
+    order_id: Uuid,
+    remittance_id: Uuid,
+    target: PaymentTarget,
+    amount: Decimal,
+}
+
 /// LinkRemittanceToOrder.
 pub async fn link(
     ctx: &Ctx,
@@ -95,28 +118,21 @@ pub async fn link(
     let mut inv = Invalid::new();
     let order_id = inv.v.uuid("order_id", &req.order_id);
     let remittance_id = inv.v.uuid("remittance_id", &req.remittance_id);
-    let target = match PaymentTarget::try_from(req.target) {
-        Ok(t @ (PaymentTarget::Prepayment | PaymentTarget::Balance)) => Some(t),
-        _ => {
-            inv.add(
-                "target",
-                "must be PAYMENT_TARGET_PREPAYMENT or PAYMENT_TARGET_BALANCE",
-            );
-            None
-        }
-    };
+    let target = payment_target(&mut inv.v, req.target);
     let amount = inv.v.positive_money("amount", req.amount.as_ref());
     let request_id = idempotency::parse_request_id(&req.request_id)?;
     inv.finish(ctx.errors())?;
     if let Some(r) = replayed(ctx, METHOD, &req.request_id, &req).await? {
         return Ok(r);
     }
-    let (order_id, remittance_id, target, amount) = (
-        order_id.expect("validated"),
-        remittance_id.expect("validated"),
-        target.expect("validated"),
-        amount.expect("validated"),
-    );
+    let amount = amount.expect("validated");
+    let asked = Asked {
+        request_id,
+        order_id: order_id.expect("validated"),
+        remittance_id: remittance_id.expect("validated"),
+        target: target.expect("validated"),
+        amount: amount.amount(),
+    };
     {
         let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
         if let Some(op) = wallet_ops::pending_for(&mut conn, METHOD, request_id).await? {
@@ -124,13 +140,13 @@ pub async fn link(
             return finish(ctx, op, &req).await;
         }
     }
-    let current = super::order_of_party(ctx, who, order_id, Need::Supplier).await?;
+    let current = super::order_of_party(ctx, who, asked.order_id, Need::Supplier).await?;
     if current.kind == OrderKind::Marketplace as i32 {
         return Err(ctx.illegal(
             &current.order_id,
             status::Illegal {
                 status: super::status_of(&current),
-                action: action(&dues(&current), target, amount.amount()),
+                action: action(&dues(&current), asked.target, asked.amount),
             },
         ));
     }
@@ -143,19 +159,32 @@ pub async fn link(
             "must be the order currency",
         ));
     }
+    check_remittance(ctx, &current, &asked, currency).await?;
+    let op = record(ctx, &current, &asked, currency, &req).await?;
+    finish(ctx, op, &req).await
+}
+
+/// Checks the remittance a link takes from: in the order currency, in the supplier's
+/// wallet, with that much left unallocated.
+async fn check_remittance(
+    ctx: &Ctx,
+    order: &Order,
+    asked: &Asked,
+    currency: Currency,
+) -> Result<(), Status> {
     let remittance = found(rpc!(
         ctx,
         "wallet",
         WalletServiceClient,
         get_remittance,
         GetRemittanceRequest {
-            remittance_id: remittance_id.to_string()
+            remittance_id: asked.remittance_id.to_string()
         }
     ))?
     .and_then(|r| r.remittance)
     .ok_or_else(|| {
         ctx.errors()
-            .not_found("remittance", remittance_id.to_string())
+            .not_found("remittance", asked.remittance_id.to_string())
     })?;
     if remittance.amount.as_ref().map(|m| m.currency_code.as_str()) != Some(currency.code()) {
         return Err(invalid(
@@ -165,111 +194,120 @@ pub async fn link(
             "the remittance is in another currency than the order",
         ));
     }
-    let supplier_wallet = receipt::wallet_of(ctx, &current.supplier_account_id).await?;
+    let supplier_wallet = receipt::wallet_of(ctx, &order.supplier_account_id).await?;
     if remittance.wallet_id != supplier_wallet {
         return Err(ctx.refuse_code(
             Code::PermissionDenied,
             "NOT_OWNER",
             "the remittance is not in the supplier's wallet",
             &[
-                ("order_id", current.order_id.clone()),
+                ("order_id", order.order_id.clone()),
                 ("required_party", "SUPPLIER".to_owned()),
             ],
         ));
     }
     let unallocated = amount_of(remittance.unallocated_amount.as_ref());
-    if unallocated < amount.amount() {
+    if unallocated < asked.amount {
         return Err(ctx.refuse(
             REMITTANCE_NOT_AVAILABLE,
             "the remittance has not that much left to link",
             &[("unallocated", money(currency, unallocated).amount)],
         ));
     }
-    let pool = fees::proceeds_pool(pricing::trade(&current).map(|t| t.export_method));
+    Ok(())
+}
+
+/// Records the link's wallet operation, and what it takes of the supplier's quotas, in
+/// one transaction with the order locked and checked again: the target due, no wallet
+/// payment running, no more than what is still owed once the links on their way count.
+async fn record(
+    ctx: &Ctx,
+    current: &Order,
+    asked: &Asked,
+    currency: Currency,
+    req: &LinkRemittanceToOrderRequest,
+) -> Result<Uuid, Status> {
+    let (order_id, target, amount) = (asked.order_id, asked.target, asked.amount);
+    // What the quotas need from other services, asked before the transaction.
     let guaranteed_order = current.kind == OrderKind::TradeAssurance as i32;
     let usd_value = pricing::Fx::new(ctx)
-        .convert(amount.amount(), currency, Currency::USD)
+        .convert(amount, currency, Currency::USD)
         .await?;
     let credit_suspended =
         guaranteed_order && quotas::credit_suspended(ctx, &current.supplier_account_id).await?;
     let supplier = Uuid::try_parse(&current.supplier_account_id).map_err(internal)?;
     let now = ctx.now();
     let op_id = Uuid::now_v7();
-    {
-        let mut tx = ctx.svc.pool.begin().await.map_err(internal)?;
-        let o = store::lock(&mut tx, ctx, order_id).await?;
-        let d = dues(&o);
-        let act = action(&d, target, amount.amount());
-        status::next(super::status_of(&o), facts(&o), act)
-            .map_err(|i| ctx.illegal(&o.order_id, i))?;
-        let pending = wallet_ops::pending_links(&mut tx, order_id, target as i32).await?;
-        if !o.pending_payment_id.is_empty() {
-            return Err(ctx.refuse(
-                super::ORDER_PAYMENT_IN_PROGRESS,
-                "the buyer is paying the order from its wallet",
-                &[
-                    ("order_id", o.order_id.clone()),
-                    ("payment_id", o.pending_payment_id.clone()),
-                ],
-            ));
-        }
-        let due = d.due(target) - pending;
-        if amount.amount() > due {
-            return Err(ctx.refuse(
-                LINK_AMOUNT_EXCEEDS_DUE,
-                "more than the order still owes",
-                &[("due", money(currency, due.max(Decimal::ZERO)).amount)],
-            ));
-        }
-        let took = quotas::take(
-            &mut tx,
-            ctx,
-            supplier,
-            order_id,
-            op_id,
-            guaranteed_order,
-            usd_value,
-            credit_suspended,
-            now,
-        )
-        .await?;
-        let disposition = if took.guaranteed {
-            LinkDisposition::Guarantee
-        } else {
-            LinkDisposition::Available
-        };
-        let part = if target == PaymentTarget::Balance {
+    let mut tx = ctx.svc.pool.begin().await.map_err(internal)?;
+    let o = store::lock(&mut tx, ctx, order_id).await?;
+    let d = dues(&o);
+    status::next(super::status_of(&o), facts(&o), action(&d, target, amount))
+        .map_err(|i| ctx.illegal(&o.order_id, i))?;
+    if !o.pending_payment_id.is_empty() {
+        return Err(ctx.refuse(
+            super::ORDER_PAYMENT_IN_PROGRESS,
+            "the buyer is paying the order from its wallet",
+            &[
+                ("order_id", o.order_id.clone()),
+                ("payment_id", o.pending_payment_id.clone()),
+            ],
+        ));
+    }
+    let pending = wallet_ops::pending_links(&mut tx, order_id, target as i32).await?;
+    let due = d.due(target) - pending;
+    if amount > due {
+        return Err(ctx.refuse(
+            LINK_AMOUNT_EXCEEDS_DUE,
+            "more than the order still owes",
+            &[("due", money(currency, due.max(Decimal::ZERO)).amount)],
+        ));
+    }
+    let took = quotas::take(
+        &mut tx,
+        ctx,
+        supplier,
+        order_id,
+        op_id,
+        guaranteed_order,
+        usd_value,
+        credit_suspended,
+        now,
+    )
+    .await?;
+    let wallet_req = LinkRemittanceRequest {
+        request_id: op_id.to_string(),
+        remittance_id: asked.remittance_id.to_string(),
+        order_id: order_id.to_string(),
+        payment_part: if target == PaymentTarget::Balance {
             OrderPaymentPart::Balance
         } else {
             OrderPaymentPart::Prepayment
-        };
-        let wallet_req = LinkRemittanceRequest {
-            request_id: op_id.to_string(),
-            remittance_id: remittance_id.to_string(),
-            order_id: order_id.to_string(),
-            payment_part: part as i32,
-            amount: Some(money(currency, amount.amount())),
-            disposition: disposition as i32,
-            fund_pool: pool as i32,
-        };
-        let op = Op {
-            id: op_id,
-            order_id,
-            kind: Kind::Link,
-            refund_id: None,
-            target: target as i32,
-            amount: amount.amount(),
-            request: wallet_req.encode_to_vec(),
-            caller: Some(Caller {
-                request_id,
-                method: METHOD,
-                request: req.encode_to_vec(),
-            }),
-        };
-        wallet_ops::insert(&mut tx, &op, now).await?;
-        tx.commit().await.map_err(internal)?;
-    }
-    finish(ctx, op_id, &req).await
+        } as i32,
+        amount: Some(money(currency, amount)),
+        disposition: if took.guaranteed {
+            LinkDisposition::Guarantee
+        } else {
+            LinkDisposition::Available
+        } as i32,
+        fund_pool: fees::proceeds_pool(pricing::trade(current).map(|t| t.export_method)) as i32,
+    };
+    let op = Op {
+        id: op_id,
+        order_id,
+        kind: Kind::Link,
+        refund_id: None,
+        target: target as i32,
+        amount,
+        request: wallet_req.encode_to_vec(),
+        caller: Some(Caller {
+            request_id: asked.request_id,
+            method: "LinkRemittanceToOrder",
+            request: req.encode_to_vec(),
+        }),
+    };
+    wallet_ops::insert(&mut tx, &op, now).await?;
+    tx.commit().await.map_err(internal)?;
+    Ok(op_id)
 }
 
 async fn finish(

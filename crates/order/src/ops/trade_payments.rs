@@ -23,7 +23,7 @@ use super::payment_record::Pin;
 use super::payments::{self, PAYMENT_AMOUNT_CHANGED, WALLET_NOT_OWNED};
 use super::pricing::{self, money};
 use super::receipt::{self, facts};
-use super::remittances::{action, dues};
+use super::remittances::{self, action, dues};
 use super::{Ctx, ORDER_PAYMENT_IN_PROGRESS, actor, store, wallet_ops};
 use crate::domain::saga;
 use crate::domain::status;
@@ -51,16 +51,7 @@ fn validate(req: &PayTradeOrderRequest) -> Result<Input, Status> {
     let mut v = FieldViolations::new();
     let request_id = idempotency::parse_request_id(&req.request_id)?;
     let order_id = v.uuid("order_id", &req.order_id);
-    let target = match PaymentTarget::try_from(req.target) {
-        Ok(t @ (PaymentTarget::Prepayment | PaymentTarget::Balance)) => Some(t),
-        _ => {
-            v.add(
-                "target",
-                "must be PAYMENT_TARGET_PREPAYMENT or PAYMENT_TARGET_BALANCE",
-            );
-            None
-        }
-    };
+    let target = remittances::payment_target(&mut v, req.target);
     let wallet_id = v.optional_uuid("wallet_id", &req.wallet_id).flatten();
     let fx_source = payments::fx_source(&mut v, &req.fx_source_currency_code);
     let expected = req
@@ -171,6 +162,27 @@ pub async fn pay(
             .await
             .map(answer);
     }
+    let payment = prepare(ctx, &input, who).await?;
+    let payment_id = Uuid::try_parse(&payment.payment_id).map_err(internal)?;
+    let lease = Uuid::now_v7();
+    let Some(begun) = begin(ctx, payment, &hash, &input, who, lease).await? else {
+        // A concurrent call with the same request id won.
+        let id = payments::existing_with(ctx, &hash, input.request_id, &req.request_id)
+            .await?
+            .ok_or_else(|| internal("payment vanished"))?;
+        return payments::await_payment(ctx, id, None, budget)
+            .await
+            .map(answer);
+    };
+    let handle = payments::spawn_driver(ctx, payment_id, lease, input.pin, begun);
+    payments::await_payment(ctx, payment_id, Some(handle), budget)
+        .await
+        .map(answer)
+}
+
+/// The payment a request asks for, not yet written: the order's buyer paying all that is
+/// due of the target from its wallet, in the order currency.
+async fn prepare(ctx: &Ctx, input: &Input, who: Who) -> Result<Payment, Status> {
     let now = ctx.now();
     let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
     let order = store::load(&mut conn, ctx, input.order_id).await?;
@@ -202,7 +214,7 @@ pub async fn pay(
         ));
     }
     let payment_id = Uuid::now_v7();
-    let payment = Payment {
+    Ok(Payment {
         payment_id: payment_id.to_string(),
         request_id: input.request_id.to_string(),
         state: PaymentState::Pending as i32,
@@ -230,22 +242,30 @@ pub async fn pay(
         update_time: Some(time::to_proto(now)),
         complete_time: None,
         target: input.target as i32,
-    };
-    let lease = Uuid::now_v7();
+    })
+}
+
+/// Writes the payment and locks its order to it (checked again under the lock: a link or
+/// another payment may have come in between), a PAYMENT_STARTED event, the first step
+/// marked; `None` when a concurrent call with the same request id wrote it first.
+async fn begin(
+    ctx: &Ctx,
+    payment: Payment,
+    hash: &[u8; 32],
+    input: &Input,
+    who: Who,
+    lease: Uuid,
+) -> Result<Option<super::saga::Begun>, Status> {
+    let now = ctx.now();
     let mut tx = ctx.svc.pool.begin().await.map_err(internal)?;
-    if !payments::insert(&mut tx, ctx, &payment, &hash, lease, now).await? {
-        // A concurrent call with the same request id won.
+    if !payments::insert(&mut tx, ctx, &payment, hash, lease, now).await? {
         tx.rollback().await.map_err(internal)?;
-        let id = payments::existing_with(ctx, &hash, input.request_id, &req.request_id)
-            .await?
-            .ok_or_else(|| internal("payment vanished"))?;
-        return payments::await_payment(ctx, id, None, budget)
-            .await
-            .map(answer);
+        return Ok(None);
     }
     let mut o = store::lock(&mut tx, ctx, input.order_id).await?;
-    // Checked again under the lock: a link or another payment may have come in between.
-    if due_now(&mut tx, ctx, &o, input.target).await? != due {
+    let currency = pricing::currency_of(&o)?;
+    let due = due_now(&mut tx, ctx, &o, input.target).await?;
+    if due != pricing::amount_of(payment.total_amount.as_ref()) {
         return Err(ctx.refuse(
             PAYMENT_AMOUNT_CHANGED,
             "the amount due changed while the payment began",
@@ -260,14 +280,12 @@ pub async fn pay(
         actor(ActorType::Buyer, who.subject, &payment.buyer_account_id),
         status,
         status,
-        &req.request_id,
+        &payment.request_id,
     )
-    .related("payment_id", payment_id);
+    .related("payment_id", &payment.payment_id);
     events::append(&mut tx, &o, event, now).await?;
     let orders = HashMap::from([(o.order_id.clone(), o)]);
-    let begun = payments::start(tx, ctx, payment, orders, lease, now).await?;
-    let handle = payments::spawn_driver(ctx, payment_id, lease, input.pin, begun);
-    payments::await_payment(ctx, payment_id, Some(handle), budget)
+    payments::start(tx, ctx, payment, orders, lease, now)
         .await
-        .map(answer)
+        .map(Some)
 }
