@@ -814,6 +814,9 @@ fn pauses(acked: &[Acked], faults: &[Instant], window: Duration) -> Vec<Duration
         .collect()
 }
 
+/// One chaos run on `postgres`: start the replicas and the fault proxies, load, inject
+/// faults on the seeded schedule, stop, settle, check the invariants. Long by design: the
+/// run's phases in the order they happen, each a few lines that name what they do.
 async fn run_on(args: &ChaosArgs, seed: u64, postgres: &mut Postgres) -> anyhow::Result<()> {
     let admin = postgres.admin_options();
     let db = "kuajing_chaos";

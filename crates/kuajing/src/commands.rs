@@ -340,7 +340,8 @@ pub async fn operator_of(target: &Target) -> anyhow::Result<Operator> {
     Operator::new(&urls, &token, &account.account_id)
 }
 
-/// Runs `kuajing operator ...`.
+/// Runs `kuajing operator ...`. Long by design: one arm per subcommand, each a call and
+/// a print.
 pub async fn operator(args: OperatorArgs) -> anyhow::Result<()> {
     let ops = operator_of(&args.target).await?;
     match args.command {

@@ -220,17 +220,53 @@ static BATCH_SIZE: kuajing_platform::metrics::Spread = kuajing_platform::metrics
     "transfers executed in one transaction, per batch",
 );
 
+/// Answers of a batch, by request id.
+type Answers = HashMap<Uuid, Result<CreateTransferResponse, Status>>;
+
+/// An account locked by the batch: its id, its balance when locked, its balance now.
+type Locked = BTreeMap<AccountKey, (Uuid, Decimal, Decimal)>;
+
+/// Per (wallet, currency): the customer's available and held totals, for the answers.
+type Totals = HashMap<(Uuid, String), (Decimal, Decimal)>;
+
 /// The batch's transaction. Returns an answer per request it decided; requests it leaves
-/// out (already claimed elsewhere) go the one-at-a-time way.
-async fn execute(
-    ctx: &Ctx,
-    known: &Known,
-    batch: &[Job],
-) -> Result<HashMap<Uuid, Result<CreateTransferResponse, Status>>, Status> {
+/// out (already claimed elsewhere) go the one-at-a-time way. In phases: fees, the accounts
+/// (created where missing, outside the transaction), one statement that claims and locks,
+/// the transfers applied in memory, one statement that writes it all.
+async fn execute(ctx: &Ctx, known: &Known, batch: &[Job]) -> Result<Answers, Status> {
     let now = ctx.now();
     BATCH_SIZE.record(u64::try_from(batch.len()).unwrap_or(u64::MAX), &[]);
-    let mut answers: HashMap<Uuid, Result<CreateTransferResponse, Status>> = HashMap::new();
-    let mut live: Vec<Live<'_>> = Vec::new();
+    let (mut answers, mut live) = with_fees(ctx, batch);
+    if live.is_empty() {
+        return Ok(answers);
+    }
+    let shard = ledger::shard_for(Uuid::now_v7());
+    let keys = account_keys(&live);
+    let cols = KeyColumns::of(&keys, shard);
+    create_missing(ctx, known, &keys, &cols, now).await?;
+    let mut tx = ctx
+        .svc
+        .pool
+        .begin()
+        .await
+        .map_err(|e| ctx.errors().database(e))?;
+    let (mut accounts, claimed, mut totals) =
+        claim_and_lock(&mut tx, ctx, known, &live, &cols).await?;
+    live.retain(|l| claimed.contains(&l.t.request_id));
+    let applied = apply(ctx, &live, &mut accounts, &mut totals, &mut answers, now)?;
+    write(&mut tx, ctx, &live, &accounts, &applied, &answers, now).await?;
+    tx.commit().await.map_err(|e| ctx.errors().database(e))?;
+    ledger::count_entries(JournalEntryType::Transfer, applied.done.len());
+    for x in applied.done {
+        answers.insert(x.request_id, Ok(x.response));
+    }
+    Ok(answers)
+}
+
+/// Each job with its fee split; a job whose fees do not fit is answered already.
+fn with_fees<'a>(ctx: &Ctx, batch: &'a [Job]) -> (Answers, Vec<Live<'a>>) {
+    let mut answers = Answers::new();
+    let mut live = Vec::new();
     for job in batch {
         let currency = job.t.amount.currency();
         match fees::split(job.t.amount.amount(), currency, &job.t.fees) {
@@ -243,13 +279,17 @@ async fn execute(
             }
         }
     }
-    if live.is_empty() {
-        return Ok(answers);
-    }
-    let shard = ledger::shard_for(Uuid::now_v7());
-    let fee_key = |c: Currency| AccountKey::platform(LedgerAccountKind::FeeRevenue, c);
+    (answers, live)
+}
+
+fn fee_key(c: Currency) -> AccountKey {
+    AccountKey::platform(LedgerAccountKind::FeeRevenue, c)
+}
+
+/// Every account the batch touches, sorted (the order they are locked in), once each.
+fn account_keys(live: &[Live<'_>]) -> Vec<AccountKey> {
     let mut keys: Vec<AccountKey> = Vec::new();
-    for l in &live {
+    for l in live {
         let c = l.t.amount.currency();
         keys.push(AccountKey::available(l.t.source, c, FundPool::Standard));
         keys.push(AccountKey::available(l.t.destination, c, l.t.pool));
@@ -259,47 +299,57 @@ async fn execute(
     }
     keys.sort();
     keys.dedup();
-    let KeyColumns {
-        wallet: kw,
-        kind: kk,
-        currency: kc,
-        pool: kp,
-        shard: ks,
-    } = KeyColumns::of(&keys, shard);
+    keys
+}
 
-    // Rows a transfer credits may not exist yet: create them, empty, in a statement of
-    // their own (harmless if the batch fails), so the batch itself only locks. Only for
-    // wallets that exist: a missing account below means a missing wallet.
-    let wanted: Vec<(AccountKey, i16)> = keys.iter().zip(&ks).map(|(k, s)| (*k, *s)).collect();
-    if !known.all(&wanted) {
-        sqlx::query(
-            "INSERT INTO ledger_accounts (account_id, wallet_id, kind, currency, fund_pool, shard, balance, updated_at)
-             SELECT gen_random_uuid(), w, k, c, p, s, 0, $6
-             FROM UNNEST($1::uuid[], $2::int2[], $3::text[], $4::int2[], $5::int2[]) AS t(w, k, c, p, s)
-             WHERE w = '00000000-0000-0000-0000-000000000000' OR EXISTS (SELECT 1 FROM wallets WHERE wallet_id = w)
-             ON CONFLICT (wallet_id, kind, currency, fund_pool, shard) DO NOTHING",
-        )
-        .bind(&kw)
-        .bind(&kk)
-        .bind(&kc)
-        .bind(&kp)
-        .bind(&ks)
-        .bind(now)
-        .execute(&ctx.svc.pool)
-        .await
-        .map_err(|e| ctx.errors().database(e))?;
+/// Rows a transfer credits may not exist yet: creates them, empty, in a statement of their
+/// own (harmless if the batch fails), so the batch itself only locks. Only for wallets
+/// that exist: a missing account later means a missing wallet.
+async fn create_missing(
+    ctx: &Ctx,
+    known: &Known,
+    keys: &[AccountKey],
+    cols: &KeyColumns,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), Status> {
+    let wanted: Vec<(AccountKey, i16)> = keys
+        .iter()
+        .zip(&cols.shard)
+        .map(|(k, s)| (*k, *s))
+        .collect();
+    if known.all(&wanted) {
+        return Ok(());
     }
+    sqlx::query(
+        "INSERT INTO ledger_accounts (account_id, wallet_id, kind, currency, fund_pool, shard, balance, updated_at)
+         SELECT gen_random_uuid(), w, k, c, p, s, 0, $6
+         FROM UNNEST($1::uuid[], $2::int2[], $3::text[], $4::int2[], $5::int2[]) AS t(w, k, c, p, s)
+         WHERE w = '00000000-0000-0000-0000-000000000000' OR EXISTS (SELECT 1 FROM wallets WHERE wallet_id = w)
+         ON CONFLICT (wallet_id, kind, currency, fund_pool, shard) DO NOTHING",
+    )
+    .bind(&cols.wallet)
+    .bind(&cols.kind)
+    .bind(&cols.currency)
+    .bind(&cols.pool)
+    .bind(&cols.shard)
+    .bind(now)
+    .execute(&ctx.svc.pool)
+    .await
+    .map_err(|e| ctx.errors().database(e))?;
+    Ok(())
+}
 
-    let mut tx = ctx
-        .svc
-        .pool
-        .begin()
-        .await
-        .map_err(|e| ctx.errors().database(e))?;
-    // 1. In one statement (one round trip): claim the request ids (the ones claimed
-    //    already go the one-at-a-time way), lock every account in key order, and read the
-    //    sources' customer accounts for the answers' totals. Rows come back as part 0 (a
-    //    locked account), 1 (a claimed request id) or 2 (a source's account, unlocked).
+/// In one statement (one round trip): claims the request ids (the ones claimed already go
+/// the one-at-a-time way), locks every account in key order, and reads the sources'
+/// customer accounts for the answers' totals. Rows come back as part 0 (a locked account),
+/// 1 (a claimed request id) or 2 (a source's account, unlocked).
+async fn claim_and_lock(
+    tx: &mut sqlx::PgConnection,
+    ctx: &Ctx,
+    known: &Known,
+    live: &[Live<'_>],
+    cols: &KeyColumns,
+) -> Result<(Locked, HashSet<Uuid>, Totals), Status> {
     let ids: Vec<Uuid> = live.iter().map(|l| l.t.request_id).collect();
     let hashes: Vec<Vec<u8>> = live
         .iter()
@@ -328,11 +378,11 @@ async fn execute(
          SELECT 2::int2, NULL, account_id, wallet_id, kind, currency, fund_pool, shard, balance
          FROM ledger_accounts WHERE wallet_id = ANY($9) AND kind = ANY($10::int2[])",
     )
-    .bind(&kw)
-    .bind(&kk)
-    .bind(&kc)
-    .bind(&kp)
-    .bind(&ks)
+    .bind(&cols.wallet)
+    .bind(&cols.kind)
+    .bind(&cols.currency)
+    .bind(&cols.pool)
+    .bind(&cols.shard)
     .bind(&ids)
     .bind(&methods)
     .bind(&hashes)
@@ -359,7 +409,7 @@ async fn execute(
             fund_pool: i32::from(r.try_get::<i16, _>("fund_pool").map_err(internal)?),
         })
     };
-    let mut accounts: BTreeMap<AccountKey, (Uuid, Decimal, Decimal)> = BTreeMap::new(); // id, before, now
+    let mut accounts = Locked::new();
     let mut locked: Vec<(AccountKey, i16)> = Vec::new();
     let mut claimed: HashSet<Uuid> = HashSet::new();
     let mut source_accounts: Vec<(AccountKey, Decimal)> = Vec::new();
@@ -400,10 +450,9 @@ async fn execute(
         }
     }
     known.add(locked);
-    live.retain(|l| claimed.contains(&l.t.request_id));
     // The totals: a locked account's balance is the one just locked (the freshest); the
     // others' is the statement's snapshot, a moment before.
-    let mut totals: HashMap<(Uuid, String), (Decimal, Decimal)> = HashMap::new();
+    let mut totals = Totals::new();
     for (key, snapshot) in source_accounts {
         let b = accounts.get(&key).map_or(snapshot, |a| a.1);
         let slot = totals
@@ -415,19 +464,41 @@ async fn execute(
             slot.1 += b
         }
     }
+    Ok((accounts, claimed, totals))
+}
 
-    // 3. Apply in order, in memory.
-    struct Done {
-        request_id: Uuid,
-        entry_id: Uuid,
-        transfer_id: Uuid,
-        response: CreateTransferResponse,
-    }
+/// A transfer applied in memory.
+struct Done {
+    request_id: Uuid,
+    entry_id: Uuid,
+    transfer_id: Uuid,
+    response: CreateTransferResponse,
+}
+
+/// One posting: entry, index, account id, key, amount, balance after.
+type Posting = (Uuid, i16, Uuid, AccountKey, Decimal, Decimal);
+
+/// What applying the batch in memory decided.
+struct Applied {
+    done: Vec<Done>,
+    failed: Vec<Uuid>,
+    postings: Vec<Posting>,
+}
+
+/// Applies the claimed transfers in order, in memory, to the locked balances: a missing
+/// wallet or an unfunded source refuses that transfer alone (its answer recorded).
+fn apply(
+    ctx: &Ctx,
+    live: &[Live<'_>],
+    accounts: &mut Locked,
+    totals: &mut Totals,
+    answers: &mut Answers,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Applied, Status> {
     let mut done: Vec<Done> = Vec::new();
     let mut failed: Vec<Uuid> = Vec::new();
-    // postings: entry, idx, account id, key, amount, balance after
-    let mut postings: Vec<(Uuid, i16, Uuid, AccountKey, Decimal, Decimal)> = Vec::new();
-    for l in &live {
+    let mut postings: Vec<Posting> = Vec::new();
+    for l in live {
         let t = l.t;
         let c = t.amount.currency();
         let from = AccountKey::available(t.source, c, FundPool::Standard);
@@ -485,11 +556,27 @@ async fn execute(
             response,
         });
     }
+    Ok(Applied {
+        done,
+        failed,
+        postings,
+    })
+}
 
-    // 4. Write it all in one statement (one round trip): balances, entries, postings,
-    //    transfers, the answers of the done and the records of the refused. Postgres runs
-    //    every data-modifying CTE to completion, and checks the postings' foreign keys at
-    //    the end of the statement, when their entries exist.
+/// Writes it all in one statement (one round trip): balances, entries, postings,
+/// transfers, the answers of the done and the records of the refused. Postgres runs every
+/// data-modifying CTE to completion, and checks the postings' foreign keys at the end of
+/// the statement, when their entries exist.
+async fn write(
+    tx: &mut sqlx::PgConnection,
+    ctx: &Ctx,
+    live: &[Live<'_>],
+    accounts: &Locked,
+    applied: &Applied,
+    answers: &Answers,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), Status> {
+    let (done, failed, postings) = (&applied.done, &applied.failed, &applied.postings);
     let changed: Vec<(Uuid, Decimal)> = accounts
         .values()
         .filter(|a| a.1 != a.2)
@@ -558,15 +645,10 @@ async fn execute(
     .bind(done.iter().map(|x| of(x).pool as i16).collect::<Vec<_>>())
     .bind(done.iter().map(|x| fees_json(&of(x).fees)).collect::<Vec<_>>())
     .bind(done.iter().map(|x| x.response.encode_to_vec()).collect::<Vec<_>>())
-    .bind(&failed)
+    .bind(failed)
     .bind(&refusals)
     .execute(&mut *tx)
     .await
     .map_err(|e| ctx.errors().database(e))?;
-    tx.commit().await.map_err(|e| ctx.errors().database(e))?;
-    ledger::count_entries(JournalEntryType::Transfer, done.len());
-    for x in done {
-        answers.insert(x.request_id, Ok(x.response));
-    }
-    Ok(answers)
+    Ok(())
 }

@@ -17,7 +17,8 @@ use crate::parties::{money, rid, unique};
 const TOP_UP: &str = "10000.00";
 const CONVERTED: &str = "5000.00";
 
-/// Runs the buyer journey against `supplier`; returns the buyer.
+/// Runs the buyer journey against `supplier`; returns the buyer. Long by design: the
+/// journey reads top to bottom as the README tells it, one printed step after another.
 pub async fn journey(demo: &Demo, supplier: &Person) -> anyhow::Result<Person> {
     let buyer = demo
         .sign_up(

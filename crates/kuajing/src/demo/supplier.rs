@@ -97,7 +97,8 @@ pub fn shipment(order: &opb::Order, carrier: &str) -> opb::Shipment {
     }
 }
 
-/// The Trade Assurance sale to `buyer`, from draft to a settled withdrawal.
+/// The Trade Assurance sale to `buyer`, from draft to a settled withdrawal. Long by
+/// design, like the buyer's: a script read in order.
 pub async fn journey(demo: &Demo, supplier: &Person, buyer: &Person) -> anyhow::Result<()> {
     let create = pb::CreateReceivingAccountRequest {
         request_id: rid(),

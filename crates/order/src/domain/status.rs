@@ -355,7 +355,8 @@ mod tests {
     }
 
     /// The transition table of the contract, written out row by row, independently of
-    /// `next`: (kinds, from, action, money guard, to).
+    /// `next`: (kinds, from, action, money guard, to). Long by design: one row per
+    /// transition, so a row can be checked against the contract at a glance.
     fn table() -> Vec<(Kinds, OrderStatus, Action, Money, OrderStatus)> {
         use Kinds::*;
         use Money::Either as E;
