@@ -4,6 +4,7 @@
 
 use kuajing_platform::error::internal;
 use kuajing_platform::{Currency, idempotency, time};
+use kuajing_proto::identity::v1 as idp;
 use kuajing_proto::identity::v1::identity_service_client::IdentityServiceClient;
 use kuajing_proto::identity::v1::{
     AccountRole, GetAccountRequest, GetLinkedAccountRequest, LinkStatus, Marketplace,
@@ -32,17 +33,21 @@ pub const SUPPLIER_NOT_ACTIVE: &str = "SUPPLIER_NOT_ACTIVE";
 /// Reason: another order mirrors the same marketplace order.
 pub const ORDER_ALREADY_EXISTS: &str = "ORDER_ALREADY_EXISTS";
 
-/// CreateMarketplaceOrder.
-pub async fn create(
-    ctx: &Ctx,
-    req: CreateMarketplaceOrderRequest,
-    subject: Option<Uuid>,
-) -> Result<CreateMarketplaceOrderResponse, Status> {
-    const METHOD: &str = "CreateMarketplaceOrder";
-    if let Some(r) = replayed(ctx, METHOD, &req.request_id, &req).await? {
-        return Ok(r);
-    }
-    let now = ctx.now();
+/// A CreateMarketplaceOrder request, checked.
+struct Checked {
+    buyer: Uuid,
+    supplier: Uuid,
+    linked: Uuid,
+    marketplace: Marketplace,
+    lines: Vec<kuajing_proto::order::v1::OrderLine>,
+    logistics: Option<kuajing_proto::order::v1::CrossBorderLogistics>,
+    goods: Decimal,
+    total: Decimal,
+}
+
+/// Checks the request's fields (every violation at once), and prices the goods and the
+/// freight (CNY).
+fn check(ctx: &Ctx, req: &CreateMarketplaceOrderRequest) -> Result<Checked, Status> {
     let cny = Currency::CNY;
     let mut inv = Invalid::new();
     let buyer = inv.v.uuid("buyer_account_id", &req.buyer_account_id);
@@ -74,38 +79,13 @@ pub async fn create(
     let name = |p: &str| p.to_owned();
     let goods = fields::lines(&mut inv, &name, &mut lines, &[], cny, true);
     let mut logistics = req.logistics.clone();
-    let mut freight = Some(Decimal::ZERO);
-    match logistics.as_mut() {
-        None => inv.add("logistics", "is required"),
-        Some(l) => {
-            fields::text(&mut inv, "logistics.option_code", &l.option_code, 1, 64);
-            fields::text(
-                &mut inv,
-                "logistics.provider_name",
-                &l.provider_name,
-                0,
-                128,
-            );
-            fields::text(&mut inv, "logistics.service_name", &l.service_name, 0, 128);
-            fields::address(
-                &mut inv,
-                "logistics.delivery_address",
-                l.delivery_address.as_ref(),
-            );
-            freight = fields::money_in(
-                &mut inv,
-                "logistics.freight",
-                l.freight.as_ref(),
-                cny,
-                false,
-                false,
-            );
-            l.freight = Some(money(cny, freight.unwrap_or_default()));
-            if l.estimated_transit_days < 0 {
-                inv.add("logistics.estimated_transit_days", "must not be negative");
-            }
+    let freight = match logistics.as_mut() {
+        None => {
+            inv.add("logistics", "is required");
+            Some(Decimal::ZERO)
         }
-    }
+        Some(l) => check_logistics(&mut inv, l),
+    };
     let total = match (goods, freight) {
         (Some(g), Some(f)) => {
             let t = crate::domain::goods::total(g, f, Decimal::ZERO);
@@ -117,15 +97,52 @@ pub async fn create(
         _ => None,
     };
     inv.finish(ctx.errors())?;
-    let (buyer, supplier, linked, marketplace) = (
-        buyer.expect("validated"),
-        supplier.expect("validated"),
-        linked.expect("validated"),
-        marketplace.expect("validated"),
-    );
     let (goods, total) = total.expect("validated");
+    Ok(Checked {
+        buyer: buyer.expect("validated"),
+        supplier: supplier.expect("validated"),
+        linked: linked.expect("validated"),
+        marketplace: marketplace.expect("validated"),
+        lines,
+        logistics,
+        goods,
+        total,
+    })
+}
 
-    // The parties, from identity.
+/// Checks the logistics option; answers its freight (CNY), written back normalised.
+fn check_logistics(
+    inv: &mut Invalid,
+    l: &mut kuajing_proto::order::v1::CrossBorderLogistics,
+) -> Option<Decimal> {
+    let cny = Currency::CNY;
+    fields::text(inv, "logistics.option_code", &l.option_code, 1, 64);
+    fields::text(inv, "logistics.provider_name", &l.provider_name, 0, 128);
+    fields::text(inv, "logistics.service_name", &l.service_name, 0, 128);
+    fields::address(
+        inv,
+        "logistics.delivery_address",
+        l.delivery_address.as_ref(),
+    );
+    let freight = fields::money_in(
+        inv,
+        "logistics.freight",
+        l.freight.as_ref(),
+        cny,
+        false,
+        false,
+    );
+    l.freight = Some(money(cny, freight.unwrap_or_default()));
+    if l.estimated_transit_days < 0 {
+        inv.add("logistics.estimated_transit_days", "must not be negative");
+    }
+    freight
+}
+
+/// The parties, from identity: the buyer's marketplace binding (bound and verified, to
+/// this buyer, on this marketplace), the buyer's account, and a supplier that can sell.
+async fn parties(ctx: &Ctx, c: &Checked) -> Result<(idp::LinkedAccount, idp::Account), Status> {
+    let (buyer, supplier, linked) = (c.buyer, c.supplier, c.linked);
     let link = found(rpc!(
         ctx,
         "identity",
@@ -139,29 +156,22 @@ pub async fn create(
     ))?
     .and_then(|r| r.linked_account)
     .ok_or_else(|| ctx.errors().not_found("linked_account", linked.to_string()))?;
-    let buyer_account = found(rpc!(
-        ctx,
-        "identity",
-        IdentityServiceClient,
-        get_account,
-        GetAccountRequest {
-            account_id: buyer.to_string()
-        }
-    ))?
-    .and_then(|r| r.account)
-    .ok_or_else(|| ctx.errors().not_found("account", buyer.to_string()))?;
-    let supplier_account = found(rpc!(
-        ctx,
-        "identity",
-        IdentityServiceClient,
-        get_account,
-        GetAccountRequest {
-            account_id: supplier.to_string()
-        }
-    ))?
-    .and_then(|r| r.account)
-    .ok_or_else(|| ctx.errors().not_found("account", supplier.to_string()))?;
-    if link.account_id != buyer.to_string() || link.marketplace != marketplace as i32 {
+    let account = |id: Uuid| async move {
+        found(rpc!(
+            ctx,
+            "identity",
+            IdentityServiceClient,
+            get_account,
+            GetAccountRequest {
+                account_id: id.to_string()
+            }
+        ))?
+        .and_then(|r| r.account)
+        .ok_or_else(|| ctx.errors().not_found("account", id.to_string()))
+    };
+    let buyer_account = account(buyer).await?;
+    let supplier_account = account(supplier).await?;
+    if link.account_id != buyer.to_string() || link.marketplace != c.marketplace as i32 {
         return Err(ctx.errors().precondition(
             MARKETPLACE_ACCOUNT_NOT_VERIFIED,
             format!("linked_accounts/{linked}"),
@@ -185,6 +195,33 @@ pub async fn create(
             &[("supplier_account_id", supplier.to_string())],
         ));
     }
+    Ok((link, buyer_account))
+}
+
+/// CreateMarketplaceOrder.
+pub async fn create(
+    ctx: &Ctx,
+    req: CreateMarketplaceOrderRequest,
+    subject: Option<Uuid>,
+) -> Result<CreateMarketplaceOrderResponse, Status> {
+    const METHOD: &str = "CreateMarketplaceOrder";
+    if let Some(r) = replayed(ctx, METHOD, &req.request_id, &req).await? {
+        return Ok(r);
+    }
+    let now = ctx.now();
+    let cny = Currency::CNY;
+    let checked = check(ctx, &req)?;
+    let (link, buyer_account) = parties(ctx, &checked).await?;
+    let Checked {
+        buyer,
+        supplier,
+        linked,
+        marketplace,
+        lines,
+        logistics,
+        goods,
+        total,
+    } = checked;
 
     let expire = ctx
         .settings
