@@ -31,19 +31,16 @@ pub const SHIPMENT_LIMIT_REACHED: &str = "SHIPMENT_LIMIT_REACHED";
 /// Reason: the batch was delivered at another time.
 pub const SHIPMENT_ALREADY_DELIVERED: &str = "SHIPMENT_ALREADY_DELIVERED";
 
-/// AddShipment.
-pub async fn add(
-    ctx: &Ctx,
-    req: AddShipmentRequest,
-    who: Who,
-) -> Result<AddShipmentResponse, Status> {
-    const METHOD: &str = "AddShipment";
-    let mut inv = Invalid::new();
-    let order_id = inv.v.uuid("order_id", &req.order_id);
-    let now = ctx.now();
+/// Checks a shipment batch's fields into `inv` (every violation at once); answers its
+/// items (line id, quantity) and its ship time when given and not in the future.
+fn check_batch(
+    inv: &mut Invalid,
+    shipment: Option<&Shipment>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> (Vec<(String, i64)>, Option<chrono::DateTime<chrono::Utc>>) {
     let mut ship_time = None;
     let mut items = Vec::new();
-    match req.shipment.as_ref() {
+    match shipment {
         None => inv.add("shipment", "is required"),
         Some(s) => {
             for (i, it) in s.items.iter().enumerate() {
@@ -60,31 +57,19 @@ pub async fn add(
                 inv.add("shipment.shipping_method", "is required");
             }
             fields::text(
-                &mut inv,
+                inv,
                 "shipment.logistics_order_id",
                 &s.logistics_order_id,
                 0,
                 64,
             );
-            fields::text(&mut inv, "shipment.carrier_name", &s.carrier_name, 0, 128);
-            fields::text(
-                &mut inv,
-                "shipment.tracking_number",
-                &s.tracking_number,
-                0,
-                64,
-            );
+            fields::text(inv, "shipment.carrier_name", &s.carrier_name, 0, 128);
+            fields::text(inv, "shipment.tracking_number", &s.tracking_number, 0, 64);
             if s.proof_file_refs.len() > 10 {
                 inv.add("shipment.proof_file_refs", "at most 10 files");
             }
             for (i, f) in s.proof_file_refs.iter().enumerate() {
-                fields::text(
-                    &mut inv,
-                    &format!("shipment.proof_file_refs[{i}]"),
-                    f,
-                    1,
-                    512,
-                );
+                fields::text(inv, &format!("shipment.proof_file_refs[{i}]"), f, 1, 512);
             }
             if !shipping::proof_ok(
                 &s.logistics_order_id,
@@ -105,6 +90,20 @@ pub async fn add(
             }
         }
     }
+    (items, ship_time)
+}
+
+/// AddShipment.
+pub async fn add(
+    ctx: &Ctx,
+    req: AddShipmentRequest,
+    who: Who,
+) -> Result<AddShipmentResponse, Status> {
+    const METHOD: &str = "AddShipment";
+    let mut inv = Invalid::new();
+    let order_id = inv.v.uuid("order_id", &req.order_id);
+    let now = ctx.now();
+    let (items, ship_time) = check_batch(&mut inv, req.shipment.as_ref(), now);
     idempotency::parse_request_id(&req.request_id)?;
     inv.finish(ctx.errors())?;
     if let Some(r) = replayed(ctx, METHOD, &req.request_id, &req).await? {
