@@ -488,108 +488,7 @@ pub async fn estimate(
             ownership::require(ctx, who, &order, Need::Either).await?;
             order
         }
-        Some(estimate_order_fees_request::Subject::Draft(d)) => {
-            let kind: Option<OrderKind> = inv.v.enum_value("draft.kind", d.kind);
-            inv.v
-                .uuid("draft.supplier_account_id", &d.supplier_account_id);
-            inv.v
-                .optional_uuid("draft.buyer_account_id", &d.buyer_account_id);
-            let currency = match (kind, d.currency_code.as_str()) {
-                (Some(OrderKind::Marketplace), "CNY")
-                | (Some(OrderKind::TradeAssurance | OrderKind::DirectPay), "USD" | "CNY") => {
-                    d.currency_code.parse::<Currency>().ok()
-                }
-                _ => {
-                    inv.reason(
-                        super::trade_rules::CURRENCY_NOT_SUPPORTED,
-                        "draft.currency_code",
-                        "CNY for marketplace orders; USD or CNY otherwise",
-                    );
-                    None
-                }
-            };
-            let mut goods = None;
-            let mut freight = Some(Decimal::ZERO);
-            let mut insurance = Some(Decimal::ZERO);
-            if let Some(c) = currency {
-                goods = super::fields::money_in(
-                    &mut inv,
-                    "draft.goods_amount",
-                    d.goods_amount.as_ref(),
-                    c,
-                    true,
-                    true,
-                );
-                freight = super::fields::money_in(
-                    &mut inv,
-                    "draft.freight",
-                    d.freight.as_ref(),
-                    c,
-                    false,
-                    false,
-                );
-                insurance = super::fields::money_in(
-                    &mut inv,
-                    "draft.insurance",
-                    d.insurance.as_ref(),
-                    c,
-                    false,
-                    false,
-                );
-            }
-            inv.finish(ctx.errors())?;
-            let (kind, currency) = (kind.expect("validated"), currency.expect("validated"));
-            let total = crate::domain::goods::total(
-                goods.unwrap_or_default(),
-                freight.unwrap_or_default(),
-                insurance.unwrap_or_default(),
-            )
-            .ok_or_else(|| {
-                super::invalid::invalid(
-                    ctx.errors(),
-                    "TOTAL_TOO_LARGE",
-                    "draft.goods_amount",
-                    "too large",
-                )
-            })?;
-            let terms = d.payment_terms.clone().unwrap_or_default();
-            let prepayment = if terms.full_prepayment {
-                total
-            } else {
-                amount_of(terms.prepayment.as_ref()).min(total)
-            };
-            let prepayment = if prepayment <= Decimal::ZERO {
-                total
-            } else {
-                prepayment
-            };
-            Order {
-                kind: kind as i32,
-                supplier_account_id: d.supplier_account_id.clone(),
-                buyer_account_id: d.buyer_account_id.clone(),
-                currency_code: currency.code().to_owned(),
-                goods_amount: Some(money(currency, goods.unwrap_or_default())),
-                total_amount: Some(money(currency, total)),
-                payment_method: d.payment_method,
-                details: if kind == OrderKind::Marketplace {
-                    None
-                } else {
-                    Some(order::Details::Trade(TradeDetails {
-                        export_method: d.export_method,
-                        payment_terms: Some(PaymentTerms {
-                            total_amount: Some(money(currency, total)),
-                            prepayment: Some(money(currency, prepayment)),
-                            full_prepayment: terms.full_prepayment,
-                            balance: Some(money(currency, total - prepayment)),
-                            ..PaymentTerms::default()
-                        }),
-                        inspection: d.inspection.clone(),
-                        ..TradeDetails::default()
-                    }))
-                },
-                ..Order::default()
-            }
-        }
+        Some(estimate_order_fees_request::Subject::Draft(d)) => draft_order(ctx, d)?,
         None => {
             inv.add("order_id", "exactly one of order_id and draft is required");
             return Err(inv.finish(ctx.errors()).expect_err("one violation"));
@@ -622,65 +521,9 @@ pub async fn estimate(
         ));
     }
     let (fees, options) = if kind == OrderKind::Marketplace {
-        let basis = match Uuid::try_parse(&order.buyer_account_id) {
-            Ok(b) => Some(pricing::tier_basis(ctx, b, ctx.now()).await?),
-            Err(_) => None,
-        };
-        let mut options = Vec::new();
-        let mut lines = Vec::new();
-        for row in ctx.rules.methods_for(OrderKind::Marketplace) {
-            let line = pricing::marketplace_fee(ctx, row, total, currency, basis.as_ref());
-            if row.method == method {
-                lines.push(line.clone());
-            }
-            let fees = if row.fee_percent.is_some() || row.tiered {
-                vec![line]
-            } else {
-                Vec::new()
-            };
-            options.push(option(ctx, row, Vec::new(), String::new(), fees));
-        }
-        (pricing::breakdown(lines, total, currency), options)
+        marketplace_fees(ctx, &order, total, currency, method).await?
     } else {
-        let export = pricing::trade(&order)
-            .map(|t| t.export_method)
-            .unwrap_or_default();
-        if export == ExportMethod::ConvenientShipping as i32 {
-            if kind == OrderKind::DirectPay {
-                return Err(ctx.refuse(
-                    CONVENIENT_SHIPPING_NOT_ALLOWED,
-                    "Direct Pay orders cannot use convenient shipping",
-                    &[],
-                ));
-            }
-            let limit = ctx.settings.convenient_shipping_limit;
-            let equivalent = fx.convert(total, currency, limit.currency()).await?;
-            if equivalent > limit.amount() {
-                return Err(ctx.refuse(
-                    CONVENIENT_SHIPPING_OVER_LIMIT,
-                    format!("convenient shipping is for orders up to {limit}"),
-                    &[
-                        ("limit", limit.to_proto().amount),
-                        ("usd_equivalent", money(limit.currency(), equivalent).amount),
-                    ],
-                ));
-            }
-        }
-        let membership = membership(ctx, &order.supplier_account_id).await?;
-        let fees: FeeBreakdown = pricing::trade_fees(ctx, &mut fx, &mut order, membership).await?;
-        let mut options = Vec::new();
-        for row in ctx.rules.methods_for(kind) {
-            let t = pricing::trade(&order)
-                .and_then(|t| t.payment_terms.clone())
-                .unwrap_or_default();
-            let dues = [
-                ("prepayment", amount_of(t.prepayment.as_ref())),
-                ("balance", amount_of(t.balance.as_ref())),
-            ];
-            let lines = pricing::channel_fee_lines(&mut fx, row, &dues, currency).await?;
-            options.push(option(ctx, row, Vec::new(), String::new(), lines));
-        }
-        (fees, options)
+        trade_fees(ctx, &mut fx, &mut order, kind, total, currency).await?
     };
     Ok(EstimateOrderFeesResponse {
         fees: Some(fees),
@@ -688,6 +531,193 @@ pub async fn estimate(
         total_usd_equivalent: Some(money(Currency::USD, usd)),
         payment_methods: options,
     })
+}
+
+/// The order a fee estimate's draft describes (checked, priced, its prepayment settled).
+fn draft_order(ctx: &Ctx, d: &kuajing_proto::order::v1::FeeEstimateDraft) -> Result<Order, Status> {
+    let mut inv = Invalid::new();
+    let kind: Option<OrderKind> = inv.v.enum_value("draft.kind", d.kind);
+    inv.v
+        .uuid("draft.supplier_account_id", &d.supplier_account_id);
+    inv.v
+        .optional_uuid("draft.buyer_account_id", &d.buyer_account_id);
+    let currency = match (kind, d.currency_code.as_str()) {
+        (Some(OrderKind::Marketplace), "CNY")
+        | (Some(OrderKind::TradeAssurance | OrderKind::DirectPay), "USD" | "CNY") => {
+            d.currency_code.parse::<Currency>().ok()
+        }
+        _ => {
+            inv.reason(
+                super::trade_rules::CURRENCY_NOT_SUPPORTED,
+                "draft.currency_code",
+                "CNY for marketplace orders; USD or CNY otherwise",
+            );
+            None
+        }
+    };
+    let mut goods = None;
+    let mut freight = Some(Decimal::ZERO);
+    let mut insurance = Some(Decimal::ZERO);
+    if let Some(c) = currency {
+        goods = super::fields::money_in(
+            &mut inv,
+            "draft.goods_amount",
+            d.goods_amount.as_ref(),
+            c,
+            true,
+            true,
+        );
+        freight = super::fields::money_in(
+            &mut inv,
+            "draft.freight",
+            d.freight.as_ref(),
+            c,
+            false,
+            false,
+        );
+        insurance = super::fields::money_in(
+            &mut inv,
+            "draft.insurance",
+            d.insurance.as_ref(),
+            c,
+            false,
+            false,
+        );
+    }
+    inv.finish(ctx.errors())?;
+    let (kind, currency) = (kind.expect("validated"), currency.expect("validated"));
+    let total = crate::domain::goods::total(
+        goods.unwrap_or_default(),
+        freight.unwrap_or_default(),
+        insurance.unwrap_or_default(),
+    )
+    .ok_or_else(|| {
+        super::invalid::invalid(
+            ctx.errors(),
+            "TOTAL_TOO_LARGE",
+            "draft.goods_amount",
+            "too large",
+        )
+    })?;
+    let terms = d.payment_terms.clone().unwrap_or_default();
+    let prepayment = if terms.full_prepayment {
+        total
+    } else {
+        amount_of(terms.prepayment.as_ref()).min(total)
+    };
+    let prepayment = if prepayment <= Decimal::ZERO {
+        total
+    } else {
+        prepayment
+    };
+    Ok(Order {
+        kind: kind as i32,
+        supplier_account_id: d.supplier_account_id.clone(),
+        buyer_account_id: d.buyer_account_id.clone(),
+        currency_code: currency.code().to_owned(),
+        goods_amount: Some(money(currency, goods.unwrap_or_default())),
+        total_amount: Some(money(currency, total)),
+        payment_method: d.payment_method,
+        details: if kind == OrderKind::Marketplace {
+            None
+        } else {
+            Some(order::Details::Trade(TradeDetails {
+                export_method: d.export_method,
+                payment_terms: Some(PaymentTerms {
+                    total_amount: Some(money(currency, total)),
+                    prepayment: Some(money(currency, prepayment)),
+                    full_prepayment: terms.full_prepayment,
+                    balance: Some(money(currency, total - prepayment)),
+                    ..PaymentTerms::default()
+                }),
+                inspection: d.inspection.clone(),
+                ..TradeDetails::default()
+            }))
+        },
+        ..Order::default()
+    })
+}
+
+/// What a marketplace order costs by each method (the buyer's tier where a method has
+/// one), and the fee of the method chosen.
+async fn marketplace_fees(
+    ctx: &Ctx,
+    order: &Order,
+    total: Decimal,
+    currency: Currency,
+    method: PaymentMethod,
+) -> Result<(FeeBreakdown, Vec<PaymentMethodOption>), Status> {
+    let basis = match Uuid::try_parse(&order.buyer_account_id) {
+        Ok(b) => Some(pricing::tier_basis(ctx, b, ctx.now()).await?),
+        Err(_) => None,
+    };
+    let mut options = Vec::new();
+    let mut lines = Vec::new();
+    for row in ctx.rules.methods_for(OrderKind::Marketplace) {
+        let line = pricing::marketplace_fee(ctx, row, total, currency, basis.as_ref());
+        if row.method == method {
+            lines.push(line.clone());
+        }
+        let fees = if row.fee_percent.is_some() || row.tiered {
+            vec![line]
+        } else {
+            Vec::new()
+        };
+        options.push(option(ctx, row, Vec::new(), String::new(), fees));
+    }
+    Ok((pricing::breakdown(lines, total, currency), options))
+}
+
+/// What a trade order costs: its own fees (export, inspection, the chosen method's), and
+/// each method's channel fees on its prepayment and balance; convenient shipping refused
+/// where the sources refuse it.
+async fn trade_fees(
+    ctx: &Ctx,
+    fx: &mut Fx<'_>,
+    order: &mut Order,
+    kind: OrderKind,
+    total: Decimal,
+    currency: Currency,
+) -> Result<(FeeBreakdown, Vec<PaymentMethodOption>), Status> {
+    let export = pricing::trade(order)
+        .map(|t| t.export_method)
+        .unwrap_or_default();
+    if export == ExportMethod::ConvenientShipping as i32 {
+        if kind == OrderKind::DirectPay {
+            return Err(ctx.refuse(
+                CONVENIENT_SHIPPING_NOT_ALLOWED,
+                "Direct Pay orders cannot use convenient shipping",
+                &[],
+            ));
+        }
+        let limit = ctx.settings.convenient_shipping_limit;
+        let equivalent = fx.convert(total, currency, limit.currency()).await?;
+        if equivalent > limit.amount() {
+            return Err(ctx.refuse(
+                CONVENIENT_SHIPPING_OVER_LIMIT,
+                format!("convenient shipping is for orders up to {limit}"),
+                &[
+                    ("limit", limit.to_proto().amount),
+                    ("usd_equivalent", money(limit.currency(), equivalent).amount),
+                ],
+            ));
+        }
+    }
+    let membership = membership(ctx, &order.supplier_account_id).await?;
+    let fees: FeeBreakdown = pricing::trade_fees(ctx, fx, order, membership).await?;
+    let mut options = Vec::new();
+    for row in ctx.rules.methods_for(kind) {
+        let t = pricing::trade(order)
+            .and_then(|t| t.payment_terms.clone())
+            .unwrap_or_default();
+        let dues = [
+            ("prepayment", amount_of(t.prepayment.as_ref())),
+            ("balance", amount_of(t.balance.as_ref())),
+        ];
+        let lines = pricing::channel_fee_lines(fx, row, &dues, currency).await?;
+        options.push(option(ctx, row, Vec::new(), String::new(), lines));
+    }
+    Ok((fees, options))
 }
 
 /// A supplier's membership (export fee rates); unknown suppliers count as free members.
