@@ -480,27 +480,7 @@ pub async fn decide(
     let judged = judge(ctx, &ask, now).await?;
 
     if req.validate_only {
-        let mut denial = judged.denial;
-        if denial.is_none()
-            && let (Some(m), Some(usd)) = (judged.mandate.as_ref(), judged.usd.as_ref())
-        {
-            let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
-            let day = limit_date(&mut conn, ctx, now).await?;
-            let (r, c) = day_use(&mut conn, m.wallet_id, day).await?;
-            denial = decision::check_limits(&ctx.settings.limits, usd.usd, r + c).err();
-        }
-        let row = draft(
-            &ask,
-            subject,
-            &caller_service,
-            judged.mandate.as_ref(),
-            judged.usd.as_ref(),
-            denial.as_ref(),
-            now,
-        );
-        return Ok(DecidePaymentResponse {
-            decision: Some(row.to_proto(None, false)?),
-        });
+        return dry_run(ctx, &ask, subject, &caller_service, judged, now).await;
     }
 
     let (ask, caller_service) = (&ask, &caller_service);
@@ -550,65 +530,19 @@ pub async fn decide(
                     }
                 }
             }
-            let row = draft(ask, subject, caller_service, mandate.as_ref(), usd.as_ref(), denial.as_ref(), now);
-            let sql = format!(
-                "INSERT INTO decisions (decision_id, request_id, mandate_id, marketplace, external_member_id,
-                     payment_id, order_ids, currency, amount, usd_amount, usd_rate, usd_rate_set_at,
-                     supplier_account_id, category_codes, outcome, reason, message, details,
-                     caller_service, subject_account_id, created_at)
-                 VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21)
-                 RETURNING {COLUMNS}"
+            let row = draft(
+                ask,
+                subject,
+                caller_service,
+                mandate.as_ref(),
+                usd.as_ref(),
+                denial.as_ref(),
+                now,
             );
-            let row: DecisionRow = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                .bind(row.decision_id)
-                .bind(request_id)
-                .bind(row.mandate_id)
-                .bind(row.marketplace)
-                .bind(&row.external_member_id)
-                .bind(row.payment_id)
-                .bind(&row.order_ids)
-                .bind(&row.currency)
-                .bind(row.amount)
-                .bind(row.usd_amount)
-                .bind(row.usd_rate)
-                .bind(row.usd_rate_set_at)
-                .bind(row.supplier_account_id)
-                .bind(&row.category_codes)
-                .bind(row.outcome)
-                .bind(&row.reason)
-                .bind(&row.message)
-                .bind(&row.details)
-                .bind(&row.caller_service)
-                .bind(row.subject_account_id)
-                .bind(row.created_at)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(internal)?;
+            let row = insert_decision(&mut tx, &row, request_id).await?;
             let reservation = match reserve_on {
                 None => None,
-                Some((mandate_id, day, usd_amount)) => {
-                    let sql = format!(
-                        "INSERT INTO reservations (reservation_id, decision_id, mandate_id, payment_id,
-                             currency, amount, usd_amount, limit_date, state, created_at)
-                         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10) RETURNING {}",
-                        reservations::COLUMNS
-                    );
-                    let r: ReservationRow = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                        .bind(Uuid::now_v7())
-                        .bind(row.decision_id)
-                        .bind(mandate_id)
-                        .bind(row.payment_id)
-                        .bind(&row.currency)
-                        .bind(row.amount)
-                        .bind(usd_amount)
-                        .bind(day)
-                        .bind(ReservationState::Reserved as i16)
-                        .bind(now)
-                        .fetch_one(&mut *tx)
-                        .await
-                        .map_err(internal)?;
-                    Some(r)
-                }
+                Some(on) => Some(insert_reservation(&mut tx, &row, on, now).await?),
             };
             let decision = row.to_proto(reservation.as_ref(), true)?;
             Ok((
@@ -620,6 +554,109 @@ pub async fn decide(
         },
     )
     .await
+}
+
+/// A validate-only decision: judged (the day's limits read, nothing reserved) and
+/// answered, nothing written.
+async fn dry_run(
+    ctx: &Ctx,
+    ask: &Ask,
+    subject: Subject,
+    caller_service: &str,
+    judged: Judged,
+    now: DateTime<Utc>,
+) -> Result<DecidePaymentResponse, Status> {
+    let mut denial = judged.denial;
+    if denial.is_none()
+        && let (Some(m), Some(usd)) = (judged.mandate.as_ref(), judged.usd.as_ref())
+    {
+        let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
+        let day = limit_date(&mut conn, ctx, now).await?;
+        let (r, c) = day_use(&mut conn, m.wallet_id, day).await?;
+        denial = decision::check_limits(&ctx.settings.limits, usd.usd, r + c).err();
+    }
+    let row = draft(
+        ask,
+        subject,
+        caller_service,
+        judged.mandate.as_ref(),
+        judged.usd.as_ref(),
+        denial.as_ref(),
+        now,
+    );
+    Ok(DecidePaymentResponse {
+        decision: Some(row.to_proto(None, false)?),
+    })
+}
+
+/// Writes a decision as drafted.
+async fn insert_decision(
+    tx: &mut sqlx::PgConnection,
+    row: &DecisionRow,
+    request_id: Uuid,
+) -> Result<DecisionRow, Status> {
+    let sql = format!(
+        "INSERT INTO decisions (decision_id, request_id, mandate_id, marketplace, external_member_id,
+             payment_id, order_ids, currency, amount, usd_amount, usd_rate, usd_rate_set_at,
+             supplier_account_id, category_codes, outcome, reason, message, details,
+             caller_service, subject_account_id, created_at)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21)
+         RETURNING {COLUMNS}"
+    );
+    sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(row.decision_id)
+        .bind(request_id)
+        .bind(row.mandate_id)
+        .bind(row.marketplace)
+        .bind(&row.external_member_id)
+        .bind(row.payment_id)
+        .bind(&row.order_ids)
+        .bind(&row.currency)
+        .bind(row.amount)
+        .bind(row.usd_amount)
+        .bind(row.usd_rate)
+        .bind(row.usd_rate_set_at)
+        .bind(row.supplier_account_id)
+        .bind(&row.category_codes)
+        .bind(row.outcome)
+        .bind(&row.reason)
+        .bind(&row.message)
+        .bind(&row.details)
+        .bind(&row.caller_service)
+        .bind(row.subject_account_id)
+        .bind(row.created_at)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(internal)
+}
+
+/// Writes the reservation an approved decision makes against the wallet's day.
+async fn insert_reservation(
+    tx: &mut sqlx::PgConnection,
+    row: &DecisionRow,
+    (mandate_id, day, usd_amount): (Uuid, NaiveDate, Decimal),
+    now: DateTime<Utc>,
+) -> Result<ReservationRow, Status> {
+    let sql = format!(
+        "INSERT INTO reservations (reservation_id, decision_id, mandate_id, payment_id,
+             currency, amount, usd_amount, limit_date, state, created_at)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10) RETURNING {}",
+        reservations::COLUMNS
+    );
+    sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(Uuid::now_v7())
+        .bind(row.decision_id)
+        .bind(mandate_id)
+        .bind(row.payment_id)
+        .bind(&row.currency)
+        .bind(row.amount)
+        .bind(usd_amount)
+        .bind(day)
+        .bind(ReservationState::Reserved as i16)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(internal)
 }
 
 /// ListDecisions: newest first.

@@ -259,12 +259,21 @@ fn revoke_refusal(ctx: &Ctx, id: Uuid, r: RevokeRefusal) -> Status {
     }
 }
 
-/// CreateMandate.
-pub async fn create(
-    ctx: &Ctx,
-    subject: Subject,
-    req: CreateMandateRequest,
-) -> Result<CreateMandateResponse, Status> {
+/// A CreateMandate request, checked.
+struct NewMandate {
+    request_id: Uuid,
+    wallet_id: Uuid,
+    owner: Uuid,
+    marketplace: Marketplace,
+    member_id: String,
+    expire_at: chrono::DateTime<chrono::Utc>,
+    funding: Currency,
+    channel: VerificationChannel,
+}
+
+/// Checks a CreateMandate request's fields (every violation at once), resolving the
+/// expiry and the defaults (CNH funding, SMS).
+fn check_new(ctx: &Ctx, req: &CreateMandateRequest) -> Result<NewMandate, Status> {
     let mut v = FieldViolations::new();
     let request_id = v.uuid("request_id", &req.request_id);
     let wallet_id = v.uuid("wallet_id", &req.wallet_id);
@@ -324,26 +333,40 @@ pub async fn create(
     else {
         return Err(internal("validated fields missing"));
     };
-    access::check_owner(ctx, subject, owner).await?;
-    if let Some(r) = replay(ctx, "CreateMandate", &req.request_id, &req).await? {
-        return Ok(r);
-    }
+    Ok(NewMandate {
+        request_id,
+        wallet_id,
+        owner,
+        marketplace,
+        member_id,
+        expire_at,
+        funding,
+        channel,
+    })
+}
 
+/// Whether the buyer may authorise the member: the wallet is the owner's, the owner is
+/// registered where cross-border pay is offered, and the member is bound and verified.
+/// Answers the binding.
+async fn eligible(
+    ctx: &Ctx,
+    m: &NewMandate,
+) -> Result<kuajing_proto::identity::v1::LinkedAccount, Status> {
     // The wallet must be the owner's.
-    let wallet = peers::wallet(ctx, wallet_id).await?;
-    if wallet.is_none_or(|w| w.owner_account_id != owner.to_string()) {
-        return Err(ctx.errors().not_found("wallet", wallet_id.to_string()));
+    let wallet = peers::wallet(ctx, m.wallet_id).await?;
+    if wallet.is_none_or(|w| w.owner_account_id != m.owner.to_string()) {
+        return Err(ctx.errors().not_found("wallet", m.wallet_id.to_string()));
     }
     // The buyer must be registered where cross-border pay is offered.
-    let region = peers::account(ctx, owner)
+    let region = peers::account(ctx, m.owner)
         .await?
-        .ok_or_else(|| ctx.errors().not_found("account", owner.to_string()))?
+        .ok_or_else(|| ctx.errors().not_found("account", m.owner.to_string()))?
         .region_code;
     if !ctx.settings.buyer_regions.admit(&region) {
         return Err(precondition_with(
             ctx,
             BUYER_REGION_NOT_ELIGIBLE,
-            format!("account/{owner}"),
+            format!("account/{}", m.owner),
             format!(
                 "cross-border pay is for buyers registered outside mainland China in an \
                  eligible region; this buyer is registered in {region}"
@@ -352,12 +375,12 @@ pub async fn create(
         ));
     }
     // The member must be bound and verified.
-    let link = peers::binding_of_member(ctx, member_proto(marketplace as i16, &member_id))
+    let link = peers::binding_of_member(ctx, member_proto(m.marketplace as i16, &m.member_id))
         .await?
         .ok_or_else(|| {
             not_verified(
                 ctx,
-                format!("marketplace_member/{}", member_id),
+                format!("marketplace_member/{}", m.member_id),
                 "the marketplace account is not bound to a Kuajing account",
             )
         })?;
@@ -368,6 +391,32 @@ pub async fn create(
             "the marketplace account's binding is not verified (real-name verification pending)",
         ));
     }
+    Ok(link)
+}
+
+/// CreateMandate.
+pub async fn create(
+    ctx: &Ctx,
+    subject: Subject,
+    req: CreateMandateRequest,
+) -> Result<CreateMandateResponse, Status> {
+    let m = check_new(ctx, &req)?;
+    access::check_owner(ctx, subject, m.owner).await?;
+    if let Some(r) = replay(ctx, "CreateMandate", &req.request_id, &req).await? {
+        return Ok(r);
+    }
+    let link = eligible(ctx, &m).await?;
+    let NewMandate {
+        request_id,
+        wallet_id,
+        owner,
+        marketplace,
+        member_id,
+        expire_at,
+        funding,
+        channel,
+    } = m;
+    let now = ctx.now();
     let linked_account_id = Uuid::try_parse(&link.linked_account_id).map_err(internal)?;
     let payer_account_id = Uuid::try_parse(&link.account_id).map_err(internal)?;
     {
