@@ -29,7 +29,7 @@ impl Api {
     }
 
     fn subject<T>(&self, request: &Request<T>) -> Result<Subject, Status> {
-        Subject::of(&self.ctx, request)
+        Subject::of(request, self.ctx.errors())
     }
 }
 

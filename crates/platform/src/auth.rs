@@ -944,6 +944,19 @@ where
     }
 }
 
+/// The person a request acts for, as [`Caller::subject_of`] reads it; `None` when the
+/// caller named nobody. The one subject type of the services that take `kj-subject`
+/// (order keeps its own `Who`, which also says whether the person is to be checked).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Subject(pub Option<Uuid>);
+
+impl Subject {
+    /// The request's person; a `kj-subject` that is not an account id is refused.
+    pub fn of<T>(request: &tonic::Request<T>, domain: ErrorDomain) -> Result<Subject, Status> {
+        Caller::subject_of(request, domain).map(Subject)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,16 +19,7 @@ pub const NOT_OWNER: &str = "NOT_OWNER";
 /// Reason: an operator-only RPC without an operator subject.
 pub const OPERATOR_REQUIRED: &str = "OPERATOR_REQUIRED";
 
-/// The person a request acts for; `None` when the caller named nobody.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub struct Subject(pub Option<Uuid>);
-
-impl Subject {
-    /// The request's person (`kuajing_platform::auth::Caller::subject_of`).
-    pub fn of<T>(ctx: &Ctx, request: &tonic::Request<T>) -> Result<Subject, Status> {
-        Caller::subject_of(request, ctx.errors()).map(Subject)
-    }
-}
+pub use kuajing_platform::auth::Subject;
 
 /// The calling service named by the request's verified credential (e.g. "order"); empty
 /// when no credential was checked.

@@ -79,16 +79,7 @@ impl Api {
     }
 }
 
-/// The person a request acts for, from `kj-subject`; `None` when absent.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Subject(pub Option<Uuid>);
-
-impl Subject {
-    /// The request's person (`kuajing_platform::auth::Caller::subject_of`).
-    fn of<T>(request: &Request<T>, errors: ErrorDomain) -> Result<Subject, Status> {
-        kuajing_platform::auth::Caller::subject_of(request, errors).map(Subject)
-    }
-}
+pub use kuajing_platform::auth::Subject;
 
 /// A mutating request's start: its recorded answer, or a transaction and a claimed key.
 pub enum Started<R> {
