@@ -32,6 +32,124 @@ struct Changes {
     risk_flags: Option<Vec<String>>,
 }
 
+/// Checks an UpdateSupplierProfile request (every violation at once): the profile named,
+/// the mask's paths updatable, each named field valid. Answers the account, the paths and
+/// the changes they make.
+fn check_update(
+    req: &pb::UpdateSupplierProfileRequest,
+) -> Result<(Uuid, Vec<String>, Changes), Status> {
+    let mut v = Check::new();
+    v.request_id(&req.request_id);
+    let default_profile = pb::SupplierProfile::default();
+    let profile = req.supplier_profile.as_ref().unwrap_or(&default_profile);
+    if req.supplier_profile.is_none() {
+        v.add("supplier_profile", "is required");
+    }
+    let account_id = v.uuid("supplier_profile.account_id", &profile.account_id);
+    let paths: Vec<String> = req
+        .update_mask
+        .as_ref()
+        .map(|m| m.paths.clone())
+        .unwrap_or_default();
+    if paths.is_empty() {
+        v.add(
+            "update_mask",
+            "is required and must name at least one field",
+        );
+    }
+    let mut changes = Changes::default();
+    for (i, path) in paths.iter().enumerate() {
+        let field = format!("supplier_profile.{path}");
+        match path.as_str() {
+            "company_id" => changes.company_id = v.uuid(&field, &profile.company_id),
+            "company_name" => {
+                changes.company_name = v
+                    .check(&field, rules::validate_company_name(&profile.company_name))
+                    .map(|()| profile.company_name.clone());
+            }
+            "membership" => {
+                changes.membership = v
+                    .enumeration::<pb::SupplierMembership>(&field, profile.membership)
+                    .and_then(membership_from_pb);
+            }
+            "trustpass_active" => changes.trustpass_active = Some(profile.trustpass_active),
+            "cross_border_pay_enabled" => {
+                changes.cross_border_pay_enabled = Some(profile.cross_border_pay_enabled);
+            }
+            "bad_credit_record" => changes.bad_credit_record = Some(profile.bad_credit_record),
+            "violation_points" => {
+                changes.violation_points = v
+                    .check(
+                        &field,
+                        rules::validate_violation_points(profile.violation_points),
+                    )
+                    .map(|()| profile.violation_points);
+            }
+            "risk_flags" => {
+                let flags = &profile.risk_flags;
+                let mut ok = true;
+                if flags.len() > rules::MAX_RISK_FLAGS {
+                    v.add(&field, format!("at most {} flags", rules::MAX_RISK_FLAGS));
+                    ok = false;
+                }
+                for (j, flag) in flags.iter().enumerate() {
+                    ok &= v
+                        .check(&format!("{field}[{j}]"), rules::validate_risk_flag(flag))
+                        .is_some();
+                }
+                if flags.iter().collect::<BTreeSet<_>>().len() != flags.len() {
+                    v.add(&field, "must not repeat a flag");
+                    ok = false;
+                }
+                changes.risk_flags = ok.then(|| flags.clone());
+            }
+            other if !rules::updatable(other) => {
+                v.add(
+                    format!("update_mask.paths[{i}]"),
+                    format!(
+                        "{other:?} cannot be updated; updatable: {}",
+                        rules::UPDATABLE_PATHS.join(", ")
+                    ),
+                );
+            }
+            _ => {}
+        }
+    }
+    v.check("reason", rules::validate_reason(&req.reason));
+    v.finish()?;
+    Ok((checked(account_id)?, paths, changes))
+}
+
+impl Changes {
+    /// Writes the changed fields into the profile.
+    fn apply(self, row: &mut ProfileRow) {
+        if let Some(x) = self.company_id {
+            row.company_id = x;
+        }
+        if let Some(x) = self.company_name {
+            row.company_name = x;
+        }
+        if let Some(x) = self.membership {
+            row.membership = x.as_str().to_owned();
+        }
+        if let Some(x) = self.trustpass_active {
+            row.trustpass_active = x;
+        }
+        if let Some(x) = self.cross_border_pay_enabled {
+            row.cross_border_pay_enabled = x;
+        }
+        if let Some(x) = self.bad_credit_record {
+            row.bad_credit_record = x;
+        }
+        if let Some(x) = self.violation_points {
+            row.violation_points = x;
+        }
+        if let Some(x) = self.risk_flags {
+            row.risk_flags = x;
+        }
+    }
+}
+
 impl State {
     fn profile_not_found(&self, account_id: impl ToString) -> Status {
         self.not_found_as("SUPPLIER_PROFILE_NOT_FOUND", "supplier profile", account_id)
@@ -71,86 +189,7 @@ impl State {
         subject: Subject,
         req: pb::UpdateSupplierProfileRequest,
     ) -> Result<pb::UpdateSupplierProfileResponse, Status> {
-        let mut v = Check::new();
-        v.request_id(&req.request_id);
-        let default_profile = pb::SupplierProfile::default();
-        let profile = req.supplier_profile.as_ref().unwrap_or(&default_profile);
-        if req.supplier_profile.is_none() {
-            v.add("supplier_profile", "is required");
-        }
-        let account_id = v.uuid("supplier_profile.account_id", &profile.account_id);
-        let paths: Vec<String> = req
-            .update_mask
-            .as_ref()
-            .map(|m| m.paths.clone())
-            .unwrap_or_default();
-        if paths.is_empty() {
-            v.add(
-                "update_mask",
-                "is required and must name at least one field",
-            );
-        }
-        let mut changes = Changes::default();
-        for (i, path) in paths.iter().enumerate() {
-            let field = format!("supplier_profile.{path}");
-            match path.as_str() {
-                "company_id" => changes.company_id = v.uuid(&field, &profile.company_id),
-                "company_name" => {
-                    changes.company_name = v
-                        .check(&field, rules::validate_company_name(&profile.company_name))
-                        .map(|()| profile.company_name.clone());
-                }
-                "membership" => {
-                    changes.membership = v
-                        .enumeration::<pb::SupplierMembership>(&field, profile.membership)
-                        .and_then(membership_from_pb);
-                }
-                "trustpass_active" => changes.trustpass_active = Some(profile.trustpass_active),
-                "cross_border_pay_enabled" => {
-                    changes.cross_border_pay_enabled = Some(profile.cross_border_pay_enabled);
-                }
-                "bad_credit_record" => changes.bad_credit_record = Some(profile.bad_credit_record),
-                "violation_points" => {
-                    changes.violation_points = v
-                        .check(
-                            &field,
-                            rules::validate_violation_points(profile.violation_points),
-                        )
-                        .map(|()| profile.violation_points);
-                }
-                "risk_flags" => {
-                    let flags = &profile.risk_flags;
-                    let mut ok = true;
-                    if flags.len() > rules::MAX_RISK_FLAGS {
-                        v.add(&field, format!("at most {} flags", rules::MAX_RISK_FLAGS));
-                        ok = false;
-                    }
-                    for (j, flag) in flags.iter().enumerate() {
-                        ok &= v
-                            .check(&format!("{field}[{j}]"), rules::validate_risk_flag(flag))
-                            .is_some();
-                    }
-                    if flags.iter().collect::<BTreeSet<_>>().len() != flags.len() {
-                        v.add(&field, "must not repeat a flag");
-                        ok = false;
-                    }
-                    changes.risk_flags = ok.then(|| flags.clone());
-                }
-                other if !rules::updatable(other) => {
-                    v.add(
-                        format!("update_mask.paths[{i}]"),
-                        format!(
-                            "{other:?} cannot be updated; updatable: {}",
-                            rules::UPDATABLE_PATHS.join(", ")
-                        ),
-                    );
-                }
-                _ => {}
-            }
-        }
-        v.check("reason", rules::validate_reason(&req.reason));
-        v.finish()?;
-        let account_id = checked(account_id)?;
+        let (account_id, paths, changes) = check_update(&req)?;
         let operator = {
             let mut conn = self.pool.acquire().await.map_err(db)?;
             self.operator(&mut conn, subject).await?
@@ -173,34 +212,12 @@ impl State {
             {
                 return Err(self.not_found("company", company));
             }
-            if let Some(x) = changes.company_id {
-                row.company_id = x;
-            }
-            if let Some(x) = changes.company_name {
-                row.company_name = x;
-            }
-            if let Some(x) = changes.membership {
-                row.membership = x.as_str().to_owned();
-            }
-            if let Some(x) = changes.trustpass_active {
-                row.trustpass_active = x;
-            }
-            if let Some(x) = changes.cross_border_pay_enabled {
-                row.cross_border_pay_enabled = x;
-            }
-            if let Some(x) = changes.bad_credit_record {
-                row.bad_credit_record = x;
-            }
-            if let Some(x) = changes.violation_points {
-                row.violation_points = x;
-            }
-            if let Some(x) = changes.risk_flags {
-                row.risk_flags = x;
-            }
+            let cross_border_set = changes.cross_border_pay_enabled.is_some();
+            changes.apply(&mut row);
             if admission::cross_border_pay_by_default(
                 was_paid_trustpass,
                 paid_trustpass(&row),
-                changes.cross_border_pay_enabled.is_some(),
+                cross_border_set,
             ) {
                 row.cross_border_pay_enabled = true;
             }

@@ -17,79 +17,105 @@ use crate::store::events::{self, NewEvent};
 use crate::store::linked;
 use crate::store::real_name::{self as store, Filter, VerificationRow};
 
+/// A real-name submission's checked fields.
+struct Submission {
+    account_id: Uuid,
+    subject_type: SubjectType,
+    document_type: crate::domain::real_name::DocumentType,
+    birth_date: Option<chrono::NaiveDate>,
+    expire_date: Option<chrono::NaiveDate>,
+}
+
+/// Checks a submission's fields against the document rules (every violation at once):
+/// a person's birth date and nationality, an enterprise's absence of both, the document
+/// allowed for the subject, the photos.
+fn check_submission(
+    req: &pb::SubmitRealNameVerificationRequest,
+    today: chrono::NaiveDate,
+) -> Result<Submission, Status> {
+    let mut v = Check::new();
+    v.request_id(&req.request_id);
+    let account_id = v.uuid("account_id", &req.account_id);
+    let subject_type = v
+        .enumeration::<pb::RealNameSubjectType>("subject_type", req.subject_type)
+        .and_then(subject_type_from_pb);
+    v.check(
+        "legal_name",
+        real_name::validate_legal_name(&req.legal_name),
+    );
+    let document_type = v
+        .enumeration::<pb::IdentityDocumentType>("document_type", req.document_type)
+        .and_then(document_type_from_pb);
+    if let (Some(s), Some(d)) = (subject_type, document_type) {
+        v.check("document_type", real_name::document_allowed(s, d));
+    }
+    v.check(
+        "document_number",
+        real_name::validate_document_number(&req.document_number),
+    );
+    v.check(
+        "document_region_code",
+        real_name::validate_region(&req.document_region_code),
+    );
+    let mut birth_date = None;
+    match subject_type {
+        Some(s) if s.is_person() => {
+            birth_date = v.check(
+                "birth_date",
+                real_name::validate_birth_date(&req.birth_date, today),
+            );
+            v.check(
+                "nationality_region_code",
+                real_name::validate_region(&req.nationality_region_code),
+            );
+        }
+        Some(_) => {
+            if !req.birth_date.is_empty() {
+                v.add("birth_date", "must be empty for an ENTERPRISE");
+            }
+            if !req.nationality_region_code.is_empty() {
+                v.add("nationality_region_code", "must be empty for an ENTERPRISE");
+            }
+        }
+        None => {}
+    }
+    let expire_date = if req.document_expire_date.is_empty() {
+        None
+    } else {
+        v.check(
+            "document_expire_date",
+            real_name::validate_expire_date(&req.document_expire_date, today),
+        )
+    };
+    for (index, problem) in real_name::validate_photo_refs(&req.document_photo_refs) {
+        match index {
+            Some(i) => v.add(format!("document_photo_refs[{i}]"), problem),
+            None => v.add("document_photo_refs", problem),
+        }
+    }
+    v.finish()?;
+    Ok(Submission {
+        account_id: checked(account_id)?,
+        subject_type: checked(subject_type)?,
+        document_type: checked(document_type)?,
+        birth_date,
+        expire_date,
+    })
+}
+
 impl State {
     pub async fn submit_real_name_verification(
         &self,
         subject: Subject,
         req: pb::SubmitRealNameVerificationRequest,
     ) -> Result<pb::SubmitRealNameVerificationResponse, Status> {
-        let today = self.now().date_naive();
-        let mut v = Check::new();
-        v.request_id(&req.request_id);
-        let account_id = v.uuid("account_id", &req.account_id);
-        let subject_type = v
-            .enumeration::<pb::RealNameSubjectType>("subject_type", req.subject_type)
-            .and_then(subject_type_from_pb);
-        v.check(
-            "legal_name",
-            real_name::validate_legal_name(&req.legal_name),
-        );
-        let document_type = v
-            .enumeration::<pb::IdentityDocumentType>("document_type", req.document_type)
-            .and_then(document_type_from_pb);
-        if let (Some(s), Some(d)) = (subject_type, document_type) {
-            v.check("document_type", real_name::document_allowed(s, d));
-        }
-        v.check(
-            "document_number",
-            real_name::validate_document_number(&req.document_number),
-        );
-        v.check(
-            "document_region_code",
-            real_name::validate_region(&req.document_region_code),
-        );
-        let mut birth_date = None;
-        match subject_type {
-            Some(s) if s.is_person() => {
-                birth_date = v.check(
-                    "birth_date",
-                    real_name::validate_birth_date(&req.birth_date, today),
-                );
-                v.check(
-                    "nationality_region_code",
-                    real_name::validate_region(&req.nationality_region_code),
-                );
-            }
-            Some(_) => {
-                if !req.birth_date.is_empty() {
-                    v.add("birth_date", "must be empty for an ENTERPRISE");
-                }
-                if !req.nationality_region_code.is_empty() {
-                    v.add("nationality_region_code", "must be empty for an ENTERPRISE");
-                }
-            }
-            None => {}
-        }
-        let expire_date = if req.document_expire_date.is_empty() {
-            None
-        } else {
-            v.check(
-                "document_expire_date",
-                real_name::validate_expire_date(&req.document_expire_date, today),
-            )
-        };
-        for (index, problem) in real_name::validate_photo_refs(&req.document_photo_refs) {
-            match index {
-                Some(i) => v.add(format!("document_photo_refs[{i}]"), problem),
-                None => v.add("document_photo_refs", problem),
-            }
-        }
-        v.finish()?;
-        let (account_id, subject_type, document_type) = (
-            checked(account_id)?,
-            checked(subject_type)?,
-            checked(document_type)?,
-        );
+        let Submission {
+            account_id,
+            subject_type,
+            document_type,
+            birth_date,
+            expire_date,
+        } = check_submission(&req, self.now().date_naive())?;
         if subject.0.is_some_and(|s| s != account_id) {
             return Err(self.not_owner());
         }
