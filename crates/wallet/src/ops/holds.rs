@@ -260,6 +260,47 @@ pub async fn list(ctx: &Ctx, req: ListHoldsRequest) -> Result<ListHoldsResponse,
     })
 }
 
+/// Guarantee funds a capture keeps on the payee's wallet.
+struct Kept<'a> {
+    hold_id: Uuid,
+    wallet_id: Uuid,
+    currency: Currency,
+    amount: Decimal,
+    pool: FundPool,
+    order_id: &'a str,
+}
+
+/// Records the GUARANTEE hold of funds a capture kept (already posted to the payee's held
+/// account by `entry_id`); answers it.
+async fn keep_as_guarantee(
+    conn: &mut PgConnection,
+    ctx: &Ctx,
+    k: Kept<'_>,
+    entry_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Hold, Status> {
+    sqlx::query(
+        "INSERT INTO holds (hold_id, wallet_id, purpose, currency, amount, fund_pool, state,
+             order_id, description, created_at, create_entry_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(k.hold_id)
+    .bind(k.wallet_id)
+    .bind(HoldPurpose::Guarantee as i16)
+    .bind(k.currency.code())
+    .bind(k.amount)
+    .bind(k.pool as i16)
+    .bind(HoldState::Open as i16)
+    .bind(k.order_id)
+    .bind("Guarantee funds from a captured payment")
+    .bind(now)
+    .bind(entry_id)
+    .execute(&mut *conn)
+    .await
+    .map_err(internal)?;
+    load(conn, ctx, k.hold_id).await
+}
+
 /// Reason: guarantee funds asked of a hold without an order.
 pub const GUARANTEE_NEEDS_ORDER: &str = "GUARANTEE_NEEDS_ORDER";
 
@@ -357,26 +398,15 @@ pub async fn capture(ctx: &Ctx, req: CaptureHoldRequest) -> Result<CaptureHoldRe
         .map_err(internal)?;
             let guarantee_hold = match guarantee_id {
                 Some(id) => {
-                    sqlx::query(
-                        "INSERT INTO holds (hold_id, wallet_id, purpose, currency, amount, fund_pool, state,
-                             order_id, description, created_at, create_entry_id)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-                    )
-                    .bind(id)
-                    .bind(payee)
-                    .bind(HoldPurpose::Guarantee as i16)
-                    .bind(c.code())
-                    .bind(split.payee_gets)
-                    .bind(pool as i16)
-                    .bind(HoldState::Open as i16)
-                    .bind(&h.order_id)
-                    .bind("Guarantee funds from a captured payment")
-                    .bind(now)
-                    .bind(posted.entry_id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(internal)?;
-                    Some(load(&mut tx, ctx, id).await?)
+                    let kept = Kept {
+                        hold_id: id,
+                        wallet_id: payee,
+                        currency: c,
+                        amount: split.payee_gets,
+                        pool,
+                        order_id: &h.order_id,
+                    };
+                    Some(keep_as_guarantee(&mut tx, ctx, kept, posted.entry_id, now).await?)
                 }
                 None => None,
             };

@@ -134,11 +134,18 @@ fn content_hash(req: &RecordInboundRemittanceRequest) -> Vec<u8> {
     idempotency::request_hash("RecordInboundRemittance", &copy).to_vec()
 }
 
-/// RecordInboundRemittance: idempotent by request_id and by the bank's reference.
-pub async fn record(
-    ctx: &Ctx,
-    req: RecordInboundRemittanceRequest,
-) -> Result<RecordInboundRemittanceResponse, Status> {
+/// A remittance as the bank reports it, checked.
+struct Reported {
+    account_number: String,
+    reference: String,
+    amount: kuajing_platform::Money,
+    payer: kuajing_proto::wallet::v1::RemittancePayer,
+    value_time: chrono::DateTime<chrono::Utc>,
+}
+
+/// Checks a bank's report (every violation at once): the account, the reference, a
+/// positive amount, the payer's details, a value time at most 5 minutes ahead.
+fn check_report(ctx: &Ctx, req: &RecordInboundRemittanceRequest) -> Result<Reported, Status> {
     let mut v = FieldViolations::new();
     let account_number = v
         .text("account_number", req.account_number.trim(), 34)
@@ -191,7 +198,27 @@ pub async fn record(
     };
     idempotency::parse_request_id(&req.request_id)?;
     v.finish()?;
-    let amount = amount.expect("ok");
+    Ok(Reported {
+        account_number,
+        reference,
+        amount: amount.expect("ok"),
+        payer,
+        value_time: value_time.expect("ok"),
+    })
+}
+
+/// RecordInboundRemittance: idempotent by request_id and by the bank's reference.
+pub async fn record(
+    ctx: &Ctx,
+    req: RecordInboundRemittanceRequest,
+) -> Result<RecordInboundRemittanceResponse, Status> {
+    let Reported {
+        account_number,
+        reference,
+        amount,
+        payer,
+        value_time,
+    } = check_report(ctx, &req)?;
     let hash = content_hash(&req);
     let now = ctx.now();
     let request_id = idempotency::parse_request_id(&req.request_id)?;
