@@ -188,52 +188,89 @@ pub async fn journey(demo: &Demo, supplier: &Person, buyer: &Person) -> anyhow::
         show(&order.total_amount)
     ));
 
-    // The buyer wires the prepayment, then the balance; the supplier links each.
-    for (amount, target, after) in [
-        (
+    // The buyer wires the prepayment; the supplier links it (no credit quota granted: it
+    // is kept as guarantee funds until the order completes).
+    let remittance = demo
+        .remit(
+            &number,
+            "USD",
             "1560.00",
-            opb::PaymentTarget::Prepayment,
-            opb::OrderStatus::AwaitingBalance,
-        ),
-        (
-            "3640.00",
-            opb::PaymentTarget::Balance,
-            opb::OrderStatus::AwaitingShipment,
-        ),
-    ] {
-        let remittance = demo
-            .remit(
-                &number,
-                "USD",
-                amount,
-                "Tan Trading Pte Ltd",
-                &order.order_id,
-            )
-            .await?;
-        expect(
-            remittance.status == wpb::RemittanceStatus::Unallocated as i32,
-            "a trade collection waits to be linked",
-        )?;
-        let link = pb::LinkRemittanceToOrderRequest {
-            request_id: rid(),
-            order_id: order.order_id.clone(),
-            remittance_id: remittance.remittance_id.clone(),
-            target: target as i32,
-            amount: money("USD", amount),
-        };
-        let linked = demo
-            .call("LinkRemittanceToOrder", |mut e| {
-                let r = authed(supplier, link.clone());
-                async move { e.link_remittance_to_order(r).await }
-            })
-            .await?
-            .order
-            .context("no order")?;
-        expect(linked.status == after as i32, "the order moves on")?;
-        step(format!(
-            "the buyer's bank wires USD {amount} (sandbox bank); the supplier links it"
-        ));
-    }
+            "Tan Trading Pte Ltd",
+            &order.order_id,
+        )
+        .await?;
+    expect(
+        remittance.status == wpb::RemittanceStatus::Unallocated as i32,
+        "a trade collection waits to be linked",
+    )?;
+    let link = pb::LinkRemittanceToOrderRequest {
+        request_id: rid(),
+        order_id: order.order_id.clone(),
+        remittance_id: remittance.remittance_id.clone(),
+        target: opb::PaymentTarget::Prepayment as i32,
+        amount: money("USD", "1560.00"),
+    };
+    let linked = demo
+        .call("LinkRemittanceToOrder", |mut e| {
+            let r = authed(supplier, link.clone());
+            async move { e.link_remittance_to_order(r).await }
+        })
+        .await?
+        .order
+        .context("no order")?;
+    expect(
+        linked.status == opb::OrderStatus::AwaitingBalance as i32,
+        "the prepayment is in",
+    )?;
+    step(
+        "the buyer's bank wires USD 1560.00 (sandbox bank); the supplier links it: guarantee \
+         funds until the order completes (no credit quota granted)",
+    );
+
+    // The balance, paid from the buyer's wallet: USD topped up first.
+    let create = pb::CreateReceivingAccountRequest {
+        request_id: rid(),
+        currency_code: "USD".to_owned(),
+        display_name: "USD top-up".to_owned(),
+        purpose: wpb::ReceivingAccountPurpose::TopUp as i32,
+    };
+    let top_up = demo
+        .call("CreateReceivingAccount", |mut e| {
+            let r = authed(buyer, create.clone());
+            async move { e.create_receiving_account(r).await }
+        })
+        .await?
+        .receiving_account
+        .and_then(|a| a.bank_details)
+        .map(|b| b.account_number)
+        .context("no receiving account")?;
+    demo.remit(&top_up, "USD", "3640.00", "Tan Mei Ling", "top-up")
+        .await?;
+    let pay = pb::PayTradeOrderRequest {
+        request_id: rid(),
+        order_id: order.order_id.clone(),
+        target: opb::PaymentTarget::Balance as i32,
+        wallet_id: String::new(),
+        fx_source_currency_code: String::new(),
+        expected_amount: money("USD", "3640.00"),
+        payment_pin: PIN.to_owned(),
+    };
+    let payment = demo
+        .call("PayTradeOrder", |mut e| {
+            let r = authed(buyer, pay.clone());
+            async move { e.pay_trade_order(r).await }
+        })
+        .await?
+        .payment
+        .context("no payment")?;
+    expect(
+        payment.state == opb::PaymentState::Succeeded as i32,
+        "the balance is paid from the wallet",
+    )?;
+    step(format!(
+        "the buyer pays the USD 3640.00 balance from its wallet (payment {}, PIN)",
+        payment.payment_id
+    ));
 
     // Shipped, delivered, received.
     let paid = order.clone();
