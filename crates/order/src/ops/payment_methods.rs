@@ -19,8 +19,8 @@ use kuajing_proto::identity::v1::{
     SupplierMembership,
 };
 use kuajing_proto::order::v1::{
-    EstimateOrderFeesRequest, EstimateOrderFeesResponse, ExportMethod, FeeBreakdown, Order,
-    OrderKind, OrderPaymentMethods, OrderStatus, PaymentMethod, PaymentMethodOption,
+    EstimateOrderFeesRequest, EstimateOrderFeesResponse, FeeBreakdown, Order, OrderKind,
+    OrderPaymentMethods, OrderStatus, PaymentMethod, PaymentMethodOption,
     PaymentMethodUnavailableReason as Why, PaymentSettlement, PaymentTerms,
     QueryPaymentMethodsRequest, QueryPaymentMethodsResponse, TradeDetails,
     estimate_order_fees_request, order,
@@ -34,10 +34,7 @@ use uuid::Uuid;
 use super::invalid::Invalid;
 use super::peers::found;
 use super::pricing::{self, Fx, amount_of, money};
-use super::trade_rules::{
-    CONVENIENT_SHIPPING_NOT_ALLOWED, CONVENIENT_SHIPPING_OVER_LIMIT, PAYMENT_METHOD_NOT_ALLOWED,
-    month_use,
-};
+use super::trade_rules::{PAYMENT_METHOD_NOT_ALLOWED, month_use};
 use super::{Ctx, store};
 use crate::domain::fees::MethodRow;
 use crate::domain::tiers::Basis;
@@ -682,27 +679,7 @@ async fn trade_fees(
     let export = pricing::trade(order)
         .map(|t| t.export_method)
         .unwrap_or_default();
-    if export == ExportMethod::ConvenientShipping as i32 {
-        if kind == OrderKind::DirectPay {
-            return Err(ctx.refuse(
-                CONVENIENT_SHIPPING_NOT_ALLOWED,
-                "Direct Pay orders cannot use convenient shipping",
-                &[],
-            ));
-        }
-        let limit = ctx.settings.convenient_shipping_limit;
-        let equivalent = fx.convert(total, currency, limit.currency()).await?;
-        if equivalent > limit.amount() {
-            return Err(ctx.refuse(
-                CONVENIENT_SHIPPING_OVER_LIMIT,
-                format!("convenient shipping is for orders up to {limit}"),
-                &[
-                    ("limit", limit.to_proto().amount),
-                    ("usd_equivalent", money(limit.currency(), equivalent).amount),
-                ],
-            ));
-        }
-    }
+    super::trade_rules::check_convenient_shipping(ctx, fx, kind, export, total, currency).await?;
     let membership = membership(ctx, &order.supplier_account_id).await?;
     let fees: FeeBreakdown = pricing::trade_fees(ctx, fx, order, membership).await?;
     let mut options = Vec::new();

@@ -704,6 +704,120 @@ pub async fn recheck_monthly_limit(
 /// Warning: the ship-by leaves two days or less (seed 002: "填写0-2天很容易逾期").
 pub const SHIP_BY_SOON: &str = "SHIP_BY_SOON";
 
+/// Convenient shipping (seed 002): never for a Direct Pay order, and only up to the
+/// configured limit (the total's equivalent in the limit's currency).
+pub async fn check_convenient_shipping(
+    ctx: &Ctx,
+    fx: &mut Fx<'_>,
+    kind: OrderKind,
+    export_method: i32,
+    total: Decimal,
+    currency: Currency,
+) -> Result<(), Status> {
+    let export = ExportMethod::try_from(export_method).unwrap_or(ExportMethod::Unspecified);
+    if export != ExportMethod::ConvenientShipping {
+        return Ok(());
+    }
+    {
+        if kind == OrderKind::DirectPay {
+            return Err(ctx.refuse(
+                CONVENIENT_SHIPPING_NOT_ALLOWED,
+                "Direct Pay orders cannot use convenient shipping",
+                &[],
+            ));
+        }
+        let limit = ctx.settings.convenient_shipping_limit;
+        let equivalent = fx.convert(total, currency, limit.currency()).await?;
+        if !drafting::convenient_shipping_allowed(equivalent, limit.amount()) {
+            return Err(ctx.refuse(
+                CONVENIENT_SHIPPING_OVER_LIMIT,
+                format!("convenient shipping is for orders up to {limit}"),
+                &[
+                    ("limit", limit.to_proto().amount),
+                    ("usd_equivalent", money(limit.currency(), equivalent).amount),
+                ],
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The payment method takes the order's currency, and each due payment within its limit.
+async fn check_method(
+    ctx: &Ctx,
+    fx: &mut Fx<'_>,
+    kind: OrderKind,
+    method: PaymentMethod,
+    currency: Currency,
+    dues: [Decimal; 2],
+) -> Result<(), Status> {
+    let takes = pricing::method_currencies(ctx, kind, method);
+    if !takes.is_empty() && !takes.iter().any(|c| c == currency.code()) {
+        return Err(ctx.refuse(
+            PAYMENT_METHOD_CURRENCY_NOT_SUPPORTED,
+            format!(
+                "{} takes {} only",
+                pricing::method_label(method),
+                takes.join(", ")
+            ),
+            &[
+                ("payment_method", method.as_str_name().to_owned()),
+                ("currencies", takes.join(",")),
+            ],
+        ));
+    }
+    if let Some(row) = pricing::method_row(ctx, kind, method, currency)
+        && let Some(limit) = row.payment_limit()
+    {
+        let limit_here = fx.amount(limit, currency).await?;
+        if dues.iter().any(|d| *d > limit_here) {
+            return Err(ctx.refuse(
+                PAYMENT_METHOD_LIMIT_EXCEEDED,
+                format!(
+                    "{} takes at most {} {} per payment",
+                    pricing::method_label(method),
+                    limit.currency,
+                    limit.value.normalize()
+                ),
+                &[
+                    ("payment_method", method.as_str_name().to_owned()),
+                    ("limit", money(limit.currency, limit.value).amount),
+                ],
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The order's warnings: its destination's (configured) and a ship-by that leaves two days
+/// or less.
+fn warnings(ctx: &Ctx, t: &TradeDetails, rule: Option<ShipBy>) -> Vec<OrderWarning> {
+    let mut warnings: Vec<OrderWarning> = t
+        .shipping_terms
+        .as_ref()
+        .and_then(|s| s.address.as_ref())
+        .map(|a| {
+            ctx.rules
+                .warnings
+                .iter()
+                .filter(|w| w.region_code == a.region_code)
+                .map(|w| OrderWarning {
+                    code: w.code.clone(),
+                    message: w.message.clone(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if rule.is_some_and(|r| drafting::ship_by_soon(r, ctx.now())) {
+        warnings.push(OrderWarning {
+            code: SHIP_BY_SOON.to_owned(),
+            message: "two days or less to ship is easily missed (seed 002); leave enough time"
+                .to_owned(),
+        });
+    }
+    warnings
+}
+
 /// The business rules that need fx, then the fees: refused destination, prepayment
 /// minimum, convenient shipping, payment-method limit, and (after a modification) the
 /// total against what was received. Fills fees, warnings and the ship-by deadline.
@@ -752,95 +866,17 @@ pub async fn check_rules(
             &[("minimum", money(currency, minimum).amount)],
         ));
     }
-    let export = ExportMethod::try_from(t.export_method).unwrap_or(ExportMethod::Unspecified);
-    if export == ExportMethod::ConvenientShipping {
-        if kind == OrderKind::DirectPay {
-            return Err(ctx.refuse(
-                CONVENIENT_SHIPPING_NOT_ALLOWED,
-                "Direct Pay orders cannot use convenient shipping",
-                &[],
-            ));
-        }
-        let limit = ctx.settings.convenient_shipping_limit;
-        let equivalent = fx.convert(total, currency, limit.currency()).await?;
-        if !drafting::convenient_shipping_allowed(equivalent, limit.amount()) {
-            return Err(ctx.refuse(
-                CONVENIENT_SHIPPING_OVER_LIMIT,
-                format!("convenient shipping is for orders up to {limit}"),
-                &[
-                    ("limit", limit.to_proto().amount),
-                    ("usd_equivalent", money(limit.currency(), equivalent).amount),
-                ],
-            ));
-        }
-    }
+    check_convenient_shipping(ctx, &mut fx, kind, t.export_method, total, currency).await?;
     let method =
         PaymentMethod::try_from(order.payment_method).unwrap_or(PaymentMethod::Unspecified);
-    let takes = pricing::method_currencies(ctx, kind, method);
-    if !takes.is_empty() && !takes.iter().any(|c| c == currency.code()) {
-        return Err(ctx.refuse(
-            PAYMENT_METHOD_CURRENCY_NOT_SUPPORTED,
-            format!(
-                "{} takes {} only",
-                pricing::method_label(method),
-                takes.join(", ")
-            ),
-            &[
-                ("payment_method", method.as_str_name().to_owned()),
-                ("currencies", takes.join(",")),
-            ],
-        ));
-    }
-    if let Some(row) = pricing::method_row(ctx, kind, method, currency)
-        && let Some(limit) = row.payment_limit()
-    {
-        let limit_here = fx.amount(limit, currency).await?;
-        if prepayment > limit_here || balance > limit_here {
-            return Err(ctx.refuse(
-                PAYMENT_METHOD_LIMIT_EXCEEDED,
-                format!(
-                    "{} takes at most {} {} per payment",
-                    pricing::method_label(method),
-                    limit.currency,
-                    limit.value.normalize()
-                ),
-                &[
-                    ("payment_method", method.as_str_name().to_owned()),
-                    ("limit", money(limit.currency, limit.value).amount),
-                ],
-            ));
-        }
-    }
+    check_method(ctx, &mut fx, kind, method, currency, [prepayment, balance]).await?;
     {
         let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
         check_monthly_limit(ctx, &mut conn, &mut fx, order).await?;
     }
     let fees = pricing::trade_fees(ctx, &mut fx, order, parties.membership).await?;
     order.fees = Some(fees);
-    let warnings: Vec<OrderWarning> = t
-        .shipping_terms
-        .as_ref()
-        .and_then(|s| s.address.as_ref())
-        .map(|a| {
-            ctx.rules
-                .warnings
-                .iter()
-                .filter(|w| w.region_code == a.region_code)
-                .map(|w| OrderWarning {
-                    code: w.code.clone(),
-                    message: w.message.clone(),
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let mut warnings = warnings;
-    if rule.is_some_and(|r| drafting::ship_by_soon(r, ctx.now())) {
-        warnings.push(OrderWarning {
-            code: SHIP_BY_SOON.to_owned(),
-            message: "two days or less to ship is easily missed (seed 002); leave enough time"
-                .to_owned(),
-        });
-    }
+    let warnings = warnings(ctx, &t, rule);
     let prepaid_at = terms
         .prepayment_complete_time
         .as_ref()
