@@ -86,36 +86,15 @@ pub struct Checks {
     pub buyer_email_optional: bool,
 }
 
-/// Checks every field of a trade order assembled from a request, fills the derived ones
-/// (line ids and amounts, goods amount, total, prepayment and balance) and returns the
-/// parsed ship-by rule. `previous` is the order before a modification (None for a draft).
-pub fn check_fields(
+/// The payment method: given, and offered for the order's kind.
+fn check_method_field(
     ctx: &Ctx,
     inv: &mut Invalid,
     name: Namer<'_>,
-    order: &mut Order,
-    previous: Option<&Order>,
-    checks: Checks,
-    now: DateTime<Utc>,
-) -> Option<ShipBy> {
-    let Checks {
-        export_required,
-        buyer_email_optional,
-    } = checks;
-    let kind = OrderKind::try_from(order.kind).unwrap_or(OrderKind::Unspecified);
-    let currency: Option<Currency> = match order.currency_code.as_str() {
-        "USD" | "CNY" => order.currency_code.parse().ok(),
-        _ => {
-            inv.reason(
-                CURRENCY_NOT_SUPPORTED,
-                name("currency_code"),
-                "must be USD or CNY",
-            );
-            None
-        }
-    };
-    let method =
-        PaymentMethod::try_from(order.payment_method).unwrap_or(PaymentMethod::Unspecified);
+    kind: OrderKind,
+    payment_method: i32,
+) {
+    let method = PaymentMethod::try_from(payment_method).unwrap_or(PaymentMethod::Unspecified);
     if method == PaymentMethod::Unspecified {
         inv.add(name("payment_method"), "is required");
     } else if !ctx.rules.method_allowed(kind, method) {
@@ -129,15 +108,19 @@ pub fn check_fields(
             ),
         );
     }
-    let previous_lines = previous.map(|p| p.lines.clone()).unwrap_or_default();
-    let Some(order::Details::Trade(t)) = order.details.as_mut() else {
-        inv.add(name("trade"), "is required");
-        return None;
-    };
-    check_buyer(ctx, inv, name, t, buyer_email_optional);
-    fields::text(inv, &name("trade.salesperson"), &t.salesperson, 0, 64);
-    // The goods: lines or a contract.
-    let goods = match (order.lines.is_empty(), t.contract.as_ref()) {
+}
+
+/// The goods: products (lines, priced) or a contract (its file, description and amount),
+/// not both; answers their amount.
+fn check_goods(
+    inv: &mut Invalid,
+    name: Namer<'_>,
+    lines: &mut [kuajing_proto::order::v1::OrderLine],
+    contract: Option<&kuajing_proto::order::v1::ContractReference>,
+    previous_lines: &[kuajing_proto::order::v1::OrderLine],
+    currency: Option<Currency>,
+) -> Option<Decimal> {
+    match (lines.is_empty(), contract) {
         (true, None) => {
             inv.reason(GOODS_REQUIRED, name("lines"), "add products or a contract");
             None
@@ -150,8 +133,9 @@ pub fn check_fields(
             );
             None
         }
-        (false, None) => currency
-            .and_then(|c| fields::lines(inv, name, &mut order.lines, &previous_lines, c, false)),
+        (false, None) => {
+            currency.and_then(|c| fields::lines(inv, name, lines, previous_lines, c, false))
+        }
         (true, Some(k)) => {
             let f = name("trade.contract");
             fields::text(inv, &format!("{f}.file_ref"), &k.file_ref, 1, 512);
@@ -180,30 +164,18 @@ pub fn check_fields(
                 )
             })
         }
-    };
-    let Some(order::Details::Trade(t)) = order.details.as_mut() else {
-        return None;
-    };
-    let (freight, insurance, rule) = check_shipping(
-        inv,
-        name,
-        t.shipping_terms.as_mut(),
-        currency,
-        previous,
-        now,
-    );
-    check_terms(ctx, inv, name, t, export_required);
-    // Totals and payment terms.
-    let currency = currency?;
-    let (goods, freight, insurance) = (goods?, freight?, insurance?);
-    let Some(total) = crate::domain::goods::total(goods, freight, insurance) else {
-        inv.add(name("lines"), "the order total is too large");
-        return None;
-    };
-    if let Some(k) = t.contract.as_mut() {
-        k.goods_amount = Some(money(currency, goods));
     }
-    let terms = t.payment_terms.get_or_insert_with(PaymentTerms::default);
+}
+
+/// Settles the payment terms on the total: the prepayment (or all of it), the balance,
+/// nothing received yet where nothing was; the USD 1 minimum is checked with fx later.
+fn settle_terms(
+    inv: &mut Invalid,
+    name: Namer<'_>,
+    terms: &mut PaymentTerms,
+    total: Decimal,
+    currency: Currency,
+) {
     let prepayment = if terms.full_prepayment {
         None
     } else {
@@ -216,10 +188,8 @@ pub fn check_fields(
             true,
         )
     };
-    order.goods_amount = Some(money(currency, goods));
-    order.total_amount = Some(money(currency, total));
     if !terms.full_prepayment && prepayment.is_none() {
-        return None;
+        return;
     }
     // The minimum is checked with fx later; here only the shape.
     match drafting::payment_terms(total, prepayment, terms.full_prepayment, Decimal::ZERO) {
@@ -244,6 +214,80 @@ pub fn check_fields(
             "must be greater than zero",
         ),
     }
+}
+
+/// Checks every field of a trade order assembled from a request, fills the derived ones
+/// (line ids and amounts, goods amount, total, prepayment and balance) and returns the
+/// parsed ship-by rule. `previous` is the order before a modification (None for a draft).
+pub fn check_fields(
+    ctx: &Ctx,
+    inv: &mut Invalid,
+    name: Namer<'_>,
+    order: &mut Order,
+    previous: Option<&Order>,
+    checks: Checks,
+    now: DateTime<Utc>,
+) -> Option<ShipBy> {
+    let Checks {
+        export_required,
+        buyer_email_optional,
+    } = checks;
+    let kind = OrderKind::try_from(order.kind).unwrap_or(OrderKind::Unspecified);
+    let currency: Option<Currency> = match order.currency_code.as_str() {
+        "USD" | "CNY" => order.currency_code.parse().ok(),
+        _ => {
+            inv.reason(
+                CURRENCY_NOT_SUPPORTED,
+                name("currency_code"),
+                "must be USD or CNY",
+            );
+            None
+        }
+    };
+    check_method_field(ctx, inv, name, kind, order.payment_method);
+    let previous_lines = previous.map(|p| p.lines.clone()).unwrap_or_default();
+    let Some(order::Details::Trade(t)) = order.details.as_mut() else {
+        inv.add(name("trade"), "is required");
+        return None;
+    };
+    check_buyer(ctx, inv, name, t, buyer_email_optional);
+    fields::text(inv, &name("trade.salesperson"), &t.salesperson, 0, 64);
+    // The goods: lines or a contract.
+    let contract = t.contract.clone();
+    let goods = check_goods(
+        inv,
+        name,
+        &mut order.lines,
+        contract.as_ref(),
+        &previous_lines,
+        currency,
+    );
+    let Some(order::Details::Trade(t)) = order.details.as_mut() else {
+        return None;
+    };
+    let (freight, insurance, rule) = check_shipping(
+        inv,
+        name,
+        t.shipping_terms.as_mut(),
+        currency,
+        previous,
+        now,
+    );
+    check_terms(ctx, inv, name, t, export_required);
+    // Totals and payment terms.
+    let currency = currency?;
+    let (goods, freight, insurance) = (goods?, freight?, insurance?);
+    let Some(total) = crate::domain::goods::total(goods, freight, insurance) else {
+        inv.add(name("lines"), "the order total is too large");
+        return None;
+    };
+    if let Some(k) = t.contract.as_mut() {
+        k.goods_amount = Some(money(currency, goods));
+    }
+    let terms = t.payment_terms.get_or_insert_with(PaymentTerms::default);
+    order.goods_amount = Some(money(currency, goods));
+    order.total_amount = Some(money(currency, total));
+    settle_terms(inv, name, terms, total, currency);
     rule
 }
 
