@@ -145,6 +145,117 @@ pub async fn get_buyer_dashboard(
     })
 }
 
+/// The workbench's wallet sections (they need the wallet id first): the fund overview and
+/// the first remittances awaiting linking; `None` each when the caller has no wallet.
+async fn wallet_sections(
+    edge: &Edge,
+    call: &Call,
+    page_size: i32,
+) -> Result<
+    (
+        Option<Result<wpb::GetFundOverviewResponse, Status>>,
+        Option<Result<wpb::ListRemittancesResponse, Status>>,
+    ),
+    Status,
+> {
+    let Some(wallet) = find_wallet(edge, call).await? else {
+        return Ok((None, None));
+    };
+    let overview = call!(
+        edge,
+        call.out(),
+        wallet.get_fund_overview(wpb::GetFundOverviewRequest {
+            wallet_id: wallet.wallet_id.clone(),
+            currency_codes: Vec::new(),
+        })
+    );
+    let remittances = call!(
+        edge,
+        call.out(),
+        wallet.list_remittances(wpb::ListRemittancesRequest {
+            wallet_id: wallet.wallet_id.clone(),
+            receiving_account_id: String::new(),
+            statuses: vec![
+                wpb::RemittanceStatus::Unallocated as i32,
+                wpb::RemittanceStatus::PartiallyLinked as i32,
+            ],
+            value_time_range: None,
+            page: Some(PageRequest {
+                page_size,
+                page_token: String::new(),
+            }),
+        })
+    );
+    Ok::<_, Status>((Some(overview), Some(remittances)))
+}
+
+/// The first orders awaiting prepayment or balance.
+async fn awaiting_payment(
+    edge: &Edge,
+    call: &Call,
+    me: &str,
+    page_size: i32,
+) -> Result<opb::ListOrdersResponse, Status> {
+    call!(
+        edge,
+        call.out(),
+        order.list_orders(opb::ListOrdersRequest {
+            supplier_account_id: me.to_owned(),
+            buyer_account_id: String::new(),
+            statuses: vec![
+                opb::OrderStatus::AwaitingPrepayment as i32,
+                opb::OrderStatus::AwaitingBalance as i32,
+            ],
+            status_group: opb::OrderStatusGroup::Unspecified as i32,
+            filter: None,
+            page: Some(PageRequest {
+                page_size,
+                page_token: String::new(),
+            }),
+        })
+    )
+}
+
+/// The caller's admission answers for the three programs, in order.
+async fn admissions(
+    edge: &Edge,
+    call: &Call,
+    me: &str,
+) -> Result<Vec<idp::SupplierAdmission>, Status> {
+    let mut out = Vec::new();
+    for program in [
+        idp::AdmissionProgram::TradeAssurance,
+        idp::AdmissionProgram::DirectPay,
+        idp::AdmissionProgram::CrossBorderPay,
+    ] {
+        let r = call!(
+            edge,
+            call.out(),
+            identity.check_supplier_admission(idp::CheckSupplierAdmissionRequest {
+                account_id: me.to_owned(),
+                program: program as i32,
+            })
+        )?;
+        out.extend(r.admission);
+    }
+    Ok::<_, Status>(out)
+}
+
+/// The caller's credit and FX quotas.
+async fn quotas(
+    edge: &Edge,
+    call: &Call,
+    me: &str,
+) -> Result<opb::GetSupplierQuotasResponse, Status> {
+    call!(
+        edge,
+        call.out(),
+        order.get_supplier_quotas(opb::GetSupplierQuotasRequest {
+            supplier_account_id: me.to_owned(),
+        })
+    )
+}
+
 /// Funds, orders by status, remittances to link, orders awaiting payment and program
 /// admissions, for a supplier.
 pub async fn get_supplier_workbench(
@@ -160,92 +271,12 @@ pub async fn get_supplier_workbench(
     let or_default = |n: i32| if n == 0 { WORKBENCH_PAGE } else { n };
     let me = call.my_id()?.to_string();
 
-    // The wallet sections need the wallet id first; the others start with it.
-    let wallet_sections = async {
-        let Some(wallet) = find_wallet(edge, call).await? else {
-            return Ok((None, None));
-        };
-        let overview = call!(
-            edge,
-            call.out(),
-            wallet.get_fund_overview(wpb::GetFundOverviewRequest {
-                wallet_id: wallet.wallet_id.clone(),
-                currency_codes: Vec::new(),
-            })
-        );
-        let remittances = call!(
-            edge,
-            call.out(),
-            wallet.list_remittances(wpb::ListRemittancesRequest {
-                wallet_id: wallet.wallet_id.clone(),
-                receiving_account_id: String::new(),
-                statuses: vec![
-                    wpb::RemittanceStatus::Unallocated as i32,
-                    wpb::RemittanceStatus::PartiallyLinked as i32,
-                ],
-                value_time_range: None,
-                page: Some(PageRequest {
-                    page_size: or_default(req.remittance_page_size),
-                    page_token: String::new(),
-                }),
-            })
-        );
-        Ok::<_, Status>((Some(overview), Some(remittances)))
-    };
-    let awaiting = async {
-        call!(
-            edge,
-            call.out(),
-            order.list_orders(opb::ListOrdersRequest {
-                supplier_account_id: me.clone(),
-                buyer_account_id: String::new(),
-                statuses: vec![
-                    opb::OrderStatus::AwaitingPrepayment as i32,
-                    opb::OrderStatus::AwaitingBalance as i32,
-                ],
-                status_group: opb::OrderStatusGroup::Unspecified as i32,
-                filter: None,
-                page: Some(PageRequest {
-                    page_size: or_default(req.order_page_size),
-                    page_token: String::new(),
-                }),
-            })
-        )
-    };
-    let admissions = async {
-        let mut out = Vec::new();
-        for program in [
-            idp::AdmissionProgram::TradeAssurance,
-            idp::AdmissionProgram::DirectPay,
-            idp::AdmissionProgram::CrossBorderPay,
-        ] {
-            let r = call!(
-                edge,
-                call.out(),
-                identity.check_supplier_admission(idp::CheckSupplierAdmissionRequest {
-                    account_id: me.clone(),
-                    program: program as i32,
-                })
-            )?;
-            out.extend(r.admission);
-        }
-        Ok::<_, Status>(out)
-    };
-    let quotas = async {
-        call!(
-            edge,
-            call.out(),
-            order.get_supplier_quotas(opb::GetSupplierQuotasRequest {
-                supplier_account_id: me.clone(),
-            })
-        )
-    };
     let (wallet_sections, counts, awaiting, admissions, quotas) = tokio::join!(
-        wallet_sections,
+        wallet_sections(edge, call, or_default(req.remittance_page_size)),
         order_counts(edge, call, true),
-        awaiting,
-        admissions,
-        quotas
+        awaiting_payment(edge, call, &me, or_default(req.order_page_size)),
+        admissions(edge, call, &me),
+        quotas(edge, call, &me)
     );
 
     let mut sections = Sections::default();
