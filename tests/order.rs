@@ -4019,6 +4019,195 @@ async fn the_buyer_pays_a_trade_assurance_order_from_its_wallet_through_the_saga
 }
 
 #[tokio::test]
+async fn a_trade_payment_cut_at_any_step_by_a_crash_ends_paid_in_full_or_not_at_all()
+-> anyhow::Result<()> {
+    let mut tp = TestPlatform::start_restartable(&["order"]).await?;
+    let ops = operator_account(&tp).await;
+    let s = supplier(&tp, &ops, false, false).await;
+    let mut w = tp.wallet();
+    usd_collection(&mut w, &s).await;
+    let b = onboard(&tp, &ops).await;
+    top_up(&tp, &b.wallet_id, "USD", "10000.00").await;
+    // USD 300 of credit quota: some payments are released at once, the rest guaranteed.
+    OrderServiceClient::new(tp.channel_as("order", As::Caller("operator".into())))
+        .set_supplier_quotas(acting(
+            &ops,
+            SetSupplierQuotasRequest {
+                request_id: rid(),
+                supplier_account_id: s.account_id.clone(),
+                credit_quota: m("USD", "300.00"),
+                fx_quota: None,
+                reason: "granted".into(),
+            },
+        ))
+        .await?;
+    use PaymentStepKind as K;
+    let cases: Vec<(K, Option<i32>, &str)> = vec![
+        (K::PinVerification, None, "AFTER_CALL"),
+        (K::WalletHold, Some(0), "BEFORE_CALL"),
+        (K::WalletHold, Some(0), "AFTER_CALL"),
+        (K::WalletHold, Some(0), "AFTER_STEP"),
+        (K::MarkOrdersPaid, None, "BEFORE_CALL"),
+        (K::MarkOrdersPaid, None, "AFTER_STEP"),
+        (K::WalletCapture, Some(0), "BEFORE_CALL"),
+        (K::WalletCapture, Some(0), "AFTER_CALL"),
+    ];
+    let mut sagas = Vec::new();
+    let mut calls = Vec::new();
+    for (step, index, point) in &cases {
+        let mut d = draft(&s, "USD", vec![line("gloves", "", 10, "10.00", "USD")]);
+        d.buyer_account_id = b.account_id.clone();
+        d.payment_terms = Some(PaymentTerms {
+            full_prepayment: true,
+            ..PaymentTerms::default()
+        });
+        let order = draft_ta(&tp, d).await?;
+        let req = PayTradeOrderRequest {
+            request_id: rid(),
+            order_id: order.order_id.clone(),
+            target: PaymentTarget::Prepayment as i32,
+            wallet_id: String::new(),
+            fx_source_currency_code: String::new(),
+            expected_amount: None,
+            payment_pin: PIN.to_owned(),
+        };
+        plan_fault(&tp, &req.request_id, *step, *index, point, "HALT").await;
+        sagas.push((req.request_id.clone(), order.order_id.clone()));
+        let mut client = orders_for(&tp, &b.account_id);
+        let mut call = tonic::Request::new(req);
+        call.set_timeout(Duration::from_secs(3));
+        calls.push(tokio::spawn(
+            async move { client.pay_trade_order(call).await },
+        ));
+    }
+    eventually(60, "every saga to reach its halt", || async {
+        count(
+            &tp,
+            "SELECT count(*) FROM orders.payment_fault_plans WHERE consumed_at IS NULL",
+        )
+        .await
+            == 0
+    })
+    .await;
+    for call in calls {
+        if let Ok(Ok(r)) = call.await {
+            let p = r.into_inner().payment.unwrap();
+            assert_ne!(p.state, PaymentState::Succeeded as i32);
+            assert_ne!(p.state, PaymentState::Failed as i32);
+        }
+    }
+
+    // A crash mid-saga: recovery takes every payment over once the leases lapse.
+    tp.kill("order").await?;
+    tp.restart("order").await?;
+    tp.clock().advance(Duration::from_secs(20));
+    let mut payments = Vec::new();
+    {
+        let mut conn = admin(&tp).await;
+        for (request_id, order_id) in &sagas {
+            let id: Uuid = sqlx::query_scalar(
+                "SELECT payment_id FROM orders.payments WHERE request_id = $1::uuid",
+            )
+            .bind(request_id)
+            .fetch_one(&mut conn)
+            .await?;
+            payments.push((id.to_string(), order_id.clone()));
+        }
+        conn.close().await.ok();
+    }
+    eventually(90, "every saga to finish or be compensated", || async {
+        let mut all = true;
+        for (id, _) in &payments {
+            let p = payment(&tp, id).await;
+            all &=
+                p.state == PaymentState::Succeeded as i32 || p.state == PaymentState::Failed as i32;
+        }
+        all
+    })
+    .await;
+
+    // Each order paid in full (the buyer's hold captured to the supplier) or not at all
+    // (nothing held, the order free, nothing taken of the quotas).
+    let mut paid = 0;
+    for ((id, order_id), (step, _, point)) in payments.iter().zip(&cases) {
+        let p = payment(&tp, id).await;
+        let o = get(&tp, order_id).await;
+        let holds = holds_of(&tp, order_id).await;
+        let open = |wallet: &str| {
+            holds
+                .iter()
+                .filter(|h| h.wallet_id == wallet && h.state == wpb::HoldState::Open as i32)
+                .count()
+        };
+        assert!(o.pending_payment_id.is_empty(), "{step:?} {point}: {o:?}");
+        assert_eq!(
+            open(&b.wallet_id),
+            0,
+            "{step:?} {point}: the buyer holds nothing"
+        );
+        if p.state == PaymentState::Succeeded as i32 {
+            paid += 1;
+            assert_eq!(
+                status(&o),
+                OrderStatus::AwaitingShipment,
+                "{step:?} {point}"
+            );
+            let item = &p.items[0];
+            assert_eq!(
+                open(&s.wallet_id),
+                usize::from(item.guaranteed),
+                "{step:?} {point}: guarantee funds held exactly when guaranteed"
+            );
+        } else {
+            assert_eq!(
+                status(&o),
+                OrderStatus::AwaitingPrepayment,
+                "{step:?} {point}"
+            );
+            assert_eq!(open(&s.wallet_id), 0, "{step:?} {point}");
+            assert!(
+                *step != K::MarkOrdersPaid || *point != "AFTER_STEP",
+                "past the point of no return a saga only finishes"
+            );
+        }
+        if *step == K::WalletCapture {
+            assert_eq!(p.state, PaymentState::Succeeded as i32, "{step:?} {point}");
+        }
+    }
+    // The PIN can't be asked again: that saga was compensated; every other one had its PIN
+    // and time left, so recovery carried it through.
+    assert_eq!(
+        payment(&tp, &payments[0].0).await.state,
+        PaymentState::Failed as i32
+    );
+    assert_eq!(paid, cases.len() - 1);
+    let spent = dec("100") * Decimal::from(paid);
+    assert_eq!(
+        balance(&tp, &b.wallet_id, "USD").await,
+        (dec("10000") - spent, dec("0")),
+        "the buyer paid for exactly the orders paid"
+    );
+    let (available, held) = balance(&tp, &s.wallet_id, "USD").await;
+    assert_eq!(available + held, spent, "the supplier got exactly that");
+    assert_eq!(
+        available,
+        dec("300").min(spent),
+        "the quota's worth released"
+    );
+    let frozen = count(
+        &tp,
+        &format!(
+            "SELECT count(*) FROM orders.quota_uses q JOIN orders.orders o USING (order_id)
+             WHERE o.status = {}",
+            OrderStatus::AwaitingPrepayment as i16
+        ),
+    )
+    .await;
+    assert_eq!(frozen, 0, "nothing taken of the quotas by an unpaid order");
+    tp.stop().await
+}
+
+#[tokio::test]
 async fn the_buyer_pays_the_inspection_fee_from_its_wallet_once() -> anyhow::Result<()> {
     let tp = TestPlatform::start().await?;
     let ops = operator_account(&tp).await;
