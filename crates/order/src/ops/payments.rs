@@ -712,6 +712,22 @@ pub async fn start(
     })
 }
 
+/// Refuses an order a payment holds (ORDER_PAYMENT_IN_PROGRESS): nothing else pays it
+/// or links money to it meanwhile.
+pub fn not_held(ctx: &Ctx, o: &Order) -> Result<(), Status> {
+    if o.pending_payment_id.is_empty() {
+        return Ok(());
+    }
+    Err(ctx.refuse(
+        ORDER_PAYMENT_IN_PROGRESS,
+        "a payment holds the order",
+        &[
+            ("order_id", o.order_id.clone()),
+            ("payment_id", o.pending_payment_id.clone()),
+        ],
+    ))
+}
+
 /// Refuses an order PayOrders cannot take.
 pub fn check_payable(ctx: &Ctx, o: &Order) -> Result<(), Status> {
     if o.kind != OrderKind::Marketplace as i32 {
@@ -721,16 +737,7 @@ pub fn check_payable(ctx: &Ctx, o: &Order) -> Result<(), Status> {
             &[("order_id", o.order_id.clone())],
         ));
     }
-    if !o.pending_payment_id.is_empty() {
-        return Err(ctx.refuse(
-            ORDER_PAYMENT_IN_PROGRESS,
-            "another payment holds the order",
-            &[
-                ("order_id", o.order_id.clone()),
-                ("payment_id", o.pending_payment_id.clone()),
-            ],
-        ));
-    }
+    not_held(ctx, o)?;
     let facts = Facts {
         kind: OrderKind::Marketplace,
         received_any: false,

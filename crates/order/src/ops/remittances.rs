@@ -243,16 +243,8 @@ async fn record(
     let d = dues(&o);
     status::next(super::status_of(&o), facts(&o), action(&d, target, amount))
         .map_err(|i| ctx.illegal(&o.order_id, i))?;
-    if !o.pending_payment_id.is_empty() {
-        return Err(ctx.refuse(
-            super::ORDER_PAYMENT_IN_PROGRESS,
-            "the buyer is paying the order from its wallet",
-            &[
-                ("order_id", o.order_id.clone()),
-                ("payment_id", o.pending_payment_id.clone()),
-            ],
-        ));
-    }
+    // The buyer may be paying it from its wallet.
+    super::payments::not_held(ctx, &o)?;
     let pending = wallet_ops::pending_links(&mut tx, order_id, target as i32).await?;
     let due = d.due(target) - pending;
     if amount > due {

@@ -24,7 +24,7 @@ use super::payments::{self, PAYMENT_AMOUNT_CHANGED, WALLET_NOT_OWNED};
 use super::pricing::{self, money};
 use super::receipt::{self, facts};
 use super::remittances::{self, action, dues};
-use super::{Ctx, ORDER_PAYMENT_IN_PROGRESS, actor, store, wallet_ops};
+use super::{Ctx, actor, store, wallet_ops};
 use crate::domain::saga;
 use crate::domain::status;
 use crate::ownership::{self, Need, Who};
@@ -94,16 +94,7 @@ async fn due_now(
             &[("order_id", o.order_id.clone())],
         ));
     }
-    if !o.pending_payment_id.is_empty() {
-        return Err(ctx.refuse(
-            ORDER_PAYMENT_IN_PROGRESS,
-            "another payment holds the order",
-            &[
-                ("order_id", o.order_id.clone()),
-                ("payment_id", o.pending_payment_id.clone()),
-            ],
-        ));
-    }
+    payments::not_held(ctx, o)?;
     let d = dues(o);
     let order_id = Uuid::try_parse(&o.order_id).map_err(internal)?;
     let pending = wallet_ops::pending_links(conn, order_id, target as i32).await?;
