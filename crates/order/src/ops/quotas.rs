@@ -7,8 +7,8 @@ use kuajing_platform::error::internal;
 use kuajing_platform::{Currency, FieldViolations, idempotency, time};
 use kuajing_proto::identity::v1::AdmissionProgram;
 use kuajing_proto::order::v1::{
-    GetSupplierQuotasRequest, GetSupplierQuotasResponse, OrderStatus, SetSupplierQuotasRequest,
-    SetSupplierQuotasResponse, SupplierQuotas,
+    GetSupplierQuotasRequest, GetSupplierQuotasResponse, Order, OrderStatus,
+    SetSupplierQuotasRequest, SetSupplierQuotasResponse, SupplierQuotas,
 };
 use kuajing_proto::types::Money;
 use kuajing_proto::wallet::v1::ReleaseHoldRequest;
@@ -216,6 +216,23 @@ pub async fn release_guarantees(
         ops.push(id);
     }
     Ok(ops)
+}
+
+/// Records, in the caller's transaction, the release of the order's guarantee holds when
+/// the order has already ended (completed or closed): a hold recorded after the end (a
+/// link or a capture that completed late) would otherwise stay held. The outbox's sweeper
+/// sends them.
+pub async fn release_if_ended(
+    tx: &mut PgConnection,
+    order: &Order,
+    now: DateTime<Utc>,
+) -> Result<(), Status> {
+    let ended = [OrderStatus::Completed as i32, OrderStatus::Closed as i32];
+    if ended.contains(&order.status) {
+        let order_id = Uuid::try_parse(&order.order_id).map_err(internal)?;
+        release_guarantees(tx, order_id, "the order had ended", now).await?;
+    }
+    Ok(())
 }
 
 /// GetSupplierQuotas.

@@ -386,6 +386,12 @@ pub async fn resolve(
         let r = refund_mut(ctx, &mut o, &refund_id.to_string())?;
         r.state = RefundState::Approved as i32;
         r.approved_amount = Some(money(currency, approved));
+        // Guarantee funds go to the supplier's available balance first, so the refund is
+        // paid from them: their releases are recorded (and so sent) before the transfer.
+        if matches!(moves, refund::Money::SupplierToBuyer) {
+            let why = format!("refund {refund_id}");
+            quotas::release_guarantees(&mut tx, order_id, &why, now).await?;
+        }
         let op_id = Uuid::now_v7();
         let movement = Movement {
             op_id,
@@ -393,7 +399,7 @@ pub async fn resolve(
             approved,
             currency,
         };
-        let request = money_request(&mut tx, ctx, &o, moves, wallets, &movement, now).await?;
+        let request = money_request(&mut tx, ctx, &o, moves, wallets, &movement).await?;
         match request {
             None => {
                 let r = refund_mut(ctx, &mut o, &refund_id.to_string())?;
@@ -474,7 +480,7 @@ struct Movement {
 
 /// The wallet request that moves an approved refund's money (kind and encoded request):
 /// the escrow released, or captured with the refund left to the buyer, or a transfer from
-/// the supplier to the buyer (its guarantee funds released first); `None` when the buyer
+/// the supplier to the buyer (after its guarantee funds' releases); `None` when the buyer
 /// has no wallet (recorded for an outbound bank refund).
 async fn money_request(
     tx: &mut PgConnection,
@@ -483,7 +489,6 @@ async fn money_request(
     moves: refund::Money,
     wallets: &Wallets,
     m: &Movement,
-    now: DateTime<Utc>,
 ) -> Result<Option<(Kind, Vec<u8>)>, Status> {
     Ok(match moves {
         refund::Money::ReleaseEscrow => {
@@ -508,11 +513,6 @@ async fn money_request(
             Some((Kind::Capture, req.encode_to_vec()))
         }
         refund::Money::SupplierToBuyer => {
-            // Guarantee funds go to the supplier's available balance first, so the
-            // refund is paid from them (sent before the transfer, in `finish`).
-            let order_id = Uuid::try_parse(&o.order_id).map_err(internal)?;
-            let why = format!("refund {}", m.refund_id);
-            quotas::release_guarantees(tx, order_id, &why, now).await?;
             match (&wallets.supplier, &wallets.buyer) {
                 (Some(s), Some(b)) => {
                     let req = CreateTransferRequest {

@@ -359,6 +359,9 @@ pub async fn apply(
     };
     let (from, to) = receive(&mut o, allocation.clone(), now);
     store::save(tx, &mut o, now).await?;
+    if guaranteed {
+        quotas::release_if_ended(tx, &o, now).await?;
+    }
     let request_id = op
         .caller
         .as_ref()

@@ -194,6 +194,9 @@ async fn prepare(ctx: &Ctx, input: &Input, who: Who) -> Result<Payment, Status> 
         order.buyer_account_id.clone()
     };
     let wallet = buyer_wallet(ctx, input.wallet_id, &buyer).await?;
+    // The capture, past the point of no return, needs the supplier's wallet: refuse now
+    // rather than leave a paid order's money in the buyer's hold.
+    receipt::wallet_of(ctx, &order.supplier_account_id).await?;
     let currency = pricing::currency_of(&order)?;
     if let Some(expected) = input.expected
         && (expected.currency() != currency || expected.amount() != due)

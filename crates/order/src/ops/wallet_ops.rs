@@ -450,19 +450,27 @@ pub async fn claim_due(
     now: DateTime<Utc>,
     limit: i64,
 ) -> sqlx::Result<Vec<Uuid>> {
+    // A refund transfer or an export fee waits for the order's guarantee releases: they
+    // put the money it is paid from in the supplier's available balance.
     sqlx::query_scalar(
         "UPDATE wallet_operations SET next_attempt_at = $3
          WHERE operation_id IN (
-             SELECT operation_id FROM wallet_operations
-             WHERE state = $1 AND next_attempt_at <= $2
-             ORDER BY next_attempt_at, operation_id LIMIT $4
-             FOR UPDATE SKIP LOCKED)
+             SELECT w.operation_id FROM wallet_operations w
+             WHERE w.state = $1 AND w.next_attempt_at <= $2
+               AND NOT (w.kind = ANY($5) AND EXISTS (
+                   SELECT 1 FROM wallet_operations r
+                   WHERE r.order_id = w.order_id AND r.kind = $6 AND r.refund_id IS NULL
+                     AND r.state = $1))
+             ORDER BY w.next_attempt_at, w.operation_id LIMIT $4
+             FOR UPDATE OF w SKIP LOCKED)
          RETURNING operation_id",
     )
     .bind(PENDING)
     .bind(now)
     .bind(now + CLAIM)
     .bind(limit)
+    .bind([Kind::Transfer as i16, Kind::Fee as i16])
+    .bind(Kind::Release as i16)
     .fetch_all(pool)
     .await
 }

@@ -581,7 +581,11 @@ impl Driver<'_> {
             Ok(t) => t,
             Err(s) => {
                 tx.rollback().await.map_err(internal)?;
-                return Ok(Outcome::Failed(failure_of(&s), Apply::None));
+                return Ok(if transient(&s) {
+                    Outcome::Transient(s)
+                } else {
+                    Outcome::Failed(failure_of(&s), Apply::None)
+                });
             }
         };
         let allocation = RemittanceAllocation {
@@ -613,7 +617,9 @@ impl Driver<'_> {
 
     /// WALLET_CAPTURE of a trade order's payment: the buyer's hold captured to the
     /// supplier, in the pool of the order's export method, as guarantee funds when the
-    /// quotas said so (unless the order has already ended, when nothing would release them).
+    /// quotas said so at MARK_ORDERS_PAID (recorded then, so every repeat asks the same).
+    /// Past the point of no return nothing is undone: a refusal is logged and the step
+    /// paused for the recovery loop to repeat, never ended unpaid.
     pub(super) async fn capture(&mut self, i: usize) -> Result<Outcome, Status> {
         let ctx = self.ctx;
         let item = self
@@ -625,39 +631,40 @@ impl Driver<'_> {
             let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
             store::load(&mut conn, ctx, order_id).await?
         };
-        let payee = match receipt::wallet_of(ctx, &order.supplier_account_id).await {
-            Ok(w) => w,
-            Err(s) if transient(&s) => return Ok(Outcome::Transient(s)),
-            Err(s) => return Ok(Outcome::Failed(failure_of(&s), Apply::None)),
-        };
-        let ended = matches!(
-            crate::ops::status_of(&order),
-            OrderStatus::Completed | OrderStatus::Closed
-        );
         let export = crate::ops::pricing::trade(&order).map(|t| t.export_method);
-        let req = CaptureHoldRequest {
-            request_id: self.p.steps[i].request_id.clone(),
-            hold_id: item.hold_id.clone(),
-            payee_wallet_id: payee,
-            amount: item.hold_amount.clone(),
-            payee_fund_pool: fees::proceeds_pool(export) as i32,
-            fee_legs: Vec::new(),
-            payee_guarantee: item.guaranteed && !ended,
+        let sent = async {
+            let payee = receipt::wallet_of(ctx, &order.supplier_account_id).await?;
+            let req = CaptureHoldRequest {
+                request_id: self.p.steps[i].request_id.clone(),
+                hold_id: item.hold_id.clone(),
+                payee_wallet_id: payee,
+                amount: item.hold_amount.clone(),
+                payee_fund_pool: fees::proceeds_pool(export) as i32,
+                fee_legs: Vec::new(),
+                payee_guarantee: item.guaranteed,
+            };
+            rpc!(ctx, "wallet", WalletServiceClient, capture_hold, req)
         };
-        let r = match rpc!(ctx, "wallet", WalletServiceClient, capture_hold, req) {
+        let r = match sent.await {
             Ok(r) => r,
-            Err(s) if transient(&s) => return Ok(Outcome::Transient(s)),
-            Err(s) => return Ok(Outcome::Failed(failure_of(&s), Apply::None)),
+            Err(s) => {
+                if !transient(&s) {
+                    tracing::error!(payment_id = %self.p.payment_id, order_id = %order_id,
+                        reason = %peers::reason(&s), "a paid order's capture was refused; it is repeated until it is done");
+                }
+                return Ok(Outcome::Transient(s));
+            }
         };
         let Some(g) = r.guarantee_hold else {
             return Ok(Outcome::Succeeded(item.hold_id, Apply::None));
         };
-        // The guarantee hold, where completion and refunds will find it.
+        // The guarantee hold, where completion and refunds will find it; released at once
+        // when the order ended before the capture (nothing else would release it).
         let now = ctx.now();
         let op = Uuid::try_parse(&self.p.steps[i].request_id).map_err(internal)?;
         let mut tx = ctx.svc.pool.begin().await.map_err(internal)?;
-        quotas::held(&mut tx, op, &g.hold_id).await?;
         let mut o = store::lock(&mut tx, ctx, order_id).await?;
+        quotas::held(&mut tx, op, &g.hold_id).await?;
         if let Some(t) = crate::ops::pricing::trade_mut(&mut o) {
             for a in t
                 .remittance_allocations
@@ -668,6 +675,7 @@ impl Driver<'_> {
             }
         }
         store::save(&mut tx, &mut o, now).await?;
+        quotas::release_if_ended(&mut tx, &o, now).await?;
         tx.commit().await.map_err(internal)?;
         Ok(Outcome::Succeeded(
             item.hold_id,
