@@ -4208,6 +4208,120 @@ async fn a_trade_payment_cut_at_any_step_by_a_crash_ends_paid_in_full_or_not_at_
 }
 
 #[tokio::test]
+async fn guarantee_funds_kept_after_their_order_completed_are_released_at_once()
+-> anyhow::Result<()> {
+    let mut tp = TestPlatform::start_restartable(&["order"]).await?;
+    let ops = operator_account(&tp).await;
+    let s = supplier(&tp, &ops, false, false).await;
+    let mut w = tp.wallet();
+    usd_collection(&mut w, &s).await;
+    let b = onboard(&tp, &ops).await;
+    top_up(&tp, &b.wallet_id, "USD", "1000.00").await;
+    // No credit quota: the payment is kept as guarantee funds.
+    let mut d = draft(&s, "USD", vec![line("gloves", "", 10, "10.00", "USD")]);
+    d.buyer_account_id = b.account_id.clone();
+    d.payment_terms = Some(PaymentTerms {
+        full_prepayment: true,
+        ..PaymentTerms::default()
+    });
+    let order = draft_ta(&tp, d).await?;
+    let req = PayTradeOrderRequest {
+        request_id: rid(),
+        order_id: order.order_id.clone(),
+        target: PaymentTarget::Prepayment as i32,
+        wallet_id: String::new(),
+        fx_source_currency_code: String::new(),
+        expected_amount: None,
+        payment_pin: PIN.to_owned(),
+    };
+    // The driver stops right before the capture: the order is paid, the money still in
+    // the buyer's hold.
+    let step = PaymentStepKind::WalletCapture;
+    plan_fault(&tp, &req.request_id, step, Some(0), "BEFORE_CALL", "HALT").await;
+    let mut client = orders_for(&tp, &b.account_id);
+    let mut call = tonic::Request::new(req.clone());
+    call.set_timeout(Duration::from_secs(3));
+    let pending = tokio::spawn(async move { client.pay_trade_order(call).await });
+    eventually(60, "the saga to reach its halt", || async {
+        count(
+            &tp,
+            "SELECT count(*) FROM orders.payment_fault_plans WHERE consumed_at IS NULL",
+        )
+        .await
+            == 0
+    })
+    .await;
+    let _ = pending.await;
+    // The order completes before its payment is captured.
+    let paid = get(&tp, &order.order_id).await;
+    assert_eq!(status(&paid), OrderStatus::AwaitingShipment);
+    let mut o = orders_for(&tp, &s.account_id);
+    let shipped = o.add_shipment(ship_all(&paid)).await?.into_inner();
+    o.mark_shipment_delivered(MarkShipmentDeliveredRequest {
+        request_id: rid(),
+        order_id: order.order_id.clone(),
+        shipment_id: shipped.shipment.unwrap().shipment_id,
+        deliver_time: Some(kuajing_platform::time::to_proto(chrono::Utc::now())),
+        proof_file_refs: vec![],
+    })
+    .await?;
+    orders_for(&tp, &b.account_id)
+        .confirm_receipt(ConfirmReceiptRequest {
+            request_id: rid(),
+            order_id: order.order_id.clone(),
+        })
+        .await?;
+    assert_eq!(
+        status(&get(&tp, &order.order_id).await),
+        OrderStatus::Completed
+    );
+
+    // Recovery captures it, as guarantee funds (decided when the order was marked paid),
+    // and releases them at once: nothing else would.
+    tp.kill("order").await?;
+    tp.restart("order").await?;
+    tp.clock().advance(Duration::from_secs(20));
+    let mut conn = admin(&tp).await;
+    let payment_id: Uuid =
+        sqlx::query_scalar("SELECT payment_id FROM orders.payments WHERE request_id = $1::uuid")
+            .bind(&req.request_id)
+            .fetch_one(&mut conn)
+            .await?;
+    conn.close().await.ok();
+    eventually(60, "the capture", || async {
+        payment(&tp, &payment_id.to_string()).await.state == PaymentState::Succeeded as i32
+    })
+    .await;
+    let p = payment(&tp, &payment_id.to_string()).await;
+    assert!(p.items[0].guaranteed && !p.items[0].guarantee_hold_id.is_empty());
+    tp.clock().advance(Duration::from_secs(10));
+    eventually(60, "the guarantee released", || async {
+        holds_of(&tp, &order.order_id)
+            .await
+            .iter()
+            .all(|h| h.state != wpb::HoldState::Open as i32)
+    })
+    .await;
+    let released = events_of(&tp, &order.order_id)
+        .await
+        .into_iter()
+        .filter(|e| e.r#type == OrderEventType::GuaranteeFundsReleased as i32)
+        .count();
+    assert_eq!(released, 1);
+    assert_eq!(
+        balance(&tp, &s.wallet_id, "USD").await.1,
+        dec("0"),
+        "nothing held"
+    );
+    assert_eq!(
+        balance(&tp, &b.wallet_id, "USD").await,
+        (dec("900"), dec("0")),
+        "the buyer paid once"
+    );
+    tp.stop().await
+}
+
+#[tokio::test]
 async fn the_buyer_pays_the_inspection_fee_from_its_wallet_once() -> anyhow::Result<()> {
     let tp = TestPlatform::start().await?;
     let ops = operator_account(&tp).await;
