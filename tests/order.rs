@@ -3698,6 +3698,37 @@ async fn links_within_the_credit_quota_are_released_at_once_and_the_fx_quota_bou
         dec("150"),
         "A's 100 and C's 50"
     );
+    // After-sales on a shipped order does not make its money pre-received again; on an
+    // order nothing of which shipped, it still is.
+    let ask = |order_id: &str| RequestRefundRequest {
+        request_id: rid(),
+        order_id: order_id.to_owned(),
+        reason: RefundReason::QuantityShort as i32,
+        description: "short".into(),
+        evidence_file_refs: vec![],
+        amount: m("USD", "1.00"),
+        return_goods: false,
+    };
+    let mut refunds = Vec::new();
+    for order in [&orders[1], &orders[0]] {
+        let asked = ob.request_refund(ask(&order.order_id)).await?.into_inner();
+        refunds.push((order.order_id.clone(), asked.refund.unwrap().refund_id));
+    }
+    assert_eq!(
+        amount(&quotas_of(&mut o, &s).await.fx_quota_used),
+        dec("150")
+    );
+    for (order_id, refund_id) in refunds {
+        ob.resolve_refund(ResolveRefundRequest {
+            request_id: rid(),
+            order_id,
+            refund_id,
+            decision: RefundDecision::Withdraw as i32,
+            approved_amount: None,
+            note: "found it".into(),
+        })
+        .await?;
+    }
     o.mark_shipment_delivered(MarkShipmentDeliveredRequest {
         request_id: rid(),
         order_id: paid_b.order_id.clone(),

@@ -52,21 +52,24 @@ async fn standing(
     .await
     .map_err(internal)?;
     // Credit is frozen until the order completes or closes; FX is pre-received until the
-    // order has shipped in full.
+    // order has shipped in full (an order in after-sales counts while nothing of it has
+    // shipped).
     let (frozen, fx_used): (Decimal, Decimal) = sqlx::query_as(
         "SELECT COALESCE(SUM(q.credit_usd) FILTER (WHERE o.status <> ALL($2)), 0),
-                COALESCE(SUM(q.fx_usd) FILTER (WHERE o.status <> ALL($3)), 0)
+                COALESCE(SUM(q.fx_usd) FILTER (WHERE o.status = ANY($3)
+                    OR (o.status = $4 AND o.first_shipped_at IS NULL)), 0)
          FROM quota_uses q JOIN orders o ON o.order_id = q.order_id
          WHERE q.supplier_account_id = $1",
     )
     .bind(supplier)
     .bind([OrderStatus::Completed as i16, OrderStatus::Closed as i16])
     .bind([
-        OrderStatus::Shipped as i16,
-        OrderStatus::AwaitingReceipt as i16,
-        OrderStatus::Completed as i16,
-        OrderStatus::Closed as i16,
+        OrderStatus::AwaitingPrepayment as i16,
+        OrderStatus::AwaitingBalance as i16,
+        OrderStatus::AwaitingShipment as i16,
+        OrderStatus::PartiallyShipped as i16,
     ])
+    .bind(OrderStatus::Refunding as i16)
     .fetch_one(&mut *conn)
     .await
     .map_err(internal)?;
