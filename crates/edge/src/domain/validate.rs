@@ -83,7 +83,9 @@ impl Violations {
         }
         let mut seen = HashSet::new();
         let mut ids = Vec::new();
-        for (i, value) in values.iter().enumerate() {
+        // Ids are checked one by one only within the limit: a list too long is one
+        // violation, and no more than `max` ids come back.
+        for (i, value) in values.iter().take(max).enumerate() {
             if let Some(id) = self.uuid_format(&format!("{field}[{i}]"), value) {
                 if !seen.insert(id) {
                     self.add(format!("{field}[{i}]"), "is a duplicate");
@@ -120,6 +122,15 @@ impl Violations {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_list_over_its_limit_is_one_violation_and_gives_back_at_most_the_limit() {
+        let mut v = Violations::new();
+        let list: Vec<String> = (0..25).map(|_| Uuid::now_v7().to_string()).collect();
+        assert_eq!(v.id_list("ids", &list, 20).len(), 20);
+        let fields: Vec<String> = v.into_inner().into_iter().map(|(f, _)| f).collect();
+        assert_eq!(fields, ["ids"]);
+    }
 
     #[test]
     fn ids_pins_and_lists() {
