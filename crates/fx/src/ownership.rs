@@ -8,6 +8,7 @@ use tonic::{Code, Status};
 use uuid::Uuid;
 
 use crate::ops::Ctx;
+use crate::store;
 use kuajing_platform::outbound;
 
 /// Reason: the person does not own the wallet.
@@ -37,18 +38,18 @@ pub async fn check(ctx: &Ctx, caller: Option<&Caller>, scope: Scope<'_>) -> Resu
         Scope::Wallet(id) => Uuid::try_parse(id).ok(),
         Scope::Quote(id) => match Uuid::try_parse(id) {
             Err(_) => None,
-            Ok(id) => sqlx::query_scalar("SELECT wallet_id FROM quotes WHERE quote_id = $1")
-                .bind(id)
-                .fetch_optional(&ctx.svc.pool)
-                .await
-                .map_err(internal)?,
+            Ok(id) => {
+                let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
+                store::quotes::wallet_of(&mut conn, id)
+                    .await
+                    .map_err(internal)?
+            }
         },
         Scope::Conversion(id) => match Uuid::try_parse(id) {
             Err(_) => None,
             Ok(id) => {
-                sqlx::query_scalar("SELECT wallet_id FROM conversions WHERE conversion_id = $1")
-                    .bind(id)
-                    .fetch_optional(&ctx.svc.pool)
+                let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
+                store::conversions::wallet_of(&mut conn, id)
                     .await
                     .map_err(internal)?
             }

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use kuajing_platform::error::internal;
-use kuajing_platform::page::Page;
+use kuajing_platform::page::{Cursor, Page};
 use kuajing_platform::{FieldViolations, Money, idempotency, time};
 use kuajing_proto::fx::v1::{
     Conversion, ExecuteQuoteRequest, ExecuteQuoteResponse, GetConversionRequest,
@@ -18,13 +18,13 @@ use kuajing_proto::fx::v1::{
 };
 use kuajing_proto::wallet::v1::PostConversionRequest;
 use rust_decimal::Decimal;
-use sqlx::postgres::PgRow;
-use sqlx::{PgConnection, Row};
+use sqlx::PgConnection;
 use tonic::{Code, Status};
 use uuid::Uuid;
 
 use super::Ctx;
 use super::rates::check_fresh;
+use crate::store::{self, conversions::ConversionRow, conversions::NewConversion};
 use kuajing_platform::outbound;
 
 /// Reason: the quote expired before the request was accepted.
@@ -34,52 +34,34 @@ pub const QUOTE_ALREADY_USED: &str = "QUOTE_ALREADY_USED";
 /// Reason: the quote belongs to another wallet.
 pub const QUOTE_WALLET_MISMATCH: &str = "QUOTE_WALLET_MISMATCH";
 
-fn from_row(r: &PgRow, sell: &str, buy: &str) -> Result<Conversion, Status> {
-    let g = |e: sqlx::Error| internal(e);
+fn from_row(r: &ConversionRow) -> Result<Conversion, Status> {
     let m = |c: &str, d: Decimal| -> Result<_, Status> {
         Ok(Money::rounded(c.parse().map_err(internal)?, d)
             .map_err(internal)?
             .to_proto())
     };
-    let sell_amount: Decimal = r.try_get("sell_amount").map_err(g)?;
-    let fee: Decimal = r.try_get("fee").map_err(g)?;
+    let (sell, buy) = (&r.sell_currency, &r.buy_currency);
     Ok(Conversion {
-        conversion_id: r
-            .try_get::<Uuid, _>("conversion_id")
-            .map_err(g)?
-            .to_string(),
-        quote_id: r.try_get::<Uuid, _>("quote_id").map_err(g)?.to_string(),
-        wallet_id: r.try_get::<Uuid, _>("wallet_id").map_err(g)?.to_string(),
-        sell_amount: Some(m(sell, sell_amount)?),
-        buy_amount: Some(m(buy, r.try_get("buy_amount").map_err(g)?)?),
-        fee: Some(m(sell, fee)?),
-        debit_amount: Some(m(sell, sell_amount + fee)?),
-        applied_rate: r
-            .try_get::<Decimal, _>("applied_rate")
-            .map_err(g)?
-            .normalize()
-            .to_string(),
-        journal_entry_id: r.try_get::<Uuid, _>("entry_id").map_err(g)?.to_string(),
-        request_id: r.try_get::<Uuid, _>("request_id").map_err(g)?.to_string(),
-        create_time: Some(time::to_proto(r.try_get("created_at").map_err(g)?)),
+        conversion_id: r.conversion_id.to_string(),
+        quote_id: r.quote_id.to_string(),
+        wallet_id: r.wallet_id.to_string(),
+        sell_amount: Some(m(sell, r.sell_amount)?),
+        buy_amount: Some(m(buy, r.buy_amount)?),
+        fee: Some(m(sell, r.fee)?),
+        debit_amount: Some(m(sell, r.sell_amount + r.fee)?),
+        applied_rate: r.applied_rate.normalize().to_string(),
+        journal_entry_id: r.entry_id.to_string(),
+        request_id: r.request_id.to_string(),
+        create_time: Some(time::to_proto(r.created_at)),
     })
 }
 
 async fn load(conn: &mut PgConnection, ctx: &Ctx, id: Uuid) -> Result<Conversion, Status> {
-    let r = sqlx::query(
-        "SELECT c.*, q.sell_currency, q.buy_currency FROM conversions c JOIN quotes q USING (quote_id)
-         WHERE c.conversion_id = $1",
-    )
-    .bind(id)
-    .fetch_optional(conn)
-    .await
-    .map_err(internal)?
-    .ok_or_else(|| ctx.errors().not_found("conversion", id.to_string()))?;
-    let (s, b): (String, String) = (
-        r.try_get("sell_currency").map_err(internal)?,
-        r.try_get("buy_currency").map_err(internal)?,
-    );
-    from_row(&r, &s, &b)
+    let r = store::conversions::get(conn, id)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| ctx.errors().not_found("conversion", id.to_string()))?;
+    from_row(&r)
 }
 
 fn already_used(ctx: &Ctx, conversion: Option<Uuid>) -> Status {
@@ -123,17 +105,11 @@ async fn claim(
     now: DateTime<Utc>,
 ) -> Result<Claim, Status> {
     let mut tx = ctx.svc.pool.begin().await.map_err(internal)?;
-    let r = sqlx::query("SELECT * FROM quotes WHERE quote_id = $1 FOR UPDATE")
-        .bind(quote_id)
-        .fetch_optional(&mut *tx)
+    let r = store::quotes::get_for_update(&mut tx, quote_id)
         .await
         .map_err(internal)?
         .ok_or_else(|| ctx.errors().not_found("quote", quote_id.to_string()))?;
-    let g = |e: sqlx::Error| internal(e);
-    let state: i16 = r.try_get("state").map_err(g)?;
-    let executing: Option<Uuid> = r.try_get("executing_request_id").map_err(g)?;
-    let conversion: Option<Uuid> = r.try_get("conversion_id").map_err(g)?;
-    let quote_wallet: Uuid = r.try_get("wallet_id").map_err(g)?;
+    let (state, executing, conversion) = (r.state, r.executing_request_id, r.conversion_id);
     let subject = format!("quote/{quote_id}");
     if executing.is_some_and(|e| e != request_id) {
         return Err(already_used(ctx, conversion));
@@ -147,7 +123,7 @@ async fn claim(
             Err(already_used(ctx, conversion))
         };
     }
-    if quote_wallet != wallet_id {
+    if r.wallet_id != wallet_id {
         return Err(ctx.errors().precondition(
             QUOTE_WALLET_MISMATCH,
             subject,
@@ -155,30 +131,26 @@ async fn claim(
         ));
     }
     if executing.is_none() {
-        let expire_at: DateTime<Utc> = r.try_get("expire_at").map_err(g)?;
-        if expire_at <= now {
+        if r.expire_at <= now {
             return Err(ctx.errors().precondition(
                 QUOTE_EXPIRED,
                 subject,
                 "the quote has expired; ask for a new one",
             ));
         }
-        check_fresh(ctx, r.try_get("rate_set_at").map_err(g)?)?;
-        sqlx::query("UPDATE quotes SET executing_request_id = $2 WHERE quote_id = $1")
-            .bind(quote_id)
-            .bind(request_id)
-            .execute(&mut *tx)
+        check_fresh(ctx, r.rate_set_at)?;
+        store::quotes::claim(&mut tx, quote_id, request_id)
             .await
             .map_err(internal)?;
     }
     let claimed = Claimed {
         wallet_id,
-        sell: r.try_get("sell_currency").map_err(g)?,
-        buy: r.try_get("buy_currency").map_err(g)?,
-        sell_amount: r.try_get("sell_amount").map_err(g)?,
-        buy_amount: r.try_get("buy_amount").map_err(g)?,
-        fee: r.try_get("fee").map_err(g)?,
-        applied: r.try_get("applied_rate").map_err(g)?,
+        sell: r.sell_currency,
+        buy: r.buy_currency,
+        sell_amount: r.sell_amount,
+        buy_amount: r.buy_amount,
+        fee: r.fee,
+        applied: r.applied_rate,
     };
     tx.commit().await.map_err(internal)?;
     Ok(Claim::Mine(claimed))
@@ -251,10 +223,8 @@ pub async fn execute(ctx: &Ctx, req: ExecuteQuoteRequest) -> Result<ExecuteQuote
                 status.code(),
                 Code::FailedPrecondition | Code::NotFound | Code::InvalidArgument
             ) {
-                sqlx::query("UPDATE quotes SET executing_request_id = NULL WHERE quote_id = $1 AND executing_request_id = $2")
-                    .bind(quote_id)
-                    .bind(request_id)
-                    .execute(&ctx.svc.pool)
+                let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
+                store::quotes::release(&mut conn, quote_id, request_id)
                     .await
                     .map_err(internal)?;
             }
@@ -267,48 +237,56 @@ pub async fn execute(ctx: &Ctx, req: ExecuteQuoteRequest) -> Result<ExecuteQuote
         .and_then(|e| uuid::Uuid::try_parse(&e.journal_entry_id).ok())
         .ok_or_else(|| internal("wallet answered without an entry"))?;
 
-    idempotency::run(&ctx.svc.pool, ctx.errors(), "ExecuteQuote", &req.request_id, &req, |mut tx| async move {
-        let existing: Option<Uuid> = sqlx::query_scalar("SELECT conversion_id FROM conversions WHERE quote_id = $1")
-            .bind(quote_id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(internal)?;
-        let conversion_id = match existing {
-            Some(id) => id,
-            None => {
-                let id = Uuid::now_v7();
-                sqlx::query(
-                    "INSERT INTO conversions (conversion_id, quote_id, wallet_id, sell_amount, buy_amount, fee,
-                         applied_rate, entry_id, request_id, created_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                )
-                .bind(id)
-                .bind(quote_id)
-                .bind(c.wallet_id)
-                .bind(c.sell_amount)
-                .bind(c.buy_amount)
-                .bind(c.fee)
-                .bind(c.applied)
-                .bind(entry_id)
-                .bind(request_id)
-                .bind(now)
-                .execute(&mut *tx)
+    idempotency::run(
+        &ctx.svc.pool,
+        ctx.errors(),
+        "ExecuteQuote",
+        &req.request_id,
+        &req,
+        |mut tx| async move {
+            let existing = store::conversions::id_of_quote(&mut tx, quote_id)
                 .await
                 .map_err(internal)?;
-                sqlx::query("UPDATE quotes SET state = $2, conversion_id = $3 WHERE quote_id = $1")
-                    .bind(quote_id)
-                    .bind(QuoteState::Executed as i16)
-                    .bind(id)
-                    .execute(&mut *tx)
+            let conversion_id = match existing {
+                Some(id) => id,
+                None => {
+                    let new = NewConversion {
+                        conversion_id: Uuid::now_v7(),
+                        quote_id,
+                        wallet_id: c.wallet_id,
+                        sell_amount: c.sell_amount,
+                        buy_amount: c.buy_amount,
+                        fee: c.fee,
+                        applied_rate: c.applied,
+                        entry_id,
+                        request_id,
+                        created_at: now,
+                    };
+                    store::conversions::insert(&mut tx, &new)
+                        .await
+                        .map_err(internal)?;
+                    store::quotes::mark_executed(
+                        &mut tx,
+                        quote_id,
+                        QuoteState::Executed as i16,
+                        new.conversion_id,
+                    )
                     .await
                     .map_err(internal)?;
-                id
-            }
-        };
-        let conversion = load(&mut tx, ctx, conversion_id).await?;
-        let quote = super::quotes::load(&mut tx, ctx, quote_id).await?;
-        Ok((ExecuteQuoteResponse { conversion: Some(conversion), quote: Some(quote) }, tx))
-    })
+                    new.conversion_id
+                }
+            };
+            let conversion = load(&mut tx, ctx, conversion_id).await?;
+            let quote = super::quotes::load(&mut tx, ctx, quote_id).await?;
+            Ok((
+                ExecuteQuoteResponse {
+                    conversion: Some(conversion),
+                    quote: Some(quote),
+                },
+                tx,
+            ))
+        },
+    )
     .await
 }
 
@@ -334,29 +312,21 @@ pub async fn list(
     let page = Page::from_proto("page", req.page.as_ref(), &mut v);
     v.finish()?;
     let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
-    let rows = sqlx::query(
-        "SELECT c.*, q.sell_currency, q.buy_currency FROM conversions c JOIN quotes q USING (quote_id)
-         WHERE c.wallet_id = $1 AND ($2::timestamptz IS NULL OR c.created_at >= $2)
-           AND ($3::timestamptz IS NULL OR c.created_at < $3)
-           AND ($4::timestamptz IS NULL OR (c.created_at, c.conversion_id) < ($4, $5))
-         ORDER BY c.created_at DESC, c.conversion_id DESC LIMIT $6",
+    let after = page.after.map(|c| (c.time, c.id));
+    let mut rows = store::conversions::of_wallet(
+        &mut conn,
+        wallet_id.expect("ok"),
+        (from, to),
+        after,
+        page.fetch_limit(),
     )
-    .bind(wallet_id.expect("ok"))
-    .bind(from)
-    .bind(to)
-    .bind(page.after.map(|c| c.time))
-    .bind(page.after.map(|c| c.id))
-    .bind(page.fetch_limit())
-    .fetch_all(&mut *conn)
     .await
     .map_err(internal)?;
-    let (conversions, page) = page.of_rows(&rows, ("created_at", "conversion_id"), |r| {
-        let (s, b): (String, String) = (
-            r.try_get("sell_currency").map_err(internal)?,
-            r.try_get("buy_currency").map_err(internal)?,
-        );
-        from_row(r, &s, &b)
-    })?;
+    let page = page.finish(&mut rows, |r| Cursor {
+        time: r.created_at,
+        id: r.conversion_id,
+    });
+    let conversions = rows.iter().map(from_row).collect::<Result<_, _>>()?;
     Ok(ListConversionsResponse {
         conversions,
         page: Some(page),

@@ -8,15 +8,14 @@ use kuajing_proto::fx::v1::{
     QuoteState, create_quote_request::FixedAmount,
 };
 use kuajing_proto::wallet::v1::{GetWalletRequest, get_wallet_request::Lookup};
-use rust_decimal::Decimal;
-use sqlx::postgres::PgRow;
-use sqlx::{PgConnection, Row};
+use sqlx::PgConnection;
 use tonic::{Code, Status};
 use uuid::Uuid;
 
 use super::Ctx;
 use super::rates::{book, check_fresh, resolve};
 use crate::domain::quote::{self, Fixed, PriceError};
+use crate::store::{self, quotes::QuoteRow};
 use kuajing_platform::outbound;
 
 /// Reason: the computed side of a quote rounds to zero.
@@ -25,64 +24,40 @@ pub const AMOUNT_TOO_SMALL: &str = "AMOUNT_TOO_SMALL";
 pub const MAX_TTL_SECS: u64 = 300;
 
 /// A quote row as the wire shows it; an OPEN quote past its expiry reads as EXPIRED.
-pub fn from_row(r: &PgRow, now: DateTime<Utc>) -> Result<Quote, Status> {
-    let g = |e: sqlx::Error| internal(e);
-    let sell: Currency = r
-        .try_get::<String, _>("sell_currency")
-        .map_err(g)?
-        .parse()
-        .map_err(internal)?;
-    let buy: Currency = r
-        .try_get::<String, _>("buy_currency")
-        .map_err(g)?
-        .parse()
-        .map_err(internal)?;
-    let sell_amount: Decimal = r.try_get("sell_amount").map_err(g)?;
-    let fee: Decimal = r.try_get("fee").map_err(g)?;
+pub fn from_row(r: &QuoteRow, now: DateTime<Utc>) -> Result<Quote, Status> {
+    let sell: Currency = r.sell_currency.parse().map_err(internal)?;
+    let buy: Currency = r.buy_currency.parse().map_err(internal)?;
     let m = |c, d| Money::rounded(c, d).map(|m| m.to_proto()).map_err(internal);
-    let expire_at: DateTime<Utc> = r.try_get("expire_at").map_err(g)?;
-    let mut state = QuoteState::try_from(i32::from(r.try_get::<i16, _>("state").map_err(g)?))
-        .unwrap_or(QuoteState::Unspecified);
-    if state == QuoteState::Open && expire_at <= now {
+    let mut state = QuoteState::try_from(i32::from(r.state)).unwrap_or(QuoteState::Unspecified);
+    if state == QuoteState::Open && r.expire_at <= now {
         state = QuoteState::Expired;
     }
-    let conversion: Option<Uuid> = r.try_get("conversion_id").map_err(g)?;
     Ok(Quote {
-        quote_id: r.try_get::<Uuid, _>("quote_id").map_err(g)?.to_string(),
-        wallet_id: r.try_get::<Uuid, _>("wallet_id").map_err(g)?.to_string(),
+        quote_id: r.quote_id.to_string(),
+        wallet_id: r.wallet_id.to_string(),
         sell_currency_code: sell.code().to_owned(),
         buy_currency_code: buy.code().to_owned(),
-        fixed_side: i32::from(r.try_get::<i16, _>("fixed_side").map_err(g)?),
-        sell_amount: Some(m(sell, sell_amount)?),
-        buy_amount: Some(m(buy, r.try_get("buy_amount").map_err(g)?)?),
-        fee: Some(m(sell, fee)?),
-        debit_amount: Some(m(sell, sell_amount + fee)?),
-        mid_rate: r
-            .try_get::<Decimal, _>("mid_rate")
-            .map_err(g)?
-            .normalize()
-            .to_string(),
-        spread_bps: r.try_get("spread_bps").map_err(g)?,
-        applied_rate: r
-            .try_get::<Decimal, _>("applied_rate")
-            .map_err(g)?
-            .normalize()
-            .to_string(),
-        rate_set_time: Some(time::to_proto(r.try_get("rate_set_at").map_err(g)?)),
-        rate_derivation: i32::from(r.try_get::<i16, _>("derivation").map_err(g)?),
-        cross_currency_code: r.try_get("cross_currency").map_err(g)?,
+        fixed_side: i32::from(r.fixed_side),
+        sell_amount: Some(m(sell, r.sell_amount)?),
+        buy_amount: Some(m(buy, r.buy_amount)?),
+        fee: Some(m(sell, r.fee)?),
+        debit_amount: Some(m(sell, r.sell_amount + r.fee)?),
+        mid_rate: r.mid_rate.normalize().to_string(),
+        spread_bps: r.spread_bps,
+        applied_rate: r.applied_rate.normalize().to_string(),
+        rate_set_time: Some(time::to_proto(r.rate_set_at)),
+        rate_derivation: i32::from(r.derivation),
+        cross_currency_code: r.cross_currency.clone(),
         state: state as i32,
-        create_time: Some(time::to_proto(r.try_get("created_at").map_err(g)?)),
-        expire_time: Some(time::to_proto(expire_at)),
-        conversion_id: conversion.map(|c| c.to_string()).unwrap_or_default(),
+        create_time: Some(time::to_proto(r.created_at)),
+        expire_time: Some(time::to_proto(r.expire_at)),
+        conversion_id: r.conversion_id.map(|c| c.to_string()).unwrap_or_default(),
     })
 }
 
 /// Loads a quote.
 pub async fn load(conn: &mut PgConnection, ctx: &Ctx, quote_id: Uuid) -> Result<Quote, Status> {
-    let row = sqlx::query("SELECT * FROM quotes WHERE quote_id = $1")
-        .bind(quote_id)
-        .fetch_optional(conn)
+    let row = store::quotes::get(conn, quote_id)
         .await
         .map_err(internal)?
         .ok_or_else(|| ctx.errors().not_found("quote", quote_id.to_string()))?;
@@ -170,57 +145,74 @@ pub async fn create(ctx: &Ctx, req: CreateQuoteRequest) -> Result<CreateQuoteRes
     .await?;
 
     let now = ctx.now();
-    idempotency::run(&ctx.svc.pool, ctx.errors(), "CreateQuote", &req.request_id, &req, |mut tx| async move {
-        let book = book(&mut tx).await?;
-        let rate = resolve(ctx, &book, sell, buy)?;
-        check_fresh(ctx, rate.set_at)?;
-        // The spread tier goes by the sell amount's USD value at mid.
-        let sell_estimate = match side {
-            FixedSide::Buy => fixed.amount() / rate.mid,
-            _ => fixed.amount(),
-        };
-        let usd = if sell == Currency::USD {
-            sell_estimate
-        } else {
-            let to_usd = resolve(ctx, &book, sell, Currency::USD)?;
-            sell_estimate * to_usd.mid
-        };
-        let bps = quote::spread_bps(&ctx.settings.spread_tiers, usd);
-        let applied = quote::applied_rate(rate.mid, bps);
-        let fixed_amount = if side == FixedSide::Sell { Fixed::Sell(fixed.amount()) } else { Fixed::Buy(fixed.amount()) };
-        let priced = quote::price(sell, buy, fixed_amount, applied, ctx.settings.fee_bps).map_err(|PriceError::AmountTooSmall| {
-            ctx.errors().refuse(Code::FailedPrecondition, AMOUNT_TOO_SMALL, "the converted amount rounds to zero")
-        })?;
-        let quote_id = Uuid::now_v7();
-        let expire_at = now + chrono::Duration::from_std(ttl).map_err(internal)?;
-        let row = sqlx::query(
-            "INSERT INTO quotes (quote_id, wallet_id, sell_currency, buy_currency, fixed_side, sell_amount, buy_amount,
-                 fee, mid_rate, spread_bps, applied_rate, rate_set_at, derivation, cross_currency, state, created_at,
-                 expire_at)
-             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17) RETURNING *",
-        )
-        .bind(quote_id)
-        .bind(wallet_id)
-        .bind(sell.code())
-        .bind(buy.code())
-        .bind(side as i16)
-        .bind(priced.sell)
-        .bind(priced.buy)
-        .bind(priced.fee)
-        .bind(rate.mid)
-        .bind(i32::try_from(bps).unwrap_or(i32::MAX))
-        .bind(applied)
-        .bind(rate.set_at)
-        .bind(rate.derivation as i16)
-        .bind(rate.cross.map(|c| c.code()).unwrap_or_default())
-        .bind(kuajing_proto::fx::v1::QuoteState::Open as i16)
-        .bind(now)
-        .bind(expire_at)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(internal)?;
-        Ok((CreateQuoteResponse { quote: Some(from_row(&row, now)?) }, tx))
-    })
+    idempotency::run(
+        &ctx.svc.pool,
+        ctx.errors(),
+        "CreateQuote",
+        &req.request_id,
+        &req,
+        |mut tx| async move {
+            let book = book(&mut tx).await?;
+            let rate = resolve(ctx, &book, sell, buy)?;
+            check_fresh(ctx, rate.set_at)?;
+            // The spread tier goes by the sell amount's USD value at mid.
+            let sell_estimate = match side {
+                FixedSide::Buy => fixed.amount() / rate.mid,
+                _ => fixed.amount(),
+            };
+            let usd = if sell == Currency::USD {
+                sell_estimate
+            } else {
+                let to_usd = resolve(ctx, &book, sell, Currency::USD)?;
+                sell_estimate * to_usd.mid
+            };
+            let bps = quote::spread_bps(&ctx.settings.spread_tiers, usd);
+            let applied = quote::applied_rate(rate.mid, bps);
+            let fixed_amount = if side == FixedSide::Sell {
+                Fixed::Sell(fixed.amount())
+            } else {
+                Fixed::Buy(fixed.amount())
+            };
+            let priced = quote::price(sell, buy, fixed_amount, applied, ctx.settings.fee_bps)
+                .map_err(|PriceError::AmountTooSmall| {
+                    ctx.errors().refuse(
+                        Code::FailedPrecondition,
+                        AMOUNT_TOO_SMALL,
+                        "the converted amount rounds to zero",
+                    )
+                })?;
+            let row = QuoteRow {
+                quote_id: Uuid::now_v7(),
+                wallet_id,
+                sell_currency: sell.code().to_owned(),
+                buy_currency: buy.code().to_owned(),
+                fixed_side: side as i16,
+                sell_amount: priced.sell,
+                buy_amount: priced.buy,
+                fee: priced.fee,
+                mid_rate: rate.mid,
+                spread_bps: i32::try_from(bps).unwrap_or(i32::MAX),
+                applied_rate: applied,
+                rate_set_at: rate.set_at,
+                derivation: rate.derivation as i16,
+                cross_currency: rate.cross.map(|c| c.code().to_owned()).unwrap_or_default(),
+                state: QuoteState::Open as i16,
+                executing_request_id: None,
+                conversion_id: None,
+                created_at: now,
+                expire_at: now + chrono::Duration::from_std(ttl).map_err(internal)?,
+            };
+            store::quotes::insert(&mut tx, &row)
+                .await
+                .map_err(internal)?;
+            Ok((
+                CreateQuoteResponse {
+                    quote: Some(from_row(&row, now)?),
+                },
+                tx,
+            ))
+        },
+    )
     .await
 }
 

@@ -13,26 +13,23 @@ use kuajing_proto::fx::v1::{
     RateChange, RateDerivation, RateSource, SetRateRequest, SetRateResponse,
 };
 use rust_decimal::Decimal;
-use sqlx::postgres::PgRow;
-use sqlx::{PgConnection, Row};
+use sqlx::PgConnection;
 use tonic::{Code, Status};
 use uuid::Uuid;
 
 use super::{Ctx, RATE_NOT_FOUND, RATE_STALE};
 use crate::domain::rates::{Direct, RateBook, Resolved, is_stale, round_rate};
+use crate::store::{self, rates::RateChangeRow};
 
 /// Loads every direct rate.
 pub async fn book(conn: &mut PgConnection) -> Result<RateBook, Status> {
-    let rows: Vec<(String, String, Decimal, DateTime<Utc>)> =
-        sqlx::query_as("SELECT base_currency, quote_currency, mid_rate, set_at FROM rates")
-            .fetch_all(conn)
-            .await
-            .map_err(internal)?;
+    let rows = store::rates::all(conn, None).await.map_err(internal)?;
     let mut entries = Vec::with_capacity(rows.len());
-    for (b, q, mid, set_at) in rows {
-        let (Ok(b), Ok(q)) = (b.parse::<Currency>(), q.parse::<Currency>()) else {
+    for r in rows {
+        let (Ok(b), Ok(q)) = (r.base_currency.parse(), r.quote_currency.parse()) else {
             continue;
         };
+        let (mid, set_at) = (r.mid_rate, r.set_at);
         entries.push(((b, q), Direct { mid, set_at }));
     }
     Ok(RateBook::new(entries))
@@ -86,22 +83,21 @@ fn rate_proto(ctx: &Ctx, from: Currency, to: Currency, r: &Resolved, source: Rat
     }
 }
 
-fn change_proto(r: &PgRow) -> Result<RateChange, sqlx::Error> {
-    let prev: Option<Decimal> = r.try_get("previous_mid_rate")?;
-    let mid: Decimal = r.try_get("mid_rate")?;
-    let request_id: Option<Uuid> = r.try_get("request_id")?;
-    Ok(RateChange {
-        rate_change_id: r.try_get::<Uuid, _>("rate_change_id")?.to_string(),
-        base_currency_code: r.try_get("base_currency")?,
-        quote_currency_code: r.try_get("quote_currency")?,
-        previous_mid_rate: prev.map(|p| p.normalize().to_string()).unwrap_or_default(),
-        mid_rate: mid.normalize().to_string(),
-        source: i32::from(r.try_get::<i16, _>("source")?),
-        actor_account_id: r.try_get("actor_account_id")?,
-        reason: r.try_get("reason")?,
-        request_id: request_id.map(|u| u.to_string()).unwrap_or_default(),
-        change_time: Some(time::to_proto(r.try_get("changed_at")?)),
-    })
+fn change_proto(r: &RateChangeRow) -> RateChange {
+    RateChange {
+        rate_change_id: r.rate_change_id.to_string(),
+        base_currency_code: r.base_currency.clone(),
+        quote_currency_code: r.quote_currency.clone(),
+        previous_mid_rate: (r.previous_mid_rate)
+            .map(|p| p.normalize().to_string())
+            .unwrap_or_default(),
+        mid_rate: r.mid_rate.normalize().to_string(),
+        source: i32::from(r.source),
+        actor_account_id: r.actor_account_id.clone(),
+        reason: r.reason.clone(),
+        request_id: r.request_id.map(|u| u.to_string()).unwrap_or_default(),
+        change_time: Some(time::to_proto(r.changed_at)),
+    }
 }
 
 /// Who changed a rate, and why (the audit trail's row).
@@ -119,52 +115,36 @@ async fn write_rate(
     mid: Decimal,
     change: Change<'_>,
     now: DateTime<Utc>,
-) -> Result<PgRow, Status> {
+) -> Result<RateChangeRow, Status> {
     let Change {
         source,
         actor,
         reason,
         request_id,
     } = change;
-    let previous: Option<Decimal> = sqlx::query_scalar(
-        "SELECT mid_rate FROM rates WHERE base_currency = $1 AND quote_currency = $2 FOR UPDATE",
-    )
-    .bind(pair.0.code())
-    .bind(pair.1.code())
-    .fetch_optional(&mut *conn)
-    .await
-    .map_err(internal)?;
-    sqlx::query(
-        "INSERT INTO rates (base_currency, quote_currency, mid_rate, set_at, source) VALUES ($1, $2, $3, $4, $5)
-         ON CONFLICT (base_currency, quote_currency) DO UPDATE
-             SET mid_rate = EXCLUDED.mid_rate, set_at = EXCLUDED.set_at, source = EXCLUDED.source",
-    )
-    .bind(pair.0.code())
-    .bind(pair.1.code())
-    .bind(mid)
-    .bind(now)
-    .bind(source as i16)
-    .execute(&mut *conn)
-    .await
-    .map_err(internal)?;
-    sqlx::query(
-        "INSERT INTO rate_changes (rate_change_id, base_currency, quote_currency, previous_mid_rate, mid_rate,
-             source, actor_account_id, reason, request_id, changed_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING *",
-    )
-    .bind(Uuid::now_v7())
-    .bind(pair.0.code())
-    .bind(pair.1.code())
-    .bind(previous)
-    .bind(mid)
-    .bind(source as i16)
-    .bind(actor)
-    .bind(reason)
-    .bind(request_id)
-    .bind(now)
-    .fetch_one(conn)
-    .await
-    .map_err(internal)
+    let (base, quote) = (pair.0.code(), pair.1.code());
+    let previous = store::rates::one_for_update(conn, base, quote)
+        .await
+        .map_err(internal)?;
+    store::rates::upsert(conn, base, quote, mid, now, source as i16)
+        .await
+        .map_err(internal)?;
+    let row = RateChangeRow {
+        rate_change_id: Uuid::now_v7(),
+        base_currency: base.to_owned(),
+        quote_currency: quote.to_owned(),
+        previous_mid_rate: previous.map(|(mid, _)| mid),
+        mid_rate: mid,
+        source: source as i16,
+        actor_account_id: actor.to_owned(),
+        reason: reason.to_owned(),
+        request_id,
+        changed_at: now,
+    };
+    store::rates::record_change(conn, &row)
+        .await
+        .map_err(internal)?;
+    Ok(row)
 }
 
 /// Loads the configured table at start: a pair still on its table rate is refreshed (its
@@ -173,24 +153,11 @@ pub async fn load_table(ctx: &Ctx) -> anyhow::Result<()> {
     let mut tx = ctx.svc.pool.begin().await?;
     let now = ctx.now();
     for ((base, quote), mid) in &ctx.settings.table {
-        let current: Option<(Decimal, i16)> = sqlx::query_as(
-            "SELECT mid_rate, source FROM rates WHERE base_currency = $1 AND quote_currency = $2 FOR UPDATE",
-        )
-        .bind(base.code())
-        .bind(quote.code())
-        .fetch_optional(&mut *tx)
-        .await?;
+        let current = store::rates::one_for_update(&mut tx, base.code(), quote.code()).await?;
         match current {
             Some((_, source)) if source != RateSource::ConfiguredTable as i16 => {}
             Some((old, _)) if old == *mid => {
-                sqlx::query(
-                    "UPDATE rates SET set_at = $3 WHERE base_currency = $1 AND quote_currency = $2",
-                )
-                .bind(base.code())
-                .bind(quote.code())
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
+                store::rates::touch(&mut tx, base.code(), quote.code(), now).await?;
             }
             _ => {
                 let change = Change {
@@ -233,30 +200,25 @@ pub async fn list(ctx: &Ctx, req: ListRatesRequest) -> Result<ListRatesResponse,
     let page = Page::from_proto("page", req.page.as_ref(), &mut v);
     v.finish()?;
     let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
-    let rows: Vec<(String, String, Decimal, DateTime<Utc>, i16)> = sqlx::query_as(
-        "SELECT base_currency, quote_currency, mid_rate, set_at, source FROM rates
-         WHERE $1::text IS NULL OR base_currency = $1 OR quote_currency = $1 ORDER BY base_currency, quote_currency",
-    )
-    .bind(filter.map(|c| c.code()))
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(internal)?;
+    let rows = store::rates::all(&mut conn, filter.map(|c| c.code()))
+        .await
+        .map_err(internal)?;
     // The table is small (at most 15 x 14 pairs): page in memory by position.
     let start = page
         .after
         .map_or(0, |c| usize::try_from(c.time.timestamp()).unwrap_or(0));
     let mut items: Vec<(usize, Rate)> = Vec::new();
-    for (i, (b, q, mid, set_at, source)) in rows.into_iter().enumerate().skip(start) {
-        let (Ok(b), Ok(q)) = (b.parse::<Currency>(), q.parse::<Currency>()) else {
+    for (i, row) in rows.into_iter().enumerate().skip(start) {
+        let (Ok(b), Ok(q)) = (row.base_currency.parse(), row.quote_currency.parse()) else {
             continue;
         };
         let r = Resolved {
-            mid,
-            set_at,
+            mid: row.mid_rate,
+            set_at: row.set_at,
             derivation: RateDerivation::Direct,
             cross: None,
         };
-        let source = RateSource::try_from(i32::from(source)).unwrap_or(RateSource::Unspecified);
+        let source = RateSource::try_from(i32::from(row.source)).unwrap_or(RateSource::Unspecified);
         items.push((i, rate_proto(ctx, b, q, &r, source)));
         if items.len() as i64 > page.size {
             break;
@@ -282,14 +244,9 @@ pub async fn get(ctx: &Ctx, req: GetRateRequest) -> Result<GetRateResponse, Stat
     let book = book(&mut conn).await?;
     let r = resolve(ctx, &book, b, q)?;
     let source: Option<i16> = if r.derivation == RateDerivation::Direct {
-        sqlx::query_scalar(
-            "SELECT source FROM rates WHERE base_currency = $1 AND quote_currency = $2",
-        )
-        .bind(b.code())
-        .bind(q.code())
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(internal)?
+        store::rates::source(&mut conn, b.code(), q.code())
+            .await
+            .map_err(internal)?
     } else {
         None
     };
@@ -352,7 +309,7 @@ pub async fn set(ctx: &Ctx, req: SetRateRequest) -> Result<SetRateResponse, Stat
             Ok((
                 SetRateResponse {
                     rate: Some(rate),
-                    rate_change: Some(change_proto(&change).map_err(internal)?),
+                    rate_change: Some(change_proto(&change)),
                 },
                 tx,
             ))
@@ -387,26 +344,21 @@ pub async fn list_changes(
     let page = Page::from_proto("page", req.page.as_ref(), &mut v);
     v.finish()?;
     let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
-    let rows = sqlx::query(
-        "SELECT * FROM rate_changes
-         WHERE ($1::text IS NULL OR base_currency = $1) AND ($2::text IS NULL OR quote_currency = $2)
-           AND ($3::timestamptz IS NULL OR changed_at >= $3) AND ($4::timestamptz IS NULL OR changed_at < $4)
-           AND ($5::timestamptz IS NULL OR (changed_at, rate_change_id) < ($5, $6))
-         ORDER BY changed_at DESC, rate_change_id DESC LIMIT $7",
-    )
-    .bind(base.map(|c| c.code()))
-    .bind(quote.map(|c| c.code()))
-    .bind(from)
-    .bind(to)
-    .bind(page.after.map(|c| c.time))
-    .bind(page.after.map(|c| c.id))
-    .bind(page.fetch_limit())
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(internal)?;
-    let (rate_changes, page) = page.of_rows(&rows, ("changed_at", "rate_change_id"), |r| {
-        change_proto(r).map_err(internal)
-    })?;
+    let filter = store::rates::ChangeFilter {
+        base: base.map(|c| c.code()),
+        quote: quote.map(|c| c.code()),
+        from,
+        to,
+    };
+    let after = page.after.map(|c| (c.time, c.id));
+    let mut rows = store::rates::changes(&mut conn, &filter, after, page.fetch_limit())
+        .await
+        .map_err(internal)?;
+    let page = page.finish(&mut rows, |r| Cursor {
+        time: r.changed_at,
+        id: r.rate_change_id,
+    });
+    let rate_changes = rows.iter().map(change_proto).collect();
     Ok(ListRateChangesResponse {
         rate_changes,
         page: Some(page),
