@@ -12,6 +12,7 @@ mod api;
 pub mod domain;
 pub mod ops;
 pub mod settings;
+pub mod store;
 
 use std::sync::Arc;
 
@@ -55,11 +56,7 @@ fn routes(svc: ServiceContext) -> BoxFuture<anyhow::Result<Routes>> {
 /// Refuses to start on settings that cannot work: an unknown time zone, or a default
 /// validity end beyond the maximum validity.
 async fn check_settings(svc: &ServiceContext, s: &settings::Settings) -> anyhow::Result<()> {
-    let known: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = $1)")
-            .bind(&s.time_zone)
-            .fetch_one(&svc.pool)
-            .await?;
+    let known = store::calendar::zone_known(&svc.pool, &s.time_zone).await?;
     anyhow::ensure!(
         known,
         "KJ_AUTHZ_LIMIT_TIME_ZONE: {:?} is not a time zone Postgres knows",

@@ -1,7 +1,7 @@
 //! Restricted goods categories: ListRestrictedCategories and SetRestrictedCategory
 //! (operators; every change audited with actor, time, previous and new values, reason).
 
-use chrono::{DateTime, Utc};
+use chrono::DateTime;
 use kuajing_platform::error::internal;
 use kuajing_platform::page::{Cursor, Page};
 use kuajing_platform::{FieldViolations, idempotency, time};
@@ -16,21 +16,7 @@ use uuid::Uuid;
 use super::access::{self, Subject};
 use super::{Ctx, REASON_MAX, finish};
 use crate::domain::category::{self, DISPLAY_NAME_MAX};
-
-/// A category row.
-#[derive(Clone, Debug, sqlx::FromRow)]
-struct CategoryRow {
-    category_code: String,
-    display_name: String,
-    restricted: bool,
-    reason: String,
-    update_account_id: String,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-}
-
-const COLUMNS: &str =
-    "category_code, display_name, restricted, reason, update_account_id, created_at, updated_at";
+use crate::store::{self, categories::CategoryChange, categories::CategoryRow};
 
 impl CategoryRow {
     fn to_proto(&self) -> RestrictedCategory {
@@ -56,18 +42,15 @@ pub async fn list(
     let page = Page::from_proto("page", req.page.as_ref(), &mut v);
     finish(ctx.errors(), v)?;
     let offset = page.after.map_or(0, |c| c.time.timestamp().max(0));
-    let sql = format!(
-        "SELECT {COLUMNS} FROM restricted_categories WHERE restricted OR $1
-         ORDER BY category_code OFFSET $2 LIMIT $3"
-    );
     let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
-    let rows: Vec<CategoryRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(req.include_unrestricted)
-        .bind(offset)
-        .bind(page.fetch_limit())
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(internal)?;
+    let rows = store::categories::list(
+        &mut *conn,
+        req.include_unrestricted,
+        offset,
+        page.fetch_limit(),
+    )
+    .await
+    .map_err(internal)?;
     let mut items: Vec<(i64, CategoryRow)> = rows
         .into_iter()
         .enumerate()
@@ -84,11 +67,7 @@ pub async fn list(
 }
 
 async fn find(conn: &mut PgConnection, code: &str) -> Result<Option<CategoryRow>, Status> {
-    let sql =
-        format!("SELECT {COLUMNS} FROM restricted_categories WHERE category_code = $1 FOR UPDATE");
-    sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(code)
-        .fetch_optional(conn)
+    store::categories::get_for_update(conn, code)
         .await
         .map_err(internal)
 }
@@ -130,25 +109,25 @@ pub async fn set(
                     v.add("display_name", "is required for a new category");
                     finish(ctx.errors(), v)?;
                 }
-                let sql = format!(
-                    "INSERT INTO restricted_categories (category_code, display_name, restricted, reason,
-                         update_account_id, created_at, updated_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $6)
-                     ON CONFLICT (category_code) DO NOTHING RETURNING {COLUMNS}"
-                );
-                let inserted: Option<CategoryRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                    .bind(&code)
-                    .bind(&display_name)
-                    .bind(restricted)
-                    .bind(&reason)
-                    .bind(actor.to_string())
-                    .bind(now)
-                    .fetch_optional(&mut *tx)
+                let actor_id = actor.to_string();
+                let change = CategoryChange {
+                    code: &code,
+                    display_name: &display_name,
+                    restricted,
+                    reason: &reason,
+                    actor: &actor_id,
+                    at: now,
+                };
+                let inserted = store::categories::insert(&mut *tx, &change)
                     .await
                     .map_err(internal)?;
                 match inserted {
                     Some(row) => {
-                        audit(&mut tx, None, &row, actor, &reason, request_id, now).await?;
+                        store::categories::record_change(
+                            &mut *tx, None, &row, actor, &reason, request_id,
+                        )
+                        .await
+                        .map_err(internal)?;
                         return Ok((
                             SetRestrictedCategoryResponse {
                                 restricted_category: Some(row.to_proto()),
@@ -166,22 +145,28 @@ pub async fn set(
             } else {
                 display_name.clone()
             };
-            let sql = format!(
-                "UPDATE restricted_categories SET display_name = $2, restricted = $3, reason = $4,
-                     update_account_id = $5, updated_at = $6
-                 WHERE category_code = $1 RETURNING {COLUMNS}"
-            );
-            let row: CategoryRow = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                .bind(&code)
-                .bind(&name)
-                .bind(restricted)
-                .bind(&reason)
-                .bind(actor.to_string())
-                .bind(now)
-                .fetch_one(&mut *tx)
+            let actor_id = actor.to_string();
+            let change = CategoryChange {
+                code: &code,
+                display_name: &name,
+                restricted,
+                reason: &reason,
+                actor: &actor_id,
+                at: now,
+            };
+            let row = store::categories::update(&mut *tx, &change)
                 .await
                 .map_err(internal)?;
-            audit(&mut tx, Some(&previous), &row, actor, &reason, request_id, now).await?;
+            store::categories::record_change(
+                &mut *tx,
+                Some(&previous),
+                &row,
+                actor,
+                &reason,
+                request_id,
+            )
+            .await
+            .map_err(internal)?;
             Ok((
                 SetRestrictedCategoryResponse {
                     restricted_category: Some(row.to_proto()),
@@ -191,34 +176,4 @@ pub async fn set(
         },
     )
     .await
-}
-
-async fn audit(
-    conn: &mut PgConnection,
-    previous: Option<&CategoryRow>,
-    now_row: &CategoryRow,
-    actor: Uuid,
-    reason: &str,
-    request_id: Uuid,
-    at: DateTime<Utc>,
-) -> Result<(), Status> {
-    sqlx::query(
-        "INSERT INTO restricted_category_changes (change_id, category_code, previous_display_name,
-             display_name, previous_restricted, restricted, actor_account_id, reason, request_id, changed_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-    )
-    .bind(Uuid::now_v7())
-    .bind(&now_row.category_code)
-    .bind(previous.map(|p| p.display_name.clone()))
-    .bind(&now_row.display_name)
-    .bind(previous.map(|p| p.restricted))
-    .bind(now_row.restricted)
-    .bind(actor)
-    .bind(reason)
-    .bind(request_id)
-    .bind(at)
-    .execute(conn)
-    .await
-    .map_err(internal)?;
-    Ok(())
 }

@@ -27,48 +27,23 @@ use tonic::Status;
 use uuid::Uuid;
 
 use super::access::{self, Subject};
-use super::mandates::{self, MandateRow};
+use super::mandates;
 use super::peers::{self, UsdEquivalent};
-use super::reservations::{self, ReservationRow};
+use super::reservations;
 use super::{Ctx, finish, member, member_proto};
 use crate::domain::category;
 use crate::domain::decision::{self, Denial, DenyReason, Standing};
 use crate::domain::limits::LimitBreach;
 use crate::domain::mandate::{Candidate, pick_for_member};
+use crate::store;
+use crate::store::decisions::{DecisionFilter, DecisionRow};
+use crate::store::mandates::MandateRow;
+use crate::store::reservations::{NewReservation, ReservationRow};
 
 /// Most orders one payment covers.
 pub const MAX_ORDER_IDS: usize = 50;
 /// Most category codes of one payment.
 pub const MAX_CATEGORY_CODES: usize = 100;
-
-/// A recorded decision.
-#[derive(Clone, Debug, sqlx::FromRow)]
-pub struct DecisionRow {
-    pub decision_id: Uuid,
-    pub mandate_id: Option<Uuid>,
-    pub marketplace: i16,
-    pub external_member_id: String,
-    pub payment_id: Uuid,
-    pub order_ids: Vec<Uuid>,
-    pub currency: String,
-    pub amount: Decimal,
-    pub usd_amount: Option<Decimal>,
-    pub usd_rate: Option<Decimal>,
-    pub usd_rate_set_at: Option<DateTime<Utc>>,
-    pub supplier_account_id: Uuid,
-    pub category_codes: Vec<String>,
-    pub outcome: i16,
-    pub reason: String,
-    pub message: String,
-    pub details: serde_json::Value,
-    pub caller_service: String,
-    pub subject_account_id: Option<Uuid>,
-    pub created_at: DateTime<Utc>,
-}
-
-const COLUMNS: &str = "decision_id, mandate_id, marketplace, external_member_id, payment_id,
-    order_ids, currency, amount, usd_amount, usd_rate, usd_rate_set_at, supplier_account_id,
-    category_codes, outcome, reason, message, details, caller_service, subject_account_id, created_at";
 
 impl DecisionRow {
     /// The wire form; `recorded` false leaves decision_id empty (validate_only).
@@ -246,8 +221,7 @@ async fn resolve(
 
 /// The restricted category codes now.
 async fn restricted_codes(ctx: &Ctx) -> Result<Vec<String>, Status> {
-    sqlx::query_scalar("SELECT category_code FROM restricted_categories WHERE restricted")
-        .fetch_all(&ctx.svc.pool)
+    store::categories::restricted_codes(&ctx.svc.pool)
         .await
         .map_err(internal)
 }
@@ -258,10 +232,7 @@ async fn limit_date(
     ctx: &Ctx,
     at: DateTime<Utc>,
 ) -> Result<NaiveDate, Status> {
-    sqlx::query_scalar("SELECT ($1::timestamptz AT TIME ZONE $2)::date")
-        .bind(at)
-        .bind(&ctx.settings.time_zone)
-        .fetch_one(conn)
+    store::calendar::date_of(conn, at, &ctx.settings.time_zone)
         .await
         .map_err(internal)
 }
@@ -273,16 +244,10 @@ pub async fn day_use(
     wallet_id: Uuid,
     day: NaiveDate,
 ) -> Result<(Decimal, Decimal), Status> {
-    let row: Option<(Decimal, Decimal)> = sqlx::query_as(
-        "SELECT reserved_usd, confirmed_usd FROM wallet_limit_days
-         WHERE wallet_id = $1 AND limit_date = $2",
-    )
-    .bind(wallet_id)
-    .bind(day)
-    .fetch_optional(conn)
-    .await
-    .map_err(internal)?;
-    Ok(row.unwrap_or((Decimal::ZERO, Decimal::ZERO)))
+    let used = store::limit_days::use_of(conn, wallet_id, day)
+        .await
+        .map_err(internal)?;
+    Ok(used.unwrap_or((Decimal::ZERO, Decimal::ZERO)))
 }
 
 /// What was judged before the transaction.
@@ -422,21 +387,9 @@ async fn reserve(
     let reserved: Option<Decimal> = if usd > limits.per_day {
         None
     } else {
-        sqlx::query_scalar(
-            "INSERT INTO wallet_limit_days AS d (wallet_id, limit_date, reserved_usd)
-             VALUES ($1, $2, $3)
-             ON CONFLICT (wallet_id, limit_date) DO UPDATE
-                 SET reserved_usd = d.reserved_usd + EXCLUDED.reserved_usd
-                 WHERE d.reserved_usd + d.confirmed_usd + EXCLUDED.reserved_usd <= $4
-             RETURNING d.reserved_usd",
-        )
-        .bind(wallet_id)
-        .bind(day)
-        .bind(usd)
-        .bind(limits.per_day)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(internal)?
+        store::limit_days::reserve(&mut *conn, wallet_id, day, usd, limits.per_day)
+            .await
+            .map_err(internal)?
     };
     if reserved.is_some() {
         return Ok(Ok(()));
@@ -505,14 +458,12 @@ pub async fn decide(
                     .as_ref()
                     .is_none_or(|d| d.reason > DenyReason::MandateExpired)
             {
-                let locked: (i16, DateTime<Utc>, NaiveDate) = sqlx::query_as(
-                    "SELECT state, expire_at, ($2::timestamptz AT TIME ZONE $3)::date
-                     FROM mandates WHERE mandate_id = $1 FOR SHARE",
+                let locked = store::mandates::state_for_share(
+                    &mut *tx,
+                    m.mandate_id,
+                    now,
+                    &ctx.settings.time_zone,
                 )
-                .bind(m.mandate_id)
-                .bind(now)
-                .bind(&ctx.settings.time_zone)
-                .fetch_one(&mut *tx)
                 .await
                 .map_err(internal)?;
                 let stored = MandateState::try_from(i32::from(locked.0))
@@ -595,37 +546,7 @@ async fn insert_decision(
     row: &DecisionRow,
     request_id: Uuid,
 ) -> Result<DecisionRow, Status> {
-    let sql = format!(
-        "INSERT INTO decisions (decision_id, request_id, mandate_id, marketplace, external_member_id,
-             payment_id, order_ids, currency, amount, usd_amount, usd_rate, usd_rate_set_at,
-             supplier_account_id, category_codes, outcome, reason, message, details,
-             caller_service, subject_account_id, created_at)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21)
-         RETURNING {COLUMNS}"
-    );
-    sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(row.decision_id)
-        .bind(request_id)
-        .bind(row.mandate_id)
-        .bind(row.marketplace)
-        .bind(&row.external_member_id)
-        .bind(row.payment_id)
-        .bind(&row.order_ids)
-        .bind(&row.currency)
-        .bind(row.amount)
-        .bind(row.usd_amount)
-        .bind(row.usd_rate)
-        .bind(row.usd_rate_set_at)
-        .bind(row.supplier_account_id)
-        .bind(&row.category_codes)
-        .bind(row.outcome)
-        .bind(&row.reason)
-        .bind(&row.message)
-        .bind(&row.details)
-        .bind(&row.caller_service)
-        .bind(row.subject_account_id)
-        .bind(row.created_at)
-        .fetch_one(&mut *tx)
+    store::decisions::insert(tx, row, request_id)
         .await
         .map_err(internal)
 }
@@ -637,24 +558,19 @@ async fn insert_reservation(
     (mandate_id, day, usd_amount): (Uuid, NaiveDate, Decimal),
     now: DateTime<Utc>,
 ) -> Result<ReservationRow, Status> {
-    let sql = format!(
-        "INSERT INTO reservations (reservation_id, decision_id, mandate_id, payment_id,
-             currency, amount, usd_amount, limit_date, state, created_at)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10) RETURNING {}",
-        reservations::COLUMNS
-    );
-    sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(Uuid::now_v7())
-        .bind(row.decision_id)
-        .bind(mandate_id)
-        .bind(row.payment_id)
-        .bind(&row.currency)
-        .bind(row.amount)
-        .bind(usd_amount)
-        .bind(day)
-        .bind(ReservationState::Reserved as i16)
-        .bind(now)
-        .fetch_one(&mut *tx)
+    let new = NewReservation {
+        reservation_id: Uuid::now_v7(),
+        decision_id: row.decision_id,
+        mandate_id,
+        payment_id: row.payment_id,
+        currency: &row.currency,
+        amount: row.amount,
+        usd_amount,
+        limit_date: day,
+        state: ReservationState::Reserved as i16,
+        created_at: now,
+    };
+    store::reservations::insert(tx, &new)
         .await
         .map_err(internal)
 }
@@ -697,26 +613,15 @@ pub async fn list(
         }
     }
     let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
-    let sql = format!(
-        "SELECT {COLUMNS} FROM decisions
-         WHERE ($1::uuid IS NULL OR mandate_id = $1)
-           AND ($2::uuid IS NULL OR payment_id = $2)
-           AND ($3::smallint IS NULL OR outcome = $3)
-           AND ($4::timestamptz IS NULL OR created_at >= $4)
-           AND ($5::timestamptz IS NULL OR created_at < $5)
-           AND ($6::timestamptz IS NULL OR (created_at, decision_id) < ($6, $7))
-         ORDER BY created_at DESC, decision_id DESC LIMIT $8"
-    );
-    let mut rows: Vec<DecisionRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(mandate_id)
-        .bind(payment_id)
-        .bind(outcome.map(|o| o as i16))
-        .bind(from)
-        .bind(to)
-        .bind(page.after.map(|c| c.time))
-        .bind(page.after.map(|c| c.id))
-        .bind(page.fetch_limit())
-        .fetch_all(&mut *conn)
+    let filter = DecisionFilter {
+        mandate_id,
+        payment_id,
+        outcome: outcome.map(|o| o as i16),
+        from,
+        to,
+    };
+    let after = page.after.map(|c| (c.time, c.id));
+    let mut rows = store::decisions::list(&mut *conn, &filter, after, page.fetch_limit())
         .await
         .map_err(internal)?;
     let page = page.finish(&mut rows, |r| Cursor {

@@ -1,7 +1,6 @@
 //! GetLimits: the configured limits and, for a mandate, today's use of its wallet's daily
 //! limit (shared by every mandate that pays from the wallet).
 
-use chrono::{DateTime, NaiveDate, Utc};
 use kuajing_platform::error::internal;
 use kuajing_platform::{Currency, FieldViolations, Money, time};
 use kuajing_proto::authorization::v1::{GetLimitsRequest, GetLimitsResponse, Limits};
@@ -11,6 +10,7 @@ use tonic::Status;
 use super::access::{self, Subject};
 use super::{Ctx, decisions, finish, mandates};
 use crate::domain::limits::remaining;
+use crate::store;
 
 fn usd(amount: Decimal) -> Result<kuajing_proto::types::Money, Status> {
     Ok(Money::rounded(Currency::USD, amount)
@@ -30,15 +30,9 @@ pub async fn get(
     let now = ctx.now();
     let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
     // The day of `now` in the limit zone, and its bounds.
-    let (day, start, end): (NaiveDate, DateTime<Utc>, DateTime<Utc>) = sqlx::query_as(
-        "WITH d AS (SELECT ($1::timestamptz AT TIME ZONE $2)::date AS day)
-         SELECT day, (day::timestamp AT TIME ZONE $2), ((day + 1)::timestamp AT TIME ZONE $2) FROM d",
-    )
-    .bind(now)
-    .bind(&ctx.settings.time_zone)
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(internal)?;
+    let (day, start, end) = store::calendar::day_of(&mut *conn, now, &ctx.settings.time_zone)
+        .await
+        .map_err(internal)?;
     let l = ctx.settings.limits;
     let mut limits = Limits {
         per_transaction_limit: Some(usd(l.per_transaction)?),

@@ -25,6 +25,8 @@ use super::{Ctx, REASON_MAX, finish, finish_with, member, member_proto, peers, r
 use crate::domain::mandate::{
     self, ActivateRefusal, RevokeRefusal, effective_state, effective_update_time,
 };
+pub use crate::store::mandates::MandateRow;
+use crate::store::{self, mandates::MandateFilter};
 
 /// Reason: no such mandate.
 pub const MANDATE_NOT_FOUND: &str = "MANDATE_NOT_FOUND";
@@ -47,28 +49,6 @@ pub const AGREEMENT_VERSION_OUTDATED: &str = "AGREEMENT_VERSION_OUTDATED";
 
 /// Longest agreement version.
 const AGREEMENT_VERSION_MAX: usize = 32;
-
-/// A mandate row.
-#[derive(Clone, Debug, sqlx::FromRow)]
-pub struct MandateRow {
-    pub mandate_id: Uuid,
-    pub wallet_id: Uuid,
-    pub owner_account_id: Uuid,
-    pub marketplace: i16,
-    pub external_member_id: String,
-    pub linked_account_id: Uuid,
-    pub payer_account_id: Uuid,
-    pub state: i16,
-    pub funding_currency: String,
-    pub agreement_version: String,
-    pub agreement_accepted_at: Option<DateTime<Utc>>,
-    pub activated_at: Option<DateTime<Utc>>,
-    pub expire_at: DateTime<Utc>,
-    pub revoked_at: Option<DateTime<Utc>>,
-    pub revoke_reason: String,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
 
 impl MandateRow {
     /// The stored state.
@@ -110,25 +90,18 @@ impl MandateRow {
     }
 }
 
-const COLUMNS: &str = "mandate_id, wallet_id, owner_account_id, marketplace, external_member_id,
-    linked_account_id, payer_account_id, state, funding_currency, agreement_version,
-    agreement_accepted_at, activated_at, expire_at, revoked_at, revoke_reason, created_at, updated_at";
-
 /// One mandate; with `lock`, locked for update for the rest of the transaction.
 pub async fn find(
     conn: &mut PgConnection,
     id: Uuid,
     lock: bool,
 ) -> Result<Option<MandateRow>, Status> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM mandates WHERE mandate_id = $1{}",
-        if lock { " FOR UPDATE" } else { "" }
-    );
-    sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(id)
-        .fetch_optional(conn)
-        .await
-        .map_err(internal)
+    let row = if lock {
+        store::mandates::get_for_update(conn, id).await
+    } else {
+        store::mandates::get(conn, id).await
+    };
+    row.map_err(internal)
 }
 
 /// NOT_FOUND / MANDATE_NOT_FOUND naming the mandate.
@@ -155,14 +128,7 @@ pub async fn of_member(
     marketplace: Marketplace,
     external_member_id: &str,
 ) -> Result<Vec<MandateRow>, Status> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM mandates WHERE marketplace = $1 AND external_member_id = $2
-         ORDER BY created_at DESC, mandate_id DESC"
-    );
-    sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(marketplace as i16)
-        .bind(external_member_id)
-        .fetch_all(conn)
+    store::mandates::of_member(conn, marketplace as i16, external_member_id)
         .await
         .map_err(internal)
 }
@@ -174,16 +140,8 @@ async fn active_of_member(
     external_member_id: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<MandateRow>, Status> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM mandates WHERE marketplace = $1 AND external_member_id = $2
-           AND state = $3 AND expire_at > $4"
-    );
-    sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(marketplace as i16)
-        .bind(external_member_id)
-        .bind(MandateState::Active as i16)
-        .bind(now)
-        .fetch_optional(conn)
+    let member = (marketplace as i16, external_member_id);
+    store::mandates::active_of_member(conn, member, MandateState::Active as i16, now)
         .await
         .map_err(internal)
 }
@@ -426,17 +384,10 @@ pub async fn create(
         }
     }
     // One mandate id per request_id: a retry sends (identity replays) the same code.
-    let mandate_id: Uuid = sqlx::query_scalar(
-        "INSERT INTO create_mandate_ids (request_id, mandate_id, created_at) VALUES ($1, $2, $3)
-         ON CONFLICT (request_id) DO UPDATE SET request_id = EXCLUDED.request_id
-         RETURNING mandate_id",
-    )
-    .bind(request_id)
-    .bind(Uuid::now_v7())
-    .bind(now)
-    .fetch_one(&ctx.svc.pool)
-    .await
-    .map_err(internal)?;
+    let mandate_id =
+        store::mandates::id_for_request(&ctx.svc.pool, request_id, Uuid::now_v7(), now)
+            .await
+            .map_err(internal)?;
     // The member accepts: the code goes to the person holding its binding (the owner
     // too when one account holds both), so nobody authorises another's member alone.
     let challenge = peers::send_activation_code(
@@ -455,25 +406,20 @@ pub async fn create(
         &req.request_id,
         &req,
         |mut tx| async move {
-            let sql = format!(
-                "INSERT INTO mandates (mandate_id, wallet_id, owner_account_id, marketplace, external_member_id,
-                     linked_account_id, payer_account_id, state, funding_currency, expire_at, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)
-                 RETURNING {COLUMNS}"
-            );
-            let row: MandateRow = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                .bind(mandate_id)
-                .bind(wallet_id)
-                .bind(owner)
-                .bind(marketplace as i16)
-                .bind(&member_id)
-                .bind(linked_account_id)
-                .bind(payer_account_id)
-                .bind(MandateState::PendingVerification as i16)
-                .bind(funding.code())
-                .bind(expire_at)
-                .bind(now)
-                .fetch_one(&mut *tx)
+            let new = store::mandates::NewMandate {
+                mandate_id,
+                wallet_id,
+                owner_account_id: owner,
+                marketplace: marketplace as i16,
+                external_member_id: &member_id,
+                linked_account_id,
+                payer_account_id,
+                state: MandateState::PendingVerification as i16,
+                funding_currency: funding.code(),
+                expire_at,
+                created_at: now,
+            };
+            let row = store::mandates::insert(&mut *tx, &new)
                 .await
                 .map_err(internal)?;
             Ok((
@@ -596,29 +542,13 @@ pub async fn activate(
                 .map_err(|r| activate_refusal(ctx, mandate_id, r))?;
             // Active mandates of the member whose end has passed are stored EXPIRED, so
             // the one-active index only counts live ones.
-            sqlx::query(
-                "UPDATE mandates SET state = $4, updated_at = expire_at
-                 WHERE marketplace = $1 AND external_member_id = $2 AND state = $3 AND expire_at <= $5",
-            )
-            .bind(m.marketplace)
-            .bind(&m.external_member_id)
-            .bind(MandateState::Active as i16)
-            .bind(MandateState::Expired as i16)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(internal)?;
-            let sql = format!(
-                "UPDATE mandates SET state = $2, agreement_version = $3, agreement_accepted_at = $4,
-                     activated_at = $4, updated_at = $4
-                 WHERE mandate_id = $1 RETURNING {COLUMNS}"
-            );
-            let row: MandateRow = match sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                .bind(mandate_id)
-                .bind(MandateState::Active as i16)
-                .bind(&version)
-                .bind(now)
-                .fetch_one(&mut *tx)
+            let member = (m.marketplace, m.external_member_id.as_str());
+            let states = (MandateState::Active as i16, MandateState::Expired as i16);
+            store::mandates::expire_passed_of_member(&mut *tx, member, states, now)
+                .await
+                .map_err(internal)?;
+            let active = MandateState::Active as i16;
+            let row = match store::mandates::activate(&mut *tx, mandate_id, active, &version, now)
                 .await
             {
                 Ok(row) => row,
@@ -706,34 +636,21 @@ pub async fn list(
         _ => owner,
     };
     let now = ctx.now();
-    let sql = format!(
-        "SELECT {COLUMNS} FROM mandates
-         WHERE ($1::uuid IS NULL OR owner_account_id = $1)
-           AND ($2::uuid IS NULL OR wallet_id = $2)
-           AND ($3::smallint IS NULL OR (marketplace = $3 AND external_member_id = $4))
-           AND ($5::smallint IS NULL OR
-                (CASE WHEN state = ANY($10::int2[]) AND expire_at <= $6 THEN $11::int2 ELSE state END) = $5)
-           AND ($7::timestamptz IS NULL OR (created_at, mandate_id) < ($7, $8))
-         ORDER BY created_at DESC, mandate_id DESC LIMIT $9"
-    );
-    let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
-    let rows: Vec<MandateRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(owner)
-        .bind(wallet)
-        .bind(mm.as_ref().map(|(mp, _)| *mp as i16))
-        .bind(mm.as_ref().map(|(_, id)| id.as_str()))
-        .bind(state.map(|s| s as i16))
-        .bind(now)
-        .bind(page.after.map(|c| c.time))
-        .bind(page.after.map(|c| c.id))
-        .bind(page.fetch_limit())
+    let filter = MandateFilter {
+        owner,
+        wallet,
+        member: mm.as_ref().map(|(mp, id)| (*mp as i16, id.as_str())),
+        state: state.map(|s| s as i16),
+        now,
         // Pending and active mandates past their end read as expired.
-        .bind([MandateState::PendingVerification, MandateState::Active].map(|s| s as i16))
-        .bind(MandateState::Expired as i16)
-        .fetch_all(&mut *conn)
+        live: [MandateState::PendingVerification, MandateState::Active].map(|s| s as i16),
+        expired: MandateState::Expired as i16,
+    };
+    let after = page.after.map(|c| (c.time, c.id));
+    let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
+    let mut rows = store::mandates::list(&mut *conn, &filter, after, page.fetch_limit())
         .await
         .map_err(internal)?;
-    let mut rows = rows;
     let page = page.finish(&mut rows, |r| Cursor {
         time: r.created_at,
         id: r.mandate_id,
@@ -798,16 +715,8 @@ pub async fn revoke(
             let m = load(&mut tx, ctx, mandate_id, true).await?;
             mandate::check_revoke(m.stored_state(), m.expire_at, now)
                 .map_err(|r| revoke_refusal(ctx, mandate_id, r))?;
-            let sql = format!(
-                "UPDATE mandates SET state = $2, revoked_at = $3, revoke_reason = $4, updated_at = $3
-                 WHERE mandate_id = $1 RETURNING {COLUMNS}"
-            );
-            let row: MandateRow = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                .bind(mandate_id)
-                .bind(MandateState::Revoked as i16)
-                .bind(now)
-                .bind(&reason)
-                .fetch_one(&mut *tx)
+            let revoked = MandateState::Revoked as i16;
+            let row = store::mandates::revoke(&mut *tx, mandate_id, revoked, now, &reason)
                 .await
                 .map_err(internal)?;
             Ok((
@@ -824,20 +733,13 @@ pub async fn revoke(
 /// Stores EXPIRED on live mandates whose end has passed; returns how many. Reads already
 /// show them EXPIRED; this keeps the stored state (and the one-active index) in step.
 pub async fn expire_due(ctx: &Ctx) -> Result<u64, Status> {
-    let done = sqlx::query(
-        "UPDATE mandates SET state = $1, updated_at = expire_at
-         WHERE mandate_id IN (
-             SELECT mandate_id FROM mandates WHERE state IN ($2, $3) AND expire_at <= $4
-             ORDER BY expire_at LIMIT 500 FOR UPDATE SKIP LOCKED)",
-    )
-    .bind(MandateState::Expired as i16)
-    .bind(MandateState::PendingVerification as i16)
-    .bind(MandateState::Active as i16)
-    .bind(ctx.now())
-    .execute(&ctx.svc.pool)
-    .await
-    .map_err(internal)?;
-    Ok(done.rows_affected())
+    let live = (
+        MandateState::PendingVerification as i16,
+        MandateState::Active as i16,
+    );
+    store::mandates::expire_due(&ctx.svc.pool, MandateState::Expired as i16, live, ctx.now())
+        .await
+        .map_err(internal)
 }
 
 /// Runs [`expire_due`] every `every` until the pool closes.

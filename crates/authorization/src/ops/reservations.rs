@@ -3,47 +3,25 @@
 //! conditional update of the reservation's state and, only when the state changed, of the
 //! day's counters, in one transaction.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use kuajing_platform::error::internal;
 use kuajing_platform::{Currency, FieldViolations, Money, idempotency, time};
 use kuajing_proto::authorization::v1::{
     ConfirmReservationRequest, ConfirmReservationResponse, ReleaseReservationRequest,
     ReleaseReservationResponse, Reservation, ReservationState,
 };
-use rust_decimal::Decimal;
 use sqlx::PgConnection;
 use tonic::Status;
 use uuid::Uuid;
 
 use super::{Ctx, REASON_MAX, finish};
 use crate::domain::reservation::{self, ReservationRefusal, Step};
+use crate::store::{self, reservations::ReservationRow};
 
 /// Reason: confirming a released reservation.
 pub const RESERVATION_RELEASED: &str = "RESERVATION_RELEASED";
 /// Reason: releasing a confirmed reservation.
 pub const RESERVATION_ALREADY_CONFIRMED: &str = "RESERVATION_ALREADY_CONFIRMED";
-
-/// A reservation row.
-#[derive(Clone, Debug, sqlx::FromRow)]
-pub struct ReservationRow {
-    pub reservation_id: Uuid,
-    pub decision_id: Uuid,
-    pub mandate_id: Uuid,
-    pub payment_id: Uuid,
-    pub currency: String,
-    pub amount: Decimal,
-    pub usd_amount: Decimal,
-    pub limit_date: NaiveDate,
-    pub state: i16,
-    pub created_at: DateTime<Utc>,
-    pub confirmed_at: Option<DateTime<Utc>>,
-    pub released_at: Option<DateTime<Utc>>,
-    pub release_reason: String,
-}
-
-/// The columns of [`ReservationRow`].
-pub const COLUMNS: &str = "reservation_id, decision_id, mandate_id, payment_id, currency, amount,
-    usd_amount, limit_date, state, created_at, confirmed_at, released_at, release_reason";
 
 impl ReservationRow {
     fn state(&self) -> ReservationState {
@@ -83,19 +61,13 @@ pub async fn of_decisions(
     conn: &mut PgConnection,
     decision_ids: &[Uuid],
 ) -> Result<Vec<ReservationRow>, Status> {
-    let sql = format!("SELECT {COLUMNS} FROM reservations WHERE decision_id = ANY($1)");
-    sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(decision_ids)
-        .fetch_all(conn)
+    store::reservations::of_decisions(conn, decision_ids)
         .await
         .map_err(internal)
 }
 
 async fn lock(conn: &mut PgConnection, ctx: &Ctx, id: Uuid) -> Result<ReservationRow, Status> {
-    let sql = format!("SELECT {COLUMNS} FROM reservations WHERE reservation_id = $1 FOR UPDATE");
-    sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(id)
-        .fetch_optional(conn)
+    store::reservations::get_for_update(conn, id)
         .await
         .map_err(internal)?
         .ok_or_else(|| ctx.errors().not_found("reservation", id.to_string()))
@@ -118,6 +90,7 @@ fn refusal(ctx: &Ctx, id: Uuid, r: ReservationRefusal) -> Status {
 }
 
 /// How a reservation ends.
+#[derive(Clone, Copy)]
 enum End<'a> {
     Confirm,
     Release { reason: &'a str },
@@ -142,48 +115,27 @@ async fn end(
     if step == Step::Unchanged {
         return Ok(r);
     }
-    let (sql, counters, new_state, reason) = match how {
-        End::Confirm => (
-            "UPDATE reservations SET state = $2, confirmed_at = $3, release_reason = $5
-             WHERE reservation_id = $1 AND state = $4 RETURNING ",
-            "UPDATE wallet_limit_days SET reserved_usd = reserved_usd - $3, confirmed_usd = confirmed_usd + $3
-             WHERE wallet_id = (SELECT wallet_id FROM mandates WHERE mandate_id = $1)
-               AND limit_date = $2",
-            ReservationState::Confirmed,
-            "",
-        ),
-        End::Release { reason } => (
-            "UPDATE reservations SET state = $2, released_at = $3, release_reason = $5
-             WHERE reservation_id = $1 AND state = $4 RETURNING ",
-            "UPDATE wallet_limit_days SET reserved_usd = reserved_usd - $3
-             WHERE wallet_id = (SELECT wallet_id FROM mandates WHERE mandate_id = $1)
-               AND limit_date = $2",
-            ReservationState::Released,
-            reason,
-        ),
-    };
-    // Both statements are constants; only the column list is appended.
-    let updated: Option<ReservationRow> =
-        sqlx::query_as(sqlx::AssertSqlSafe(format!("{sql}{COLUMNS}")))
-            .bind(id)
-            .bind(new_state as i16)
-            .bind(now)
-            .bind(ReservationState::Reserved as i16)
-            .bind(reason)
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(internal)?;
+    let reserved = ReservationState::Reserved as i16;
+    let updated = match how {
+        End::Confirm => {
+            let states = (reserved, ReservationState::Confirmed as i16);
+            store::reservations::confirm(&mut *conn, id, states, now).await
+        }
+        End::Release { reason } => {
+            let states = (reserved, ReservationState::Released as i16);
+            store::reservations::release(&mut *conn, id, states, now, reason).await
+        }
+    }
+    .map_err(internal)?;
     let Some(updated) = updated else {
         return Err(internal("a locked reservation changed state"));
     };
-    let moved = sqlx::query(counters)
-        .bind(updated.mandate_id)
-        .bind(updated.limit_date)
-        .bind(updated.usd_amount)
-        .execute(&mut *conn)
-        .await
-        .map_err(internal)?
-        .rows_affected();
+    let (mandate, day, usd) = (updated.mandate_id, updated.limit_date, updated.usd_amount);
+    let moved = match how {
+        End::Confirm => store::limit_days::confirm(&mut *conn, mandate, day, usd).await,
+        End::Release { .. } => store::limit_days::release(&mut *conn, mandate, day, usd).await,
+    }
+    .map_err(internal)?;
     if moved != 1 {
         return Err(internal("a reservation without its limit day"));
     }

@@ -206,12 +206,13 @@ impl State {
             .secrets
             .open_factor_secret(account_id, &factor.sealed_secret)
             .ok_or_else(|| super::internal("a sealed factor that does not open"))?;
-        let member: String =
-            sqlx::query_scalar("SELECT member_name FROM accounts WHERE account_id = $1")
-                .bind(account_id)
-                .fetch_one(&mut *conn)
-                .await
-                .map_err(db)?;
+        let member: String = sqlx::query_scalar!(
+            "SELECT member_name FROM accounts WHERE account_id = $1",
+            account_id
+        )
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(db)?;
         answer.secret = totp::base32(&secret);
         answer.otpauth_uri = totp::otpauth_uri(ISSUER, &member, &secret);
         Ok(answer)

@@ -5,7 +5,7 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 /// An account as stored, with whether it is an operator and has a PIN.
-#[derive(Clone, Debug, sqlx::FromRow)]
+#[derive(Clone, Debug)]
 pub struct AccountRow {
     pub account_id: Uuid,
     pub member_name: String,
@@ -27,22 +27,26 @@ pub struct AccountRow {
     pub pin_set: bool,
 }
 
+/// `query_as!` of [`AccountRow`]: the account's columns, then `$tail` (which accounts).
 macro_rules! select_account {
-    () => {
-        "SELECT a.account_id, a.member_name, a.account_type, a.role, a.region_code,
+    ($tail:literal $(, $arg:expr)*) => {
+        sqlx::query_as!(
+            AccountRow,
+            r#"SELECT a.account_id, a.member_name, a.account_type, a.role, a.region_code,
                 a.display_name, a.email, a.email_verified, a.mobile, a.mobile_verified,
                 a.password_hash, a.login_failure_count, a.login_locked_until,
                 a.real_name_status, a.created_at, a.updated_at,
-                EXISTS (SELECT 1 FROM operator_grants g WHERE g.account_id = a.account_id AND g.role = 'OPERATOR') AS is_operator,
-                EXISTS (SELECT 1 FROM payment_pins p WHERE p.account_id = a.account_id) AS pin_set
-         FROM accounts a "
+                EXISTS (SELECT 1 FROM operator_grants g WHERE g.account_id = a.account_id AND g.role = 'OPERATOR') AS "is_operator!",
+                EXISTS (SELECT 1 FROM payment_pins p WHERE p.account_id = a.account_id) AS "pin_set!"
+         FROM accounts a "# + $tail
+            $(, $arg)*
+        )
     };
 }
 
 /// One account.
 pub async fn get(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<AccountRow>> {
-    sqlx::query_as(concat!(select_account!(), "WHERE a.account_id = $1"))
-        .bind(id)
+    select_account!("WHERE a.account_id = $1", id)
         .fetch_optional(conn)
         .await
 }
@@ -50,13 +54,9 @@ pub async fn get(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Accou
 /// One account, locked for the rest of the transaction (serialises the account's
 /// counters: login failures, code sends, submissions).
 pub async fn get_for_update(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<AccountRow>> {
-    sqlx::query_as(concat!(
-        select_account!(),
-        "WHERE a.account_id = $1 FOR UPDATE OF a"
-    ))
-    .bind(id)
-    .fetch_optional(conn)
-    .await
+    select_account!("WHERE a.account_id = $1 FOR UPDATE OF a", id)
+        .fetch_optional(conn)
+        .await
 }
 
 /// How a login identifier names an account.
@@ -76,15 +76,23 @@ pub async fn find_for_login(
     by: LoginKey,
     key: &str,
 ) -> sqlx::Result<Option<AccountRow>> {
-    let query = match by {
-        LoginKey::MemberName => concat!(
-            select_account!(),
-            "WHERE a.member_name_key = $1 FOR UPDATE OF a"
-        ),
-        LoginKey::Email => concat!(select_account!(), "WHERE a.email_key = $1 FOR UPDATE OF a"),
-        LoginKey::Mobile => concat!(select_account!(), "WHERE a.mobile = $1 FOR UPDATE OF a"),
-    };
-    sqlx::query_as(query).bind(key).fetch_optional(conn).await
+    match by {
+        LoginKey::MemberName => {
+            select_account!("WHERE a.member_name_key = $1 FOR UPDATE OF a", key)
+                .fetch_optional(conn)
+                .await
+        }
+        LoginKey::Email => {
+            select_account!("WHERE a.email_key = $1 FOR UPDATE OF a", key)
+                .fetch_optional(conn)
+                .await
+        }
+        LoginKey::Mobile => {
+            select_account!("WHERE a.mobile = $1 FOR UPDATE OF a", key)
+                .fetch_optional(conn)
+                .await
+        }
+    }
 }
 
 /// A new account.
@@ -108,25 +116,25 @@ pub struct NewAccount<'a> {
 /// A concurrent insert of the same name waits for the other transaction and then sees the
 /// conflict, so exactly one of them creates the account.
 pub async fn insert(conn: &mut PgConnection, a: &NewAccount<'_>) -> sqlx::Result<bool> {
-    let inserted = sqlx::query(
+    let inserted = sqlx::query!(
         "INSERT INTO accounts (account_id, member_name, member_name_key, account_type, role,
                                region_code, display_name, email, email_key, mobile,
                                password_hash, created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)
          ON CONFLICT DO NOTHING",
+        a.account_id,
+        a.member_name,
+        a.member_name_key,
+        a.account_type,
+        a.role,
+        a.region_code,
+        a.display_name,
+        a.email,
+        a.email_key,
+        a.mobile,
+        a.password_hash,
+        a.now
     )
-    .bind(a.account_id)
-    .bind(a.member_name)
-    .bind(a.member_name_key)
-    .bind(a.account_type)
-    .bind(a.role)
-    .bind(a.region_code)
-    .bind(a.display_name)
-    .bind(a.email)
-    .bind(a.email_key)
-    .bind(a.mobile)
-    .bind(a.password_hash)
-    .bind(a.now)
     .execute(conn)
     .await?
     .rows_affected();
@@ -141,17 +149,18 @@ pub async fn taken(
     mobile: Option<&str>,
 ) -> sqlx::Result<Option<&'static str>> {
     // An aggregate without GROUP BY always answers one row.
-    let row: (bool, bool, bool) = sqlx::query_as(
-        "SELECT COALESCE(bool_or(member_name_key = $1), false),
-                COALESCE(bool_or(email_key = $2), false),
-                COALESCE(bool_or(mobile = $3), false)
-         FROM accounts WHERE member_name_key = $1 OR email_key = $2 OR mobile = $3",
+    let r = sqlx::query!(
+        r#"SELECT COALESCE(bool_or(member_name_key = $1), false) AS "member_name!",
+                COALESCE(bool_or(email_key = $2), false) AS "email!",
+                COALESCE(bool_or(mobile = $3), false) AS "mobile!"
+         FROM accounts WHERE member_name_key = $1 OR email_key = $2 OR mobile = $3"#,
+        member_name_key,
+        email_key,
+        mobile
     )
-    .bind(member_name_key)
-    .bind(email_key)
-    .bind(mobile)
     .fetch_one(conn)
     .await?;
+    let row = (r.member_name, r.email, r.mobile);
     Ok(match row {
         (true, _, _) => Some("member_name"),
         (_, true, _) => Some("email"),
@@ -167,10 +176,7 @@ pub async fn set_login_failures(
     failures: i32,
     locked_until: Option<DateTime<Utc>>,
 ) -> sqlx::Result<()> {
-    sqlx::query("UPDATE accounts SET login_failure_count = $2, login_locked_until = $3 WHERE account_id = $1")
-        .bind(id)
-        .bind(failures)
-        .bind(locked_until)
+    sqlx::query!("UPDATE accounts SET login_failure_count = $2, login_locked_until = $3 WHERE account_id = $1", id, failures, locked_until)
         .execute(conn)
         .await?;
     Ok(())
@@ -183,12 +189,23 @@ pub async fn set_contact_verified(
     email: bool,
     now: DateTime<Utc>,
 ) -> sqlx::Result<()> {
-    let query = if email {
-        "UPDATE accounts SET email_verified = true, updated_at = $2 WHERE account_id = $1"
+    if email {
+        sqlx::query!(
+            "UPDATE accounts SET email_verified = true, updated_at = $2 WHERE account_id = $1",
+            id,
+            now
+        )
+        .execute(conn)
+        .await?;
     } else {
-        "UPDATE accounts SET mobile_verified = true, updated_at = $2 WHERE account_id = $1"
-    };
-    sqlx::query(query).bind(id).bind(now).execute(conn).await?;
+        sqlx::query!(
+            "UPDATE accounts SET mobile_verified = true, updated_at = $2 WHERE account_id = $1",
+            id,
+            now
+        )
+        .execute(conn)
+        .await?;
+    }
     Ok(())
 }
 
@@ -200,21 +217,29 @@ pub async fn set_contact(
     address: &str,
     now: DateTime<Utc>,
 ) -> sqlx::Result<()> {
-    let query = if email {
-        "UPDATE accounts SET email = $2, email_key = $3, email_verified = true, updated_at = $4
-         WHERE account_id = $1"
-    } else {
-        "UPDATE accounts SET mobile = $2, mobile_verified = true, updated_at = $4
-         WHERE account_id = $1"
-    };
-    let key = crate::domain::contact::email_key(address);
-    sqlx::query(query)
-        .bind(id)
-        .bind(address)
-        .bind(key)
-        .bind(now)
+    if email {
+        let key = crate::domain::contact::email_key(address);
+        sqlx::query!(
+            "UPDATE accounts SET email = $2, email_key = $3, email_verified = true, updated_at = $4
+             WHERE account_id = $1",
+            id,
+            address,
+            key,
+            now
+        )
         .execute(conn)
         .await?;
+    } else {
+        sqlx::query!(
+            "UPDATE accounts SET mobile = $2, mobile_verified = true, updated_at = $3
+             WHERE account_id = $1",
+            id,
+            address,
+            now
+        )
+        .execute(conn)
+        .await?;
+    }
     Ok(())
 }
 
@@ -225,21 +250,24 @@ pub async fn contact_taken(
     email: bool,
     address: &str,
 ) -> sqlx::Result<bool> {
-    let query = if email {
-        "SELECT EXISTS (SELECT 1 FROM accounts WHERE email_key = $2 AND account_id <> $1)"
-    } else {
-        "SELECT EXISTS (SELECT 1 FROM accounts WHERE mobile = $2 AND account_id <> $1)"
-    };
-    let lookup = if email {
-        crate::domain::contact::email_key(address)
-    } else {
-        address.to_owned()
-    };
-    sqlx::query_scalar(query)
-        .bind(id)
-        .bind(lookup)
+    if email {
+        let key = crate::domain::contact::email_key(address);
+        sqlx::query_scalar!(
+            r#"SELECT EXISTS (SELECT 1 FROM accounts WHERE email_key = $2 AND account_id <> $1) AS "taken!""#,
+            id,
+            key
+        )
         .fetch_one(conn)
         .await
+    } else {
+        sqlx::query_scalar!(
+            r#"SELECT EXISTS (SELECT 1 FROM accounts WHERE mobile = $2 AND account_id <> $1) AS "taken!""#,
+            id,
+            address
+        )
+        .fetch_one(conn)
+        .await
+    }
 }
 
 /// Sets a new login password hash and ends any login lockout.
@@ -249,14 +277,14 @@ pub async fn set_password(
     password_hash: &str,
     now: DateTime<Utc>,
 ) -> sqlx::Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE accounts SET password_hash = $2, login_failure_count = 0,
                 login_locked_until = NULL, updated_at = $3
          WHERE account_id = $1",
+        id,
+        password_hash,
+        now
     )
-    .bind(id)
-    .bind(password_hash)
-    .bind(now)
     .execute(conn)
     .await?;
     Ok(())
@@ -269,31 +297,32 @@ pub async fn set_real_name_status(
     status: &str,
     now: DateTime<Utc>,
 ) -> sqlx::Result<()> {
-    sqlx::query("UPDATE accounts SET real_name_status = $2, updated_at = $3 WHERE account_id = $1")
-        .bind(id)
-        .bind(status)
-        .bind(now)
-        .execute(conn)
-        .await?;
+    sqlx::query!(
+        "UPDATE accounts SET real_name_status = $2, updated_at = $3 WHERE account_id = $1",
+        id,
+        status,
+        now
+    )
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
 /// Touches `updated_at` (a change stored in another table, such as the PIN).
 pub async fn touch(conn: &mut PgConnection, id: Uuid, now: DateTime<Utc>) -> sqlx::Result<()> {
-    sqlx::query("UPDATE accounts SET updated_at = $2 WHERE account_id = $1")
-        .bind(id)
-        .bind(now)
-        .execute(conn)
-        .await?;
+    sqlx::query!(
+        "UPDATE accounts SET updated_at = $2 WHERE account_id = $1",
+        id,
+        now
+    )
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
 /// Whether the account is an operator.
 pub async fn is_operator(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<bool> {
-    sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM operator_grants WHERE account_id = $1 AND role = 'OPERATOR')",
-    )
-    .bind(id)
+    sqlx::query_scalar!(r#"SELECT EXISTS (SELECT 1 FROM operator_grants WHERE account_id = $1 AND role = 'OPERATOR') AS "exists!""#, id)
     .fetch_one(conn)
     .await
 }
@@ -307,30 +336,31 @@ pub async fn sync_operators(
 ) -> anyhow::Result<()> {
     let ids: Vec<Uuid> = grants.iter().map(|(id, _)| *id).collect();
     let mut tx = pool.begin().await?;
-    sqlx::query(
+    sqlx::query!(
         "DELETE FROM operator_grants WHERE source = 'CONFIG' AND NOT (account_id = ANY($1))",
+        &ids
     )
-    .bind(&ids)
     .execute(&mut *tx)
     .await?;
     for (id, grant) in grants {
-        let granted = sqlx::query(
+        let granted = sqlx::query!(
             "INSERT INTO operator_grants (account_id, granted_at, role)
              SELECT account_id, $2, $3 FROM accounts WHERE account_id = $1
              ON CONFLICT (account_id) DO UPDATE SET role = EXCLUDED.role
               WHERE operator_grants.source = 'CONFIG' AND operator_grants.role <> EXCLUDED.role",
+            id,
+            now,
+            grant.as_str()
         )
-        .bind(id)
-        .bind(now)
-        .bind(grant.as_str())
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        let exists: bool =
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM accounts WHERE account_id = $1)")
-                .bind(id)
-                .fetch_one(&mut *tx)
-                .await?;
+        let exists: bool = sqlx::query_scalar!(
+            r#"SELECT EXISTS (SELECT 1 FROM accounts WHERE account_id = $1) AS "exists!""#,
+            id
+        )
+        .fetch_one(&mut *tx)
+        .await?;
         if !exists {
             tracing::warn!(account_id = %id, "configured operator account does not exist; not granted");
         } else if granted == 1 {

@@ -5,7 +5,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 /// A challenge as stored.
-#[derive(Clone, Debug, sqlx::FromRow)]
+#[derive(Clone, Debug)]
 pub struct ChallengeRow {
     pub challenge_id: Uuid,
     pub account_id: Uuid,
@@ -23,10 +23,14 @@ pub struct ChallengeRow {
 }
 
 macro_rules! select_challenge {
-    () => {
-        "SELECT challenge_id, account_id, channel, purpose, reference, destination, code_hash,
+    ($tail:literal $(, $arg:expr)*) => {
+        sqlx::query_as!(
+            ChallengeRow,
+            "SELECT challenge_id, account_id, channel, purpose, reference, destination, code_hash,
                 state, failed_attempts, created_at, expire_at, resend_at, consumed_at
-         FROM verification_challenges "
+         FROM verification_challenges " + $tail
+            $(, $arg)*
+        )
     };
 }
 
@@ -37,14 +41,13 @@ pub async fn latest_pending(
     purpose: &str,
     reference: &str,
 ) -> sqlx::Result<Option<ChallengeRow>> {
-    sqlx::query_as(concat!(
-        select_challenge!(),
+    select_challenge!(
         "WHERE account_id = $1 AND purpose = $2 AND reference = $3 AND state = 'PENDING'
-         ORDER BY created_at DESC, challenge_id DESC LIMIT 1"
-    ))
-    .bind(account_id)
-    .bind(purpose)
-    .bind(reference)
+         ORDER BY created_at DESC, challenge_id DESC LIMIT 1",
+        account_id,
+        purpose,
+        reference
+    )
     .fetch_optional(conn)
     .await
 }
@@ -58,15 +61,15 @@ pub async fn supersede(
     reference: &str,
     now: DateTime<Utc>,
 ) -> sqlx::Result<u64> {
-    Ok(sqlx::query(
+    Ok(sqlx::query!(
         "UPDATE verification_challenges SET state = 'SUPERSEDED'
          WHERE account_id = $1 AND purpose = $2 AND reference = $3 AND state = 'PENDING'
            AND expire_at > $4",
+        account_id,
+        purpose,
+        reference,
+        now
     )
-    .bind(account_id)
-    .bind(purpose)
-    .bind(reference)
-    .bind(now)
     .execute(conn)
     .await?
     .rows_affected())
@@ -74,24 +77,9 @@ pub async fn supersede(
 
 /// Inserts a challenge.
 pub async fn insert(conn: &mut PgConnection, c: &ChallengeRow) -> sqlx::Result<()> {
-    sqlx::query(
-        "INSERT INTO verification_challenges (challenge_id, account_id, channel, purpose, reference,
+    sqlx::query!("INSERT INTO verification_challenges (challenge_id, account_id, channel, purpose, reference,
              destination, code_hash, state, failed_attempts, created_at, expire_at, resend_at, consumed_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-    )
-    .bind(c.challenge_id)
-    .bind(c.account_id)
-    .bind(&c.channel)
-    .bind(&c.purpose)
-    .bind(&c.reference)
-    .bind(&c.destination)
-    .bind(&c.code_hash)
-    .bind(&c.state)
-    .bind(c.failed_attempts)
-    .bind(c.created_at)
-    .bind(c.expire_at)
-    .bind(c.resend_at)
-    .bind(c.consumed_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)", c.challenge_id, c.account_id, &c.channel, &c.purpose, &c.reference, &c.destination, &c.code_hash, &c.state, c.failed_attempts, c.created_at, c.expire_at, c.resend_at, c.consumed_at)
     .execute(conn)
     .await?;
     Ok(())
@@ -103,12 +91,11 @@ pub async fn get_for_update(
     challenge_id: Uuid,
     account_id: Uuid,
 ) -> sqlx::Result<Option<ChallengeRow>> {
-    sqlx::query_as(concat!(
-        select_challenge!(),
-        "WHERE challenge_id = $1 AND account_id = $2 FOR UPDATE"
-    ))
-    .bind(challenge_id)
-    .bind(account_id)
+    select_challenge!(
+        "WHERE challenge_id = $1 AND account_id = $2 FOR UPDATE",
+        challenge_id,
+        account_id
+    )
     .fetch_optional(conn)
     .await
 }
@@ -120,14 +107,14 @@ pub async fn record_wrong(
     attempts: i32,
     exhausted: bool,
 ) -> sqlx::Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE verification_challenges
          SET failed_attempts = $2, state = CASE WHEN $3 THEN 'EXHAUSTED' ELSE state END
          WHERE challenge_id = $1",
+        challenge_id,
+        attempts,
+        exhausted
     )
-    .bind(challenge_id)
-    .bind(attempts)
-    .bind(exhausted)
     .execute(conn)
     .await?;
     Ok(())
@@ -139,9 +126,7 @@ pub async fn consume(
     challenge_id: Uuid,
     now: DateTime<Utc>,
 ) -> sqlx::Result<()> {
-    sqlx::query("UPDATE verification_challenges SET state = 'CONSUMED', consumed_at = $2 WHERE challenge_id = $1")
-        .bind(challenge_id)
-        .bind(now)
+    sqlx::query!("UPDATE verification_challenges SET state = 'CONSUMED', consumed_at = $2 WHERE challenge_id = $1", challenge_id, now)
         .execute(conn)
         .await?;
     Ok(())

@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use kuajing_platform::page::Cursor;
+use sqlx::PgConnection;
 use sqlx::types::Json;
-use sqlx::{PgConnection, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use crate::domain::events::EventType;
@@ -58,30 +58,29 @@ impl NewEvent {
 
 /// Appends an event.
 pub async fn record(conn: &mut PgConnection, e: NewEvent) -> sqlx::Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO security_events (security_event_id, account_id, type, actor_account_id,
              client_ip, user_agent, details, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        Uuid::now_v7(),
+        e.account_id,
+        e.event_type.as_str(),
+        e.actor_account_id,
+        &e.client_ip,
+        &e.user_agent,
+        Json(&e.details) as _,
+        e.at
     )
-    .bind(Uuid::now_v7())
-    .bind(e.account_id)
-    .bind(e.event_type.as_str())
-    .bind(e.actor_account_id)
-    .bind(&e.client_ip)
-    .bind(&e.user_agent)
-    .bind(Json(&e.details))
-    .bind(e.at)
     .execute(conn)
     .await?;
     Ok(())
 }
 
 /// An event as stored.
-#[derive(Clone, Debug, sqlx::FromRow)]
+#[derive(Clone, Debug)]
 pub struct EventRow {
     pub security_event_id: Uuid,
     pub account_id: Uuid,
-    #[sqlx(rename = "type")]
     pub event_type: String,
     pub actor_account_id: Option<Uuid>,
     pub actor_service: String,
@@ -101,31 +100,25 @@ pub async fn list(
     after: Option<Cursor>,
     limit: i64,
 ) -> sqlx::Result<Vec<EventRow>> {
-    let mut q: QueryBuilder<Postgres> = QueryBuilder::new(
-        "SELECT security_event_id, account_id, type, actor_account_id, actor_service, client_ip,
-                user_agent, details, created_at
-         FROM security_events WHERE account_id = ",
-    );
-    q.push_bind(account_id);
-    if let Some(types) = types {
-        q.push(" AND type = ANY(")
-            .push_bind(types.to_vec())
-            .push(")");
-    }
-    if let Some(t) = from {
-        q.push(" AND created_at >= ").push_bind(t);
-    }
-    if let Some(t) = until {
-        q.push(" AND created_at < ").push_bind(t);
-    }
-    if let Some(c) = after {
-        q.push(" AND (created_at, security_event_id) < (")
-            .push_bind(c.time)
-            .push(", ")
-            .push_bind(c.id)
-            .push(")");
-    }
-    q.push(" ORDER BY created_at DESC, security_event_id DESC LIMIT ")
-        .push_bind(limit);
-    q.build_query_as().fetch_all(conn).await
+    sqlx::query_as!(
+        EventRow,
+        r#"SELECT security_event_id, account_id, type AS event_type, actor_account_id,
+                actor_service, client_ip, user_agent,
+                details AS "details: Json<BTreeMap<String, String>>", created_at
+         FROM security_events
+         WHERE account_id = $1 AND ($2::text[] IS NULL OR type = ANY($2))
+           AND ($3::timestamptz IS NULL OR created_at >= $3)
+           AND ($4::timestamptz IS NULL OR created_at < $4)
+           AND ($5::timestamptz IS NULL OR (created_at, security_event_id) < ($5, $6))
+         ORDER BY created_at DESC, security_event_id DESC LIMIT $7"#,
+        account_id,
+        types,
+        from,
+        until,
+        after.map(|c| c.time),
+        after.map(|c| c.id),
+        limit
+    )
+    .fetch_all(conn)
+    .await
 }

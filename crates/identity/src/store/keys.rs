@@ -5,7 +5,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 /// A key as stored.
-#[derive(Clone, Debug, sqlx::FromRow)]
+#[derive(Clone, Debug)]
 pub struct KeyRow {
     pub key_id: Uuid,
     pub kid: String,
@@ -19,15 +19,19 @@ pub struct KeyRow {
 }
 
 macro_rules! select_key {
-    () => {
-        "SELECT key_id, kid, public_key, seed, state, created_at, activated_at, retired_at, not_after
-         FROM signing_keys "
+    ($tail:literal $(, $arg:expr)*) => {
+        sqlx::query_as!(
+            KeyRow,
+            "SELECT key_id, kid, public_key, seed, state, created_at, activated_at, retired_at, not_after
+         FROM signing_keys " + $tail
+            $(, $arg)*
+        )
     };
 }
 
 /// Serialises key changes across replicas for the rest of the transaction.
 pub async fn lock(conn: &mut PgConnection) -> sqlx::Result<()> {
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('kuajing.identity.signing_keys'))")
+    sqlx::query!("SELECT pg_advisory_xact_lock(hashtext('kuajing.identity.signing_keys'))")
         .execute(conn)
         .await?;
     Ok(())
@@ -35,18 +39,14 @@ pub async fn lock(conn: &mut PgConnection) -> sqlx::Result<()> {
 
 /// Every key.
 pub async fn all(conn: &mut PgConnection) -> sqlx::Result<Vec<KeyRow>> {
-    sqlx::query_as(concat!(
-        select_key!(),
-        "ORDER BY created_at DESC, key_id DESC"
-    ))
-    .fetch_all(conn)
-    .await
+    select_key!("ORDER BY created_at DESC, key_id DESC")
+        .fetch_all(conn)
+        .await
 }
 
 /// The key with this kid.
 pub async fn by_kid(conn: &mut PgConnection, kid: &str) -> sqlx::Result<Option<KeyRow>> {
-    sqlx::query_as(concat!(select_key!(), "WHERE kid = $1"))
-        .bind(kid)
+    select_key!("WHERE kid = $1", kid)
         .fetch_optional(conn)
         .await
 }
@@ -59,35 +59,23 @@ pub async fn published(
     after: Option<(DateTime<Utc>, Uuid)>,
     limit: i64,
 ) -> sqlx::Result<Vec<KeyRow>> {
-    sqlx::query_as(concat!(
-        select_key!(),
+    select_key!(
         "WHERE (state <> 'RETIRED' OR not_after > $1)
            AND ($2::timestamptz IS NULL OR (created_at, key_id) < ($2, $3))
-         ORDER BY created_at DESC, key_id DESC LIMIT $4"
-    ))
-    .bind(now)
-    .bind(after.map(|a| a.0))
-    .bind(after.map(|a| a.1))
-    .bind(limit)
+         ORDER BY created_at DESC, key_id DESC LIMIT $4",
+        now,
+        after.map(|a| a.0),
+        after.map(|a| a.1),
+        limit
+    )
     .fetch_all(conn)
     .await
 }
 
 /// Inserts a key.
 pub async fn insert(conn: &mut PgConnection, k: &KeyRow) -> sqlx::Result<()> {
-    sqlx::query(
-        "INSERT INTO signing_keys (key_id, kid, public_key, seed, state, created_at, activated_at, retired_at, not_after)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-    )
-    .bind(k.key_id)
-    .bind(&k.kid)
-    .bind(&k.public_key)
-    .bind(&k.seed)
-    .bind(&k.state)
-    .bind(k.created_at)
-    .bind(k.activated_at)
-    .bind(k.retired_at)
-    .bind(k.not_after)
+    sqlx::query!("INSERT INTO signing_keys (key_id, kid, public_key, seed, state, created_at, activated_at, retired_at, not_after)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)", k.key_id, &k.kid, &k.public_key, k.seed.as_deref(), &k.state, k.created_at, k.activated_at, k.retired_at, k.not_after)
     .execute(conn)
     .await?;
     Ok(())
@@ -99,11 +87,7 @@ pub async fn retire_signing(
     now: DateTime<Utc>,
     not_after: DateTime<Utc>,
 ) -> sqlx::Result<()> {
-    sqlx::query(
-        "UPDATE signing_keys SET state = 'RETIRED', retired_at = $1, not_after = $2 WHERE state = 'SIGNING'",
-    )
-    .bind(now)
-    .bind(not_after)
+    sqlx::query!("UPDATE signing_keys SET state = 'RETIRED', retired_at = $1, not_after = $2 WHERE state = 'SIGNING'", now, not_after)
     .execute(conn)
     .await?;
     Ok(())
@@ -111,12 +95,8 @@ pub async fn retire_signing(
 
 /// Makes the key `kid` the signing key.
 pub async fn activate(conn: &mut PgConnection, kid: &str, now: DateTime<Utc>) -> sqlx::Result<()> {
-    sqlx::query(
-        "UPDATE signing_keys SET state = 'SIGNING', activated_at = $2, retired_at = NULL, not_after = NULL
-         WHERE kid = $1",
-    )
-    .bind(kid)
-    .bind(now)
+    sqlx::query!("UPDATE signing_keys SET state = 'SIGNING', activated_at = $2, retired_at = NULL, not_after = NULL
+         WHERE kid = $1", kid, now)
     .execute(conn)
     .await?;
     Ok(())
@@ -129,12 +109,12 @@ pub async fn withdraw_next(
     keep: Option<&str>,
     now: DateTime<Utc>,
 ) -> sqlx::Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE signing_keys SET state = 'RETIRED', retired_at = $1, not_after = $1
          WHERE state = 'NEXT' AND kid IS DISTINCT FROM $2",
+        now,
+        keep
     )
-    .bind(now)
-    .bind(keep)
     .execute(conn)
     .await?;
     Ok(())
@@ -143,10 +123,7 @@ pub async fn withdraw_next(
 /// Publishes the retired key `kid` again as the next key (a configured next key that was
 /// withdrawn, then configured again).
 pub async fn publish_next(conn: &mut PgConnection, kid: &str) -> sqlx::Result<()> {
-    sqlx::query(
-        "UPDATE signing_keys SET state = 'NEXT', retired_at = NULL, not_after = NULL WHERE kid = $1",
-    )
-    .bind(kid)
+    sqlx::query!("UPDATE signing_keys SET state = 'NEXT', retired_at = NULL, not_after = NULL WHERE kid = $1", kid)
     .execute(conn)
     .await?;
     Ok(())

@@ -2,11 +2,11 @@
 
 use chrono::{DateTime, Utc};
 use kuajing_platform::page::Cursor;
-use sqlx::{PgConnection, Postgres, QueryBuilder};
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 /// A binding as stored.
-#[derive(Clone, Debug, sqlx::FromRow)]
+#[derive(Clone, Debug)]
 pub struct LinkedRow {
     pub linked_account_id: Uuid,
     pub account_id: Uuid,
@@ -21,30 +21,24 @@ pub struct LinkedRow {
 }
 
 macro_rules! select_linked {
-    () => {
-        "SELECT linked_account_id, account_id, marketplace, external_member_id, external_account_type,
+    ($tail:literal $(, $arg:expr)*) => {
+        sqlx::query_as!(
+            LinkedRow,
+            "SELECT linked_account_id, account_id, marketplace, external_member_id, external_account_type,
                 status, created_at, verify_time, unbind_time, unbind_reason
-         FROM linked_accounts "
+         FROM linked_accounts " + $tail
+            $(, $arg)*
+        )
     };
 }
 
 /// Inserts a binding unless the marketplace member id is currently bound (then `false`;
 /// the partial unique index decides, also between concurrent binds).
 pub async fn insert(conn: &mut PgConnection, l: &LinkedRow) -> sqlx::Result<bool> {
-    let n = sqlx::query(
-        "INSERT INTO linked_accounts (linked_account_id, account_id, marketplace, external_member_id,
+    let n = sqlx::query!("INSERT INTO linked_accounts (linked_account_id, account_id, marketplace, external_member_id,
              external_account_type, status, created_at, verify_time)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-         ON CONFLICT DO NOTHING",
-    )
-    .bind(l.linked_account_id)
-    .bind(l.account_id)
-    .bind(&l.marketplace)
-    .bind(&l.external_member_id)
-    .bind(&l.external_account_type)
-    .bind(&l.status)
-    .bind(l.created_at)
-    .bind(l.verify_time)
+         ON CONFLICT DO NOTHING", l.linked_account_id, l.account_id, &l.marketplace, &l.external_member_id, l.external_account_type.as_deref(), &l.status, l.created_at, l.verify_time)
     .execute(conn)
     .await?
     .rows_affected();
@@ -57,24 +51,26 @@ pub async fn current(
     marketplace: &str,
     external_member_id: &str,
 ) -> sqlx::Result<Option<LinkedRow>> {
-    sqlx::query_as(concat!(
-        select_linked!(),
-        "WHERE marketplace = $1 AND external_member_id = $2 AND status <> 'UNBOUND'"
-    ))
-    .bind(marketplace)
-    .bind(external_member_id)
+    select_linked!(
+        "WHERE marketplace = $1 AND external_member_id = $2 AND status <> 'UNBOUND'",
+        marketplace,
+        external_member_id
+    )
     .fetch_optional(conn)
     .await
 }
 
 /// One binding, locked when `lock`.
 pub async fn get(conn: &mut PgConnection, id: Uuid, lock: bool) -> sqlx::Result<Option<LinkedRow>> {
-    let query = if lock {
-        concat!(select_linked!(), "WHERE linked_account_id = $1 FOR UPDATE")
+    if lock {
+        select_linked!("WHERE linked_account_id = $1 FOR UPDATE", id)
+            .fetch_optional(conn)
+            .await
     } else {
-        concat!(select_linked!(), "WHERE linked_account_id = $1")
-    };
-    sqlx::query_as(query).bind(id).fetch_optional(conn).await
+        select_linked!("WHERE linked_account_id = $1", id)
+            .fetch_optional(conn)
+            .await
+    }
 }
 
 /// Unbinds.
@@ -85,14 +81,8 @@ pub async fn unbind(
     by: Option<Uuid>,
     now: DateTime<Utc>,
 ) -> sqlx::Result<()> {
-    sqlx::query(
-        "UPDATE linked_accounts SET status = 'UNBOUND', unbind_time = $2, unbind_reason = $3, unbound_by = $4
-         WHERE linked_account_id = $1",
-    )
-    .bind(id)
-    .bind(now)
-    .bind(reason)
-    .bind(by)
+    sqlx::query!("UPDATE linked_accounts SET status = 'UNBOUND', unbind_time = $2, unbind_reason = $3, unbound_by = $4
+         WHERE linked_account_id = $1", id, now, reason, by)
     .execute(conn)
     .await?;
     Ok(())
@@ -105,13 +95,13 @@ pub async fn verify_all(
     account_id: Uuid,
     now: DateTime<Utc>,
 ) -> sqlx::Result<Vec<Uuid>> {
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         "UPDATE linked_accounts SET status = 'BOUND_VERIFIED', verify_time = $2
          WHERE account_id = $1 AND status = 'BOUND_UNVERIFIED'
          RETURNING linked_account_id",
+        account_id,
+        now
     )
-    .bind(account_id)
-    .bind(now)
     .fetch_all(conn)
     .await
 }
@@ -124,25 +114,17 @@ pub async fn list(
     after: Option<Cursor>,
     limit: i64,
 ) -> sqlx::Result<Vec<LinkedRow>> {
-    let mut q: QueryBuilder<Postgres> =
-        QueryBuilder::new(concat!(select_linked!(), "WHERE account_id = "));
-    q.push_bind(account_id);
-    match status {
-        Some(s) => {
-            q.push(" AND status = ").push_bind(s.to_owned());
-        }
-        None => {
-            q.push(" AND status <> 'UNBOUND'");
-        }
-    }
-    if let Some(c) = after {
-        q.push(" AND (created_at, linked_account_id) < (")
-            .push_bind(c.time)
-            .push(", ")
-            .push_bind(c.id)
-            .push(")");
-    }
-    q.push(" ORDER BY created_at DESC, linked_account_id DESC LIMIT ")
-        .push_bind(limit);
-    q.build_query_as().fetch_all(conn).await
+    select_linked!(
+        "WHERE account_id = $1
+           AND CASE WHEN $2::text IS NULL THEN status <> 'UNBOUND' ELSE status = $2 END
+           AND ($3::timestamptz IS NULL OR (created_at, linked_account_id) < ($3, $4))
+         ORDER BY created_at DESC, linked_account_id DESC LIMIT $5",
+        account_id,
+        status,
+        after.map(|c| c.time),
+        after.map(|c| c.id),
+        limit
+    )
+    .fetch_all(conn)
+    .await
 }

@@ -42,16 +42,17 @@ impl Grant {
 
 /// The account's grant, if any.
 pub async fn grant_of(conn: &mut PgConnection, account_id: Uuid) -> sqlx::Result<Option<Grant>> {
-    let role: Option<String> =
-        sqlx::query_scalar("SELECT role FROM operator_grants WHERE account_id = $1")
-            .bind(account_id)
-            .fetch_optional(conn)
-            .await?;
+    let role: Option<String> = sqlx::query_scalar!(
+        "SELECT role FROM operator_grants WHERE account_id = $1",
+        account_id
+    )
+    .fetch_optional(conn)
+    .await?;
     Ok(role.as_deref().and_then(Grant::parse))
 }
 
 /// A second factor as stored.
-#[derive(Clone, Debug, sqlx::FromRow)]
+#[derive(Clone, Debug)]
 pub struct Factor {
     pub sealed_secret: Vec<u8>,
     pub confirmed_at: Option<DateTime<Utc>>,
@@ -63,11 +64,12 @@ pub async fn factor_for_update(
     conn: &mut PgConnection,
     account_id: Uuid,
 ) -> sqlx::Result<Option<Factor>> {
-    sqlx::query_as(
+    sqlx::query_as!(
+        Factor,
         "SELECT sealed_secret, confirmed_at, last_step FROM operator_factors
           WHERE account_id = $1 FOR UPDATE",
+        account_id
     )
-    .bind(account_id)
     .fetch_optional(conn)
     .await
 }
@@ -79,17 +81,17 @@ pub async fn enroll(
     sealed_secret: &[u8],
     now: DateTime<Utc>,
 ) -> sqlx::Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO operator_factors (account_id, sealed_secret, enrolled_at)
          VALUES ($1, $2, $3)
          ON CONFLICT (account_id) DO UPDATE
             SET sealed_secret = EXCLUDED.sealed_secret, enrolled_at = EXCLUDED.enrolled_at,
                 last_step = NULL
           WHERE operator_factors.confirmed_at IS NULL",
+        account_id,
+        sealed_secret,
+        now
     )
-    .bind(account_id)
-    .bind(sealed_secret)
-    .bind(now)
     .execute(conn)
     .await
     .map(|_| ())
@@ -102,14 +104,14 @@ pub async fn accept(
     step: i64,
     now: DateTime<Utc>,
 ) -> sqlx::Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE operator_factors
             SET last_step = $2, confirmed_at = COALESCE(confirmed_at, $3)
           WHERE account_id = $1",
+        account_id,
+        step,
+        now
     )
-    .bind(account_id)
-    .bind(step)
-    .bind(now)
     .execute(conn)
     .await
     .map(|_| ())
@@ -124,16 +126,16 @@ pub async fn start_sign_in(
     now: DateTime<Utc>,
     expires_at: DateTime<Utc>,
 ) -> sqlx::Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO sessions (session_id, account_id, roles, created_at, expires_at, signed_in_as)
          VALUES ($1, $2, ARRAY[$3], $4, $5, $6)",
+        session_id,
+        account_id,
+        grant.caller(),
+        now,
+        expires_at,
+        grant.as_str()
     )
-    .bind(session_id)
-    .bind(account_id)
-    .bind(grant.caller())
-    .bind(now)
-    .bind(expires_at)
-    .bind(grant.as_str())
     .execute(conn)
     .await
     .map(|_| ())
@@ -147,16 +149,16 @@ pub async fn end_sign_ins(
     session_id: Option<Uuid>,
     now: DateTime<Utc>,
 ) -> sqlx::Result<Vec<Uuid>> {
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         "UPDATE sessions SET revoked_at = $3, revoke_reason = 'LOGOUT'
           WHERE account_id = $1 AND signed_in_as IS NOT NULL
             AND ($2::uuid IS NULL OR session_id = $2)
             AND revoked_at IS NULL AND expires_at > $3
          RETURNING session_id",
+        account_id,
+        session_id,
+        now
     )
-    .bind(account_id)
-    .bind(session_id)
-    .bind(now)
     .fetch_all(conn)
     .await
 }
@@ -167,14 +169,18 @@ pub async fn end_sign_ins_without_grant(
     conn: &mut PgConnection,
     now: DateTime<Utc>,
 ) -> sqlx::Result<Vec<(Uuid, Uuid)>> {
-    sqlx::query_as(
+    let ended = sqlx::query!(
         "UPDATE sessions s SET revoked_at = $1, revoke_reason = 'GRANT_REMOVED'
           WHERE s.signed_in_as IS NOT NULL AND s.revoked_at IS NULL AND s.expires_at > $1
             AND NOT EXISTS (SELECT 1 FROM operator_grants g
                              WHERE g.account_id = s.account_id AND g.role = s.signed_in_as)
          RETURNING s.session_id, s.account_id",
+        now
     )
-    .bind(now)
     .fetch_all(conn)
-    .await
+    .await?;
+    Ok(ended
+        .into_iter()
+        .map(|r| (r.session_id, r.account_id))
+        .collect())
 }

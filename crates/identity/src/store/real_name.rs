@@ -2,11 +2,11 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use kuajing_platform::page::Cursor;
-use sqlx::{PgConnection, Postgres, QueryBuilder};
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 /// A verification as stored.
-#[derive(Clone, Debug, sqlx::FromRow)]
+#[derive(Clone, Debug)]
 pub struct VerificationRow {
     pub real_name_verification_id: Uuid,
     pub account_id: Uuid,
@@ -28,41 +28,26 @@ pub struct VerificationRow {
 }
 
 macro_rules! select_verification {
-    () => {
-        "SELECT real_name_verification_id, account_id, subject_type, legal_name, document_type,
+    ($tail:literal $(, $arg:expr)*) => {
+        sqlx::query_as!(
+            VerificationRow,
+            "SELECT real_name_verification_id, account_id, subject_type, legal_name, document_type,
                 document_number_masked, document_number_sealed, document_region_code, birth_date,
                 nationality_region_code, document_expire_date, document_photo_refs, status,
                 rejection_reason, reviewer_account_id, created_at, review_time
-         FROM real_name_verifications "
+         FROM real_name_verifications " + $tail
+            $(, $arg)*
+        )
     };
 }
 
 /// Inserts a submission.
 pub async fn insert(conn: &mut PgConnection, v: &VerificationRow) -> sqlx::Result<()> {
-    sqlx::query(
-        "INSERT INTO real_name_verifications (real_name_verification_id, account_id, subject_type,
+    sqlx::query!("INSERT INTO real_name_verifications (real_name_verification_id, account_id, subject_type,
              legal_name, document_type, document_number_masked, document_number_sealed,
              document_region_code, birth_date, nationality_region_code, document_expire_date,
              document_photo_refs, status, rejection_reason, reviewer_account_id, created_at, review_time)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
-    )
-    .bind(v.real_name_verification_id)
-    .bind(v.account_id)
-    .bind(&v.subject_type)
-    .bind(&v.legal_name)
-    .bind(&v.document_type)
-    .bind(&v.document_number_masked)
-    .bind(&v.document_number_sealed)
-    .bind(&v.document_region_code)
-    .bind(v.birth_date)
-    .bind(&v.nationality_region_code)
-    .bind(v.document_expire_date)
-    .bind(&v.document_photo_refs)
-    .bind(&v.status)
-    .bind(&v.rejection_reason)
-    .bind(v.reviewer_account_id)
-    .bind(v.created_at)
-    .bind(v.review_time)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)", v.real_name_verification_id, v.account_id, &v.subject_type, &v.legal_name, &v.document_type, &v.document_number_masked, &v.document_number_sealed, &v.document_region_code, v.birth_date, &v.nationality_region_code, v.document_expire_date, &v.document_photo_refs, &v.status, &v.rejection_reason, v.reviewer_account_id, v.created_at, v.review_time)
     .execute(conn)
     .await?;
     Ok(())
@@ -73,11 +58,10 @@ pub async fn latest(
     conn: &mut PgConnection,
     account_id: Uuid,
 ) -> sqlx::Result<Option<VerificationRow>> {
-    sqlx::query_as(concat!(
-        select_verification!(),
-        "WHERE account_id = $1 ORDER BY created_at DESC, real_name_verification_id DESC LIMIT 1"
-    ))
-    .bind(account_id)
+    select_verification!(
+        "WHERE account_id = $1 ORDER BY created_at DESC, real_name_verification_id DESC LIMIT 1",
+        account_id
+    )
     .fetch_optional(conn)
     .await
 }
@@ -88,18 +72,15 @@ pub async fn get(
     id: Uuid,
     lock: bool,
 ) -> sqlx::Result<Option<VerificationRow>> {
-    let query = if lock {
-        concat!(
-            select_verification!(),
-            "WHERE real_name_verification_id = $1 FOR UPDATE"
-        )
+    if lock {
+        select_verification!("WHERE real_name_verification_id = $1 FOR UPDATE", id)
+            .fetch_optional(conn)
+            .await
     } else {
-        concat!(
-            select_verification!(),
-            "WHERE real_name_verification_id = $1"
-        )
-    };
-    sqlx::query_as(query).bind(id).fetch_optional(conn).await
+        select_verification!("WHERE real_name_verification_id = $1", id)
+            .fetch_optional(conn)
+            .await
+    }
 }
 
 /// Records a decision.
@@ -111,16 +92,16 @@ pub async fn review(
     reviewer: Option<Uuid>,
     now: DateTime<Utc>,
 ) -> sqlx::Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE real_name_verifications
          SET status = $2, rejection_reason = $3, reviewer_account_id = $4, review_time = $5
          WHERE real_name_verification_id = $1",
+        id,
+        status,
+        rejection_reason,
+        reviewer,
+        now
     )
-    .bind(id)
-    .bind(status)
-    .bind(rejection_reason)
-    .bind(reviewer)
-    .bind(now)
     .execute(conn)
     .await?;
     Ok(())
@@ -144,39 +125,41 @@ pub async fn list(
     after: Option<Cursor>,
     limit: i64,
 ) -> sqlx::Result<Vec<VerificationRow>> {
-    let mut q: QueryBuilder<Postgres> =
-        QueryBuilder::new(concat!(select_verification!(), "WHERE true"));
-    if let Some(a) = f.account_id {
-        q.push(" AND account_id = ").push_bind(a);
-    }
-    if let Some(s) = &f.status {
-        q.push(" AND status = ").push_bind(s.clone());
-    }
-    if let Some(t) = f.from {
-        q.push(" AND created_at >= ").push_bind(t);
-    }
-    if let Some(t) = f.until {
-        q.push(" AND created_at < ").push_bind(t);
-    }
-    let (cmp, order) = if f.oldest_first {
-        (">", "ASC")
+    let (time, id) = (after.map(|c| c.time), after.map(|c| c.id));
+    // The queue is read oldest first, history newest first: two statements, one per order.
+    if f.oldest_first {
+        select_verification!(
+            "WHERE ($1::uuid IS NULL OR account_id = $1) AND ($2::text IS NULL OR status = $2)
+               AND ($3::timestamptz IS NULL OR created_at >= $3)
+               AND ($4::timestamptz IS NULL OR created_at < $4)
+               AND ($5::timestamptz IS NULL OR (created_at, real_name_verification_id) > ($5, $6))
+             ORDER BY created_at ASC, real_name_verification_id ASC LIMIT $7",
+            f.account_id,
+            f.status.as_deref(),
+            f.from,
+            f.until,
+            time,
+            id,
+            limit
+        )
+        .fetch_all(conn)
+        .await
     } else {
-        ("<", "DESC")
-    };
-    if let Some(c) = after {
-        q.push(" AND (created_at, real_name_verification_id) ")
-            .push(cmp)
-            .push(" (")
-            .push_bind(c.time)
-            .push(", ")
-            .push_bind(c.id)
-            .push(")");
+        select_verification!(
+            "WHERE ($1::uuid IS NULL OR account_id = $1) AND ($2::text IS NULL OR status = $2)
+               AND ($3::timestamptz IS NULL OR created_at >= $3)
+               AND ($4::timestamptz IS NULL OR created_at < $4)
+               AND ($5::timestamptz IS NULL OR (created_at, real_name_verification_id) < ($5, $6))
+             ORDER BY created_at DESC, real_name_verification_id DESC LIMIT $7",
+            f.account_id,
+            f.status.as_deref(),
+            f.from,
+            f.until,
+            time,
+            id,
+            limit
+        )
+        .fetch_all(conn)
+        .await
     }
-    q.push(" ORDER BY created_at ")
-        .push(order)
-        .push(", real_name_verification_id ")
-        .push(order)
-        .push(" LIMIT ")
-        .push_bind(limit);
-    q.build_query_as().fetch_all(conn).await
 }

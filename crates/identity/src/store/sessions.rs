@@ -5,7 +5,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 /// A session as stored.
-#[derive(Clone, Debug, sqlx::FromRow)]
+#[derive(Clone, Debug)]
 pub struct SessionRow {
     pub session_id: Uuid,
     pub account_id: Uuid,
@@ -16,7 +16,7 @@ pub struct SessionRow {
 }
 
 /// An issued refresh token (the token itself is derived, not stored).
-#[derive(Clone, Debug, sqlx::FromRow)]
+#[derive(Clone, Debug)]
 pub struct RefreshRow {
     pub token_id: Uuid,
     pub session_id: Uuid,
@@ -29,15 +29,15 @@ pub struct RefreshRow {
 
 /// Inserts a session.
 pub async fn insert_session(conn: &mut PgConnection, s: &SessionRow) -> sqlx::Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO sessions (session_id, account_id, roles, created_at, expires_at)
          VALUES ($1, $2, $3, $4, $5)",
+        s.session_id,
+        s.account_id,
+        &s.roles,
+        s.created_at,
+        s.expires_at
     )
-    .bind(s.session_id)
-    .bind(s.account_id)
-    .bind(&s.roles)
-    .bind(s.created_at)
-    .bind(s.expires_at)
     .execute(conn)
     .await?;
     Ok(())
@@ -45,16 +45,16 @@ pub async fn insert_session(conn: &mut PgConnection, s: &SessionRow) -> sqlx::Re
 
 /// Inserts an issued refresh token.
 pub async fn insert_refresh(conn: &mut PgConnection, r: &RefreshRow) -> sqlx::Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO refresh_tokens (token_id, session_id, generation, issued_at, access_jti, kid)
          VALUES ($1, $2, $3, $4, $5, $6)",
+        r.token_id,
+        r.session_id,
+        r.generation,
+        r.issued_at,
+        r.access_jti,
+        &r.kid
     )
-    .bind(r.token_id)
-    .bind(r.session_id)
-    .bind(r.generation)
-    .bind(r.issued_at)
-    .bind(r.access_jti)
-    .bind(&r.kid)
     .execute(conn)
     .await?;
     Ok(())
@@ -67,29 +67,47 @@ pub async fn get_refresh(
     token_id: Uuid,
     lock: bool,
 ) -> sqlx::Result<Option<(RefreshRow, SessionRow)>> {
-    let refresh: Option<RefreshRow> = sqlx::query_as(if lock {
-        "SELECT token_id, session_id, generation, issued_at, access_jti, kid, used_at
-         FROM refresh_tokens WHERE token_id = $1 FOR UPDATE"
+    let refresh = if lock {
+        sqlx::query_as!(
+            RefreshRow,
+            "SELECT token_id, session_id, generation, issued_at, access_jti, kid, used_at
+             FROM refresh_tokens WHERE token_id = $1 FOR UPDATE",
+            token_id
+        )
+        .fetch_optional(&mut *conn)
+        .await?
     } else {
-        "SELECT token_id, session_id, generation, issued_at, access_jti, kid, used_at
-         FROM refresh_tokens WHERE token_id = $1"
-    })
-    .bind(token_id)
-    .fetch_optional(&mut *conn)
-    .await?;
+        sqlx::query_as!(
+            RefreshRow,
+            "SELECT token_id, session_id, generation, issued_at, access_jti, kid, used_at
+             FROM refresh_tokens WHERE token_id = $1",
+            token_id
+        )
+        .fetch_optional(&mut *conn)
+        .await?
+    };
     let Some(refresh) = refresh else {
         return Ok(None);
     };
-    let session: SessionRow = sqlx::query_as(if lock {
-        "SELECT session_id, account_id, roles, created_at, expires_at, revoked_at
-         FROM sessions WHERE session_id = $1 FOR UPDATE"
+    let session = if lock {
+        sqlx::query_as!(
+            SessionRow,
+            "SELECT session_id, account_id, roles, created_at, expires_at, revoked_at
+             FROM sessions WHERE session_id = $1 FOR UPDATE",
+            refresh.session_id
+        )
+        .fetch_one(conn)
+        .await?
     } else {
-        "SELECT session_id, account_id, roles, created_at, expires_at, revoked_at
-         FROM sessions WHERE session_id = $1"
-    })
-    .bind(refresh.session_id)
-    .fetch_one(conn)
-    .await?;
+        sqlx::query_as!(
+            SessionRow,
+            "SELECT session_id, account_id, roles, created_at, expires_at, revoked_at
+             FROM sessions WHERE session_id = $1",
+            refresh.session_id
+        )
+        .fetch_one(conn)
+        .await?
+    };
     Ok(Some((refresh, session)))
 }
 
@@ -99,11 +117,13 @@ pub async fn mark_used(
     token_id: Uuid,
     now: DateTime<Utc>,
 ) -> sqlx::Result<()> {
-    sqlx::query("UPDATE refresh_tokens SET used_at = $2 WHERE token_id = $1")
-        .bind(token_id)
-        .bind(now)
-        .execute(conn)
-        .await?;
+    sqlx::query!(
+        "UPDATE refresh_tokens SET used_at = $2 WHERE token_id = $1",
+        token_id,
+        now
+    )
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -114,14 +134,14 @@ pub async fn revoke(
     reason: &str,
     now: DateTime<Utc>,
 ) -> sqlx::Result<Vec<Uuid>> {
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         "UPDATE sessions SET revoked_at = $3, revoke_reason = $2
          WHERE session_id = ANY($1) AND revoked_at IS NULL AND expires_at > $3
          RETURNING session_id",
+        session_ids,
+        reason,
+        now
     )
-    .bind(session_ids)
-    .bind(reason)
-    .bind(now)
     .fetch_all(conn)
     .await
 }
@@ -133,14 +153,14 @@ pub async fn revoke_all(
     reason: &str,
     now: DateTime<Utc>,
 ) -> sqlx::Result<Vec<Uuid>> {
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         "UPDATE sessions SET revoked_at = $3, revoke_reason = $2
          WHERE account_id = $1 AND revoked_at IS NULL AND expires_at > $3
          RETURNING session_id",
+        account_id,
+        reason,
+        now
     )
-    .bind(account_id)
-    .bind(reason)
-    .bind(now)
     .fetch_all(conn)
     .await
 }
@@ -153,15 +173,19 @@ pub async fn revoked_since(
     after: Option<Uuid>,
     limit: i64,
 ) -> sqlx::Result<Vec<(Uuid, DateTime<Utc>)>> {
-    sqlx::query_as(
-        "SELECT session_id, revoked_at FROM sessions
+    let rows = sqlx::query!(
+        r#"SELECT session_id, revoked_at AS "revoked_at!" FROM sessions
          WHERE revoked_at >= $1
            AND ($2::uuid IS NULL OR (revoked_at, session_id) > ($1, $2::uuid))
-         ORDER BY revoked_at, session_id LIMIT $3",
+         ORDER BY revoked_at, session_id LIMIT $3"#,
+        since,
+        after,
+        limit
     )
-    .bind(since)
-    .bind(after)
-    .bind(limit)
     .fetch_all(conn)
-    .await
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.session_id, r.revoked_at))
+        .collect())
 }

@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 /// A profile with what admission reads from elsewhere: the account's region and real-name
 /// status, and the complaint counts.
-#[derive(Clone, Debug, sqlx::FromRow)]
+#[derive(Clone, Debug)]
 pub struct ProfileRow {
     pub account_id: Uuid,
     pub company_id: Uuid,
@@ -27,21 +27,26 @@ pub struct ProfileRow {
     pub open_programs: Vec<String>,
 }
 
+/// `query_as!` of [`ProfileRow`]: the profile of supplier `$1`, then `$tail` (its lock).
 macro_rules! profile_select {
-    () => {
-        "SELECT p.account_id, p.company_id, p.company_name, p.membership, p.trustpass_active,
+    ($tail:literal $(, $arg:expr)*) => {
+        sqlx::query_as!(
+            ProfileRow,
+            r#"SELECT p.account_id, p.company_id, p.company_name, p.membership, p.trustpass_active,
                 p.cross_border_pay_enabled, p.bad_credit_record, p.violation_points, p.risk_flags,
                 p.created_at, p.updated_at, a.region_code, a.real_name_status,
                 (SELECT count(*) FROM ip_complaints c
-                  WHERE c.account_id = p.account_id AND c.serious) AS ip_complaint_count,
+                  WHERE c.account_id = p.account_id AND c.serious) AS "ip_complaint_count!",
                 (SELECT count(*) FROM ip_complaints c
                    JOIN supplier_profiles q ON q.account_id = c.account_id
-                  WHERE q.company_id = p.company_id AND c.serious) AS company_ip_complaint_count,
+                  WHERE q.company_id = p.company_id AND c.serious) AS "company_ip_complaint_count!",
                 ARRAY(SELECT o.program FROM supplier_programs o
                        WHERE o.account_id = p.account_id
-                       ORDER BY o.opened_at, o.program) AS open_programs
+                       ORDER BY o.opened_at, o.program) AS "open_programs!"
          FROM supplier_profiles p JOIN accounts a ON a.account_id = p.account_id
-         WHERE p.account_id = $1"
+         WHERE p.account_id = $1"# + $tail
+            $(, $arg)*
+        )
     };
 }
 
@@ -54,14 +59,8 @@ pub async fn insert(
     company_name: &str,
     now: DateTime<Utc>,
 ) -> sqlx::Result<()> {
-    sqlx::query(
-        "INSERT INTO supplier_profiles (account_id, company_id, company_name, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $4)",
-    )
-    .bind(account_id)
-    .bind(company_id)
-    .bind(company_name)
-    .bind(now)
+    sqlx::query!("INSERT INTO supplier_profiles (account_id, company_id, company_name, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $4)", account_id, company_id, company_name, now)
     .execute(conn)
     .await?;
     Ok(())
@@ -74,23 +73,23 @@ pub async fn get(
     lock: bool,
 ) -> sqlx::Result<Option<ProfileRow>> {
     // Serious complaints are counted across every account currently in the company.
-    let query = if lock {
-        concat!(profile_select!(), " FOR UPDATE OF p")
+    if lock {
+        profile_select!(" FOR UPDATE OF p", account_id)
+            .fetch_optional(conn)
+            .await
     } else {
-        profile_select!()
-    };
-    sqlx::query_as(query)
-        .bind(account_id)
-        .fetch_optional(conn)
-        .await
+        profile_select!("", account_id).fetch_optional(conn).await
+    }
 }
 
 /// Whether any supplier belongs to this company.
 pub async fn company_exists(conn: &mut PgConnection, company_id: Uuid) -> sqlx::Result<bool> {
-    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM supplier_profiles WHERE company_id = $1)")
-        .bind(company_id)
-        .fetch_one(conn)
-        .await
+    sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM supplier_profiles WHERE company_id = $1) AS "exists!""#,
+        company_id
+    )
+    .fetch_one(conn)
+    .await
 }
 
 /// Writes the updatable fields of a profile.
@@ -99,23 +98,23 @@ pub async fn update(
     p: &ProfileRow,
     now: DateTime<Utc>,
 ) -> sqlx::Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE supplier_profiles
          SET company_id = $2, company_name = $3, membership = $4, trustpass_active = $5,
              cross_border_pay_enabled = $6, bad_credit_record = $7, violation_points = $8,
              risk_flags = $9, updated_at = $10
          WHERE account_id = $1",
+        p.account_id,
+        p.company_id,
+        &p.company_name,
+        &p.membership,
+        p.trustpass_active,
+        p.cross_border_pay_enabled,
+        p.bad_credit_record,
+        p.violation_points,
+        &p.risk_flags,
+        now
     )
-    .bind(p.account_id)
-    .bind(p.company_id)
-    .bind(&p.company_name)
-    .bind(&p.membership)
-    .bind(p.trustpass_active)
-    .bind(p.cross_border_pay_enabled)
-    .bind(p.bad_credit_record)
-    .bind(p.violation_points)
-    .bind(&p.risk_flags)
-    .bind(now)
     .execute(conn)
     .await?;
     Ok(())
@@ -129,13 +128,13 @@ pub async fn open_program(
     program: &str,
     now: DateTime<Utc>,
 ) -> sqlx::Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO supplier_programs (account_id, program, opened_at) VALUES ($1, $2, $3)
          ON CONFLICT (account_id, program) DO NOTHING",
+        account_id,
+        program,
+        now
     )
-    .bind(account_id)
-    .bind(program)
-    .bind(now)
     .execute(conn)
     .await?;
     Ok(())
@@ -157,20 +156,20 @@ pub struct ComplaintRow {
 /// Records a complaint unless its reference is already recorded for the account (then
 /// `false`).
 pub async fn insert_complaint(conn: &mut PgConnection, c: &ComplaintRow) -> sqlx::Result<bool> {
-    let n = sqlx::query(
+    let n = sqlx::query!(
         "INSERT INTO ip_complaints (ip_complaint_id, account_id, company_id, complaint_reference,
              serious, description, complaint_time, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
          ON CONFLICT (account_id, complaint_reference) DO NOTHING",
+        c.ip_complaint_id,
+        c.account_id,
+        c.company_id,
+        &c.complaint_reference,
+        c.serious,
+        &c.description,
+        c.complaint_time,
+        c.created_at
     )
-    .bind(c.ip_complaint_id)
-    .bind(c.account_id)
-    .bind(c.company_id)
-    .bind(&c.complaint_reference)
-    .bind(c.serious)
-    .bind(&c.description)
-    .bind(c.complaint_time)
-    .bind(c.created_at)
     .execute(conn)
     .await?
     .rows_affected();
