@@ -378,6 +378,27 @@ pub fn require_named(ctx: &Ctx, who: Who, supplier: &str, buyer: &str) -> Result
     Err(not_owner(ctx, None, need))
 }
 
+/// Order `order_id` as stored, once `who` is shown to be its `need` party (NOT_OWNER
+/// otherwise).
+pub async fn order_of_party(
+    ctx: &Ctx,
+    who: Who,
+    order_id: uuid::Uuid,
+    need: Need,
+) -> Result<kuajing_proto::order::v1::Order, Status> {
+    let current = {
+        let mut conn = ctx
+            .svc
+            .pool
+            .acquire()
+            .await
+            .map_err(kuajing_platform::error::internal)?;
+        store::load(&mut conn, ctx, order_id).await?
+    };
+    require(ctx, who, &current, need).await?;
+    Ok(current)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,12 +8,11 @@
 //! - `ops/`: one module per area of the contract; `api`: the gRPC surface.
 
 mod api;
-pub mod batch;
 pub mod domain;
-pub mod ledger;
 pub mod ops;
 pub mod ownership;
 pub mod settings;
+pub mod store;
 
 use std::time::Duration;
 
@@ -108,7 +107,7 @@ fn routes(svc: ServiceContext) -> BoxFuture<anyhow::Result<Routes>> {
         };
         let batcher = settings
             .batch_workers
-            .map(|workers| batch::Batcher::start(plain.clone(), workers, 256));
+            .map(|workers| ops::batch::Batcher::start(plain.clone(), workers, 256));
         let ctx = ops::Ctx { batcher, ..plain };
         ops::holds::spawn_sweeper(ctx.clone(), HOLD_SWEEP_INTERVAL);
         Ok(Routes::new(WalletServiceServer::new(api::Api::new(ctx))))

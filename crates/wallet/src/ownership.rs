@@ -36,36 +36,30 @@ pub enum Scope<'a> {
 /// The owners of what `scope` names; `None` when the id is malformed or unknown (the
 /// operation itself answers INVALID_ARGUMENT or NOT_FOUND then).
 async fn owners(pool: &PgPool, scope: Scope<'_>) -> Result<Option<Vec<Uuid>>, Status> {
-    let (sql, id) = match scope {
+    use crate::store::owners;
+    let id = match scope {
         Scope::Owner(id) => return Ok(Uuid::try_parse(id).ok().map(|u| vec![u])),
         Scope::Platform => return Ok(Some(Vec::new())),
         Scope::Public => return Ok(None),
-        Scope::Wallet(id) => ("SELECT owner_account_id FROM wallets WHERE wallet_id = $1", id),
-        Scope::Hold(id) => ("SELECT w.owner_account_id FROM holds h JOIN wallets w USING (wallet_id) WHERE h.hold_id = $1", id),
-        Scope::Remittance(id) => {
-            ("SELECT w.owner_account_id FROM remittances r JOIN wallets w USING (wallet_id) WHERE r.remittance_id = $1", id)
-        }
-        Scope::Withdrawal(id) => {
-            ("SELECT w.owner_account_id FROM withdrawals x JOIN wallets w USING (wallet_id) WHERE x.withdrawal_id = $1", id)
-        }
-        Scope::Transfer(id) => (
-            "SELECT w.owner_account_id FROM transfers t JOIN wallets w
-                 ON w.wallet_id IN (t.source_wallet_id, t.destination_wallet_id) WHERE t.transfer_id = $1",
-            id,
-        ),
-        Scope::Entry(id) => (
-            "SELECT DISTINCT w.owner_account_id FROM postings p JOIN wallets w USING (wallet_id) WHERE p.entry_id = $1",
-            id,
-        ),
+        Scope::Wallet(id)
+        | Scope::Hold(id)
+        | Scope::Remittance(id)
+        | Scope::Withdrawal(id)
+        | Scope::Transfer(id)
+        | Scope::Entry(id) => id,
     };
     let Ok(id) = Uuid::try_parse(id) else {
         return Ok(None);
     };
-    let found: Vec<Uuid> = sqlx::query_scalar(sql)
-        .bind(id)
-        .fetch_all(pool)
-        .await
-        .map_err(internal)?;
+    let found = match scope {
+        Scope::Hold(_) => owners::of_hold(pool, id).await,
+        Scope::Remittance(_) => owners::of_remittance(pool, id).await,
+        Scope::Withdrawal(_) => owners::of_withdrawal(pool, id).await,
+        Scope::Transfer(_) => owners::of_transfer(pool, id).await,
+        Scope::Entry(_) => owners::of_entry(pool, id).await,
+        _ => owners::of_wallet(pool, id).await,
+    }
+    .map_err(internal)?;
     Ok((!found.is_empty()).then_some(found))
 }
 

@@ -15,7 +15,7 @@ pub struct WalletArgs {
     pub batch: String,
     /// Transfer batches in flight at once (1 to 64). One is fastest: while it commits, the
     /// next accumulates (see docs/PERFORMANCE.md).
-    #[arg(long, env = "KJ_WALLET_BATCH_WORKERS", default_value_t = crate::batch::DEFAULT_WORKERS,
+    #[arg(long, env = "KJ_WALLET_BATCH_WORKERS", default_value_t = crate::ops::batch::DEFAULT_WORKERS,
           value_parser = clap::value_parser!(u16).range(1..=64))]
     pub batch_workers: u16,
     /// Key of bank-account fingerprints: base64 of at least 32 random bytes (`kuajing keys`

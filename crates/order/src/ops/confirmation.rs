@@ -58,7 +58,7 @@ pub async fn accept(
         return Ok(r);
     }
     let order_id = order_id.expect("validated");
-    let current = super::order_of_party(ctx, who, order_id, Need::Supplier).await?;
+    let current = crate::ownership::order_of_party(ctx, who, order_id, Need::Supplier).await?;
     store::check_etag(ctx, &current, &req.etag)?;
     let from = super::status_of(&current);
     status::next(from, facts(&current), Action::Accept { modified: false })
@@ -254,7 +254,7 @@ pub async fn cancel(
         return Ok(r);
     }
     let order_id = order_id.expect("validated");
-    let current = super::order_of_party(ctx, who, order_id, Need::Either).await?;
+    let current = crate::ownership::order_of_party(ctx, who, order_id, Need::Either).await?;
     status::next(super::status_of(&current), facts(&current), Action::Cancel)
         .map_err(|i| ctx.illegal(&current.order_id, i))?;
     check_not_paying(ctx, &current).await?;

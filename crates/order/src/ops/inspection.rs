@@ -99,7 +99,7 @@ pub async fn pay(
         return Ok(r);
     }
     let order_id = order_id.expect("validated");
-    let current = super::order_of_party(ctx, who, order_id, Need::Buyer).await?;
+    let current = crate::ownership::order_of_party(ctx, who, order_id, Need::Buyer).await?;
     let fee = match due(ctx, &current) {
         Ok(fee) => fee,
         Err(refusal) => return refused(ctx, &req, refusal).await,

@@ -168,27 +168,6 @@ pub fn status_of(order: &kuajing_proto::order::v1::Order) -> OrderStatus {
     OrderStatus::try_from(order.status).unwrap_or(OrderStatus::Unspecified)
 }
 
-/// Order `order_id` as stored, once `who` is shown to be its `need` party (NOT_OWNER
-/// otherwise).
-pub async fn order_of_party(
-    ctx: &Ctx,
-    who: crate::ownership::Who,
-    order_id: uuid::Uuid,
-    need: crate::ownership::Need,
-) -> Result<kuajing_proto::order::v1::Order, Status> {
-    let current = {
-        let mut conn = ctx
-            .svc
-            .pool
-            .acquire()
-            .await
-            .map_err(kuajing_platform::error::internal)?;
-        store::load(&mut conn, ctx, order_id).await?
-    };
-    crate::ownership::require(ctx, who, &current, need).await?;
-    Ok(current)
-}
-
 /// The first answer to a request already done (`Some`), before any validation or lookup;
 /// `None` for a new request. Claims nothing: the work's own transaction claims the key.
 pub async fn replayed<Req, Resp>(

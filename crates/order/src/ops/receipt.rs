@@ -248,7 +248,7 @@ pub async fn confirm(
         return Ok(r);
     }
     let order_id = order_id.expect("validated");
-    let current = super::order_of_party(ctx, who, order_id, Need::Buyer).await?;
+    let current = crate::ownership::order_of_party(ctx, who, order_id, Need::Buyer).await?;
     // Refuse an illegal confirmation before asking the wallet anything.
     status::next(
         super::status_of(&current),

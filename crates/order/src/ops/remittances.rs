@@ -140,7 +140,8 @@ pub async fn link(
             return finish(ctx, op, &req).await;
         }
     }
-    let current = super::order_of_party(ctx, who, asked.order_id, Need::Supplier).await?;
+    let current =
+        crate::ownership::order_of_party(ctx, who, asked.order_id, Need::Supplier).await?;
     if current.kind == OrderKind::Marketplace as i32 {
         return Err(ctx.illegal(
             &current.order_id,

@@ -32,10 +32,10 @@ use uuid::Uuid;
 
 use crate::domain::fees;
 use crate::domain::ledger::AccountKey;
-use crate::ledger::{self, PostError};
 use crate::ops::transfers::{Validated, create_one, fee_error, fees_json, transfer_proto};
 use crate::ops::wallets::balance_proto;
 use crate::ops::{Ctx, post_error};
+use crate::store::ledger::{self, PostError};
 
 /// Batches in flight at once by default. One: while it commits (a WAL flush), the
 /// requests arriving queue up and form the next batch. A second worker would take each

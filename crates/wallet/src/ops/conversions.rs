@@ -9,11 +9,10 @@ use kuajing_proto::wallet::v1::{
     FundPool, JournalEntryType, LedgerAccountKind, PostConversionRequest, PostConversionResponse,
 };
 use tonic::{Code, Status};
-use uuid::Uuid;
 
 use super::{Ctx, currency_mismatch, post_error, require_wallet};
 use crate::domain::ledger::{AccountKey, Cause, EntryDraft};
-use crate::ledger;
+use crate::store::{self, ledger};
 
 /// Reason: an entry for this quote exists under another request.
 pub const QUOTE_ALREADY_USED: &str = "QUOTE_ALREADY_USED";
@@ -65,20 +64,11 @@ pub async fn post(ctx: &Ctx, req: PostConversionRequest) -> Result<PostConversio
                 ));
             }
             require_wallet(&mut tx, ctx.errors(), wallet_id).await?;
-            let claimed = sqlx::query(
-                "INSERT INTO conversions (quote_id, wallet_id, request_id, entry_id, created_at)
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (quote_id) DO NOTHING",
-            )
-            .bind(&quote_id)
-            .bind(wallet_id)
-            .bind(request_id)
-            .bind(Uuid::nil())
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(internal)?
-            .rows_affected();
-            if claimed == 0 {
+            let claimed =
+                store::conversions::claim(&mut *tx, &quote_id, wallet_id, request_id, now)
+                    .await
+                    .map_err(internal)?;
+            if !claimed {
                 let mut md = HashMap::new();
                 md.insert("quote_id".to_owned(), quote_id.clone());
                 return Err(ctx.errors().refuse_with(
@@ -124,10 +114,7 @@ pub async fn post(ctx: &Ctx, req: PostConversionRequest) -> Result<PostConversio
             let posted = ledger::post(&mut tx, &draft, now)
                 .await
                 .map_err(|e| post_error(ctx.errors(), e))?;
-            sqlx::query("UPDATE conversions SET entry_id = $2 WHERE quote_id = $1")
-                .bind(&quote_id)
-                .bind(posted.entry_id)
-                .execute(&mut *tx)
+            store::conversions::set_entry(&mut *tx, &quote_id, posted.entry_id)
                 .await
                 .map_err(internal)?;
             let entry = super::journal::load(&mut tx, ctx, posted.entry_id).await?;

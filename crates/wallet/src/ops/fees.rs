@@ -16,24 +16,16 @@ use tonic::{Code, Status};
 
 use super::{Ctx, post_error, require_wallet};
 use crate::domain::ledger::{AccountKey, Cause, EntryDraft};
-use crate::ledger;
+use crate::store::ledger;
 
 /// Reason: a payment larger than what is owed.
 pub const PAYMENT_EXCEEDS_ARREARS: &str = "PAYMENT_EXCEEDS_ARREARS";
 
 /// Locks a customer account row and returns its balance (zero when it has none yet).
 async fn locked_balance(conn: &mut PgConnection, key: &AccountKey) -> Result<Decimal, Status> {
-    let b: Option<Decimal> = sqlx::query_scalar(
-        "SELECT balance FROM ledger_accounts
-         WHERE wallet_id = $1 AND kind = $2 AND currency = $3 AND fund_pool = $4 AND shard = 0 FOR UPDATE",
-    )
-    .bind(key.wallet_id)
-    .bind(key.kind as i16)
-    .bind(key.currency.code())
-    .bind(key.fund_pool as i16)
-    .fetch_optional(conn)
-    .await
-    .map_err(internal)?;
+    let b = ledger::balance_for_update(conn, key)
+        .await
+        .map_err(internal)?;
     Ok(b.unwrap_or_default())
 }
 

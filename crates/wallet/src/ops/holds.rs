@@ -24,7 +24,7 @@ use super::{Ctx, currency_mismatch, post_error, require_wallet};
 use crate::domain::fees;
 use crate::domain::hold::{self, HoldRefusal};
 use crate::domain::ledger::{AccountKey, Cause, EntryDraft};
-use crate::ledger;
+use crate::store::ledger;
 
 /// Reason: the hold already ended.
 pub const HOLD_NOT_OPEN: &str = "HOLD_NOT_OPEN";

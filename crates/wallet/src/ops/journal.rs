@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use super::{Ctx, post_error};
 use crate::domain::ledger::{Cause, EntryDraft, Leg};
-use crate::ledger;
+use crate::store::ledger;
 
 /// Reason: the entry was reversed before.
 pub const ENTRY_ALREADY_REVERSED: &str = "ENTRY_ALREADY_REVERSED";

@@ -1,6 +1,7 @@
 //! The wallet's operations: each validates its request, runs in one transaction with its
 //! idempotency record, posts through the ledger, and answers in proto.
 
+pub mod batch;
 pub mod conversions;
 pub mod fees;
 pub mod holds;
@@ -21,7 +22,7 @@ use tonic::{Code, Status};
 use uuid::Uuid;
 
 use crate::domain::ledger::AccountKey;
-use crate::ledger::PostError;
+use crate::store::ledger::PostError;
 
 /// Reason: a balance does not cover a debit.
 pub const INSUFFICIENT_FUNDS: &str = "INSUFFICIENT_FUNDS";
@@ -72,14 +73,11 @@ pub async fn require_wallet(
     errors: ErrorDomain,
     wallet_id: Uuid,
 ) -> Result<(), Status> {
-    let found: Option<Uuid> =
-        sqlx::query_scalar("SELECT wallet_id FROM wallets WHERE wallet_id = $1")
-            .bind(wallet_id)
-            .fetch_optional(conn)
-            .await
-            .map_err(internal)?;
+    let found = crate::store::wallets::exists(conn, wallet_id)
+        .await
+        .map_err(internal)?;
     found
-        .map(|_| ())
+        .then_some(())
         .ok_or_else(|| errors.not_found("wallet", wallet_id.to_string()))
 }
 
@@ -88,7 +86,9 @@ pub async fn balance_of(
     conn: &mut PgConnection,
     key: &AccountKey,
 ) -> Result<rust_decimal::Decimal, Status> {
-    crate::ledger::balance(conn, key).await.map_err(internal)
+    crate::store::ledger::balance(conn, key)
+        .await
+        .map_err(internal)
 }
 
 /// What every operation needs from the service context.
@@ -97,7 +97,7 @@ pub struct Ctx {
     /// The service context (pool, clock, peers, errors).
     pub svc: ServiceContext,
     /// Groups concurrent transfers into shared transactions, when enabled.
-    pub batcher: Option<crate::batch::Batcher>,
+    pub batcher: Option<batch::Batcher>,
     /// Key of bank-account fingerprints.
     pub fingerprint_key: [u8; 32],
 }

@@ -24,7 +24,7 @@ use uuid::Uuid;
 
 use super::{Ctx, currency_mismatch, post_error, require_wallet};
 use crate::domain::ledger::{AccountKey, Cause, EntryDraft};
-use crate::ledger;
+use crate::store::ledger;
 
 /// Reason: no receiving account has the number the bank reported.
 pub const RECEIVING_ACCOUNT_NOT_FOUND: &str = "RECEIVING_ACCOUNT_NOT_FOUND";

@@ -19,7 +19,7 @@ use uuid::Uuid;
 use super::{Ctx, post_error, require_wallet};
 use crate::domain::fees::{self, Bearer, Fee, FeeError};
 use crate::domain::ledger::{AccountKey, Cause, EntryDraft};
-use crate::ledger;
+use crate::store::ledger;
 
 /// Most fee legs on one movement.
 pub const MAX_FEE_LEGS: usize = 10;

@@ -2,7 +2,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use chrono::{DateTime, Utc};
 use kuajing_platform::error::internal;
 use kuajing_platform::money::format_amount;
 use kuajing_platform::{Currency, FieldViolations, idempotency, time};
@@ -12,11 +11,18 @@ use kuajing_proto::wallet::v1::{
     OpenWalletResponse, Wallet, get_wallet_request::Lookup,
 };
 use rust_decimal::Decimal;
-use sqlx::{PgConnection, Row};
+use sqlx::PgConnection;
 use tonic::{Code, Status};
 use uuid::Uuid;
 
 use super::Ctx;
+use crate::store;
+
+/// The customer account kinds a balance sums: available, held.
+const CUSTOMER_KINDS: (i16, i16) = (
+    LedgerAccountKind::CustomerAvailable as i16,
+    LedgerAccountKind::CustomerHeld as i16,
+);
 
 /// Reason: the account already has a wallet.
 pub const WALLET_ALREADY_EXISTS: &str = "WALLET_ALREADY_EXISTS";
@@ -43,19 +49,12 @@ pub async fn balances(
     conn: &mut PgConnection,
     wallet_id: Uuid,
 ) -> Result<BTreeMap<Currency, (Decimal, Decimal)>, Status> {
-    let rows = sqlx::query(
-        "SELECT currency, kind, sum(balance) AS balance FROM ledger_accounts
-         WHERE wallet_id = $1 AND kind IN ($2, $3) GROUP BY currency, kind",
-    )
-    .bind(wallet_id)
-    .bind(LedgerAccountKind::CustomerAvailable as i16)
-    .bind(LedgerAccountKind::CustomerHeld as i16)
-    .fetch_all(conn)
-    .await
-    .map_err(internal)?;
+    let rows = store::wallets::balances(conn, wallet_id, CUSTOMER_KINDS)
+        .await
+        .map_err(internal)?;
     let mut out = zero_balances();
     for r in &rows {
-        add_balance(&mut out, r)?;
+        add_balance(&mut out, (&r.currency, r.kind, r.balance));
     }
     Ok(out)
 }
@@ -67,24 +66,24 @@ fn zero_balances() -> BTreeMap<Currency, (Decimal, Decimal)> {
         .collect()
 }
 
-/// Adds a row's `currency`, `kind`, `balance` (all NULL for a wallet without accounts).
+/// Adds a balance row (all `None` for a wallet without accounts).
 fn add_balance(
     out: &mut BTreeMap<Currency, (Decimal, Decimal)>,
-    r: &sqlx::postgres::PgRow,
-) -> Result<(), Status> {
-    let currency: Option<String> = r.try_get("currency").map_err(internal)?;
-    let Some(Ok(currency)) = currency.map(|c| c.parse::<Currency>()) else {
-        return Ok(());
+    (currency, kind, amount): (&Option<String>, Option<i16>, Option<Decimal>),
+) {
+    let (Some(Ok(currency)), Some(kind), Some(amount)) = (
+        currency.as_deref().map(str::parse::<Currency>),
+        kind,
+        amount,
+    ) else {
+        return;
     };
-    let kind: i16 = r.try_get("kind").map_err(internal)?;
-    let amount: Decimal = r.try_get("balance").map_err(internal)?;
     let slot = out.entry(currency).or_default();
     if i32::from(kind) == LedgerAccountKind::CustomerAvailable as i32 {
         slot.0 += amount;
     } else {
         slot.1 += amount;
     }
-    Ok(())
 }
 
 /// One currency's balance of a wallet.
@@ -113,47 +112,24 @@ enum By {
 /// A wallet and its balances in one statement (one snapshot, one round trip); NOT_FOUND
 /// names what was looked up.
 async fn load_by(conn: &mut PgConnection, ctx: &Ctx, by: By) -> Result<Wallet, Status> {
-    // The statement, by the column looked up (prepared once each, no text built per call).
-    macro_rules! wallet_with_balances {
-        ($column:literal) => {
-            concat!(
-                "SELECT w.wallet_id, w.owner_account_id, w.created_at, w.updated_at,
-                        b.currency, b.kind, b.balance
-                 FROM wallets w
-                 LEFT JOIN LATERAL (
-                     SELECT currency, kind, sum(balance) AS balance FROM ledger_accounts a
-                     WHERE a.wallet_id = w.wallet_id AND a.kind IN ($2, $3) GROUP BY currency, kind
-                 ) b ON true
-                 WHERE w.",
-                $column,
-                " = $1"
-            )
-        };
+    let rows = match by {
+        By::Wallet(id) => store::wallets::with_balances(&mut *conn, id, CUSTOMER_KINDS).await,
+        By::Owner(id) => {
+            store::wallets::with_balances_of_owner(&mut *conn, id, CUSTOMER_KINDS).await
+        }
     }
-    let (sql, id) = match by {
-        By::Wallet(id) => (wallet_with_balances!("wallet_id"), id),
-        By::Owner(id) => (wallet_with_balances!("owner_account_id"), id),
-    };
-    let rows = sqlx::query(sql)
-        .bind(id)
-        .bind(LedgerAccountKind::CustomerAvailable as i16)
-        .bind(LedgerAccountKind::CustomerHeld as i16)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(internal)?;
+    .map_err(internal)?;
     let Some(first) = rows.first() else {
         return Err(match by {
             By::Wallet(id) => ctx.errors().not_found("wallet", id.to_string()),
             By::Owner(id) => ctx.errors().not_found("account", id.to_string()),
         });
     };
-    let wallet_id: Uuid = first.try_get("wallet_id").map_err(internal)?;
-    let owner: Uuid = first.try_get("owner_account_id").map_err(internal)?;
-    let created: DateTime<Utc> = first.try_get("created_at").map_err(internal)?;
-    let updated: DateTime<Utc> = first.try_get("updated_at").map_err(internal)?;
+    let (wallet_id, owner) = (first.wallet_id, first.owner_account_id);
+    let (created, updated) = (first.created_at, first.updated_at);
     let mut all = zero_balances();
     for r in &rows {
-        add_balance(&mut all, r)?;
+        add_balance(&mut all, (&r.currency, r.kind, r.balance));
     }
     Ok(Wallet {
         wallet_id: wallet_id.to_string(),
@@ -175,37 +151,40 @@ pub async fn open(ctx: &Ctx, req: OpenWalletRequest) -> Result<OpenWalletRespons
     v.finish()?;
     let owner = owner.expect("validated");
     let now = ctx.now();
-    idempotency::run(&ctx.svc.pool, ctx.errors(), "OpenWallet", &req.request_id, &req, |mut tx| async move {
-        let wallet_id = Uuid::now_v7();
-        let inserted = sqlx::query(
-            "INSERT INTO wallets (wallet_id, owner_account_id, created_at, updated_at) VALUES ($1, $2, $3, $3)
-             ON CONFLICT (owner_account_id) DO NOTHING",
-        )
-        .bind(wallet_id)
-        .bind(owner)
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(internal)?
-        .rows_affected();
-        if inserted == 0 {
-            let existing: Uuid = sqlx::query_scalar("SELECT wallet_id FROM wallets WHERE owner_account_id = $1")
-                .bind(owner)
-                .fetch_one(&mut *tx)
+    idempotency::run(
+        &ctx.svc.pool,
+        ctx.errors(),
+        "OpenWallet",
+        &req.request_id,
+        &req,
+        |mut tx| async move {
+            let wallet_id = Uuid::now_v7();
+            let inserted = store::wallets::insert(&mut *tx, wallet_id, owner, now)
                 .await
                 .map_err(internal)?;
-            let mut md = HashMap::new();
-            md.insert("wallet_id".to_owned(), existing.to_string());
-            return Err(ctx.errors().refuse_with(
-                Code::AlreadyExists,
-                WALLET_ALREADY_EXISTS,
-                "this account already has a wallet",
-                md,
-            ));
-        }
-        let wallet = load(&mut tx, ctx, wallet_id).await?;
-        Ok((OpenWalletResponse { wallet: Some(wallet) }, tx))
-    })
+            if !inserted {
+                let existing = store::wallets::of_owner(&mut *tx, owner)
+                    .await
+                    .map_err(internal)?
+                    .ok_or_else(|| internal("a wallet that conflicted is gone"))?;
+                let mut md = HashMap::new();
+                md.insert("wallet_id".to_owned(), existing.to_string());
+                return Err(ctx.errors().refuse_with(
+                    Code::AlreadyExists,
+                    WALLET_ALREADY_EXISTS,
+                    "this account already has a wallet",
+                    md,
+                ));
+            }
+            let wallet = load(&mut tx, ctx, wallet_id).await?;
+            Ok((
+                OpenWalletResponse {
+                    wallet: Some(wallet),
+                },
+                tx,
+            ))
+        },
+    )
     .await
 }
 

@@ -9,7 +9,7 @@
 use chrono::{DateTime, Utc};
 use kuajing_platform::Currency;
 use rust_decimal::Decimal;
-use sqlx::{PgConnection, Row};
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::domain::ledger::{AccountKey, DraftError, EntryDraft};
@@ -93,27 +93,29 @@ pub async fn post(
         // else is an upsert.
         let guarded = (key.must_stay_non_negative() && net.is_sign_negative())
             || (key.must_stay_non_positive() && net.is_sign_positive());
-        let row = if guarded {
-            sqlx::query(
+        let (kind, currency, pool) = (key.kind as i16, key.currency.code(), key.fund_pool as i16);
+        let (account_id, after) = if guarded {
+            let row = sqlx::query!(
                 "UPDATE ledger_accounts SET balance = balance + $5, updated_at = $7
                  WHERE wallet_id = $1 AND kind = $2 AND currency = $3 AND fund_pool = $4
                    AND shard = $6
                    AND CASE WHEN $8 THEN balance + $5 <= 0 ELSE balance + $5 >= 0 END
                  RETURNING account_id, balance",
+                key.wallet_id,
+                kind,
+                currency,
+                pool,
+                net,
+                row_shard,
+                now,
+                key.must_stay_non_positive()
             )
-            .bind(key.wallet_id)
-            .bind(key.kind as i16)
-            .bind(key.currency.code())
-            .bind(key.fund_pool as i16)
-            .bind(net)
-            .bind(row_shard)
-            .bind(now)
-            .bind(key.must_stay_non_positive())
             .fetch_optional(&mut *conn)
             .await?
-            .ok_or(PostError::Insufficient(key))?
+            .ok_or(PostError::Insufficient(key))?;
+            (row.account_id, row.balance)
         } else {
-            let result = sqlx::query(
+            let result = sqlx::query!(
                 "INSERT INTO ledger_accounts
                      (account_id, wallet_id, kind, currency, fund_pool, shard, balance, updated_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
@@ -121,19 +123,19 @@ pub async fn post(
                      SET balance = ledger_accounts.balance + EXCLUDED.balance,
                          updated_at = EXCLUDED.updated_at
                  RETURNING account_id, balance",
+                Uuid::now_v7(),
+                key.wallet_id,
+                kind,
+                currency,
+                pool,
+                row_shard,
+                net,
+                now
             )
-            .bind(Uuid::now_v7())
-            .bind(key.wallet_id)
-            .bind(key.kind as i16)
-            .bind(key.currency.code())
-            .bind(key.fund_pool as i16)
-            .bind(row_shard)
-            .bind(net)
-            .bind(now)
             .fetch_one(&mut *conn)
             .await;
             match result {
-                Ok(row) => row,
+                Ok(row) => (row.account_id, row.balance),
                 // The CHECK constraint: arrears paid beyond what is owed, say.
                 Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("23514") => {
                     return Err(PostError::Insufficient(key));
@@ -141,8 +143,6 @@ pub async fn post(
                 Err(e) => return Err(e.into()),
             }
         };
-        let account_id: Uuid = row.try_get("account_id")?;
-        let after: Decimal = row.try_get("balance")?;
         rows.push((key, account_id, after - net));
     }
 
@@ -166,32 +166,43 @@ pub async fn post(
 
     // 3. The entry and its postings.
     let c = &draft.cause;
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO journal_entries (entry_id, type, request_id, order_id, quote_id, hold_id,
              transfer_id, remittance_id, remittance_link_id, withdrawal_id, description,
              reverses_entry_id, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        entry_id,
+        draft.entry_type as i16,
+        c.request_id,
+        c.order_id,
+        c.quote_id,
+        c.hold_id,
+        c.transfer_id,
+        c.remittance_id,
+        c.remittance_link_id,
+        c.withdrawal_id,
+        draft.description,
+        draft.reverses,
+        now
     )
-    .bind(entry_id)
-    .bind(draft.entry_type as i16)
-    .bind(c.request_id)
-    .bind(&c.order_id)
-    .bind(&c.quote_id)
-    .bind(c.hold_id)
-    .bind(c.transfer_id)
-    .bind(c.remittance_id)
-    .bind(c.remittance_link_id)
-    .bind(c.withdrawal_id)
-    .bind(&draft.description)
-    .bind(draft.reverses)
-    .bind(now)
     .execute(&mut *conn)
     .await?;
 
     let idx: Vec<i16> = (0..legs.len())
         .map(|i| i16::try_from(i).unwrap_or(i16::MAX))
         .collect();
-    sqlx::query(
+    let posting_ids: Vec<Uuid> = legs.iter().map(|l| l.posting_id).collect();
+    let account_ids: Vec<Uuid> = legs.iter().map(|l| l.account_id).collect();
+    let wallet_ids: Vec<Uuid> = legs.iter().map(|l| l.account.wallet_id).collect();
+    let kinds: Vec<i16> = legs.iter().map(|l| l.account.kind as i16).collect();
+    let pools: Vec<i16> = legs.iter().map(|l| l.account.fund_pool as i16).collect();
+    let currencies: Vec<String> = legs
+        .iter()
+        .map(|l| l.account.currency.code().to_owned())
+        .collect();
+    let amounts: Vec<Decimal> = legs.iter().map(|l| l.amount).collect();
+    let balances: Vec<Decimal> = legs.iter().map(|l| l.balance_after).collect();
+    sqlx::query!(
         "INSERT INTO postings (posting_id, entry_id, idx, account_id, wallet_id, kind, fund_pool,
              currency, amount, balance_after, entry_type, created_at)
          SELECT p.posting_id, $2, p.idx, p.account_id, p.wallet_id, p.kind, p.fund_pool,
@@ -199,19 +210,19 @@ pub async fn post(
          FROM UNNEST($1::uuid[], $5::int2[], $6::uuid[], $7::uuid[], $8::int2[], $9::int2[],
                      $10::text[], $11::numeric[], $12::numeric[])
               AS p(posting_id, idx, account_id, wallet_id, kind, fund_pool, currency, amount, balance_after)",
+        &posting_ids,
+        entry_id,
+        draft.entry_type as i16,
+        now,
+        &idx,
+        &account_ids,
+        &wallet_ids,
+        &kinds,
+        &pools,
+        &currencies,
+        &amounts,
+        &balances
     )
-    .bind(legs.iter().map(|l| l.posting_id).collect::<Vec<_>>())
-    .bind(entry_id)
-    .bind(draft.entry_type as i16)
-    .bind(now)
-    .bind(idx)
-    .bind(legs.iter().map(|l| l.account_id).collect::<Vec<_>>())
-    .bind(legs.iter().map(|l| l.account.wallet_id).collect::<Vec<_>>())
-    .bind(legs.iter().map(|l| l.account.kind as i16).collect::<Vec<_>>())
-    .bind(legs.iter().map(|l| l.account.fund_pool as i16).collect::<Vec<_>>())
-    .bind(legs.iter().map(|l| l.account.currency.code()).collect::<Vec<_>>())
-    .bind(legs.iter().map(|l| l.amount).collect::<Vec<_>>())
-    .bind(legs.iter().map(|l| l.balance_after).collect::<Vec<_>>())
     .execute(&mut *conn)
     .await?;
 
@@ -238,17 +249,36 @@ static ENTRIES: kuajing_platform::metrics::Tally = kuajing_platform::metrics::Ta
 
 /// The balance of a customer account (zero when it has never been used).
 pub async fn balance(conn: &mut PgConnection, key: &AccountKey) -> Result<Decimal, sqlx::Error> {
-    let b: Option<Decimal> = sqlx::query_scalar(
+    let b = sqlx::query_scalar!(
         "SELECT sum(balance) FROM ledger_accounts
          WHERE wallet_id = $1 AND kind = $2 AND currency = $3 AND fund_pool = $4",
+        key.wallet_id,
+        key.kind as i16,
+        key.currency.code(),
+        key.fund_pool as i16
     )
-    .bind(key.wallet_id)
-    .bind(key.kind as i16)
-    .bind(key.currency.code())
-    .bind(key.fund_pool as i16)
     .fetch_one(conn)
     .await?;
     Ok(b.unwrap_or_default())
+}
+
+/// The balance of a customer account's row, locked until the transaction ends (`None` when
+/// the account has no row yet).
+pub async fn balance_for_update(
+    conn: &mut PgConnection,
+    key: &AccountKey,
+) -> Result<Option<Decimal>, sqlx::Error> {
+    sqlx::query_scalar!(
+        "SELECT balance FROM ledger_accounts
+         WHERE wallet_id = $1 AND kind = $2 AND currency = $3 AND fund_pool = $4 AND shard = 0
+         FOR UPDATE",
+        key.wallet_id,
+        key.kind as i16,
+        key.currency.code(),
+        key.fund_pool as i16
+    )
+    .fetch_optional(conn)
+    .await
 }
 
 /// Rebuilds an entry's draft from its stored postings (for reversals).
@@ -256,27 +286,26 @@ pub async fn load_draft_legs(
     conn: &mut PgConnection,
     entry_id: Uuid,
 ) -> Result<Vec<(AccountKey, Decimal)>, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT wallet_id, kind, currency, fund_pool, amount FROM postings WHERE entry_id = $1 ORDER BY idx",
+    let rows = sqlx::query!(
+        "SELECT wallet_id, kind, currency, fund_pool, amount FROM postings
+         WHERE entry_id = $1 ORDER BY idx",
+        entry_id
     )
-    .bind(entry_id)
     .fetch_all(conn)
     .await?;
-    rows.iter()
+    rows.into_iter()
         .map(|r| {
-            let currency: String = r.try_get("currency")?;
-            let currency: Currency = currency
+            let currency: Currency = r
+                .currency
                 .parse()
                 .map_err(|e: String| sqlx::Error::Decode(e.into()))?;
-            Ok((
-                AccountKey {
-                    wallet_id: r.try_get("wallet_id")?,
-                    kind: i32::from(r.try_get::<i16, _>("kind")?),
-                    currency,
-                    fund_pool: i32::from(r.try_get::<i16, _>("fund_pool")?),
-                },
-                r.try_get("amount")?,
-            ))
+            let key = AccountKey {
+                wallet_id: r.wallet_id,
+                kind: i32::from(r.kind),
+                currency,
+                fund_pool: i32::from(r.fund_pool),
+            };
+            Ok((key, r.amount))
         })
         .collect()
 }

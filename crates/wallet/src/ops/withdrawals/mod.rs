@@ -34,7 +34,7 @@ use uuid::Uuid;
 use super::{Ctx, post_error, require_wallet};
 use crate::domain::ledger::{AccountKey, Cause, EntryDraft, Leg};
 use crate::domain::withdrawal;
-use crate::ledger;
+use crate::store::ledger;
 
 use pricing::price;
 
