@@ -29,15 +29,7 @@ use crate::error::{ErrorDomain, internal, invalid_field};
 
 /// The table every service keeps in its own schema. `refusal` holds a terminal refusal
 /// ([`Refusal`]) in place of a response.
-pub const TABLE_SQL: &str = "CREATE TABLE IF NOT EXISTS idempotency_records (
-    request_id   uuid        PRIMARY KEY,
-    method       text        NOT NULL,
-    request_hash bytea       NOT NULL,
-    response     bytea,
-    refusal      bytea,
-    created_at   timestamptz NOT NULL DEFAULT now()
-);
-ALTER TABLE idempotency_records ADD COLUMN IF NOT EXISTS refusal bytea";
+pub const TABLE_SQL: &str = include_str!("../sql/idempotency.sql");
 
 /// A refusal as recorded: replayed to every repeat of its request id.
 #[derive(Clone, PartialEq, prost::Message)]

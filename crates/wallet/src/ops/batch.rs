@@ -25,7 +25,6 @@ use kuajing_proto::wallet::v1::{
 };
 use prost::Message;
 use rust_decimal::Decimal;
-use sqlx::Row;
 use tokio::sync::{Mutex, mpsc, oneshot};
 use tonic::Status;
 use uuid::Uuid;
@@ -35,6 +34,8 @@ use crate::domain::ledger::AccountKey;
 use crate::ops::transfers::{Validated, create_one, fee_error, fees_json, transfer_proto};
 use crate::ops::wallets::balance_proto;
 use crate::ops::{Ctx, post_error};
+use crate::store;
+use crate::store::batch::{BatchWrite, ClaimRow, Claims, KeyColumns};
 use crate::store::ledger::{self, PostError};
 
 /// Batches in flight at once by default. One: while it commits (a WAL flush), the
@@ -183,15 +184,6 @@ struct Live<'a> {
     split: fees::Split,
 }
 
-/// Account keys as the column arrays Postgres `UNNEST`s.
-struct KeyColumns {
-    wallet: Vec<Uuid>,
-    kind: Vec<i16>,
-    currency: Vec<String>,
-    pool: Vec<i16>,
-    shard: Vec<i16>,
-}
-
 impl KeyColumns {
     /// The columns of `keys`; platform accounts go to `shard`.
     fn of(keys: &[AccountKey], shard: i16) -> KeyColumns {
@@ -320,22 +312,9 @@ async fn create_missing(
     if known.all(&wanted) {
         return Ok(());
     }
-    sqlx::query(
-        "INSERT INTO ledger_accounts (account_id, wallet_id, kind, currency, fund_pool, shard, balance, updated_at)
-         SELECT gen_random_uuid(), w, k, c, p, s, 0, $6
-         FROM UNNEST($1::uuid[], $2::int2[], $3::text[], $4::int2[], $5::int2[]) AS t(w, k, c, p, s)
-         WHERE w = '00000000-0000-0000-0000-000000000000' OR EXISTS (SELECT 1 FROM wallets WHERE wallet_id = w)
-         ON CONFLICT (wallet_id, kind, currency, fund_pool, shard) DO NOTHING",
-    )
-    .bind(&cols.wallet)
-    .bind(&cols.kind)
-    .bind(&cols.currency)
-    .bind(&cols.pool)
-    .bind(&cols.shard)
-    .bind(now)
-    .execute(&ctx.svc.pool)
-    .await
-    .map_err(|e| ctx.errors().database(e))?;
+    store::batch::create_missing(&ctx.svc.pool, cols, now)
+        .await
+        .map_err(|e| ctx.errors().database(e))?;
     Ok(())
 }
 
@@ -357,96 +336,58 @@ async fn claim_and_lock(
         .collect();
     let methods = vec!["CreateTransfer".to_owned(); ids.len()];
     let sources: Vec<Uuid> = live.iter().map(|l| l.t.source).collect();
-    let rows = sqlx::query(
-        "WITH claimed AS (
-             INSERT INTO idempotency_records (request_id, method, request_hash)
-             SELECT * FROM UNNEST($6::uuid[], $7::text[], $8::bytea[])
-             ON CONFLICT (request_id) DO NOTHING RETURNING request_id
-         ), locked AS (
-             SELECT a.account_id, a.wallet_id, a.kind, a.currency, a.fund_pool, a.shard, a.balance
-             FROM ledger_accounts a
-             JOIN UNNEST($1::uuid[], $2::int2[], $3::text[], $4::int2[], $5::int2[]) AS t(w, k, c, p, s)
-               ON a.wallet_id = t.w AND a.kind = t.k AND a.currency = t.c AND a.fund_pool = t.p AND a.shard = t.s
-             ORDER BY a.wallet_id, a.kind, a.currency, a.fund_pool, a.shard
-             FOR UPDATE OF a
-         )
-         SELECT 0::int2 AS part, NULL::uuid AS request_id, account_id, wallet_id, kind, currency, fund_pool, shard, balance
-         FROM locked
-         UNION ALL
-         SELECT 1::int2, request_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM claimed
-         UNION ALL
-         SELECT 2::int2, NULL, account_id, wallet_id, kind, currency, fund_pool, shard, balance
-         FROM ledger_accounts WHERE wallet_id = ANY($9) AND kind = ANY($10::int2[])",
-    )
-    .bind(&cols.wallet)
-    .bind(&cols.kind)
-    .bind(&cols.currency)
-    .bind(&cols.pool)
-    .bind(&cols.shard)
-    .bind(&ids)
-    .bind(&methods)
-    .bind(&hashes)
-    .bind(&sources)
-    .bind(
-        [
-            LedgerAccountKind::CustomerAvailable,
-            LedgerAccountKind::CustomerHeld,
-        ]
-        .map(|k| k as i16),
-    )
-    .fetch_all(&mut *tx)
-    .await
-    .map_err(|e| ctx.errors().database(e))?;
-    let key_of = |r: &sqlx::postgres::PgRow| -> Result<AccountKey, Status> {
-        Ok(AccountKey {
-            wallet_id: r.try_get("wallet_id").map_err(internal)?,
-            kind: i32::from(r.try_get::<i16, _>("kind").map_err(internal)?),
-            currency: r
-                .try_get::<String, _>("currency")
-                .map_err(internal)?
-                .parse()
-                .map_err(internal)?,
-            fund_pool: i32::from(r.try_get::<i16, _>("fund_pool").map_err(internal)?),
-        })
+    let claims = Claims {
+        request_ids: &ids,
+        methods: &methods,
+        hashes: &hashes,
+    };
+    let kinds = [
+        LedgerAccountKind::CustomerAvailable,
+        LedgerAccountKind::CustomerHeld,
+    ]
+    .map(|k| k as i16);
+    let rows = store::batch::claim_and_lock(&mut *tx, cols, &claims, &sources, &kinds)
+        .await
+        .map_err(|e| ctx.errors().database(e))?;
+    let key_of = |r: &ClaimRow| -> Result<(AccountKey, Decimal), Status> {
+        let (Some(wallet_id), Some(kind), Some(currency), Some(pool), Some(balance)) = (
+            r.wallet_id,
+            r.kind,
+            r.currency.as_deref(),
+            r.fund_pool,
+            r.balance,
+        ) else {
+            return Err(internal("an account row without its key"));
+        };
+        let key = AccountKey {
+            wallet_id,
+            kind: i32::from(kind),
+            currency: currency.parse().map_err(internal)?,
+            fund_pool: i32::from(pool),
+        };
+        Ok((key, balance))
     };
     let mut accounts = Locked::new();
     let mut locked: Vec<(AccountKey, i16)> = Vec::new();
     let mut claimed: HashSet<Uuid> = HashSet::new();
     let mut source_accounts: Vec<(AccountKey, Decimal)> = Vec::new();
     for r in &rows {
-        match r
-            .try_get::<i16, _>("part")
-            .map_err(|e| ctx.errors().database(e))?
-        {
+        match r.part {
             0 => {
-                let key = key_of(r)?;
-                let balance: Decimal =
-                    r.try_get("balance").map_err(|e| ctx.errors().database(e))?;
-                locked.push((
-                    key,
-                    r.try_get::<i16, _>("shard")
-                        .map_err(|e| ctx.errors().database(e))?,
-                ));
-                accounts.insert(
-                    key,
-                    (
-                        r.try_get("account_id")
-                            .map_err(|e| ctx.errors().database(e))?,
-                        balance,
-                        balance,
-                    ),
-                );
+                let (key, balance) = key_of(r)?;
+                let (Some(shard), Some(account_id)) = (r.shard, r.account_id) else {
+                    return Err(internal("a locked account without its id"));
+                };
+                locked.push((key, shard));
+                accounts.insert(key, (account_id, balance, balance));
             }
             1 => {
                 claimed.insert(
-                    r.try_get("request_id")
-                        .map_err(|e| ctx.errors().database(e))?,
+                    r.request_id
+                        .ok_or_else(|| internal("a claim without its id"))?,
                 );
             }
-            _ => source_accounts.push((
-                key_of(r)?,
-                r.try_get("balance").map_err(|e| ctx.errors().database(e))?,
-            )),
+            _ => source_accounts.push(key_of(r)?),
         }
     }
     known.add(locked);
@@ -591,64 +532,43 @@ async fn write(
         .collect::<Result<_, _>>()?;
     let by_id: HashMap<Uuid, &Validated> = live.iter().map(|l| (l.t.request_id, l.t)).collect();
     let of = |x: &Done| by_id[&x.request_id];
-    sqlx::query(
-        "WITH balances AS (
-             UPDATE ledger_accounts a SET balance = v.b, updated_at = $1
-             FROM UNNEST($2::uuid[], $3::numeric[]) AS v(id, b) WHERE a.account_id = v.id
-         ), entries AS (
-             INSERT INTO journal_entries (entry_id, type, request_id, order_id, transfer_id, description, created_at)
-             SELECT e, $4, r, o, t, d, $1
-             FROM UNNEST($5::uuid[], $6::uuid[], $7::uuid[], $8::text[], $9::text[]) AS x(e, r, t, o, d)
-         ), lines AS (
-             INSERT INTO postings (posting_id, entry_id, idx, account_id, wallet_id, kind, fund_pool, currency,
-                 amount, balance_after, entry_type, created_at)
-             SELECT id, e, i, a, w, k, p, c, m, b, $4, $1
-             FROM UNNEST($10::uuid[], $11::int2[], $12::uuid[], $13::uuid[], $14::int2[], $15::int2[], $16::text[],
-                         $17::numeric[], $18::numeric[], $19::uuid[]) AS x(e, i, a, w, k, p, c, m, b, id)
-         ), moved AS (
-             INSERT INTO transfers (transfer_id, source_wallet_id, destination_wallet_id, currency, amount,
-                 destination_fund_pool, fee_legs, order_id, description, entry_id, created_at)
-             SELECT *, $1 FROM UNNEST($7::uuid[], $20::uuid[], $21::uuid[], $22::text[], $23::numeric[],
-                 $24::int2[], $25::jsonb[], $8::text[], $9::text[], $5::uuid[])
-         ), answered AS (
-             UPDATE idempotency_records r SET response = v.b
-             FROM UNNEST($6::uuid[], $26::bytea[]) AS v(id, b) WHERE r.request_id = v.id
-         )
-         -- A refused transfer's refusal is its answer for good (replayed to every repeat).
-         UPDATE idempotency_records r SET refusal = v.f
-         FROM UNNEST($27::uuid[], $28::bytea[]) AS v(id, f) WHERE r.request_id = v.id",
-    )
-    .bind(now)
-    .bind(changed.iter().map(|c| c.0).collect::<Vec<_>>())
-    .bind(changed.iter().map(|c| c.1).collect::<Vec<_>>())
-    .bind(JournalEntryType::Transfer as i16)
-    .bind(done.iter().map(|x| x.entry_id).collect::<Vec<_>>())
-    .bind(done.iter().map(|x| x.request_id).collect::<Vec<_>>())
-    .bind(done.iter().map(|x| x.transfer_id).collect::<Vec<_>>())
-    .bind(done.iter().map(|x| of(x).order_id.clone()).collect::<Vec<_>>())
-    .bind(done.iter().map(|x| of(x).description.clone()).collect::<Vec<_>>())
-    .bind(postings.iter().map(|p| p.0).collect::<Vec<_>>())
-    .bind(postings.iter().map(|p| p.1).collect::<Vec<_>>())
-    .bind(postings.iter().map(|p| p.2).collect::<Vec<_>>())
-    .bind(postings.iter().map(|p| p.3.wallet_id).collect::<Vec<_>>())
-    .bind(postings.iter().map(|p| p.3.kind as i16).collect::<Vec<_>>())
-    .bind(postings.iter().map(|p| p.3.fund_pool as i16).collect::<Vec<_>>())
-    .bind(postings.iter().map(|p| p.3.currency.code().to_owned()).collect::<Vec<_>>())
-    .bind(postings.iter().map(|p| p.4).collect::<Vec<_>>())
-    .bind(postings.iter().map(|p| p.5).collect::<Vec<_>>())
-    // Time-ordered ids, so statements list a batch's postings in the order they applied.
-    .bind(postings.iter().map(|_| Uuid::now_v7()).collect::<Vec<_>>())
-    .bind(done.iter().map(|x| of(x).source).collect::<Vec<_>>())
-    .bind(done.iter().map(|x| of(x).destination).collect::<Vec<_>>())
-    .bind(done.iter().map(|x| of(x).amount.currency().code().to_owned()).collect::<Vec<_>>())
-    .bind(done.iter().map(|x| of(x).amount.amount()).collect::<Vec<_>>())
-    .bind(done.iter().map(|x| of(x).pool as i16).collect::<Vec<_>>())
-    .bind(done.iter().map(|x| fees_json(&of(x).fees)).collect::<Vec<_>>())
-    .bind(done.iter().map(|x| x.response.encode_to_vec()).collect::<Vec<_>>())
-    .bind(failed)
-    .bind(&refusals)
-    .execute(&mut *tx)
-    .await
-    .map_err(|e| ctx.errors().database(e))?;
+    let batch = BatchWrite {
+        at: now,
+        account_ids: changed.iter().map(|c| c.0).collect(),
+        balances: changed.iter().map(|c| c.1).collect(),
+        entry_type: JournalEntryType::Transfer as i16,
+        entry_ids: done.iter().map(|x| x.entry_id).collect(),
+        request_ids: done.iter().map(|x| x.request_id).collect(),
+        transfer_ids: done.iter().map(|x| x.transfer_id).collect(),
+        order_ids: done.iter().map(|x| of(x).order_id.clone()).collect(),
+        descriptions: done.iter().map(|x| of(x).description.clone()).collect(),
+        sources: done.iter().map(|x| of(x).source).collect(),
+        destinations: done.iter().map(|x| of(x).destination).collect(),
+        currencies: (done.iter())
+            .map(|x| of(x).amount.currency().code().to_owned())
+            .collect(),
+        amounts: done.iter().map(|x| of(x).amount.amount()).collect(),
+        pools: done.iter().map(|x| of(x).pool as i16).collect(),
+        fee_legs: done.iter().map(|x| fees_json(&of(x).fees)).collect(),
+        responses: done.iter().map(|x| x.response.encode_to_vec()).collect(),
+        posting_entries: postings.iter().map(|p| p.0).collect(),
+        posting_indexes: postings.iter().map(|p| p.1).collect(),
+        posting_accounts: postings.iter().map(|p| p.2).collect(),
+        posting_wallets: postings.iter().map(|p| p.3.wallet_id).collect(),
+        posting_kinds: postings.iter().map(|p| p.3.kind as i16).collect(),
+        posting_pools: postings.iter().map(|p| p.3.fund_pool as i16).collect(),
+        posting_currencies: (postings.iter())
+            .map(|p| p.3.currency.code().to_owned())
+            .collect(),
+        posting_amounts: postings.iter().map(|p| p.4).collect(),
+        posting_balances: postings.iter().map(|p| p.5).collect(),
+        // Time-ordered ids, so statements list a batch's postings in the order they applied.
+        posting_ids: postings.iter().map(|_| Uuid::now_v7()).collect(),
+        refused: failed.clone(),
+        refusals,
+    };
+    store::batch::write(&mut *tx, &batch)
+        .await
+        .map_err(|e| ctx.errors().database(e))?;
     Ok(())
 }

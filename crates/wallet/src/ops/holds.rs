@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use kuajing_platform::error::internal;
-use kuajing_platform::page::Page;
+use kuajing_platform::page::{Cursor, Page};
 use kuajing_platform::{Currency, FieldViolations, Money, idempotency, time};
 use kuajing_proto::wallet::v1::{
     CaptureHoldRequest, CaptureHoldResponse, CreateHoldRequest, CreateHoldResponse, FundPool,
@@ -14,8 +14,7 @@ use kuajing_proto::wallet::v1::{
     ReleaseHoldResponse,
 };
 use rust_decimal::Decimal;
-use sqlx::postgres::PgRow;
-use sqlx::{PgConnection, Row};
+use sqlx::PgConnection;
 use tonic::{Code, Status};
 use uuid::Uuid;
 
@@ -24,7 +23,8 @@ use super::{Ctx, currency_mismatch, post_error, require_wallet};
 use crate::domain::fees;
 use crate::domain::hold::{self, HoldRefusal};
 use crate::domain::ledger::{AccountKey, Cause, EntryDraft};
-use crate::store::ledger;
+use crate::store::holds::{Capture, HoldRow, NewHold};
+use crate::store::{self, ledger};
 
 /// Reason: the hold already ended.
 pub const HOLD_NOT_OPEN: &str = "HOLD_NOT_OPEN";
@@ -32,11 +32,6 @@ pub const HOLD_NOT_OPEN: &str = "HOLD_NOT_OPEN";
 pub const HOLD_EXPIRED: &str = "HOLD_EXPIRED";
 /// Reason: the capture exceeds the hold.
 pub const CAPTURE_EXCEEDS_HOLD: &str = "CAPTURE_EXCEEDS_HOLD";
-
-const COLUMNS: &str =
-    "hold_id, wallet_id, purpose, currency, amount, fund_pool, state, order_id, description,
-    expire_at, created_at, ended_at, payee_wallet_id, captured_amount, released_amount, fee_legs,
-    create_entry_id, end_entry_id";
 
 /// A hold row, as the rules need it.
 struct Row_ {
@@ -53,69 +48,53 @@ fn state_of(n: i16) -> HoldState {
     HoldState::try_from(i32::from(n)).unwrap_or(HoldState::Unspecified)
 }
 
-fn to_proto(r: &PgRow) -> Result<Hold, sqlx::Error> {
-    let currency: String = r.try_get("currency")?;
-    let c: Currency = currency
-        .parse()
-        .map_err(|e: String| sqlx::Error::Decode(e.into()))?;
+fn to_proto(r: &HoldRow) -> Result<Hold, Status> {
+    let c: Currency = r.currency.parse().map_err(internal)?;
     let m = |d: Option<Decimal>| d.and_then(|d| Money::new(c, d).ok()).map(|m| m.to_proto());
     let opt_id = |id: Option<Uuid>| id.map(|i| i.to_string()).unwrap_or_default();
-    let fee_legs: serde_json::Value = r.try_get("fee_legs")?;
     Ok(Hold {
-        hold_id: r.try_get::<Uuid, _>("hold_id")?.to_string(),
-        wallet_id: r.try_get::<Uuid, _>("wallet_id")?.to_string(),
-        purpose: i32::from(r.try_get::<i16, _>("purpose")?),
-        amount: m(Some(r.try_get("amount")?)),
-        state: i32::from(r.try_get::<i16, _>("state")?),
-        order_id: r.try_get("order_id")?,
-        description: r.try_get("description")?,
-        expire_time: time::opt_to_proto(r.try_get("expire_at")?),
-        create_time: Some(time::to_proto(r.try_get("created_at")?)),
-        end_time: time::opt_to_proto(r.try_get("ended_at")?),
-        payee_wallet_id: opt_id(r.try_get("payee_wallet_id")?),
-        captured_amount: m(r.try_get("captured_amount")?),
-        fee_legs: fees_proto(&fee_legs),
-        released_amount: m(r.try_get("released_amount")?),
-        create_entry_id: r.try_get::<Uuid, _>("create_entry_id")?.to_string(),
-        end_entry_id: opt_id(r.try_get("end_entry_id")?),
-        fund_pool: i32::from(r.try_get::<i16, _>("fund_pool")?),
+        hold_id: r.hold_id.to_string(),
+        wallet_id: r.wallet_id.to_string(),
+        purpose: i32::from(r.purpose),
+        amount: m(Some(r.amount)),
+        state: i32::from(r.state),
+        order_id: r.order_id.clone(),
+        description: r.description.clone(),
+        expire_time: time::opt_to_proto(r.expire_at),
+        create_time: Some(time::to_proto(r.created_at)),
+        end_time: time::opt_to_proto(r.ended_at),
+        payee_wallet_id: opt_id(r.payee_wallet_id),
+        captured_amount: m(r.captured_amount),
+        fee_legs: fees_proto(&r.fee_legs),
+        released_amount: m(r.released_amount),
+        create_entry_id: r.create_entry_id.to_string(),
+        end_entry_id: opt_id(r.end_entry_id),
+        fund_pool: i32::from(r.fund_pool),
     })
 }
 
 async fn load(conn: &mut PgConnection, ctx: &Ctx, id: Uuid) -> Result<Hold, Status> {
-    let sql = format!("SELECT {COLUMNS} FROM holds WHERE hold_id = $1");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(id)
-        .fetch_optional(conn)
+    let row = store::holds::get(conn, id)
         .await
         .map_err(internal)?
         .ok_or_else(|| ctx.errors().not_found("hold", id.to_string()))?;
-    to_proto(&row).map_err(internal)
+    to_proto(&row)
 }
 
 /// Locks a hold row for the rest of the transaction.
 async fn lock(conn: &mut PgConnection, ctx: &Ctx, id: Uuid) -> Result<Row_, Status> {
-    let r = sqlx::query(
-        "SELECT wallet_id, currency, amount, fund_pool, state, order_id, expire_at FROM holds
-         WHERE hold_id = $1 FOR UPDATE",
-    )
-    .bind(id)
-    .fetch_optional(conn)
-    .await
-    .map_err(internal)?
-    .ok_or_else(|| ctx.errors().not_found("hold", id.to_string()))?;
-    let currency: String = r.try_get("currency").map_err(internal)?;
+    let r = store::holds::get_for_update(conn, id)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| ctx.errors().not_found("hold", id.to_string()))?;
     Ok(Row_ {
-        wallet_id: r.try_get("wallet_id").map_err(internal)?,
-        currency: currency.parse().map_err(internal)?,
-        amount: r.try_get("amount").map_err(internal)?,
-        fund_pool: FundPool::try_from(i32::from(
-            r.try_get::<i16, _>("fund_pool").map_err(internal)?,
-        ))
-        .unwrap_or(FundPool::Standard),
-        state: state_of(r.try_get("state").map_err(internal)?),
-        order_id: r.try_get("order_id").map_err(internal)?,
-        expire_at: r.try_get("expire_at").map_err(internal)?,
+        wallet_id: r.wallet_id,
+        currency: r.currency.parse().map_err(internal)?,
+        amount: r.amount,
+        fund_pool: FundPool::try_from(i32::from(r.fund_pool)).unwrap_or(FundPool::Standard),
+        state: state_of(r.state),
+        order_id: r.order_id,
+        expire_at: r.expire_at,
     })
 }
 
@@ -170,36 +149,57 @@ pub async fn create(ctx: &Ctx, req: CreateHoldRequest) -> Result<CreateHoldRespo
         amount.expect("ok"),
         purpose.expect("ok"),
     );
-    idempotency::run(&ctx.svc.pool, ctx.errors(), "CreateHold", &req.request_id, &req, |mut tx| async move {
-        require_wallet(&mut tx, ctx.errors(), wallet_id).await?;
-        let hold_id = Uuid::now_v7();
-        let c = amount.currency();
-        let cause = Cause { request_id, order_id: order_id.clone(), hold_id: Some(hold_id), ..Cause::default() };
-        let mut draft = EntryDraft::new(JournalEntryType::HoldCreate, cause, description.clone());
-        draft.transfer(AccountKey::available(wallet_id, c, FundPool::Standard), AccountKey::held(wallet_id, c), amount.amount());
-        let posted = ledger::post(&mut tx, &draft, now).await.map_err(|e| post_error(ctx.errors(), e))?;
-        sqlx::query(
-            "INSERT INTO holds (hold_id, wallet_id, purpose, currency, amount, fund_pool, state, order_id,
-                 description, expire_at, created_at, create_entry_id)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        )
-        .bind(hold_id)
-        .bind(wallet_id)
-        .bind(purpose as i16)
-        .bind(c.code())
-        .bind(amount.amount())
-        .bind(FundPool::Standard as i16)
-        .bind(HoldState::Open as i16)
-        .bind(&order_id)
-        .bind(&description)
-        .bind(expire_at)
-        .bind(now)
-        .bind(posted.entry_id)
-        .execute(&mut *tx)
-        .await
-        .map_err(internal)?;
-        Ok((CreateHoldResponse { hold: Some(load(&mut tx, ctx, hold_id).await?) }, tx))
-    })
+    idempotency::run(
+        &ctx.svc.pool,
+        ctx.errors(),
+        "CreateHold",
+        &req.request_id,
+        &req,
+        |mut tx| async move {
+            require_wallet(&mut tx, ctx.errors(), wallet_id).await?;
+            let hold_id = Uuid::now_v7();
+            let c = amount.currency();
+            let cause = Cause {
+                request_id,
+                order_id: order_id.clone(),
+                hold_id: Some(hold_id),
+                ..Cause::default()
+            };
+            let mut draft =
+                EntryDraft::new(JournalEntryType::HoldCreate, cause, description.clone());
+            draft.transfer(
+                AccountKey::available(wallet_id, c, FundPool::Standard),
+                AccountKey::held(wallet_id, c),
+                amount.amount(),
+            );
+            let posted = ledger::post(&mut tx, &draft, now)
+                .await
+                .map_err(|e| post_error(ctx.errors(), e))?;
+            let hold = NewHold {
+                hold_id,
+                wallet_id,
+                purpose: purpose as i16,
+                currency: c.code(),
+                amount: amount.amount(),
+                fund_pool: FundPool::Standard as i16,
+                state: HoldState::Open as i16,
+                order_id: &order_id,
+                description: &description,
+                expire_at,
+                created_at: now,
+                create_entry_id: posted.entry_id,
+            };
+            store::holds::insert(&mut *tx, &hold)
+                .await
+                .map_err(internal)?;
+            Ok((
+                CreateHoldResponse {
+                    hold: Some(load(&mut tx, ctx, hold_id).await?),
+                },
+                tx,
+            ))
+        },
+    )
     .await
 }
 
@@ -234,26 +234,16 @@ pub async fn list(ctx: &Ctx, req: ListHoldsRequest) -> Result<ListHoldsResponse,
     if let Some(w) = wallet_id {
         require_wallet(&mut conn, ctx.errors(), w).await?;
     }
-    let sql = format!(
-        "SELECT {COLUMNS} FROM holds
-         WHERE ($1::uuid IS NULL OR wallet_id = $1) AND ($2 = '' OR order_id = $2)
-           AND (cardinality($3::int2[]) = 0 OR state = ANY($3))
-           AND ($4::timestamptz IS NULL OR (created_at, hold_id) < ($4, $5))
-         ORDER BY created_at DESC, hold_id DESC LIMIT $6"
-    );
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(wallet_id)
-        .bind(&order_id)
-        .bind(&states)
-        .bind(page.after.map(|c| c.time))
-        .bind(page.after.map(|c| c.id))
-        .bind(page.fetch_limit())
-        .fetch_all(&mut *conn)
+    let after = page.after.map(|c| (c.time, c.id));
+    let filter = (wallet_id, order_id.as_str(), &states[..]);
+    let mut rows = store::holds::list(&mut *conn, filter, after, page.fetch_limit())
         .await
         .map_err(internal)?;
-    let (holds, page) = page.of_rows(&rows, ("created_at", "hold_id"), |r| {
-        to_proto(r).map_err(internal)
-    })?;
+    let page = page.finish(&mut rows, |r| Cursor {
+        time: r.created_at,
+        id: r.hold_id,
+    });
+    let holds = rows.iter().map(to_proto).collect::<Result<_, _>>()?;
     Ok(ListHoldsResponse {
         holds,
         page: Some(page),
@@ -279,25 +269,23 @@ async fn keep_as_guarantee(
     entry_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<Hold, Status> {
-    sqlx::query(
-        "INSERT INTO holds (hold_id, wallet_id, purpose, currency, amount, fund_pool, state,
-             order_id, description, created_at, create_entry_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-    )
-    .bind(k.hold_id)
-    .bind(k.wallet_id)
-    .bind(HoldPurpose::Guarantee as i16)
-    .bind(k.currency.code())
-    .bind(k.amount)
-    .bind(k.pool as i16)
-    .bind(HoldState::Open as i16)
-    .bind(k.order_id)
-    .bind("Guarantee funds from a captured payment")
-    .bind(now)
-    .bind(entry_id)
-    .execute(&mut *conn)
-    .await
-    .map_err(internal)?;
+    let hold = NewHold {
+        hold_id: k.hold_id,
+        wallet_id: k.wallet_id,
+        purpose: HoldPurpose::Guarantee as i16,
+        currency: k.currency.code(),
+        amount: k.amount,
+        fund_pool: k.pool as i16,
+        state: HoldState::Open as i16,
+        order_id: k.order_id,
+        description: "Guarantee funds from a captured payment",
+        expire_at: None,
+        created_at: now,
+        create_entry_id: entry_id,
+    };
+    store::holds::insert(&mut *conn, &hold)
+        .await
+        .map_err(internal)?;
     load(conn, ctx, k.hold_id).await
 }
 
@@ -380,22 +368,18 @@ pub async fn capture(ctx: &Ctx, req: CaptureHoldRequest) -> Result<CaptureHoldRe
             let posted = ledger::post(&mut tx, &draft, now)
                 .await
                 .map_err(|e| post_error(ctx.errors(), e))?;
-            sqlx::query(
-            "UPDATE holds SET state = $2, ended_at = $3, payee_wallet_id = $4, captured_amount = $5,
-                 released_amount = $6, fee_legs = $7, end_entry_id = $8
-             WHERE hold_id = $1",
-        )
-        .bind(hold_id)
-        .bind(HoldState::Captured as i16)
-        .bind(now)
-        .bind(payee)
-        .bind(amount.amount())
-        .bind(back)
-        .bind(fees_json(&fees))
-        .bind(posted.entry_id)
-        .execute(&mut *tx)
-        .await
-        .map_err(internal)?;
+            let capture = Capture {
+                state: HoldState::Captured as i16,
+                at: now,
+                payee_wallet_id: payee,
+                captured: amount.amount(),
+                released: back,
+                fee_legs: fees_json(&fees),
+                entry_id: posted.entry_id,
+            };
+            store::holds::capture(&mut *tx, hold_id, &capture)
+                .await
+                .map_err(internal)?;
             let guarantee_hold = match guarantee_id {
                 Some(id) => {
                     let kept = Kept {
@@ -479,12 +463,7 @@ async fn end_by_release(
     let posted = ledger::post(conn, &draft, now)
         .await
         .map_err(|e| post_error(ctx.errors(), e))?;
-    sqlx::query("UPDATE holds SET state = $2, ended_at = $3, released_amount = amount, end_entry_id = $4 WHERE hold_id = $1")
-        .bind(hold_id)
-        .bind(state as i16)
-        .bind(now)
-        .bind(posted.entry_id)
-        .execute(conn)
+    store::holds::release(conn, hold_id, state as i16, now, posted.entry_id)
         .await
         .map_err(internal)?;
     Ok(())
@@ -528,24 +507,15 @@ pub async fn release(ctx: &Ctx, req: ReleaseHoldRequest) -> Result<ReleaseHoldRe
 /// expiry is its own transaction; rows another transaction holds are left for next time.
 pub async fn expire_due(ctx: &Ctx) -> Result<usize, Status> {
     let now = ctx.now();
-    let due: Vec<Uuid> = sqlx::query_scalar(
-        "SELECT hold_id FROM holds WHERE state = $1 AND expire_at IS NOT NULL AND expire_at <= $2
-         ORDER BY expire_at LIMIT 500",
-    )
-    .bind(HoldState::Open as i16)
-    .bind(now)
-    .fetch_all(&ctx.svc.pool)
-    .await
-    .map_err(internal)?;
+    let due = store::holds::expiring(&ctx.svc.pool, HoldState::Open as i16, now)
+        .await
+        .map_err(internal)?;
     let mut ended = 0;
     for hold_id in due {
         let mut tx = ctx.svc.pool.begin().await.map_err(internal)?;
-        let locked: Option<i16> =
-            sqlx::query_scalar("SELECT state FROM holds WHERE hold_id = $1 FOR UPDATE SKIP LOCKED")
-                .bind(hold_id)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(internal)?;
+        let locked = store::holds::state_unless_locked(&mut *tx, hold_id)
+            .await
+            .map_err(internal)?;
         if locked != Some(HoldState::Open as i16) {
             continue;
         }

@@ -13,13 +13,14 @@ use kuajing_proto::wallet::v1::{
     ReverseJournalEntryRequest, ReverseJournalEntryResponse,
 };
 use rust_decimal::Decimal;
-use sqlx::{PgConnection, Row};
+use sqlx::PgConnection;
 use tonic::{Code, Status};
 use uuid::Uuid;
 
 use super::{Ctx, post_error};
 use crate::domain::ledger::{Cause, EntryDraft, Leg};
-use crate::store::ledger;
+use crate::store::journal::EntryFilter;
+use crate::store::{self, ledger};
 
 /// Reason: the entry was reversed before.
 pub const ENTRY_ALREADY_REVERSED: &str = "ENTRY_ALREADY_REVERSED";
@@ -41,66 +42,50 @@ pub async fn load(
     ctx: &Ctx,
     entry_id: Uuid,
 ) -> Result<JournalEntry, Status> {
-    let e = sqlx::query(
-        "SELECT e.*, (SELECT r.entry_id FROM journal_entries r WHERE r.reverses_entry_id = e.entry_id) AS reversed_by
-         FROM journal_entries e WHERE e.entry_id = $1",
-    )
-    .bind(entry_id)
-    .fetch_optional(&mut *conn)
-    .await
-    .map_err(internal)?
-    .ok_or_else(|| ctx.errors().not_found("journal_entry", entry_id.to_string()))?;
-    let postings = sqlx::query(
-        "SELECT account_id, kind, wallet_id, fund_pool, currency, amount FROM postings WHERE entry_id = $1 ORDER BY idx",
-    )
-    .bind(entry_id)
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(internal)?;
+    let e = store::journal::get(&mut *conn, entry_id)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| {
+            ctx.errors()
+                .not_found("journal_entry", entry_id.to_string())
+        })?;
+    let postings = store::journal::postings(&mut *conn, entry_id)
+        .await
+        .map_err(internal)?;
     let mut out = Vec::with_capacity(postings.len());
     for p in &postings {
-        let wallet: Uuid = p.try_get("wallet_id").map_err(internal)?;
-        let currency: String = p.try_get("currency").map_err(internal)?;
         out.push(Posting {
-            ledger_account_id: p
-                .try_get::<Uuid, _>("account_id")
-                .map_err(internal)?
-                .to_string(),
-            ledger_account_kind: i32::from(p.try_get::<i16, _>("kind").map_err(internal)?),
-            wallet_id: if wallet.is_nil() {
+            ledger_account_id: p.account_id.to_string(),
+            ledger_account_kind: i32::from(p.kind),
+            wallet_id: if p.wallet_id.is_nil() {
                 String::new()
             } else {
-                wallet.to_string()
+                p.wallet_id.to_string()
             },
-            fund_pool: i32::from(p.try_get::<i16, _>("fund_pool").map_err(internal)?),
-            amount: Some(money(&currency, p.try_get("amount").map_err(internal)?)?),
+            fund_pool: i32::from(p.fund_pool),
+            amount: Some(money(&p.currency, p.amount)?),
         });
     }
-    let g = |c: &str| e.try_get::<Option<Uuid>, _>(c).map_err(internal);
-    let created: DateTime<Utc> = e.try_get("created_at").map_err(internal)?;
     Ok(JournalEntry {
         journal_entry_id: entry_id.to_string(),
-        r#type: i32::from(e.try_get::<i16, _>("type").map_err(internal)?),
+        r#type: i32::from(e.entry_type),
         postings: out,
         cause: Some(EntryCause {
-            request_id: e
-                .try_get::<Uuid, _>("request_id")
-                .map_err(internal)?
-                .to_string(),
-            order_id: e.try_get("order_id").map_err(internal)?,
-            quote_id: e.try_get("quote_id").map_err(internal)?,
-            hold_id: opt(g("hold_id")?),
-            transfer_id: opt(g("transfer_id")?),
-            remittance_id: opt(g("remittance_id")?),
-            remittance_link_id: opt(g("remittance_link_id")?),
-            withdrawal_id: opt(g("withdrawal_id")?),
+            request_id: e.request_id.to_string(),
+            order_id: e.order_id,
+            quote_id: e.quote_id,
+            hold_id: opt(e.hold_id),
+            transfer_id: opt(e.transfer_id),
+            remittance_id: opt(e.remittance_id),
+            remittance_link_id: opt(e.remittance_link_id),
+            withdrawal_id: opt(e.withdrawal_id),
             caller: String::new(),
             subject_account_id: String::new(),
         }),
-        description: e.try_get("description").map_err(internal)?,
-        reverses_entry_id: opt(g("reverses_entry_id")?),
-        reversed_by_entry_id: opt(g("reversed_by")?),
-        create_time: Some(time::to_proto(created)),
+        description: e.description,
+        reverses_entry_id: opt(e.reverses_entry_id),
+        reversed_by_entry_id: opt(e.reversed_by),
+        create_time: Some(time::to_proto(e.created_at)),
     })
 }
 
@@ -138,29 +123,19 @@ pub async fn list(
     let page = Page::from_proto("page", req.page.as_ref(), &mut v);
     v.finish()?;
     let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
-    let mut ids: Vec<(Uuid, DateTime<Utc>)> = sqlx::query_as(
-        "SELECT e.entry_id, e.created_at FROM journal_entries e
-         WHERE ($1::uuid IS NULL OR EXISTS (SELECT 1 FROM postings p WHERE p.entry_id = e.entry_id AND p.wallet_id = $1))
-           AND ($2 = '' OR e.order_id = $2) AND ($3 = '' OR e.quote_id = $3)
-           AND ($4::uuid IS NULL OR e.request_id = $4)
-           AND (cardinality($5::int2[]) = 0 OR e.type = ANY($5))
-           AND ($6::timestamptz IS NULL OR e.created_at >= $6) AND ($7::timestamptz IS NULL OR e.created_at < $7)
-           AND ($8::timestamptz IS NULL OR (e.created_at, e.entry_id) < ($8, $9))
-         ORDER BY e.created_at DESC, e.entry_id DESC LIMIT $10",
-    )
-    .bind(wallet_id)
-    .bind(&order_id)
-    .bind(&quote_id)
-    .bind(request_id)
-    .bind(&types)
-    .bind(from)
-    .bind(to)
-    .bind(page.after.map(|c| c.time))
-    .bind(page.after.map(|c| c.id))
-    .bind(page.fetch_limit())
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(internal)?;
+    let filter = EntryFilter {
+        wallet_id,
+        order_id: &order_id,
+        quote_id: &quote_id,
+        request_id,
+        types: &types,
+        from,
+        to,
+    };
+    let after = page.after.map(|c| (c.time, c.id));
+    let mut ids = store::journal::ids(&mut *conn, &filter, after, page.fetch_limit())
+        .await
+        .map_err(internal)?;
     let page = page.finish(&mut ids, |(id, t)| Cursor { time: *t, id: *id });
     let mut entries = Vec::with_capacity(ids.len());
     for (id, _) in ids {
@@ -187,81 +162,113 @@ pub async fn reverse(
     v.finish()?;
     let entry_id = entry_id.expect("ok");
     let now = ctx.now();
-    idempotency::run(&ctx.svc.pool, ctx.errors(), "ReverseJournalEntry", &req.request_id, &req, |mut tx| async move {
-        let row = sqlx::query(
-            "SELECT type, order_id, quote_id, remittance_id FROM journal_entries WHERE entry_id = $1",
-        )
-        .bind(entry_id)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(internal)?
-        .ok_or_else(|| ctx.errors().not_found("journal_entry", entry_id.to_string()))?;
-        let subject = format!("journal_entry/{entry_id}");
-        let entry_type = JournalEntryType::try_from(i32::from(row.try_get::<i16, _>("type").map_err(internal)?))
-            .unwrap_or(JournalEntryType::Unspecified);
-        let reversible = [JournalEntryType::InboundRemittance, JournalEntryType::Transfer, JournalEntryType::FeeCharge];
-        if !reversible.contains(&entry_type) {
-            return Err(ctx.errors().precondition(
-                ENTRY_NOT_REVERSIBLE,
-                subject,
-                format!("{} entries are undone by their own operation", entry_type.as_str_name()),
-            ));
-        }
-        let reversed_by: Option<Uuid> = sqlx::query_scalar("SELECT entry_id FROM journal_entries WHERE reverses_entry_id = $1")
-            .bind(entry_id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(internal)?;
-        if let Some(by) = reversed_by {
-            let mut md = HashMap::new();
-            md.insert("reversed_by_entry_id".to_owned(), by.to_string());
-            return Err(ctx.errors().refuse_with(Code::FailedPrecondition, ENTRY_ALREADY_REVERSED, "the entry was already reversed", md));
-        }
-        let remittance_id: Option<Uuid> = row.try_get("remittance_id").map_err(internal)?;
-        if entry_type == JournalEntryType::InboundRemittance {
-            let remittance_id = remittance_id.ok_or_else(|| internal("remittance entry without a remittance"))?;
-            let (amount, unallocated, status): (Decimal, Decimal, i16) = sqlx::query_as(
-                "SELECT amount, unallocated, status FROM remittances WHERE remittance_id = $1 FOR UPDATE",
-            )
-            .bind(remittance_id)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(internal)?;
-            let untouched = status == RemittanceStatus::Credited as i16 || (status == RemittanceStatus::Unallocated as i16 && unallocated == amount);
-            if !untouched {
+    idempotency::run(
+        &ctx.svc.pool,
+        ctx.errors(),
+        "ReverseJournalEntry",
+        &req.request_id,
+        &req,
+        |mut tx| async move {
+            let row = store::journal::get(&mut *tx, entry_id)
+                .await
+                .map_err(internal)?
+                .ok_or_else(|| {
+                    ctx.errors()
+                        .not_found("journal_entry", entry_id.to_string())
+                })?;
+            let subject = format!("journal_entry/{entry_id}");
+            let entry_type = JournalEntryType::try_from(i32::from(row.entry_type))
+                .unwrap_or(JournalEntryType::Unspecified);
+            let reversible = [
+                JournalEntryType::InboundRemittance,
+                JournalEntryType::Transfer,
+                JournalEntryType::FeeCharge,
+            ];
+            if !reversible.contains(&entry_type) {
                 return Err(ctx.errors().precondition(
-                    super::remittances::REMITTANCE_ALREADY_LINKED,
-                    format!("remittance/{remittance_id}"),
-                    "part of the remittance is linked to orders",
+                    ENTRY_NOT_REVERSIBLE,
+                    subject,
+                    format!(
+                        "{} entries are undone by their own operation",
+                        entry_type.as_str_name()
+                    ),
                 ));
             }
-            sqlx::query("UPDATE remittances SET status = $2, unallocated = 0 WHERE remittance_id = $1")
-                .bind(remittance_id)
-                .bind(RemittanceStatus::Reversed as i16)
-                .execute(&mut *tx)
+            let reversed_by = store::journal::reversal_of(&mut *tx, entry_id)
                 .await
                 .map_err(internal)?;
-        }
-        let legs = ledger::load_draft_legs(&mut tx, entry_id).await.map_err(internal)?;
-        let cause = Cause {
-            request_id,
-            order_id: row.try_get("order_id").map_err(internal)?,
-            quote_id: row.try_get("quote_id").map_err(internal)?,
-            remittance_id,
-            ..Cause::default()
-        };
-        let draft = EntryDraft {
-            entry_type: JournalEntryType::Reversal,
-            cause,
-            description: reason.clone(),
-            legs: legs.into_iter().map(|(account, amount)| Leg { account, amount: -amount }).collect(),
-            reverses: Some(entry_id),
-        };
-        let posted = ledger::post(&mut tx, &draft, now).await.map_err(|e| post_error(ctx.errors(), e))?;
-        let reversal = load(&mut tx, ctx, posted.entry_id).await?;
-        let original = load(&mut tx, ctx, entry_id).await?;
-        Ok((ReverseJournalEntryResponse { reversal: Some(reversal), original: Some(original) }, tx))
-    })
+            if let Some(by) = reversed_by {
+                let mut md = HashMap::new();
+                md.insert("reversed_by_entry_id".to_owned(), by.to_string());
+                return Err(ctx.errors().refuse_with(
+                    Code::FailedPrecondition,
+                    ENTRY_ALREADY_REVERSED,
+                    "the entry was already reversed",
+                    md,
+                ));
+            }
+            let remittance_id = row.remittance_id;
+            if entry_type == JournalEntryType::InboundRemittance {
+                let remittance_id = remittance_id
+                    .ok_or_else(|| internal("remittance entry without a remittance"))?;
+                let (amount, unallocated, status) =
+                    store::remittances::amounts_for_update(&mut *tx, remittance_id)
+                        .await
+                        .map_err(internal)?;
+                let untouched = status == RemittanceStatus::Credited as i16
+                    || (status == RemittanceStatus::Unallocated as i16 && unallocated == amount);
+                if !untouched {
+                    return Err(ctx.errors().precondition(
+                        super::remittances::REMITTANCE_ALREADY_LINKED,
+                        format!("remittance/{remittance_id}"),
+                        "part of the remittance is linked to orders",
+                    ));
+                }
+                store::remittances::set_reversed(
+                    &mut *tx,
+                    remittance_id,
+                    RemittanceStatus::Reversed as i16,
+                )
+                .await
+                .map_err(internal)?;
+            }
+            let legs = ledger::load_draft_legs(&mut tx, entry_id)
+                .await
+                .map_err(internal)?;
+            let cause = Cause {
+                request_id,
+                order_id: row.order_id.clone(),
+                quote_id: row.quote_id.clone(),
+                remittance_id,
+                ..Cause::default()
+            };
+            let draft = EntryDraft {
+                entry_type: JournalEntryType::Reversal,
+                cause,
+                description: reason.clone(),
+                legs: legs
+                    .into_iter()
+                    .map(|(account, amount)| Leg {
+                        account,
+                        amount: -amount,
+                    })
+                    .collect(),
+                reverses: Some(entry_id),
+            };
+            let posted = ledger::post(&mut tx, &draft, now)
+                .await
+                .map_err(|e| post_error(ctx.errors(), e))?;
+            let reversal = load(&mut tx, ctx, posted.entry_id).await?;
+            let original = load(&mut tx, ctx, entry_id).await?;
+            Ok((
+                ReverseJournalEntryResponse {
+                    reversal: Some(reversal),
+                    original: Some(original),
+                },
+                tx,
+            ))
+        },
+    )
     .await
 }
 
@@ -285,44 +292,31 @@ pub async fn list_accounts(
     let page = Page::from_proto("page", req.page.as_ref(), &mut v);
     v.finish()?;
     let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
-    let rows = sqlx::query(
-        "SELECT min(account_id::text)::uuid AS account_id, wallet_id, kind, currency, fund_pool,
-                sum(balance) AS balance, max(updated_at) AS updated_at
-         FROM ledger_accounts
-         WHERE ($1::int2 IS NULL OR kind = $1) AND ($2::text IS NULL OR currency = $2)
-           AND ($3::uuid IS NULL OR wallet_id = $3)
-         GROUP BY wallet_id, kind, currency, fund_pool
-         HAVING ($4::uuid IS NULL OR min(account_id::text)::uuid > $4)
-         ORDER BY account_id LIMIT $5",
-    )
-    .bind(kind.map(|k| k as i16))
-    .bind(currency.map(|c| c.code()))
-    .bind(wallet_id)
-    .bind(page.after.map(|c| c.id))
-    .bind(page.fetch_limit())
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(internal)?;
+    let filter = (
+        kind.map(|k| k as i16),
+        currency.map(|c| c.code()),
+        wallet_id,
+    );
+    let after = page.after.map(|c| c.id);
+    let rows = store::journal::accounts(&mut *conn, filter, after, page.fetch_limit())
+        .await
+        .map_err(internal)?;
     let mut items = Vec::with_capacity(rows.len());
     for r in &rows {
-        let id: Uuid = r.try_get("account_id").map_err(internal)?;
-        let wallet: Uuid = r.try_get("wallet_id").map_err(internal)?;
-        let currency: String = r.try_get("currency").map_err(internal)?;
-        let updated: DateTime<Utc> = r.try_get("updated_at").map_err(internal)?;
         items.push((
-            id,
+            r.account_id,
             LedgerAccount {
-                ledger_account_id: id.to_string(),
-                kind: i32::from(r.try_get::<i16, _>("kind").map_err(internal)?),
-                currency_code: currency.clone(),
-                wallet_id: if wallet.is_nil() {
+                ledger_account_id: r.account_id.to_string(),
+                kind: i32::from(r.kind),
+                currency_code: r.currency.clone(),
+                wallet_id: if r.wallet_id.is_nil() {
                     String::new()
                 } else {
-                    wallet.to_string()
+                    r.wallet_id.to_string()
                 },
-                fund_pool: i32::from(r.try_get::<i16, _>("fund_pool").map_err(internal)?),
-                balance: Some(money(&currency, r.try_get("balance").map_err(internal)?)?),
-                update_time: Some(time::to_proto(updated)),
+                fund_pool: i32::from(r.fund_pool),
+                balance: Some(money(&r.currency, r.balance)?),
+                update_time: Some(time::to_proto(r.updated_at)),
             },
         ));
     }

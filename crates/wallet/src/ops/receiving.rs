@@ -1,56 +1,46 @@
 //! Receiving (collection) accounts: created instantly with generated bank details.
 
-use chrono::{DateTime, Utc};
 use kuajing_platform::error::internal;
-use kuajing_platform::page::Page;
+use kuajing_platform::page::{Cursor, Page};
 use kuajing_platform::{Currency, FieldViolations, idempotency, time};
 use kuajing_proto::wallet::v1::{
     BankDetails, CreateReceivingAccountRequest, CreateReceivingAccountResponse,
     ListReceivingAccountsRequest, ListReceivingAccountsResponse, ReceivingAccount,
     ReceivingAccountPurpose,
 };
-use sqlx::Row;
-use sqlx::postgres::PgRow;
 use tonic::Status;
 use uuid::Uuid;
 
 use super::{Ctx, require_wallet};
 use crate::domain::bank;
+use crate::store::{self, receiving_accounts::ReceivingRow};
 
 /// Receiving accounts a wallet may have.
 pub const MAX_RECEIVING_ACCOUNTS: i64 = 50;
 /// Reason: the wallet has the maximum number of receiving accounts.
 pub const RECEIVING_ACCOUNT_LIMIT_REACHED: &str = "RECEIVING_ACCOUNT_LIMIT_REACHED";
 
-const COLUMNS: &str =
-    "receiving_account_id, wallet_id, currency, display_name, purpose, account_number,
-    holder_name, bank_name, bank_address, bank_country_code, swift_code, routing_code_type,
-    routing_code, iban, created_at";
-
 /// A row as the wire shows it.
-pub fn from_row(r: &PgRow) -> Result<ReceivingAccount, sqlx::Error> {
-    let id: Uuid = r.try_get("receiving_account_id")?;
-    let wallet: Uuid = r.try_get("wallet_id")?;
-    let created: DateTime<Utc> = r.try_get("created_at")?;
-    Ok(ReceivingAccount {
-        receiving_account_id: id.to_string(),
-        wallet_id: wallet.to_string(),
-        currency_code: r.try_get("currency")?,
-        display_name: r.try_get("display_name")?,
-        purpose: i32::from(r.try_get::<i16, _>("purpose")?),
+pub fn from_row(r: &ReceivingRow) -> ReceivingAccount {
+    ReceivingAccount {
+        receiving_account_id: r.receiving_account_id.to_string(),
+        wallet_id: r.wallet_id.to_string(),
+        currency_code: r.currency.clone(),
+        display_name: r.display_name.clone(),
+        purpose: i32::from(r.purpose),
         bank_details: Some(BankDetails {
-            account_holder_name: r.try_get("holder_name")?,
-            account_number: r.try_get("account_number")?,
-            iban: r.try_get("iban")?,
-            bank_name: r.try_get("bank_name")?,
-            bank_address: r.try_get("bank_address")?,
-            bank_country_code: r.try_get("bank_country_code")?,
-            swift_code: r.try_get("swift_code")?,
-            routing_code_type: i32::from(r.try_get::<i16, _>("routing_code_type")?),
-            routing_code: r.try_get("routing_code")?,
+            account_holder_name: r.holder_name.clone(),
+            account_number: r.account_number.clone(),
+            iban: r.iban.clone(),
+            bank_name: r.bank_name.clone(),
+            bank_address: r.bank_address.clone(),
+            bank_country_code: r.bank_country_code.clone(),
+            swift_code: r.swift_code.clone(),
+            routing_code_type: i32::from(r.routing_code_type),
+            routing_code: r.routing_code.clone(),
         }),
-        create_time: Some(time::to_proto(created)),
-    })
+        create_time: Some(time::to_proto(r.created_at)),
+    }
 }
 
 /// CreateReceivingAccount.
@@ -84,56 +74,63 @@ pub async fn create(
         purpose.expect("ok"),
     );
     let now = ctx.now();
-    idempotency::run(&ctx.svc.pool, ctx.errors(), "CreateReceivingAccount", &req.request_id, &req, |mut tx| async move {
-        // Lock the wallet row so the count below cannot race another creation.
-        let holder: Option<Uuid> = sqlx::query_scalar("SELECT owner_account_id FROM wallets WHERE wallet_id = $1 FOR UPDATE")
-            .bind(wallet_id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(internal)?;
-        let Some(holder) = holder else {
-            return Err(ctx.errors().not_found("wallet", wallet_id.to_string()));
-        };
-        let count: i64 = sqlx::query_scalar("SELECT count(*) FROM receiving_accounts WHERE wallet_id = $1")
-            .bind(wallet_id)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(internal)?;
-        if count >= MAX_RECEIVING_ACCOUNTS {
-            return Err(ctx.errors().precondition(
-                RECEIVING_ACCOUNT_LIMIT_REACHED,
-                format!("wallet/{wallet_id}"),
-                format!("a wallet may have at most {MAX_RECEIVING_ACCOUNTS} receiving accounts"),
-            ));
-        }
-        let id = Uuid::now_v7();
-        let d = bank::details_for(id, currency);
-        let sql = format!(
-            "INSERT INTO receiving_accounts ({COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)
-             RETURNING {COLUMNS}"
-        );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .bind(wallet_id)
-            .bind(currency.code())
-            .bind(&name)
-            .bind(purpose as i16)
-            .bind(&d.account_number)
-            .bind(format!("Kuajing client {}", &holder.simple().to_string()[..12]))
-            .bind(&d.bank_name)
-            .bind(&d.bank_address)
-            .bind(&d.bank_country_code)
-            .bind(&d.swift_code)
-            .bind(d.routing_code_type as i16)
-            .bind(&d.routing_code)
-            .bind(&d.iban)
-            .bind(now)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(internal)?;
-        let account = from_row(&row).map_err(internal)?;
-        Ok((CreateReceivingAccountResponse { receiving_account: Some(account) }, tx))
-    })
+    idempotency::run(
+        &ctx.svc.pool,
+        ctx.errors(),
+        "CreateReceivingAccount",
+        &req.request_id,
+        &req,
+        |mut tx| async move {
+            // Lock the wallet row so the count below cannot race another creation.
+            let holder = store::wallets::owner_for_update(&mut *tx, wallet_id)
+                .await
+                .map_err(internal)?;
+            let Some(holder) = holder else {
+                return Err(ctx.errors().not_found("wallet", wallet_id.to_string()));
+            };
+            let count = store::receiving_accounts::count_of_wallet(&mut *tx, wallet_id)
+                .await
+                .map_err(internal)?;
+            if count >= MAX_RECEIVING_ACCOUNTS {
+                return Err(ctx.errors().precondition(
+                    RECEIVING_ACCOUNT_LIMIT_REACHED,
+                    format!("wallet/{wallet_id}"),
+                    format!(
+                        "a wallet may have at most {MAX_RECEIVING_ACCOUNTS} receiving accounts"
+                    ),
+                ));
+            }
+            let id = Uuid::now_v7();
+            let d = bank::details_for(id, currency);
+            let row = ReceivingRow {
+                receiving_account_id: id,
+                wallet_id,
+                currency: currency.code().to_owned(),
+                display_name: name.clone(),
+                purpose: purpose as i16,
+                account_number: d.account_number,
+                holder_name: format!("Kuajing client {}", &holder.simple().to_string()[..12]),
+                bank_name: d.bank_name,
+                bank_address: d.bank_address,
+                bank_country_code: d.bank_country_code,
+                swift_code: d.swift_code,
+                routing_code_type: d.routing_code_type as i16,
+                routing_code: d.routing_code,
+                iban: d.iban,
+                created_at: now,
+            };
+            store::receiving_accounts::insert(&mut *tx, &row)
+                .await
+                .map_err(internal)?;
+            let account = from_row(&row);
+            Ok((
+                CreateReceivingAccountResponse {
+                    receiving_account: Some(account),
+                },
+                tx,
+            ))
+        },
+    )
     .await
 }
 
@@ -154,25 +151,22 @@ pub async fn list(
     let wallet_id = wallet_id.expect("ok");
     let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
     require_wallet(&mut conn, ctx.errors(), wallet_id).await?;
-    let sql = format!(
-        "SELECT {COLUMNS} FROM receiving_accounts
-         WHERE wallet_id = $1 AND ($2::text IS NULL OR currency = $2)
-           AND ($3::timestamptz IS NULL OR (created_at, receiving_account_id) > ($3, $4))
-         ORDER BY created_at, receiving_account_id LIMIT $5"
-    );
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(wallet_id)
-        .bind(currency.map(|c| c.code()))
-        .bind(page.after.map(|c| c.time))
-        .bind(page.after.map(|c| c.id))
-        .bind(page.fetch_limit())
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(internal)?;
-    let (receiving_accounts, page) =
-        page.of_rows(&rows, ("created_at", "receiving_account_id"), |r| {
-            from_row(r).map_err(internal)
-        })?;
+    let after = page.after.map(|c| (c.time, c.id));
+    let code = currency.map(|c| c.code());
+    let mut rows = store::receiving_accounts::of_wallet(
+        &mut *conn,
+        wallet_id,
+        code,
+        after,
+        page.fetch_limit(),
+    )
+    .await
+    .map_err(internal)?;
+    let page = page.finish(&mut rows, |r| Cursor {
+        time: r.created_at,
+        id: r.receiving_account_id,
+    });
+    let receiving_accounts = rows.iter().map(from_row).collect();
     Ok(ListReceivingAccountsResponse {
         receiving_accounts,
         page: Some(page),

@@ -2,7 +2,6 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Utc};
 use kuajing_platform::error::internal;
 use kuajing_platform::money::format_amount;
 use kuajing_platform::page::{Cursor, Page};
@@ -17,14 +16,15 @@ use kuajing_proto::wallet::v1::{
 };
 use rust_decimal::Decimal;
 
-use sqlx::postgres::PgRow;
-use sqlx::{PgConnection, Row};
+use sqlx::PgConnection;
 use tonic::{Code, Status};
 use uuid::Uuid;
 
 use super::{Ctx, currency_mismatch, post_error, require_wallet};
 use crate::domain::ledger::{AccountKey, Cause, EntryDraft};
-use crate::store::ledger;
+use crate::store::holds::NewHold;
+use crate::store::remittances::{LinkRow, RemittanceFilter, RemittanceRow};
+use crate::store::{self, ledger};
 
 /// Reason: no receiving account has the number the bank reported.
 pub const RECEIVING_ACCOUNT_NOT_FOUND: &str = "RECEIVING_ACCOUNT_NOT_FOUND";
@@ -43,29 +43,19 @@ fn money(currency: &str, amount: Decimal) -> types::Money {
     }
 }
 
-const COLUMNS: &str =
-    "remittance_id, receiving_account_id, wallet_id, bank_reference, currency, amount,
-    unallocated, status, payer_name, payer_account_masked, payer_bank_name, payer_country_code,
-    remittance_info, value_time, entry_id, created_at";
-
-fn link_from_row(r: &PgRow) -> Result<RemittanceLink, sqlx::Error> {
-    let currency: String = r.try_get("currency")?;
-    let created: DateTime<Utc> = r.try_get("created_at")?;
-    Ok(RemittanceLink {
-        remittance_link_id: r.try_get::<Uuid, _>("remittance_link_id")?.to_string(),
-        remittance_id: r.try_get::<Uuid, _>("remittance_id")?.to_string(),
-        order_id: r.try_get("order_id")?,
-        payment_part: i32::from(r.try_get::<i16, _>("payment_part")?),
-        amount: Some(money(&currency, r.try_get("amount")?)),
-        disposition: i32::from(r.try_get::<i16, _>("disposition")?),
-        fund_pool: i32::from(r.try_get::<i16, _>("fund_pool")?),
-        hold_id: r
-            .try_get::<Option<Uuid>, _>("hold_id")?
-            .map(|h| h.to_string())
-            .unwrap_or_default(),
-        journal_entry_id: r.try_get::<Uuid, _>("entry_id")?.to_string(),
-        create_time: Some(time::to_proto(created)),
-    })
+fn link_from_row(r: &LinkRow) -> RemittanceLink {
+    RemittanceLink {
+        remittance_link_id: r.remittance_link_id.to_string(),
+        remittance_id: r.remittance_id.to_string(),
+        order_id: r.order_id.clone(),
+        payment_part: i32::from(r.payment_part),
+        amount: Some(money(&r.currency, r.amount)),
+        disposition: i32::from(r.disposition),
+        fund_pool: i32::from(r.fund_pool),
+        hold_id: r.hold_id.map(|h| h.to_string()).unwrap_or_default(),
+        journal_entry_id: r.entry_id.to_string(),
+        create_time: Some(time::to_proto(r.created_at)),
+    }
 }
 
 async fn load(
@@ -73,58 +63,42 @@ async fn load(
     ctx: &Ctx,
     remittance_id: Uuid,
 ) -> Result<Remittance, Status> {
-    let sql = format!("SELECT {COLUMNS} FROM remittances WHERE remittance_id = $1");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(remittance_id)
-        .fetch_optional(&mut *conn)
+    let row = store::remittances::get(&mut *conn, remittance_id)
         .await
         .map_err(internal)?
         .ok_or_else(|| {
             ctx.errors()
                 .not_found("remittance", remittance_id.to_string())
         })?;
-    let mut r = from_row(&row).map_err(internal)?;
-    let links = sqlx::query(
-        "SELECT remittance_link_id, remittance_id, order_id, payment_part, currency, amount, disposition,
-                fund_pool, hold_id, entry_id, created_at
-         FROM remittance_links WHERE remittance_id = $1 ORDER BY created_at, remittance_link_id",
-    )
-    .bind(remittance_id)
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(internal)?;
-    r.links = links
-        .iter()
-        .map(link_from_row)
-        .collect::<Result<_, _>>()
+    let mut r = from_row(&row);
+    let links = store::remittances::links_of(&mut *conn, remittance_id)
+        .await
         .map_err(internal)?;
+    r.links = links.iter().map(link_from_row).collect();
     Ok(r)
 }
 
-fn from_row(r: &PgRow) -> Result<Remittance, sqlx::Error> {
-    let currency: String = r.try_get("currency")?;
-    let created: DateTime<Utc> = r.try_get("created_at")?;
-    let value: Option<DateTime<Utc>> = r.try_get("value_time")?;
-    Ok(Remittance {
-        remittance_id: r.try_get::<Uuid, _>("remittance_id")?.to_string(),
-        receiving_account_id: r.try_get::<Uuid, _>("receiving_account_id")?.to_string(),
-        wallet_id: r.try_get::<Uuid, _>("wallet_id")?.to_string(),
-        bank_reference: r.try_get("bank_reference")?,
-        amount: Some(money(&currency, r.try_get("amount")?)),
-        unallocated_amount: Some(money(&currency, r.try_get("unallocated")?)),
-        status: i32::from(r.try_get::<i16, _>("status")?),
+fn from_row(r: &RemittanceRow) -> Remittance {
+    Remittance {
+        remittance_id: r.remittance_id.to_string(),
+        receiving_account_id: r.receiving_account_id.to_string(),
+        wallet_id: r.wallet_id.to_string(),
+        bank_reference: r.bank_reference.clone(),
+        amount: Some(money(&r.currency, r.amount)),
+        unallocated_amount: Some(money(&r.currency, r.unallocated)),
+        status: i32::from(r.status),
         payer: Some(RemittancePayer {
-            name: r.try_get("payer_name")?,
-            account_number_masked: r.try_get("payer_account_masked")?,
-            bank_name: r.try_get("payer_bank_name")?,
-            country_code: r.try_get("payer_country_code")?,
+            name: r.payer_name.clone(),
+            account_number_masked: r.payer_account_masked.clone(),
+            bank_name: r.payer_bank_name.clone(),
+            country_code: r.payer_country_code.clone(),
         }),
-        remittance_info: r.try_get("remittance_info")?,
-        value_time: time::opt_to_proto(value),
-        create_time: Some(time::to_proto(created)),
-        journal_entry_id: r.try_get::<Uuid, _>("entry_id")?.to_string(),
+        remittance_info: r.remittance_info.clone(),
+        value_time: time::opt_to_proto(r.value_time),
+        create_time: Some(time::to_proto(r.created_at)),
+        journal_entry_id: r.entry_id.to_string(),
         links: Vec::new(),
-    })
+    }
 }
 
 /// What makes two reports of one bank reference the same remittance.
@@ -223,98 +197,115 @@ pub async fn record(
     let now = ctx.now();
     let request_id = idempotency::parse_request_id(&req.request_id)?;
     let req = &req;
-    idempotency::run(&ctx.svc.pool, ctx.errors(), "RecordInboundRemittance", &req.request_id, req, |mut tx| async move {
-        // One bank reference at a time: concurrent reports of it serialise here.
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 7))")
-            .bind(&reference)
-            .execute(&mut *tx)
-            .await
-            .map_err(internal)?;
-        let existing: Option<(Uuid, Vec<u8>)> =
-            sqlx::query_as("SELECT remittance_id, request_hash FROM remittances WHERE bank_reference = $1")
-                .bind(&reference)
-                .fetch_optional(&mut *tx)
+    idempotency::run(
+        &ctx.svc.pool,
+        ctx.errors(),
+        "RecordInboundRemittance",
+        &req.request_id,
+        req,
+        |mut tx| async move {
+            // One bank reference at a time: concurrent reports of it serialise here.
+            store::remittances::lock_reference(&mut *tx, &reference)
                 .await
                 .map_err(internal)?;
-        if let Some((id, stored)) = existing {
-            if stored != hash {
-                let mut md = HashMap::new();
-                md.insert("remittance_id".to_owned(), id.to_string());
-                return Err(ctx.errors().refuse_with(
+            let existing = store::remittances::by_reference(&mut *tx, &reference)
+                .await
+                .map_err(internal)?;
+            if let Some((id, stored)) = existing {
+                if stored != hash {
+                    let mut md = HashMap::new();
+                    md.insert("remittance_id".to_owned(), id.to_string());
+                    return Err(ctx.errors().refuse_with(
                     Code::AlreadyExists,
                     BANK_REFERENCE_CONFLICT,
                     "this bank reference was recorded with a different account, amount or payer",
                     md,
                 ));
+                }
+                let remittance = load(&mut tx, ctx, id).await?;
+                return Ok((
+                    RecordInboundRemittanceResponse {
+                        remittance: Some(remittance),
+                    },
+                    tx,
+                ));
             }
-            let remittance = load(&mut tx, ctx, id).await?;
-            return Ok((RecordInboundRemittanceResponse { remittance: Some(remittance) }, tx));
-        }
-        let account: Option<(Uuid, Uuid, String, i16)> = sqlx::query_as(
-            "SELECT receiving_account_id, wallet_id, currency, purpose FROM receiving_accounts
-             WHERE account_number = $1 OR (iban <> '' AND iban = $1)",
-        )
-        .bind(&account_number)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(internal)?;
-        let Some((account_id, wallet_id, currency, purpose)) = account else {
-            return Err(ctx.errors().refuse(
-                Code::NotFound,
-                RECEIVING_ACCOUNT_NOT_FOUND,
-                "no receiving account has that account number",
-            ));
-        };
-        let currency: Currency = currency.parse().map_err(internal)?;
-        if currency != amount.currency() {
-            return Err(currency_mismatch(ctx.errors(), &format!("receiving_account/{account_id}"), currency, amount.currency()));
-        }
-        let remittance_id = Uuid::now_v7();
-        let top_up = i32::from(purpose) == ReceivingAccountPurpose::TopUp as i32;
-        let clearing = AccountKey::platform(LedgerAccountKind::InboundClearing, currency);
-        let destination = if top_up {
-            AccountKey::available(wallet_id, currency, FundPool::Standard)
-        } else {
-            AccountKey::platform(LedgerAccountKind::Escrow, currency)
-        };
-        let cause = Cause { request_id, remittance_id: Some(remittance_id), ..Cause::default() };
-        let mut draft = EntryDraft::new(JournalEntryType::InboundRemittance, cause, format!("Remittance {reference}"));
-        draft.transfer(clearing, destination, amount.amount());
-        let posted = ledger::post(&mut tx, &draft, now).await.map_err(|e| post_error(ctx.errors(), e))?;
-        let (status, unallocated) = if top_up {
-            (RemittanceStatus::Credited, Decimal::ZERO)
-        } else {
-            (RemittanceStatus::Unallocated, amount.amount())
-        };
-        sqlx::query(
-            "INSERT INTO remittances (remittance_id, receiving_account_id, wallet_id, bank_reference, currency,
-                 amount, unallocated, status, payer_name, payer_account_masked, payer_bank_name,
-                 payer_country_code, remittance_info, value_time, entry_id, request_hash, created_at)
-             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)",
-        )
-        .bind(remittance_id)
-        .bind(account_id)
-        .bind(wallet_id)
-        .bind(&reference)
-        .bind(currency.code())
-        .bind(amount.amount())
-        .bind(unallocated)
-        .bind(status as i16)
-        .bind(&payer.name)
-        .bind(&payer.account_number_masked)
-        .bind(&payer.bank_name)
-        .bind(&payer.country_code)
-        .bind(&req.remittance_info)
-        .bind(value_time)
-        .bind(posted.entry_id)
-        .bind(&hash)
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(internal)?;
-        let remittance = load(&mut tx, ctx, remittance_id).await?;
-        Ok((RecordInboundRemittanceResponse { remittance: Some(remittance) }, tx))
-    })
+            let account = store::receiving_accounts::by_number(&mut *tx, &account_number)
+                .await
+                .map_err(internal)?;
+            let Some((account_id, wallet_id, currency, purpose)) = account else {
+                return Err(ctx.errors().refuse(
+                    Code::NotFound,
+                    RECEIVING_ACCOUNT_NOT_FOUND,
+                    "no receiving account has that account number",
+                ));
+            };
+            let currency: Currency = currency.parse().map_err(internal)?;
+            if currency != amount.currency() {
+                return Err(currency_mismatch(
+                    ctx.errors(),
+                    &format!("receiving_account/{account_id}"),
+                    currency,
+                    amount.currency(),
+                ));
+            }
+            let remittance_id = Uuid::now_v7();
+            let top_up = i32::from(purpose) == ReceivingAccountPurpose::TopUp as i32;
+            let clearing = AccountKey::platform(LedgerAccountKind::InboundClearing, currency);
+            let destination = if top_up {
+                AccountKey::available(wallet_id, currency, FundPool::Standard)
+            } else {
+                AccountKey::platform(LedgerAccountKind::Escrow, currency)
+            };
+            let cause = Cause {
+                request_id,
+                remittance_id: Some(remittance_id),
+                ..Cause::default()
+            };
+            let mut draft = EntryDraft::new(
+                JournalEntryType::InboundRemittance,
+                cause,
+                format!("Remittance {reference}"),
+            );
+            draft.transfer(clearing, destination, amount.amount());
+            let posted = ledger::post(&mut tx, &draft, now)
+                .await
+                .map_err(|e| post_error(ctx.errors(), e))?;
+            let (status, unallocated) = if top_up {
+                (RemittanceStatus::Credited, Decimal::ZERO)
+            } else {
+                (RemittanceStatus::Unallocated, amount.amount())
+            };
+            let row = RemittanceRow {
+                remittance_id,
+                receiving_account_id: account_id,
+                wallet_id,
+                bank_reference: reference.clone(),
+                currency: currency.code().to_owned(),
+                amount: amount.amount(),
+                unallocated,
+                status: status as i16,
+                payer_name: payer.name.clone(),
+                payer_account_masked: payer.account_number_masked.clone(),
+                payer_bank_name: payer.bank_name.clone(),
+                payer_country_code: payer.country_code.clone(),
+                remittance_info: req.remittance_info.clone(),
+                value_time: Some(value_time),
+                entry_id: posted.entry_id,
+                created_at: now,
+            };
+            store::remittances::insert(&mut *tx, &row, &hash)
+                .await
+                .map_err(internal)?;
+            let remittance = load(&mut tx, ctx, remittance_id).await?;
+            Ok((
+                RecordInboundRemittanceResponse {
+                    remittance: Some(remittance),
+                },
+                tx,
+            ))
+        },
+    )
     .await
 }
 
@@ -351,25 +342,17 @@ pub async fn list(
     let wallet_id = wallet_id.expect("ok");
     let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
     require_wallet(&mut conn, ctx.errors(), wallet_id).await?;
-    let ids: Vec<(Uuid, DateTime<Utc>)> = sqlx::query_as(
-        "SELECT remittance_id, created_at FROM remittances
-         WHERE wallet_id = $1 AND ($2::uuid IS NULL OR receiving_account_id = $2)
-           AND (cardinality($3::int2[]) = 0 OR status = ANY($3))
-           AND ($4::timestamptz IS NULL OR value_time >= $4) AND ($5::timestamptz IS NULL OR value_time < $5)
-           AND ($6::timestamptz IS NULL OR (created_at, remittance_id) < ($6, $7))
-         ORDER BY created_at DESC, remittance_id DESC LIMIT $8",
-    )
-    .bind(wallet_id)
-    .bind(account)
-    .bind(&statuses)
-    .bind(from)
-    .bind(to)
-    .bind(page.after.map(|c| c.time))
-    .bind(page.after.map(|c| c.id))
-    .bind(page.fetch_limit())
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(internal)?;
+    let filter = RemittanceFilter {
+        wallet_id,
+        receiving_account_id: account,
+        statuses: &statuses,
+        from,
+        to,
+    };
+    let after = page.after.map(|c| (c.time, c.id));
+    let ids = store::remittances::ids_of_wallet(&mut *conn, &filter, after, page.fetch_limit())
+        .await
+        .map_err(internal)?;
     let mut ids = ids;
     let page = page.finish(&mut ids, |(id, t)| Cursor { time: *t, id: *id });
     let mut remittances = Vec::with_capacity(ids.len());
@@ -405,105 +388,149 @@ pub async fn link(ctx: &Ctx, req: LinkRemittanceRequest) -> Result<LinkRemittanc
     );
     let request_id = idempotency::parse_request_id(&req.request_id)?;
     let now = ctx.now();
-    idempotency::run(&ctx.svc.pool, ctx.errors(), "LinkRemittance", &req.request_id, &req, |mut tx| async move {
-        let row: Option<(Uuid, String, Decimal, i16)> = sqlx::query_as(
-            "SELECT wallet_id, currency, unallocated, status FROM remittances WHERE remittance_id = $1 FOR UPDATE",
-        )
-        .bind(remittance_id)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(internal)?;
-        let Some((wallet_id, currency, unallocated, status)) = row else {
-            return Err(ctx.errors().not_found("remittance", remittance_id.to_string()));
-        };
-        let currency: Currency = currency.parse().map_err(internal)?;
-        let subject = format!("remittance/{remittance_id}");
-        let linkable = [RemittanceStatus::Unallocated as i16, RemittanceStatus::PartiallyLinked as i16];
-        if !linkable.contains(&status) || unallocated.is_zero() {
-            return Err(ctx.errors().precondition(REMITTANCE_ALREADY_LINKED, subject, "nothing of this remittance is left to link"));
-        }
-        if currency != amount.currency() {
-            return Err(currency_mismatch(ctx.errors(), &subject, currency, amount.currency()));
-        }
-        if amount.amount() > unallocated {
-            let mut md = HashMap::new();
-            md.insert("unallocated".to_owned(), format_amount(unallocated, currency));
-            return Err(ctx.errors().refuse_with(
-                Code::FailedPrecondition,
-                LINK_EXCEEDS_UNALLOCATED,
-                format!("only {} {currency} of this remittance is unallocated", format_amount(unallocated, currency)),
-                md,
-            ));
-        }
-        let link_id = Uuid::now_v7();
-        let hold_id = (disposition == LinkDisposition::Guarantee).then(Uuid::now_v7);
-        let to = match disposition {
-            LinkDisposition::Guarantee => AccountKey::held(wallet_id, currency),
-            _ => AccountKey::available(wallet_id, currency, pool),
-        };
-        let cause = Cause {
-            request_id,
-            order_id: order_id.clone(),
-            remittance_id: Some(remittance_id),
-            remittance_link_id: Some(link_id),
-            hold_id,
-            ..Cause::default()
-        };
-        let mut draft = EntryDraft::new(JournalEntryType::RemittanceLink, cause, format!("Linked to order {order_id}"));
-        draft.transfer(AccountKey::platform(LedgerAccountKind::Escrow, currency), to, amount.amount());
-        let posted = ledger::post(&mut tx, &draft, now).await.map_err(|e| post_error(ctx.errors(), e))?;
-        if let Some(hold_id) = hold_id {
-            sqlx::query(
-                "INSERT INTO holds (hold_id, wallet_id, purpose, currency, amount, fund_pool, state, order_id,
-                     description, created_at, create_entry_id)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-            )
-            .bind(hold_id)
-            .bind(wallet_id)
-            .bind(HoldPurpose::Guarantee as i16)
-            .bind(currency.code())
-            .bind(amount.amount())
-            .bind(pool as i16)
-            .bind(HoldState::Open as i16)
-            .bind(&order_id)
-            .bind("Guarantee funds from a linked remittance")
-            .bind(now)
-            .bind(posted.entry_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(internal)?;
-        }
-        let left = unallocated - amount.amount();
-        let new_status = if left.is_zero() { RemittanceStatus::Linked } else { RemittanceStatus::PartiallyLinked };
-        sqlx::query("UPDATE remittances SET unallocated = $2, status = $3 WHERE remittance_id = $1")
-            .bind(remittance_id)
-            .bind(left)
-            .bind(new_status as i16)
-            .execute(&mut *tx)
-            .await
-            .map_err(internal)?;
-        sqlx::query(
-            "INSERT INTO remittance_links (remittance_link_id, remittance_id, order_id, payment_part, currency,
-                 amount, disposition, fund_pool, hold_id, entry_id, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        )
-        .bind(link_id)
-        .bind(remittance_id)
-        .bind(&order_id)
-        .bind(part as i16)
-        .bind(currency.code())
-        .bind(amount.amount())
-        .bind(disposition as i16)
-        .bind(pool as i16)
-        .bind(hold_id)
-        .bind(posted.entry_id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(internal)?;
-        let remittance = load(&mut tx, ctx, remittance_id).await?;
-        let link = remittance.links.iter().find(|l| l.remittance_link_id == link_id.to_string()).cloned();
-        Ok((LinkRemittanceResponse { link, remittance: Some(remittance) }, tx))
-    })
+    idempotency::run(
+        &ctx.svc.pool,
+        ctx.errors(),
+        "LinkRemittance",
+        &req.request_id,
+        &req,
+        |mut tx| async move {
+            let row = store::remittances::linkable_for_update(&mut *tx, remittance_id)
+                .await
+                .map_err(internal)?;
+            let Some(store::remittances::Linkable {
+                wallet_id,
+                currency,
+                unallocated,
+                status,
+            }) = row
+            else {
+                return Err(ctx
+                    .errors()
+                    .not_found("remittance", remittance_id.to_string()));
+            };
+            let currency: Currency = currency.parse().map_err(internal)?;
+            let subject = format!("remittance/{remittance_id}");
+            let linkable = [
+                RemittanceStatus::Unallocated as i16,
+                RemittanceStatus::PartiallyLinked as i16,
+            ];
+            if !linkable.contains(&status) || unallocated.is_zero() {
+                return Err(ctx.errors().precondition(
+                    REMITTANCE_ALREADY_LINKED,
+                    subject,
+                    "nothing of this remittance is left to link",
+                ));
+            }
+            if currency != amount.currency() {
+                return Err(currency_mismatch(
+                    ctx.errors(),
+                    &subject,
+                    currency,
+                    amount.currency(),
+                ));
+            }
+            if amount.amount() > unallocated {
+                let mut md = HashMap::new();
+                md.insert(
+                    "unallocated".to_owned(),
+                    format_amount(unallocated, currency),
+                );
+                return Err(ctx.errors().refuse_with(
+                    Code::FailedPrecondition,
+                    LINK_EXCEEDS_UNALLOCATED,
+                    format!(
+                        "only {} {currency} of this remittance is unallocated",
+                        format_amount(unallocated, currency)
+                    ),
+                    md,
+                ));
+            }
+            let link_id = Uuid::now_v7();
+            let hold_id = (disposition == LinkDisposition::Guarantee).then(Uuid::now_v7);
+            let to = match disposition {
+                LinkDisposition::Guarantee => AccountKey::held(wallet_id, currency),
+                _ => AccountKey::available(wallet_id, currency, pool),
+            };
+            let cause = Cause {
+                request_id,
+                order_id: order_id.clone(),
+                remittance_id: Some(remittance_id),
+                remittance_link_id: Some(link_id),
+                hold_id,
+                ..Cause::default()
+            };
+            let mut draft = EntryDraft::new(
+                JournalEntryType::RemittanceLink,
+                cause,
+                format!("Linked to order {order_id}"),
+            );
+            draft.transfer(
+                AccountKey::platform(LedgerAccountKind::Escrow, currency),
+                to,
+                amount.amount(),
+            );
+            let posted = ledger::post(&mut tx, &draft, now)
+                .await
+                .map_err(|e| post_error(ctx.errors(), e))?;
+            if let Some(hold_id) = hold_id {
+                let hold = NewHold {
+                    hold_id,
+                    wallet_id,
+                    purpose: HoldPurpose::Guarantee as i16,
+                    currency: currency.code(),
+                    amount: amount.amount(),
+                    fund_pool: pool as i16,
+                    state: HoldState::Open as i16,
+                    order_id: &order_id,
+                    description: "Guarantee funds from a linked remittance",
+                    expire_at: None,
+                    created_at: now,
+                    create_entry_id: posted.entry_id,
+                };
+                store::holds::insert(&mut *tx, &hold)
+                    .await
+                    .map_err(internal)?;
+            }
+            let left = unallocated - amount.amount();
+            let new_status = if left.is_zero() {
+                RemittanceStatus::Linked
+            } else {
+                RemittanceStatus::PartiallyLinked
+            };
+            store::remittances::set_unallocated(&mut *tx, remittance_id, left, new_status as i16)
+                .await
+                .map_err(internal)?;
+            let link_row = LinkRow {
+                remittance_link_id: link_id,
+                remittance_id,
+                order_id: order_id.clone(),
+                payment_part: part as i16,
+                currency: currency.code().to_owned(),
+                amount: amount.amount(),
+                disposition: disposition as i16,
+                fund_pool: pool as i16,
+                hold_id,
+                entry_id: posted.entry_id,
+                created_at: now,
+            };
+            store::remittances::insert_link(&mut *tx, &link_row)
+                .await
+                .map_err(internal)?;
+            let remittance = load(&mut tx, ctx, remittance_id).await?;
+            let link = remittance
+                .links
+                .iter()
+                .find(|l| l.remittance_link_id == link_id.to_string())
+                .cloned();
+            Ok((
+                LinkRemittanceResponse {
+                    link,
+                    remittance: Some(remittance),
+                },
+                tx,
+            ))
+        },
+    )
     .await
 }

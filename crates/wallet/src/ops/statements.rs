@@ -2,7 +2,6 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
 use kuajing_platform::error::internal;
 use kuajing_platform::page::{Cursor, Page};
 use kuajing_platform::{Currency, FieldViolations, Money, time};
@@ -12,11 +11,11 @@ use kuajing_proto::wallet::v1::{
     ListStatementLinesResponse, StatementLine,
 };
 use rust_decimal::Decimal;
-use sqlx::Row;
+
 use tonic::Status;
-use uuid::Uuid;
 
 use super::{Ctx, require_wallet};
+use crate::store;
 
 fn money(c: Currency, d: Decimal) -> Result<kuajing_proto::types::Money, Status> {
     Ok(Money::rounded(c, d).map_err(internal)?.to_proto())
@@ -46,61 +45,32 @@ pub async fn list(
     let wallet_id = wallet_id.expect("ok");
     let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
     require_wallet(&mut conn, ctx.errors(), wallet_id).await?;
-    let rows = sqlx::query(
-        "SELECT p.posting_id, p.entry_id, p.idx, p.entry_type, p.kind, p.fund_pool, p.currency, p.amount,
-                p.balance_after, p.created_at, e.description, e.order_id,
-                (SELECT o.wallet_id FROM postings o WHERE o.entry_id = p.entry_id
-                   AND o.wallet_id <> p.wallet_id AND o.wallet_id <> '00000000-0000-0000-0000-000000000000'
-                 ORDER BY o.idx LIMIT 1) AS counterparty
-         FROM postings p JOIN journal_entries e ON e.entry_id = p.entry_id
-         WHERE p.wallet_id = $1 AND ($2::text IS NULL OR p.currency = $2)
-           AND (cardinality($3::int2[]) = 0 OR p.entry_type = ANY($3))
-           AND ($4::timestamptz IS NULL OR p.created_at >= $4) AND ($5::timestamptz IS NULL OR p.created_at < $5)
-           AND ($6::timestamptz IS NULL OR (p.created_at, p.posting_id) > ($6, $7))
-         ORDER BY p.created_at, p.posting_id LIMIT $8",
-    )
-    .bind(wallet_id)
-    .bind(currency.map(|c| c.code()))
-    .bind(&types)
-    .bind(from)
-    .bind(to)
-    .bind(page.after.map(|c| c.time))
-    .bind(page.after.map(|c| c.id))
-    .bind(page.fetch_limit())
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(internal)?;
+    let after = page.after.map(|c| (c.time, c.id));
+    let which = (wallet_id, currency.map(|c| c.code()), &types[..]);
+    let rows = store::statements::lines(&mut *conn, which, (from, to), after, page.fetch_limit())
+        .await
+        .map_err(internal)?;
     let mut lines = Vec::with_capacity(rows.len());
     for r in &rows {
-        let c: Currency = r
-            .try_get::<String, _>("currency")
-            .map_err(internal)?
-            .parse()
-            .map_err(internal)?;
-        let created: DateTime<Utc> = r.try_get("created_at").map_err(internal)?;
-        let posting_id: Uuid = r.try_get("posting_id").map_err(internal)?;
-        let counterparty: Option<Uuid> = r.try_get("counterparty").map_err(internal)?;
+        let c: Currency = r.currency.parse().map_err(internal)?;
         lines.push((
             Cursor {
-                time: created,
-                id: posting_id,
+                time: r.created_at,
+                id: r.posting_id,
             },
             StatementLine {
-                journal_entry_id: r
-                    .try_get::<Uuid, _>("entry_id")
-                    .map_err(internal)?
-                    .to_string(),
-                posting_index: i32::from(r.try_get::<i16, _>("idx").map_err(internal)?),
+                journal_entry_id: r.entry_id.to_string(),
+                posting_index: i32::from(r.idx),
                 wallet_id: wallet_id.to_string(),
-                r#type: i32::from(r.try_get::<i16, _>("entry_type").map_err(internal)?),
-                ledger_account_kind: i32::from(r.try_get::<i16, _>("kind").map_err(internal)?),
-                fund_pool: i32::from(r.try_get::<i16, _>("fund_pool").map_err(internal)?),
-                amount: Some(money(c, r.try_get("amount").map_err(internal)?)?),
-                balance_after: Some(money(c, r.try_get("balance_after").map_err(internal)?)?),
-                description: r.try_get("description").map_err(internal)?,
-                order_id: r.try_get("order_id").map_err(internal)?,
-                counterparty_wallet_id: counterparty.map(|u| u.to_string()).unwrap_or_default(),
-                create_time: Some(time::to_proto(created)),
+                r#type: i32::from(r.entry_type),
+                ledger_account_kind: i32::from(r.kind),
+                fund_pool: i32::from(r.fund_pool),
+                amount: Some(money(c, r.amount)?),
+                balance_after: Some(money(c, r.balance_after)?),
+                description: r.description.clone(),
+                order_id: r.order_id.clone(),
+                counterparty_wallet_id: r.counterparty.map(|u| u.to_string()).unwrap_or_default(),
+                create_time: Some(time::to_proto(r.created_at)),
             },
         ));
     }
@@ -154,25 +124,14 @@ pub async fn overview(
     let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
     require_wallet(&mut conn, ctx.errors(), wallet_id).await?;
     let mut figures: BTreeMap<Currency, Figures> = BTreeMap::new();
-    let accounts = sqlx::query(
-        "SELECT currency, kind, fund_pool, sum(balance) AS b FROM ledger_accounts WHERE wallet_id = $1
-         GROUP BY currency, kind, fund_pool",
-    )
-    .bind(wallet_id)
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(internal)?;
+    let accounts = store::statements::balances(&mut *conn, wallet_id)
+        .await
+        .map_err(internal)?;
     for r in &accounts {
-        let Ok(c) = r
-            .try_get::<String, _>("currency")
-            .map_err(internal)?
-            .parse::<Currency>()
-        else {
+        let Ok(c) = r.currency.parse::<Currency>() else {
             continue;
         };
-        let kind = i32::from(r.try_get::<i16, _>("kind").map_err(internal)?);
-        let pool = i32::from(r.try_get::<i16, _>("fund_pool").map_err(internal)?);
-        let b: Decimal = r.try_get("b").map_err(internal)?;
+        let (kind, pool, b) = (i32::from(r.kind), i32::from(r.fund_pool), r.amount);
         let f = figures.entry(c).or_default();
         if kind == LedgerAccountKind::CustomerAvailable as i32 {
             if pool == FundPool::AgentExport as i32 {
@@ -184,47 +143,28 @@ pub async fn overview(
             f.arrears -= b;
         }
     }
-    let holds = sqlx::query(
-        "SELECT currency, purpose, sum(amount) AS a FROM holds WHERE wallet_id = $1 AND state = $2 GROUP BY currency, purpose",
-    )
-    .bind(wallet_id)
-    .bind(HoldState::Open as i16)
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(internal)?;
+    let holds = store::statements::held(&mut *conn, wallet_id, HoldState::Open as i16)
+        .await
+        .map_err(internal)?;
     for r in &holds {
-        let Ok(c) = r
-            .try_get::<String, _>("currency")
-            .map_err(internal)?
-            .parse::<Currency>()
-        else {
+        let Ok(c) = r.currency.parse::<Currency>() else {
             continue;
         };
-        let a: Decimal = r.try_get("a").map_err(internal)?;
         let f = figures.entry(c).or_default();
-        if i32::from(r.try_get::<i16, _>("purpose").map_err(internal)?)
-            == HoldPurpose::Guarantee as i32
-        {
-            f.guarantee += a;
+        if i32::from(r.kind) == HoldPurpose::Guarantee as i32 {
+            f.guarantee += r.amount;
         } else {
-            f.frozen += a;
+            f.frozen += r.amount;
         }
     }
-    let pending = sqlx::query("SELECT currency, sum(unallocated) AS u FROM remittances WHERE wallet_id = $1 GROUP BY currency")
-        .bind(wallet_id)
-        .fetch_all(&mut *conn)
+    let pending = store::statements::unallocated(&mut *conn, wallet_id)
         .await
         .map_err(internal)?;
     for r in &pending {
-        let Ok(c) = r
-            .try_get::<String, _>("currency")
-            .map_err(internal)?
-            .parse::<Currency>()
-        else {
+        let Ok(c) = r.currency.parse::<Currency>() else {
             continue;
         };
-        figures.entry(c).or_default().unallocated +=
-            r.try_get::<Decimal, _>("u").map_err(internal)?;
+        figures.entry(c).or_default().unallocated += r.amount;
     }
     let mut currencies = Vec::new();
     let selected: Vec<Currency> = if wanted.is_empty() {

@@ -1,7 +1,6 @@
 //! Wallet-to-wallet transfers with optional fee legs; and the fee-leg wire mapping that
 //! transfers and hold captures share.
 
-use chrono::{DateTime, Utc};
 use kuajing_platform::error::internal;
 use kuajing_platform::money::format_amount;
 use kuajing_platform::{Currency, FieldViolations, Money, idempotency, time};
@@ -12,14 +11,14 @@ use kuajing_proto::wallet::v1::{
 };
 use rust_decimal::Decimal;
 use serde_json::json;
-use sqlx::Row;
 use tonic::Status;
 use uuid::Uuid;
 
 use super::{Ctx, post_error, require_wallet};
 use crate::domain::fees::{self, Bearer, Fee, FeeError};
 use crate::domain::ledger::{AccountKey, Cause, EntryDraft};
-use crate::store::ledger;
+use crate::store::transfers::TransferRow;
+use crate::store::{self, ledger};
 
 /// Most fee legs on one movement.
 pub const MAX_FEE_LEGS: usize = 10;
@@ -135,46 +134,22 @@ pub fn fee_error(ctx: &Ctx, subject: &str, currency: Currency, e: FeeError) -> S
 }
 
 async fn load(conn: &mut sqlx::PgConnection, ctx: &Ctx, id: Uuid) -> Result<Transfer, Status> {
-    let r = sqlx::query(
-        "SELECT transfer_id, source_wallet_id, destination_wallet_id, currency, amount, destination_fund_pool,
-                fee_legs, order_id, description, entry_id, created_at FROM transfers WHERE transfer_id = $1",
-    )
-    .bind(id)
-    .fetch_optional(conn)
-    .await
-    .map_err(internal)?
-    .ok_or_else(|| ctx.errors().not_found("transfer", id.to_string()))?;
-    let currency: String = r.try_get("currency").map_err(internal)?;
-    let c: Currency = currency.parse().map_err(internal)?;
-    let created: DateTime<Utc> = r.try_get("created_at").map_err(internal)?;
-    let fee_legs: serde_json::Value = r.try_get("fee_legs").map_err(internal)?;
+    let r = store::transfers::get(conn, id)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| ctx.errors().not_found("transfer", id.to_string()))?;
+    let c: Currency = r.currency.parse().map_err(internal)?;
     Ok(Transfer {
         transfer_id: id.to_string(),
-        source_wallet_id: r
-            .try_get::<Uuid, _>("source_wallet_id")
-            .map_err(internal)?
-            .to_string(),
-        destination_wallet_id: r
-            .try_get::<Uuid, _>("destination_wallet_id")
-            .map_err(internal)?
-            .to_string(),
-        amount: Some(
-            Money::new(c, r.try_get("amount").map_err(internal)?)
-                .map_err(internal)?
-                .to_proto(),
-        ),
-        destination_fund_pool: i32::from(
-            r.try_get::<i16, _>("destination_fund_pool")
-                .map_err(internal)?,
-        ),
-        fee_legs: fees_proto(&fee_legs),
-        order_id: r.try_get("order_id").map_err(internal)?,
-        description: r.try_get("description").map_err(internal)?,
-        journal_entry_id: r
-            .try_get::<Uuid, _>("entry_id")
-            .map_err(internal)?
-            .to_string(),
-        create_time: Some(time::to_proto(created)),
+        source_wallet_id: r.source_wallet_id.to_string(),
+        destination_wallet_id: r.destination_wallet_id.to_string(),
+        amount: Some(Money::new(c, r.amount).map_err(internal)?.to_proto()),
+        destination_fund_pool: i32::from(r.destination_fund_pool),
+        fee_legs: fees_proto(&r.fee_legs),
+        order_id: r.order_id,
+        description: r.description,
+        journal_entry_id: r.entry_id.to_string(),
+        create_time: Some(time::to_proto(r.created_at)),
     })
 }
 
@@ -271,41 +246,69 @@ pub async fn create_one(ctx: &Ctx, t: Validated) -> Result<CreateTransferRespons
     let currency = t.amount.currency();
     let now = ctx.now();
     let req = t.req.clone();
-    idempotency::run(&ctx.svc.pool, ctx.errors(), "CreateTransfer", &req.request_id, &req, |mut tx| async move {
-        let split = fees::split(t.amount.amount(), currency, &t.fees).map_err(|e| fee_error(ctx, "transfer", currency, e))?;
-        require_wallet(&mut tx, ctx.errors(), t.source).await?;
-        require_wallet(&mut tx, ctx.errors(), t.destination).await?;
-        let transfer_id = Uuid::now_v7();
-        let cause = Cause { request_id: t.request_id, order_id: t.order_id.clone(), transfer_id: Some(transfer_id), ..Cause::default() };
-        let mut draft = EntryDraft::new(JournalEntryType::Transfer, cause, t.description.clone());
-        draft
-            .leg(AccountKey::available(t.source, currency, FundPool::Standard), -split.payer_pays)
-            .leg(AccountKey::available(t.destination, currency, t.pool), split.payee_gets)
-            .leg(AccountKey::platform(LedgerAccountKind::FeeRevenue, currency), split.fee_revenue);
-        let posted = ledger::post(&mut tx, &draft, now).await.map_err(|e| post_error(ctx.errors(), e))?;
-        sqlx::query(
-            "INSERT INTO transfers (transfer_id, source_wallet_id, destination_wallet_id, currency, amount,
-                 destination_fund_pool, fee_legs, order_id, description, entry_id, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        )
-        .bind(transfer_id)
-        .bind(t.source)
-        .bind(t.destination)
-        .bind(currency.code())
-        .bind(t.amount.amount())
-        .bind(t.pool as i16)
-        .bind(fees_json(&t.fees))
-        .bind(&t.order_id)
-        .bind(&t.description)
-        .bind(posted.entry_id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(internal)?;
-        let transfer = transfer_proto(&t, transfer_id, posted.entry_id, now);
-        let source_balance = super::wallets::balance_in(&mut tx, t.source, currency).await?;
-        Ok((CreateTransferResponse { transfer: Some(transfer), source_balance: Some(source_balance) }, tx))
-    })
+    idempotency::run(
+        &ctx.svc.pool,
+        ctx.errors(),
+        "CreateTransfer",
+        &req.request_id,
+        &req,
+        |mut tx| async move {
+            let split = fees::split(t.amount.amount(), currency, &t.fees)
+                .map_err(|e| fee_error(ctx, "transfer", currency, e))?;
+            require_wallet(&mut tx, ctx.errors(), t.source).await?;
+            require_wallet(&mut tx, ctx.errors(), t.destination).await?;
+            let transfer_id = Uuid::now_v7();
+            let cause = Cause {
+                request_id: t.request_id,
+                order_id: t.order_id.clone(),
+                transfer_id: Some(transfer_id),
+                ..Cause::default()
+            };
+            let mut draft =
+                EntryDraft::new(JournalEntryType::Transfer, cause, t.description.clone());
+            draft
+                .leg(
+                    AccountKey::available(t.source, currency, FundPool::Standard),
+                    -split.payer_pays,
+                )
+                .leg(
+                    AccountKey::available(t.destination, currency, t.pool),
+                    split.payee_gets,
+                )
+                .leg(
+                    AccountKey::platform(LedgerAccountKind::FeeRevenue, currency),
+                    split.fee_revenue,
+                );
+            let posted = ledger::post(&mut tx, &draft, now)
+                .await
+                .map_err(|e| post_error(ctx.errors(), e))?;
+            let row = TransferRow {
+                transfer_id,
+                source_wallet_id: t.source,
+                destination_wallet_id: t.destination,
+                currency: currency.code().to_owned(),
+                amount: t.amount.amount(),
+                destination_fund_pool: t.pool as i16,
+                fee_legs: fees_json(&t.fees),
+                order_id: t.order_id.clone(),
+                description: t.description.clone(),
+                entry_id: posted.entry_id,
+                created_at: now,
+            };
+            store::transfers::insert(&mut *tx, &row)
+                .await
+                .map_err(internal)?;
+            let transfer = transfer_proto(&t, transfer_id, posted.entry_id, now);
+            let source_balance = super::wallets::balance_in(&mut tx, t.source, currency).await?;
+            Ok((
+                CreateTransferResponse {
+                    transfer: Some(transfer),
+                    source_balance: Some(source_balance),
+                },
+                tx,
+            ))
+        },
+    )
     .await
 }
 

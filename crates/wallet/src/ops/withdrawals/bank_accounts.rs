@@ -3,22 +3,21 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Utc};
 use kuajing_platform::error::internal;
-use kuajing_platform::page::Page;
+use kuajing_platform::page::{Cursor, Page};
 use kuajing_platform::{Currency, FieldViolations, idempotency, time};
 use kuajing_proto::wallet::v1::{
     BankAccount, BankAccountType, ListBankAccountsRequest, ListBankAccountsResponse,
     RegisterBankAccountRequest, RegisterBankAccountResponse,
 };
 use sha2::{Digest, Sha256};
-use sqlx::postgres::PgRow;
-use sqlx::{PgConnection, Row};
+use sqlx::PgConnection;
 use tonic::{Code, Status};
 use uuid::Uuid;
 
 use super::BANK_ACCOUNT_ALREADY_REGISTERED;
 use crate::ops::{Ctx, require_wallet};
+use crate::store::{self, bank_accounts::BankAccountRow};
 
 /// A bank-account number's keyed fingerprint (BLAKE2b MAC under the wallet's fingerprint
 /// key): it finds a number registered again, and a database dump cannot be searched for a
@@ -40,17 +39,9 @@ pub(super) async fn registered(
     bank_name: &str,
     currency: Currency,
 ) -> Result<Option<Uuid>, Status> {
-    sqlx::query_scalar(
-        "SELECT bank_account_id FROM bank_accounts WHERE wallet_id = $1
-         AND account_fingerprint = ANY($2) AND bank_name = $3 AND currency = $4",
-    )
-    .bind(wallet_id)
-    .bind(fingerprints)
-    .bind(bank_name)
-    .bind(currency.code())
-    .fetch_optional(tx)
-    .await
-    .map_err(internal)
+    store::bank_accounts::registered(tx, wallet_id, fingerprints, bank_name, currency.code())
+        .await
+        .map_err(internal)
 }
 
 /// The unkeyed fingerprint rows registered before the keyed one carry (still matched, so a
@@ -66,22 +57,21 @@ pub(super) fn is_code(s: &str, len: usize) -> bool {
     s.len() == len && s.bytes().all(|b| b.is_ascii_uppercase())
 }
 
-pub(super) fn bank_from_row(r: &PgRow) -> Result<BankAccount, sqlx::Error> {
-    let created: DateTime<Utc> = r.try_get("created_at")?;
-    Ok(BankAccount {
-        bank_account_id: r.try_get::<Uuid, _>("bank_account_id")?.to_string(),
-        wallet_id: r.try_get::<Uuid, _>("wallet_id")?.to_string(),
-        r#type: i32::from(r.try_get::<i16, _>("type")?),
-        holder_name: r.try_get("holder_name")?,
-        bank_name: r.try_get("bank_name")?,
-        branch_name: r.try_get("branch_name")?,
-        account_number_masked: format!("****{}", r.try_get::<String, _>("account_last4")?),
-        swift_code: r.try_get("swift_code")?,
-        routing_code: r.try_get("routing_code")?,
-        country_code: r.try_get("country_code")?,
-        currency_code: r.try_get("currency")?,
-        create_time: Some(time::to_proto(created)),
-    })
+pub(super) fn bank_from_row(r: &BankAccountRow) -> BankAccount {
+    BankAccount {
+        bank_account_id: r.bank_account_id.to_string(),
+        wallet_id: r.wallet_id.to_string(),
+        r#type: i32::from(r.account_type),
+        holder_name: r.holder_name.clone(),
+        bank_name: r.bank_name.clone(),
+        branch_name: r.branch_name.clone(),
+        account_number_masked: format!("****{}", r.account_last4),
+        swift_code: r.swift_code.clone(),
+        routing_code: r.routing_code.clone(),
+        country_code: r.country_code.clone(),
+        currency_code: r.currency.clone(),
+        create_time: Some(time::to_proto(r.created_at)),
+    }
 }
 
 /// RegisterBankAccount.
@@ -145,48 +135,63 @@ pub async fn register_bank_account(
         ..req.clone()
     };
     let req = &req;
-    idempotency::run(&ctx.svc.pool, ctx.errors(), "RegisterBankAccount", &req.request_id, &recorded, |mut tx| async move {
-        require_wallet(&mut tx, ctx.errors(), wallet_id).await?;
-        let id = Uuid::now_v7();
-        let fingerprints = [fp.clone(), legacy.clone()];
-        let bank_name = req.bank_name.trim();
-        let row = match registered(&mut tx, wallet_id, &fingerprints, bank_name, currency).await? {
-            Some(_) => None,
-            None => sqlx::query(
-            "INSERT INTO bank_accounts (bank_account_id, wallet_id, type, holder_name, bank_name, branch_name,
-                 account_fingerprint, account_last4, swift_code, routing_code, country_code, currency, created_at)
-             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)
-             ON CONFLICT (wallet_id, account_fingerprint, bank_name, currency) DO NOTHING
-             RETURNING *",
-        )
-        .bind(id)
-        .bind(wallet_id)
-        .bind(ty as i16)
-        .bind(req.holder_name.trim())
-        .bind(req.bank_name.trim())
-        .bind(&req.branch_name)
-        .bind(&fp)
-        .bind(&last4)
-        .bind(&req.swift_code)
-        .bind(&req.routing_code)
-        .bind(&req.country_code)
-        .bind(currency.code())
-        .bind(now)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(internal)?,
-        };
-        let Some(row) = row else {
-            // Registered before, or by a concurrent request that won the insert.
-            let existing = registered(&mut tx, wallet_id, &fingerprints, bank_name, currency)
-                .await?
-                .ok_or_else(|| internal("a conflicting bank account vanished"))?;
-            let mut md = HashMap::new();
-            md.insert("bank_account_id".to_owned(), existing.to_string());
-            return Err(ctx.errors().refuse_with(Code::AlreadyExists, BANK_ACCOUNT_ALREADY_REGISTERED, "this bank account is already registered", md));
-        };
-        Ok((RegisterBankAccountResponse { bank_account: Some(bank_from_row(&row).map_err(internal)?) }, tx))
-    })
+    idempotency::run(
+        &ctx.svc.pool,
+        ctx.errors(),
+        "RegisterBankAccount",
+        &req.request_id,
+        &recorded,
+        |mut tx| async move {
+            require_wallet(&mut tx, ctx.errors(), wallet_id).await?;
+            let id = Uuid::now_v7();
+            let fingerprints = [fp.clone(), legacy.clone()];
+            let bank_name = req.bank_name.trim();
+            let row =
+                match registered(&mut tx, wallet_id, &fingerprints, bank_name, currency).await? {
+                    Some(_) => None,
+                    None => {
+                        let new = BankAccountRow {
+                            bank_account_id: id,
+                            wallet_id,
+                            account_type: ty as i16,
+                            holder_name: req.holder_name.trim().to_owned(),
+                            bank_name: bank_name.to_owned(),
+                            branch_name: req.branch_name.clone(),
+                            account_fingerprint: fp.clone(),
+                            account_last4: last4.clone(),
+                            swift_code: req.swift_code.clone(),
+                            routing_code: req.routing_code.clone(),
+                            country_code: req.country_code.clone(),
+                            currency: currency.code().to_owned(),
+                            created_at: now,
+                        };
+                        store::bank_accounts::insert(&mut *tx, &new)
+                            .await
+                            .map_err(internal)?
+                    }
+                };
+            let Some(row) = row else {
+                // Registered before, or by a concurrent request that won the insert.
+                let existing = registered(&mut tx, wallet_id, &fingerprints, bank_name, currency)
+                    .await?
+                    .ok_or_else(|| internal("a conflicting bank account vanished"))?;
+                let mut md = HashMap::new();
+                md.insert("bank_account_id".to_owned(), existing.to_string());
+                return Err(ctx.errors().refuse_with(
+                    Code::AlreadyExists,
+                    BANK_ACCOUNT_ALREADY_REGISTERED,
+                    "this bank account is already registered",
+                    md,
+                ));
+            };
+            Ok((
+                RegisterBankAccountResponse {
+                    bank_account: Some(bank_from_row(&row)),
+                },
+                tx,
+            ))
+        },
+    )
     .await
 }
 
@@ -202,21 +207,16 @@ pub async fn list_bank_accounts(
     let wallet_id = wallet_id.expect("ok");
     let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
     require_wallet(&mut conn, ctx.errors(), wallet_id).await?;
-    let rows = sqlx::query(
-        "SELECT * FROM bank_accounts WHERE wallet_id = $1
-           AND ($2::timestamptz IS NULL OR (created_at, bank_account_id) > ($2, $3))
-         ORDER BY created_at, bank_account_id LIMIT $4",
-    )
-    .bind(wallet_id)
-    .bind(page.after.map(|c| c.time))
-    .bind(page.after.map(|c| c.id))
-    .bind(page.fetch_limit())
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(internal)?;
-    let (bank_accounts, page) = page.of_rows(&rows, ("created_at", "bank_account_id"), |r| {
-        bank_from_row(r).map_err(internal)
-    })?;
+    let after = page.after.map(|c| (c.time, c.id));
+    let mut rows =
+        store::bank_accounts::of_wallet(&mut *conn, wallet_id, after, page.fetch_limit())
+            .await
+            .map_err(internal)?;
+    let page = page.finish(&mut rows, |r| Cursor {
+        time: r.created_at,
+        id: r.bank_account_id,
+    });
+    let bank_accounts = rows.iter().map(bank_from_row).collect();
     Ok(ListBankAccountsResponse {
         bank_accounts,
         page: Some(page),

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 
 use kuajing_platform::error::internal;
 use kuajing_platform::outbound;
-use kuajing_platform::page::Page;
+use kuajing_platform::page::{Cursor, Page};
 use kuajing_platform::{Currency, FieldViolations, Money, idempotency, time};
 use kuajing_proto::identity::v1::{
     VerifyPaymentPinRequest, identity_service_client::IdentityServiceClient,
@@ -25,16 +25,15 @@ use kuajing_proto::wallet::v1::{
     ListWithdrawalsResponse, UpdateWithdrawalStatusRequest, UpdateWithdrawalStatusResponse,
     Withdrawal, WithdrawalStatus,
 };
-use rust_decimal::Decimal;
-use sqlx::postgres::PgRow;
-use sqlx::{PgConnection, Row};
+use sqlx::PgConnection;
 use tonic::{Code, Status};
 use uuid::Uuid;
 
 use super::{Ctx, post_error, require_wallet};
 use crate::domain::ledger::{AccountKey, Cause, EntryDraft, Leg};
 use crate::domain::withdrawal;
-use crate::store::ledger;
+use crate::store::withdrawals::{NewWithdrawal, StatusChange, WithdrawalRow};
+use crate::store::{self, ledger};
 
 use pricing::price;
 
@@ -51,54 +50,35 @@ pub const WITHDRAWAL_AMOUNT_BELOW_FEE: &str = "WITHDRAWAL_AMOUNT_BELOW_FEE";
 pub const INVALID_STATUS_TRANSITION: &str = "INVALID_STATUS_TRANSITION";
 /// Reason: the bank account is already registered.
 pub const BANK_ACCOUNT_ALREADY_REGISTERED: &str = "BANK_ACCOUNT_ALREADY_REGISTERED";
-const WITHDRAWAL_COLUMNS: &str = "withdrawal_id, wallet_id, bank_account_id, source_fund_pool, currency, amount, fee,
-    fee_rule_id, status, remark, bank_reference, failure_reason, entry_id, reversal_entry_id, created_at,
-    updated_at, finished_at";
-
-fn withdrawal_from_row(r: &PgRow) -> Result<Withdrawal, Status> {
-    let c: Currency = r
-        .try_get::<String, _>("currency")
-        .map_err(internal)?
-        .parse()
-        .map_err(internal)?;
-    let amount: Decimal = r.try_get("amount").map_err(internal)?;
-    let fee: Decimal = r.try_get("fee").map_err(internal)?;
+fn withdrawal_from_row(r: &WithdrawalRow) -> Result<Withdrawal, Status> {
+    let c: Currency = r.currency.parse().map_err(internal)?;
     let m = |d| Money::rounded(c, d).map(|m| m.to_proto()).map_err(internal);
-    let id = |col: &str| {
-        r.try_get::<Uuid, _>(col)
-            .map(|u| u.to_string())
-            .map_err(internal)
-    };
     Ok(Withdrawal {
-        withdrawal_id: id("withdrawal_id")?,
-        wallet_id: id("wallet_id")?,
-        bank_account_id: id("bank_account_id")?,
-        source_fund_pool: i32::from(r.try_get::<i16, _>("source_fund_pool").map_err(internal)?),
-        amount: Some(m(amount)?),
-        fee: Some(m(fee)?),
-        net_amount: Some(m(amount - fee)?),
-        fee_rule_id: id("fee_rule_id")?,
-        status: i32::from(r.try_get::<i16, _>("status").map_err(internal)?),
-        remark: r.try_get("remark").map_err(internal)?,
-        bank_reference: r.try_get("bank_reference").map_err(internal)?,
-        failure_reason: r.try_get("failure_reason").map_err(internal)?,
-        journal_entry_id: id("entry_id")?,
+        withdrawal_id: r.withdrawal_id.to_string(),
+        wallet_id: r.wallet_id.to_string(),
+        bank_account_id: r.bank_account_id.to_string(),
+        source_fund_pool: i32::from(r.source_fund_pool),
+        amount: Some(m(r.amount)?),
+        fee: Some(m(r.fee)?),
+        net_amount: Some(m(r.amount - r.fee)?),
+        fee_rule_id: r.fee_rule_id.to_string(),
+        status: i32::from(r.status),
+        remark: r.remark.clone(),
+        bank_reference: r.bank_reference.clone(),
+        failure_reason: r.failure_reason.clone(),
+        journal_entry_id: r.entry_id.to_string(),
         reversal_entry_id: r
-            .try_get::<Option<Uuid>, _>("reversal_entry_id")
-            .map_err(internal)?
+            .reversal_entry_id
             .map(|u| u.to_string())
             .unwrap_or_default(),
-        create_time: Some(time::to_proto(r.try_get("created_at").map_err(internal)?)),
-        update_time: Some(time::to_proto(r.try_get("updated_at").map_err(internal)?)),
-        finish_time: time::opt_to_proto(r.try_get("finished_at").map_err(internal)?),
+        create_time: Some(time::to_proto(r.created_at)),
+        update_time: Some(time::to_proto(r.updated_at)),
+        finish_time: time::opt_to_proto(r.finished_at),
     })
 }
 
 async fn load(conn: &mut PgConnection, ctx: &Ctx, id: Uuid) -> Result<Withdrawal, Status> {
-    let sql = format!("SELECT {WITHDRAWAL_COLUMNS} FROM withdrawals WHERE withdrawal_id = $1");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(id)
-        .fetch_optional(conn)
+    let row = store::withdrawals::get(conn, id)
         .await
         .map_err(internal)?
         .ok_or_else(|| ctx.errors().not_found("withdrawal", id.to_string()))?;
@@ -192,38 +172,58 @@ pub async fn create(
         return Err(Status::permission_denied("payment PIN not verified"));
     }
 
-    idempotency::run(&ctx.svc.pool, ctx.errors(), "CreateWithdrawal", &req.request_id, &keyed, |mut tx| async move {
-        let withdrawal_id = Uuid::now_v7();
-        let cause = Cause { request_id, withdrawal_id: Some(withdrawal_id), ..Cause::default() };
-        let mut draft = EntryDraft::new(JournalEntryType::Withdrawal, cause, "Withdrawal");
-        draft
-            .leg(AccountKey::available(wallet_id, c, pool), -amount.amount())
-            .leg(AccountKey::platform(LedgerAccountKind::FeeRevenue, c), p.fee)
-            .leg(AccountKey::platform(LedgerAccountKind::OutboundClearing, c), amount.amount() - p.fee);
-        let posted = ledger::post(&mut tx, &draft, now).await.map_err(|e| post_error(ctx.errors(), e))?;
-        let sql = format!(
-            "INSERT INTO withdrawals (withdrawal_id, wallet_id, bank_account_id, source_fund_pool, currency, amount, fee,
-                 fee_rule_id, status, remark, entry_id, created_at, updated_at)
-             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$12) RETURNING {WITHDRAWAL_COLUMNS}"
-        );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(withdrawal_id)
-            .bind(wallet_id)
-            .bind(bank)
-            .bind(pool as i16)
-            .bind(c.code())
-            .bind(amount.amount())
-            .bind(p.fee)
-            .bind(p.rule.id)
-            .bind(WithdrawalStatus::Requested as i16)
-            .bind(&remark)
-            .bind(posted.entry_id)
-            .bind(now)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(internal)?;
-        Ok((CreateWithdrawalResponse { withdrawal: Some(withdrawal_from_row(&row)?) }, tx))
-    })
+    idempotency::run(
+        &ctx.svc.pool,
+        ctx.errors(),
+        "CreateWithdrawal",
+        &req.request_id,
+        &keyed,
+        |mut tx| async move {
+            let withdrawal_id = Uuid::now_v7();
+            let cause = Cause {
+                request_id,
+                withdrawal_id: Some(withdrawal_id),
+                ..Cause::default()
+            };
+            let mut draft = EntryDraft::new(JournalEntryType::Withdrawal, cause, "Withdrawal");
+            draft
+                .leg(AccountKey::available(wallet_id, c, pool), -amount.amount())
+                .leg(
+                    AccountKey::platform(LedgerAccountKind::FeeRevenue, c),
+                    p.fee,
+                )
+                .leg(
+                    AccountKey::platform(LedgerAccountKind::OutboundClearing, c),
+                    amount.amount() - p.fee,
+                );
+            let posted = ledger::post(&mut tx, &draft, now)
+                .await
+                .map_err(|e| post_error(ctx.errors(), e))?;
+            let new = NewWithdrawal {
+                withdrawal_id,
+                wallet_id,
+                bank_account_id: bank,
+                source_fund_pool: pool as i16,
+                currency: c.code(),
+                amount: amount.amount(),
+                fee: p.fee,
+                fee_rule_id: p.rule.id,
+                status: WithdrawalStatus::Requested as i16,
+                remark: &remark,
+                entry_id: posted.entry_id,
+                created_at: now,
+            };
+            let row = store::withdrawals::insert(&mut *tx, &new)
+                .await
+                .map_err(internal)?;
+            Ok((
+                CreateWithdrawalResponse {
+                    withdrawal: Some(withdrawal_from_row(&row)?),
+                },
+                tx,
+            ))
+        },
+    )
     .await
 }
 
@@ -258,27 +258,20 @@ pub async fn list(
     if let Some(w) = wallet_id {
         require_wallet(&mut conn, ctx.errors(), w).await?;
     }
-    let sql = format!(
-        "SELECT {WITHDRAWAL_COLUMNS} FROM withdrawals
-         WHERE ($1::uuid IS NULL OR wallet_id = $1) AND (cardinality($2::int2[]) = 0 OR status = ANY($2))
-           AND ($3::timestamptz IS NULL OR created_at >= $3) AND ($4::timestamptz IS NULL OR created_at < $4)
-           AND ($5::timestamptz IS NULL OR (created_at, withdrawal_id) < ($5, $6))
-         ORDER BY created_at DESC, withdrawal_id DESC LIMIT $7"
-    );
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(wallet_id)
-        .bind(&statuses)
-        .bind(from)
-        .bind(to)
-        .bind(page.after.map(|c| c.time))
-        .bind(page.after.map(|c| c.id))
-        .bind(page.fetch_limit())
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(internal)?;
-    let (withdrawals, page) = page.of_rows(&rows, ("created_at", "withdrawal_id"), |r| {
-        withdrawal_from_row(r)
-    })?;
+    let after = page.after.map(|c| (c.time, c.id));
+    let which = (wallet_id, &statuses[..]);
+    let mut rows =
+        store::withdrawals::list(&mut *conn, which, (from, to), after, page.fetch_limit())
+            .await
+            .map_err(internal)?;
+    let page = page.finish(&mut rows, |r| Cursor {
+        time: r.created_at,
+        id: r.withdrawal_id,
+    });
+    let withdrawals = rows
+        .iter()
+        .map(withdrawal_from_row)
+        .collect::<Result<_, _>>()?;
     Ok(ListWithdrawalsResponse {
         withdrawals,
         page: Some(page),
@@ -314,13 +307,9 @@ pub async fn update_status(
         &req.request_id,
         &req,
         |mut tx| async move {
-            let row: Option<(i16, Uuid)> = sqlx::query_as(
-                "SELECT status, entry_id FROM withdrawals WHERE withdrawal_id = $1 FOR UPDATE",
-            )
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(internal)?;
+            let row = store::withdrawals::status_for_update(&mut *tx, id)
+                .await
+                .map_err(internal)?;
             let Some((from, entry_id)) = row else {
                 return Err(ctx.errors().not_found("withdrawal", id.to_string()));
             };
@@ -369,22 +358,17 @@ pub async fn update_status(
             }
             let finished =
                 matches!(to, WithdrawalStatus::Completed | WithdrawalStatus::Failed).then_some(now);
-            sqlx::query(
-                "UPDATE withdrawals SET status = $2, updated_at = $3, finished_at = $4,
-                 bank_reference = CASE WHEN $5 = '' THEN bank_reference ELSE $5 END,
-                 failure_reason = $6, reversal_entry_id = $7
-             WHERE withdrawal_id = $1",
-            )
-            .bind(id)
-            .bind(to as i16)
-            .bind(now)
-            .bind(finished)
-            .bind(&reference)
-            .bind(&reason)
-            .bind(reversal)
-            .execute(&mut *tx)
-            .await
-            .map_err(internal)?;
+            let change = StatusChange {
+                status: to as i16,
+                at: now,
+                finished_at: finished,
+                bank_reference: &reference,
+                failure_reason: &reason,
+                reversal_entry_id: reversal,
+            };
+            store::withdrawals::set_status(&mut *tx, id, &change)
+                .await
+                .map_err(internal)?;
             Ok((
                 UpdateWithdrawalStatusResponse {
                     withdrawal: Some(load(&mut tx, ctx, id).await?),

@@ -15,8 +15,7 @@ use kuajing_proto::wallet::v1::{
     WithdrawalFeeRule,
 };
 use rust_decimal::Decimal;
-use sqlx::postgres::PgRow;
-use sqlx::{PgConnection, Row};
+use sqlx::PgConnection;
 use tonic::{Code, Status};
 use uuid::Uuid;
 
@@ -26,46 +25,38 @@ use super::{
 use crate::domain::ledger::AccountKey;
 use crate::domain::withdrawal::{self, FeeRule, Route};
 use crate::ops::{Ctx, balance_of, currency_mismatch, require_wallet};
+use crate::store::{self, withdrawals::FeeRuleRow};
 
-pub(super) async fn load_rules(conn: &mut PgConnection) -> Result<Vec<(FeeRule, PgRow)>, Status> {
-    let rows = sqlx::query("SELECT * FROM withdrawal_fee_rules WHERE active ORDER BY fee_rule_id")
-        .fetch_all(conn)
+pub(super) async fn load_rules(
+    conn: &mut PgConnection,
+) -> Result<Vec<(FeeRule, FeeRuleRow)>, Status> {
+    let rows = store::withdrawals::active_rules(conn)
         .await
         .map_err(internal)?;
     rows.into_iter()
         .map(|r| {
-            let currency: String = r.try_get("currency").map_err(internal)?;
-            let limit_currency: String = r.try_get("limit_currency").map_err(internal)?;
             let rule = FeeRule {
-                id: r.try_get("fee_rule_id").map_err(internal)?,
-                fund_pool: i32::from(r.try_get::<i16, _>("fund_pool").map_err(internal)?),
-                currency: if currency.is_empty() {
+                id: r.fee_rule_id,
+                fund_pool: i32::from(r.fund_pool),
+                currency: if r.currency.is_empty() {
                     None
                 } else {
-                    Some(currency.parse().map_err(internal)?)
+                    Some(r.currency.parse().map_err(internal)?)
                 },
-                bank_account_type: i32::from(
-                    r.try_get::<i16, _>("bank_account_type").map_err(internal)?,
-                ),
-                membership_tier: i32::from(
-                    r.try_get::<i16, _>("membership_tier").map_err(internal)?,
-                ),
-                fixed_fee: r.try_get("fixed_fee").map_err(internal)?,
-                fee_percent: r.try_get("fee_percent").map_err(internal)?,
-                limit: r.try_get("limit_amount").map_err(internal)?,
-                limit_currency: limit_currency.parse().map_err(internal)?,
+                bank_account_type: i32::from(r.bank_account_type),
+                membership_tier: i32::from(r.membership_tier),
+                fixed_fee: r.fixed_fee,
+                fee_percent: r.fee_percent,
+                limit: r.limit_amount,
+                limit_currency: r.limit_currency.parse().map_err(internal)?,
             };
             Ok((rule, r))
         })
         .collect()
 }
 
-pub(super) fn rule_proto(rule: &FeeRule, row: &PgRow) -> Result<WithdrawalFeeRule, Status> {
-    let fixed_currency: Currency = row
-        .try_get::<String, _>("fixed_fee_currency")
-        .map_err(internal)?
-        .parse()
-        .map_err(internal)?;
+pub(super) fn rule_proto(rule: &FeeRule, row: &FeeRuleRow) -> Result<WithdrawalFeeRule, Status> {
+    let fixed_currency: Currency = row.fixed_fee_currency.parse().map_err(internal)?;
     Ok(WithdrawalFeeRule {
         fee_rule_id: rule.id.to_string(),
         fund_pool: rule.fund_pool,
@@ -89,8 +80,8 @@ pub(super) fn rule_proto(rule: &FeeRule, row: &PgRow) -> Result<WithdrawalFeeRul
             ),
             None => None,
         },
-        min_business_days: row.try_get("min_business_days").map_err(internal)?,
-        max_business_days: row.try_get("max_business_days").map_err(internal)?,
+        min_business_days: row.min_business_days,
+        max_business_days: row.max_business_days,
     })
 }
 
@@ -121,13 +112,12 @@ pub(super) async fn owner_and_tier(
     conn: &mut PgConnection,
     wallet_id: Uuid,
 ) -> Result<(Uuid, MembershipTier, String), Status> {
-    let owner: Uuid =
-        sqlx::query_scalar("SELECT owner_account_id FROM wallets WHERE wallet_id = $1")
-            .bind(wallet_id)
-            .fetch_optional(conn)
-            .await
-            .map_err(internal)?
-            .ok_or_else(|| ctx.errors().not_found("wallet", wallet_id.to_string()))?;
+    let owner = store::owners::of_wallet(&mut *conn, wallet_id)
+        .await
+        .map_err(internal)?
+        .into_iter()
+        .next()
+        .ok_or_else(|| ctx.errors().not_found("wallet", wallet_id.to_string()))?;
     let identity = IdentityServiceClient::new(ctx.svc.peers.channel("identity").map_err(internal)?);
     let request = GetSupplierProfileRequest {
         account_id: owner.to_string(),
@@ -199,14 +189,9 @@ pub(super) async fn price(
     pool: FundPool,
     amount: Money,
 ) -> Result<Priced, Status> {
-    let bank: Option<(i16, String)> = sqlx::query_as(
-        "SELECT type, currency FROM bank_accounts WHERE bank_account_id = $1 AND wallet_id = $2",
-    )
-    .bind(bank_account_id)
-    .bind(wallet_id)
-    .fetch_optional(&mut *conn)
-    .await
-    .map_err(internal)?;
+    let bank = store::bank_accounts::type_and_currency(&mut *conn, bank_account_id, wallet_id)
+        .await
+        .map_err(internal)?;
     let Some((ty, currency)) = bank else {
         return Err(ctx
             .errors()
