@@ -11,6 +11,7 @@ mod fx;
 mod idempotency;
 mod identity;
 mod journeys;
+mod layout;
 mod operators;
 mod order;
 mod rotation;

@@ -14,6 +14,7 @@ mod api;
 pub mod binary;
 pub mod domain;
 mod keys;
+mod ops;
 mod outcome;
 mod secrets;
 pub mod sender;
@@ -175,7 +176,7 @@ async fn build(ctx: ServiceContext, sender: Arc<dyn CodeSender>) -> anyhow::Resu
     let dummy_password_hash = hasher
         .run(|h| h.hash_password("timing-equaliser-for-unknown-logins-1"))
         .await??;
-    Ok(api::Api::new(api::State {
+    Ok(api::Api::new(ops::State {
         pool: ctx.pool,
         errors: ctx.errors,
         clock: ctx.clock,

@@ -15,6 +15,7 @@ pub mod domain;
 pub mod ops;
 pub mod ownership;
 pub mod settings;
+pub mod store;
 
 use std::sync::Arc;
 

@@ -25,7 +25,7 @@ use tonic::{Code, Status};
 use uuid::Uuid;
 
 use crate::ops::peers::found;
-use crate::ops::{Ctx, store};
+use crate::ops::{Ctx, records};
 use crate::rpc;
 
 /// Reason: the person acted for is not the party the RPC requires.
@@ -262,7 +262,7 @@ pub async fn require_by_id(
     }
     let order = {
         let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
-        store::load(&mut conn, ctx, order_id).await?
+        records::load(&mut conn, ctx, order_id).await?
     };
     require(ctx, who, &order, need(&order)).await
 }
@@ -393,7 +393,7 @@ pub async fn order_of_party(
             .acquire()
             .await
             .map_err(kuajing_platform::error::internal)?;
-        store::load(&mut conn, ctx, order_id).await?
+        records::load(&mut conn, ctx, order_id).await?
     };
     require(ctx, who, &current, need).await?;
     Ok(current)

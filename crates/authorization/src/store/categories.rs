@@ -26,6 +26,21 @@ pub struct CategoryChange<'a> {
     pub at: DateTime<Utc>,
 }
 
+/// `query_as!` of [`CategoryRow`]: `$head`, the row's columns, then `$tail`
+/// (which, or what the statement does first).
+macro_rules! categories {
+    ($head:literal, $tail:literal $(, $arg:expr)*) => {
+        sqlx::query_as!(
+            CategoryRow,
+            $head
+                + " category_code, display_name, restricted, reason, update_account_id,
+                 created_at, updated_at "
+                + $tail
+            $(, $arg)*
+        )
+    };
+}
+
 /// Categories by code (the restricted ones, or all), `offset` rows in, at most `limit`.
 pub async fn list(
     db: impl PgExecutor<'_>,
@@ -33,12 +48,10 @@ pub async fn list(
     offset: i64,
     limit: i64,
 ) -> sqlx::Result<Vec<CategoryRow>> {
-    sqlx::query_as!(
-        CategoryRow,
-        "SELECT category_code, display_name, restricted, reason, update_account_id, created_at,
-             updated_at
-         FROM restricted_categories WHERE restricted OR $1
-         ORDER BY category_code OFFSET $2 LIMIT $3",
+    categories!(
+        "SELECT",
+        "FROM restricted_categories WHERE restricted OR $1
+             ORDER BY category_code OFFSET $2 LIMIT $3",
         include_unrestricted,
         offset,
         limit
@@ -59,11 +72,9 @@ pub async fn get_for_update(
     db: impl PgExecutor<'_>,
     code: &str,
 ) -> sqlx::Result<Option<CategoryRow>> {
-    sqlx::query_as!(
-        CategoryRow,
-        "SELECT category_code, display_name, restricted, reason, update_account_id, created_at,
-             updated_at
-         FROM restricted_categories WHERE category_code = $1 FOR UPDATE",
+    categories!(
+        "SELECT",
+        "FROM restricted_categories WHERE category_code = $1 FOR UPDATE",
         code
     )
     .fetch_optional(db)
@@ -75,13 +86,12 @@ pub async fn insert(
     db: impl PgExecutor<'_>,
     c: &CategoryChange<'_>,
 ) -> sqlx::Result<Option<CategoryRow>> {
-    sqlx::query_as!(
-        CategoryRow,
-        "INSERT INTO restricted_categories (category_code, display_name, restricted, reason,
-             update_account_id, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $6)
-         ON CONFLICT (category_code) DO NOTHING
-         RETURNING category_code, display_name, restricted, reason, update_account_id,
+    categories!(
+        "INSERT INTO restricted_categories (",
+        ")
+             VALUES ($1, $2, $3, $4, $5, $6, $6)
+             ON CONFLICT (category_code) DO NOTHING
+             RETURNING category_code, display_name, restricted, reason, update_account_id,
              created_at, updated_at",
         c.code,
         c.display_name,
@@ -96,13 +106,12 @@ pub async fn insert(
 
 /// Changes an existing category.
 pub async fn update(db: impl PgExecutor<'_>, c: &CategoryChange<'_>) -> sqlx::Result<CategoryRow> {
-    sqlx::query_as!(
-        CategoryRow,
+    categories!(
         "UPDATE restricted_categories SET display_name = $2, restricted = $3, reason = $4,
              update_account_id = $5, updated_at = $6
-         WHERE category_code = $1
-         RETURNING category_code, display_name, restricted, reason, update_account_id,
-             created_at, updated_at",
+             WHERE category_code = $1
+             RETURNING",
+        "",
         c.code,
         c.display_name,
         c.restricted,

@@ -41,24 +41,38 @@ pub struct DecisionFilter {
     pub to: Option<DateTime<Utc>>,
 }
 
+/// `query_as!` of [`DecisionRow`]: `$head`, the row's columns, then `$tail`
+/// (which, or what the statement does first).
+macro_rules! decisions {
+    ($head:literal, $tail:literal $(, $arg:expr)*) => {
+        sqlx::query_as!(
+            DecisionRow,
+            $head
+                + " decision_id, mandate_id, marketplace, external_member_id, payment_id,
+                 order_ids, currency, amount, usd_amount, usd_rate, usd_rate_set_at,
+                 supplier_account_id, category_codes, outcome, reason, message, details,
+                 caller_service, subject_account_id, created_at "
+                + $tail
+            $(, $arg)*
+        )
+    };
+}
+
 /// Writes a decision made for `request_id`.
 pub async fn insert(
     db: impl PgExecutor<'_>,
     row: &DecisionRow,
     request_id: Uuid,
 ) -> sqlx::Result<DecisionRow> {
-    sqlx::query_as!(
-        DecisionRow,
+    decisions!(
         "INSERT INTO decisions (decision_id, request_id, mandate_id, marketplace, external_member_id,
              payment_id, order_ids, currency, amount, usd_amount, usd_rate, usd_rate_set_at,
              supplier_account_id, category_codes, outcome, reason, message, details,
              caller_service, subject_account_id, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
              $19, $20, $21)
-         RETURNING decision_id, mandate_id, marketplace, external_member_id, payment_id,
-             order_ids, currency, amount, usd_amount, usd_rate, usd_rate_set_at,
-             supplier_account_id, category_codes, outcome, reason, message, details,
-             caller_service, subject_account_id, created_at",
+             RETURNING",
+        "",
         row.decision_id,
         request_id,
         row.mandate_id,
@@ -92,20 +106,16 @@ pub async fn list(
     after: Option<(DateTime<Utc>, Uuid)>,
     limit: i64,
 ) -> sqlx::Result<Vec<DecisionRow>> {
-    sqlx::query_as!(
-        DecisionRow,
-        "SELECT decision_id, mandate_id, marketplace, external_member_id, payment_id, order_ids,
-             currency, amount, usd_amount, usd_rate, usd_rate_set_at, supplier_account_id,
-             category_codes, outcome, reason, message, details, caller_service,
-             subject_account_id, created_at
-         FROM decisions
-         WHERE ($1::uuid IS NULL OR mandate_id = $1)
-           AND ($2::uuid IS NULL OR payment_id = $2)
-           AND ($3::smallint IS NULL OR outcome = $3)
-           AND ($4::timestamptz IS NULL OR created_at >= $4)
-           AND ($5::timestamptz IS NULL OR created_at < $5)
-           AND ($6::timestamptz IS NULL OR (created_at, decision_id) < ($6, $7))
-         ORDER BY created_at DESC, decision_id DESC LIMIT $8",
+    decisions!(
+        "SELECT",
+        "FROM decisions
+             WHERE ($1::uuid IS NULL OR mandate_id = $1)
+             AND ($2::uuid IS NULL OR payment_id = $2)
+             AND ($3::smallint IS NULL OR outcome = $3)
+             AND ($4::timestamptz IS NULL OR created_at >= $4)
+             AND ($5::timestamptz IS NULL OR created_at < $5)
+             AND ($6::timestamptz IS NULL OR (created_at, decision_id) < ($6, $7))
+             ORDER BY created_at DESC, decision_id DESC LIMIT $8",
         f.mandate_id,
         f.payment_id,
         f.outcome,

@@ -57,30 +57,35 @@ pub struct MandateFilter<'a> {
     pub expired: i16,
 }
 
+/// `query_as!` of [`MandateRow`]: `$head`, the row's columns, then `$tail`
+/// (which, or what the statement does first).
+macro_rules! mandates {
+    ($head:literal, $tail:literal $(, $arg:expr)*) => {
+        sqlx::query_as!(
+            MandateRow,
+            $head
+                + " mandate_id, wallet_id, owner_account_id, marketplace, external_member_id,
+                 linked_account_id, payer_account_id, state, funding_currency,
+                 agreement_version, agreement_accepted_at, activated_at, expire_at,
+                 revoked_at, revoke_reason, created_at, updated_at "
+                + $tail
+            $(, $arg)*
+        )
+    };
+}
+
 /// One mandate.
 pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<MandateRow>> {
-    sqlx::query_as!(
-        MandateRow,
-        "SELECT mandate_id, wallet_id, owner_account_id, marketplace, external_member_id,
-             linked_account_id, payer_account_id, state, funding_currency, agreement_version,
-             agreement_accepted_at, activated_at, expire_at, revoked_at, revoke_reason, created_at,
-             updated_at
-         FROM mandates WHERE mandate_id = $1",
-        id
-    )
-    .fetch_optional(db)
-    .await
+    mandates!("SELECT", "FROM mandates WHERE mandate_id = $1", id)
+        .fetch_optional(db)
+        .await
 }
 
 /// One mandate, locked for update until the transaction ends.
 pub async fn get_for_update(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<MandateRow>> {
-    sqlx::query_as!(
-        MandateRow,
-        "SELECT mandate_id, wallet_id, owner_account_id, marketplace, external_member_id,
-             linked_account_id, payer_account_id, state, funding_currency, agreement_version,
-             agreement_accepted_at, activated_at, expire_at, revoked_at, revoke_reason, created_at,
-             updated_at
-         FROM mandates WHERE mandate_id = $1 FOR UPDATE",
+    mandates!(
+        "SELECT",
+        "FROM mandates WHERE mandate_id = $1 FOR UPDATE",
         id
     )
     .fetch_optional(db)
@@ -113,14 +118,10 @@ pub async fn of_member(
     marketplace: i16,
     external_member_id: &str,
 ) -> sqlx::Result<Vec<MandateRow>> {
-    sqlx::query_as!(
-        MandateRow,
-        "SELECT mandate_id, wallet_id, owner_account_id, marketplace, external_member_id,
-             linked_account_id, payer_account_id, state, funding_currency, agreement_version,
-             agreement_accepted_at, activated_at, expire_at, revoked_at, revoke_reason, created_at,
-             updated_at
-         FROM mandates WHERE marketplace = $1 AND external_member_id = $2
-         ORDER BY created_at DESC, mandate_id DESC",
+    mandates!(
+        "SELECT",
+        "FROM mandates WHERE marketplace = $1 AND external_member_id = $2
+             ORDER BY created_at DESC, mandate_id DESC",
         marketplace,
         external_member_id
     )
@@ -135,14 +136,10 @@ pub async fn active_of_member(
     active: i16,
     now: DateTime<Utc>,
 ) -> sqlx::Result<Option<MandateRow>> {
-    sqlx::query_as!(
-        MandateRow,
-        "SELECT mandate_id, wallet_id, owner_account_id, marketplace, external_member_id,
-             linked_account_id, payer_account_id, state, funding_currency, agreement_version,
-             agreement_accepted_at, activated_at, expire_at, revoked_at, revoke_reason, created_at,
-             updated_at
-         FROM mandates WHERE marketplace = $1 AND external_member_id = $2
-           AND state = $3 AND expire_at > $4",
+    mandates!(
+        "SELECT",
+        "FROM mandates WHERE marketplace = $1 AND external_member_id = $2
+             AND state = $3 AND expire_at > $4",
         marketplace,
         external_member_id,
         active,
@@ -174,16 +171,13 @@ pub async fn id_for_request(
 
 /// Writes a new mandate.
 pub async fn insert(db: impl PgExecutor<'_>, m: &NewMandate<'_>) -> sqlx::Result<MandateRow> {
-    sqlx::query_as!(
-        MandateRow,
+    mandates!(
         "INSERT INTO mandates (mandate_id, wallet_id, owner_account_id, marketplace,
              external_member_id, linked_account_id, payer_account_id, state, funding_currency,
              expire_at, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)
-         RETURNING mandate_id, wallet_id, owner_account_id, marketplace, external_member_id,
-             linked_account_id, payer_account_id, state, funding_currency, agreement_version,
-             agreement_accepted_at, activated_at, expire_at, revoked_at, revoke_reason, created_at,
-             updated_at",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)
+             RETURNING",
+        "",
         m.mandate_id,
         m.wallet_id,
         m.owner_account_id,
@@ -230,15 +224,12 @@ pub async fn activate(
     version: &str,
     at: DateTime<Utc>,
 ) -> sqlx::Result<MandateRow> {
-    sqlx::query_as!(
-        MandateRow,
+    mandates!(
         "UPDATE mandates SET state = $2, agreement_version = $3, agreement_accepted_at = $4,
              activated_at = $4, updated_at = $4
-         WHERE mandate_id = $1
-         RETURNING mandate_id, wallet_id, owner_account_id, marketplace, external_member_id,
-             linked_account_id, payer_account_id, state, funding_currency, agreement_version,
-             agreement_accepted_at, activated_at, expire_at, revoked_at, revoke_reason, created_at,
-             updated_at",
+             WHERE mandate_id = $1
+             RETURNING",
+        "",
         id,
         active,
         version,
@@ -256,14 +247,11 @@ pub async fn revoke(
     at: DateTime<Utc>,
     reason: &str,
 ) -> sqlx::Result<MandateRow> {
-    sqlx::query_as!(
-        MandateRow,
+    mandates!(
         "UPDATE mandates SET state = $2, revoked_at = $3, revoke_reason = $4, updated_at = $3
-         WHERE mandate_id = $1
-         RETURNING mandate_id, wallet_id, owner_account_id, marketplace, external_member_id,
-             linked_account_id, payer_account_id, state, funding_currency, agreement_version,
-             agreement_accepted_at, activated_at, expire_at, revoked_at, revoke_reason, created_at,
-             updated_at",
+             WHERE mandate_id = $1
+             RETURNING",
+        "",
         id,
         revoked,
         at,
@@ -280,20 +268,16 @@ pub async fn list(
     after: Option<(DateTime<Utc>, Uuid)>,
     limit: i64,
 ) -> sqlx::Result<Vec<MandateRow>> {
-    sqlx::query_as!(
-        MandateRow,
-        "SELECT mandate_id, wallet_id, owner_account_id, marketplace, external_member_id,
-             linked_account_id, payer_account_id, state, funding_currency, agreement_version,
-             agreement_accepted_at, activated_at, expire_at, revoked_at, revoke_reason, created_at,
-             updated_at
-         FROM mandates
-         WHERE ($1::uuid IS NULL OR owner_account_id = $1)
-           AND ($2::uuid IS NULL OR wallet_id = $2)
-           AND ($3::smallint IS NULL OR (marketplace = $3 AND external_member_id = $4))
-           AND ($5::smallint IS NULL OR
-                (CASE WHEN state = ANY($10::int2[]) AND expire_at <= $6 THEN $11::int2 ELSE state END) = $5)
-           AND ($7::timestamptz IS NULL OR (created_at, mandate_id) < ($7, $8))
-         ORDER BY created_at DESC, mandate_id DESC LIMIT $9",
+    mandates!(
+        "SELECT",
+        "FROM mandates
+             WHERE ($1::uuid IS NULL OR owner_account_id = $1)
+             AND ($2::uuid IS NULL OR wallet_id = $2)
+             AND ($3::smallint IS NULL OR (marketplace = $3 AND external_member_id = $4))
+             AND ($5::smallint IS NULL OR
+             (CASE WHEN state = ANY($10::int2[]) AND expire_at <= $6 THEN $11::int2 ELSE state END) = $5)
+             AND ($7::timestamptz IS NULL OR (created_at, mandate_id) < ($7, $8))
+             ORDER BY created_at DESC, mandate_id DESC LIMIT $9",
         f.owner,
         f.wallet,
         f.member.map(|m| m.0),

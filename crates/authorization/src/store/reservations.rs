@@ -39,18 +39,33 @@ pub struct NewReservation<'a> {
     pub created_at: DateTime<Utc>,
 }
 
+/// `query_as!` of [`ReservationRow`]: `$head`, the row's columns, then `$tail`
+/// (which, or what the statement does first).
+macro_rules! reservations {
+    ($head:literal, $tail:literal $(, $arg:expr)*) => {
+        sqlx::query_as!(
+            ReservationRow,
+            $head
+                + " reservation_id, decision_id, mandate_id, payment_id, currency, amount,
+                 usd_amount, limit_date, state, created_at, confirmed_at, released_at,
+                 release_reason "
+                + $tail
+            $(, $arg)*
+        )
+    };
+}
+
 /// Writes a reservation.
 pub async fn insert(
     db: impl PgExecutor<'_>,
     r: &NewReservation<'_>,
 ) -> sqlx::Result<ReservationRow> {
-    sqlx::query_as!(
-        ReservationRow,
+    reservations!(
         "INSERT INTO reservations (reservation_id, decision_id, mandate_id, payment_id,
              currency, amount, usd_amount, limit_date, state, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-         RETURNING reservation_id, decision_id, mandate_id, payment_id, currency, amount,
-             usd_amount, limit_date, state, created_at, confirmed_at, released_at, release_reason",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+             RETURNING",
+        "",
         r.reservation_id,
         r.decision_id,
         r.mandate_id,
@@ -71,11 +86,9 @@ pub async fn of_decisions(
     db: impl PgExecutor<'_>,
     decision_ids: &[Uuid],
 ) -> sqlx::Result<Vec<ReservationRow>> {
-    sqlx::query_as!(
-        ReservationRow,
-        "SELECT reservation_id, decision_id, mandate_id, payment_id, currency, amount,
-             usd_amount, limit_date, state, created_at, confirmed_at, released_at, release_reason
-         FROM reservations WHERE decision_id = ANY($1)",
+    reservations!(
+        "SELECT",
+        "FROM reservations WHERE decision_id = ANY($1)",
         decision_ids
     )
     .fetch_all(db)
@@ -87,11 +100,9 @@ pub async fn get_for_update(
     db: impl PgExecutor<'_>,
     reservation_id: Uuid,
 ) -> sqlx::Result<Option<ReservationRow>> {
-    sqlx::query_as!(
-        ReservationRow,
-        "SELECT reservation_id, decision_id, mandate_id, payment_id, currency, amount,
-             usd_amount, limit_date, state, created_at, confirmed_at, released_at, release_reason
-         FROM reservations WHERE reservation_id = $1 FOR UPDATE",
+    reservations!(
+        "SELECT",
+        "FROM reservations WHERE reservation_id = $1 FOR UPDATE",
         reservation_id
     )
     .fetch_optional(db)
@@ -106,12 +117,11 @@ pub async fn confirm(
     (from, to): (i16, i16),
     at: DateTime<Utc>,
 ) -> sqlx::Result<Option<ReservationRow>> {
-    sqlx::query_as!(
-        ReservationRow,
+    reservations!(
         "UPDATE reservations SET state = $2, confirmed_at = $3, release_reason = ''
-         WHERE reservation_id = $1 AND state = $4
-         RETURNING reservation_id, decision_id, mandate_id, payment_id, currency, amount,
-             usd_amount, limit_date, state, created_at, confirmed_at, released_at, release_reason",
+             WHERE reservation_id = $1 AND state = $4
+             RETURNING",
+        "",
         reservation_id,
         to,
         at,
@@ -130,12 +140,11 @@ pub async fn release(
     at: DateTime<Utc>,
     reason: &str,
 ) -> sqlx::Result<Option<ReservationRow>> {
-    sqlx::query_as!(
-        ReservationRow,
+    reservations!(
         "UPDATE reservations SET state = $2, released_at = $3, release_reason = $5
-         WHERE reservation_id = $1 AND state = $4
-         RETURNING reservation_id, decision_id, mandate_id, payment_id, currency, amount,
-             usd_amount, limit_date, state, created_at, confirmed_at, released_at, release_reason",
+             WHERE reservation_id = $1 AND state = $4
+             RETURNING",
+        "",
         reservation_id,
         to,
         at,

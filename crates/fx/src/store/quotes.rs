@@ -31,6 +31,23 @@ pub struct QuoteRow {
     pub expire_at: DateTime<Utc>,
 }
 
+/// `query_as!` of [`QuoteRow`]: `$head`, the row's columns, then `$tail`
+/// (which, or what the statement does first).
+macro_rules! quotes {
+    ($head:literal, $tail:literal $(, $arg:expr)*) => {
+        sqlx::query_as!(
+            QuoteRow,
+            $head
+                + " quote_id, wallet_id, sell_currency, buy_currency, fixed_side, sell_amount,
+                 buy_amount, fee, mid_rate, spread_bps, applied_rate, rate_set_at, derivation,
+                 cross_currency, state, executing_request_id, conversion_id, created_at,
+                 expire_at "
+                + $tail
+            $(, $arg)*
+        )
+    };
+}
+
 /// Writes a new quote.
 pub async fn insert(conn: &mut PgConnection, q: &QuoteRow) -> sqlx::Result<()> {
     sqlx::query!(
@@ -66,16 +83,9 @@ pub async fn insert(conn: &mut PgConnection, q: &QuoteRow) -> sqlx::Result<()> {
 
 /// One quote.
 pub async fn get(conn: &mut PgConnection, quote_id: Uuid) -> sqlx::Result<Option<QuoteRow>> {
-    sqlx::query_as!(
-        QuoteRow,
-        "SELECT quote_id, wallet_id, sell_currency, buy_currency, fixed_side, sell_amount,
-                buy_amount, fee, mid_rate, spread_bps, applied_rate, rate_set_at, derivation,
-                cross_currency, state, executing_request_id, conversion_id, created_at, expire_at
-         FROM quotes WHERE quote_id = $1",
-        quote_id
-    )
-    .fetch_optional(conn)
-    .await
+    quotes!("SELECT", "FROM quotes WHERE quote_id = $1", quote_id)
+        .fetch_optional(conn)
+        .await
 }
 
 /// One quote, locked until the transaction ends (the claim of who executes it).
@@ -83,12 +93,9 @@ pub async fn get_for_update(
     conn: &mut PgConnection,
     quote_id: Uuid,
 ) -> sqlx::Result<Option<QuoteRow>> {
-    sqlx::query_as!(
-        QuoteRow,
-        "SELECT quote_id, wallet_id, sell_currency, buy_currency, fixed_side, sell_amount,
-                buy_amount, fee, mid_rate, spread_bps, applied_rate, rate_set_at, derivation,
-                cross_currency, state, executing_request_id, conversion_id, created_at, expire_at
-         FROM quotes WHERE quote_id = $1 FOR UPDATE",
+    quotes!(
+        "SELECT",
+        "FROM quotes WHERE quote_id = $1 FOR UPDATE",
         quote_id
     )
     .fetch_optional(conn)

@@ -152,20 +152,18 @@ pub struct DevelopmentSender;
 impl CodeSender for DevelopmentSender {
     fn send<'a>(&'a self, conn: &'a mut PgConnection, message: &'a Message) -> SendFuture<'a> {
         Box::pin(async move {
-            sqlx::query(
-                "INSERT INTO outbox (message_id, challenge_id, channel, destination, subject, body, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(message.message_id)
-            .bind(message.challenge_id)
-            .bind(message.channel.as_str())
-            .bind(&message.destination)
-            .bind(&message.subject)
-            .bind(&message.body)
-            .bind(message.created_at)
-            .execute(conn)
-            .await
-            .map_err(|e| SendError(e.to_string()))?;
+            let kept = crate::store::outbox::OutboxMessage {
+                message_id: message.message_id,
+                challenge_id: message.challenge_id,
+                channel: message.channel.as_str(),
+                destination: &message.destination,
+                subject: &message.subject,
+                body: &message.body,
+                created_at: message.created_at,
+            };
+            crate::store::outbox::insert(conn, &kept)
+                .await
+                .map_err(|e| SendError(e.to_string()))?;
             tracing::warn!(
                 message_id = %message.message_id,
                 challenge_id = ?message.challenge_id,

@@ -13,14 +13,13 @@ use kuajing_proto::order::v1::{
     OrderStatus, RejectOrderRequest, RejectOrderResponse,
 };
 use tonic::Status;
-use uuid::Uuid;
 
 use super::events::{self, Event};
 use super::fields;
 use super::invalid::Invalid;
 use super::modification::{self, check_mask, check_not_paying};
 use super::receipt::facts;
-use super::{Ctx, actor, replayed, store};
+use super::{Ctx, actor, records, replayed};
 use crate::domain::modification as paths;
 use crate::domain::status::{self, Action};
 use crate::ownership::{self, Need, Who};
@@ -59,7 +58,7 @@ pub async fn accept(
     }
     let order_id = order_id.expect("validated");
     let current = crate::ownership::order_of_party(ctx, who, order_id, Need::Supplier).await?;
-    store::check_etag(ctx, &current, &req.etag)?;
+    records::check_etag(ctx, &current, &req.etag)?;
     let from = super::status_of(&current);
     status::next(from, facts(&current), Action::Accept { modified: false })
         .map_err(|i| ctx.illegal(&current.order_id, i))?;
@@ -97,10 +96,10 @@ pub async fn accept(
         &req.request_id,
         &req,
         |mut tx| async move {
-            let locked = store::lock(&mut tx, ctx, order_id).await?;
-            store::check_etag(ctx, &locked, &version)?;
+            let locked = records::lock(&mut tx, ctx, order_id).await?;
+            records::check_etag(ctx, &locked, &version)?;
             next.status = to as i32;
-            store::save(&mut tx, &mut next, now).await?;
+            records::save(&mut tx, &mut next, now).await?;
             let event = Event::new(
                 OrderEventType::Accepted,
                 actor(ActorType::Supplier, who.subject, &next.supplier_account_id),
@@ -141,7 +140,7 @@ pub async fn reject(
         &req.request_id,
         &req,
         |mut tx| async move {
-            let mut o = store::lock(&mut tx, ctx, order_id).await?;
+            let mut o = records::lock(&mut tx, ctx, order_id).await?;
             // The awaited party may have changed since the check.
             ownership::again(ctx, standing, &o, rejecting_party(&o))?;
             let from = super::status_of(&o);
@@ -165,7 +164,7 @@ pub async fn reject(
                 status::next(from, facts(&o), action).map_err(|i| ctx.illegal(&o.order_id, i))?;
             o.status = to as i32;
             close(&mut o, close_reason, now);
-            store::save(&mut tx, &mut o, now).await?;
+            records::save(&mut tx, &mut o, now).await?;
             let event = Event::new(
                 OrderEventType::Rejected,
                 actor(by, who.subject, &party),
@@ -210,11 +209,11 @@ pub async fn confirm(
         &req.request_id,
         &req,
         |mut tx| async move {
-            let mut o = store::lock(&mut tx, ctx, order_id).await?;
+            let mut o = records::lock(&mut tx, ctx, order_id).await?;
             let from = super::status_of(&o);
             let to = status::next(from, facts(&o), Action::Confirm)
                 .map_err(|i| ctx.illegal(&o.order_id, i))?;
-            store::check_etag(ctx, &o, &etag)?;
+            records::check_etag(ctx, &o, &etag)?;
             o.status = to as i32;
             // The confirming buyer (checked: known by its verified email) becomes the
             // order's buyer account when none was known.
@@ -223,7 +222,7 @@ pub async fn confirm(
             {
                 o.buyer_account_id = s.to_string();
             }
-            store::save(&mut tx, &mut o, now).await?;
+            records::save(&mut tx, &mut o, now).await?;
             let event = Event::new(
                 OrderEventType::Confirmed,
                 actor(ActorType::Buyer, who.subject, &o.buyer_account_id),
@@ -268,7 +267,7 @@ pub async fn cancel(
         &req.request_id,
         &req,
         |mut tx| async move {
-            let mut o = store::lock(&mut tx, ctx, order_id).await?;
+            let mut o = records::lock(&mut tx, ctx, order_id).await?;
             if !o.pending_payment_id.is_empty() {
                 return Err(ctx.refuse(
                     super::ORDER_PAYMENT_IN_PROGRESS,
@@ -301,7 +300,7 @@ pub async fn cancel(
             };
             o.status = to as i32;
             close(&mut o, why, now);
-            store::save(&mut tx, &mut o, now).await?;
+            records::save(&mut tx, &mut o, now).await?;
             let event = Event::new(
                 OrderEventType::Cancelled,
                 actor(by, who.subject, &party),
@@ -321,19 +320,13 @@ pub async fn cancel(
 /// payment); returns how many.
 pub async fn expire_due(ctx: &Ctx) -> Result<usize, Status> {
     let now = ctx.now();
-    let due: Vec<Uuid> = sqlx::query_scalar(
-        "SELECT order_id FROM orders WHERE expire_at IS NOT NULL AND expire_at <= $1 AND status = $2
-           AND pending_payment_id IS NULL ORDER BY expire_at LIMIT 100",
-    )
-    .bind(now)
-    .bind(OrderStatus::Unpaid as i16)
-    .fetch_all(&ctx.svc.pool)
-    .await
-    .map_err(internal)?;
+    let due = crate::store::orders::unpaid_expired(&ctx.svc.pool, OrderStatus::Unpaid as i16, now)
+        .await
+        .map_err(internal)?;
     let mut closed = 0;
     for id in due {
         let mut tx = ctx.svc.pool.begin().await.map_err(internal)?;
-        let mut o = store::lock(&mut tx, ctx, id).await?;
+        let mut o = records::lock(&mut tx, ctx, id).await?;
         let due_now = o
             .expire_time
             .as_ref()
@@ -348,7 +341,7 @@ pub async fn expire_due(ctx: &Ctx) -> Result<usize, Status> {
         };
         o.status = to as i32;
         close(&mut o, CloseReason::PaymentTimeout, now);
-        store::save(&mut tx, &mut o, now).await?;
+        records::save(&mut tx, &mut o, now).await?;
         let event = Event::new(
             OrderEventType::Expired,
             actor(ActorType::System, None, ""),

@@ -20,7 +20,7 @@ use super::events::{self, Event};
 use super::invalid::Invalid;
 use super::pricing::{self, money};
 use super::trade_rules::{Checks, check_fields, check_rules, parties};
-use super::{Ctx, actor, replayed, store};
+use super::{Ctx, actor, records, replayed};
 use crate::rpc;
 
 /// The supplier's collection account for the order currency: its wallet's first trade
@@ -203,8 +203,8 @@ async fn draft<Req: prost::Message, Resp: prost::Message + Default>(
         req,
         |mut tx| async move {
             super::trade_rules::recheck_monthly_limit(ctx, &mut tx, &order).await?;
-            order.order_number = store::next_number(&mut tx, kind).await?;
-            store::insert(&mut tx, &mut order, "", now).await?;
+            order.order_number = records::next_number(&mut tx, kind).await?;
+            records::insert(&mut tx, &mut order, "", now).await?;
             let event = Event::new(
                 OrderEventType::Created,
                 actor(actor_type, subject, &party),

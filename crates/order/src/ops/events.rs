@@ -12,12 +12,13 @@ use kuajing_proto::order::v1::{
     OrderEventType, OrderStatus,
 };
 use prost::Message;
-use sqlx::{PgConnection, Row};
+use sqlx::PgConnection;
 use tonic::Status;
 use uuid::Uuid;
 
-use super::{Ctx, store};
+use super::{Ctx, records};
 use crate::ownership::{self, Need, Who};
+use crate::store;
 
 /// An event being recorded.
 pub struct Event {
@@ -87,13 +88,9 @@ pub async fn append(
     now: DateTime<Utc>,
 ) -> Result<Uuid, Status> {
     let order_id = Uuid::try_parse(&order.order_id).map_err(internal)?;
-    let sequence: i64 = sqlx::query_scalar(
-        "SELECT COALESCE(MAX(sequence), 0) + 1 FROM order_events WHERE order_id = $1",
-    )
-    .bind(order_id)
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(internal)?;
+    let sequence = store::events::next_sequence(&mut *conn, order_id)
+        .await
+        .map_err(internal)?;
     let event_id = Uuid::now_v7();
     let doc = OrderEvent {
         event_id: event_id.to_string(),
@@ -113,19 +110,11 @@ pub async fn append(
             .collect::<HashMap<_, _>>(),
         create_time: Some(time::to_proto(now)),
     };
-    sqlx::query(
-        "INSERT INTO order_events (event_id, order_id, sequence, type, created_at, doc)
-         VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(event_id)
-    .bind(order_id)
-    .bind(sequence)
-    .bind(i16::try_from(event.kind as i32).unwrap_or(0))
-    .bind(now)
-    .bind(doc.encode_to_vec())
-    .execute(conn)
-    .await
-    .map_err(internal)?;
+    let kind = i16::try_from(event.kind as i32).unwrap_or(0);
+    let ids = (event_id, order_id, sequence);
+    store::events::insert(conn, ids, kind, now, &doc.encode_to_vec())
+        .await
+        .map_err(internal)?;
     Ok(event_id)
 }
 
@@ -150,32 +139,21 @@ pub async fn list(
     v.finish()?;
     let order_id = order_id.expect("validated");
     let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
-    let order = store::load(&mut conn, ctx, order_id).await?;
+    let order = records::load(&mut conn, ctx, order_id).await?;
     ownership::require(ctx, who, &order, Need::Either).await?;
     let after = page.after.map_or(0, |c| c.time.timestamp_micros());
-    let rows = sqlx::query(
-        "SELECT event_id, sequence, doc FROM order_events
-         WHERE order_id = $1 AND (cardinality($2::int2[]) = 0 OR type = ANY($2)) AND sequence > $3
-         ORDER BY sequence LIMIT $4",
-    )
-    .bind(order_id)
-    .bind(&types)
-    .bind(after)
-    .bind(page.fetch_limit())
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(internal)?;
+    let rows = store::events::list(&mut *conn, order_id, &types, after, page.fetch_limit())
+        .await
+        .map_err(internal)?;
     let mut items = Vec::with_capacity(rows.len());
     for r in &rows {
-        let seq: i64 = r.try_get("sequence").map_err(internal)?;
         let cursor = Cursor {
-            time: DateTime::from_timestamp_micros(seq).unwrap_or_default(),
-            id: r.try_get("event_id").map_err(internal)?,
+            time: DateTime::from_timestamp_micros(r.sequence).unwrap_or_default(),
+            id: r.event_id,
         };
-        let doc: Vec<u8> = r.try_get("doc").map_err(internal)?;
         items.push((
             cursor,
-            OrderEvent::decode(doc.as_slice()).map_err(internal)?,
+            OrderEvent::decode(r.doc.as_slice()).map_err(internal)?,
         ));
     }
     let page = page.finish(&mut items, |(c, _)| *c);

@@ -20,7 +20,6 @@
 
 use kuajing_platform::error::internal;
 use kuajing_proto::order::v1::PaymentStepKind;
-use sqlx::Row;
 use tonic::Status;
 use uuid::Uuid;
 
@@ -83,23 +82,18 @@ impl Faults {
         if !ctx.settings.fault_injection {
             return Ok(Faults::default());
         }
-        let rows = sqlx::query(
-            "SELECT fault_id, step_kind, order_index, point, action, delay_ms FROM payment_fault_plans
-             WHERE payment_request_id = $1 AND consumed_at IS NULL",
-        )
-        .bind(request_id)
-        .fetch_all(&ctx.svc.pool)
-        .await
-        .map_err(internal)?;
+        let rows = crate::store::fault_plans::pending(&ctx.svc.pool, request_id)
+            .await
+            .map_err(internal)?;
         let mut plans = Vec::with_capacity(rows.len());
         for r in rows {
             plans.push(Plan {
-                id: r.try_get("fault_id").map_err(internal)?,
-                kind: i32::from(r.try_get::<i16, _>("step_kind").map_err(internal)?),
-                order_index: r.try_get("order_index").map_err(internal)?,
-                point: r.try_get("point").map_err(internal)?,
-                action: r.try_get("action").map_err(internal)?,
-                delay_ms: r.try_get("delay_ms").map_err(internal)?,
+                id: r.fault_id,
+                kind: i32::from(r.step_kind),
+                order_index: r.order_index,
+                point: r.point,
+                action: r.action,
+                delay_ms: r.delay_ms,
             });
         }
         Ok(Faults { plans })
@@ -122,10 +116,7 @@ impl Faults {
             return Ok(None);
         };
         let plan = self.plans.remove(pos);
-        sqlx::query("UPDATE payment_fault_plans SET consumed_at = $2 WHERE fault_id = $1")
-            .bind(plan.id)
-            .bind(ctx.now())
-            .execute(&ctx.svc.pool)
+        crate::store::fault_plans::consume(&ctx.svc.pool, plan.id, ctx.now())
             .await
             .map_err(internal)?;
         tracing::warn!(

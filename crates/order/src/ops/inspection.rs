@@ -23,7 +23,7 @@ use uuid::Uuid;
 use super::events::{self, Event};
 use super::pricing::{amount_of, trade, trade_mut};
 use super::receipt::wallet_of;
-use super::{Ctx, actor, replayed, status_of, store};
+use super::{Ctx, actor, records, replayed, status_of};
 use crate::ownership::{Need, Who};
 use crate::rpc;
 
@@ -72,17 +72,9 @@ fn due(ctx: &Ctx, o: &Order) -> Result<kuajing_proto::types::Money, tonic::Statu
 /// The charge id this order's payment uses: the one an earlier attempt claimed and the
 /// wallet has not answered yet, else a new one.
 async fn claim(ctx: &Ctx, order_id: Uuid) -> Result<Uuid, tonic::Status> {
-    sqlx::query_scalar(
-        "INSERT INTO inspection_charges (order_id, charge_id, claimed_at) VALUES ($1, $2, $3)
-         ON CONFLICT (order_id) DO UPDATE SET order_id = EXCLUDED.order_id
-         RETURNING charge_id",
-    )
-    .bind(order_id)
-    .bind(Uuid::now_v7())
-    .bind(ctx.now())
-    .fetch_one(&ctx.svc.pool)
-    .await
-    .map_err(internal)
+    crate::store::inspection_charges::claim(&ctx.svc.pool, order_id, Uuid::now_v7(), ctx.now())
+        .await
+        .map_err(internal)
 }
 
 /// PayInspectionFee.
@@ -128,10 +120,7 @@ pub async fn pay(
         // Wallet refused (not enough available): nothing was charged; the next attempt
         // claims afresh.
         Err(refusal) if outbound::answered(&refusal) => {
-            sqlx::query("DELETE FROM inspection_charges WHERE order_id = $1 AND charge_id = $2")
-                .bind(order_id)
-                .bind(charge_id)
-                .execute(&ctx.svc.pool)
+            crate::store::inspection_charges::release(&ctx.svc.pool, order_id, charge_id)
                 .await
                 .map_err(internal)?;
             return refused(ctx, &req, refusal).await;
@@ -150,7 +139,7 @@ pub async fn pay(
         &req.request_id,
         &req,
         |mut tx| async move {
-            let mut o = store::lock(&mut tx, ctx, order_id).await?;
+            let mut o = records::lock(&mut tx, ctx, order_id).await?;
             let inspection = trade_mut(&mut o)
                 .and_then(|t| t.inspection.as_mut())
                 .ok_or_else(|| internal("an inspection that went away"))?;
@@ -168,7 +157,7 @@ pub async fn pay(
                 )
                 .related("journal_entry_id", &entry);
                 events::append(&mut tx, &o, event, now).await?;
-                store::save(&mut tx, &mut o, now).await?;
+                records::save(&mut tx, &mut o, now).await?;
             }
             Ok((PayInspectionFeeResponse { order: Some(o) }, tx))
         },

@@ -23,7 +23,7 @@ use super::fields;
 use super::invalid::Invalid;
 use super::peers::found;
 use super::pricing::{self, money};
-use super::{Ctx, actor, replayed, store};
+use super::{Ctx, actor, records, replayed};
 use crate::rpc;
 
 /// Reason: the marketplace account is not bound and verified.
@@ -256,36 +256,42 @@ pub async fn create(
     let region = buyer_account.region_code.clone();
     let request_id = req.request_id.clone();
     let external_order_id = req.external_order_id.clone();
-    idempotency::run(&ctx.svc.pool, ctx.errors(), METHOD, &req.request_id, &req, |mut tx| async move {
-        if !external_order_id.is_empty() {
-            let existing: Option<Uuid> = sqlx::query_scalar(
-                "SELECT order_id FROM orders WHERE marketplace_code = $1 AND external_order_id = $2",
-            )
-            .bind(marketplace as i16)
-            .bind(&external_order_id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(internal)?;
-            if let Some(id) = existing {
-                return Err(ctx.refuse_code(
-                    Code::AlreadyExists,
-                    ORDER_ALREADY_EXISTS,
-                    "another order mirrors this marketplace order",
-                    &[("order_id", id.to_string())],
-                ));
+    idempotency::run(
+        &ctx.svc.pool,
+        ctx.errors(),
+        METHOD,
+        &req.request_id,
+        &req,
+        |mut tx| async move {
+            if !external_order_id.is_empty() {
+                let existing = crate::store::orders::of_marketplace(
+                    &mut *tx,
+                    marketplace as i16,
+                    &external_order_id,
+                )
+                .await
+                .map_err(internal)?;
+                if let Some(id) = existing {
+                    return Err(ctx.refuse_code(
+                        Code::AlreadyExists,
+                        ORDER_ALREADY_EXISTS,
+                        "another order mirrors this marketplace order",
+                        &[("order_id", id.to_string())],
+                    ));
+                }
             }
-        }
-        order.order_number = store::next_number(&mut tx, OrderKind::Marketplace).await?;
-        store::insert(&mut tx, &mut order, &region, now).await?;
-        let event = Event::new(
-            OrderEventType::Created,
-            actor(ActorType::Buyer, subject, &order.buyer_account_id),
-            OrderStatus::Unspecified,
-            OrderStatus::Unpaid,
-            &request_id,
-        );
-        events::append(&mut tx, &order, event, now).await?;
-        Ok((CreateMarketplaceOrderResponse { order: Some(order) }, tx))
-    })
+            order.order_number = records::next_number(&mut tx, OrderKind::Marketplace).await?;
+            records::insert(&mut tx, &mut order, &region, now).await?;
+            let event = Event::new(
+                OrderEventType::Created,
+                actor(ActorType::Buyer, subject, &order.buyer_account_id),
+                OrderStatus::Unspecified,
+                OrderStatus::Unpaid,
+                &request_id,
+            );
+            events::append(&mut tx, &order, event, now).await?;
+            Ok((CreateMarketplaceOrderResponse { order: Some(order) }, tx))
+        },
+    )
     .await
 }

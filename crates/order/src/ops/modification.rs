@@ -26,7 +26,7 @@ use super::invalid::Invalid;
 use super::pricing::{self, money};
 use super::receipt::facts;
 use super::trade_rules::{self, Parties};
-use super::{Ctx, ORDER_PAYMENT_IN_PROGRESS, actor, replayed, store, wallet_ops};
+use super::{Ctx, ORDER_PAYMENT_IN_PROGRESS, actor, records, replayed, wallet_ops};
 use crate::domain::drafting::ShipBy;
 use crate::domain::modification as rules;
 use crate::domain::status::{self, Action, Illegal};
@@ -369,7 +369,7 @@ pub async fn update(
     let order_id = order_id.expect("validated");
     let current = {
         let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
-        store::load(&mut conn, ctx, order_id).await?
+        records::load(&mut conn, ctx, order_id).await?
     };
     let from = super::status_of(&current);
     // The drafting buyer modifies its draft until the supplier accepts it; the supplier
@@ -381,7 +381,7 @@ pub async fn update(
         Need::Supplier
     };
     ownership::require(ctx, who, &current, need).await?;
-    store::check_etag(ctx, &current, &req.etag)?;
+    records::check_etag(ctx, &current, &req.etag)?;
     let kind = OrderKind::try_from(current.kind).unwrap_or(OrderKind::Unspecified);
     let f = facts(&current);
     let to = status::next(from, f, Action::Modify)
@@ -427,7 +427,7 @@ pub async fn update(
         &req.request_id,
         &req,
         |mut tx| async move {
-            let locked = store::lock(&mut tx, ctx, order_id).await?;
+            let locked = records::lock(&mut tx, ctx, order_id).await?;
             if locked.etag != version {
                 return Err(ctx.refuse_code(
                     Code::Aborted,
@@ -443,7 +443,7 @@ pub async fn update(
             if next.kind != OrderKind::Marketplace as i32 {
                 super::trade_rules::recheck_monthly_limit(ctx, &mut tx, &next).await?;
             }
-            store::save(&mut tx, &mut next, now).await?;
+            records::save(&mut tx, &mut next, now).await?;
             let event = Event::new(
                 OrderEventType::Modified,
                 actor(actor_type, who.subject, &party),

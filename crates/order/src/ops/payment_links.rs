@@ -7,7 +7,6 @@ use std::collections::HashSet;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::{DateTime, Utc};
 use kuajing_platform::error::internal;
 use kuajing_platform::{Currency, idempotency, time};
 use kuajing_proto::order::v1::{
@@ -15,16 +14,15 @@ use kuajing_proto::order::v1::{
     OpenPaymentLinkResponse, Order, OrderStatus, PaymentLink, PaymentLinkOrder, PaymentLinkState,
     RevokePaymentLinkRequest, RevokePaymentLinkResponse,
 };
-use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
-use sqlx::{PgConnection, Row};
+use sqlx::PgConnection;
 use tonic::Status;
 use uuid::Uuid;
 
 use super::invalid::Invalid;
 use super::payments::{MIXED_BUYERS, check_payable};
 use super::pricing::{amount_of, money};
-use super::{Ctx, status_of, store};
+use super::{Ctx, records, status_of};
 use crate::domain::payment_link::{self as rules, MAX_ORDERS, TOKEN_BYTES, TOKEN_PREFIX};
 use crate::ownership::{self, Need, Who};
 
@@ -35,39 +33,7 @@ pub const PAYMENT_LINK_REVOKED: &str = "PAYMENT_LINK_REVOKED";
 /// Reason: the link is past its expire_time.
 pub const PAYMENT_LINK_EXPIRED: &str = "PAYMENT_LINK_EXPIRED";
 
-/// A link as stored.
-struct Stored {
-    payment_link_id: Uuid,
-    order_ids: Vec<Uuid>,
-    buyer_account_id: Uuid,
-    creator_account_id: Option<Uuid>,
-    total_amount: Decimal,
-    created_at: DateTime<Utc>,
-    expires_at: DateTime<Utc>,
-    revoked_at: Option<DateTime<Utc>>,
-}
-
-/// The start of every read of a link (SQL stays static: sqlx refuses built strings).
-macro_rules! select_link {
-    () => {
-        "SELECT payment_link_id, order_ids, buyer_account_id, creator_account_id,
-                total_amount, created_at, expires_at, revoked_at
-         FROM payment_links "
-    };
-}
-
-fn row_of(r: &sqlx::postgres::PgRow) -> Result<Stored, Status> {
-    Ok(Stored {
-        payment_link_id: r.try_get("payment_link_id").map_err(internal)?,
-        order_ids: r.try_get("order_ids").map_err(internal)?,
-        buyer_account_id: r.try_get("buyer_account_id").map_err(internal)?,
-        creator_account_id: r.try_get("creator_account_id").map_err(internal)?,
-        total_amount: r.try_get("total_amount").map_err(internal)?,
-        created_at: r.try_get("created_at").map_err(internal)?,
-        expires_at: r.try_get("expires_at").map_err(internal)?,
-        revoked_at: r.try_get("revoked_at").map_err(internal)?,
-    })
-}
+use crate::store::payment_links::LinkRow as Stored;
 
 fn link(row: &Stored, state: PaymentLinkState) -> PaymentLink {
     PaymentLink {
@@ -98,16 +64,13 @@ fn new_token() -> Result<String, Status> {
 
 /// The orders, in `ids`' order, in one read; NOT_FOUND names the first missing one.
 async fn orders_of(conn: &mut PgConnection, ctx: &Ctx, ids: &[Uuid]) -> Result<Vec<Order>, Status> {
-    let rows: Vec<(Uuid, Vec<u8>)> =
-        sqlx::query_as("SELECT order_id, doc FROM orders WHERE order_id = ANY($1)")
-            .bind(ids)
-            .fetch_all(conn)
-            .await
-            .map_err(internal)?;
+    let rows = crate::store::orders::docs(conn, ids)
+        .await
+        .map_err(internal)?;
     let mut by_id: std::collections::HashMap<Uuid, Vec<u8>> = rows.into_iter().collect();
     ids.iter()
         .map(|id| match by_id.remove(id) {
-            Some(doc) => store::decode(&doc),
+            Some(doc) => records::decode(&doc),
             None => Err(ctx.errors().not_found("order", id.to_string())),
         })
         .collect()
@@ -194,22 +157,9 @@ pub async fn create(
                 expires_at: now + valid_for,
                 revoked_at: None,
             };
-            sqlx::query(
-                "INSERT INTO payment_links (payment_link_id, token_hash, order_ids, buyer_account_id,
-                     creator_account_id, total_amount, created_at, expires_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .bind(row.payment_link_id)
-            .bind(&token_hash)
-            .bind(&row.order_ids)
-            .bind(row.buyer_account_id)
-            .bind(row.creator_account_id)
-            .bind(row.total_amount)
-            .bind(row.created_at)
-            .bind(row.expires_at)
-            .execute(&mut *tx)
-            .await
-            .map_err(internal)?;
+            crate::store::payment_links::insert(&mut *tx, &row, &token_hash)
+                .await
+                .map_err(internal)?;
             // What is recorded for replays: the link without its token.
             let recorded = CreatePaymentLinkResponse {
                 payment_link: Some(link(&row, PaymentLinkState::Active)),
@@ -241,13 +191,11 @@ pub async fn open(
     }
     inv.finish(ctx.errors())?;
     let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
-    let found = sqlx::query(concat!(select_link!(), "WHERE token_hash = $1"))
-        .bind(hash(&req.token))
-        .fetch_optional(&mut *conn)
+    let found = crate::store::payment_links::by_token(&mut *conn, &hash(&req.token))
         .await
         .map_err(internal)?;
     let row = match found {
-        Some(r) => row_of(&r)?,
+        Some(r) => r,
         None => {
             return Err(ctx.errors().not_found_because(
                 PAYMENT_LINK_NOT_FOUND,
@@ -309,16 +257,11 @@ pub async fn revoke(
         &req.request_id,
         &req,
         |mut tx| async move {
-            let found = sqlx::query(concat!(
-                select_link!(),
-                "WHERE payment_link_id = $1 FOR UPDATE"
-            ))
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(internal)?;
+            let found = crate::store::payment_links::get_for_update(&mut *tx, id)
+                .await
+                .map_err(internal)?;
             let mut row = match found {
-                Some(r) => row_of(&r)?,
+                Some(r) => r,
                 None => return Err(ctx.errors().not_found("payment link", id.to_string())),
             };
             if let Some(person) = who.checked()
@@ -328,10 +271,7 @@ pub async fn revoke(
                 return Err(ownership::not_owner(ctx, None, Need::Either));
             }
             if row.revoked_at.is_none() {
-                sqlx::query("UPDATE payment_links SET revoked_at = $2 WHERE payment_link_id = $1")
-                    .bind(id)
-                    .bind(now)
-                    .execute(&mut *tx)
+                crate::store::payment_links::revoke(&mut *tx, id, now)
                     .await
                     .map_err(internal)?;
                 row.revoked_at = Some(now);

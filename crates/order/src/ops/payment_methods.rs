@@ -35,7 +35,7 @@ use super::invalid::Invalid;
 use super::peers::found;
 use super::pricing::{self, Fx, amount_of, money};
 use super::trade_rules::{PAYMENT_METHOD_NOT_ALLOWED, month_use};
-use super::{Ctx, store};
+use super::{Ctx, records};
 use crate::domain::fees::MethodRow;
 use crate::domain::tiers::Basis;
 use crate::ownership::{self, Need, Who};
@@ -327,7 +327,7 @@ pub async fn query(
     {
         let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
         for id in &ids {
-            orders.push(store::load(&mut conn, ctx, *id).await?);
+            orders.push(records::load(&mut conn, ctx, *id).await?);
         }
     }
     ownership::require_each(ctx, who, &orders, Need::Buyer).await?;
@@ -423,12 +423,10 @@ pub async fn query(
         let due = amount_due(o).unwrap_or_default();
         let currency = pricing::currency_of(o)?;
         let mut options = if o.kind == OrderKind::Marketplace as i32 {
-            let region: String =
-                sqlx::query_scalar("SELECT buyer_region_code FROM orders WHERE order_id = $1")
-                    .bind(Uuid::try_parse(&o.order_id).map_err(internal)?)
-                    .fetch_one(&ctx.svc.pool)
-                    .await
-                    .map_err(internal)?;
+            let id = Uuid::try_parse(&o.order_id).map_err(internal)?;
+            let region = crate::store::orders::buyer_region(&ctx.svc.pool, id)
+                .await
+                .map_err(internal)?;
             marketplace_options(
                 ctx,
                 o,
@@ -481,7 +479,7 @@ pub async fn estimate(
             let id = inv.v.uuid("order_id", id);
             inv.finish(ctx.errors())?;
             let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
-            let order = store::load(&mut conn, ctx, id.expect("validated")).await?;
+            let order = records::load(&mut conn, ctx, id.expect("validated")).await?;
             ownership::require(ctx, who, &order, Need::Either).await?;
             order
         }

@@ -12,11 +12,12 @@ use kuajing_platform::error::internal;
 use kuajing_platform::time;
 use kuajing_proto::order::v1::{Payment, PaymentState};
 use prost::Message;
-use sqlx::{PgConnection, Row};
+use sqlx::PgConnection;
 use tonic::{Code, Status};
 use uuid::Uuid;
 
 use super::Ctx;
+use crate::store::{self, payments::LeasedWrite as Write};
 
 /// A payment PIN: kept in memory for the one step that needs it, never printed.
 #[derive(Clone)]
@@ -57,55 +58,33 @@ pub struct Stored {
 
 /// Loads a payment; NOT_FOUND if there is none.
 pub async fn load(conn: &mut PgConnection, ctx: &Ctx, id: Uuid) -> Result<Stored, Status> {
-    let r =
-        sqlx::query("SELECT doc, failure_domain, created_at FROM payments WHERE payment_id = $1")
-            .bind(id)
-            .fetch_optional(conn)
-            .await
-            .map_err(internal)?
-            .ok_or_else(|| ctx.errors().not_found("payment", id.to_string()))?;
-    let doc: Vec<u8> = r.try_get("doc").map_err(internal)?;
+    let r = store::payments::get(conn, id)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| ctx.errors().not_found("payment", id.to_string()))?;
     Ok(Stored {
-        payment: decode(&doc)?,
-        failure_domain: r.try_get("failure_domain").map_err(internal)?,
-        created: r.try_get("created_at").map_err(internal)?,
+        payment: decode(&r.doc)?,
+        failure_domain: r.failure_domain,
+        created: r.created_at,
     })
 }
 
 /// Takes the lease of an unfinished payment whose lease lapsed; false if someone has it.
 pub async fn acquire(ctx: &Ctx, id: Uuid, lease: Uuid) -> Result<bool, Status> {
     let now = ctx.now();
-    let n = sqlx::query(concat!(
-        "UPDATE payments SET lease_owner = $2, lease_until = $3
-         WHERE payment_id = $1 AND ",
-        crate::unfinished_payment_states!(),
-        " AND (lease_until IS NULL OR lease_until < $4)"
-    ))
-    .bind(id)
-    .bind(lease)
-    .bind(now + ctx.settings.saga_lease)
-    .bind(now)
-    .execute(&ctx.svc.pool)
-    .await
-    .map_err(internal)?
-    .rows_affected();
-    Ok(n == 1)
+    let until = now + ctx.settings.saga_lease;
+    store::payments::acquire(&ctx.svc.pool, id, lease, until, now)
+        .await
+        .map_err(internal)
 }
 
 /// Extends the lease `lease` holds on a payment by a lease's length from now; false when
 /// it holds it no more.
 pub async fn renew(ctx: &Ctx, id: Uuid, lease: Uuid) -> Result<bool, Status> {
-    let n = sqlx::query(
-        "UPDATE payments SET lease_until = $3 WHERE payment_id = $1 AND lease_owner = $2",
-    )
-    .bind(id)
-    .bind(lease)
-    .bind(ctx.now() + ctx.settings.saga_lease)
-    .execute(&ctx.svc.pool)
-    .await
-    .map_err(internal)?
-    .rows_affected();
-    Ok(n == 1)
+    let until = ctx.now() + ctx.settings.saga_lease;
+    store::payments::renew(&ctx.svc.pool, id, lease, until)
+        .await
+        .map_err(internal)
 }
 
 /// The canonical name of a gRPC code ("FAILED_PRECONDITION").
@@ -146,18 +125,6 @@ pub enum Lease {
     Keep,
     /// Gives it back with the write; the recovery loop may take the payment from then.
     GiveBack(DateTime<Utc>),
-}
-
-/// One payment's row as a write sets it.
-struct Write {
-    payment_id: Uuid,
-    lease: Uuid,
-    state: i16,
-    doc: Vec<u8>,
-    at: DateTime<Utc>,
-    lease_until: DateTime<Utc>,
-    failure_domain: String,
-    give_back: bool,
 }
 
 impl Write {
@@ -201,27 +168,11 @@ pub async fn persist(
     then: Lease,
 ) -> Result<bool, Status> {
     let w = Write::of(ctx, p, lease, failure_domain, then)?;
-    let n = sqlx::query(
-        "UPDATE payments SET state = $3, doc = $4, updated_at = $5, lease_until = $6, failure_domain = $7,
-             lease_owner = CASE WHEN $8 THEN NULL ELSE lease_owner END
-         WHERE payment_id = $1 AND lease_owner = $2",
-    )
-    .bind(w.payment_id)
-    .bind(w.lease)
-    .bind(w.state)
-    .bind(&w.doc)
-    .bind(w.at)
-    .bind(w.lease_until)
-    .bind(&w.failure_domain)
-    .bind(w.give_back)
-    .execute(conn)
-    .await
-    .map_err(internal)?
-    .rows_affected();
-    if n == 1 {
+    let written = store::payments::write(conn, &w).await.map_err(internal)?;
+    if written {
         count_end(p, failure_domain, w.at);
     }
-    Ok(n == 1)
+    Ok(written)
 }
 
 /// Counts a payment the write just ended (the write holds its lease, so each payment is

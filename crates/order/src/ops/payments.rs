@@ -21,7 +21,6 @@ use kuajing_proto::order::v1::{
 };
 use prost::Message;
 use rust_decimal::Decimal;
-use sqlx::Row;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 use tracing::Instrument as _;
@@ -32,7 +31,7 @@ use super::invalid::Invalid;
 use super::payment_record::{self, Lease, Pin, Stored, code_name, load};
 use super::peers::found;
 use super::pricing::{self, amount_of, money};
-use super::{Ctx, ORDER_PAYMENT_IN_PROGRESS, actor, store};
+use super::{Ctx, ORDER_PAYMENT_IN_PROGRESS, actor, records};
 use crate::domain::saga;
 use crate::domain::status::{self, Action, Facts};
 use crate::ownership::{self, Need, Who};
@@ -143,14 +142,11 @@ pub async fn get(
     let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
     let id = match (by_id, by_request) {
         (Some(id), _) => id,
-        (None, Some(request_id)) => {
-            sqlx::query_scalar("SELECT payment_id FROM payments WHERE request_id = $1")
-                .bind(request_id)
-                .fetch_optional(&mut *conn)
-                .await
-                .map_err(internal)?
-                .ok_or_else(|| ctx.errors().not_found("payment", request_id.to_string()))?
-        }
+        (None, Some(request_id)) => crate::store::payments::by_request(&mut *conn, request_id)
+            .await
+            .map_err(internal)?
+            .map(|(id, _)| id)
+            .ok_or_else(|| ctx.errors().not_found("payment", request_id.to_string()))?,
         (None, None) => return Err(internal("a checked id is missing")),
     };
     let payment = load(&mut conn, ctx, id).await?.payment;
@@ -329,19 +325,16 @@ pub async fn existing_with(
     request_id: Uuid,
     raw_request_id: &str,
 ) -> Result<Option<Uuid>, Status> {
-    let row = sqlx::query("SELECT payment_id, request_hash FROM payments WHERE request_id = $1")
-        .bind(request_id)
-        .fetch_optional(&ctx.svc.pool)
+    let row = crate::store::payments::by_request(&ctx.svc.pool, request_id)
         .await
         .map_err(internal)?;
-    let Some(row) = row else {
+    let Some((payment_id, stored)) = row else {
         return Ok(None);
     };
-    let stored: Vec<u8> = row.try_get("request_hash").map_err(internal)?;
     if stored != hash[..] {
         return Err(ctx.errors().idempotency_key_reused(raw_request_id));
     }
-    Ok(Some(row.try_get("payment_id").map_err(internal)?))
+    Ok(Some(payment_id))
 }
 
 /// A payment's driver: the payment as it ended, when it ended it.
@@ -509,7 +502,7 @@ async fn payable_orders(
     {
         let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
         for id in &input.order_ids {
-            orders.push(store::load(&mut conn, ctx, *id).await?);
+            orders.push(records::load(&mut conn, ctx, *id).await?);
         }
     }
     ownership::require_each(ctx, who, &orders, Need::Buyer).await?;
@@ -628,14 +621,14 @@ async fn begin(
     lock_order.sort();
     let mut locked = HashMap::with_capacity(lock_order.len());
     for id in &lock_order {
-        let mut o = store::lock(&mut tx, ctx, *id).await?;
+        let mut o = records::lock(&mut tx, ctx, *id).await?;
         check_payable(ctx, &o)?;
         o.pending_payment_id = payment.payment_id.clone();
         // The fee of this payment (its tier and basis), which stays if it succeeds.
         let total = amount_of(o.total_amount.as_ref());
         let line = fee_lines.get(&o.order_id).cloned().unwrap_or_default();
         o.fees = Some(pricing::breakdown(vec![line], total, Currency::CNY));
-        store::save(&mut tx, &mut o, now).await?;
+        records::save(&mut tx, &mut o, now).await?;
         let event = Event::new(
             OrderEventType::PaymentStarted,
             actor(ActorType::Buyer, who.subject, &o.buyer_account_id),
@@ -663,25 +656,20 @@ pub async fn insert(
     let payment_id = Uuid::try_parse(&payment.payment_id).map_err(internal)?;
     let request_id = Uuid::try_parse(&payment.request_id).map_err(internal)?;
     let buyer_id = Uuid::try_parse(&payment.buyer_account_id).map_err(internal)?;
-    let inserted = sqlx::query(
-        "INSERT INTO payments (payment_id, request_id, request_hash, state, buyer_account_id, lease_owner,
-             lease_until, created_at, updated_at, doc)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9) ON CONFLICT (request_id) DO NOTHING",
-    )
-    .bind(payment_id)
-    .bind(request_id)
-    .bind(&hash[..])
-    .bind(PaymentState::Pending as i16)
-    .bind(buyer_id)
-    .bind(lease)
-    .bind(now + ctx.settings.saga_lease)
-    .bind(now)
-    .bind(payment.encode_to_vec())
-    .execute(tx)
-    .await
-    .map_err(internal)?
-    .rows_affected();
-    Ok(inserted == 1)
+    let new = crate::store::payments::NewPayment {
+        payment_id,
+        request_id,
+        request_hash: &hash[..],
+        state: PaymentState::Pending as i16,
+        buyer_account_id: buyer_id,
+        lease_owner: lease,
+        lease_until: now + ctx.settings.saga_lease,
+        at: now,
+        doc: payment.encode_to_vec(),
+    };
+    crate::store::payments::insert(tx, &new)
+        .await
+        .map_err(internal)
 }
 
 /// Marks a new payment's first step IN_PROGRESS with its first write and commits the

@@ -17,7 +17,6 @@ use kuajing_proto::order::v1::{
 };
 use kuajing_proto::types;
 use rust_decimal::Decimal;
-use sqlx::Row;
 use tonic::Status;
 use uuid::Uuid;
 
@@ -211,36 +210,21 @@ pub async fn tier_basis(ctx: &Ctx, buyer: Uuid, now: DateTime<Utc>) -> Result<Ba
     let months = ctx.settings.fee_months_averaged;
     let from = calendar::month_start(current - months.max(1), offset);
     let until = calendar::month_start(current, offset);
-    let rows = sqlx::query(
-        "SELECT NULL::int4 AS month, NULL::numeric AS total, MIN(paid_at) AS first
-         FROM orders WHERE buyer_account_id = $1 AND payment_method = $2 AND paid_at IS NOT NULL
-         UNION ALL
-         SELECT (EXTRACT(YEAR FROM l.at) * 12 + EXTRACT(MONTH FROM l.at) - 1)::int4, SUM(l.total), NULL
-         FROM (SELECT (paid_at AT TIME ZONE 'UTC') + $3::int4 * interval '1 second' AS at,
-                      total_amount AS total
-               FROM orders
-               WHERE buyer_account_id = $1 AND payment_method = $2
-                 AND paid_at >= $4 AND paid_at < $5) l
-         GROUP BY 1",
+    let rows = crate::store::orders::monthly_totals(
+        &ctx.svc.pool,
+        (buyer, PaymentMethod::CrossBorderPay as i16),
+        offset.local_minus_utc(),
+        (from, until),
     )
-    .bind(buyer)
-    .bind(PaymentMethod::CrossBorderPay as i16)
-    .bind(offset.local_minus_utc())
-    .bind(from)
-    .bind(until)
-    .fetch_all(&ctx.svc.pool)
     .await
     .map_err(internal)?;
     let mut first = None;
     let mut amounts = Vec::with_capacity(rows.len());
     for r in rows {
-        let month: Option<i32> = r.try_get("month").map_err(internal)?;
-        match month {
-            Some(m) => amounts.push((m, r.try_get("total").map_err(internal)?)),
-            None => {
-                let at: Option<DateTime<Utc>> = r.try_get("first").map_err(internal)?;
-                first = at.map(|t| calendar::month_index(t, offset));
-            }
+        match (r.month, r.total) {
+            (Some(m), Some(total)) => amounts.push((m, total)),
+            (Some(m), None) => amounts.push((m, rust_decimal::Decimal::ZERO)),
+            (None, _) => first = r.first.map(|t| calendar::month_index(t, offset)),
         }
     }
     Ok(tiers::basis(&amounts, first, current, months))

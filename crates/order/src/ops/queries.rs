@@ -3,27 +3,23 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Utc};
 use kuajing_platform::Currency;
 use kuajing_platform::error::internal;
-use kuajing_platform::page::Page;
+use kuajing_platform::page::{Cursor, Page};
 use kuajing_proto::order::v1::{
     CountOrdersByStatusRequest, CountOrdersByStatusResponse, ExportMethod, GetOrderRequest,
     GetOrderResponse, ListOrdersRequest, ListOrdersResponse, OrderFilter, OrderKind, OrderStatus,
     OrderStatusGroup, PaymentMethod, ShippingMethod, StatusCount, StatusGroupCount,
 };
-use rust_decimal::Decimal;
-use sqlx::postgres::PgArguments;
-use sqlx::{Postgres, Row};
 use tonic::Status;
-use uuid::Uuid;
 
 use super::fields;
 use super::invalid::Invalid;
-use super::{Ctx, store};
+use super::{Ctx, records};
 use crate::domain::number;
 use crate::domain::status::{group, statuses_of};
 use crate::ownership::{self, Who};
+use crate::store::{self, orders::OrderFilter as Filter};
 
 /// GetOrder. Someone else's order answers NOT_FOUND, like a missing one.
 pub async fn get(ctx: &Ctx, req: GetOrderRequest, who: Who) -> Result<GetOrderResponse, Status> {
@@ -47,36 +43,15 @@ pub async fn get(ctx: &Ctx, req: GetOrderRequest, who: Who) -> Result<GetOrderRe
     inv.finish(ctx.errors())?;
     let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
     let (order, asked) = match by_id {
-        Some(id) => (store::load(&mut conn, ctx, id).await?, id.to_string()),
+        Some(id) => (records::load(&mut conn, ctx, id).await?, id.to_string()),
         None => (
-            store::load_by_number(&mut conn, ctx, &req.order_number).await?,
+            records::load_by_number(&mut conn, ctx, &req.order_number).await?,
             req.order_number.clone(),
         ),
     };
     drop(conn);
     ownership::visible(ctx, who, &order, &asked).await?;
     Ok(GetOrderResponse { order: Some(order) })
-}
-
-/// A validated filter.
-#[derive(Default)]
-struct Filter {
-    supplier: Option<Uuid>,
-    buyer: Option<Uuid>,
-    query: String,
-    kinds: Vec<i16>,
-    salespeople: Vec<String>,
-    destinations: Vec<String>,
-    buyer_regions: Vec<String>,
-    from: Option<DateTime<Utc>>,
-    until: Option<DateTime<Utc>>,
-    amount_currency: Option<String>,
-    amount_min: Option<Decimal>,
-    amount_max: Option<Decimal>,
-    currencies: Vec<String>,
-    export_methods: Vec<i16>,
-    shipping_methods: Vec<i16>,
-    payment_methods: Vec<i16>,
 }
 
 fn small(n: i32) -> i16 {
@@ -185,47 +160,6 @@ fn filter(inv: &mut Invalid, supplier: &str, buyer: &str, f: Option<&OrderFilter
     out
 }
 
-const WHERE: &str = "($1::uuid IS NULL OR supplier_account_id = $1)
-  AND ($2::uuid IS NULL OR buyer_account_id = $2)
-  AND ($3 = '' OR left(order_number, length($3)) = $3 OR buyer_email = lower($3)
-       OR strpos(buyer_name, lower($3)) > 0 OR strpos(buyer_member_id, lower($3)) > 0
-       OR strpos(product_text, lower($3)) > 0)
-  AND (cardinality($4::int2[]) = 0 OR kind = ANY($4))
-  AND (cardinality($5::text[]) = 0 OR salesperson = ANY($5))
-  AND (cardinality($6::text[]) = 0 OR destination_region_code = ANY($6))
-  AND (cardinality($7::text[]) = 0 OR buyer_region_code = ANY($7))
-  AND ($8::timestamptz IS NULL OR created_at >= $8)
-  AND ($9::timestamptz IS NULL OR created_at < $9)
-  AND ($10::text IS NULL OR currency = $10)
-  AND ($11::numeric IS NULL OR total_amount >= $11)
-  AND ($12::numeric IS NULL OR total_amount <= $12)
-  AND (cardinality($13::text[]) = 0 OR currency = ANY($13))
-  AND (cardinality($14::int2[]) = 0 OR export_method = ANY($14))
-  AND (cardinality($15::int2[]) = 0 OR shipping_method = ANY($15))
-  AND (cardinality($16::int2[]) = 0 OR payment_method = ANY($16))";
-
-fn bind<'q>(
-    f: &'q Filter,
-    q: sqlx::query::Query<'q, Postgres, PgArguments>,
-) -> sqlx::query::Query<'q, Postgres, PgArguments> {
-    q.bind(f.supplier)
-        .bind(f.buyer)
-        .bind(&f.query)
-        .bind(&f.kinds)
-        .bind(&f.salespeople)
-        .bind(&f.destinations)
-        .bind(&f.buyer_regions)
-        .bind(f.from)
-        .bind(f.until)
-        .bind(&f.amount_currency)
-        .bind(f.amount_min)
-        .bind(f.amount_max)
-        .bind(&f.currencies)
-        .bind(&f.export_methods)
-        .bind(&f.shipping_methods)
-        .bind(&f.payment_methods)
-}
-
 /// ListOrders.
 pub async fn list(ctx: &Ctx, req: ListOrdersRequest) -> Result<ListOrdersResponse, Status> {
     let mut inv = Invalid::new();
@@ -244,24 +178,18 @@ pub async fn list(ctx: &Ctx, req: ListOrdersRequest) -> Result<ListOrdersRespons
     }
     let page = Page::from_proto("page", req.page.as_ref(), &mut inv.v);
     inv.finish(ctx.errors())?;
-    let sql = format!(
-        "SELECT order_id, created_at, doc FROM orders WHERE {WHERE}
-           AND (cardinality($17::int2[]) = 0 OR status = ANY($17))
-           AND ($18::timestamptz IS NULL OR (created_at, order_id) < ($18, $19))
-         ORDER BY created_at DESC, order_id DESC LIMIT $20"
-    );
-    let rows = bind(&f, sqlx::query(sqlx::AssertSqlSafe(sql)))
-        .bind(&statuses)
-        .bind(page.after.map(|c| c.time))
-        .bind(page.after.map(|c| c.id))
-        .bind(page.fetch_limit())
-        .fetch_all(&ctx.svc.pool)
+    let after = page.after.map(|c| (c.time, c.id));
+    let mut rows = store::orders::list(&ctx.svc.pool, &f, &statuses, after, page.fetch_limit())
         .await
         .map_err(internal)?;
-    let (orders, page) = page.of_rows(&rows, ("created_at", "order_id"), |r| {
-        let doc: Vec<u8> = r.try_get("doc").map_err(internal)?;
-        store::decode(&doc)
-    })?;
+    let page = page.finish(&mut rows, |r| Cursor {
+        time: r.created_at,
+        id: r.order_id,
+    });
+    let orders = rows
+        .iter()
+        .map(|r| records::decode(&r.doc))
+        .collect::<Result<_, _>>()?;
     Ok(ListOrdersResponse {
         orders,
         page: Some(page),
@@ -282,14 +210,7 @@ pub async fn count(
     );
     inv.finish(ctx.errors())?;
     // Per status, with the on-time shipment rate's counts in the same pass.
-    let sql = format!(
-        "SELECT status, count(*) AS n,
-                count(*) FILTER (WHERE first_shipped_at <= ship_by_at) AS on_time,
-                count(*) FILTER (WHERE first_shipped_at > ship_by_at) AS late
-         FROM orders WHERE {WHERE} GROUP BY status ORDER BY status"
-    );
-    let rows = bind(&f, sqlx::query(sqlx::AssertSqlSafe(sql)))
-        .fetch_all(&ctx.svc.pool)
+    let rows = store::orders::count_by_status(&ctx.svc.pool, &f)
         .await
         .map_err(internal)?;
     let (mut shipped_on_time, mut shipped_late) = (0i64, 0i64);
@@ -297,10 +218,9 @@ pub async fn count(
     let mut groups: HashMap<i32, i64> = HashMap::new();
     let mut total = 0;
     for r in rows {
-        let s: i16 = r.try_get("status").map_err(internal)?;
-        let n: i64 = r.try_get("n").map_err(internal)?;
-        shipped_on_time += r.try_get::<i64, _>("on_time").map_err(internal)?;
-        shipped_late += r.try_get::<i64, _>("late").map_err(internal)?;
+        let (s, n) = (r.status, r.n);
+        shipped_on_time += r.on_time;
+        shipped_late += r.late;
         let status = OrderStatus::try_from(i32::from(s)).unwrap_or(OrderStatus::Unspecified);
         status_counts.push(StatusCount {
             status: status as i32,

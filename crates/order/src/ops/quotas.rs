@@ -21,6 +21,7 @@ use super::pricing::money;
 use super::wallet_ops::{self, Kind, Op};
 use super::{Ctx, trade_rules};
 use crate::domain::quota::{self, Standing, Use};
+use crate::store::{self, quotas::NewUse, quotas::UseStates};
 
 /// Reason: the link would take the supplier's pre-received FX past its quota.
 pub const FX_QUOTA_EXCEEDED: &str = "FX_QUOTA_EXCEEDED";
@@ -44,43 +45,34 @@ async fn standing(
     supplier: Uuid,
     credit_suspended: bool,
 ) -> Result<(Standing, Option<DateTime<Utc>>), Status> {
-    let grant: Option<(Decimal, Option<Decimal>, DateTime<Utc>)> = sqlx::query_as(
-        "SELECT credit_quota, fx_quota, updated_at FROM supplier_quotas WHERE supplier_account_id = $1",
-    )
-    .bind(supplier)
-    .fetch_optional(&mut *conn)
-    .await
-    .map_err(internal)?;
+    let grant = store::quotas::grant(&mut *conn, supplier)
+        .await
+        .map_err(internal)?;
     // Credit is frozen until the order completes or closes; FX is pre-received until the
     // order has shipped in full (an order in after-sales counts while nothing of it has
     // shipped).
-    let (frozen, fx_used): (Decimal, Decimal) = sqlx::query_as(
-        "SELECT COALESCE(SUM(q.credit_usd) FILTER (WHERE o.status <> ALL($2)), 0),
-                COALESCE(SUM(q.fx_usd) FILTER (WHERE o.status = ANY($3)
-                    OR (o.status = $4 AND o.first_shipped_at IS NULL)), 0)
-         FROM quota_uses q JOIN orders o ON o.order_id = q.order_id
-         WHERE q.supplier_account_id = $1",
-    )
-    .bind(supplier)
-    .bind([OrderStatus::Completed as i16, OrderStatus::Closed as i16])
-    .bind([
-        OrderStatus::AwaitingPrepayment as i16,
-        OrderStatus::AwaitingBalance as i16,
-        OrderStatus::AwaitingShipment as i16,
-        OrderStatus::PartiallyShipped as i16,
-    ])
-    .bind(OrderStatus::Refunding as i16)
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(internal)?;
+    let states = UseStates {
+        ended: &[OrderStatus::Completed as i16, OrderStatus::Closed as i16],
+        pre_received: &[
+            OrderStatus::AwaitingPrepayment as i16,
+            OrderStatus::AwaitingBalance as i16,
+            OrderStatus::AwaitingShipment as i16,
+            OrderStatus::PartiallyShipped as i16,
+        ],
+        after_sales: OrderStatus::Refunding as i16,
+    };
+    let used = store::quotas::used(&mut *conn, supplier, &states)
+        .await
+        .map_err(internal)?;
+    let (frozen, fx_used) = (used.frozen, used.fx_used);
     let standing = Standing {
-        credit_quota: grant.map(|g| g.0).unwrap_or_default(),
+        credit_quota: grant.as_ref().map(|g| g.credit_quota).unwrap_or_default(),
         credit_suspended,
         credit_frozen: frozen,
-        fx_quota: grant.and_then(|g| g.1),
+        fx_quota: grant.as_ref().and_then(|g| g.fx_quota),
         fx_used,
     };
-    Ok((standing, grant.map(|g| g.2)))
+    Ok((standing, grant.map(|g| g.updated_at)))
 }
 
 fn usd(amount: Decimal) -> Money {
@@ -103,9 +95,7 @@ fn to_proto(supplier: Uuid, s: &Standing, updated: Option<DateTime<Utc>>) -> Sup
 
 /// Serialises what links of one supplier take of its quotas, in their transactions.
 async fn lock_supplier(tx: &mut PgConnection, supplier: Uuid) -> Result<(), Status> {
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-        .bind(format!("kuajing.order.quotas:{supplier}"))
-        .execute(tx)
+    store::quotas::lock_supplier(tx, &format!("kuajing.order.quotas:{supplier}"))
         .await
         .map_err(internal)?;
     Ok(())
@@ -142,31 +132,25 @@ pub async fn take(
             ],
         )
     })?;
-    sqlx::query(
-        "INSERT INTO quota_uses (operation_id, order_id, supplier_account_id, credit_usd, fx_usd,
-             guaranteed, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(operation)
-    .bind(order_id)
-    .bind(supplier)
-    .bind(took.credit)
-    .bind(took.fx)
-    .bind(took.guaranteed)
-    .bind(now)
-    .execute(tx)
-    .await
-    .map_err(internal)?;
+    let new = NewUse {
+        operation_id: operation,
+        order_id,
+        supplier_account_id: supplier,
+        credit_usd: took.credit,
+        fx_usd: took.fx,
+        guaranteed: took.guaranteed,
+        created_at: now,
+    };
+    store::quotas::insert_use(tx, &new)
+        .await
+        .map_err(internal)?;
     Ok(took)
 }
 
 /// Records the GUARANTEE hold wallet made for a guaranteed link.
 pub async fn held(tx: &mut PgConnection, operation: Uuid, hold_id: &str) -> Result<(), Status> {
     let hold = Uuid::try_parse(hold_id).map_err(internal)?;
-    sqlx::query("UPDATE quota_uses SET guarantee_hold_id = $2 WHERE operation_id = $1")
-        .bind(operation)
-        .bind(hold)
-        .execute(tx)
+    store::quotas::set_hold(tx, operation, hold)
         .await
         .map_err(internal)?;
     Ok(())
@@ -174,9 +158,7 @@ pub async fn held(tx: &mut PgConnection, operation: Uuid, hold_id: &str) -> Resu
 
 /// Gives back what a link wallet refused had taken.
 pub async fn forget(tx: &mut PgConnection, operation: Uuid) -> Result<(), Status> {
-    sqlx::query("DELETE FROM quota_uses WHERE operation_id = $1")
-        .bind(operation)
-        .execute(tx)
+    store::quotas::delete_use(tx, operation)
         .await
         .map_err(internal)?;
     Ok(())
@@ -191,15 +173,9 @@ pub async fn release_guarantees(
     why: &str,
     now: DateTime<Utc>,
 ) -> Result<Vec<Uuid>, Status> {
-    let holds: Vec<(Uuid, Uuid)> = sqlx::query_as(
-        "SELECT operation_id, guarantee_hold_id FROM quota_uses
-         WHERE order_id = $1 AND guarantee_hold_id IS NOT NULL AND release_operation_id IS NULL
-         ORDER BY operation_id FOR UPDATE",
-    )
-    .bind(order_id)
-    .fetch_all(&mut *tx)
-    .await
-    .map_err(internal)?;
+    let holds = store::quotas::unreleased_holds(&mut *tx, order_id)
+        .await
+        .map_err(internal)?;
     let mut ops = Vec::with_capacity(holds.len());
     for (link_operation, hold) in holds {
         let id = Uuid::now_v7();
@@ -210,10 +186,7 @@ pub async fn release_guarantees(
         };
         let op = Op::for_order(id, &order_id.to_string(), Kind::Release, &req)?;
         wallet_ops::insert(tx, &op, now).await?;
-        sqlx::query("UPDATE quota_uses SET release_operation_id = $2 WHERE operation_id = $1")
-            .bind(link_operation)
-            .bind(id)
-            .execute(&mut *tx)
+        store::quotas::set_release(&mut *tx, link_operation, id)
             .await
             .map_err(internal)?;
         ops.push(id);
@@ -298,19 +271,9 @@ pub async fn set(
         &req.request_id,
         &req,
         |mut tx| async move {
-            sqlx::query(
-                "INSERT INTO supplier_quotas (supplier_account_id, credit_quota, fx_quota, updated_at)
-                 VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (supplier_account_id)
-                 DO UPDATE SET credit_quota = $2, fx_quota = $3, updated_at = $4",
-            )
-            .bind(supplier)
-            .bind(credit)
-            .bind(fx)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(internal)?;
+            store::quotas::set_grant(&mut *tx, supplier, (credit, fx), now)
+                .await
+                .map_err(internal)?;
             let (s, updated) = standing(&mut tx, supplier, suspended).await?;
             let quotas = Some(to_proto(supplier, &s, updated));
             Ok((SetSupplierQuotasResponse { quotas }, tx))

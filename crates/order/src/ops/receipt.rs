@@ -27,7 +27,7 @@ use super::events::{self, Event};
 use super::peers::found;
 use super::pricing::{amount_of, money};
 use super::wallet_ops::{self, Answer, Kind, Op};
-use super::{Ctx, actor, payment_record, quotas, replayed, store};
+use super::{Ctx, actor, payment_record, quotas, records, replayed};
 use crate::domain::fees;
 use crate::domain::status::{self, Action, Facts};
 use crate::ownership::{Need, Who};
@@ -136,7 +136,7 @@ async fn complete(
     o.status = to as i32;
     o.complete_time = Some(time::to_proto(now));
     o.auto_confirm_time = None;
-    store::save(tx, o, now).await?;
+    records::save(tx, o, now).await?;
     let event_type = if kind == ActorType::System {
         OrderEventType::ReceiptAutoConfirmed
     } else {
@@ -268,7 +268,7 @@ pub async fn confirm(
         &req.request_id,
         &req,
         |mut tx| async move {
-            let mut o = store::lock(&mut tx, ctx, order_id).await?;
+            let mut o = records::lock(&mut tx, ctx, order_id).await?;
             *ops_ref = complete(
                 &mut tx,
                 ctx,
@@ -291,21 +291,18 @@ pub async fn confirm(
 /// Confirms receipt of every order whose auto_confirm_time passed; returns how many.
 pub async fn auto_confirm_due(ctx: &Ctx) -> Result<usize, Status> {
     let now = ctx.now();
-    let due: Vec<Uuid> = sqlx::query_scalar(
-        "SELECT order_id FROM orders WHERE auto_confirm_at IS NOT NULL AND auto_confirm_at <= $1
-           AND status IN ($2, $3) ORDER BY auto_confirm_at LIMIT 50",
-    )
-    .bind(now)
-    .bind(OrderStatus::Shipped as i16)
-    .bind(OrderStatus::AwaitingReceipt as i16)
-    .fetch_all(&ctx.svc.pool)
-    .await
-    .map_err(internal)?;
+    let shipped = (
+        OrderStatus::Shipped as i16,
+        OrderStatus::AwaitingReceipt as i16,
+    );
+    let due = crate::store::orders::auto_confirm_due(&ctx.svc.pool, shipped, now)
+        .await
+        .map_err(internal)?;
     let mut done = 0;
     for id in due {
         let current = {
             let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
-            store::load(&mut conn, ctx, id).await?
+            records::load(&mut conn, ctx, id).await?
         };
         let payee = match payee(ctx, &current).await {
             Ok(p) => p,
@@ -315,7 +312,7 @@ pub async fn auto_confirm_due(ctx: &Ctx) -> Result<usize, Status> {
             }
         };
         let mut tx = ctx.svc.pool.begin().await.map_err(internal)?;
-        let mut o = store::lock(&mut tx, ctx, id).await?;
+        let mut o = records::lock(&mut tx, ctx, id).await?;
         let due_now = o
             .auto_confirm_time
             .as_ref()
@@ -358,7 +355,7 @@ pub async fn fee_charged(
     arrears_added: Option<kuajing_proto::types::Money>,
     now: DateTime<Utc>,
 ) -> Result<(), Status> {
-    let o = store::lock(tx, ctx, order_id).await?;
+    let o = records::lock(tx, ctx, order_id).await?;
     let s = super::status_of(&o);
     let mut event = Event::new(
         OrderEventType::FeeCharged,
@@ -388,7 +385,7 @@ pub async fn hold_moved(
     hold_id: &str,
     now: DateTime<Utc>,
 ) -> Result<(), Status> {
-    let o = store::lock(tx, ctx, order_id).await?;
+    let o = records::lock(tx, ctx, order_id).await?;
     let s = super::status_of(&o);
     let event =
         Event::new(what, actor(ActorType::System, None, ""), s, s, "").related("hold_id", hold_id);

@@ -1,18 +1,18 @@
-//! Orders in Postgres: the `Order` message is the row's document; the columns beside it are
-//! copies for filters and the background loops, rewritten together. Every change bumps the
-//! version, which is the etag.
+//! An order's record: the `Order` message is the row's document, the columns beside it
+//! (`store::orders::OrderColumns`) are copies for filters and the background loops,
+//! derived here and rewritten together. Every change bumps the version, which is the etag.
 
 use chrono::{DateTime, Utc};
 use kuajing_platform::error::internal;
 use kuajing_platform::time;
 use kuajing_proto::order::v1::{Order, OrderKind, OrderStatus, order};
 use prost::Message;
-use rust_decimal::Decimal;
 use sqlx::PgConnection;
 use tonic::Status;
 use uuid::Uuid;
 
 use super::{Ctx, ETAG_MISMATCH};
+use crate::store::{self, orders::NewOrder, orders::OrderColumns, orders::Saved};
 
 /// Decodes a stored order.
 pub fn decode(doc: &[u8]) -> Result<Order, Status> {
@@ -21,22 +21,15 @@ pub fn decode(doc: &[u8]) -> Result<Order, Status> {
 
 /// The order, locked for the rest of the transaction; NOT_FOUND if there is none.
 pub async fn lock(conn: &mut PgConnection, ctx: &Ctx, order_id: Uuid) -> Result<Order, Status> {
-    let doc: Option<Vec<u8>> =
-        sqlx::query_scalar("SELECT doc FROM orders WHERE order_id = $1 FOR UPDATE")
-            .bind(order_id)
-            .fetch_optional(conn)
-            .await
-            .map_err(internal)?;
+    let doc = store::orders::doc_for_update(conn, order_id)
+        .await
+        .map_err(internal)?;
     decode(&doc.ok_or_else(|| ctx.errors().not_found("order", order_id.to_string()))?)
 }
 
 /// The order, unlocked; NOT_FOUND if there is none.
 pub async fn load(conn: &mut PgConnection, ctx: &Ctx, order_id: Uuid) -> Result<Order, Status> {
-    let doc: Option<Vec<u8>> = sqlx::query_scalar("SELECT doc FROM orders WHERE order_id = $1")
-        .bind(order_id)
-        .fetch_optional(conn)
-        .await
-        .map_err(internal)?;
+    let doc = store::orders::doc(conn, order_id).await.map_err(internal)?;
     decode(&doc.ok_or_else(|| ctx.errors().not_found("order", order_id.to_string()))?)
 }
 
@@ -46,9 +39,7 @@ pub async fn load_by_number(
     ctx: &Ctx,
     number: &str,
 ) -> Result<Order, Status> {
-    let doc: Option<Vec<u8>> = sqlx::query_scalar("SELECT doc FROM orders WHERE order_number = $1")
-        .bind(number)
-        .fetch_optional(conn)
+    let doc = store::orders::doc_by_number(conn, number)
         .await
         .map_err(internal)?;
     decode(&doc.ok_or_else(|| ctx.errors().not_found("order", number.to_owned()))?)
@@ -56,36 +47,8 @@ pub async fn load_by_number(
 
 /// The next order number of `kind`.
 pub async fn next_number(conn: &mut PgConnection, kind: OrderKind) -> Result<String, Status> {
-    let seq: i64 = sqlx::query_scalar("SELECT nextval('order_number_seq')")
-        .fetch_one(conn)
-        .await
-        .map_err(internal)?;
+    let seq = store::orders::next_number(conn).await.map_err(internal)?;
     Ok(crate::domain::number::order_number(kind, seq))
-}
-
-/// The filter columns of an order.
-struct Columns {
-    buyer_account_id: Option<Uuid>,
-    buyer_email: String,
-    buyer_name: String,
-    buyer_member_id: String,
-    buyer_region_code: String,
-    marketplace_code: i16,
-    external_order_id: String,
-    currency: String,
-    total: Decimal,
-    destination: String,
-    export_method: i16,
-    shipping_method: i16,
-    payment_method: i16,
-    salesperson: String,
-    product_text: String,
-    pending_payment_id: Option<Uuid>,
-    paid_at: Option<DateTime<Utc>>,
-    auto_confirm_at: Option<DateTime<Utc>>,
-    expire_at: Option<DateTime<Utc>>,
-    ship_by_at: Option<DateTime<Utc>>,
-    first_shipped_at: Option<DateTime<Utc>>,
 }
 
 fn small(n: i32) -> i16 {
@@ -96,9 +59,9 @@ fn ts(t: Option<&prost_types::Timestamp>) -> Option<DateTime<Utc>> {
     t.and_then(time::from_proto)
 }
 
-fn columns(o: &Order) -> Columns {
+fn columns(o: &Order) -> OrderColumns {
     let status = super::status_of(o);
-    let mut c = Columns {
+    let mut c = OrderColumns {
         buyer_account_id: Uuid::try_parse(&o.buyer_account_id).ok(),
         buyer_email: String::new(),
         buyer_name: String::new(),
@@ -189,45 +152,19 @@ pub async fn insert(
     } else {
         c.buyer_region_code.clone()
     };
-    sqlx::query(
-        "INSERT INTO orders (order_id, order_number, kind, status, supplier_account_id, buyer_account_id,
-             buyer_email, buyer_name, buyer_member_id, buyer_region_code, marketplace_code, external_order_id,
-             currency, total_amount, destination_region_code, export_method, shipping_method, payment_method,
-             salesperson, product_text, pending_payment_id, paid_at, auto_confirm_at, expire_at, version,
-             created_at, updated_at, doc)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
-                 $21, $22, $23, $24, 1, $25, $25, $26)",
-    )
-    .bind(Uuid::try_parse(&order.order_id).map_err(internal)?)
-    .bind(&order.order_number)
-    .bind(small(order.kind))
-    .bind(small(order.status))
-    .bind(Uuid::try_parse(&order.supplier_account_id).map_err(internal)?)
-    .bind(c.buyer_account_id)
-    .bind(&c.buyer_email)
-    .bind(&c.buyer_name)
-    .bind(&c.buyer_member_id)
-    .bind(&region)
-    .bind(c.marketplace_code)
-    .bind(&c.external_order_id)
-    .bind(&c.currency)
-    .bind(c.total)
-    .bind(&c.destination)
-    .bind(c.export_method)
-    .bind(c.shipping_method)
-    .bind(c.payment_method)
-    .bind(&c.salesperson)
-    .bind(&c.product_text)
-    .bind(c.pending_payment_id)
-    .bind(c.paid_at)
-    .bind(c.auto_confirm_at)
-    .bind(c.expire_at)
-    .bind(now)
-    .bind(order.encode_to_vec())
-    .execute(conn)
-    .await
-    .map_err(internal)?;
-    Ok(())
+    let new = NewOrder {
+        order_id: Uuid::try_parse(&order.order_id).map_err(internal)?,
+        order_number: &order.order_number,
+        kind: small(order.kind),
+        status: small(order.status),
+        supplier_account_id: Uuid::try_parse(&order.supplier_account_id).map_err(internal)?,
+        buyer_region_code: &region,
+        at: now,
+        doc: order.encode_to_vec(),
+    };
+    store::orders::insert(conn, &new, &c)
+        .await
+        .map_err(internal)
 }
 
 /// Stores a changed order: bumps its version (the etag) and update time, rewrites the
@@ -241,42 +178,16 @@ pub async fn save(
     order.etag = version.to_string();
     order.update_time = Some(time::to_proto(now));
     let c = columns(order);
-    sqlx::query(
-        "UPDATE orders SET status = $2, buyer_account_id = $3, buyer_email = $4, buyer_name = $5,
-             buyer_region_code = CASE WHEN $6 = '' THEN buyer_region_code ELSE $6 END,
-             currency = $7, total_amount = $8, destination_region_code = $9, export_method = $10,
-             shipping_method = $11, payment_method = $12, salesperson = $13, product_text = $14,
-             pending_payment_id = $15, paid_at = $16, auto_confirm_at = $17, expire_at = $18,
-             version = $19, updated_at = $20, doc = $21, ship_by_at = $22, first_shipped_at = $23
-         WHERE order_id = $1",
-    )
-    .bind(Uuid::try_parse(&order.order_id).map_err(internal)?)
-    .bind(small(order.status))
-    .bind(c.buyer_account_id)
-    .bind(&c.buyer_email)
-    .bind(&c.buyer_name)
-    .bind(&c.buyer_region_code)
-    .bind(&c.currency)
-    .bind(c.total)
-    .bind(&c.destination)
-    .bind(c.export_method)
-    .bind(c.shipping_method)
-    .bind(c.payment_method)
-    .bind(&c.salesperson)
-    .bind(&c.product_text)
-    .bind(c.pending_payment_id)
-    .bind(c.paid_at)
-    .bind(c.auto_confirm_at)
-    .bind(c.expire_at)
-    .bind(version)
-    .bind(now)
-    .bind(order.encode_to_vec())
-    .bind(c.ship_by_at)
-    .bind(c.first_shipped_at)
-    .execute(conn)
-    .await
-    .map_err(internal)?;
-    Ok(())
+    let saved = Saved {
+        order_id: Uuid::try_parse(&order.order_id).map_err(internal)?,
+        status: small(order.status),
+        version,
+        at: now,
+        doc: order.encode_to_vec(),
+    };
+    store::orders::update(conn, &saved, &c)
+        .await
+        .map_err(internal)
 }
 
 /// ABORTED / ETAG_MISMATCH unless `etag` is empty or the order's current one.

@@ -18,17 +18,9 @@ const BATCH: i64 = 20;
 /// Takes over every unfinished payment whose lease lapsed; returns how many.
 pub async fn sweep(ctx: &Ctx) -> Result<usize, Status> {
     let now = ctx.now();
-    let due: Vec<Uuid> = sqlx::query_scalar(concat!(
-        "SELECT payment_id FROM payments WHERE ",
-        crate::unfinished_payment_states!(),
-        " AND (lease_until IS NULL OR lease_until < $1)
-         ORDER BY created_at LIMIT $2"
-    ))
-    .bind(now)
-    .bind(BATCH)
-    .fetch_all(&ctx.svc.pool)
-    .await
-    .map_err(internal)?;
+    let due = crate::store::payments::unleased(&ctx.svc.pool, now, BATCH)
+        .await
+        .map_err(internal)?;
     let mut taken = 0;
     for id in due {
         let lease = Uuid::now_v7();

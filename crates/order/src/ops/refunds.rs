@@ -30,7 +30,7 @@ use super::invalid::Invalid;
 use super::pricing::{self, amount_of, money};
 use super::receipt::{self, facts};
 use super::wallet_ops::{self, Answer, Caller, Kind, Op};
-use super::{Ctx, INSUFFICIENT_FUNDS, actor, peers, quotas, replayed, store};
+use super::{Ctx, INSUFFICIENT_FUNDS, actor, peers, quotas, records, replayed};
 use crate::domain::refund::{self, ApprovalRefusal};
 use crate::domain::status::{self, Action, Illegal, RefundEnd};
 use crate::ownership::{self, Need, Who};
@@ -94,7 +94,7 @@ pub async fn request(
         &req.request_id,
         &req,
         |mut tx| async move {
-            let mut o = store::lock(&mut tx, ctx, order_id).await?;
+            let mut o = records::lock(&mut tx, ctx, order_id).await?;
             if let Some(r) = o.refunds.iter().find(|r| open(r)) {
                 return Err(ctx.refuse(
                     REFUND_ALREADY_OPEN,
@@ -140,7 +140,7 @@ pub async fn request(
             };
             o.refunds.push(refund.clone());
             o.status = to as i32;
-            store::save(&mut tx, &mut o, now).await?;
+            records::save(&mut tx, &mut o, now).await?;
             let event = Event::new(
                 OrderEventType::RefundRequested,
                 actor(ActorType::Buyer, who.subject, &o.buyer_account_id),
@@ -296,7 +296,7 @@ pub async fn resolve(
     }
     let current = {
         let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
-        store::load(&mut conn, ctx, order_id).await?
+        records::load(&mut conn, ctx, order_id).await?
     };
     // The supplier approves or rejects; the buyer withdraws its request.
     let need = if decision == RefundDecision::Withdraw {
@@ -324,7 +324,7 @@ pub async fn resolve(
     let pending_ref = &mut pending;
     let answer = async {
         let mut tx = ctx.svc.pool.begin().await.map_err(internal)?;
-        let mut o = store::lock(&mut tx, ctx, order_id).await?;
+        let mut o = records::lock(&mut tx, ctx, order_id).await?;
         let currency = pricing::currency_of(&o)?;
         let kind = OrderKind::try_from(o.kind).unwrap_or(OrderKind::Unspecified);
         let refundable = refundable_of(&o);
@@ -415,7 +415,7 @@ pub async fn resolve(
                 resolved_now(tx, ctx, o, resolved, &r2, now).await.map(Some)
             }
             Some((kind, request)) => {
-                store::save(&mut tx, &mut o, now).await?;
+                records::save(&mut tx, &mut o, now).await?;
                 let op = Op {
                     id: op_id,
                     order_id,
@@ -552,7 +552,7 @@ async fn resolved_now(
     req: &ResolveRefundRequest,
     now: DateTime<Utc>,
 ) -> Result<ResolveRefundResponse, Status> {
-    store::save(&mut tx, &mut o, now).await?;
+    records::save(&mut tx, &mut o, now).await?;
     let event = Event::new(
         OrderEventType::RefundResolved,
         r.resolver,
@@ -635,7 +635,7 @@ pub async fn settle(
     wallet_operation_id: &str,
     now: DateTime<Utc>,
 ) -> Result<(Refund, Order), Status> {
-    let mut o = store::lock(tx, ctx, op.order_id).await?;
+    let mut o = records::lock(tx, ctx, op.order_id).await?;
     let currency = pricing::currency_of(&o)?;
     let r = refund_mut(ctx, &mut o, &refund_id.to_string())?;
     r.state = RefundState::Refunded as i32;
@@ -651,7 +651,7 @@ pub async fn settle(
         .map_err(|_| internal("a settled refund no longer fits"))?;
     let (from, to) = apply_end(&mut o, end, approved, currency, paused_at, now)
         .map_err(|i| ctx.illegal(&o.order_id, i))?;
-    store::save(tx, &mut o, now).await?;
+    records::save(tx, &mut o, now).await?;
     let request_id = op
         .caller
         .as_ref()
@@ -690,14 +690,14 @@ pub async fn unapprove(
     refusal: &Status,
     now: DateTime<Utc>,
 ) -> Result<(), Status> {
-    let mut o = store::lock(tx, ctx, order_id).await?;
+    let mut o = records::lock(tx, ctx, order_id).await?;
     let r = refund_mut(ctx, &mut o, &refund_id.to_string())?;
     r.state = RefundState::Requested as i32;
     r.approved_amount = None;
     r.resolved_by = None;
     r.resolve_time = None;
     r.resolution_note = format!("approval failed: {}", peers::reason(refusal));
-    store::save(tx, &mut o, now).await
+    records::save(tx, &mut o, now).await
 }
 
 /// What the wallet's answers to a refund's operations (the escrow release or capture, the

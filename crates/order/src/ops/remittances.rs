@@ -29,7 +29,7 @@ use super::peers::{self, found};
 use super::pricing::{self, amount_of, money};
 use super::receipt::{self, facts};
 use super::wallet_ops::{self, Answer, Caller, Kind, Op};
-use super::{CURRENCY_MISMATCH, Ctx, actor, quotas, replayed, store};
+use super::{CURRENCY_MISMATCH, Ctx, actor, quotas, records, replayed};
 use crate::domain::drafting::{self, ShipBy};
 use crate::domain::fees;
 use crate::domain::status::{self, Action};
@@ -240,7 +240,7 @@ async fn record(
     let now = ctx.now();
     let op_id = Uuid::now_v7();
     let mut tx = ctx.svc.pool.begin().await.map_err(internal)?;
-    let o = store::lock(&mut tx, ctx, order_id).await?;
+    let o = records::lock(&mut tx, ctx, order_id).await?;
     let d = dues(&o);
     status::next(super::status_of(&o), facts(&o), action(&d, target, amount))
         .map_err(|i| ctx.illegal(&o.order_id, i))?;
@@ -341,7 +341,7 @@ pub async fn apply(
     link: &RemittanceLink,
     now: DateTime<Utc>,
 ) -> Result<(Order, RemittanceAllocation), Status> {
-    let mut o = store::lock(tx, ctx, op.order_id).await?;
+    let mut o = records::lock(tx, ctx, op.order_id).await?;
     let currency = pricing::currency_of(&o)?;
     let target = PaymentTarget::try_from(op.target).unwrap_or(PaymentTarget::Prepayment);
     let guaranteed = !link.hold_id.is_empty();
@@ -359,7 +359,7 @@ pub async fn apply(
         payment_id: String::new(),
     };
     let (from, to) = receive(&mut o, allocation.clone(), now);
-    store::save(tx, &mut o, now).await?;
+    records::save(tx, &mut o, now).await?;
     if guaranteed {
         quotas::release_if_ended(tx, &o, now).await?;
     }

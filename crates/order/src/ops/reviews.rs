@@ -12,7 +12,7 @@ use super::events::{self, Event};
 use super::fields;
 use super::invalid::Invalid;
 use super::receipt::facts;
-use super::{Ctx, actor, store};
+use super::{Ctx, actor, records};
 use crate::domain::status::{self, Action};
 use crate::ownership::{self, Need, Who};
 
@@ -70,7 +70,7 @@ pub async fn submit(
         &req.request_id,
         &req,
         |mut tx| async move {
-            let mut o = store::lock(&mut tx, ctx, order_id).await?;
+            let mut o = records::lock(&mut tx, ctx, order_id).await?;
             if o.kind == OrderKind::DirectPay as i32 {
                 return Err(ctx.errors().precondition(
                     REVIEW_NOT_AVAILABLE,
@@ -113,7 +113,7 @@ pub async fn submit(
                 ..input
             };
             o.review = Some(review.clone());
-            store::save(&mut tx, &mut o, now).await?;
+            records::save(&mut tx, &mut o, now).await?;
             let event = Event::new(
                 OrderEventType::ReviewSubmitted,
                 actor(ActorType::Buyer, who.subject, &o.buyer_account_id),

@@ -7,11 +7,12 @@ use kuajing_platform::Currency;
 use kuajing_proto::identity::v1::SupplierMembership;
 use kuajing_proto::order::v1::{ExportMethod, OrderKind, PaymentMethod, PaymentSettlement};
 use rust_decimal::Decimal;
-use sqlx::{PgPool, Row};
+use sqlx::PgPool;
 
 use crate::domain::drafting::{DestinationWarning, RefusedDestination};
 use crate::domain::fees::{Amount, ExportFeeRule, InspectionPrice, MethodRow};
 use crate::domain::tiers::{Tier, Tiers};
+use crate::store;
 
 /// Every rule table, in memory.
 #[derive(Clone, Debug)]
@@ -64,44 +65,33 @@ const LOCAL: &str = "LOCAL";
 
 /// Reads and checks every table.
 pub async fn load(pool: &PgPool) -> anyhow::Result<Rules> {
-    let tiers = sqlx::query("SELECT lower_bound, upper_bound, rate_percent FROM fee_tiers")
-        .fetch_all(pool)
+    let tiers = store::rules::tiers(pool)
         .await?
-        .iter()
-        .map(|r| {
-            Ok(Tier {
-                lower: r.try_get("lower_bound")?,
-                upper: r.try_get("upper_bound")?,
-                rate_percent: r.try_get("rate_percent")?,
-            })
+        .into_iter()
+        .map(|r| Tier {
+            lower: r.lower_bound,
+            upper: r.upper_bound,
+            rate_percent: r.rate_percent,
         })
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        .collect();
     let tiers = Tiers::new(tiers).map_err(|e| anyhow::anyhow!("fee_tiers: {e}"))?;
 
     let mut methods = Vec::new();
-    for r in sqlx::query("SELECT * FROM payment_method_schedules ORDER BY position")
-        .fetch_all(pool)
-        .await?
-    {
-        let method: i16 = r.try_get("payment_method")?;
-        let kinds: Vec<i16> = r.try_get("order_kinds")?;
-        let settlement: i16 = r.try_get("settlement")?;
-        let limit_currency: String = r.try_get("limit_currency")?;
-        let fee_currency: String = r.try_get("fee_currency")?;
+    for r in store::rules::methods(pool).await? {
+        let method = r.payment_method;
         // LOCAL: fixed fees in the payer's own currency, kept as a marker currency here
         // (never converted; see MethodRow::fee_in_local_currency).
-        let fees_local = fee_currency == LOCAL;
+        let fees_local = r.fee_currency == LOCAL;
         let fee_currency = if fees_local {
-            "USD".to_owned()
+            "USD"
         } else {
-            fee_currency
+            r.fee_currency.as_str()
         };
         let method = PaymentMethod::try_from(i32::from(method))
             .ok()
             .filter(|m| *m != PaymentMethod::Unspecified)
             .with_context(|| format!("payment_method_schedules: unknown method {method}"))?;
-        let kinds = kinds
-            .iter()
+        let kinds = (r.order_kinds.iter())
             .map(|k| {
                 OrderKind::try_from(i32::from(*k))
                     .ok()
@@ -111,38 +101,33 @@ pub async fn load(pool: &PgPool) -> anyhow::Result<Rules> {
             .collect::<anyhow::Result<Vec<_>>>()?;
         methods.push(MethodRow {
             method,
-            variant: r.try_get("variant")?,
+            variant: r.variant,
             kinds,
-            settlement: PaymentSettlement::try_from(i32::from(settlement))
+            settlement: PaymentSettlement::try_from(i32::from(r.settlement))
                 .ok()
                 .filter(|s| *s != PaymentSettlement::Unspecified)
                 .context("payment_method_schedules: unknown settlement")?,
-            payment_currencies: r.try_get("payment_currencies")?,
-            local_currency_only: r.try_get("local_currency_only")?,
-            per_payment_limit: amount(r.try_get("per_payment_limit")?, &limit_currency)?,
-            monthly_limit: amount(r.try_get("monthly_limit")?, &limit_currency)?,
-            fee_percent: r.try_get("fee_percent")?,
-            fee_fixed_min: amount(r.try_get("fee_fixed_min")?, &fee_currency)?,
-            fee_fixed_max: amount(r.try_get("fee_fixed_max")?, &fee_currency)?,
-            fee_cap: amount(r.try_get("fee_cap")?, &fee_currency)?,
-            fee_cap_condition: r.try_get("fee_cap_condition")?,
+            payment_currencies: r.payment_currencies,
+            local_currency_only: r.local_currency_only,
+            per_payment_limit: amount(r.per_payment_limit, &r.limit_currency)?,
+            monthly_limit: amount(r.monthly_limit, &r.limit_currency)?,
+            fee_percent: r.fee_percent,
+            fee_fixed_min: amount(r.fee_fixed_min, fee_currency)?,
+            fee_fixed_max: amount(r.fee_fixed_max, fee_currency)?,
+            fee_cap: amount(r.fee_cap, fee_currency)?,
+            fee_cap_condition: r.fee_cap_condition,
             fee_in_local_currency: fees_local,
-            bank_dependent: r.try_get("bank_dependent")?,
-            tiered: r.try_get("tiered")?,
-            processing_time: r.try_get("processing_time")?,
-            buyer_regions: r.try_get("buyer_region_codes")?,
-            enabled: r.try_get("enabled")?,
+            bank_dependent: r.bank_dependent,
+            tiered: r.tiered,
+            processing_time: r.processing_time,
+            buyer_regions: r.buyer_region_codes,
+            enabled: r.enabled,
         });
     }
 
     let mut export_fees = Vec::new();
-    for r in sqlx::query("SELECT * FROM export_fee_rules ORDER BY export_method, membership")
-        .fetch_all(pool)
-        .await?
-    {
-        let method: i16 = r.try_get("export_method")?;
-        let membership: i16 = r.try_get("membership")?;
-        let cap_currency: String = r.try_get("cap_currency")?;
+    for r in store::rules::export_fees(pool).await? {
+        let (method, membership) = (r.export_method, r.membership);
         export_fees.push(ExportFeeRule {
             method: ExportMethod::try_from(i32::from(method))
                 .ok()
@@ -150,53 +135,38 @@ pub async fn load(pool: &PgPool) -> anyhow::Result<Rules> {
                 .with_context(|| format!("export_fee_rules: unknown method {method}"))?,
             membership: SupplierMembership::try_from(i32::from(membership))
                 .with_context(|| format!("export_fee_rules: unknown membership {membership}"))?,
-            rate_percent: r.try_get("rate_percent")?,
-            cap: amount(r.try_get("cap_amount")?, &cap_currency)?,
+            rate_percent: r.rate_percent,
+            cap: amount(r.cap_amount, &r.cap_currency)?,
         });
     }
 
     let mut inspection = Vec::new();
-    for r in sqlx::query("SELECT provider_code, price, currency FROM inspection_prices")
-        .fetch_all(pool)
-        .await?
-    {
-        let cur: String = r.try_get("currency")?;
+    for r in store::rules::inspection_prices(pool).await? {
         inspection.push(InspectionPrice {
-            provider_code: r.try_get("provider_code")?,
+            provider_code: r.provider_code,
             price: Amount {
-                currency: currency(&cur)?,
-                value: r.try_get("price")?,
+                currency: currency(&r.currency)?,
+                value: r.price,
             },
         });
     }
 
-    let refused = sqlx::query("SELECT region_code, subdivision_code FROM refused_destinations")
-        .fetch_all(pool)
-        .await?
-        .iter()
-        .map(|r| {
-            Ok(RefusedDestination {
-                region_code: r.try_get("region_code")?,
-                subdivision_code: r.try_get("subdivision_code")?,
-            })
+    let refused = (store::rules::refused_destinations(pool).await?)
+        .into_iter()
+        .map(|r| RefusedDestination {
+            region_code: r.region_code,
+            subdivision_code: r.subdivision_code,
         })
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
-    let warnings = sqlx::query("SELECT region_code, code, message FROM destination_warnings")
-        .fetch_all(pool)
-        .await?
-        .iter()
-        .map(|r| {
-            Ok(DestinationWarning {
-                region_code: r.try_get("region_code")?,
-                code: r.try_get("code")?,
-                message: r.try_get("message")?,
-            })
+        .collect();
+    let warnings = (store::rules::destination_warnings(pool).await?)
+        .into_iter()
+        .map(|r| DestinationWarning {
+            region_code: r.region_code,
+            code: r.code,
+            message: r.message,
         })
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
-    let mainland_domains: Vec<String> =
-        sqlx::query_scalar("SELECT domain FROM mainland_email_domains")
-            .fetch_all(pool)
-            .await?;
+        .collect();
+    let mainland_domains = store::rules::mainland_email_domains(pool).await?;
     Ok(Rules {
         tiers,
         methods,

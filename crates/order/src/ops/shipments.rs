@@ -15,7 +15,7 @@ use super::events::{self, Event};
 use super::fields;
 use super::invalid::Invalid;
 use super::receipt::facts;
-use super::{Ctx, actor, replayed, store};
+use super::{Ctx, actor, records, replayed};
 use crate::domain::shipping::{self, BatchRefusal, LineState};
 use crate::domain::status::{self, Action};
 use crate::ownership::{self, Who};
@@ -119,7 +119,7 @@ pub async fn add(
         &req.request_id,
         &req,
         |mut tx| async move {
-            let mut o = store::lock(&mut tx, ctx, order_id).await?;
+            let mut o = records::lock(&mut tx, ctx, order_id).await?;
             ownership::require_supplier(ctx, who, &o)?;
             let from = super::status_of(&o);
             status::next(from, facts(&o), Action::Ship { complete: false })
@@ -182,7 +182,7 @@ pub async fn add(
                 o.ship_time = Some(time::to_proto(now));
                 o.auto_confirm_time = Some(time::to_proto(now + ctx.settings.auto_confirm_after));
             }
-            store::save(&mut tx, &mut o, now).await?;
+            records::save(&mut tx, &mut o, now).await?;
             let event = Event::new(
                 OrderEventType::ShipmentAdded,
                 actor(ActorType::Supplier, who.subject, &o.supplier_account_id),
@@ -316,7 +316,7 @@ pub async fn deliver(
         &req.request_id,
         &req,
         |mut tx| async move {
-            let mut o = store::lock(&mut tx, ctx, order_id).await?;
+            let mut o = records::lock(&mut tx, ctx, order_id).await?;
             ownership::require_supplier(ctx, who, &o)?;
             let from = super::status_of(&o);
             let sid = shipment_id.to_string();
@@ -364,7 +364,7 @@ pub async fn deliver(
             let shipment = s.clone();
             o.status = to as i32;
             if !delivered || to != from {
-                store::save(&mut tx, &mut o, now).await?;
+                records::save(&mut tx, &mut o, now).await?;
                 let event = Event::new(
                     OrderEventType::ShipmentDelivered,
                     actor(ActorType::Supplier, who.subject, &o.supplier_account_id),

@@ -24,7 +24,7 @@ use super::payments::{self, PAYMENT_AMOUNT_CHANGED, WALLET_NOT_OWNED};
 use super::pricing::{self, money};
 use super::receipt::{self, facts};
 use super::remittances::{self, action, dues};
-use super::{Ctx, actor, store, wallet_ops};
+use super::{Ctx, actor, records, wallet_ops};
 use crate::domain::saga;
 use crate::domain::status;
 use crate::ownership::{self, Need, Who};
@@ -176,7 +176,7 @@ pub async fn pay(
 async fn prepare(ctx: &Ctx, input: &Input, who: Who) -> Result<Payment, Status> {
     let now = ctx.now();
     let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
-    let order = store::load(&mut conn, ctx, input.order_id).await?;
+    let order = records::load(&mut conn, ctx, input.order_id).await?;
     ownership::require(ctx, who, &order, Need::Buyer).await?;
     let due = due_now(&mut conn, ctx, &order, input.target).await?;
     drop(conn);
@@ -256,7 +256,7 @@ async fn begin(
         tx.rollback().await.map_err(internal)?;
         return Ok(None);
     }
-    let mut o = store::lock(&mut tx, ctx, input.order_id).await?;
+    let mut o = records::lock(&mut tx, ctx, input.order_id).await?;
     let currency = pricing::currency_of(&o)?;
     let due = due_now(&mut tx, ctx, &o, input.target).await?;
     if due != pricing::amount_of(payment.total_amount.as_ref()) {
@@ -267,7 +267,7 @@ async fn begin(
         ));
     }
     o.pending_payment_id = payment.payment_id.clone();
-    store::save(&mut tx, &mut o, now).await?;
+    records::save(&mut tx, &mut o, now).await?;
     let status = super::status_of(&o);
     let event = Event::new(
         OrderEventType::PaymentStarted,

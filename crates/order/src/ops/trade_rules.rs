@@ -549,14 +549,11 @@ pub async fn parties(ctx: &Ctx, order: &mut Order, now: DateTime<Utc>) -> Result
     // Seed 002: drafting from an uploaded file is for established sellers ("新卖家无此选项");
     // the source gives no age, so a new seller is one without a completed order here.
     if has_contract && ctx.settings.contract_needs_completed_order {
-        let established: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM orders WHERE supplier_account_id = $1 AND status = $2)",
-        )
-        .bind(uuid::Uuid::try_parse(&order.supplier_account_id).unwrap_or_default())
-        .bind(kuajing_proto::order::v1::OrderStatus::Completed as i16)
-        .fetch_one(&ctx.svc.pool)
-        .await
-        .map_err(internal)?;
+        let supplier = uuid::Uuid::try_parse(&order.supplier_account_id).unwrap_or_default();
+        let completed = kuajing_proto::order::v1::OrderStatus::Completed as i16;
+        let established = crate::store::orders::supplier_has(&ctx.svc.pool, supplier, completed)
+            .await
+            .map_err(internal)?;
         if !established {
             return Err(ctx.refuse(
                 "CONTRACT_NOT_AVAILABLE",
@@ -641,21 +638,16 @@ pub async fn month_use(
     method: PaymentMethod,
     now: DateTime<Utc>,
 ) -> Result<Vec<(Currency, Decimal)>, Status> {
-    let rows: Vec<(String, Decimal)> = sqlx::query_as(
-        "SELECT currency, sum(total_amount) FROM orders
-         WHERE kind = $1 AND payment_method = $2 AND buyer_email = $3 AND status <> $4
-           AND order_id <> $5 AND created_at >= date_trunc('month', $6 AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
-         GROUP BY currency",
-    )
-    .bind(i16::try_from(order.kind).unwrap_or(0))
-    .bind(method as i16)
-    .bind(buyer_email)
-    .bind(kuajing_proto::order::v1::OrderStatus::Closed as i16)
-    .bind(uuid::Uuid::try_parse(&order.order_id).unwrap_or_default())
-    .bind(now)
-    .fetch_all(conn)
-    .await
-    .map_err(internal)?;
+    let which = (
+        i16::try_from(order.kind).unwrap_or(0),
+        method as i16,
+        buyer_email,
+    );
+    let closed = kuajing_proto::order::v1::OrderStatus::Closed as i16;
+    let except = uuid::Uuid::try_parse(&order.order_id).unwrap_or_default();
+    let rows = crate::store::orders::month_totals_of_buyer(conn, which, (closed, except), now)
+        .await
+        .map_err(internal)?;
     rows.into_iter()
         .map(|(c, sum)| Ok((c.parse::<Currency>().map_err(internal)?, sum)))
         .collect()
@@ -732,12 +724,11 @@ pub async fn recheck_monthly_limit(
     let Some((_, email)) = monthly_limit(ctx, order)? else {
         return Ok(());
     };
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-        .bind(format!(
-            "kuajing.order.month-use:{}:{}:{email}",
-            order.kind, order.payment_method
-        ))
-        .execute(&mut *tx)
+    let key = format!(
+        "kuajing.order.month-use:{}:{}:{email}",
+        order.kind, order.payment_method
+    );
+    crate::store::orders::lock_month_use(&mut *tx, &key)
         .await
         .map_err(internal)?;
     // Counted on this transaction's connection: the pool may have none to spare while

@@ -19,13 +19,14 @@ use kuajing_proto::wallet::v1::{
 };
 use prost::Message;
 use rust_decimal::Decimal;
-use sqlx::{PgConnection, Row};
+use sqlx::PgConnection;
 use tonic::Status;
 use uuid::Uuid;
 
 use super::Ctx;
 use super::peers;
 use crate::rpc;
+use crate::store::{self, wallet_operations::NewOperation, wallet_operations::OperationRow};
 use kuajing_platform::outbound::is_transient as transient;
 
 /// Kinds of wallet operations.
@@ -119,37 +120,34 @@ impl Op {
 
 /// Records an operation (in the caller's transaction).
 pub async fn insert(conn: &mut PgConnection, op: &Op, now: DateTime<Utc>) -> Result<(), Status> {
-    sqlx::query(
-        "INSERT INTO wallet_operations (operation_id, order_id, kind, refund_id, target, amount, request,
-             caller_request_id, caller_method, caller_request, state, next_attempt_at, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $13, $12, $12)",
-    )
-    .bind(op.id)
-    .bind(op.order_id)
-    .bind(op.kind as i16)
-    .bind(op.refund_id)
-    .bind(i16::try_from(op.target).unwrap_or(0))
-    .bind(op.amount)
-    .bind(&op.request)
-    .bind(op.caller.as_ref().map(|c| c.request_id))
-    .bind(op.caller.as_ref().map(|c| c.method).unwrap_or(""))
-    .bind(op.caller.as_ref().map(|c| c.request.clone()))
-    .bind(PENDING)
-    .bind(now)
-    .bind(now + FIRST_RETRY)
-    .execute(conn)
-    .await
-    .map_err(internal)?;
+    let caller = op.caller.as_ref();
+    let new = NewOperation {
+        operation_id: op.id,
+        order_id: op.order_id,
+        kind: op.kind as i16,
+        refund_id: op.refund_id,
+        target: i16::try_from(op.target).unwrap_or(0),
+        amount: op.amount,
+        request: &op.request,
+        caller_request_id: caller.map(|c| c.request_id),
+        caller_method: caller.map(|c| c.method).unwrap_or(""),
+        caller_request: caller.map(|c| c.request.as_slice()),
+        state: PENDING,
+        at: now,
+        next_attempt_at: now + FIRST_RETRY,
+    };
+    store::wallet_operations::insert(conn, &new)
+        .await
+        .map_err(internal)?;
     Ok(())
 }
 
-fn op_of(r: &sqlx::postgres::PgRow) -> Result<(Op, i16), Status> {
-    let g = |e: sqlx::Error| internal(e);
-    let kind: i16 = r.try_get("kind").map_err(g)?;
-    let caller_id: Option<Uuid> = r.try_get("caller_request_id").map_err(g)?;
-    let method: String = r.try_get("caller_method").map_err(g)?;
-    let caller_request: Option<Vec<u8>> = r.try_get("caller_request").map_err(g)?;
-    let caller = match (caller_id, method.as_str(), caller_request) {
+fn op_of(r: OperationRow) -> Result<(Op, i16), Status> {
+    let caller = match (
+        r.caller_request_id,
+        r.caller_method.as_str(),
+        r.caller_request,
+    ) {
         (Some(id), "ResolveRefund", Some(req)) => Some(Caller {
             request_id: id,
             method: "ResolveRefund",
@@ -164,16 +162,16 @@ fn op_of(r: &sqlx::postgres::PgRow) -> Result<(Op, i16), Status> {
     };
     Ok((
         Op {
-            id: r.try_get("operation_id").map_err(g)?,
-            order_id: r.try_get("order_id").map_err(g)?,
-            kind: Kind::of(kind).ok_or_else(|| internal("unknown wallet operation kind"))?,
-            refund_id: r.try_get("refund_id").map_err(g)?,
-            target: i32::from(r.try_get::<i16, _>("target").map_err(g)?),
-            amount: r.try_get("amount").map_err(g)?,
-            request: r.try_get("request").map_err(g)?,
+            id: r.operation_id,
+            order_id: r.order_id,
+            kind: Kind::of(r.kind).ok_or_else(|| internal("unknown wallet operation kind"))?,
+            refund_id: r.refund_id,
+            target: i32::from(r.target),
+            amount: r.amount,
+            request: r.request,
             caller,
         },
-        r.try_get("state").map_err(g)?,
+        r.state,
     ))
 }
 
@@ -184,16 +182,9 @@ pub async fn pending_for(
     method: &str,
     request_id: Uuid,
 ) -> Result<Option<Uuid>, Status> {
-    sqlx::query_scalar(
-        "SELECT operation_id FROM wallet_operations
-         WHERE caller_request_id = $1 AND state = $2 AND caller_method = $3",
-    )
-    .bind(request_id)
-    .bind(PENDING)
-    .bind(method)
-    .fetch_optional(conn)
-    .await
-    .map_err(internal)
+    store::wallet_operations::of_caller(conn, (method, request_id), PENDING)
+        .await
+        .map_err(internal)
 }
 
 /// The sum of pending remittance links of an order for a target.
@@ -202,16 +193,14 @@ pub async fn pending_links(
     order_id: Uuid,
     target: i32,
 ) -> Result<Decimal, Status> {
-    let sum: Option<Decimal> = sqlx::query_scalar(
-        "SELECT SUM(amount) FROM wallet_operations WHERE order_id = $1 AND kind = $2 AND state = $3 AND target = $4",
-    )
-    .bind(order_id)
-    .bind(Kind::Link as i16)
-    .bind(PENDING)
-    .bind(i16::try_from(target).unwrap_or(0))
-    .fetch_one(conn)
-    .await
-    .map_err(internal)?;
+    let which = (
+        Kind::Link as i16,
+        PENDING,
+        i16::try_from(target).unwrap_or(0),
+    );
+    let sum = store::wallet_operations::sum(conn, order_id, which)
+        .await
+        .map_err(internal)?;
     Ok(sum.unwrap_or_default())
 }
 
@@ -221,11 +210,7 @@ pub async fn has_pending(
     order_id: Uuid,
     kind: Kind,
 ) -> Result<bool, Status> {
-    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM wallet_operations WHERE order_id = $1 AND kind = $2 AND state = $3)")
-        .bind(order_id)
-        .bind(kind as i16)
-        .bind(PENDING)
-        .fetch_one(conn)
+    store::wallet_operations::exists(conn, order_id, (kind as i16, PENDING))
         .await
         .map_err(internal)
 }
@@ -324,26 +309,20 @@ pub fn unfit() -> Status {
 /// done (now or before); the wallet's refusal when refused (its pending decision undone);
 /// UNAVAILABLE when the wallet did not answer (left for the background loop).
 pub async fn execute(ctx: &Ctx, id: Uuid, effects: &impl Effects) -> Result<(), Status> {
-    let row = sqlx::query("SELECT * FROM wallet_operations WHERE operation_id = $1")
-        .bind(id)
-        .fetch_optional(&ctx.svc.pool)
+    let row = store::wallet_operations::get(&ctx.svc.pool, id)
         .await
         .map_err(internal)?
         .ok_or_else(|| internal("no such wallet operation"))?;
-    let (op, state) = op_of(&row)?;
+    let (op, state) = op_of(row)?;
     if state != PENDING {
         return Ok(());
     }
     let answer = call(ctx, &op).await;
     let now = ctx.now();
     let mut tx = ctx.svc.pool.begin().await.map_err(internal)?;
-    let state: Option<i16> = sqlx::query_scalar(
-        "SELECT state FROM wallet_operations WHERE operation_id = $1 FOR UPDATE",
-    )
-    .bind(id)
-    .fetch_optional(&mut *tx)
-    .await
-    .map_err(internal)?;
+    let state = store::wallet_operations::state_for_update(&mut *tx, id)
+        .await
+        .map_err(internal)?;
     if state != Some(PENDING) {
         return Ok(());
     }
@@ -354,46 +333,25 @@ pub async fn execute(ctx: &Ctx, id: Uuid, effects: &impl Effects) -> Result<(), 
                 Answer::Link(l) => l.remittance_link_id.clone(),
             };
             effects.completed(&mut tx, ctx, &op, a, now).await?;
-            sqlx::query("UPDATE wallet_operations SET state = $2, result_id = $3, updated_at = $4 WHERE operation_id = $1")
-                .bind(id)
-                .bind(DONE)
-                .bind(&result_id)
-                .bind(now)
-                .execute(&mut *tx)
+            store::wallet_operations::done(&mut *tx, id, (DONE, &result_id), now)
                 .await
                 .map_err(internal)?;
             tx.commit().await.map_err(internal)?;
             Ok(())
         }
         Err(s) if transient(&s) => {
-            sqlx::query(
-                "UPDATE wallet_operations SET attempts = attempts + 1, last_error = $2, updated_at = $3,
-                     next_attempt_at = $3 + interval '1 second' * LEAST(60, 1 << LEAST(attempts, 6))
-                 WHERE operation_id = $1",
-            )
-            .bind(id)
-            .bind(s.message())
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(internal)?;
+            store::wallet_operations::retry_later(&mut *tx, id, s.message(), now)
+                .await
+                .map_err(internal)?;
             tx.commit().await.map_err(internal)?;
             Err(s)
         }
         Err(s) => {
             tracing::warn!(operation_id = %id, reason = %peers::reason(&s), "the wallet refused an operation");
             effects.refused(&mut tx, ctx, &op, &s, now).await?;
-            sqlx::query(
-                "UPDATE wallet_operations SET state = $2, last_error = $3, caller_request_id = NULL, updated_at = $4
-                 WHERE operation_id = $1",
-            )
-            .bind(id)
-            .bind(REFUSED)
-            .bind(peers::reason(&s))
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(internal)?;
+            store::wallet_operations::refused(&mut *tx, id, (REFUSED, &peers::reason(&s)), now)
+                .await
+                .map_err(internal)?;
             tx.commit().await.map_err(internal)?;
             Err(s)
         }
@@ -406,17 +364,10 @@ pub async fn pending_guarantee_releases(
     conn: &mut PgConnection,
     order_id: Uuid,
 ) -> Result<Vec<Uuid>, Status> {
-    sqlx::query_scalar(
-        "SELECT operation_id FROM wallet_operations
-         WHERE order_id = $1 AND kind = $2 AND refund_id IS NULL AND state = $3
-         ORDER BY operation_id",
-    )
-    .bind(order_id)
-    .bind(Kind::Release as i16)
-    .bind(PENDING)
-    .fetch_all(conn)
-    .await
-    .map_err(internal)
+    let which = (Kind::Release as i16, PENDING);
+    store::wallet_operations::unsettled(conn, order_id, which)
+        .await
+        .map_err(internal)
 }
 
 /// Records the asking RPC's answer with the completion (for an [`Effects`] whose
@@ -452,26 +403,14 @@ pub async fn claim_due(
 ) -> sqlx::Result<Vec<Uuid>> {
     // A refund transfer or an export fee waits for the order's guarantee releases: they
     // put the money it is paid from in the supplier's available balance.
-    sqlx::query_scalar(
-        "UPDATE wallet_operations SET next_attempt_at = $3
-         WHERE operation_id IN (
-             SELECT w.operation_id FROM wallet_operations w
-             WHERE w.state = $1 AND w.next_attempt_at <= $2
-               AND NOT (w.kind = ANY($5) AND EXISTS (
-                   SELECT 1 FROM wallet_operations r
-                   WHERE r.order_id = w.order_id AND r.kind = $6 AND r.refund_id IS NULL
-                     AND r.state = $1))
-             ORDER BY w.next_attempt_at, w.operation_id LIMIT $4
-             FOR UPDATE OF w SKIP LOCKED)
-         RETURNING operation_id",
+    let waiting = [Kind::Transfer as i16, Kind::Fee as i16];
+    store::wallet_operations::claim_due(
+        pool,
+        PENDING,
+        (now, now + CLAIM),
+        limit,
+        (&waiting, Kind::Release as i16),
     )
-    .bind(PENDING)
-    .bind(now)
-    .bind(now + CLAIM)
-    .bind(limit)
-    .bind([Kind::Transfer as i16, Kind::Fee as i16])
-    .bind(Kind::Release as i16)
-    .fetch_all(pool)
     .await
 }
 

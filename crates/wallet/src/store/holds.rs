@@ -57,6 +57,22 @@ pub struct Capture {
     pub entry_id: Uuid,
 }
 
+/// `query_as!` of [`HoldRow`]: `$head`, the row's columns, then `$tail`
+/// (which, or what the statement does first).
+macro_rules! holds {
+    ($head:literal, $tail:literal $(, $arg:expr)*) => {
+        sqlx::query_as!(
+            HoldRow,
+            $head
+                + " hold_id, wallet_id, purpose, currency, amount, fund_pool, state, order_id,
+                 description, expire_at, created_at, ended_at, payee_wallet_id,
+                 captured_amount, released_amount, fee_legs, create_entry_id, end_entry_id "
+                + $tail
+            $(, $arg)*
+        )
+    };
+}
+
 /// Opens a hold.
 pub async fn insert(db: impl PgExecutor<'_>, h: &NewHold<'_>) -> sqlx::Result<()> {
     sqlx::query!(
@@ -83,16 +99,9 @@ pub async fn insert(db: impl PgExecutor<'_>, h: &NewHold<'_>) -> sqlx::Result<()
 
 /// One hold.
 pub async fn get(db: impl PgExecutor<'_>, hold_id: Uuid) -> sqlx::Result<Option<HoldRow>> {
-    sqlx::query_as!(
-        HoldRow,
-        "SELECT hold_id, wallet_id, purpose, currency, amount, fund_pool, state, order_id,
-             description, expire_at, created_at, ended_at, payee_wallet_id, captured_amount,
-             released_amount, fee_legs, create_entry_id, end_entry_id
-         FROM holds WHERE hold_id = $1",
-        hold_id
-    )
-    .fetch_optional(db)
-    .await
+    holds!("SELECT", "FROM holds WHERE hold_id = $1", hold_id)
+        .fetch_optional(db)
+        .await
 }
 
 /// One hold, locked until the transaction ends.
@@ -100,12 +109,9 @@ pub async fn get_for_update(
     db: impl PgExecutor<'_>,
     hold_id: Uuid,
 ) -> sqlx::Result<Option<HoldRow>> {
-    sqlx::query_as!(
-        HoldRow,
-        "SELECT hold_id, wallet_id, purpose, currency, amount, fund_pool, state, order_id,
-             description, expire_at, created_at, ended_at, payee_wallet_id, captured_amount,
-             released_amount, fee_legs, create_entry_id, end_entry_id
-         FROM holds WHERE hold_id = $1 FOR UPDATE",
+    holds!(
+        "SELECT",
+        "FROM holds WHERE hold_id = $1 FOR UPDATE",
         hold_id
     )
     .fetch_optional(db)
@@ -120,16 +126,13 @@ pub async fn list(
     after: Option<(DateTime<Utc>, Uuid)>,
     limit: i64,
 ) -> sqlx::Result<Vec<HoldRow>> {
-    sqlx::query_as!(
-        HoldRow,
-        "SELECT hold_id, wallet_id, purpose, currency, amount, fund_pool, state, order_id,
-             description, expire_at, created_at, ended_at, payee_wallet_id, captured_amount,
-             released_amount, fee_legs, create_entry_id, end_entry_id
-         FROM holds
-         WHERE ($1::uuid IS NULL OR wallet_id = $1) AND ($2 = '' OR order_id = $2)
-           AND (cardinality($3::int2[]) = 0 OR state = ANY($3))
-           AND ($4::timestamptz IS NULL OR (created_at, hold_id) < ($4, $5))
-         ORDER BY created_at DESC, hold_id DESC LIMIT $6",
+    holds!(
+        "SELECT",
+        "FROM holds
+             WHERE ($1::uuid IS NULL OR wallet_id = $1) AND ($2 = '' OR order_id = $2)
+             AND (cardinality($3::int2[]) = 0 OR state = ANY($3))
+             AND ($4::timestamptz IS NULL OR (created_at, hold_id) < ($4, $5))
+             ORDER BY created_at DESC, hold_id DESC LIMIT $6",
         wallet_id,
         order_id,
         states,

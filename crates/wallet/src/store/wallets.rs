@@ -100,50 +100,46 @@ pub async fn balances(
     .await
 }
 
-/// A wallet by id and its balances of the kinds `kinds`, in one statement (one snapshot).
+/// `query_as!` of a wallet and its balances of two kinds, in one statement (one snapshot),
+/// the wallet looked up by `$column` (a literal, so each lookup is a prepared statement of
+/// its own).
+macro_rules! with_balances_by {
+    ($column:literal, $id:expr, $kinds:expr) => {
+        sqlx::query_as!(
+            WalletBalance,
+            r#"SELECT w.wallet_id, w.owner_account_id, w.created_at, w.updated_at,
+                      b.currency AS "currency?", b.kind AS "kind?", b.balance AS "balance?"
+               FROM wallets w
+               LEFT JOIN LATERAL (
+                   SELECT currency, kind, sum(balance) AS balance FROM ledger_accounts a
+                   WHERE a.wallet_id = w.wallet_id AND a.kind IN ($2, $3) GROUP BY currency, kind
+               ) b ON true
+               WHERE "# + $column + " = $1",
+            $id,
+            $kinds.0,
+            $kinds.1
+        )
+    };
+}
+
+/// A wallet by id and its balances of the kinds `kinds`.
 pub async fn with_balances(
     db: impl PgExecutor<'_>,
     wallet_id: Uuid,
     kinds: (i16, i16),
 ) -> sqlx::Result<Vec<WalletBalance>> {
-    sqlx::query_as!(
-        WalletBalance,
-        r#"SELECT w.wallet_id, w.owner_account_id, w.created_at, w.updated_at,
-                  b.currency AS "currency?", b.kind AS "kind?", b.balance AS "balance?"
-           FROM wallets w
-           LEFT JOIN LATERAL (
-               SELECT currency, kind, sum(balance) AS balance FROM ledger_accounts a
-               WHERE a.wallet_id = w.wallet_id AND a.kind IN ($2, $3) GROUP BY currency, kind
-           ) b ON true
-           WHERE w.wallet_id = $1"#,
-        wallet_id,
-        kinds.0,
-        kinds.1
-    )
-    .fetch_all(db)
-    .await
+    with_balances_by!("w.wallet_id", wallet_id, kinds)
+        .fetch_all(db)
+        .await
 }
 
-/// The owner's wallet and its balances of the kinds `kinds`, in one statement.
+/// The owner's wallet and its balances of the kinds `kinds`.
 pub async fn with_balances_of_owner(
     db: impl PgExecutor<'_>,
     owner: Uuid,
     kinds: (i16, i16),
 ) -> sqlx::Result<Vec<WalletBalance>> {
-    sqlx::query_as!(
-        WalletBalance,
-        r#"SELECT w.wallet_id, w.owner_account_id, w.created_at, w.updated_at,
-                  b.currency AS "currency?", b.kind AS "kind?", b.balance AS "balance?"
-           FROM wallets w
-           LEFT JOIN LATERAL (
-               SELECT currency, kind, sum(balance) AS balance FROM ledger_accounts a
-               WHERE a.wallet_id = w.wallet_id AND a.kind IN ($2, $3) GROUP BY currency, kind
-           ) b ON true
-           WHERE w.owner_account_id = $1"#,
-        owner,
-        kinds.0,
-        kinds.1
-    )
-    .fetch_all(db)
-    .await
+    with_balances_by!("w.owner_account_id", owner, kinds)
+        .fetch_all(db)
+        .await
 }

@@ -72,16 +72,30 @@ pub struct FeeRuleRow {
     pub max_business_days: i32,
 }
 
+/// `query_as!` of [`WithdrawalRow`]: `$head`, the row's columns, then `$tail`
+/// (which, or what the statement does first).
+macro_rules! withdrawals {
+    ($head:literal, $tail:literal $(, $arg:expr)*) => {
+        sqlx::query_as!(
+            WithdrawalRow,
+            $head
+                + " withdrawal_id, wallet_id, bank_account_id, source_fund_pool, currency,
+                 amount, fee, fee_rule_id, status, remark, bank_reference, failure_reason,
+                 entry_id, reversal_entry_id, created_at, updated_at, finished_at "
+                + $tail
+            $(, $arg)*
+        )
+    };
+}
+
 /// Records a withdrawal.
 pub async fn insert(db: impl PgExecutor<'_>, w: &NewWithdrawal<'_>) -> sqlx::Result<WithdrawalRow> {
-    sqlx::query_as!(
-        WithdrawalRow,
+    withdrawals!(
         "INSERT INTO withdrawals (withdrawal_id, wallet_id, bank_account_id, source_fund_pool,
              currency, amount, fee, fee_rule_id, status, remark, entry_id, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)
-         RETURNING withdrawal_id, wallet_id, bank_account_id, source_fund_pool, currency, amount,
-             fee, fee_rule_id, status, remark, bank_reference, failure_reason, entry_id,
-             reversal_entry_id, created_at, updated_at, finished_at",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)
+             RETURNING",
+        "",
         w.withdrawal_id,
         w.wallet_id,
         w.bank_account_id,
@@ -101,16 +115,9 @@ pub async fn insert(db: impl PgExecutor<'_>, w: &NewWithdrawal<'_>) -> sqlx::Res
 
 /// One withdrawal.
 pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<WithdrawalRow>> {
-    sqlx::query_as!(
-        WithdrawalRow,
-        "SELECT withdrawal_id, wallet_id, bank_account_id, source_fund_pool, currency, amount,
-             fee, fee_rule_id, status, remark, bank_reference, failure_reason, entry_id,
-             reversal_entry_id, created_at, updated_at, finished_at
-         FROM withdrawals WHERE withdrawal_id = $1",
-        id
-    )
-    .fetch_optional(db)
-    .await
+    withdrawals!("SELECT", "FROM withdrawals WHERE withdrawal_id = $1", id)
+        .fetch_optional(db)
+        .await
 }
 
 /// Withdrawals newest first (of a wallet, in some statuses; `None` and empty are "any"),
@@ -123,18 +130,15 @@ pub async fn list(
     after: Option<(DateTime<Utc>, Uuid)>,
     limit: i64,
 ) -> sqlx::Result<Vec<WithdrawalRow>> {
-    sqlx::query_as!(
-        WithdrawalRow,
-        "SELECT withdrawal_id, wallet_id, bank_account_id, source_fund_pool, currency, amount,
-             fee, fee_rule_id, status, remark, bank_reference, failure_reason, entry_id,
-             reversal_entry_id, created_at, updated_at, finished_at
-         FROM withdrawals
-         WHERE ($1::uuid IS NULL OR wallet_id = $1)
-           AND (cardinality($2::int2[]) = 0 OR status = ANY($2))
-           AND ($3::timestamptz IS NULL OR created_at >= $3)
-           AND ($4::timestamptz IS NULL OR created_at < $4)
-           AND ($5::timestamptz IS NULL OR (created_at, withdrawal_id) < ($5, $6))
-         ORDER BY created_at DESC, withdrawal_id DESC LIMIT $7",
+    withdrawals!(
+        "SELECT",
+        "FROM withdrawals
+             WHERE ($1::uuid IS NULL OR wallet_id = $1)
+             AND (cardinality($2::int2[]) = 0 OR status = ANY($2))
+             AND ($3::timestamptz IS NULL OR created_at >= $3)
+             AND ($4::timestamptz IS NULL OR created_at < $4)
+             AND ($5::timestamptz IS NULL OR (created_at, withdrawal_id) < ($5, $6))
+             ORDER BY created_at DESC, withdrawal_id DESC LIMIT $7",
         wallet_id,
         statuses,
         from,

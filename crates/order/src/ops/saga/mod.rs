@@ -28,7 +28,7 @@ use super::faults::{self, Faults, Point};
 use super::payment_record::{self, Lease, Pin, code_name};
 use super::peers;
 use super::pricing;
-use super::{Ctx, actor, store};
+use super::{Ctx, actor, records};
 use crate::domain::saga::{self, Next};
 use kuajing_platform::outbound::is_transient as transient;
 
@@ -233,7 +233,7 @@ pub async fn drive(
                 let id = Uuid::try_parse(&item.order_id).map_err(internal)?;
                 orders.insert(
                     item.order_id.clone(),
-                    store::load(&mut conn, ctx, id).await?,
+                    records::load(&mut conn, ctx, id).await?,
                 );
             }
             (stored.payment, stored.failure_domain, orders, None)
@@ -594,7 +594,7 @@ impl Driver<'_> {
         items.sort_by(|a, b| a.order_id.cmp(&b.order_id));
         for item in items {
             let order_id = Uuid::try_parse(&item.order_id).map_err(internal)?;
-            let mut o = store::lock(&mut tx, ctx, order_id).await?;
+            let mut o = records::lock(&mut tx, ctx, order_id).await?;
             if o.pending_payment_id != self.p.payment_id {
                 continue;
             }
@@ -604,7 +604,7 @@ impl Driver<'_> {
                 let total = pricing::amount_of(o.total_amount.as_ref());
                 o.fees = Some(pricing::breakdown(Vec::new(), total, Currency::CNY));
             }
-            store::save(&mut tx, &mut o, now).await?;
+            records::save(&mut tx, &mut o, now).await?;
             let status = super::status_of(&o);
             let event = Event::new(
                 OrderEventType::PaymentFailed,

@@ -44,7 +44,7 @@ use crate::domain::fees;
 use crate::ops::payment_record;
 use crate::ops::peers;
 use crate::ops::pricing::{Fx, amount_of, money};
-use crate::ops::{INSUFFICIENT_FUNDS, actor, quotas, receipt, remittances, store};
+use crate::ops::{INSUFFICIENT_FUNDS, actor, quotas, receipt, records, remittances};
 use crate::rpc;
 use kuajing_platform::outbound::is_transient as transient;
 
@@ -395,12 +395,9 @@ impl Driver<'_> {
 
     /// Whether this driver still holds the payment's lease, its row locked in `tx`.
     async fn hold_lease(&self, tx: &mut sqlx::PgConnection) -> Result<bool, Status> {
-        let owner: Option<Option<Uuid>> =
-            sqlx::query_scalar("SELECT lease_owner FROM payments WHERE payment_id = $1 FOR UPDATE")
-                .bind(self.payment_id())
-                .fetch_optional(tx)
-                .await
-                .map_err(internal)?;
+        let owner = crate::store::payments::lease_owner_for_update(tx, self.payment_id())
+            .await
+            .map_err(internal)?;
         Ok(owner.flatten() == Some(self.lease))
     }
 
@@ -438,7 +435,7 @@ impl Driver<'_> {
         items.sort_by(|a, b| a.order_id.cmp(&b.order_id));
         for item in items {
             let order_id = Uuid::try_parse(&item.order_id).map_err(internal)?;
-            let mut o = store::lock(&mut tx, ctx, order_id).await?;
+            let mut o = records::lock(&mut tx, ctx, order_id).await?;
             let facts = Facts {
                 kind: OrderKind::Marketplace,
                 received_any: false,
@@ -464,7 +461,7 @@ impl Driver<'_> {
                 m.wallet_id = self.p.wallet_id.clone();
                 m.decision_id = item.decision_id.clone();
             }
-            store::save(&mut tx, &mut o, now).await?;
+            records::save(&mut tx, &mut o, now).await?;
             let event = Event::new(
                 OrderEventType::PaymentSucceeded,
                 actor(ActorType::System, None, ""),
@@ -553,7 +550,7 @@ impl Driver<'_> {
         if !self.hold_lease(&mut tx).await? {
             return Ok(Outcome::Lost);
         }
-        let mut o = store::lock(&mut tx, ctx, order_id).await?;
+        let mut o = records::lock(&mut tx, ctx, order_id).await?;
         let target = PaymentTarget::try_from(self.p.target).unwrap_or(PaymentTarget::Prepayment);
         let d = remittances::dues(&o);
         let legal = status::next(
@@ -600,7 +597,7 @@ impl Driver<'_> {
         };
         let (from, to) = remittances::receive(&mut o, allocation, now);
         o.pending_payment_id.clear();
-        store::save(&mut tx, &mut o, now).await?;
+        records::save(&mut tx, &mut o, now).await?;
         let event = Event::new(
             OrderEventType::PaymentSucceeded,
             actor(ActorType::System, None, ""),
@@ -629,7 +626,7 @@ impl Driver<'_> {
         let order_id = Uuid::try_parse(&item.order_id).map_err(internal)?;
         let order = {
             let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
-            store::load(&mut conn, ctx, order_id).await?
+            records::load(&mut conn, ctx, order_id).await?
         };
         let export = crate::ops::pricing::trade(&order).map(|t| t.export_method);
         let sent = async {
@@ -663,7 +660,7 @@ impl Driver<'_> {
         let now = ctx.now();
         let op = Uuid::try_parse(&self.p.steps[i].request_id).map_err(internal)?;
         let mut tx = ctx.svc.pool.begin().await.map_err(internal)?;
-        let mut o = store::lock(&mut tx, ctx, order_id).await?;
+        let mut o = records::lock(&mut tx, ctx, order_id).await?;
         quotas::held(&mut tx, op, &g.hold_id).await?;
         if let Some(t) = crate::ops::pricing::trade_mut(&mut o) {
             for a in t
@@ -674,7 +671,7 @@ impl Driver<'_> {
                 a.guarantee_hold_id = g.hold_id.clone();
             }
         }
-        store::save(&mut tx, &mut o, now).await?;
+        records::save(&mut tx, &mut o, now).await?;
         quotas::release_if_ended(&mut tx, &o, now).await?;
         tx.commit().await.map_err(internal)?;
         Ok(Outcome::Succeeded(
