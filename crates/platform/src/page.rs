@@ -101,32 +101,8 @@ impl Page {
         self.size + 1
     }
 
-    /// The page of `rows` (fetched with [`Page::fetch_limit`], ordered by the `time` and
-    /// `id` columns of `keys`), each turned into its item by `item`: the items and the
-    /// response part, with a token when more rows follow. The one way a list ends.
-    pub fn of_rows<T>(
-        &self,
-        rows: &[sqlx::postgres::PgRow],
-        keys: (&str, &str),
-        item: impl Fn(&sqlx::postgres::PgRow) -> Result<T, tonic::Status>,
-    ) -> Result<(Vec<T>, types::PageResponse), tonic::Status> {
-        use sqlx::Row as _;
-        let size = usize::try_from(self.size).unwrap_or(usize::MAX);
-        let shown = &rows[..rows.len().min(size)];
-        let items = shown.iter().map(item).collect::<Result<Vec<T>, _>>()?;
-        let next_page_token = match shown.last() {
-            Some(last) if rows.len() > size => Cursor {
-                time: last.try_get(keys.0).map_err(crate::error::internal)?,
-                id: last.try_get(keys.1).map_err(crate::error::internal)?,
-            }
-            .token(),
-            _ => String::new(),
-        };
-        Ok((items, types::PageResponse { next_page_token }))
-    }
-
     /// Cuts `rows` (fetched with [`Page::fetch_limit`]) to the page and returns the
-    /// response part, with a token when more rows follow.
+    /// response part, with a token when more rows follow. The one way a list ends.
     pub fn finish<T>(
         &self,
         rows: &mut Vec<T>,
