@@ -30,9 +30,8 @@ pub(crate) const EDGE_UNLIMITED: &[&str] = &[
     "--money-rate=1000000",
 ];
 
-pub(crate) fn rid() -> String {
-    Uuid::now_v7().to_string()
-}
+/// A fresh request id (the one the demo, bench and chaos use too).
+pub(crate) use kuajing::parties::rid;
 
 pub(crate) fn unique(prefix: &str) -> String {
     format!("{prefix}{}", &Uuid::now_v7().simple().to_string()[20..])

@@ -64,8 +64,18 @@ pub async fn load(conn: &mut PgConnection, ctx: &Ctx, quote_id: Uuid) -> Result<
     from_row(&row, ctx.now())
 }
 
-/// CreateQuote.
-pub async fn create(ctx: &Ctx, req: CreateQuoteRequest) -> Result<CreateQuoteResponse, Status> {
+/// A CreateQuote request that passed validation.
+struct Asked {
+    wallet_id: Uuid,
+    sell: Currency,
+    buy: Currency,
+    /// The side the caller fixed, and its amount.
+    fixed: (FixedSide, Money),
+    ttl: std::time::Duration,
+}
+
+/// Every field of a CreateQuote request checked at once (INVALID_ARGUMENT lists them all).
+fn validate(ctx: &Ctx, req: &CreateQuoteRequest) -> Result<Asked, Status> {
     let mut v = FieldViolations::new();
     let wallet_id = v.uuid("wallet_id", &req.wallet_id);
     let sell = v.check(
@@ -124,16 +134,26 @@ pub async fn create(ctx: &Ctx, req: CreateQuoteRequest) -> Result<CreateQuoteRes
             None
         }
     };
-    let request_id = idempotency::parse_request_id(&req.request_id)?;
+    idempotency::parse_request_id(&req.request_id)?;
     v.finish()?;
-    let _ = request_id;
-    let (wallet_id, sell, buy, (side, fixed), ttl) = (
-        wallet_id.expect("ok"),
-        sell.expect("ok"),
-        buy.expect("ok"),
-        fixed.expect("ok"),
-        ttl.expect("ok"),
-    );
+    Ok(Asked {
+        wallet_id: wallet_id.expect("ok"),
+        sell: sell.expect("ok"),
+        buy: buy.expect("ok"),
+        fixed: fixed.expect("ok"),
+        ttl: ttl.expect("ok"),
+    })
+}
+
+/// CreateQuote.
+pub async fn create(ctx: &Ctx, req: CreateQuoteRequest) -> Result<CreateQuoteResponse, Status> {
+    let Asked {
+        wallet_id,
+        sell,
+        buy,
+        fixed: (side, fixed),
+        ttl,
+    } = validate(ctx, &req)?;
 
     // The wallet must exist (its owner's check arrives with service credentials).
     let get = GetWalletRequest {

@@ -365,6 +365,95 @@ pub async fn list(
     })
 }
 
+/// The remittance's currency, unless a link of `amount` cannot be made from it: nothing
+/// left to link (REMITTANCE_ALREADY_LINKED), another currency (CURRENCY_MISMATCH), or more
+/// than is unallocated (LINK_EXCEEDS_UNALLOCATED).
+fn linkable_in(
+    ctx: &Ctx,
+    remittance_id: Uuid,
+    (currency, unallocated, status): (&str, Decimal, i16),
+    amount: &kuajing_platform::Money,
+) -> Result<Currency, Status> {
+    let currency: Currency = currency.parse().map_err(internal)?;
+    let subject = format!("remittance/{remittance_id}");
+    let linkable = [
+        RemittanceStatus::Unallocated as i16,
+        RemittanceStatus::PartiallyLinked as i16,
+    ];
+    if !linkable.contains(&status) || unallocated.is_zero() {
+        return Err(ctx.errors().precondition(
+            REMITTANCE_ALREADY_LINKED,
+            subject,
+            "nothing of this remittance is left to link",
+        ));
+    }
+    if currency != amount.currency() {
+        return Err(currency_mismatch(
+            ctx.errors(),
+            &subject,
+            currency,
+            amount.currency(),
+        ));
+    }
+    if amount.amount() > unallocated {
+        let mut md = HashMap::new();
+        md.insert(
+            "unallocated".to_owned(),
+            format_amount(unallocated, currency),
+        );
+        return Err(ctx.errors().refuse_with(
+            Code::FailedPrecondition,
+            LINK_EXCEEDS_UNALLOCATED,
+            format!(
+                "only {} {currency} of this remittance is unallocated",
+                format_amount(unallocated, currency)
+            ),
+            md,
+        ));
+    }
+    Ok(currency)
+}
+
+/// Records a posted link: its GUARANTEE hold (if it made one), what stays unallocated of the
+/// remittance (`left`) and its status, and the link itself.
+async fn record_link(
+    tx: &mut PgConnection,
+    wallet_id: Uuid,
+    link: &LinkRow,
+    left: Decimal,
+) -> Result<(), Status> {
+    if let Some(hold_id) = link.hold_id {
+        let hold = NewHold {
+            hold_id,
+            wallet_id,
+            purpose: HoldPurpose::Guarantee as i16,
+            currency: &link.currency,
+            amount: link.amount,
+            fund_pool: link.fund_pool,
+            state: HoldState::Open as i16,
+            order_id: &link.order_id,
+            description: "Guarantee funds from a linked remittance",
+            expire_at: None,
+            created_at: link.created_at,
+            create_entry_id: link.entry_id,
+        };
+        store::holds::insert(&mut *tx, &hold)
+            .await
+            .map_err(internal)?;
+    }
+    let status = if left.is_zero() {
+        RemittanceStatus::Linked
+    } else {
+        RemittanceStatus::PartiallyLinked
+    };
+    store::remittances::set_unallocated(&mut *tx, link.remittance_id, left, status as i16)
+        .await
+        .map_err(internal)?;
+    store::remittances::insert_link(&mut *tx, link)
+        .await
+        .map_err(internal)
+}
+
 /// LinkRemittance: irreversible.
 pub async fn link(ctx: &Ctx, req: LinkRemittanceRequest) -> Result<LinkRemittanceResponse, Status> {
     let mut v = FieldViolations::new();
@@ -409,43 +498,12 @@ pub async fn link(ctx: &Ctx, req: LinkRemittanceRequest) -> Result<LinkRemittanc
                     .errors()
                     .not_found("remittance", remittance_id.to_string()));
             };
-            let currency: Currency = currency.parse().map_err(internal)?;
-            let subject = format!("remittance/{remittance_id}");
-            let linkable = [
-                RemittanceStatus::Unallocated as i16,
-                RemittanceStatus::PartiallyLinked as i16,
-            ];
-            if !linkable.contains(&status) || unallocated.is_zero() {
-                return Err(ctx.errors().precondition(
-                    REMITTANCE_ALREADY_LINKED,
-                    subject,
-                    "nothing of this remittance is left to link",
-                ));
-            }
-            if currency != amount.currency() {
-                return Err(currency_mismatch(
-                    ctx.errors(),
-                    &subject,
-                    currency,
-                    amount.currency(),
-                ));
-            }
-            if amount.amount() > unallocated {
-                let mut md = HashMap::new();
-                md.insert(
-                    "unallocated".to_owned(),
-                    format_amount(unallocated, currency),
-                );
-                return Err(ctx.errors().refuse_with(
-                    Code::FailedPrecondition,
-                    LINK_EXCEEDS_UNALLOCATED,
-                    format!(
-                        "only {} {currency} of this remittance is unallocated",
-                        format_amount(unallocated, currency)
-                    ),
-                    md,
-                ));
-            }
+            let currency = linkable_in(
+                ctx,
+                remittance_id,
+                (&currency, unallocated, status),
+                &amount,
+            )?;
             let link_id = Uuid::now_v7();
             let hold_id = (disposition == LinkDisposition::Guarantee).then(Uuid::now_v7);
             let to = match disposition {
@@ -473,35 +531,7 @@ pub async fn link(ctx: &Ctx, req: LinkRemittanceRequest) -> Result<LinkRemittanc
             let posted = ledger::post(&mut tx, &draft, now)
                 .await
                 .map_err(|e| post_error(ctx.errors(), e))?;
-            if let Some(hold_id) = hold_id {
-                let hold = NewHold {
-                    hold_id,
-                    wallet_id,
-                    purpose: HoldPurpose::Guarantee as i16,
-                    currency: currency.code(),
-                    amount: amount.amount(),
-                    fund_pool: pool as i16,
-                    state: HoldState::Open as i16,
-                    order_id: &order_id,
-                    description: "Guarantee funds from a linked remittance",
-                    expire_at: None,
-                    created_at: now,
-                    create_entry_id: posted.entry_id,
-                };
-                store::holds::insert(&mut *tx, &hold)
-                    .await
-                    .map_err(internal)?;
-            }
-            let left = unallocated - amount.amount();
-            let new_status = if left.is_zero() {
-                RemittanceStatus::Linked
-            } else {
-                RemittanceStatus::PartiallyLinked
-            };
-            store::remittances::set_unallocated(&mut *tx, remittance_id, left, new_status as i16)
-                .await
-                .map_err(internal)?;
-            let link_row = LinkRow {
+            let link = LinkRow {
                 remittance_link_id: link_id,
                 remittance_id,
                 order_id: order_id.clone(),
@@ -514,9 +544,7 @@ pub async fn link(ctx: &Ctx, req: LinkRemittanceRequest) -> Result<LinkRemittanc
                 entry_id: posted.entry_id,
                 created_at: now,
             };
-            store::remittances::insert_link(&mut *tx, &link_row)
-                .await
-                .map_err(internal)?;
+            record_link(&mut tx, wallet_id, &link, unallocated - amount.amount()).await?;
             let remittance = load(&mut tx, ctx, remittance_id).await?;
             let link = remittance
                 .links
