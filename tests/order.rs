@@ -786,6 +786,33 @@ async fn draft_ta(
         .map(|r| r.into_inner().order.expect("order"))
 }
 
+/// A Trade Assurance order of USD 100 (ten gloves at USD 10) paid in full up front, for
+/// `buyer` when named.
+async fn prepaid_order(tp: &TestPlatform, s: &Party, buyer: Option<&str>) -> Result<Order, Status> {
+    let mut d = draft(s, "USD", vec![line("gloves", "", 10, "10.00", "USD")]);
+    if let Some(b) = buyer {
+        d.buyer_account_id = b.to_owned();
+    }
+    d.payment_terms = Some(PaymentTerms {
+        full_prepayment: true,
+        ..PaymentTerms::default()
+    });
+    draft_ta(tp, d).await
+}
+
+/// The request paying `order_id`'s prepayment from the buyer's wallet, in its own currency.
+fn pay_prepayment(order_id: &str) -> PayTradeOrderRequest {
+    PayTradeOrderRequest {
+        request_id: rid(),
+        order_id: order_id.to_owned(),
+        target: PaymentTarget::Prepayment as i32,
+        wallet_id: String::new(),
+        fx_source_currency_code: String::new(),
+        expected_amount: None,
+        payment_pin: PIN.to_owned(),
+    }
+}
+
 /// A Trade Assurance or Direct Pay order's trade details.
 fn trade_of(o: &Order) -> &TradeDetails {
     match &o.details {
@@ -1627,13 +1654,7 @@ async fn the_trade_assurance_sale_links_remittances_ships_with_proof_and_complet
     let payer = register(&tp, personal(&unique("tarefund"))).await;
     let payer_wallet = open_wallet(&tp, &payer.account_id).await;
     let mut op = orders_for(&tp, &payer.account_id);
-    let mut rd = draft(&s, "USD", vec![line("gloves", "", 10, "10.00", "USD")]);
-    rd.buyer_account_id = payer.account_id.clone();
-    rd.payment_terms = Some(PaymentTerms {
-        full_prepayment: true,
-        ..PaymentTerms::default()
-    });
-    let refundable = draft_ta(&tp, rd).await?;
+    let refundable = prepaid_order(&tp, &s, Some(&payer.account_id)).await?;
     w.record_inbound_remittance(remittance(&collection, "100.00"))
         .await?;
     let r2 = w
@@ -3600,12 +3621,7 @@ async fn links_within_the_credit_quota_are_released_at_once_and_the_fx_quota_bou
     // Three fully prepaid orders of USD 100 and one remittance of USD 300.
     let mut orders = Vec::new();
     for _ in 0..3 {
-        let mut d = draft(&s, "USD", vec![line("gloves", "", 10, "10.00", "USD")]);
-        d.payment_terms = Some(PaymentTerms {
-            full_prepayment: true,
-            ..PaymentTerms::default()
-        });
-        orders.push(draft_ta(&tp, d).await?);
+        orders.push(prepaid_order(&tp, &s, None).await?);
     }
     w.record_inbound_remittance(remittance(&collection, "300.00"))
         .await?;
@@ -3808,12 +3824,7 @@ async fn links_sent_at_once_share_the_credit_quota_without_overdrawing_it() -> a
     // Eight orders of USD 100 linked at once: the quota covers three.
     let mut orders = Vec::new();
     for _ in 0..8 {
-        let mut d = draft(&s, "USD", vec![line("gloves", "", 10, "10.00", "USD")]);
-        d.payment_terms = Some(PaymentTerms {
-            full_prepayment: true,
-            ..PaymentTerms::default()
-        });
-        orders.push(draft_ta(&tp, d).await?);
+        orders.push(prepaid_order(&tp, &s, None).await?);
     }
     w.record_inbound_remittance(remittance(&collection, "800.00"))
         .await?;
@@ -4086,22 +4097,8 @@ async fn a_trade_payment_cut_at_any_step_by_a_crash_ends_paid_in_full_or_not_at_
     let mut sagas = Vec::new();
     let mut calls = Vec::new();
     for (step, index, point) in &cases {
-        let mut d = draft(&s, "USD", vec![line("gloves", "", 10, "10.00", "USD")]);
-        d.buyer_account_id = b.account_id.clone();
-        d.payment_terms = Some(PaymentTerms {
-            full_prepayment: true,
-            ..PaymentTerms::default()
-        });
-        let order = draft_ta(&tp, d).await?;
-        let req = PayTradeOrderRequest {
-            request_id: rid(),
-            order_id: order.order_id.clone(),
-            target: PaymentTarget::Prepayment as i32,
-            wallet_id: String::new(),
-            fx_source_currency_code: String::new(),
-            expected_amount: None,
-            payment_pin: PIN.to_owned(),
-        };
+        let order = prepaid_order(&tp, &s, Some(&b.account_id)).await?;
+        let req = pay_prepayment(&order.order_id);
         plan_fault(&tp, &req.request_id, *step, *index, point, "HALT").await;
         sagas.push((req.request_id.clone(), order.order_id.clone()));
         let mut client = orders_for(&tp, &b.account_id);
@@ -4249,22 +4246,8 @@ async fn guarantee_funds_kept_after_their_order_completed_are_released_at_once()
     let b = onboard(&tp, &ops).await;
     top_up(&tp, &b.wallet_id, "USD", "1000.00").await;
     // No credit quota: the payment is kept as guarantee funds.
-    let mut d = draft(&s, "USD", vec![line("gloves", "", 10, "10.00", "USD")]);
-    d.buyer_account_id = b.account_id.clone();
-    d.payment_terms = Some(PaymentTerms {
-        full_prepayment: true,
-        ..PaymentTerms::default()
-    });
-    let order = draft_ta(&tp, d).await?;
-    let req = PayTradeOrderRequest {
-        request_id: rid(),
-        order_id: order.order_id.clone(),
-        target: PaymentTarget::Prepayment as i32,
-        wallet_id: String::new(),
-        fx_source_currency_code: String::new(),
-        expected_amount: None,
-        payment_pin: PIN.to_owned(),
-    };
+    let order = prepaid_order(&tp, &s, Some(&b.account_id)).await?;
+    let req = pay_prepayment(&order.order_id);
     // The driver stops right before the capture: the order is paid, the money still in
     // the buyer's hold.
     let step = PaymentStepKind::WalletCapture;
