@@ -11,7 +11,7 @@ use tonic_types::{ErrorDetails, StatusExt};
 
 use crate::domain::access::Refusal;
 use crate::domain::token::TokenRefusal;
-use crate::domain::validate::Violations;
+use kuajing_platform::FieldViolations;
 
 /// Edge's error domain.
 pub const DOMAIN: ErrorDomain = ErrorDomain("edge.kuajing");
@@ -60,20 +60,13 @@ pub fn unauthenticated(refusal: &TokenRefusal) -> Status {
 
 /// `Ok(())` when nothing was recorded, else INVALID_ARGUMENT VALIDATION_FAILED with the
 /// field violations; nothing is called.
-pub fn check(violations: Violations) -> Result<(), Status> {
-    if violations.is_empty() {
-        return Ok(());
-    }
-    let mut listed = kuajing_platform::error::FieldViolations::new();
-    for (field, description) in violations.into_inner() {
-        listed.add(field, description);
-    }
-    listed.finish_with(DOMAIN, VALIDATION_FAILED)
+pub fn check(violations: FieldViolations) -> Result<(), Status> {
+    violations.finish_in(DOMAIN)
 }
 
 /// One invalid field.
 pub fn invalid(field: &str, description: &str) -> Status {
-    let mut v = Violations::new();
+    let mut v = FieldViolations::new();
     v.add(field, description);
     check(v).expect_err("one violation")
 }

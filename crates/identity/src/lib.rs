@@ -26,7 +26,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use kuajing_platform::service::BoxFuture;
 use kuajing_platform::token::SigningKey;
-use kuajing_platform::{ErrorDomain, ServiceContext, ServiceDef};
+use kuajing_platform::{ServiceContext, ServiceDef};
 use kuajing_proto::identity::v1::identity_service_server::{IdentityServiceServer, SERVICE_NAME};
 use sqlx::migrate::Migrator;
 use tonic::service::Routes;
@@ -44,7 +44,7 @@ pub static SERVICE: ServiceDef = ServiceDef {
     grpc_service: SERVICE_NAME,
     schema: "identity",
     migrator: &MIGRATOR,
-    errors: ErrorDomain("identity.kuajing"),
+    errors: crate::ops::DOMAIN,
     routes,
     accepts_http1: false,
 };

@@ -173,12 +173,26 @@ pub fn internal<E: std::fmt::Display + 'static>(cause: E) -> Status {
 }
 
 /// Collects `BadRequest` field violations while validating a request; turns into
-/// `INVALID_ARGUMENT` when any were found.
+/// `INVALID_ARGUMENT` when any were found. Every service validates through this one type.
 #[derive(Debug, Default)]
 pub struct FieldViolations {
     violations: Vec<FieldViolation>,
     /// Violations past [`MAX_LISTED_VIOLATIONS`]: counted, not listed.
     unlisted: usize,
+    /// The contract's reason the violations name, for [`FieldViolations::finish_in`].
+    reason: Named,
+}
+
+/// What the recorded violations say about the answer's `ErrorInfo` reason.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Named {
+    /// Nothing recorded yet.
+    #[default]
+    Nothing,
+    /// Every violation named this reason.
+    All(&'static str),
+    /// Some violation named none, or two named different ones: [`VALIDATION_FAILED`].
+    Mixed,
 }
 
 /// At most this many field violations are listed in one answer. A status travels in
@@ -194,6 +208,29 @@ impl FieldViolations {
 
     /// Records that `field` (a proto field path such as `amount.currency_code`) is invalid.
     pub fn add(&mut self, field: impl Into<String>, description: impl Into<String>) {
+        self.reason = Named::Mixed;
+        self.push(field.into(), description.into());
+    }
+
+    /// Records a violation of a rule the contract names with its own reason
+    /// (`NOTE_TOO_LONG`, `PASSWORD_TOO_WEAK`, ...). [`FieldViolations::finish_in`] answers
+    /// with that reason when every violation named it, and with [`VALIDATION_FAILED`] when
+    /// anything else is wrong too: the reason describes the whole refusal.
+    pub fn named(
+        &mut self,
+        reason: &'static str,
+        field: impl Into<String>,
+        description: impl Into<String>,
+    ) {
+        self.reason = match self.reason {
+            Named::Nothing => Named::All(reason),
+            Named::All(r) if r == reason => Named::All(r),
+            _ => Named::Mixed,
+        };
+        self.push(field.into(), description.into());
+    }
+
+    fn push(&mut self, field: String, description: String) {
         if self.violations.len() < MAX_LISTED_VIOLATIONS {
             self.violations
                 .push(FieldViolation::new(field, description));
@@ -234,6 +271,56 @@ impl FieldViolations {
                 None
             }
         }
+    }
+
+    /// The idempotency key every mutating request carries: a UUID chosen by the caller.
+    pub fn request_id(&mut self, value: &str) -> Option<uuid::Uuid> {
+        if value.is_empty() {
+            self.add("request_id", "is required (a UUID chosen by the caller)");
+            return None;
+        }
+        self.uuid("request_id", value)
+    }
+
+    /// A list of 1 to `max` distinct UUIDs. A list too long is one violation, and at most
+    /// `max` ids come back (each checked).
+    pub fn uuid_list(&mut self, field: &str, values: &[String], max: usize) -> Vec<uuid::Uuid> {
+        if values.is_empty() {
+            self.add(field, "needs at least one id");
+        } else if values.len() > max {
+            self.add(field, format!("at most {max} ids"));
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut ids = Vec::new();
+        for (i, value) in values.iter().take(max).enumerate() {
+            let item = format!("{field}[{i}]");
+            if let Some(id) = self.uuid(&item, value) {
+                if !seen.insert(id) {
+                    self.add(item, "is a duplicate");
+                }
+                ids.push(id);
+            }
+        }
+        ids
+    }
+
+    /// Exactly six ASCII digits (PINs and verification codes).
+    pub fn six_digits(&mut self, field: &str, value: &str) {
+        if value.len() != 6 || !value.bytes().all(|b| b.is_ascii_digit()) {
+            self.add(field, "must be exactly 6 digits");
+        }
+    }
+
+    /// A whole number within `min..=max`.
+    pub fn range(&mut self, field: &str, value: i32, min: i32, max: i32) {
+        if value < min || value > max {
+            self.add(field, format!("must be between {min} and {max}"));
+        }
+    }
+
+    /// The request's `page` (size and token), checked.
+    pub fn page(&mut self, page: Option<&kuajing_proto::types::PageRequest>) -> crate::page::Page {
+        crate::page::Page::from_proto("page", page, self)
     }
 
     /// An optional time range (`start_time` inclusive, `end_time` exclusive), each bound
@@ -369,6 +456,16 @@ impl FieldViolations {
         ))
     }
 
+    /// As [`FieldViolations::finish`], with an `ErrorInfo` of `domain`: the reason every
+    /// violation named (see [`FieldViolations::named`]), else [`VALIDATION_FAILED`].
+    pub fn finish_in(self, domain: ErrorDomain) -> Result<(), Status> {
+        let reason = match self.reason {
+            Named::All(reason) => reason,
+            Named::Nothing | Named::Mixed => VALIDATION_FAILED,
+        };
+        self.finish_with(domain, reason)
+    }
+
     /// As [`FieldViolations::finish`], naming `reason` in an `ErrorInfo` of `domain`.
     pub fn finish_with(self, domain: ErrorDomain, reason: &str) -> Result<(), Status> {
         self.finish().map_err(|s| {
@@ -455,6 +552,15 @@ fn add_validation_reason(headers: &mut http::HeaderMap, domain: ErrorDomain) {
     let rich = Status::with_error_details(status.code(), status.message(), details);
     // Replaces grpc-status, grpc-message and grpc-status-details-bin.
     let _ = rich.add_header(headers);
+}
+
+impl ErrorDomain {
+    /// `INVALID_ARGUMENT` for one field that broke a rule the contract names `reason`.
+    pub fn invalid(self, reason: &'static str, field: &str, description: &str) -> Status {
+        let mut v = FieldViolations::new();
+        v.named(reason, field, description);
+        v.finish_in(self).expect_err("one violation was added")
+    }
 }
 
 /// `INVALID_ARGUMENT` for a single field.
@@ -588,6 +694,93 @@ mod tests {
         assert_eq!(
             status.get_details_error_info().unwrap().reason,
             "HOLD_NOT_OPEN"
+        );
+    }
+
+    fn reason_of(result: Result<(), Status>) -> String {
+        let status = result.expect_err("violations were recorded");
+        assert_eq!(status.code(), Code::InvalidArgument);
+        status.get_details_error_info().expect("ErrorInfo").reason
+    }
+
+    #[test]
+    fn a_named_reason_answers_only_when_every_violation_named_it() {
+        const D: ErrorDomain = ErrorDomain("test.kuajing");
+        let mut v = FieldViolations::new();
+        v.named("NOTE_TOO_LONG", "note", "at most 500 characters");
+        assert_eq!(reason_of(v.finish_in(D)), "NOTE_TOO_LONG");
+
+        let mut v = FieldViolations::new();
+        v.named("NOTE_TOO_LONG", "lines[0].note", "at most 500 characters");
+        v.named("NOTE_TOO_LONG", "lines[1].note", "at most 500 characters");
+        assert_eq!(reason_of(v.finish_in(D)), "NOTE_TOO_LONG");
+
+        let mut v = FieldViolations::new();
+        v.named("NOTE_TOO_LONG", "note", "at most 500 characters");
+        v.add("order_id", "must be a UUID");
+        assert_eq!(reason_of(v.finish_in(D)), VALIDATION_FAILED);
+
+        let mut v = FieldViolations::new();
+        v.add("order_id", "must be a UUID");
+        v.named("NOTE_TOO_LONG", "note", "at most 500 characters");
+        assert_eq!(reason_of(v.finish_in(D)), VALIDATION_FAILED);
+
+        let mut v = FieldViolations::new();
+        v.named("NOTE_TOO_LONG", "note", "too long");
+        v.named("GOODS_REQUIRED", "lines", "at least one");
+        assert_eq!(reason_of(v.finish_in(D)), VALIDATION_FAILED);
+
+        let mut v = FieldViolations::new();
+        v.add("order_id", "must be a UUID");
+        assert_eq!(reason_of(v.finish_in(D)), VALIDATION_FAILED);
+        assert!(FieldViolations::new().finish_in(D).is_ok());
+        assert_eq!(
+            reason_of(Err(D.invalid("CURRENCY_MISMATCH", "amount", "must be USD"))),
+            "CURRENCY_MISMATCH"
+        );
+    }
+
+    fn fields(v: FieldViolations) -> Vec<String> {
+        v.violations.into_iter().map(|f| f.field).collect()
+    }
+
+    #[test]
+    fn a_list_over_its_limit_is_one_violation_and_gives_back_at_most_the_limit() {
+        let mut v = FieldViolations::new();
+        let list: Vec<String> = (0..25).map(|_| uuid::Uuid::now_v7().to_string()).collect();
+        assert_eq!(v.uuid_list("ids", &list, 20).len(), 20);
+        assert_eq!(fields(v), ["ids"]);
+    }
+
+    #[test]
+    fn request_ids_pins_lists_and_ranges() {
+        let mut v = FieldViolations::new();
+        let id = uuid::Uuid::now_v7();
+        assert_eq!(v.request_id(&id.to_string()), Some(id));
+        assert_eq!(v.optional_uuid("x", ""), Some(None));
+        v.six_digits("pin", "123456");
+        v.range("page_size", 50, 0, 50);
+        assert!(v.is_empty());
+
+        assert_eq!(v.request_id(""), None);
+        assert_eq!(v.uuid("order_id", "nope"), None);
+        v.six_digits("pin", "12345a");
+        v.six_digits("code", "1234567");
+        let list = v.uuid_list("order_ids", &[id.to_string(), id.to_string()], 50);
+        assert_eq!(list.len(), 2);
+        v.uuid_list("empty", &[], 50);
+        v.range("page_size", 51, 0, 50);
+        assert_eq!(
+            fields(v),
+            [
+                "request_id",
+                "order_id",
+                "pin",
+                "code",
+                "order_ids[1]",
+                "empty",
+                "page_size"
+            ]
         );
     }
 }

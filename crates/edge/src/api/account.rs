@@ -11,8 +11,8 @@ use crate::Edge;
 use crate::caller::Call;
 use crate::domain::access;
 use crate::domain::token::Role;
-use crate::domain::validate::Violations;
 use crate::{call, errors};
+use kuajing_platform::FieldViolations;
 
 /// The caller's account, wallet id and (suppliers) supplier profile, fetched together.
 pub async fn get_me(
@@ -57,7 +57,7 @@ pub async fn submit_real_name_verification(
     call: &Call,
     req: pb::SubmitRealNameVerificationRequest,
 ) -> Result<pb::SubmitRealNameVerificationResponse, Status> {
-    let mut v = Violations::new();
+    let mut v = FieldViolations::new();
     let rid = v.request_id(&req.request_id);
     errors::check(v)?;
     let r = call!(
@@ -89,8 +89,8 @@ pub async fn get_real_name_verification(
     req: pb::GetRealNameVerificationRequest,
 ) -> Result<pb::GetRealNameVerificationResponse, Status> {
     use idp::get_real_name_verification_request::Key;
-    let mut v = Violations::new();
-    let id = v.optional_id("real_name_verification_id", &req.real_name_verification_id);
+    let mut v = FieldViolations::new();
+    let id = v.optional_uuid("real_name_verification_id", &req.real_name_verification_id);
     errors::check(v)?;
     let me = call.my_id()?;
     let key = match got(id)? {
@@ -121,7 +121,7 @@ pub async fn bind_marketplace_account(
     req: pb::BindMarketplaceAccountRequest,
 ) -> Result<pb::BindMarketplaceAccountResponse, Status> {
     call.require(Role::Buyer)?;
-    let mut v = Violations::new();
+    let mut v = FieldViolations::new();
     let rid = v.request_id(&req.request_id);
     errors::check(v)?;
     let r = call!(
@@ -147,9 +147,9 @@ pub async fn unbind_marketplace_account(
     call: &Call,
     req: pb::UnbindMarketplaceAccountRequest,
 ) -> Result<pb::UnbindMarketplaceAccountResponse, Status> {
-    let mut v = Violations::new();
+    let mut v = FieldViolations::new();
     let rid = v.request_id(&req.request_id);
-    v.id("linked_account_id", &req.linked_account_id);
+    v.uuid("linked_account_id", &req.linked_account_id);
     errors::check(v)?;
     let r = call!(
         edge,
@@ -192,10 +192,10 @@ pub async fn set_payment_pin(
     call: &Call,
     req: pb::SetPaymentPinRequest,
 ) -> Result<pb::SetPaymentPinResponse, Status> {
-    let mut v = Violations::new();
+    let mut v = FieldViolations::new();
     let rid = v.request_id(&req.request_id);
     v.six_digits("pin", &req.pin);
-    v.id("challenge_id", &req.challenge_id);
+    v.uuid("challenge_id", &req.challenge_id);
     v.six_digits("code", &req.code);
     errors::check(v)?;
     let r = call!(
@@ -241,7 +241,7 @@ pub async fn open_supplier_program(
     req: pb::OpenSupplierProgramRequest,
 ) -> Result<pb::OpenSupplierProgramResponse, Status> {
     call.require(Role::Supplier)?;
-    let mut v = Violations::new();
+    let mut v = FieldViolations::new();
     let rid = v.request_id(&req.request_id);
     errors::check(v)?;
     let r = call!(
@@ -286,8 +286,8 @@ pub async fn check_supplier_admission(
     req: pb::CheckSupplierAdmissionRequest,
 ) -> Result<pb::CheckSupplierAdmissionResponse, Status> {
     call.require(Role::Supplier)?;
-    let mut v = Violations::new();
-    v.known::<idp::AdmissionProgram>("program", req.program, true);
+    let mut v = FieldViolations::new();
+    v.enum_value::<idp::AdmissionProgram>("program", req.program);
     errors::check(v)?;
     let r = call!(
         edge,
@@ -308,9 +308,9 @@ pub async fn start_contact_change(
     call: &Call,
     req: pb::StartContactChangeRequest,
 ) -> Result<pb::StartContactChangeResponse, Status> {
-    let mut v = Violations::new();
+    let mut v = FieldViolations::new();
     let rid = v.request_id(&req.request_id);
-    v.known::<idp::VerificationChannel>("channel", req.channel, true);
+    v.enum_value::<idp::VerificationChannel>("channel", req.channel);
     errors::check(v)?;
     let me = call.my_id()?.to_string();
     edge.limiter.identifier("contact", &me).await?;
@@ -335,9 +335,9 @@ pub async fn confirm_contact_change(
     call: &Call,
     req: pb::ConfirmContactChangeRequest,
 ) -> Result<pb::ConfirmContactChangeResponse, Status> {
-    let mut v = Violations::new();
+    let mut v = FieldViolations::new();
     let rid = v.request_id(&req.request_id);
-    v.id("challenge_id", &req.challenge_id);
+    v.uuid("challenge_id", &req.challenge_id);
     v.six_digits("code", &req.code);
     errors::check(v)?;
     let me = call.my_id()?.to_string();
@@ -361,7 +361,7 @@ pub async fn change_password(
     call: &Call,
     req: pb::ChangePasswordRequest,
 ) -> Result<pb::ChangePasswordResponse, Status> {
-    let mut v = Violations::new();
+    let mut v = FieldViolations::new();
     let rid = v.request_id(&req.request_id);
     errors::check(v)?;
     let me = call.my_id()?.to_string();

@@ -11,8 +11,8 @@ use crate::Edge;
 use crate::caller::Call;
 use crate::domain::access::{self, Need};
 use crate::domain::token::Role;
-use crate::domain::validate::Violations;
 use crate::{call, errors};
+use kuajing_platform::FieldViolations;
 
 /// Most orders one request may name.
 const MAX_ORDERS: usize = 50;
@@ -28,8 +28,8 @@ pub async fn query_payment_methods(
     req: pb::QueryPaymentMethodsRequest,
 ) -> Result<pb::QueryPaymentMethodsResponse, Status> {
     call.require(Role::Buyer)?;
-    let mut v = Violations::new();
-    v.id_list("order_ids", &req.order_ids, MAX_ORDERS);
+    let mut v = FieldViolations::new();
+    v.uuid_list("order_ids", &req.order_ids, MAX_ORDERS);
     // The order service refuses an order that is not the caller's (NOT_OWNER) before
     // anything else: no per-order read here.
     errors::check(v)?;
@@ -62,16 +62,16 @@ pub async fn estimate_order_fees(
             ));
         }
         Some(From::OrderId(id)) => {
-            let mut v = Violations::new();
-            v.id("order_id", &id);
+            let mut v = FieldViolations::new();
+            v.uuid("order_id", &id);
             errors::check(v)?;
             as_party(edge, call, &id, |_| Need::Either).await?;
             To::OrderId(id)
         }
         Some(From::Draft(mut draft)) => {
-            let mut v = Violations::new();
-            let supplier = v.optional_id("draft.supplier_account_id", &draft.supplier_account_id);
-            let buyer = v.optional_id("draft.buyer_account_id", &draft.buyer_account_id);
+            let mut v = FieldViolations::new();
+            let supplier = v.optional_uuid("draft.supplier_account_id", &draft.supplier_account_id);
+            let buyer = v.optional_uuid("draft.buyer_account_id", &draft.buyer_account_id);
             errors::check(v)?;
             let me = call.me()?;
             let (supplier, buyer) =
@@ -106,12 +106,12 @@ pub async fn pay_orders(
     req: pb::PayOrdersRequest,
 ) -> Result<pb::PayOrdersResponse, Status> {
     call.require(Role::Buyer)?;
-    let mut v = Violations::new();
+    let mut v = FieldViolations::new();
     let rid = v.request_id(&req.request_id);
-    v.id_list("order_ids", &req.order_ids, MAX_ORDERS);
-    v.known::<opb::PaymentMethod>("payment_method", req.payment_method, true);
-    v.optional_id("wallet_id", &req.wallet_id);
-    v.optional_id("mandate_id", &req.mandate_id);
+    v.uuid_list("order_ids", &req.order_ids, MAX_ORDERS);
+    v.enum_value::<opb::PaymentMethod>("payment_method", req.payment_method);
+    v.optional_uuid("wallet_id", &req.wallet_id);
+    v.optional_uuid("mandate_id", &req.mandate_id);
     v.six_digits("payment_pin", &req.payment_pin);
     // The order service refuses an order that is not the caller's (NOT_OWNER) before it
     // verifies the PIN, so the PIN is never checked against another buyer: no per-order
@@ -141,11 +141,11 @@ pub async fn pay_trade_order(
     req: pb::PayTradeOrderRequest,
 ) -> Result<pb::PayTradeOrderResponse, Status> {
     call.require(Role::Buyer)?;
-    let mut v = Violations::new();
+    let mut v = FieldViolations::new();
     let rid = v.request_id(&req.request_id);
-    v.id("order_id", &req.order_id);
-    v.known::<opb::PaymentTarget>("target", req.target, true);
-    v.optional_id("wallet_id", &req.wallet_id);
+    v.uuid("order_id", &req.order_id);
+    v.enum_value::<opb::PaymentTarget>("target", req.target);
+    v.optional_uuid("wallet_id", &req.wallet_id);
     v.six_digits("payment_pin", &req.payment_pin);
     // As in checkout: the order service refuses an order that is not the caller's before
     // it verifies the PIN.
@@ -172,8 +172,8 @@ pub async fn get_payment(
     call: &Call,
     req: pb::GetPaymentRequest,
 ) -> Result<pb::GetPaymentResponse, Status> {
-    let mut v = Violations::new();
-    v.id("payment_id", &req.payment_id);
+    let mut v = FieldViolations::new();
+    v.uuid("payment_id", &req.payment_id);
     errors::check(v)?;
     let r = call!(
         edge,
@@ -201,9 +201,9 @@ pub async fn create_payment_link(
     call: &Call,
     req: pb::CreatePaymentLinkRequest,
 ) -> Result<pb::CreatePaymentLinkResponse, Status> {
-    let mut v = Violations::new();
+    let mut v = FieldViolations::new();
     let rid = v.request_id(&req.request_id);
-    v.id_list("order_ids", &req.order_ids, MAX_ORDERS);
+    v.uuid_list("order_ids", &req.order_ids, MAX_ORDERS);
     errors::check(v)?;
     for id in &req.order_ids {
         as_party(edge, call, id, |_| Need::Either).await?;
@@ -246,9 +246,9 @@ pub async fn revoke_payment_link(
     call: &Call,
     req: pb::RevokePaymentLinkRequest,
 ) -> Result<pb::RevokePaymentLinkResponse, Status> {
-    let mut v = Violations::new();
+    let mut v = FieldViolations::new();
     let rid = v.request_id(&req.request_id);
-    v.id("payment_link_id", &req.payment_link_id);
+    v.uuid("payment_link_id", &req.payment_link_id);
     errors::check(v)?;
     let r = call!(
         edge,

@@ -14,8 +14,8 @@ use super::find_wallet;
 use crate::Edge;
 use crate::caller::Call;
 use crate::domain::token::Role;
-use crate::domain::validate::Violations;
 use crate::{call, errors};
+use kuajing_platform::FieldViolations;
 
 use pb::DashboardSection as Section;
 
@@ -264,7 +264,7 @@ pub async fn get_supplier_workbench(
     req: pb::GetSupplierWorkbenchRequest,
 ) -> Result<pb::GetSupplierWorkbenchResponse, Status> {
     call.require(Role::Supplier)?;
-    let mut v = Violations::new();
+    let mut v = FieldViolations::new();
     v.range("remittance_page_size", req.remittance_page_size, 0, 50);
     v.range("order_page_size", req.order_page_size, 0, 50);
     errors::check(v)?;

@@ -8,8 +8,8 @@ use super::{field, got, my_wallet};
 use crate::Edge;
 use crate::caller::Call;
 use crate::domain::access;
-use crate::domain::validate::Violations;
 use crate::{call, errors};
+use kuajing_platform::FieldViolations;
 
 /// The directly set mid rates.
 pub async fn list_rates(
@@ -56,7 +56,7 @@ pub async fn create_quote(
 ) -> Result<pb::CreateQuoteResponse, Status> {
     use fxp::create_quote_request::FixedAmount as To;
     use pb::create_quote_request::FixedAmount as From;
-    let mut v = Violations::new();
+    let mut v = FieldViolations::new();
     let rid = v.request_id(&req.request_id);
     if req.fixed_amount.is_none() {
         v.add(
@@ -106,8 +106,8 @@ pub async fn get_quote(
     call: &Call,
     req: pb::GetQuoteRequest,
 ) -> Result<pb::GetQuoteResponse, Status> {
-    let mut v = Violations::new();
-    v.id("quote_id", &req.quote_id);
+    let mut v = FieldViolations::new();
+    v.uuid("quote_id", &req.quote_id);
     errors::check(v)?;
     let quote = my_quote(edge, call, &req.quote_id).await?;
     Ok(pb::GetQuoteResponse { quote: Some(quote) })
@@ -119,9 +119,9 @@ pub async fn execute_quote(
     call: &Call,
     req: pb::ExecuteQuoteRequest,
 ) -> Result<pb::ExecuteQuoteResponse, Status> {
-    let mut v = Violations::new();
+    let mut v = FieldViolations::new();
     let rid = v.request_id(&req.request_id);
-    v.id("quote_id", &req.quote_id);
+    v.uuid("quote_id", &req.quote_id);
     errors::check(v)?;
     let quote = my_quote(edge, call, &req.quote_id).await?;
     let r = call!(
@@ -145,8 +145,8 @@ pub async fn get_conversion(
     call: &Call,
     req: pb::GetConversionRequest,
 ) -> Result<pb::GetConversionResponse, Status> {
-    let mut v = Violations::new();
-    v.id("conversion_id", &req.conversion_id);
+    let mut v = FieldViolations::new();
+    v.uuid("conversion_id", &req.conversion_id);
     errors::check(v)?;
     let r = call!(
         edge,

@@ -10,8 +10,8 @@ use super::{field, got, my_wallet};
 use crate::Edge;
 use crate::caller::Call;
 use crate::domain::access;
-use crate::domain::validate::Violations;
 use crate::{call, errors};
+use kuajing_platform::FieldViolations;
 
 /// One of the caller's mandates (authorization refuses another's too).
 pub(super) async fn my_mandate(
@@ -42,7 +42,7 @@ pub async fn create_mandate(
     call: &Call,
     req: pb::CreateMandateRequest,
 ) -> Result<pb::CreateMandateResponse, Status> {
-    let mut v = Violations::new();
+    let mut v = FieldViolations::new();
     let rid = v.request_id(&req.request_id);
     errors::check(v)?;
     let wallet_id = my_wallet(edge, call).await?;
@@ -71,9 +71,9 @@ pub async fn activate_mandate(
     call: &Call,
     req: pb::ActivateMandateRequest,
 ) -> Result<pb::ActivateMandateResponse, Status> {
-    let mut v = Violations::new();
+    let mut v = FieldViolations::new();
     let rid = v.request_id(&req.request_id);
-    let mandate_id = v.id("mandate_id", &req.mandate_id);
+    let mandate_id = v.uuid("mandate_id", &req.mandate_id);
     errors::check(v)?;
     my_mandate(edge, call, got(mandate_id)?).await?;
     let r = call!(
@@ -97,8 +97,8 @@ pub async fn get_mandate(
     call: &Call,
     req: pb::GetMandateRequest,
 ) -> Result<pb::GetMandateResponse, Status> {
-    let mut v = Violations::new();
-    let mandate_id = v.id("mandate_id", &req.mandate_id);
+    let mut v = FieldViolations::new();
+    let mandate_id = v.uuid("mandate_id", &req.mandate_id);
     errors::check(v)?;
     let mandate = my_mandate(edge, call, got(mandate_id)?).await?;
     Ok(pb::GetMandateResponse {
@@ -135,9 +135,9 @@ pub async fn revoke_mandate(
     call: &Call,
     req: pb::RevokeMandateRequest,
 ) -> Result<pb::RevokeMandateResponse, Status> {
-    let mut v = Violations::new();
+    let mut v = FieldViolations::new();
     let rid = v.request_id(&req.request_id);
-    let mandate_id = v.id("mandate_id", &req.mandate_id);
+    let mandate_id = v.uuid("mandate_id", &req.mandate_id);
     v.six_digits("payment_pin", &req.payment_pin);
     errors::check(v)?;
     my_mandate(edge, call, got(mandate_id)?).await?;
@@ -160,8 +160,8 @@ pub async fn list_decisions(
     call: &Call,
     req: pb::ListDecisionsRequest,
 ) -> Result<pb::ListDecisionsResponse, Status> {
-    let mut v = Violations::new();
-    let mandate_id = v.id("mandate_id", &req.mandate_id);
+    let mut v = FieldViolations::new();
+    let mandate_id = v.uuid("mandate_id", &req.mandate_id);
     errors::check(v)?;
     my_mandate(edge, call, got(mandate_id)?).await?;
     let r = call!(
@@ -187,8 +187,8 @@ pub async fn get_limits(
     call: &Call,
     req: pb::GetLimitsRequest,
 ) -> Result<pb::GetLimitsResponse, Status> {
-    let mut v = Violations::new();
-    let mandate_id = v.optional_id("mandate_id", &req.mandate_id);
+    let mut v = FieldViolations::new();
+    let mandate_id = v.optional_uuid("mandate_id", &req.mandate_id);
     errors::check(v)?;
     if let Some(id) = got(mandate_id)? {
         my_mandate(edge, call, id).await?;

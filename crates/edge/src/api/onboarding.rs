@@ -11,8 +11,8 @@ use crate::Edge;
 use crate::caller::Call;
 use crate::domain::access;
 use crate::domain::token::TokenRefusal;
-use crate::domain::validate::Violations;
 use crate::{call, errors};
+use kuajing_platform::FieldViolations;
 
 /// Registers, then sends a CONFIRM_CONTACT code to each contact given.
 pub async fn register_account(
@@ -20,9 +20,9 @@ pub async fn register_account(
     call: &Call,
     req: pb::RegisterAccountRequest,
 ) -> Result<pb::RegisterAccountResponse, Status> {
-    let mut v = Violations::new();
+    let mut v = FieldViolations::new();
     let rid = v.request_id(&req.request_id);
-    if let Some(role) = v.known::<idp::AccountRole>("role", req.role, true)
+    if let Some(role) = v.enum_value::<idp::AccountRole>("role", req.role)
         && role == idp::AccountRole::Operator
     {
         v.add(
@@ -110,13 +110,13 @@ pub async fn send_verification_code(
     req: pb::SendVerificationCodeRequest,
 ) -> Result<pb::SendVerificationCodeResponse, Status> {
     use idp::VerificationPurpose as Purpose;
-    let mut v = Violations::new();
+    let mut v = FieldViolations::new();
     let rid = v.request_id(&req.request_id);
-    v.known::<idp::VerificationChannel>("channel", req.channel, true);
-    let purpose = v.known::<Purpose>("purpose", req.purpose, true);
-    let named = v.optional_id("account_id", &req.account_id);
+    v.enum_value::<idp::VerificationChannel>("channel", req.channel);
+    let purpose = v.enum_value::<Purpose>("purpose", req.purpose);
+    let named = v.optional_uuid("account_id", &req.account_id);
     let mandate = match purpose {
-        Some(Purpose::ActivateMandate) => v.id("reference", &req.reference),
+        Some(Purpose::ActivateMandate) => v.uuid("reference", &req.reference),
         Some(_) if !req.reference.is_empty() => {
             v.add("reference", "is only for ACTIVATE_MANDATE");
             None
@@ -157,10 +157,10 @@ pub async fn confirm_contact(
     call: &Call,
     req: pb::ConfirmContactRequest,
 ) -> Result<pb::ConfirmContactResponse, Status> {
-    let mut v = Violations::new();
+    let mut v = FieldViolations::new();
     let rid = v.request_id(&req.request_id);
-    let named = v.optional_id("account_id", &req.account_id);
-    v.id("challenge_id", &req.challenge_id);
+    let named = v.optional_uuid("account_id", &req.account_id);
+    v.uuid("challenge_id", &req.challenge_id);
     v.six_digits("code", &req.code);
     errors::check(v)?;
     let (rid, named) = (got(rid)?, got(named)?);
@@ -183,7 +183,7 @@ pub async fn confirm_contact(
 
 /// A sign-in's request id, checked, once the identifier's login bucket allows another try.
 async fn sign_in_request(edge: &Edge, request_id: &str, identifier: &str) -> Result<Uuid, Status> {
-    let mut v = Violations::new();
+    let mut v = FieldViolations::new();
     let rid = v.request_id(request_id);
     errors::check(v)?;
     let rid = got(rid)?;
@@ -281,7 +281,7 @@ pub async fn refresh_token(
     call: &Call,
     req: pb::RefreshTokenRequest,
 ) -> Result<pb::RefreshTokenResponse, Status> {
-    let mut v = Violations::new();
+    let mut v = FieldViolations::new();
     let rid = v.request_id(&req.request_id);
     errors::check(v)?;
     let rid = got(rid)?;
@@ -304,7 +304,7 @@ pub async fn logout(
     call: &Call,
     req: pb::LogoutRequest,
 ) -> Result<pb::LogoutResponse, Status> {
-    let mut v = Violations::new();
+    let mut v = FieldViolations::new();
     let rid = v.request_id(&req.request_id);
     errors::check(v)?;
     let rid = got(rid)?;
@@ -328,9 +328,9 @@ pub async fn start_password_reset(
     call: &Call,
     req: pb::StartPasswordResetRequest,
 ) -> Result<pb::StartPasswordResetResponse, Status> {
-    let mut v = Violations::new();
+    let mut v = FieldViolations::new();
     let rid = v.request_id(&req.request_id);
-    v.known::<idp::VerificationChannel>("channel", req.channel, true);
+    v.enum_value::<idp::VerificationChannel>("channel", req.channel);
     errors::check(v)?;
     if !req.identifier.is_empty() {
         edge.limiter.identifier("reset", &req.identifier).await?;
@@ -356,9 +356,9 @@ pub async fn reset_password(
     call: &Call,
     req: pb::ResetPasswordRequest,
 ) -> Result<pb::ResetPasswordResponse, Status> {
-    let mut v = Violations::new();
+    let mut v = FieldViolations::new();
     let rid = v.request_id(&req.request_id);
-    v.id("challenge_id", &req.challenge_id);
+    v.uuid("challenge_id", &req.challenge_id);
     v.six_digits("code", &req.code);
     errors::check(v)?;
     if !req.identifier.is_empty() {

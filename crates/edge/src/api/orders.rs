@@ -15,8 +15,8 @@ use crate::Edge;
 use crate::caller::Call;
 use crate::domain::access::{self, Need, Party};
 use crate::domain::token::Role;
-use crate::domain::validate::Violations;
 use crate::{call, errors};
+use kuajing_platform::FieldViolations;
 
 fn id_or_empty(id: Option<Uuid>) -> String {
     id.map(|i| i.to_string()).unwrap_or_default()
@@ -99,10 +99,10 @@ pub async fn create_marketplace_order(
     req: pb::CreateMarketplaceOrderRequest,
 ) -> Result<pb::CreateMarketplaceOrderResponse, Status> {
     call.require(Role::Buyer)?;
-    let mut v = Violations::new();
+    let mut v = FieldViolations::new();
     let rid = v.request_id(&req.request_id);
-    v.id("buyer_linked_account_id", &req.buyer_linked_account_id);
-    v.id("supplier_account_id", &req.supplier_account_id);
+    v.uuid("buyer_linked_account_id", &req.buyer_linked_account_id);
+    v.uuid("supplier_account_id", &req.supplier_account_id);
     errors::check(v)?;
     let me = call.my_id()?;
     let linked = call!(
@@ -150,10 +150,10 @@ pub async fn draft_trade_assurance_order(
     call: &Call,
     req: pb::DraftTradeAssuranceOrderRequest,
 ) -> Result<pb::DraftTradeAssuranceOrderResponse, Status> {
-    let mut v = Violations::new();
+    let mut v = FieldViolations::new();
     let rid = v.request_id(&req.request_id);
-    let supplier = v.optional_id("supplier_account_id", &req.supplier_account_id);
-    let buyer = v.optional_id("buyer_account_id", &req.buyer_account_id);
+    let supplier = v.optional_uuid("supplier_account_id", &req.supplier_account_id);
+    let buyer = v.optional_uuid("buyer_account_id", &req.buyer_account_id);
     errors::check(v)?;
     let me = call.me()?;
     let drafting = access::drafting(me.roles, me.account_id, got(supplier)?, got(buyer)?)
@@ -201,9 +201,9 @@ pub async fn draft_direct_pay_order(
     req: pb::DraftDirectPayOrderRequest,
 ) -> Result<pb::DraftDirectPayOrderResponse, Status> {
     call.require(Role::Supplier)?;
-    let mut v = Violations::new();
+    let mut v = FieldViolations::new();
     let rid = v.request_id(&req.request_id);
-    v.optional_id("buyer_account_id", &req.buyer_account_id);
+    v.optional_uuid("buyer_account_id", &req.buyer_account_id);
     errors::check(v)?;
     let r = call!(
         edge,
@@ -237,8 +237,8 @@ pub async fn get_order(
     use pb::get_order_request::Key;
     let (order_id, order_number) = match req.key {
         Some(Key::OrderId(id)) => {
-            let mut v = Violations::new();
-            v.id("order_id", &id);
+            let mut v = FieldViolations::new();
+            v.uuid("order_id", &id);
             errors::check(v)?;
             (id, String::new())
         }
@@ -270,10 +270,10 @@ pub async fn get_order(
 
 /// The account ids to list or count by: the caller on its side.
 fn sides(call: &Call, party: i32) -> Result<(String, String), Status> {
-    let mut v = Violations::new();
-    let asked = v.known::<opb::OrderParty>("party", party, false);
+    let mut v = FieldViolations::new();
+    let asked = v.enum_or("party", party, opb::OrderParty::Unspecified);
     errors::check(v)?;
-    let asked = match got(asked)? {
+    let asked = match asked {
         opb::OrderParty::Unspecified => None,
         opb::OrderParty::Buyer => Some(Party::Buyer),
         opb::OrderParty::Supplier => Some(Party::Supplier),
@@ -339,9 +339,9 @@ pub async fn count_orders_by_status(
 
 /// Checks the request id and order id every lifecycle step carries.
 fn step_ids(request_id: &str, order_id: &str) -> Result<Uuid, Status> {
-    let mut v = Violations::new();
+    let mut v = FieldViolations::new();
     let rid = v.request_id(request_id);
-    v.id("order_id", order_id);
+    v.uuid("order_id", order_id);
     errors::check(v)?;
     got(rid)
 }
@@ -461,8 +461,8 @@ pub async fn link_remittance_to_order(
 ) -> Result<pb::LinkRemittanceToOrderResponse, Status> {
     call.require(Role::Supplier)?;
     let rid = step_ids(&req.request_id, &req.order_id)?;
-    let mut v = Violations::new();
-    v.id("remittance_id", &req.remittance_id);
+    let mut v = FieldViolations::new();
+    v.uuid("remittance_id", &req.remittance_id);
     errors::check(v)?;
     as_party(edge, call, &req.order_id, |_| Need::Only(Party::Supplier)).await?;
     super::wallet::my_remittance(edge, call, &req.remittance_id).await?;
@@ -515,8 +515,8 @@ pub async fn mark_shipment_delivered(
 ) -> Result<pb::MarkShipmentDeliveredResponse, Status> {
     call.require(Role::Supplier)?;
     let rid = step_ids(&req.request_id, &req.order_id)?;
-    let mut v = Violations::new();
-    v.id("shipment_id", &req.shipment_id);
+    let mut v = FieldViolations::new();
+    v.uuid("shipment_id", &req.shipment_id);
     errors::check(v)?;
     as_party(edge, call, &req.order_id, |_| Need::Only(Party::Supplier)).await?;
     let r = call!(
@@ -631,8 +631,8 @@ pub async fn resolve_refund(
     req: pb::ResolveRefundRequest,
 ) -> Result<pb::ResolveRefundResponse, Status> {
     let rid = step_ids(&req.request_id, &req.order_id)?;
-    let mut v = Violations::new();
-    v.id("refund_id", &req.refund_id);
+    let mut v = FieldViolations::new();
+    v.uuid("refund_id", &req.refund_id);
     errors::check(v)?;
     as_party(edge, call, &req.order_id, |_| {
         let decision = opb::RefundDecision::try_from(req.decision).ok();
@@ -690,8 +690,8 @@ pub async fn list_order_events(
     call: &Call,
     req: pb::ListOrderEventsRequest,
 ) -> Result<pb::ListOrderEventsResponse, Status> {
-    let mut v = Violations::new();
-    v.id("order_id", &req.order_id);
+    let mut v = FieldViolations::new();
+    v.uuid("order_id", &req.order_id);
     errors::check(v)?;
     as_party(edge, call, &req.order_id, |_| Need::Either).await?;
     let r = call!(

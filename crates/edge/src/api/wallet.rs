@@ -14,8 +14,8 @@ use crate::Edge;
 use crate::caller::Call;
 use crate::domain::access;
 use crate::domain::token::Role;
-use crate::domain::validate::Violations;
 use crate::{call, errors};
+use kuajing_platform::FieldViolations;
 
 /// Opens the caller's wallet.
 pub async fn open_wallet(
@@ -23,7 +23,7 @@ pub async fn open_wallet(
     call: &Call,
     req: pb::OpenWalletRequest,
 ) -> Result<pb::OpenWalletResponse, Status> {
-    let mut v = Violations::new();
+    let mut v = FieldViolations::new();
     let rid = v.request_id(&req.request_id);
     errors::check(v)?;
     let me = call.my_id()?;
@@ -65,9 +65,9 @@ pub async fn create_receiving_account(
     call: &Call,
     req: pb::CreateReceivingAccountRequest,
 ) -> Result<pb::CreateReceivingAccountResponse, Status> {
-    let mut v = Violations::new();
+    let mut v = FieldViolations::new();
     let rid = v.request_id(&req.request_id);
-    let purpose = v.known::<wpb::ReceivingAccountPurpose>("purpose", req.purpose, true);
+    let purpose = v.enum_value::<wpb::ReceivingAccountPurpose>("purpose", req.purpose);
     errors::check(v)?;
     if got(purpose)? == wpb::ReceivingAccountPurpose::TradeCollection {
         call.require(Role::Supplier)?;
@@ -117,8 +117,8 @@ pub async fn list_remittances(
     call: &Call,
     req: pb::ListRemittancesRequest,
 ) -> Result<pb::ListRemittancesResponse, Status> {
-    let mut v = Violations::new();
-    let filter = v.optional_id("receiving_account_id", &req.receiving_account_id);
+    let mut v = FieldViolations::new();
+    let filter = v.optional_uuid("receiving_account_id", &req.receiving_account_id);
     errors::check(v)?;
     let wallet_id = my_wallet(edge, call).await?;
     if let Some(account) = got(filter)? {
@@ -212,8 +212,8 @@ pub async fn get_remittance(
     call: &Call,
     req: pb::GetRemittanceRequest,
 ) -> Result<pb::GetRemittanceResponse, Status> {
-    let mut v = Violations::new();
-    v.id("remittance_id", &req.remittance_id);
+    let mut v = FieldViolations::new();
+    v.uuid("remittance_id", &req.remittance_id);
     errors::check(v)?;
     let remittance = my_remittance(edge, call, &req.remittance_id).await?;
     Ok(pb::GetRemittanceResponse {
@@ -251,8 +251,8 @@ pub async fn get_journal_entry(
     call: &Call,
     req: pb::GetJournalEntryRequest,
 ) -> Result<pb::GetJournalEntryResponse, Status> {
-    let mut v = Violations::new();
-    v.id("journal_entry_id", &req.journal_entry_id);
+    let mut v = FieldViolations::new();
+    v.uuid("journal_entry_id", &req.journal_entry_id);
     errors::check(v)?;
     let r = call!(
         edge,
@@ -279,9 +279,9 @@ pub async fn create_transfer(
     call: &Call,
     req: pb::CreateTransferRequest,
 ) -> Result<pb::CreateTransferResponse, Status> {
-    let mut v = Violations::new();
+    let mut v = FieldViolations::new();
     let rid = v.request_id(&req.request_id);
-    let destination = v.id("destination_wallet_id", &req.destination_wallet_id);
+    let destination = v.uuid("destination_wallet_id", &req.destination_wallet_id);
     v.six_digits("payment_pin", &req.payment_pin);
     errors::check(v)?;
     let (rid, destination) = (got(rid)?, got(destination)?);
@@ -334,8 +334,8 @@ pub async fn get_transfer(
     call: &Call,
     req: pb::GetTransferRequest,
 ) -> Result<pb::GetTransferResponse, Status> {
-    let mut v = Violations::new();
-    v.id("transfer_id", &req.transfer_id);
+    let mut v = FieldViolations::new();
+    v.uuid("transfer_id", &req.transfer_id);
     errors::check(v)?;
     let r = call!(
         edge,
@@ -363,7 +363,7 @@ pub async fn register_bank_account(
     call: &Call,
     req: pb::RegisterBankAccountRequest,
 ) -> Result<pb::RegisterBankAccountResponse, Status> {
-    let mut v = Violations::new();
+    let mut v = FieldViolations::new();
     let rid = v.request_id(&req.request_id);
     errors::check(v)?;
     let wallet_id = my_wallet(edge, call).await?;
@@ -433,8 +433,8 @@ pub async fn estimate_withdrawal_fee(
     call: &Call,
     req: pb::EstimateWithdrawalFeeRequest,
 ) -> Result<pb::EstimateWithdrawalFeeResponse, Status> {
-    let mut v = Violations::new();
-    v.id("bank_account_id", &req.bank_account_id);
+    let mut v = FieldViolations::new();
+    v.uuid("bank_account_id", &req.bank_account_id);
     errors::check(v)?;
     let wallet_id = my_wallet(edge, call).await?;
     let r = call!(
@@ -463,9 +463,9 @@ pub async fn create_withdrawal(
     call: &Call,
     req: pb::CreateWithdrawalRequest,
 ) -> Result<pb::CreateWithdrawalResponse, Status> {
-    let mut v = Violations::new();
+    let mut v = FieldViolations::new();
     let rid = v.request_id(&req.request_id);
-    v.id("bank_account_id", &req.bank_account_id);
+    v.uuid("bank_account_id", &req.bank_account_id);
     v.six_digits("payment_pin", &req.payment_pin);
     errors::check(v)?;
     let wallet_id = my_wallet(edge, call).await?;
@@ -493,8 +493,8 @@ pub async fn get_withdrawal(
     call: &Call,
     req: pb::GetWithdrawalRequest,
 ) -> Result<pb::GetWithdrawalResponse, Status> {
-    let mut v = Violations::new();
-    v.id("withdrawal_id", &req.withdrawal_id);
+    let mut v = FieldViolations::new();
+    v.uuid("withdrawal_id", &req.withdrawal_id);
     errors::check(v)?;
     let r = call!(
         edge,
@@ -565,7 +565,7 @@ pub async fn pay_arrears(
     call: &Call,
     req: pb::PayArrearsRequest,
 ) -> Result<pb::PayArrearsResponse, Status> {
-    let mut v = Violations::new();
+    let mut v = FieldViolations::new();
     let rid = v.request_id(&req.request_id);
     errors::check(v)?;
     let wallet_id = my_wallet(edge, call).await?;
@@ -590,10 +590,10 @@ pub async fn list_holds(
     call: &Call,
     req: pb::ListHoldsRequest,
 ) -> Result<pb::ListHoldsResponse, Status> {
-    let mut v = Violations::new();
-    v.optional_id("order_id", &req.order_id);
+    let mut v = FieldViolations::new();
+    v.optional_uuid("order_id", &req.order_id);
     for state in &req.states {
-        v.known::<wpb::HoldState>("states", *state, true);
+        v.enum_value::<wpb::HoldState>("states", *state);
     }
     errors::check(v)?;
     let wallet_id = my_wallet(edge, call).await?;
@@ -619,8 +619,8 @@ pub async fn get_hold(
     call: &Call,
     req: pb::GetHoldRequest,
 ) -> Result<pb::GetHoldResponse, Status> {
-    let mut v = Violations::new();
-    v.id("hold_id", &req.hold_id);
+    let mut v = FieldViolations::new();
+    v.uuid("hold_id", &req.hold_id);
     errors::check(v)?;
     let r = call!(
         edge,

@@ -17,10 +17,10 @@ use super::checkout::PAY_STEP;
 use super::field;
 use crate::Edge;
 use crate::caller::Call;
-use crate::domain::validate::Violations;
 use crate::domain::watch::{APPEAR_WITHIN, MAX_STREAM, POLL_EVERY, is_news, is_terminal};
 use crate::domain::{access, request_id, rpc};
 use crate::{call, errors};
+use kuajing_platform::FieldViolations;
 
 /// The stream WatchPayment answers with.
 pub type PaymentStream = tonic::codegen::BoxStream<pb::WatchPaymentResponse>;
@@ -38,9 +38,9 @@ pub async fn watch_payment(
     call: &Call,
     req: pb::WatchPaymentRequest,
 ) -> Result<PaymentStream, Status> {
-    let mut v = Violations::new();
-    let payment_id = v.optional_id("payment_id", &req.payment_id);
-    let request = v.optional_id("request_id", &req.request_id);
+    let mut v = FieldViolations::new();
+    let payment_id = v.optional_uuid("payment_id", &req.payment_id);
+    let request = v.optional_uuid("request_id", &req.request_id);
     if req.payment_id.is_empty() == req.request_id.is_empty() {
         v.add(
             "payment_id",

@@ -1,5 +1,5 @@
 //! Edge's rules, free of IO: tokens and roles, ownership, rate buckets, client addresses,
-//! deadlines, browser origins, downstream request ids, input checks, the RPC catalogue and payment streams.
+//! deadlines, browser origins, downstream request ids, the RPC catalogue and payment streams.
 
 pub mod access;
 pub mod client_ip;
@@ -9,5 +9,4 @@ pub mod rate;
 pub mod request_id;
 pub mod rpc;
 pub mod token;
-pub mod validate;
 pub mod watch;

@@ -2,6 +2,7 @@
 //! a notice to the old one), and the login password (reset by a code when forgotten, or
 //! changed when signed in). Both password paths revoke every session.
 
+use kuajing_platform::FieldViolations;
 use kuajing_platform::error::internal;
 use kuajing_proto::identity::v1 as pb;
 use sqlx::PgConnection;
@@ -10,7 +11,7 @@ use uuid::Uuid;
 
 use super::codes::{CodeAttempt, contact_of};
 use super::convert::{self, channel_from_pb, ts};
-use super::{Check, Started, State, Subject, checked, db};
+use super::{DOMAIN, Started, State, Subject, checked, db};
 use crate::domain::code::{self, Channel, Purpose};
 use crate::domain::events::EventType;
 use crate::domain::{contact, password};
@@ -88,11 +89,11 @@ impl State {
         subject: Subject,
         req: pb::StartContactChangeRequest,
     ) -> Result<pb::StartContactChangeResponse, Status> {
-        let mut v = Check::new();
+        let mut v = FieldViolations::new();
         v.request_id(&req.request_id);
         let account_id = v.uuid("account_id", &req.account_id);
         let channel = v
-            .enumeration::<pb::VerificationChannel>("channel", req.channel)
+            .enum_value::<pb::VerificationChannel>("channel", req.channel)
             .and_then(channel_from_pb);
         match channel {
             Some(Channel::Email) => {
@@ -103,7 +104,7 @@ impl State {
             }
             None => {}
         }
-        v.finish()?;
+        v.finish_in(DOMAIN)?;
         let (account_id, channel) = (checked(account_id)?, checked(channel)?);
         self.own(&subject, account_id)?;
 
@@ -127,9 +128,9 @@ impl State {
                 Channel::Sms => current == Some(req.new_address.as_str()),
             };
             if same {
-                let mut v = Check::new();
+                let mut v = FieldViolations::new();
                 v.add("new_address", "is the account's current address");
-                v.finish()?;
+                v.finish_in(DOMAIN)?;
             }
             let email = channel == Channel::Email;
             if accounts::contact_taken(&mut tx, account_id, email, &req.new_address)
@@ -161,12 +162,12 @@ impl State {
         subject: Subject,
         req: pb::ConfirmContactChangeRequest,
     ) -> Result<pb::ConfirmContactChangeResponse, Status> {
-        let mut v = Check::new();
+        let mut v = FieldViolations::new();
         v.request_id(&req.request_id);
         let account_id = v.uuid("account_id", &req.account_id);
         let challenge_id = v.uuid("challenge_id", &req.challenge_id);
         v.check("code", code::validate_code(&req.code));
-        v.finish()?;
+        v.finish_in(DOMAIN)?;
         let (account_id, challenge_id) = (checked(account_id)?, checked(challenge_id)?);
         self.own(&subject, account_id)?;
 
@@ -250,13 +251,13 @@ impl State {
         &self,
         req: pb::StartPasswordResetRequest,
     ) -> Result<pb::StartPasswordResetResponse, Status> {
-        let mut v = Check::new();
+        let mut v = FieldViolations::new();
         v.request_id(&req.request_id);
         check_identifier(&mut v, &req.identifier);
         let channel = v
-            .enumeration::<pb::VerificationChannel>("channel", req.channel)
+            .enum_value::<pb::VerificationChannel>("channel", req.channel)
             .and_then(channel_from_pb);
-        v.finish()?;
+        v.finish_in(DOMAIN)?;
         let channel = checked(channel)?;
 
         let (mut tx, key) = match self
@@ -306,7 +307,7 @@ impl State {
         &self,
         req: pb::ResetPasswordRequest,
     ) -> Result<pb::ResetPasswordResponse, Status> {
-        let mut v = Check::new();
+        let mut v = FieldViolations::new();
         v.request_id(&req.request_id);
         check_identifier(&mut v, &req.identifier);
         let challenge_id = v.uuid("challenge_id", &req.challenge_id);
@@ -314,7 +315,7 @@ impl State {
         if req.new_password.chars().count() > password::MAX_CHARS {
             v.add("new_password", "must be at most 128 characters");
         }
-        v.finish()?;
+        v.finish_in(DOMAIN)?;
         let challenge_id = checked(challenge_id)?;
 
         let (mut tx, key) = match self.start("ResetPassword", &req.request_id, &req).await? {
@@ -369,7 +370,7 @@ impl State {
         subject: Subject,
         req: pb::ChangePasswordRequest,
     ) -> Result<pb::ChangePasswordResponse, Status> {
-        let mut v = Check::new();
+        let mut v = FieldViolations::new();
         v.request_id(&req.request_id);
         let account_id = v.uuid("account_id", &req.account_id);
         if req.current_password.is_empty() {
@@ -386,7 +387,7 @@ impl State {
         if !req.current_password.is_empty() && req.new_password == req.current_password {
             v.add("new_password", "must differ from the current password");
         }
-        v.finish()?;
+        v.finish_in(DOMAIN)?;
         let account_id = checked(account_id)?;
         self.own(&subject, account_id)?;
 
@@ -433,7 +434,7 @@ impl State {
     }
 }
 
-fn check_identifier(v: &mut Check, identifier: &str) {
+fn check_identifier(v: &mut FieldViolations, identifier: &str) {
     if identifier.is_empty() {
         v.add("identifier", "is required");
     } else if identifier.chars().count() > IDENTIFIER_MAX {
@@ -443,14 +444,14 @@ fn check_identifier(v: &mut Check, identifier: &str) {
 
 /// The registration password policy, for this account's identifiers.
 fn check_policy(account: &AccountRow, new_password: &str) -> Result<(), Status> {
-    let mut v = Check::new();
+    let mut v = FieldViolations::new();
     if let Err(rule) = password::check(
         new_password,
         &account.member_name,
         account.email.as_deref().unwrap_or_default(),
         account.mobile.as_deref().unwrap_or_default(),
     ) {
-        v.add_with_reason("PASSWORD_TOO_WEAK", "new_password", rule.description());
+        v.named("PASSWORD_TOO_WEAK", "new_password", rule.description());
     }
-    v.finish()
+    v.finish_in(DOMAIN)
 }

@@ -6,7 +6,7 @@ use tonic::{Code, Status};
 use uuid::Uuid;
 
 use super::convert::{self, account_type_from_pb};
-use super::{Check, Started, State, Subject, checked, db};
+use super::{DOMAIN, Started, State, Subject, checked, db};
 use crate::domain::account::{Role, validate_display_name};
 use crate::domain::events::EventType;
 use crate::domain::{account::AccountType, contact, member_name, password, region};
@@ -14,6 +14,7 @@ use crate::outcome;
 use crate::store::accounts::{self, NewAccount};
 use crate::store::events::{self, NewEvent};
 use crate::store::supplier;
+use kuajing_platform::FieldViolations;
 
 impl State {
     pub async fn register_account(
@@ -21,11 +22,11 @@ impl State {
         _subject: Subject,
         req: pb::RegisterAccountRequest,
     ) -> Result<pb::RegisterAccountResponse, Status> {
-        let mut v = Check::new();
+        let mut v = FieldViolations::new();
         v.request_id(&req.request_id);
         v.check("member_name", member_name::validate(&req.member_name));
         let account_type = v
-            .enumeration::<pb::AccountType>("account_type", req.account_type)
+            .enum_value::<pb::AccountType>("account_type", req.account_type)
             .and_then(account_type_from_pb);
         let role = match pb::AccountRole::try_from(req.role) {
             Ok(pb::AccountRole::Buyer) => Some(Role::Buyer),
@@ -60,9 +61,9 @@ impl State {
         }
         if let Err(rule) = password::check(&req.password, &req.member_name, &req.email, &req.mobile)
         {
-            v.add_with_reason("PASSWORD_TOO_WEAK", "password", rule.description());
+            v.named("PASSWORD_TOO_WEAK", "password", rule.description());
         }
-        v.finish()?;
+        v.finish_in(DOMAIN)?;
         let (account_type, role) = (checked(account_type)?, checked(role)?);
 
         let (mut tx, key) = match self.start("RegisterAccount", &req.request_id, &req).await? {
@@ -164,9 +165,9 @@ impl State {
         subject: Subject,
         req: pb::GetAccountRequest,
     ) -> Result<pb::GetAccountResponse, Status> {
-        let mut v = Check::new();
+        let mut v = FieldViolations::new();
         let account_id = v.uuid("account_id", &req.account_id);
-        v.finish()?;
+        v.finish_in(DOMAIN)?;
         let account_id = checked(account_id)?;
         let mut conn = self.pool.acquire().await.map_err(db)?;
         self.authorize(&mut conn, subject, account_id).await?;

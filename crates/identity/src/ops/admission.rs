@@ -10,7 +10,7 @@ use tonic::{Code, Status};
 use uuid::Uuid;
 
 use super::convert::{self, from_ts, membership_from_pb, program_from_pb, program_to_pb, ts};
-use super::{Check, Started, State, Subject, checked, db};
+use super::{DOMAIN, Started, State, Subject, checked, db};
 use crate::domain::account::RealNameStatus;
 use crate::domain::admission::{self, Membership, Program, SupplierFacts};
 use crate::domain::events::EventType;
@@ -18,6 +18,7 @@ use crate::domain::supplier as rules;
 use crate::outcome;
 use crate::store::events::{self, NewEvent};
 use crate::store::supplier::{self as store, ComplaintRow, ProfileRow};
+use kuajing_platform::FieldViolations;
 
 /// A validated profile change: the new value of each path in the mask.
 #[derive(Debug, Default)]
@@ -38,7 +39,7 @@ struct Changes {
 fn check_update(
     req: &pb::UpdateSupplierProfileRequest,
 ) -> Result<(Uuid, Vec<String>, Changes), Status> {
-    let mut v = Check::new();
+    let mut v = FieldViolations::new();
     v.request_id(&req.request_id);
     let default_profile = pb::SupplierProfile::default();
     let profile = req.supplier_profile.as_ref().unwrap_or(&default_profile);
@@ -69,7 +70,7 @@ fn check_update(
             }
             "membership" => {
                 changes.membership = v
-                    .enumeration::<pb::SupplierMembership>(&field, profile.membership)
+                    .enum_value::<pb::SupplierMembership>(&field, profile.membership)
                     .and_then(membership_from_pb);
             }
             "trustpass_active" => changes.trustpass_active = Some(profile.trustpass_active),
@@ -116,7 +117,7 @@ fn check_update(
         }
     }
     v.check("reason", rules::validate_reason(&req.reason));
-    v.finish()?;
+    v.finish_in(DOMAIN)?;
     Ok((checked(account_id)?, paths, changes))
 }
 
@@ -172,9 +173,9 @@ impl State {
         subject: Subject,
         req: pb::GetSupplierProfileRequest,
     ) -> Result<pb::GetSupplierProfileResponse, Status> {
-        let mut v = Check::new();
+        let mut v = FieldViolations::new();
         let account_id = v.uuid("account_id", &req.account_id);
-        v.finish()?;
+        v.finish_in(DOMAIN)?;
         let account_id = checked(account_id)?;
         let mut conn = self.pool.acquire().await.map_err(db)?;
         self.authorize(&mut conn, subject, account_id).await?;
@@ -246,7 +247,7 @@ impl State {
         req: pb::RecordIpComplaintRequest,
     ) -> Result<pb::RecordIpComplaintResponse, Status> {
         let now = self.now();
-        let mut v = Check::new();
+        let mut v = FieldViolations::new();
         v.request_id(&req.request_id);
         let account_id = v.uuid("account_id", &req.account_id);
         v.check(
@@ -271,7 +272,7 @@ impl State {
                 Some(t) => Some(t),
             },
         };
-        v.finish()?;
+        v.finish_in(DOMAIN)?;
         let (account_id, complaint_time) = (checked(account_id)?, checked(complaint_time)?);
         let operator = {
             let mut conn = self.pool.acquire().await.map_err(db)?;
@@ -329,12 +330,12 @@ impl State {
         subject: Subject,
         req: pb::CheckSupplierAdmissionRequest,
     ) -> Result<pb::CheckSupplierAdmissionResponse, Status> {
-        let mut v = Check::new();
+        let mut v = FieldViolations::new();
         let account_id = v.uuid("account_id", &req.account_id);
         let program = v
-            .enumeration::<pb::AdmissionProgram>("program", req.program)
+            .enum_value::<pb::AdmissionProgram>("program", req.program)
             .and_then(program_from_pb);
-        v.finish()?;
+        v.finish_in(DOMAIN)?;
         let (account_id, program) = (checked(account_id)?, checked(program)?);
         let mut conn = self.pool.acquire().await.map_err(db)?;
         self.authorize(&mut conn, subject, account_id).await?;
@@ -384,11 +385,11 @@ impl State {
         subject: Subject,
         req: pb::OpenSupplierProgramRequest,
     ) -> Result<pb::OpenSupplierProgramResponse, Status> {
-        let mut v = Check::new();
+        let mut v = FieldViolations::new();
         v.request_id(&req.request_id);
         let account_id = v.uuid("account_id", &req.account_id);
         let program = v
-            .enumeration::<pb::AdmissionProgram>("program", req.program)
+            .enum_value::<pb::AdmissionProgram>("program", req.program)
             .and_then(program_from_pb);
         if program == Some(Program::CrossBorderPay) && !req.agreement_accepted {
             v.add(
@@ -396,7 +397,7 @@ impl State {
                 "must be true: opening cross-border pay signs its agreement",
             );
         }
-        v.finish()?;
+        v.finish_in(DOMAIN)?;
         let (account_id, program) = (checked(account_id)?, checked(program)?);
         {
             let mut conn = self.pool.acquire().await.map_err(db)?;

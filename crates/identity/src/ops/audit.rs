@@ -5,8 +5,9 @@ use kuajing_proto::identity::v1 as pb;
 use tonic::Status;
 
 use super::convert::{self, event_type_from_pb};
-use super::{Check, State, Subject, checked, db};
+use super::{DOMAIN, State, Subject, checked, db};
 use crate::store::events;
+use kuajing_platform::FieldViolations;
 
 impl State {
     pub async fn list_security_events(
@@ -14,7 +15,7 @@ impl State {
         subject: Subject,
         req: pb::ListSecurityEventsRequest,
     ) -> Result<pb::ListSecurityEventsResponse, Status> {
-        let mut v = Check::new();
+        let mut v = FieldViolations::new();
         let account_id = v.uuid("account_id", &req.account_id);
         let mut types = Vec::new();
         for (i, raw) in req.types.iter().enumerate() {
@@ -26,7 +27,7 @@ impl State {
         }
         let (from, until) = v.time_range("time_range", req.time_range.as_ref());
         let page = v.page(req.page.as_ref());
-        v.finish()?;
+        v.finish_in(DOMAIN)?;
         let account_id = checked(account_id)?;
         let mut conn = self.pool.acquire().await.map_err(db)?;
         self.authorize(&mut conn, subject, account_id).await?;

@@ -1,6 +1,7 @@
 //! Verification codes: SendVerificationCode, VerifyCode, ConfirmContact, and the code check
 //! SetPaymentPin shares.
 
+use kuajing_platform::FieldViolations;
 use kuajing_platform::error::internal;
 use kuajing_proto::identity::v1 as pb;
 use sqlx::PgConnection;
@@ -8,7 +9,7 @@ use tonic::{Code, Status};
 use uuid::Uuid;
 
 use super::convert::{self, channel_from_pb, purpose_from_pb};
-use super::{Check, Started, State, Subject, checked, db};
+use super::{DOMAIN, Started, State, Subject, checked, db};
 use crate::domain::code::{self, Channel, Purpose, WrongCode};
 use crate::domain::events::EventType;
 use crate::domain::text;
@@ -49,7 +50,7 @@ pub fn contact_of(account: &AccountRow, channel: Channel) -> Option<(&str, bool)
     }
 }
 
-fn check_reference(v: &mut Check, purpose: Option<Purpose>, reference: &str) {
+fn check_reference(v: &mut FieldViolations, purpose: Option<Purpose>, reference: &str) {
     match purpose {
         Some(p) if p.needs_reference() => {
             v.check(
@@ -71,26 +72,26 @@ impl State {
         caller: Option<&str>,
         req: pb::SendVerificationCodeRequest,
     ) -> Result<pb::SendVerificationCodeResponse, Status> {
-        let mut v = Check::new();
+        let mut v = FieldViolations::new();
         v.request_id(&req.request_id);
         let account_id = v.uuid("account_id", &req.account_id);
         let channel = v
-            .enumeration::<pb::VerificationChannel>("channel", req.channel)
+            .enum_value::<pb::VerificationChannel>("channel", req.channel)
             .and_then(channel_from_pb);
         let purpose = v
-            .enumeration::<pb::VerificationPurpose>("purpose", req.purpose)
+            .enum_value::<pb::VerificationPurpose>("purpose", req.purpose)
             .and_then(purpose_from_pb);
         check_reference(&mut v, purpose, &req.reference);
         if let Some(p) = purpose
             && p.sent_by_its_own_rpc()
         {
-            v.add_with_reason(
+            v.named(
                 "PURPOSE_NOT_ALLOWED",
                 "purpose",
                 format!("{} codes are sent only by their own RPC", p.as_str()),
             );
         }
-        v.finish()?;
+        v.finish_in(DOMAIN)?;
         let (account_id, channel, purpose) =
             (checked(account_id)?, checked(channel)?, checked(purpose)?);
 
@@ -335,18 +336,18 @@ impl State {
         subject: Subject,
         req: pb::VerifyCodeRequest,
     ) -> Result<pb::VerifyCodeResponse, Status> {
-        let mut v = Check::new();
+        let mut v = FieldViolations::new();
         v.request_id(&req.request_id);
         let account_id = v.uuid("account_id", &req.account_id);
         let challenge_id = v.uuid("challenge_id", &req.challenge_id);
         v.check("code", code::validate_code(&req.code));
         let purpose = v
-            .enumeration::<pb::VerificationPurpose>("purpose", req.purpose)
+            .enum_value::<pb::VerificationPurpose>("purpose", req.purpose)
             .and_then(purpose_from_pb);
         if let Some(p) = purpose
             && !p.verifiable_by_other_services()
         {
-            v.add_with_reason(
+            v.named(
                 "PURPOSE_NOT_ALLOWED",
                 "purpose",
                 format!("{} codes are consumed only by their own RPC", p.as_str()),
@@ -358,7 +359,7 @@ impl State {
                 format!("must be at most {} characters", code::REFERENCE_MAX),
             );
         }
-        v.finish()?;
+        v.finish_in(DOMAIN)?;
         let (account_id, challenge_id, purpose) = (
             checked(account_id)?,
             checked(challenge_id)?,
@@ -397,12 +398,12 @@ impl State {
         subject: Subject,
         req: pb::ConfirmContactRequest,
     ) -> Result<pb::ConfirmContactResponse, Status> {
-        let mut v = Check::new();
+        let mut v = FieldViolations::new();
         v.request_id(&req.request_id);
         let account_id = v.uuid("account_id", &req.account_id);
         let challenge_id = v.uuid("challenge_id", &req.challenge_id);
         v.check("code", code::validate_code(&req.code));
-        v.finish()?;
+        v.finish_in(DOMAIN)?;
         let (account_id, challenge_id) = (checked(account_id)?, checked(challenge_id)?);
         if subject.0.is_some_and(|s| s != account_id) {
             return Err(self.not_owner());

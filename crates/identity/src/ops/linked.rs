@@ -7,7 +7,7 @@ use tonic::{Code, Status};
 use uuid::Uuid;
 
 use super::convert::{self, link_status_from_pb, marketplace_from_pb};
-use super::{Check, Started, State, Subject, checked, db};
+use super::{DOMAIN, Started, State, Subject, checked, db};
 use crate::domain::account::{AccountType, RealNameStatus};
 use crate::domain::events::EventType;
 use crate::domain::linked::{self as rules, LinkStatus, Marketplace};
@@ -16,6 +16,7 @@ use crate::outcome;
 use crate::store::accounts;
 use crate::store::events::{self, NewEvent};
 use crate::store::linked::{self as store, LinkedRow};
+use kuajing_platform::FieldViolations;
 
 impl State {
     fn linked_not_found(&self, name: impl ToString) -> Status {
@@ -68,11 +69,11 @@ impl State {
         subject: Subject,
         req: pb::BindMarketplaceAccountRequest,
     ) -> Result<pb::BindMarketplaceAccountResponse, Status> {
-        let mut v = Check::new();
+        let mut v = FieldViolations::new();
         v.request_id(&req.request_id);
         let account_id = v.uuid("account_id", &req.account_id);
         let marketplace = v
-            .enumeration::<pb::Marketplace>("marketplace", req.marketplace)
+            .enum_value::<pb::Marketplace>("marketplace", req.marketplace)
             .and_then(marketplace_from_pb);
         v.check(
             "external_member_id",
@@ -94,7 +95,7 @@ impl State {
                 "is required: the marketplace's proof that the person controls the member",
             );
         }
-        v.finish()?;
+        v.finish_in(DOMAIN)?;
         let (account_id, marketplace) = (checked(account_id)?, checked(marketplace)?);
         if subject.0.is_some_and(|s| s != account_id) {
             return Err(self.not_owner());
@@ -177,11 +178,11 @@ impl State {
         subject: Subject,
         req: pb::UnbindMarketplaceAccountRequest,
     ) -> Result<pb::UnbindMarketplaceAccountResponse, Status> {
-        let mut v = Check::new();
+        let mut v = FieldViolations::new();
         v.request_id(&req.request_id);
         let id = v.uuid("linked_account_id", &req.linked_account_id);
         v.check("reason", rules::validate_unbind_reason(&req.reason));
-        v.finish()?;
+        v.finish_in(DOMAIN)?;
         let id = checked(id)?;
 
         let (mut tx, key) = match self
@@ -235,7 +236,7 @@ impl State {
         req: pb::GetLinkedAccountRequest,
     ) -> Result<pb::GetLinkedAccountResponse, Status> {
         use pb::get_linked_account_request::Key;
-        let mut v = Check::new();
+        let mut v = FieldViolations::new();
         enum By {
             Id(Uuid),
             Member(&'static str, String),
@@ -244,7 +245,7 @@ impl State {
             Some(Key::LinkedAccountId(id)) => v.uuid("linked_account_id", id).map(By::Id),
             Some(Key::MarketplaceMember(m)) => {
                 let marketplace = v
-                    .enumeration::<pb::Marketplace>("marketplace_member.marketplace", m.marketplace)
+                    .enum_value::<pb::Marketplace>("marketplace_member.marketplace", m.marketplace)
                     .and_then(marketplace_from_pb);
                 v.check(
                     "marketplace_member.external_member_id",
@@ -260,7 +261,7 @@ impl State {
                 None
             }
         };
-        v.finish()?;
+        v.finish_in(DOMAIN)?;
         let mut conn = self.pool.acquire().await.map_err(db)?;
         let row = match checked(by)? {
             By::Id(id) => store::get(&mut conn, id, false)
@@ -283,7 +284,7 @@ impl State {
         subject: Subject,
         req: pb::ListLinkedAccountsRequest,
     ) -> Result<pb::ListLinkedAccountsResponse, Status> {
-        let mut v = Check::new();
+        let mut v = FieldViolations::new();
         let account_id = v.uuid("account_id", &req.account_id);
         let status = match pb::LinkStatus::try_from(req.status) {
             Ok(s) => link_status_from_pb(s),
@@ -293,7 +294,7 @@ impl State {
             }
         };
         let page = v.page(req.page.as_ref());
-        v.finish()?;
+        v.finish_in(DOMAIN)?;
         let account_id = checked(account_id)?;
         let mut conn = self.pool.acquire().await.map_err(db)?;
         self.authorize(&mut conn, subject, account_id).await?;

@@ -28,9 +28,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
+use kuajing_platform::ErrorDomain;
 use kuajing_platform::clock::Clock;
 use kuajing_platform::error::internal;
-use kuajing_platform::{ErrorDomain, FieldViolations};
 use prost::Message;
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use tonic::{Code, Status};
@@ -44,8 +44,8 @@ use crate::sender::CodeSender;
 use crate::settings::Settings;
 use crate::store;
 
-/// Reason of INVALID_ARGUMENT answers unless the contract names another.
-const VALIDATION_FAILED: &str = "VALIDATION_FAILED";
+/// identity's error domain (ErrorInfo.domain of every refusal).
+pub const DOMAIN: ErrorDomain = ErrorDomain("identity.kuajing");
 
 /// Everything the handlers share.
 pub struct State {
@@ -78,136 +78,6 @@ pub enum Started<R> {
 /// Database errors are bugs or outages: INTERNAL, cause logged, nothing told.
 pub fn db(e: sqlx::Error) -> Status {
     internal(e)
-}
-
-/// Validation: field violations plus the contract's ErrorInfo reason (VALIDATION_FAILED,
-/// or the specific reason of a violation when it is the only one).
-pub struct Check {
-    violations: FieldViolations,
-    count: usize,
-    special: Option<&'static str>,
-}
-
-impl Check {
-    pub fn new() -> Check {
-        Check {
-            violations: FieldViolations::new(),
-            count: 0,
-            special: None,
-        }
-    }
-
-    /// Records a violation.
-    pub fn add(&mut self, field: impl Into<String>, description: impl Into<String>) {
-        self.count += 1;
-        self.violations.add(field, description);
-    }
-
-    /// Records a violation with its own ErrorInfo reason (used when it is the only one).
-    pub fn add_with_reason(
-        &mut self,
-        reason: &'static str,
-        field: impl Into<String>,
-        description: impl Into<String>,
-    ) {
-        self.special = Some(reason);
-        self.add(field, description);
-    }
-
-    /// Records `result`'s error on `field`.
-    pub fn check<T>(&mut self, field: &str, result: Result<T, String>) -> Option<T> {
-        match result {
-            Ok(v) => Some(v),
-            Err(e) => {
-                self.add(field, e);
-                None
-            }
-        }
-    }
-
-    /// A required UUID.
-    pub fn uuid(&mut self, field: &str, value: &str) -> Option<Uuid> {
-        if value.is_empty() {
-            self.check::<()>(field, Err("is required".to_owned()));
-            return None;
-        }
-        self.check(
-            field,
-            Uuid::try_parse(value).map_err(|_| "must be a UUID".to_owned()),
-        )
-    }
-
-    /// The request id: a UUID chosen by the caller.
-    pub fn request_id(&mut self, value: &str) {
-        if value.is_empty() {
-            self.check::<()>(
-                "request_id",
-                Err("is required (a UUID chosen by the caller)".to_owned()),
-            );
-        } else if Uuid::try_parse(value).is_err() {
-            self.check::<()>("request_id", Err("must be a UUID".to_owned()));
-        }
-    }
-
-    /// A required enum: known and not UNSPECIFIED.
-    pub fn enumeration<E: TryFrom<i32>>(&mut self, field: &str, value: i32) -> Option<E> {
-        if value == 0 {
-            self.check::<()>(field, Err("is required".to_owned()));
-            return None;
-        }
-        self.check(
-            field,
-            E::try_from(value).map_err(|_| format!("unknown value {value}")),
-        )
-    }
-
-    /// Page request.
-    pub fn page(
-        &mut self,
-        page: Option<&kuajing_proto::types::PageRequest>,
-    ) -> kuajing_platform::page::Page {
-        let before = self.violations.len();
-        let p = kuajing_platform::page::Page::from_proto("page", page, &mut self.violations);
-        self.count += self.violations.len() - before;
-        p
-    }
-
-    /// A time range filter: (from, until).
-    pub fn time_range(
-        &mut self,
-        field: &str,
-        range: Option<&kuajing_proto::types::TimeRange>,
-    ) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
-        let before = self.violations.len();
-        let bounds = self.violations.time_range(field, range);
-        self.count += self.violations.len() - before;
-        bounds
-    }
-
-    /// INVALID_ARGUMENT when anything was recorded.
-    pub fn finish(self) -> Result<(), Status> {
-        let status = match self.violations.finish() {
-            Ok(()) => return Ok(()),
-            Err(status) => status,
-        };
-        let reason = match self.special {
-            Some(r) if self.count == 1 => r,
-            _ => VALIDATION_FAILED,
-        };
-        let mut details = status.get_error_details();
-        details.set_error_info(reason, "identity.kuajing", HashMap::new());
-        Err(Status::with_error_details(
-            status.code(),
-            status.message(),
-            details,
-        ))
-    }
-}
-
-impl Default for Check {
-    fn default() -> Self {
-        Check::new()
-    }
 }
 
 /// Takes a value validation has vouched for.

@@ -3,6 +3,7 @@
 //! signed with the operator key and naming the person (see `kuajing_platform::auth`); the
 //! services write every call it makes to their operator audit log.
 
+use kuajing_platform::FieldViolations;
 use kuajing_platform::time::to_proto;
 use kuajing_proto::identity::v1 as pb;
 use tonic::{Code, Status};
@@ -10,7 +11,7 @@ use uuid::Uuid;
 
 use super::codes::CodeAttempt;
 use super::sessions::check_client;
-use super::{Check, Started, State, db};
+use super::{DOMAIN, Started, State, db};
 use crate::domain::code::{Channel, Purpose};
 use crate::domain::events::EventType;
 use crate::domain::{contact, password, totp};
@@ -34,7 +35,7 @@ fn sealing_of(sealed: &[u8]) -> String {
         .collect()
 }
 
-fn check_sign_in(v: &mut Check, request_id: &str, identifier: &str, secret: &str) {
+fn check_sign_in(v: &mut FieldViolations, request_id: &str, identifier: &str, secret: &str) {
     v.request_id(request_id);
     if identifier.is_empty() {
         v.add("identifier", "is required");
@@ -53,7 +54,7 @@ impl State {
         &self,
         req: pb::EnrollOperatorFactorRequest,
     ) -> Result<pb::EnrollOperatorFactorResponse, Status> {
-        let mut v = Check::new();
+        let mut v = FieldViolations::new();
         check_sign_in(&mut v, &req.request_id, &req.identifier, &req.password);
         check_client(&mut v, &req.client_ip);
         let with_code = match (req.challenge_id.is_empty(), req.code.is_empty()) {
@@ -71,7 +72,7 @@ impl State {
                 None
             }
         };
-        v.finish()?;
+        v.finish_in(DOMAIN)?;
         let (mut tx, key) = match self
             .start::<_, pb::EnrollOperatorFactorResponse>(
                 "EnrollOperatorFactor",
@@ -222,13 +223,13 @@ impl State {
         &self,
         req: pb::SignInOperatorRequest,
     ) -> Result<pb::SignInOperatorResponse, Status> {
-        let mut v = Check::new();
+        let mut v = FieldViolations::new();
         check_sign_in(&mut v, &req.request_id, &req.identifier, &req.password);
         if !totp::well_formed(&req.totp_code) {
             v.add("totp_code", "must be 6 digits");
         }
         check_client(&mut v, &req.client_ip);
-        v.finish()?;
+        v.finish_in(DOMAIN)?;
         let operator_key = self.operator_key.clone().ok_or_else(|| {
             self.refuse(
                 Code::FailedPrecondition,
@@ -312,9 +313,9 @@ impl State {
         signed_in: Option<(Uuid, Uuid)>,
         req: pb::SignOutOperatorRequest,
     ) -> Result<pb::SignOutOperatorResponse, Status> {
-        let mut v = Check::new();
+        let mut v = FieldViolations::new();
         v.request_id(&req.request_id);
-        v.finish()?;
+        v.finish_in(DOMAIN)?;
         let (person, session) = signed_in.ok_or_else(|| {
             self.refuse(
                 Code::FailedPrecondition,

@@ -7,7 +7,7 @@ use tonic::{Code, Status};
 
 use super::codes::CodeAttempt;
 use super::convert::{self, ts};
-use super::{Check, Started, State, Subject, checked, db};
+use super::{DOMAIN, Started, State, Subject, checked, db};
 use crate::domain::code::{self, Purpose};
 use crate::domain::events::EventType;
 use crate::domain::lockout::AfterFailure;
@@ -16,6 +16,7 @@ use crate::outcome;
 use crate::store::accounts;
 use crate::store::events::{self, NewEvent};
 use crate::store::pins;
+use kuajing_platform::FieldViolations;
 
 impl State {
     fn pin_locked(&self, until: DateTime<Utc>, now: DateTime<Utc>) -> Status {
@@ -32,13 +33,13 @@ impl State {
         subject: Subject,
         req: pb::SetPaymentPinRequest,
     ) -> Result<pb::SetPaymentPinResponse, Status> {
-        let mut v = Check::new();
+        let mut v = FieldViolations::new();
         v.request_id(&req.request_id);
         let account_id = v.uuid("account_id", &req.account_id);
         v.check("pin", pin::validate(&req.pin));
         let challenge_id = v.uuid("challenge_id", &req.challenge_id);
         v.check("code", code::validate_code(&req.code));
-        v.finish()?;
+        v.finish_in(DOMAIN)?;
         let (account_id, challenge_id) = (checked(account_id)?, checked(challenge_id)?);
         if subject.0.is_some_and(|s| s != account_id) {
             return Err(self.not_owner());
@@ -100,7 +101,7 @@ impl State {
         subject: Subject,
         req: pb::VerifyPaymentPinRequest,
     ) -> Result<pb::VerifyPaymentPinResponse, Status> {
-        let mut v = Check::new();
+        let mut v = FieldViolations::new();
         v.request_id(&req.request_id);
         let account_id = v.uuid("account_id", &req.account_id);
         v.check("pin", pin::validate(&req.pin));
@@ -108,7 +109,7 @@ impl State {
             "operation_reference",
             text::bounded(&req.operation_reference, 1, pin::OPERATION_REFERENCE_MAX),
         );
-        v.finish()?;
+        v.finish_in(DOMAIN)?;
         let account_id = checked(account_id)?;
         if subject.0.is_some_and(|s| s != account_id) {
             return Err(self.not_owner());

@@ -7,7 +7,7 @@ use tonic::Status;
 use uuid::Uuid;
 
 use super::convert::{self, document_type_from_pb, subject_type_from_pb};
-use super::{Check, Started, State, Subject, checked, db};
+use super::{DOMAIN, Started, State, Subject, checked, db};
 use crate::domain::account::{AccountType, RealNameStatus};
 use crate::domain::events::EventType;
 use crate::domain::real_name::{self, SubjectType};
@@ -16,6 +16,7 @@ use crate::store::accounts;
 use crate::store::events::{self, NewEvent};
 use crate::store::linked;
 use crate::store::real_name::{self as store, Filter, VerificationRow};
+use kuajing_platform::FieldViolations;
 
 /// A real-name submission's checked fields.
 struct Submission {
@@ -33,18 +34,18 @@ fn check_submission(
     req: &pb::SubmitRealNameVerificationRequest,
     today: chrono::NaiveDate,
 ) -> Result<Submission, Status> {
-    let mut v = Check::new();
+    let mut v = FieldViolations::new();
     v.request_id(&req.request_id);
     let account_id = v.uuid("account_id", &req.account_id);
     let subject_type = v
-        .enumeration::<pb::RealNameSubjectType>("subject_type", req.subject_type)
+        .enum_value::<pb::RealNameSubjectType>("subject_type", req.subject_type)
         .and_then(subject_type_from_pb);
     v.check(
         "legal_name",
         real_name::validate_legal_name(&req.legal_name),
     );
     let document_type = v
-        .enumeration::<pb::IdentityDocumentType>("document_type", req.document_type)
+        .enum_value::<pb::IdentityDocumentType>("document_type", req.document_type)
         .and_then(document_type_from_pb);
     if let (Some(s), Some(d)) = (subject_type, document_type) {
         v.check("document_type", real_name::document_allowed(s, d));
@@ -93,7 +94,7 @@ fn check_submission(
             None => v.add("document_photo_refs", problem),
         }
     }
-    v.finish()?;
+    v.finish_in(DOMAIN)?;
     Ok(Submission {
         account_id: checked(account_id)?,
         subject_type: checked(subject_type)?,
@@ -136,9 +137,9 @@ impl State {
             let account_type = AccountType::parse(&account.account_type)
                 .ok_or_else(|| internal("stored account type"))?;
             if let Err(e) = real_name::subject_allowed(account_type, subject_type) {
-                let mut v = Check::new();
+                let mut v = FieldViolations::new();
                 v.add("subject_type", e);
-                v.finish()?;
+                v.finish_in(DOMAIN)?;
             }
             let latest = store::latest(&mut tx, account_id).await.map_err(db)?;
             let latest_status = latest
@@ -210,7 +211,7 @@ impl State {
         req: pb::GetRealNameVerificationRequest,
     ) -> Result<pb::GetRealNameVerificationResponse, Status> {
         use pb::get_real_name_verification_request::Key;
-        let mut v = Check::new();
+        let mut v = FieldViolations::new();
         enum By {
             Id(Uuid),
             Account(Uuid),
@@ -228,7 +229,7 @@ impl State {
                 None
             }
         };
-        v.finish()?;
+        v.finish_in(DOMAIN)?;
         let mut conn = self.pool.acquire().await.map_err(db)?;
         let row = match checked(key)? {
             By::Id(id) => {
@@ -259,7 +260,7 @@ impl State {
         subject: Subject,
         req: pb::ListRealNameVerificationsRequest,
     ) -> Result<pb::ListRealNameVerificationsResponse, Status> {
-        let mut v = Check::new();
+        let mut v = FieldViolations::new();
         let account_id = if req.account_id.is_empty() {
             None
         } else {
@@ -280,7 +281,7 @@ impl State {
         };
         let (from, until) = v.time_range("create_time_range", req.create_time_range.as_ref());
         let page = v.page(req.page.as_ref());
-        v.finish()?;
+        v.finish_in(DOMAIN)?;
         let mut conn = self.pool.acquire().await.map_err(db)?;
         self.operator(&mut conn, subject).await?;
         let filter = Filter {
@@ -312,10 +313,10 @@ impl State {
         subject: Subject,
         req: pb::ReviewRealNameVerificationRequest,
     ) -> Result<pb::ReviewRealNameVerificationResponse, Status> {
-        let mut v = Check::new();
+        let mut v = FieldViolations::new();
         v.request_id(&req.request_id);
         let id = v.uuid("real_name_verification_id", &req.real_name_verification_id);
-        let decision = v.enumeration::<pb::ReviewDecision>("decision", req.decision);
+        let decision = v.enum_value::<pb::ReviewDecision>("decision", req.decision);
         match decision {
             Some(pb::ReviewDecision::Reject) => {
                 v.check(
@@ -328,7 +329,7 @@ impl State {
             }
             _ => {}
         }
-        v.finish()?;
+        v.finish_in(DOMAIN)?;
         let (id, decision) = (checked(id)?, checked(decision)?);
         let operator = {
             let mut conn = self.pool.acquire().await.map_err(db)?;

@@ -8,6 +8,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
+use kuajing_platform::FieldViolations;
 use kuajing_platform::error::internal;
 use kuajing_platform::page::Cursor;
 use kuajing_proto::identity::v1 as pb;
@@ -16,7 +17,7 @@ use tonic::{Code, Status};
 use uuid::Uuid;
 
 use super::convert::{self, ts};
-use super::{Check, Started, State, Subject, db};
+use super::{DOMAIN, Started, State, Subject, db};
 use crate::domain::account::{self, Role};
 use crate::domain::events::EventType;
 use crate::domain::lockout::AfterFailure;
@@ -34,7 +35,7 @@ const REDERIVE: &str = "rederive:";
 /// The contract's token type.
 const BEARER: &str = "Bearer";
 
-pub(super) fn check_client(v: &mut Check, client_ip: &str) {
+pub(super) fn check_client(v: &mut FieldViolations, client_ip: &str) {
     if !client_ip.is_empty() && client_ip.parse::<std::net::IpAddr>().is_err() {
         v.add("client_ip", "must be a textual IPv4 or IPv6 address");
     }
@@ -161,7 +162,7 @@ impl State {
     }
 
     pub async fn login(&self, req: pb::LoginRequest) -> Result<pb::LoginResponse, Status> {
-        let mut v = Check::new();
+        let mut v = FieldViolations::new();
         v.request_id(&req.request_id);
         if req.identifier.is_empty() {
             v.add("identifier", "is required");
@@ -174,7 +175,7 @@ impl State {
             v.add("password", "must be at most 128 characters");
         }
         check_client(&mut v, &req.client_ip);
-        v.finish()?;
+        v.finish_in(DOMAIN)?;
 
         let (mut tx, key) = match self
             .start::<_, pb::LoginResponse>("Login", &req.request_id, &req)
@@ -379,13 +380,13 @@ impl State {
         &self,
         req: pb::RefreshTokenRequest,
     ) -> Result<pb::RefreshTokenResponse, Status> {
-        let mut v = Check::new();
+        let mut v = FieldViolations::new();
         v.request_id(&req.request_id);
         if req.refresh_token.is_empty() {
             v.add("refresh_token", "is required");
         }
         check_client(&mut v, &req.client_ip);
-        v.finish()?;
+        v.finish_in(DOMAIN)?;
 
         let (mut tx, key) = match self
             .start::<_, pb::RefreshTokenResponse>("RefreshToken", &req.request_id, &req)
@@ -462,12 +463,12 @@ impl State {
         subject: Subject,
         req: pb::LogoutRequest,
     ) -> Result<pb::LogoutResponse, Status> {
-        let mut v = Check::new();
+        let mut v = FieldViolations::new();
         v.request_id(&req.request_id);
         if req.refresh_token.is_empty() {
             v.add("refresh_token", "is required");
         }
-        v.finish()?;
+        v.finish_in(DOMAIN)?;
 
         let (mut tx, key) = match self.start("Logout", &req.request_id, &req).await? {
             Started::Replay(answer) => return answer,
@@ -516,7 +517,7 @@ impl State {
         req: pb::ListRevokedSessionsRequest,
     ) -> Result<pb::ListRevokedSessionsResponse, Status> {
         const LIMIT: usize = 1000;
-        let mut v = Check::new();
+        let mut v = FieldViolations::new();
         let since = req
             .revoked_since
             .as_ref()
@@ -529,7 +530,7 @@ impl State {
         } else {
             v.uuid("after_session_id", &req.after_session_id)
         };
-        v.finish()?;
+        v.finish_in(DOMAIN)?;
         let since = since.ok_or_else(|| internal("a checked field is missing"))?;
         let mut conn = self.pool.acquire().await.map_err(db)?;
         let mut rows = store::revoked_since(&mut conn, since, after, LIMIT as i64 + 1)
@@ -553,9 +554,9 @@ impl State {
         &self,
         req: pb::ListVerificationKeysRequest,
     ) -> Result<pb::ListVerificationKeysResponse, Status> {
-        let mut v = Check::new();
+        let mut v = FieldViolations::new();
         let page = v.page(req.page.as_ref());
-        v.finish()?;
+        v.finish_in(DOMAIN)?;
         let now = self.now();
         // A due rotation happens before the set is published, not only at the next login.
         self.keys.signing_key(now).await.map_err(internal)?;

@@ -5,6 +5,7 @@
 //! closes at its payment deadline (actor SYSTEM).
 
 use chrono::{DateTime, Utc};
+use kuajing_platform::FieldViolations;
 use kuajing_platform::error::internal;
 use kuajing_platform::{idempotency, time};
 use kuajing_proto::order::v1::{
@@ -16,7 +17,6 @@ use tonic::Status;
 
 use super::events::{self, Event};
 use super::fields;
-use super::invalid::Invalid;
 use super::modification::{self, check_mask, check_not_paying};
 use super::receipt::facts;
 use super::{Ctx, actor, records, replayed};
@@ -48,11 +48,11 @@ pub async fn accept(
     who: Who,
 ) -> Result<AcceptOrderResponse, Status> {
     const METHOD: &str = "AcceptOrder";
-    let mut inv = Invalid::new();
-    let order_id = inv.v.uuid("order_id", &req.order_id);
+    let mut inv = FieldViolations::new();
+    let order_id = inv.uuid("order_id", &req.order_id);
     fields::text(&mut inv, "reason", &req.reason, 0, 500);
     idempotency::parse_request_id(&req.request_id)?;
-    inv.finish(ctx.errors())?;
+    inv.finish_in(ctx.errors())?;
     if let Some(r) = replayed(ctx, METHOD, &req.request_id, &req).await? {
         return Ok(r);
     }
@@ -123,11 +123,11 @@ pub async fn reject(
     who: Who,
 ) -> Result<RejectOrderResponse, Status> {
     const METHOD: &str = "RejectOrder";
-    let mut inv = Invalid::new();
-    let order_id = inv.v.uuid("order_id", &req.order_id);
+    let mut inv = FieldViolations::new();
+    let order_id = inv.uuid("order_id", &req.order_id);
     fields::text(&mut inv, "reason_text", &req.reason_text, 0, 500);
     idempotency::parse_request_id(&req.request_id)?;
-    inv.finish(ctx.errors())?;
+    inv.finish_in(ctx.errors())?;
     let order_id = order_id.expect("validated");
     let standing = ownership::require_by_id(ctx, who, order_id, rejecting_party).await?;
     let now = ctx.now();
@@ -187,8 +187,8 @@ pub async fn confirm(
     who: Who,
 ) -> Result<ConfirmOrderResponse, Status> {
     const METHOD: &str = "ConfirmOrder";
-    let mut inv = Invalid::new();
-    let order_id = inv.v.uuid("order_id", &req.order_id);
+    let mut inv = FieldViolations::new();
+    let order_id = inv.uuid("order_id", &req.order_id);
     if req.etag.is_empty() {
         inv.add(
             "etag",
@@ -196,7 +196,7 @@ pub async fn confirm(
         );
     }
     idempotency::parse_request_id(&req.request_id)?;
-    inv.finish(ctx.errors())?;
+    inv.finish_in(ctx.errors())?;
     let order_id = order_id.expect("validated");
     ownership::require_by_id(ctx, who, order_id, |_| Need::Buyer).await?;
     let now = ctx.now();
@@ -244,11 +244,11 @@ pub async fn cancel(
     who: Who,
 ) -> Result<CancelOrderResponse, Status> {
     const METHOD: &str = "CancelOrder";
-    let mut inv = Invalid::new();
-    let order_id = inv.v.uuid("order_id", &req.order_id);
+    let mut inv = FieldViolations::new();
+    let order_id = inv.uuid("order_id", &req.order_id);
     fields::text(&mut inv, "reason_text", &req.reason_text, 0, 500);
     idempotency::parse_request_id(&req.request_id)?;
-    inv.finish(ctx.errors())?;
+    inv.finish_in(ctx.errors())?;
     if let Some(r) = replayed(ctx, METHOD, &req.request_id, &req).await? {
         return Ok(r);
     }

@@ -2,6 +2,7 @@
 //! DraftDirectPayOrder). The rules a draft must meet are in `trade_rules`; a draft also
 //! learns the supplier's collection account the buyer remits to.
 
+use kuajing_platform::FieldViolations;
 use kuajing_platform::{Currency, idempotency};
 use kuajing_proto::order::v1::{
     ActorType, BuyerContact, DraftDirectPayOrderRequest, DraftDirectPayOrderResponse,
@@ -17,7 +18,6 @@ use tonic::Status;
 use uuid::Uuid;
 
 use super::events::{self, Event};
-use super::invalid::Invalid;
 use super::pricing::{self, money};
 use super::trade_rules::{Checks, check_fields, check_rules, parties};
 use super::{Ctx, actor, records, replayed};
@@ -140,12 +140,12 @@ async fn draft<Req: prost::Message, Resp: prost::Message + Default>(
     let now = ctx.now();
     let kind = d.kind;
     let drafted_by = d.drafted_by;
-    let mut inv = Invalid::new();
-    inv.v.uuid("supplier_account_id", &d.supplier_account_id);
+    let mut inv = FieldViolations::new();
+    inv.uuid("supplier_account_id", &d.supplier_account_id);
     if drafted_by == OrderParty::Buyer {
-        inv.v.uuid("buyer_account_id", &d.buyer_account_id);
+        inv.uuid("buyer_account_id", &d.buyer_account_id);
     } else {
-        inv.v.optional_uuid("buyer_account_id", &d.buyer_account_id);
+        inv.optional_uuid("buyer_account_id", &d.buyer_account_id);
     }
     let buyer_drafts = drafted_by == OrderParty::Buyer;
     let mut order = assemble(d);
@@ -157,14 +157,13 @@ async fn draft<Req: prost::Message, Resp: prost::Message + Default>(
         buyer_email_optional: buyer_drafts,
     };
     let rule = check_fields(ctx, &mut inv, &draft_name, &mut order, None, checks, now);
-    inv.finish(ctx.errors())?;
+    inv.finish_in(ctx.errors())?;
     let parties = parties(ctx, &mut order, now).await?;
     if pricing::trade(&order)
         .and_then(|t| t.buyer.as_ref())
         .is_some_and(|b| b.email.is_empty())
     {
-        return Err(super::invalid::invalid(
-            ctx.errors(),
+        return Err(ctx.errors().invalid(
             "BUYER_EMAIL_REQUIRED",
             "buyer.email",
             "the buyer account has no verified email; give one",
@@ -228,12 +227,12 @@ pub async fn draft_trade_assurance(
     let drafted_by = match OrderParty::try_from(req.drafted_by) {
         Ok(p @ (OrderParty::Buyer | OrderParty::Supplier)) => p,
         _ => {
-            let mut inv = Invalid::new();
+            let mut inv = FieldViolations::new();
             inv.add(
                 "drafted_by",
                 "must be ORDER_PARTY_SUPPLIER or ORDER_PARTY_BUYER",
             );
-            return Err(inv.finish(ctx.errors()).expect_err("one violation"));
+            return Err(inv.finish_in(ctx.errors()).expect_err("one violation"));
         }
     };
     let d = Draft {

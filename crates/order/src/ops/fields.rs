@@ -4,13 +4,13 @@
 //! the request's, e.g. "buyer.email" or "order.trade.buyer.email").
 
 use kuajing_platform::Currency;
+use kuajing_platform::FieldViolations;
 use kuajing_proto::order::v1::{OrderLine, ShippingAddress};
 use kuajing_proto::types;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use super::CURRENCY_MISMATCH;
-use super::invalid::Invalid;
 use super::pricing::money;
 use crate::domain::goods;
 
@@ -18,7 +18,7 @@ use crate::domain::goods;
 pub type Namer<'a> = &'a (dyn Fn(&str) -> String + Sync);
 
 /// Text of `min..=max` characters without control characters.
-pub fn text(inv: &mut Invalid, field: &str, value: &str, min: usize, max: usize) {
+pub fn text(inv: &mut FieldViolations, field: &str, value: &str, min: usize, max: usize) {
     let n = value.chars().count();
     if n < min {
         inv.add(
@@ -63,7 +63,7 @@ pub fn phone_ok(phone: &str) -> bool {
 /// A Money field in the order currency: `Some(amount)` when valid. `positive` requires
 /// above zero; otherwise zero or more.
 pub fn money_in(
-    inv: &mut Invalid,
+    inv: &mut FieldViolations,
     field: &str,
     m: Option<&types::Money>,
     currency: Currency,
@@ -82,7 +82,7 @@ pub fn money_in(
             None
         }
         Ok(v) if v.currency() != currency => {
-            inv.reason(
+            inv.named(
                 CURRENCY_MISMATCH,
                 format!("{field}.currency_code"),
                 format!("must be {currency}, the order currency"),
@@ -105,7 +105,7 @@ pub fn money_in(
 /// (a line keeping its line_id keeps its id and shipped quantity). Returns the goods
 /// amount when every line is valid.
 pub fn lines(
-    inv: &mut Invalid,
+    inv: &mut FieldViolations,
     name: Namer<'_>,
     lines: &mut [OrderLine],
     previous: &[OrderLine],
@@ -207,7 +207,7 @@ pub fn lines(
 }
 
 /// Checks a postal address.
-pub fn address(inv: &mut Invalid, field: &str, a: Option<&ShippingAddress>) {
+pub fn address(inv: &mut FieldViolations, field: &str, a: Option<&ShippingAddress>) {
     let Some(a) = a else {
         inv.add(field, "is required");
         return;

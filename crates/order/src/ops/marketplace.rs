@@ -2,6 +2,7 @@
 //! account must be bound to its verified personal account; the order starts UNPAID in CNY
 //! and is paid by PayOrders.
 
+use kuajing_platform::FieldViolations;
 use kuajing_platform::error::internal;
 use kuajing_platform::{Currency, idempotency, time};
 use kuajing_proto::identity::v1 as idp;
@@ -20,7 +21,6 @@ use uuid::Uuid;
 
 use super::events::{self, Event};
 use super::fields;
-use super::invalid::Invalid;
 use super::peers::found;
 use super::pricing::{self, money};
 use super::{Ctx, actor, records, replayed};
@@ -49,14 +49,11 @@ struct Checked {
 /// freight (CNY).
 fn check(ctx: &Ctx, req: &CreateMarketplaceOrderRequest) -> Result<Checked, Status> {
     let cny = Currency::CNY;
-    let mut inv = Invalid::new();
-    let buyer = inv.v.uuid("buyer_account_id", &req.buyer_account_id);
-    let supplier = inv.v.uuid("supplier_account_id", &req.supplier_account_id);
-    let linked = inv
-        .v
-        .uuid("buyer_linked_account_id", &req.buyer_linked_account_id);
-    let marketplace: Option<Marketplace> =
-        inv.v.enum_value("marketplace_code", req.marketplace_code);
+    let mut inv = FieldViolations::new();
+    let buyer = inv.uuid("buyer_account_id", &req.buyer_account_id);
+    let supplier = inv.uuid("supplier_account_id", &req.supplier_account_id);
+    let linked = inv.uuid("buyer_linked_account_id", &req.buyer_linked_account_id);
+    let marketplace: Option<Marketplace> = inv.enum_value("marketplace_code", req.marketplace_code);
     fields::text(&mut inv, "external_order_id", &req.external_order_id, 0, 64);
     fields::text(
         &mut inv,
@@ -96,7 +93,7 @@ fn check(ctx: &Ctx, req: &CreateMarketplaceOrderRequest) -> Result<Checked, Stat
         }
         _ => None,
     };
-    inv.finish(ctx.errors())?;
+    inv.finish_in(ctx.errors())?;
     let (goods, total) = total.expect("validated");
     Ok(Checked {
         buyer: buyer.expect("validated"),
@@ -112,7 +109,7 @@ fn check(ctx: &Ctx, req: &CreateMarketplaceOrderRequest) -> Result<Checked, Stat
 
 /// Checks the logistics option; answers its freight (CNY), written back normalised.
 fn check_logistics(
-    inv: &mut Invalid,
+    inv: &mut FieldViolations,
     l: &mut kuajing_proto::order::v1::CrossBorderLogistics,
 ) -> Option<Decimal> {
     let cny = Currency::CNY;

@@ -9,7 +9,6 @@ pub mod events;
 pub mod faults;
 pub mod fields;
 pub mod inspection;
-pub mod invalid;
 pub mod marketplace;
 pub mod modification;
 pub mod payment_links;

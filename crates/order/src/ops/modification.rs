@@ -4,6 +4,7 @@
 //! totals and fees are recomputed, and each changed path is audited with its old and new
 //! value as proto3 JSON.
 
+use kuajing_platform::FieldViolations;
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
@@ -22,7 +23,6 @@ use uuid::Uuid;
 
 use super::events::{self, Event};
 use super::fields;
-use super::invalid::Invalid;
 use super::pricing::{self, money};
 use super::receipt::facts;
 use super::trade_rules::{self, Parties};
@@ -186,13 +186,13 @@ pub fn check_mask(
     field: &str,
     allow_empty: bool,
 ) -> Result<(), Status> {
-    let mut inv = Invalid::new();
+    let mut inv = FieldViolations::new();
     if paths.is_empty() && !allow_empty {
         inv.add(field, "name at least one path");
     }
     for (i, p) in paths.iter().enumerate() {
         if p == rules::BUYER_EMAIL {
-            inv.reason(
+            inv.named(
                 BUYER_EMAIL_IMMUTABLE,
                 format!("{field}.paths[{i}]"),
                 "the buyer's email cannot change after drafting",
@@ -204,7 +204,7 @@ pub fn check_mask(
             );
         }
     }
-    inv.finish(ctx.errors())?;
+    inv.finish_in(ctx.errors())?;
     let refused: Vec<&String> = paths
         .iter()
         .filter(|p| !rules::path_allowed(p, allowed))
@@ -241,7 +241,7 @@ pub fn check_mask(
 /// Checks a modified marketplace order (lines, logistics) and recomputes its totals.
 fn check_marketplace(ctx: &Ctx, o: &mut Order, previous: &Order) -> Result<(), Status> {
     let cny = Currency::CNY;
-    let mut inv = Invalid::new();
+    let mut inv = FieldViolations::new();
     let name = |p: &str| format!("order.{p}");
     if o.lines.is_empty() {
         inv.add("order.lines", "at least one line is required");
@@ -276,12 +276,11 @@ fn check_marketplace(ctx: &Ctx, o: &mut Order, previous: &Order) -> Result<(), S
             }
         }
     }
-    inv.finish(ctx.errors())?;
+    inv.finish_in(ctx.errors())?;
     let goods = goods.ok_or_else(|| internal("lines checked without an amount"))?;
     let total = crate::domain::goods::total(goods, freight.unwrap_or_default(), Decimal::ZERO)
         .ok_or_else(|| {
-            super::invalid::invalid(
-                ctx.errors(),
+            ctx.errors().invalid(
                 "TOTAL_TOO_LARGE",
                 "order.lines",
                 "the order total is too large",
@@ -301,7 +300,7 @@ pub async fn check_trade(
     export_required: bool,
     name: fields::Namer<'_>,
 ) -> Result<(), Status> {
-    let mut inv = Invalid::new();
+    let mut inv = FieldViolations::new();
     let rule: Option<ShipBy> = trade_rules::check_fields(
         ctx,
         &mut inv,
@@ -314,7 +313,7 @@ pub async fn check_trade(
         },
         ctx.now(),
     );
-    inv.finish(ctx.errors())?;
+    inv.finish_in(ctx.errors())?;
     let parties: Parties = trade_rules::parties(ctx, o, ctx.now()).await?;
     trade_rules::check_rules(ctx, o, rule, &parties).await
 }
@@ -350,8 +349,8 @@ pub async fn update(
     who: Who,
 ) -> Result<UpdateOrderResponse, Status> {
     const METHOD: &str = "UpdateOrder";
-    let mut inv = Invalid::new();
-    let order_id = inv.v.uuid("order_id", &req.order_id);
+    let mut inv = FieldViolations::new();
+    let order_id = inv.uuid("order_id", &req.order_id);
     fields::text(&mut inv, "reason", &req.reason, 0, 500);
     let paths: Vec<String> = req
         .update_mask
@@ -362,7 +361,7 @@ pub async fn update(
         inv.add("update_mask", "name at least one path");
     }
     idempotency::parse_request_id(&req.request_id)?;
-    inv.finish(ctx.errors())?;
+    inv.finish_in(ctx.errors())?;
     if let Some(r) = replayed(ctx, METHOD, &req.request_id, &req).await? {
         return Ok(r);
     }

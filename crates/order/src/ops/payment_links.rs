@@ -3,6 +3,7 @@
 //! token is answered once and kept only as its SHA-256, so neither a database dump nor a
 //! replayed request reveals it.
 
+use kuajing_platform::FieldViolations;
 use std::collections::HashSet;
 
 use base64::Engine;
@@ -19,7 +20,6 @@ use sqlx::PgConnection;
 use tonic::Status;
 use uuid::Uuid;
 
-use super::invalid::Invalid;
 use super::payments::{MIXED_BUYERS, check_payable};
 use super::pricing::{amount_of, money};
 use super::{Ctx, records, status_of};
@@ -83,10 +83,10 @@ pub async fn create(
     who: Who,
 ) -> Result<CreatePaymentLinkResponse, Status> {
     const METHOD: &str = "CreatePaymentLink";
-    let mut inv = Invalid::new();
+    let mut inv = FieldViolations::new();
     let mut ids = Vec::with_capacity(req.order_ids.len());
     for (i, id) in req.order_ids.iter().enumerate() {
-        ids.extend(inv.v.uuid(&format!("order_ids[{i}]"), id));
+        ids.extend(inv.uuid(&format!("order_ids[{i}]"), id));
     }
     if req.order_ids.is_empty() || req.order_ids.len() > MAX_ORDERS {
         inv.add(
@@ -108,7 +108,7 @@ pub async fn create(
         }
     };
     idempotency::parse_request_id(&req.request_id)?;
-    inv.finish(ctx.errors())?;
+    inv.finish_in(ctx.errors())?;
     let valid_for = valid_for.ok_or_else(|| internal("a checked field is missing"))?;
 
     if let Some(answer) = super::replayed(ctx, METHOD, &req.request_id, &req).await? {
@@ -185,11 +185,11 @@ pub async fn open(
     ctx: &Ctx,
     req: OpenPaymentLinkRequest,
 ) -> Result<OpenPaymentLinkResponse, Status> {
-    let mut inv = Invalid::new();
+    let mut inv = FieldViolations::new();
     if !rules::well_formed(&req.token) {
         inv.add("token", "is not a payment link token");
     }
-    inv.finish(ctx.errors())?;
+    inv.finish_in(ctx.errors())?;
     let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
     let found = crate::store::payment_links::by_token(&mut *conn, &hash(&req.token))
         .await
@@ -244,10 +244,10 @@ pub async fn revoke(
     who: Who,
 ) -> Result<RevokePaymentLinkResponse, Status> {
     const METHOD: &str = "RevokePaymentLink";
-    let mut inv = Invalid::new();
-    let id = inv.v.uuid("payment_link_id", &req.payment_link_id);
+    let mut inv = FieldViolations::new();
+    let id = inv.uuid("payment_link_id", &req.payment_link_id);
     idempotency::parse_request_id(&req.request_id)?;
-    inv.finish(ctx.errors())?;
+    inv.finish_in(ctx.errors())?;
     let id = id.ok_or_else(|| internal("a checked field is missing"))?;
     let now = ctx.now();
     idempotency::run(

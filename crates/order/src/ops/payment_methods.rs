@@ -31,7 +31,6 @@ use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 use uuid::Uuid;
 
-use super::invalid::Invalid;
 use super::peers::found;
 use super::pricing::{self, Fx, amount_of, money};
 use super::trade_rules::{PAYMENT_METHOD_NOT_ALLOWED, month_use};
@@ -473,11 +472,11 @@ pub async fn estimate(
     req: EstimateOrderFeesRequest,
     who: Who,
 ) -> Result<EstimateOrderFeesResponse, Status> {
-    let mut inv = Invalid::new();
+    let mut inv = FieldViolations::new();
     let mut order = match req.subject.as_ref() {
         Some(estimate_order_fees_request::Subject::OrderId(id)) => {
-            let id = inv.v.uuid("order_id", id);
-            inv.finish(ctx.errors())?;
+            let id = inv.uuid("order_id", id);
+            inv.finish_in(ctx.errors())?;
             let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
             let order = records::load(&mut conn, ctx, id.expect("validated")).await?;
             ownership::require(ctx, who, &order, Need::Either).await?;
@@ -486,7 +485,7 @@ pub async fn estimate(
         Some(estimate_order_fees_request::Subject::Draft(d)) => draft_order(ctx, d)?,
         None => {
             inv.add("order_id", "exactly one of order_id and draft is required");
-            return Err(inv.finish(ctx.errors()).expect_err("one violation"));
+            return Err(inv.finish_in(ctx.errors()).expect_err("one violation"));
         }
     };
     let kind = OrderKind::try_from(order.kind).unwrap_or(OrderKind::Unspecified);
@@ -530,19 +529,17 @@ pub async fn estimate(
 
 /// The order a fee estimate's draft describes (checked, priced, its prepayment settled).
 fn draft_order(ctx: &Ctx, d: &kuajing_proto::order::v1::FeeEstimateDraft) -> Result<Order, Status> {
-    let mut inv = Invalid::new();
-    let kind: Option<OrderKind> = inv.v.enum_value("draft.kind", d.kind);
-    inv.v
-        .uuid("draft.supplier_account_id", &d.supplier_account_id);
-    inv.v
-        .optional_uuid("draft.buyer_account_id", &d.buyer_account_id);
+    let mut inv = FieldViolations::new();
+    let kind: Option<OrderKind> = inv.enum_value("draft.kind", d.kind);
+    inv.uuid("draft.supplier_account_id", &d.supplier_account_id);
+    inv.optional_uuid("draft.buyer_account_id", &d.buyer_account_id);
     let currency = match (kind, d.currency_code.as_str()) {
         (Some(OrderKind::Marketplace), "CNY")
         | (Some(OrderKind::TradeAssurance | OrderKind::DirectPay), "USD" | "CNY") => {
             d.currency_code.parse::<Currency>().ok()
         }
         _ => {
-            inv.reason(
+            inv.named(
                 super::trade_rules::CURRENCY_NOT_SUPPORTED,
                 "draft.currency_code",
                 "CNY for marketplace orders; USD or CNY otherwise",
@@ -579,7 +576,7 @@ fn draft_order(ctx: &Ctx, d: &kuajing_proto::order::v1::FeeEstimateDraft) -> Res
             false,
         );
     }
-    inv.finish(ctx.errors())?;
+    inv.finish_in(ctx.errors())?;
     let (kind, currency) = (kind.expect("validated"), currency.expect("validated"));
     let total = crate::domain::goods::total(
         goods.unwrap_or_default(),
@@ -587,12 +584,8 @@ fn draft_order(ctx: &Ctx, d: &kuajing_proto::order::v1::FeeEstimateDraft) -> Res
         insurance.unwrap_or_default(),
     )
     .ok_or_else(|| {
-        super::invalid::invalid(
-            ctx.errors(),
-            "TOTAL_TOO_LARGE",
-            "draft.goods_amount",
-            "too large",
-        )
+        ctx.errors()
+            .invalid("TOTAL_TOO_LARGE", "draft.goods_amount", "too large")
     })?;
     let terms = d.payment_terms.clone().unwrap_or_default();
     let prepayment = if terms.full_prepayment {

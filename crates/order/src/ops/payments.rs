@@ -27,7 +27,6 @@ use tracing::Instrument as _;
 use uuid::Uuid;
 
 use super::events::{self, Event};
-use super::invalid::Invalid;
 use super::payment_record::{self, Lease, Pin, Stored, code_name, load};
 use super::peers::found;
 use super::pricing::{self, amount_of, money};
@@ -235,7 +234,7 @@ struct Input {
 }
 
 fn validate(ctx: &Ctx, req: &PayOrdersRequest) -> Result<Input, Status> {
-    let mut inv = Invalid::new();
+    let mut inv = FieldViolations::new();
     let request_id = idempotency::parse_request_id(&req.request_id)?;
     if req.order_ids.is_empty() || req.order_ids.len() > MAX_ORDERS {
         inv.add("order_ids", format!("1 to {MAX_ORDERS} orders"));
@@ -243,7 +242,7 @@ fn validate(ctx: &Ctx, req: &PayOrdersRequest) -> Result<Input, Status> {
     let mut order_ids = Vec::new();
     // Ids are checked one by one only within the limit (a huge list is one violation).
     for (i, id) in req.order_ids.iter().take(MAX_ORDERS).enumerate() {
-        if let Some(id) = inv.v.uuid(&format!("order_ids[{i}]"), id) {
+        if let Some(id) = inv.uuid(&format!("order_ids[{i}]"), id) {
             if order_ids.contains(&id) {
                 inv.add(format!("order_ids[{i}]"), "is a duplicate");
             }
@@ -257,7 +256,7 @@ fn validate(ctx: &Ctx, req: &PayOrdersRequest) -> Result<Input, Status> {
         }
         Ok(m @ (PaymentMethod::CrossBorderPay | PaymentMethod::WorldPay)) => m,
         Ok(m) => {
-            inv.reason(
+            inv.named(
                 PAYMENT_METHOD_NOT_PAYABLE,
                 "payment_method",
                 format!("{} is not settled from the wallet", m.as_str_name()),
@@ -269,15 +268,15 @@ fn validate(ctx: &Ctx, req: &PayOrdersRequest) -> Result<Input, Status> {
             PaymentMethod::Unspecified
         }
     };
-    let wallet_id = inv.v.optional_uuid("wallet_id", &req.wallet_id).flatten();
-    let mandate_id = inv.v.optional_uuid("mandate_id", &req.mandate_id).flatten();
-    let fx_source = fx_source(&mut inv.v, &req.fx_source_currency_code);
+    let wallet_id = inv.optional_uuid("wallet_id", &req.wallet_id).flatten();
+    let mandate_id = inv.optional_uuid("mandate_id", &req.mandate_id).flatten();
+    let fx_source = fx_source(&mut inv, &req.fx_source_currency_code);
     let expected = req
         .expected_total
         .as_ref()
-        .and_then(|m| inv.v.money("expected_total", Some(m)));
-    check_pin(&mut inv.v, &req.payment_pin);
-    inv.finish(ctx.errors())?;
+        .and_then(|m| inv.money("expected_total", Some(m)));
+    check_pin(&mut inv, &req.payment_pin);
+    inv.finish_in(ctx.errors())?;
     Ok(Input {
         request_id,
         order_ids,

@@ -1,6 +1,7 @@
 //! Reading orders: GetOrder, ListOrders (the order list's search box and filters, newest
 //! first) and CountOrdersByStatus (the list's tabs).
 
+use kuajing_platform::FieldViolations;
 use std::collections::HashMap;
 
 use kuajing_platform::Currency;
@@ -14,7 +15,6 @@ use kuajing_proto::order::v1::{
 use tonic::Status;
 
 use super::fields;
-use super::invalid::Invalid;
 use super::{Ctx, records};
 use crate::domain::number;
 use crate::domain::status::{group, statuses_of};
@@ -23,9 +23,9 @@ use crate::store::{self, orders::OrderFilter as Filter};
 
 /// GetOrder. Someone else's order answers NOT_FOUND, like a missing one.
 pub async fn get(ctx: &Ctx, req: GetOrderRequest, who: Who) -> Result<GetOrderResponse, Status> {
-    let mut inv = Invalid::new();
+    let mut inv = FieldViolations::new();
     let by_id = match (req.order_id.is_empty(), req.order_number.is_empty()) {
-        (false, true) => inv.v.uuid("order_id", &req.order_id),
+        (false, true) => inv.uuid("order_id", &req.order_id),
         (true, false) => {
             if !number::well_formed(&req.order_number) {
                 inv.add("order_number", "must be 17 digits");
@@ -40,7 +40,7 @@ pub async fn get(ctx: &Ctx, req: GetOrderRequest, who: Who) -> Result<GetOrderRe
             None
         }
     };
-    inv.finish(ctx.errors())?;
+    inv.finish_in(ctx.errors())?;
     let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
     let (order, asked) = match by_id {
         Some(id) => (records::load(&mut conn, ctx, id).await?, id.to_string()),
@@ -61,28 +61,24 @@ fn small(n: i32) -> i16 {
 /// Most values of one list filter.
 const MAX_FILTER_VALUES: usize = 100;
 
-fn too_many(inv: &mut Invalid, field: &str, n: usize) {
+fn too_many(inv: &mut FieldViolations, field: &str, n: usize) {
     if n > MAX_FILTER_VALUES {
         inv.add(field, format!("at most {MAX_FILTER_VALUES} values"));
     }
 }
 
-fn enums<E: TryFrom<i32>>(inv: &mut Invalid, field: &str, values: &[i32]) -> Vec<i16> {
+fn enums<E: TryFrom<i32>>(inv: &mut FieldViolations, field: &str, values: &[i32]) -> Vec<i16> {
     too_many(inv, field, values.len());
     let mut out = Vec::new();
     for (i, v) in values.iter().take(MAX_FILTER_VALUES).enumerate() {
-        if inv
-            .v
-            .enum_value::<E>(&format!("{field}[{i}]"), *v)
-            .is_some()
-        {
+        if inv.enum_value::<E>(&format!("{field}[{i}]"), *v).is_some() {
             out.push(small(*v));
         }
     }
     out
 }
 
-fn regions(inv: &mut Invalid, field: &str, values: &[String]) -> Vec<String> {
+fn regions(inv: &mut FieldViolations, field: &str, values: &[String]) -> Vec<String> {
     too_many(inv, field, values.len());
     for (i, r) in values.iter().take(MAX_FILTER_VALUES).enumerate() {
         if !fields::region_ok(r) {
@@ -95,13 +91,15 @@ fn regions(inv: &mut Invalid, field: &str, values: &[String]) -> Vec<String> {
     values.to_vec()
 }
 
-fn filter(inv: &mut Invalid, supplier: &str, buyer: &str, f: Option<&OrderFilter>) -> Filter {
+fn filter(
+    inv: &mut FieldViolations,
+    supplier: &str,
+    buyer: &str,
+    f: Option<&OrderFilter>,
+) -> Filter {
     let mut out = Filter {
-        supplier: inv
-            .v
-            .optional_uuid("supplier_account_id", supplier)
-            .flatten(),
-        buyer: inv.v.optional_uuid("buyer_account_id", buyer).flatten(),
+        supplier: inv.optional_uuid("supplier_account_id", supplier).flatten(),
+        buyer: inv.optional_uuid("buyer_account_id", buyer).flatten(),
         ..Filter::default()
     };
     let Some(f) = f else {
@@ -117,18 +115,16 @@ fn filter(inv: &mut Invalid, supplier: &str, buyer: &str, f: Option<&OrderFilter
         &f.destination_region_codes,
     );
     out.buyer_regions = regions(inv, "filter.buyer_region_codes", &f.buyer_region_codes);
-    (out.from, out.until) = inv
-        .v
-        .time_range("filter.create_time", f.create_time.as_ref());
+    (out.from, out.until) = inv.time_range("filter.create_time", f.create_time.as_ref());
     if let Some(r) = &f.total_amount {
         let min = r
             .min
             .as_ref()
-            .and_then(|m| inv.v.money("filter.total_amount.min", Some(m)));
+            .and_then(|m| inv.money("filter.total_amount.min", Some(m)));
         let max = r
             .max
             .as_ref()
-            .and_then(|m| inv.v.money("filter.total_amount.max", Some(m)));
+            .and_then(|m| inv.money("filter.total_amount.max", Some(m)));
         match (min, max) {
             (Some(a), Some(b)) if a.currency() != b.currency() => {
                 inv.add("filter.total_amount.max", "must be in the currency of min");
@@ -162,7 +158,7 @@ fn filter(inv: &mut Invalid, supplier: &str, buyer: &str, f: Option<&OrderFilter
 
 /// ListOrders.
 pub async fn list(ctx: &Ctx, req: ListOrdersRequest) -> Result<ListOrdersResponse, Status> {
-    let mut inv = Invalid::new();
+    let mut inv = FieldViolations::new();
     let f = filter(
         &mut inv,
         &req.supplier_account_id,
@@ -176,8 +172,8 @@ pub async fn list(ctx: &Ctx, req: ListOrdersRequest) -> Result<ListOrdersRespons
             Err(_) => inv.add("status_group", "unknown value"),
         }
     }
-    let page = Page::from_proto("page", req.page.as_ref(), &mut inv.v);
-    inv.finish(ctx.errors())?;
+    let page = Page::from_proto("page", req.page.as_ref(), &mut inv);
+    inv.finish_in(ctx.errors())?;
     let after = page.after.map(|c| (c.time, c.id));
     let mut rows = store::orders::list(&ctx.svc.pool, &f, &statuses, after, page.fetch_limit())
         .await
@@ -201,14 +197,14 @@ pub async fn count(
     ctx: &Ctx,
     req: CountOrdersByStatusRequest,
 ) -> Result<CountOrdersByStatusResponse, Status> {
-    let mut inv = Invalid::new();
+    let mut inv = FieldViolations::new();
     let f = filter(
         &mut inv,
         &req.supplier_account_id,
         &req.buyer_account_id,
         req.filter.as_ref(),
     );
-    inv.finish(ctx.errors())?;
+    inv.finish_in(ctx.errors())?;
     // Per status, with the on-time shipment rate's counts in the same pass.
     let rows = store::orders::count_by_status(&ctx.svc.pool, &f)
         .await

@@ -6,6 +6,7 @@
 //! wallet to the buyer's (or is recorded for an outbound bank refund when the buyer has no
 //! wallet). The refund is APPROVED while the money moves and REFUNDED once it moved.
 
+use kuajing_platform::FieldViolations;
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
@@ -26,7 +27,6 @@ use uuid::Uuid;
 
 use super::events::{self, Event};
 use super::fields;
-use super::invalid::Invalid;
 use super::pricing::{self, amount_of, money};
 use super::receipt::{self, facts};
 use super::wallet_ops::{self, Answer, Caller, Kind, Op};
@@ -62,9 +62,9 @@ pub async fn request(
     who: Who,
 ) -> Result<RequestRefundResponse, Status> {
     const METHOD: &str = "RequestRefund";
-    let mut inv = Invalid::new();
-    let order_id = inv.v.uuid("order_id", &req.order_id);
-    let reason: Option<RefundReason> = inv.v.enum_value("reason", req.reason);
+    let mut inv = FieldViolations::new();
+    let order_id = inv.uuid("order_id", &req.order_id);
+    let reason: Option<RefundReason> = inv.enum_value("reason", req.reason);
     fields::text(&mut inv, "description", &req.description, 0, 2000);
     if req.evidence_file_refs.len() > 9 {
         inv.add("evidence_file_refs", "at most 9 files");
@@ -72,9 +72,9 @@ pub async fn request(
     for (i, f) in req.evidence_file_refs.iter().enumerate() {
         fields::text(&mut inv, &format!("evidence_file_refs[{i}]"), f, 1, 512);
     }
-    let amount = inv.v.positive_money("amount", req.amount.as_ref());
+    let amount = inv.positive_money("amount", req.amount.as_ref());
     idempotency::parse_request_id(&req.request_id)?;
-    inv.finish(ctx.errors())?;
+    inv.finish_in(ctx.errors())?;
     if let Some(r) = replayed(ctx, METHOD, &req.request_id, &req).await? {
         return Ok(r);
     }
@@ -107,13 +107,13 @@ pub async fn request(
                 .map_err(|i| ctx.illegal(&o.order_id, i))?;
             let currency = pricing::currency_of(&o)?;
             if amount.currency() != currency {
-                let mut inv = Invalid::new();
-                inv.reason(
+                let mut inv = FieldViolations::new();
+                inv.named(
                     super::CURRENCY_MISMATCH,
                     "amount.currency_code",
                     format!("must be {currency}, the order currency"),
                 );
-                return Err(inv.finish(ctx.errors()).expect_err("one violation"));
+                return Err(inv.finish_in(ctx.errors()).expect_err("one violation"));
             }
             let refundable = refundable_of(&o);
             if amount.amount() > refundable {
@@ -267,17 +267,17 @@ pub async fn resolve(
     who: Who,
 ) -> Result<ResolveRefundResponse, Status> {
     const METHOD: &str = "ResolveRefund";
-    let mut inv = Invalid::new();
-    let order_id = inv.v.uuid("order_id", &req.order_id);
-    let refund_id = inv.v.uuid("refund_id", &req.refund_id);
-    let decision: Option<RefundDecision> = inv.v.enum_value("decision", req.decision);
+    let mut inv = FieldViolations::new();
+    let order_id = inv.uuid("order_id", &req.order_id);
+    let refund_id = inv.uuid("refund_id", &req.refund_id);
+    let decision: Option<RefundDecision> = inv.enum_value("decision", req.decision);
     let approved = match req.approved_amount.as_ref() {
         None => None,
-        Some(m) => inv.v.positive_money("approved_amount", Some(m)),
+        Some(m) => inv.positive_money("approved_amount", Some(m)),
     };
     fields::text(&mut inv, "note", &req.note, 0, 2000);
     let request_id = idempotency::parse_request_id(&req.request_id)?;
-    inv.finish(ctx.errors())?;
+    inv.finish_in(ctx.errors())?;
     if let Some(r) = replayed(ctx, METHOD, &req.request_id, &req).await? {
         return Ok(r);
     }
@@ -453,10 +453,10 @@ fn approved_amount(
     requested: Decimal,
     currency: Currency,
 ) -> Result<Decimal, Status> {
-    let mut inv = Invalid::new();
+    let mut inv = FieldViolations::new();
     match approved {
         None => return Ok(requested),
-        Some(a) if a.currency() != currency => inv.reason(
+        Some(a) if a.currency() != currency => inv.named(
             super::CURRENCY_MISMATCH,
             "approved_amount.currency_code",
             format!("must be {currency}"),
@@ -467,7 +467,7 @@ fn approved_amount(
         ),
         Some(a) => return Ok(a.amount()),
     }
-    Err(inv.finish(ctx.errors()).expect_err("one violation"))
+    Err(inv.finish_in(ctx.errors()).expect_err("one violation"))
 }
 
 /// An approved refund's money movement, as its wallet operation will ask it.

@@ -24,7 +24,6 @@ use tonic::{Code, Status};
 use uuid::Uuid;
 
 use super::events::{self, Event};
-use super::invalid::{Invalid, invalid};
 use super::peers::{self, found};
 use super::pricing::{self, amount_of, money};
 use super::receipt::{self, facts};
@@ -115,13 +114,13 @@ pub async fn link(
     who: Who,
 ) -> Result<LinkRemittanceToOrderResponse, Status> {
     const METHOD: &str = "LinkRemittanceToOrder";
-    let mut inv = Invalid::new();
-    let order_id = inv.v.uuid("order_id", &req.order_id);
-    let remittance_id = inv.v.uuid("remittance_id", &req.remittance_id);
-    let target = payment_target(&mut inv.v, req.target);
-    let amount = inv.v.positive_money("amount", req.amount.as_ref());
+    let mut inv = FieldViolations::new();
+    let order_id = inv.uuid("order_id", &req.order_id);
+    let remittance_id = inv.uuid("remittance_id", &req.remittance_id);
+    let target = payment_target(&mut inv, req.target);
+    let amount = inv.positive_money("amount", req.amount.as_ref());
     let request_id = idempotency::parse_request_id(&req.request_id)?;
-    inv.finish(ctx.errors())?;
+    inv.finish_in(ctx.errors())?;
     if let Some(r) = replayed(ctx, METHOD, &req.request_id, &req).await? {
         return Ok(r);
     }
@@ -153,8 +152,7 @@ pub async fn link(
     }
     let currency = pricing::currency_of(&current)?;
     if amount.currency() != currency {
-        return Err(invalid(
-            ctx.errors(),
+        return Err(ctx.errors().invalid(
             CURRENCY_MISMATCH,
             "amount.currency_code",
             "must be the order currency",
@@ -188,8 +186,7 @@ async fn check_remittance(
             .not_found("remittance", asked.remittance_id.to_string())
     })?;
     if remittance.amount.as_ref().map(|m| m.currency_code.as_str()) != Some(currency.code()) {
-        return Err(invalid(
-            ctx.errors(),
+        return Err(ctx.errors().invalid(
             CURRENCY_MISMATCH,
             "remittance_id",
             "the remittance is in another currency than the order",

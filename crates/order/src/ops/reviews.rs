@@ -1,6 +1,7 @@
 //! Reviews: the buyer reviews a COMPLETED marketplace or Trade Assurance order, once, within
 //! the configured window after completion. Direct Pay orders have no review.
 
+use kuajing_platform::FieldViolations;
 use kuajing_platform::{idempotency, time};
 use kuajing_proto::order::v1::{
     ActorType, OrderEventType, OrderKind, Review, SubmitReviewRequest, SubmitReviewResponse,
@@ -10,7 +11,6 @@ use uuid::Uuid;
 
 use super::events::{self, Event};
 use super::fields;
-use super::invalid::Invalid;
 use super::receipt::facts;
 use super::{Ctx, actor, records};
 use crate::domain::status::{self, Action};
@@ -30,8 +30,8 @@ pub async fn submit(
     who: Who,
 ) -> Result<SubmitReviewResponse, Status> {
     const METHOD: &str = "SubmitReview";
-    let mut inv = Invalid::new();
-    let order_id = inv.v.uuid("order_id", &req.order_id);
+    let mut inv = FieldViolations::new();
+    let order_id = inv.uuid("order_id", &req.order_id);
     match req.review.as_ref() {
         None => inv.add("review", "is required"),
         Some(r) => {
@@ -57,7 +57,7 @@ pub async fn submit(
         }
     }
     idempotency::parse_request_id(&req.request_id)?;
-    inv.finish(ctx.errors())?;
+    inv.finish_in(ctx.errors())?;
     let order_id = order_id.expect("validated");
     ownership::require_by_id(ctx, who, order_id, |_| Need::Buyer).await?;
     let input = req.review.clone().unwrap_or_default();

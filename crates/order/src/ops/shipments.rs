@@ -2,6 +2,7 @@
 //! (MarkShipmentDelivered). The order is PARTIALLY_SHIPPED until everything is shipped,
 //! then SHIPPED (auto-confirmation starts), then AWAITING_RECEIPT once every batch arrived.
 
+use kuajing_platform::FieldViolations;
 use kuajing_platform::{idempotency, time};
 use kuajing_proto::order::v1::{
     ActorType, AddShipmentRequest, AddShipmentResponse, MarkShipmentDeliveredRequest,
@@ -13,7 +14,6 @@ use uuid::Uuid;
 
 use super::events::{self, Event};
 use super::fields;
-use super::invalid::Invalid;
 use super::receipt::facts;
 use super::{Ctx, actor, records, replayed};
 use crate::domain::shipping::{self, BatchRefusal, LineState};
@@ -34,7 +34,7 @@ pub const SHIPMENT_ALREADY_DELIVERED: &str = "SHIPMENT_ALREADY_DELIVERED";
 /// Checks a shipment batch's fields into `inv` (every violation at once); answers its
 /// items (line id, quantity) and its ship time when given and not in the future.
 fn check_batch(
-    inv: &mut Invalid,
+    inv: &mut FieldViolations,
     shipment: Option<&Shipment>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> (Vec<(String, i64)>, Option<chrono::DateTime<chrono::Utc>>) {
@@ -44,8 +44,7 @@ fn check_batch(
         None => inv.add("shipment", "is required"),
         Some(s) => {
             for (i, it) in s.items.iter().enumerate() {
-                inv.v
-                    .uuid(&format!("shipment.items[{i}].line_id"), &it.line_id);
+                inv.uuid(&format!("shipment.items[{i}].line_id"), &it.line_id);
                 if it.quantity <= 0 {
                     inv.add(format!("shipment.items[{i}].quantity"), "must be positive");
                 }
@@ -77,7 +76,7 @@ fn check_batch(
                 &s.tracking_number,
                 s.proof_file_refs.len(),
             ) {
-                inv.reason(
+                inv.named(
                     LOGISTICS_PROOF_REQUIRED,
                     "shipment.proof_file_refs",
                     "give a logistics order, or a carrier, a tracking number and a proof document",
@@ -100,12 +99,12 @@ pub async fn add(
     who: Who,
 ) -> Result<AddShipmentResponse, Status> {
     const METHOD: &str = "AddShipment";
-    let mut inv = Invalid::new();
-    let order_id = inv.v.uuid("order_id", &req.order_id);
+    let mut inv = FieldViolations::new();
+    let order_id = inv.uuid("order_id", &req.order_id);
     let now = ctx.now();
     let (items, ship_time) = check_batch(&mut inv, req.shipment.as_ref(), now);
     idempotency::parse_request_id(&req.request_id)?;
-    inv.finish(ctx.errors())?;
+    inv.finish_in(ctx.errors())?;
     if let Some(r) = replayed(ctx, METHOD, &req.request_id, &req).await? {
         return Ok(r);
     }
@@ -208,44 +207,37 @@ fn refusal(ctx: &Ctx, order_id: &str, e: BatchRefusal) -> Status {
     let field = |k: usize, f: &str| format!("shipment.items[{k}].{f}");
     let subject = format!("orders/{order_id}");
     match e {
-        BatchRefusal::NoItems => super::invalid::invalid(
-            ctx.errors(),
+        BatchRefusal::NoItems => ctx.errors().invalid(
             "SHIPMENT_ITEMS_REQUIRED",
             "shipment.items",
             "name the lines and quantities shipped",
         ),
-        BatchRefusal::ItemsWithoutLines => super::invalid::invalid(
-            ctx.errors(),
+        BatchRefusal::ItemsWithoutLines => ctx.errors().invalid(
             "SHIPMENT_ITEMS_UNEXPECTED",
             "shipment.items",
             "the order has no lines; mark the final batch instead",
         ),
-        BatchRefusal::UnknownLine(k) => super::invalid::invalid(
-            ctx.errors(),
+        BatchRefusal::UnknownLine(k) => ctx.errors().invalid(
             "UNKNOWN_LINE",
             &field(k, "line_id"),
             "is not a line of the order",
         ),
-        BatchRefusal::DuplicateLine(k) => super::invalid::invalid(
-            ctx.errors(),
+        BatchRefusal::DuplicateLine(k) => ctx.errors().invalid(
             "DUPLICATE_LINE",
             &field(k, "line_id"),
             "appears twice in the batch",
         ),
-        BatchRefusal::QuantityNotPositive(k) => super::invalid::invalid(
-            ctx.errors(),
+        BatchRefusal::QuantityNotPositive(k) => ctx.errors().invalid(
             "QUANTITY_NOT_POSITIVE",
             &field(k, "quantity"),
             "must be positive",
         ),
-        BatchRefusal::ExceedsOrder(k, remaining) => super::invalid::invalid(
-            ctx.errors(),
+        BatchRefusal::ExceedsOrder(k, remaining) => ctx.errors().invalid(
             SHIPMENT_QUANTITY_EXCEEDS_ORDER,
             &field(k, "quantity"),
             &format!("only {remaining} remain to ship"),
         ),
-        BatchRefusal::InTheFuture => super::invalid::invalid(
-            ctx.errors(),
+        BatchRefusal::InTheFuture => ctx.errors().invalid(
             "SHIP_TIME_IN_FUTURE",
             "shipment.ship_time",
             "must not be in the future",
@@ -260,8 +252,7 @@ fn refusal(ctx: &Ctx, order_id: &str, e: BatchRefusal) -> Status {
             subject,
             format!("an order has at most {} batches", shipping::MAX_BATCHES),
         ),
-        BatchRefusal::ProofRequired => super::invalid::invalid(
-            ctx.errors(),
+        BatchRefusal::ProofRequired => ctx.errors().invalid(
             LOGISTICS_PROOF_REQUIRED,
             "shipment.proof_file_refs",
             "logistics proof is required",
@@ -276,9 +267,9 @@ pub async fn deliver(
     who: Who,
 ) -> Result<MarkShipmentDeliveredResponse, Status> {
     const METHOD: &str = "MarkShipmentDelivered";
-    let mut inv = Invalid::new();
-    let order_id = inv.v.uuid("order_id", &req.order_id);
-    let shipment_id = inv.v.uuid("shipment_id", &req.shipment_id);
+    let mut inv = FieldViolations::new();
+    let order_id = inv.uuid("order_id", &req.order_id);
+    let shipment_id = inv.uuid("shipment_id", &req.shipment_id);
     let now = ctx.now();
     let deliver_time = match req.deliver_time.as_ref().map(time::from_proto) {
         Some(Some(t)) if t <= now => Some(t),
@@ -298,7 +289,7 @@ pub async fn deliver(
         fields::text(&mut inv, &format!("proof_file_refs[{i}]"), f, 1, 512);
     }
     idempotency::parse_request_id(&req.request_id)?;
-    inv.finish(ctx.errors())?;
+    inv.finish_in(ctx.errors())?;
     if let Some(r) = replayed(ctx, METHOD, &req.request_id, &req).await? {
         return Ok(r);
     }
@@ -342,8 +333,7 @@ pub async fn deliver(
                 .and_then(time::from_proto)
                 .is_some_and(|t| deliver_time < t)
             {
-                return Err(super::invalid::invalid(
-                    ctx.errors(),
+                return Err(ctx.errors().invalid(
                     "DELIVER_BEFORE_SHIP",
                     "deliver_time",
                     "must not be before the batch's ship_time",

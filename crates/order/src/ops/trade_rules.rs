@@ -6,6 +6,7 @@
 //! limit, payment-method limit) and the fees.
 
 use chrono::{DateTime, Utc};
+use kuajing_platform::FieldViolations;
 use kuajing_platform::error::internal;
 use kuajing_platform::{Currency, time};
 use kuajing_proto::identity::v1::identity_service_client::IdentityServiceClient;
@@ -22,7 +23,6 @@ use tonic::Status;
 
 use super::Ctx;
 use super::fields::{self, Namer};
-use super::invalid::Invalid;
 use super::peers::found;
 use super::pricing::{self, Fx, amount_of, money};
 use crate::domain::drafting::{self, ShipBy, ShipByRefusal, TermsRefusal};
@@ -89,7 +89,7 @@ pub struct Checks {
 /// The payment method: given, and offered for the order's kind.
 fn check_method_field(
     ctx: &Ctx,
-    inv: &mut Invalid,
+    inv: &mut FieldViolations,
     name: Namer<'_>,
     kind: OrderKind,
     payment_method: i32,
@@ -98,7 +98,7 @@ fn check_method_field(
     if method == PaymentMethod::Unspecified {
         inv.add(name("payment_method"), "is required");
     } else if !ctx.rules.method_allowed(kind, method) {
-        inv.reason(
+        inv.named(
             PAYMENT_METHOD_NOT_ALLOWED,
             name("payment_method"),
             format!(
@@ -113,7 +113,7 @@ fn check_method_field(
 /// The goods: products (lines, priced) or a contract (its file, description and amount),
 /// not both; answers their amount.
 fn check_goods(
-    inv: &mut Invalid,
+    inv: &mut FieldViolations,
     name: Namer<'_>,
     lines: &mut [kuajing_proto::order::v1::OrderLine],
     contract: Option<&kuajing_proto::order::v1::ContractReference>,
@@ -122,11 +122,11 @@ fn check_goods(
 ) -> Option<Decimal> {
     match (lines.is_empty(), contract) {
         (true, None) => {
-            inv.reason(GOODS_REQUIRED, name("lines"), "add products or a contract");
+            inv.named(GOODS_REQUIRED, name("lines"), "add products or a contract");
             None
         }
         (false, Some(_)) => {
-            inv.reason(
+            inv.named(
                 GOODS_AMBIGUOUS,
                 name("trade.contract"),
                 "either products or a contract, not both",
@@ -170,7 +170,7 @@ fn check_goods(
 /// Settles the payment terms on the total: the prepayment (or all of it), the balance,
 /// nothing received yet where nothing was; the USD 1 minimum is checked with fx later.
 fn settle_terms(
-    inv: &mut Invalid,
+    inv: &mut FieldViolations,
     name: Namer<'_>,
     terms: &mut PaymentTerms,
     total: Decimal,
@@ -204,7 +204,7 @@ fn settle_terms(
                 .balance_received
                 .get_or_insert_with(|| money(currency, Decimal::ZERO));
         }
-        Err(TermsRefusal::PrepaymentExceedsTotal) => inv.reason(
+        Err(TermsRefusal::PrepaymentExceedsTotal) => inv.named(
             PREPAYMENT_EXCEEDS_TOTAL,
             name("trade.payment_terms.prepayment"),
             "must not exceed the order total",
@@ -221,7 +221,7 @@ fn settle_terms(
 /// parsed ship-by rule. `previous` is the order before a modification (None for a draft).
 pub fn check_fields(
     ctx: &Ctx,
-    inv: &mut Invalid,
+    inv: &mut FieldViolations,
     name: Namer<'_>,
     order: &mut Order,
     previous: Option<&Order>,
@@ -236,7 +236,7 @@ pub fn check_fields(
     let currency: Option<Currency> = match order.currency_code.as_str() {
         "USD" | "CNY" => order.currency_code.parse().ok(),
         _ => {
-            inv.reason(
+            inv.named(
                 CURRENCY_NOT_SUPPORTED,
                 name("currency_code"),
                 "must be USD or CNY",
@@ -295,7 +295,7 @@ pub fn check_fields(
 /// buyer's own draft), a name, a region outside mainland China, a phone in E.164.
 fn check_buyer(
     ctx: &Ctx,
-    inv: &mut Invalid,
+    inv: &mut FieldViolations,
     name: Namer<'_>,
     t: &TradeDetails,
     buyer_email_optional: bool,
@@ -308,7 +308,7 @@ fn check_buyer(
             } else if !drafting::email_well_formed(&b.email) {
                 inv.add(name("trade.buyer.email"), "must be an email address in use");
             } else if drafting::email_in_mainland(&b.email, &ctx.rules.mainland_domains) {
-                inv.reason(
+                inv.named(
                     BUYER_EMAIL_IN_MAINLAND,
                     name("trade.buyer.email"),
                     "must be outside mainland China",
@@ -328,7 +328,7 @@ fn check_buyer(
                     "must be an ISO 3166-1 alpha-2 code in upper case",
                 );
             } else if b.region_code == "CN" {
-                inv.reason(
+                inv.named(
                     BUYER_EMAIL_IN_MAINLAND,
                     name("trade.buyer.region_code"),
                     "the buyer must be registered outside mainland China",
@@ -349,7 +349,7 @@ fn check_buyer(
 /// re-check its date). Answers the freight, the insurance and the rule, each `None` when
 /// refused.
 fn check_shipping(
-    inv: &mut Invalid,
+    inv: &mut FieldViolations,
     name: Namer<'_>,
     shipping_terms: Option<&mut ShippingTerms>,
     currency: Option<Currency>,
@@ -407,7 +407,7 @@ fn check_shipping(
                         .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
                         .map(ShipBy::FixedDate);
                 }
-                Err(e) => inv.reason(
+                Err(e) => inv.named(
                     SHIP_BY_INVALID,
                     format!("{st_name}.ship_by"),
                     match e {
@@ -432,7 +432,7 @@ fn check_shipping(
 /// The export method (when required), the inspection provider and the note.
 fn check_terms(
     ctx: &Ctx,
-    inv: &mut Invalid,
+    inv: &mut FieldViolations,
     name: Namer<'_>,
     t: &TradeDetails,
     export_required: bool,
@@ -440,7 +440,7 @@ fn check_terms(
     // Export method.
     let export = ExportMethod::try_from(t.export_method).unwrap_or(ExportMethod::Unspecified);
     if export == ExportMethod::Unspecified && export_required {
-        inv.reason(
+        inv.named(
             EXPORT_METHOD_REQUIRED,
             name("trade.export_method"),
             "is required",
@@ -469,7 +469,7 @@ fn check_terms(
     }
     // Note.
     if !drafting::note_fits(&t.note, ctx.settings.note_max_chars) {
-        inv.reason(
+        inv.named(
             NOTE_TOO_LONG,
             name("trade.note"),
             format!("must be at most {} characters", ctx.settings.note_max_chars),
@@ -590,8 +590,7 @@ pub async fn parties(ctx: &Ctx, order: &mut Order, now: DateTime<Utc>) -> Result
         .and_then(|r| r.account)
         .ok_or_else(|| ctx.errors().not_found("account", id.clone()))?;
         if account.region_code == "CN" {
-            return Err(super::invalid::invalid(
-                ctx.errors(),
+            return Err(ctx.errors().invalid(
                 BUYER_EMAIL_IN_MAINLAND,
                 "buyer_account_id",
                 "the buyer account is registered in mainland China",
@@ -603,8 +602,7 @@ pub async fn parties(ctx: &Ctx, order: &mut Order, now: DateTime<Utc>) -> Result
             if b.email.is_empty() && account.email_verified {
                 b.email = account.email.clone();
                 if drafting::email_in_mainland(&b.email, &ctx.rules.mainland_domains) {
-                    return Err(super::invalid::invalid(
-                        ctx.errors(),
+                    return Err(ctx.errors().invalid(
                         BUYER_EMAIL_IN_MAINLAND,
                         "buyer.email",
                         "the buyer account's email is in mainland China",
@@ -614,8 +612,7 @@ pub async fn parties(ctx: &Ctx, order: &mut Order, now: DateTime<Utc>) -> Result
             if !b.email.eq_ignore_ascii_case(&account.email)
                 && t.drafted_by == OrderParty::Buyer as i32
             {
-                return Err(super::invalid::invalid(
-                    ctx.errors(),
+                return Err(ctx.errors().invalid(
                     "BUYER_EMAIL_MISMATCH",
                     "buyer.email",
                     "must be empty or the buyer account's verified email",
