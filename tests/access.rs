@@ -32,7 +32,7 @@ use tonic::{Code, Status};
 use tonic_types::StatusExt;
 use uuid::Uuid;
 
-use crate::journeys::{
+use crate::support::people::{
     self, BUSINESS_PIN, Edge, PERSONAL_PIN, Person, Signup, Via, dec, edge, m, reason, rid,
 };
 
@@ -188,7 +188,7 @@ async fn every_edge_rpc_needs_a_valid_unexpired_token_except_the_public_onboardi
 -> anyhow::Result<()> {
     let tp = TestPlatform::start().await?;
     let e = tp.edge();
-    let someone = journeys::sign_up_via(
+    let someone = people::sign_up_via(
         &tp,
         &e,
         Signup {
@@ -258,7 +258,7 @@ async fn every_edge_rpc_needs_a_valid_unexpired_token_except_the_public_onboardi
 /// What someone else owns, made through edge as its owners would (setup people come from
 /// identity directly, not to spend edge's onboarding rate limit).
 struct Victim {
-    buyer: journeys::Buyer,
+    buyer: people::Buyer,
     supplier: Person,
     paid_order: opb::Order,
     unpaid_order: opb::Order,
@@ -273,13 +273,13 @@ struct Victim {
 }
 
 async fn victim(tp: &TestPlatform, e: &Edge, ops: &str) -> Victim {
-    let buyer = journeys::onboard_buyer(tp, e, ops, Via::Identity).await;
-    let supplier = journeys::supplier(tp, e, ops, Via::Identity).await;
+    let buyer = people::onboard_buyer(tp, e, ops, Via::Identity).await;
+    let supplier = people::supplier(tp, e, ops, Via::Identity).await;
     // A pending SET_PAYMENT_PIN challenge of the victim, and its PIN.
-    let pin_challenge_id = journeys::set_pin(tp, e, &buyer.personal, PERSONAL_PIN).await;
+    let pin_challenge_id = people::set_pin(tp, e, &buyer.personal, PERSONAL_PIN).await;
 
-    let paid_order = journeys::place_order(e, &buyer, &supplier, 10, "100.00").await;
-    let unpaid_order = journeys::place_order(e, &buyer, &supplier, 1, "100.00").await;
+    let paid_order = people::place_order(e, &buyer, &supplier, 10, "100.00").await;
+    let unpaid_order = people::place_order(e, &buyer, &supplier, 1, "100.00").await;
     let payment_link_id = edge!(
         e,
         buyer.personal.auth(),
@@ -293,7 +293,7 @@ async fn victim(tp: &TestPlatform, e: &Edge, ops: &str) -> Victim {
     .payment_link
     .expect("payment link")
     .payment_link_id;
-    let payment = journeys::pay(e, &buyer, &[&paid_order], "")
+    let payment = people::pay(e, &buyer, &[&paid_order], "")
         .await
         .expect("the victim pays")
         .payment
@@ -305,7 +305,7 @@ async fn victim(tp: &TestPlatform, e: &Edge, ops: &str) -> Victim {
     );
 
     // A transfer between the victims' wallets (made as the order service does).
-    let supplier_wallet = journeys::wallet_of(e, &supplier).await.wallet_id;
+    let supplier_wallet = people::wallet_of(e, &supplier).await.wallet_id;
     let transfer = tp
         .wallet()
         .create_transfer(wpb::CreateTransferRequest {
@@ -353,7 +353,7 @@ async fn victim(tp: &TestPlatform, e: &Edge, ops: &str) -> Victim {
     .expect("top-up account")
     .receiving_account
     .expect("account");
-    journeys::remit(tp, &top_up, "500.00").await;
+    people::remit(tp, &top_up, "500.00").await;
     let collection = receiving(
         e,
         &supplier,
@@ -364,7 +364,7 @@ async fn victim(tp: &TestPlatform, e: &Edge, ops: &str) -> Victim {
     .expect("collection account")
     .receiving_account
     .expect("account");
-    let collection_remittance = journeys::remit(tp, &collection, "300.00").await;
+    let collection_remittance = people::remit(tp, &collection, "300.00").await;
     let bank = edge!(
         e,
         supplier.auth(),
@@ -384,7 +384,7 @@ async fn victim(tp: &TestPlatform, e: &Edge, ops: &str) -> Victim {
     .expect("RegisterBankAccount")
     .bank_account
     .expect("bank account");
-    journeys::set_pin(tp, e, &supplier, BUSINESS_PIN).await;
+    people::set_pin(tp, e, &supplier, BUSINESS_PIN).await;
     let withdrawal = edge!(
         e,
         supplier.auth(),
@@ -794,7 +794,7 @@ fn foreign_rows(v: &Victim) -> Vec<Row> {
             pb::AddShipmentRequest {
                 request_id: rid(),
                 order_id: paid.clone(),
-                shipment: Some(journeys::shipment(&v.paid_order)),
+                shipment: Some(kuajing::parties::shipment(&v.paid_order, "SF Express")),
             },
         ),
         supplier_row(
@@ -943,9 +943,9 @@ const NOT_YOURS: [&str; 5] = [
 async fn every_edge_rpc_that_names_a_resource_refuses_someone_elses() -> anyhow::Result<()> {
     let tp = TestPlatform::start().await?;
     let e = tp.edge();
-    let ops = journeys::operator(&tp).await;
+    let ops = people::operator(&tp).await;
     let v = victim(&tp, &e, &ops).await;
-    let intruder = journeys::sign_up_via(
+    let intruder = people::sign_up_via(
         &tp,
         &e,
         Signup {
@@ -963,7 +963,7 @@ async fn every_edge_rpc_that_names_a_resource_refuses_someone_elses() -> anyhow:
         intruder.auth(),
         open_wallet(pb::OpenWalletRequest { request_id: rid() })
     )?;
-    let rogue_supplier = journeys::supplier(&tp, &e, &ops, Via::Identity).await;
+    let rogue_supplier = people::supplier(&tp, &e, &ops, Via::Identity).await;
 
     // Every method is in the matrix: it names a resource (rows) or acts on the caller's
     // own only.
@@ -1025,9 +1025,9 @@ async fn every_edge_rpc_that_names_a_resource_refuses_someone_elses() -> anyhow:
     }
 
     // The own-only RPCs show the caller its own things and nothing of the victim's.
-    let wallet = journeys::wallet_of(&e, &intruder).await;
+    let wallet = people::wallet_of(&e, &intruder).await;
     assert_eq!(wallet.owner_account_id, intruder.account_id);
-    assert_eq!(journeys::balance(&wallet, "CNH"), (dec("0"), dec("0")));
+    assert_eq!(people::balance(&wallet, "CNH"), (dec("0"), dec("0")));
     let me = edge!(e, intruder.auth(), get_me(pb::GetMeRequest {}))?;
     assert_eq!(me.account.expect("account").account_id, intruder.account_id);
     let mandates = edge!(
@@ -1067,12 +1067,12 @@ async fn every_edge_rpc_that_names_a_resource_refuses_someone_elses() -> anyhow:
         get_supplier_workbench(pb::GetSupplierWorkbenchRequest::default())
     )
     .expect_err("buyers have no workbench");
-    journeys::refused(&s, Code::PermissionDenied, "ROLE_REQUIRED");
-    assert_eq!(journeys::info(&s, "required_role"), "supplier");
+    people::refused(&s, Code::PermissionDenied, "ROLE_REQUIRED");
+    assert_eq!(people::info(&s, "required_role"), "supplier");
     // The victim's things are untouched.
-    let victim_wallet = journeys::wallet_of(&e, &v.buyer.business).await;
+    let victim_wallet = people::wallet_of(&e, &v.buyer.business).await;
     assert!(
-        journeys::balance(&victim_wallet, "CNH").1 > dec("0"),
+        people::balance(&victim_wallet, "CNH").1 > dec("0"),
         "escrow still held"
     );
     tp.stop().await
@@ -1162,7 +1162,7 @@ async fn edge_limits_rates_per_caller_and_address_but_never_health_or_reflection
 -> anyhow::Result<()> {
     let tp = TestPlatform::start().await?;
     let e = tp.edge();
-    let someone = journeys::sign_up_via(
+    let someone = people::sign_up_via(
         &tp,
         &e,
         Signup {
@@ -1180,7 +1180,7 @@ async fn edge_limits_rates_per_caller_and_address_but_never_health_or_reflection
     let mut burst = tokio::task::JoinSet::new();
     for _ in 0..80 {
         let mut c = e.clone();
-        let request = journeys::authed(Some(&someone.token), pb::ListRatesRequest::default());
+        let request = people::authed(Some(&someone.token), pb::ListRatesRequest::default());
         burst.spawn(async move { c.list_rates(request).await });
     }
     let mut limited = Vec::new();
@@ -1191,8 +1191,8 @@ async fn edge_limits_rates_per_caller_and_address_but_never_health_or_reflection
     }
     assert!(limited.len() >= 20, "{} of 80 limited", limited.len());
     for s in &limited {
-        journeys::refused(s, Code::ResourceExhausted, "RATE_LIMITED");
-        assert_eq!(journeys::info(s, "scope"), "caller");
+        people::refused(s, Code::ResourceExhausted, "RATE_LIMITED");
+        assert_eq!(people::info(s, "scope"), "caller");
     }
     let wait = limited
         .iter()
@@ -1214,7 +1214,7 @@ async fn edge_limits_rates_per_caller_and_address_but_never_health_or_reflection
     // Once the delay has passed, the caller is admitted again.
     tokio::time::sleep(wait).await;
     let mut c = e.clone();
-    c.list_rates(journeys::authed(
+    c.list_rates(people::authed(
         Some(&someone.token),
         pb::ListRatesRequest::default(),
     ))
@@ -1237,14 +1237,14 @@ async fn edge_limits_rates_per_caller_and_address_but_never_health_or_reflection
                 limited = Some((i, s));
                 break;
             }
-            Err(s) => journeys::refused(&s, Code::Unauthenticated, "INVALID_CREDENTIALS"),
+            Err(s) => people::refused(&s, Code::Unauthenticated, "INVALID_CREDENTIALS"),
             Ok(_) => panic!("unknown identifiers cannot log in"),
         }
     }
     let (attempts, s) = limited.expect("onboarding is limited per address");
     assert_eq!(attempts, 10);
-    journeys::refused(&s, Code::ResourceExhausted, "RATE_LIMITED");
-    assert_eq!(journeys::info(&s, "scope"), "ip");
+    people::refused(&s, Code::ResourceExhausted, "RATE_LIMITED");
+    assert_eq!(people::info(&s, "scope"), "ip");
     let wait = s.get_details_retry_info().and_then(|r| r.retry_delay);
     assert!(
         wait.is_some_and(|w| w > Duration::ZERO && w <= Duration::from_secs(6)),
@@ -1269,7 +1269,7 @@ async fn signing_keys_rotate_by_the_clock_and_edge_learns_a_key_it_never_saw() -
     ])
     .await?;
     let e = tp.edge();
-    let person = journeys::sign_up(
+    let person = people::sign_up(
         &tp,
         &e,
         Signup {
@@ -1294,7 +1294,7 @@ async fn signing_keys_rotate_by_the_clock_and_edge_learns_a_key_it_never_saw() -
             login(pb::LoginRequest {
                 request_id: rid(),
                 identifier: person.member_name.clone(),
-                password: journeys::PASSWORD.to_owned(),
+                password: people::PASSWORD.to_owned(),
             })
         )?
         .tokens
@@ -1318,7 +1318,7 @@ async fn the_withdrawal_fee_schedule_is_open_to_every_signed_in_person() -> anyh
     // Its contract says "Ownership: none": a buyer without a wallet reads it too.
     let tp = TestPlatform::start().await?;
     let e = tp.edge();
-    let p = journeys::sign_up_via(
+    let p = people::sign_up_via(
         &tp,
         &e,
         Signup {
@@ -1331,7 +1331,7 @@ async fn the_withdrawal_fee_schedule_is_open_to_every_signed_in_person() -> anyh
         Via::Identity,
     )
     .await;
-    let rules = journeys::edge!(
+    let rules = people::edge!(
         e,
         p.auth(),
         list_withdrawal_fee_rules(pb::ListWithdrawalFeeRulesRequest::default())

@@ -16,7 +16,7 @@ use kuajing_testkit::TestPlatform;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::journeys::{PASSWORD, Signup, Via, edge, remit, rid, sign_up_via};
+use crate::support::people::{PASSWORD, Signup, Via, edge, remit, rid, sign_up_via};
 
 const PAGE: &str = include_str!("browser.html");
 

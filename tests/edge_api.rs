@@ -15,7 +15,7 @@ use rust_decimal::Decimal;
 use tonic::{Code, Status};
 use uuid::Uuid;
 
-use crate::journeys::{
+use crate::support::people::{
     Edge, PERSONAL_PIN, Signup, Via, authed, dec, edge, onboard_buyer, operator, place_order,
     refused, rid, set_pin, sign_up, sign_up_via, supplier,
 };
@@ -32,7 +32,7 @@ async fn a_buyer_sees_which_escrow_holds_make_up_its_held_balance() -> anyhow::R
     let first = place_order(&e, &b, &s, 10, "100.00").await;
     let second = place_order(&e, &b, &s, 3, "50.00").await;
     for order in [&first, &second] {
-        crate::journeys::pay(&e, &b, &[order], "").await?;
+        crate::support::people::pay(&e, &b, &[order], "").await?;
     }
 
     // The business wallet pays under the mandate: its holds are the two orders' escrow.
@@ -63,7 +63,7 @@ async fn a_buyer_sees_which_escrow_holds_make_up_its_held_balance() -> anyhow::R
         .wallet
         .expect("wallet");
     let open: Decimal = holds.iter().map(|h| amount(&h.amount)).sum();
-    assert_eq!(crate::journeys::balance(&wallet, "CNH").1, open);
+    assert_eq!(crate::support::people::balance(&wallet, "CNH").1, open);
 
     // Narrowed by order and by state.
     let one = edge!(
@@ -597,9 +597,9 @@ async fn a_person_changes_its_email_and_mobile_by_a_code_to_the_new_address() ->
     };
     assert_eq!(notices.len(), 1, "{notices:?}");
     assert!(notices[0].contains("was changed") && !notices[0].chars().any(|c| c.is_ascii_digit()));
-    login(&e, &new_email, crate::journeys::PASSWORD).await?;
+    login(&e, &new_email, crate::support::people::PASSWORD).await?;
     refused(
-        &login(&e, &p.email, crate::journeys::PASSWORD)
+        &login(&e, &p.email, crate::support::people::PASSWORD)
             .await
             .unwrap_err(),
         Code::Unauthenticated,
@@ -617,7 +617,7 @@ async fn a_person_changes_its_email_and_mobile_by_a_code_to_the_new_address() ->
         .await?
         .challenge
         .expect("challenge");
-    let code = crate::journeys::code_in_outbox(&tp, &challenge.challenge_id).await;
+    let code = crate::support::code_in_outbox(&tp, &challenge.challenge_id).await;
     let changed = edge!(
         e,
         p.auth(),
@@ -707,7 +707,7 @@ async fn a_forgotten_password_is_reset_by_a_code_and_every_session_ends() -> any
         }
     };
     let started = start(p.member_name.clone()).await?;
-    let code = crate::journeys::code_in_outbox(&tp, &started.challenge_id).await;
+    let code = crate::support::code_in_outbox(&tp, &started.challenge_id).await;
     let new_password = "Rainy-Night-77";
     // A weak password does not spend the code; a wrong code does not reset.
     let weak = reset(
@@ -747,7 +747,7 @@ async fn a_forgotten_password_is_reset_by_a_code_and_every_session_ends() -> any
         "REFRESH_TOKEN_REVOKED",
     );
     refused(
-        &login(&e, &p.member_name, crate::journeys::PASSWORD)
+        &login(&e, &p.member_name, crate::support::people::PASSWORD)
             .await
             .unwrap_err(),
         Code::Unauthenticated,
@@ -822,11 +822,14 @@ async fn a_signed_in_person_changes_its_password_given_the_current_one() -> anyh
         Code::Unauthenticated,
         "INVALID_CREDENTIALS",
     );
-    let same = change(crate::journeys::PASSWORD, crate::journeys::PASSWORD)
-        .await
-        .unwrap_err();
+    let same = change(
+        crate::support::people::PASSWORD,
+        crate::support::people::PASSWORD,
+    )
+    .await
+    .unwrap_err();
     assert_eq!(same.code(), Code::InvalidArgument, "{same:?}");
-    let done = change(crate::journeys::PASSWORD, new_password).await?;
+    let done = change(crate::support::people::PASSWORD, new_password).await?;
     assert!(done.revoked_session_count >= 1, "{done:?}");
     refused(
         &refresh(&e, &p.refresh_token).await.unwrap_err(),
@@ -929,7 +932,7 @@ async fn a_payment_link_shows_its_orders_without_a_session_and_leads_to_payment(
 
     // The buyer pays what the link names, with a session and the PIN; the link is used.
     let ids: Vec<&opb::Order> = orders.iter().collect();
-    let paid = crate::journeys::pay(&e, &b, &ids, "")
+    let paid = crate::support::people::pay(&e, &b, &ids, "")
         .await?
         .payment
         .expect("payment");
@@ -1036,7 +1039,7 @@ async fn settles(e: &Edge, token: &str, reason: Option<&str>, secs: u64) {
             let r = edge!(e, Some(token.to_owned()), get_me(pb::GetMeRequest {}));
             all &= match (reason, &r) {
                 (None, Ok(_)) => true,
-                (Some(want), Err(s)) => crate::journeys::reason(s) == want,
+                (Some(want), Err(s)) => crate::support::people::reason(s) == want,
                 _ => false,
             };
         }
@@ -1072,7 +1075,7 @@ async fn a_signed_out_sessions_access_token_is_refused_within_a_poll() -> anyhow
     .await?;
     let e = tp.edge();
     let p = sign_up_via(&tp, &e, someone("leaver"), Via::Identity).await;
-    let other = login(&e, &p.member_name, crate::journeys::PASSWORD)
+    let other = login(&e, &p.member_name, crate::support::people::PASSWORD)
         .await?
         .tokens
         .expect("tokens");
@@ -1098,7 +1101,7 @@ async fn a_signed_out_sessions_access_token_is_refused_within_a_poll() -> anyhow
         Some(other.access_token.clone()),
         change_password(pb::ChangePasswordRequest {
             request_id: rid(),
-            current_password: crate::journeys::PASSWORD.to_owned(),
+            current_password: crate::support::people::PASSWORD.to_owned(),
             new_password: "Quiet-Lake-58".to_owned(),
         })
     )?;

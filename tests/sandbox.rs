@@ -17,7 +17,7 @@ use rust_decimal::Decimal;
 use tonic::Code;
 use tonic_types::StatusExt;
 
-use crate::journeys::{self, Signup, Via, edge};
+use crate::support::people::{self, Signup, Via, edge};
 use crate::support::{acting, balance, dec, m, reason, refused, rid, unique};
 
 /// A fresh directory for what `kuajing up` keeps (operator.json), removed on drop.
@@ -426,8 +426,8 @@ async fn in_manual_mode_withdrawals_settle_on_command_exactly_once() -> anyhow::
 }
 
 /// A supplier signed in through edge (a free member, as registration leaves it).
-async fn free_supplier(tp: &TestPlatform) -> journeys::Person {
-    journeys::sign_up_via(
+async fn free_supplier(tp: &TestPlatform) -> people::Person {
+    people::sign_up_via(
         tp,
         &tp.edge(),
         Signup {
@@ -546,7 +546,7 @@ async fn suppliers_open_their_programs_themselves_or_hear_every_rule_they_fail()
         .await?;
     assert!(!again.cross_border_pay_enabled);
     // A buyer is no supplier.
-    let buyer = journeys::sign_up_via(
+    let buyer = people::sign_up_via(
         &tp,
         &e,
         Signup {

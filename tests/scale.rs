@@ -173,8 +173,10 @@ async fn hammer(tp: &TestPlatform, token: &str, seconds: u64) -> (u64, std::time
             while std::time::Instant::now() < until {
                 let mut edge = edges[i % edges.len()].clone();
                 i += 1;
-                let request =
-                    crate::journeys::authed(Some(&token), kuajing_proto::edge::v1::GetMeRequest {});
+                let request = crate::support::people::authed(
+                    Some(&token),
+                    kuajing_proto::edge::v1::GetMeRequest {},
+                );
                 match edge.get_me(request).await {
                     Ok(_) => {
                         admitted.fetch_add(1, Ordering::Relaxed);
@@ -206,17 +208,17 @@ async fn a_rate_limit_holds_across_edge_replicas() -> anyhow::Result<()> {
         let tp =
             TestPlatform::start_replicated_with_options(replicas, &[], &[("edge", &edge_options)])
                 .await?;
-        let person = crate::journeys::sign_up_via(
+        let person = crate::support::people::sign_up_via(
             &tp,
             &tp.edge(),
-            crate::journeys::Signup {
+            crate::support::people::Signup {
                 prefix: "limited",
                 account_type: kuajing_proto::identity::v1::AccountType::Personal,
                 role: kuajing_proto::identity::v1::AccountRole::Buyer,
                 region: "SG",
                 email_domain: "example.com",
             },
-            crate::journeys::Via::Identity,
+            crate::support::people::Via::Identity,
         )
         .await;
         let (admitted, took) = hammer(&tp, &person.token, 3).await;

@@ -7,7 +7,7 @@
 //! caller's, plus SQL statement spans under them and the RPC metrics.
 
 #[allow(dead_code, unused_imports)]
-#[path = "support.rs"]
+#[path = "support/mod.rs"]
 mod support;
 
 use kuajing::parties::rid;

@@ -23,7 +23,7 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
-use crate::journeys::{self, Signup, edge, refused, rid, wallet_of};
+use crate::support::people::{self, Signup, edge, refused, rid, wallet_of};
 use kuajing_proto::identity::v1 as idp;
 
 const GET_WALLET: &str = "/kuajing.wallet.v1.WalletService/GetWallet";
@@ -37,7 +37,7 @@ async fn every_hop_runs_over_mutual_tls_and_a_token_only_with_its_own_certificat
 
     // Edge serves TLS without asking a client certificate: a person's client.
     let e = EdgeServiceClient::new(tp.channel_over_tls("edge", As::Nobody, ca, None)?);
-    let person = journeys::sign_up(
+    let person = people::sign_up(
         &tp,
         &e,
         Signup {
@@ -128,7 +128,7 @@ async fn every_hop_runs_over_mutual_tls_and_a_token_only_with_its_own_certificat
             "{what}: {err:?}"
         );
         assert!(
-            journeys::reason(&err).is_empty(),
+            people::reason(&err).is_empty(),
             "{what}: answered by the service: {err:?}"
         );
     }
@@ -216,7 +216,7 @@ async fn health_is_served_in_plain_text_beside_the_tls_port() -> anyhow::Result<
         .check(check(SERVICE))
         .await
         .unwrap_err();
-    assert!(journeys::reason(&err).is_empty(), "{err:?}");
+    assert!(people::reason(&err).is_empty(), "{err:?}");
 
     let _ = stop.send(());
     server.await??;

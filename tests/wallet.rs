@@ -1,7 +1,7 @@
 //! The wallet over gRPC on a real Postgres: balances, remittances, transfers, holds,
 //! conversions, fees, reversals, statements, idempotency, invariants and concurrency.
 
-use crate::journeys::refused;
+use crate::support::people::refused;
 use crate::support::{dec, m, owner_of, reason, rid, wallet_for};
 use std::collections::HashMap;
 

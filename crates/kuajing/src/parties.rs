@@ -167,6 +167,60 @@ pub fn money(currency: &str, amount: &str) -> Option<Money> {
     })
 }
 
+/// The marketplace goods every party buys: `quantity` thermoses at CNY `unit_price` each
+/// (an allowed category).
+pub fn thermos(quantity: i64, unit_price: &str) -> opb::OrderLine {
+    opb::OrderLine {
+        product_id: "624835221893".to_owned(),
+        sku_id: "4561213579".to_owned(),
+        product_name: "Stainless steel thermos 500 ml".to_owned(),
+        category_code: "household_goods".to_owned(),
+        quantity,
+        unit_price: money("CNY", unit_price),
+        ..Default::default()
+    }
+}
+
+/// Cross-border express to a buyer in Singapore, freight included in the price.
+pub fn singapore_express() -> opb::CrossBorderLogistics {
+    opb::CrossBorderLogistics {
+        option_code: "CB-EXPRESS-SG".to_owned(),
+        provider_name: "Cainiao".to_owned(),
+        service_name: "Cross-border express".to_owned(),
+        delivery_address: Some(opb::ShippingAddress {
+            recipient_name: "Tan Mei Ling".to_owned(),
+            region_code: "SG".to_owned(),
+            locality: "Singapore".to_owned(),
+            address_lines: vec!["1 Raffles Place #20-01".to_owned()],
+            postal_code: "048616".to_owned(),
+            ..Default::default()
+        }),
+        freight: money("CNY", "0.00"),
+        estimated_transit_days: 7,
+    }
+}
+
+/// A shipment of every line of `order` with `carrier`, final, shipped now.
+pub fn shipment(order: &opb::Order, carrier: &str) -> opb::Shipment {
+    opb::Shipment {
+        items: order
+            .lines
+            .iter()
+            .map(|l| opb::ShipmentItem {
+                line_id: l.line_id.clone(),
+                quantity: l.quantity,
+            })
+            .collect(),
+        shipping_method: opb::ShippingMethod::Express as i32,
+        carrier_name: carrier.to_owned(),
+        tracking_number: unique("SF"),
+        proof_file_refs: vec!["s3://logistics/waybill.pdf".to_owned()],
+        final_batch: true,
+        ship_time: Some(kuajing_platform::time::to_proto(chrono::Utc::now())),
+        ..Default::default()
+    }
+}
+
 /// How to reach a running platform: each service's URL, the keys to call it as any caller,
 /// and its database (for the development outbox and operator grants).
 #[derive(Clone)]
@@ -629,30 +683,8 @@ impl Reach {
                     external_order_id: unique("1688-"),
                     buyer_linked_account_id: buyer.linked_account_id.clone(),
                     supplier_member_id: unique("shop"),
-                    lines: vec![opb::OrderLine {
-                        product_id: "624835221893".to_owned(),
-                        sku_id: "4561213579".to_owned(),
-                        product_name: "Stainless steel thermos 500 ml".to_owned(),
-                        category_code: "household_goods".to_owned(),
-                        quantity,
-                        unit_price: money("CNY", unit_price),
-                        ..Default::default()
-                    }],
-                    logistics: Some(opb::CrossBorderLogistics {
-                        option_code: "CB-EXPRESS-SG".to_owned(),
-                        provider_name: "Cainiao".to_owned(),
-                        service_name: "Cross-border express".to_owned(),
-                        delivery_address: Some(opb::ShippingAddress {
-                            recipient_name: "Tan Mei Ling".to_owned(),
-                            region_code: "SG".to_owned(),
-                            locality: "Singapore".to_owned(),
-                            address_lines: vec!["1 Raffles Place #20-01".to_owned()],
-                            postal_code: "048616".to_owned(),
-                            ..Default::default()
-                        }),
-                        freight: money("CNY", "0.00"),
-                        estimated_transit_days: 7,
-                    }),
+                    lines: vec![thermos(quantity, unit_price)],
+                    logistics: Some(singapore_express()),
                     transaction_method: opb::TransactionMethod::SecuredTransaction as i32,
                 },
             )?)

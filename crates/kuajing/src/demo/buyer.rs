@@ -11,7 +11,7 @@ use kuajing_proto::wallet::v1 as wpb;
 use rust_decimal::Decimal;
 
 use super::{Demo, PIN, Person, authed, balance, decimal, expect, show, step};
-use crate::parties::{money, rid, unique};
+use crate::parties::{rid, unique};
 
 /// SGD the buyer tops up, and how much of it it converts to CNH.
 const TOP_UP: &str = "10000.00";
@@ -213,30 +213,8 @@ pub async fn journey(demo: &Demo, supplier: &Person) -> anyhow::Result<Person> {
         supplier_account_id: supplier.account_id.clone(),
         supplier_member_id: unique("shop"),
         external_order_id: unique("1688-"),
-        lines: vec![opb::OrderLine {
-            product_id: "624835221893".to_owned(),
-            sku_id: "4561213579".to_owned(),
-            product_name: "Stainless steel thermos 500 ml".to_owned(),
-            category_code: "household_goods".to_owned(),
-            quantity: 100,
-            unit_price: money("CNY", "25.00"),
-            ..Default::default()
-        }],
-        logistics: Some(opb::CrossBorderLogistics {
-            option_code: "CB-EXPRESS-SG".to_owned(),
-            provider_name: "Cainiao".to_owned(),
-            service_name: "Cross-border express".to_owned(),
-            delivery_address: Some(opb::ShippingAddress {
-                recipient_name: "Tan Mei Ling".to_owned(),
-                region_code: "SG".to_owned(),
-                locality: "Singapore".to_owned(),
-                address_lines: vec!["1 Raffles Place #20-01".to_owned()],
-                postal_code: "048616".to_owned(),
-                ..Default::default()
-            }),
-            freight: money("CNY", "0.00"),
-            estimated_transit_days: 7,
-        }),
+        lines: vec![crate::parties::thermos(100, "25.00")],
+        logistics: Some(crate::parties::singapore_express()),
         transaction_method: opb::TransactionMethod::SecuredTransaction as i32,
     };
     let order = demo
@@ -289,7 +267,7 @@ pub async fn journey(demo: &Demo, supplier: &Person) -> anyhow::Result<Person> {
     let ship = pb::AddShipmentRequest {
         request_id: rid(),
         order_id: order.order_id.clone(),
-        shipment: Some(super::supplier::shipment(&order, "SF Express")),
+        shipment: Some(crate::parties::shipment(&order, "SF Express")),
     };
     demo.call("AddShipment", |mut e| {
         let r = authed(supplier, ship.clone());

@@ -13,7 +13,7 @@ use kuajing_proto::wallet::v1 as wpb;
 
 use super::{Demo, PIN, Person, authed, balance, decimal, expect, refused, show, step};
 use crate::operator::SupplierChange;
-use crate::parties::{money, rid, unique};
+use crate::parties::{money, rid, shipment};
 
 /// A registered supplier, admitted to every program, with a wallet.
 pub async fn onboard(demo: &Demo) -> anyhow::Result<Person> {
@@ -74,27 +74,6 @@ pub async fn onboard(demo: &Demo) -> anyhow::Result<Person> {
     .await?;
     step("wallet opened");
     Ok(supplier)
-}
-
-/// A shipment of every line of `order` with `carrier`, final.
-pub fn shipment(order: &opb::Order, carrier: &str) -> opb::Shipment {
-    opb::Shipment {
-        items: order
-            .lines
-            .iter()
-            .map(|l| opb::ShipmentItem {
-                line_id: l.line_id.clone(),
-                quantity: l.quantity,
-            })
-            .collect(),
-        shipping_method: opb::ShippingMethod::Express as i32,
-        carrier_name: carrier.to_owned(),
-        tracking_number: unique("SF"),
-        proof_file_refs: vec!["s3://logistics/waybill.pdf".to_owned()],
-        final_batch: true,
-        ship_time: Some(kuajing_platform::time::to_proto(chrono::Utc::now())),
-        ..Default::default()
-    }
 }
 
 /// The Trade Assurance sale to `buyer`, from draft to a settled withdrawal. Long by

@@ -17,6 +17,8 @@ use tonic::{Code, Status};
 use tonic_types::StatusExt;
 use uuid::Uuid;
 
+pub(crate) mod people;
+
 pub(crate) use kuajing::parties::PIN;
 
 /// Edge options without rate limits: for tests that make many calls from one address.
