@@ -168,6 +168,183 @@ fn callers_table(fds: &prost_types::FileDescriptorSet) -> String {
     )
 }
 
+/// The gRPC status code names, as the contracts write them at the start of an error listing.
+const CODES: &[&str] = &[
+    "OK",
+    "CANCELLED",
+    "UNKNOWN",
+    "INVALID_ARGUMENT",
+    "DEADLINE_EXCEEDED",
+    "NOT_FOUND",
+    "ALREADY_EXISTS",
+    "PERMISSION_DENIED",
+    "RESOURCE_EXHAUSTED",
+    "FAILED_PRECONDITION",
+    "ABORTED",
+    "OUT_OF_RANGE",
+    "UNIMPLEMENTED",
+    "INTERNAL",
+    "UNAVAILABLE",
+    "DATA_LOSS",
+    "UNAUTHENTICATED",
+];
+
+/// The status codes an error listing's line starts with ("UNAVAILABLE, DEADLINE_EXCEEDED",
+/// "UNAVAILABLE / DEADLINE_EXCEEDED"), and the rest of the line; `None` for another line.
+fn listing(line: &str) -> Option<(usize, Vec<&'static str>, &str)> {
+    let indent = line.len() - line.trim_start().len();
+    let mut rest = line.trim_start();
+    let mut codes = Vec::new();
+    loop {
+        let code = CODES.iter().find(|c| {
+            rest.starts_with(**c)
+                && !rest[c.len()..].starts_with(|ch: char| ch.is_ascii_alphanumeric() || ch == '_')
+        })?;
+        codes.push(*code);
+        rest = rest[code.len()..].trim_start();
+        match rest.strip_prefix(',').or_else(|| rest.strip_prefix('/')) {
+            Some(more) => rest = more.trim_start(),
+            None => break,
+        }
+    }
+    (indent > 0).then_some((indent, codes, rest))
+}
+
+/// The reasons a contract documents, each with the status codes of its listing. An error
+/// listing is a comment line that starts with status codes ("//   FAILED_PRECONDITION
+/// INSUFFICIENT_FUNDS: ...") and the lines indented under it; split into clauses at `;` and
+/// at the end of a sentence, a clause that opens with an UPPER_SNAKE name (after an optional
+/// "Reasons:") names a reason, unless a lowercase word follows it ("CROSS_BORDER_PAY without
+/// agreement_accepted"). Names further into a clause are descriptions (metadata values,
+/// purposes, programs), not reasons; a status code's own name is a reason only written as
+/// one ("DEADLINE_EXCEEDED: ...").
+fn reasons_of(contract: &str) -> std::collections::BTreeMap<String, Vec<&'static str>> {
+    let comments: Vec<&str> = contract
+        .lines()
+        .map(|l| l.trim_start().strip_prefix("//").unwrap_or("\u{0}"))
+        .collect();
+    let mut out: std::collections::BTreeMap<String, Vec<&'static str>> = Default::default();
+    let mut i = 0;
+    while i < comments.len() {
+        let Some((indent, codes, first)) = listing(comments[i]) else {
+            i += 1;
+            continue;
+        };
+        let mut text = first.to_owned();
+        i += 1;
+        while let Some(line) = comments.get(i) {
+            let lead = line.len() - line.trim_start().len();
+            if line.trim().is_empty() || lead <= indent || listing(line).is_some() {
+                break;
+            }
+            text.push(' ');
+            text.push_str(line.trim());
+            i += 1;
+        }
+        for clause in clauses(&text) {
+            let clause = clause.trim();
+            let clause = clause
+                .strip_prefix("Reasons:")
+                .unwrap_or(clause)
+                .trim_start();
+            let end = clause
+                .find(|c: char| !(c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'))
+                .unwrap_or(clause.len());
+            let (name, after) = clause.split_at(end);
+            let as_reason = after.starts_with(':');
+            if name.contains('_')
+                && name.starts_with(|c: char| c.is_ascii_uppercase())
+                && !name.ends_with('_')
+                && !name.starts_with("KJ_")
+                && !after
+                    .trim_start_matches(' ')
+                    .starts_with(|c: char| c.is_ascii_lowercase())
+                && (as_reason || !CODES.contains(&name))
+            {
+                let entry = out.entry(name.to_owned()).or_default();
+                for code in &codes {
+                    if !entry.contains(code) {
+                        entry.push(code);
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A listing's text split at `;` and at a full stop that ends a sentence (". " before a
+/// capital letter).
+fn clauses(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let bytes = text.as_bytes();
+    for (i, b) in bytes.iter().enumerate() {
+        let sentence_end = *b == b'.'
+            && bytes.get(i + 1) == Some(&b' ')
+            && bytes.get(i + 2).is_some_and(u8::is_ascii_uppercase);
+        if *b == b';' || sentence_end {
+            out.push(&text[start..i]);
+            start = i + 1;
+        }
+    }
+    out.push(&text[start..]);
+    out
+}
+
+/// One module of reason constants per service contract, and `internal` for the reasons
+/// every back-end service's contract documents (what `platform` answers for any of them).
+fn reasons_table(root: &Path) -> std::io::Result<String> {
+    let services = ["identity", "wallet", "authorization", "order", "fx", "edge"];
+    let mut out = String::new();
+    let mut internal: Option<std::collections::BTreeMap<String, Vec<&'static str>>> = None;
+    let mut texts = Vec::new();
+    for service in services {
+        texts.push(std::fs::read_to_string(
+            root.join(format!("kuajing/{service}/v1/{service}.proto")),
+        )?);
+    }
+    let module =
+        |name: &str, doc: &str, reasons: &std::collections::BTreeMap<String, Vec<&'static str>>| {
+            let mut m = format!("/// {doc}\npub mod {name} {{\n");
+            for (reason, codes) in reasons {
+                m.push_str(&format!(
+                    "    /// Answered with {}.\n    pub const {reason}: &str = {reason:?};\n",
+                    codes.join(" or ")
+                ));
+            }
+            let all: Vec<String> = reasons.keys().map(|r| format!("{r:?}")).collect();
+            m.push_str(&format!(
+                "    /// Every reason above.\n    pub const ALL: &[&str] = &[{}];\n}}\n",
+                all.join(", ")
+            ));
+            m
+        };
+    for (service, text) in services.iter().zip(&texts) {
+        let reasons = reasons_of(text);
+        if *service != "edge" {
+            internal = Some(match internal {
+                None => reasons.clone(),
+                Some(mut common) => {
+                    common.retain(|r, _| reasons.contains_key(r));
+                    common
+                }
+            });
+        }
+        out.push_str(&module(
+            service,
+            &format!("The reasons `kuajing.{service}.v1`'s error listings document."),
+            &reasons,
+        ));
+    }
+    out.push_str(&module(
+        "internal",
+        "The reasons every back-end service's contract documents: what `platform` answers for any of them.",
+        &internal.unwrap_or_default(),
+    ));
+    Ok(out)
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?).join("../../proto");
     let mut files = Vec::new();
@@ -194,6 +371,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         prost::Message::encode_to_vec(&fds),
     )?;
     std::fs::write(out.join("callers.rs"), callers_table(&fds))?;
+    std::fs::write(out.join("reasons.rs"), reasons_table(&root)?)?;
 
     tonic_prost_build::configure()
         .build_client(true)

@@ -482,18 +482,7 @@ pub(crate) async fn onboard_buyer(tp: &TestPlatform, e: &Edge, ops: &str, via: V
     let submitted = edge!(
         e,
         personal.auth(),
-        submit_real_name_verification(pb::SubmitRealNameVerificationRequest {
-            request_id: rid(),
-            subject_type: idp::RealNameSubjectType::Individual as i32,
-            legal_name: "Tan Mei Ling".to_owned(),
-            document_type: idp::IdentityDocumentType::Passport as i32,
-            document_number: "E1234567K".to_owned(),
-            document_region_code: "SG".to_owned(),
-            birth_date: "1990-02-28".to_owned(),
-            nationality_region_code: "SG".to_owned(),
-            document_expire_date: "2099-12-31".to_owned(),
-            document_photo_refs: vec!["s3://kyc/tanmei-front.jpg".to_owned()],
-        })
+        submit_real_name_verification(kuajing::parties::passport("s3://kyc/tanmei-front.jpg"))
     )
     .expect("SubmitRealNameVerification")
     .real_name_verification

@@ -16,24 +16,24 @@ use kuajing_platform::FieldViolations;
 /// Edge's error domain.
 pub const DOMAIN: ErrorDomain = ErrorDomain("edge.kuajing");
 
-/// Reason: edge's own input checks failed.
-pub const VALIDATION_FAILED: &str = "VALIDATION_FAILED";
-/// Reason: a rate limit bucket is empty.
-pub const RATE_LIMITED: &str = "RATE_LIMITED";
 /// Reason: the resource is someone else's.
-pub const NOT_OWNER: &str = "NOT_OWNER";
+pub use kuajing_proto::reasons::edge::NOT_OWNER;
+/// Reason: a rate limit bucket is empty.
+pub use kuajing_proto::reasons::edge::RATE_LIMITED;
 /// Reason: the RPC needs a role the caller lacks.
-pub const ROLE_REQUIRED: &str = "ROLE_REQUIRED";
+pub use kuajing_proto::reasons::edge::ROLE_REQUIRED;
+/// Reason: edge's own input checks failed.
+pub use kuajing_proto::reasons::edge::VALIDATION_FAILED;
 /// Reason: the caller has no wallet yet.
-pub const WALLET_NOT_OPEN: &str = "WALLET_NOT_OPEN";
+pub use kuajing_proto::reasons::edge::WALLET_NOT_OPEN;
 /// Reason: missing, or not the caller's where ids must not be probed.
 pub const RESOURCE_NOT_FOUND: &str = kuajing_platform::error::RESOURCE_NOT_FOUND;
-/// Reason: a service did not answer.
-pub const UPSTREAM_UNAVAILABLE: &str = "UPSTREAM_UNAVAILABLE";
-/// Reason: a service did not answer within the call's deadline.
-pub const UPSTREAM_DEADLINE_EXCEEDED: &str = "UPSTREAM_DEADLINE_EXCEEDED";
 /// Reason: the client's own deadline left no time to call anything.
-pub const DEADLINE_EXCEEDED: &str = "DEADLINE_EXCEEDED";
+pub use kuajing_proto::reasons::edge::DEADLINE_EXCEEDED;
+/// Reason: a service did not answer within the call's deadline.
+pub use kuajing_proto::reasons::edge::UPSTREAM_DEADLINE_EXCEEDED;
+/// Reason: a service did not answer.
+pub use kuajing_proto::reasons::edge::UPSTREAM_UNAVAILABLE;
 
 /// Reasons a service gives when it refuses edge's own credential: never shown as such.
 const CREDENTIAL_REASONS: [&str; 4] = [

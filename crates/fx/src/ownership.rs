@@ -12,7 +12,7 @@ use crate::store;
 use kuajing_platform::outbound;
 
 /// Reason: the person does not own the wallet.
-pub const NOT_OWNER: &str = "NOT_OWNER";
+pub use kuajing_proto::reasons::fx::NOT_OWNER;
 
 /// What a request names.
 #[derive(Clone, Copy, Debug)]

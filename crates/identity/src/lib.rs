@@ -66,45 +66,9 @@ async fn build(ctx: ServiceContext, sender: Arc<dyn CodeSender>) -> anyhow::Resu
     if settings.secrets_required {
         binary::require_secrets(&settings)?;
     }
-    // Email through SMTP and text messages through the SMS webhook when configured; a
-    // channel without a provider is refused by the binary (unless told to keep messages,
-    // KJ_IDENTITY_DEVELOPMENT_SENDER), while `kuajing up` and the tests keep them in the
-    // outbox.
-    let keep = !settings.secrets_required || settings.development_sender;
-    let email: Arc<dyn CodeSender> = match &settings.smtp {
-        Some((url, from)) => Arc::new(SmtpSender::new(url, from, settings.secrets_required)?),
-        None if keep => sender.clone(),
-        None => Arc::new(NotConfigured("email")),
-    };
-    let sms: Arc<dyn CodeSender> = match &settings.sms_webhook {
-        Some((url, secret)) => Arc::new(WebhookSender::new(
-            url,
-            &kuajing_platform::config::decode_key(secret)
-                .map_err(|e| anyhow::anyhow!("KJ_IDENTITY_SMS_WEBHOOK_SECRET: {e}"))?,
-            settings.secrets_required,
-        )?),
-        None if keep => sender,
-        None => Arc::new(NotConfigured("SMS")),
-    };
-    let sender: Arc<dyn CodeSender> = Arc::new(ByChannel { email, sms });
+    let sender = code_sender(&settings, sender)?;
     let now = ctx.clock.now();
-    let secret = match &settings.secret_key {
-        Some(text) => kuajing_platform::config::decode_key(text)
-            .map_err(|e| anyhow::anyhow!("KJ_IDENTITY_SECRET_KEY: {e}"))?,
-        None => {
-            tracing::warn!(
-                "KJ_IDENTITY_SECRET_KEY is not set: using a server secret generated and kept in \
-                 the identity schema (fine for local use; configure one in production)"
-            );
-            kuajing_platform::service_secrets::get_or_create(
-                &ctx.pool,
-                SERVER_SECRET,
-                || Ok(secrets::random_bytes::<{ secrets::SECRET_LEN }>()?.to_vec()),
-                now,
-            )
-            .await?
-        }
-    };
+    let secret = server_secret(&ctx, &settings, now).await?;
     let secrets = secrets::Secrets::derive(&secret).context("KJ_IDENTITY_SECRET_KEY")?;
     let concurrency =
         secrets::Hasher::concurrency_for(settings.hash_cost, settings.hash_concurrency);
@@ -113,52 +77,7 @@ async fn build(ctx: ServiceContext, sender: Arc<dyn CodeSender>) -> anyhow::Resu
         "password hashes at once (cores and memory limit)"
     );
     let hasher = secrets::Hasher::new(settings.hash_cost, secrets.pin_key(), concurrency);
-    // The signing key file as read now: what is in force until it changes.
-    let signing_file = match &settings.signing_key_file {
-        Some((path, _)) => kuajing_platform::key_files::read_all(std::slice::from_ref(path))
-            .context("KJ_IDENTITY_SIGNING_KEY_FILE")?,
-        None => Vec::new(),
-    };
-    let configured = match (&settings.signing_key, &settings.signing_key_file) {
-        (Some(text), _) => Some(keys::Configured::signing(
-            SigningKey::parse(text).context("KJ_IDENTITY_SIGNING_KEY")?,
-        )),
-        (None, Some((path, _))) => {
-            let text = String::from_utf8_lossy(&signing_file[0]).into_owned();
-            Some(
-                keys::Configured::parse(&text)
-                    .with_context(|| format!("KJ_IDENTITY_SIGNING_KEY_FILE {}", path.display()))?,
-            )
-        }
-        (None, None) => None,
-    };
-    let keys = std::sync::Arc::new(
-        keys::KeyRing::start(
-            ctx.pool.clone(),
-            configured,
-            settings.key_rotation,
-            settings.sessions.access_ttl,
-            now,
-        )
-        .await?,
-    );
-    if let Some((path, every)) = &settings.signing_key_file {
-        let (keys, clock) = (keys.clone(), ctx.clock.clone());
-        let in_force = signing_file;
-        kuajing_platform::key_files::on_change(
-            vec![path.clone()],
-            in_force,
-            *every,
-            move |contents| {
-                let (keys, now) = (keys.clone(), clock.now());
-                async move {
-                    let text = contents.concat();
-                    let configured = keys::Configured::parse(&String::from_utf8_lossy(&text))?;
-                    keys.reconfigure(configured, now).await
-                }
-            },
-        );
-    }
+    let keys = signing_keys(&ctx, &settings, now).await?;
     let grants: Vec<_> = (settings.operators.iter())
         .map(|id| (*id, store::operators::Grant::Operator))
         .chain((settings.auditors.iter()).map(|id| (*id, store::operators::Grant::Auditor)))
@@ -188,4 +107,113 @@ async fn build(ctx: ServiceContext, sender: Arc<dyn CodeSender>) -> anyhow::Resu
         dummy_password_hash,
         operator_key,
     }))
+}
+
+/// Email through SMTP and text messages through the SMS webhook when configured; a channel
+/// without a provider is refused by the binary (unless told to keep messages,
+/// KJ_IDENTITY_DEVELOPMENT_SENDER), while `kuajing up` and the tests keep them in the
+/// outbox (`sender`).
+fn code_sender(
+    settings: &settings::Settings,
+    sender: Arc<dyn CodeSender>,
+) -> anyhow::Result<Arc<dyn CodeSender>> {
+    let keep = !settings.secrets_required || settings.development_sender;
+    let email: Arc<dyn CodeSender> = match &settings.smtp {
+        Some((url, from)) => Arc::new(SmtpSender::new(url, from, settings.secrets_required)?),
+        None if keep => sender.clone(),
+        None => Arc::new(NotConfigured("email")),
+    };
+    let sms: Arc<dyn CodeSender> = match &settings.sms_webhook {
+        Some((url, secret)) => Arc::new(WebhookSender::new(
+            url,
+            &kuajing_platform::config::decode_key(secret)
+                .map_err(|e| anyhow::anyhow!("KJ_IDENTITY_SMS_WEBHOOK_SECRET: {e}"))?,
+            settings.secrets_required,
+        )?),
+        None if keep => sender,
+        None => Arc::new(NotConfigured("SMS")),
+    };
+    Ok(Arc::new(ByChannel { email, sms }))
+}
+
+/// The server secret: configured, or generated once and kept in the identity schema (local
+/// use only; outside development the binary refuses to start without one).
+async fn server_secret(
+    ctx: &ServiceContext,
+    settings: &settings::Settings,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<Vec<u8>> {
+    Ok(match &settings.secret_key {
+        Some(text) => kuajing_platform::config::decode_key(text)
+            .map_err(|e| anyhow::anyhow!("KJ_IDENTITY_SECRET_KEY: {e}"))?,
+        None => {
+            tracing::warn!(
+                "KJ_IDENTITY_SECRET_KEY is not set: using a server secret generated and kept in \
+                 the identity schema (fine for local use; configure one in production)"
+            );
+            kuajing_platform::service_secrets::get_or_create(
+                &ctx.pool,
+                SERVER_SECRET,
+                || Ok(secrets::random_bytes::<{ secrets::SECRET_LEN }>()?.to_vec()),
+                now,
+            )
+            .await?
+        }
+    })
+}
+
+/// The token signing key ring: from the configured key (or key file, followed as it
+/// changes), or generated and rotated in the identity schema.
+async fn signing_keys(
+    ctx: &ServiceContext,
+    settings: &settings::Settings,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<Arc<keys::KeyRing>> {
+    // The signing key file as read now: what is in force until it changes.
+    let signing_file = match &settings.signing_key_file {
+        Some((path, _)) => kuajing_platform::key_files::read_all(std::slice::from_ref(path))
+            .context("KJ_IDENTITY_SIGNING_KEY_FILE")?,
+        None => Vec::new(),
+    };
+    let configured = match (&settings.signing_key, &settings.signing_key_file) {
+        (Some(text), _) => Some(keys::Configured::signing(
+            SigningKey::parse(text).context("KJ_IDENTITY_SIGNING_KEY")?,
+        )),
+        (None, Some((path, _))) => {
+            let text = String::from_utf8_lossy(&signing_file[0]).into_owned();
+            Some(
+                keys::Configured::parse(&text)
+                    .with_context(|| format!("KJ_IDENTITY_SIGNING_KEY_FILE {}", path.display()))?,
+            )
+        }
+        (None, None) => None,
+    };
+    let keys = Arc::new(
+        keys::KeyRing::start(
+            ctx.pool.clone(),
+            configured,
+            settings.key_rotation,
+            settings.sessions.access_ttl,
+            now,
+        )
+        .await?,
+    );
+    if let Some((path, every)) = &settings.signing_key_file {
+        let (keys, clock) = (keys.clone(), ctx.clock.clone());
+        let in_force = signing_file;
+        kuajing_platform::key_files::on_change(
+            vec![path.clone()],
+            in_force,
+            *every,
+            move |contents| {
+                let (keys, now) = (keys.clone(), clock.now());
+                async move {
+                    let text = contents.concat();
+                    let configured = keys::Configured::parse(&String::from_utf8_lossy(&text))?;
+                    keys.reconfigure(configured, now).await
+                }
+            },
+        );
+    }
+    Ok(keys)
 }

@@ -252,7 +252,8 @@ fn secs(n: u32) -> Duration {
 }
 
 impl IdentityArgs {
-    /// Checks the options and turns them into settings.
+    /// Checks the options and turns them into settings. Long by design: one check or
+    /// conversion per option, in the order `--help` lists them.
     pub fn settings(&self) -> anyhow::Result<Settings> {
         anyhow::ensure!(
             self.access_token_ttl_secs > 0 && self.access_token_ttl_secs <= 3600,

@@ -181,6 +181,23 @@ pub fn thermos(quantity: i64, unit_price: &str) -> opb::OrderLine {
     }
 }
 
+/// The real-name verification a buyer submits through edge: Tan Mei Ling's Singapore
+/// passport, its photo at `photo`.
+pub fn passport(photo: &str) -> kuajing_proto::edge::v1::SubmitRealNameVerificationRequest {
+    kuajing_proto::edge::v1::SubmitRealNameVerificationRequest {
+        request_id: rid(),
+        subject_type: idp::RealNameSubjectType::Individual as i32,
+        legal_name: "Tan Mei Ling".to_owned(),
+        document_type: idp::IdentityDocumentType::Passport as i32,
+        document_number: "E1234567K".to_owned(),
+        document_region_code: "SG".to_owned(),
+        birth_date: "1990-02-28".to_owned(),
+        nationality_region_code: "SG".to_owned(),
+        document_expire_date: "2099-12-31".to_owned(),
+        document_photo_refs: vec![photo.to_owned()],
+    }
+}
+
 /// Cross-border express to a buyer in Singapore, freight included in the price.
 pub fn singapore_express() -> opb::CrossBorderLogistics {
     opb::CrossBorderLogistics {

@@ -29,7 +29,7 @@ use crate::ops::{Ctx, records};
 use crate::rpc;
 
 /// Reason: the person acted for is not the party the RPC requires.
-pub const NOT_OWNER: &str = "NOT_OWNER";
+pub use kuajing_proto::reasons::order::NOT_OWNER;
 
 /// The party of an order an RPC requires.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

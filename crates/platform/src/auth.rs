@@ -19,6 +19,7 @@
 //!   `kj-subject`; only edge (which authenticated the person) may name a subject.
 //! - mTLS is not built yet: tokens travel over the cluster network as they are.
 
+use kuajing_proto::reasons::internal as reasons;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 use std::task::{Context, Poll};
@@ -59,16 +60,16 @@ pub const MAX_OPERATOR_TOKEN_LIFETIME: Duration = Duration::hours(1);
 /// How far ahead of the verifier's clock a token's issue time may be.
 const CLOCK_SKEW_SECS: i64 = 60;
 
-/// Reason: no service token.
-pub const SERVICE_CREDENTIAL_MISSING: &str = "SERVICE_CREDENTIAL_MISSING";
-/// Reason: a token that is malformed, expired, for another audience or badly signed.
-pub const SERVICE_CREDENTIAL_INVALID: &str = "SERVICE_CREDENTIAL_INVALID";
 /// Reason: the caller is not in the method's allowed callers.
-pub const CALLER_NOT_ALLOWED: &str = "CALLER_NOT_ALLOWED";
-/// Reason: edge called an RPC that acts for a person without naming the person.
-pub const SUBJECT_REQUIRED: &str = "SUBJECT_REQUIRED";
+pub use kuajing_proto::reasons::internal::CALLER_NOT_ALLOWED;
 /// Reason: the token names one caller, the connection's client certificate another.
-pub const SERVICE_CERTIFICATE_MISMATCH: &str = "SERVICE_CERTIFICATE_MISMATCH";
+pub use kuajing_proto::reasons::internal::SERVICE_CERTIFICATE_MISMATCH;
+/// Reason: a token that is malformed, expired, for another audience or badly signed.
+pub use kuajing_proto::reasons::internal::SERVICE_CREDENTIAL_INVALID;
+/// Reason: no service token.
+pub use kuajing_proto::reasons::internal::SERVICE_CREDENTIAL_MISSING;
+/// Reason: edge called an RPC that acts for a person without naming the person.
+pub use kuajing_proto::reasons::internal::SUBJECT_REQUIRED;
 
 #[derive(Serialize, Deserialize)]
 struct TokenClaims {
@@ -230,7 +231,7 @@ impl Caller {
                 .ok_or_else(|| {
                     domain.refuse(
                         tonic::Code::PermissionDenied,
-                        "NOT_OWNER",
+                        reasons::NOT_OWNER,
                         "kj-subject is not an account id",
                     )
                 }),
@@ -783,11 +784,45 @@ fn check_named<B>(
             "this token's sign-in has ended (signed out, or the grant was removed): sign in again",
         ));
     }
-    // Over mutual TLS the token must name the caller the client certificate names.
+    certificate_names_caller(domain, request, &caller)?;
+    let allowed = kuajing_proto::callers::allowed(path).unwrap_or_default();
+    if !allowed.contains(&caller.as_str()) {
+        return Err(refusal(
+            domain,
+            CALLER_NOT_ALLOWED,
+            &format!("{caller} may not call {path}"),
+        ));
+    }
+    let subject = subject_of(domain, request, &caller, person)?;
+    // Edge authenticates people: an RPC its contract says edge calls for a person must name
+    // that person, so a forgotten subject cannot skip the handler's ownership check.
+    if caller == "edge" && subject.is_none() && kuajing_proto::callers::edge_needs_subject(path) {
+        return Err(domain.refuse(
+            tonic::Code::PermissionDenied,
+            SUBJECT_REQUIRED,
+            format!("edge must name the person it acts for (`{SUBJECT_HEADER}`) to call {path}"),
+        ));
+    }
+    Ok((
+        Caller {
+            service: caller,
+            subject,
+        },
+        person.map(|p| (NamedPerson(p), session.map(SignInSession))),
+    ))
+}
+
+/// Over mutual TLS, refuses a token that names another caller than the connection's
+/// client certificate (SERVICE_CERTIFICATE_MISMATCH).
+fn certificate_names_caller<B>(
+    domain: ErrorDomain,
+    request: &http::Request<B>,
+    caller: &str,
+) -> Result<(), Status> {
     if let Some(certs) = crate::tls::peer_certificates(request) {
         let named = certs
             .first()
-            .is_some_and(|leaf| crate::tls::certificate_names(leaf, &caller));
+            .is_some_and(|leaf| crate::tls::certificate_names(leaf, caller));
         if !named {
             return Err(refusal(
                 domain,
@@ -798,17 +833,19 @@ fn check_named<B>(
             ));
         }
     }
-    let allowed = kuajing_proto::callers::allowed(path).unwrap_or_default();
-    if !allowed.contains(&caller.as_str()) {
-        return Err(refusal(
-            domain,
-            CALLER_NOT_ALLOWED,
-            &format!("{caller} may not call {path}"),
-        ));
-    }
-    // Only a service that authenticated the person (edge) or an operator may name one; a
-    // person's own token names its person, and nobody else.
-    let subject = match request.headers().get(SUBJECT_HEADER) {
+    Ok(())
+}
+
+/// The person the call acts for (`kj-subject`). Only a service that authenticated the
+/// person (edge) or an operator may name one; a person's own token names its person, and
+/// nobody else.
+fn subject_of<B>(
+    domain: ErrorDomain,
+    request: &http::Request<B>,
+    caller: &str,
+    person: Option<Uuid>,
+) -> Result<Option<Uuid>, Status> {
+    Ok(match request.headers().get(SUBJECT_HEADER) {
         _ if person.is_some() => {
             let named = request.headers().get(SUBJECT_HEADER);
             if named.is_some_and(|v| v.to_str().ok() != person.map(|p| p.to_string()).as_deref()) {
@@ -836,23 +873,7 @@ fn check_named<B>(
                     crate::error::invalid_field(SUBJECT_HEADER, "must be an account id")
                 })?,
         ),
-    };
-    // Edge authenticates people: an RPC its contract says edge calls for a person must name
-    // that person, so a forgotten subject cannot skip the handler's ownership check.
-    if caller == "edge" && subject.is_none() && kuajing_proto::callers::edge_needs_subject(path) {
-        return Err(domain.refuse(
-            tonic::Code::PermissionDenied,
-            SUBJECT_REQUIRED,
-            format!("edge must name the person it acts for (`{SUBJECT_HEADER}`) to call {path}"),
-        ));
-    }
-    Ok((
-        Caller {
-            service: caller,
-            subject,
-        },
-        person.map(|p| (NamedPerson(p), session.map(SignInSession))),
-    ))
+    })
 }
 
 /// A tower layer enforcing [`check`] on every method of the wrapped service except the

@@ -17,9 +17,9 @@ use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
 
 /// Reason for a repeated `request_id` whose request body differs from the first one.
-pub const IDEMPOTENCY_KEY_REUSED: &str = "IDEMPOTENCY_KEY_REUSED";
+pub use kuajing_proto::reasons::internal::IDEMPOTENCY_KEY_REUSED;
 /// Reason on `NOT_FOUND` answers.
-pub const RESOURCE_NOT_FOUND: &str = "RESOURCE_NOT_FOUND";
+pub use kuajing_proto::reasons::internal::RESOURCE_NOT_FOUND;
 
 /// The `ErrorInfo.domain` of one service, e.g. `wallet.kuajing`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -100,7 +100,7 @@ impl ErrorDomain {
 
 /// Reason: the transaction lost a deadlock or a serialization conflict to another one;
 /// nothing was written, and the same request (same request_id) may simply be repeated.
-pub const TRANSACTION_CONFLICT: &str = "TRANSACTION_CONFLICT";
+pub use kuajing_proto::reasons::internal::TRANSACTION_CONFLICT;
 
 /// True for a database failure that a repeat of the whole transaction may not meet again:
 /// a deadlock (40P01) or a serialization failure (40001).
@@ -128,7 +128,7 @@ impl ErrorDomain {
 /// Reason: the service's database did not answer (down, failing over, or every
 /// connection busy past the pool's wait). A read may simply be repeated; a write's outcome
 /// is unknown, and its repeat with the same request_id answers it exactly once.
-pub const DATABASE_UNAVAILABLE: &str = "DATABASE_UNAVAILABLE";
+pub use kuajing_proto::reasons::internal::DATABASE_UNAVAILABLE;
 
 /// The domain of failures the platform answers the same way in every service.
 pub const PLATFORM: ErrorDomain = ErrorDomain("kuajing");
@@ -477,7 +477,7 @@ impl FieldViolations {
 }
 
 /// Reason on `INVALID_ARGUMENT` answers whose service named no other.
-pub const VALIDATION_FAILED: &str = "VALIDATION_FAILED";
+pub use kuajing_proto::reasons::internal::VALIDATION_FAILED;
 
 /// A tower layer giving every `INVALID_ARGUMENT` answer that carries no `ErrorInfo` one
 /// with reason [`VALIDATION_FAILED`] in the service's domain, so that every refusal a

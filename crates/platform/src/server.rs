@@ -90,45 +90,14 @@ pub async fn serve(
         ))
     });
 
-    let audited = audit.is_some();
-    let reflection = || {
-        let builder = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(kuajing_proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .with_service_name(grpc_service);
-        if audited {
-            builder.with_service_name("kuajing.audit.v1.AuditService")
-        } else {
-            builder
-        }
-        .with_service_name("grpc.health.v1.Health")
-    };
-    let reflection_v1 = reflection()
-        .with_service_name("grpc.reflection.v1.ServerReflection")
-        .build_v1()?;
-    let reflection_v1alpha = reflection()
-        .with_service_name("grpc.reflection.v1alpha.ServerReflection")
-        .build_v1alpha()?;
+    let (reflection_v1, reflection_v1alpha) = reflection(grpc_service, audit.is_some())?;
 
     // Health alone in plain text on its own address, when asked. It answers NOT_SERVING
     // while the main server drains and closes once the main server has stopped.
     let (health_stop, health_stopped) = tokio::sync::oneshot::channel::<()>();
     let plain_health = match settings.health_listen {
         Some(addr) => {
-            let listener = TcpListener::bind(addr)
-                .await
-                .map_err(|e| anyhow::anyhow!("health listener on {addr}: {e}"))?;
-            tracing::info!(service = grpc_service, %addr, "serving health in plain text");
-            Some(tokio::spawn(
-                Server::builder()
-                    .add_service(health.clone())
-                    .serve_with_incoming_shutdown(
-                        tonic::transport::server::TcpIncoming::from(listener),
-                        async {
-                            let _ = health_stopped.await;
-                        },
-                    ),
-            ))
+            Some(serve_plain_health(addr, grpc_service, health.clone(), health_stopped).await?)
         }
         None => None,
     };
@@ -153,25 +122,7 @@ pub async fn serve(
         .accept_http1(settings.accept_http1)
         .timeout(settings.request_timeout)
         .concurrency_limit_per_connection(settings.concurrency_per_connection)
-        .trace_fn(|req| {
-            let path = req.uri().path();
-            let (service, method) = path
-                .trim_start_matches('/')
-                .split_once('/')
-                .unwrap_or((path, ""));
-            let span = tracing::info_span!(
-                "rpc",
-                otel.name = %path.trim_start_matches('/'),
-                otel.kind = "server",
-                rpc.system = "grpc",
-                rpc.service = %service,
-                rpc.method = %method,
-                trace_id = tracing::field::Empty,
-                span_id = tracing::field::Empty,
-            );
-            crate::telemetry::adopt_remote_parent(&span, req.headers());
-            span
-        })
+        .trace_fn(rpc_span)
         .layer(crate::metrics::RpcMetrics)
         .layer(ValidationReason(errors))
         .layer(tower::util::option_layer(guard))
@@ -207,6 +158,97 @@ pub async fn serve(
     }
     served?;
     Ok(())
+}
+
+/// Server reflection (v1 and v1alpha) over every contract, listing the services this
+/// server serves, so grpcurl needs no proto files.
+#[allow(clippy::type_complexity)]
+fn reflection(
+    grpc_service: &'static str,
+    audited: bool,
+) -> anyhow::Result<(
+    tonic_reflection::server::v1::ServerReflectionServer<
+        impl tonic_reflection::server::v1::ServerReflection,
+    >,
+    tonic_reflection::server::v1alpha::ServerReflectionServer<
+        impl tonic_reflection::server::v1alpha::ServerReflection,
+    >,
+)> {
+    let named = || {
+        let builder = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(kuajing_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .with_service_name(grpc_service);
+        if audited {
+            builder.with_service_name("kuajing.audit.v1.AuditService")
+        } else {
+            builder
+        }
+        .with_service_name("grpc.health.v1.Health")
+    };
+    let reflection_v1 = named()
+        .with_service_name("grpc.reflection.v1.ServerReflection")
+        .build_v1()?;
+    let reflection_v1alpha = named()
+        .with_service_name("grpc.reflection.v1alpha.ServerReflection")
+        .build_v1alpha()?;
+    Ok((reflection_v1, reflection_v1alpha))
+}
+
+/// The span of one RPC, a child of the caller's trace when the request carries one.
+fn rpc_span(req: &http::Request<()>) -> tracing::Span {
+    let path = req.uri().path();
+    let (service, method) = path
+        .trim_start_matches('/')
+        .split_once('/')
+        .unwrap_or((path, ""));
+    let span = tracing::info_span!(
+        "rpc",
+        otel.name = %path.trim_start_matches('/'),
+        otel.kind = "server",
+        rpc.system = "grpc",
+        rpc.service = %service,
+        rpc.method = %method,
+        trace_id = tracing::field::Empty,
+        span_id = tracing::field::Empty,
+    );
+    crate::telemetry::adopt_remote_parent(&span, req.headers());
+    span
+}
+
+/// Health alone, in plain text on `addr`, until `stopped` resolves.
+async fn serve_plain_health<S>(
+    addr: std::net::SocketAddr,
+    grpc_service: &str,
+    health: S,
+    stopped: tokio::sync::oneshot::Receiver<()>,
+) -> anyhow::Result<tokio::task::JoinHandle<Result<(), tonic::transport::Error>>>
+where
+    S: tower::Service<
+            http::Request<tonic::body::Body>,
+            Response = http::Response<tonic::body::Body>,
+            Error = std::convert::Infallible,
+        > + tonic::server::NamedService
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("health listener on {addr}: {e}"))?;
+    tracing::info!(service = grpc_service, %addr, "serving health in plain text");
+    Ok(tokio::spawn(
+        Server::builder()
+            .add_service(health)
+            .serve_with_incoming_shutdown(
+                tonic::transport::server::TcpIncoming::from(listener),
+                async {
+                    let _ = stopped.await;
+                },
+            ),
+    ))
 }
 
 /// How often a service asks its database whether it answers.

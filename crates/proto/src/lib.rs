@@ -45,6 +45,19 @@ pub mod callers {
     #[cfg(test)]
     mod tests {
         use super::*;
+        use std::path::{Path, PathBuf};
+
+        /// Every file under `dir` whose name ends in `.ext`.
+        fn files(dir: &Path, ext: &str, out: &mut Vec<PathBuf>) {
+            for entry in std::fs::read_dir(dir).expect("a directory") {
+                let path = entry.expect("an entry").path();
+                if path.is_dir() {
+                    files(&path, ext, out);
+                } else if path.extension().is_some_and(|e| e == ext) {
+                    out.push(path);
+                }
+            }
+        }
 
         #[test]
         fn qualifiers_are_kept() {
@@ -63,17 +76,6 @@ pub mod callers {
         /// no contract documents.
         #[test]
         fn every_reason_a_service_answers_is_in_a_contract() {
-            use std::path::{Path, PathBuf};
-            fn files(dir: &Path, ext: &str, out: &mut Vec<PathBuf>) {
-                for entry in std::fs::read_dir(dir).expect("a directory") {
-                    let path = entry.expect("an entry").path();
-                    if path.is_dir() {
-                        files(&path, ext, out);
-                    } else if path.extension().is_some_and(|e| e == ext) {
-                        out.push(path);
-                    }
-                }
-            }
             fn upper_snake(text: &str) -> Vec<&str> {
                 text.split('"')
                     .skip(1)
@@ -144,6 +146,57 @@ pub mod callers {
             }
         }
 
+        /// A service names each reason its contract documents through the generated constant
+        /// (`kuajing_proto::reasons::<service>`), never as a string literal, so that the
+        /// compiler holds every reason to the contract; `platform` through `reasons::internal`.
+        #[test]
+        fn documented_reasons_are_named_through_the_generated_constants() {
+            // Security event type names that happen to equal a reason: stored names, not
+            // refusals.
+            const NOT_REFUSALS: &[(&str, &str)] = &[
+                ("identity", "LOGIN_LOCKED"),
+                ("identity", "REFRESH_TOKEN_REUSED"),
+            ];
+            let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+            let crates: [(&str, &[&str]); 7] = [
+                ("identity", crate::reasons::identity::ALL),
+                ("wallet", crate::reasons::wallet::ALL),
+                ("authorization", crate::reasons::authorization::ALL),
+                ("order", crate::reasons::order::ALL),
+                ("fx", crate::reasons::fx::ALL),
+                ("edge", crate::reasons::edge::ALL),
+                ("platform", crate::reasons::internal::ALL),
+            ];
+            assert!(crate::reasons::wallet::ALL.contains(&"INSUFFICIENT_FUNDS"));
+            assert!(crate::reasons::internal::ALL.contains(&"DATABASE_UNAVAILABLE"));
+            assert!(!crate::reasons::identity::ALL.contains(&"CROSS_BORDER_PAY"));
+            for (name, reasons) in crates {
+                let mut sources = Vec::new();
+                files(
+                    &root.join("crates").join(name).join("src"),
+                    "rs",
+                    &mut sources,
+                );
+                let mut literal = Vec::new();
+                for file in &sources {
+                    let text = std::fs::read_to_string(file).expect("a source file");
+                    // Unit tests read answers as a client does, by the reason's text.
+                    let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+                    for reason in reasons.iter() {
+                        if code.contains(&format!("\"{reason}\""))
+                            && !NOT_REFUSALS.contains(&(name, reason))
+                        {
+                            literal.push(format!("{}: {reason}", file.display()));
+                        }
+                    }
+                }
+                assert!(
+                    literal.is_empty(),
+                    "{name} writes documented reasons as literals, not through kuajing_proto::reasons: {literal:?}"
+                );
+            }
+        }
+
         /// The RPCs edge may call for nobody, written out so a contract change that
         /// widens them is seen in review.
         #[test]
@@ -184,6 +237,14 @@ pub mod callers {
             ));
         }
     }
+}
+
+/// The `ErrorInfo` reasons each contract documents, generated from its error listings (see
+/// `build.rs`): `reasons::wallet::INSUFFICIENT_FUNDS`, and `reasons::internal` for what
+/// every back-end service may answer. Services name their reasons through these constants,
+/// so a reason their contract does not list does not compile (a test holds them to it).
+pub mod reasons {
+    include!(concat!(env!("OUT_DIR"), "/reasons.rs"));
 }
 
 /// The protobuf package tree.

@@ -8,7 +8,7 @@ use tonic::{Code, Status};
 use uuid::Uuid;
 
 /// Reason: the person does not own the resource.
-pub const NOT_OWNER: &str = "NOT_OWNER";
+pub use kuajing_proto::reasons::wallet::NOT_OWNER;
 
 /// What a request names, from which its owner is found.
 #[derive(Clone, Copy, Debug)]

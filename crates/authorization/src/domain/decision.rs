@@ -8,6 +8,7 @@
 //! A denial is an answer (a [`Denial`] with a stable reason, a message for the buyer and
 //! the values behind it), never an error.
 
+use kuajing_proto::reasons::authorization as reasons;
 use std::collections::BTreeMap;
 
 use kuajing_platform::Currency;
@@ -49,11 +50,11 @@ impl DenyReason {
     /// The stable UPPER_SNAKE code.
     pub const fn code(self) -> &'static str {
         match self {
-            DenyReason::MandateNotFound => "MANDATE_NOT_FOUND",
+            DenyReason::MandateNotFound => reasons::MANDATE_NOT_FOUND,
             DenyReason::MandateNotActive => "MANDATE_NOT_ACTIVE",
-            DenyReason::MandateRevoked => "MANDATE_REVOKED",
-            DenyReason::MandateExpired => "MANDATE_EXPIRED",
-            DenyReason::MarketplaceAccountNotVerified => "MARKETPLACE_ACCOUNT_NOT_VERIFIED",
+            DenyReason::MandateRevoked => reasons::MANDATE_REVOKED,
+            DenyReason::MandateExpired => reasons::MANDATE_EXPIRED,
+            DenyReason::MarketplaceAccountNotVerified => reasons::MARKETPLACE_ACCOUNT_NOT_VERIFIED,
             DenyReason::SupplierNotEnabled => "SUPPLIER_NOT_ENABLED",
             DenyReason::CategoryRestricted => "CATEGORY_RESTRICTED",
             DenyReason::LimitPerTransaction => "LIMIT_PER_TRANSACTION",

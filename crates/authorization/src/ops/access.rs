@@ -15,9 +15,9 @@ use uuid::Uuid;
 
 use super::{Ctx, peers};
 /// Reason: the subject does not own the resource.
-pub const NOT_OWNER: &str = "NOT_OWNER";
+pub use kuajing_proto::reasons::authorization::NOT_OWNER;
 /// Reason: an operator-only RPC without an operator subject.
-pub const OPERATOR_REQUIRED: &str = "OPERATOR_REQUIRED";
+pub use kuajing_proto::reasons::authorization::OPERATOR_REQUIRED;
 
 pub use kuajing_platform::auth::Subject;
 

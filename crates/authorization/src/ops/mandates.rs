@@ -28,24 +28,24 @@ use crate::domain::mandate::{
 pub use crate::store::mandates::MandateRow;
 use crate::store::{self, mandates::MandateFilter};
 
-/// Reason: no such mandate.
-pub const MANDATE_NOT_FOUND: &str = "MANDATE_NOT_FOUND";
-/// Reason: the marketplace member already has an ACTIVE mandate.
-pub const MANDATE_ALREADY_EXISTS: &str = "MANDATE_ALREADY_EXISTS";
-/// Reason: the mandate is not PENDING_VERIFICATION.
-pub const MANDATE_NOT_PENDING: &str = "MANDATE_NOT_PENDING";
-/// Reason: the mandate was revoked.
-pub const MANDATE_REVOKED: &str = "MANDATE_REVOKED";
-/// Reason: the mandate's validity end has passed.
-pub const MANDATE_EXPIRED: &str = "MANDATE_EXPIRED";
-/// Reason: the buyer is registered in mainland China, or outside the eligible regions.
-pub const BUYER_REGION_NOT_ELIGIBLE: &str = "BUYER_REGION_NOT_ELIGIBLE";
-/// Reason: the marketplace member is not bound, or not BOUND_VERIFIED.
-pub const MARKETPLACE_ACCOUNT_NOT_VERIFIED: &str = "MARKETPLACE_ACCOUNT_NOT_VERIFIED";
 /// Reason: agreement_accepted is false.
-pub const AGREEMENT_NOT_ACCEPTED: &str = "AGREEMENT_NOT_ACCEPTED";
+pub use kuajing_proto::reasons::authorization::AGREEMENT_NOT_ACCEPTED;
 /// Reason: the agreement version shown is not the current one.
-pub const AGREEMENT_VERSION_OUTDATED: &str = "AGREEMENT_VERSION_OUTDATED";
+pub use kuajing_proto::reasons::authorization::AGREEMENT_VERSION_OUTDATED;
+/// Reason: the buyer is registered in mainland China, or outside the eligible regions.
+pub use kuajing_proto::reasons::authorization::BUYER_REGION_NOT_ELIGIBLE;
+/// Reason: the marketplace member already has an ACTIVE mandate.
+pub use kuajing_proto::reasons::authorization::MANDATE_ALREADY_EXISTS;
+/// Reason: the mandate's validity end has passed.
+pub use kuajing_proto::reasons::authorization::MANDATE_EXPIRED;
+/// Reason: no such mandate.
+pub use kuajing_proto::reasons::authorization::MANDATE_NOT_FOUND;
+/// Reason: the mandate is not PENDING_VERIFICATION.
+pub use kuajing_proto::reasons::authorization::MANDATE_NOT_PENDING;
+/// Reason: the mandate was revoked.
+pub use kuajing_proto::reasons::authorization::MANDATE_REVOKED;
+/// Reason: the marketplace member is not bound, or not BOUND_VERIFIED.
+pub use kuajing_proto::reasons::authorization::MARKETPLACE_ACCOUNT_NOT_VERIFIED;
 
 /// Longest agreement version.
 const AGREEMENT_VERSION_MAX: usize = 32;
@@ -434,12 +434,9 @@ pub async fn create(
     .await
 }
 
-/// ActivateMandate.
-pub async fn activate(
-    ctx: &Ctx,
-    subject: Subject,
-    req: ActivateMandateRequest,
-) -> Result<ActivateMandateResponse, Status> {
+/// ActivateMandate's input checked: the request, mandate and challenge ids. Refused with
+/// AGREEMENT_NOT_ACCEPTED when the agreement was not accepted, else VALIDATION_FAILED.
+fn activation_ids(ctx: &Ctx, req: &ActivateMandateRequest) -> Result<(Uuid, Uuid, Uuid), Status> {
     let mut v = FieldViolations::new();
     let request_id = v.uuid("request_id", &req.request_id);
     let mandate_id = v.uuid("mandate_id", &req.mandate_id);
@@ -473,27 +470,23 @@ pub async fn activate(
     else {
         return Err(internal("validated fields missing"));
     };
-    // The code is not part of what makes two requests the same: a plain hash of a
-    // request holding six digits would give the code away to anyone reading the table.
-    let mut keyed = req.clone();
-    keyed.code.clear();
-    let now = ctx.now();
+    Ok((request_id, mandate_id, challenge_id))
+}
 
-    let m = {
-        let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
-        load(&mut conn, ctx, mandate_id, false).await?
-    };
-    access::check_owner(ctx, subject, m.owner_account_id).await?;
-    if let Some(r) = replay(ctx, "ActivateMandate", &req.request_id, &keyed).await? {
-        return Ok(r);
-    }
-    mandate::check_activate(m.stored_state(), m.expire_at, now)
-        .map_err(|r| activate_refusal(ctx, mandate_id, r))?;
-    if req.agreement_version != ctx.settings.agreement_version {
+/// What must still hold when a pending mandate is activated, beyond its own state: the
+/// agreement shown is the current version, no other mandate of the member is active, and
+/// the marketplace account's binding is the one the mandate was made for, verified.
+async fn activatable(
+    ctx: &Ctx,
+    m: &MandateRow,
+    agreement_version: &str,
+    now: DateTime<Utc>,
+) -> Result<(), Status> {
+    if agreement_version != ctx.settings.agreement_version {
         return Err(precondition_with(
             ctx,
             AGREEMENT_VERSION_OUTDATED,
-            format!("agreement/{}", req.agreement_version),
+            format!("agreement/{}", agreement_version),
             format!(
                 "the agreement shown is not the current version {}",
                 ctx.settings.agreement_version
@@ -519,6 +512,33 @@ pub async fn activate(
             "the marketplace account's binding changed since the mandate was created",
         ));
     }
+    Ok(())
+}
+
+/// ActivateMandate.
+pub async fn activate(
+    ctx: &Ctx,
+    subject: Subject,
+    req: ActivateMandateRequest,
+) -> Result<ActivateMandateResponse, Status> {
+    let (request_id, mandate_id, challenge_id) = activation_ids(ctx, &req)?;
+    // The code is not part of what makes two requests the same: a plain hash of a
+    // request holding six digits would give the code away to anyone reading the table.
+    let mut keyed = req.clone();
+    keyed.code.clear();
+    let now = ctx.now();
+
+    let m = {
+        let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
+        load(&mut conn, ctx, mandate_id, false).await?
+    };
+    access::check_owner(ctx, subject, m.owner_account_id).await?;
+    if let Some(r) = replay(ctx, "ActivateMandate", &req.request_id, &keyed).await? {
+        return Ok(r);
+    }
+    mandate::check_activate(m.stored_state(), m.expire_at, now)
+        .map_err(|r| activate_refusal(ctx, mandate_id, r))?;
+    activatable(ctx, &m, &req.agreement_version, now).await?;
     peers::verify_activation_code(
         ctx,
         peers::derived_request_id("ActivateMandate", request_id),

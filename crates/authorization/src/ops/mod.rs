@@ -22,7 +22,7 @@ use tonic::Status;
 use crate::settings::Settings;
 
 /// Reason of INVALID_ARGUMENT answers unless the contract names another.
-pub const VALIDATION_FAILED: &str = "VALIDATION_FAILED";
+pub use kuajing_proto::reasons::authorization::VALIDATION_FAILED;
 /// Longest free-text reason (revocations, releases, category changes).
 pub const REASON_MAX: usize = 500;
 /// Longest marketplace member id.

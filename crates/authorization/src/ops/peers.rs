@@ -32,12 +32,12 @@ use uuid::Uuid;
 use super::Ctx;
 use crate::domain::decision::Admission;
 
-/// Reason: identity did not answer.
-pub const IDENTITY_UNAVAILABLE: &str = "IDENTITY_UNAVAILABLE";
-/// Reason: wallet did not answer.
-pub const WALLET_UNAVAILABLE: &str = "WALLET_UNAVAILABLE";
 /// Reason: no USD equivalent could be obtained from fx.
-pub const FX_UNAVAILABLE: &str = "FX_UNAVAILABLE";
+pub use kuajing_proto::reasons::authorization::FX_UNAVAILABLE;
+/// Reason: identity did not answer.
+pub use kuajing_proto::reasons::authorization::IDENTITY_UNAVAILABLE;
+/// Reason: wallet did not answer.
+pub use kuajing_proto::reasons::authorization::WALLET_UNAVAILABLE;
 
 /// A peer service.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

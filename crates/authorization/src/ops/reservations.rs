@@ -18,10 +18,10 @@ use super::{Ctx, REASON_MAX, finish};
 use crate::domain::reservation::{self, ReservationRefusal, Step};
 use crate::store::{self, reservations::ReservationRow};
 
-/// Reason: confirming a released reservation.
-pub const RESERVATION_RELEASED: &str = "RESERVATION_RELEASED";
 /// Reason: releasing a confirmed reservation.
-pub const RESERVATION_ALREADY_CONFIRMED: &str = "RESERVATION_ALREADY_CONFIRMED";
+pub use kuajing_proto::reasons::authorization::RESERVATION_ALREADY_CONFIRMED;
+/// Reason: confirming a released reservation.
+pub use kuajing_proto::reasons::authorization::RESERVATION_RELEASED;
 
 impl ReservationRow {
     fn state(&self) -> ReservationState {

@@ -5,14 +5,14 @@ use chrono::{DateTime, Duration, Utc};
 use kuajing_platform::token::{Claims, KeySet, TokenError};
 use uuid::Uuid;
 
-/// Reason: no `authorization` metadata, or not "Bearer <token>".
-pub const TOKEN_MISSING: &str = "TOKEN_MISSING";
-/// Reason: malformed, bad signature, unknown key, wrong issuer or audience.
-pub const TOKEN_INVALID: &str = "TOKEN_INVALID";
 /// Reason: `exp` has passed (beyond the leeway).
-pub const TOKEN_EXPIRED: &str = "TOKEN_EXPIRED";
+pub use kuajing_proto::reasons::edge::TOKEN_EXPIRED;
+/// Reason: malformed, bad signature, unknown key, wrong issuer or audience.
+pub use kuajing_proto::reasons::edge::TOKEN_INVALID;
+/// Reason: no `authorization` metadata, or not "Bearer <token>".
+pub use kuajing_proto::reasons::edge::TOKEN_MISSING;
 /// Reason: the token's session was signed out or revoked.
-pub const TOKEN_REVOKED: &str = "TOKEN_REVOKED";
+pub use kuajing_proto::reasons::edge::TOKEN_REVOKED;
 
 /// The longest an access token may live (exp - nbf): identity issues 15-minute tokens and
 /// refuses to be configured past an hour, so a longer one was not made to be used here.

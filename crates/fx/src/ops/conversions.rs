@@ -27,12 +27,12 @@ use super::rates::check_fresh;
 use crate::store::{self, conversions::ConversionRow, conversions::NewConversion};
 use kuajing_platform::outbound;
 
-/// Reason: the quote expired before the request was accepted.
-pub const QUOTE_EXPIRED: &str = "QUOTE_EXPIRED";
 /// Reason: another request executed (or is executing) the quote.
-pub const QUOTE_ALREADY_USED: &str = "QUOTE_ALREADY_USED";
+pub use kuajing_proto::reasons::fx::QUOTE_ALREADY_USED;
+/// Reason: the quote expired before the request was accepted.
+pub use kuajing_proto::reasons::fx::QUOTE_EXPIRED;
 /// Reason: the quote belongs to another wallet.
-pub const QUOTE_WALLET_MISMATCH: &str = "QUOTE_WALLET_MISMATCH";
+pub use kuajing_proto::reasons::fx::QUOTE_WALLET_MISMATCH;
 
 fn from_row(r: &ConversionRow) -> Result<Conversion, Status> {
     let m = |c: &str, d: Decimal| -> Result<_, Status> {
@@ -196,46 +196,7 @@ pub async fn execute(ctx: &Ctx, req: ExecuteQuoteRequest) -> Result<ExecuteQuote
                 .ok_or_else(|| internal("an executed quote's request has no record"));
         }
     };
-    let money = |code: &str, d: Decimal| -> Result<_, Status> {
-        Ok(Money::rounded(code.parse().map_err(internal)?, d)
-            .map_err(internal)?
-            .to_proto())
-    };
-    let post = PostConversionRequest {
-        // One conversion per quote: the quote id is the wallet request's idempotency key.
-        request_id: quote_id.to_string(),
-        wallet_id: c.wallet_id.to_string(),
-        quote_id: quote_id.to_string(),
-        sell_amount: Some(money(&c.sell, c.sell_amount)?),
-        buy_amount: Some(money(&c.buy, c.buy_amount)?),
-        fee: Some(money(&c.sell, c.fee)?),
-    };
-    let posted = match outbound::unary(&ctx.wallet()?, post, |mut c, r| async move {
-        c.post_conversion(r).await
-    })
-    .await
-    {
-        Ok(r) => r,
-        Err(status) => {
-            // A definite refusal: give the quote back. A transient failure keeps the
-            // claim, so only this request (retried) can finish it.
-            if matches!(
-                status.code(),
-                Code::FailedPrecondition | Code::NotFound | Code::InvalidArgument
-            ) {
-                let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
-                store::quotes::release(&mut conn, quote_id, request_id)
-                    .await
-                    .map_err(internal)?;
-            }
-            return Err(status);
-        }
-    };
-    let entry_id = posted
-        .journal_entry
-        .as_ref()
-        .and_then(|e| uuid::Uuid::try_parse(&e.journal_entry_id).ok())
-        .ok_or_else(|| internal("wallet answered without an entry"))?;
+    let entry_id = post_in_wallet(ctx, quote_id, request_id, &c).await?;
 
     idempotency::run(
         &ctx.svc.pool,
@@ -288,6 +249,55 @@ pub async fn execute(ctx: &Ctx, req: ExecuteQuoteRequest) -> Result<ExecuteQuote
         },
     )
     .await
+}
+
+/// The wallet posts the claimed quote's conversion (the quote id its idempotency key): the
+/// journal entry's id. A definite refusal gives the quote back; a transient failure keeps
+/// the claim, so only this request (retried) can finish it.
+async fn post_in_wallet(
+    ctx: &Ctx,
+    quote_id: Uuid,
+    request_id: Uuid,
+    c: &Claimed,
+) -> Result<Uuid, Status> {
+    let money = |code: &str, d: Decimal| -> Result<_, Status> {
+        Ok(Money::rounded(code.parse().map_err(internal)?, d)
+            .map_err(internal)?
+            .to_proto())
+    };
+    let post = PostConversionRequest {
+        // One conversion per quote: the quote id is the wallet request's idempotency key.
+        request_id: quote_id.to_string(),
+        wallet_id: c.wallet_id.to_string(),
+        quote_id: quote_id.to_string(),
+        sell_amount: Some(money(&c.sell, c.sell_amount)?),
+        buy_amount: Some(money(&c.buy, c.buy_amount)?),
+        fee: Some(money(&c.sell, c.fee)?),
+    };
+    let posted = match outbound::unary(&ctx.wallet()?, post, |mut c, r| async move {
+        c.post_conversion(r).await
+    })
+    .await
+    {
+        Ok(r) => r,
+        Err(status) => {
+            if matches!(
+                status.code(),
+                Code::FailedPrecondition | Code::NotFound | Code::InvalidArgument
+            ) {
+                let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
+                store::quotes::release(&mut conn, quote_id, request_id)
+                    .await
+                    .map_err(internal)?;
+            }
+            return Err(status);
+        }
+    };
+    posted
+        .journal_entry
+        .as_ref()
+        .and_then(|e| uuid::Uuid::try_parse(&e.journal_entry_id).ok())
+        .ok_or_else(|| internal("wallet answered without an entry"))
 }
 
 /// GetConversion.

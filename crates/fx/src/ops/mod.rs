@@ -15,9 +15,9 @@ use tonic::Status;
 use crate::settings::Settings;
 
 /// Reason: no direct, inverse or crossed rate for a pair.
-pub const RATE_NOT_FOUND: &str = "RATE_NOT_FOUND";
+pub use kuajing_proto::reasons::fx::RATE_NOT_FOUND;
 /// Reason: the rate is older than the maximum age.
-pub const RATE_STALE: &str = "RATE_STALE";
+pub use kuajing_proto::reasons::fx::RATE_STALE;
 
 /// What every operation needs.
 #[derive(Clone)]

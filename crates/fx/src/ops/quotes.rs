@@ -19,7 +19,7 @@ use crate::store::{self, quotes::QuoteRow};
 use kuajing_platform::outbound;
 
 /// Reason: the computed side of a quote rounds to zero.
-pub const AMOUNT_TOO_SMALL: &str = "AMOUNT_TOO_SMALL";
+pub use kuajing_proto::reasons::fx::AMOUNT_TOO_SMALL;
 /// Longest quote lifetime a caller may ask for.
 pub const MAX_TTL_SECS: u64 = 300;
 

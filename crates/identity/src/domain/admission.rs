@@ -2,6 +2,7 @@
 //! cross-border pay, and if not, which rules fail. Every rule is evaluated, not only the
 //! first that fails, so the supplier sees everything to fix at once.
 
+use kuajing_proto::reasons::identity as reasons;
 use std::collections::BTreeMap;
 
 use super::region::MAINLAND_CHINA;
@@ -253,7 +254,7 @@ pub fn check(program: Program, facts: &SupplierFacts, rules: &AdmissionRules) ->
         }
         Program::CrossBorderPay => {
             if !facts.trustpass_active {
-                failed.push(failure("NOT_TRUSTPASS", NOT_TRUSTPASS_MESSAGE, &[]));
+                failed.push(failure(reasons::NOT_TRUSTPASS, NOT_TRUSTPASS_MESSAGE, &[]));
             }
             if !facts.cross_border_pay_enabled {
                 failed.push(failure(

@@ -2,6 +2,7 @@
 //! wrong attempts, single use, and a minimum gap before a new one is sent.
 
 use chrono::{DateTime, Duration, Utc};
+use kuajing_proto::reasons::identity as reasons;
 
 /// The rules, from configuration (defaults: 15 minutes, 60 seconds, 5 attempts).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -194,10 +195,10 @@ impl Unusable {
     /// The contract's reason.
     pub fn reason(self) -> &'static str {
         match self {
-            Unusable::Expired => "CODE_EXPIRED",
-            Unusable::AlreadyUsed => "CODE_ALREADY_USED",
-            Unusable::AttemptsExhausted => "CODE_ATTEMPTS_EXHAUSTED",
-            Unusable::Superseded => "CODE_SUPERSEDED",
+            Unusable::Expired => reasons::CODE_EXPIRED,
+            Unusable::AlreadyUsed => reasons::CODE_ALREADY_USED,
+            Unusable::AttemptsExhausted => reasons::CODE_ATTEMPTS_EXHAUSTED,
+            Unusable::Superseded => reasons::CODE_SUPERSEDED,
         }
     }
 }

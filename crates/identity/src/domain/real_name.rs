@@ -2,6 +2,7 @@
 //! new submission is allowed, and how document numbers are shown.
 
 use chrono::NaiveDate;
+use kuajing_proto::reasons::identity as reasons;
 
 use super::account::{AccountType, RealNameStatus};
 use super::{region, text};
@@ -184,8 +185,8 @@ pub fn validate_region(s: &str) -> Result<(), String> {
 /// Why a new submission is refused, given the latest verification's status.
 pub fn may_submit(latest: Option<RealNameStatus>) -> Result<(), &'static str> {
     match latest {
-        Some(RealNameStatus::Pending) => Err("REAL_NAME_VERIFICATION_PENDING"),
-        Some(RealNameStatus::Verified) => Err("REAL_NAME_ALREADY_VERIFIED"),
+        Some(RealNameStatus::Pending) => Err(reasons::REAL_NAME_VERIFICATION_PENDING),
+        Some(RealNameStatus::Verified) => Err(reasons::REAL_NAME_ALREADY_VERIFIED),
         _ => Ok(()),
     }
 }

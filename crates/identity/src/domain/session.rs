@@ -6,6 +6,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use kuajing_platform::token::{AUDIENCE, Claims, ISSUER};
+use kuajing_proto::reasons::identity as reasons;
 use uuid::Uuid;
 
 use super::account::Role;
@@ -66,9 +67,9 @@ impl RefreshRefusal {
     /// The contract's reason.
     pub fn reason(self) -> &'static str {
         match self {
-            RefreshRefusal::Revoked => "REFRESH_TOKEN_REVOKED",
-            RefreshRefusal::Reused => "REFRESH_TOKEN_REUSED",
-            RefreshRefusal::Expired => "REFRESH_TOKEN_EXPIRED",
+            RefreshRefusal::Revoked => reasons::REFRESH_TOKEN_REVOKED,
+            RefreshRefusal::Reused => reasons::REFRESH_TOKEN_REUSED,
+            RefreshRefusal::Expired => reasons::REFRESH_TOKEN_EXPIRED,
         }
     }
 }

@@ -5,6 +5,7 @@
 use kuajing_platform::FieldViolations;
 use kuajing_platform::error::internal;
 use kuajing_proto::identity::v1 as pb;
+use kuajing_proto::reasons::identity as reasons;
 use sqlx::PgConnection;
 use tonic::{Code, Status};
 use uuid::Uuid;
@@ -36,8 +37,8 @@ impl State {
 
     fn taken(&self, channel: Channel) -> Status {
         let (reason, field) = match channel {
-            Channel::Email => ("EMAIL_TAKEN", "email"),
-            Channel::Sms => ("MOBILE_TAKEN", "mobile"),
+            Channel::Email => (reasons::EMAIL_TAKEN, "email"),
+            Channel::Sms => (reasons::MOBILE_TAKEN, "mobile"),
         };
         self.refuse_with(
             Code::AlreadyExists,
@@ -223,7 +224,7 @@ impl State {
                 tracing::warn!(error = %e, %account_id, "the former contact could not be told");
                 return Err(self.refuse(
                     Code::Unavailable,
-                    "SENDER_UNAVAILABLE",
+                    reasons::SENDER_UNAVAILABLE,
                     "the former address could not be told of the change; try again",
                 ));
             }
@@ -451,7 +452,11 @@ fn check_policy(account: &AccountRow, new_password: &str) -> Result<(), Status> 
         account.email.as_deref().unwrap_or_default(),
         account.mobile.as_deref().unwrap_or_default(),
     ) {
-        v.named("PASSWORD_TOO_WEAK", "new_password", rule.description());
+        v.named(
+            reasons::PASSWORD_TOO_WEAK,
+            "new_password",
+            rule.description(),
+        );
     }
     v.finish_in(DOMAIN)
 }

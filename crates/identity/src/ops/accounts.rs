@@ -2,6 +2,7 @@
 
 use kuajing_platform::error::internal;
 use kuajing_proto::identity::v1 as pb;
+use kuajing_proto::reasons::identity as reasons;
 use tonic::{Code, Status};
 use uuid::Uuid;
 
@@ -61,7 +62,7 @@ impl State {
         }
         if let Err(rule) = password::check(&req.password, &req.member_name, &req.email, &req.mobile)
         {
-            v.named("PASSWORD_TOO_WEAK", "password", rule.description());
+            v.named(reasons::PASSWORD_TOO_WEAK, "password", rule.description());
         }
         v.finish_in(DOMAIN)?;
         let (account_type, role) = (checked(account_type)?, checked(role)?);
@@ -118,10 +119,13 @@ impl State {
                 .await
                 .map_err(db)?;
             let (reason, message) = match field {
-                Some("member_name") => ("MEMBER_NAME_TAKEN", "the member name is taken"),
-                Some("email") => ("EMAIL_TAKEN", "the email is registered to another account"),
+                Some("member_name") => (reasons::MEMBER_NAME_TAKEN, "the member name is taken"),
+                Some("email") => (
+                    reasons::EMAIL_TAKEN,
+                    "the email is registered to another account",
+                ),
                 Some("mobile") => (
-                    "MOBILE_TAKEN",
+                    reasons::MOBILE_TAKEN,
                     "the mobile is registered to another account",
                 ),
                 _ => return Err(internal("account insert conflicted with nothing")),

@@ -2,6 +2,7 @@
 //! RecordIpComplaint (operators), CheckSupplierAdmission and OpenSupplierProgram (the
 //! supplier itself).
 
+use kuajing_proto::reasons::identity as reasons;
 use std::collections::BTreeSet;
 
 use kuajing_platform::error::internal;
@@ -153,7 +154,11 @@ impl Changes {
 
 impl State {
     fn profile_not_found(&self, account_id: impl ToString) -> Status {
-        self.not_found_as("SUPPLIER_PROFILE_NOT_FOUND", "supplier profile", account_id)
+        self.not_found_as(
+            reasons::SUPPLIER_PROFILE_NOT_FOUND,
+            "supplier profile",
+            account_id,
+        )
     }
 
     async fn load_profile(
@@ -301,7 +306,7 @@ impl State {
             if !store::insert_complaint(&mut tx, &row).await.map_err(db)? {
                 return Err(self.refuse_with(
                     Code::AlreadyExists,
-                    "IP_COMPLAINT_ALREADY_RECORDED",
+                    reasons::IP_COMPLAINT_ALREADY_RECORDED,
                     "this complaint reference is already recorded for the account",
                     &[("complaint_reference", req.complaint_reference.clone())],
                 ));
@@ -418,7 +423,7 @@ impl State {
                 // Signing needs TrustPass; the other rule (enabled) is what signing sets.
                 if !row.trustpass_active {
                     return Err(self.precondition(
-                        "NOT_TRUSTPASS",
+                        reasons::NOT_TRUSTPASS,
                         subject_name,
                         admission::NOT_TRUSTPASS_MESSAGE,
                     ));
@@ -431,7 +436,7 @@ impl State {
             let decided = self.admission(&row, program)?;
             if !decided.admitted {
                 let mut details = tonic_types::ErrorDetails::with_error_info(
-                    "SUPPLIER_NOT_ADMITTED",
+                    reasons::SUPPLIER_NOT_ADMITTED,
                     self.errors.0,
                     std::collections::HashMap::new(),
                 );

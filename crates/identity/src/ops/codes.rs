@@ -4,6 +4,7 @@
 use kuajing_platform::FieldViolations;
 use kuajing_platform::error::internal;
 use kuajing_proto::identity::v1 as pb;
+use kuajing_proto::reasons::identity as reasons;
 use sqlx::PgConnection;
 use tonic::{Code, Status};
 use uuid::Uuid;
@@ -86,7 +87,7 @@ impl State {
             && p.sent_by_its_own_rpc()
         {
             v.named(
-                "PURPOSE_NOT_ALLOWED",
+                reasons::PURPOSE_NOT_ALLOWED,
                 "purpose",
                 format!("{} codes are sent only by their own RPC", p.as_str()),
             );
@@ -105,7 +106,7 @@ impl State {
             None if purpose != Purpose::ConfirmContact && !authorization_for_mandate => {
                 return Err(self.refuse(
                     Code::PermissionDenied,
-                    "NOT_OWNER",
+                    reasons::NOT_OWNER,
                     "this purpose needs a kj-subject that owns the account",
                 ));
             }
@@ -151,21 +152,21 @@ impl State {
         };
         let Some((destination, verified)) = registered else {
             return Err(self.precondition(
-                "CONTACT_MISSING",
+                reasons::CONTACT_MISSING,
                 subject,
                 format!("the account has no {}", contact_name(channel)),
             ));
         };
         if purpose == Purpose::ConfirmContact && verified {
             return Err(self.precondition(
-                "CONTACT_ALREADY_VERIFIED",
+                reasons::CONTACT_ALREADY_VERIFIED,
                 subject,
                 format!("the {} is already verified", contact_name(channel)),
             ));
         }
         if purpose.needs_verified_contact() && !verified {
             return Err(self.precondition(
-                "CONTACT_NOT_VERIFIED",
+                reasons::CONTACT_NOT_VERIFIED,
                 subject,
                 format!("the {} must be verified first", contact_name(channel)),
             ));
@@ -177,7 +178,7 @@ impl State {
         if let Err(wait) = policy.may_resend(live.as_ref().map(|c| c.resend_at), now) {
             let live_id = live.map(|c| c.challenge_id.to_string()).unwrap_or_default();
             return Err(self.retry_later(
-                "RESEND_TOO_SOON",
+                reasons::RESEND_TOO_SOON,
                 "a code was sent moments ago; wait before asking for another",
                 wait,
                 &[("challenge_id", live_id)],
@@ -218,7 +219,7 @@ impl State {
             tracing::warn!(error = %e, %challenge_id, "verification code sender failed");
             return Err(self.refuse(
                 Code::Unavailable,
-                "SENDER_UNAVAILABLE",
+                reasons::SENDER_UNAVAILABLE,
                 "the verification code could not be sent; try again",
             ));
         }
@@ -263,7 +264,7 @@ impl State {
         let subject = format!("challenge/{challenge_id}");
         if row.purpose != purpose.as_str() || row.reference != reference {
             return Err(self.precondition(
-                "CHALLENGE_MISMATCH",
+                reasons::CHALLENGE_MISMATCH,
                 subject,
                 format!(
                     "the challenge is not a {} challenge for this reference",
@@ -276,7 +277,7 @@ impl State {
             let current = contact_of(account, channel).map(|(address, _)| address);
             if current != Some(row.destination.as_str()) {
                 return Err(self.precondition(
-                    "CHALLENGE_MISMATCH",
+                    reasons::CHALLENGE_MISMATCH,
                     subject,
                     "the contact changed after the code was sent",
                 ));
@@ -301,7 +302,7 @@ impl State {
                         .map_err(db)?;
                     self.refuse_with(
                         Code::PermissionDenied,
-                        "CODE_INVALID",
+                        reasons::CODE_INVALID,
                         "the code is wrong",
                         &[("attempts_remaining", remaining.to_string())],
                     )
@@ -318,7 +319,7 @@ impl State {
                     .await
                     .map_err(db)?;
                     self.precondition(
-                        "CODE_ATTEMPTS_EXHAUSTED",
+                        reasons::CODE_ATTEMPTS_EXHAUSTED,
                         subject,
                         "too many wrong codes; ask for a new one",
                     )
@@ -348,7 +349,7 @@ impl State {
             && !p.verifiable_by_other_services()
         {
             v.named(
-                "PURPOSE_NOT_ALLOWED",
+                reasons::PURPOSE_NOT_ALLOWED,
                 "purpose",
                 format!("{} codes are consumed only by their own RPC", p.as_str()),
             );

@@ -3,6 +3,7 @@
 use kuajing_platform::error::internal;
 use kuajing_platform::page::Cursor;
 use kuajing_proto::identity::v1 as pb;
+use kuajing_proto::reasons::identity as reasons;
 use tonic::{Code, Status};
 use uuid::Uuid;
 
@@ -20,7 +21,7 @@ use kuajing_platform::FieldViolations;
 
 impl State {
     fn linked_not_found(&self, name: impl ToString) -> Status {
-        self.not_found_as("LINKED_ACCOUNT_NOT_FOUND", "linked account", name)
+        self.not_found_as(reasons::LINKED_ACCOUNT_NOT_FOUND, "linked account", name)
     }
 
     /// Refuses a binding the marketplace has not vouched for (see
@@ -39,7 +40,7 @@ impl State {
         if keys.is_empty() {
             return Err(self.refuse(
                 Code::FailedPrecondition,
-                "MARKETPLACE_PROOF_UNAVAILABLE",
+                reasons::MARKETPLACE_PROOF_UNAVAILABLE,
                 format!(
                     "no key verifies {} member proofs here (KJ_IDENTITY_MARKETPLACE_KEYS): \
                      none of its members can be bound",
@@ -58,7 +59,7 @@ impl State {
         .map_err(|why| {
             self.refuse(
                 Code::PermissionDenied,
-                "MEMBER_PROOF_INVALID",
+                reasons::MEMBER_PROOF_INVALID,
                 format!("the member proof does not prove this binding: {why}"),
             )
         })
@@ -118,7 +119,7 @@ impl State {
                 .ok_or_else(|| self.not_found("account", account_id))?;
             if account.account_type != AccountType::Personal.as_str() {
                 return Err(self.precondition(
-                    "ACCOUNT_NOT_PERSONAL",
+                    reasons::ACCOUNT_NOT_PERSONAL,
                     format!("account/{account_id}"),
                     "only personal accounts hold marketplace bindings",
                 ));
@@ -150,7 +151,7 @@ impl State {
                     .unwrap_or_default();
                 return Err(self.refuse_with(
                     Code::AlreadyExists,
-                    "MARKETPLACE_ACCOUNT_ALREADY_BOUND",
+                    reasons::MARKETPLACE_ACCOUNT_ALREADY_BOUND,
                     "the marketplace account is already bound",
                     &own,
                 ));
@@ -201,7 +202,7 @@ impl State {
             self.authorize(&mut tx, subject, row.account_id).await?;
             if row.status == LinkStatus::Unbound.as_str() {
                 return Err(self.precondition(
-                    "LINKED_ACCOUNT_ALREADY_UNBOUND",
+                    reasons::LINKED_ACCOUNT_ALREADY_UNBOUND,
                     format!("linked_account/{id}"),
                     "the marketplace account is already unbound",
                 ));

@@ -24,6 +24,7 @@ mod pin;
 mod real_name;
 mod sessions;
 
+use kuajing_proto::reasons::identity as reasons;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -175,7 +176,7 @@ impl State {
     pub fn not_owner(&self) -> Status {
         self.refuse(
             Code::PermissionDenied,
-            "NOT_OWNER",
+            reasons::NOT_OWNER,
             "the subject does not own this resource",
         )
     }
@@ -210,7 +211,7 @@ impl State {
         let refuse = || {
             self.refuse(
                 Code::PermissionDenied,
-                "OPERATOR_REQUIRED",
+                reasons::OPERATOR_REQUIRED,
                 "this RPC is for operators (kj-subject must name an operator account)",
             )
         };

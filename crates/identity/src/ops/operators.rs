@@ -6,6 +6,7 @@
 use kuajing_platform::FieldViolations;
 use kuajing_platform::time::to_proto;
 use kuajing_proto::identity::v1 as pb;
+use kuajing_proto::reasons::identity as reasons;
 use tonic::{Code, Status};
 use uuid::Uuid;
 
@@ -49,30 +50,55 @@ fn check_sign_in(v: &mut FieldViolations, request_id: &str, identifier: &str, se
     }
 }
 
+/// EnrollOperatorFactor's input checked: the sign-in, and the challenge of the code sent
+/// to the operator's email when the code comes with it (`None` asks for the code).
+fn check_enrollment(req: &pb::EnrollOperatorFactorRequest) -> Result<Option<Uuid>, Status> {
+    let mut v = FieldViolations::new();
+    check_sign_in(&mut v, &req.request_id, &req.identifier, &req.password);
+    check_client(&mut v, &req.client_ip);
+    let with_code = match (req.challenge_id.is_empty(), req.code.is_empty()) {
+        (true, true) => None,
+        (false, false) => {
+            v.check("code", crate::domain::code::validate_code(&req.code));
+            v.uuid("challenge_id", &req.challenge_id)
+        }
+        (true, false) => {
+            v.add("challenge_id", "is required with a code");
+            None
+        }
+        (false, true) => {
+            v.add("code", "is required with a challenge");
+            None
+        }
+    };
+    v.finish_in(DOMAIN)?;
+    Ok(with_code)
+}
+
+/// An enrolment's answer as recorded, without the secret: the account and which sealing it
+/// was, so a replay shows this enrolment's secret or nothing.
+fn recorded_form(
+    r: &pb::EnrollOperatorFactorResponse,
+    sealed: &[u8],
+) -> pb::EnrollOperatorFactorResponse {
+    match r.challenge {
+        // Only a code was sent: nothing secret to leave out.
+        Some(_) => r.clone(),
+        None => pb::EnrollOperatorFactorResponse {
+            account_id: r.account_id.clone(),
+            secret: String::new(),
+            otpauth_uri: format!("{SEALED}{}", sealing_of(sealed)),
+            challenge: None,
+        },
+    }
+}
+
 impl State {
     pub async fn enroll_operator_factor(
         &self,
         req: pb::EnrollOperatorFactorRequest,
     ) -> Result<pb::EnrollOperatorFactorResponse, Status> {
-        let mut v = FieldViolations::new();
-        check_sign_in(&mut v, &req.request_id, &req.identifier, &req.password);
-        check_client(&mut v, &req.client_ip);
-        let with_code = match (req.challenge_id.is_empty(), req.code.is_empty()) {
-            (true, true) => None,
-            (false, false) => {
-                v.check("code", crate::domain::code::validate_code(&req.code));
-                v.uuid("challenge_id", &req.challenge_id)
-            }
-            (true, false) => {
-                v.add("challenge_id", "is required with a code");
-                None
-            }
-            (false, true) => {
-                v.add("code", "is required with a challenge");
-                None
-            }
-        };
-        v.finish_in(DOMAIN)?;
+        let with_code = check_enrollment(&req)?;
         let (mut tx, key) = match self
             .start::<_, pb::EnrollOperatorFactorResponse>(
                 "EnrollOperatorFactor",
@@ -96,7 +122,7 @@ impl State {
             if existing.is_some_and(|f| f.confirmed_at.is_some()) {
                 return Err(self.refuse(
                     Code::FailedPrecondition,
-                    "FACTOR_ALREADY_ENROLLED",
+                    reasons::FACTOR_ALREADY_ENROLLED,
                     "this operator's second factor is enrolled already; a lost device is \
                      reset by the platform team",
                 ));
@@ -120,61 +146,66 @@ impl State {
                 };
                 return Ok((answer, Vec::new()));
             };
-            self.consume_code(
-                &mut tx,
-                CodeAttempt {
-                    account_id: account.account_id,
-                    challenge_id,
-                    code: &req.code,
-                    purpose: Purpose::EnrollOperatorFactor,
-                    reference: "",
-                    contact: None,
-                },
-            )
-            .await?;
-            let secret =
-                crate::secrets::random_bytes::<{ totp::SECRET_LEN }>().map_err(super::internal)?;
-            let sealed = self
-                .secrets
-                .seal_factor_secret(account.account_id, &secret)
-                .map_err(super::internal)?;
-            let now = self.now();
-            operators::enroll(&mut tx, account.account_id, &sealed, now)
+            self.enroll_factor(&mut tx, &account, challenge_id, &req)
                 .await
-                .map_err(db)?;
-            events::record(
-                &mut tx,
-                NewEvent::new(account.account_id, EventType::OperatorFactorEnrolled, now)
-                    .actor(Some(account.account_id))
-                    .client(&req.client_ip, ""),
-            )
-            .await
-            .map_err(db)?;
-            Ok((
-                pb::EnrollOperatorFactorResponse {
-                    account_id: account.account_id.to_string(),
-                    secret: totp::base32(&secret),
-                    otpauth_uri: totp::otpauth_uri(ISSUER, &account.member_name, &secret),
-                    challenge: None,
-                },
-                sealed,
-            ))
         }
         .await;
-        // Recorded without the secret: the account and which sealing it was, so a replay
-        // shows this enrolment's secret or nothing.
-        let stored = result.as_ref().ok().map(|(r, sealed)| match r.challenge {
-            // Only a code was sent: nothing secret to leave out.
-            Some(_) => r.clone(),
-            None => pb::EnrollOperatorFactorResponse {
-                account_id: r.account_id.clone(),
-                secret: String::new(),
-                otpauth_uri: format!("{SEALED}{}", sealing_of(sealed)),
-                challenge: None,
-            },
-        });
+        let stored = result
+            .as_ref()
+            .ok()
+            .map(|(r, sealed)| recorded_form(r, sealed));
         let result = result.map(|(r, _)| r);
         outcome::finish(tx, key, result, stored.as_ref()).await
+    }
+
+    /// The code consumed, a new factor secret sealed and stored, the enrolment audited:
+    /// the answer (with the secret, shown this once) and the sealed secret.
+    async fn enroll_factor(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        account: &AccountRow,
+        challenge_id: Uuid,
+        req: &pb::EnrollOperatorFactorRequest,
+    ) -> Result<(pb::EnrollOperatorFactorResponse, Vec<u8>), Status> {
+        self.consume_code(
+            tx,
+            CodeAttempt {
+                account_id: account.account_id,
+                challenge_id,
+                code: &req.code,
+                purpose: Purpose::EnrollOperatorFactor,
+                reference: "",
+                contact: None,
+            },
+        )
+        .await?;
+        let secret =
+            crate::secrets::random_bytes::<{ totp::SECRET_LEN }>().map_err(super::internal)?;
+        let sealed = self
+            .secrets
+            .seal_factor_secret(account.account_id, &secret)
+            .map_err(super::internal)?;
+        let now = self.now();
+        operators::enroll(&mut *tx, account.account_id, &sealed, now)
+            .await
+            .map_err(db)?;
+        events::record(
+            &mut *tx,
+            NewEvent::new(account.account_id, EventType::OperatorFactorEnrolled, now)
+                .actor(Some(account.account_id))
+                .client(&req.client_ip, ""),
+        )
+        .await
+        .map_err(db)?;
+        Ok((
+            pb::EnrollOperatorFactorResponse {
+                account_id: account.account_id.to_string(),
+                secret: totp::base32(&secret),
+                otpauth_uri: totp::otpauth_uri(ISSUER, &account.member_name, &secret),
+                challenge: None,
+            },
+            sealed,
+        ))
     }
 
     /// A recorded enrolment with its secret opened again from the store (unless a later
@@ -199,7 +230,7 @@ impl State {
             .ok_or_else(|| {
                 self.refuse(
                     Code::FailedPrecondition,
-                    "FACTOR_ALREADY_ENROLLED",
+                    reasons::FACTOR_ALREADY_ENROLLED,
                     "the secret of this enrolment is no longer shown (confirmed or replaced)",
                 )
             })?;
@@ -233,7 +264,7 @@ impl State {
         let operator_key = self.operator_key.clone().ok_or_else(|| {
             self.refuse(
                 Code::FailedPrecondition,
-                "OPERATOR_SIGN_IN_DISABLED",
+                reasons::OPERATOR_SIGN_IN_DISABLED,
                 "identity holds no operator key (KJ_IDENTITY_OPERATOR_KEY): nobody can sign in \
                  as an operator",
             )
@@ -256,7 +287,7 @@ impl State {
                 .ok_or_else(|| {
                     self.refuse(
                         Code::FailedPrecondition,
-                        "FACTOR_NOT_ENROLLED",
+                        reasons::FACTOR_NOT_ENROLLED,
                         "enrol a second factor first (EnrollOperatorFactor)",
                     )
                 })?;
@@ -319,7 +350,7 @@ impl State {
         let (person, session) = signed_in.ok_or_else(|| {
             self.refuse(
                 Code::FailedPrecondition,
-                "NO_SIGN_IN",
+                reasons::NO_SIGN_IN,
                 "this token names nobody or carries no sign-in: there is nothing to sign out",
             )
         })?;
@@ -403,7 +434,7 @@ impl State {
             .ok_or_else(|| {
                 self.refuse(
                     Code::PermissionDenied,
-                    "NOT_AN_OPERATOR",
+                    reasons::NOT_AN_OPERATOR,
                     "this account is neither an operator nor an auditor",
                 )
             })?;

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use kuajing_platform::error::internal;
 use kuajing_proto::identity::v1 as pb;
+use kuajing_proto::reasons::identity as reasons;
 use tonic::{Code, Status};
 
 use super::codes::CodeAttempt;
@@ -21,7 +22,7 @@ use kuajing_platform::FieldViolations;
 impl State {
     fn pin_locked(&self, until: DateTime<Utc>, now: DateTime<Utc>) -> Status {
         self.retry_later(
-            "PIN_LOCKED",
+            reasons::PIN_LOCKED,
             "the payment password is locked after too many wrong tries",
             until - now,
             &[("locked_until", until.to_rfc3339())],
@@ -134,7 +135,7 @@ impl State {
                 .map_err(db)?
                 .ok_or_else(|| {
                     self.precondition(
-                        "PIN_NOT_SET",
+                        reasons::PIN_NOT_SET,
                         format!("account/{account_id}"),
                         "no payment password is set",
                     )
@@ -166,7 +167,7 @@ impl State {
                             .map_err(db)?;
                         self.refuse_with(
                             Code::PermissionDenied,
-                            "PIN_INVALID",
+                            reasons::PIN_INVALID,
                             "the payment password is wrong",
                             &[("attempts_remaining", remaining.to_string())],
                         )

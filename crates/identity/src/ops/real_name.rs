@@ -3,6 +3,7 @@
 use kuajing_platform::error::internal;
 use kuajing_platform::page::Cursor;
 use kuajing_proto::identity::v1 as pb;
+use kuajing_proto::reasons::identity as reasons;
 use tonic::Status;
 use uuid::Uuid;
 
@@ -351,7 +352,7 @@ impl State {
                 .ok_or_else(|| self.not_found("real-name verification", id))?;
             if row.status != RealNameStatus::Pending.as_str() {
                 return Err(self.precondition(
-                    "REAL_NAME_NOT_PENDING",
+                    reasons::REAL_NAME_NOT_PENDING,
                     format!("real_name_verification/{id}"),
                     format!("the verification was already decided ({})", row.status),
                 ));

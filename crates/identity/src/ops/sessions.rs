@@ -12,6 +12,7 @@ use kuajing_platform::FieldViolations;
 use kuajing_platform::error::internal;
 use kuajing_platform::page::Cursor;
 use kuajing_proto::identity::v1 as pb;
+use kuajing_proto::reasons::identity as reasons;
 use sqlx::PgConnection;
 use tonic::{Code, Status};
 use uuid::Uuid;
@@ -54,14 +55,14 @@ impl State {
     pub(super) fn invalid_credentials(&self) -> Status {
         self.refuse(
             Code::Unauthenticated,
-            "INVALID_CREDENTIALS",
+            reasons::INVALID_CREDENTIALS,
             "the identifier or the password is wrong",
         )
     }
 
     pub(super) fn login_locked(&self, until: DateTime<Utc>, now: DateTime<Utc>) -> Status {
         self.retry_later(
-            "LOGIN_LOCKED",
+            reasons::LOGIN_LOCKED,
             "too many failed logins; try again later",
             until - now,
             &[("locked_until", until.to_rfc3339())],
@@ -70,9 +71,9 @@ impl State {
 
     fn refresh_refused(&self, reason: &str) -> Status {
         let message = match reason {
-            "REFRESH_TOKEN_INVALID" => "the refresh token is not valid",
-            "REFRESH_TOKEN_EXPIRED" => "the session has expired; log in again",
-            "REFRESH_TOKEN_REVOKED" => "the session was ended; log in again",
+            reasons::REFRESH_TOKEN_INVALID => "the refresh token is not valid",
+            reasons::REFRESH_TOKEN_EXPIRED => "the session has expired; log in again",
+            reasons::REFRESH_TOKEN_REVOKED => "the session was ended; log in again",
             _ => "the refresh token was already used; the session is revoked",
         };
         self.refuse(Code::Unauthenticated, reason, message)
@@ -153,7 +154,7 @@ impl State {
             .ok_or_else(|| {
                 self.refuse(
                     Code::Unavailable,
-                    "SIGNING_KEY_UNAVAILABLE",
+                    reasons::SIGNING_KEY_UNAVAILABLE,
                     "the key that signed this answer is gone; retry with a new request_id",
                 )
             })?;
@@ -419,11 +420,11 @@ impl State {
         let token_id = self
             .secrets
             .refresh_token_id(&req.refresh_token)
-            .ok_or_else(|| self.refresh_refused("REFRESH_TOKEN_INVALID"))?;
+            .ok_or_else(|| self.refresh_refused(reasons::REFRESH_TOKEN_INVALID))?;
         let (refresh, session) = store::get_refresh(tx, token_id, true)
             .await
             .map_err(db)?
-            .ok_or_else(|| self.refresh_refused("REFRESH_TOKEN_INVALID"))?;
+            .ok_or_else(|| self.refresh_refused(reasons::REFRESH_TOKEN_INVALID))?;
         if let Err(refusal) = session::check_refresh(
             session.revoked_at.is_some(),
             refresh.used_at.is_some(),
@@ -432,9 +433,14 @@ impl State {
         ) {
             if refusal == RefreshRefusal::Reused {
                 // Two parties hold this family; end it for both.
-                store::revoke(tx, &[session.session_id], "REFRESH_TOKEN_REUSED", now)
-                    .await
-                    .map_err(db)?;
+                store::revoke(
+                    tx,
+                    &[session.session_id],
+                    reasons::REFRESH_TOKEN_REUSED,
+                    now,
+                )
+                .await
+                .map_err(db)?;
                 events::record(
                     tx,
                     NewEvent::new(session.account_id, EventType::RefreshTokenReused, now)
@@ -479,13 +485,13 @@ impl State {
             let token_id = self
                 .secrets
                 .refresh_token_id(&req.refresh_token)
-                .ok_or_else(|| self.refresh_refused("REFRESH_TOKEN_INVALID"))?;
+                .ok_or_else(|| self.refresh_refused(reasons::REFRESH_TOKEN_INVALID))?;
             // No row lock: revocation is a conditional update, and locking the presented
             // session before revoking all of them could deadlock two "log out everywhere"s.
             let (_, session) = store::get_refresh(&mut tx, token_id, false)
                 .await
                 .map_err(db)?
-                .ok_or_else(|| self.refresh_refused("REFRESH_TOKEN_INVALID"))?;
+                .ok_or_else(|| self.refresh_refused(reasons::REFRESH_TOKEN_INVALID))?;
             self.authorize(&mut tx, subject, session.account_id).await?;
             let revoked = if req.all_sessions {
                 store::revoke_all(&mut tx, session.account_id, "LOGOUT", now).await

@@ -30,18 +30,7 @@ pub async fn journey(demo: &Demo, supplier: &Person) -> anyhow::Result<Person> {
         .await?;
 
     // Real name: submitted through edge, approved by the operator.
-    let submit = pb::SubmitRealNameVerificationRequest {
-        request_id: rid(),
-        subject_type: idp::RealNameSubjectType::Individual as i32,
-        legal_name: "Tan Mei Ling".to_owned(),
-        document_type: idp::IdentityDocumentType::Passport as i32,
-        document_number: "E1234567K".to_owned(),
-        document_region_code: "SG".to_owned(),
-        birth_date: "1990-02-28".to_owned(),
-        nationality_region_code: "SG".to_owned(),
-        document_expire_date: "2099-12-31".to_owned(),
-        document_photo_refs: vec!["s3://kyc/passport-front.jpg".to_owned()],
-    };
+    let submit = crate::parties::passport("s3://kyc/passport-front.jpg");
     let submitted = demo
         .call("SubmitRealNameVerification", |mut e| {
             let r = authed(&buyer, submit.clone());

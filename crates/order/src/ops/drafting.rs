@@ -9,6 +9,7 @@ use kuajing_proto::order::v1::{
     DraftTradeAssuranceOrderRequest, DraftTradeAssuranceOrderResponse, InspectionService, Order,
     OrderEventType, OrderKind, OrderParty, OrderStatus, PaymentTerms, TradeDetails, order,
 };
+use kuajing_proto::reasons::order as reasons;
 use kuajing_proto::wallet::v1::wallet_service_client::WalletServiceClient;
 use kuajing_proto::wallet::v1::{
     ListReceivingAccountsRequest, ReceivingAccountPurpose, get_wallet_request,
@@ -164,7 +165,7 @@ async fn draft<Req: prost::Message, Resp: prost::Message + Default>(
         .is_some_and(|b| b.email.is_empty())
     {
         return Err(ctx.errors().invalid(
-            "BUYER_EMAIL_REQUIRED",
+            reasons::BUYER_EMAIL_REQUIRED,
             "buyer.email",
             "the buyer account has no verified email; give one",
         ));

@@ -15,6 +15,7 @@ use kuajing_proto::order::v1::{
     ActorType, Order, OrderEventType, OrderKind, OrderStatus, PayInspectionFeeRequest,
     PayInspectionFeeResponse,
 };
+use kuajing_proto::reasons::order as reasons;
 use kuajing_proto::wallet::v1::wallet_service_client::WalletServiceClient;
 use kuajing_proto::wallet::v1::{ChargeFeeRequest, FeeBearer, FeeLeg, FundPool};
 use rust_decimal::Decimal;
@@ -40,14 +41,14 @@ fn due(ctx: &Ctx, o: &Order) -> Result<kuajing_proto::types::Money, tonic::Statu
         .filter(|fee| amount_of(Some(fee)) > Decimal::ZERO);
     let (Some(inspection), Some(fee)) = (inspection, fee) else {
         return Err(ctx.refuse(
-            "INSPECTION_NOT_REQUESTED",
+            reasons::INSPECTION_NOT_REQUESTED,
             "the order has no inspection service to pay for",
             &[("order_id", o.order_id.clone())],
         ));
     };
     if inspection.paid_time.is_some() {
         return Err(ctx.refuse(
-            "INSPECTION_FEE_ALREADY_PAID",
+            reasons::INSPECTION_FEE_ALREADY_PAID,
             "the order's inspection fee is paid already",
             &[("order_id", o.order_id.clone())],
         ));
@@ -55,7 +56,7 @@ fn due(ctx: &Ctx, o: &Order) -> Result<kuajing_proto::types::Money, tonic::Statu
     // A closed order's goods are never inspected.
     if status_of(o) == OrderStatus::Closed {
         return Err(ctx.refuse(
-            "INVALID_STATE_TRANSITION",
+            reasons::INVALID_STATE_TRANSITION,
             format!(
                 "order {} is CLOSED: its inspection is not paid for",
                 o.order_id

@@ -27,11 +27,11 @@ use super::{Ctx, actor, records, replayed};
 use crate::rpc;
 
 /// Reason: the marketplace account is not bound and verified.
-pub const MARKETPLACE_ACCOUNT_NOT_VERIFIED: &str = "MARKETPLACE_ACCOUNT_NOT_VERIFIED";
-/// Reason: the supplier account cannot sell.
-pub const SUPPLIER_NOT_ACTIVE: &str = "SUPPLIER_NOT_ACTIVE";
+pub use kuajing_proto::reasons::order::MARKETPLACE_ACCOUNT_NOT_VERIFIED;
 /// Reason: another order mirrors the same marketplace order.
-pub const ORDER_ALREADY_EXISTS: &str = "ORDER_ALREADY_EXISTS";
+pub use kuajing_proto::reasons::order::ORDER_ALREADY_EXISTS;
+/// Reason: the supplier account cannot sell.
+pub use kuajing_proto::reasons::order::SUPPLIER_NOT_ACTIVE;
 
 /// A CreateMarketplaceOrder request, checked.
 struct Checked {

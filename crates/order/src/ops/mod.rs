@@ -44,16 +44,16 @@ use tonic::{Code, Status};
 use crate::domain::status::Illegal;
 use crate::settings::Settings;
 
-/// Reason: the order's status does not allow the action.
-pub const INVALID_STATE_TRANSITION: &str = "INVALID_STATE_TRANSITION";
-/// Reason: a PayOrders saga holds the order.
-pub const ORDER_PAYMENT_IN_PROGRESS: &str = "ORDER_PAYMENT_IN_PROGRESS";
-/// Reason: the order changed since the caller's etag.
-pub const ETAG_MISMATCH: &str = "ETAG_MISMATCH";
 /// Reason: an amount is in the wrong currency.
-pub const CURRENCY_MISMATCH: &str = "CURRENCY_MISMATCH";
+pub use kuajing_proto::reasons::order::CURRENCY_MISMATCH;
+/// Reason: the order changed since the caller's etag.
+pub use kuajing_proto::reasons::order::ETAG_MISMATCH;
 /// Reason: the wallet cannot cover an amount.
-pub const INSUFFICIENT_FUNDS: &str = "INSUFFICIENT_FUNDS";
+pub use kuajing_proto::reasons::order::INSUFFICIENT_FUNDS;
+/// Reason: the order's status does not allow the action.
+pub use kuajing_proto::reasons::order::INVALID_STATE_TRANSITION;
+/// Reason: a PayOrders saga holds the order.
+pub use kuajing_proto::reasons::order::ORDER_PAYMENT_IN_PROGRESS;
 
 /// What every operation needs.
 #[derive(Clone)]

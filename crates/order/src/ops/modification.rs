@@ -5,6 +5,7 @@
 //! value as proto3 JSON.
 
 use kuajing_platform::FieldViolations;
+use kuajing_proto::reasons::order as reasons;
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
@@ -32,12 +33,12 @@ use crate::domain::modification as rules;
 use crate::domain::status::{self, Action, Illegal};
 use crate::ownership::{self, Need, Who};
 
-/// Reason: the status allows no modification.
-pub const ORDER_NOT_MODIFIABLE: &str = "ORDER_NOT_MODIFIABLE";
-/// Reason: a path may not be modified in the status.
-pub const FIELD_NOT_MODIFIABLE: &str = "FIELD_NOT_MODIFIABLE";
 /// Reason: the buyer's email never changes.
-pub const BUYER_EMAIL_IMMUTABLE: &str = "BUYER_EMAIL_IMMUTABLE";
+pub use kuajing_proto::reasons::order::BUYER_EMAIL_IMMUTABLE;
+/// Reason: a path may not be modified in the status.
+pub use kuajing_proto::reasons::order::FIELD_NOT_MODIFIABLE;
+/// Reason: the status allows no modification.
+pub use kuajing_proto::reasons::order::ORDER_NOT_MODIFIABLE;
 
 fn order_descriptor() -> Result<MessageDescriptor, Status> {
     static POOL: OnceLock<Option<DescriptorPool>> = OnceLock::new();
@@ -281,7 +282,7 @@ fn check_marketplace(ctx: &Ctx, o: &mut Order, previous: &Order) -> Result<(), S
     let total = crate::domain::goods::total(goods, freight.unwrap_or_default(), Decimal::ZERO)
         .ok_or_else(|| {
             ctx.errors().invalid(
-                "TOTAL_TOO_LARGE",
+                reasons::TOTAL_TOO_LARGE,
                 "order.lines",
                 "the order total is too large",
             )
@@ -342,13 +343,8 @@ pub async fn check_not_paying(ctx: &Ctx, o: &Order) -> Result<(), Status> {
     Ok(())
 }
 
-/// UpdateOrder.
-pub async fn update(
-    ctx: &Ctx,
-    req: UpdateOrderRequest,
-    who: Who,
-) -> Result<UpdateOrderResponse, Status> {
-    const METHOD: &str = "UpdateOrder";
+/// UpdateOrder's input checked: the order id and the paths of its update mask.
+fn check_update(ctx: &Ctx, req: &UpdateOrderRequest) -> Result<(Uuid, Vec<String>), Status> {
     let mut inv = FieldViolations::new();
     let order_id = inv.uuid("order_id", &req.order_id);
     fields::text(&mut inv, "reason", &req.reason, 0, 500);
@@ -362,10 +358,45 @@ pub async fn update(
     }
     idempotency::parse_request_id(&req.request_id)?;
     inv.finish_in(ctx.errors())?;
+    Ok((order_id.expect("validated"), paths))
+}
+
+/// Whether `current` may be modified at `paths` now (its status, no payment in progress,
+/// the fields its kind and status allow, an inspection fee not yet paid): the status it
+/// moves to.
+async fn modifiable(ctx: &Ctx, current: &Order, paths: &[String]) -> Result<OrderStatus, Status> {
+    let from = super::status_of(current);
+    let kind = OrderKind::try_from(current.kind).unwrap_or(OrderKind::Unspecified);
+    let f = facts(current);
+    let to = status::next(from, f, Action::Modify)
+        .map_err(|i| ctx.state_refusal(ORDER_NOT_MODIFIABLE, &current.order_id, i))?;
+    check_not_paying(ctx, current).await?;
+    let allowed = rules::allowed_paths(kind, from, f.received_any).ok_or_else(|| {
+        ctx.state_refusal(
+            ORDER_NOT_MODIFIABLE,
+            &current.order_id,
+            Illegal {
+                status: from,
+                action: Action::Modify,
+            },
+        )
+    })?;
+    check_mask(ctx, paths, allowed, "update_mask", false)?;
+    check_inspection_unpaid(ctx, current, paths)?;
+    Ok(to)
+}
+
+/// UpdateOrder.
+pub async fn update(
+    ctx: &Ctx,
+    req: UpdateOrderRequest,
+    who: Who,
+) -> Result<UpdateOrderResponse, Status> {
+    const METHOD: &str = "UpdateOrder";
+    let (order_id, paths) = check_update(ctx, &req)?;
     if let Some(r) = replayed(ctx, METHOD, &req.request_id, &req).await? {
         return Ok(r);
     }
-    let order_id = order_id.expect("validated");
     let current = {
         let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
         records::load(&mut conn, ctx, order_id).await?
@@ -382,22 +413,7 @@ pub async fn update(
     ownership::require(ctx, who, &current, need).await?;
     records::check_etag(ctx, &current, &req.etag)?;
     let kind = OrderKind::try_from(current.kind).unwrap_or(OrderKind::Unspecified);
-    let f = facts(&current);
-    let to = status::next(from, f, Action::Modify)
-        .map_err(|i| ctx.state_refusal(ORDER_NOT_MODIFIABLE, &current.order_id, i))?;
-    check_not_paying(ctx, &current).await?;
-    let allowed = rules::allowed_paths(kind, from, f.received_any).ok_or_else(|| {
-        ctx.state_refusal(
-            ORDER_NOT_MODIFIABLE,
-            &current.order_id,
-            Illegal {
-                status: from,
-                action: Action::Modify,
-            },
-        )
-    })?;
-    check_mask(ctx, &paths, allowed, "update_mask", false)?;
-    check_inspection_unpaid(ctx, &current, &paths)?;
+    let to = modifiable(ctx, &current, &paths).await?;
     let incoming = req.order.clone().unwrap_or_default();
     let (mut next, changes) = apply_mask(&current, &incoming, &paths)?;
     if kind == OrderKind::Marketplace {

@@ -26,12 +26,12 @@ use super::{Ctx, records, status_of};
 use crate::domain::payment_link::{self as rules, MAX_ORDERS, TOKEN_BYTES, TOKEN_PREFIX};
 use crate::ownership::{self, Need, Who};
 
-/// Reason: no link has this token.
-pub const PAYMENT_LINK_NOT_FOUND: &str = "PAYMENT_LINK_NOT_FOUND";
-/// Reason: the link was revoked.
-pub const PAYMENT_LINK_REVOKED: &str = "PAYMENT_LINK_REVOKED";
 /// Reason: the link is past its expire_time.
-pub const PAYMENT_LINK_EXPIRED: &str = "PAYMENT_LINK_EXPIRED";
+pub use kuajing_proto::reasons::order::PAYMENT_LINK_EXPIRED;
+/// Reason: no link has this token.
+pub use kuajing_proto::reasons::order::PAYMENT_LINK_NOT_FOUND;
+/// Reason: the link was revoked.
+pub use kuajing_proto::reasons::order::PAYMENT_LINK_REVOKED;
 
 use crate::store::payment_links::LinkRow as Stored;
 

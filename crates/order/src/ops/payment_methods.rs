@@ -4,6 +4,7 @@
 //! availability is asked of identity (supplier admission) and authorization (mandates,
 //! restricted categories, a validate-only decision); nothing is reserved.
 
+use kuajing_proto::reasons::order as reasons;
 use std::collections::HashMap;
 
 use kuajing_platform::error::internal;
@@ -41,7 +42,7 @@ use crate::ownership::{self, Need, Who};
 use crate::rpc;
 
 /// Reason: an order has nothing due.
-pub const ORDER_NOT_AWAITING_PAYMENT: &str = "ORDER_NOT_AWAITING_PAYMENT";
+pub use kuajing_proto::reasons::order::ORDER_NOT_AWAITING_PAYMENT;
 /// Orders per query (contract).
 const MAX_ORDERS: usize = 50;
 
@@ -136,18 +137,84 @@ fn is_restricted(code: &str, restricted: &[String]) -> bool {
     })
 }
 
+/// What a marketplace order's options depend on beyond the order, read once for all the
+/// orders asked about (they share one buyer).
+#[derive(Default)]
+struct MarketplaceFacts {
+    /// The buyer's fee tier basis.
+    basis: Option<Basis>,
+    /// The categories cross-border pay refuses.
+    restricted: Vec<String>,
+    /// Per supplier: admitted to cross-border pay, and the failed rules' messages.
+    admission: HashMap<String, (bool, String)>,
+    /// The buyer's active cross-border pay mandate.
+    mandate: Option<String>,
+}
+
+/// Reads the facts of `market` (the marketplace orders asked about, one buyer's).
+async fn marketplace_facts(ctx: &Ctx, market: &[&Order]) -> Result<MarketplaceFacts, Status> {
+    let mut facts = MarketplaceFacts::default();
+    let Some(first) = market.first() else {
+        return Ok(facts);
+    };
+    if let Ok(buyer) = Uuid::try_parse(&first.buyer_account_id) {
+        facts.basis = Some(pricing::tier_basis(ctx, buyer, ctx.now()).await?);
+    }
+    facts.restricted = restricted(ctx).await?;
+    for o in market {
+        if facts.admission.contains_key(&o.supplier_account_id) {
+            continue;
+        }
+        let a = rpc!(
+            ctx,
+            "identity",
+            IdentityServiceClient,
+            check_supplier_admission,
+            CheckSupplierAdmissionRequest {
+                account_id: o.supplier_account_id.clone(),
+                program: AdmissionProgram::CrossBorderPay as i32,
+            }
+        )?
+        .admission
+        .unwrap_or_default();
+        let detail = a
+            .failed_rules
+            .iter()
+            .map(|f| f.message.clone())
+            .collect::<Vec<_>>()
+            .join("; ");
+        facts
+            .admission
+            .insert(o.supplier_account_id.clone(), (a.admitted, detail));
+    }
+    if let Some(member) = member_of(first) {
+        let r = rpc!(
+            ctx,
+            "authorization",
+            AuthorizationServiceClient,
+            list_mandates,
+            ListMandatesRequest {
+                marketplace_member: Some(member),
+                state: MandateState::Active as i32,
+                ..ListMandatesRequest::default()
+            }
+        )?;
+        facts.mandate = r.mandates.into_iter().next().map(|m| m.mandate_id);
+    }
+    Ok(facts)
+}
+
 /// The options of a marketplace order.
-#[allow(clippy::too_many_arguments)]
 async fn marketplace_options(
     ctx: &Ctx,
     o: &Order,
     due: Decimal,
-    basis: Option<&Basis>,
-    restricted: &[String],
-    admission: &HashMap<String, (bool, String)>,
-    mandate: Option<&str>,
+    facts: &MarketplaceFacts,
     region: &str,
 ) -> Result<Vec<PaymentMethodOption>, Status> {
+    let (basis, restricted, admission) =
+        (facts.basis.as_ref(), &facts.restricted, &facts.admission);
+    let mandate = facts.mandate.as_deref();
     let cny = Currency::CNY;
     let categories: Vec<String> = o
         .lines
@@ -330,15 +397,53 @@ pub async fn query(
         }
     }
     ownership::require_each(ctx, who, &orders, Need::Buyer).await?;
+    payable_together(ctx, &orders)?;
+    let market: Vec<&Order> = orders
+        .iter()
+        .filter(|o| o.kind == OrderKind::Marketplace as i32)
+        .collect();
+    let facts = marketplace_facts(ctx, &market).await?;
+    let mut fx = Fx::new(ctx);
+    let mut answers = Vec::new();
+    for o in &orders {
+        let due = amount_due(o).unwrap_or_default();
+        let currency = pricing::currency_of(o)?;
+        let mut options = if o.kind == OrderKind::Marketplace as i32 {
+            let id = Uuid::try_parse(&o.order_id).map_err(internal)?;
+            let region = crate::store::orders::buyer_region(&ctx.svc.pool, id)
+                .await
+                .map_err(internal)?;
+            marketplace_options(ctx, o, due, &facts, &region).await?
+        } else {
+            trade_options(ctx, &mut fx, o, due).await?
+        };
+        available_first(&mut options);
+        answers.push(OrderPaymentMethods {
+            order_id: o.order_id.clone(),
+            amount_due: Some(money(currency, due)),
+            options,
+        });
+    }
+    let common_methods = common_methods(&answers);
+    Ok(QueryPaymentMethodsResponse {
+        orders: answers,
+        common_methods,
+    })
+}
+
+/// Refuses orders that cannot be paid in one payment: one with nothing due
+/// (ORDER_NOT_AWAITING_PAYMENT, each such order a precondition violation), or orders of
+/// different buyers (MIXED_BUYERS).
+fn payable_together(ctx: &Ctx, orders: &[Order]) -> Result<(), Status> {
     let not_due: Vec<&Order> = orders
         .iter()
         .filter(|o| amount_due(o).is_none_or(|d| d <= Decimal::ZERO))
         .collect();
-    if !not_due.is_empty() {
+    if let Some(first) = not_due.first() {
         let mut details = ErrorDetails::with_error_info(
             ORDER_NOT_AWAITING_PAYMENT,
             ctx.errors().0,
-            HashMap::from([("order_id".to_owned(), not_due[0].order_id.clone())]),
+            HashMap::from([("order_id".to_owned(), first.order_id.clone())]),
         );
         for o in &not_due {
             details.add_precondition_failure_violation(
@@ -366,89 +471,14 @@ pub async fn query(
             &[],
         ));
     }
-    let market: Vec<&Order> = orders
-        .iter()
-        .filter(|o| o.kind == OrderKind::Marketplace as i32)
-        .collect();
-    let (mut basis, mut restricted_codes, mut admission, mut mandate) =
-        (None, Vec::new(), HashMap::new(), None);
-    if !market.is_empty() {
-        if let Ok(buyer) = Uuid::try_parse(&market[0].buyer_account_id) {
-            basis = Some(pricing::tier_basis(ctx, buyer, ctx.now()).await?);
-        }
-        restricted_codes = restricted(ctx).await?;
-        for o in &market {
-            if admission.contains_key(&o.supplier_account_id) {
-                continue;
-            }
-            let a = rpc!(
-                ctx,
-                "identity",
-                IdentityServiceClient,
-                check_supplier_admission,
-                CheckSupplierAdmissionRequest {
-                    account_id: o.supplier_account_id.clone(),
-                    program: AdmissionProgram::CrossBorderPay as i32,
-                }
-            )?
-            .admission
-            .unwrap_or_default();
-            let detail = a
-                .failed_rules
-                .iter()
-                .map(|f| f.message.clone())
-                .collect::<Vec<_>>()
-                .join("; ");
-            admission.insert(o.supplier_account_id.clone(), (a.admitted, detail));
-        }
-        if let Some(member) = member_of(market[0]) {
-            let r = rpc!(
-                ctx,
-                "authorization",
-                AuthorizationServiceClient,
-                list_mandates,
-                ListMandatesRequest {
-                    marketplace_member: Some(member),
-                    state: MandateState::Active as i32,
-                    ..ListMandatesRequest::default()
-                }
-            )?;
-            mandate = r.mandates.into_iter().next().map(|m| m.mandate_id);
-        }
-    }
-    let mut fx = Fx::new(ctx);
-    let mut answers = Vec::new();
-    for o in &orders {
-        let due = amount_due(o).unwrap_or_default();
-        let currency = pricing::currency_of(o)?;
-        let mut options = if o.kind == OrderKind::Marketplace as i32 {
-            let id = Uuid::try_parse(&o.order_id).map_err(internal)?;
-            let region = crate::store::orders::buyer_region(&ctx.svc.pool, id)
-                .await
-                .map_err(internal)?;
-            marketplace_options(
-                ctx,
-                o,
-                due,
-                basis.as_ref(),
-                &restricted_codes,
-                &admission,
-                mandate.as_deref(),
-                &region,
-            )
-            .await?
-        } else {
-            trade_options(ctx, &mut fx, o, due).await?
-        };
-        available_first(&mut options);
-        answers.push(OrderPaymentMethods {
-            order_id: o.order_id.clone(),
-            amount_due: Some(money(currency, due)),
-            options,
-        });
-    }
+    Ok(())
+}
+
+/// The methods every order can be paid with now from the wallet (escrow): what one payment
+/// of all of them may use.
+fn common_methods(answers: &[OrderPaymentMethods]) -> Vec<i32> {
     let mut common: Option<Vec<i32>> = None;
-    for a in &answers {
+    for a in answers {
         let usable: Vec<i32> = a
             .options
             .iter()
@@ -460,10 +490,7 @@ pub async fn query(
             Some(c) => c.into_iter().filter(|m| usable.contains(m)).collect(),
         });
     }
-    Ok(QueryPaymentMethodsResponse {
-        orders: answers,
-        common_methods: common.unwrap_or_default(),
-    })
+    common.unwrap_or_default()
 }
 
 /// EstimateOrderFees.
@@ -585,7 +612,7 @@ fn draft_order(ctx: &Ctx, d: &kuajing_proto::order::v1::FeeEstimateDraft) -> Res
     )
     .ok_or_else(|| {
         ctx.errors()
-            .invalid("TOTAL_TOO_LARGE", "draft.goods_amount", "too large")
+            .invalid(reasons::TOTAL_TOO_LARGE, "draft.goods_amount", "too large")
     })?;
     let terms = d.payment_terms.clone().unwrap_or_default();
     let prepayment = if terms.full_prepayment {

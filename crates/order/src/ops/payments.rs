@@ -3,6 +3,7 @@
 //! of its own, so a caller that gives up does not stop it; the answer waits for the saga
 //! up to the call's budget, else reports it IN_PROGRESS.
 
+use kuajing_proto::reasons::order as reasons;
 use std::collections::HashMap;
 use std::str::FromStr;
 
@@ -36,16 +37,16 @@ use crate::domain::status::{self, Action, Facts};
 use crate::ownership::{self, Need, Who};
 use crate::rpc;
 
-/// Reason: a method PayOrders cannot settle from the wallet.
-pub const PAYMENT_METHOD_NOT_PAYABLE: &str = "PAYMENT_METHOD_NOT_PAYABLE";
-/// Reason: wallet_id is not the mandate's wallet.
-pub const WALLET_NOT_OWNED: &str = "WALLET_NOT_OWNED";
 /// Reason: orders of different buyers or marketplace accounts.
-pub const MIXED_BUYERS: &str = "MIXED_BUYERS";
+pub use kuajing_proto::reasons::order::MIXED_BUYERS;
 /// Reason: not a marketplace order.
-pub const NOT_MARKETPLACE_ORDER: &str = "NOT_MARKETPLACE_ORDER";
+pub use kuajing_proto::reasons::order::NOT_MARKETPLACE_ORDER;
 /// Reason: the total differs from what the buyer saw.
-pub const PAYMENT_AMOUNT_CHANGED: &str = "PAYMENT_AMOUNT_CHANGED";
+pub use kuajing_proto::reasons::order::PAYMENT_AMOUNT_CHANGED;
+/// Reason: a method PayOrders cannot settle from the wallet.
+pub use kuajing_proto::reasons::order::PAYMENT_METHOD_NOT_PAYABLE;
+/// Reason: wallet_id is not the mandate's wallet.
+pub use kuajing_proto::reasons::order::WALLET_NOT_OWNED;
 /// Most orders in one payment (contract).
 pub const MAX_ORDERS: usize = 50;
 
@@ -552,7 +553,7 @@ async fn price(
     let row = pricing::method_row(ctx, OrderKind::Marketplace, input.method, Currency::CNY)
         .ok_or_else(|| {
             ctx.refuse(
-                "PAYMENT_METHOD_NOT_ALLOWED",
+                reasons::PAYMENT_METHOD_NOT_ALLOWED,
                 format!("{} is not offered", input.method.as_str_name()),
                 &[],
             )

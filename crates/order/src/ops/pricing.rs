@@ -51,7 +51,7 @@ pub struct Fx<'a> {
 }
 
 /// Reason: fx's rate is too old to convert with.
-pub const RATE_STALE: &str = "RATE_STALE";
+pub use kuajing_proto::reasons::order::RATE_STALE;
 
 impl<'a> Fx<'a> {
     /// A converter for one request.

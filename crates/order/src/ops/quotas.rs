@@ -24,7 +24,7 @@ use crate::domain::quota::{self, Standing, Use};
 use crate::store::{self, quotas::NewUse, quotas::UseStates};
 
 /// Reason: the link would take the supplier's pre-received FX past its quota.
-pub const FX_QUOTA_EXCEEDED: &str = "FX_QUOTA_EXCEEDED";
+pub use kuajing_proto::reasons::order::FX_QUOTA_EXCEEDED;
 
 /// The admission rule whose failure suspends the credit quota.
 const POINTS_RULE: &str = "VIOLATION_POINTS_TOO_HIGH";

@@ -35,14 +35,14 @@ use crate::domain::refund::{self, ApprovalRefusal};
 use crate::domain::status::{self, Action, Illegal, RefundEnd};
 use crate::ownership::{self, Need, Who};
 
-/// Reason: the amount exceeds what may be refunded.
-pub const REFUND_EXCEEDS_PAID: &str = "REFUND_EXCEEDS_PAID";
-/// Reason: a refund is already open.
-pub const REFUND_ALREADY_OPEN: &str = "REFUND_ALREADY_OPEN";
-/// Reason: the refund is not open.
-pub const REFUND_NOT_OPEN: &str = "REFUND_NOT_OPEN";
 /// Reason: a marketplace order not yet shipped is refunded only in full.
-pub const PARTIAL_REFUND_BEFORE_SHIPMENT: &str = "PARTIAL_REFUND_BEFORE_SHIPMENT";
+pub use kuajing_proto::reasons::order::PARTIAL_REFUND_BEFORE_SHIPMENT;
+/// Reason: a refund is already open.
+pub use kuajing_proto::reasons::order::REFUND_ALREADY_OPEN;
+/// Reason: the amount exceeds what may be refunded.
+pub use kuajing_proto::reasons::order::REFUND_EXCEEDS_PAID;
+/// Reason: the refund is not open.
+pub use kuajing_proto::reasons::order::REFUND_NOT_OPEN;
 
 fn open(r: &Refund) -> bool {
     r.state == RefundState::Requested as i32 || r.state == RefundState::Approved as i32
@@ -260,190 +260,254 @@ fn apply_end(
     Ok((from, to))
 }
 
+/// A ResolveRefund request that passed validation.
+struct Asked {
+    order_id: Uuid,
+    refund_id: Uuid,
+    decision: RefundDecision,
+    approved: Option<kuajing_platform::Money>,
+    request_id: Uuid,
+}
+
+impl Asked {
+    /// Validates `req`: every bad field at once.
+    fn of(ctx: &Ctx, req: &ResolveRefundRequest) -> Result<Asked, Status> {
+        let mut inv = FieldViolations::new();
+        let order_id = inv.uuid("order_id", &req.order_id);
+        let refund_id = inv.uuid("refund_id", &req.refund_id);
+        let decision: Option<RefundDecision> = inv.enum_value("decision", req.decision);
+        let approved = match req.approved_amount.as_ref() {
+            None => None,
+            Some(m) => inv.positive_money("approved_amount", Some(m)),
+        };
+        fields::text(&mut inv, "note", &req.note, 0, 2000);
+        let request_id = idempotency::parse_request_id(&req.request_id)?;
+        inv.finish_in(ctx.errors())?;
+        Ok(Asked {
+            order_id: order_id.expect("validated"),
+            refund_id: refund_id.expect("validated"),
+            decision: decision.expect("validated"),
+            approved,
+            request_id,
+        })
+    }
+}
+
+/// What a resolution's transaction ended in: an answer (recorded and committed), or money
+/// still to move through the wallet operation named.
+enum Decided {
+    Answered(Box<ResolveRefundResponse>),
+    MovingMoney(Uuid),
+}
+
+const RESOLVE: &str = "ResolveRefund";
+
 /// ResolveRefund.
 pub async fn resolve(
     ctx: &Ctx,
     req: ResolveRefundRequest,
     who: Who,
 ) -> Result<ResolveRefundResponse, Status> {
-    const METHOD: &str = "ResolveRefund";
-    let mut inv = FieldViolations::new();
-    let order_id = inv.uuid("order_id", &req.order_id);
-    let refund_id = inv.uuid("refund_id", &req.refund_id);
-    let decision: Option<RefundDecision> = inv.enum_value("decision", req.decision);
-    let approved = match req.approved_amount.as_ref() {
-        None => None,
-        Some(m) => inv.positive_money("approved_amount", Some(m)),
-    };
-    fields::text(&mut inv, "note", &req.note, 0, 2000);
-    let request_id = idempotency::parse_request_id(&req.request_id)?;
-    inv.finish_in(ctx.errors())?;
-    if let Some(r) = replayed(ctx, METHOD, &req.request_id, &req).await? {
+    let asked = Asked::of(ctx, &req)?;
+    if let Some(r) = replayed(ctx, RESOLVE, &req.request_id, &req).await? {
         return Ok(r);
     }
-    let (order_id, refund_id, decision) = (
-        order_id.expect("validated"),
-        refund_id.expect("validated"),
-        decision.expect("validated"),
-    );
     // An approval of this request that is still moving money: finish it.
     {
         let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
-        if let Some(op) = wallet_ops::pending_for(&mut conn, METHOD, request_id).await? {
+        if let Some(op) = wallet_ops::pending_for(&mut conn, RESOLVE, asked.request_id).await? {
             drop(conn);
             return finish(ctx, op, &req).await;
         }
     }
     let current = {
         let mut conn = ctx.svc.pool.acquire().await.map_err(internal)?;
-        records::load(&mut conn, ctx, order_id).await?
+        records::load(&mut conn, ctx, asked.order_id).await?
     };
     // The supplier approves or rejects; the buyer withdraws its request.
-    let need = if decision == RefundDecision::Withdraw {
-        Need::Buyer
+    let (need, resolver) = if asked.decision == RefundDecision::Withdraw {
+        let buyer = actor(ActorType::Buyer, who.subject, &current.buyer_account_id);
+        (Need::Buyer, buyer)
     } else {
-        Need::Supplier
+        let supplier = actor(
+            ActorType::Supplier,
+            who.subject,
+            &current.supplier_account_id,
+        );
+        (Need::Supplier, supplier)
     };
     ownership::require(ctx, who, &current, need).await?;
-    let wallets = if decision == RefundDecision::Approve {
+    let wallets = if asked.decision == RefundDecision::Approve {
         Some(wallets(ctx, &current).await?)
     } else {
         None
     };
+    match decide(ctx, &asked, &req, resolver, wallets.as_ref()).await? {
+        Decided::Answered(r) => Ok(*r),
+        Decided::MovingMoney(op) => finish(ctx, op, &req).await,
+    }
+}
+
+/// The resolution's transaction: the order locked, the refund still open, then closed
+/// without money (rejected, withdrawn) or approved.
+async fn decide(
+    ctx: &Ctx,
+    asked: &Asked,
+    req: &ResolveRefundRequest,
+    resolver: kuajing_proto::order::v1::Actor,
+    wallets: Option<&Wallets>,
+) -> Result<Decided, Status> {
     let now = ctx.now();
-    let resolver = match decision {
-        RefundDecision::Withdraw => actor(ActorType::Buyer, who.subject, &current.buyer_account_id),
-        _ => actor(
-            ActorType::Supplier,
-            who.subject,
-            &current.supplier_account_id,
-        ),
+    let refund_id = asked.refund_id;
+    let mut tx = ctx.svc.pool.begin().await.map_err(internal)?;
+    let mut o = records::lock(&mut tx, ctx, asked.order_id).await?;
+    let r = refund_mut(ctx, &mut o, &refund_id.to_string())?;
+    if r.state != RefundState::Requested as i32 {
+        return Err(ctx.errors().precondition(
+            REFUND_NOT_OPEN,
+            format!("refunds/{refund_id}"),
+            "the refund is not open",
+        ));
+    }
+    let open = Open {
+        before: OrderStatus::try_from(r.order_status_before).unwrap_or(OrderStatus::Unspecified),
+        requested: amount_of(r.requested_amount.as_ref()),
+        paused_at: r.create_time.as_ref().and_then(time::from_proto),
     };
-    let r2 = req.clone();
-    let mut pending = None;
-    let pending_ref = &mut pending;
-    let answer = async {
-        let mut tx = ctx.svc.pool.begin().await.map_err(internal)?;
-        let mut o = records::lock(&mut tx, ctx, order_id).await?;
-        let currency = pricing::currency_of(&o)?;
-        let kind = OrderKind::try_from(o.kind).unwrap_or(OrderKind::Unspecified);
-        let refundable = refundable_of(&o);
-        let r = refund_mut(ctx, &mut o, &refund_id.to_string())?;
-        if r.state != RefundState::Requested as i32 {
-            return Err(ctx.errors().precondition(
-                REFUND_NOT_OPEN,
+    r.resolved_by = Some(resolver.clone());
+    r.resolution_note = req.note.clone();
+    r.resolve_time = Some(time::to_proto(now));
+    if asked.decision != RefundDecision::Approve {
+        let resolved = close_unapproved(ctx, &mut o, asked, &open, resolver, now)?;
+        return resolved_now(tx, ctx, o, resolved, req, now)
+            .await
+            .map(|r| Decided::Answered(Box::new(r)));
+    }
+    let wallets = wallets.ok_or_else(|| internal("approval without wallets"))?;
+    approve(tx, ctx, o, asked, req, &open, resolver, wallets, now).await
+}
+
+/// What the open refund said when its resolution began.
+struct Open {
+    /// The order's status before the refund paused it.
+    before: OrderStatus,
+    requested: Decimal,
+    /// When the refund paused auto-confirmation.
+    paused_at: Option<DateTime<Utc>>,
+}
+
+/// A rejection or a withdrawal: the refund ends, the order goes back where it was.
+fn close_unapproved(
+    ctx: &Ctx,
+    o: &mut Order,
+    asked: &Asked,
+    open: &Open,
+    resolver: kuajing_proto::order::v1::Actor,
+    now: DateTime<Utc>,
+) -> Result<Resolved, Status> {
+    let from = super::status_of(o);
+    let r = refund_mut(ctx, o, &asked.refund_id.to_string())?;
+    r.state = if asked.decision == RefundDecision::Reject {
+        RefundState::Rejected
+    } else {
+        RefundState::Withdrawn
+    } as i32;
+    let refund = r.clone();
+    let to = status::next(
+        from,
+        facts(o),
+        Action::ResolveRefund(RefundEnd::Restore(open.before)),
+    )
+    .map_err(|i| ctx.illegal(&o.order_id, i))?;
+    o.status = to as i32;
+    resume(o, open.paused_at, now);
+    Ok(Resolved {
+        refund,
+        from,
+        to,
+        resolver,
+    })
+}
+
+/// An approval: the refund APPROVED, and its money either moved at once (nothing to move)
+/// or handed to the wallet-operation outbox, the answer recorded when it has moved.
+#[allow(clippy::too_many_arguments)]
+async fn approve(
+    mut tx: idempotency::Tx,
+    ctx: &Ctx,
+    mut o: Order,
+    asked: &Asked,
+    req: &ResolveRefundRequest,
+    open: &Open,
+    resolver: kuajing_proto::order::v1::Actor,
+    wallets: &Wallets,
+    now: DateTime<Utc>,
+) -> Result<Decided, Status> {
+    let refund_id = asked.refund_id;
+    let currency = pricing::currency_of(&o)?;
+    let kind = OrderKind::try_from(o.kind).unwrap_or(OrderKind::Unspecified);
+    let from = super::status_of(&o);
+    let approved = approved_amount(ctx, asked.approved, open.requested, currency)?;
+    let (end, moves) =
+        refund::approve(kind, open.before, approved, refundable_of(&o)).map_err(|e| match e {
+            ApprovalRefusal::PartialBeforeShipment => ctx.errors().precondition(
+                PARTIAL_REFUND_BEFORE_SHIPMENT,
                 format!("refunds/{refund_id}"),
-                "the refund is not open",
-            ));
-        }
-        let before =
-            OrderStatus::try_from(r.order_status_before).unwrap_or(OrderStatus::Unspecified);
-        let requested = amount_of(r.requested_amount.as_ref());
-        let paused_at = r.create_time.as_ref().and_then(time::from_proto);
-        r.resolved_by = Some(resolver.clone());
-        r.resolution_note = r2.note.clone();
-        r.resolve_time = Some(time::to_proto(now));
-        let from = super::status_of(&o);
-        if decision != RefundDecision::Approve {
-            let r = refund_mut(ctx, &mut o, &refund_id.to_string())?;
-            r.state = if decision == RefundDecision::Reject {
-                RefundState::Rejected
-            } else {
-                RefundState::Withdrawn
-            } as i32;
-            let refund = r.clone();
-            let to = status::next(
-                from,
-                facts(&o),
-                Action::ResolveRefund(RefundEnd::Restore(before)),
-            )
+                "a marketplace order not yet shipped can only be refunded in full",
+            ),
+        })?;
+    status::next(from, facts(&o), Action::ResolveRefund(end))
+        .map_err(|i| ctx.illegal(&o.order_id, i))?;
+    let r = refund_mut(ctx, &mut o, &refund_id.to_string())?;
+    r.state = RefundState::Approved as i32;
+    r.approved_amount = Some(money(currency, approved));
+    // Guarantee funds go to the supplier's available balance first, so the refund is
+    // paid from them: their releases are recorded (and so sent) before the transfer.
+    if matches!(moves, refund::Money::SupplierToBuyer) {
+        let why = format!("refund {refund_id}");
+        quotas::release_guarantees(&mut tx, asked.order_id, &why, now).await?;
+    }
+    let op_id = Uuid::now_v7();
+    let movement = Movement {
+        op_id,
+        refund_id,
+        approved,
+        currency,
+    };
+    let Some((kind, request)) = money_request(&mut tx, ctx, &o, moves, wallets, &movement).await?
+    else {
+        let refund = refund_mut(ctx, &mut o, &refund_id.to_string())?.clone();
+        let (from, to) = apply_end(&mut o, end, approved, currency, open.paused_at, now)
             .map_err(|i| ctx.illegal(&o.order_id, i))?;
-            o.status = to as i32;
-            resume(&mut o, paused_at, now);
-            let resolved = Resolved {
-                refund,
-                from,
-                to,
-                resolver: resolver.clone(),
-            };
-            return resolved_now(tx, ctx, o, resolved, &r2, now).await.map(Some);
-        }
-        // Approval.
-        let approved = approved_amount(ctx, approved, requested, currency)?;
-        let (end, moves) =
-            refund::approve(kind, before, approved, refundable).map_err(|e| match e {
-                ApprovalRefusal::PartialBeforeShipment => ctx.errors().precondition(
-                    PARTIAL_REFUND_BEFORE_SHIPMENT,
-                    format!("refunds/{refund_id}"),
-                    "a marketplace order not yet shipped can only be refunded in full",
-                ),
-            })?;
-        status::next(from, facts(&o), Action::ResolveRefund(end))
-            .map_err(|i| ctx.illegal(&o.order_id, i))?;
-        let wallets = wallets
-            .as_ref()
-            .ok_or_else(|| internal("approval without wallets"))?;
-        let r = refund_mut(ctx, &mut o, &refund_id.to_string())?;
-        r.state = RefundState::Approved as i32;
-        r.approved_amount = Some(money(currency, approved));
-        // Guarantee funds go to the supplier's available balance first, so the refund is
-        // paid from them: their releases are recorded (and so sent) before the transfer.
-        if matches!(moves, refund::Money::SupplierToBuyer) {
-            let why = format!("refund {refund_id}");
-            quotas::release_guarantees(&mut tx, order_id, &why, now).await?;
-        }
-        let op_id = Uuid::now_v7();
-        let movement = Movement {
-            op_id,
-            refund_id,
-            approved,
-            currency,
+        let resolved = Resolved {
+            refund,
+            from,
+            to,
+            resolver,
         };
-        let request = money_request(&mut tx, ctx, &o, moves, wallets, &movement).await?;
-        match request {
-            None => {
-                let r = refund_mut(ctx, &mut o, &refund_id.to_string())?;
-                let refund = r.clone();
-                let (from, to) = apply_end(&mut o, end, approved, currency, paused_at, now)
-                    .map_err(|i| ctx.illegal(&o.order_id, i))?;
-                let resolved = Resolved {
-                    refund,
-                    from,
-                    to,
-                    resolver: resolver.clone(),
-                };
-                resolved_now(tx, ctx, o, resolved, &r2, now).await.map(Some)
-            }
-            Some((kind, request)) => {
-                records::save(&mut tx, &mut o, now).await?;
-                let op = Op {
-                    id: op_id,
-                    order_id,
-                    kind,
-                    refund_id: Some(refund_id),
-                    target: 0,
-                    amount: approved,
-                    request,
-                    caller: Some(Caller {
-                        request_id,
-                        method: METHOD,
-                        request: r2.encode_to_vec(),
-                    }),
-                };
-                wallet_ops::insert(&mut tx, &op, now).await?;
-                // The answer is recorded when the money has moved.
-                tx.commit().await.map_err(internal)?;
-                *pending_ref = Some(op_id);
-                Ok(None)
-            }
-        }
-    }
-    .await?;
-    match (answer, pending) {
-        (Some(r), _) => Ok(r),
-        (None, Some(op)) => finish(ctx, op, &req).await,
-        (None, None) => Err(internal("no answer and nothing pending")),
-    }
+        return resolved_now(tx, ctx, o, resolved, req, now)
+            .await
+            .map(|r| Decided::Answered(Box::new(r)));
+    };
+    records::save(&mut tx, &mut o, now).await?;
+    let op = Op {
+        id: op_id,
+        order_id: asked.order_id,
+        kind,
+        refund_id: Some(refund_id),
+        target: 0,
+        amount: approved,
+        request,
+        caller: Some(Caller {
+            request_id: asked.request_id,
+            method: RESOLVE,
+            request: req.encode_to_vec(),
+        }),
+    };
+    wallet_ops::insert(&mut tx, &op, now).await?;
+    // The answer is recorded when the money has moved.
+    tx.commit().await.map_err(internal)?;
+    Ok(Decided::MovingMoney(op_id))
 }
 
 /// The amount an approval refunds: the one asked for, or less in the order currency.

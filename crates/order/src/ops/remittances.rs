@@ -13,6 +13,7 @@ use kuajing_proto::order::v1::{
     ActorType, LinkRemittanceToOrderRequest, LinkRemittanceToOrderResponse, Order, OrderEventType,
     OrderKind, OrderStatus, PaymentTarget, RemittanceAllocation,
 };
+use kuajing_proto::reasons::order as reasons;
 use kuajing_proto::wallet::v1::wallet_service_client::WalletServiceClient;
 use kuajing_proto::wallet::v1::{
     GetRemittanceRequest, LinkDisposition, LinkRemittanceRequest, OrderPaymentPart, RemittanceLink,
@@ -36,9 +37,9 @@ use crate::ownership::{Need, Who};
 use crate::rpc;
 
 /// Reason: more than the target still owes.
-pub const LINK_AMOUNT_EXCEEDS_DUE: &str = "LINK_AMOUNT_EXCEEDS_DUE";
+pub use kuajing_proto::reasons::order::LINK_AMOUNT_EXCEEDS_DUE;
 /// Reason: the remittance has not that much unallocated.
-pub const REMITTANCE_NOT_AVAILABLE: &str = "REMITTANCE_NOT_AVAILABLE";
+pub use kuajing_proto::reasons::order::REMITTANCE_NOT_AVAILABLE;
 
 /// What the prepayment and balance look like after adding `amount` to `target`.
 pub struct Dues {
@@ -196,7 +197,7 @@ async fn check_remittance(
     if remittance.wallet_id != supplier_wallet {
         return Err(ctx.refuse_code(
             Code::PermissionDenied,
-            "NOT_OWNER",
+            reasons::NOT_OWNER,
             "the remittance is not in the supplier's wallet",
             &[
                 ("order_id", order.order_id.clone()),

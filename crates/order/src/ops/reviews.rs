@@ -16,12 +16,12 @@ use super::{Ctx, actor, records};
 use crate::domain::status::{self, Action};
 use crate::ownership::{self, Need, Who};
 
-/// Reason: Direct Pay orders have no review.
-pub const REVIEW_NOT_AVAILABLE: &str = "REVIEW_NOT_AVAILABLE";
-/// Reason: too long after completion.
-pub const REVIEW_WINDOW_CLOSED: &str = "REVIEW_WINDOW_CLOSED";
 /// Reason: the order was reviewed already.
-pub const REVIEW_ALREADY_EXISTS: &str = "REVIEW_ALREADY_EXISTS";
+pub use kuajing_proto::reasons::order::REVIEW_ALREADY_EXISTS;
+/// Reason: Direct Pay orders have no review.
+pub use kuajing_proto::reasons::order::REVIEW_NOT_AVAILABLE;
+/// Reason: too long after completion.
+pub use kuajing_proto::reasons::order::REVIEW_WINDOW_CLOSED;
 
 /// SubmitReview.
 pub async fn submit(

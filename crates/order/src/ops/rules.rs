@@ -63,6 +63,55 @@ fn amount(value: Option<Decimal>, cur: &str) -> anyhow::Result<Option<Amount>> {
 /// The `fee_currency` of a method whose fixed fees are in the payer's local currency.
 const LOCAL: &str = "LOCAL";
 
+/// One row of the payment method schedule, checked.
+fn method_of(r: store::rules::MethodRow) -> anyhow::Result<MethodRow> {
+    let method = r.payment_method;
+    // LOCAL: fixed fees in the payer's own currency, kept as a marker currency here
+    // (never converted; see MethodRow::fee_in_local_currency).
+    let fees_local = r.fee_currency == LOCAL;
+    let fee_currency = if fees_local {
+        "USD"
+    } else {
+        r.fee_currency.as_str()
+    };
+    let method = PaymentMethod::try_from(i32::from(method))
+        .ok()
+        .filter(|m| *m != PaymentMethod::Unspecified)
+        .with_context(|| format!("payment_method_schedules: unknown method {method}"))?;
+    let kinds = (r.order_kinds.iter())
+        .map(|k| {
+            OrderKind::try_from(i32::from(*k))
+                .ok()
+                .filter(|k| *k != OrderKind::Unspecified)
+                .with_context(|| format!("payment_method_schedules: unknown kind {k}"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(MethodRow {
+        method,
+        variant: r.variant,
+        kinds,
+        settlement: PaymentSettlement::try_from(i32::from(r.settlement))
+            .ok()
+            .filter(|s| *s != PaymentSettlement::Unspecified)
+            .context("payment_method_schedules: unknown settlement")?,
+        payment_currencies: r.payment_currencies,
+        local_currency_only: r.local_currency_only,
+        per_payment_limit: amount(r.per_payment_limit, &r.limit_currency)?,
+        monthly_limit: amount(r.monthly_limit, &r.limit_currency)?,
+        fee_percent: r.fee_percent,
+        fee_fixed_min: amount(r.fee_fixed_min, fee_currency)?,
+        fee_fixed_max: amount(r.fee_fixed_max, fee_currency)?,
+        fee_cap: amount(r.fee_cap, fee_currency)?,
+        fee_cap_condition: r.fee_cap_condition,
+        fee_in_local_currency: fees_local,
+        bank_dependent: r.bank_dependent,
+        tiered: r.tiered,
+        processing_time: r.processing_time,
+        buyer_regions: r.buyer_region_codes,
+        enabled: r.enabled,
+    })
+}
+
 /// Reads and checks every table.
 pub async fn load(pool: &PgPool) -> anyhow::Result<Rules> {
     let tiers = store::rules::tiers(pool)
@@ -76,54 +125,10 @@ pub async fn load(pool: &PgPool) -> anyhow::Result<Rules> {
         .collect();
     let tiers = Tiers::new(tiers).map_err(|e| anyhow::anyhow!("fee_tiers: {e}"))?;
 
-    let mut methods = Vec::new();
-    for r in store::rules::methods(pool).await? {
-        let method = r.payment_method;
-        // LOCAL: fixed fees in the payer's own currency, kept as a marker currency here
-        // (never converted; see MethodRow::fee_in_local_currency).
-        let fees_local = r.fee_currency == LOCAL;
-        let fee_currency = if fees_local {
-            "USD"
-        } else {
-            r.fee_currency.as_str()
-        };
-        let method = PaymentMethod::try_from(i32::from(method))
-            .ok()
-            .filter(|m| *m != PaymentMethod::Unspecified)
-            .with_context(|| format!("payment_method_schedules: unknown method {method}"))?;
-        let kinds = (r.order_kinds.iter())
-            .map(|k| {
-                OrderKind::try_from(i32::from(*k))
-                    .ok()
-                    .filter(|k| *k != OrderKind::Unspecified)
-                    .with_context(|| format!("payment_method_schedules: unknown kind {k}"))
-            })
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        methods.push(MethodRow {
-            method,
-            variant: r.variant,
-            kinds,
-            settlement: PaymentSettlement::try_from(i32::from(r.settlement))
-                .ok()
-                .filter(|s| *s != PaymentSettlement::Unspecified)
-                .context("payment_method_schedules: unknown settlement")?,
-            payment_currencies: r.payment_currencies,
-            local_currency_only: r.local_currency_only,
-            per_payment_limit: amount(r.per_payment_limit, &r.limit_currency)?,
-            monthly_limit: amount(r.monthly_limit, &r.limit_currency)?,
-            fee_percent: r.fee_percent,
-            fee_fixed_min: amount(r.fee_fixed_min, fee_currency)?,
-            fee_fixed_max: amount(r.fee_fixed_max, fee_currency)?,
-            fee_cap: amount(r.fee_cap, fee_currency)?,
-            fee_cap_condition: r.fee_cap_condition,
-            fee_in_local_currency: fees_local,
-            bank_dependent: r.bank_dependent,
-            tiered: r.tiered,
-            processing_time: r.processing_time,
-            buyer_regions: r.buyer_region_codes,
-            enabled: r.enabled,
-        });
-    }
+    let methods = (store::rules::methods(pool).await?)
+        .into_iter()
+        .map(method_of)
+        .collect::<anyhow::Result<Vec<_>>>()?;
 
     let mut export_fees = Vec::new();
     for r in store::rules::export_fees(pool).await? {

@@ -9,6 +9,7 @@ use kuajing_proto::order::v1::{
     MarkShipmentDeliveredResponse, OrderEventType, OrderStatus, Shipment, ShipmentStatus,
     ShippingMethod,
 };
+use kuajing_proto::reasons::order as reasons;
 use tonic::Status;
 use uuid::Uuid;
 
@@ -21,15 +22,15 @@ use crate::domain::status::{self, Action};
 use crate::ownership::{self, Who};
 
 /// Reason: offline shipping without carrier, tracking number and proof.
-pub const LOGISTICS_PROOF_REQUIRED: &str = "LOGISTICS_PROOF_REQUIRED";
-/// Reason: more than remains to ship.
-pub const SHIPMENT_QUANTITY_EXCEEDS_ORDER: &str = "SHIPMENT_QUANTITY_EXCEEDS_ORDER";
-/// Reason: shipped before the order was drafted.
-pub const SHIPMENT_PREDATES_ORDER: &str = "SHIPMENT_PREDATES_ORDER";
-/// Reason: the order has the maximum number of batches.
-pub const SHIPMENT_LIMIT_REACHED: &str = "SHIPMENT_LIMIT_REACHED";
+pub use kuajing_proto::reasons::order::LOGISTICS_PROOF_REQUIRED;
 /// Reason: the batch was delivered at another time.
-pub const SHIPMENT_ALREADY_DELIVERED: &str = "SHIPMENT_ALREADY_DELIVERED";
+pub use kuajing_proto::reasons::order::SHIPMENT_ALREADY_DELIVERED;
+/// Reason: the order has the maximum number of batches.
+pub use kuajing_proto::reasons::order::SHIPMENT_LIMIT_REACHED;
+/// Reason: shipped before the order was drafted.
+pub use kuajing_proto::reasons::order::SHIPMENT_PREDATES_ORDER;
+/// Reason: more than remains to ship.
+pub use kuajing_proto::reasons::order::SHIPMENT_QUANTITY_EXCEEDS_ORDER;
 
 /// Checks a shipment batch's fields into `inv` (every violation at once); answers its
 /// items (line id, quantity) and its ship time when given and not in the future.
@@ -208,27 +209,27 @@ fn refusal(ctx: &Ctx, order_id: &str, e: BatchRefusal) -> Status {
     let subject = format!("orders/{order_id}");
     match e {
         BatchRefusal::NoItems => ctx.errors().invalid(
-            "SHIPMENT_ITEMS_REQUIRED",
+            reasons::SHIPMENT_ITEMS_REQUIRED,
             "shipment.items",
             "name the lines and quantities shipped",
         ),
         BatchRefusal::ItemsWithoutLines => ctx.errors().invalid(
-            "SHIPMENT_ITEMS_UNEXPECTED",
+            reasons::SHIPMENT_ITEMS_UNEXPECTED,
             "shipment.items",
             "the order has no lines; mark the final batch instead",
         ),
         BatchRefusal::UnknownLine(k) => ctx.errors().invalid(
-            "UNKNOWN_LINE",
+            reasons::UNKNOWN_LINE,
             &field(k, "line_id"),
             "is not a line of the order",
         ),
         BatchRefusal::DuplicateLine(k) => ctx.errors().invalid(
-            "DUPLICATE_LINE",
+            reasons::DUPLICATE_LINE,
             &field(k, "line_id"),
             "appears twice in the batch",
         ),
         BatchRefusal::QuantityNotPositive(k) => ctx.errors().invalid(
-            "QUANTITY_NOT_POSITIVE",
+            reasons::QUANTITY_NOT_POSITIVE,
             &field(k, "quantity"),
             "must be positive",
         ),
@@ -238,7 +239,7 @@ fn refusal(ctx: &Ctx, order_id: &str, e: BatchRefusal) -> Status {
             &format!("only {remaining} remain to ship"),
         ),
         BatchRefusal::InTheFuture => ctx.errors().invalid(
-            "SHIP_TIME_IN_FUTURE",
+            reasons::SHIP_TIME_IN_FUTURE,
             "shipment.ship_time",
             "must not be in the future",
         ),
@@ -260,17 +261,16 @@ fn refusal(ctx: &Ctx, order_id: &str, e: BatchRefusal) -> Status {
     }
 }
 
-/// MarkShipmentDelivered.
-pub async fn deliver(
+/// MarkShipmentDelivered's input checked: the order, the batch, and a delivery time not in
+/// the future.
+fn check_delivery(
     ctx: &Ctx,
-    req: MarkShipmentDeliveredRequest,
-    who: Who,
-) -> Result<MarkShipmentDeliveredResponse, Status> {
-    const METHOD: &str = "MarkShipmentDelivered";
+    req: &MarkShipmentDeliveredRequest,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(Uuid, Uuid, chrono::DateTime<chrono::Utc>), Status> {
     let mut inv = FieldViolations::new();
     let order_id = inv.uuid("order_id", &req.order_id);
     let shipment_id = inv.uuid("shipment_id", &req.shipment_id);
-    let now = ctx.now();
     let deliver_time = match req.deliver_time.as_ref().map(time::from_proto) {
         Some(Some(t)) if t <= now => Some(t),
         Some(Some(_)) => {
@@ -290,14 +290,25 @@ pub async fn deliver(
     }
     idempotency::parse_request_id(&req.request_id)?;
     inv.finish_in(ctx.errors())?;
-    if let Some(r) = replayed(ctx, METHOD, &req.request_id, &req).await? {
-        return Ok(r);
-    }
-    let (order_id, shipment_id, deliver_time) = (
+    Ok((
         order_id.expect("validated"),
         shipment_id.expect("validated"),
         deliver_time.expect("validated"),
-    );
+    ))
+}
+
+/// MarkShipmentDelivered.
+pub async fn deliver(
+    ctx: &Ctx,
+    req: MarkShipmentDeliveredRequest,
+    who: Who,
+) -> Result<MarkShipmentDeliveredResponse, Status> {
+    const METHOD: &str = "MarkShipmentDelivered";
+    let now = ctx.now();
+    let (order_id, shipment_id, deliver_time) = check_delivery(ctx, &req, now)?;
+    if let Some(r) = replayed(ctx, METHOD, &req.request_id, &req).await? {
+        return Ok(r);
+    }
     let request_id = req.request_id.clone();
     let proofs = req.proof_file_refs.clone();
     idempotency::run(
@@ -334,7 +345,7 @@ pub async fn deliver(
                 .is_some_and(|t| deliver_time < t)
             {
                 return Err(ctx.errors().invalid(
-                    "DELIVER_BEFORE_SHIP",
+                    reasons::DELIVER_BEFORE_SHIP,
                     "deliver_time",
                     "must not be before the batch's ship_time",
                 ));

@@ -29,12 +29,12 @@ use crate::domain::saga;
 use crate::domain::status;
 use crate::ownership::{self, Need, Who};
 
-/// Reason: a marketplace order (PayOrders pays those).
-pub const NOT_TRADE_ORDER: &str = "NOT_TRADE_ORDER";
-/// Reason: links on their way already cover what is due.
-pub const NOTHING_DUE: &str = "NOTHING_DUE";
 /// Reason: the order names no buyer account and the call names no person.
-pub const BUYER_ACCOUNT_UNKNOWN: &str = "BUYER_ACCOUNT_UNKNOWN";
+pub use kuajing_proto::reasons::order::BUYER_ACCOUNT_UNKNOWN;
+/// Reason: a marketplace order (PayOrders pays those).
+pub use kuajing_proto::reasons::order::NOT_TRADE_ORDER;
+/// Reason: links on their way already cover what is due.
+pub use kuajing_proto::reasons::order::NOTHING_DUE;
 
 /// Validated input.
 struct Input {

@@ -18,6 +18,7 @@ use kuajing_proto::order::v1::{
     ExportMethod, Order, OrderKind, OrderParty, OrderWarning, PaymentMethod, PaymentTerms,
     ShippingTerms, TradeDetails, order, ship_by,
 };
+use kuajing_proto::reasons::order as reasons;
 use rust_decimal::Decimal;
 use tonic::Status;
 
@@ -28,43 +29,43 @@ use super::pricing::{self, Fx, amount_of, money};
 use crate::domain::drafting::{self, ShipBy, ShipByRefusal, TermsRefusal};
 use crate::rpc;
 
-/// Reason: the note is too long.
-pub const NOTE_TOO_LONG: &str = "NOTE_TOO_LONG";
-/// Reason: not USD or CNY.
-pub const CURRENCY_NOT_SUPPORTED: &str = "CURRENCY_NOT_SUPPORTED";
 /// Reason: the buyer's email (or account) is in mainland China.
-pub const BUYER_EMAIL_IN_MAINLAND: &str = "BUYER_EMAIL_IN_MAINLAND";
-/// Reason: neither lines nor a contract.
-pub const GOODS_REQUIRED: &str = "GOODS_REQUIRED";
-/// Reason: both lines and a contract.
-pub const GOODS_AMBIGUOUS: &str = "GOODS_AMBIGUOUS";
-/// Reason: the payment method is not offered for the kind.
-pub const PAYMENT_METHOD_NOT_ALLOWED: &str = "PAYMENT_METHOD_NOT_ALLOWED";
-/// Reason: prepayment above the total.
-pub const PREPAYMENT_EXCEEDS_TOTAL: &str = "PREPAYMENT_EXCEEDS_TOTAL";
-/// Reason: a bad ship-by rule.
-pub const SHIP_BY_INVALID: &str = "SHIP_BY_INVALID";
-/// Reason: the supplier is not admitted to the program.
-pub const SUPPLIER_NOT_ADMITTED: &str = "SUPPLIER_NOT_ADMITTED";
-/// Reason: the destination is refused.
-pub const DESTINATION_REFUSED: &str = "DESTINATION_REFUSED";
-/// Reason: the prepayment is below the minimum.
-pub const PREPAYMENT_TOO_LOW: &str = "PREPAYMENT_TOO_LOW";
-/// Reason: convenient shipping above its limit.
-pub const CONVENIENT_SHIPPING_OVER_LIMIT: &str = "CONVENIENT_SHIPPING_OVER_LIMIT";
+pub use kuajing_proto::reasons::order::BUYER_EMAIL_IN_MAINLAND;
 /// Reason: convenient shipping on a Direct Pay order.
-pub const CONVENIENT_SHIPPING_NOT_ALLOWED: &str = "CONVENIENT_SHIPPING_NOT_ALLOWED";
-/// Reason: a due payment above the method's limit.
-pub const PAYMENT_METHOD_LIMIT_EXCEEDED: &str = "PAYMENT_METHOD_LIMIT_EXCEEDED";
+pub use kuajing_proto::reasons::order::CONVENIENT_SHIPPING_NOT_ALLOWED;
+/// Reason: convenient shipping above its limit.
+pub use kuajing_proto::reasons::order::CONVENIENT_SHIPPING_OVER_LIMIT;
+/// Reason: not USD or CNY.
+pub use kuajing_proto::reasons::order::CURRENCY_NOT_SUPPORTED;
+/// Reason: the destination is refused.
+pub use kuajing_proto::reasons::order::DESTINATION_REFUSED;
+/// Reason: a supplier draft without an export method.
+pub use kuajing_proto::reasons::order::EXPORT_METHOD_REQUIRED;
+/// Reason: both lines and a contract.
+pub use kuajing_proto::reasons::order::GOODS_AMBIGUOUS;
+/// Reason: neither lines nor a contract.
+pub use kuajing_proto::reasons::order::GOODS_REQUIRED;
+/// Reason: the note is too long.
+pub use kuajing_proto::reasons::order::NOTE_TOO_LONG;
 /// Reason: the method does not take the order's currency (e.g. Western Union: USD only).
-pub const PAYMENT_METHOD_CURRENCY_NOT_SUPPORTED: &str = "PAYMENT_METHOD_CURRENCY_NOT_SUPPORTED";
+pub use kuajing_proto::reasons::order::PAYMENT_METHOD_CURRENCY_NOT_SUPPORTED;
+/// Reason: a due payment above the method's limit.
+pub use kuajing_proto::reasons::order::PAYMENT_METHOD_LIMIT_EXCEEDED;
 /// Reason: the buyer's orders of the month by this method would pass its monthly limit
 /// (Boleto: USD 3,000 a month, seed 002).
-pub const PAYMENT_METHOD_MONTHLY_LIMIT_EXCEEDED: &str = "PAYMENT_METHOD_MONTHLY_LIMIT_EXCEEDED";
-/// Reason: a supplier draft without an export method.
-pub const EXPORT_METHOD_REQUIRED: &str = "EXPORT_METHOD_REQUIRED";
+pub use kuajing_proto::reasons::order::PAYMENT_METHOD_MONTHLY_LIMIT_EXCEEDED;
+/// Reason: the payment method is not offered for the kind.
+pub use kuajing_proto::reasons::order::PAYMENT_METHOD_NOT_ALLOWED;
+/// Reason: prepayment above the total.
+pub use kuajing_proto::reasons::order::PREPAYMENT_EXCEEDS_TOTAL;
+/// Reason: the prepayment is below the minimum.
+pub use kuajing_proto::reasons::order::PREPAYMENT_TOO_LOW;
+/// Reason: a bad ship-by rule.
+pub use kuajing_proto::reasons::order::SHIP_BY_INVALID;
+/// Reason: the supplier is not admitted to the program.
+pub use kuajing_proto::reasons::order::SUPPLIER_NOT_ADMITTED;
 /// Reason: the new total is below what was received.
-pub const TOTAL_BELOW_RECEIVED: &str = "TOTAL_BELOW_RECEIVED";
+pub use kuajing_proto::reasons::order::TOTAL_BELOW_RECEIVED;
 /// Longest "N days after payment" (contract).
 pub const MAX_SHIP_BY_DAYS: i32 = 365;
 
@@ -505,6 +506,47 @@ pub async fn admission(
     .ok_or_else(|| internal("identity answered without an admission"))
 }
 
+/// CONTRACT_NOT_AVAILABLE unless the supplier may draft from an uploaded contract: an
+/// established seller (a completed order, when so configured) old enough.
+async fn contract_allowed(
+    ctx: &Ctx,
+    order: &Order,
+    profile: &SupplierProfile,
+    now: DateTime<Utc>,
+) -> Result<(), Status> {
+    // Seed 002: drafting from an uploaded file is for established sellers ("新卖家无此选项");
+    // the source gives no age, so a new seller is one without a completed order here.
+    if ctx.settings.contract_needs_completed_order {
+        let supplier = uuid::Uuid::try_parse(&order.supplier_account_id).unwrap_or_default();
+        let completed = kuajing_proto::order::v1::OrderStatus::Completed as i16;
+        let established = crate::store::orders::supplier_has(&ctx.svc.pool, supplier, completed)
+            .await
+            .map_err(internal)?;
+        if !established {
+            return Err(ctx.refuse(
+                reasons::CONTRACT_NOT_AVAILABLE,
+                "a new supplier (no completed order yet) drafts with published products, not an uploaded contract",
+                &[],
+            ));
+        }
+    }
+    if !ctx.settings.contract_min_supplier_age.is_zero() {
+        let created = profile
+            .create_time
+            .as_ref()
+            .and_then(time::from_proto)
+            .unwrap_or(now);
+        if now - created < ctx.settings.contract_min_supplier_age {
+            return Err(ctx.refuse(
+                reasons::CONTRACT_NOT_AVAILABLE,
+                "new suppliers draft with published products, not an uploaded contract",
+                &[],
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Looks up the supplier (admission to the kind's program, membership, age for contract
 /// drafts) and the buyer account if named. NOT_FOUND / FAILED_PRECONDITION on refusal.
 pub async fn parties(ctx: &Ctx, order: &mut Order, now: DateTime<Utc>) -> Result<Parties, Status> {
@@ -545,36 +587,8 @@ pub async fn parties(ctx: &Ctx, order: &mut Order, now: DateTime<Utc>) -> Result
             ],
         ));
     }
-    let has_contract = pricing::trade(order).is_some_and(|t| t.contract.is_some());
-    // Seed 002: drafting from an uploaded file is for established sellers ("新卖家无此选项");
-    // the source gives no age, so a new seller is one without a completed order here.
-    if has_contract && ctx.settings.contract_needs_completed_order {
-        let supplier = uuid::Uuid::try_parse(&order.supplier_account_id).unwrap_or_default();
-        let completed = kuajing_proto::order::v1::OrderStatus::Completed as i16;
-        let established = crate::store::orders::supplier_has(&ctx.svc.pool, supplier, completed)
-            .await
-            .map_err(internal)?;
-        if !established {
-            return Err(ctx.refuse(
-                "CONTRACT_NOT_AVAILABLE",
-                "a new supplier (no completed order yet) drafts with published products, not an uploaded contract",
-                &[],
-            ));
-        }
-    }
-    if has_contract && !ctx.settings.contract_min_supplier_age.is_zero() {
-        let created = profile
-            .create_time
-            .as_ref()
-            .and_then(time::from_proto)
-            .unwrap_or(now);
-        if now - created < ctx.settings.contract_min_supplier_age {
-            return Err(ctx.refuse(
-                "CONTRACT_NOT_AVAILABLE",
-                "new suppliers draft with published products, not an uploaded contract",
-                &[],
-            ));
-        }
+    if pricing::trade(order).is_some_and(|t| t.contract.is_some()) {
+        contract_allowed(ctx, order, &profile, now).await?;
     }
     if !order.buyer_account_id.is_empty() {
         let id = order.buyer_account_id.clone();
@@ -613,7 +627,7 @@ pub async fn parties(ctx: &Ctx, order: &mut Order, now: DateTime<Utc>) -> Result
                 && t.drafted_by == OrderParty::Buyer as i32
             {
                 return Err(ctx.errors().invalid(
-                    "BUYER_EMAIL_MISMATCH",
+                    reasons::BUYER_EMAIL_MISMATCH,
                     "buyer.email",
                     "must be empty or the buyer account's verified email",
                 ));

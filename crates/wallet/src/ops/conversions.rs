@@ -15,7 +15,52 @@ use crate::domain::ledger::{AccountKey, Cause, EntryDraft};
 use crate::store::{self, ledger};
 
 /// Reason: an entry for this quote exists under another request.
-pub const QUOTE_ALREADY_USED: &str = "QUOTE_ALREADY_USED";
+pub use kuajing_proto::reasons::wallet::QUOTE_ALREADY_USED;
+
+/// The conversion's entry: the sell amount and the fee out of the wallet's available
+/// balance in the sell currency, through the FX position accounts, the buy amount in.
+fn conversion_entry(
+    request_id: uuid::Uuid,
+    wallet_id: uuid::Uuid,
+    quote_id: &str,
+    sell: kuajing_platform::Money,
+    buy: kuajing_platform::Money,
+    fee_amount: rust_decimal::Decimal,
+) -> EntryDraft {
+    let (s, b) = (sell.currency(), buy.currency());
+    let cause = Cause {
+        request_id,
+        quote_id: quote_id.to_owned(),
+        ..Cause::default()
+    };
+    let mut draft = EntryDraft::new(
+        JournalEntryType::Conversion,
+        cause,
+        format!("Convert {s} to {b}"),
+    );
+    draft
+        .leg(
+            AccountKey::available(wallet_id, s, FundPool::Standard),
+            -(sell.amount() + fee_amount),
+        )
+        .leg(
+            AccountKey::platform(LedgerAccountKind::FxPosition, s),
+            sell.amount(),
+        )
+        .leg(
+            AccountKey::platform(LedgerAccountKind::FeeRevenue, s),
+            fee_amount,
+        )
+        .leg(
+            AccountKey::platform(LedgerAccountKind::FxPosition, b),
+            -buy.amount(),
+        )
+        .leg(
+            AccountKey::available(wallet_id, b, FundPool::Standard),
+            buy.amount(),
+        );
+    draft
+}
 
 /// PostConversion.
 pub async fn post(ctx: &Ctx, req: PostConversionRequest) -> Result<PostConversionResponse, Status> {
@@ -78,39 +123,9 @@ pub async fn post(ctx: &Ctx, req: PostConversionRequest) -> Result<PostConversio
                     md,
                 ));
             }
-            let (s, b) = (sell.currency(), buy.currency());
             let fee_amount = fee.map(|f| f.amount()).unwrap_or_default();
-            let cause = Cause {
-                request_id,
-                quote_id: quote_id.clone(),
-                ..Cause::default()
-            };
-            let mut draft = EntryDraft::new(
-                JournalEntryType::Conversion,
-                cause,
-                format!("Convert {s} to {b}"),
-            );
-            draft
-                .leg(
-                    AccountKey::available(wallet_id, s, FundPool::Standard),
-                    -(sell.amount() + fee_amount),
-                )
-                .leg(
-                    AccountKey::platform(LedgerAccountKind::FxPosition, s),
-                    sell.amount(),
-                )
-                .leg(
-                    AccountKey::platform(LedgerAccountKind::FeeRevenue, s),
-                    fee_amount,
-                )
-                .leg(
-                    AccountKey::platform(LedgerAccountKind::FxPosition, b),
-                    -buy.amount(),
-                )
-                .leg(
-                    AccountKey::available(wallet_id, b, FundPool::Standard),
-                    buy.amount(),
-                );
+            let (s, b) = (sell.currency(), buy.currency());
+            let draft = conversion_entry(request_id, wallet_id, &quote_id, sell, buy, fee_amount);
             let posted = ledger::post(&mut tx, &draft, now)
                 .await
                 .map_err(|e| post_error(ctx.errors(), e))?;

@@ -19,7 +19,7 @@ use crate::domain::ledger::{AccountKey, Cause, EntryDraft};
 use crate::store::ledger;
 
 /// Reason: a payment larger than what is owed.
-pub const PAYMENT_EXCEEDS_ARREARS: &str = "PAYMENT_EXCEEDS_ARREARS";
+pub use kuajing_proto::reasons::wallet::PAYMENT_EXCEEDS_ARREARS;
 
 /// Locks a customer account row and returns its balance (zero when it has none yet).
 async fn locked_balance(conn: &mut PgConnection, key: &AccountKey) -> Result<Decimal, Status> {

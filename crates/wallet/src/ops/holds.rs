@@ -26,12 +26,12 @@ use crate::domain::ledger::{AccountKey, Cause, EntryDraft};
 use crate::store::holds::{Capture, HoldRow, NewHold};
 use crate::store::{self, ledger};
 
-/// Reason: the hold already ended.
-pub const HOLD_NOT_OPEN: &str = "HOLD_NOT_OPEN";
-/// Reason: the hold's expiry has passed.
-pub const HOLD_EXPIRED: &str = "HOLD_EXPIRED";
 /// Reason: the capture exceeds the hold.
-pub const CAPTURE_EXCEEDS_HOLD: &str = "CAPTURE_EXCEEDS_HOLD";
+pub use kuajing_proto::reasons::wallet::CAPTURE_EXCEEDS_HOLD;
+/// Reason: the hold's expiry has passed.
+pub use kuajing_proto::reasons::wallet::HOLD_EXPIRED;
+/// Reason: the hold already ended.
+pub use kuajing_proto::reasons::wallet::HOLD_NOT_OPEN;
 
 /// A hold row, as the rules need it.
 struct Row_ {
@@ -290,29 +290,55 @@ async fn keep_as_guarantee(
 }
 
 /// Reason: guarantee funds asked of a hold without an order.
-pub const GUARANTEE_NEEDS_ORDER: &str = "GUARANTEE_NEEDS_ORDER";
+pub use kuajing_proto::reasons::wallet::GUARANTEE_NEEDS_ORDER;
+
+/// A CaptureHold request that passed validation.
+struct CaptureAsked {
+    hold_id: Uuid,
+    payee: Uuid,
+    amount: kuajing_platform::Money,
+    pool: FundPool,
+    fees: Vec<crate::domain::fees::Fee>,
+    request_id: Uuid,
+}
+
+impl CaptureAsked {
+    /// Checks every field of `req` at once.
+    fn of(req: &CaptureHoldRequest) -> Result<CaptureAsked, Status> {
+        let mut v = FieldViolations::new();
+        let hold_id = v.uuid("hold_id", &req.hold_id);
+        let payee = v.uuid("payee_wallet_id", &req.payee_wallet_id);
+        let amount = v.positive_money("amount", req.amount.as_ref());
+        let pool = if req.payee_fund_pool == 0 {
+            Some(FundPool::Standard)
+        } else {
+            v.enum_value::<FundPool>("payee_fund_pool", req.payee_fund_pool)
+        };
+        let fees = parse_fee_legs(&mut v, "fee_legs", &req.fee_legs);
+        let request_id = idempotency::parse_request_id(&req.request_id)?;
+        v.finish()?;
+        Ok(CaptureAsked {
+            hold_id: hold_id.expect("ok"),
+            payee: payee.expect("ok"),
+            amount: amount.expect("ok"),
+            pool: pool.expect("ok"),
+            fees,
+            request_id,
+        })
+    }
+}
 
 /// CaptureHold: whole or part to a payee (its available balance, or guarantee funds under a
 /// hold of its own), fees to fee revenue, the rest back to the owner.
 pub async fn capture(ctx: &Ctx, req: CaptureHoldRequest) -> Result<CaptureHoldResponse, Status> {
-    let mut v = FieldViolations::new();
-    let hold_id = v.uuid("hold_id", &req.hold_id);
-    let payee = v.uuid("payee_wallet_id", &req.payee_wallet_id);
-    let amount = v.positive_money("amount", req.amount.as_ref());
-    let pool = if req.payee_fund_pool == 0 {
-        Some(FundPool::Standard)
-    } else {
-        v.enum_value::<FundPool>("payee_fund_pool", req.payee_fund_pool)
-    };
-    let fees = parse_fee_legs(&mut v, "fee_legs", &req.fee_legs);
-    let request_id = idempotency::parse_request_id(&req.request_id)?;
-    v.finish()?;
-    let (hold_id, payee, amount, pool) = (
-        hold_id.expect("ok"),
-        payee.expect("ok"),
-        amount.expect("ok"),
-        pool.expect("ok"),
-    );
+    let CaptureAsked {
+        hold_id,
+        payee,
+        amount,
+        pool,
+        fees,
+        request_id,
+    } = CaptureAsked::of(&req)?;
     let now = ctx.now();
     idempotency::run(
         &ctx.svc.pool,

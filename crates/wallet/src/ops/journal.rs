@@ -23,9 +23,9 @@ use crate::store::journal::EntryFilter;
 use crate::store::{self, ledger};
 
 /// Reason: the entry was reversed before.
-pub const ENTRY_ALREADY_REVERSED: &str = "ENTRY_ALREADY_REVERSED";
+pub use kuajing_proto::reasons::wallet::ENTRY_ALREADY_REVERSED;
 /// Reason: entries of this type are undone by their own operation.
-pub const ENTRY_NOT_REVERSIBLE: &str = "ENTRY_NOT_REVERSIBLE";
+pub use kuajing_proto::reasons::wallet::ENTRY_NOT_REVERSIBLE;
 
 fn opt(id: Option<Uuid>) -> String {
     id.map(|i| i.to_string()).unwrap_or_default()
@@ -176,62 +176,8 @@ pub async fn reverse(
                     ctx.errors()
                         .not_found("journal_entry", entry_id.to_string())
                 })?;
-            let subject = format!("journal_entry/{entry_id}");
-            let entry_type = JournalEntryType::try_from(i32::from(row.entry_type))
-                .unwrap_or(JournalEntryType::Unspecified);
-            let reversible = [
-                JournalEntryType::InboundRemittance,
-                JournalEntryType::Transfer,
-                JournalEntryType::FeeCharge,
-            ];
-            if !reversible.contains(&entry_type) {
-                return Err(ctx.errors().precondition(
-                    ENTRY_NOT_REVERSIBLE,
-                    subject,
-                    format!(
-                        "{} entries are undone by their own operation",
-                        entry_type.as_str_name()
-                    ),
-                ));
-            }
-            let reversed_by = store::journal::reversal_of(&mut *tx, entry_id)
-                .await
-                .map_err(internal)?;
-            if let Some(by) = reversed_by {
-                let mut md = HashMap::new();
-                md.insert("reversed_by_entry_id".to_owned(), by.to_string());
-                return Err(ctx.errors().refuse_with(
-                    Code::FailedPrecondition,
-                    ENTRY_ALREADY_REVERSED,
-                    "the entry was already reversed",
-                    md,
-                ));
-            }
+            reversible(&mut tx, ctx, entry_id, &row).await?;
             let remittance_id = row.remittance_id;
-            if entry_type == JournalEntryType::InboundRemittance {
-                let remittance_id = remittance_id
-                    .ok_or_else(|| internal("remittance entry without a remittance"))?;
-                let (amount, unallocated, status) =
-                    store::remittances::amounts_for_update(&mut *tx, remittance_id)
-                        .await
-                        .map_err(internal)?;
-                let untouched = status == RemittanceStatus::Credited as i16
-                    || (status == RemittanceStatus::Unallocated as i16 && unallocated == amount);
-                if !untouched {
-                    return Err(ctx.errors().precondition(
-                        super::remittances::REMITTANCE_ALREADY_LINKED,
-                        format!("remittance/{remittance_id}"),
-                        "part of the remittance is linked to orders",
-                    ));
-                }
-                store::remittances::set_reversed(
-                    &mut *tx,
-                    remittance_id,
-                    RemittanceStatus::Reversed as i16,
-                )
-                .await
-                .map_err(internal)?;
-            }
             let legs = ledger::load_draft_legs(&mut tx, entry_id)
                 .await
                 .map_err(internal)?;
@@ -270,6 +216,75 @@ pub async fn reverse(
         },
     )
     .await
+}
+
+/// Refuses what may not be reversed: an entry of a kind its own operation undoes
+/// (ENTRY_NOT_REVERSIBLE), one already reversed (ENTRY_ALREADY_REVERSED), a remittance
+/// already linked to orders (REMITTANCE_ALREADY_LINKED); a remittance's entry marks the
+/// remittance REVERSED.
+async fn reversible(
+    conn: &mut PgConnection,
+    ctx: &Ctx,
+    entry_id: Uuid,
+    row: &store::journal::EntryRow,
+) -> Result<(), Status> {
+    let subject = format!("journal_entry/{entry_id}");
+    let entry_type = JournalEntryType::try_from(i32::from(row.entry_type))
+        .unwrap_or(JournalEntryType::Unspecified);
+    let reversible = [
+        JournalEntryType::InboundRemittance,
+        JournalEntryType::Transfer,
+        JournalEntryType::FeeCharge,
+    ];
+    if !reversible.contains(&entry_type) {
+        return Err(ctx.errors().precondition(
+            ENTRY_NOT_REVERSIBLE,
+            subject,
+            format!(
+                "{} entries are undone by their own operation",
+                entry_type.as_str_name()
+            ),
+        ));
+    }
+    let reversed_by = store::journal::reversal_of(&mut *conn, entry_id)
+        .await
+        .map_err(internal)?;
+    if let Some(by) = reversed_by {
+        let mut md = HashMap::new();
+        md.insert("reversed_by_entry_id".to_owned(), by.to_string());
+        return Err(ctx.errors().refuse_with(
+            Code::FailedPrecondition,
+            ENTRY_ALREADY_REVERSED,
+            "the entry was already reversed",
+            md,
+        ));
+    }
+    let remittance_id = row.remittance_id;
+    if entry_type == JournalEntryType::InboundRemittance {
+        let remittance_id =
+            remittance_id.ok_or_else(|| internal("remittance entry without a remittance"))?;
+        let (amount, unallocated, status) =
+            store::remittances::amounts_for_update(&mut *conn, remittance_id)
+                .await
+                .map_err(internal)?;
+        let untouched = status == RemittanceStatus::Credited as i16
+            || (status == RemittanceStatus::Unallocated as i16 && unallocated == amount);
+        if !untouched {
+            return Err(ctx.errors().precondition(
+                super::remittances::REMITTANCE_ALREADY_LINKED,
+                format!("remittance/{remittance_id}"),
+                "part of the remittance is linked to orders",
+            ));
+        }
+        store::remittances::set_reversed(
+            &mut *conn,
+            remittance_id,
+            RemittanceStatus::Reversed as i16,
+        )
+        .await
+        .map_err(internal)?;
+    }
+    Ok(())
 }
 
 /// ListLedgerAccounts: balances summed over shards.

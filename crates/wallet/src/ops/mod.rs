@@ -24,10 +24,10 @@ use uuid::Uuid;
 use crate::domain::ledger::AccountKey;
 use crate::store::ledger::PostError;
 
-/// Reason: a balance does not cover a debit.
-pub const INSUFFICIENT_FUNDS: &str = "INSUFFICIENT_FUNDS";
 /// Reason: an amount is in another currency than the thing it applies to.
-pub const CURRENCY_MISMATCH: &str = "CURRENCY_MISMATCH";
+pub use kuajing_proto::reasons::wallet::CURRENCY_MISMATCH;
+/// Reason: a balance does not cover a debit.
+pub use kuajing_proto::reasons::wallet::INSUFFICIENT_FUNDS;
 
 /// Maps a posting failure to the refusal the client sees.
 pub fn post_error(errors: ErrorDomain, e: PostError) -> Status {

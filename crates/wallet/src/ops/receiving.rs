@@ -18,7 +18,7 @@ use crate::store::{self, receiving_accounts::ReceivingRow};
 /// Receiving accounts a wallet may have.
 pub const MAX_RECEIVING_ACCOUNTS: i64 = 50;
 /// Reason: the wallet has the maximum number of receiving accounts.
-pub const RECEIVING_ACCOUNT_LIMIT_REACHED: &str = "RECEIVING_ACCOUNT_LIMIT_REACHED";
+pub use kuajing_proto::reasons::wallet::RECEIVING_ACCOUNT_LIMIT_REACHED;
 
 /// A row as the wire shows it.
 pub fn from_row(r: &ReceivingRow) -> ReceivingAccount {

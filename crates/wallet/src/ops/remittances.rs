@@ -26,14 +26,14 @@ use crate::store::holds::NewHold;
 use crate::store::remittances::{LinkRow, RemittanceFilter, RemittanceRow};
 use crate::store::{self, ledger};
 
-/// Reason: no receiving account has the number the bank reported.
-pub const RECEIVING_ACCOUNT_NOT_FOUND: &str = "RECEIVING_ACCOUNT_NOT_FOUND";
 /// Reason: the bank reference was recorded with other content.
-pub const BANK_REFERENCE_CONFLICT: &str = "BANK_REFERENCE_CONFLICT";
-/// Reason: nothing of the remittance is left to link.
-pub const REMITTANCE_ALREADY_LINKED: &str = "REMITTANCE_ALREADY_LINKED";
+pub use kuajing_proto::reasons::wallet::BANK_REFERENCE_CONFLICT;
 /// Reason: the link asks for more than is unallocated.
-pub const LINK_EXCEEDS_UNALLOCATED: &str = "LINK_EXCEEDS_UNALLOCATED";
+pub use kuajing_proto::reasons::wallet::LINK_EXCEEDS_UNALLOCATED;
+/// Reason: no receiving account has the number the bank reported.
+pub use kuajing_proto::reasons::wallet::RECEIVING_ACCOUNT_NOT_FOUND;
+/// Reason: nothing of the remittance is left to link.
+pub use kuajing_proto::reasons::wallet::REMITTANCE_ALREADY_LINKED;
 
 fn money(currency: &str, amount: Decimal) -> types::Money {
     let c = currency.parse::<Currency>().unwrap_or(Currency::USD);
@@ -186,17 +186,11 @@ pub async fn record(
     ctx: &Ctx,
     req: RecordInboundRemittanceRequest,
 ) -> Result<RecordInboundRemittanceResponse, Status> {
-    let Reported {
-        account_number,
-        reference,
-        amount,
-        payer,
-        value_time,
-    } = check_report(ctx, &req)?;
+    let reported = check_report(ctx, &req)?;
     let hash = content_hash(&req);
     let now = ctx.now();
     let request_id = idempotency::parse_request_id(&req.request_id)?;
-    let req = &req;
+    let (req, reported, hash) = (&req, &reported, &hash);
     idempotency::run(
         &ctx.svc.pool,
         ctx.errors(),
@@ -204,100 +198,11 @@ pub async fn record(
         &req.request_id,
         req,
         |mut tx| async move {
-            // One bank reference at a time: concurrent reports of it serialise here.
-            store::remittances::lock_reference(&mut *tx, &reference)
-                .await
-                .map_err(internal)?;
-            let existing = store::remittances::by_reference(&mut *tx, &reference)
-                .await
-                .map_err(internal)?;
-            if let Some((id, stored)) = existing {
-                if stored != hash {
-                    let mut md = HashMap::new();
-                    md.insert("remittance_id".to_owned(), id.to_string());
-                    return Err(ctx.errors().refuse_with(
-                    Code::AlreadyExists,
-                    BANK_REFERENCE_CONFLICT,
-                    "this bank reference was recorded with a different account, amount or payer",
-                    md,
-                ));
-                }
-                let remittance = load(&mut tx, ctx, id).await?;
-                return Ok((
-                    RecordInboundRemittanceResponse {
-                        remittance: Some(remittance),
-                    },
-                    tx,
-                ));
-            }
-            let account = store::receiving_accounts::by_number(&mut *tx, &account_number)
-                .await
-                .map_err(internal)?;
-            let Some((account_id, wallet_id, currency, purpose)) = account else {
-                return Err(ctx.errors().refuse(
-                    Code::NotFound,
-                    RECEIVING_ACCOUNT_NOT_FOUND,
-                    "no receiving account has that account number",
-                ));
+            let id = match recorded_before(&mut tx, ctx, &reported.reference, hash).await? {
+                Some(id) => id,
+                None => credit(&mut tx, ctx, reported, req, request_id, hash, now).await?,
             };
-            let currency: Currency = currency.parse().map_err(internal)?;
-            if currency != amount.currency() {
-                return Err(currency_mismatch(
-                    ctx.errors(),
-                    &format!("receiving_account/{account_id}"),
-                    currency,
-                    amount.currency(),
-                ));
-            }
-            let remittance_id = Uuid::now_v7();
-            let top_up = i32::from(purpose) == ReceivingAccountPurpose::TopUp as i32;
-            let clearing = AccountKey::platform(LedgerAccountKind::InboundClearing, currency);
-            let destination = if top_up {
-                AccountKey::available(wallet_id, currency, FundPool::Standard)
-            } else {
-                AccountKey::platform(LedgerAccountKind::Escrow, currency)
-            };
-            let cause = Cause {
-                request_id,
-                remittance_id: Some(remittance_id),
-                ..Cause::default()
-            };
-            let mut draft = EntryDraft::new(
-                JournalEntryType::InboundRemittance,
-                cause,
-                format!("Remittance {reference}"),
-            );
-            draft.transfer(clearing, destination, amount.amount());
-            let posted = ledger::post(&mut tx, &draft, now)
-                .await
-                .map_err(|e| post_error(ctx.errors(), e))?;
-            let (status, unallocated) = if top_up {
-                (RemittanceStatus::Credited, Decimal::ZERO)
-            } else {
-                (RemittanceStatus::Unallocated, amount.amount())
-            };
-            let row = RemittanceRow {
-                remittance_id,
-                receiving_account_id: account_id,
-                wallet_id,
-                bank_reference: reference.clone(),
-                currency: currency.code().to_owned(),
-                amount: amount.amount(),
-                unallocated,
-                status: status as i16,
-                payer_name: payer.name.clone(),
-                payer_account_masked: payer.account_number_masked.clone(),
-                payer_bank_name: payer.bank_name.clone(),
-                payer_country_code: payer.country_code.clone(),
-                remittance_info: req.remittance_info.clone(),
-                value_time: Some(value_time),
-                entry_id: posted.entry_id,
-                created_at: now,
-            };
-            store::remittances::insert(&mut *tx, &row, &hash)
-                .await
-                .map_err(internal)?;
-            let remittance = load(&mut tx, ctx, remittance_id).await?;
+            let remittance = load(&mut tx, ctx, id).await?;
             Ok((
                 RecordInboundRemittanceResponse {
                     remittance: Some(remittance),
@@ -307,6 +212,118 @@ pub async fn record(
         },
     )
     .await
+}
+
+/// The remittance already recorded under this bank reference, locked against concurrent
+/// reports of it; BANK_REFERENCE_CONFLICT when it was reported with other contents.
+async fn recorded_before(
+    conn: &mut PgConnection,
+    ctx: &Ctx,
+    reference: &str,
+    hash: &[u8],
+) -> Result<Option<Uuid>, Status> {
+    // One bank reference at a time: concurrent reports of it serialise here.
+    store::remittances::lock_reference(&mut *conn, reference)
+        .await
+        .map_err(internal)?;
+    let existing = store::remittances::by_reference(&mut *conn, reference)
+        .await
+        .map_err(internal)?;
+    let Some((id, stored)) = existing else {
+        return Ok(None);
+    };
+    if stored != hash {
+        let mut md = HashMap::new();
+        md.insert("remittance_id".to_owned(), id.to_string());
+        return Err(ctx.errors().refuse_with(
+            Code::AlreadyExists,
+            BANK_REFERENCE_CONFLICT,
+            "this bank reference was recorded with a different account, amount or payer",
+            md,
+        ));
+    }
+    Ok(Some(id))
+}
+
+/// A new remittance: the money posted from inbound clearing to the wallet (a top-up
+/// account) or to escrow (an order's account, left unallocated until linked), and its row.
+async fn credit(
+    conn: &mut PgConnection,
+    ctx: &Ctx,
+    r: &Reported,
+    req: &RecordInboundRemittanceRequest,
+    request_id: Uuid,
+    hash: &[u8],
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Uuid, Status> {
+    let account = store::receiving_accounts::by_number(&mut *conn, &r.account_number)
+        .await
+        .map_err(internal)?;
+    let Some((account_id, wallet_id, currency, purpose)) = account else {
+        return Err(ctx.errors().refuse(
+            Code::NotFound,
+            RECEIVING_ACCOUNT_NOT_FOUND,
+            "no receiving account has that account number",
+        ));
+    };
+    let currency: Currency = currency.parse().map_err(internal)?;
+    if currency != r.amount.currency() {
+        return Err(currency_mismatch(
+            ctx.errors(),
+            &format!("receiving_account/{account_id}"),
+            currency,
+            r.amount.currency(),
+        ));
+    }
+    let remittance_id = Uuid::now_v7();
+    let top_up = i32::from(purpose) == ReceivingAccountPurpose::TopUp as i32;
+    let clearing = AccountKey::platform(LedgerAccountKind::InboundClearing, currency);
+    let destination = if top_up {
+        AccountKey::available(wallet_id, currency, FundPool::Standard)
+    } else {
+        AccountKey::platform(LedgerAccountKind::Escrow, currency)
+    };
+    let cause = Cause {
+        request_id,
+        remittance_id: Some(remittance_id),
+        ..Cause::default()
+    };
+    let mut draft = EntryDraft::new(
+        JournalEntryType::InboundRemittance,
+        cause,
+        format!("Remittance {}", r.reference),
+    );
+    draft.transfer(clearing, destination, r.amount.amount());
+    let posted = ledger::post(conn, &draft, now)
+        .await
+        .map_err(|e| post_error(ctx.errors(), e))?;
+    let (status, unallocated) = if top_up {
+        (RemittanceStatus::Credited, Decimal::ZERO)
+    } else {
+        (RemittanceStatus::Unallocated, r.amount.amount())
+    };
+    let row = RemittanceRow {
+        remittance_id,
+        receiving_account_id: account_id,
+        wallet_id,
+        bank_reference: r.reference.clone(),
+        currency: currency.code().to_owned(),
+        amount: r.amount.amount(),
+        unallocated,
+        status: status as i16,
+        payer_name: r.payer.name.clone(),
+        payer_account_masked: r.payer.account_number_masked.clone(),
+        payer_bank_name: r.payer.bank_name.clone(),
+        payer_country_code: r.payer.country_code.clone(),
+        remittance_info: req.remittance_info.clone(),
+        value_time: Some(r.value_time),
+        entry_id: posted.entry_id,
+        created_at: now,
+    };
+    store::remittances::insert(&mut *conn, &row, hash)
+        .await
+        .map_err(internal)?;
+    Ok(remittance_id)
 }
 
 /// GetRemittance.

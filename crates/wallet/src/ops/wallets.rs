@@ -25,7 +25,7 @@ const CUSTOMER_KINDS: (i16, i16) = (
 );
 
 /// Reason: the account already has a wallet.
-pub const WALLET_ALREADY_EXISTS: &str = "WALLET_ALREADY_EXISTS";
+pub use kuajing_proto::reasons::wallet::WALLET_ALREADY_EXISTS;
 
 fn money(currency: Currency, amount: Decimal) -> types::Money {
     types::Money {

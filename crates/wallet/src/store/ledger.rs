@@ -74,7 +74,9 @@ pub fn shard_for(entry_id: Uuid) -> i16 {
     i16::try_from(n).unwrap_or(0)
 }
 
-/// Posts `draft` in the caller's transaction.
+/// Posts `draft` in the caller's transaction: each account's balance changed (in lock
+/// order, refused when a balance would cross zero), then the entry and its postings, each
+/// with the running balance of its account.
 pub async fn post(
     conn: &mut PgConnection,
     draft: &EntryDraft,
@@ -83,88 +85,128 @@ pub async fn post(
     draft.validate()?;
     let entry_id = Uuid::now_v7();
     let shard = shard_for(entry_id);
-
-    // 1. Balances, in lock order; remember each row's balance before this entry.
-    let mut rows: Vec<(AccountKey, Uuid, Decimal)> = Vec::new();
+    let mut rows: Vec<Before> = Vec::new();
     for (key, net) in draft.net_by_account() {
         let row_shard = if key.is_platform() { shard } else { 0 };
-        // A change that a fresh row could not take (a debit of a customer balance, a
-        // payment towards arrears) is a conditional update of the existing row; anything
-        // else is an upsert.
-        let guarded = (key.must_stay_non_negative() && net.is_sign_negative())
-            || (key.must_stay_non_positive() && net.is_sign_positive());
-        let (kind, currency, pool) = (key.kind as i16, key.currency.code(), key.fund_pool as i16);
-        let (account_id, after) = if guarded {
-            let row = sqlx::query!(
-                "UPDATE ledger_accounts SET balance = balance + $5, updated_at = $7
-                 WHERE wallet_id = $1 AND kind = $2 AND currency = $3 AND fund_pool = $4
-                   AND shard = $6
-                   AND CASE WHEN $8 THEN balance + $5 <= 0 ELSE balance + $5 >= 0 END
-                 RETURNING account_id, balance",
-                key.wallet_id,
-                kind,
-                currency,
-                pool,
-                net,
-                row_shard,
-                now,
-                key.must_stay_non_positive()
-            )
-            .fetch_optional(&mut *conn)
-            .await?
-            .ok_or(PostError::Insufficient(key))?;
-            (row.account_id, row.balance)
-        } else {
-            let result = sqlx::query!(
-                "INSERT INTO ledger_accounts
-                     (account_id, wallet_id, kind, currency, fund_pool, shard, balance, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-                 ON CONFLICT (wallet_id, kind, currency, fund_pool, shard) DO UPDATE
-                     SET balance = ledger_accounts.balance + EXCLUDED.balance,
-                         updated_at = EXCLUDED.updated_at
-                 RETURNING account_id, balance",
-                Uuid::now_v7(),
-                key.wallet_id,
-                kind,
-                currency,
-                pool,
-                row_shard,
-                net,
-                now
-            )
-            .fetch_one(&mut *conn)
-            .await;
-            match result {
-                Ok(row) => (row.account_id, row.balance),
-                // The CHECK constraint: arrears paid beyond what is owed, say.
-                Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("23514") => {
-                    return Err(PostError::Insufficient(key));
-                }
-                Err(e) => return Err(e.into()),
-            }
-        };
-        rows.push((key, account_id, after - net));
+        let (account_id, after) = apply(conn, key, net, row_shard, now).await?;
+        rows.push(Before {
+            key,
+            account_id,
+            balance: after - net,
+        });
     }
+    let legs = legs_of(draft, &rows);
+    insert_entry(conn, entry_id, draft, now).await?;
+    insert_postings(conn, entry_id, draft, &legs, now).await?;
+    ENTRIES.add(1, &[("type", draft.entry_type.as_str_name())]);
+    Ok(Posted {
+        entry_id,
+        created_at: now,
+        legs,
+    })
+}
 
-    // 2. Postings in the draft's order, each with the running balance of its row.
-    let mut running: Vec<Decimal> = rows.iter().map(|r| r.2).collect();
+/// An account the entry changes, with its balance before the entry.
+struct Before {
+    key: AccountKey,
+    account_id: Uuid,
+    balance: Decimal,
+}
+
+/// Adds `net` to `key`'s balance row (in shard `row_shard`): the row's id and its balance
+/// after. A change that a fresh row could not take (a debit of a customer balance, a
+/// payment towards arrears) is a conditional update of the existing row; anything else is
+/// an upsert.
+async fn apply(
+    conn: &mut PgConnection,
+    key: AccountKey,
+    net: Decimal,
+    row_shard: i16,
+    now: DateTime<Utc>,
+) -> Result<(Uuid, Decimal), PostError> {
+    let guarded = (key.must_stay_non_negative() && net.is_sign_negative())
+        || (key.must_stay_non_positive() && net.is_sign_positive());
+    let (kind, currency, pool) = (key.kind as i16, key.currency.code(), key.fund_pool as i16);
+    let (account_id, after) = if guarded {
+        let row = sqlx::query!(
+            "UPDATE ledger_accounts SET balance = balance + $5, updated_at = $7
+             WHERE wallet_id = $1 AND kind = $2 AND currency = $3 AND fund_pool = $4
+               AND shard = $6
+               AND CASE WHEN $8 THEN balance + $5 <= 0 ELSE balance + $5 >= 0 END
+             RETURNING account_id, balance",
+            key.wallet_id,
+            kind,
+            currency,
+            pool,
+            net,
+            row_shard,
+            now,
+            key.must_stay_non_positive()
+        )
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(PostError::Insufficient(key))?;
+        (row.account_id, row.balance)
+    } else {
+        let result = sqlx::query!(
+            "INSERT INTO ledger_accounts
+                 (account_id, wallet_id, kind, currency, fund_pool, shard, balance, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             ON CONFLICT (wallet_id, kind, currency, fund_pool, shard) DO UPDATE
+                 SET balance = ledger_accounts.balance + EXCLUDED.balance,
+                     updated_at = EXCLUDED.updated_at
+             RETURNING account_id, balance",
+            Uuid::now_v7(),
+            key.wallet_id,
+            kind,
+            currency,
+            pool,
+            row_shard,
+            net,
+            now
+        )
+        .fetch_one(&mut *conn)
+        .await;
+        match result {
+            Ok(row) => (row.account_id, row.balance),
+            // The CHECK constraint: arrears paid beyond what is owed, say.
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("23514") => {
+                return Err(PostError::Insufficient(key));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
+    Ok((account_id, after))
+}
+
+/// The postings in the draft's order, each with the running balance of its account.
+fn legs_of(draft: &EntryDraft, rows: &[Before]) -> Vec<PostedLeg> {
+    let mut running: Vec<Decimal> = rows.iter().map(|r| r.balance).collect();
     let mut legs = Vec::with_capacity(draft.legs.len());
     for leg in &draft.legs {
         let i = rows
             .iter()
-            .position(|r| r.0 == leg.account)
+            .position(|r| r.key == leg.account)
             .expect("every leg's account was updated");
         running[i] += leg.amount;
         legs.push(PostedLeg {
             posting_id: Uuid::now_v7(),
-            account_id: rows[i].1,
+            account_id: rows[i].account_id,
             account: leg.account,
             amount: leg.amount,
             balance_after: running[i],
         });
     }
+    legs
+}
 
-    // 3. The entry and its postings.
+/// The journal entry's row.
+async fn insert_entry(
+    conn: &mut PgConnection,
+    entry_id: Uuid,
+    draft: &EntryDraft,
+    now: DateTime<Utc>,
+) -> Result<(), PostError> {
     let c = &draft.cause;
     sqlx::query!(
         "INSERT INTO journal_entries (entry_id, type, request_id, order_id, quote_id, hold_id,
@@ -187,7 +229,17 @@ pub async fn post(
     )
     .execute(&mut *conn)
     .await?;
+    Ok(())
+}
 
+/// The entry's postings, in one statement.
+async fn insert_postings(
+    conn: &mut PgConnection,
+    entry_id: Uuid,
+    draft: &EntryDraft,
+    legs: &[PostedLeg],
+    now: DateTime<Utc>,
+) -> Result<(), PostError> {
     let idx: Vec<i16> = (0..legs.len())
         .map(|i| i16::try_from(i).unwrap_or(i16::MAX))
         .collect();
@@ -225,13 +277,7 @@ pub async fn post(
     )
     .execute(&mut *conn)
     .await?;
-
-    ENTRIES.add(1, &[("type", draft.entry_type.as_str_name())]);
-    Ok(Posted {
-        entry_id,
-        created_at: now,
-        legs,
-    })
+    Ok(())
 }
 
 /// Counts `n` posted entries of `entry_type` (the `kuajing.ledger.entries` metric).

@@ -36,11 +36,11 @@ mod steps;
 mod undo;
 
 /// Reason: authorization denied an order.
-pub const PAYMENT_DECLINED: &str = "PAYMENT_DECLINED";
-/// Reason: the fx quote expired before it was executed.
-pub const QUOTE_EXPIRED: &str = "QUOTE_EXPIRED";
+pub use kuajing_proto::reasons::order::PAYMENT_DECLINED;
 /// Reason: a payment left in between was compensated by the recovery loop.
-pub const PAYMENT_INTERRUPTED: &str = "PAYMENT_INTERRUPTED";
+pub use kuajing_proto::reasons::order::PAYMENT_INTERRUPTED;
+/// Reason: the fx quote expired before it was executed.
+pub use kuajing_proto::reasons::order::QUOTE_EXPIRED;
 
 /// How long a driver that met a transient failure leaves the payment before recovery
 /// tries again.

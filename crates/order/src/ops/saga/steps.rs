@@ -2,6 +2,7 @@
 //! (fx), hold (wallet escrow), mark the orders paid (the point of no return, one local
 //! transaction), confirm the reservations. Each answers an `Outcome`; the driver records it.
 
+use kuajing_proto::reasons::order as reasons;
 use std::collections::HashMap;
 
 use kuajing_platform::Currency;
@@ -216,84 +217,16 @@ impl Driver<'_> {
     pub(super) async fn convert(&mut self) -> Result<Outcome, Status> {
         let ctx = self.ctx;
         let settlement = self.settlement();
-        let total = amount_of(self.p.total_amount.as_ref());
         let payment_id = self.payment_id();
-        // The shortfall is decided once and recorded, so a repeat sends the same quote.
-        let decided = self
-            .p
-            .conversion
-            .as_ref()
-            .and_then(|c| c.buy_amount.as_ref())
-            .map(|m| amount_of(Some(m)));
-        let shortfall = match decided {
-            Some(s) => s,
-            None => {
-                let available = match self.available().await {
-                    Ok(a) => a,
-                    Err(s) if transient(&s) => return Ok(Outcome::Transient(s)),
-                    Err(s) => return Ok(Outcome::Failed(failure_of(&s), Apply::None)),
-                };
-                let shortfall = total - available;
-                if shortfall <= Decimal::ZERO {
-                    return Ok(Outcome::Skipped);
-                }
-                let source = self
-                    .p
-                    .fx_source_currency_code
-                    .parse::<Currency>()
-                    .ok()
-                    .filter(|c| *c != settlement);
-                if source.is_none() {
-                    return Ok(Outcome::Failed(
-                        self.insufficient(settlement, shortfall),
-                        Apply::None,
-                    ));
-                }
-                self.p.conversion = Some(FxConversionSummary {
-                    buy_amount: Some(money(settlement, shortfall)),
-                    ..FxConversionSummary::default()
-                });
-                if !self.save().await? {
-                    return Ok(Outcome::Lost);
-                }
-                shortfall
-            }
+        let shortfall = match self.shortfall().await? {
+            Ok(s) => s,
+            Err(outcome) => return Ok(outcome),
+        };
+        let mut summary = match self.quoted(shortfall).await? {
+            Ok(s) => s,
+            Err(outcome) => return Ok(outcome),
         };
         let source = self.p.fx_source_currency_code.clone();
-        let mut summary = self.p.conversion.clone().unwrap_or_default();
-        if summary.quote_id.is_empty() {
-            let req = CreateQuoteRequest {
-                request_id: saga::request_id(
-                    payment_id,
-                    PaymentStepKind::FxConversion,
-                    None,
-                    Purpose::Quote,
-                )
-                .to_string(),
-                wallet_id: self.p.wallet_id.clone(),
-                sell_currency_code: source.clone(),
-                buy_currency_code: settlement.code().to_owned(),
-                fixed_amount: Some(create_quote_request::FixedAmount::BuyAmount(money(
-                    settlement, shortfall,
-                ))),
-                ttl: None,
-            };
-            let quote = match rpc!(ctx, "fx", FxServiceClient, create_quote, req) {
-                Ok(r) => r
-                    .quote
-                    .ok_or_else(|| internal("fx answered without a quote"))?,
-                Err(s) if transient(&s) => return Ok(Outcome::Transient(s)),
-                Err(s) => return Ok(Outcome::Failed(failure_of(&s), Apply::None)),
-            };
-            summary.quote_id = quote.quote_id.clone();
-            summary.sell_amount = quote.sell_amount.clone();
-            summary.rate = quote.applied_rate.clone();
-            summary.fee = quote.fee.clone();
-            self.p.conversion = Some(summary.clone());
-            if !self.save().await? {
-                return Ok(Outcome::Lost);
-            }
-        }
         let req = ExecuteQuoteRequest {
             request_id: saga::request_id(
                 payment_id,
@@ -335,6 +268,95 @@ impl Driver<'_> {
             }
             Err(s) => Ok(Outcome::Failed(failure_of(&s), Apply::None)),
         }
+    }
+
+    /// What the wallet lacks in the settlement currency, decided once and recorded so a
+    /// repeat sends the same quote; an outcome instead when nothing is lacking (skipped),
+    /// or nothing may be converted from (insufficient funds), or another driver took over.
+    async fn shortfall(&mut self) -> Result<Result<Decimal, Outcome>, Status> {
+        let settlement = self.settlement();
+        let total = amount_of(self.p.total_amount.as_ref());
+        let decided = self
+            .p
+            .conversion
+            .as_ref()
+            .and_then(|c| c.buy_amount.as_ref())
+            .map(|m| amount_of(Some(m)));
+        if let Some(s) = decided {
+            return Ok(Ok(s));
+        }
+        let available = match self.available().await {
+            Ok(a) => a,
+            Err(s) if transient(&s) => return Ok(Err(Outcome::Transient(s))),
+            Err(s) => return Ok(Err(Outcome::Failed(failure_of(&s), Apply::None))),
+        };
+        let shortfall = total - available;
+        if shortfall <= Decimal::ZERO {
+            return Ok(Err(Outcome::Skipped));
+        }
+        let source = self
+            .p
+            .fx_source_currency_code
+            .parse::<Currency>()
+            .ok()
+            .filter(|c| *c != settlement);
+        if source.is_none() {
+            let refused = self.insufficient(settlement, shortfall);
+            return Ok(Err(Outcome::Failed(refused, Apply::None)));
+        }
+        self.p.conversion = Some(FxConversionSummary {
+            buy_amount: Some(money(settlement, shortfall)),
+            ..FxConversionSummary::default()
+        });
+        if !self.save().await? {
+            return Ok(Err(Outcome::Lost));
+        }
+        Ok(Ok(shortfall))
+    }
+
+    /// The conversion's summary with fx's quote for `shortfall`, asked once and recorded.
+    async fn quoted(
+        &mut self,
+        shortfall: Decimal,
+    ) -> Result<Result<FxConversionSummary, Outcome>, Status> {
+        let ctx = self.ctx;
+        let settlement = self.settlement();
+        let mut summary = self.p.conversion.clone().unwrap_or_default();
+        if !summary.quote_id.is_empty() {
+            return Ok(Ok(summary));
+        }
+        let req = CreateQuoteRequest {
+            request_id: saga::request_id(
+                self.payment_id(),
+                PaymentStepKind::FxConversion,
+                None,
+                Purpose::Quote,
+            )
+            .to_string(),
+            wallet_id: self.p.wallet_id.clone(),
+            sell_currency_code: self.p.fx_source_currency_code.clone(),
+            buy_currency_code: settlement.code().to_owned(),
+            fixed_amount: Some(create_quote_request::FixedAmount::BuyAmount(money(
+                settlement, shortfall,
+            ))),
+            ttl: None,
+        };
+        let quote = match rpc!(ctx, "fx", FxServiceClient, create_quote, req) {
+            Ok(r) => r
+                .quote
+                .ok_or_else(|| internal("fx answered without a quote"))?,
+            Err(s) if transient(&s) => return Ok(Err(Outcome::Transient(s))),
+            Err(s) => return Ok(Err(Outcome::Failed(failure_of(&s), Apply::None))),
+        };
+        summary.quote_id = quote.quote_id.clone();
+        summary.sell_amount = quote.sell_amount.clone();
+        summary.rate = quote.applied_rate.clone();
+        summary.fee = quote.fee.clone();
+        self.p.conversion = Some(summary.clone());
+        if !self.save().await? {
+            return Ok(Err(Outcome::Lost));
+        }
+        Ok(Ok(summary))
     }
 
     pub(super) fn hold_request(&self, i: usize) -> Result<CreateHoldRequest, Status> {
@@ -406,7 +428,7 @@ impl Driver<'_> {
         Outcome::Failed(
             failure(
                 Code::Aborted,
-                "ORDER_CHANGED",
+                reasons::ORDER_CHANGED,
                 "an order changed while it was being paid",
                 payment_record::md(&[("order_id", order_id.to_owned())]),
                 self.ctx.errors().0,

@@ -74,56 +74,81 @@ pub(super) fn bank_from_row(r: &BankAccountRow) -> BankAccount {
     }
 }
 
+/// A RegisterBankAccount request that passed validation.
+struct Registration {
+    wallet_id: Uuid,
+    ty: BankAccountType,
+    currency: Currency,
+    /// The account number without spaces.
+    number: String,
+}
+
+impl Registration {
+    /// Checks every field of `req` at once.
+    fn of(req: &RegisterBankAccountRequest) -> Result<Registration, Status> {
+        let mut v = FieldViolations::new();
+        let wallet_id = v.uuid("wallet_id", &req.wallet_id);
+        let ty: Option<BankAccountType> = v.enum_value("type", req.r#type);
+        for (field, value, max) in [
+            ("holder_name", &req.holder_name, 140),
+            ("bank_name", &req.bank_name, 140),
+        ] {
+            if v.text(field, value.trim(), max).is_empty() {
+                v.add(field, "is required");
+            }
+        }
+        v.text("branch_name", &req.branch_name, 140);
+        let number: String = req
+            .account_number
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect();
+        if number.len() < 4
+            || number.len() > 34
+            || !number.bytes().all(|b| b.is_ascii_alphanumeric())
+        {
+            v.add("account_number", "must be 4 to 34 letters and digits");
+        }
+        if !(req.swift_code.is_empty()
+            || ((req.swift_code.len() == 8 || req.swift_code.len() == 11)
+                && req
+                    .swift_code
+                    .bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())))
+        {
+            v.add("swift_code", "must be 8 or 11 characters of A-Z and 0-9");
+        }
+        v.text("routing_code", &req.routing_code, 34);
+        if !is_code(&req.country_code, 2) {
+            v.add(
+                "country_code",
+                "must be an ISO 3166-1 alpha-2 code such as \"CN\"",
+            );
+        }
+        let currency = v.check("currency_code", req.currency_code.parse::<Currency>());
+        let request_id = idempotency::parse_request_id(&req.request_id)?;
+        v.finish()?;
+        let _ = request_id;
+        Ok(Registration {
+            wallet_id: wallet_id.expect("ok"),
+            ty: ty.expect("ok"),
+            currency: currency.expect("ok"),
+            number,
+        })
+    }
+}
+
 /// RegisterBankAccount.
 pub async fn register_bank_account(
     ctx: &Ctx,
     req: RegisterBankAccountRequest,
 ) -> Result<RegisterBankAccountResponse, Status> {
-    let mut v = FieldViolations::new();
-    let wallet_id = v.uuid("wallet_id", &req.wallet_id);
-    let ty: Option<BankAccountType> = v.enum_value("type", req.r#type);
-    for (field, value, max) in [
-        ("holder_name", &req.holder_name, 140),
-        ("bank_name", &req.bank_name, 140),
-    ] {
-        if v.text(field, value.trim(), max).is_empty() {
-            v.add(field, "is required");
-        }
-    }
-    v.text("branch_name", &req.branch_name, 140);
-    let number: String = req
-        .account_number
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .collect();
-    if number.len() < 4 || number.len() > 34 || !number.bytes().all(|b| b.is_ascii_alphanumeric()) {
-        v.add("account_number", "must be 4 to 34 letters and digits");
-    }
-    if !(req.swift_code.is_empty()
-        || ((req.swift_code.len() == 8 || req.swift_code.len() == 11)
-            && req
-                .swift_code
-                .bytes()
-                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())))
-    {
-        v.add("swift_code", "must be 8 or 11 characters of A-Z and 0-9");
-    }
-    v.text("routing_code", &req.routing_code, 34);
-    if !is_code(&req.country_code, 2) {
-        v.add(
-            "country_code",
-            "must be an ISO 3166-1 alpha-2 code such as \"CN\"",
-        );
-    }
-    let currency = v.check("currency_code", req.currency_code.parse::<Currency>());
-    let request_id = idempotency::parse_request_id(&req.request_id)?;
-    v.finish()?;
-    let _ = request_id;
-    let (wallet_id, ty, currency) = (
-        wallet_id.expect("ok"),
-        ty.expect("ok"),
-        currency.expect("ok"),
-    );
+    let Registration {
+        wallet_id,
+        ty,
+        currency,
+        number,
+    } = Registration::of(&req)?;
     let now = ctx.now();
     let fp = fingerprint(&ctx.fingerprint_key, &number);
     let legacy = legacy_fingerprint(&number);

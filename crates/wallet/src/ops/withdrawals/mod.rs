@@ -37,19 +37,19 @@ use crate::store::{self, ledger};
 
 use pricing::price;
 
-/// Reason: the withdrawal exceeds its per-withdrawal limit.
-pub const WITHDRAWAL_LIMIT_EXCEEDED: &str = "WITHDRAWAL_LIMIT_EXCEEDED";
-/// Reason: no fee rule covers this pool, currency and account type.
-pub const WITHDRAWAL_ROUTE_NOT_SUPPORTED: &str = "WITHDRAWAL_ROUTE_NOT_SUPPORTED";
+/// Reason: the bank account is already registered.
+pub use kuajing_proto::reasons::wallet::BANK_ACCOUNT_ALREADY_REGISTERED;
+/// Reason: the status cannot move that way.
+pub use kuajing_proto::reasons::wallet::INVALID_STATUS_TRANSITION;
+/// Reason: the fee would take the whole amount (or more): nothing would reach the bank.
+pub use kuajing_proto::reasons::wallet::WITHDRAWAL_AMOUNT_BELOW_FEE;
 /// Reason: the supplier's region withdraws in another currency only (Hong Kong and Taiwan:
 /// USD).
-pub const WITHDRAWAL_CURRENCY_NOT_ALLOWED: &str = "WITHDRAWAL_CURRENCY_NOT_ALLOWED";
-/// Reason: the fee would take the whole amount (or more): nothing would reach the bank.
-pub const WITHDRAWAL_AMOUNT_BELOW_FEE: &str = "WITHDRAWAL_AMOUNT_BELOW_FEE";
-/// Reason: the status cannot move that way.
-pub const INVALID_STATUS_TRANSITION: &str = "INVALID_STATUS_TRANSITION";
-/// Reason: the bank account is already registered.
-pub const BANK_ACCOUNT_ALREADY_REGISTERED: &str = "BANK_ACCOUNT_ALREADY_REGISTERED";
+pub use kuajing_proto::reasons::wallet::WITHDRAWAL_CURRENCY_NOT_ALLOWED;
+/// Reason: the withdrawal exceeds its per-withdrawal limit.
+pub use kuajing_proto::reasons::wallet::WITHDRAWAL_LIMIT_EXCEEDED;
+/// Reason: no fee rule covers this pool, currency and account type.
+pub use kuajing_proto::reasons::wallet::WITHDRAWAL_ROUTE_NOT_SUPPORTED;
 fn withdrawal_from_row(r: &WithdrawalRow) -> Result<Withdrawal, Status> {
     let c: Currency = r.currency.parse().map_err(internal)?;
     let m = |d| Money::rounded(c, d).map(|m| m.to_proto()).map_err(internal);
@@ -118,59 +118,13 @@ pub async fn create(
     let p = price(ctx, &mut conn, wallet_id, bank, pool, amount).await?;
     drop(conn);
     if !p.within_limit {
-        let mut md = HashMap::new();
-        if let Some(limit) = p.rule.limit {
-            md.insert(
-                "limit".to_owned(),
-                format!(
-                    "{} {}",
-                    Money::rounded(p.rule.limit_currency, limit)
-                        .map_err(internal)?
-                        .to_proto()
-                        .amount,
-                    p.rule.limit_currency
-                ),
-            );
-        }
-        return Err(ctx.errors().refuse_with(
-            Code::FailedPrecondition,
-            WITHDRAWAL_LIMIT_EXCEEDED,
-            "the amount exceeds the per-withdrawal limit",
-            md,
-        ));
+        return Err(over_limit(ctx, &p.rule)?);
     }
     // A replay must not count a PIN attempt again: answer it before asking identity.
-    {
-        let mut tx = ctx.svc.pool.begin().await.map_err(internal)?;
-        if let idempotency::Begin::Replay(r) = idempotency::begin::<_, CreateWithdrawalResponse>(
-            &mut tx,
-            ctx.errors(),
-            "CreateWithdrawal",
-            &req.request_id,
-            &keyed,
-        )
-        .await?
-        {
-            return Ok(r);
-        }
-        tx.rollback().await.map_err(internal)?;
+    if let Some(answer) = answered_before(ctx, &req.request_id, &keyed).await? {
+        return Ok(answer);
     }
-    let identity = IdentityServiceClient::new(ctx.svc.peers.channel("identity").map_err(internal)?);
-    // Idempotent by the request id: identity answers a repeat as it answered the first.
-    let pin = VerifyPaymentPinRequest {
-        request_id: request_id.to_string(),
-        account_id: p.owner.to_string(),
-        pin: req.payment_pin.clone(),
-        operation_reference: format!("withdrawal:{request_id}"),
-    };
-    let verified = outbound::unary(&identity, pin, |mut c, r| async move {
-        c.verify_payment_pin(r).await
-    })
-    .await?
-    .verified;
-    if !verified {
-        return Err(Status::permission_denied("payment PIN not verified"));
-    }
+    verify_pin(ctx, p.owner, request_id, &req.payment_pin).await?;
 
     idempotency::run(
         &ctx.svc.pool,
@@ -225,6 +179,68 @@ pub async fn create(
         },
     )
     .await
+}
+
+/// WITHDRAWAL_LIMIT_EXCEEDED, naming the rule's per-withdrawal limit.
+fn over_limit(ctx: &Ctx, rule: &withdrawal::FeeRule) -> Result<Status, Status> {
+    let mut md = HashMap::new();
+    if let Some(limit) = rule.limit {
+        let limit = Money::rounded(rule.limit_currency, limit).map_err(internal)?;
+        md.insert(
+            "limit".to_owned(),
+            format!("{} {}", limit.to_proto().amount, rule.limit_currency),
+        );
+    }
+    Ok(ctx.errors().refuse_with(
+        Code::FailedPrecondition,
+        WITHDRAWAL_LIMIT_EXCEEDED,
+        "the amount exceeds the per-withdrawal limit",
+        md,
+    ))
+}
+
+/// The recorded answer to an earlier CreateWithdrawal with this request id, if any
+/// (refusals included), read without claiming the id.
+async fn answered_before(
+    ctx: &Ctx,
+    request_id: &str,
+    keyed: &CreateWithdrawalRequest,
+) -> Result<Option<CreateWithdrawalResponse>, Status> {
+    let mut tx = ctx.svc.pool.begin().await.map_err(internal)?;
+    if let idempotency::Begin::Replay(r) = idempotency::begin::<_, CreateWithdrawalResponse>(
+        &mut tx,
+        ctx.errors(),
+        "CreateWithdrawal",
+        request_id,
+        keyed,
+    )
+    .await?
+    {
+        return Ok(Some(r));
+    }
+    tx.rollback().await.map_err(internal)?;
+    Ok(None)
+}
+
+/// Identity checks the wallet owner's payment PIN; idempotent by the request id (identity
+/// answers a repeat as it answered the first, and counts a wrong PIN once).
+async fn verify_pin(ctx: &Ctx, owner: Uuid, request_id: Uuid, pin: &str) -> Result<(), Status> {
+    let identity = IdentityServiceClient::new(ctx.svc.peers.channel("identity").map_err(internal)?);
+    let pin = VerifyPaymentPinRequest {
+        request_id: request_id.to_string(),
+        account_id: owner.to_string(),
+        pin: pin.to_owned(),
+        operation_reference: format!("withdrawal:{request_id}"),
+    };
+    let verified = outbound::unary(&identity, pin, |mut c, r| async move {
+        c.verify_payment_pin(r).await
+    })
+    .await?
+    .verified;
+    if !verified {
+        return Err(Status::permission_denied("payment PIN not verified"));
+    }
+    Ok(())
 }
 
 /// GetWithdrawal.
