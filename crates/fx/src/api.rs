@@ -1,4 +1,6 @@
-//! `kuajing.fx.v1.FxService`: each RPC hands its request to the operation that governs it.
+//! `kuajing.fx.v1.FxService`, as a table: each RPC's request checked for ownership (what
+//! it names must be the `kj-subject` person's, `ownership::check`), then handed to the
+//! operation that governs it (`ops::*`), which validates, runs and answers.
 
 use kuajing_proto::fx::v1::fx_service_server::FxService;
 use kuajing_proto::fx::v1::{
@@ -8,9 +10,6 @@ use kuajing_proto::fx::v1::{
     ListConversionsResponse, ListRateChangesRequest, ListRateChangesResponse, ListRatesRequest,
     ListRatesResponse, SetRateRequest, SetRateResponse,
 };
-use tonic::{Request, Response, Status};
-
-use kuajing_platform::auth::Caller;
 
 use crate::ops::{self, Ctx};
 use crate::ownership::{self, Scope};
@@ -27,100 +26,26 @@ impl Api {
     }
 }
 
-#[tonic::async_trait]
-impl FxService for Api {
-    async fn list_rates(
-        &self,
-        request: Request<ListRatesRequest>,
-    ) -> Result<Response<ListRatesResponse>, Status> {
-        ops::rates::list(&self.ctx, request.into_inner())
-            .await
-            .map(Response::new)
-    }
-    async fn get_rate(
-        &self,
-        request: Request<GetRateRequest>,
-    ) -> Result<Response<GetRateResponse>, Status> {
-        ops::rates::get(&self.ctx, request.into_inner())
-            .await
-            .map(Response::new)
-    }
-    async fn set_rate(
-        &self,
-        request: Request<SetRateRequest>,
-    ) -> Result<Response<SetRateResponse>, Status> {
-        ops::rates::set(&self.ctx, request.into_inner())
-            .await
-            .map(Response::new)
-    }
-    async fn list_rate_changes(
-        &self,
-        request: Request<ListRateChangesRequest>,
-    ) -> Result<Response<ListRateChangesResponse>, Status> {
-        ops::rates::list_changes(&self.ctx, request.into_inner())
-            .await
-            .map(Response::new)
-    }
-    async fn create_quote(
-        &self,
-        request: Request<CreateQuoteRequest>,
-    ) -> Result<Response<CreateQuoteResponse>, Status> {
-        let caller = Caller::of(&request).cloned();
-        let r = request.into_inner();
-        ownership::check(&self.ctx, caller.as_ref(), Scope::Wallet(&r.wallet_id)).await?;
-        ops::quotes::create(&self.ctx, r).await.map(Response::new)
-    }
-    async fn get_quote(
-        &self,
-        request: Request<GetQuoteRequest>,
-    ) -> Result<Response<GetQuoteResponse>, Status> {
-        let caller = Caller::of(&request).cloned();
-        let r = request.into_inner();
-        ownership::check(&self.ctx, caller.as_ref(), Scope::Quote(&r.quote_id)).await?;
-        ops::quotes::get(&self.ctx, r).await.map(Response::new)
-    }
-    async fn execute_quote(
-        &self,
-        request: Request<ExecuteQuoteRequest>,
-    ) -> Result<Response<ExecuteQuoteResponse>, Status> {
-        let caller = Caller::of(&request).cloned();
-        let r = request.into_inner();
-        ownership::check(&self.ctx, caller.as_ref(), Scope::Wallet(&r.wallet_id)).await?;
-        ops::conversions::execute(&self.ctx, r)
-            .await
-            .map(Response::new)
-    }
-    async fn get_conversion(
-        &self,
-        request: Request<GetConversionRequest>,
-    ) -> Result<Response<GetConversionResponse>, Status> {
-        let caller = Caller::of(&request).cloned();
-        let r = request.into_inner();
-        ownership::check(
-            &self.ctx,
-            caller.as_ref(),
-            Scope::Conversion(&r.conversion_id),
-        )
-        .await?;
-        ops::conversions::get(&self.ctx, r).await.map(Response::new)
-    }
-    async fn list_conversions(
-        &self,
-        request: Request<ListConversionsRequest>,
-    ) -> Result<Response<ListConversionsResponse>, Status> {
-        let caller = Caller::of(&request).cloned();
-        let r = request.into_inner();
-        ownership::check(&self.ctx, caller.as_ref(), Scope::Wallet(&r.wallet_id)).await?;
-        ops::conversions::list(&self.ctx, r)
-            .await
-            .map(Response::new)
-    }
-    async fn get_equivalent(
-        &self,
-        request: Request<GetEquivalentRequest>,
-    ) -> Result<Response<GetEquivalentResponse>, Status> {
-        ops::rates::equivalent(&self.ctx, request.into_inner())
-            .await
-            .map(Response::new)
-    }
+kuajing_platform::checked_rpcs! {
+    impl FxService for Api, checked by ownership::check;
+    list_rates(ListRatesRequest) -> ListRatesResponse,
+        |r| Scope::Platform => ops::rates::list;
+    get_rate(GetRateRequest) -> GetRateResponse,
+        |r| Scope::Platform => ops::rates::get;
+    set_rate(SetRateRequest) -> SetRateResponse,
+        |r| Scope::Platform => ops::rates::set;
+    list_rate_changes(ListRateChangesRequest) -> ListRateChangesResponse,
+        |r| Scope::Platform => ops::rates::list_changes;
+    create_quote(CreateQuoteRequest) -> CreateQuoteResponse,
+        |r| Scope::Wallet(&r.wallet_id) => ops::quotes::create;
+    get_quote(GetQuoteRequest) -> GetQuoteResponse,
+        |r| Scope::Quote(&r.quote_id) => ops::quotes::get;
+    execute_quote(ExecuteQuoteRequest) -> ExecuteQuoteResponse,
+        |r| Scope::Wallet(&r.wallet_id) => ops::conversions::execute;
+    get_conversion(GetConversionRequest) -> GetConversionResponse,
+        |r| Scope::Conversion(&r.conversion_id) => ops::conversions::get;
+    list_conversions(ListConversionsRequest) -> ListConversionsResponse,
+        |r| Scope::Wallet(&r.wallet_id) => ops::conversions::list;
+    get_equivalent(GetEquivalentRequest) -> GetEquivalentResponse,
+        |r| Scope::Platform => ops::rates::equivalent;
 }

@@ -15,6 +15,7 @@ pub mod money;
 pub mod outbound;
 pub mod page;
 pub mod revocations;
+mod rpcs;
 pub mod server;
 pub mod service;
 pub mod service_secrets;
