@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crate::support::{acting, metadata, reason, rid};
+use crate::support::{acting, metadata, reason, rid, unique};
 use chrono::Utc;
 use kuajing_platform::token::{KeySet, PublicKey, TokenError};
 use kuajing_proto::identity::v1 as pb;
@@ -16,7 +16,7 @@ use tonic::{Code, Status};
 use tonic_types::StatusExt;
 use uuid::Uuid;
 
-const PASSWORD: &str = "Sunny-Day-42";
+use kuajing::parties::PASSWORD;
 
 /// A client calling as edge: the service that authenticates people and names the person
 /// it acts for (`kj-subject`).
@@ -55,21 +55,11 @@ fn refused(s: &Status, code: Code, expected_reason: &str) {
     assert_eq!(reason(s), expected_reason, "{s:?}");
 }
 
-fn unique(prefix: &str) -> String {
-    format!("{prefix}{}", &Uuid::now_v7().simple().to_string()[20..])
-}
-
 fn personal(name: &str, email: &str, mobile: &str) -> pb::RegisterAccountRequest {
     pb::RegisterAccountRequest {
-        request_id: rid(),
-        member_name: name.to_owned(),
-        account_type: pb::AccountType::Personal as i32,
-        role: pb::AccountRole::Buyer as i32,
-        region_code: "SG".to_owned(),
-        display_name: String::new(),
         email: email.to_owned(),
         mobile: mobile.to_owned(),
-        password: PASSWORD.to_owned(),
+        ..kuajing::parties::personal(name)
     }
 }
 

@@ -15,7 +15,6 @@ use rust_decimal::Decimal;
 use sqlx::{ConnectOptions, Connection, PgConnection};
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
-use uuid::Uuid;
 
 pub(crate) mod people;
 
@@ -35,9 +34,7 @@ pub(crate) const EDGE_UNLIMITED: &[&str] = &[
 /// A fresh request id (the one the demo, bench and chaos use too).
 pub(crate) use kuajing::parties::rid;
 
-pub(crate) fn unique(prefix: &str) -> String {
-    format!("{prefix}{}", &Uuid::now_v7().simple().to_string()[20..])
-}
+pub(crate) use kuajing::parties::unique;
 
 pub(crate) fn m(currency: &str, amount: &str) -> Option<Money> {
     Some(Money {
