@@ -375,19 +375,7 @@ pub async fn query(
     who: Who,
 ) -> Result<QueryPaymentMethodsResponse, Status> {
     let mut v = FieldViolations::new();
-    if req.order_ids.is_empty() || req.order_ids.len() > MAX_ORDERS {
-        v.add("order_ids", format!("1 to {MAX_ORDERS} orders"));
-    }
-    let mut ids = Vec::new();
-    // Ids are checked one by one only within the limit (a huge list is one violation).
-    for (i, id) in req.order_ids.iter().take(MAX_ORDERS).enumerate() {
-        if let Some(id) = v.uuid(&format!("order_ids[{i}]"), id) {
-            if ids.contains(&id) {
-                v.add(format!("order_ids[{i}]"), "is a duplicate");
-            }
-            ids.push(id);
-        }
-    }
+    let ids = v.uuid_list("order_ids", &req.order_ids, MAX_ORDERS);
     v.finish()?;
     let mut orders = Vec::new();
     {

@@ -237,19 +237,7 @@ struct Input {
 fn validate(ctx: &Ctx, req: &PayOrdersRequest) -> Result<Input, Status> {
     let mut inv = FieldViolations::new();
     let request_id = idempotency::parse_request_id(&req.request_id)?;
-    if req.order_ids.is_empty() || req.order_ids.len() > MAX_ORDERS {
-        inv.add("order_ids", format!("1 to {MAX_ORDERS} orders"));
-    }
-    let mut order_ids = Vec::new();
-    // Ids are checked one by one only within the limit (a huge list is one violation).
-    for (i, id) in req.order_ids.iter().take(MAX_ORDERS).enumerate() {
-        if let Some(id) = inv.uuid(&format!("order_ids[{i}]"), id) {
-            if order_ids.contains(&id) {
-                inv.add(format!("order_ids[{i}]"), "is a duplicate");
-            }
-            order_ids.push(id);
-        }
-    }
+    let order_ids = inv.uuid_list("order_ids", &req.order_ids, MAX_ORDERS);
     let method = match PaymentMethod::try_from(req.payment_method) {
         Ok(PaymentMethod::Unspecified) => {
             inv.add("payment_method", "is required");
