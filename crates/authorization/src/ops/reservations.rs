@@ -97,8 +97,9 @@ enum End<'a> {
 }
 
 /// Ends a reservation in the caller's transaction: the state moves only from RESERVED (a
-/// conditional update), and only then do the day's counters move, so the amount is moved
-/// exactly once however often this runs.
+/// conditional update, tried first: the common case costs one statement), and only then
+/// do the day's counters move, so the amount is moved exactly once however often this
+/// runs. When nothing moved, the locked row says why (already ended as asked, or refused).
 async fn end(
     conn: &mut PgConnection,
     ctx: &Ctx,
@@ -106,15 +107,6 @@ async fn end(
     how: End<'_>,
     now: DateTime<Utc>,
 ) -> Result<ReservationRow, Status> {
-    let r = lock(conn, ctx, id).await?;
-    let step = match how {
-        End::Confirm => reservation::confirm(r.state()),
-        End::Release { .. } => reservation::release(r.state()),
-    }
-    .map_err(|e| refusal(ctx, id, e))?;
-    if step == Step::Unchanged {
-        return Ok(r);
-    }
     let reserved = ReservationState::Reserved as i16;
     let updated = match how {
         End::Confirm => {
@@ -128,7 +120,18 @@ async fn end(
     }
     .map_err(internal)?;
     let Some(updated) = updated else {
-        return Err(internal("a locked reservation changed state"));
+        let r = lock(conn, ctx, id).await?;
+        let step = match how {
+            End::Confirm => reservation::confirm(r.state()),
+            End::Release { .. } => reservation::release(r.state()),
+        }
+        .map_err(|e| refusal(ctx, id, e))?;
+        return match step {
+            Step::Unchanged => Ok(r),
+            Step::Change => Err(internal(
+                "a reservation left RESERVED between two statements",
+            )),
+        };
     };
     let (mandate, day, usd) = (updated.mandate_id, updated.limit_date, updated.usd_amount);
     let moved = match how {

@@ -126,20 +126,21 @@ impl State {
         let result = async {
             let now = self.now();
             let lockout = self.settings.pin_lockout;
-            accounts::get(&mut tx, account_id)
+            // The PIN row is read first: the account is read only to say why there is none.
+            let Some(stored) = pins::get_for_update(&mut tx, account_id)
                 .await
                 .map_err(db)?
-                .ok_or_else(|| self.not_found("account", account_id))?;
-            let stored = pins::get_for_update(&mut tx, account_id)
-                .await
-                .map_err(db)?
-                .ok_or_else(|| {
-                    self.precondition(
-                        reasons::PIN_NOT_SET,
-                        format!("account/{account_id}"),
-                        "no payment password is set",
-                    )
-                })?;
+            else {
+                accounts::get(&mut tx, account_id)
+                    .await
+                    .map_err(db)?
+                    .ok_or_else(|| self.not_found("account", account_id))?;
+                return Err(self.precondition(
+                    reasons::PIN_NOT_SET,
+                    format!("account/{account_id}"),
+                    "no payment password is set",
+                ));
+            };
             if let Some(until) = stored
                 .locked_until
                 .filter(|_| lockout.remaining(stored.locked_until, now).is_some())

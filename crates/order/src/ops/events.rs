@@ -88,14 +88,12 @@ pub async fn append(
     now: DateTime<Utc>,
 ) -> Result<Uuid, Status> {
     let order_id = Uuid::try_parse(&order.order_id).map_err(internal)?;
-    let sequence = store::events::next_sequence(&mut *conn, order_id)
-        .await
-        .map_err(internal)?;
     let event_id = Uuid::now_v7();
     let doc = OrderEvent {
         event_id: event_id.to_string(),
         order_id: order.order_id.clone(),
-        sequence,
+        // Numbered by the insert; a listing sets it from the row.
+        sequence: 0,
         r#type: event.kind as i32,
         actor: Some(event.actor),
         from_status: event.from as i32,
@@ -111,7 +109,7 @@ pub async fn append(
         create_time: Some(time::to_proto(now)),
     };
     let kind = i16::try_from(event.kind as i32).unwrap_or(0);
-    let ids = (event_id, order_id, sequence);
+    let ids = (event_id, order_id);
     store::events::insert(conn, ids, kind, now, &doc.encode_to_vec())
         .await
         .map_err(internal)?;
@@ -151,10 +149,9 @@ pub async fn list(
             time: DateTime::from_timestamp_micros(r.sequence).unwrap_or_default(),
             id: r.event_id,
         };
-        items.push((
-            cursor,
-            OrderEvent::decode(r.doc.as_slice()).map_err(internal)?,
-        ));
+        let mut event = OrderEvent::decode(r.doc.as_slice()).map_err(internal)?;
+        event.sequence = r.sequence;
+        items.push((cursor, event));
     }
     let page = page.finish(&mut items, |(c, _)| *c);
     Ok(ListOrderEventsResponse {

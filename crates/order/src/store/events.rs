@@ -11,30 +11,21 @@ pub struct EventRow {
     pub doc: Vec<u8>,
 }
 
-/// The number the order's next event takes.
-pub async fn next_sequence(db: impl PgExecutor<'_>, order_id: Uuid) -> sqlx::Result<i64> {
-    sqlx::query_scalar!(
-        r#"SELECT COALESCE(MAX(sequence), 0) + 1 AS "next!" FROM order_events WHERE order_id = $1"#,
-        order_id
-    )
-    .fetch_one(db)
-    .await
-}
-
-/// Records an event.
+/// Records an event as the order's next one (numbered in the same statement: the caller
+/// holds the order's row lock, so no other event of the order is numbered meanwhile).
 pub async fn insert(
     db: impl PgExecutor<'_>,
-    (event_id, order_id, sequence): (Uuid, Uuid, i64),
+    (event_id, order_id): (Uuid, Uuid),
     event_type: i16,
     at: DateTime<Utc>,
     doc: &[u8],
 ) -> sqlx::Result<()> {
     sqlx::query!(
         "INSERT INTO order_events (event_id, order_id, sequence, type, created_at, doc)
-         VALUES ($1, $2, $3, $4, $5, $6)",
+         SELECT $1, $2, COALESCE(MAX(sequence), 0) + 1, $3, $4, $5
+         FROM order_events WHERE order_id = $2",
         event_id,
         order_id,
-        sequence,
         event_type,
         at,
         doc

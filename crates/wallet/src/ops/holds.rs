@@ -189,12 +189,12 @@ pub async fn create(ctx: &Ctx, req: CreateHoldRequest) -> Result<CreateHoldRespo
                 created_at: now,
                 create_entry_id: posted.entry_id,
             };
-            store::holds::insert(&mut *tx, &hold)
+            let row = store::holds::insert(&mut *tx, &hold)
                 .await
                 .map_err(internal)?;
             Ok((
                 CreateHoldResponse {
-                    hold: Some(load(&mut tx, ctx, hold_id).await?),
+                    hold: Some(to_proto(&row)?),
                 },
                 tx,
             ))
@@ -264,7 +264,6 @@ struct Kept<'a> {
 /// account by `entry_id`); answers it.
 async fn keep_as_guarantee(
     conn: &mut PgConnection,
-    ctx: &Ctx,
     k: Kept<'_>,
     entry_id: Uuid,
     now: DateTime<Utc>,
@@ -283,10 +282,10 @@ async fn keep_as_guarantee(
         created_at: now,
         create_entry_id: entry_id,
     };
-    store::holds::insert(&mut *conn, &hold)
+    let row = store::holds::insert(&mut *conn, &hold)
         .await
         .map_err(internal)?;
-    load(conn, ctx, k.hold_id).await
+    to_proto(&row)
 }
 
 /// Reason: guarantee funds asked of a hold without an order.
@@ -416,7 +415,7 @@ pub async fn capture(ctx: &Ctx, req: CaptureHoldRequest) -> Result<CaptureHoldRe
                         pool,
                         order_id: &h.order_id,
                     };
-                    Some(keep_as_guarantee(&mut tx, ctx, kept, posted.entry_id, now).await?)
+                    Some(keep_as_guarantee(&mut tx, kept, posted.entry_id, now).await?)
                 }
                 None => None,
             };

@@ -73,12 +73,13 @@ macro_rules! holds {
     };
 }
 
-/// Opens a hold.
-pub async fn insert(db: impl PgExecutor<'_>, h: &NewHold<'_>) -> sqlx::Result<()> {
-    sqlx::query!(
+/// Opens a hold; answers it as stored (no read back).
+pub async fn insert(db: impl PgExecutor<'_>, h: &NewHold<'_>) -> sqlx::Result<HoldRow> {
+    holds!(
         "INSERT INTO holds (hold_id, wallet_id, purpose, currency, amount, fund_pool, state,
              order_id, description, expire_at, created_at, create_entry_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING",
+        "",
         h.hold_id,
         h.wallet_id,
         h.purpose,
@@ -92,9 +93,8 @@ pub async fn insert(db: impl PgExecutor<'_>, h: &NewHold<'_>) -> sqlx::Result<()
         h.created_at,
         h.create_entry_id
     )
-    .execute(db)
+    .fetch_one(db)
     .await
-    .map(drop)
 }
 
 /// One hold.
