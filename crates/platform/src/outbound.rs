@@ -153,7 +153,11 @@ where
             ));
         };
         made += 1;
-        match attempt(timeout).await {
+        // Boxed: a client call's future (codec, balancer, retries of the stack below) is
+        // large, and held inline it would make every caller's future as large, copied
+        // whole each time one is moved (measured: a fifth of order's instructions were
+        // such copies under checkout load).
+        match Box::pin(attempt(timeout)).await {
             Err(s) if made < attempts && is_transient(&s) => {
                 let left = remaining(deadline).unwrap_or(Duration::MAX);
                 if left <= pause {

@@ -13,8 +13,8 @@ pub struct WalletArgs {
     /// transaction (`off`: slower; for comparison).
     #[arg(long, env = "KJ_WALLET_BATCH", default_value = "on", value_parser = ["on", "off"])]
     pub batch: String,
-    /// Transfer batches in flight at once (1 to 64). One is fastest: while it commits, the
-    /// next accumulates (see docs/PERFORMANCE.md).
+    /// Transfer batches in flight at once (1 to 64), never two touching the same wallet.
+    /// One is the default: while it commits, the next accumulates (see docs/PERFORMANCE.md).
     #[arg(long, env = "KJ_WALLET_BATCH_WORKERS", default_value_t = crate::ops::batch::DEFAULT_WORKERS,
           value_parser = clap::value_parser!(u16).range(1..=64))]
     pub batch_workers: u16,

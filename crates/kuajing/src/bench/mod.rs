@@ -87,6 +87,19 @@ pub struct BenchArgs {
     /// .kuajing/bench/<scenario>[-<rate>].svg].
     #[arg(long)]
     pub plot: Option<PathBuf>,
+    /// A setting for every service, as KEY=VALUE (repeatable), e.g.
+    /// `--service-env KJ_WALLET_BATCH_WORKERS=2`: the services inherit no KJ_ variable
+    /// from the shell, so this is the way to change one for a run.
+    #[arg(long = "service-env", value_name = "KEY=VALUE", value_parser = service_env)]
+    pub service_env: Vec<(String, String)>,
+}
+
+/// Parses `--service-env`: a KJ_ setting and its value.
+fn service_env(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if k.starts_with("KJ_") && k.len() > 3 => Ok((k.to_owned(), v.to_owned())),
+        _ => Err(format!("expected KJ_NAME=VALUE, got {s:?}")),
+    }
 }
 
 fn fmt_x100(v: u64) -> String {
@@ -354,13 +367,15 @@ async fn measure(
     bin_dir: &std::path::Path,
     url: &str,
 ) -> anyhow::Result<Measured> {
-    let edge_env: &[(&str, &str)] = if matches!(args.scenario, Scenario::Read | Scenario::Checkout)
-    {
+    let mut env: Vec<(&str, &str)> = Vec::new();
+    if matches!(args.scenario, Scenario::Read | Scenario::Checkout) {
         println!("edge       rate limits raised for the load generator (one address, few people)");
-        &crate::procs::EDGE_LIMITS_RAISED
-    } else {
-        &[]
-    };
+        env.extend_from_slice(&crate::procs::EDGE_LIMITS_RAISED);
+    }
+    for (k, v) in &args.service_env {
+        println!("setting    {k}={v} for every service");
+        env.push((k, v));
+    }
     let layout = crate::procs::Layout {
         replicas: usize::from(args.replicas),
         net_faults: None,
@@ -368,7 +383,7 @@ async fn measure(
     if args.replicas > 1 {
         println!("replicas   {} instances of every service", args.replicas);
     }
-    let procs = Processes::start_laid_out(bin_dir, url, args.base_port, edge_env, layout).await?;
+    let procs = Processes::start_laid_out(bin_dir, url, args.base_port, &env, layout).await?;
     let outcome = async {
         let reach = procs.reach(url)?;
         let probe = Probe {

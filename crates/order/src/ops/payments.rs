@@ -340,8 +340,14 @@ pub fn spawn_driver(
     let driver_ctx = ctx.clone();
     tokio::spawn(
         async move {
-            super::saga::drive(&driver_ctx, payment_id, lease, Some(pin), Some(begun))
-                .await
+            Box::pin(super::saga::drive(
+                &driver_ctx,
+                payment_id,
+                lease,
+                Some(pin),
+                Some(begun),
+            ))
+            .await
                 .inspect_err(|e| {
                     tracing::warn!(payment_id = %payment_id, error = %e.message(), "payment saga stopped; recovery will carry on");
                 })

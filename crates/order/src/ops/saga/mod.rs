@@ -253,11 +253,12 @@ pub async fn drive(
     loop {
         let state = PaymentState::try_from(d.p.state).unwrap_or(PaymentState::Unspecified);
         let ended = match saga::next(state, &d.p.steps) {
-            Next::Forward(i) => match d.forward(i).await? {
+            // Each step boxed: the driver's future stays small (see outbound::call).
+            Next::Forward(i) => match Box::pin(d.forward(i)).await? {
                 Flow::Continue => continue,
                 Flow::Stop => false,
             },
-            Next::Compensate(i) => match d.compensate(i).await? {
+            Next::Compensate(i) => match Box::pin(d.compensate(i)).await? {
                 Flow::Continue => continue,
                 Flow::Stop => false,
             },
@@ -453,14 +454,15 @@ impl Driver<'_> {
             if let Some(d) = slow {
                 tokio::time::sleep(d).await;
             }
+            // Each kind boxed, so this future (moved into `renewing`) is small.
             Ok(match kind {
-                PaymentStepKind::PinVerification => self.verify_pin(i).await?,
-                PaymentStepKind::AuthorizationDecision => self.decide(i).await?,
-                PaymentStepKind::FxConversion => self.convert().await?,
-                PaymentStepKind::WalletHold => self.hold(i).await?,
-                PaymentStepKind::MarkOrdersPaid => self.mark_paid(i).await?,
-                PaymentStepKind::ConfirmReservation => self.confirm(i).await?,
-                PaymentStepKind::WalletCapture => self.capture(i).await?,
+                PaymentStepKind::PinVerification => Box::pin(self.verify_pin(i)).await?,
+                PaymentStepKind::AuthorizationDecision => Box::pin(self.decide(i)).await?,
+                PaymentStepKind::FxConversion => Box::pin(self.convert()).await?,
+                PaymentStepKind::WalletHold => Box::pin(self.hold(i)).await?,
+                PaymentStepKind::MarkOrdersPaid => Box::pin(self.mark_paid(i)).await?,
+                PaymentStepKind::ConfirmReservation => Box::pin(self.confirm(i)).await?,
+                PaymentStepKind::WalletCapture => Box::pin(self.capture(i)).await?,
                 PaymentStepKind::Unspecified => Outcome::Failed(
                     failure(
                         Code::Internal,
