@@ -121,7 +121,8 @@ pub struct IdentityArgs {
     /// How long a PIN lock lasts, seconds.
     #[arg(long, env = "KJ_IDENTITY_PIN_LOCK_SECS", default_value_t = 900)]
     pub pin_lock_secs: u32,
-    /// Argon2id memory cost for passwords and PINs, KiB (OWASP's 19 MiB by default).
+    /// Argon2id memory cost of passwords, KiB (OWASP's 19 MiB by default; a PIN is a keyed
+    /// MAC and costs none).
     #[arg(long, env = "KJ_IDENTITY_ARGON2_MEMORY_KIB", default_value_t = 19_456)]
     pub argon2_memory_kib: u32,
     /// Argon2id iterations.
