@@ -306,56 +306,25 @@ async fn journey_3_a_trade_assurance_sale_from_draft_to_withdrawal() -> anyhow::
     let drafted = edge!(
         e,
         s.auth(),
-        draft_trade_assurance_order(pb::DraftTradeAssuranceOrderRequest {
-            request_id: rid(),
-            supplier_account_id: String::new(),
-            buyer_account_id: String::new(),
-            buyer: Some(opb::BuyerContact {
+        draft_trade_assurance_order(kuajing::parties::led_panels_draft(
+            opb::BuyerContact {
                 email: o.email.clone(),
                 name: "Olivia Smith".to_owned(),
                 company_name: "Smith Imports LLC".to_owned(),
                 region_code: "US".to_owned(),
                 phone: String::new(),
-            }),
-            salesperson: "Li Wei".to_owned(),
-            currency_code: "USD".to_owned(),
-            lines: vec![opb::OrderLine {
-                product_id: "1600123456789".to_owned(),
-                product_name: "LED panel light 600x600".to_owned(),
-                quantity: 1000,
-                unit_price: m("USD", "5.00"),
+            },
+            opb::ShippingAddress {
+                recipient_name: "Olivia Smith".to_owned(),
+                company_name: "Smith Imports LLC".to_owned(),
+                region_code: "US".to_owned(),
+                administrative_area: "CA".to_owned(),
+                locality: "San Francisco".to_owned(),
+                address_lines: vec!["1 Market Street".to_owned()],
+                postal_code: "94105".to_owned(),
                 ..Default::default()
-            }],
-            contract: None,
-            shipping_terms: Some(opb::ShippingTerms {
-                address: Some(opb::ShippingAddress {
-                    recipient_name: "Olivia Smith".to_owned(),
-                    company_name: "Smith Imports LLC".to_owned(),
-                    region_code: "US".to_owned(),
-                    administrative_area: "CA".to_owned(),
-                    locality: "San Francisco".to_owned(),
-                    address_lines: vec!["1 Market Street".to_owned()],
-                    postal_code: "94105".to_owned(),
-                    ..Default::default()
-                }),
-                shipping_method: opb::ShippingMethod::Sea as i32,
-                incoterm: opb::Incoterm::Fob as i32,
-                freight: m("USD", "200.00"),
-                insurance: m("USD", "0.00"),
-                ship_by: Some(opb::ShipBy {
-                    rule: Some(opb::ship_by::Rule::DaysAfterPayment(30)),
-                }),
-                ship_by_time: None,
-            }),
-            export_method: opb::ExportMethod::SelfExport as i32,
-            payment_terms: Some(opb::PaymentTerms {
-                prepayment: m("USD", "1560.00"),
-                ..Default::default()
-            }),
-            payment_method: opb::PaymentMethod::InternationalWire as i32,
-            inspection: None,
-            note: "Thank you for your order.".to_owned(),
-        })
+            },
+        ))
     )?
     .order
     .expect("order");

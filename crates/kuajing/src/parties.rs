@@ -181,6 +181,50 @@ pub fn thermos(quantity: i64, unit_price: &str) -> opb::OrderLine {
     }
 }
 
+/// The Trade Assurance order a supplier drafts for `buyer`, shipped to `address`: 1,000 LED
+/// panels at USD 5.00 plus USD 200.00 freight by sea (FOB), USD 1,560.00 (30 %) prepaid,
+/// self-export, international wire, shipped within 30 days of the prepayment.
+pub fn led_panels_draft(
+    buyer: opb::BuyerContact,
+    address: opb::ShippingAddress,
+) -> kuajing_proto::edge::v1::DraftTradeAssuranceOrderRequest {
+    kuajing_proto::edge::v1::DraftTradeAssuranceOrderRequest {
+        request_id: rid(),
+        supplier_account_id: String::new(),
+        buyer_account_id: String::new(),
+        buyer: Some(buyer),
+        salesperson: "Li Wei".to_owned(),
+        currency_code: "USD".to_owned(),
+        lines: vec![opb::OrderLine {
+            product_id: "1600123456789".to_owned(),
+            product_name: "LED panel light 600x600".to_owned(),
+            quantity: 1000,
+            unit_price: money("USD", "5.00"),
+            ..Default::default()
+        }],
+        contract: None,
+        shipping_terms: Some(opb::ShippingTerms {
+            address: Some(address),
+            shipping_method: opb::ShippingMethod::Sea as i32,
+            incoterm: opb::Incoterm::Fob as i32,
+            freight: money("USD", "200.00"),
+            insurance: money("USD", "0.00"),
+            ship_by: Some(opb::ShipBy {
+                rule: Some(opb::ship_by::Rule::DaysAfterPayment(30)),
+            }),
+            ship_by_time: None,
+        }),
+        export_method: opb::ExportMethod::SelfExport as i32,
+        payment_terms: Some(opb::PaymentTerms {
+            prepayment: money("USD", "1560.00"),
+            ..Default::default()
+        }),
+        payment_method: opb::PaymentMethod::InternationalWire as i32,
+        inspection: None,
+        note: "Thank you for your order.".to_owned(),
+    }
+}
+
 /// The real-name verification a buyer submits through edge: Tan Mei Ling's Singapore
 /// passport, its photo at `photo`.
 pub fn passport(photo: &str) -> kuajing_proto::edge::v1::SubmitRealNameVerificationRequest {

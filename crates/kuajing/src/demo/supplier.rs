@@ -100,55 +100,24 @@ pub async fn journey(demo: &Demo, supplier: &Person, buyer: &Person) -> anyhow::
     step(format!("USD trade collection account {number}"));
 
     // 1,000 x USD 5.00 + USD 200.00 freight; 30 % prepayment, the balance before shipping.
-    let draft = pb::DraftTradeAssuranceOrderRequest {
-        request_id: rid(),
-        supplier_account_id: String::new(),
-        buyer_account_id: String::new(),
-        buyer: Some(opb::BuyerContact {
+    let draft = crate::parties::led_panels_draft(
+        opb::BuyerContact {
             email: buyer.email.clone(),
             name: "Tan Mei Ling".to_owned(),
             company_name: "Tan Trading Pte Ltd".to_owned(),
             region_code: "SG".to_owned(),
             phone: String::new(),
-        }),
-        salesperson: "Li Wei".to_owned(),
-        currency_code: "USD".to_owned(),
-        lines: vec![opb::OrderLine {
-            product_id: "1600123456789".to_owned(),
-            product_name: "LED panel light 600x600".to_owned(),
-            quantity: 1000,
-            unit_price: money("USD", "5.00"),
+        },
+        opb::ShippingAddress {
+            recipient_name: "Tan Mei Ling".to_owned(),
+            company_name: "Tan Trading Pte Ltd".to_owned(),
+            region_code: "SG".to_owned(),
+            locality: "Singapore".to_owned(),
+            address_lines: vec!["1 Raffles Place #20-01".to_owned()],
+            postal_code: "048616".to_owned(),
             ..Default::default()
-        }],
-        contract: None,
-        shipping_terms: Some(opb::ShippingTerms {
-            address: Some(opb::ShippingAddress {
-                recipient_name: "Tan Mei Ling".to_owned(),
-                company_name: "Tan Trading Pte Ltd".to_owned(),
-                region_code: "SG".to_owned(),
-                locality: "Singapore".to_owned(),
-                address_lines: vec!["1 Raffles Place #20-01".to_owned()],
-                postal_code: "048616".to_owned(),
-                ..Default::default()
-            }),
-            shipping_method: opb::ShippingMethod::Sea as i32,
-            incoterm: opb::Incoterm::Fob as i32,
-            freight: money("USD", "200.00"),
-            insurance: money("USD", "0.00"),
-            ship_by: Some(opb::ShipBy {
-                rule: Some(opb::ship_by::Rule::DaysAfterPayment(30)),
-            }),
-            ship_by_time: None,
-        }),
-        export_method: opb::ExportMethod::SelfExport as i32,
-        payment_terms: Some(opb::PaymentTerms {
-            prepayment: money("USD", "1560.00"),
-            ..Default::default()
-        }),
-        payment_method: opb::PaymentMethod::InternationalWire as i32,
-        inspection: None,
-        note: "Thank you for your order.".to_owned(),
-    };
+        },
+    );
     let order = demo
         .call("DraftTradeAssuranceOrder", |mut e| {
             let r = authed(supplier, draft.clone());
