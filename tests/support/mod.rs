@@ -36,12 +36,8 @@ pub(crate) use kuajing::parties::rid;
 
 pub(crate) use kuajing::parties::unique;
 
-pub(crate) fn m(currency: &str, amount: &str) -> Option<Money> {
-    Some(Money {
-        currency_code: currency.to_owned(),
-        amount: amount.to_owned(),
-    })
-}
+/// Money in the contracts' form (short: the tests write many).
+pub(crate) use kuajing::parties::money as m;
 
 pub(crate) fn dec(s: &str) -> Decimal {
     Decimal::from_str_exact(s).unwrap()

@@ -41,10 +41,11 @@ use crate::store::ledger::{self, PostError};
 
 /// Batches in flight at once by default. One: while it commits (a WAL flush), the
 /// requests arriving queue up and form the next batch. More run only batches that touch
-/// wallets no batch in flight touches (see [`take_disjoint`]); before that rule, a second
-/// worker took each newcomer alone and those small batches contended with the big one for
-/// the same rows (measured with `kuajing bench --scenario transfer`: 1 worker 3,022/s with
-/// p99 8.7 ms; 2 workers 2,602/s, 4 workers 2,141/s, each with p99 above 40 ms).
+/// wallets no batch in flight touches (see [`take_disjoint`]), and still lose: the second
+/// batch is the few requests that came while the first commits, and its own commit costs
+/// more than waiting (`kuajing bench --scenario transfer`: with the rule, 2 workers
+/// 3,626-3,665/s against 4,262-4,434/s with 1; before it, 2 workers 2,602/s against 3,022/s,
+/// the small batches also contending with the big one for the same rows).
 pub const DEFAULT_WORKERS: u16 = 1;
 
 type Reply = oneshot::Sender<Result<CreateTransferResponse, Status>>;
